@@ -1,0 +1,448 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Receipt describes a payment that left the wallet.
+type Receipt struct {
+	Tool        string `json:"tool,omitempty"`
+	Amount      Amount `json:"amount"`       // decimal USDC
+	AmountAtom  string `json:"amountAtomic"` // atomic units
+	Network     string `json:"network"`      // CAIP-2
+	PayTo       string `json:"payTo"`
+	Asset       string `json:"asset"`
+	Payer       string `json:"payer"`
+	Transaction string `json:"transaction,omitempty"`
+	// State is settled, or pending when the seller reported settlement_pending,
+	// or unconfirmed when the seller delivered but sent no receipt.
+	State       string `json:"state"`
+	LedgerID    string `json:"ledgerId"`
+	X402Version int    `json:"x402Version"`
+}
+
+// Line returns the receipt as one short line of text.
+func (r *Receipt) Line() string {
+	tx := r.Transaction
+	if tx == "" {
+		tx = "no transaction hash reported"
+	}
+	return fmt.Sprintf("Paid %s (%s atomic) on %s to %s from %s; tx %s [%s].",
+		r.Amount.USDC(), r.AmountAtom, r.Network, r.PayTo, r.Payer, tx, r.State)
+}
+
+// Result is an upstream answer, paid or not.
+type Result struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Truncated says Body stopped at the client's MaxBody.
+	Truncated bool
+	// BodyErr is set when reading the body failed part way.
+	BodyErr error
+	// Charged says whether money moved for this call.
+	Charged Charge
+	// Receipt is set whenever a payment was signed and sent.
+	Receipt *Receipt
+	Elapsed time.Duration
+}
+
+// Client is the paying HTTP client: it sends a request, answers a 402 with at
+// most one signed payment under the Policy and the Ledger's budgets, and
+// returns the upstream's answer with a receipt.
+//
+// Money rules: the budget is reserved before anything is signed; each call
+// signs at most once; a transport failure on the paid request resends the
+// same signed header (the single-use nonce makes a double charge impossible);
+// an ambiguous outcome is never followed by a new signature.
+type Client struct {
+	HTTP   *http.Client
+	Wallet *Wallet
+	Policy Policy
+	Ledger Ledger
+	Logger *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// MaxBody caps the bytes read from an upstream body (default 10 MiB).
+	MaxBody int64
+	// PaidRetries is how many times a paid request is resent, with the same
+	// payment, after a transport error (default 2).
+	PaidRetries int
+}
+
+// DefaultMaxBody is the default cap on an upstream body.
+const DefaultMaxBody = 10 << 20
+
+// NewHTTPClient returns an HTTP client tuned for many calls to a few sellers.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 0 // the call's context bounds each request
+	return &http.Client{
+		Transport: t,
+		// Never follow a redirect with a payment header attached to a host
+		// the seller chose; a redirect is returned as the answer.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// Do sends req and pays a 402 under lim. The request body must be replayable
+// (req.GetBody set, as http.NewRequest does for bytes readers).
+//
+// A non-402 answer is returned as it is, not charged. A payment refused
+// before signing, a seller's rejection and an ambiguous outcome are *Error
+// values that say whether money moved. A paid request that the upstream
+// answered with a non-2xx is a Result whose Charged and Receipt say what
+// happened to the money.
+func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
+	start := c.now()
+	res, err := c.send(ctx, req, "", "")
+	if err != nil {
+		return nil, upstreamError(ctx, err, NotCharged, nil)
+	}
+	if res.Status != http.StatusPaymentRequired {
+		res.Charged = NotCharged
+		res.Elapsed = c.now().Sub(start)
+		return res, nil
+	}
+	pr, err := ParseChallenge(res.Header, res.Body)
+	if err != nil {
+		return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
+			Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
+	}
+	opts, best := c.Policy.evaluate(pr, lim)
+	if best == nil {
+		return nil, refusal(opts, lim)
+	}
+	req0 := &pr.Accepts[best.Index]
+
+	id, err := c.Ledger.Reserve(ctx, Reservation{
+		Tool: lim.Tool, Resource: redactURL(req), CallID: lim.CallID, Amount: best.Amount,
+		Network: best.network, PayTo: common.HexToAddress(req0.PayTo).Hex(), Asset: common.HexToAddress(req0.Asset).Hex(),
+	})
+	if err != nil {
+		if pe, ok := AsError(err); ok {
+			return nil, pe
+		}
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not reserve the payment; nothing was signed"}
+	}
+
+	payload, validBefore, err := c.buildPayment(pr, req0, best, lim)
+	if err == nil {
+		err = c.Ledger.MarkSigned(ctx, id, Signed{Nonce: payload.Payload.Authorization.Nonce, ValidBefore: validBefore})
+	}
+	var hName, hValue string
+	if err == nil {
+		hName, hValue, err = payload.Encode()
+	}
+	if err != nil {
+		// Nothing has left the process: the reservation can be released.
+		_ = c.Ledger.Release(context.WithoutCancel(ctx), id, "signing failed")
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
+	}
+	receipt := &Receipt{
+		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
+		PayTo: common.HexToAddress(req0.PayTo).Hex(), Asset: common.HexToAddress(req0.Asset).Hex(),
+		Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
+	}
+	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
+
+	// From here on a signed authorization exists: every path records an outcome.
+	bg := context.WithoutCancel(ctx)
+	paid, err := c.sendPaid(ctx, req, hName, hValue)
+	if err != nil {
+		receipt.State = string(StateUnknown)
+		_ = c.Ledger.MarkUnknown(bg, id, err.Error())
+		return nil, upstreamError(ctx, err, ChargeUnknown, receipt)
+	}
+	paid.Elapsed = c.now().Sub(start)
+	settle, serr := ParseSettlement(paid.Header)
+	if serr != nil {
+		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", serr)
+	}
+	if settle != nil {
+		if settle.Transaction != "" {
+			receipt.Transaction = Sanitize(settle.Transaction, 128)
+		}
+		if settle.Payer != "" {
+			receipt.Payer = Sanitize(settle.Payer, 64)
+		}
+	}
+	settledOK := settle != nil && settle.Success
+	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
+
+	switch {
+	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
+		// The seller refused the payment. It may still hold the signed
+		// authorization, so the amount stays counted until it expires, and
+		// nothing is signed again for this call.
+		reason := "no reason given"
+		if pr2, err := ParseChallenge(paid.Header, paid.Body); err == nil && pr2.Error != "" {
+			reason = Sanitize(pr2.Error, 200)
+		}
+		if settle != nil && settle.ErrorReason != "" {
+			reason = Sanitize(settle.ErrorReason, 200)
+		}
+		_ = c.Ledger.Reject(bg, id, reason)
+		return nil, &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
+			"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
+			best.Amount.USDC(), reason, validBefore.UTC().Format(time.RFC3339))}
+	case settledOK || pending:
+		receipt.State = string(StateSettled)
+		if pending {
+			receipt.State = "pending"
+		}
+		_ = c.Ledger.Settle(bg, id, *receipt)
+		paid.Charged = Charged
+	case paid.Status >= 200 && paid.Status < 300:
+		// Delivered with no readable receipt: the seller accepted the payment.
+		receipt.State = "unconfirmed"
+		_ = c.Ledger.MarkUnknown(bg, id, "delivered without a settlement receipt")
+		paid.Charged = Charged
+	default:
+		// A non-2xx with no settlement receipt: the payment may or may not have
+		// settled before the failure.
+		receipt.State = string(StateUnknown)
+		_ = c.Ledger.MarkUnknown(bg, id, fmt.Sprintf("upstream answered %d after payment", paid.Status))
+		paid.Charged = ChargeUnknown
+	}
+	paid.Receipt = receipt
+	return paid, nil
+}
+
+// buildPayment signs an EIP-3009 authorization for the chosen requirement.
+func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, lim Limit) (*PaymentPayload, time.Time, error) {
+	var nonce [32]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, time.Time{}, fmt.Errorf("nonce: %w", err)
+	}
+	now := c.now()
+	timeout := r.MaxTimeoutSeconds
+	if timeout <= 0 {
+		timeout = 60
+	}
+	timeout = min(timeout, maxValiditySeconds)
+	validBefore := now.Add(time.Duration(timeout) * time.Second)
+	validAfter := big.NewInt(0)
+	if pr.X402Version == 1 {
+		validAfter = big.NewInt(now.Unix() - 600)
+	}
+	auth := Authorization{
+		From: c.Wallet.Address(), To: common.HexToAddress(r.PayTo), Value: new(big.Int).SetUint64(uint64(o.Amount)),
+		ValidAfter: validAfter, ValidBefore: big.NewInt(validBefore.Unix()), Nonce: nonce,
+	}
+	sig, err := c.Wallet.Sign(o.domain, auth)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	p := &PaymentPayload{
+		X402Version: pr.X402Version,
+		Payload:     EIP3009Payload{Signature: "0x" + hex.EncodeToString(sig), Authorization: auth.JSON()},
+	}
+	if pr.X402Version == 1 {
+		p.Scheme, p.Network = r.Scheme, r.Network
+		return p, validBefore, nil
+	}
+	p.Accepted, p.Resource = r.Raw, pr.Resource
+	if len(pr.Extensions) > 0 {
+		p.Extensions = make(map[string]json.RawMessage, len(pr.Extensions))
+		for k, v := range pr.Extensions {
+			p.Extensions[k] = v
+		}
+		if raw, ok := pr.Extensions[ExtPaymentIdentifier]; ok {
+			withID, err := withPaymentID(raw, paymentID(lim.CallID))
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			p.Extensions[ExtPaymentIdentifier] = withID
+		}
+	}
+	return p, validBefore, nil
+}
+
+// maxValiditySeconds bounds how long a signed authorization stays valid,
+// whatever the seller asks: an unused one is held against the budget until
+// it expires.
+const maxValiditySeconds = 900
+
+// send performs one request. A non-empty header name attaches the payment.
+func (c *Client) send(ctx context.Context, req *http.Request, hName, hValue string) (*Result, error) {
+	r := req.Clone(ctx)
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("replay request body: %w", err)
+		}
+		r.Body = body
+	} else if req.Body != nil && req.Body != http.NoBody {
+		return nil, errors.New("request body is not replayable (GetBody is nil)")
+	}
+	if hName != "" {
+		r.Header.Set(hName, hValue)
+	}
+	resp, err := c.httpClient().Do(r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	max := c.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	var buf bytes.Buffer
+	n, rerr := io.Copy(&buf, io.LimitReader(resp.Body, max+1))
+	res := &Result{Status: resp.StatusCode, Header: resp.Header}
+	if n > max {
+		res.Truncated = true
+		buf.Truncate(int(max))
+	}
+	res.Body = buf.Bytes()
+	if rerr != nil {
+		res.BodyErr = rerr
+	}
+	return res, nil
+}
+
+// sendPaid sends the paid request, resending the same header on transport
+// errors that happen before any answer arrives.
+func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string) (*Result, error) {
+	retries := c.PaidRetries
+	if retries == 0 {
+		retries = 2
+	}
+	var lastErr error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, lastErr
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", lastErr)
+		}
+		res, err := c.send(ctx, req, hName, hValue)
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) *Error {
+	timeout := errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		timeout = true
+	}
+	code, what := CodeUpstreamFailed, "could not reach the upstream"
+	if timeout {
+		code, what = CodeUpstreamTimeout, "the upstream did not answer in time"
+	}
+	e := &Error{Code: code, Charged: charged, Receipt: rc, Err: err}
+	switch charged {
+	case ChargeUnknown:
+		e.Code = CodeOutcomeUnknown
+		e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Amount.USDC(), rc.LedgerID)
+	default:
+		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err))
+	}
+	return e
+}
+
+// safeErr shortens a transport error for the model. URLs in it are the
+// catalog's, never secrets: header values are not part of net errors.
+func safeErr(err error) string { return Sanitize(err.Error(), 300) }
+
+func redactURL(r *http.Request) string {
+	u := *r.URL
+	u.User = nil
+	u.RawQuery = ""
+	return r.Method + " " + u.String()
+}
+
+// paymentID returns the payment identifier for a call: the call id if it is a
+// valid identifier, else a fresh "pay_" + 32 hex characters.
+func paymentID(callID string) string {
+	if validPaymentID(callID) {
+		return callID
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "pay_" + hex.EncodeToString(b[:])
+}
+
+func validPaymentID(s string) bool {
+	if len(s) < 16 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// withPaymentID adds info.id to the server's payment-identifier extension,
+// keeping every field the server sent as it was.
+func withPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
+	var ext map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &ext); err != nil {
+		return nil, fmt.Errorf("payment-identifier extension is not an object: %w", err)
+	}
+	info := map[string]json.RawMessage{}
+	if ri, ok := ext["info"]; ok && string(ri) != "null" {
+		if err := json.Unmarshal(ri, &info); err != nil {
+			return nil, fmt.Errorf("payment-identifier info is not an object: %w", err)
+		}
+	}
+	idJSON, _ := json.Marshal(id)
+	info["id"] = idJSON
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	ext["info"] = b
+	return json.Marshal(ext)
+}

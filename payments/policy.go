@@ -1,0 +1,220 @@
+package payments
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// DefaultPerCall is the per-call cap when the registry sets none: 0.10 USDC.
+const DefaultPerCall Amount = 100_000
+
+// Policy is the operator's rule for what may be paid. It comes from
+// registry.yaml; no tool and no model can change it.
+type Policy struct {
+	// Networks the wallet may pay on. Empty allows none.
+	Networks []Network
+	// PerCall caps any single payment.
+	PerCall Amount
+	// Budget is enforced by the Ledger at reservation time.
+	Budget Budget
+}
+
+// Budget holds the operator's spending limits. A zero limit means "none".
+type Budget struct {
+	// Total caps everything the ledger has counted (settled, pending or unknown).
+	Total Amount
+}
+
+// Limit is what one catalog entry allows a call to pay, on top of the Policy.
+type Limit struct {
+	// Tool names the catalog entry, for the ledger and messages.
+	Tool string
+	// MaxPrice is the entry's max_price; zero means the per-call cap alone.
+	MaxPrice Amount
+	// Pins: when set, a requirement that differs is refused before signing.
+	PayTo   string // address
+	Network Network
+	Asset   string // token address
+	// CallID identifies the tool call; it is the payment identifier offered to
+	// sellers that support the payment-identifier extension. Empty: generated.
+	CallID string
+}
+
+// cap returns the price ceiling for a call and what sets it.
+func (p *Policy) cap(lim Limit) (Amount, string) {
+	per := p.PerCall
+	if per == 0 {
+		per = DefaultPerCall
+	}
+	if lim.MaxPrice != 0 && lim.MaxPrice < per {
+		return lim.MaxPrice, "max_price of " + lim.Tool
+	}
+	return per, "per-call cap"
+}
+
+func (p *Policy) allows(n Network) bool {
+	for _, a := range p.Networks {
+		if a == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Option is one requirement of a 402 as judged by the policy.
+type Option struct {
+	Index       int     `json:"index"`
+	Scheme      string  `json:"scheme"`
+	Network     string  `json:"network"`
+	Amount      Amount  `json:"-"`
+	Price       string  `json:"price"` // decimal USDC, or the raw atomic string when unreadable
+	PayTo       string  `json:"payTo"`
+	Asset       string  `json:"asset"`
+	Payable     bool    `json:"payable"`
+	Reason      string  `json:"reason,omitempty"` // why not payable
+	code        Code    // which refusal, for choosing the error
+	domain      Domain  // EIP-712 domain, when payable
+	network     Network // parsed network, when payable
+	flowPenalty int     // 0 for the authorization flow, 1 for upfront
+}
+
+// evaluate judges every requirement and returns them with the cheapest payable
+// one, or nil. Ties go to the authorization flow, then to the seller's order.
+func (p *Policy) evaluate(pr *PaymentRequired, lim Limit) ([]Option, *Option) {
+	ceiling, capName := p.cap(lim)
+	opts := make([]Option, len(pr.Accepts))
+	var best *Option
+	for i := range pr.Accepts {
+		r := &pr.Accepts[i]
+		o := &opts[i]
+		*o = Option{Index: i, Scheme: r.Scheme, Network: r.Network, Price: r.Price(), PayTo: r.PayTo, Asset: r.Asset}
+		o.code, o.Reason = p.judge(r, lim, ceiling, capName, o)
+		o.Payable = o.Reason == ""
+		if !o.Payable {
+			continue
+		}
+		if best == nil || o.Amount < best.Amount || o.Amount == best.Amount && o.flowPenalty < best.flowPenalty {
+			best = o
+		}
+	}
+	return opts, best
+}
+
+func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
+	if r.Scheme != "exact" {
+		return CodeUnsupported, fmt.Sprintf("scheme %q is not supported (x402-mcp pays the exact scheme)", Sanitize(r.Scheme, 40))
+	}
+	n, err := ParseNetwork(r.Network)
+	if err != nil {
+		return CodeUnsupported, fmt.Sprintf("network %q is not a supported EVM network", Sanitize(r.Network, 60))
+	}
+	o.network = n
+	o.Network = string(n)
+	if lim.Network != "" && n != lim.Network {
+		return CodeNotAllowed, fmt.Sprintf("network %s differs from the network pinned for %s (%s)", n, lim.Tool, lim.Network)
+	}
+	if !p.allows(n) {
+		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is not in the allowed networks (defaults.networks in registry.yaml)", n, n.Name())
+	}
+	extra, err := r.evmExtra()
+	if err != nil {
+		return CodeUnsupported, "extra is malformed: " + err.Error()
+	}
+	switch extra.PaymentFlow {
+	case "", "authorization":
+	case "upfront":
+		o.flowPenalty = 1
+	default:
+		return CodeUnsupported, fmt.Sprintf("paymentFlow %q is not supported", Sanitize(extra.PaymentFlow, 40))
+	}
+	if m := extra.AssetTransferMethod; m != "" && m != "eip3009" {
+		return CodeUnsupported, fmt.Sprintf("assetTransferMethod %q is not supported (x402-mcp signs EIP-3009)", Sanitize(m, 40))
+	}
+	if !common.IsHexAddress(r.PayTo) {
+		return CodeUnsupported, fmt.Sprintf("payTo %q is not an address", Sanitize(r.PayTo, 60))
+	}
+	if lim.PayTo != "" && !strings.EqualFold(lim.PayTo, r.PayTo) {
+		return CodeNotAllowed, fmt.Sprintf("payee %s is not the payee pinned for %s (%s)", r.PayTo, lim.Tool, lim.PayTo)
+	}
+	if !common.IsHexAddress(r.Asset) {
+		return CodeUnsupported, fmt.Sprintf("asset %q is not a token address", Sanitize(r.Asset, 60))
+	}
+	asset := common.HexToAddress(r.Asset)
+	known, isKnown := KnownUSDC(n)
+	switch {
+	case lim.Asset != "":
+		if !strings.EqualFold(lim.Asset, r.Asset) {
+			return CodeNotAllowed, fmt.Sprintf("asset %s is not the asset pinned for %s (%s)", r.Asset, lim.Tool, lim.Asset)
+		}
+	case !isKnown || known.Address != asset:
+		return CodeNotAllowed, fmt.Sprintf("asset %s is not USDC on %s; pin it with `asset:` in the entry to pay it", r.Asset, n)
+	}
+	d := Domain{Name: extra.Name, Version: extra.Version, ChainID: n.ChainID(), VerifyingContract: asset}
+	if d.Name == "" || d.Version == "" {
+		if !isKnown || known.Address != asset {
+			return CodeUnsupported, "extra.name and extra.version (the token's EIP-712 domain) are missing"
+		}
+		d.Name, d.Version = known.Name, known.Version
+	}
+	o.domain = d
+	amt, err := ParseAtomic(r.Price())
+	if err != nil {
+		return CodeBadChallenge, "price " + err.Error()
+	}
+	if amt == 0 {
+		return CodeBadChallenge, "price is zero"
+	}
+	o.Amount, o.Price = amt, amt.String()
+	if amt > ceiling {
+		return CodePriceAboveCap, fmt.Sprintf("price %s is above the %s (%s)", amt.USDC(), capName, ceiling.USDC())
+	}
+	if r.MaxTimeoutSeconds < 0 {
+		return CodeBadChallenge, "maxTimeoutSeconds is negative"
+	}
+	return "", ""
+}
+
+// refusal turns a challenge with no payable option into one error.
+func refusal(opts []Option, lim Limit) *Error {
+	// Prefer the most actionable reason: a price problem, then an allowlist
+	// or pin, then anything else.
+	rank := map[Code]int{CodePriceAboveCap: 0, CodeNotAllowed: 1, CodeBadChallenge: 2, CodeUnsupported: 3}
+	best := opts[0]
+	for _, o := range opts[1:] {
+		if rank[o.code] < rank[best.code] {
+			best = o
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "no payment option the policy allows for %s: %s", lim.Tool, best.Reason)
+	if len(opts) > 1 {
+		fmt.Fprintf(&b, " (%d options offered; others: ", len(opts))
+		n := 0
+		for _, o := range opts {
+			if o.Index == best.Index {
+				continue
+			}
+			if n == 3 {
+				b.WriteString("; …")
+				break
+			}
+			if n > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(o.Reason)
+			n++
+		}
+		b.WriteString(")")
+	}
+	switch best.code {
+	case CodePriceAboveCap:
+		b.WriteString(". Nothing was signed. To pay it, the operator must raise max_price or defaults.max_per_call in registry.yaml.")
+	case CodeNotAllowed:
+		b.WriteString(". Nothing was signed. The terms differ from what the operator allowed; do not retry unless the registry changes.")
+	default:
+		b.WriteString(". Nothing was signed.")
+	}
+	return &Error{Code: best.code, Charged: NotCharged, Message: b.String()}
+}

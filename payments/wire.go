@@ -1,0 +1,287 @@
+package payments
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// HTTP header names of the x402 transports (case-insensitive on the wire).
+const (
+	HeaderPaymentRequired  = "PAYMENT-REQUIRED"   // v2 challenge
+	HeaderPaymentSignature = "PAYMENT-SIGNATURE"  // v2 payment
+	HeaderPaymentResponse  = "PAYMENT-RESPONSE"   // v2 receipt
+	HeaderXPayment         = "X-PAYMENT"          // v1 payment
+	HeaderXPaymentResponse = "X-PAYMENT-RESPONSE" // v1 receipt
+)
+
+// Extension keys x402-mcp understands.
+const (
+	ExtPaymentIdentifier = "payment-identifier"
+	ExtBazaar            = "bazaar"
+)
+
+// Requirement is one entry of a 402's accepts list, in v1 or v2 shape. Raw keeps
+// the exact bytes the seller sent, because v2 servers match the echoed
+// `accepted` by deep equality.
+type Requirement struct {
+	Scheme            string          `json:"scheme"`
+	Network           string          `json:"network"`
+	Amount            string          `json:"amount,omitempty"`            // v2
+	MaxAmountRequired string          `json:"maxAmountRequired,omitempty"` // v1
+	Asset             string          `json:"asset"`
+	PayTo             string          `json:"payTo"`
+	MaxTimeoutSeconds int64           `json:"maxTimeoutSeconds"`
+	Extra             json.RawMessage `json:"extra,omitempty"`
+	// v1 only.
+	Resource     string          `json:"resource,omitempty"`
+	Description  string          `json:"description,omitempty"`
+	MimeType     string          `json:"mimeType,omitempty"`
+	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+
+	Raw json.RawMessage `json:"-"`
+}
+
+// Price returns the amount the requirement asks for, whichever version.
+func (r *Requirement) Price() string {
+	if r.Amount != "" {
+		return r.Amount
+	}
+	return r.MaxAmountRequired
+}
+
+// EVMExtra is the EVM scheme's `extra` object.
+type EVMExtra struct {
+	Name                string `json:"name"`
+	Version             string `json:"version"`
+	AssetTransferMethod string `json:"assetTransferMethod,omitempty"`
+	PaymentFlow         string `json:"paymentFlow,omitempty"`
+}
+
+// evmExtra decodes extra leniently: a seller may add keys we do not know.
+func (r *Requirement) evmExtra() (EVMExtra, error) {
+	var e EVMExtra
+	if len(r.Extra) == 0 || string(r.Extra) == "null" {
+		return e, nil
+	}
+	if err := json.Unmarshal(r.Extra, &e); err != nil {
+		return e, fmt.Errorf("extra is not an object of strings: %w", err)
+	}
+	return e, nil
+}
+
+// PaymentRequired is a 402 challenge, v1 or v2.
+type PaymentRequired struct {
+	X402Version int                        `json:"x402Version"`
+	Error       string                     `json:"error,omitempty"`
+	Resource    json.RawMessage            `json:"resource,omitempty"`
+	Accepts     []Requirement              `json:"accepts"`
+	Extensions  map[string]json.RawMessage `json:"extensions,omitempty"`
+}
+
+// UnmarshalJSON decodes a challenge and keeps each accept's raw bytes.
+func (p *PaymentRequired) UnmarshalJSON(b []byte) error {
+	var w struct {
+		X402Version int                        `json:"x402Version"`
+		Error       string                     `json:"error"`
+		Resource    json.RawMessage            `json:"resource"`
+		Accepts     []json.RawMessage          `json:"accepts"`
+		Extensions  map[string]json.RawMessage `json:"extensions"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	p.X402Version, p.Error, p.Resource, p.Extensions = w.X402Version, w.Error, w.Resource, w.Extensions
+	p.Accepts = make([]Requirement, 0, len(w.Accepts))
+	for i, raw := range w.Accepts {
+		var r Requirement
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("accepts[%d]: %w", i, err)
+		}
+		r.Raw = raw
+		p.Accepts = append(p.Accepts, r)
+	}
+	return nil
+}
+
+// maxChallengeBytes bounds the 402 body and header we are willing to read.
+const maxChallengeBytes = 64 << 10
+
+// ParseChallenge reads an x402 challenge from a 402 (or 412) response: the v2
+// PAYMENT-REQUIRED header if present, else the JSON body (v1, or v2 from servers
+// that put it there). body is the response body already read (it may be nil).
+func ParseChallenge(h http.Header, body []byte) (*PaymentRequired, error) {
+	var raw []byte
+	if v := h.Get(HeaderPaymentRequired); v != "" {
+		if len(v) > maxChallengeBytes {
+			return nil, fmt.Errorf("PAYMENT-REQUIRED header is %d bytes, over the %d-byte limit", len(v), maxChallengeBytes)
+		}
+		dec, err := decodeB64(v)
+		if err != nil {
+			return nil, fmt.Errorf("PAYMENT-REQUIRED header is not base64: %w", err)
+		}
+		raw = dec
+	} else {
+		raw = bytes.TrimSpace(body)
+		if len(raw) == 0 {
+			return nil, fmt.Errorf("402 response has neither a PAYMENT-REQUIRED header nor a JSON body: the seller does not speak x402")
+		}
+	}
+	if len(raw) > maxChallengeBytes {
+		return nil, fmt.Errorf("payment challenge is %d bytes, over the %d-byte limit", len(raw), maxChallengeBytes)
+	}
+	var pr PaymentRequired
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		return nil, fmt.Errorf("payment challenge is not valid x402 JSON: %w", err)
+	}
+	switch pr.X402Version {
+	case 1, 2:
+	case 0:
+		return nil, fmt.Errorf("payment challenge has no x402Version")
+	default:
+		return nil, fmt.Errorf("payment challenge has x402Version %d; x402-mcp speaks versions 1 and 2", pr.X402Version)
+	}
+	if len(pr.Accepts) == 0 {
+		if pr.Error != "" {
+			return nil, fmt.Errorf("payment challenge lists no payment options (seller says: %s)", Sanitize(pr.Error, 200))
+		}
+		return nil, fmt.Errorf("payment challenge lists no payment options")
+	}
+	return &pr, nil
+}
+
+// decodeB64 accepts standard base64 with or without padding (sellers differ).
+func decodeB64(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+// EIP3009Payload is the EVM exact scheme's payload.
+type EIP3009Payload struct {
+	Signature     string            `json:"signature"`
+	Authorization AuthorizationJSON `json:"authorization"`
+}
+
+// AuthorizationJSON is an EIP-3009 authorization as it travels in JSON.
+type AuthorizationJSON struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Value       string `json:"value"`
+	ValidAfter  string `json:"validAfter"`
+	ValidBefore string `json:"validBefore"`
+	Nonce       string `json:"nonce"`
+}
+
+// PaymentPayload is what the client sends in PAYMENT-SIGNATURE (v2) or
+// X-PAYMENT (v1). Accepted, Resource and Extensions are raw so that they echo
+// byte for byte what the seller sent.
+type PaymentPayload struct {
+	X402Version int                        `json:"x402Version"`
+	Scheme      string                     `json:"scheme,omitempty"`  // v1
+	Network     string                     `json:"network,omitempty"` // v1
+	Resource    json.RawMessage            `json:"resource,omitempty"`
+	Accepted    json.RawMessage            `json:"accepted,omitempty"`
+	Payload     EIP3009Payload             `json:"payload"`
+	Extensions  map[string]json.RawMessage `json:"extensions,omitempty"`
+}
+
+// Encode returns the header name and the base64 value to send.
+func (p *PaymentPayload) Encode() (name, value string, err error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", "", fmt.Errorf("encode payment payload: %w", err)
+	}
+	name = HeaderPaymentSignature
+	if p.X402Version == 1 {
+		name = HeaderXPayment
+	}
+	return name, base64.StdEncoding.EncodeToString(b), nil
+}
+
+// DecodePaymentHeader decodes a PAYMENT-SIGNATURE or X-PAYMENT value.
+func DecodePaymentHeader(v string) (*PaymentPayload, error) {
+	b, err := decodeB64(v)
+	if err != nil {
+		return nil, fmt.Errorf("payment header is not base64: %w", err)
+	}
+	var p PaymentPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("payment header is not a JSON payment payload: %w", err)
+	}
+	return &p, nil
+}
+
+// SettlementResponse is the seller's receipt (PAYMENT-RESPONSE or X-PAYMENT-RESPONSE),
+// and also a facilitator's /settle answer.
+type SettlementResponse struct {
+	Success      bool   `json:"success"`
+	Transaction  string `json:"transaction"`
+	Network      string `json:"network"`
+	Payer        string `json:"payer,omitempty"`
+	ErrorReason  string `json:"errorReason,omitempty"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	Amount       string `json:"amount,omitempty"`
+}
+
+// ReasonSettlementPending is the reason a seller gives when the transaction was
+// broadcast but its receipt is not known yet. x402-mcp treats it as paid.
+const ReasonSettlementPending = "settlement_pending"
+
+// ParseSettlement reads the receipt header of a response, v2 or v1. It returns
+// nil and no error when the response carries none.
+func ParseSettlement(h http.Header) (*SettlementResponse, error) {
+	v := h.Get(HeaderPaymentResponse)
+	if v == "" {
+		v = h.Get(HeaderXPaymentResponse)
+	}
+	if v == "" {
+		return nil, nil
+	}
+	if len(v) > maxChallengeBytes {
+		return nil, fmt.Errorf("payment response header is over the %d-byte limit", maxChallengeBytes)
+	}
+	b, err := decodeB64(v)
+	if err != nil {
+		return nil, fmt.Errorf("payment response header is not base64: %w", err)
+	}
+	var s SettlementResponse
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("payment response header is not JSON: %w", err)
+	}
+	return &s, nil
+}
+
+// EncodeHeaderJSON marshals v and base64-encodes it, as x402 headers carry JSON.
+func EncodeHeaderJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// Sanitize makes seller-supplied text safe to show: control characters are
+// dropped and the text is cut to max bytes (on a rune boundary).
+func Sanitize(s string, max int) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			if r == '\n' || r == '\t' {
+				b.WriteByte(' ')
+			}
+			continue
+		}
+		if b.Len()+len(string(r)) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
