@@ -64,13 +64,13 @@ func ParseHexKey(s string) (*Wallet, error) {
 func (w *Wallet) Address() common.Address { return w.address }
 
 // String shows only the address.
-func (w *Wallet) String() string { return "wallet(" + w.address.Hex() + ")" }
+func (w Wallet) String() string { return "wallet(" + w.address.Hex() + ")" }
 
 // GoString shows only the address, also under %#v.
-func (w *Wallet) GoString() string { return w.String() }
+func (w Wallet) GoString() string { return w.String() }
 
 // LogValue shows only the address in slog output.
-func (w *Wallet) LogValue() slog.Value { return slog.StringValue(w.address.Hex()) }
+func (w Wallet) LogValue() slog.Value { return slog.StringValue(w.address.Hex()) }
 
 // Sign signs an EIP-3009 authorization under domain and returns r‖s‖v (v=27/28).
 func (w *Wallet) Sign(d Domain, a Authorization) ([]byte, error) {

@@ -1,0 +1,62 @@
+package payments
+
+import "testing"
+
+func TestParseAmount(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Amount
+		ok   bool
+	}{
+		{"0.01", 10000, true}, {"0.05", 50000, true}, {"1", 1000000, true}, {"0", 0, true},
+		{".5", 500000, true}, {"12.345678", 12345678, true}, {"0.000001", 1, true},
+		{"0010.10", 10100000, true}, {"18446744073709.551615", MaxAmount, true},
+		{"", 0, false}, {"0.0000001", 0, false}, {"1e-6", 0, false}, {"-1", 0, false},
+		{"+1", 0, false}, {"1.", 0, false}, {".", 0, false}, {" 1", 0, false}, {"1,5", 0, false},
+		{"0.1x", 0, false}, {"18446744073709.551616", 0, false}, {"NaN", 0, false}, {"1.2.3", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseAmount(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseAmount(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestAmountString(t *testing.T) {
+	for _, tt := range []struct {
+		a    Amount
+		want string
+	}{{0, "0"}, {1, "0.000001"}, {10000, "0.01"}, {1000000, "1"}, {1234567, "1.234567"}, {100000, "0.1"}, {MaxAmount, "18446744073709.551615"}} {
+		if got := tt.a.String(); got != tt.want {
+			t.Errorf("%d.String() = %q, want %q", tt.a, got, tt.want)
+		}
+		back, err := ParseAmount(tt.want)
+		if err != nil || back != tt.a {
+			t.Errorf("round trip of %q = %d, %v", tt.want, back, err)
+		}
+	}
+}
+
+func TestParseAtomic(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{{"10000", true}, {"0", true}, {"", false}, {"1.5", false}, {"-3", false}, {"0x10", false}, {"99999999999999999999999", false}} {
+		if _, err := ParseAtomic(tt.in); (err == nil) != tt.ok {
+			t.Errorf("ParseAtomic(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+	}
+}
+
+func TestParseNetwork(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+	}{{"base", "eip155:8453"}, {"base-sepolia", "eip155:84532"}, {"eip155:84532", "eip155:84532"}, {"eip155:0x2105", ""},
+		{"eip155:", ""}, {"eip155:0", ""}, {"eip155:01", ""}, {"solana", ""}, {"", ""}, {"eip155:99999999999999999999999", ""}} {
+		got, err := ParseNetwork(tt.in)
+		if string(got) != tt.want || (err == nil) != (tt.want != "") {
+			t.Errorf("ParseNetwork(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

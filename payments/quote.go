@@ -1,0 +1,60 @@
+package payments
+
+import (
+	"context"
+	"net/http"
+)
+
+// Quote is what a seller asks for a request, judged by the policy, with
+// nothing signed.
+type Quote struct {
+	// Free is true when the upstream answered without asking for payment.
+	Free bool `json:"free"`
+	// Status is the upstream's HTTP status.
+	Status      int      `json:"status"`
+	X402Version int      `json:"x402Version,omitempty"`
+	Options     []Option `json:"options,omitempty"`
+	// Chosen is the option a call would pay, or nil.
+	Chosen *Option `json:"chosen,omitempty"`
+	// WouldPay says whether a call now would pay (policy and budget).
+	WouldPay bool `json:"wouldPay"`
+	// Reason says why not, when WouldPay is false and the call is not free.
+	Reason string `json:"reason,omitempty"`
+	// BudgetLeft is what the total budget still allows.
+	BudgetLeft Amount `json:"budgetLeft"`
+}
+
+// Quote sends req unpaid and reports the seller's terms and whether the
+// policy and budget would pay them. It never signs.
+func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quote, error) {
+	res, err := c.send(ctx, req, "", "")
+	if err != nil {
+		return nil, upstreamError(ctx, err, NotCharged, nil)
+	}
+	sum, err := c.Ledger.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := &Quote{Status: res.Status, BudgetLeft: sum.Left()}
+	if res.Status != http.StatusPaymentRequired {
+		q.Free = true
+		return q, nil
+	}
+	pr, err := ParseChallenge(res.Header, res.Body)
+	if err != nil {
+		q.Reason = "the seller's 402 is malformed: " + err.Error()
+		return q, nil
+	}
+	q.X402Version = pr.X402Version
+	opts, best := c.Policy.evaluate(pr, lim)
+	q.Options, q.Chosen = opts, best
+	switch {
+	case best == nil:
+		q.Reason = refusal(opts, lim).Message
+	case best.Amount > q.BudgetLeft:
+		q.Reason = "the price " + best.Amount.USDC() + " is more than the budget left (" + q.BudgetLeft.USDC() + ")"
+	default:
+		q.WouldPay = true
+	}
+	return q, nil
+}
