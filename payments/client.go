@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -186,7 +187,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 
 	// From here on a signed authorization exists: every path records an outcome.
 	bg := context.WithoutCancel(ctx)
-	paid, err := c.sendPaid(ctx, req, hName, hValue)
+	paid, attempts, err := c.sendPaid(ctx, req, hName, hValue)
 	if err != nil {
 		receipt.State = string(StateUnknown)
 		_ = c.Ledger.MarkUnknown(bg, id, err.Error())
@@ -201,25 +202,26 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		if settle.Transaction != "" {
 			receipt.Transaction = Sanitize(settle.Transaction, 128)
 		}
-		if settle.Payer != "" {
-			receipt.Payer = Sanitize(settle.Payer, 64)
-		}
 	}
 	settledOK := settle != nil && settle.Success
 	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
 
+	failedReceipt := settle != nil && !settle.Success && !pending
+	reason := rejectionReason(paid, settle)
 	switch {
+	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending && (attempts > 1 || nonceUsed(reason)):
+		// An attempt was lost in transit after it left (Go's transport may
+		// also have resent it): the seller may have settled it, and a replay
+		// then reads as "nonce already used". Not a rejection.
+		receipt.State = string(StateUnknown)
+		_ = c.Ledger.MarkUnknown(bg, id, "402 after the payment may have been used: "+reason)
+		return nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: receipt, Message: fmt.Sprintf(
+			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
+			best.Amount.USDC(), reason, id)}
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
 		// The seller refused the payment. It may still hold the signed
 		// authorization, so the amount stays counted until it expires, and
 		// nothing is signed again for this call.
-		reason := "no reason given"
-		if pr2, err := ParseChallenge(paid.Header, paid.Body); err == nil && pr2.Error != "" {
-			reason = Sanitize(pr2.Error, 200)
-		}
-		if settle != nil && settle.ErrorReason != "" {
-			reason = Sanitize(settle.ErrorReason, 200)
-		}
 		_ = c.Ledger.Reject(bg, id, reason)
 		return nil, &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
 			"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
@@ -231,6 +233,12 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		}
 		_ = c.Ledger.Settle(bg, id, *receipt)
 		paid.Charged = Charged
+	case paid.Status >= 200 && paid.Status < 300 && failedReceipt:
+		// Delivered, but the seller says settlement failed: whether money
+		// moved is for reconciliation to tell.
+		receipt.State = string(StateUnknown)
+		_ = c.Ledger.MarkUnknown(bg, id, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
+		paid.Charged = ChargeUnknown
 	case paid.Status >= 200 && paid.Status < 300:
 		// Delivered with no readable receipt: the seller accepted the payment.
 		receipt.State = "unconfirmed"
@@ -247,6 +255,26 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	return paid, nil
 }
 
+// rejectionReason reads why a paid request was refused, from the receipt or
+// the fresh challenge, sanitized for display.
+func rejectionReason(paid *Result, settle *SettlementResponse) string {
+	if settle != nil && settle.ErrorReason != "" {
+		return Sanitize(settle.ErrorReason, 200)
+	}
+	if paid.Status == http.StatusPaymentRequired {
+		if pr, err := ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
+			return Sanitize(pr.Error, 200)
+		}
+	}
+	return "no reason given"
+}
+
+// nonceUsed says the seller reports our authorization as already used: it
+// settled, through this call or a replay of it.
+func nonceUsed(reason string) bool {
+	return strings.Contains(reason, "nonce_already_used") || strings.Contains(reason, "duplicate_settlement")
+}
+
 // buildPayment signs an EIP-3009 authorization for the chosen requirement.
 func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, lim Limit) (*PaymentPayload, time.Time, error) {
 	var nonce [32]byte
@@ -254,9 +282,12 @@ func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, li
 		return nil, time.Time{}, fmt.Errorf("nonce: %w", err)
 	}
 	now := c.now()
-	timeout := r.MaxTimeoutSeconds
+	timeout := int64(r.MaxTimeoutSeconds)
 	if timeout <= 0 {
 		timeout = 60
+		if pr.X402Version == 1 {
+			timeout = 600 // the reference v1 client's default
+		}
 	}
 	timeout = min(timeout, maxValiditySeconds)
 	validBefore := now.Add(time.Duration(timeout) * time.Second)
@@ -342,31 +373,36 @@ func (c *Client) send(ctx context.Context, req *http.Request, hName, hValue stri
 
 // sendPaid sends the paid request, resending the same header on transport
 // errors that happen before any answer arrives.
-func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string) (*Result, error) {
+// It returns how many attempts were made.
+func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string) (*Result, int, error) {
 	retries := c.PaidRetries
-	if retries == 0 {
+	switch {
+	case retries == 0:
 		retries = 2
+	case retries < 0:
+		retries = 0
 	}
 	var lastErr error
-	for attempt := 0; attempt <= retries; attempt++ {
+	attempt := 0
+	for ; attempt <= retries; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, lastErr
+				return nil, attempt, lastErr
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
 			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", lastErr)
 		}
 		res, err := c.send(ctx, req, hName, hValue)
 		if err == nil {
-			return res, nil
+			return res, attempt + 1, nil
 		}
 		lastErr = err
 		if ctx.Err() != nil {
-			break
+			return nil, attempt + 1, lastErr
 		}
 	}
-	return nil, lastErr
+	return nil, attempt, lastErr
 }
 
 func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) *Error {

@@ -153,7 +153,7 @@ func word(v *big.Int) []byte {
 }
 
 func parseAddress(field, s string) (common.Address, error) {
-	if !common.IsHexAddress(s) {
+	if len(s) != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || !common.IsHexAddress(s) {
 		return common.Address{}, fmt.Errorf("%s %q is not a 0x-prefixed 20-byte address", field, s)
 	}
 	return common.HexToAddress(s), nil

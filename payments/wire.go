@@ -34,7 +34,7 @@ type Requirement struct {
 	MaxAmountRequired string          `json:"maxAmountRequired,omitempty"` // v1
 	Asset             string          `json:"asset"`
 	PayTo             string          `json:"payTo"`
-	MaxTimeoutSeconds int64           `json:"maxTimeoutSeconds"`
+	MaxTimeoutSeconds Seconds         `json:"maxTimeoutSeconds"`
 	Extra             json.RawMessage `json:"extra,omitempty"`
 	// v1 only.
 	Resource     string          `json:"resource,omitempty"`
@@ -51,6 +51,27 @@ func (r *Requirement) Price() string {
 		return r.Amount
 	}
 	return r.MaxAmountRequired
+}
+
+// Seconds is a whole number of seconds that also reads JSON numbers written
+// with a fraction or exponent (300.0, 3e2), as some sellers send them.
+type Seconds int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = 0
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("maxTimeoutSeconds is not a number: %w", err)
+	}
+	if f < 0 || f > 1<<40 {
+		return fmt.Errorf("maxTimeoutSeconds %v is out of range", f)
+	}
+	*s = Seconds(f)
+	return nil
 }
 
 // EVMExtra is the EVM scheme's `extra` object.

@@ -351,7 +351,7 @@ func (s *Seller) simpleOffer(r *http.Request, route string, version int, desc, m
 func (s *Seller) requirement(o *offer, price payments.Amount) payments.Requirement {
 	extra, _ := json.Marshal(payments.EVMExtra{Name: s.fac.name, Version: s.fac.version})
 	rq := payments.Requirement{
-		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: s.timeout, Extra: extra,
+		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: payments.Seconds(s.timeout), Extra: extra,
 	}
 	if o.version == 1 {
 		rq.Network, rq.MaxAmountRequired = s.fac.v1Network, price.Atomic()

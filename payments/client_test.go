@@ -1,0 +1,352 @@
+package payments_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+)
+
+const testKey = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+type fixture struct {
+	seller *localseller.Seller
+	url    string
+	client *payments.Client
+	wallet *payments.Wallet
+}
+
+func newFixture(t *testing.T, budget payments.Amount) *fixture {
+	t.Helper()
+	s := localseller.New(localseller.Config{})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	w, err := payments.ParseHexKey(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Facilitator().Fund(w.Address(), 100_000_000)
+	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100_000, Budget: payments.Budget{Total: budget}}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	return &fixture{seller: s, url: srv.URL, client: c, wallet: w}
+}
+
+func get(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestPaidCallV2AndV1(t *testing.T) {
+	for _, tt := range []struct {
+		path    string
+		version int
+		price   payments.Amount
+	}{{"/v2/weather/paris", 2, 1000}, {"/v1/quote?symbol=ACME", 1, 2000}} {
+		t.Run(tt.path, func(t *testing.T) {
+			f := newFixture(t, 1_000_000)
+			fac := f.seller.Facilitator()
+			before := fac.Balance(f.seller.PayTo())
+			res, err := f.client.Do(context.Background(), get(t, f.url+tt.path), payments.Limit{Tool: "t", MaxPrice: 10_000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != 200 || res.Charged != payments.Charged || res.Receipt == nil {
+				t.Fatalf("status %d charged %s receipt %+v", res.Status, res.Charged, res.Receipt)
+			}
+			rc := res.Receipt
+			if rc.Amount != tt.price || rc.X402Version != tt.version || rc.Transaction == "" || rc.State != "settled" ||
+				rc.Payer != f.wallet.Address().Hex() || rc.Network != "eip155:84532" {
+				t.Fatalf("receipt %+v", rc)
+			}
+			if got := fac.Balance(f.seller.PayTo()) - before; got != tt.price {
+				t.Fatalf("payee balance moved by %d, want %d", got, tt.price)
+			}
+			sum, _ := f.client.Ledger.Summary(context.Background())
+			if sum.Settled != tt.price || sum.Pending != 0 {
+				t.Fatalf("ledger %+v", sum)
+			}
+		})
+	}
+}
+
+// TestBudgetHoldsUnderConcurrency: 100 parallel paid calls at a budget that
+// covers exactly 10 put exactly 10 payments through to the seller.
+func TestBudgetHoldsUnderConcurrency(t *testing.T) {
+	f := newFixture(t, 10*1000)
+	var paid, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), payments.Limit{Tool: "weather", MaxPrice: 1000})
+			if err == nil && res.Charged == payments.Charged {
+				paid.Add(1)
+				return
+			}
+			if pe, ok := payments.AsError(err); ok && pe.Code == payments.CodeOverBudget && pe.Charged == payments.NotCharged {
+				refused.Add(1)
+				return
+			}
+			t.Errorf("unexpected outcome: %v %v", res, err)
+		}()
+	}
+	wg.Wait()
+	if paid.Load() != 10 || refused.Load() != 90 {
+		t.Fatalf("paid %d refused %d, want 10 and 90", paid.Load(), refused.Load())
+	}
+	if n := f.seller.Facilitator().SettledCount(); n != 10 {
+		t.Fatalf("seller settled %d payments, want 10", n)
+	}
+	if n := f.seller.PaymentHeadersSeen(); n != 10 {
+		t.Fatalf("seller saw %d payment headers, want 10", n)
+	}
+}
+
+// TestRefusalsSignNothing: every refusal before signing leaves the seller
+// without a payment header and the ledger without a charge.
+func TestRefusalsSignNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+		lim  payments.Limit
+		code payments.Code
+	}{
+		{"price above max_price", "/v2/weather/paris", payments.Limit{Tool: "w", MaxPrice: 999}, payments.CodePriceAboveCap},
+		{"price above cap", "/v2/misbehave/price_high", payments.Limit{Tool: "w"}, payments.CodePriceAboveCap},
+		{"switched payee vs pin", "/v2/misbehave/switched_payee", payments.Limit{Tool: "w", PayTo: localseller.DefaultPayTo.Hex()}, payments.CodeNotAllowed},
+		{"unknown network", "/v2/misbehave/unknown_network", payments.Limit{Tool: "w"}, payments.CodeNotAllowed},
+		{"bad base64", "/v2/misbehave/bad_base64", payments.Limit{Tool: "w"}, payments.CodeBadChallenge},
+		{"bad json", "/v2/misbehave/bad_json", payments.Limit{Tool: "w"}, payments.CodeBadChallenge},
+		{"asset pin", "/v2/weather/paris", payments.Limit{Tool: "w", Asset: "0x0000000000000000000000000000000000000001"}, payments.CodeNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1_000_000)
+			_, err := f.client.Do(context.Background(), get(t, f.url+tt.path), tt.lim)
+			pe, ok := payments.AsError(err)
+			if !ok || pe.Code != tt.code || pe.Charged != payments.NotCharged {
+				t.Fatalf("err = %v, want %s not charged", err, tt.code)
+			}
+			if n := f.seller.PaymentHeadersSeen(); n != 0 {
+				t.Fatalf("seller saw %d payment headers", n)
+			}
+			if sum, _ := f.client.Ledger.Summary(context.Background()); sum.Counted() != 0 {
+				t.Fatalf("ledger counted %d", sum.Counted())
+			}
+		})
+	}
+}
+
+// TestMisbehaviourAfterPayment: what happens to the money when the seller
+// misbehaves after a valid payment.
+func TestMisbehaviourAfterPayment(t *testing.T) {
+	tests := []struct {
+		mode      string
+		status    int
+		charged   payments.Charge
+		code      payments.Code // when Do returns an error
+		settled   int           // settlements at the facilitator
+		truncated bool
+		headers   int // payment headers the seller saw (default 1)
+	}{
+		{mode: "second_402", code: payments.CodePaymentRejected, charged: payments.NotCharged},
+		{mode: "error_after_settle", status: 500, charged: payments.Charged, settled: 1},
+		{mode: "error_no_receipt", status: 502, charged: payments.ChargeUnknown, settled: 1},
+		{mode: "huge_body", status: 200, charged: payments.Charged, settled: 1, truncated: true},
+		{mode: "pending", status: 200, charged: payments.Charged, settled: 1},
+		{mode: "no_receipt", status: 200, charged: payments.Charged, settled: 1},
+		{mode: "multi_accept", status: 200, charged: payments.Charged, settled: 1},
+		// Settled, then the connection dropped: the resend of the same payment
+		// is refused as a used nonce, which must not read as "not charged".
+		{mode: "drop_after_settle", code: payments.CodeOutcomeUnknown, charged: payments.ChargeUnknown, settled: 1, headers: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			f := newFixture(t, 1_000_000)
+			f.client.MaxBody = 1 << 20
+			res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/misbehave/"+tt.mode), payments.Limit{Tool: "m", MaxPrice: 100_000})
+			if tt.code != "" {
+				pe, ok := payments.AsError(err)
+				if !ok || pe.Code != tt.code || pe.Charged != tt.charged {
+					t.Fatalf("err = %v, want %s %s", err, tt.code, tt.charged)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Status != tt.status || res.Charged != tt.charged || res.Receipt == nil || res.Truncated != tt.truncated {
+					t.Fatalf("status %d charged %s receipt %v truncated %v", res.Status, res.Charged, res.Receipt, res.Truncated)
+				}
+				if res.Receipt.Amount != 1000 {
+					t.Fatalf("paid %s, want the cheapest 0.001", res.Receipt.Amount.USDC())
+				}
+			}
+			want := max(tt.headers, 1)
+			if n := f.seller.PaymentHeadersSeen(); n != want {
+				t.Fatalf("seller saw %d payment headers, want exactly %d", n, want)
+			}
+			if got := distinctPayments(f.seller.ReceivedPayments()); got != 1 {
+				t.Fatalf("%d distinct signed payments reached the seller, want 1", got)
+			}
+			if n := f.seller.Facilitator().SettledCount(); n != tt.settled {
+				t.Fatalf("settled %d, want %d", n, tt.settled)
+			}
+			// Whatever happened, the amount stays counted: it was signed.
+			if sum, _ := f.client.Ledger.Summary(context.Background()); sum.Counted() != 1000 {
+				t.Fatalf("ledger counts %d, want 1000", sum.Counted())
+			}
+		})
+	}
+}
+
+func TestSlowBodyAfterPaymentKeepsReceipt(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	res, err := f.client.Do(ctx, get(t, f.url+"/v2/misbehave/slow_body"), payments.Limit{Tool: "m", MaxPrice: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Charged != payments.Charged || res.Receipt == nil || res.BodyErr == nil {
+		t.Fatalf("charged %s receipt %v bodyErr %v", res.Charged, res.Receipt, res.BodyErr)
+	}
+}
+
+// flakySeller drops the connection of the first paid requests, then serves.
+// It is a hand-written seller because the local one cannot fail at the
+// transport level; payments are still verified by the real facilitator.
+func TestTransportRetryResendsSamePayment(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		drops int
+		ok    bool
+	}{{"recovers", 1, true}, {"gives up", 100, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := localseller.New(localseller.Config{})
+			var mu sync.Mutex
+			var headers []string
+			inner := s.Handler()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if h := r.Header.Get("PAYMENT-SIGNATURE"); h != "" {
+					mu.Lock()
+					headers = append(headers, h)
+					drop := len(headers) <= tt.drops
+					mu.Unlock()
+					if drop {
+						conn, _, _ := w.(http.Hijacker).Hijack()
+						conn.Close()
+						return
+					}
+				}
+				inner.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			w, _ := payments.ParseHexKey(testKey)
+			s.Facilitator().Fund(w.Address(), 1_000_000)
+			pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}}
+			c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1_000_000}, nil), PaidRetries: 2}
+			body := []byte(`{"text":"One. Two."}`)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v2/summarize", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			res, err := c.Do(context.Background(), req, payments.Limit{Tool: "s"})
+			mu.Lock()
+			defer mu.Unlock()
+			for _, h := range headers[1:] {
+				if h != headers[0] {
+					t.Fatal("a resend carried a different payment: a second signature")
+				}
+			}
+			if tt.ok {
+				if err != nil || res.Charged != payments.Charged || len(headers) != 2 {
+					t.Fatalf("res %v err %v headers %d", res, err, len(headers))
+				}
+				if s.Facilitator().SettledCount() != 1 {
+					t.Fatal("not settled exactly once")
+				}
+				return
+			}
+			pe, ok := payments.AsError(err)
+			if !ok || pe.Code != payments.CodeOutcomeUnknown || pe.Charged != payments.ChargeUnknown || !strings.Contains(pe.Message, "Do not retry") {
+				t.Fatalf("err = %v", err)
+			}
+			if len(headers) != 3 {
+				t.Fatalf("%d attempts, want 3 (1 + 2 resends)", len(headers))
+			}
+			if sum, _ := c.Ledger.Summary(context.Background()); sum.Pending != 10_000 {
+				t.Fatalf("ambiguous payment not counted: %+v", sum)
+			}
+		})
+	}
+}
+
+func TestPaymentIdentifierSent(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	id := "call_0123456789abcdef0123456789abcdef"
+	res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/idempotent"), payments.Limit{Tool: "i", CallID: id})
+	if err != nil || res.Charged != payments.Charged {
+		t.Fatalf("res %v err %v", res, err)
+	}
+	if ids := f.seller.PaymentIDs(); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("seller got payment ids %v, want [%s]", ids, id)
+	}
+}
+
+func TestQuoteSignsNothing(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	q, err := f.client.Quote(context.Background(), get(t, f.url+"/v2/weather/rome"), payments.Limit{Tool: "w", MaxPrice: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.WouldPay || q.Chosen == nil || q.Chosen.Amount != 1000 || q.X402Version != 2 {
+		t.Fatalf("quote %+v", q)
+	}
+	q, _ = f.client.Quote(context.Background(), get(t, f.url+"/v2/weather/rome"), payments.Limit{Tool: "w", MaxPrice: 500})
+	if q.WouldPay || !strings.Contains(q.Reason, "max_price") {
+		t.Fatalf("quote over max_price %+v", q)
+	}
+	q, _ = f.client.Quote(context.Background(), get(t, f.url+"/free/ping"), payments.Limit{Tool: "p"})
+	if !q.Free {
+		t.Fatalf("free route quote %+v", q)
+	}
+	if n := f.seller.PaymentHeadersSeen(); n != 0 {
+		t.Fatalf("quote sent %d payments", n)
+	}
+}
+
+func TestUnreachableUpstreamNotCharged(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	f := newFixture(t, 1_000_000)
+	_, err := f.client.Do(context.Background(), get(t, "http://"+addr+"/x"), payments.Limit{Tool: "w"})
+	pe, ok := payments.AsError(err)
+	if !ok || pe.Code != payments.CodeUpstreamFailed || pe.Charged != payments.NotCharged {
+		t.Fatalf("err = %v", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Fatal("wrong cause")
+	}
+}
+
+func distinctPayments(rs []localseller.Received) int {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[r.Value] = true
+	}
+	return len(seen)
+}
