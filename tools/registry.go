@@ -1,0 +1,674 @@
+package tools
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments"
+	"go.yaml.in/yaml/v4"
+)
+
+// Defaults that apply when registry.yaml sets none.
+const (
+	DefaultTimeout        = 30 * time.Second
+	MaxTimeout            = 10 * time.Minute
+	DefaultMaxResultBytes = 64 << 10
+	MinResultBytes        = 1 << 10
+	MaxResultBytesLimit   = 10 << 20
+	// DefaultBudgetTotal is budget.total when unset: 1 USDC.
+	DefaultBudgetTotal payments.Amount = 1_000_000
+)
+
+// DefaultNetworks are the networks allowed when defaults.networks is unset:
+// Base and Base Sepolia.
+var DefaultNetworks = []payments.Network{"eip155:8453", "eip155:84532"}
+
+// methods are the HTTP methods an entry may use.
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// Where a param goes in the request.
+const (
+	InPath   = "path"
+	InQuery  = "query"
+	InHeader = "header"
+	InBody   = "body"
+)
+
+// ReservedPrefix starts the names of x402-mcp's built-in tools.
+const ReservedPrefix = "x402_"
+
+var toolNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// Registry is a validated catalog: the operator's defaults and budget, and
+// the paid tools.
+type Registry struct {
+	// Path names the file in messages.
+	Path     string
+	Defaults Defaults
+	Budget   Budget
+	Tools    []*Entry
+
+	byName map[string]*Entry
+}
+
+// Defaults apply to every entry.
+type Defaults struct {
+	// Networks the wallet may pay on (CAIP-2).
+	Networks []payments.Network
+	// MaxPerCall caps any single payment.
+	MaxPerCall payments.Amount
+	// Timeout bounds a call (the request, its payment and the paid retry).
+	Timeout time.Duration
+	// MaxResultBytes caps what the model sees of an answer.
+	MaxResultBytes int
+}
+
+// Budget is the operator's spending limit.
+type Budget struct {
+	Total payments.Amount
+}
+
+// Entry is one paid tool.
+type Entry struct {
+	Name        string
+	Description string
+	Method      string
+	// URL is the template as written, with ${ENV} and {param} unexpanded.
+	URL string
+	// Params is the param list; nil when the entry gives input_schema.
+	Params []Param
+	// Headers are static request headers as written (values unexpanded).
+	// Their expanded values are secrets: never log or show them.
+	Headers  map[string]string
+	MaxPrice payments.Amount
+	// Pins: when set, a 402 asking for anything else is refused.
+	PayTo   string
+	Network payments.Network
+	Asset   string
+	// Result is a gjson path picked out of a JSON answer.
+	Result  string
+	Timeout time.Duration
+
+	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
+	schema   json.RawMessage    // the compiled input schema
+	fields   []field            // how each argument is checked and placed
+	extraIn  string             // where undeclared arguments go ("" refuses them)
+	urlParts []part
+	headers  []headerTemplate // sorted by name
+	hasBody  bool             // send a JSON object body
+}
+
+// Param is one argument of an entry defined with `params:`.
+type Param struct {
+	Name        string
+	In          string // path, query, header or body
+	Type        string // a JSON Schema type
+	Description string
+	Required    bool
+	Enum        []any
+	// Default applies when the argument is absent; nil means none.
+	Default any
+}
+
+// field is an argument as the request builder sees it, for both params and
+// input_schema entries.
+type field struct {
+	name     string
+	in       string
+	types    []string // allowed JSON types; empty allows any
+	enum     []any    // canonical
+	def      any      // canonical
+	hasDef   bool
+	required bool
+	items    []string // for arrays: allowed item types; empty allows any
+	itemEnum []any
+}
+
+type headerTemplate struct {
+	name  string
+	parts []part
+}
+
+// Entry returns the tool with that name.
+func (r *Registry) Entry(name string) (*Entry, bool) {
+	e, ok := r.byName[name]
+	return e, ok
+}
+
+// Policy returns the payment policy the registry sets.
+func (r *Registry) Policy() payments.Policy {
+	return payments.Policy{
+		Networks: slices.Clone(r.Defaults.Networks),
+		PerCall:  r.Defaults.MaxPerCall,
+		Budget:   payments.Budget{Total: r.Budget.Total},
+	}
+}
+
+// Load reads and validates a registry file.
+func Load(path string) (*Registry, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("registry file not found: %s", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// The raw shapes registry.yaml decodes into. Pointers tell "absent" from zero.
+type rawRegistry struct {
+	Version  *int        `yaml:"version"`
+	Defaults rawDefaults `yaml:"defaults"`
+	Budget   rawBudget   `yaml:"budget"`
+	Tools    []*rawTool  `yaml:"tools"`
+}
+
+type rawDefaults struct {
+	Networks       []string `yaml:"networks"`
+	MaxPerCall     string   `yaml:"max_per_call"`
+	Timeout        string   `yaml:"timeout"`
+	MaxResultBytes *int     `yaml:"max_result_bytes"`
+}
+
+type rawBudget struct {
+	Total string `yaml:"total"`
+}
+
+type rawTool struct {
+	Name        string      `yaml:"name"`
+	Description string      `yaml:"description"`
+	Method      string      `yaml:"method"`
+	URL         string      `yaml:"url"`
+	Params      []*rawParam `yaml:"params"`
+	// A value, not a pointer: yaml v4.0.0 decodes into a *yaml.Node as if
+	// it were a struct (and WithKnownFields then rejects every key).
+	InputSchema yaml.Node         `yaml:"input_schema"`
+	Headers     map[string]string `yaml:"headers"`
+	MaxPrice    string            `yaml:"max_price"`
+	PayTo       string            `yaml:"pay_to"`
+	Network     string            `yaml:"network"`
+	Asset       string            `yaml:"asset"`
+	Result      string            `yaml:"result"`
+	Timeout     string            `yaml:"timeout"`
+}
+
+type rawParam struct {
+	Name        string `yaml:"name"`
+	In          string `yaml:"in"`
+	Type        string `yaml:"type"`
+	Description string `yaml:"description"`
+	Required    bool   `yaml:"required"`
+	Enum        []any  `yaml:"enum"`
+	Default     any    `yaml:"default"`
+}
+
+// yamlPlaces maps the decoder's Go type names to places in the file, and
+// yamlKeys lists the keys each place allows, for decode messages.
+var yamlPlaces = map[string]string{
+	"tools.rawRegistry": "the top level",
+	"tools.rawDefaults": "defaults",
+	"tools.rawBudget":   "budget",
+	"tools.rawTool":     "a tool",
+	"tools.rawParam":    "a param",
+	"[]*tools.rawTool":  "a list of tools",
+	"[]*tools.rawParam": "a list of params",
+}
+
+var yamlKeys = map[string]string{
+	"tools.rawRegistry": "version, defaults, budget, tools",
+	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes",
+	"tools.rawBudget":   "total",
+	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, pay_to, network, asset, result, timeout",
+	"tools.rawParam":    "name, in, type, description, required, enum, default",
+}
+
+var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+
+// decodeError rewrites the YAML library's errors as "file:line: message".
+func decodeError(name string, err error) error {
+	var les *yaml.LoadErrors
+	if errors.As(err, &les) {
+		errs := make([]error, 0, len(les.Errors))
+		for _, le := range les.Errors {
+			errs = append(errs, loadError(name, le))
+		}
+		return errors.Join(errs...)
+	}
+	var le *yaml.LoadError
+	if errors.As(err, &le) {
+		return loadError(name, le)
+	}
+	return fmt.Errorf("%s: %v", name, err)
+}
+
+func loadError(name string, le *yaml.LoadError) error {
+	msg := le.Message
+	switch m := unknownFieldRE.FindStringSubmatch(msg); {
+	case m != nil:
+		msg = fmt.Sprintf("unknown key %q in %s: check the spelling; allowed keys are %s (see docs/registry.md)", m[1], yamlPlaces[m[2]], yamlKeys[m[2]])
+	case strings.Contains(msg, "no documents in stream"):
+		msg = "the file is empty: start it with `version: 1`"
+	default:
+		// Longest names first, so "[]*tools.rawTool" goes before "tools.rawTool".
+		names := make([]string, 0, len(yamlPlaces))
+		for k := range yamlPlaces {
+			names = append(names, k)
+		}
+		sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
+		for _, k := range names {
+			msg = strings.ReplaceAll(msg, k, yamlPlaces[k])
+		}
+	}
+	if le.Mark.Line > 0 {
+		return fmt.Errorf("%s:%d: %s", name, le.Mark.Line, msg)
+	}
+	return fmt.Errorf("%s: %s", name, msg)
+}
+
+// problems collects validation errors, each prefixed with the file name.
+type problems struct {
+	file string
+	errs []error
+}
+
+func (p *problems) add(where, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s: %s", p.file, where, fmt.Sprintf(format, args...)))
+}
+
+// Parse decodes and validates a registry. name is the file name used in
+// messages. Every mistake is reported, joined with errors.Join.
+func Parse(name string, data []byte) (*Registry, error) {
+	if name == "" {
+		name = "registry.yaml"
+	}
+	var raw rawRegistry
+	if err := yaml.Load(data, &raw, yaml.WithKnownFields()); err != nil {
+		return nil, decodeError(name, err)
+	}
+	p := &problems{file: name}
+	reg := &Registry{Path: name, byName: map[string]*Entry{}}
+
+	switch {
+	case raw.Version == nil:
+		p.add("version", "missing: add `version: 1` at the top of the file")
+	case *raw.Version != 1:
+		p.add("version", "%d is not supported: this x402-mcp reads version 1", *raw.Version)
+	}
+	var perCallOK bool
+	reg.Defaults, perCallOK = parseDefaults(p, &raw.Defaults)
+	reg.Budget.Total = DefaultBudgetTotal
+	if raw.Budget.Total != "" {
+		switch a, err := payments.ParseAmount(raw.Budget.Total); {
+		case err != nil:
+			p.add("budget.total", "%v", err)
+		case a == 0:
+			p.add("budget.total", "0 would refuse every payment: write a positive amount such as 1.00")
+		default:
+			reg.Budget.Total = a
+		}
+	}
+
+	for i, rt := range raw.Tools {
+		where := fmt.Sprintf("tools[%d]", i)
+		if rt == nil {
+			p.add(where, "empty entry: give at least name, description, url and max_price")
+			continue
+		}
+		if rt.Name != "" {
+			where += fmt.Sprintf(" %q", rt.Name)
+		}
+		e := parseEntry(p, where, rt, &reg.Defaults, perCallOK)
+		if prev, dup := reg.byName[e.Name]; dup && e.Name != "" {
+			j := slices.Index(reg.Tools, prev)
+			p.add(where, "name: %q is already used by tools[%d]: tool names must be unique", e.Name, j)
+			continue
+		}
+		reg.byName[e.Name] = e
+		reg.Tools = append(reg.Tools, e)
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return reg, nil
+}
+
+// parseDefaults also reports whether max_per_call is usable for comparisons.
+func parseDefaults(p *problems, rd *rawDefaults) (Defaults, bool) {
+	d := Defaults{
+		Networks:       slices.Clone(DefaultNetworks),
+		MaxPerCall:     payments.DefaultPerCall,
+		Timeout:        DefaultTimeout,
+		MaxResultBytes: DefaultMaxResultBytes,
+	}
+	if rd.Networks != nil {
+		if len(rd.Networks) == 0 {
+			p.add("defaults.networks", "the list is empty, which would allow no payment: list at least one network, such as eip155:8453")
+		}
+		d.Networks = nil
+		for i, s := range rd.Networks {
+			n, err := payments.ParseNetwork(s)
+			if err != nil {
+				p.add(fmt.Sprintf("defaults.networks[%d]", i), "%v", err)
+				continue
+			}
+			if slices.Contains(d.Networks, n) {
+				p.add(fmt.Sprintf("defaults.networks[%d]", i), "%s is listed twice: remove one", n)
+				continue
+			}
+			d.Networks = append(d.Networks, n)
+		}
+	}
+	perCallOK := true
+	if rd.MaxPerCall != "" {
+		switch a, err := payments.ParseAmount(rd.MaxPerCall); {
+		case err != nil:
+			p.add("defaults.max_per_call", "%v", err)
+			perCallOK = false
+		case a == 0:
+			p.add("defaults.max_per_call", "0 would refuse every payment: write a positive amount such as 0.10")
+			perCallOK = false
+		default:
+			d.MaxPerCall = a
+		}
+	}
+	if rd.Timeout != "" {
+		if t, err := parseTimeout(rd.Timeout); err != nil {
+			p.add("defaults.timeout", "%v", err)
+		} else {
+			d.Timeout = t
+		}
+	}
+	if rd.MaxResultBytes != nil {
+		n := *rd.MaxResultBytes
+		if n < MinResultBytes || n > MaxResultBytesLimit {
+			p.add("defaults.max_result_bytes", "%d is out of range: write a byte count from %d to %d (default %d)", n, MinResultBytes, MaxResultBytesLimit, DefaultMaxResultBytes)
+		} else {
+			d.MaxResultBytes = n
+		}
+	}
+	return d, perCallOK
+}
+
+func parseTimeout(s string) (time.Duration, error) {
+	t, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: write a number with a unit, such as 30s or 2m", s)
+	}
+	if t <= 0 || t > MaxTimeout {
+		return 0, fmt.Errorf("%s is out of range: write a positive duration up to %s", s, MaxTimeout)
+	}
+	return t, nil
+}
+
+func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK bool) *Entry {
+	e := &Entry{
+		Name:        rt.Name,
+		Description: strings.TrimSpace(rt.Description),
+		Method:      strings.ToUpper(strings.TrimSpace(rt.Method)),
+		URL:         rt.URL,
+		PayTo:       rt.PayTo,
+		Asset:       rt.Asset,
+		Result:      rt.Result,
+		Timeout:     d.Timeout,
+		networks:    d.Networks,
+	}
+	at := func(f string) string { return where + ": " + f }
+
+	switch {
+	case rt.Name == "":
+		p.add(at("name"), "missing: give the tool a name such as get_weather")
+	case strings.HasPrefix(rt.Name, ReservedPrefix):
+		p.add(at("name"), "names starting with %q are reserved for x402-mcp's built-in tools: choose another name", ReservedPrefix)
+	case !toolNameRE.MatchString(rt.Name):
+		p.add(at("name"), "%q is not a valid tool name: use 1 to 64 lowercase letters, digits and _, starting with a letter (such as get_weather)", rt.Name)
+	}
+	if e.Description == "" {
+		p.add(at("description"), "missing: say in a sentence what the tool returns; the model reads it to decide when to call the tool")
+	}
+	if e.Method == "" {
+		e.Method = http.MethodGet
+	} else if !slices.Contains(methods, e.Method) {
+		p.add(at("method"), "%q is not supported: use one of %s", rt.Method, strings.Join(methods, ", "))
+	}
+
+	// url
+	if rt.URL == "" {
+		p.add(at("url"), "missing: give the endpoint's http or https URL, such as https://api.example.com/v1/weather/{city}")
+	} else if parts, err := parseTemplate(rt.URL, true); err != nil {
+		p.add(at("url"), "%v", err)
+	} else {
+		e.urlParts = parts
+		probe, known := probeURL(parts)
+		u, err := url.Parse(probe)
+		switch {
+		case err != nil:
+			p.add(at("url"), "%q is not a valid URL: %v", rt.URL, errors.Unwrap(err))
+		case u.User != nil:
+			p.add(at("url"), "credentials in the URL would be logged: remove user:password@ and send them in headers with ${ENV} instead")
+		case known && u.Scheme != "http" && u.Scheme != "https":
+			p.add(at("url"), "%q is not an http or https URL: start it with https:// (or http:// for a local seller)", rt.URL)
+		case known && u.Host == "":
+			p.add(at("url"), "%q has no host: write a full URL such as https://api.example.com/path", rt.URL)
+		}
+	}
+
+	// max_price and the pins
+	switch {
+	case rt.MaxPrice == "":
+		p.add(at("max_price"), "missing: every tool needs the most it may pay per call, in USDC, such as max_price: \"0.01\"")
+	default:
+		a, err := payments.ParseAmount(rt.MaxPrice)
+		switch {
+		case err != nil:
+			p.add(at("max_price"), "%v", err)
+		case a == 0:
+			p.add(at("max_price"), "0 would refuse every payment: write the most the tool may pay, such as 0.01")
+		case a > d.MaxPerCall && perCallOK:
+			p.add(at("max_price"), "%s is above defaults.max_per_call (%s): lower max_price or raise defaults.max_per_call", a.USDC(), d.MaxPerCall.USDC())
+		default:
+			e.MaxPrice = a
+		}
+	}
+	if rt.PayTo != "" && !common.IsHexAddress(rt.PayTo) {
+		p.add(at("pay_to"), "%q is not an address: write the seller's 0x address (40 hex digits)", rt.PayTo)
+	}
+	if rt.Asset != "" && !common.IsHexAddress(rt.Asset) {
+		p.add(at("asset"), "%q is not a token address: write the token contract's 0x address (40 hex digits)", rt.Asset)
+	}
+	if rt.Network != "" {
+		n, err := payments.ParseNetwork(rt.Network)
+		switch {
+		case err != nil:
+			p.add(at("network"), "%v", err)
+		case !slices.Contains(d.Networks, n):
+			p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there or change the pin", n, n.Name(), networkList(d.Networks))
+		default:
+			e.Network = n
+			e.networks = []payments.Network{n}
+		}
+	}
+	if rt.Result != "" {
+		if err := checkResultPath(rt.Result); err != nil {
+			p.add(at("result"), "%q is not a valid gjson path: %v", rt.Result, err)
+		}
+	}
+	if rt.Timeout != "" {
+		if t, err := parseTimeout(rt.Timeout); err != nil {
+			p.add(at("timeout"), "%v", err)
+		} else {
+			e.Timeout = t
+		}
+	}
+
+	// headers
+	names := make([]string, 0, len(rt.Headers))
+	for k := range rt.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	seen := map[string]string{}
+	for _, k := range names {
+		v := rt.Headers[k]
+		hw := at("headers." + k)
+		if msg := checkHeaderName(k); msg != "" {
+			p.add(hw, "%s", msg)
+			continue
+		}
+		canon := http.CanonicalHeaderKey(k)
+		if prev, dup := seen[canon]; dup {
+			p.add(hw, "is the same header as %s (header names ignore case): keep one", prev)
+			continue
+		}
+		seen[canon] = k
+		// Never quote the value: it may be a secret.
+		if strings.ContainsAny(v, "\r\n\x00") {
+			p.add(hw, "the value contains a line break or NUL: write it on one line")
+			continue
+		}
+		parts, err := parseTemplate(v, false)
+		if err != nil {
+			p.add(hw, "%v", err)
+			continue
+		}
+		e.headers = append(e.headers, headerTemplate{name: canon, parts: parts})
+	}
+	if len(rt.Headers) > 0 {
+		e.Headers = rt.Headers
+	}
+
+	// arguments
+	switch {
+	case rt.Params != nil && rt.InputSchema.Kind != 0:
+		p.add(where, "params and input_schema are both set: use one (params for simple lists, input_schema for a full JSON Schema)")
+	case rt.InputSchema.Kind != 0:
+		parseInputSchema(p, where, &rt.InputSchema, e)
+	default:
+		parseParams(p, where, rt.Params, e, seen)
+	}
+	return e
+}
+
+// reservedHeaders may not be set by the registry: the HTTP stack or the
+// payment client owns them.
+var reservedHeaders = []string{
+	"Host", "Content-Length", "Transfer-Encoding", "Connection",
+	payments.HeaderPaymentSignature, payments.HeaderXPayment, payments.HeaderPaymentRequired,
+	payments.HeaderPaymentResponse, payments.HeaderXPaymentResponse,
+}
+
+func checkHeaderName(k string) string {
+	if k == "" || !isToken(k) {
+		return fmt.Sprintf("%q is not a valid header name: use letters, digits and - (such as X-Api-Key)", k)
+	}
+	for _, r := range reservedHeaders {
+		if strings.EqualFold(k, r) {
+			return fmt.Sprintf("%s is set by x402-mcp itself and cannot be configured: remove it", r)
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an RFC 9110 token (a valid header name).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkResultPath rejects gjson paths that cannot be what the author meant:
+// gjson itself never reports a bad path, it just matches nothing.
+func checkResultPath(path string) error {
+	if strings.TrimSpace(path) != path {
+		return errors.New("remove the spaces around it")
+	}
+	if len(path) > 512 {
+		return errors.New("it is longer than 512 bytes")
+	}
+	var stack []byte
+	inStr := false
+	prev := byte(0)
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c < 0x20 || c == 0x7f {
+			return errors.New("it contains a control character")
+		}
+		if c == '\\' {
+			i++ // the next byte is escaped
+			if i == len(path) {
+				return errors.New("it ends with a lone backslash")
+			}
+			prev = 0
+			continue
+		}
+		if inStr {
+			if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			if len(stack) == 0 {
+				return errors.New(`a quote appears outside a query or a literal: escape it as \"`)
+			}
+			inStr = true
+		case '(', '[', '{':
+			stack = append(stack, c)
+		case ')', ']', '}':
+			open := map[byte]byte{')': '(', ']': '[', '}': '{'}[c]
+			if len(stack) == 0 || stack[len(stack)-1] != open {
+				return fmt.Errorf("%q at byte %d closes nothing", c, i)
+			}
+			stack = stack[:len(stack)-1]
+		case '.', '|':
+			if len(stack) == 0 && (i == 0 || i == len(path)-1 || prev == '.' || prev == '|') {
+				return fmt.Errorf("%q at byte %d leaves an empty path component", c, i)
+			}
+		case '@':
+			if len(stack) == 0 && (i == 0 || prev == '.' || prev == '|') {
+				name := path[i+1:]
+				if j := strings.IndexAny(name, ".|:"); j >= 0 {
+					name = name[:j]
+				}
+				if !gjsonModifierExists(name) {
+					return fmt.Errorf("@%s is not a gjson modifier", name)
+				}
+			}
+		}
+		prev = c
+	}
+	if inStr {
+		return errors.New("a quoted string is not closed")
+	}
+	if len(stack) > 0 {
+		return fmt.Errorf("%q is never closed", stack[len(stack)-1])
+	}
+	return nil
+}
+
+func networkList(ns []payments.Network) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = string(n)
+	}
+	return strings.Join(s, ", ")
+}

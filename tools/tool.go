@@ -1,0 +1,142 @@
+package tools
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// Payer sends a request and pays its 402 under a limit. *payments.Client is
+// the production Payer.
+type Payer interface {
+	Do(ctx context.Context, req *http.Request, lim payments.Limit) (*payments.Result, error)
+}
+
+// Tool returns the MCP tool definition: the entry's name, its description
+// followed by the price, the input schema and annotations that make hosts
+// ask before calling (not read-only, open world). The price is also in _meta
+// under "x402/price".
+func (e *Entry) Tool() mcp.Tool {
+	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s USDC per call on %s. Each call may spend money from the operator's wallet.",
+		e.Description, e.MaxPrice, networkNames(e.networks))
+	t := mcp.NewToolWithRawSchema(e.Name, desc, e.schema)
+	title := e.title()
+	t.Title = title
+	t.Annotations = mcp.ToolAnnotation{
+		Title:           title,
+		ReadOnlyHint:    mcp.ToBoolPtr(false),
+		DestructiveHint: mcp.ToBoolPtr(false),
+		IdempotentHint:  mcp.ToBoolPtr(false),
+		OpenWorldHint:   mcp.ToBoolPtr(true),
+	}
+	price := map[string]any{
+		"maxPrice":       e.MaxPrice.String(),
+		"maxPriceAtomic": e.MaxPrice.Atomic(),
+		"currency":       "USDC",
+		"networks":       networkIDs(e.networks),
+	}
+	if e.PayTo != "" {
+		price["payTo"] = e.PayTo
+	}
+	if e.Asset != "" {
+		price["asset"] = e.Asset
+	}
+	t.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPrice: price}}
+	return t
+}
+
+// title turns get_weather into "Get weather (paid)".
+func (e *Entry) title() string {
+	s := strings.ReplaceAll(e.Name, "_", " ")
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s + " (paid)"
+}
+
+func networkIDs(ns []payments.Network) []string {
+	ids := make([]string, len(ns))
+	for i, n := range ns {
+		ids[i] = string(n)
+	}
+	return ids
+}
+
+// networkNames renders "Base", "Base or Base Sepolia", "Base, Base Sepolia or Ethereum".
+func networkNames(ns []payments.Network) string {
+	names := make([]string, len(ns))
+	for i, n := range ns {
+		names[i] = n.Name()
+	}
+	switch len(names) {
+	case 0:
+		return "no network"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Limit is what a call to this entry may pay, on top of the registry's
+// policy: its max_price and pins, and the call's id.
+func (e *Entry) Limit(callID string) payments.Limit {
+	return payments.Limit{
+		Tool:     e.Name,
+		MaxPrice: e.MaxPrice,
+		PayTo:    e.PayTo,
+		Network:  e.Network,
+		Asset:    e.Asset,
+		CallID:   callID,
+	}
+}
+
+// NewCallID returns a fresh identifier for one tool call: "call_" and 32
+// random hex digits, which is also a valid x402 payment identifier.
+func NewCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return "call_" + hex.EncodeToString(b[:])
+}
+
+// Handler returns the MCP handler of the entry: it bounds the call with the
+// entry's timeout, builds the request, pays through p and shapes the answer.
+// Every outcome is a tool result; the handler never returns a Go error.
+func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string) mcpserver.ToolHandlerFunc {
+	return func(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var args map[string]any
+		switch a := call.Params.Arguments.(type) {
+		case nil:
+		case map[string]any:
+			args = a
+		default:
+			return ErrorResult(&ArgumentError{Tool: e.Name, Problems: []string{"arguments must be a JSON object"}}), nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, e.Timeout)
+		defer cancel()
+		req, err := e.NewRequest(ctx, args, getenv)
+		if err != nil {
+			return ErrorResult(err), nil
+		}
+		res, err := p.Do(ctx, req, e.Limit(NewCallID()))
+		if err != nil {
+			return ErrorResult(err), nil
+		}
+		return Shape(e, res, maxResultBytes), nil
+	}
+}
+
+// Build turns every entry of the registry into an MCP tool paid through p.
+func Build(r *Registry, p Payer, getenv func(string) string) []mcpserver.ServerTool {
+	out := make([]mcpserver.ServerTool, 0, len(r.Tools))
+	for _, e := range r.Tools {
+		out = append(out, mcpserver.ServerTool{Tool: e.Tool(), Handler: e.Handler(p, r.Defaults.MaxResultBytes, getenv)})
+	}
+	return out
+}
