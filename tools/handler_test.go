@@ -44,7 +44,8 @@ func (p *directPayer) Do(ctx context.Context, req *http.Request, lim payments.Li
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = payments.CodeUpstreamTimeout
 		}
-		return nil, &payments.Error{Code: code, Charged: payments.NotCharged, Message: "the upstream did not answer", Err: err}
+		// Like payments.Client, quote the transport error (it names the URL).
+		return nil, &payments.Error{Code: code, Charged: payments.NotCharged, Message: "the upstream did not answer: " + err.Error(), Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -428,6 +429,69 @@ func TestToolsGolden(t *testing.T) {
 		}
 		if _, ok := s["properties"].(map[string]any); !ok {
 			t.Errorf("%s: no properties", d.Name)
+		}
+	}
+}
+
+// Secrets from the environment (a header key, a key in the URL) never reach
+// a result or the log, whatever the outcome.
+func TestSecretsStayHidden(t *testing.T) {
+	logs := captureLog(t)
+	s := newSeller(t)
+	reg := mustParse(t, `version: 1
+tools:
+  - name: weather
+    description: Weather.
+    url: ${SELLER}/v2/weather/{city}?sig=${URL_SECRET}
+    headers:
+      X-Api-Key: ${WEATHER_API_KEY}
+    params:
+      - {name: city, required: true}
+    max_price: "0.01"
+  - name: broken
+    description: Always 502.
+    url: ${SELLER}/v2/broken/1?sig=${URL_SECRET}
+    headers:
+      X-Api-Key: ${WEATHER_API_KEY}
+    params: []
+    max_price: "0.01"
+  - name: slow
+    description: Never answers in time.
+    url: ${SELLER}/v2/slow?sig=${URL_SECRET}
+    headers:
+      X-Api-Key: ${WEATHER_API_KEY}
+    params: []
+    max_price: "0.01"
+    timeout: 100ms
+`)
+	const urlSecret = "url-secret-456"
+	full := env(map[string]string{"SELLER": s.URL, "WEATHER_API_KEY": apiKey, "URL_SECRET": urlSecret})
+	noKey := env(map[string]string{"SELLER": s.URL, "URL_SECRET": urlSecret})
+	calls := []struct {
+		tool   string
+		args   map[string]any
+		getenv func(string) string
+	}{
+		{"weather", map[string]any{"city": "paris"}, full},
+		{"weather", map[string]any{"city": "paris", "bogus": 1}, full},
+		{"broken", nil, full},
+		{"slow", nil, full},
+		{"weather", map[string]any{"city": "paris"}, noKey},
+		{"weather", map[string]any{"city": "paris"}, env(map[string]string{"SELLER": "ftp://" + urlSecret, "WEATHER_API_KEY": apiKey, "URL_SECRET": urlSecret})},
+	}
+	for _, c := range calls {
+		e, _ := reg.Entry(c.tool)
+		r, _ := e.Handler(&directPayer{receipt: testReceipt}, 0, c.getenv)(context.Background(), callReq(c.tool, c.args))
+		b, _ := json.Marshal(r)
+		for _, secret := range []string{apiKey, urlSecret} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s: result shows a secret: %s", c.tool, b)
+			}
+		}
+	}
+	for _, secret := range []string{apiKey, urlSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("log shows a secret:\n%s", logs)
 		}
 	}
 }
