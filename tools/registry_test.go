@@ -493,3 +493,26 @@ func TestCheckResultPath(t *testing.T) {
 		}
 	}
 }
+
+// The example in docs/registry.md must stay valid.
+func TestDocExampleIsValid(t *testing.T) {
+	b, err := os.ReadFile("../docs/registry.md")
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skip("no docs/registry.md")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	if !ok {
+		t.Fatal("no yaml example in docs/registry.md")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	r, err := Parse("docs/registry.md example", []byte(example))
+	if err != nil {
+		t.Fatalf("the documented example is invalid:\n%v", err)
+	}
+	if len(r.Tools) != 2 {
+		t.Errorf("example has %d tools", len(r.Tools))
+	}
+}
