@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -190,7 +191,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	paid, attempts, err := c.sendPaid(ctx, req, hName, hValue)
 	if err != nil {
 		receipt.State = string(StateUnknown)
-		_ = c.Ledger.MarkUnknown(bg, id, err.Error())
+		_ = c.Ledger.MarkUnknown(bg, id, safeErr(err))
 		return nil, upstreamError(ctx, err, ChargeUnknown, receipt)
 	}
 	paid.Elapsed = c.now().Sub(start)
@@ -391,7 +392,7 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 				return nil, attempt, lastErr
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
-			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", lastErr)
+			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", safeErr(lastErr))
 		}
 		res, err := c.send(ctx, req, hName, hValue)
 		if err == nil {
@@ -426,9 +427,29 @@ func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) 
 	return e
 }
 
-// safeErr shortens a transport error for the model. URLs in it are the
-// catalog's, never secrets: header values are not part of net errors.
-func safeErr(err error) string { return Sanitize(err.Error(), 300) }
+// safeErr shortens a transport error for the model and the logs. A URL in
+// it loses its query string and user info: an operator's ${ENV} secret may
+// have been expanded there.
+func safeErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg := ue.Op + " " + redactRawURL(ue.URL) + ": "
+		if ue.Err != nil {
+			msg += ue.Err.Error()
+		}
+		return Sanitize(msg, 300)
+	}
+	return Sanitize(err.Error(), 300)
+}
+
+func redactRawURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(url)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
 
 func redactURL(r *http.Request) string {
 	u := *r.URL

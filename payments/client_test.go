@@ -350,3 +350,20 @@ func distinctPayments(rs []localseller.Received) int {
 	}
 	return len(seen)
 }
+
+// TestTransportErrorHidesURLSecrets: a secret expanded into a URL's query
+// must not reach the model through a transport error.
+func TestTransportErrorHidesURLSecrets(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	f := newFixture(t, 1_000_000)
+	_, err := f.client.Do(context.Background(), get(t, "http://user:pw@"+addr+"/x?api_key=s3cr3t-value"), payments.Limit{Tool: "w"})
+	pe, ok := payments.AsError(err)
+	if !ok {
+		t.Fatal(err)
+	}
+	if strings.Contains(pe.Message, "s3cr3t") || strings.Contains(pe.Message, "pw@") || !strings.Contains(pe.Message, addr) {
+		t.Fatalf("message %q", pe.Message)
+	}
+}

@@ -245,7 +245,7 @@ func TestHandler(t *testing.T) {
 		{name: "invalid arguments are refused before sending", tool: "weather", args: map[string]any{"town": "x"}, sent: false,
 			checks: []check{
 				func(t *testing.T, r *mcp.CallToolResult, p *directPayer) {
-					want := `invalid arguments: unknown argument "town"; valid arguments: city, units; "city" is required (a string). Nothing was sent or charged; fix the arguments and call again.`
+					want := `invalid arguments: unknown argument "town"; valid arguments: city, units; "city" is required (a string). Not charged: nothing was sent; fix the arguments and call again.`
 					if !r.IsError || resultText(r) != want {
 						t.Errorf("result =\n%s\nwant\n%s", resultText(r), want)
 					}
@@ -254,7 +254,7 @@ func TestHandler(t *testing.T) {
 		{name: "timeout applies", tool: "slow", sent: true,
 			checks: []check{
 				func(t *testing.T, r *mcp.CallToolResult, p *directPayer) {
-					if !r.IsError || !strings.HasPrefix(resultText(r), "Payment not charged: ") {
+					if !r.IsError || !strings.HasPrefix(resultText(r), "Payment not charged (upstream_timeout): ") {
 						t.Errorf("result = %v %q", r.IsError, resultText(r))
 					}
 					if xe, _ := meta(r)[MetaError].(map[string]any); xe["code"] != "upstream_timeout" {

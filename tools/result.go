@@ -258,7 +258,7 @@ func ErrorResult(err error) *mcp.CallToolResult {
 			// expanded URL, which may hold a secret from the environment.
 			slog.Default().Error("payment failed with an internal error", "charged", string(charged), "err", pe.Err)
 		}
-		text := "Payment " + chargeWords(charged) + ": " + pe.Message
+		text := "Payment " + chargeWords(charged) + " (" + string(pe.Code) + "): " + pe.Message
 		content := []mcp.Content{mcp.NewTextContent(text)}
 		if pe.Receipt != nil {
 			content = append(content, mcp.NewTextContent(pe.Receipt.Line()))
@@ -270,7 +270,7 @@ func ErrorResult(err error) *mcp.CallToolResult {
 	notCharged := resultMeta(payments.NotCharged, nil)
 	if ae, ok := AsArgumentError(err); ok {
 		return &mcp.CallToolResult{Result: mcp.Result{Meta: notCharged}, IsError: true,
-			Content: []mcp.Content{mcp.NewTextContent(ae.Error() + ". Nothing was sent or charged; fix the arguments and call again.")}}
+			Content: []mcp.Content{mcp.NewTextContent(ae.Error() + ". Not charged: nothing was sent; fix the arguments and call again.")}}
 	}
 	if ce, ok := asConfigError(err); ok {
 		return &mcp.CallToolResult{Result: mcp.Result{Meta: notCharged}, IsError: true,

@@ -243,19 +243,19 @@ func TestErrorResultPaymentErrors(t *testing.T) {
 		receipt bool
 		prefix  string
 	}{
-		{payments.CodeOverBudget, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodePriceAboveCap, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeNotAllowed, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeUnsupported, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeBadChallenge, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodePaymentRejected, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeOutcomeUnknown, payments.ChargeUnknown, true, "Payment outcome unknown: "},
-		{payments.CodeUpstreamFailed, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeUpstreamTimeout, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeApprovalRequired, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeInternal, payments.NotCharged, false, "Payment not charged: "},
-		{payments.CodeUpstreamFailed, payments.Charged, true, "Payment charged: "},
-		{payments.CodeOutcomeUnknown, "", false, "Payment outcome unknown: "}, // an unset charge is never read as free
+		{payments.CodeOverBudget, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeOverBudget) + "): "},
+		{payments.CodePriceAboveCap, payments.NotCharged, false, "Payment not charged (" + string(payments.CodePriceAboveCap) + "): "},
+		{payments.CodeNotAllowed, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeNotAllowed) + "): "},
+		{payments.CodeUnsupported, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeUnsupported) + "): "},
+		{payments.CodeBadChallenge, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeBadChallenge) + "): "},
+		{payments.CodePaymentRejected, payments.NotCharged, false, "Payment not charged (" + string(payments.CodePaymentRejected) + "): "},
+		{payments.CodeOutcomeUnknown, payments.ChargeUnknown, true, "Payment outcome unknown (" + string(payments.CodeOutcomeUnknown) + "): "},
+		{payments.CodeUpstreamFailed, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeUpstreamFailed) + "): "},
+		{payments.CodeUpstreamTimeout, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeUpstreamTimeout) + "): "},
+		{payments.CodeApprovalRequired, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeApprovalRequired) + "): "},
+		{payments.CodeInternal, payments.NotCharged, false, "Payment not charged (" + string(payments.CodeInternal) + "): "},
+		{payments.CodeUpstreamFailed, payments.Charged, true, "Payment charged (" + string(payments.CodeUpstreamFailed) + "): "},
+		{payments.CodeOutcomeUnknown, "", false, "Payment outcome unknown (" + string(payments.CodeOutcomeUnknown) + "): "}, // an unset charge is never read as free
 	}
 	for _, c := range codes {
 		t.Run(fmt.Sprintf("%s/%s", c.code, c.charged), func(t *testing.T) {
@@ -314,7 +314,7 @@ func TestErrorResultOtherErrors(t *testing.T) {
 	}
 
 	r = ErrorResult(&ArgumentError{Tool: "t", Problems: []string{`"a" is required (a string)`, `"b" must be a boolean, got string "x"`}})
-	want := `invalid arguments: "a" is required (a string); "b" must be a boolean, got string "x". Nothing was sent or charged; fix the arguments and call again.`
+	want := `invalid arguments: "a" is required (a string); "b" must be a boolean, got string "x". Not charged: nothing was sent; fix the arguments and call again.`
 	if !r.IsError || resultText(r) != want {
 		t.Errorf("argument error text =\n%s\nwant\n%s", resultText(r), want)
 	}

@@ -70,11 +70,14 @@ func networkIDs(ns []payments.Network) []string {
 	return ids
 }
 
-// networkNames renders "Base", "Base or Base Sepolia", "Base, Base Sepolia or Ethereum".
+// networkNames renders "Base (eip155:8453)", "Base (eip155:8453) or Base Sepolia (eip155:84532)", ….
 func networkNames(ns []payments.Network) string {
 	names := make([]string, len(ns))
 	for i, n := range ns {
 		names[i] = n.Name()
+		if names[i] != string(n) {
+			names[i] += " (" + string(n) + ")"
+		}
 	}
 	switch len(names) {
 	case 0:

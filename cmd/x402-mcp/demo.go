@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	x402mcp "github.com/x402-mcp/x402-mcp"
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/server"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+// Demo settings: a budget small enough that the transcript shows a refusal.
+const (
+	demoFunding payments.Amount = 1_000_000 // 1 test USDC in the throwaway wallet
+	demoBudget  payments.Amount = 4_000     // 0.004 USDC
+)
+
+// cmdDemo runs the whole product offline in one process: the local seller on
+// loopback, a throwaway funded wallet, the MCP server on an in-memory stdio
+// transport, and a real MCP client session driving it.
+func cmdDemo(ctx context.Context, e env, args []string) error {
+	fs := newFlags("demo", e)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out := e.stdout
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	// 1. The seller and its facilitator, on loopback.
+	running, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer running.Close()
+	seller, sellerURL := running.Seller, running.URL
+
+	// 2. A throwaway wallet, funded with test USDC at the facilitator.
+	wallet, err := payments.GenerateWallet()
+	if err != nil {
+		return err
+	}
+	fac := seller.Facilitator()
+	fac.Fund(wallet.Address(), demoFunding)
+
+	// 3. The built-in catalog, pointed at this seller, with a small budget.
+	getenv := func(k string) string {
+		if k == "X402_SELLER_URL" {
+			return sellerURL
+		}
+		return ""
+	}
+	reg, err := tools.Parse("registry.yaml (built-in example)", x402mcp.DefaultRegistry)
+	if err != nil {
+		return err
+	}
+	reg.Budget.Total = demoBudget
+	srv, err := server.New(server.Config{Registry: reg, Client: newClient(reg, wallet, log), Version: version, Getenv: getenv, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	// 4. The MCP stdio transport over in-memory pipes, and a real client.
+	c2sR, c2sW := io.Pipe()
+	s2cR, s2cW := io.Pipe()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeStdio(ctx, c2sR, s2cW) }()
+	cli := client.NewClient(transport.NewIO(s2cR, c2sW, io.NopCloser(strings.NewReader(""))))
+	defer cli.Close()
+	if err := cli.Start(ctx); err != nil {
+		return fmt.Errorf("demo: start MCP client: %w", err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp-demo-client", Version: version}
+	info, err := cli.Initialize(ctx, init)
+	if err != nil {
+		return fmt.Errorf("demo: MCP initialize: %w", err)
+	}
+
+	fmt.Fprintf(out, "x402-mcp demo: everything runs here, offline, on loopback.\n\n")
+	fmt.Fprintf(out, "  seller   %s  (x402 v2 and v1; its facilitator checks every signature by ecrecover)\n", sellerURL)
+	fmt.Fprintf(out, "  wallet   %s  (throwaway key, funded with %s test USDC)\n", wallet.Address().Hex(), demoFunding)
+	fmt.Fprintf(out, "  budget   %s total, %s per call  (set by the operator in registry.yaml)\n", demoBudget.USDC(), reg.Defaults.MaxPerCall.USDC())
+	fmt.Fprintf(out, "  MCP      %s %s, protocol %s, over the stdio transport\n\n", info.ServerInfo.Name, info.ServerInfo.Version, info.ProtocolVersion)
+
+	list, err := cli.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		return fmt.Errorf("demo: tools/list: %w", err)
+	}
+	fmt.Fprintf(out, "→ tools/list: %d tools\n", len(list.Tools))
+	sort.Slice(list.Tools, func(i, j int) bool { return list.Tools[i].Name < list.Tools[j].Name })
+	for _, t := range list.Tools {
+		price := "free"
+		if e, ok := reg.Entry(t.Name); ok {
+			price = "≤ " + e.MaxPrice.USDC()
+		}
+		fmt.Fprintf(out, "    %-13s %-17s %s\n", t.Name, price, firstLine(t.Description))
+	}
+
+	calls := []struct {
+		note string
+		name string
+		args map[string]any
+	}{
+		{"a paid call (x402 v2)", "weather", map[string]any{"city": "paris"}},
+		{"a paid call (x402 v1)", "stock_quote", map[string]any{"symbol": "ACME"}},
+		{"the budget after them", server.ToolWallet, nil},
+		{"a call the budget cannot cover (0.01 USDC)", "summarize", map[string]any{"text": "x402 lets agents pay per call. It uses HTTP 402."}},
+	}
+	for _, call := range calls {
+		req := mcp.CallToolRequest{}
+		req.Params.Name, req.Params.Arguments = call.name, call.args
+		argJSON, _ := json.Marshal(call.args)
+		if call.args == nil {
+			argJSON = []byte("{}")
+		}
+		fmt.Fprintf(out, "\n→ tools/call %s %s   # %s\n", call.name, argJSON, call.note)
+		res, err := cli.CallTool(ctx, req)
+		if err != nil {
+			return fmt.Errorf("demo: tools/call %s: %w", call.name, err)
+		}
+		printResult(out, res)
+	}
+
+	fmt.Fprintf(out, "\nOn the seller's side: %d payments settled, %s received; the wallet holds %s test USDC.\n",
+		fac.SettledCount(), fac.Balance(seller.PayTo()).USDC(), fac.Balance(wallet.Address()))
+	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
+
+	_ = cli.Close()
+	_ = c2sW.Close()
+	cancel()
+	if err := <-serveErr; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.ErrClosedPipe) {
+		log.Warn("demo: stdio server", "err", err)
+	}
+	return nil
+}
+
+func printResult(out io.Writer, res *mcp.CallToolResult) {
+	prefix := "    "
+	if res.IsError {
+		prefix = "    ✗ "
+	}
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case mcp.TextContent:
+			fmt.Fprintf(out, "%s%s\n", prefix, clip(c.Text, 400))
+		case mcp.ImageContent:
+			fmt.Fprintf(out, "%s[image %s]\n", prefix, c.MIMEType)
+		}
+	}
+	if res.Meta != nil {
+		for _, k := range []string{"x402/payment-response", "x402/error"} {
+			if v, ok := res.Meta.AdditionalFields[k]; ok {
+				b, _ := json.Marshal(v)
+				fmt.Fprintf(out, "    _meta[%q] = %s\n", k, b)
+			}
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return clip(s, 70)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && s[cut]&0xc0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,131 @@
+// Command x402-mcp is an MCP server that lists x402-priced HTTP endpoints as
+// tools and pays their 402 challenges from a budgeted wallet.
+//
+//	x402-mcp [serve] [--registry FILE]   serve MCP over stdio (the default)
+//	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
+//	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
+//	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
+//	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
+//	x402-mcp version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var u usageError
+		if !errors.As(err, &u) || u.msg != "" {
+			fmt.Fprintln(os.Stderr, "x402-mcp:", err)
+		}
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake on the command line (exit code 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+// env is what a command needs from the process, injectable for tests.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve", "stdio":
+		return cmdServe(ctx, e, args)
+	case "demo":
+		return cmdDemo(ctx, e, args)
+	case "check":
+		return cmdCheck(e, args)
+	case "wallet":
+		return cmdWallet(e, args)
+	case "seller":
+		return cmdSeller(ctx, e, args)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "x402-mcp", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
+	}
+}
+
+const usage = `usage: x402-mcp [command] [flags]
+
+commands:
+  serve [--registry FILE]      serve MCP over stdio (default command)
+  demo                         offline demo: local seller, throwaway wallet, a real MCP session
+  check [FILE]                 validate a catalog offline; list its tools and prices
+  wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
+  wallet address               print the configured wallet's address
+  seller [--addr ADDR]         run the local x402 test seller on loopback
+  version                      print the version
+
+The wallet key comes from the environment, never a flag:
+  X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
+  X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE.
+The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
+Logs go to stderr (X402_LOG_LEVEL=debug|info|warn|error, X402_LOG_FORMAT=text|json).
+`
+
+// newLogger writes to stderr only: stdout belongs to the stdio transport.
+func newLogger(e env) *slog.Logger {
+	lvl := slog.LevelInfo
+	_ = lvl.UnmarshalText([]byte(e.getenv("X402_LOG_LEVEL")))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(e.stderr, opts)
+	if e.getenv("X402_LOG_FORMAT") == "json" {
+		h = slog.NewJSONHandler(e.stderr, opts)
+	}
+	l := slog.New(h)
+	slog.SetDefault(l) // packages that log through slog.Default reach stderr too
+	return l
+}
+
+func newFlags(name string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet("x402-mcp "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{}
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+func cmdWallet(e env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"wallet needs a subcommand: new or address"}
+	}
+	switch args[0] {
+	case "new":
+		fs := newFlags("wallet new", e)
+		dir := fs.String("dir", "", "where to write the keystore (default: the user's state directory)")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" {
+			d, err := stateDir(e)
+			if err != nil {
+				return err
+			}
+			*dir = filepath.Join(d, "keystore")
+		}
+		pass := e.getenv(payments.EnvKeystorePassword)
+		if pass == "" && e.getenv(payments.EnvKeystorePassFile) != "" {
+			b, err := os.ReadFile(e.getenv(payments.EnvKeystorePassFile))
+			if err != nil {
+				return fmt.Errorf("%s: %w", payments.EnvKeystorePassFile, err)
+			}
+			pass = string(trimNewline(b))
+		}
+		if len(pass) < 8 {
+			return fmt.Errorf("set %s or %s to a passphrase of at least 8 characters: the keystore is encrypted with it", payments.EnvKeystorePassword, payments.EnvKeystorePassFile)
+		}
+		w, err := payments.GenerateWallet()
+		if err != nil {
+			return err
+		}
+		path, err := w.WriteKeystore(*dir, pass)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "address:  %s\nkeystore: %s\n\nUse it with:\n  X402_KEYSTORE=%s\n  X402_KEYSTORE_PASSWORD_FILE=<file holding the passphrase>\nFund the address with USDC on a network your registry allows. The key never leaves the keystore file.\n",
+			w.Address().Hex(), path, path)
+		return nil
+	case "address":
+		w, err := payments.LoadWallet(e.getenv)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, w.Address().Hex())
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new or address", args[0])}
+	}
+}
+
+// stateDir is $XDG_STATE_HOME/x402-mcp, else ~/.local/state/x402-mcp
+// (%LocalAppData%\x402-mcp on Windows).
+func stateDir(e env) (string, error) {
+	if d := e.getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "x402-mcp"), nil
+	}
+	if runtime.GOOS == "windows" {
+		if d := e.getenv("LocalAppData"); d != "" {
+			return filepath.Join(d, "x402-mcp"), nil
+		}
+	}
+	home := e.getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no home directory for the state directory: set XDG_STATE_HOME or pass --dir")
+		}
+		home = h
+	}
+	return filepath.Join(home, ".local", "state", "x402-mcp"), nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

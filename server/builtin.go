@@ -1,0 +1,186 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+// Built-in tool names. The prefix x402_ is reserved: catalog entries cannot use it.
+const (
+	ToolWallet = "x402_wallet"
+	ToolQuote  = "x402_quote"
+)
+
+func readOnly(title string) mcp.ToolAnnotation {
+	return mcp.ToolAnnotation{Title: title, ReadOnlyHint: mcp.ToBoolPtr(true), DestructiveHint: mcp.ToBoolPtr(false),
+		IdempotentHint: mcp.ToBoolPtr(true), OpenWorldHint: mcp.ToBoolPtr(false)}
+}
+
+// WalletStatus is x402_wallet's structured answer.
+type WalletStatus struct {
+	Address    string        `json:"address"`
+	Networks   []NetworkInfo `json:"networks"`
+	PerCallCap string        `json:"perCallCap"`
+	Budget     BudgetStatus  `json:"budget"`
+}
+
+// NetworkInfo names an allowed network.
+type NetworkInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// BudgetStatus reports the total budget in decimal USDC.
+type BudgetStatus struct {
+	Total    string `json:"total"`
+	Settled  string `json:"settled"`
+	Pending  string `json:"pending"`
+	Left     string `json:"left"`
+	Payments int    `json:"payments"`
+	Resets   string `json:"resets"`
+}
+
+func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
+	pol := s.cfg.Client.Policy
+	sum, err := s.cfg.Client.Ledger.Summary(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger summary: %w", err)
+	}
+	st := &WalletStatus{Address: s.cfg.Client.Wallet.Address().Hex(), PerCallCap: perCall(pol).String()}
+	for _, n := range pol.Networks {
+		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
+	}
+	st.Budget = BudgetStatus{Total: "unlimited", Settled: sum.Settled.String(), Pending: sum.Pending.String(),
+		Left: "unlimited", Payments: sum.Payments, Resets: "when x402-mcp restarts (in-memory ledger)"}
+	if sum.Total != 0 {
+		st.Budget.Total, st.Budget.Left = sum.Total.String(), sum.Left().String()
+	}
+	return st, nil
+}
+
+func perCall(p payments.Policy) payments.Amount {
+	if p.PerCall == 0 {
+		return payments.DefaultPerCall
+	}
+	return p.PerCall
+}
+
+func (s *Server) walletTool() mcpserver.ServerTool {
+	t := mcp.NewTool(ToolWallet,
+		mcp.WithDescription("Show x402-mcp's paying wallet: its address, the allowed networks, the per-call cap and the budget spent and left. Spends nothing."),
+	)
+	t.Annotations = readOnly("Wallet and budget")
+	return mcpserver.ServerTool{Tool: t, Handler: func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		st, err := s.walletStatus(ctx)
+		if err != nil {
+			s.cfg.Logger.Error("wallet status", "err", err)
+			return mcp.NewToolResultError("internal error (not charged)"), nil
+		}
+		names := make([]string, len(st.Networks))
+		for i, n := range st.Networks {
+			names[i] = n.ID + " (" + n.Name + ")"
+		}
+		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%d payments).",
+			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left, st.Budget.Payments)
+		return mcp.NewToolResultStructured(st, text), nil
+	}}
+}
+
+func (s *Server) quoteTool() mcpserver.ServerTool {
+	names := make([]string, 0, len(s.cfg.Registry.Tools))
+	for _, e := range s.cfg.Registry.Tools {
+		names = append(names, e.Name)
+	}
+	sort.Strings(names)
+	schema := map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"tool":      map[string]any{"type": "string", "description": "The paid tool to price.", "enum": names},
+			"arguments": map[string]any{"type": "object", "description": "The arguments the call would use (prices can depend on them)."},
+		},
+		"required":             []string{"tool"},
+		"additionalProperties": false,
+	}
+	if len(names) == 0 {
+		delete(schema["properties"].(map[string]any)["tool"].(map[string]any), "enum")
+	}
+	raw, _ := json.Marshal(schema)
+	t := mcp.NewToolWithRawSchema(ToolQuote,
+		"Ask a paid tool's upstream what a call would cost, without paying: the seller's payment options, which one the operator's policy would pay, and whether the budget allows it. Sends one unpaid request; nothing is signed.",
+		raw)
+	t.Annotations = readOnly("Quote a paid tool")
+	t.Annotations.OpenWorldHint = mcp.ToBoolPtr(true)
+	return mcpserver.ServerTool{Tool: t, Handler: s.handleQuote}
+}
+
+func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	args := req.GetArguments()
+	name, _ := args["tool"].(string)
+	e, ok := s.cfg.Registry.Entry(name)
+	if !ok {
+		return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: no paid tool named %q; x402_quote prices the catalog's tools (not charged)", name)), nil
+	}
+	callArgs, _ := args["arguments"].(map[string]any)
+	if callArgs == nil {
+		callArgs = map[string]any{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
+	defer cancel()
+	httpReq, err := e.NewRequest(ctx, callArgs, s.cfg.Getenv)
+	if err != nil {
+		return tools.ErrorResult(err), nil
+	}
+	q, err := s.cfg.Client.Quote(ctx, httpReq, e.Limit(newCallID()))
+	if err != nil {
+		return tools.ErrorResult(err), nil
+	}
+	return mcp.NewToolResultStructured(quoteView(e, q), quoteText(e, q)), nil
+}
+
+type quoteOut struct {
+	Tool        string            `json:"tool"`
+	Free        bool              `json:"free"`
+	Status      int               `json:"status"`
+	X402Version int               `json:"x402Version,omitempty"`
+	MaxPrice    string            `json:"maxPrice"`
+	WouldPay    bool              `json:"wouldPay"`
+	Price       string            `json:"price,omitempty"`
+	Network     string            `json:"network,omitempty"`
+	PayTo       string            `json:"payTo,omitempty"`
+	Reason      string            `json:"reason,omitempty"`
+	BudgetLeft  string            `json:"budgetLeft"`
+	Options     []payments.Option `json:"options,omitempty"`
+}
+
+func quoteView(e *tools.Entry, q *payments.Quote) quoteOut {
+	out := quoteOut{Tool: e.Name, Free: q.Free, Status: q.Status, X402Version: q.X402Version, MaxPrice: e.MaxPrice.String(),
+		WouldPay: q.WouldPay, Reason: q.Reason, BudgetLeft: q.BudgetLeft.String(), Options: q.Options}
+	if q.BudgetLeft == payments.MaxAmount {
+		out.BudgetLeft = "unlimited"
+	}
+	if q.Chosen != nil {
+		out.Price, out.Network, out.PayTo = q.Chosen.Amount.String(), q.Chosen.Network, q.Chosen.PayTo
+	}
+	return out
+}
+
+func quoteText(e *tools.Entry, q *payments.Quote) string {
+	switch {
+	case q.Free:
+		return fmt.Sprintf("%s: the upstream answered %d without asking for payment (free right now). Not charged.", e.Name, q.Status)
+	case q.WouldPay:
+		return fmt.Sprintf("%s: costs %s on %s to %s; the policy would pay it (max_price %s USDC). Not charged: this was only a quote.",
+			e.Name, q.Chosen.Amount.USDC(), q.Chosen.Network, q.Chosen.PayTo, e.MaxPrice)
+	default:
+		return fmt.Sprintf("%s: the policy would NOT pay: %s Not charged: this was only a quote.", e.Name, q.Reason)
+	}
+}

@@ -1,0 +1,111 @@
+// Package server is x402-mcp's MCP side: it turns the catalog into MCP tools,
+// adds the built-in tools (wallet status, quotes), and serves them over stdio.
+// It knows nothing of how a payment is signed: that is package payments'.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+// Name is the server name MCP clients see.
+const Name = "x402-mcp"
+
+// Config wires a server.
+type Config struct {
+	Registry *tools.Registry
+	Client   *payments.Client
+	Version  string
+	// Getenv resolves ${VAR} in the catalog (os.Getenv in production).
+	Getenv func(string) string
+	Logger *slog.Logger
+}
+
+// Server is an MCP server whose tools pay.
+type Server struct {
+	mcp *mcpserver.MCPServer
+	cfg Config
+}
+
+// instructions tell the model how to use a paying server.
+const instructions = `x402-mcp exposes paid HTTP APIs as tools. Calling a paid tool may spend USDC from the operator's wallet, within budgets the operator set (you cannot change them).
+- x402_wallet shows the wallet address, caps and the budget left; x402_quote shows what a tool would cost without paying.
+- Each paid result says whether money moved: "charged", "not charged" or "unknown", with a receipt when charged.
+- Never retry a call whose outcome is "unknown": it could pay twice.`
+
+// New builds the MCP server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Registry == nil || cfg.Client == nil {
+		return nil, fmt.Errorf("server: a registry and a payments client are required")
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = func(string) string { return "" }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	s := &Server{cfg: cfg}
+	// No mcp-go input-schema validation: package tools checks arguments
+	// itself, with messages that name the field and say nothing was charged.
+	s.mcp = mcpserver.NewMCPServer(Name, cfg.Version,
+		mcpserver.WithToolCapabilities(true),
+		mcpserver.WithRecovery(),
+		mcpserver.WithInstructions(instructions),
+		mcpserver.WithToolHandlerMiddleware(s.logCalls),
+	)
+	s.mcp.AddTools(tools.Build(cfg.Registry, cfg.Client, cfg.Getenv)...)
+	s.mcp.AddTools(s.walletTool(), s.quoteTool())
+	return s, nil
+}
+
+// MCP returns the underlying mcp-go server.
+func (s *Server) MCP() *mcpserver.MCPServer { return s.mcp }
+
+// ServeStdio serves MCP over the given streams until in closes or ctx ends.
+// Only JSON-RPC is ever written to out; logs go to the configured logger.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	std := mcpserver.NewStdioServer(s.mcp)
+	std.SetErrorLogger(log.New(slogWriter{s.cfg.Logger}, "", 0))
+	return std.Listen(ctx, in, out)
+}
+
+// logCalls logs each tool call's name, duration and outcome (never arguments:
+// they may carry user data).
+func (s *Server) logCalls(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		res, err := next(ctx, req)
+		isErr := err != nil || res != nil && res.IsError
+		s.cfg.Logger.Info("tool call", "tool", req.Params.Name, "ms", time.Since(start).Milliseconds(), "error", isErr)
+		return res, err
+	}
+}
+
+// slogWriter adapts the stdio server's *log.Logger to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn("mcp transport", "msg", string(p))
+	return len(p), nil
+}
+
+func newCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "call_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+)
+
+// BenchmarkPaidToolCall measures one paid tools/call round trip: the MCP
+// client writes the call to the binary's stdin, x402-mcp sends the request,
+// gets the 402, signs, retries with the payment, the local seller verifies
+// (ecrecover) and settles, and the result with its receipt comes back on
+// stdout. Everything is on loopback.
+func BenchmarkPaidToolCall(b *testing.B) {
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seller.Close()
+	seller.Facilitator.Fund(payer, 1_000_000_000_000)
+	cat := catalog(strings.Replace(string(mainCatalog), `total: "1.00"`, `total: "1000000"`, 1))
+	s := startWith(b, seller, cat, "X402_LOG_LEVEL=error")
+	args := map[string]any{"city": "paris"}
+	b.ResetTimer()
+	for b.Loop() {
+		res := s.call("weather", args)
+		if res.IsError {
+			b.Fatal(text(res))
+		}
+	}
+	b.StopTimer()
+	if got := seller.Facilitator.SettledCount(); got < b.N {
+		b.Fatalf("%d settlements for %d calls", got, b.N)
+	}
+}
