@@ -1,0 +1,192 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/server"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+const registry = `
+version: 1
+defaults:
+  networks: [eip155:84532]
+  max_per_call: "0.05"
+budget:
+  total: "0.0015"
+tools:
+  - name: weather
+    description: Weather.
+    url: "${SELLER}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.001"
+  - name: weather_cheap
+    description: Weather below the price.
+    url: "${SELLER}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.0005"
+`
+
+// newSession serves the registry in process and connects a real mcp-go
+// client to it (the in-process transport; the stdio path is tested in test/).
+func newSession(t *testing.T) (*client.Client, *localseller.Running) {
+	t.Helper()
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	w, err := payments.GenerateWallet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seller.Facilitator.Fund(w.Address(), 1_000_000)
+	reg, err := tools.Parse("registry.yaml", []byte(registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := reg.Policy()
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	getenv := func(k string) string {
+		if k == "SELLER" {
+			return seller.URL
+		}
+		return ""
+	}
+	srv, err := server.New(server.Config{Registry: reg, Client: c, Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := client.NewInProcessClient(srv.MCP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	ctx := context.Background()
+	if err := cli.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	if _, err := cli.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return cli, seller
+}
+
+func call(t *testing.T, cli *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	res, err := cli.CallTool(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func structured(t *testing.T, res *mcp.CallToolResult, v any) {
+	t.Helper()
+	b, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+}
+
+func TestBuiltinsListed(t *testing.T) {
+	cli, _ := newSession(t)
+	list, err := cli.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]mcp.Tool{}
+	for _, tl := range list.Tools {
+		got[tl.Name] = tl
+	}
+	for _, name := range []string{server.ToolWallet, server.ToolQuote, "weather", "weather_cheap"} {
+		if _, ok := got[name]; !ok {
+			t.Fatalf("tool %s missing from %v", name, got)
+		}
+	}
+	for _, name := range []string{server.ToolWallet, server.ToolQuote} {
+		if a := got[name].Annotations; a.ReadOnlyHint == nil || !*a.ReadOnlyHint {
+			t.Errorf("%s spends nothing and should be readOnlyHint:true", name)
+		}
+	}
+	if a := got["weather"].Annotations; a.ReadOnlyHint == nil || *a.ReadOnlyHint {
+		t.Error("a paid tool must not be readOnlyHint:true")
+	}
+}
+
+func TestWalletReportsBudget(t *testing.T) {
+	cli, _ := newSession(t)
+	var before, after server.WalletStatus
+	structured(t, call(t, cli, server.ToolWallet, nil), &before)
+	if before.Budget.Total != "0.0015" || before.Budget.Left != "0.0015" || before.PerCallCap != "0.05" || len(before.Networks) != 1 || before.Networks[0].Name != "Base Sepolia" {
+		t.Fatalf("before: %+v", before)
+	}
+	if res := call(t, cli, "weather", map[string]any{"city": "oslo"}); res.IsError {
+		t.Fatal(res.Content)
+	}
+	structured(t, call(t, cli, server.ToolWallet, nil), &after)
+	if after.Budget.Settled != "0.001" || after.Budget.Left != "0.0005" || after.Budget.Payments != 1 || after.Address != before.Address {
+		t.Fatalf("after: %+v", after)
+	}
+	res := call(t, cli, "weather", map[string]any{"city": "oslo"})
+	if !res.IsError || !strings.Contains(mcp.GetTextFromContent(res.Content[0]), "over_budget") {
+		t.Fatalf("second call should be over budget: %+v", res.Content)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	cli, seller := newSession(t)
+	tests := []struct {
+		name     string
+		args     map[string]any
+		isError  bool
+		wouldPay bool
+		says     string
+	}{
+		{"payable", map[string]any{"tool": "weather", "arguments": map[string]any{"city": "rome"}}, false, true, "would pay"},
+		{"above max_price", map[string]any{"tool": "weather_cheap", "arguments": map[string]any{"city": "rome"}}, false, false, "max_price"},
+		{"unknown tool", map[string]any{"tool": "nope"}, true, false, "no paid tool named"},
+		{"bad arguments", map[string]any{"tool": "weather", "arguments": map[string]any{}}, true, false, "city"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := call(t, cli, server.ToolQuote, tt.args)
+			text := mcp.GetTextFromContent(res.Content[0])
+			if res.IsError != tt.isError || !strings.Contains(text, tt.says) {
+				t.Fatalf("isError %v text %q", res.IsError, text)
+			}
+			if tt.isError {
+				return
+			}
+			var q struct {
+				WouldPay bool   `json:"wouldPay"`
+				Price    string `json:"price"`
+			}
+			structured(t, res, &q)
+			if q.WouldPay != tt.wouldPay || tt.wouldPay && q.Price != "0.001" {
+				t.Fatalf("quote %+v", q)
+			}
+		})
+	}
+	if n := seller.Seller.PaymentHeadersSeen(); n != 0 {
+		t.Fatalf("quotes sent %d payments", n)
+	}
+}
