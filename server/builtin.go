@@ -139,7 +139,7 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
-	q, err := s.cfg.Client.Quote(ctx, httpReq, e.Limit(newCallID()))
+	q, err := s.cfg.Client.Quote(ctx, httpReq, e.Limit(tools.NewCallID()))
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}

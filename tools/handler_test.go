@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -479,9 +480,16 @@ tools:
 		{"weather", map[string]any{"city": "paris"}, noKey},
 		{"weather", map[string]any{"city": "paris"}, env(map[string]string{"SELLER": "ftp://" + urlSecret, "WEATHER_API_KEY": apiKey, "URL_SECRET": urlSecret})},
 	}
+	// The real paying client: its transport errors quote the request URL.
+	w, err := payments.GenerateWallet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	realPayer := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: reg.Policy(),
+		Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil), Logger: slog.Default()}
 	for _, c := range calls {
 		e, _ := reg.Entry(c.tool)
-		r, _ := e.Handler(&directPayer{receipt: testReceipt}, 0, c.getenv)(context.Background(), callReq(c.tool, c.args))
+		r, _ := e.Handler(realPayer, 0, c.getenv)(context.Background(), callReq(c.tool, c.args))
 		b, _ := json.Marshal(r)
 		for _, secret := range []string{apiKey, urlSecret} {
 			if strings.Contains(string(b), secret) {

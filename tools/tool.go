@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -130,31 +129,12 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 		}
 		res, err := p.Do(ctx, req, e.Limit(NewCallID()))
 		if err != nil {
-			return ErrorResult(redactQuery(err, req.URL)), nil
+			return ErrorResult(err), nil
 		}
 		return Shape(e, res, maxResultBytes), nil
 	}
 }
 
-// redactQuery hides the query string of u in a payment error's message.
-// Transport errors quote the request URL, and its query may hold a value
-// expanded from the environment (an API key in ?key=${KEY}).
-func redactQuery(err error, u *url.URL) error {
-	pe, ok := payments.AsError(err)
-	if !ok || u.RawQuery == "" {
-		return err
-	}
-	full := u.String()
-	if !strings.Contains(pe.Message, full) {
-		return err
-	}
-	short := *u
-	short.RawQuery = ""
-	short.Fragment = ""
-	cp := *pe
-	cp.Message = strings.ReplaceAll(pe.Message, full, short.String()+"?…")
-	return &cp
-}
 
 // Build turns every entry of the registry into an MCP tool paid through p.
 func Build(r *Registry, p Payer, getenv func(string) string) []mcpserver.ServerTool {
