@@ -135,7 +135,6 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 	}
 }
 
-
 // Build turns every entry of the registry into an MCP tool paid through p.
 func Build(r *Registry, p Payer, getenv func(string) string) []mcpserver.ServerTool {
 	out := make([]mcpserver.ServerTool, 0, len(r.Tools))
