@@ -1,7 +1,8 @@
 // Package localseller is a local paid HTTP API and a facilitator that really
 // verifies x402 payments, for end-to-end tests, benchmarks and the
 // `x402-mcp demo` command. Everything runs in process and offline: the
-// facilitator keeps an in-memory token ledger instead of a chain.
+// facilitator keeps an in-memory token ledger instead of a chain, unless it
+// is given one (see Settling on a chain).
 //
 // # Facilitator
 //
@@ -22,6 +23,32 @@
 // checks and moves the balance under one lock: of two settles of one nonce
 // exactly one succeeds. Its transaction hash is keccak256(nonce ‖ payer).
 // Handler serves POST /verify, POST /settle and GET /supported.
+//
+// # Settling on a chain
+//
+// FacilitatorConfig.Chain makes the facilitator settle on an EVM chain
+// instead: payments/chain.Sim (go-ethereum's simulated chain, eip155:1337,
+// with a real EIP-3009 token) implements Chain; this package does not import
+// it. The facilitator's network, asset, name and version become the chain
+// token's. Every check above still runs; the nonce and the balance are read
+// on chain (authorizationState, balanceOf); Settle sends
+// transferWithAuthorization, waits for it to be mined and answers with its
+// transaction hash. A transfer the chain refuses fails the settlement with
+// the nonce or balance reason when the chain's state explains it, else
+// invalid_exact_evm_transaction_failed. Fund mints, Balance and NonceUsed
+// read the chain (they panic if the chain fails; Chain() has the
+// error-returning calls). Settlements through the facilitator run one at a
+// time.
+//
+//	sim, err := chain.StartSim(ctx, chain.SimOptions{})
+//	run, err := localseller.Start(localseller.Config{
+//		Facilitator: localseller.NewFacilitator(localseller.FacilitatorConfig{Chain: sim}),
+//	})
+//	run.Facilitator.Fund(payer, 1_000_000) // mints 1 USDC on the sim
+//
+// A client pays it with eip155:1337 in its allowed networks and the token
+// pinned (payments.Limit.Asset, `asset:` in registry.yaml): x402-mcp knows
+// no USDC on that chain.
 //
 // # Seller routes
 //

@@ -52,11 +52,12 @@ var (
 )
 
 // FacilitatorAddress is the fake signer address /supported reports. The
-// facilitator sends no transaction, so no key stands behind it.
+// in-memory facilitator sends no transaction, so no key stands behind it; on
+// a chain with a Relayer() address, /supported reports that instead.
 var FacilitatorAddress = common.HexToAddress("0x4020000000000000000000000000000000000402")
 
 // FacilitatorConfig selects the one asset a Facilitator keeps a ledger of.
-// The zero value is Base Sepolia USDC ("USDC", version "2").
+// The zero value is Base Sepolia USDC ("USDC", version "2") in memory.
 type FacilitatorConfig struct {
 	// Network is the CAIP-2 network (default eip155:84532).
 	Network payments.Network
@@ -68,6 +69,13 @@ type FacilitatorConfig struct {
 	Name, Version string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Chain, when set, is where the facilitator settles: Verify reads the
+	// nonce and the balance on chain, Settle sends transferWithAuthorization
+	// and answers with the real transaction hash, Fund mints and Balance
+	// reads the token. Network, Asset, Name and Version default to the
+	// chain's token domain (with payments/chain.Sim: eip155:1337, the
+	// deployed token, "USDC", "2"); set otherwise, they must agree with it.
+	Chain Chain
 }
 
 // VerifyResponse is a facilitator's /verify answer.
@@ -93,7 +101,8 @@ type Settlement struct {
 // in-memory token ledger. It checks everything a real facilitator checks
 // (signature by ecrecover over the EIP-712 digest, payee, exact value, time
 // window, nonce reuse, balance) but moves balances in memory instead of
-// broadcasting a transaction. It is safe for concurrent use.
+// broadcasting a transaction, unless FacilitatorConfig.Chain gives it a
+// chain to settle on. It is safe for concurrent use.
 type Facilitator struct {
 	network   payments.Network
 	v1Network string
@@ -102,6 +111,11 @@ type Facilitator struct {
 	version   string
 	domainSep common.Hash
 	now       func() time.Time
+
+	// chain, when set, holds the balances and nonces instead of the maps
+	// below; chainMu runs its settlements one at a time.
+	chain   Chain
+	chainMu sync.Mutex
 
 	mu       sync.Mutex
 	balances map[common.Address]payments.Amount
@@ -115,11 +129,15 @@ type nonceKey struct {
 	nonce [32]byte
 }
 
-// NewFacilitator returns a facilitator with an empty ledger. It panics when
-// the configuration names no valid EVM network, or a network whose USDC
-// x402-mcp does not know while Asset, Name or Version is left empty: the
-// configuration is code, and a mistake there is a programming error.
+// NewFacilitator returns a facilitator with an empty ledger, or settling on
+// cfg.Chain. It panics when the configuration names no valid EVM network, or
+// a network whose USDC x402-mcp does not know while Asset, Name or Version
+// is left empty, or disagrees with the chain's token: the configuration is
+// code, and a mistake there is a programming error.
 func NewFacilitator(cfg FacilitatorConfig) *Facilitator {
+	if cfg.Chain != nil {
+		cfg = withChainDomain(cfg)
+	}
 	if cfg.Network == "" {
 		cfg.Network = BaseSepolia
 	}
@@ -148,11 +166,41 @@ func NewFacilitator(cfg FacilitatorConfig) *Facilitator {
 		name:      cfg.Name,
 		version:   cfg.Version,
 		now:       cfg.Now,
+		chain:     cfg.Chain,
 		balances:  map[common.Address]payments.Amount{},
 		used:      map[nonceKey]struct{}{},
 	}
 	f.domainSep = f.Domain().Separator()
 	return f
+}
+
+// withChainDomain fills cfg's token from its chain's and panics when cfg
+// names another one.
+func withChainDomain(cfg FacilitatorConfig) FacilitatorConfig {
+	d := cfg.Chain.Domain()
+	if d.ChainID == nil || d.ChainID.Sign() <= 0 {
+		panic("localseller: FacilitatorConfig.Chain has no chain id")
+	}
+	n := payments.Network("eip155:" + d.ChainID.String())
+	mismatch := func(field string, got, want any) {
+		panic(fmt.Sprintf("localseller: FacilitatorConfig.%s is %v but the chain's token has %v: leave it empty to use the chain's", field, got, want))
+	}
+	if cfg.Network != "" {
+		if p, err := payments.ParseNetwork(string(cfg.Network)); err != nil || p != n {
+			mismatch("Network", cfg.Network, n)
+		}
+	}
+	if cfg.Asset != (common.Address{}) && cfg.Asset != d.VerifyingContract {
+		mismatch("Asset", cfg.Asset.Hex(), d.VerifyingContract.Hex())
+	}
+	if cfg.Name != "" && cfg.Name != d.Name {
+		mismatch("Name", cfg.Name, d.Name)
+	}
+	if cfg.Version != "" && cfg.Version != d.Version {
+		mismatch("Version", cfg.Version, d.Version)
+	}
+	cfg.Network, cfg.Asset, cfg.Name, cfg.Version = n, d.VerifyingContract, d.Name, d.Version
+	return cfg
 }
 
 // v1Names maps CAIP-2 ids to x402 v1 network names (x402-protocol.md §2).
@@ -187,8 +235,18 @@ func (f *Facilitator) Domain() payments.Domain {
 	return payments.Domain{Name: f.name, Version: f.version, ChainID: f.network.ChainID(), VerifyingContract: f.asset}
 }
 
-// Fund credits amt to addr. It panics if the balance would overflow.
+// Fund credits amt to addr. It panics if the balance would overflow. On a
+// chain it mints amt for addr, and panics if that fails (call
+// Chain().Mint to handle the error).
 func (f *Facilitator) Fund(addr common.Address, amt payments.Amount) {
+	if f.chain != nil {
+		ctx, cancel := chainCtx()
+		defer cancel()
+		if err := f.chain.Mint(ctx, addr, amt); err != nil {
+			panic("localseller: fund " + addr.Hex() + " on chain: " + err.Error())
+		}
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, ok := f.balances[addr].AddChecked(amt)
@@ -198,22 +256,44 @@ func (f *Facilitator) Fund(addr common.Address, amt payments.Amount) {
 	f.balances[addr] = b
 }
 
-// Balance returns addr's balance.
+// Balance returns addr's balance. On a chain it reads the token, and panics
+// if that fails (call Chain().Balance to handle the error).
 func (f *Facilitator) Balance(addr common.Address) payments.Amount {
+	if f.chain != nil {
+		ctx, cancel := chainCtx()
+		defer cancel()
+		b, err := f.chain.Balance(ctx, addr)
+		if err != nil {
+			panic("localseller: balance of " + addr.Hex() + " on chain: " + err.Error())
+		}
+		return b
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.balances[addr]
 }
 
 // NonceUsed reports whether payer's authorization nonce has been settled.
+// On a chain it reads authorizationState, and panics if that fails (call
+// Chain().AuthorizationUsed to handle the error).
 func (f *Facilitator) NonceUsed(payer common.Address, nonce common.Hash) bool {
+	if f.chain != nil {
+		ctx, cancel := chainCtx()
+		defer cancel()
+		used, err := f.chain.AuthorizationUsed(ctx, f.network, f.asset, payer, nonce)
+		if err != nil {
+			panic("localseller: authorizationState on chain: " + err.Error())
+		}
+		return used
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.used[nonceKey{payer, nonce}]
 	return ok
 }
 
-// SettledCount returns how many payments have settled.
+// SettledCount returns how many payments have settled through this
+// facilitator (on a chain too).
 func (f *Facilitator) SettledCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -238,6 +318,7 @@ func (f *Facilitator) Settlements() []Settlement {
 type checked struct {
 	auth  payments.Authorization
 	value payments.Amount
+	sig   []byte
 }
 
 type rejection struct {
@@ -257,7 +338,9 @@ func (f *Facilitator) Verify(ctx context.Context, payload *payments.PaymentPaylo
 		return VerifyResponse{InvalidReason: ReasonUnexpectedVerifyError, InvalidMessage: err.Error()}
 	}
 	c, rej := f.check(payload, req)
-	if rej == nil {
+	if rej == nil && f.chain != nil {
+		rej = f.checkChainState(ctx, c, ReasonUnexpectedVerifyError)
+	} else if rej == nil {
 		f.mu.Lock()
 		rej = f.checkStateLocked(c)
 		f.mu.Unlock()
@@ -273,6 +356,13 @@ func (f *Facilitator) Verify(ctx context.Context, payload *payments.PaymentPaylo
 // two settles of the same authorization exactly one succeeds. The returned
 // transaction hash is keccak256(nonce ‖ payer): fake, but unique per
 // settlement.
+//
+// On a chain, Settle checks the nonce and the balance there and sends
+// transferWithAuthorization; the answer carries the mined transaction's
+// hash. A transaction the token refuses fails the settlement with
+// invalid_exact_evm_nonce_already_used or …_insufficient_balance when the
+// chain's state explains it, and invalid_exact_evm_transaction_failed
+// otherwise.
 func (f *Facilitator) Settle(ctx context.Context, payload *payments.PaymentPayload, req payments.Requirement) payments.SettlementResponse {
 	network := req.Network
 	if err := ctx.Err(); err != nil {
@@ -281,6 +371,9 @@ func (f *Facilitator) Settle(ctx context.Context, payload *payments.PaymentPaylo
 	c, rej := f.check(payload, req)
 	if rej != nil {
 		return payments.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
+	}
+	if f.chain != nil {
+		return f.settleOnChain(ctx, c, c.sig, network)
 	}
 	a := c.auth
 	f.mu.Lock()
@@ -429,7 +522,7 @@ func (f *Facilitator) check(p *payments.PaymentPayload, req payments.Requirement
 	if signer != a.From {
 		return fail(ReasonSignature, "signature is by %s, not by authorization.from %s", signer.Hex(), payer)
 	}
-	c.auth, c.value = a, price
+	c.auth, c.value, c.sig = a, price, sig
 	return c, nil
 }
 
@@ -486,8 +579,17 @@ func (f *Facilitator) Supported() Supported {
 			{X402Version: 1, Scheme: "exact", Network: f.v1Network, Extra: json.RawMessage(`{}`)},
 		},
 		Extensions: []string{payments.ExtPaymentIdentifier},
-		Signers:    map[string][]string{"eip155:*": {FacilitatorAddress.Hex()}},
+		Signers:    map[string][]string{"eip155:*": {f.signer().Hex()}},
 	}
+}
+
+// signer is the address that sends settlements: the chain's relayer when
+// the chain names one, else FacilitatorAddress.
+func (f *Facilitator) signer() common.Address {
+	if r, ok := f.chain.(interface{ Relayer() common.Address }); ok {
+		return r.Relayer()
+	}
+	return FacilitatorAddress
 }
 
 // maxFacilitatorBody bounds a /verify or /settle request body.

@@ -1,0 +1,283 @@
+// Package chain reads and writes EIP-3009 tokens on EVM chains over
+// JSON-RPC: whether an authorization was used (what reconciliation asks to
+// settle or release a payment whose outcome is unknown), balances, and, on a
+// simulated chain, real transferWithAuthorization settlement.
+//
+// RPCChecker answers AuthorizationUsed for any network with an rpc_url. It
+// dials lazily, checks once per URL that the node serves the network's chain
+// id (a wrong URL would otherwise report every authorization as unused), and
+// keeps URL secrets (API keys in paths or queries) out of its errors.
+//
+// Sim is go-ethereum's in-process simulated chain (chain id 1337, network
+// eip155:1337) with its JSON-RPC served over HTTP on loopback and
+// contracts/EIP3009Token deployed as "USDC" version "2". It satisfies
+// localseller.Chain, so a local seller can settle on it; its URL can go in a
+// registry's rpc map, so reconciliation can read it like any chain.
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/x402-mcp/x402-mcp/contracts"
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// tokenABI is the test token's ABI; its balanceOf, authorizationState and
+// DOMAIN_SEPARATOR are those of USDC (FiatTokenV2), so it reads real USDC too.
+var tokenABI = func() abi.ABI {
+	a, err := abi.JSON(strings.NewReader(contracts.EIP3009TokenABI))
+	if err != nil {
+		panic("chain: contracts/EIP3009Token.abi does not parse: " + err.Error())
+	}
+	return a
+}()
+
+// method returns the ABI method with the given signature, which picks an
+// overload ("transferWithAuthorization(...,bytes)") unambiguously.
+func method(sig string) abi.Method {
+	for _, m := range tokenABI.Methods {
+		if m.Sig == sig {
+			return m
+		}
+	}
+	panic("chain: the token ABI has no method " + sig)
+}
+
+// call runs a view function of the token at asset on the latest block.
+func call(ctx context.Context, c ethereum.ContractCaller, asset common.Address, name string, args ...any) ([]any, error) {
+	data, err := tokenABI.Pack(name, args...)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", name, err)
+	}
+	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &asset, Data: data}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("call %s on %s: %w", name, asset.Hex(), err)
+	}
+	if len(out) == 0 {
+		// A call to an address without code succeeds with no data.
+		return nil, fmt.Errorf("call %s on %s: no answer (is a token contract deployed at that address on this network?)", name, asset.Hex())
+	}
+	vals, err := tokenABI.Unpack(name, out)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s from %s: %w", name, asset.Hex(), err)
+	}
+	return vals, nil
+}
+
+// AuthorizationState reports whether payer's EIP-3009 nonce has been used
+// (or canceled) on the token at asset: authorizationState(payer, nonce).
+func AuthorizationState(ctx context.Context, c ethereum.ContractCaller, asset, payer common.Address, nonce [32]byte) (bool, error) {
+	vals, err := call(ctx, c, asset, "authorizationState", payer, nonce)
+	if err != nil {
+		return false, err
+	}
+	used, ok := vals[0].(bool)
+	if !ok {
+		return false, fmt.Errorf("authorizationState on %s returned %T, not bool", asset.Hex(), vals[0])
+	}
+	return used, nil
+}
+
+// BalanceOf returns addr's balance of the token at asset, in atomic units.
+// It fails when the balance does not fit a payments.Amount.
+func BalanceOf(ctx context.Context, c ethereum.ContractCaller, asset, addr common.Address) (payments.Amount, error) {
+	vals, err := call(ctx, c, asset, "balanceOf", addr)
+	if err != nil {
+		return 0, err
+	}
+	b, ok := vals[0].(*big.Int)
+	if !ok {
+		return 0, fmt.Errorf("balanceOf on %s returned %T, not uint256", asset.Hex(), vals[0])
+	}
+	if !b.IsUint64() {
+		return 0, fmt.Errorf("balance of %s on %s is %s atomic units, too large to count", addr.Hex(), asset.Hex(), b)
+	}
+	return payments.Amount(b.Uint64()), nil
+}
+
+// DomainSeparator returns the token's EIP-712 DOMAIN_SEPARATOR().
+func DomainSeparator(ctx context.Context, c ethereum.ContractCaller, asset common.Address) (common.Hash, error) {
+	vals, err := call(ctx, c, asset, "DOMAIN_SEPARATOR")
+	if err != nil {
+		return common.Hash{}, err
+	}
+	h, ok := vals[0].([32]byte)
+	if !ok {
+		return common.Hash{}, fmt.Errorf("DOMAIN_SEPARATOR on %s returned %T, not bytes32", asset.Hex(), vals[0])
+	}
+	return h, nil
+}
+
+// RPCChecker reads EIP-3009 authorization state and balances over JSON-RPC,
+// one URL per network (the rpc map of registry.yaml). It dials each URL on
+// first use and keeps the client; before trusting a URL it checks that the
+// node's chain id is the network's. It is safe for concurrent use.
+type RPCChecker struct {
+	urls map[payments.Network]string
+
+	mu      sync.Mutex
+	clients map[string]*ethclient.Client // by URL, chain id checked
+}
+
+// NewRPCChecker returns a checker for the given networks. Keys may be CAIP-2
+// ids or x402 v1 names ("base-sepolia"); nothing is dialed yet.
+func NewRPCChecker(rpcURLs map[payments.Network]string) *RPCChecker {
+	c := &RPCChecker{urls: make(map[payments.Network]string, len(rpcURLs)), clients: map[string]*ethclient.Client{}}
+	for n, u := range rpcURLs {
+		if p, err := payments.ParseNetwork(string(n)); err == nil {
+			n = p
+		}
+		c.urls[n] = u
+	}
+	return c
+}
+
+// AuthorizationUsed reports whether payer's authorization nonce has been used
+// on the token at asset on network. It fails, rather than answering false,
+// when the network has no rpc_url, the node is unreachable or on another
+// chain, or no token answers at asset.
+func (c *RPCChecker) AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
+	cl, raw, err := c.client(ctx, network)
+	if err != nil {
+		return false, err
+	}
+	used, err := AuthorizationState(ctx, cl, asset, payer, nonce)
+	if err != nil {
+		return false, redact(fmt.Errorf("%s via %s: %w", network, raw, err), raw)
+	}
+	return used, nil
+}
+
+// Balance returns addr's balance of the token at asset on network.
+func (c *RPCChecker) Balance(ctx context.Context, network payments.Network, asset, addr common.Address) (payments.Amount, error) {
+	cl, raw, err := c.client(ctx, network)
+	if err != nil {
+		return 0, err
+	}
+	b, err := BalanceOf(ctx, cl, asset, addr)
+	if err != nil {
+		return 0, redact(fmt.Errorf("%s via %s: %w", network, raw, err), raw)
+	}
+	return b, nil
+}
+
+// Close closes every client the checker dialed. The checker can be used
+// again afterwards: it dials anew.
+func (c *RPCChecker) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for u, cl := range c.clients {
+		cl.Close()
+		delete(c.clients, u)
+	}
+}
+
+// client returns the checked client for network and its URL.
+func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*ethclient.Client, string, error) {
+	n, err := payments.ParseNetwork(string(network))
+	if err != nil {
+		return nil, "", err
+	}
+	raw, ok := c.urls[n]
+	if !ok || raw == "" {
+		return nil, "", fmt.Errorf("no rpc_url configured for %s: add rpc: {%s: https://…} to registry.yaml", n, n)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[raw]; ok {
+		return cl, raw, nil
+	}
+	// Dialing an http(s) URL connects nothing yet; asking the chain id does,
+	// and proves the URL serves the chain the registry says it does.
+	cl, err := ethclient.DialContext(ctx, raw)
+	if err != nil {
+		return nil, raw, redact(fmt.Errorf("%s: dial rpc_url %s: %w", n, raw, err), raw)
+	}
+	id, err := cl.ChainID(ctx)
+	if err != nil {
+		cl.Close()
+		return nil, raw, redact(fmt.Errorf("%s: rpc_url %s: eth_chainId: %w", n, raw, err), raw)
+	}
+	if want := n.ChainID(); id.Cmp(want) != 0 {
+		cl.Close()
+		return nil, raw, redact(fmt.Errorf("%s: rpc_url %s serves chain %s, not %s: fix the rpc entry in registry.yaml", n, raw, id, want), raw)
+	}
+	c.clients[raw] = cl
+	return cl, raw, nil
+}
+
+// redactedError is an error whose text has an RPC URL's secrets removed; it
+// still unwraps to the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact removes raw's secrets from err's text: node providers put API keys
+// in the path, the query or the user info, and Go's HTTP errors quote the
+// URL (in a form that can differ from raw). Every URL in the text on raw's
+// host becomes scheme://host/…, and any remaining copy of raw's path, query
+// or password becomes "…".
+func redact(err error, raw string) error {
+	if err == nil || raw == "" {
+		return err
+	}
+	msg := err.Error()
+	u, perr := url.Parse(raw)
+	if perr != nil || u.Host == "" {
+		return &redactedError{msg: strings.ReplaceAll(msg, raw, "(rpc url)"), err: err}
+	}
+	short := RedactURL(raw)
+	msg = urlInText.ReplaceAllStringFunc(msg, func(m string) string {
+		if !strings.Contains(m, u.Host) && !strings.Contains(m, u.Hostname()) {
+			return m
+		}
+		// Keep the punctuation that follows the URL in the sentence.
+		return short + m[len(strings.TrimRight(m, ".,:;)")):]
+	})
+	pieces := []string{raw, u.RawQuery, u.Fragment, u.EscapedPath(), u.Path}
+	if pw, ok := u.User.Password(); ok {
+		pieces = append(pieces, pw)
+	}
+	for _, p := range pieces {
+		if len(p) >= 3 && p != short {
+			msg = strings.ReplaceAll(msg, p, "…")
+		}
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// urlInText matches a URL in an error message, up to a space or a quote.
+var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
+
+// RedactURL returns an RPC URL as scheme://host, with "/…" when it had a
+// path or a query: enough to tell which node, nothing of its credentials.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(rpc url)"
+	}
+	s := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		s += "/…"
+	}
+	return s
+}
+
+// ErrReverted is wrapped by the errors of transactions the EVM reverted.
+var ErrReverted = errors.New("reverted")

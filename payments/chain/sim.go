@@ -1,0 +1,418 @@
+package chain
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/ethconfig"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/log"
+	"github.com/ethereum/go-ethereum/node"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/x402-mcp/x402-mcp/contracts"
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// SimChainID is the chain id of go-ethereum's simulated backend.
+const SimChainID = 1337
+
+// SimNetwork is the simulated chain's CAIP-2 network.
+const SimNetwork = payments.Network("eip155:1337")
+
+// SimOptions configures StartSim. The zero value deploys "USDC" version "2".
+type SimOptions struct {
+	// Name and Version are the token's EIP-712 domain (default "USDC", "2",
+	// as Base Sepolia's USDC).
+	Name, Version string
+	// Logger, if set, receives the node's log records at Info and above.
+	// They are discarded otherwise.
+	Logger *slog.Logger
+}
+
+// Sim is an in-process EVM chain with an EIP-3009 token: go-ethereum's
+// simulated backend, serving JSON-RPC (eth, net, web3) over HTTP on
+// 127.0.0.1. Blocks are sealed only when Sim sends a transaction (or
+// AdjustTime is called), each at once, with the wall-clock time or one second
+// after its parent, whichever is later; transactions sent by others over RPC
+// wait in the pool until then. Its methods are safe for concurrent use.
+type Sim struct {
+	backend *simulated.Backend
+	client  simulated.Client
+	url     string
+	token   common.Address
+	domain  payments.Domain
+
+	relayer     *ecdsa.PrivateKey
+	relayerAddr common.Address
+	signer      types.Signer
+
+	// mu serialises transactions and block production: one transaction per
+	// block, its receipt read before the next is sent.
+	mu        sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// relayerFunds is the ETH the relayer starts with (1000 ETH): gas for
+// millions of transfers.
+var relayerFunds = new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
+
+// StartSim starts a simulated chain with its JSON-RPC on a free loopback
+// port, and deploys the token from contracts.EIP3009TokenBytecode with a
+// fresh relayer key, which pays the gas of every transaction Sim sends and
+// is the token's minter. ctx bounds the start only. Close stops the chain.
+func StartSim(ctx context.Context, opts SimOptions) (s *Sim, err error) {
+	if opts.Name == "" && opts.Version == "" {
+		opts.Name, opts.Version = "USDC", "2"
+	}
+	if opts.Name == "" || opts.Version == "" {
+		return nil, errors.New("simulated chain: set both SimOptions.Name and Version, or neither")
+	}
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("simulated chain: relayer key: %w", err)
+	}
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+
+	// go-ethereum's Backend does not expose its node, so the HTTP endpoint
+	// it bound (port 0: the kernel picks a free one) is learnt from the log
+	// line the node writes when its HTTP server starts.
+	catcher := &endpointCatcher{next: opts.Logger}
+	backend, err := newBackend(types.GenesisAlloc{addr: {Balance: relayerFunds}}, func(nc *node.Config, ec *ethconfig.Config) {
+		nc.HTTPHost = "127.0.0.1"
+		nc.HTTPPort = 0
+		nc.HTTPModules = []string{"eth", "net", "web3"}
+		nc.HTTPVirtualHosts = []string{"localhost", "127.0.0.1"}
+		nc.WSHost, nc.IPCPath = "", ""
+		nc.Logger = log.NewLogger(catcher)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s = &Sim{
+		backend:     backend,
+		client:      backend.Client(),
+		relayer:     key,
+		relayerAddr: addr,
+		signer:      types.LatestSignerForChainID(big.NewInt(SimChainID)),
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	ep := catcher.get()
+	if ep == "" {
+		return nil, errors.New("simulated chain: go-ethereum did not report its HTTP endpoint (its \"HTTP server started\" log line changed?)")
+	}
+	s.url = "http://" + ep
+
+	args, err := tokenABI.Pack("", opts.Name, opts.Version)
+	if err != nil {
+		return nil, fmt.Errorf("simulated chain: encode constructor: %w", err)
+	}
+	s.mu.Lock()
+	rc, err := s.sendLocked(ctx, nil, append(contracts.EIP3009TokenBytecode(), args...))
+	s.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("simulated chain: deploy token: %w", err)
+	}
+	s.token = rc.ContractAddress
+	s.domain = payments.Domain{Name: opts.Name, Version: opts.Version, ChainID: big.NewInt(SimChainID), VerifyingContract: s.token}
+	return s, nil
+}
+
+// newBackend is simulated.NewBackend with its panics turned into errors.
+func newBackend(alloc types.GenesisAlloc, opt func(*node.Config, *ethconfig.Config)) (b *simulated.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("simulated chain: start: %v", r)
+		}
+	}()
+	return simulated.NewBackend(alloc, opt), nil
+}
+
+// URL returns the JSON-RPC URL, http://127.0.0.1:<port>.
+func (s *Sim) URL() string { return s.url }
+
+// Network returns eip155:1337.
+func (s *Sim) Network() payments.Network { return SimNetwork }
+
+// Token returns the token contract's address.
+func (s *Sim) Token() common.Address { return s.token }
+
+// Domain returns the token's EIP-712 domain.
+func (s *Sim) Domain() payments.Domain {
+	d := s.domain
+	d.ChainID = new(big.Int).Set(s.domain.ChainID)
+	return d
+}
+
+// Relayer returns the address that sends Sim's transactions and pays their
+// gas; it is also the token's minter.
+func (s *Sim) Relayer() common.Address { return s.relayerAddr }
+
+// Client returns an in-process client of the chain (no HTTP).
+func (s *Sim) Client() simulated.Client { return s.client }
+
+// Backend returns go-ethereum's simulated backend, for what Sim does not
+// wrap. A block committed through it bypasses Sim's lock.
+func (s *Sim) Backend() *simulated.Backend { return s.backend }
+
+// Mint creates amt tokens for to, in a mined transaction.
+func (s *Sim) Mint(ctx context.Context, to common.Address, amt payments.Amount) error {
+	data, err := tokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
+	if err != nil {
+		return fmt.Errorf("mint: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.sendLocked(ctx, &s.token, data); err != nil {
+		return fmt.Errorf("mint %s to %s: %w", amt.USDC(), to.Hex(), err)
+	}
+	return nil
+}
+
+// Balance returns addr's token balance.
+func (s *Sim) Balance(ctx context.Context, addr common.Address) (payments.Amount, error) {
+	return BalanceOf(ctx, s.client, s.token, addr)
+}
+
+// AuthorizationUsed reports whether payer's nonce has been used on the token
+// at asset. network must be eip155:1337. With this signature Sim is also a
+// reconciliation checker, like RPCChecker.
+func (s *Sim) AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
+	if n, err := payments.ParseNetwork(string(network)); err != nil || n != SimNetwork {
+		return false, fmt.Errorf("the simulated chain is %s, not %s", SimNetwork, network)
+	}
+	return AuthorizationState(ctx, s.client, asset, payer, nonce)
+}
+
+// Time returns the latest block's timestamp: the chain's "now" as the last
+// transaction saw it. A transaction sent now runs at the later of the wall
+// clock and this plus one second.
+func (s *Sim) Time(ctx context.Context) (time.Time, error) {
+	h, err := s.client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("latest header: %w", err)
+	}
+	return time.Unix(int64(h.Time), 0), nil
+}
+
+// AdjustTime seals an empty block d after the latest one, moving the chain's
+// clock forward for good: later blocks are never older. Use it to expire
+// authorizations (validBefore) on chain.
+func (s *Sim) AdjustTime(d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("simulated chain is closed")
+	}
+	return s.backend.AdjustTime(d)
+}
+
+// Signatures of the two transferWithAuthorization overloads.
+var (
+	transferVRS   = method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
+	transferBytes = method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")
+)
+
+// TransferWithAuthorization settles a signed EIP-3009 authorization on the
+// token, as a facilitator does: the relayer sends transferWithAuthorization
+// (the v,r,s overload for a 65-byte r‖s‖v signature, v = 27/28 or 0/1; the
+// bytes overload otherwise) and the transaction is mined at once. It
+// returns the transaction hash when the transfer succeeded. A transfer the
+// token refuses (used nonce, expired, bad signature, low balance) fails with
+// an error wrapping ErrReverted that gives the contract's reason; when that
+// is found before sending, as it usually is, no transaction is sent and the
+// hash is zero, otherwise it is the hash of the reverted transaction.
+func (s *Sim) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
+	data, err := transferCalldata(a, sig)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rc, err := s.sendLocked(ctx, &s.token, data)
+	if err != nil {
+		var h common.Hash
+		if rc != nil {
+			h = rc.TxHash
+		}
+		return h, fmt.Errorf("transferWithAuthorization: %w", err)
+	}
+	return rc.TxHash, nil
+}
+
+// transferCalldata encodes transferWithAuthorization for a and sig.
+func transferCalldata(a payments.Authorization, sig []byte) ([]byte, error) {
+	if a.Value == nil || a.ValidAfter == nil || a.ValidBefore == nil {
+		return nil, errors.New("transferWithAuthorization: authorization has a nil value or validity bound")
+	}
+	var m abi.Method
+	args := []any{a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce}
+	if len(sig) == 65 {
+		v := sig[64]
+		if v < 27 {
+			v += 27
+		}
+		var r, s [32]byte
+		copy(r[:], sig[:32])
+		copy(s[:], sig[32:64])
+		m, args = transferVRS, append(args, v, r, s)
+	} else {
+		m, args = transferBytes, append(args, sig)
+	}
+	packed, err := m.Inputs.Pack(args...)
+	if err != nil {
+		return nil, fmt.Errorf("encode transferWithAuthorization: %w", err)
+	}
+	return append(append([]byte{}, m.ID...), packed...), nil
+}
+
+// sendLocked sends one transaction from the relayer, seals a block with it,
+// and returns its receipt. It first runs the transaction as a gas estimate,
+// so a revert is reported with its reason and nothing is sent; a transaction
+// that still reverts when mined returns its receipt with the error. s.mu must
+// be held.
+func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (*types.Receipt, error) {
+	if s.closed {
+		return nil, errors.New("simulated chain is closed")
+	}
+	// Calls run at the latest block's time. Seal an empty block first if
+	// that is behind the clock, so the estimate below checks validAfter and
+	// validBefore at about the time the transaction will be mined.
+	head, err := s.client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("latest header: %w", err)
+	}
+	if int64(head.Time) < time.Now().Unix() {
+		s.backend.Commit()
+		if head, err = s.client.HeaderByNumber(ctx, nil); err != nil {
+			return nil, fmt.Errorf("latest header: %w", err)
+		}
+	}
+	msg := ethereum.CallMsg{From: s.relayerAddr, To: to, Data: data}
+	gas, err := s.client.EstimateGas(ctx, msg)
+	if err != nil {
+		return nil, revertErr(err)
+	}
+	nonce, err := s.client.PendingNonceAt(ctx, s.relayerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("relayer nonce: %w", err)
+	}
+	tip, err := s.client.SuggestGasTipCap(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gas tip: %w", err)
+	}
+	// Twice the base fee covers its largest rise over one block.
+	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
+	tx, err := types.SignNewTx(s.relayer, s.signer, &types.DynamicFeeTx{
+		ChainID: big.NewInt(SimChainID), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
+		Gas: gas + gas/5, To: to, Data: data,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign transaction: %w", err)
+	}
+	if err := s.client.SendTransaction(ctx, tx); err != nil {
+		return nil, fmt.Errorf("send transaction: %w", err)
+	}
+	// The transaction is in the pool: mine it and read the outcome even if
+	// ctx ends now, so that no transaction is left pending behind the lock.
+	ctx = context.WithoutCancel(ctx)
+	s.backend.Commit()
+	rc, err := s.client.TransactionReceipt(ctx, tx.Hash())
+	if err != nil {
+		return &types.Receipt{TxHash: tx.Hash()}, fmt.Errorf("transaction %s: receipt: %w", tx.Hash().Hex(), err)
+	}
+	if rc.Status != types.ReceiptStatusSuccessful {
+		// Replay it on the block it was mined in for the reason.
+		_, cerr := s.client.CallContract(ctx, msg, new(big.Int).Sub(rc.BlockNumber, big.NewInt(1)))
+		if cerr == nil {
+			cerr = ErrReverted
+		}
+		return rc, fmt.Errorf("transaction %s: %w", tx.Hash().Hex(), revertErr(cerr))
+	}
+	return rc, nil
+}
+
+// revertErr makes an "execution reverted: reason" error from a node wrap
+// ErrReverted, keeping the node's text.
+func revertErr(err error) error {
+	if err == nil || errors.Is(err, ErrReverted) {
+		return err
+	}
+	msg := err.Error()
+	if reason, ok := strings.CutPrefix(msg, "execution reverted"); ok {
+		reason = strings.TrimPrefix(reason, ": ")
+		if reason == "" {
+			return ErrReverted
+		}
+		return fmt.Errorf("%w: %s", ErrReverted, reason)
+	}
+	return err
+}
+
+// Close stops the chain and its HTTP server. It is safe to call twice.
+func (s *Sim) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.closeErr = s.backend.Close()
+	})
+	return s.closeErr
+}
+
+// endpointCatcher is a slog handler that records the endpoint of go-ethereum's
+// "HTTP server started" record and passes records to next, if any.
+type endpointCatcher struct {
+	next *slog.Logger
+
+	mu       sync.Mutex
+	endpoint string
+}
+
+// Enabled leaves out go-ethereum's debug and trace records, which are many.
+func (h *endpointCatcher) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *endpointCatcher) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "HTTP server started" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "endpoint" {
+				h.mu.Lock()
+				h.endpoint = a.Value.String()
+				h.mu.Unlock()
+				return false
+			}
+			return true
+		})
+	}
+	if h.next != nil && h.next.Handler().Enabled(ctx, r.Level) {
+		return h.next.Handler().Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *endpointCatcher) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *endpointCatcher) WithGroup(string) slog.Handler      { return h }
+
+func (h *endpointCatcher) get() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.endpoint
+}
