@@ -1,18 +1,16 @@
 // Package chain reads and writes EIP-3009 tokens on EVM chains over
 // JSON-RPC: whether an authorization was used (what reconciliation asks to
-// settle or release a payment whose outcome is unknown), balances, and, on a
-// simulated chain, real transferWithAuthorization settlement.
+// settle or release a payment whose outcome is unknown) and balances.
 //
 // RPCChecker answers AuthorizationUsed for any network with an rpc_url. It
 // dials lazily, checks once per URL that the node serves the network's chain
 // id (a wrong URL would otherwise report every authorization as unused), and
 // keeps URL secrets (API keys in paths or queries) out of its errors.
 //
-// Sim is go-ethereum's in-process simulated chain (chain id 1337, network
-// eip155:1337) with its JSON-RPC served over HTTP on loopback and
-// contracts/EIP3009Token deployed as "USDC" version "2". It satisfies
-// localseller.Chain, so a local seller can settle on it; its URL can go in a
-// registry's rpc map, so reconciliation can read it like any chain.
+// A real EVM to test against (go-ethereum's simulated chain with the EIP-3009
+// test token, real transferWithAuthorization settlement) is in the
+// sub-package simchain, kept apart so the binary does not link an Ethereum
+// node; its tests cover RPCChecker too.
 package chain
 
 import (
@@ -34,9 +32,10 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
-// tokenABI is the test token's ABI; its balanceOf, authorizationState and
+// TokenABI is the test token's ABI; its balanceOf, authorizationState and
 // DOMAIN_SEPARATOR are those of USDC (FiatTokenV2), so it reads real USDC too.
-var tokenABI = func() abi.ABI {
+// TokenABI is the EIP-3009 test token's ABI (USDC's EIP-3009 subset).
+var TokenABI = func() abi.ABI {
 	a, err := abi.JSON(strings.NewReader(contracts.EIP3009TokenABI))
 	if err != nil {
 		panic("chain: contracts/EIP3009Token.abi does not parse: " + err.Error())
@@ -44,10 +43,11 @@ var tokenABI = func() abi.ABI {
 	return a
 }()
 
-// method returns the ABI method with the given signature, which picks an
-// overload ("transferWithAuthorization(...,bytes)") unambiguously.
-func method(sig string) abi.Method {
-	for _, m := range tokenABI.Methods {
+// Method returns the token ABI's method with the given signature, which
+// picks an overload ("transferWithAuthorization(...,bytes)") unambiguously.
+// It panics on a signature the ABI lacks (a programming error).
+func Method(sig string) abi.Method {
+	for _, m := range TokenABI.Methods {
 		if m.Sig == sig {
 			return m
 		}
@@ -57,7 +57,7 @@ func method(sig string) abi.Method {
 
 // call runs a view function of the token at asset on the latest block.
 func call(ctx context.Context, c ethereum.ContractCaller, asset common.Address, name string, args ...any) ([]any, error) {
-	data, err := tokenABI.Pack(name, args...)
+	data, err := TokenABI.Pack(name, args...)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", name, err)
 	}
@@ -69,7 +69,7 @@ func call(ctx context.Context, c ethereum.ContractCaller, asset common.Address, 
 		// A call to an address without code succeeds with no data.
 		return nil, fmt.Errorf("call %s on %s: no answer (is a token contract deployed at that address on this network?)", name, asset.Hex())
 	}
-	vals, err := tokenABI.Unpack(name, out)
+	vals, err := TokenABI.Unpack(name, out)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s from %s: %w", name, asset.Hex(), err)
 	}

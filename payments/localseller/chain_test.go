@@ -17,7 +17,7 @@ import (
 )
 
 // fakeChain is a Chain in memory that records what the facilitator asks of
-// it. The real one, payments/chain.Sim, is tested in payments/chain.
+// it. The real one, payments/chain/simchain.Sim, is tested in payments/chain.
 type fakeChain struct {
 	domain payments.Domain
 

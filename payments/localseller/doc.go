@@ -27,7 +27,7 @@
 // # Settling on a chain
 //
 // FacilitatorConfig.Chain makes the facilitator settle on an EVM chain
-// instead: payments/chain.Sim (go-ethereum's simulated chain, eip155:1337,
+// instead: payments/chain/simchain.Sim (go-ethereum's simulated chain, eip155:1337,
 // with a real EIP-3009 token) implements Chain; this package does not import
 // it. The facilitator's network, asset, name and version become the chain
 // token's. Every check above still runs; the nonce and the balance are read

@@ -1,4 +1,10 @@
-package chain
+// Package simchain is a real EVM for tests and demos: go-ethereum's
+// simulated chain (chain id 1337), served over HTTP JSON-RPC on loopback,
+// with the EIP-3009 test token of contracts/ deployed. It is its own package
+// so that the x402-mcp binary, which only reads chains (payments/chain),
+// does not link a whole Ethereum node. Its tests also cover payments/chain's
+// RPCChecker against it.
+package simchain
 
 import (
 	"context"
@@ -24,16 +30,17 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/contracts"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/chain"
 )
 
-// SimChainID is the chain id of go-ethereum's simulated backend.
-const SimChainID = 1337
+// ChainID is the chain id of go-ethereum's simulated backend.
+const ChainID = 1337
 
-// SimNetwork is the simulated chain's CAIP-2 network.
-const SimNetwork = payments.Network("eip155:1337")
+// Network is the simulated chain's CAIP-2 network.
+const Network = payments.Network("eip155:1337")
 
-// SimOptions configures StartSim. The zero value deploys "USDC" version "2".
-type SimOptions struct {
+// Options configures Start. The zero value deploys "USDC" version "2".
+type Options struct {
 	// Name and Version are the token's EIP-712 domain (default "USDC", "2",
 	// as Base Sepolia's USDC).
 	Name, Version string
@@ -71,16 +78,16 @@ type Sim struct {
 // millions of transfers.
 var relayerFunds = new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
 
-// StartSim starts a simulated chain with its JSON-RPC on a free loopback
+// Start starts a simulated chain with its JSON-RPC on a free loopback
 // port, and deploys the token from contracts.EIP3009TokenBytecode with a
 // fresh relayer key, which pays the gas of every transaction Sim sends and
 // is the token's minter. ctx bounds the start only. Close stops the chain.
-func StartSim(ctx context.Context, opts SimOptions) (s *Sim, err error) {
+func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	if opts.Name == "" && opts.Version == "" {
 		opts.Name, opts.Version = "USDC", "2"
 	}
 	if opts.Name == "" || opts.Version == "" {
-		return nil, errors.New("simulated chain: set both SimOptions.Name and Version, or neither")
+		return nil, errors.New("simulated chain: set both Options.Name and Version, or neither")
 	}
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -108,7 +115,7 @@ func StartSim(ctx context.Context, opts SimOptions) (s *Sim, err error) {
 		client:      backend.Client(),
 		relayer:     key,
 		relayerAddr: addr,
-		signer:      types.LatestSignerForChainID(big.NewInt(SimChainID)),
+		signer:      types.LatestSignerForChainID(big.NewInt(ChainID)),
 	}
 	defer func() {
 		if err != nil {
@@ -121,7 +128,7 @@ func StartSim(ctx context.Context, opts SimOptions) (s *Sim, err error) {
 	}
 	s.url = "http://" + ep
 
-	args, err := tokenABI.Pack("", opts.Name, opts.Version)
+	args, err := chain.TokenABI.Pack("", opts.Name, opts.Version)
 	if err != nil {
 		return nil, fmt.Errorf("simulated chain: encode constructor: %w", err)
 	}
@@ -132,7 +139,7 @@ func StartSim(ctx context.Context, opts SimOptions) (s *Sim, err error) {
 		return nil, fmt.Errorf("simulated chain: deploy token: %w", err)
 	}
 	s.token = rc.ContractAddress
-	s.domain = payments.Domain{Name: opts.Name, Version: opts.Version, ChainID: big.NewInt(SimChainID), VerifyingContract: s.token}
+	s.domain = payments.Domain{Name: opts.Name, Version: opts.Version, ChainID: big.NewInt(ChainID), VerifyingContract: s.token}
 	return s, nil
 }
 
@@ -150,7 +157,7 @@ func newBackend(alloc types.GenesisAlloc, opt func(*node.Config, *ethconfig.Conf
 func (s *Sim) URL() string { return s.url }
 
 // Network returns eip155:1337.
-func (s *Sim) Network() payments.Network { return SimNetwork }
+func (s *Sim) Network() payments.Network { return Network }
 
 // Token returns the token contract's address.
 func (s *Sim) Token() common.Address { return s.token }
@@ -175,7 +182,7 @@ func (s *Sim) Backend() *simulated.Backend { return s.backend }
 
 // Mint creates amt tokens for to, in a mined transaction.
 func (s *Sim) Mint(ctx context.Context, to common.Address, amt payments.Amount) error {
-	data, err := tokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
+	data, err := chain.TokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
 	if err != nil {
 		return fmt.Errorf("mint: %w", err)
 	}
@@ -189,17 +196,17 @@ func (s *Sim) Mint(ctx context.Context, to common.Address, amt payments.Amount) 
 
 // Balance returns addr's token balance.
 func (s *Sim) Balance(ctx context.Context, addr common.Address) (payments.Amount, error) {
-	return BalanceOf(ctx, s.client, s.token, addr)
+	return chain.BalanceOf(ctx, s.client, s.token, addr)
 }
 
 // AuthorizationUsed reports whether payer's nonce has been used on the token
 // at asset. network must be eip155:1337. With this signature Sim is also a
-// reconciliation checker, like RPCChecker.
+// reconciliation checker, like chain.RPCChecker.
 func (s *Sim) AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
-	if n, err := payments.ParseNetwork(string(network)); err != nil || n != SimNetwork {
-		return false, fmt.Errorf("the simulated chain is %s, not %s", SimNetwork, network)
+	if n, err := payments.ParseNetwork(string(network)); err != nil || n != Network {
+		return false, fmt.Errorf("the simulated chain is %s, not %s", Network, network)
 	}
-	return AuthorizationState(ctx, s.client, asset, payer, nonce)
+	return chain.AuthorizationState(ctx, s.client, asset, payer, nonce)
 }
 
 // Time returns the latest block's timestamp: the chain's "now" as the last
@@ -227,8 +234,8 @@ func (s *Sim) AdjustTime(d time.Duration) error {
 
 // Signatures of the two transferWithAuthorization overloads.
 var (
-	transferVRS   = method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
-	transferBytes = method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")
+	transferVRS   = chain.Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
+	transferBytes = chain.Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")
 )
 
 // TransferWithAuthorization settles a signed EIP-3009 authorization on the
@@ -237,7 +244,7 @@ var (
 // bytes overload otherwise) and the transaction is mined at once. It
 // returns the transaction hash when the transfer succeeded. A transfer the
 // token refuses (used nonce, expired, bad signature, low balance) fails with
-// an error wrapping ErrReverted that gives the contract's reason; when that
+// an error wrapping chain.ErrReverted that gives the contract's reason; when that
 // is found before sending, as it usually is, no transaction is sent and the
 // hash is zero, otherwise it is the hash of the reverted transaction.
 func (s *Sim) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
@@ -322,7 +329,7 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 	// Twice the base fee covers its largest rise over one block.
 	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
 	tx, err := types.SignNewTx(s.relayer, s.signer, &types.DynamicFeeTx{
-		ChainID: big.NewInt(SimChainID), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
+		ChainID: big.NewInt(ChainID), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
 		Gas: gas + gas/5, To: to, Data: data,
 	})
 	if err != nil {
@@ -343,7 +350,7 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 		// Replay it on the block it was mined in for the reason.
 		_, cerr := s.client.CallContract(ctx, msg, new(big.Int).Sub(rc.BlockNumber, big.NewInt(1)))
 		if cerr == nil {
-			cerr = ErrReverted
+			cerr = chain.ErrReverted
 		}
 		return rc, fmt.Errorf("transaction %s: %w", tx.Hash().Hex(), revertErr(cerr))
 	}
@@ -351,18 +358,18 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 }
 
 // revertErr makes an "execution reverted: reason" error from a node wrap
-// ErrReverted, keeping the node's text.
+// chain.ErrReverted, keeping the node's text.
 func revertErr(err error) error {
-	if err == nil || errors.Is(err, ErrReverted) {
+	if err == nil || errors.Is(err, chain.ErrReverted) {
 		return err
 	}
 	msg := err.Error()
 	if reason, ok := strings.CutPrefix(msg, "execution reverted"); ok {
 		reason = strings.TrimPrefix(reason, ": ")
 		if reason == "" {
-			return ErrReverted
+			return chain.ErrReverted
 		}
-		return fmt.Errorf("%w: %s", ErrReverted, reason)
+		return fmt.Errorf("%w: %s", chain.ErrReverted, reason)
 	}
 	return err
 }

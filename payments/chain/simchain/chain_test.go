@@ -1,4 +1,4 @@
-package chain
+package simchain
 
 import (
 	"context"
@@ -14,15 +14,16 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
-// Sim is a localseller.Chain, and a reconciliation checker like RPCChecker.
+// Sim is a localseller.Chain, and a reconciliation checker like chain.RPCChecker.
 var (
 	_ localseller.Chain = (*Sim)(nil)
 	_ interface {
 		AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error)
-	} = (*RPCChecker)(nil)
+	} = (*chain.RPCChecker)(nil)
 )
 
 // Anvil's well-known development keys #0 and #1.
@@ -35,7 +36,7 @@ var payee = common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
 
 func startSim(t testing.TB) *Sim {
 	t.Helper()
-	s, err := StartSim(context.Background(), SimOptions{})
+	s, err := Start(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestSimServesHTTPAndDomainMatches(t *testing.T) {
 	ctx := context.Background()
 	c := dial(t, s)
 	id, err := c.ChainID(ctx)
-	if err != nil || id.Int64() != SimChainID {
+	if err != nil || id.Int64() != ChainID {
 		t.Fatalf("chain id over HTTP = %v, %v", id, err)
 	}
 	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") || s.Network() != "eip155:1337" {
@@ -118,7 +119,7 @@ func TestSimServesHTTPAndDomainMatches(t *testing.T) {
 	if err != nil || len(code) == 0 {
 		t.Fatalf("no code at the token %s: %v", s.Token().Hex(), err)
 	}
-	got, err := DomainSeparator(ctx, c, s.Token())
+	got, err := chain.DomainSeparator(ctx, c, s.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestTransferWithAuthorizationOnChain(t *testing.T) {
 
 	// The replay reverts before anything is sent, and moves nothing.
 	h2, err := s.TransferWithAuthorization(ctx, a, sig)
-	if !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "authorization is used") || h2 != (common.Hash{}) {
+	if !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "authorization is used") || h2 != (common.Hash{}) {
 		t.Fatalf("replay: %v, hash %s", err, h2.Hex())
 	}
 	if balance(t, s, w.Address()) != 990_000 || balance(t, s, payee) != 10_000 {
@@ -208,7 +209,7 @@ func TestTransferBytesOverload(t *testing.T) {
 	// Through TransferWithAuthorization, a signature that is not 65 bytes
 	// takes the bytes overload, which accepts only 65.
 	_, err = s.TransferWithAuthorization(ctx, auth(t, w, 1), append(sig, 0))
-	if !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "invalid signature length") {
+	if !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "invalid signature length") {
 		t.Fatalf("66-byte signature: %v", err)
 	}
 }
@@ -260,7 +261,7 @@ func TestTokenRefuses(t *testing.T) {
 				sig = tt.sign(a)
 			}
 			h, err := s.TransferWithAuthorization(ctx, a, sig)
-			if !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), tt.reason) || h != (common.Hash{}) {
+			if !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), tt.reason) || h != (common.Hash{}) {
 				t.Fatalf("err %v, hash %s; want a revert for %q and no transaction", err, h.Hex(), tt.reason)
 			}
 			if used, _ := s.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce); used {
@@ -272,7 +273,7 @@ func TestTokenRefuses(t *testing.T) {
 		t.Fatal("a refused transfer moved money")
 	}
 	// Only the deployer (the relayer) mints.
-	data, _ := tokenABI.Pack("mint", other.Address(), big.NewInt(1))
+	data, _ := chain.TokenABI.Pack("mint", other.Address(), big.NewInt(1))
 	_, err := s.Client().EstimateGas(ctx, ethereum.CallMsg{From: other.Address(), To: &s.token, Data: data})
 	if err == nil || !strings.Contains(err.Error(), "caller is not the minter") {
 		t.Fatalf("mint by another account: %v", err)
@@ -297,16 +298,16 @@ func TestExpiredOnChain(t *testing.T) {
 	if err != nil || ct.Unix() <= a.ValidBefore.Int64() {
 		t.Fatalf("chain time %v (%v), want past validBefore %s", ct, err, a.ValidBefore)
 	}
-	if _, err := s.TransferWithAuthorization(ctx, a, sign(t, w, s.Domain(), a)); !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "expired") {
+	if _, err := s.TransferWithAuthorization(ctx, a, sign(t, w, s.Domain(), a)); !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("transfer after expiry: %v", err)
 	}
 	// Later blocks keep the adjusted time: a fresh authorization valid for
 	// five minutes of wall-clock time is expired too.
 	b := auth(t, w, 10)
-	if _, err := s.TransferWithAuthorization(ctx, b, sign(t, w, s.Domain(), b)); !errors.Is(err, ErrReverted) {
+	if _, err := s.TransferWithAuthorization(ctx, b, sign(t, w, s.Domain(), b)); !errors.Is(err, chain.ErrReverted) {
 		t.Fatalf("transfer in the adjusted future: %v", err)
 	}
-	used, err := NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()}).AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce)
+	used, err := chain.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()}).AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce)
 	if err != nil || used {
 		t.Fatalf("expired authorization: used %v, %v", used, err)
 	}
@@ -319,7 +320,7 @@ func TestRPCChecker(t *testing.T) {
 	if err := s.Mint(ctx, w.Address(), 50_000); err != nil {
 		t.Fatal(err)
 	}
-	c := NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
+	c := chain.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
 	defer c.Close()
 	a := auth(t, w, 20_000)
 	used, err := c.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce)
@@ -347,7 +348,7 @@ func TestRPCCheckerErrors(t *testing.T) {
 	ctx := context.Background()
 	w := wallet(t, anvilKey0)
 	const secret = "sk_live_0123456789"
-	c := NewRPCChecker(map[payments.Network]string{
+	c := chain.NewRPCChecker(map[payments.Network]string{
 		"eip155:1337": s.URL(),
 		"base":        s.URL(),                                                                   // a v1 name, and a node on the wrong chain
 		"eip155:1":    "https://user:" + secret + "@127.0.0.1:1/v2/" + secret + "?key=" + secret, // nobody listens there
@@ -376,7 +377,7 @@ func TestRPCCheckerErrors(t *testing.T) {
 			}
 		})
 	}
-	if got := RedactURL("https://user:pw@base.example/v2/" + secret); got != "https://base.example/…" {
-		t.Fatalf("RedactURL = %q", got)
+	if got := chain.RedactURL("https://user:pw@base.example/v2/" + secret); got != "https://base.example/…" {
+		t.Fatalf("chain.RedactURL = %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package chain
+package simchain
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
@@ -35,7 +36,7 @@ func startChainSeller(t *testing.T) *chainSeller {
 	t.Cleanup(func() { _ = run.Close() })
 	w := wallet(t, anvilKey0)
 	run.Facilitator.Fund(w.Address(), 1_000_000) // mints on chain
-	pol := payments.Policy{Networks: []payments.Network{SimNetwork}, PerCall: 100_000, Budget: payments.Budget{Total: 1_000_000}}
+	pol := payments.Policy{Networks: []payments.Network{Network}, PerCall: 100_000, Budget: payments.Budget{Total: 1_000_000}}
 	return &chainSeller{
 		sim: s, run: run, payer: w.Address(),
 		client: &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)},
@@ -45,7 +46,7 @@ func startChainSeller(t *testing.T) *chainSeller {
 // limit pins the sim's token: payments.KnownUSDC has no USDC on eip155:1337,
 // so only a pinned asset is paid there (as with `asset:` in registry.yaml).
 func (cs *chainSeller) limit(tool string) payments.Limit {
-	return payments.Limit{Tool: tool, MaxPrice: 10_000, Network: SimNetwork, Asset: cs.sim.Token().Hex()}
+	return payments.Limit{Tool: tool, MaxPrice: 10_000, Network: Network, Asset: cs.sim.Token().Hex()}
 }
 
 func TestPaidCallSettlesOnChain(t *testing.T) {
@@ -92,9 +93,9 @@ func TestPaidCallSettlesOnChain(t *testing.T) {
 				t.Fatalf("transaction %s does not call the token: %v", rc.Transaction, err)
 			}
 			a := receivedAuthorization(t, cs.run.Seller, 0)
-			checker := NewRPCChecker(map[payments.Network]string{SimNetwork: cs.sim.URL()})
+			checker := chain.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()})
 			defer checker.Close()
-			if used, err := checker.AuthorizationUsed(ctx, SimNetwork, cs.sim.Token(), cs.payer, a.Nonce); err != nil || !used {
+			if used, err := checker.AuthorizationUsed(ctx, Network, cs.sim.Token(), cs.payer, a.Nonce); err != nil || !used {
 				t.Fatalf("authorizationState over RPC: %v, %v", used, err)
 			}
 			if st := cs.run.Facilitator.Settlements(); len(st) != 1 || st[0].Transaction != rc.Transaction {
@@ -119,7 +120,7 @@ func TestLostAnswerIsUsedOnChain(t *testing.T) {
 		t.Logf("client verdict on a lost answer: %v", err)
 	}
 	a := receivedAuthorization(t, cs.run.Seller, 0)
-	used, err := NewRPCChecker(map[payments.Network]string{SimNetwork: cs.sim.URL()}).AuthorizationUsed(ctx, SimNetwork, cs.sim.Token(), cs.payer, a.Nonce)
+	used, err := chain.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()}).AuthorizationUsed(ctx, Network, cs.sim.Token(), cs.payer, a.Nonce)
 	if err != nil || !used {
 		t.Fatalf("authorizationState: %v, %v; want used", used, err)
 	}
