@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +85,9 @@ type Client struct {
 	// PaidRetries is how many times a paid request is resent, with the same
 	// payment, after a transport error (default 2).
 	PaidRetries int
+	// Session keys the per-session budget for calls whose Limit names none
+	// (over stdio: this process).
+	Session string
 }
 
 // DefaultMaxBody is the default cap on an upstream body.
@@ -155,10 +159,12 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	}
 	req0 := &pr.Accepts[best.Index]
 
-	id, err := c.Ledger.Reserve(ctx, Reservation{
-		Tool: lim.Tool, Resource: redactURL(req), CallID: lim.CallID, Amount: best.Amount,
-		Network: best.network, PayTo: common.HexToAddress(req0.PayTo).Hex(), Asset: common.HexToAddress(req0.Asset).Hex(),
-	})
+	// One stable key per call: the ledger's idempotency key and, when the
+	// seller supports it, the payment identifier.
+	if lim.CallID == "" {
+		lim.CallID = paymentID("")
+	}
+	id, err := c.Ledger.Reserve(ctx, c.reservation(req, lim, best, req0))
 	if err != nil {
 		if pe, ok := AsError(err); ok {
 			return nil, pe
@@ -166,13 +172,17 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not reserve the payment; nothing was signed"}
 	}
 
-	payload, validBefore, err := c.buildPayment(pr, req0, best, lim)
-	if err == nil {
-		err = c.Ledger.MarkSigned(ctx, id, Signed{Nonce: payload.Payload.Authorization.Nonce, ValidBefore: validBefore})
-	}
+	// The signed record, with the exact header value, is written before the
+	// request leaves: from then on the payment counts until proven unused.
+	payLim := lim
+	payLim.CallID = paymentID(lim.CallID)
+	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
 	var hName, hValue string
 	if err == nil {
 		hName, hValue, err = payload.Encode()
+	}
+	if err == nil {
+		err = c.Ledger.MarkSigned(ctx, id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
@@ -254,6 +264,48 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	}
 	paid.Receipt = receipt
 	return paid, nil
+}
+
+// reservation is what the ledger holds for paying o (requirement r) for req.
+func (c *Client) reservation(req *http.Request, lim Limit, o *Option, r *Requirement) Reservation {
+	session := lim.Session
+	if session == "" {
+		session = c.Session
+	}
+	return Reservation{
+		Tool: lim.Tool, Resource: redactURL(req), CallID: lim.CallID, Amount: o.Amount,
+		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
+		Host: hostPort(req.URL), Session: session, ToolBudget: lim.ToolBudget,
+	}
+}
+
+// hostPort returns the URL's host:port in lower case, with the scheme's
+// default port when the URL names none, so that one upstream has one key.
+func hostPort(u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = "443"
+		if strings.EqualFold(u.Scheme, "http") {
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// signedRecord is what the ledger records before the payment leaves.
+func signedRecord(p *PaymentPayload, validBefore time.Time, payer, hName, hValue, pid string) Signed {
+	a := p.Payload.Authorization
+	s := Signed{
+		Nonce: a.Nonce, ValidBefore: time.Unix(validBefore.Unix(), 0), Payer: payer,
+		Header: hName, Payload: hValue, X402Version: p.X402Version,
+	}
+	if after, err := strconv.ParseInt(a.ValidAfter, 10, 64); err == nil {
+		s.ValidAfter = time.Unix(after, 0)
+	}
+	if _, ok := p.Extensions[ExtPaymentIdentifier]; ok {
+		s.PaymentID = pid
+	}
+	return s
 }
 
 // rejectionReason reads why a paid request was refused, from the receipt or

@@ -367,3 +367,150 @@ func TestTransportErrorHidesURLSecrets(t *testing.T) {
 		t.Fatalf("message %q", pe.Message)
 	}
 }
+
+// recordingLedger records what the client asks of the ledger.
+type recordingLedger struct {
+	payments.Ledger
+	mu       sync.Mutex
+	reserved []payments.Reservation
+	signed   map[string]payments.Signed
+}
+
+func (l *recordingLedger) Reserve(ctx context.Context, r payments.Reservation) (string, error) {
+	l.mu.Lock()
+	l.reserved = append(l.reserved, r)
+	l.mu.Unlock()
+	return l.Ledger.Reserve(ctx, r)
+}
+
+func (l *recordingLedger) MarkSigned(ctx context.Context, id string, s payments.Signed) error {
+	l.mu.Lock()
+	if l.signed == nil {
+		l.signed = map[string]payments.Signed{}
+	}
+	l.signed[id] = s
+	l.mu.Unlock()
+	return l.Ledger.MarkSigned(ctx, id, s)
+}
+
+// signedWith returns the signed record whose payload is v, if the ledger has it.
+func (l *recordingLedger) signedWith(v string) (payments.Signed, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.signed {
+		if s.Payload == v {
+			return s, true
+		}
+	}
+	return payments.Signed{}, false
+}
+
+// TestSignedRecordedBeforeSending: the ledger holds the signed record (the
+// nonce and the exact header value) before the seller receives the payment,
+// on every attempt, for v1 and v2.
+func TestSignedRecordedBeforeSending(t *testing.T) {
+	for _, tt := range []struct {
+		path, header string
+		version      int
+		paymentID    bool
+	}{
+		{"/v2/weather/paris", payments.HeaderPaymentSignature, 2, false},
+		{"/v1/quote?symbol=ACME", payments.HeaderXPayment, 1, false},
+		{"/v2/idempotent", payments.HeaderPaymentSignature, 2, true},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			rec := &recordingLedger{Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1_000_000}, nil)}
+			var mu sync.Mutex
+			var problems []string
+			var arrived int
+			s := localseller.New(localseller.Config{OnPayment: func(r localseller.Received) {
+				mu.Lock()
+				defer mu.Unlock()
+				arrived++
+				sg, ok := rec.signedWith(r.Value)
+				switch {
+				case !ok:
+					problems = append(problems, "the payment arrived before the ledger recorded it")
+				case sg.Header != r.Header:
+					problems = append(problems, "header name "+sg.Header+" recorded, "+r.Header+" sent")
+				case r.Payload == nil || sg.Nonce != r.Payload.Payload.Authorization.Nonce:
+					problems = append(problems, "the recorded nonce is not the one sent")
+				}
+			}})
+			srv := httptest.NewServer(s.Handler())
+			defer srv.Close()
+			w, _ := payments.ParseHexKey(testKey)
+			s.Facilitator().Fund(w.Address(), 1_000_000)
+			c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Ledger: rec,
+				Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}}}
+			start := time.Now()
+			lim := payments.Limit{Tool: "t", CallID: "call_0123456789abcdef0123456789abcdef", Session: "sess-1", ToolBudget: 500_000}
+			res, err := c.Do(context.Background(), get(t, srv.URL+tt.path), lim)
+			if err != nil || res.Charged != payments.Charged {
+				t.Fatalf("res %v err %v", res, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if arrived != 1 || len(problems) > 0 {
+				t.Fatalf("%d payments arrived; %v", arrived, problems)
+			}
+			sg, _ := rec.signedWith(s.ReceivedPayments()[0].Value)
+			if sg.Payer != w.Address().Hex() || sg.X402Version != tt.version || sg.Header != tt.header ||
+				!sg.ValidBefore.After(start) || sg.ValidBefore.Nanosecond() != 0 || sg.ValidAfter.After(start) {
+				t.Fatalf("signed record %+v", sg)
+			}
+			if got := sg.PaymentID; (got == lim.CallID) != tt.paymentID || !tt.paymentID && got != "" {
+				t.Fatalf("payment id %q", got)
+			}
+			r := rec.reserved[0]
+			host := strings.TrimPrefix(srv.URL, "http://")
+			if r.Host != host || r.Session != "sess-1" || r.ToolBudget != 500_000 || r.CallID != lim.CallID || r.Tool != "t" {
+				t.Fatalf("reservation %+v, want host %s", r, host)
+			}
+		})
+	}
+}
+
+// TestCallIDGeneratedOnce: with no call id, the client makes one and uses it
+// both as the ledger's idempotency key and as the payment identifier.
+func TestCallIDGeneratedOnce(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	rec := &recordingLedger{Ledger: f.client.Ledger}
+	f.client.Ledger = rec
+	if _, err := f.client.Do(context.Background(), get(t, f.url+"/v2/idempotent"), payments.Limit{Tool: "i"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.seller.PaymentIDs()
+	if len(rec.reserved) != 1 || len(ids) != 1 || rec.reserved[0].CallID == "" || rec.reserved[0].CallID != ids[0] {
+		t.Fatalf("reserved %+v, seller got ids %v", rec.reserved, ids)
+	}
+}
+
+// TestSessionBudgetThroughClient: a per-session budget refuses the call that
+// would exceed it, before anything is signed, and names itself.
+func TestSessionBudgetThroughClient(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	f.client.Ledger = payments.NewMemoryLedger(payments.Budget{PerSession: 1500}, nil)
+	lim := payments.Limit{Tool: "w", MaxPrice: 1000, Session: "a"}
+	if _, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), lim); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), lim)
+	pe, ok := payments.AsError(err)
+	if !ok || pe.Code != payments.CodeOverBudget || pe.Over == nil || pe.Over.Scope != payments.ScopeSession ||
+		!strings.Contains(pe.Message, "per-session budget") || !strings.Contains(pe.Message, "resets when this session ends") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := f.seller.PaymentHeadersSeen(); n != 1 {
+		t.Fatalf("seller saw %d payments", n)
+	}
+	lim.Session = "" // the client's session
+	f.client.Session = "b"
+	if _, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), lim); err != nil {
+		t.Fatalf("another session: %v", err)
+	}
+	q, err := f.client.Quote(context.Background(), get(t, f.url+"/v2/weather/oslo"), lim)
+	if err != nil || q.WouldPay || !strings.Contains(q.Reason, "per-session budget") {
+		t.Fatalf("quote %+v %v", q, err)
+	}
+}

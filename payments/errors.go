@@ -46,6 +46,8 @@ type Error struct {
 	Charged Charge
 	// Receipt is set when money moved (or may have) despite the error.
 	Receipt *Receipt
+	// Over details a CodeOverBudget refusal: which budget, how much.
+	Over *OverBudget
 	// Err is the underlying cause, for logs. It is not shown to the model.
 	Err error
 }

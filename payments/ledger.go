@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -26,25 +27,53 @@ const (
 type Reservation struct {
 	Tool     string
 	Resource string
-	CallID   string
-	Amount   Amount
-	Network  Network
-	PayTo    string
-	Asset    string
+	// CallID is the tool call's idempotency key, recorded on the row: a
+	// ledger holds at most one payment per non-empty CallID.
+	CallID  string
+	Amount  Amount
+	Network Network
+	PayTo   string
+	Asset   string
+	// Host is the upstream's host:port, for the per-host budget.
+	Host string
+	// Session keys the per-session budget (the stdio process, or the
+	// authenticated principal over HTTP).
+	Session string
+	// ToolBudget is the entry's own lifetime budget; zero means Budget.PerTool.
+	ToolBudget Amount
 }
 
-// Signed records the authorization before it leaves the process.
+// Signed records the authorization before it leaves the process: once it is
+// written, the payment counts until proven unused.
 type Signed struct {
-	Nonce       string
+	Nonce       string // 0x + 64 hex digits
+	ValidAfter  time.Time
 	ValidBefore time.Time
+	Payer       string // the wallet's address
+	// Header and Payload are the payment header's name and the exact value
+	// sent (every resend carries the same one).
+	Header      string
+	Payload     string
+	X402Version int
+	// PaymentID is the payment identifier offered to the seller (the
+	// payment-identifier extension); empty when the seller asked for none.
+	PaymentID string
 }
 
 // Summary is the budget as the ledger sees it.
 type Summary struct {
-	Total    Amount `json:"-"` // the limit; zero means none
+	Total    Amount `json:"-"` // the total limit; zero means none
 	Settled  Amount `json:"-"` // reported settled
 	Pending  Amount `json:"-"` // reserved, signed, unknown, or rejected-but-unexpired
 	Payments int    `json:"payments"`
+	// Budget is every limit the ledger enforces.
+	Budget Budget `json:"-"`
+	// Day is what counts within the current day window, which began at
+	// DayStart; DayResets is when a calendar day ends (zero for a rolling
+	// window).
+	Day       Amount    `json:"-"`
+	DayStart  time.Time `json:"-"`
+	DayResets time.Time `json:"-"`
 }
 
 // Counted is everything that counts against the budget.
@@ -61,13 +90,30 @@ func (s Summary) Left() Amount {
 	return 0
 }
 
+// DayLeft is what the per-day budget still allows, or MaxAmount with none.
+func (s Summary) DayLeft() Amount {
+	if s.Budget.PerDay == 0 {
+		return MaxAmount
+	}
+	if s.Day < s.Budget.PerDay {
+		return s.Budget.PerDay - s.Day
+	}
+	return 0
+}
+
 // Ledger records every reservation and payment and enforces the budget.
-// Reserve must check the budget and hold the amount in one atomic step.
+// Reserve must check every budget and hold the amount in one atomic step.
 // Implementations are safe for concurrent use.
+//
+// A payment walks reserved → signed → settled | rejected | unknown, and a
+// reservation that was never signed → released. Only a ledger's
+// reconciliation, with proof that the authorization is unused, releases a
+// signed payment.
 type Ledger interface {
 	// Reserve holds r.Amount, or returns an *Error with CodeOverBudget.
 	Reserve(ctx context.Context, r Reservation) (id string, err error)
-	// MarkSigned records the authorization before it is sent.
+	// MarkSigned records the authorization before it is sent. It fails
+	// unless the payment is reserved: a payment is signed at most once.
 	MarkSigned(ctx context.Context, id string, s Signed) error
 	// Settle records the seller's receipt.
 	Settle(ctx context.Context, id string, rc Receipt) error
@@ -80,25 +126,73 @@ type Ledger interface {
 	Release(ctx context.Context, id, reason string) error
 	// Summary reports the budget.
 	Summary(ctx context.Context) (Summary, error)
+	// Spent reports what counts now against each budget r would touch
+	// (Budget.Check with it says whether Reserve would accept r).
+	Spent(ctx context.Context, r Reservation) (Spent, error)
 }
 
+// Counts says whether a payment in state s counts against the budgets; a
+// rejected one counts only until its authorization expires (see Counted).
+func (s State) Counts() bool {
+	switch s {
+	case StateReserved, StateSigned, StateSettled, StateUnknown:
+		return true
+	}
+	return false
+}
+
+// Counted says whether a payment in state s whose authorization expires at
+// validBefore counts against the budgets at now.
+func Counted(s State, validBefore, now time.Time) bool {
+	return s.Counts() || s == StateRejected && validBefore.After(now)
+}
+
+// CanBecome says whether a payment may move from state s to state to.
+// Settled, rejected and unknown may be written again (a later receipt or
+// reason); reaching released from signed, rejected or unknown takes proof
+// that the authorization is unused, which only reconciliation has.
+func (s State) CanBecome(to State) bool {
+	switch s {
+	case StateReserved:
+		return to == StateSigned || to == StateReleased
+	case StateSigned:
+		return to == StateSettled || to == StateRejected || to == StateUnknown || to == StateReleased
+	case StateUnknown, StateRejected:
+		return to == s || to == StateSettled || to == StateReleased
+	case StateSettled:
+		return to == StateSettled
+	}
+	return false
+}
+
+// ErrDuplicateCall is returned (wrapped) by Reserve when the call already
+// has a payment: at most one payment per tool call.
+var ErrDuplicateCall = errors.New("this tool call already has a payment")
+
 // MemoryLedger is a Ledger held in memory: it enforces budgets within one
-// process and forgets everything on exit.
+// process and forgets everything on exit. It applies the same budget rules as
+// the durable ledger (payments/ledger), through Budget.Check.
 type MemoryLedger struct {
 	budget Budget
 	now    func() time.Time
 
-	mu   sync.Mutex
-	seq  int
-	rows map[string]*memRow
+	mu    sync.Mutex
+	seq   int
+	rows  map[string]*memRow
+	calls map[string]string // call id → payment id
 }
 
 type memRow struct {
 	Reservation
-	state       State
-	validBefore time.Time
-	receipt     *Receipt
-	reason      string
+	state   State
+	created time.Time
+	signed  Signed
+	receipt *Receipt
+	reason  string
+}
+
+func (r *memRow) counted(now time.Time) bool {
+	return Counted(r.state, r.signed.ValidBefore, now)
 }
 
 // NewMemoryLedger returns an empty ledger enforcing b. now may be nil (time.Now).
@@ -106,107 +200,151 @@ func NewMemoryLedger(b Budget, now func() time.Time) *MemoryLedger {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryLedger{budget: b, now: now, rows: map[string]*memRow{}}
+	return &MemoryLedger{budget: b, now: now, rows: map[string]*memRow{}, calls: map[string]string{}}
 }
 
 // Reserve implements Ledger.
 func (l *MemoryLedger) Reserve(_ context.Context, r Reservation) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.summaryLocked()
-	if l.budget.Total != 0 {
-		after, ok := s.Counted().AddChecked(r.Amount)
-		if !ok || after > l.budget.Total {
-			return "", &Error{Code: CodeOverBudget, Charged: NotCharged, Message: fmt.Sprintf(
-				"the total budget would be exceeded: %s would bring the counted spend to more than the %s limit (%s counted, %s left). Nothing was signed. The operator can raise budget.total in registry.yaml; the in-memory budget resets when x402-mcp restarts.",
-				r.Amount.USDC(), l.budget.Total.USDC(), s.Counted().USDC(), s.Left().USDC())}
+	if r.CallID != "" {
+		if id, ok := l.calls[r.CallID]; ok {
+			return "", fmt.Errorf("ledger: call %s: %w (payment %s)", r.CallID, ErrDuplicateCall, id)
 		}
+	}
+	now := l.now()
+	if e := l.budget.Check(r, l.spentLocked(r, now), now); e != nil {
+		if e.Over != nil && e.Over.Scope == ScopeTotal {
+			e.Message += " (The in-memory ledger forgets its spending when x402-mcp restarts.)"
+		}
+		return "", e
 	}
 	l.seq++
 	id := "mem-" + strconv.Itoa(l.seq)
-	l.rows[id] = &memRow{Reservation: r, state: StateReserved}
+	l.rows[id] = &memRow{Reservation: r, state: StateReserved, created: now}
+	if r.CallID != "" {
+		l.calls[r.CallID] = id
+	}
 	return id, nil
 }
 
-func (l *MemoryLedger) update(id string, f func(*memRow) error) error {
+// Spent implements Ledger.
+func (l *MemoryLedger) Spent(_ context.Context, r Reservation) (Spent, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spentLocked(r, l.now()), nil
+}
+
+func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
+	var s Spent
+	dayStart := l.budget.Day.Start(now)
+	for _, row := range l.rows {
+		if !row.counted(now) {
+			continue
+		}
+		a := row.Amount
+		s.Total = addSat(s.Total, a)
+		if !row.created.Before(dayStart) {
+			s.Day = addSat(s.Day, a)
+			if s.DayOldest.IsZero() || row.created.Before(s.DayOldest) {
+				s.DayOldest = row.created
+			}
+		}
+		if row.Session == r.Session {
+			s.Session = addSat(s.Session, a)
+		}
+		if row.Tool == r.Tool {
+			s.Tool = addSat(s.Tool, a)
+		}
+		if row.Host == r.Host {
+			s.Host = addSat(s.Host, a)
+		}
+		if row.Network == r.Network {
+			s.Network = addSat(s.Network, a)
+		}
+	}
+	return s
+}
+
+// addSat adds without wrapping: a sum past MaxAmount is over any limit anyway.
+func addSat(a, b Amount) Amount {
+	if s, ok := a.AddChecked(b); ok {
+		return s
+	}
+	return MaxAmount
+}
+
+func (l *MemoryLedger) update(id string, to State, f func(*memRow)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	row, ok := l.rows[id]
 	if !ok {
 		return fmt.Errorf("ledger: no payment %q", id)
 	}
-	return f(row)
+	if !row.state.CanBecome(to) {
+		return fmt.Errorf("ledger: payment %s is %s; it cannot become %s", id, row.state, to)
+	}
+	row.state = to
+	f(row)
+	return nil
 }
 
 // MarkSigned implements Ledger.
 func (l *MemoryLedger) MarkSigned(_ context.Context, id string, s Signed) error {
-	return l.update(id, func(r *memRow) error {
-		if r.state != StateReserved {
-			return fmt.Errorf("ledger: payment %s is %s, not reserved", id, r.state)
-		}
-		r.state, r.validBefore = StateSigned, s.ValidBefore
-		return nil
-	})
+	return l.update(id, StateSigned, func(r *memRow) { r.signed = s })
 }
 
 // Settle implements Ledger.
 func (l *MemoryLedger) Settle(_ context.Context, id string, rc Receipt) error {
-	return l.update(id, func(r *memRow) error {
-		r.state, r.receipt = StateSettled, &rc
-		return nil
-	})
+	return l.update(id, StateSettled, func(r *memRow) { r.receipt = &rc })
 }
 
 // Reject implements Ledger.
 func (l *MemoryLedger) Reject(_ context.Context, id, reason string) error {
-	return l.update(id, func(r *memRow) error {
-		r.state, r.reason = StateRejected, reason
-		return nil
-	})
+	return l.update(id, StateRejected, func(r *memRow) { r.reason = reason })
 }
 
 // MarkUnknown implements Ledger.
 func (l *MemoryLedger) MarkUnknown(_ context.Context, id, reason string) error {
-	return l.update(id, func(r *memRow) error {
-		r.state, r.reason = StateUnknown, reason
-		return nil
-	})
+	return l.update(id, StateUnknown, func(r *memRow) { r.reason = reason })
 }
 
 // Release implements Ledger. A signed row can never be released here: only
-// proof that its authorization is unused (a later issue's reconciliation) can.
+// proof that its authorization is unused (the durable ledger's
+// reconciliation) can.
 func (l *MemoryLedger) Release(_ context.Context, id, reason string) error {
-	return l.update(id, func(r *memRow) error {
-		if r.state != StateReserved {
-			return fmt.Errorf("ledger: payment %s is %s; only an unsigned reservation can be released", id, r.state)
-		}
-		r.state, r.reason = StateReleased, reason
-		return nil
-	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	row, ok := l.rows[id]
+	if !ok {
+		return fmt.Errorf("ledger: no payment %q", id)
+	}
+	if row.state != StateReserved {
+		return fmt.Errorf("ledger: payment %s is %s; only an unsigned reservation can be released", id, row.state)
+	}
+	row.state, row.reason = StateReleased, reason
+	return nil
 }
 
 // Summary implements Ledger.
 func (l *MemoryLedger) Summary(context.Context) (Summary, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.summaryLocked(), nil
-}
-
-func (l *MemoryLedger) summaryLocked() Summary {
-	s := Summary{Total: l.budget.Total}
 	now := l.now()
+	s := Summary{Total: l.budget.Total, Budget: l.budget, DayStart: l.budget.Day.Start(now), DayResets: l.budget.Day.Next(now)}
 	for _, r := range l.rows {
-		switch r.state {
-		case StateSettled:
-			s.Settled += r.Amount
+		if !r.counted(now) {
+			continue
+		}
+		if r.state == StateSettled {
+			s.Settled = addSat(s.Settled, r.Amount)
 			s.Payments++
-		case StateReserved, StateSigned, StateUnknown:
-			s.Pending += r.Amount
-		case StateRejected:
-			if now.Before(r.validBefore) {
-				s.Pending += r.Amount
-			}
+		} else {
+			s.Pending = addSat(s.Pending, r.Amount)
+		}
+		if !r.created.Before(s.DayStart) {
+			s.Day = addSat(s.Day, r.Amount)
 		}
 	}
-	return s
+	return s, nil
 }

@@ -17,14 +17,9 @@ type Policy struct {
 	Networks []Network
 	// PerCall caps any single payment.
 	PerCall Amount
-	// Budget is enforced by the Ledger at reservation time.
+	// Budget is enforced by the Ledger at reservation time (budget.go); the
+	// Ledger is built with it.
 	Budget Budget
-}
-
-// Budget holds the operator's spending limits. A zero limit means "none".
-type Budget struct {
-	// Total caps everything the ledger has counted (settled, pending or unknown).
-	Total Amount
 }
 
 // Limit is what one catalog entry allows a call to pay, on top of the Policy.
@@ -38,8 +33,15 @@ type Limit struct {
 	Network Network
 	Asset   string // token address
 	// CallID identifies the tool call; it is the payment identifier offered to
-	// sellers that support the payment-identifier extension. Empty: generated.
+	// sellers that support the payment-identifier extension, and the
+	// ledger's idempotency key (one payment per call). Empty: generated.
 	CallID string
+	// Session keys the per-session budget (see Reservation.Session); empty
+	// means the Client's Session.
+	Session string
+	// ToolBudget is the entry's own lifetime budget; zero means the policy's
+	// Budget.PerTool.
+	ToolBudget Amount
 }
 
 // cap returns the price ceiling for a call and what sets it.

@@ -20,7 +20,8 @@ type Quote struct {
 	WouldPay bool `json:"wouldPay"`
 	// Reason says why not, when WouldPay is false and the call is not free.
 	Reason string `json:"reason,omitempty"`
-	// BudgetLeft is what the total budget still allows.
+	// BudgetLeft is what the total budget still allows. WouldPay also
+	// accounts for every other budget (tool, host, session, network, day).
 	BudgetLeft Amount `json:"budgetLeft"`
 }
 
@@ -54,6 +55,15 @@ func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 	case best.Amount > q.BudgetLeft:
 		q.Reason = "the price " + best.Amount.USDC() + " is more than the budget left (" + q.BudgetLeft.USDC() + ")"
 	default:
+		r := c.reservation(req, lim, best, &pr.Accepts[best.Index])
+		spent, err := c.Ledger.Spent(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if e := sum.Budget.Check(r, spent, c.now()); e != nil {
+			q.Reason = e.Message
+			break
+		}
 		q.WouldPay = true
 	}
 	return q, nil

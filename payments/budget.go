@@ -1,0 +1,210 @@
+package payments
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Budget holds the operator's spending limits. They come from registry.yaml;
+// no tool and no model can change them. A zero limit means "no limit".
+//
+// A payment counts against every budget it touches from the moment it is
+// reserved: reserved, signed, settled and unknown payments count, and a
+// payment the seller rejected counts until its authorization expires.
+// Released payments (never signed, or proven unused) do not count.
+type Budget struct {
+	// Total caps everything the ledger ever counted.
+	Total Amount
+	// PerDay caps what counts within the day window (see Day).
+	PerDay Amount
+	// Day says how "a day" is measured for PerDay.
+	Day DayWindow
+	// PerSession caps what one Reservation.Session has counted.
+	PerSession Amount
+	// PerTool is the default lifetime cap of one tool (catalog entry); an
+	// entry's own budget (Reservation.ToolBudget) overrides it.
+	PerTool Amount
+	// PerHost caps what one upstream host (host:port) has counted, lifetime.
+	PerHost Amount
+	// PerNetwork caps what each network has counted, lifetime.
+	PerNetwork map[Network]Amount
+}
+
+// DayWindow says how the per-day budget measures a day. The zero value is a
+// rolling window: the last 24 hours.
+type DayWindow struct {
+	// Calendar: midnight to midnight in Location instead of the last 24 hours.
+	Calendar bool
+	// Location of the calendar day; nil means UTC.
+	Location *time.Location
+}
+
+func (w DayWindow) loc() *time.Location {
+	if w.Location == nil {
+		return time.UTC
+	}
+	return w.Location
+}
+
+// Start returns when the day window containing now began: the last midnight
+// in Location for a calendar day, now minus 24 hours for a rolling window.
+func (w DayWindow) Start(now time.Time) time.Time {
+	if !w.Calendar {
+		return now.Add(-24 * time.Hour)
+	}
+	t := now.In(w.loc())
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, w.loc())
+}
+
+// Next returns when a calendar day window resets (the next midnight in
+// Location), or the zero time for a rolling window, which frees up payment by
+// payment as each leaves the window.
+func (w DayWindow) Next(now time.Time) time.Time {
+	if !w.Calendar {
+		return time.Time{}
+	}
+	t := now.In(w.loc())
+	return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, w.loc())
+}
+
+// String names the window: "rolling 24 hours" or "calendar day in Europe/Paris".
+func (w DayWindow) String() string {
+	if !w.Calendar {
+		return "rolling 24 hours"
+	}
+	return "calendar day in " + w.loc().String()
+}
+
+// Spent is what already counts against each budget scope a reservation
+// touches, as a ledger computed it.
+type Spent struct {
+	Total   Amount // everything counted
+	Day     Amount // counted within the current day window
+	Session Amount // counted for the reservation's session
+	Tool    Amount // counted for the reservation's tool
+	Host    Amount // counted for the reservation's upstream host
+	Network Amount // counted on the reservation's network
+	// DayOldest is when the oldest payment counted in Day was reserved (zero
+	// when none): with a rolling window, the budget frees up 24 hours later.
+	DayOldest time.Time
+}
+
+// Budget scopes, the values of OverBudget.Scope, in the order Check tries them.
+const (
+	ScopeTool    = "tool"
+	ScopeHost    = "host"
+	ScopeSession = "session"
+	ScopeNetwork = "network"
+	ScopeDay     = "day"
+	ScopeTotal   = "total"
+)
+
+// OverBudget details a CodeOverBudget refusal, for tool results' metadata.
+type OverBudget struct {
+	// Scope is one of the Scope constants.
+	Scope string `json:"scope"`
+	// Key is the tool, host, session or network the budget applies to; empty
+	// for the day and total budgets.
+	Key string `json:"key,omitempty"`
+	// Name is how the message names the budget, e.g. "the per-day budget
+	// (calendar day in Europe/Paris)".
+	Name string `json:"name"`
+	// Counted is what already counted against the budget; Limit is the
+	// budget; Price is the payment that was refused.
+	Counted Amount `json:"counted"`
+	Limit   Amount `json:"limit"`
+	Price   Amount `json:"price"`
+	// Resets is when the budget resets or starts to free up; zero when it
+	// never does, or when it resets with the session.
+	Resets time.Time `json:"resets,omitzero"`
+	// Setting is the registry.yaml setting that raises the limit.
+	Setting string `json:"setting"`
+}
+
+// Left is what the budget still allows.
+func (o *OverBudget) Left() Amount {
+	if o.Counted >= o.Limit {
+		return 0
+	}
+	return o.Limit - o.Counted
+}
+
+// Check returns nil when paying r.Amount keeps every budget r touches within
+// its limit, given what already counts (s); else a *Error with
+// CodeOverBudget, NotCharged and Over set, naming the first budget r would
+// exceed, in this order: tool, host, session, network, day, total. (The
+// per-call cap is the Policy's, checked before any reservation.) The message
+// names the budget, what it counted, its limit, what is left, the price, and
+// when the budget resets.
+func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
+	toolLimit, toolSetting := b.PerTool, "budget.per_tool"
+	if r.ToolBudget != 0 {
+		toolLimit, toolSetting = r.ToolBudget, fmt.Sprintf("the budget of the %s entry", r.Tool)
+	}
+	netLimit := b.PerNetwork[r.Network]
+	scopes := []struct {
+		scope, key, name string
+		limit, counted   Amount
+		setting          string
+	}{
+		{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), toolLimit, s.Tool, toolSetting},
+		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), b.PerHost, s.Host, "budget.per_host"},
+		{ScopeSession, r.Session, "the per-session budget", b.PerSession, s.Session, "budget.per_session"},
+		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
+		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},
+		{ScopeTotal, "", "the total budget", b.Total, s.Total, "budget.total"},
+	}
+	for _, sc := range scopes {
+		if sc.limit == 0 {
+			continue
+		}
+		if after, ok := sc.counted.AddChecked(r.Amount); ok && after <= sc.limit {
+			continue
+		}
+		o := &OverBudget{Scope: sc.scope, Key: sc.key, Name: sc.name, Counted: sc.counted, Limit: sc.limit, Price: r.Amount, Setting: sc.setting}
+		when := b.resets(o, s, now)
+		msg := fmt.Sprintf("over budget: %s has %s counted of its %s limit (%s left), and this payment costs %s. Nothing was signed. %s",
+			o.Name, o.Counted.USDC(), o.Limit.USDC(), o.Left().USDC(), o.Price.USDC(), when)
+		if o.Price > o.Limit {
+			msg += " This payment alone is more than the whole limit: waiting will not help."
+		}
+		return &Error{Code: CodeOverBudget, Charged: NotCharged, Over: o, Message: msg}
+	}
+	return nil
+}
+
+// resets sets o.Resets and says in words when the budget frees up.
+func (b Budget) resets(o *OverBudget, s Spent, now time.Time) string {
+	raise := "the operator can raise " + o.Setting + " in registry.yaml."
+	switch o.Scope {
+	case ScopeSession:
+		return "It resets when this session ends; " + raise
+	case ScopeDay:
+		if b.Day.Calendar {
+			o.Resets = b.Day.Next(now)
+			return "It resets at " + o.Resets.Format(time.RFC3339) + "; or " + raise
+		}
+		if s.DayOldest.IsZero() {
+			return "It frees up as payments leave the 24-hour window; or " + raise
+		}
+		o.Resets = s.DayOldest.Add(24 * time.Hour).In(b.Day.loc())
+		return "It frees up as payments leave the 24-hour window, first at " + o.Resets.Format(time.RFC3339) + "; or " + raise
+	default:
+		return "It never resets: " + raise
+	}
+}
+
+func quoteName(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return Sanitize(s, 80)
+}
+
+func networkBudgetName(n Network) string {
+	if name := n.Name(); name != "" && !strings.EqualFold(name, string(n)) {
+		return fmt.Sprintf("the budget for network %s (%s)", n, name)
+	}
+	return "the budget for network " + string(n)
+}

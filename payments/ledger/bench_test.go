@@ -1,0 +1,91 @@
+package ledger_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+)
+
+// BenchmarkReserveSettle: one paid call's ledger work — reserve (every
+// budget checked), record the signed payment (a real-size payload), settle —
+// three commits. It reports payments/s and the file's bytes per row.
+func BenchmarkReserveSettle(b *testing.B) {
+	for _, d := range []struct {
+		name string
+		d    ledger.Durability
+	}{{"durable=signed", ledger.DurableSigned}, {"durable=all", ledger.DurableAll}, {"durable=process", ledger.DurableProcess}} {
+		b.Run(d.name, func(b *testing.B) {
+			benchReserveSettle(b, d.d)
+		})
+	}
+}
+
+// payload is the size of a real v2 PAYMENT-SIGNATURE value (base64 JSON with
+// the accepted requirement and resource echoed).
+var payload = string(make([]byte, 1200))
+
+func benchReserveSettle(b *testing.B, d ledger.Durability) {
+	ctx := context.Background()
+	path := tempPath(b)
+	l := mustOpen(b, path, payments.Budget{
+		Total: payments.Amount(1) << 60, PerDay: payments.Amount(1) << 60, PerSession: payments.Amount(1) << 60,
+		PerTool: payments.Amount(1) << 60, PerHost: payments.Amount(1) << 60,
+		PerNetwork: map[payments.Network]payments.Amount{"eip155:84532": payments.Amount(1) << 60},
+	}, ledger.WithDurability(d))
+	s := signed(time.Now().Add(time.Minute))
+	for i := range payload {
+		_ = i
+	}
+	s.Payload = fmt.Sprintf("%01200d", 0)
+	rc := payments.Receipt{Transaction: "0x" + fmt.Sprintf("%064x", 1), Payer: s.Payer}
+	n := 0
+	start := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := res(fmt.Sprintf("tool%d", n%20), 1000)
+		r.CallID = fmt.Sprintf("call_%032x", n)
+		r.Resource = "GET https://api.example.com/v2/weather/paris"
+		id, err := l.Reserve(ctx, r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.MarkSigned(ctx, id, s); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Settle(ctx, id, rc); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "payments/s")
+	b.StopTimer()
+	if n >= 1000 {
+		b.ReportMetric(bytesPerRow(b, path, n), "bytes/row")
+	}
+}
+
+func bytesPerRow(b *testing.B, path string, n int) float64 {
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
+	}
+	var pages, size int64
+	if err := db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil {
+		b.Fatal(err)
+	}
+	_ = os.Remove
+	return float64(pages*size) / float64(n)
+}

@@ -1,0 +1,621 @@
+// Package ledger is x402-mcp's durable ledger: every reservation and payment
+// in one SQLite file (a pure-Go driver, no cgo), shared safely by every
+// x402-mcp process that opens it.
+//
+// Money rules:
+//   - Reserve checks every budget and holds the amount in one IMMEDIATE
+//     transaction, so goroutines and processes that share the file never
+//     overspend by one atomic unit.
+//   - A row walks reserved → signed → settled | rejected | unknown, and a
+//     reservation that was never signed → released. The signed record (the
+//     nonce and the exact header value) is written before the payment leaves.
+//   - Reserved, signed, settled and unknown payments count against the
+//     budgets; a rejected one counts until its authorization expires; a
+//     released one does not count. Only Reconcile, with proof from the chain
+//     that an authorization is unused and expired, releases a signed payment.
+//   - Rows are never deleted; the schema refuses it.
+//
+// The file is in WAL mode with a 5 s busy timeout; every write transaction
+// begins IMMEDIATE. Within one process all writes share one connection.
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// KindPayment is the kind of every row written by Reserve.
+const KindPayment = "payment"
+
+// StaleReservation is how old an unsigned reservation must be for Reconcile
+// to release it: a call signs within moments of reserving.
+const StaleReservation = 10 * time.Minute
+
+// ExpiryGrace is how long after an authorization's validBefore Reconcile
+// waits before it trusts "unused on chain" as final: block timestamps may lag
+// the local clock.
+const ExpiryGrace = time.Minute
+
+// Ledger is the durable payments.Ledger. It is safe for concurrent use, and
+// several processes may open the same file.
+type Ledger struct {
+	path   string
+	budget payments.Budget
+	now    func() time.Time
+
+	w, r   *sql.DB // writer (one connection, IMMEDIATE transactions) and readers
+	ws, rs *stmts
+	// syncSigned: MarkSigned's commit waits for the disk (DurableSigned).
+	syncSigned bool
+}
+
+var _ payments.Ledger = (*Ledger)(nil)
+
+type config struct {
+	now        func() time.Time
+	durability Durability
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithNow sets the clock (time.Now by default).
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// Durability says which commits wait for the disk.
+type Durability int
+
+const (
+	// DurableSigned (the default): the signed record of a payment waits for
+	// the disk before the payment leaves, and with it everything written
+	// before it. Other commits survive a crash of the process; a power loss
+	// may undo the latest of them, which leaves a payment reserved or signed:
+	// still counted, until Reconcile resolves it. Money can never leave
+	// without a record that survives.
+	DurableSigned Durability = iota
+	// DurableAll: every commit waits for the disk (SQLite synchronous=FULL).
+	DurableAll
+	// DurableProcess: no commit waits for the disk (synchronous=NORMAL).
+	// Everything survives a crash of x402-mcp, not a power loss.
+	DurableProcess
+)
+
+// WithDurability sets which commits wait for the disk (DurableSigned by
+// default).
+func WithDurability(d Durability) Option { return func(c *config) { c.durability = d } }
+
+// Open opens the ledger at path, creating the file (0600) and its directory
+// (0700) if needed, and brings its schema up to date. It refuses a file whose
+// schema is newer than this x402-mcp knows. b is the operator's budget, which
+// Reserve enforces.
+func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (*Ledger, error) {
+	cfg := config{now: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	sync := "NORMAL"
+	switch cfg.durability {
+	case DurableSigned, DurableProcess:
+	case DurableAll:
+		sync = "FULL"
+	default:
+		return nil, fmt.Errorf("ledger: unknown durability %d", cfg.durability)
+	}
+	if path == "" {
+		return nil, errors.New("ledger: no path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	if strings.ContainsAny(abs, "?#") {
+		return nil, fmt.Errorf("ledger %s: the path may not contain '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: create its directory: %w", err)
+	}
+	// SQLite would create the file world-readable; create it private first.
+	// Its -wal and -shm files take the same permissions.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	f.Close()
+
+	const common = "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	w, err := sql.Open("sqlite", abs+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(4000)&_pragma=synchronous("+sync+")&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", abs, err)
+	}
+	// One writer connection: writes in this process queue for it instead of
+	// sleeping in SQLite's busy handler.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	l := &Ledger{path: abs, budget: b, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned}
+	if err := migrate(ctx, w, cfg.now()); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ledger %s: %w", abs, err)
+	}
+	l.r, err = sql.Open("sqlite", abs+common+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ledger %s: %w", abs, err)
+	}
+	l.r.SetMaxOpenConns(4)
+	if l.ws, err = prepare(ctx, w); err == nil {
+		l.rs, err = prepare(ctx, l.r)
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("ledger %s: %w", abs, err)
+	}
+	return l, nil
+}
+
+// Path returns the ledger file's absolute path.
+func (l *Ledger) Path() string { return l.path }
+
+// Budget returns the budget the ledger enforces.
+func (l *Ledger) Budget() payments.Budget { return l.budget }
+
+// Close closes the database.
+func (l *Ledger) Close() error {
+	var errs []error
+	for _, s := range []*stmts{l.ws, l.rs} {
+		if s != nil {
+			errs = append(errs, s.close())
+		}
+	}
+	if l.r != nil {
+		errs = append(errs, l.r.Close())
+	}
+	errs = append(errs, l.w.Close())
+	return errors.Join(errs...)
+}
+
+// migrations returns the embedded migrations in order: 0001_x.sql is version 1.
+func migrations() ([]string, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]string, 0, len(names))
+	for i, n := range names {
+		v, err := strconv.Atoi(strings.SplitN(filepath.Base(n), "_", 2)[0])
+		if err != nil || v != i+1 {
+			return nil, fmt.Errorf("migration %s is out of sequence (want version %d)", n, i+1)
+		}
+		b, err := migrationFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
+}
+
+// SchemaVersion is the newest schema this package knows.
+func SchemaVersion() int {
+	m, _ := migrations()
+	return len(m)
+}
+
+func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+	version    INTEGER NOT NULL,
+	applied_at INTEGER NOT NULL
+) STRICT`); err != nil {
+		return fmt.Errorf("schema_version: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return fmt.Errorf("schema_version: %w", err)
+	}
+	if have > len(ms) {
+		return fmt.Errorf("the ledger's schema is version %d, newer than this x402-mcp knows (%d): upgrade x402-mcp, or point --ledger at another file", have, len(ms))
+	}
+	for v := have + 1; v <= len(ms); v++ {
+		if _, err := tx.ExecContext(ctx, ms[v-1]); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, v, now.UnixMilli()); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return tx.Commit()
+}
+
+const counted = `state IN ('reserved', 'signed', 'settled', 'unknown')`
+
+const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
+	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
+	created_at, updated_at, reconciled_at`
+
+const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
+	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10
+	WHERE id = ?1 AND state = 'reserved'`
+
+// stmts are the prepared statements of one *sql.DB.
+type stmts struct {
+	spent, edge, oldest, rejected, insert, byCall *sql.Stmt
+	signed, settle, reject, unknown, release      *sql.Stmt
+	state, summary, get                           *sql.Stmt
+}
+
+func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
+	s := &stmts{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.spent, `SELECT
+	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
+	(SELECT amount FROM spend WHERE scope = 'tool' AND key = ?1),
+	(SELECT amount FROM spend WHERE scope = 'host' AND key = ?2),
+	(SELECT amount FROM spend WHERE scope = 'session' AND key = ?3),
+	(SELECT amount FROM spend WHERE scope = 'network' AND key = ?4),
+	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND key >= ?5)`},
+		{&s.edge, `SELECT COALESCE(SUM(amount), 0) FROM payments WHERE ` + counted + ` AND created_at >= ?1 AND created_at < ?2`},
+		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE ` + counted + ` AND created_at >= ?1`},
+		{&s.rejected, `SELECT amount, tool, host, session, network, created_at FROM payments
+	WHERE state = 'rejected' AND valid_before > ?1`},
+		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at)
+	VALUES ('payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)`},
+		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
+		{&s.signed, signedSQL},
+		{&s.settle, `UPDATE payments SET state = 'settled',
+	tx = CASE WHEN ?2 <> '' THEN ?2 ELSE tx END,
+	payer = CASE WHEN ?3 <> '' THEN ?3 ELSE payer END,
+	reason = CASE WHEN ?4 <> '' THEN ?4 ELSE reason END,
+	updated_at = ?5
+	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected', 'settled')`},
+		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
+		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
+		{&s.release, `UPDATE payments SET state = 'released', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'reserved'`},
+		{&s.state, `SELECT state FROM payments WHERE id = ?1`},
+		{&s.summary, `SELECT
+	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
+	(SELECT amount FROM spend WHERE scope = 'settled' AND key = ''),
+	(SELECT n FROM spend WHERE scope = 'settled' AND key = '')`},
+		{&s.get, `SELECT ` + rowColumns + ` FROM payments WHERE id = ?1`},
+	} {
+		st, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		*p.dst = st
+	}
+	return s, nil
+}
+
+func (s *stmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.spent, s.edge, s.oldest, s.rejected, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+const hourMs = int64(time.Hour / time.Millisecond)
+
+func hourKey(ms int64) string { return fmt.Sprintf("%010d", ms/hourMs) }
+
+func amountOf(n sql.NullInt64) payments.Amount {
+	if !n.Valid || n.Int64 < 0 {
+		return 0
+	}
+	return payments.Amount(n.Int64)
+}
+
+// spent computes what counts against each scope of r at now. With day set it
+// also sums the day window (and, with oldest, finds its oldest payment).
+func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, oldest bool) (payments.Spent, error) {
+	var s payments.Spent
+	dayStart := l.budget.Day.Start(now).UnixMilli()
+	// Whole hours from the first hour boundary at or after the window's
+	// start come from the hourly sums; the part before it from the rows.
+	firstHour := (dayStart + hourMs - 1) / hourMs
+	if dayStart < 0 {
+		firstHour = 0
+	}
+	var total, tool, host, session, network, hours sql.NullInt64
+	if err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network), fmt.Sprintf("%010d", firstHour)).
+		Scan(&total, &tool, &host, &session, &network, &hours); err != nil {
+		return s, fmt.Errorf("ledger: sum budgets: %w", err)
+	}
+	s.Total, s.Tool, s.Host, s.Session, s.Network = amountOf(total), amountOf(tool), amountOf(host), amountOf(session), amountOf(network)
+	if day {
+		s.Day = amountOf(hours)
+		if edge := firstHour * hourMs; edge > dayStart {
+			var part int64
+			if err := tx.StmtContext(ctx, st.edge).QueryRowContext(ctx, dayStart, edge).Scan(&part); err != nil {
+				return s, fmt.Errorf("ledger: sum the day window: %w", err)
+			}
+			s.Day = add(s.Day, payments.Amount(part))
+		}
+		if oldest {
+			var o sql.NullInt64
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, dayStart).Scan(&o); err != nil {
+				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
+			}
+			if o.Valid {
+				s.DayOldest = time.UnixMilli(o.Int64)
+			}
+		}
+	}
+	// Rejected payments count while their authorization is valid.
+	rows, err := tx.StmtContext(ctx, st.rejected).QueryContext(ctx, now.UnixMilli())
+	if err != nil {
+		return s, fmt.Errorf("ledger: rejected payments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var amt, created int64
+		var rTool, rHost, rSession, rNetwork string
+		if err := rows.Scan(&amt, &rTool, &rHost, &rSession, &rNetwork, &created); err != nil {
+			return s, fmt.Errorf("ledger: rejected payments: %w", err)
+		}
+		a := payments.Amount(amt)
+		s.Total = add(s.Total, a)
+		if rTool == r.Tool {
+			s.Tool = add(s.Tool, a)
+		}
+		if rHost == r.Host {
+			s.Host = add(s.Host, a)
+		}
+		if rSession == r.Session {
+			s.Session = add(s.Session, a)
+		}
+		if rNetwork == string(r.Network) {
+			s.Network = add(s.Network, a)
+		}
+		if day && created >= dayStart {
+			s.Day = add(s.Day, a)
+			if oldest && (s.DayOldest.IsZero() || created < s.DayOldest.UnixMilli()) {
+				s.DayOldest = time.UnixMilli(created)
+			}
+		}
+	}
+	return s, rows.Err()
+}
+
+// add never wraps: a sum past MaxAmount is over any limit anyway.
+func add(a, b payments.Amount) payments.Amount {
+	if s, ok := a.AddChecked(b); ok {
+		return s
+	}
+	return payments.MaxAmount
+}
+
+// Reserve implements payments.Ledger: in one IMMEDIATE transaction it sums
+// every budget scope r touches, checks them (Budget.Check) and inserts the
+// reservation. A refusal is a *payments.Error with CodeOverBudget.
+func (l *Ledger) Reserve(ctx context.Context, r payments.Reservation) (string, error) {
+	if r.Amount > math.MaxInt64 {
+		return "", &payments.Error{Code: payments.CodeBadChallenge, Charged: payments.NotCharged,
+			Message: fmt.Sprintf("the price %s atomic units is too large for the ledger. Nothing was signed.", r.Amount.Atomic())}
+	}
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("ledger: begin: %w", err)
+	}
+	defer tx.Rollback()
+	now := l.now()
+	s, err := l.spent(ctx, tx, l.ws, r, now, l.budget.PerDay != 0, false)
+	if err != nil {
+		return "", err
+	}
+	if e := l.budget.Check(r, s, now); e != nil {
+		if e.Over != nil && e.Over.Scope == payments.ScopeDay && !l.budget.Day.Calendar {
+			// Only a refusal needs the oldest payment of a rolling window.
+			if s, err = l.spent(ctx, tx, l.ws, r, now, true, true); err != nil {
+				return "", err
+			}
+			e = l.budget.Check(r, s, now)
+		}
+		return "", e
+	}
+	if _, ok := s.Total.AddChecked(r.Amount); !ok || s.Total+r.Amount > math.MaxInt64 {
+		return "", &payments.Error{Code: payments.CodeOverBudget, Charged: payments.NotCharged,
+			Message: "the ledger cannot count more than 2^63-1 atomic units. Nothing was signed."}
+	}
+	ms := now.UnixMilli()
+	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms)
+	if err != nil {
+		if isUnique(err) {
+			var id int64
+			var state string
+			if qerr := tx.StmtContext(ctx, l.ws.byCall).QueryRowContext(ctx, r.CallID).Scan(&id, &state); qerr == nil {
+				return "", fmt.Errorf("ledger: call %s: %w (payment %d, %s)", r.CallID, payments.ErrDuplicateCall, id, state)
+			}
+			return "", fmt.Errorf("ledger: call %s: %w", r.CallID, payments.ErrDuplicateCall)
+		}
+		return "", fmt.Errorf("ledger: reserve: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return "", fmt.Errorf("ledger: reserve: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("ledger: reserve: %w", err)
+	}
+	return strconv.FormatInt(id, 10), nil
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// Spent implements payments.Ledger.
+func (l *Ledger) Spent(ctx context.Context, r payments.Reservation) (payments.Spent, error) {
+	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return payments.Spent{}, fmt.Errorf("ledger: begin: %w", err)
+	}
+	defer tx.Rollback()
+	return l.spent(ctx, tx, l.rs, r, l.now(), true, true)
+}
+
+func parseID(id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != id {
+		return 0, fmt.Errorf("ledger: no payment %q", id)
+	}
+	return n, nil
+}
+
+// update runs one state-changing statement on payment id and explains a
+// refusal by the payment's current state.
+func (l *Ledger) update(ctx context.Context, id string, to payments.State, st *sql.Stmt, args ...any) error {
+	n, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	return l.explain(ctx, id, n, to)(st.ExecContext(ctx, append([]any{n}, args...)...))
+}
+
+// explain returns what checks the result of a statement that should have
+// changed exactly payment n.
+func (l *Ledger) explain(ctx context.Context, id string, n int64, to payments.State) func(sql.Result, error) error {
+	return func(res sql.Result, err error) error {
+		if err != nil {
+			return fmt.Errorf("ledger: payment %s → %s: %w", id, to, err)
+		}
+		if k, err := res.RowsAffected(); err == nil && k == 1 {
+			return nil
+		}
+		var state string
+		if err := l.rs.state.QueryRowContext(ctx, n).Scan(&state); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("ledger: no payment %q", id)
+			}
+			return fmt.Errorf("ledger: payment %s: %w", id, err)
+		}
+		return fmt.Errorf("ledger: payment %s is %s; it cannot become %s", id, state, to)
+	}
+}
+
+func msOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// MarkSigned implements payments.Ledger: it records the authorization and the
+// exact header value; it fails unless the payment is reserved. Under
+// DurableSigned (the default) and DurableAll it returns once the record is
+// on disk.
+func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) error {
+	n, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	args := []any{n, s.Nonce, msOrNull(s.ValidAfter), msOrNull(s.ValidBefore), s.Payer,
+		s.Header, s.Payload, s.X402Version, s.PaymentID, l.now().UnixMilli()}
+	if !l.syncSigned {
+		return l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...))
+	}
+	// This one commit waits for the disk: the connection's synchronous
+	// setting applies at commit, so hold the (only) writer connection and
+	// raise it around the update.
+	c, err := l.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: payment %s → signed: %w", id, err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return fmt.Errorf("ledger: payment %s → signed: %w", id, err)
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
+	return l.explain(ctx, id, n, payments.StateSigned)(c.ExecContext(ctx, signedSQL, args...))
+}
+
+// Settle implements payments.Ledger.
+func (l *Ledger) Settle(ctx context.Context, id string, rc payments.Receipt) error {
+	reason := ""
+	if rc.State == "pending" {
+		reason = "the seller reported settlement pending"
+	}
+	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli())
+}
+
+// Reject implements payments.Ledger.
+func (l *Ledger) Reject(ctx context.Context, id, reason string) error {
+	return l.update(ctx, id, payments.StateRejected, l.ws.reject, reason, l.now().UnixMilli())
+}
+
+// MarkUnknown implements payments.Ledger.
+func (l *Ledger) MarkUnknown(ctx context.Context, id, reason string) error {
+	return l.update(ctx, id, payments.StateUnknown, l.ws.unknown, reason, l.now().UnixMilli())
+}
+
+// Release implements payments.Ledger: it frees a reservation that was never
+// signed, and fails for any other.
+func (l *Ledger) Release(ctx context.Context, id, reason string) error {
+	return l.update(ctx, id, payments.StateReleased, l.ws.release, reason, l.now().UnixMilli())
+}
+
+// Summary implements payments.Ledger.
+func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
+	now := l.now()
+	sum := payments.Summary{Total: l.budget.Total, Budget: l.budget, DayStart: l.budget.Day.Start(now), DayResets: l.budget.Day.Next(now)}
+	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return sum, fmt.Errorf("ledger: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var total, settled, n sql.NullInt64
+	if err := tx.StmtContext(ctx, l.rs.summary).QueryRowContext(ctx).Scan(&total, &settled, &n); err != nil {
+		return sum, fmt.Errorf("ledger: summary: %w", err)
+	}
+	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{}, now, true, false)
+	if err != nil {
+		return sum, err
+	}
+	sum.Settled, sum.Payments, sum.Day = amountOf(settled), int(n.Int64), s.Day
+	// s.Total is the always-counted total plus the unexpired rejections.
+	if s.Total >= sum.Settled {
+		sum.Pending = s.Total - sum.Settled
+	}
+	return sum, nil
+}

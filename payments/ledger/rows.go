@@ -1,0 +1,199 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// Row is one payment as the ledger holds it.
+type Row struct {
+	ID, CallID, Tool, Resource, Host, Session, Network, Asset, PayTo, Payer string
+	Amount                                                                  payments.Amount
+	State                                                                   payments.State
+	Nonce                                                                   string
+	ValidAfter, ValidBefore, CreatedAt, UpdatedAt                           time.Time
+	Transaction, Reason                                                     string
+	X402Version                                                             int
+	// Kind is "payment" (later kinds, such as tips, may follow).
+	Kind string
+	// ReconciledAt is when Reconcile settled or released the row (zero if never).
+	ReconciledAt time.Time
+	// Header and Payload are the payment header's name and the exact value
+	// sent; PaymentID is the payment identifier offered to the seller.
+	Header, Payload, PaymentID string
+}
+
+// Counted says whether the row counts against the budgets at now.
+func (r Row) Counted(now time.Time) bool { return payments.Counted(r.State, r.ValidBefore, now) }
+
+// Filter selects rows for List and WriteCSV. Zero fields select everything.
+type Filter struct {
+	Tool  string
+	State payments.State
+	// Since and Until bound the reservation time: Since ≤ created < Until.
+	Since, Until time.Time
+	// Limit caps the rows returned; 0 means no limit.
+	Limit int
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRow(sc scanner) (Row, error) {
+	var r Row
+	var id, amount int64
+	var state string
+	var validAfter, validBefore, reconciled sql.NullInt64
+	var created, updated int64
+	err := sc.Scan(&id, &r.Kind, &r.CallID, &r.Tool, &r.Resource, &r.Host, &r.Session, &r.Network, &r.Asset, &r.PayTo,
+		&amount, &state, &r.Payer, &r.Nonce, &validAfter, &validBefore, &r.X402Version, &r.Header, &r.Payload, &r.PaymentID,
+		&r.Transaction, &r.Reason, &created, &updated, &reconciled)
+	if err != nil {
+		return r, err
+	}
+	r.ID, r.Amount, r.State = strconv.FormatInt(id, 10), payments.Amount(amount), payments.State(state)
+	r.ValidAfter, r.ValidBefore, r.ReconciledAt = msTime(validAfter), msTime(validBefore), msTime(reconciled)
+	r.CreatedAt, r.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	return r, nil
+}
+
+func msTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.Int64)
+}
+
+// Get returns one payment.
+func (l *Ledger) Get(ctx context.Context, id string) (Row, error) {
+	n, err := parseID(id)
+	if err != nil {
+		return Row{}, err
+	}
+	r, err := scanRow(l.rs.get.QueryRowContext(ctx, n))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("ledger: no payment %q", id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("ledger: payment %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (l *Ledger) query(ctx context.Context, q string, args ...any) ([]Row, error) {
+	rows, err := l.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	return out, nil
+}
+
+// List returns the payments f selects, newest first (in the order they were
+// reserved).
+func (l *Ledger) List(ctx context.Context, f Filter) ([]Row, error) {
+	var where []string
+	var args []any
+	if f.Tool != "" {
+		where, args = append(where, "tool = ?"), append(args, f.Tool)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, f.Until.UnixMilli())
+	}
+	q := "SELECT " + rowColumns + " FROM payments"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return l.query(ctx, q, args...)
+}
+
+// Unresolved returns the payments whose outcome is not proven, oldest first:
+// signed (sent, or about to be, with no outcome recorded), unknown, and
+// rejected ones (a rejected authorization is not proven unused until it has
+// expired and the chain says so). These are what Reconcile looks at.
+func (l *Ledger) Unresolved(ctx context.Context) ([]Row, error) {
+	return l.query(ctx, "SELECT "+rowColumns+" FROM payments WHERE state IN ('signed', 'unknown', 'rejected') ORDER BY id")
+}
+
+// CSVHeader is the header row of WriteCSV.
+var CSVHeader = []string{
+	"id", "created_at", "updated_at", "kind", "state", "tool", "resource", "host", "session", "call_id",
+	"network", "asset", "pay_to", "payer", "amount_usdc", "amount_atomic", "nonce", "valid_after", "valid_before",
+	"transaction", "reason", "x402_version", "payment_id", "reconciled_at",
+}
+
+// WriteCSV writes the payments f selects as CSV (RFC 4180, CRLF line ends),
+// newest first, with a header row (CSVHeader). Amounts appear both as
+// decimal USDC and in atomic units; times are RFC 3339 in UTC. The signed
+// payload is left out: it is a spendable authorization until it expires.
+// A text field that a spreadsheet would read as a formula is prefixed with
+// an apostrophe.
+func (l *Ledger) WriteCSV(ctx context.Context, w io.Writer, f Filter) error {
+	rows, err := l.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		rec := []string{
+			r.ID, csvTime(r.CreatedAt), csvTime(r.UpdatedAt), cell(r.Kind), string(r.State), cell(r.Tool), cell(r.Resource),
+			cell(r.Host), cell(r.Session), cell(r.CallID), cell(r.Network), cell(r.Asset), cell(r.PayTo), cell(r.Payer),
+			r.Amount.String(), r.Amount.Atomic(), cell(r.Nonce), csvTime(r.ValidAfter), csvTime(r.ValidBefore),
+			cell(r.Transaction), cell(r.Reason), strconv.Itoa(r.X402Version), cell(r.PaymentID), csvTime(r.ReconciledAt),
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func csvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// cell guards against formula injection: seller-supplied text (a reason, a
+// transaction hash) must not run in the operator's spreadsheet.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
