@@ -50,6 +50,7 @@ func TestPaidCallsOnDurableLedger(t *testing.T) {
 		r.Amount != 1000 || r.X402Version != 2 || r.ValidBefore.Before(time.Now()) {
 		t.Fatalf("row %+v", r)
 	}
+	t.Logf("a v2 payment header is %d bytes (BenchmarkReserveSettle assumes %d)", len(r.Payload), payloadSize)
 	if sum, _ := l.Summary(ctx); sum.Settled != 1000 || sum.Pending != 0 || sum.Day != 1000 || sum.DayLeft() != 499_000 {
 		t.Fatalf("summary %+v", sum)
 	}

@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -66,6 +67,7 @@ type Ledger struct {
 	ws, rs *stmts
 	// syncSigned: MarkSigned's commit waits for the disk (DurableSigned).
 	syncSigned bool
+	dirSynced  atomic.Bool
 }
 
 var _ payments.Ledger = (*Ledger)(nil)
@@ -261,6 +263,10 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 
 const counted = `state IN ('reserved', 'signed', 'settled', 'unknown')`
 
+// open is the WHERE clause of the partial index payments_open, verbatim: a
+// query must repeat it for SQLite to use the index.
+const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
+
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
 	created_at, updated_at, reconciled_at`
@@ -271,9 +277,9 @@ const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after
 
 // stmts are the prepared statements of one *sql.DB.
 type stmts struct {
-	spent, edge, oldest, rejected, insert, byCall *sql.Stmt
-	signed, settle, reject, unknown, release      *sql.Stmt
-	state, summary, get                           *sql.Stmt
+	spent, oldest, insert, byCall            *sql.Stmt
+	signed, settle, reject, unknown, release *sql.Stmt
+	state, summary, get                      *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
@@ -288,11 +294,16 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	(SELECT amount FROM spend WHERE scope = 'host' AND key = ?2),
 	(SELECT amount FROM spend WHERE scope = 'session' AND key = ?3),
 	(SELECT amount FROM spend WHERE scope = 'network' AND key = ?4),
-	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND key >= ?5)`},
-		{&s.edge, `SELECT COALESCE(SUM(amount), 0) FROM payments WHERE ` + counted + ` AND created_at >= ?1 AND created_at < ?2`},
-		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE ` + counted + ` AND created_at >= ?1`},
-		{&s.rejected, `SELECT amount, tool, host, session, network, created_at FROM payments
-	WHERE state = 'rejected' AND valid_before > ?1`},
+	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND key >= ?5),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND ` + counted + `),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND tool = ?1),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND host = ?2),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND session = ?3),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND network = ?4),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND created_at >= ?6)`},
+		{&s.oldest, `SELECT MIN(created_at) FROM payments
+	WHERE created_at >= ?1 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at)
 	VALUES ('payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
@@ -325,7 +336,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.edge, s.oldest, s.rejected, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -344,35 +355,44 @@ func amountOf(n sql.NullInt64) payments.Amount {
 	return payments.Amount(n.Int64)
 }
 
-// spent computes what counts against each scope of r at now. With day set it
-// also sums the day window (and, with oldest, finds its oldest payment).
+// spent computes what counts against each scope of r at now, in one query.
+// With day set it also sums the day window (and, with oldest, finds its
+// oldest payment).
 func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, oldest bool) (payments.Spent, error) {
 	var s payments.Spent
 	dayStart := l.budget.Day.Start(now).UnixMilli()
 	// Whole hours from the first hour boundary at or after the window's
 	// start come from the hourly sums; the part before it from the rows.
-	firstHour := (dayStart + hourMs - 1) / hourMs
-	if dayStart < 0 {
-		firstHour = 0
+	firstHour := max((dayStart+hourMs-1)/hourMs, 0)
+	edgeEnd := firstHour * hourMs
+	if !day {
+		// An empty edge and no hours: the day is not needed.
+		dayStart, edgeEnd, firstHour = 0, 0, math.MaxInt32
 	}
-	var total, tool, host, session, network, hours sql.NullInt64
-	if err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network), fmt.Sprintf("%010d", firstHour)).
-		Scan(&total, &tool, &host, &session, &network, &hours); err != nil {
+	var v [13]sql.NullInt64
+	dest := make([]any, len(v))
+	for i := range v {
+		dest[i] = &v[i]
+	}
+	err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network),
+		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli()).Scan(dest...)
+	if err != nil {
 		return s, fmt.Errorf("ledger: sum budgets: %w", err)
 	}
-	s.Total, s.Tool, s.Host, s.Session, s.Network = amountOf(total), amountOf(tool), amountOf(host), amountOf(session), amountOf(network)
+	// Columns: the always-counted sums (total, tool, host, session, network,
+	// whole hours, the window's edge), then the rejected payments still
+	// valid (total, tool, host, session, network, in the window).
+	a := func(i int) payments.Amount { return amountOf(v[i]) }
+	s.Total = add(a(0), a(7))
+	s.Tool = add(a(1), a(8))
+	s.Host = add(a(2), a(9))
+	s.Session = add(a(3), a(10))
+	s.Network = add(a(4), a(11))
 	if day {
-		s.Day = amountOf(hours)
-		if edge := firstHour * hourMs; edge > dayStart {
-			var part int64
-			if err := tx.StmtContext(ctx, st.edge).QueryRowContext(ctx, dayStart, edge).Scan(&part); err != nil {
-				return s, fmt.Errorf("ledger: sum the day window: %w", err)
-			}
-			s.Day = add(s.Day, payments.Amount(part))
-		}
+		s.Day = add(add(a(5), a(6)), a(12))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, dayStart).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.budget.Day.Start(now).UnixMilli(), now.UnixMilli()).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
 			}
 			if o.Valid {
@@ -380,40 +400,7 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 			}
 		}
 	}
-	// Rejected payments count while their authorization is valid.
-	rows, err := tx.StmtContext(ctx, st.rejected).QueryContext(ctx, now.UnixMilli())
-	if err != nil {
-		return s, fmt.Errorf("ledger: rejected payments: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var amt, created int64
-		var rTool, rHost, rSession, rNetwork string
-		if err := rows.Scan(&amt, &rTool, &rHost, &rSession, &rNetwork, &created); err != nil {
-			return s, fmt.Errorf("ledger: rejected payments: %w", err)
-		}
-		a := payments.Amount(amt)
-		s.Total = add(s.Total, a)
-		if rTool == r.Tool {
-			s.Tool = add(s.Tool, a)
-		}
-		if rHost == r.Host {
-			s.Host = add(s.Host, a)
-		}
-		if rSession == r.Session {
-			s.Session = add(s.Session, a)
-		}
-		if rNetwork == string(r.Network) {
-			s.Network = add(s.Network, a)
-		}
-		if day && created >= dayStart {
-			s.Day = add(s.Day, a)
-			if oldest && (s.DayOldest.IsZero() || created < s.DayOldest.UnixMilli()) {
-				s.DayOldest = time.UnixMilli(created)
-			}
-		}
-	}
-	return s, rows.Err()
+	return s, nil
 }
 
 // add never wraps: a sum past MaxAmount is over any limit anyway.
@@ -552,22 +539,44 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 	}
 	args := []any{n, s.Nonce, msOrNull(s.ValidAfter), msOrNull(s.ValidBefore), s.Payer,
 		s.Header, s.Payload, s.X402Version, s.PaymentID, l.now().UnixMilli()}
-	if !l.syncSigned {
-		return l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...))
+	if err := l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...)); err != nil {
+		return err
 	}
-	// This one commit waits for the disk: the connection's synchronous
-	// setting applies at commit, so hold the (only) writer connection and
-	// raise it around the update.
-	c, err := l.w.Conn(ctx)
+	if l.syncSigned {
+		// The commit is in the log (the -wal file) but maybe not on disk yet:
+		// flush the log, and with it every commit before this one.
+		if err := l.syncLog(); err != nil {
+			return fmt.Errorf("ledger: payment %s → signed: flush the log to disk: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// syncLog flushes the write-ahead log to disk (and, once, the directory that
+// holds it, as SQLite does for a new log). The log stays while this ledger's
+// connections are open.
+func (l *Ledger) syncLog() error {
+	f, err := os.Open(l.path + "-wal")
 	if err != nil {
-		return fmt.Errorf("ledger: payment %s → signed: %w", id, err)
+		return err
 	}
-	defer c.Close()
-	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
-		return fmt.Errorf("ledger: payment %s → signed: %w", id, err)
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return err
 	}
-	defer c.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
-	return l.explain(ctx, id, n, payments.StateSigned)(c.ExecContext(ctx, signedSQL, args...))
+	if l.dirSynced.Load() {
+		return nil
+	}
+	d, err := os.Open(filepath.Dir(l.path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	l.dirSynced.Store(true)
+	return nil
 }
 
 // Settle implements payments.Ledger.

@@ -541,3 +541,20 @@ SELECT s.scope, s.key, NULL, NULL, s.amount, s.n FROM spend s WHERE s.n > 0
 	}
 	must(t, rows.Err())
 }
+
+func TestDurabilityModes(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range []ledger.Durability{ledger.DurableSigned, ledger.DurableAll, ledger.DurableProcess} {
+		l := mustOpen(t, tempPath(t), payments.Budget{Total: 10}, ledger.WithDurability(d))
+		id, err := l.Reserve(ctx, res("a", 10))
+		must(t, err)
+		must(t, l.MarkSigned(ctx, id, signed(time.Now().Add(time.Minute))))
+		must(t, l.Settle(ctx, id, payments.Receipt{}))
+		if s, _ := l.Summary(ctx); s.Settled != 10 {
+			t.Fatalf("durability %d: %+v", d, s)
+		}
+	}
+	if _, err := ledger.Open(ctx, tempPath(t), payments.Budget{}, ledger.WithDurability(99)); err == nil {
+		t.Fatal("unknown durability accepted")
+	}
+}

@@ -50,8 +50,8 @@ const (
 func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (ReconcileReport, error) {
 	var rep ReconcileReport
 	now := l.now()
-	res, err := l.w.ExecContext(ctx, `UPDATE payments SET state = 'released', reason = ?1, reconciled_at = ?2, updated_at = ?2
-	WHERE state = 'reserved' AND created_at < ?3`, ReasonNeverSigned, now.UnixMilli(), now.Add(-StaleReservation).UnixMilli())
+	res, err := l.w.ExecContext(ctx, `UPDATE payments INDEXED BY payments_open SET state = 'released', reason = ?1, reconciled_at = ?2, updated_at = ?2
+	WHERE `+open+` AND state = 'reserved' AND created_at < ?3`, ReasonNeverSigned, now.UnixMilli(), now.Add(-StaleReservation).UnixMilli())
 	if err != nil {
 		return rep, fmt.Errorf("ledger: release stale reservations: %w", err)
 	}

@@ -141,7 +141,7 @@ func (l *Ledger) List(ctx context.Context, f Filter) ([]Row, error) {
 // rejected ones (a rejected authorization is not proven unused until it has
 // expired and the chain says so). These are what Reconcile looks at.
 func (l *Ledger) Unresolved(ctx context.Context) ([]Row, error) {
-	return l.query(ctx, "SELECT "+rowColumns+" FROM payments WHERE state IN ('signed', 'unknown', 'rejected') ORDER BY id")
+	return l.query(ctx, "SELECT "+rowColumns+" FROM payments INDEXED BY payments_open WHERE "+open+" AND state IN ('signed', 'unknown', 'rejected') ORDER BY id")
 }
 
 // CSVHeader is the header row of WriteCSV.
