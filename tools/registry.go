@@ -57,7 +57,9 @@ type Registry struct {
 	Path     string
 	Defaults Defaults
 	Budget   Budget
-	Tools    []*Entry
+	// RPC maps a network to the JSON-RPC URL reconciliation reads the chain at.
+	RPC   map[payments.Network]string
+	Tools []*Entry
 
 	byName map[string]*Entry
 }
@@ -74,10 +76,8 @@ type Defaults struct {
 	MaxResultBytes int
 }
 
-// Budget is the operator's spending limit.
-type Budget struct {
-	Total payments.Amount
-}
+// Budget is the operator's spending limits (see payments.Budget).
+type Budget = payments.Budget
 
 // Entry is one paid tool.
 type Entry struct {
@@ -92,6 +92,8 @@ type Entry struct {
 	// Their expanded values are secrets: never log or show them.
 	Headers  map[string]string
 	MaxPrice payments.Amount
+	// Budget is the entry's own lifetime budget (zero: budget.per_tool).
+	Budget payments.Amount
 	// Pins: when set, a 402 asking for anything else is refused.
 	PayTo   string
 	Network payments.Network
@@ -151,7 +153,7 @@ func (r *Registry) Policy() payments.Policy {
 	return payments.Policy{
 		Networks: slices.Clone(r.Defaults.Networks),
 		PerCall:  r.Defaults.MaxPerCall,
-		Budget:   payments.Budget{Total: r.Budget.Total},
+		Budget:   r.Budget,
 	}
 }
 
@@ -169,10 +171,11 @@ func Load(path string) (*Registry, error) {
 
 // The raw shapes registry.yaml decodes into. Pointers tell "absent" from zero.
 type rawRegistry struct {
-	Version  *int        `yaml:"version"`
-	Defaults rawDefaults `yaml:"defaults"`
-	Budget   rawBudget   `yaml:"budget"`
-	Tools    []*rawTool  `yaml:"tools"`
+	Version  *int              `yaml:"version"`
+	Defaults rawDefaults       `yaml:"defaults"`
+	Budget   rawBudget         `yaml:"budget"`
+	RPC      map[string]string `yaml:"rpc"`
+	Tools    []*rawTool        `yaml:"tools"`
 }
 
 type rawDefaults struct {
@@ -183,7 +186,14 @@ type rawDefaults struct {
 }
 
 type rawBudget struct {
-	Total string `yaml:"total"`
+	Total      string            `yaml:"total"`
+	PerDay     string            `yaml:"per_day"`
+	Day        string            `yaml:"day"`
+	Timezone   string            `yaml:"timezone"`
+	PerSession string            `yaml:"per_session"`
+	PerTool    string            `yaml:"per_tool"`
+	PerHost    string            `yaml:"per_host"`
+	PerNetwork map[string]string `yaml:"per_network"`
 }
 
 type rawTool struct {
@@ -197,6 +207,7 @@ type rawTool struct {
 	InputSchema yaml.Node         `yaml:"input_schema"`
 	Headers     map[string]string `yaml:"headers"`
 	MaxPrice    string            `yaml:"max_price"`
+	Budget      string            `yaml:"budget"`
 	PayTo       string            `yaml:"pay_to"`
 	Network     string            `yaml:"network"`
 	Asset       string            `yaml:"asset"`
@@ -227,10 +238,10 @@ var yamlPlaces = map[string]string{
 }
 
 var yamlKeys = map[string]string{
-	"tools.rawRegistry": "version, defaults, budget, tools",
+	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
 	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes",
-	"tools.rawBudget":   "total",
-	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, pay_to, network, asset, result, timeout",
+	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
+	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout",
 	"tools.rawParam":    "name, in, type, description, required, enum, default",
 }
 
@@ -308,17 +319,8 @@ func Parse(name string, data []byte) (*Registry, error) {
 	}
 	var perCallOK bool
 	reg.Defaults, perCallOK = parseDefaults(p, &raw.Defaults)
-	reg.Budget.Total = DefaultBudgetTotal
-	if raw.Budget.Total != "" {
-		switch a, err := payments.ParseAmount(raw.Budget.Total); {
-		case err != nil:
-			p.add("budget.total", "%v", err)
-		case a == 0:
-			p.add("budget.total", "0 would refuse every payment: write a positive amount such as 1.00")
-		default:
-			reg.Budget.Total = a
-		}
-	}
+	reg.Budget = parseBudget(p, &raw.Budget, reg.Defaults.Networks)
+	reg.RPC = parseRPC(p, raw.RPC)
 
 	for i, rt := range raw.Tools {
 		where := fmt.Sprintf("tools[%d]", i)
@@ -342,6 +344,97 @@ func Parse(name string, data []byte) (*Registry, error) {
 		return nil, errors.Join(p.errs...)
 	}
 	return reg, nil
+}
+
+// parseBudget reads the operator's budgets; a zero amount is refused (leave
+// the key out for "no limit"), except that budget.total defaults to
+// DefaultBudgetTotal.
+func parseBudget(p *problems, rb *rawBudget, networks []payments.Network) Budget {
+	b := Budget{Total: DefaultBudgetTotal}
+	amount := func(field, v string, dst *payments.Amount) {
+		if v == "" {
+			return
+		}
+		switch a, err := payments.ParseAmount(v); {
+		case err != nil:
+			p.add(field, "%v", err)
+		case a == 0:
+			p.add(field, "0 would refuse every payment: write a positive amount such as 1.00, or leave the key out for no limit")
+		default:
+			*dst = a
+		}
+	}
+	amount("budget.total", rb.Total, &b.Total)
+	amount("budget.per_day", rb.PerDay, &b.PerDay)
+	amount("budget.per_session", rb.PerSession, &b.PerSession)
+	amount("budget.per_tool", rb.PerTool, &b.PerTool)
+	amount("budget.per_host", rb.PerHost, &b.PerHost)
+	switch rb.Day {
+	case "", "rolling":
+		if rb.Timezone != "" {
+			p.add("budget.timezone", "a time zone only applies to calendar days: add `day: calendar` or remove timezone")
+		}
+	case "calendar":
+		b.Day.Calendar = true
+		b.Day.Location = time.UTC
+		if rb.Timezone != "" {
+			loc, err := time.LoadLocation(rb.Timezone)
+			if err != nil {
+				p.add("budget.timezone", "%q is not a time zone: write an IANA name such as Europe/Paris or UTC", rb.Timezone)
+			} else {
+				b.Day.Location = loc
+			}
+		}
+	default:
+		p.add("budget.day", "%q is not a day rule: write rolling (the last 24 hours, the default) or calendar (midnight to midnight in budget.timezone)", rb.Day)
+	}
+	if rb.Day != "" && rb.PerDay == "" {
+		p.add("budget.day", "says how per_day is measured, but per_day is not set: add per_day or remove day")
+	}
+	for k, v := range rb.PerNetwork {
+		field := "budget.per_network." + k
+		n, err := payments.ParseNetwork(k)
+		if err != nil {
+			p.add(field, "%v", err)
+			continue
+		}
+		if !slices.Contains(networks, n) {
+			p.add(field, "%s is not in defaults.networks (%s): a budget for it would never apply", n, networkList(networks))
+			continue
+		}
+		var a payments.Amount
+		amount(field, v, &a)
+		if a != 0 {
+			if b.PerNetwork == nil {
+				b.PerNetwork = map[payments.Network]payments.Amount{}
+			}
+			if _, dup := b.PerNetwork[n]; dup {
+				p.add(field, "%s has a budget already (the same network under another name): keep one", n)
+			}
+			b.PerNetwork[n] = a
+		}
+	}
+	return b
+}
+
+// parseRPC reads the JSON-RPC endpoints reconciliation uses, per network.
+func parseRPC(p *problems, raw map[string]string) map[payments.Network]string {
+	out := map[payments.Network]string{}
+	for k, v := range raw {
+		field := "rpc." + k
+		n, err := payments.ParseNetwork(k)
+		if err != nil {
+			p.add(field, "%v", err)
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			p.add(field, "%q is not a JSON-RPC URL: write https://… (or http:// for a local node)", v)
+			continue
+		}
+		out[n] = v
+	}
+	return out
 }
 
 // parseDefaults also reports whether max_per_call is usable for comparisons.
@@ -479,6 +572,16 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 			p.add(at("max_price"), "%s is above defaults.max_per_call (%s): lower max_price or raise defaults.max_per_call", a.USDC(), d.MaxPerCall.USDC())
 		default:
 			e.MaxPrice = a
+		}
+	}
+	if rt.Budget != "" {
+		switch a, err := payments.ParseAmount(rt.Budget); {
+		case err != nil:
+			p.add(at("budget"), "%v", err)
+		case a == 0:
+			p.add(at("budget"), "0 would refuse every payment: write the most this tool may spend in all, such as 0.50, or leave it out")
+		default:
+			e.Budget = a
 		}
 	}
 	if rt.PayTo != "" && !common.IsHexAddress(rt.PayTo) {

@@ -209,6 +209,17 @@ func TestParseErrors(t *testing.T) {
 		{"budget zero", "version: 1\nbudget:\n  total: \"0\"\n", []string{"budget.total: 0 would refuse every payment: write a positive amount"}},
 		{"budget bad", "version: 1\nbudget:\n  total: 1,00\n", []string{`budget.total: "1,00" is not a USDC amount`}},
 		{"empty entry", "version: 1\ntools:\n  -\n", []string{"tools[0]: empty entry"}},
+		{"per_day bad", "version: 1\nbudget:\n  per_day: lots\n", []string{`budget.per_day: "lots" is not a USDC amount`}},
+		{"per_session zero", "version: 1\nbudget:\n  per_session: \"0\"\n", []string{"budget.per_session: 0 would refuse every payment"}},
+		{"day rule", "version: 1\nbudget:\n  per_day: \"1\"\n  day: weekly\n", []string{`budget.day: "weekly" is not a day rule`}},
+		{"day without per_day", "version: 1\nbudget:\n  day: calendar\n", []string{"budget.day: says how per_day is measured, but per_day is not set"}},
+		{"timezone on rolling", "version: 1\nbudget:\n  per_day: \"1\"\n  timezone: UTC\n", []string{"budget.timezone: a time zone only applies to calendar days"}},
+		{"bad timezone", "version: 1\nbudget:\n  per_day: \"1\"\n  day: calendar\n  timezone: Mars/Olympus\n", []string{`budget.timezone: "Mars/Olympus" is not a time zone`}},
+		{"per_network not allowed", "version: 1\ndefaults:\n  networks: [eip155:84532]\nbudget:\n  per_network:\n    eip155:8453: \"1\"\n", []string{"budget.per_network.eip155:8453: eip155:8453 is not in defaults.networks"}},
+		{"per_network bad amount", "version: 1\ndefaults:\n  networks: [eip155:84532]\nbudget:\n  per_network:\n    base-sepolia: x\n", []string{`budget.per_network.base-sepolia: "x" is not a USDC amount`}},
+		{"rpc bad network", "version: 1\nrpc:\n  solana: http://x\n", []string{`rpc.solana: network "solana" is not an EVM network`}},
+		{"rpc bad url", "version: 1\nrpc:\n  eip155:84532: localhost:8545\n", []string{`rpc.eip155:84532: "localhost:8545" is not a JSON-RPC URL`}},
+		{"tool budget", tool(okTool + "    budget: \"0\"\n"), []string{`tools[0] "weather": budget: 0 would refuse every payment`}},
 
 		// names and basics
 		{"bad name", tool(strings.Replace(okTool, "name: weather", "name: Weather", 1)), []string{`tools[0] "Weather": name: "Weather" is not a valid tool name: use 1 to 64 lowercase letters`}},
@@ -305,6 +316,47 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestParseBudgets(t *testing.T) {
+	reg := mustParse(t, `version: 1
+defaults:
+  networks: [eip155:84532, eip155:8453]
+budget:
+  total: "10"
+  per_day: "2.5"
+  day: calendar
+  timezone: Europe/Paris
+  per_session: "1"
+  per_tool: "0.5"
+  per_host: "3"
+  per_network:
+    base: "4"
+rpc:
+  base-sepolia: https://sepolia.base.org
+tools:
+  - name: weather
+    description: Weather.
+    url: https://api.example.com/w
+    max_price: "0.01"
+    budget: "0.2"
+`)
+	b := reg.Policy().Budget
+	if b.Total != 10_000_000 || b.PerDay != 2_500_000 || !b.Day.Calendar || b.Day.Location.String() != "Europe/Paris" ||
+		b.PerSession != 1_000_000 || b.PerTool != 500_000 || b.PerHost != 3_000_000 || b.PerNetwork["eip155:8453"] != 4_000_000 {
+		t.Fatalf("budget %+v", b)
+	}
+	if reg.RPC["eip155:84532"] != "https://sepolia.base.org" {
+		t.Fatalf("rpc %v", reg.RPC)
+	}
+	e, _ := reg.Entry("weather")
+	if lim := e.Limit("call_x"); lim.ToolBudget != 200_000 {
+		t.Fatalf("tool budget %d", lim.ToolBudget)
+	}
+	rolling := mustParse(t, "version: 1\nbudget:\n  per_day: \"1\"\n").Budget
+	if rolling.Day.Calendar || rolling.PerDay != 1_000_000 || rolling.Total != DefaultBudgetTotal {
+		t.Fatalf("rolling %+v", rolling)
+	}
+}
+
 func TestParseHeaderValueNeverQuoted(t *testing.T) {
 	_, err := Parse("registry.yaml", []byte(tool(okTool+"    headers:\n      X-Key: \"sup3rs3cret\\r\\nX: y\"\n")))
 	if err == nil || strings.Contains(err.Error(), "sup3rs3cret") {
@@ -378,11 +430,11 @@ func TestParseDecodeErrors(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"unknown top key", "version: 1\ntool: []\n", []string{`registry.yaml:2: unknown key "tool" in the top level: check the spelling; allowed keys are version, defaults, budget, tools`}},
+		{"unknown top key", "version: 1\ntool: []\n", []string{`registry.yaml:2: unknown key "tool" in the top level: check the spelling; allowed keys are version, defaults, budget, rpc, tools`}},
 		{"unknown tool and param keys", "version: 1\ntools:\n  - name: a\n    descripton: x\n    params:\n      - name: q\n        requird: true\n",
 			[]string{`registry.yaml:4: unknown key "descripton" in a tool`, `registry.yaml:7: unknown key "requird" in a param: check the spelling; allowed keys are name, in, type, description, required, enum, default`}},
 		{"unknown defaults key", "version: 1\ndefaults:\n  max_price: 1\n", []string{`registry.yaml:3: unknown key "max_price" in defaults`}},
-		{"unknown budget key", "version: 1\nbudget:\n  per_day: 1\n", []string{`registry.yaml:3: unknown key "per_day" in budget: check the spelling; allowed keys are total`}},
+		{"unknown budget key", "version: 1\nbudget:\n  daily: 1\n", []string{`registry.yaml:3: unknown key "daily" in budget: check the spelling; allowed keys are total, per_day, day, timezone, per_session, per_tool, per_host, per_network`}},
 		{"wrong type", "version: one\n", []string{"registry.yaml:1: cannot construct !!str `one` into int"}},
 		{"tools not a list", "version: 1\ntools:\n  name: a\n", []string{"registry.yaml:3: cannot construct !!map into a list of tools"}},
 		{"duplicate key", "version: 1\nversion: 1\n", []string{`registry.yaml:2: mapping key "version" already defined at line 1`}},

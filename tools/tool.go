@@ -91,12 +91,13 @@ func networkNames(ns []payments.Network) string {
 // policy: its max_price and pins, and the call's id.
 func (e *Entry) Limit(callID string) payments.Limit {
 	return payments.Limit{
-		Tool:     e.Name,
-		MaxPrice: e.MaxPrice,
-		PayTo:    e.PayTo,
-		Network:  e.Network,
-		Asset:    e.Asset,
-		CallID:   callID,
+		Tool:       e.Name,
+		MaxPrice:   e.MaxPrice,
+		PayTo:      e.PayTo,
+		Network:    e.Network,
+		Asset:      e.Asset,
+		CallID:     callID,
+		ToolBudget: e.Budget,
 	}
 }
 
