@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -39,30 +40,82 @@ type NetworkInfo struct {
 	Name string `json:"name"`
 }
 
-// BudgetStatus reports the total budget in decimal USDC.
+// BudgetStatus reports the operator's budgets in decimal USDC.
 type BudgetStatus struct {
 	Total    string `json:"total"`
 	Settled  string `json:"settled"`
 	Pending  string `json:"pending"`
 	Left     string `json:"left"`
 	Payments int    `json:"payments"`
-	Resets   string `json:"resets"`
+	// PerDay, PerSession: what counts now against each, when set.
+	PerDay     *ScopeStatus `json:"perDay,omitempty"`
+	PerSession *ScopeStatus `json:"perSession,omitempty"`
+	// Lifetime limits per tool, host and network, when set.
+	PerTool    string            `json:"perTool,omitempty"`
+	PerHost    string            `json:"perHost,omitempty"`
+	PerNetwork map[string]string `json:"perNetwork,omitempty"`
+}
+
+// ScopeStatus is one budget's limit, what counts against it, and what is left.
+type ScopeStatus struct {
+	Limit   string `json:"limit"`
+	Counted string `json:"counted"`
+	Left    string `json:"left"`
+	Window  string `json:"window,omitempty"`
+	Resets  string `json:"resets,omitempty"`
+}
+
+func scope(limit, counted payments.Amount) *ScopeStatus {
+	left := payments.Amount(0)
+	if counted < limit {
+		left = limit - counted
+	}
+	return &ScopeStatus{Limit: limit.String(), Counted: counted.String(), Left: left.String()}
 }
 
 func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
-	pol := s.cfg.Client.Policy
-	sum, err := s.cfg.Client.Ledger.Summary(ctx)
+	c := s.cfg.Client
+	sum, err := c.Ledger.Summary(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger summary: %w", err)
 	}
-	st := &WalletStatus{Address: s.cfg.Client.Wallet.Address().Hex(), PerCallCap: perCall(pol).String()}
-	for _, n := range pol.Networks {
+	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String()}
+	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
 	}
+	b := sum.Budget
 	st.Budget = BudgetStatus{Total: "unlimited", Settled: sum.Settled.String(), Pending: sum.Pending.String(),
-		Left: "unlimited", Payments: sum.Payments, Resets: "when x402-mcp restarts (in-memory ledger)"}
+		Left: "unlimited", Payments: sum.Payments}
 	if sum.Total != 0 {
 		st.Budget.Total, st.Budget.Left = sum.Total.String(), sum.Left().String()
+	}
+	if b.PerDay != 0 {
+		d := scope(b.PerDay, sum.Day)
+		d.Window = b.Day.String()
+		if !sum.DayResets.IsZero() {
+			d.Resets = sum.DayResets.Format(time.RFC3339)
+		}
+		st.Budget.PerDay = d
+	}
+	if b.PerSession != 0 && c.Session != "" {
+		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Session: c.Session})
+		if err != nil {
+			return nil, fmt.Errorf("ledger spent: %w", err)
+		}
+		st.Budget.PerSession = scope(b.PerSession, sp.Session)
+		st.Budget.PerSession.Resets = "when this session ends"
+	}
+	if b.PerTool != 0 {
+		st.Budget.PerTool = b.PerTool.String()
+	}
+	if b.PerHost != 0 {
+		st.Budget.PerHost = b.PerHost.String()
+	}
+	for n, a := range b.PerNetwork {
+		if st.Budget.PerNetwork == nil {
+			st.Budget.PerNetwork = map[string]string{}
+		}
+		st.Budget.PerNetwork[string(n)] = a.String()
 	}
 	return st, nil
 }
@@ -91,6 +144,12 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		}
 		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%d payments).",
 			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left, st.Budget.Payments)
+		if d := st.Budget.PerDay; d != nil {
+			text += fmt.Sprintf(" Today (%s): %s of %s USDC counted, %s left.", d.Window, d.Counted, d.Limit, d.Left)
+		}
+		if ss := st.Budget.PerSession; ss != nil {
+			text += fmt.Sprintf(" This session: %s of %s USDC counted, %s left.", ss.Counted, ss.Limit, ss.Left)
+		}
 		return mcp.NewToolResultStructured(st, text), nil
 	}}
 }

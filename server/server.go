@@ -25,7 +25,9 @@ const Name = "x402-mcp"
 type Config struct {
 	Registry *tools.Registry
 	Client   *payments.Client
-	Version  string
+	// History, when set, serves x402_spend_history (the durable ledger).
+	History History
+	Version string
 	// Getenv resolves ${VAR} in the catalog (os.Getenv in production).
 	Getenv func(string) string
 	Logger *slog.Logger
@@ -68,6 +70,9 @@ func New(cfg Config) (*Server, error) {
 	)
 	s.mcp.AddTools(tools.Build(cfg.Registry, cfg.Client, cfg.Getenv)...)
 	s.mcp.AddTools(s.walletTool(), s.quoteTool())
+	if cfg.History != nil {
+		s.mcp.AddTools(s.historyTool())
+	}
 	return s, nil
 }
 

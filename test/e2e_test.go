@@ -339,6 +339,10 @@ func TestOverBudget(t *testing.T) {
 	if !strings.Contains(text(res), "not charged") {
 		t.Fatalf("refusal does not say not charged: %s", text(res))
 	}
+	over, _ := meta(res, "x402/error")["budget"].(map[string]any)
+	if over["scope"] != "total" || over["limit"] != "0.002" || over["counted"] != "0.002" || over["setting"] == "" {
+		t.Fatalf("_meta x402/error budget = %v", over)
+	}
 	if n := s.seller.Seller.PaymentHeadersSeen(); n != 2 {
 		t.Fatalf("%d payments reached the seller, want 2", n)
 	}

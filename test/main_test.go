@@ -87,6 +87,7 @@ type session struct {
 	stdout *lockedBuffer // every byte the server wrote on stdout
 	stderr *lockedBuffer
 	seller *localseller.Running
+	once   sync.Once
 }
 
 // catalog is a registry template; {{URL}} becomes the seller's base URL.
@@ -144,7 +145,9 @@ func startWith(t testing.TB, seller *localseller.Running, cat catalog, extraEnv 
 	return s
 }
 
-func (s *session) close() {
+func (s *session) close() { s.once.Do(s.stop) }
+
+func (s *session) stop() {
 	_ = s.cli.Close()
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
@@ -162,13 +165,18 @@ func (s *session) call(name string, args map[string]any) *mcp.CallToolResult {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req := mcp.CallToolRequest{}
-	req.Params.Name, req.Params.Arguments = name, args
-	res, err := s.cli.CallTool(ctx, req)
+	res, err := s.callCtx(ctx, name, args)
 	if err != nil {
 		s.t.Fatalf("tools/call %s: %v\nstderr:\n%s", name, err, s.stderr.String())
 	}
 	return res
+}
+
+// callCtx invokes a tool and returns its result or the transport's error.
+func (s *session) callCtx(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	return s.cli.CallTool(ctx, req)
 }
 
 // text joins a result's text content.

@@ -264,7 +264,11 @@ func ErrorResult(err error) *mcp.CallToolResult {
 			content = append(content, mcp.NewTextContent(pe.Receipt.Line()))
 		}
 		meta := resultMeta(charged, pe.Receipt)
-		meta.AdditionalFields[MetaError] = map[string]any{"code": string(pe.Code), "charged": string(charged)}
+		xe := map[string]any{"code": string(pe.Code), "charged": string(charged)}
+		if pe.Over != nil {
+			xe["budget"] = pe.Over // which budget refused, counted, limit, price, when it resets
+		}
+		meta.AdditionalFields[MetaError] = xe
 		return &mcp.CallToolResult{Result: mcp.Result{Meta: meta}, IsError: true, Content: content}
 	}
 	notCharged := resultMeta(payments.NotCharged, nil)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -69,7 +71,19 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	reg.Budget.Total = demoBudget
-	srv, err := server.New(server.Config{Registry: reg, Client: newClient(reg, wallet, log), Version: version, Getenv: getenv, Logger: log})
+	dir, err := os.MkdirTemp("", "x402-mcp-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	book, err := openLedger(ctx, filepath.Join(dir, "ledger.db"), reg)
+	if err != nil {
+		return err
+	}
+	defer book.Close()
+	payer := newClient(reg, wallet, book, log)
+	payer.Session = newSessionID("demo")
+	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Version: version, Getenv: getenv, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -96,6 +110,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(out, "  seller   %s  (x402 v2 and v1; its facilitator checks every signature by ecrecover)\n", sellerURL)
 	fmt.Fprintf(out, "  wallet   %s  (throwaway key, funded with %s test USDC)\n", wallet.Address().Hex(), demoFunding)
 	fmt.Fprintf(out, "  budget   %s total, %s per call  (set by the operator in registry.yaml)\n", demoBudget.USDC(), reg.Defaults.MaxPerCall.USDC())
+	fmt.Fprintf(out, "  ledger   %s  (SQLite; a throwaway one for the demo)\n", book.Path())
 	fmt.Fprintf(out, "  MCP      %s %s, protocol %s, over the stdio transport\n\n", info.ServerInfo.Name, info.ServerInfo.Version, info.ProtocolVersion)
 
 	list, err := cli.ListTools(ctx, mcp.ListToolsRequest{})
@@ -109,7 +124,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		if e, ok := reg.Entry(t.Name); ok {
 			price = "≤ " + e.MaxPrice.USDC()
 		}
-		fmt.Fprintf(out, "    %-13s %-17s %s\n", t.Name, price, firstLine(t.Description))
+		fmt.Fprintf(out, "    %-19s %-15s %s\n", t.Name, price, firstLine(t.Description))
 	}
 
 	calls := []struct {
@@ -121,6 +136,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		{"a paid call (x402 v1)", "stock_quote", map[string]any{"symbol": "ACME"}},
 		{"the budget after them", server.ToolWallet, nil},
 		{"a call the budget cannot cover (0.01 USDC)", "summarize", map[string]any{"text": "x402 lets agents pay per call. It uses HTTP 402."}},
+		{"the books, from the durable ledger", server.ToolSpendHistory, map[string]any{"limit": 5}},
 	}
 	for _, call := range calls {
 		req := mcp.CallToolRequest{}
@@ -158,7 +174,7 @@ func printResult(out io.Writer, res *mcp.CallToolResult) {
 	for _, c := range res.Content {
 		switch c := c.(type) {
 		case mcp.TextContent:
-			fmt.Fprintf(out, "%s%s\n", prefix, clip(c.Text, 400))
+			fmt.Fprintf(out, "%s%s\n", prefix, strings.ReplaceAll(clip(c.Text, 600), "\n", "\n      "))
 		case mcp.ImageContent:
 			fmt.Fprintf(out, "%s[image %s]\n", prefix, c.MIMEType)
 		}

@@ -5,6 +5,7 @@
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
+//	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp version
 package main
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdWallet(e, args)
 	case "seller":
 		return cmdSeller(ctx, e, args)
+	case "ledger":
+		return cmdLedger(ctx, e, args)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "x402-mcp", version)
 		return nil
@@ -85,11 +88,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 const usage = `usage: x402-mcp [command] [flags]
 
 commands:
-  serve [--registry FILE]      serve MCP over stdio (default command)
+  serve [--registry FILE] [--ledger FILE]
+                               serve MCP over stdio (default command)
   demo                         offline demo: local seller, throwaway wallet, a real MCP session
   check [FILE]                 validate a catalog offline; list its tools and prices
   wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
   wallet address               print the configured wallet's address
+  ledger list [--tool T] [--state S] [--since 24h] [--limit N]
+                               show recent payments from the durable ledger
+  ledger export --csv          write the ledger as CSV (same filters)
+  ledger reconcile             resolve unknown payments against the chain (rpc: in the catalog)
   seller [--addr ADDR]         run the local x402 test seller on loopback
   version                      print the version
 
@@ -97,6 +105,8 @@ The wallet key comes from the environment, never a flag:
   X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
   X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE.
 The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
+The ledger: --ledger FILE, else $X402_LEDGER, else ledger.db in the state directory
+($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp).
 Logs go to stderr (X402_LOG_LEVEL=debug|info|warn|error, X402_LOG_FORMAT=text|json).
 `
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("serve", e)
 	regPath := fs.String("registry", "", "catalog file (default $X402_REGISTRY, else the built-in example)")
+	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
 	_ = fs.Bool("stdio", true, "serve over stdio (the only transport in this version)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,14 +32,32 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	path, err := ledgerPath(*ledgerFlag, e)
+	if err != nil {
+		return err
+	}
+	l, err := openLedger(ctx, path, reg)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	// Resolve what an earlier run left open (a crash, a lost answer) before
+	// spending again; what cannot be resolved yet stays counted.
+	if rep, err := reconcile(ctx, l, reg); err != nil {
+		log.Warn("ledger reconcile at start", "err", err)
+	} else {
+		logReconcile(log, rep)
+	}
+	payer := newClient(reg, wallet, l, log)
+	payer.Session = newSessionID("stdio")
 	srv, err := server.New(server.Config{
-		Registry: reg, Client: newClient(reg, wallet, log), Version: version, Getenv: e.getenv, Logger: log,
+		Registry: reg, Client: payer, History: l, Version: version, Getenv: e.getenv, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("x402-mcp serving MCP over stdio", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-		"wallet", wallet, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+		"wallet", wallet, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 	if err := srv.ServeStdio(ctx, e.stdin, e.stdout); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stdio: %w", err)
 	}
@@ -57,14 +78,21 @@ func loadRegistry(path string, e env) (*tools.Registry, error) {
 	return tools.Load(path)
 }
 
-// newClient builds the paying client for a catalog and wallet.
-func newClient(reg *tools.Registry, w *payments.Wallet, log *slog.Logger) *payments.Client {
-	pol := reg.Policy()
+// newClient builds the paying client for a catalog, wallet and ledger.
+func newClient(reg *tools.Registry, w *payments.Wallet, l payments.Ledger, log *slog.Logger) *payments.Client {
 	return &payments.Client{
 		HTTP:   payments.NewHTTPClient(),
 		Wallet: w,
-		Policy: pol,
-		Ledger: payments.NewMemoryLedger(pol.Budget, nil),
+		Policy: reg.Policy(),
+		Ledger: l,
 		Logger: log,
 	}
+}
+
+// newSessionID names one session for the per-session budget: over stdio a
+// session is this process.
+func newSessionID(kind string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return kind + "-" + hex.EncodeToString(b[:])
 }

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
 func cmdWallet(e env, args []string) error {
@@ -61,26 +61,14 @@ func cmdWallet(e env, args []string) error {
 	}
 }
 
-// stateDir is $XDG_STATE_HOME/x402-mcp, else ~/.local/state/x402-mcp
-// (%LocalAppData%\x402-mcp on Windows).
+// stateDir is the folder the durable ledger lives in by default
+// ($XDG_STATE_HOME/x402-mcp, ~/.local/state/x402-mcp, …; see ledger.DefaultPath).
 func stateDir(e env) (string, error) {
-	if d := e.getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "x402-mcp"), nil
+	p, err := ledger.DefaultPath(e.getenv)
+	if err != nil {
+		return "", fmt.Errorf("no state directory: pass --dir (%w)", err)
 	}
-	if runtime.GOOS == "windows" {
-		if d := e.getenv("LocalAppData"); d != "" {
-			return filepath.Join(d, "x402-mcp"), nil
-		}
-	}
-	home := e.getenv("HOME")
-	if home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("no home directory for the state directory: set XDG_STATE_HOME or pass --dir")
-		}
-		home = h
-	}
-	return filepath.Join(home, ".local", "state", "x402-mcp"), nil
+	return filepath.Dir(p), nil
 }
 
 func trimNewline(b []byte) []byte {

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
@@ -161,6 +162,22 @@ func (c *RPCChecker) AuthorizationUsed(ctx context.Context, network payments.Net
 }
 
 // Balance returns addr's balance of the token at asset on network.
+// ChainTime returns the timestamp of the network's latest block. An
+// authorization whose validBefore is before it can never be used: every
+// later block is at least as late. Reconciliation uses it to prove expiry
+// by the chain's clock rather than ours.
+func (c *RPCChecker) ChainTime(ctx context.Context, network payments.Network) (time.Time, error) {
+	cl, raw, err := c.client(ctx, network)
+	if err != nil {
+		return time.Time{}, err
+	}
+	h, err := cl.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return time.Time{}, redact(fmt.Errorf("%s via %s: latest block: %w", network, raw, err), raw)
+	}
+	return time.Unix(int64(h.Time), 0), nil
+}
+
 func (c *RPCChecker) Balance(ctx context.Context, network payments.Network, asset, addr common.Address) (payments.Amount, error) {
 	cl, raw, err := c.client(ctx, network)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -41,8 +42,10 @@ const (
 //   - a reservation older than StaleReservation that was never signed is
 //     released (its call died before signing);
 //   - for each Unresolved payment, c says whether its authorization was
-//     used: used → settled; unused and expired (validBefore + ExpiryGrace
-//     in the past) → released; otherwise it stays as it is.
+//     used: used → settled; unused and expired → released; otherwise it
+//     stays as it is. Expired means the chain's latest block is at or past
+//     validBefore when c is also a ChainClock, else validBefore +
+//     ExpiryGrace is in the past by the ledger's clock.
 //
 // A row changed meanwhile (its call recorded an outcome) is left alone.
 // A checker error for one row is recorded in Errors and the row left as it
@@ -61,6 +64,23 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 	rows, err := l.Unresolved(ctx)
 	if err != nil {
 		return rep, err
+	}
+	// The chain's own clock, read per network before any authorization is
+	// checked: a nonce unused after the head was already past validBefore
+	// can never be used (later blocks are never older), with no grace.
+	clock, _ := c.(ChainClock)
+	chainNow := map[string]time.Time{}
+	if clock != nil {
+		for _, r := range rows {
+			if _, seen := chainNow[r.Network]; seen {
+				continue
+			}
+			t, err := clock.ChainTime(ctx, payments.Network(r.Network))
+			if err != nil {
+				t = time.Time{} // fall back to our clock and ExpiryGrace
+			}
+			chainNow[r.Network] = t
+		}
 	}
 	for _, r := range rows {
 		if err := ctx.Err(); err != nil {
@@ -84,7 +104,7 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 			to = payments.StateSettled
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'settled', reason = ?2, reconciled_at = ?3, updated_at = ?3
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli())
-		case !r.ValidBefore.IsZero() && r.ValidBefore.Add(ExpiryGrace).Before(now):
+		case expired(r, chainNow[r.Network], now):
 			to = payments.StateReleased
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'released', reason = ?2, reconciled_at = ?3, updated_at = ?3
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUnusedExpired, now.UnixMilli())
@@ -117,6 +137,26 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 		}
 	}
 	return rep, nil
+}
+
+// ChainClock is an optional part of an AuthorizationChecker: the timestamp
+// of a network's latest block. With it, Reconcile proves an authorization
+// expired by the chain's clock; without it, by its own plus ExpiryGrace.
+type ChainClock interface {
+	ChainTime(ctx context.Context, network payments.Network) (time.Time, error)
+}
+
+// expired says an unused authorization can no longer be used: the chain's
+// head (read before the check) is at or past validBefore, or, with no chain
+// time, validBefore + ExpiryGrace is past by our clock.
+func expired(r Row, chainTime, now time.Time) bool {
+	if r.ValidBefore.IsZero() {
+		return false
+	}
+	if !chainTime.IsZero() {
+		return !chainTime.Before(r.ValidBefore)
+	}
+	return r.ValidBefore.Add(ExpiryGrace).Before(now)
 }
 
 func (l *Ledger) check(ctx context.Context, c AuthorizationChecker, r Row) (bool, error) {

@@ -177,3 +177,48 @@ type checkerFunc func() (bool, error)
 func (f checkerFunc) AuthorizationUsed(context.Context, payments.Network, common.Address, common.Address, [32]byte) (bool, error) {
 	return f()
 }
+
+// clockChain is a fakeChain that also reports its latest block's time.
+type clockChain struct {
+	*fakeChain
+	head time.Time
+}
+
+func (c *clockChain) ChainTime(context.Context, payments.Network) (time.Time, error) {
+	return c.head, nil
+}
+
+// TestReconcileByChainTime: with a chain clock, expiry is judged by the
+// chain's latest block, not by the ledger's clock and its grace.
+func TestReconcileByChainTime(t *testing.T) {
+	ctx := context.Background()
+	c := newClock(t0)
+	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
+	chain := &clockChain{fakeChain: &fakeChain{used: map[[32]byte]bool{}, fail: map[[32]byte]bool{}}}
+	sign := func(i byte, valid time.Duration) string {
+		t.Helper()
+		id, err := l.Reserve(ctx, res("t", 10))
+		must(t, err)
+		s := signed(c.Now().Add(valid))
+		s.Nonce, _ = nonceN(i)
+		must(t, l.MarkSigned(ctx, id, s))
+		must(t, l.MarkUnknown(ctx, id, "lost"))
+		return id
+	}
+	sign(1, time.Hour)                 // valid for another hour by our clock
+	sign(2, -5*time.Minute)            // expired five minutes ago by ours, within the grace
+	chain.head = t0.Add(2 * time.Hour) // the chain is past both
+	rep, err := l.Reconcile(ctx, chain)
+	must(t, err)
+	if rep.Released != 2 || rep.StillOpen != 0 {
+		t.Fatalf("chain head past both validBefores: %+v", rep)
+	}
+	sign(3, -5*time.Minute)                // expired by our clock…
+	chain.head = t0.Add(-10 * time.Minute) // …but not yet on chain
+	c.Add(time.Hour)                       // and well past our grace
+	rep, err = l.Reconcile(ctx, chain)
+	must(t, err)
+	if rep.StillOpen != 1 || rep.Released != 0 {
+		t.Fatalf("a chain head before validBefore must keep it open: %+v", rep)
+	}
+}

@@ -220,6 +220,11 @@ func (s *Sim) Time(ctx context.Context) (time.Time, error) {
 	return time.Unix(int64(h.Time), 0), nil
 }
 
+// ChainTime is Time, in the form reconciliation asks for it.
+func (s *Sim) ChainTime(ctx context.Context, _ payments.Network) (time.Time, error) {
+	return s.Time(ctx)
+}
+
 // AdjustTime seals an empty block d after the latest one, moving the chain's
 // clock forward for good: later blocks are never older. Use it to expire
 // authorizations (validBefore) on chain.
