@@ -473,3 +473,31 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoOnChain runs `demo --chain` from a binary built with the simchain
+// tag: every payment is a real transferWithAuthorization on a simulated EVM.
+func TestDemoOnChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a second, larger binary; run without -short")
+	}
+	bin := filepath.Join(t.TempDir(), "x402-mcp-simchain")
+	build := exec.Command("go", "build", "-tags", "simchain", "-o", bin, "../cmd/x402-mcp")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build -tags simchain: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "demo", "--chain")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo --chain: %v\n%s", err, out)
+	}
+	for _, want := range []string{"eip155:1337", "transferWithAuthorization", "Paid 0.001 USDC", "over_budget", "2 payments settled", "0.997 test USDC (read from the chain)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+	_, stderr, err := run(t, nil, "demo", "--chain")
+	if err == nil || !strings.Contains(stderr, "-tags simchain") {
+		t.Fatalf("the default binary should explain how to get --chain: %v %s", err, stderr)
+	}
+}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -25,14 +29,42 @@ func cmdCheck(e env, args []string) error {
 	for i, n := range reg.Defaults.Networks {
 		nets[i] = string(n) + " (" + n.Name() + ")"
 	}
-	fmt.Fprintf(e.stdout, "%s: OK, %d tools\nnetworks: %s\nper-call cap: %s\nbudget total: %s\n\n",
-		reg.Path, len(reg.Tools), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), reg.Budget.Total.USDC())
+	fmt.Fprintf(e.stdout, "%s: OK, %d tools\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
+		reg.Path, len(reg.Tools), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
+	for _, n := range slices.Sorted(maps.Keys(reg.RPC)) {
+		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, chain.RedactURL(reg.RPC[n]))
+	}
+	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOOL\tMAX PRICE\tMETHOD\tURL\tPINS")
+	fmt.Fprintln(tw, "TOOL\tMAX PRICE\tBUDGET\tMETHOD\tURL\tPINS")
 	for _, t := range reg.Tools {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.MaxPrice.USDC(), t.Method, t.URL, pins(t))
+		budget := "-"
+		if t.Budget != 0 {
+			budget = t.Budget.USDC()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.MaxPrice.USDC(), budget, t.Method, t.URL, pins(t))
 	}
 	return tw.Flush()
+}
+
+// budgets lists the operator's budgets in one line.
+func budgets(b tools.Budget) string {
+	parts := []string{"total " + b.Total.USDC()}
+	if b.PerDay != 0 {
+		parts = append(parts, "per day "+b.PerDay.USDC()+" ("+b.Day.String()+")")
+	}
+	for _, l := range []struct {
+		name string
+		a    payments.Amount
+	}{{"per session", b.PerSession}, {"per tool", b.PerTool}, {"per host", b.PerHost}} {
+		if l.a != 0 {
+			parts = append(parts, l.name+" "+l.a.USDC())
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(b.PerNetwork)) {
+		parts = append(parts, "on "+string(n)+" "+b.PerNetwork[n].USDC())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func pins(t *tools.Entry) string {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -35,6 +36,7 @@ const (
 // transport, and a real MCP client session driving it.
 func cmdDemo(ctx context.Context, e env, args []string) error {
 	fs := newFlags("demo", e)
+	onChain := fs.Bool("chain", false, "settle on a simulated EVM chain with real transactions (needs a binary built with -tags simchain)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,30 +45,36 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	out := e.stdout
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	// 1. The seller and its facilitator, on loopback.
-	running, err := localseller.Start(localseller.Config{})
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	defer running.Close()
-	seller, sellerURL := running.Seller, running.URL
-
-	// 2. A throwaway wallet, funded with test USDC at the facilitator.
+	// 1. A throwaway wallet.
 	wallet, err := payments.GenerateWallet()
 	if err != nil {
 		return err
 	}
-	fac := seller.Facilitator()
-	fac.Fund(wallet.Address(), demoFunding)
 
-	// 3. The built-in catalog, pointed at this seller, with a small budget.
+	// 2. The seller and its facilitator on loopback, funding the wallet with
+	// test USDC, and the catalog that points at them.
+	setup := memoryDemo
+	if *onChain {
+		if chainDemo == nil {
+			return usageError{"this x402-mcp was built without the simulated chain: run `go run -tags simchain ./cmd/x402-mcp demo --chain`"}
+		}
+		setup = chainDemo
+	}
+	d, err := setup(ctx, wallet.Address())
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer d.close()
+	seller, sellerURL, fac := d.seller.Seller, d.seller.URL, d.seller.Facilitator
+
+	// 3. The catalog, pointed at this seller, with a small budget.
 	getenv := func(k string) string {
 		if k == "X402_SELLER_URL" {
 			return sellerURL
 		}
 		return ""
 	}
-	reg, err := tools.Parse("registry.yaml (built-in example)", x402mcp.DefaultRegistry)
+	reg, err := tools.Parse(d.registryName, d.registry)
 	if err != nil {
 		return err
 	}
@@ -108,6 +116,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 
 	fmt.Fprintf(out, "x402-mcp demo: everything runs here, offline, on loopback.\n\n")
 	fmt.Fprintf(out, "  seller   %s  (x402 v2 and v1; its facilitator checks every signature by ecrecover)\n", sellerURL)
+	fmt.Fprintf(out, "  money    %s\n", d.money)
 	fmt.Fprintf(out, "  wallet   %s  (throwaway key, funded with %s test USDC)\n", wallet.Address().Hex(), demoFunding)
 	fmt.Fprintf(out, "  budget   %s total, %s per call  (set by the operator in registry.yaml)\n", demoBudget.USDC(), reg.Defaults.MaxPerCall.USDC())
 	fmt.Fprintf(out, "  ledger   %s  (SQLite; a throwaway one for the demo)\n", book.Path())
@@ -153,8 +162,8 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		printResult(out, res)
 	}
 
-	fmt.Fprintf(out, "\nOn the seller's side: %d payments settled, %s received; the wallet holds %s test USDC.\n",
-		fac.SettledCount(), fac.Balance(seller.PayTo()).USDC(), fac.Balance(wallet.Address()))
+	fmt.Fprintf(out, "\nOn the seller's side: %d payments settled, %s received; the wallet holds %s test USDC%s.\n",
+		fac.SettledCount(), fac.Balance(seller.PayTo()).USDC(), fac.Balance(wallet.Address()), d.where)
 	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
 
 	_ = cli.Close()
@@ -165,6 +174,33 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	}
 	return nil
 }
+
+// demoSetup is what a demo runs against: a seller on loopback whose
+// facilitator holds the wallet's test USDC, and the catalog for it.
+type demoSetup struct {
+	seller       *localseller.Running
+	registryName string
+	registry     []byte
+	money        string // how money moves, for the transcript's header
+	where        string // where balances are kept, for its footer
+	close        func()
+}
+
+// memoryDemo: the built-in catalog and a facilitator that keeps balances
+// in memory (Base Sepolia test USDC).
+func memoryDemo(_ context.Context, wallet common.Address) (*demoSetup, error) {
+	running, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		return nil, err
+	}
+	running.Facilitator.Fund(wallet, demoFunding)
+	return &demoSetup{seller: running, registryName: "registry.yaml (built-in example)", registry: x402mcp.DefaultRegistry,
+		money: "Base Sepolia test USDC, balances kept in memory by the facilitator (`demo --chain` settles on a real EVM)",
+		where: " (in the facilitator's memory)", close: func() { running.Close() }}, nil
+}
+
+// chainDemo is set when the binary is built with -tags simchain (demo_chain.go).
+var chainDemo func(ctx context.Context, wallet common.Address) (*demoSetup, error)
 
 func printResult(out io.Writer, res *mcp.CallToolResult) {
 	prefix := "    "

@@ -234,7 +234,14 @@ func (s *Sim) AdjustTime(d time.Duration) error {
 	if s.closed {
 		return errors.New("simulated chain is closed")
 	}
-	return s.backend.AdjustTime(d)
+	err := s.backend.AdjustTime(d)
+	if err != nil && strings.Contains(err.Error(), "non-empty block") {
+		// A transaction reached the pool after the last seal (the pool
+		// admits asynchronously): mine it first, then move the clock.
+		s.backend.Commit()
+		err = s.backend.AdjustTime(d)
+	}
+	return err
 }
 
 // Signatures of the two transferWithAuthorization overloads.
