@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -22,6 +24,8 @@ defaults:
   max_per_call: "0.05"
 budget:
   total: "0.0015"
+  per_day: "0.01"
+  per_session: "0.002"
 tools:
   - name: weather
     description: Weather.
@@ -41,6 +45,14 @@ tools:
 // client to it (the in-process transport; the stdio path is tested in test/).
 func newSession(t *testing.T) (*client.Client, *localseller.Running) {
 	t.Helper()
+	cli, seller, _ := newSessionWith(t)
+	return cli, seller
+}
+
+// newSessionWith serves the registry with a fresh SQLite ledger in a temp
+// dir, which is also the spend history.
+func newSessionWith(t *testing.T) (*client.Client, *localseller.Running, *ledger.Ledger) {
+	t.Helper()
 	seller, err := localseller.Start(localseller.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -56,14 +68,19 @@ func newSession(t *testing.T) (*client.Client, *localseller.Running) {
 		t.Fatal(err)
 	}
 	pol := reg.Policy()
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { book.Close() })
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session"}
 	getenv := func(k string) string {
 		if k == "SELLER" {
 			return seller.URL
 		}
 		return ""
 	}
-	srv, err := server.New(server.Config{Registry: reg, Client: c, Getenv: getenv})
+	srv, err := server.New(server.Config{Registry: reg, Client: c, History: book, Getenv: getenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +99,7 @@ func newSession(t *testing.T) (*client.Client, *localseller.Running) {
 	if _, err := cli.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	return cli, seller
+	return cli, seller, book
 }
 
 func call(t *testing.T, cli *client.Client, name string, args map[string]any) *mcp.CallToolResult {
@@ -188,5 +205,55 @@ func TestQuote(t *testing.T) {
 	}
 	if n := seller.Seller.PaymentHeadersSeen(); n != 0 {
 		t.Fatalf("quotes sent %d payments", n)
+	}
+}
+
+func TestSpendHistory(t *testing.T) {
+	cli, _, _ := newSessionWith(t)
+	if res := call(t, cli, "weather", map[string]any{"city": "oslo"}); res.IsError {
+		t.Fatal(res.Content)
+	}
+	if res := call(t, cli, "weather_cheap", map[string]any{"city": "oslo"}); !res.IsError {
+		t.Fatal("weather_cheap should be refused")
+	}
+	var h struct {
+		Payments []server.HistoryEntry `json:"payments"`
+	}
+	structured(t, call(t, cli, server.ToolSpendHistory, nil), &h)
+	if len(h.Payments) != 1 {
+		t.Fatalf("history %+v: a refusal before reserving leaves no row", h)
+	}
+	p := h.Payments[0]
+	if p.Tool != "weather" || p.Amount != "0.001" || p.State != "settled" || !strings.HasPrefix(p.Transaction, "0x") || p.Network != "eip155:84532" {
+		t.Fatalf("history entry %+v", p)
+	}
+	for _, tt := range []struct {
+		args map[string]any
+		n    int
+	}{
+		{map[string]any{"tool": "weather"}, 1}, {map[string]any{"tool": "other"}, 0},
+		{map[string]any{"state": "unknown"}, 0}, {map[string]any{"state": "settled"}, 1},
+		{map[string]any{"since": "1h"}, 1}, {map[string]any{"since": "2999-01-01T00:00:00Z"}, 0},
+	} {
+		structured(t, call(t, cli, server.ToolSpendHistory, tt.args), &h)
+		if len(h.Payments) != tt.n {
+			t.Errorf("%v: %d payments, want %d", tt.args, len(h.Payments), tt.n)
+		}
+	}
+	if res := call(t, cli, server.ToolSpendHistory, map[string]any{"since": "yesterday"}); !res.IsError {
+		t.Fatal("a bad since was accepted")
+	}
+}
+
+func TestWalletReportsSessionAndDay(t *testing.T) {
+	cli, _, _ := newSessionWith(t)
+	call(t, cli, "weather", map[string]any{"city": "rome"})
+	var st server.WalletStatus
+	structured(t, call(t, cli, server.ToolWallet, nil), &st)
+	if st.Budget.PerSession == nil || st.Budget.PerSession.Counted != "0.001" || st.Budget.PerSession.Left != "0.001" {
+		t.Fatalf("session budget %+v", st.Budget.PerSession)
+	}
+	if st.Budget.PerDay == nil || st.Budget.PerDay.Counted != "0.001" || st.Budget.PerDay.Window != "rolling 24 hours" {
+		t.Fatalf("day budget %+v", st.Budget.PerDay)
 	}
 }
