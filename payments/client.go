@@ -513,7 +513,7 @@ func redactURL(r *http.Request) string {
 // paymentID returns the payment identifier for a call: the call id if it is a
 // valid identifier, else a fresh "pay_" + 32 hex characters.
 func paymentID(callID string) string {
-	if validPaymentID(callID) {
+	if ValidPaymentID(callID) {
 		return callID
 	}
 	var b [16]byte
@@ -521,7 +521,9 @@ func paymentID(callID string) string {
 	return "pay_" + hex.EncodeToString(b[:])
 }
 
-func validPaymentID(s string) bool {
+// ValidPaymentID says whether s is a valid x402 payment identifier: 16 to
+// 128 characters of [A-Za-z0-9_-] (the payment-identifier extension).
+func ValidPaymentID(s string) bool {
 	if len(s) < 16 || len(s) > 128 {
 		return false
 	}

@@ -594,22 +594,10 @@ func paymentIdentifier(p *payments.PaymentPayload) (string, error) {
 		return "", errors.New(ErrIdentifierRequired + ": info.id is missing")
 	}
 	id := *ext.Info.ID
-	if !validPaymentID(id) {
+	if !payments.ValidPaymentID(id) {
 		return "", errors.New("payment-identifier info.id must be 16 to 128 characters of [A-Za-z0-9_-]")
 	}
 	return id, nil
-}
-
-func validPaymentID(s string) bool {
-	if len(s) < 16 || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // payloadKey is a payment's canonical JSON: equal for the same payment
