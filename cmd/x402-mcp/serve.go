@@ -41,13 +41,21 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer l.Close()
-	// Resolve what an earlier run left open (a crash, a lost answer) before
-	// spending again; what cannot be resolved yet stays counted.
-	if rep, err := reconcile(ctx, l, reg); err != nil {
-		log.Warn("ledger reconcile at start", "err", err)
-	} else {
-		logReconcile(log, rep)
-	}
+	// Resolve what an earlier run left open (a crash, a lost answer). It runs
+	// beside serving, so a slow or unreachable chain never delays the host's
+	// start: until it is resolved, an open payment simply stays counted.
+	reconciled := make(chan struct{})
+	rctx, stopReconcile := context.WithCancel(ctx)
+	go func() {
+		defer close(reconciled)
+		if rep, err := reconcile(rctx, l, reg); err != nil {
+			log.Warn("ledger reconcile at start", "err", err)
+		} else {
+			logReconcile(log, rep)
+		}
+	}()
+	defer func() { <-reconciled }() // before the ledger closes…
+	defer stopReconcile()           // …and after it is told to stop
 	payer := newClient(reg, wallet, l, log)
 	payer.Session = newSessionID("stdio")
 	srv, err := server.New(server.Config{
