@@ -88,6 +88,10 @@ type Client struct {
 	// Session keys the per-session budget for calls whose Limit names none
 	// (over stdio: this process).
 	Session string
+	// Approve asks a human before a payment above the approval threshold
+	// (Policy.ApproveAbove, Limit.ApproveAbove) is signed. Nil with a
+	// threshold set refuses such payments (approval_required).
+	Approve Approver
 }
 
 // DefaultMaxBody is the default cap on an upstream body.
@@ -139,6 +143,7 @@ func (c *Client) httpClient() *http.Client {
 // happened to the money.
 func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
 	start := c.now()
+	progress(ctx, StepRequesting)
 	res, err := c.send(ctx, req, "", "")
 	if err != nil {
 		return nil, upstreamError(ctx, err, NotCharged, nil)
@@ -164,7 +169,12 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")
 	}
-	id, err := c.Ledger.Reserve(ctx, c.reservation(req, lim, best, req0))
+	// A cancelled call stops before it reserves or signs anything.
+	if ctx.Err() != nil {
+		return nil, stopped(ctx, best.Amount)
+	}
+	rsv := c.reservation(req, lim, best, req0)
+	id, err := c.Ledger.Reserve(ctx, rsv)
 	if err != nil {
 		if pe, ok := AsError(err); ok {
 			return nil, pe
@@ -172,8 +182,24 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not reserve the payment; nothing was signed"}
 	}
 
+	// Above the approval threshold a human decides, before anything is signed.
+	if perr := c.approve(ctx, ApprovalRequest{
+		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
+		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim),
+	}); perr != nil {
+		_ = c.Ledger.Release(context.WithoutCancel(ctx), id, "not approved: "+string(perr.Code))
+		return nil, perr
+	}
+	if ctx.Err() != nil {
+		_ = c.Ledger.Release(context.WithoutCancel(ctx), id, "cancelled before signing")
+		return nil, stopped(ctx, best.Amount)
+	}
+	progress(ctx, StepPaying)
+
 	// The signed record, with the exact header value, is written before the
 	// request leaves: from then on the payment counts until proven unused.
+	// It is written even if the call is cancelled meanwhile, so that a
+	// signed row always gets an outcome.
 	payLim := lim
 	payLim.CallID = paymentID(lim.CallID)
 	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
@@ -182,7 +208,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		hName, hValue, err = payload.Encode()
 	}
 	if err == nil {
-		err = c.Ledger.MarkSigned(ctx, id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
+		err = c.Ledger.MarkSigned(context.WithoutCancel(ctx), id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
@@ -198,6 +224,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 
 	// From here on a signed authorization exists: every path records an outcome.
 	bg := context.WithoutCancel(ctx)
+	progress(ctx, StepWaitingPaid)
 	paid, attempts, err := c.sendPaid(ctx, req, hName, hValue)
 	if err != nil {
 		receipt.State = string(StateUnknown)
@@ -456,6 +483,17 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 		}
 	}
 	return nil, attempt, lastErr
+}
+
+// stopped is the error of a call whose context ended before anything was
+// signed.
+func stopped(ctx context.Context, amt Amount) *Error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &Error{Code: CodeUpstreamTimeout, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
+			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", amt.USDC())}
+	}
+	return &Error{Code: CodeCancelled, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
+		"the call was cancelled before paying %s. Nothing was signed.", amt.USDC())}
 }
 
 func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) *Error {

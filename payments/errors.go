@@ -34,6 +34,8 @@ const (
 	CodeUpstreamFailed   Code = "upstream_failed"          // the upstream failed (before or after payment)
 	CodeUpstreamTimeout  Code = "upstream_timeout"         // the upstream did not answer in time
 	CodeApprovalRequired Code = "approval_required"        // a human must approve and could not be asked
+	CodeApprovalDeclined Code = "approval_declined"        // the human declined the payment
+	CodeCancelled        Code = "cancelled"                // the call was cancelled before anything was signed
 	CodeInternal         Code = "internal"                 // a bug; details are in the log only
 )
 

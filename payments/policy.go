@@ -20,6 +20,9 @@ type Policy struct {
 	// Budget is enforced by the Ledger at reservation time (budget.go); the
 	// Ledger is built with it.
 	Budget Budget
+	// ApproveAbove: a payment above it is signed only after a human approves
+	// it through the Client's Approver. Zero asks for no approval.
+	ApproveAbove Amount
 }
 
 // Limit is what one catalog entry allows a call to pay, on top of the Policy.
@@ -42,6 +45,11 @@ type Limit struct {
 	// ToolBudget is the entry's own lifetime budget; zero means the policy's
 	// Budget.PerTool.
 	ToolBudget Amount
+	// ApproveAbove overrides the Policy's approval threshold for this entry;
+	// zero means the Policy's.
+	ApproveAbove Amount
+	// Description says what the call buys, for the approval question.
+	Description string
 }
 
 // cap returns the price ceiling for a call and what sets it.

@@ -31,12 +31,17 @@ type Config struct {
 	// Getenv resolves ${VAR} in the catalog (os.Getenv in production).
 	Getenv func(string) string
 	Logger *slog.Logger
+	// Heartbeat is how often a long call repeats its progress (default
+	// DefaultHeartbeat).
+	Heartbeat time.Duration
 }
 
 // Server is an MCP server whose tools pay.
 type Server struct {
 	mcp *mcpserver.MCPServer
 	cfg Config
+	// approvals are the payment questions awaiting the user's answer.
+	approvals approvals
 }
 
 // instructions tell the model how to use a paying server.
@@ -67,7 +72,15 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithRecovery(),
 		mcpserver.WithInstructions(instructions),
 		mcpserver.WithToolHandlerMiddleware(s.logCalls),
+		mcpserver.WithToolHandlerMiddleware(s.progress),
+		mcpserver.WithToolHandlerMiddleware(s.askApproval),
+		mcpserver.WithElicitation(),
 	)
+	// Payments above the approval threshold are put to the human through
+	// MCP elicitation (approval.go).
+	if cfg.Client.Approve == nil {
+		cfg.Client.Approve = s.approve
+	}
 	s.mcp.AddTools(tools.Build(cfg.Registry, cfg.Client, cfg.Getenv)...)
 	s.mcp.AddTools(s.walletTool(), s.quoteTool())
 	if cfg.History != nil {

@@ -74,6 +74,9 @@ type Defaults struct {
 	Timeout time.Duration
 	// MaxResultBytes caps what the model sees of an answer.
 	MaxResultBytes int
+	// ApproveAbove: a payment above it waits for a human's approval (MCP
+	// elicitation). Zero asks for none.
+	ApproveAbove payments.Amount
 }
 
 // Budget is the operator's spending limits (see payments.Budget).
@@ -101,6 +104,8 @@ type Entry struct {
 	// Result is a gjson path picked out of a JSON answer.
 	Result  string
 	Timeout time.Duration
+	// ApproveAbove overrides defaults.approve_above; zero means the default.
+	ApproveAbove payments.Amount
 
 	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
 	schema   json.RawMessage    // the compiled input schema
@@ -151,9 +156,10 @@ func (r *Registry) Entry(name string) (*Entry, bool) {
 // Policy returns the payment policy the registry sets.
 func (r *Registry) Policy() payments.Policy {
 	return payments.Policy{
-		Networks: slices.Clone(r.Defaults.Networks),
-		PerCall:  r.Defaults.MaxPerCall,
-		Budget:   r.Budget,
+		Networks:     slices.Clone(r.Defaults.Networks),
+		PerCall:      r.Defaults.MaxPerCall,
+		Budget:       r.Budget,
+		ApproveAbove: r.Defaults.ApproveAbove,
 	}
 }
 
@@ -183,6 +189,7 @@ type rawDefaults struct {
 	MaxPerCall     string   `yaml:"max_per_call"`
 	Timeout        string   `yaml:"timeout"`
 	MaxResultBytes *int     `yaml:"max_result_bytes"`
+	ApproveAbove   string   `yaml:"approve_above"`
 }
 
 type rawBudget struct {
@@ -204,15 +211,16 @@ type rawTool struct {
 	Params      []*rawParam `yaml:"params"`
 	// A value, not a pointer: yaml v4.0.0 decodes into a *yaml.Node as if
 	// it were a struct (and WithKnownFields then rejects every key).
-	InputSchema yaml.Node         `yaml:"input_schema"`
-	Headers     map[string]string `yaml:"headers"`
-	MaxPrice    string            `yaml:"max_price"`
-	Budget      string            `yaml:"budget"`
-	PayTo       string            `yaml:"pay_to"`
-	Network     string            `yaml:"network"`
-	Asset       string            `yaml:"asset"`
-	Result      string            `yaml:"result"`
-	Timeout     string            `yaml:"timeout"`
+	InputSchema  yaml.Node         `yaml:"input_schema"`
+	Headers      map[string]string `yaml:"headers"`
+	MaxPrice     string            `yaml:"max_price"`
+	Budget       string            `yaml:"budget"`
+	PayTo        string            `yaml:"pay_to"`
+	Network      string            `yaml:"network"`
+	Asset        string            `yaml:"asset"`
+	Result       string            `yaml:"result"`
+	Timeout      string            `yaml:"timeout"`
+	ApproveAbove string            `yaml:"approve_above"`
 }
 
 type rawParam struct {
@@ -239,9 +247,9 @@ var yamlPlaces = map[string]string{
 
 var yamlKeys = map[string]string{
 	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
-	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes",
+	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
-	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout",
+	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above",
 	"tools.rawParam":    "name, in, type, description, required, enum, default",
 }
 
@@ -491,7 +499,23 @@ func parseDefaults(p *problems, rd *rawDefaults) (Defaults, bool) {
 			d.MaxResultBytes = n
 		}
 	}
+	d.ApproveAbove = parseApproveAbove(p, "defaults.approve_above", rd.ApproveAbove)
 	return d, perCallOK
+}
+
+// parseApproveAbove reads an approval threshold; "" is none.
+func parseApproveAbove(p *problems, where, s string) payments.Amount {
+	if s == "" {
+		return 0
+	}
+	a, err := payments.ParseAmount(s)
+	switch {
+	case err != nil:
+		p.add(where, "%v", err)
+	case a == 0:
+		p.add(where, "0 is not a threshold: write the largest amount paid without asking, such as 0.05 (every payment above it waits for a human's approval), or leave it out")
+	}
+	return a
 }
 
 func parseTimeout(s string) (time.Duration, error) {
@@ -614,6 +638,7 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 			e.Timeout = t
 		}
 	}
+	e.ApproveAbove = parseApproveAbove(p, at("approve_above"), rt.ApproveAbove)
 
 	// headers
 	names := make([]string, 0, len(rt.Headers))

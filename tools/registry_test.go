@@ -119,7 +119,7 @@ func TestParseFullRegistry(t *testing.T) {
 	if !reflect.DeepEqual(w.Params, wantParams) {
 		t.Errorf("Params =\n%#v\nwant\n%#v", w.Params, wantParams)
 	}
-	wantLimit := payments.Limit{Tool: "weather", MaxPrice: 10_000, PayTo: w.PayTo, Network: "eip155:84532", Asset: w.Asset, CallID: "call_x"}
+	wantLimit := payments.Limit{Tool: "weather", MaxPrice: 10_000, PayTo: w.PayTo, Network: "eip155:84532", Asset: w.Asset, CallID: "call_x", Description: "Current weather for a city."}
 	if got := w.Limit("call_x"); got != wantLimit {
 		t.Errorf("Limit = %+v, want %+v", got, wantLimit)
 	}
@@ -220,6 +220,9 @@ func TestParseErrors(t *testing.T) {
 		{"rpc bad network", "version: 1\nrpc:\n  solana: http://x\n", []string{`rpc.solana: network "solana" is not an EVM network`}},
 		{"rpc bad url", "version: 1\nrpc:\n  eip155:84532: localhost:8545\n", []string{`rpc.eip155:84532: "localhost:8545" is not a JSON-RPC URL`}},
 		{"tool budget", tool(okTool + "    budget: \"0\"\n"), []string{`tools[0] "weather": budget: 0 would refuse every payment`}},
+		{"approve_above bad", "version: 1\ndefaults:\n  approve_above: 1e-3\n", []string{`defaults.approve_above: "1e-3" is not a USDC amount`}},
+		{"approve_above zero", "version: 1\ndefaults:\n  approve_above: \"0\"\n", []string{"defaults.approve_above: 0 is not a threshold"}},
+		{"tool approve_above", tool(okTool + "    approve_above: \"0.0000001\"\n"), []string{`tools[0] "weather": approve_above: "0.0000001" has more than 6 decimals`}},
 
 		// names and basics
 		{"bad name", tool(strings.Replace(okTool, "name: weather", "name: Weather", 1)), []string{`tools[0] "Weather": name: "Weather" is not a valid tool name: use 1 to 64 lowercase letters`}},
@@ -566,5 +569,21 @@ func TestDocExampleIsValid(t *testing.T) {
 	}
 	if len(r.Tools) != 2 {
 		t.Errorf("example has %d tools", len(r.Tools))
+	}
+}
+
+func TestApproveAbove(t *testing.T) {
+	src := "version: 1\ndefaults:\n  approve_above: \"0.05\"\ntools:\n  -" + strings.TrimPrefix(okTool, "   ") + "  -" + strings.TrimPrefix(strings.Replace(okTool, "name: weather", "name: pricey", 1), "   ") + "    approve_above: \"0.001\"\n"
+	r, err := Parse("registry.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Policy().ApproveAbove; got != 50_000 {
+		t.Fatalf("policy threshold %d", got)
+	}
+	w, _ := r.Entry("weather")
+	p, _ := r.Entry("pricey")
+	if lw, lp := w.Limit("c"), p.Limit("c"); lw.ApproveAbove != 0 || lp.ApproveAbove != 1000 || lp.Description != p.Description {
+		t.Fatalf("limits %+v %+v", lw, lp)
 	}
 }

@@ -98,6 +98,9 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		Asset:      e.Asset,
 		CallID:     callID,
 		ToolBudget: e.Budget,
+		// The approval question shows what the call buys.
+		ApproveAbove: e.ApproveAbove,
+		Description:  e.Description,
 	}
 }
 

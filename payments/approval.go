@@ -1,0 +1,89 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ApprovalRequest is what a human is shown before a payment above the
+// approval threshold is signed.
+type ApprovalRequest struct {
+	// Tool is the catalog entry, Description what it does (its registry
+	// description), Resource the request it pays for ("GET https://…", no
+	// query string).
+	Tool, Resource, Description string
+	Amount                      Amount
+	Network                     Network
+	PayTo, Asset                string
+	// Threshold is the approve_above the amount exceeds.
+	Threshold Amount
+}
+
+// Approver asks a human to approve a payment. It returns nil when the human
+// approved, an error wrapping ErrDeclined when they said no, and any other
+// error when they could not be asked (the host cannot elicit, no answer in
+// time). It is called after the budget is reserved and before anything is
+// signed, with a context bounded by ApprovalTimeout. Package server provides
+// the MCP one; payments never imports MCP.
+type Approver func(ctx context.Context, r ApprovalRequest) error
+
+// ErrDeclined is what an Approver wraps when the human declined.
+var ErrDeclined = errors.New("the human declined the payment")
+
+// ApprovalTimeout bounds the wait for a human's answer. It is well under the
+// ledger's StaleReservation, so a reservation held for an approval is never
+// taken for an abandoned one.
+const ApprovalTimeout = 5 * time.Minute
+
+// approvalThreshold returns the threshold that applies to a call: the entry's
+// override, else the policy's. Zero means no approval.
+func (c *Client) approvalThreshold(lim Limit) Amount {
+	if lim.ApproveAbove != 0 {
+		return lim.ApproveAbove
+	}
+	return c.Policy.ApproveAbove
+}
+
+// approve asks for approval of r when its amount is above the threshold. It
+// returns nil when the payment may go ahead. The caller releases the
+// reservation on an error: nothing has been signed.
+func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
+	th := r.Threshold
+	if th == 0 || r.Amount <= th {
+		return nil
+	}
+	raise := fmt.Sprintf("To pay without asking, the operator can raise defaults.approve_above (or the tool's approve_above) in registry.yaml to at least %s.", r.Amount.String())
+	if c.Approve == nil {
+		return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Message: fmt.Sprintf(
+			"%s costs %s, above the approval threshold of %s, and this server has no way to ask a human. Nothing was signed. %s",
+			r.Tool, r.Amount.USDC(), th.USDC(), raise)}
+	}
+	progress(ctx, StepApproval)
+	actx, cancel := context.WithTimeout(ctx, ApprovalTimeout)
+	defer cancel()
+	c.log().Info("asking for approval", "tool", r.Tool, "amount", r.Amount.String(), "threshold", th.String(), "payTo", r.PayTo)
+	err := c.Approve(actx, r)
+	switch {
+	case err == nil:
+		c.log().Info("payment approved", "tool", r.Tool, "amount", r.Amount.String())
+		return nil
+	case errors.Is(err, ErrDeclined):
+		c.log().Info("payment declined", "tool", r.Tool, "amount", r.Amount.String())
+		return &Error{Code: CodeApprovalDeclined, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+			"the human declined the payment of %s to %s on %s for %s. Nothing was signed. Do not retry this call unless the user asks for it.",
+			r.Amount.USDC(), r.PayTo, r.Network, r.Tool)}
+	}
+	c.log().Warn("approval not obtained", "tool", r.Tool, "err", safeErr(err))
+	why := safeErr(err)
+	switch {
+	case ctx.Err() != nil:
+		why = "the call was cancelled or ran out of time while waiting for the human"
+	case errors.Is(err, context.DeadlineExceeded):
+		why = fmt.Sprintf("no answer within %s", ApprovalTimeout)
+	}
+	return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+		"%s costs %s, above the approval threshold of %s, and the human's approval could not be obtained (%s). Nothing was signed. %s",
+		r.Tool, r.Amount.USDC(), th.USDC(), why, raise)}
+}

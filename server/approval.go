@@ -1,0 +1,204 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// errNoElicitation: the host did not declare the elicitation capability.
+var errNoElicitation = errors.New("the MCP host cannot ask the user (it does not support elicitation)")
+
+// errAsking: the question is on its way to the user; the call is answered
+// with an input request and resumes when the host retries it.
+var errAsking = errors.New("asking the user")
+
+// approvalInput is the id of the approval question among a call's input
+// requests.
+const approvalInput = "x402_approve_payment"
+
+// The approval flow is written once, multi round-trip style (MCP
+// 2026-07-28): the first call reserves, finds the price above the threshold
+// and answers with an elicitation input request instead of paying; the host
+// asks the user and calls again with the answer. mcp-go performs the same
+// exchange with elicitation/create for hosts on older protocol versions.
+// The question itself is kept here, under a random id the host echoes back,
+// so a host can only answer what was asked.
+
+// approvals holds the questions awaiting an answer.
+type approvals struct {
+	mu      sync.Mutex
+	pending map[string]pendingApproval
+}
+
+type pendingApproval struct {
+	req     payments.ApprovalRequest
+	expires time.Time
+}
+
+func (a *approvals) put(r payments.ApprovalRequest) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id := "approval_" + hex.EncodeToString(b[:])
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pending == nil {
+		a.pending = map[string]pendingApproval{}
+	}
+	for k, p := range a.pending {
+		if now.After(p.expires) {
+			delete(a.pending, k)
+		}
+	}
+	a.pending[id] = pendingApproval{req: r, expires: now.Add(payments.ApprovalTimeout)}
+	return id
+}
+
+// take removes and returns the question asked under id, if still open.
+func (a *approvals) take(id string) (payments.ApprovalRequest, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, ok := a.pending[id]
+	delete(a.pending, id)
+	if !ok || time.Now().After(p.expires) {
+		return payments.ApprovalRequest{}, false
+	}
+	return p.req, true
+}
+
+// covers says an approval given for a also approves r: the same tool, payee,
+// network and asset, at no higher a price.
+func covers(a, r payments.ApprovalRequest) bool {
+	return a.Tool == r.Tool && a.PayTo == r.PayTo && a.Network == r.Network && a.Asset == r.Asset &&
+		a.Resource == r.Resource && r.Amount <= a.Amount
+}
+
+// approvalCall carries one tool call's input responses to the approver, and
+// the question the approver wants asked back to the middleware.
+type approvalCall struct {
+	responses mcp.InputResponses
+	state     string
+	ask       *mcp.ElicitationParams
+	askID     string
+}
+
+type approvalKey struct{}
+
+// askApproval is the tool middleware that turns the approver's question into
+// an input request, and hands the host's answer back to the approver.
+func (s *Server) askApproval(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ac := &approvalCall{responses: req.Params.InputResponses, state: req.Params.RequestState}
+		res, err := next(context.WithValue(ctx, approvalKey{}, ac), req)
+		if ac.ask != nil {
+			return mcpserver.NewInputRequestBuilder(ac.askID).Elicit(approvalInput, *ac.ask).ToolResult(), nil
+		}
+		return res, err
+	}
+}
+
+// approve is the payments.Approver of a server: it asks the human through MCP
+// elicitation, before anything is signed. Only the host's answer to the
+// question asked approves a payment; nothing in a tool's arguments can.
+func (s *Server) approve(ctx context.Context, r payments.ApprovalRequest) error {
+	ac, _ := ctx.Value(approvalKey{}).(*approvalCall)
+	if ac == nil {
+		return errors.New("no tool call to ask through")
+	}
+	if !canElicit(ctx) {
+		return errNoElicitation
+	}
+	if ac.state != "" {
+		if asked, ok := s.approvals.take(ac.state); ok && covers(asked, r) {
+			res := mcpserver.ElicitationResponse(ac.responses, approvalInput)
+			if res == nil {
+				return errors.New("the host retried the call without the user's answer")
+			}
+			switch res.Action {
+			case mcp.ElicitationResponseActionAccept:
+				if approved(res.Content) {
+					return nil
+				}
+				return fmt.Errorf("the user left approve unchecked: %w", payments.ErrDeclined)
+			case mcp.ElicitationResponseActionDecline:
+				return fmt.Errorf("the user declined: %w", payments.ErrDeclined)
+			case mcp.ElicitationResponseActionCancel:
+				return fmt.Errorf("the user dismissed the question: %w", payments.ErrDeclined)
+			}
+			return fmt.Errorf("the host answered with an unknown action %q", payments.Sanitize(string(res.Action), 40))
+		}
+		// An unknown, expired or different question (the price rose): ask
+		// again.
+	}
+	ac.askID = s.approvals.put(r)
+	ac.ask = &mcp.ElicitationParams{Message: approvalMessage(r), RequestedSchema: approvalSchema}
+	return errAsking
+}
+
+// canElicit says whether the request's client declared elicitation.
+func canElicit(ctx context.Context) bool {
+	if info := mcpserver.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern {
+		return info.ClientCapabilities != nil && info.ClientCapabilities.Elicitation != nil
+	}
+	if sess, ok := mcpserver.ClientSessionFromContext(ctx).(mcpserver.SessionWithClientInfo); ok {
+		return sess.GetClientCapabilities().Elicitation != nil
+	}
+	return false
+}
+
+// approvalSchema is the form the host shows: one checkbox.
+var approvalSchema = map[string]any{
+	"type": "object",
+	"properties": map[string]any{
+		"approve": map[string]any{
+			"type":        "boolean",
+			"title":       "Approve this payment",
+			"description": "Check to let x402-mcp sign this one payment from the wallet.",
+			"default":     false,
+		},
+	},
+	"required": []string{"approve"},
+}
+
+// approvalMessage names the tool, the price, the payee, the network and what
+// the payment buys. The seller's values were checked by the policy (payee and
+// asset are addresses, the network is known); the description is the
+// operator's.
+func approvalMessage(r payments.ApprovalRequest) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Approve a payment of %s for the tool %q?\n", r.Amount.USDC(), r.Tool)
+	fmt.Fprintf(&b, "Payee: %s\nNetwork: %s (%s)\n", r.PayTo, r.Network.Name(), r.Network)
+	if r.Resource != "" {
+		fmt.Fprintf(&b, "Buys: %s\n", r.Resource)
+	}
+	if d := strings.TrimSpace(r.Description); d != "" {
+		fmt.Fprintf(&b, "What it does: %s\n", payments.Sanitize(d, 300))
+	}
+	fmt.Fprintf(&b, "It is above the approval threshold of %s set by the operator. Nothing is signed unless you approve.", r.Threshold.USDC())
+	return b.String()
+}
+
+// approved reads {"approve": true} from an accepted form.
+func approved(content any) bool {
+	m, ok := content.(map[string]any)
+	if !ok {
+		b, err := json.Marshal(content)
+		if err != nil || json.Unmarshal(b, &m) != nil {
+			return false
+		}
+	}
+	v, ok := m["approve"].(bool)
+	return ok && v
+}

@@ -1,0 +1,283 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/server"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+// The weather route costs 0.001 USDC, above the threshold of 0.0005.
+const approvalRegistry = `
+version: 1
+defaults:
+  networks: [eip155:84532]
+  approve_above: "0.0005"
+tools:
+  - name: weather
+    description: Current weather for a city.
+    url: "${SELLER}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.001"
+`
+
+// elicitor answers every elicitation with a fixed action and records the
+// questions.
+type elicitor struct {
+	action  mcp.ElicitationResponseAction
+	content any
+	mu      sync.Mutex
+	asked   []mcp.ElicitationRequest
+}
+
+func (e *elicitor) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	e.mu.Lock()
+	e.asked = append(e.asked, r)
+	e.mu.Unlock()
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: e.action, Content: e.content}}, nil
+}
+
+type approvalSession struct {
+	cli    *client.Client
+	seller *localseller.Running
+	book   *ledger.Ledger
+	payTo  string
+}
+
+func newApprovalSession(t *testing.T, src string, sc localseller.Config, cfg server.Config, opts ...client.ClientOption) *approvalSession {
+	t.Helper()
+	seller, err := localseller.Start(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	w, err := payments.GenerateWallet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seller.Facilitator.Fund(w.Address(), 1_000_000)
+	reg, err := tools.Parse("registry.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := reg.Policy()
+	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { book.Close() })
+	cfg.Registry = reg
+	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test"}
+	cfg.Getenv = func(k string) string {
+		if k == "SELLER" {
+			return seller.URL
+		}
+		return ""
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := client.NewInProcessClientWithOptions(srv.MCP(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	ctx := context.Background()
+	if err := cli.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	if _, err := cli.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	return &approvalSession{cli: cli, seller: seller, book: book, payTo: seller.Seller.PayTo().Hex()}
+}
+
+func (s *approvalSession) rows(t *testing.T) []ledger.Row {
+	t.Helper()
+	rows, err := s.book.List(context.Background(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestApprovalAccepted(t *testing.T) {
+	h := &elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}
+	s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, client.WithElicitationHandler(h))
+	before := s.seller.Facilitator.Balance(s.seller.Seller.PayTo())
+	res := call(t, s.cli, "weather", map[string]any{"city": "paris"})
+	if res.IsError {
+		t.Fatalf("paid call failed: %+v", res.Content)
+	}
+	if len(h.asked) != 1 {
+		t.Fatalf("asked %d times", len(h.asked))
+	}
+	msg := h.asked[0].Params.Message
+	for _, want := range []string{`"weather"`, "0.001 USDC", s.payTo, "eip155:84532", "Current weather for a city.", "/v2/weather/paris", "0.0005 USDC"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the question does not say %q:\n%s", want, msg)
+		}
+	}
+	if got := s.seller.Facilitator.Balance(s.seller.Seller.PayTo()) - before; got != 1000 {
+		t.Fatalf("seller paid %d, want 1000", got)
+	}
+}
+
+func TestApprovalRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []client.ClientOption
+		code payments.Code
+	}{
+		{"declined", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionDecline})}, payments.CodeApprovalDeclined},
+		{"cancelled", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionCancel})}, payments.CodeApprovalDeclined},
+		{"unchecked", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": false}})}, payments.CodeApprovalDeclined},
+		{"host cannot elicit", nil, payments.CodeApprovalRequired},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, tt.opts...)
+			// The model cannot approve its own payment through the arguments.
+			res := call(t, s.cli, "weather", map[string]any{"city": "paris", "approve": true})
+			if !res.IsError {
+				t.Fatal("want a refusal")
+			}
+			// An undeclared argument is refused before any payment; call
+			// again with the declared ones.
+			res = call(t, s.cli, "weather", map[string]any{"city": "paris"})
+			pay := paymentError(res)
+			if !res.IsError || pay["code"] != string(tt.code) || pay["charged"] != string(payments.NotCharged) {
+				t.Fatalf("result %+v meta %v", res.Content, pay)
+			}
+			if tt.code == payments.CodeApprovalRequired && !strings.Contains(resultText(res), "defaults.approve_above") {
+				t.Fatalf("the refusal does not say how to raise the threshold: %s", resultText(res))
+			}
+			if n := s.seller.Seller.PaymentHeadersSeen(); n != 0 {
+				t.Fatalf("%d payment headers reached the seller", n)
+			}
+			rows := s.rows(t)
+			for _, r := range rows {
+				if r.State != payments.StateReleased || r.Nonce != "" {
+					t.Fatalf("row %s is %s (nonce %q), want released and unsigned", r.ID, r.State, r.Nonce)
+				}
+			}
+		})
+	}
+}
+
+func TestProgressNotifications(t *testing.T) {
+	s := newApprovalSession(t, strings.Replace(approvalRegistry, `  approve_above: "0.0005"`+"\n", "", 1),
+		localseller.Config{Delay: 300 * time.Millisecond}, server.Config{Heartbeat: 50 * time.Millisecond})
+	var mu sync.Mutex
+	var msgs []string
+	var last float64
+	s.cli.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method != string(mcp.MethodNotificationProgress) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		f := n.Params.AdditionalFields
+		var p float64
+		b, _ := json.Marshal(f["progress"])
+		_ = json.Unmarshal(b, &p)
+		if p <= last {
+			t.Errorf("progress went from %v to %v", last, p)
+		}
+		last = p
+		m, _ := f["message"].(string)
+		msgs = append(msgs, m)
+	})
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "weather", map[string]any{"city": "paris"}
+	req.Params.Meta = &mcp.Meta{ProgressToken: "tok-1"}
+	res, err := s.cli.CallTool(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsError {
+		t.Fatalf("call failed: %s", resultText(res))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Each step once, in order, with heartbeats ("requesting (0s)") between.
+	var steps []string
+	beats := 0
+	for _, m := range msgs {
+		if strings.HasSuffix(m, "s)") {
+			beats++
+			continue
+		}
+		steps = append(steps, m)
+	}
+	want := []string{payments.StepRequesting, payments.StepPaying, payments.StepWaitingPaid}
+	if strings.Join(steps, "|") != strings.Join(want, "|") || beats == 0 {
+		t.Fatalf("progress messages %q", msgs)
+	}
+	// Nothing is reported after the result.
+	n := len(msgs)
+	mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	if len(msgs) != n {
+		t.Fatalf("progress after the result: %q", msgs[n:])
+	}
+}
+
+// A call without a progressToken gets no progress notifications.
+func TestNoProgressWithoutToken(t *testing.T) {
+	s := newApprovalSession(t, strings.Replace(approvalRegistry, `  approve_above: "0.0005"`+"\n", "", 1),
+		localseller.Config{Delay: 100 * time.Millisecond}, server.Config{Heartbeat: 20 * time.Millisecond})
+	var mu sync.Mutex
+	n := 0
+	s.cli.OnNotification(func(note mcp.JSONRPCNotification) {
+		if note.Method == string(mcp.MethodNotificationProgress) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	})
+	if res := call(t, s.cli, "weather", map[string]any{"city": "paris"}); res.IsError {
+		t.Fatalf("call failed: %s", resultText(res))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d progress notifications without a token", n)
+	}
+}
+
+// paymentError returns a result's x402/error _meta.
+func paymentError(res *mcp.CallToolResult) map[string]any {
+	if res.Meta == nil {
+		return nil
+	}
+	m, _ := res.Meta.AdditionalFields[tools.MetaError].(map[string]any)
+	return m
+}
+
+func resultText(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
