@@ -1,0 +1,77 @@
+// Drives x402-mcp with the official TypeScript MCP SDK: connects, lists the
+// tools, calls the paid `weather` tool for Paris and prints ONE JSON line on
+// stdout:
+//
+//   {"tools":[...],"isError":false,"text":"...","receipt":{...}}
+//
+// where receipt is the result's _meta["x402/payment-response"] (null if none).
+// Any failure exits non-zero with the error on stderr.
+//
+// Usage:
+//   node client.mjs stdio <binary> <registryPath>   (the binary's env is this process's env:
+//                                                    X402_PRIVATE_KEY, X402_LEDGER, HOME, ...)
+//   node client.mjs http <url> <token>              (Streamable HTTP, Authorization: Bearer <token>)
+//
+// test/ts_test.go runs it; install first with: (cd test/ts && npm ci)
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+const usage = "usage: node client.mjs stdio <binary> <registryPath> | node client.mjs http <url> <token>";
+const RECEIPT = "x402/payment-response";
+
+function transportFor(argv) {
+  const [mode, a, b] = argv;
+  switch (mode) {
+    case "stdio":
+      if (!a || !b) throw new Error(usage);
+      return new StdioClientTransport({
+        command: a,
+        args: ["serve", "--registry", b],
+        // Pass the whole environment: the SDK's default keeps only a safe list
+        // (HOME, PATH, ...), which would drop X402_PRIVATE_KEY and X402_LEDGER.
+        env: { ...process.env },
+        stderr: "inherit",
+      });
+    case "http":
+      if (!a || !b) throw new Error(usage);
+      return new StreamableHTTPClientTransport(new URL(a), {
+        requestInit: { headers: { Authorization: `Bearer ${b}` } },
+      });
+    default:
+      throw new Error(usage);
+  }
+}
+
+async function main() {
+  const transport = transportFor(process.argv.slice(2));
+  const client = new Client({ name: "x402-mcp-ts-sdk-test", version: "1.0.0" });
+  await client.connect(transport);
+  try {
+    const tools = [];
+    let cursor;
+    do {
+      const page = await client.listTools(cursor ? { cursor } : {});
+      tools.push(...page.tools.map((t) => t.name));
+      cursor = page.nextCursor;
+    } while (cursor);
+
+    const res = await client.callTool({ name: "weather", arguments: { city: "paris" } });
+    const text = (res.content ?? [])
+      .filter((c) => c.type === "text")
+      .map((c) => c.text)
+      .join("\n");
+    const receipt = res._meta?.[RECEIPT] ?? null;
+    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt }) + "\n");
+  } finally {
+    await client.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`client.mjs: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+)
+
+// tsClientOutput is the one JSON line ts/client.mjs prints.
+type tsClientOutput struct {
+	Tools   []string       `json:"tools"`
+	IsError bool           `json:"isError"`
+	Text    string         `json:"text"`
+	Receipt map[string]any `json:"receipt"`
+}
+
+// requireTSClient skips when the TypeScript SDK client cannot run here.
+func requireTSClient(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not on PATH: the TypeScript SDK client test needs Node.js 20+")
+	}
+	if _, err := os.Stat(filepath.Join("ts", "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+		t.Skip("test/ts/node_modules is missing: run: (cd test/ts && npm ci)")
+	}
+}
+
+// runTSClient runs ts/client.mjs with args and env and decodes its output line.
+func runTSClient(t *testing.T, env []string, args ...string) tsClientOutput {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join("ts", "client.mjs")}, args...)...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node ts/client.mjs %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	out := strings.TrimSuffix(stdout.String(), "\n")
+	if out == "" || strings.Contains(out, "\n") {
+		t.Fatalf("client.mjs must print exactly one JSON line, got:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	var got tsClientOutput
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("client.mjs output is not JSON: %v\n%s", err, out)
+	}
+	return got
+}
+
+// TestTypeScriptSDKClient drives the built binary over stdio with the
+// official TypeScript MCP SDK (@modelcontextprotocol/sdk, pinned in
+// ts/package.json): another implementation than the mcp-go client the rest of
+// the suite uses lists the tools and pays for a call.
+func TestTypeScriptSDKClient(t *testing.T) {
+	requireTSClient(t)
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	seller.Facilitator.Fund(payer, walletFunding)
+
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "registry.yaml")
+	if err := os.WriteFile(reg, []byte(strings.ReplaceAll(string(mainCatalog), "{{URL}}", seller.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey,
+		"X402_LEDGER=" + filepath.Join(dir, "ledger.db")}
+
+	fac, payTo := seller.Facilitator, seller.Seller.PayTo()
+	payeeBefore, payerBefore := fac.Balance(payTo), fac.Balance(payer)
+	got := runTSClient(t, env, "stdio", binary, reg)
+
+	for _, want := range []string{"weather", "x402_wallet"} {
+		if !slices.Contains(got.Tools, want) {
+			t.Errorf("tools/list lacks %s: %v", want, got.Tools)
+		}
+	}
+	if got.IsError {
+		t.Fatalf("weather returned an error result: %s", got.Text)
+	}
+	if !strings.Contains(got.Text, `"city":"paris"`) {
+		t.Errorf("result text %q lacks the seller's body", got.Text)
+	}
+	rc := got.Receipt
+	if rc == nil {
+		t.Fatalf("no _meta[\"x402/payment-response\"] in the result (text %q)", got.Text)
+	}
+	tx, _ := rc["transaction"].(string)
+	if rc["amountAtomic"] != "1000" || rc["network"] != "eip155:84532" || rc["payer"] != payer.Hex() || !strings.HasPrefix(tx, "0x") {
+		t.Fatalf("receipt %v: want amountAtomic 1000, network eip155:84532, payer %s, a 0x transaction", rc, payer.Hex())
+	}
+	if d := fac.Balance(payTo) - payeeBefore; d != 1000 {
+		t.Fatalf("seller balance moved by %d, want exactly 1000", d)
+	}
+	if d := payerBefore - fac.Balance(payer); d != 1000 {
+		t.Fatalf("wallet balance moved by %d, want exactly 1000", d)
+	}
+}
