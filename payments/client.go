@@ -173,7 +173,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	if ctx.Err() != nil {
 		return nil, stopped(ctx, best.Amount)
 	}
-	rsv := c.reservation(req, lim, best, req0)
+	rsv := c.reservation(ctx, req, lim, best, req0)
 	id, err := c.Ledger.Reserve(ctx, rsv)
 	if err != nil {
 		if pe, ok := AsError(err); ok {
@@ -294,10 +294,10 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 }
 
 // reservation is what the ledger holds for paying o (requirement r) for req.
-func (c *Client) reservation(req *http.Request, lim Limit, o *Option, r *Requirement) Reservation {
+func (c *Client) reservation(ctx context.Context, req *http.Request, lim Limit, o *Option, r *Requirement) Reservation {
 	session := lim.Session
 	if session == "" {
-		session = c.Session
+		session = c.SessionFor(ctx)
 	}
 	return Reservation{
 		Tool: lim.Tool, Resource: redactURL(req), CallID: lim.CallID, Amount: o.Amount,

@@ -97,8 +97,8 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 		st.Budget.PerDay = d
 	}
-	if b.PerSession != 0 && c.Session != "" {
-		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Session: c.Session})
+	if session := c.SessionFor(ctx); b.PerSession != 0 && session != "" {
+		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Session: session})
 		if err != nil {
 			return nil, fmt.Errorf("ledger spent: %w", err)
 		}

@@ -42,6 +42,9 @@ type Server struct {
 	cfg Config
 	// approvals are the payment questions awaiting the user's answer.
 	approvals approvals
+	// metrics and calls are fed by the observe middleware (metrics.go, http.go).
+	metrics *metrics
+	calls   callTracker
 }
 
 // instructions tell the model how to use a paying server.
@@ -64,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, metrics: newMetrics(cfg.Registry)}
 	// No mcp-go input-schema validation: package tools checks arguments
 	// itself, with messages that name the field and say nothing was charged.
 	s.mcp = mcpserver.NewMCPServer(Name, cfg.Version,
@@ -75,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.progress),
 		mcpserver.WithToolHandlerMiddleware(s.askApproval),
 		mcpserver.WithElicitation(),
+		mcpserver.WithToolHandlerMiddleware(s.observe),
 	)
 	// Payments above the approval threshold are put to the human through
 	// MCP elicitation (approval.go).

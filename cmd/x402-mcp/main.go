@@ -2,6 +2,7 @@
 // tools and pays their 402 challenges from a budgeted wallet.
 //
 //	x402-mcp [serve] [--registry FILE]   serve MCP over stdio (the default)
+//	x402-mcp serve --http ADDR           serve MCP over Streamable HTTP (/mcp) and SSE (/sse)
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
@@ -90,6 +91,10 @@ const usage = `usage: x402-mcp [command] [flags]
 commands:
   serve [--registry FILE] [--ledger FILE]
                                serve MCP over stdio (default command)
+  serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
+                               serve MCP over HTTP on ADDR instead: Streamable HTTP at /mcp,
+                               legacy SSE at /sse, /metrics, /healthz; bearer token from
+                               X402_MCP_TOKEN or --token-file (required beyond loopback)
   demo                         offline demo: local seller, throwaway wallet, a real MCP session
   check [FILE]                 validate a catalog offline; list its tools and prices
   wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])

@@ -19,8 +19,13 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("serve", e)
 	regPath := fs.String("registry", "", "catalog file (default $X402_REGISTRY, else the built-in example)")
 	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
-	_ = fs.Bool("stdio", true, "serve over stdio (the only transport in this version)")
+	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
+	httpFlags := addHTTPFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	httpOpts, err := httpFlags.options(e)
+	if err != nil {
 		return err
 	}
 	log := newLogger(e)
@@ -58,11 +63,20 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	defer stopReconcile()           // …and after it is told to stop
 	payer := newClient(reg, wallet, l, log)
 	payer.Session = newSessionID("stdio")
+	if httpFlags.addr != "" {
+		// Over HTTP each request names its session: the authenticated principal.
+		payer.Session = server.Principal(httpOpts.Token)
+	}
 	srv, err := server.New(server.Config{
 		Registry: reg, Client: payer, History: l, Version: version, Getenv: e.getenv, Logger: log,
 	})
 	if err != nil {
 		return err
+	}
+	if httpFlags.addr != "" {
+		log.Info("x402-mcp serving MCP over HTTP", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
+			"wallet", wallet, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+		return srv.ListenAndServe(ctx, httpFlags.addr, httpOpts)
 	}
 	log.Info("x402-mcp serving MCP over stdio", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
 		"wallet", wallet, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())

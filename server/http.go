@@ -1,0 +1,383 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// HTTP endpoints served by ListenAndServe and HTTPHandler.
+const (
+	PathMCP     = "/mcp"     // Streamable HTTP
+	PathSSE     = "/sse"     // legacy HTTP+SSE: the event stream
+	PathMessage = "/message" // legacy HTTP+SSE: client messages
+	PathHealth  = "/healthz" // liveness, no auth
+	PathMetrics = "/metrics" // Prometheus text format
+)
+
+// Defaults of HTTPOptions.
+const (
+	DefaultMaxRequestBytes = 1 << 20
+	DefaultDrainTimeout    = 30 * time.Second
+	// MinTokenLength is the shortest bearer token accepted.
+	MinTokenLength = 16
+)
+
+// HTTPOptions configure the HTTP transports.
+type HTTPOptions struct {
+	// Token, when set, is the bearer token every request but GET /healthz
+	// must carry. A bind beyond loopback refuses to start without one.
+	Token string
+	// MaxRequestBytes caps a request body (DefaultMaxRequestBytes when ≤ 0);
+	// a larger one gets 413.
+	MaxRequestBytes int64
+	// CORSOrigins, when set, are the browser origins allowed to call; CORS
+	// is off otherwise.
+	CORSOrigins []string
+	// DrainTimeout bounds how long shutdown waits for tool calls in flight
+	// (DefaultDrainTimeout when ≤ 0).
+	DrainTimeout time.Duration
+}
+
+func (o HTTPOptions) maxBytes() int64 {
+	if o.MaxRequestBytes <= 0 {
+		return DefaultMaxRequestBytes
+	}
+	return o.MaxRequestBytes
+}
+
+func (o HTTPOptions) drainTimeout() time.Duration {
+	if o.DrainTimeout <= 0 {
+		return DefaultDrainTimeout
+	}
+	return o.DrainTimeout
+}
+
+// Principal is the per-session budget key of HTTP requests made with token:
+// "token:" and the first 8 hex characters of its SHA-256, or "http-local"
+// without a token. Every client holding one token shares one session budget:
+// money never keys on MCP session ids, which clients choose and the newest
+// protocol revision does not have.
+func Principal(token string) string {
+	if token == "" {
+		return "http-local"
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "token:" + hex.EncodeToString(sum[:4])
+}
+
+// IsLoopback says whether a listen address (host:port, or a bare host) is
+// on loopback only: 127.0.0.0/8, ::1 or localhost. An empty host (":8402")
+// means every interface, so it is not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// CheckBind refuses to serve a non-loopback address without a token (or a
+// token too short to resist guessing).
+func CheckBind(addr, token string) error {
+	if token != "" && len(token) < MinTokenLength {
+		return fmt.Errorf("the bearer token is %d characters; use at least %d (e.g. `openssl rand -hex 32`)", len(token), MinTokenLength)
+	}
+	if token == "" && !IsLoopback(addr) {
+		return fmt.Errorf("refusing to serve MCP on %s without a bearer token: anyone who can reach it could spend the wallet; "+
+			"set X402_MCP_TOKEN or --token-file FILE, or bind 127.0.0.1", addr)
+	}
+	return nil
+}
+
+// httpTransports is the handler tree plus what shutdown must close.
+type httpTransports struct {
+	handler    http.Handler
+	streamable *mcpserver.StreamableHTTPServer
+	sse        *mcpserver.SSEServer
+}
+
+// HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
+// /sse and /message, with /healthz and /metrics, under opts' auth, size
+// limit and CORS. mcp-go's DNS-rebinding protection stays on: a request that
+// reaches a loopback listener must name a loopback Host.
+func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
+	return s.httpTransports(opts).handler
+}
+
+func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
+	principal := Principal(opts.Token)
+	withPrincipal := func(ctx context.Context, _ *http.Request) context.Context {
+		return payments.WithSession(ctx, principal)
+	}
+	streamOpts := []mcpserver.StreamableHTTPOption{
+		mcpserver.WithEndpointPath(PathMCP),
+		mcpserver.WithHTTPContextFunc(withPrincipal),
+		mcpserver.WithStreamableHTTPLogger(s.cfg.Logger),
+	}
+	sseOpts := []mcpserver.SSEOption{
+		mcpserver.WithSSEEndpoint(PathSSE),
+		mcpserver.WithMessageEndpoint(PathMessage),
+		mcpserver.WithSSEContextFunc(withPrincipal),
+	}
+	if len(opts.CORSOrigins) > 0 {
+		cors := []mcpserver.CORSOption{
+			mcpserver.WithCORSAllowedOrigins(opts.CORSOrigins...),
+			mcpserver.WithCORSAllowedHeaders("Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"),
+		}
+		streamOpts = append(streamOpts, mcpserver.WithStreamableHTTPCORS(cors...))
+		sseOpts = append(sseOpts, mcpserver.WithSSECORS(cors...))
+	}
+	t := &httpTransports{
+		streamable: mcpserver.NewStreamableHTTPServer(s.mcp, streamOpts...),
+		sse:        mcpserver.NewSSEServer(s.mcp, sseOpts...),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(PathMCP, t.streamable)
+	var sse http.Handler = t.sse
+	if len(opts.CORSOrigins) == 0 {
+		sse = noAnyOrigin(sse)
+	}
+	mux.Handle(PathSSE, sse)
+	mux.Handle(PathMessage, sse)
+	mux.HandleFunc("GET "+PathMetrics, s.serveMetrics)
+	guarded := requireToken(opts.Token, limitBody(opts.maxBytes(), mux))
+	root := http.NewServeMux()
+	root.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	root.Handle("/", guarded)
+	t.handler = root
+	return t
+}
+
+// noAnyOrigin drops the "Access-Control-Allow-Origin: *" that mcp-go's SSE
+// stream sends when CORS is not configured: CORS stays off unless
+// --cors-origin names an origin.
+func noAnyOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(noOriginWriter{w}, r)
+	})
+}
+
+type noOriginWriter struct{ http.ResponseWriter }
+
+func (w noOriginWriter) WriteHeader(code int) {
+	w.Header().Del("Access-Control-Allow-Origin")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w noOriginWriter) Write(b []byte) (int, error) {
+	w.Header().Del("Access-Control-Allow-Origin")
+	return w.ResponseWriter.Write(b)
+}
+
+func (w noOriginWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() } //nolint:errcheck // as http.Flusher
+
+func (w noOriginWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writeHTTPError answers with a JSON-RPC-shaped error body.
+func writeHTTPError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":%q}}`+"\n", code, msg)
+}
+
+// requireToken lets through only requests with "Authorization: Bearer
+// <token>" (compared in constant time); no token means no check.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := bearer(r.Header.Get("Authorization"))
+		sum := sha256.Sum256([]byte(got))
+		// Hashing first makes the comparison constant-time whatever the lengths.
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="x402-mcp"`)
+			writeHTTPError(w, http.StatusUnauthorized, -32001, "unauthorized: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+// limitBody answers 413 to a request body over max bytes. The body is read
+// up front (it is at most max bytes) so the answer is a clean 413 rather
+// than a parse error from deep inside the transport.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body over %d bytes", max))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			writeHTTPError(w, http.StatusBadRequest, -32700, "reading the request body failed")
+			return
+		}
+		if int64(len(body)) > max {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("request body over %d bytes", max))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ListenAndServe serves MCP over HTTP on addr (see Serve). It refuses a
+// non-loopback addr without a token.
+func (s *Server) ListenAndServe(ctx context.Context, addr string, opts HTTPOptions) error {
+	if err := CheckBind(addr, opts.Token); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	return s.Serve(ctx, ln, opts)
+}
+
+// Serve serves MCP over HTTP on ln until ctx ends, then shuts down
+// gracefully: it stops accepting, refuses new tool calls, lets the calls in
+// flight (and so their payments) finish and be recorded, bounded by
+// opts.DrainTimeout, then closes the streams. It logs "listening" with the
+// bound address first. It refuses a non-loopback listener without a token.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) error {
+	addr := ln.Addr().String()
+	if err := CheckBind(addr, opts.Token); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	t := s.httpTransports(opts)
+	hs := &http.Server{
+		Handler:           t.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // bodies are ≤ MaxRequestBytes
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		// No WriteTimeout: SSE and Streamable HTTP streams stay open.
+		ErrorLog: log.New(slogWriter{s.cfg.Logger}, "", 0),
+	}
+	s.cfg.Logger.Info("listening", "addr", addr, "mcp", PathMCP, "sse", PathSSE, "auth", opts.Token != "", "principal", Principal(opts.Token))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+
+	drain := opts.drainTimeout()
+	s.cfg.Logger.Info("shutting down: draining tool calls in flight", "inFlight", s.calls.count(), "timeout", drain)
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- hs.Shutdown(dctx) }() // closes the listener now; waits for active requests
+	select {
+	case <-s.calls.drain():
+	case <-dctx.Done():
+		s.cfg.Logger.Warn("drain timeout: tool calls still in flight; their payments stay counted until reconciled", "inFlight", s.calls.count())
+	}
+	// Give the last answers a moment to reach their SSE streams, then end
+	// the long-lived streams so Shutdown can return.
+	select {
+	case <-time.After(200 * time.Millisecond):
+	case <-dctx.Done():
+	}
+	t.sse.CloseSessions()
+	t.streamable.CloseSessions(dctx)
+	err := <-shut
+	if err != nil {
+		_ = hs.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = nil
+		}
+	}
+	s.cfg.Logger.Info("http stopped")
+	return err
+}
+
+// callTracker counts tool calls in flight so shutdown can wait for them.
+type callTracker struct {
+	mu       sync.Mutex
+	n        int
+	draining bool
+	idle     chan struct{}
+}
+
+// enter registers a call; false once draining (the call must be refused).
+func (t *callTracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.draining {
+		return false
+	}
+	t.n++
+	return true
+}
+
+func (t *callTracker) leave() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 && t.idle != nil {
+		close(t.idle)
+	}
+}
+
+func (t *callTracker) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// drain refuses new calls and returns a channel closed when none is in flight.
+func (t *callTracker) drain() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.draining = true
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+		if t.n == 0 {
+			close(t.idle)
+		}
+	}
+	return t.idle
+}
