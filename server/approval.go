@@ -28,13 +28,19 @@ var errAsking = errors.New("asking the user")
 // requests.
 const approvalInput = "x402_approve_payment"
 
-// The approval flow is written once, multi round-trip style (MCP
-// 2026-07-28): the first call reserves, finds the price above the threshold
-// and answers with an elicitation input request instead of paying; the host
-// asks the user and calls again with the answer. mcp-go performs the same
-// exchange with elicitation/create for hosts on older protocol versions.
-// The question itself is kept here, under a random id the host echoes back,
-// so a host can only answer what was asked.
+// Hosts on MCP 2026-07-28 are asked multi round-trip style: the first call
+// reserves, finds the price above the threshold and answers with an
+// elicitation input request instead of paying; the host asks the user and
+// calls again with the answer. The question itself is kept here, under a
+// random id the host echoes back, so a host can only answer what was asked.
+//
+// Hosts on older protocol versions (2025-06-18, ...) are asked with
+// elicitation/create from inside the call, while the reservation is held
+// (askNow). mcp-go could bridge the input request to elicitation/create
+// itself, but its bridge runs outside the tool handler: a host's error
+// would end the call with a JSON-RPC error instead of approval_required,
+// the wait would not be bounded by payments.ApprovalTimeout, and every
+// middleware (logs, progress, metrics) would see the call twice.
 
 // approvals holds the questions awaiting an answer.
 type approvals struct {
@@ -120,24 +126,16 @@ func (s *Server) approve(ctx context.Context, r payments.ApprovalRequest) error 
 	if !canElicit(ctx) {
 		return errNoElicitation
 	}
+	if !mcp.IsModernProtocol(mcpserver.RequestProtocolVersion(ctx)) {
+		return s.askNow(ctx, r)
+	}
 	if ac.state != "" {
 		if asked, ok := s.approvals.take(ac.state); ok && covers(asked, r) {
 			res := mcpserver.ElicitationResponse(ac.responses, approvalInput)
 			if res == nil {
 				return errors.New("the host retried the call without the user's answer")
 			}
-			switch res.Action {
-			case mcp.ElicitationResponseActionAccept:
-				if approved(res.Content) {
-					return nil
-				}
-				return fmt.Errorf("the user left approve unchecked: %w", payments.ErrDeclined)
-			case mcp.ElicitationResponseActionDecline:
-				return fmt.Errorf("the user declined: %w", payments.ErrDeclined)
-			case mcp.ElicitationResponseActionCancel:
-				return fmt.Errorf("the user dismissed the question: %w", payments.ErrDeclined)
-			}
-			return fmt.Errorf("the host answered with an unknown action %q", payments.Sanitize(string(res.Action), 40))
+			return answerOf(res)
 		}
 		// An unknown, expired or different question (the price rose): ask
 		// again.
@@ -145,6 +143,44 @@ func (s *Server) approve(ctx context.Context, r payments.ApprovalRequest) error 
 	ac.askID = s.approvals.put(r)
 	ac.ask = &mcp.ElicitationParams{Message: approvalMessage(r), RequestedSchema: approvalSchema}
 	return errAsking
+}
+
+// askNow asks a host on a protocol version before 2026-07-28 with
+// elicitation/create and waits for the answer within ctx, which payments
+// bounds by ApprovalTimeout and which ends with the call. Whatever goes
+// wrong (the host fails the request, no answer in time, the call is
+// cancelled) is an error for payments to report as approval_required.
+func (s *Server) askNow(ctx context.Context, r payments.ApprovalRequest) error {
+	res, err := s.mcp.RequestElicitation(ctx, mcp.ElicitationRequest{
+		Request: mcp.Request{Method: string(mcp.MethodElicitationCreate)},
+		Params:  mcp.ElicitationParams{Message: approvalMessage(r), RequestedSchema: approvalSchema},
+	})
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("waiting for the user's answer: %w", ctx.Err())
+	case err != nil:
+		return fmt.Errorf("the host could not ask the user: %w", err)
+	case res == nil:
+		return errors.New("the host returned no answer")
+	}
+	return answerOf(res)
+}
+
+// answerOf reads the user's answer: nil only for an accepted form with
+// approve checked.
+func answerOf(res *mcp.ElicitationResult) error {
+	switch res.Action {
+	case mcp.ElicitationResponseActionAccept:
+		if approved(res.Content) {
+			return nil
+		}
+		return fmt.Errorf("the user left approve unchecked: %w", payments.ErrDeclined)
+	case mcp.ElicitationResponseActionDecline:
+		return fmt.Errorf("the user declined: %w", payments.ErrDeclined)
+	case mcp.ElicitationResponseActionCancel:
+		return fmt.Errorf("the user dismissed the question: %w", payments.ErrDeclined)
+	}
+	return fmt.Errorf("the host answered with an unknown action %q", payments.Sanitize(string(res.Action), 40))
 }
 
 // canElicit says whether the request's client declared elicitation.

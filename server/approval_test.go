@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,14 +40,23 @@ tools:
 type elicitor struct {
 	action  mcp.ElicitationResponseAction
 	content any
+	err     error // the host fails the question
+	wait    bool  // no answer until the call ends
 	mu      sync.Mutex
 	asked   []mcp.ElicitationRequest
 }
 
-func (e *elicitor) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+func (e *elicitor) Elicit(ctx context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
 	e.mu.Lock()
 	e.asked = append(e.asked, r)
 	e.mu.Unlock()
+	if e.wait {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
 	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: e.action, Content: e.content}}, nil
 }
 
@@ -100,8 +110,9 @@ func newApprovalSession(t *testing.T, src string, sc localseller.Config, cfg ser
 	if err := cli.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The protocol version is the client's: the newest unless pinned with
+	// client.WithProtocolVersion.
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
 	if _, err := cli.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
@@ -118,9 +129,29 @@ func (s *approvalSession) rows(t *testing.T) []ledger.Row {
 	return rows
 }
 
+// protocols are the versions approval is tested with: the latest (multi
+// round-trip input requests) and 2025-06-18, what most hosts speak
+// (elicitation/create while the call waits).
+var protocols = []struct {
+	name string
+	opts []client.ClientOption
+}{
+	{"latest", nil},
+	{"2025-06-18", []client.ClientOption{client.WithProtocolVersion("2025-06-18")}},
+}
+
 func TestApprovalAccepted(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) { testApprovalAccepted(t, p.opts) })
+	}
+}
+
+func testApprovalAccepted(t *testing.T, opts []client.ClientOption) {
 	h := &elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}
-	s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, client.WithElicitationHandler(h))
+	s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, append(opts, client.WithElicitationHandler(h))...)
+	if v := s.cli.ProtocolVersion(); len(opts) == 0 && !mcp.IsModernProtocol(v) || len(opts) > 0 && v != "2025-06-18" {
+		t.Fatalf("negotiated %q", v)
+	}
 	before := s.seller.Facilitator.Balance(s.seller.Seller.PayTo())
 	res := call(t, s.cli, "weather", map[string]any{"city": "paris"})
 	if res.IsError {
@@ -138,21 +169,82 @@ func TestApprovalAccepted(t *testing.T) {
 	if got := s.seller.Facilitator.Balance(s.seller.Seller.PayTo()) - before; got != 1000 {
 		t.Fatalf("seller paid %d, want 1000", got)
 	}
+	if n := s.seller.Seller.PaymentHeadersSeen(); n != 1 {
+		t.Fatalf("%d payment headers reached the seller, want 1", n)
+	}
+}
+
+// On 2025-06-18 the question is asked inside the call, the reservation held
+// meanwhile: one ledger row, settled.
+func TestApprovalLegacyOneReservation(t *testing.T) {
+	h := &elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}
+	s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{},
+		client.WithProtocolVersion("2025-06-18"), client.WithElicitationHandler(h))
+	if v := s.cli.ProtocolVersion(); v != "2025-06-18" {
+		t.Fatalf("negotiated %q", v)
+	}
+	if res := call(t, s.cli, "weather", map[string]any{"city": "paris"}); res.IsError {
+		t.Fatalf("paid call failed: %s", resultText(res))
+	}
+	if rows := s.rows(t); len(rows) != 1 || rows[0].State != payments.StateSettled {
+		t.Fatalf("ledger %+v, want one settled row", rows)
+	}
+}
+
+// On 2025-06-18, a call cancelled while the question is open signs nothing.
+func TestApprovalLegacyCancelledWhileAsking(t *testing.T) {
+	h := &elicitor{wait: true}
+	s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{},
+		client.WithProtocolVersion("2025-06-18"), client.WithElicitationHandler(h))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "weather", map[string]any{"city": "paris"}
+	res, err := s.cli.CallTool(ctx, req)
+	if err == nil && !res.IsError {
+		t.Fatalf("a call cancelled while asking paid: %s", resultText(res))
+	}
+	h.mu.Lock()
+	asked := len(h.asked)
+	h.mu.Unlock()
+	if asked != 1 {
+		t.Fatalf("asked %d times", asked)
+	}
+	if n := s.seller.Seller.PaymentHeadersSeen(); n != 0 {
+		t.Fatalf("%d payment headers reached the seller", n)
+	}
+	for _, r := range s.rows(t) {
+		if r.State != payments.StateReleased || r.Nonce != "" {
+			t.Fatalf("row %s is %s (nonce %q), want released and unsigned", r.ID, r.State, r.Nonce)
+		}
+	}
 }
 
 func TestApprovalRefused(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) { testApprovalRefused(t, p.name, p.opts) })
+	}
+}
+
+func testApprovalRefused(t *testing.T, protocol string, opts []client.ClientOption) {
 	for _, tt := range []struct {
-		name string
-		opts []client.ClientOption
-		code payments.Code
+		name   string
+		opts   []client.ClientOption
+		code   payments.Code
+		legacy bool // only before 2026-07-28
 	}{
-		{"declined", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionDecline})}, payments.CodeApprovalDeclined},
-		{"cancelled", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionCancel})}, payments.CodeApprovalDeclined},
-		{"unchecked", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": false}})}, payments.CodeApprovalDeclined},
-		{"host cannot elicit", nil, payments.CodeApprovalRequired},
+		{"declined", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionDecline})}, payments.CodeApprovalDeclined, false},
+		{"cancelled", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionCancel})}, payments.CodeApprovalDeclined, false},
+		{"unchecked", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": false}})}, payments.CodeApprovalDeclined, false},
+		{"host cannot elicit", nil, payments.CodeApprovalRequired, false},
+		// The host fails elicitation/create: a tool result, not a failed call.
+		{"host fails", []client.ClientOption{client.WithElicitationHandler(&elicitor{err: errors.New("the dialog crashed")})}, payments.CodeApprovalRequired, true},
 	} {
+		if tt.legacy && protocol == "latest" {
+			continue
+		}
 		t.Run(tt.name, func(t *testing.T) {
-			s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, tt.opts...)
+			s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, append(append([]client.ClientOption{}, opts...), tt.opts...)...)
 			// The model cannot approve its own payment through the arguments.
 			res := call(t, s.cli, "weather", map[string]any{"city": "paris", "approve": true})
 			if !res.IsError {

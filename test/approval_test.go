@@ -36,6 +36,7 @@ tools:
 type answer struct {
 	action  mcp.ElicitationResponseAction
 	approve bool
+	err     error // the host fails the question
 	mu      sync.Mutex
 	asked   []string
 }
@@ -44,6 +45,9 @@ func (a *answer) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.Elici
 	a.mu.Lock()
 	a.asked = append(a.asked, r.Params.Message)
 	a.mu.Unlock()
+	if a.err != nil {
+		return nil, a.err
+	}
 	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: a.action, Content: map[string]any{"approve": a.approve}}}, nil
 }
 
@@ -80,11 +84,14 @@ func startClient(t *testing.T, seller *localseller.Running, cat catalog, version
 			t.Logf("stderr:\n%s", stderr.String())
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cli.Start(ctx); err != nil {
+	// The transport keeps Start's context for every request the server sends
+	// the client (elicitation/create on older protocol versions): it must
+	// live as long as the client, not just the handshake.
+	if err := cli.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	if version != "" {
@@ -93,6 +100,9 @@ func startClient(t *testing.T, seller *localseller.Running, cat catalog, version
 	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
 	if _, err := cli.Initialize(ctx, init); err != nil {
 		t.Fatalf("initialize: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if v := cli.ProtocolVersion(); version != "" && v != version || version == "" && !mcp.IsModernProtocol(v) {
+		t.Fatalf("negotiated protocol %q, want %q", v, version)
 	}
 	return cli
 }
@@ -121,25 +131,34 @@ func callTool(t *testing.T, cli *client.Client, name string, args map[string]any
 	return res
 }
 
-// Over stdio with the latest protocol (multi round-trip input requests).
-// TODO: hosts on 2025-06-18 over stdio: mcp-go v1.2.1's elicitation/create
-// bridge fails there ("elicitation request failed: context canceled"); the
-// call fails closed, with nothing signed.
+// Over stdio with the latest protocol (multi round-trip input requests) and
+// with 2025-06-18, what most hosts speak (elicitation/create sent while the
+// call waits).
 func TestApprovalOverStdio(t *testing.T) {
-	for _, version := range []string{""} {
+	for _, version := range []string{"", "2025-06-18"} {
 		for _, tt := range []struct {
 			name    string
 			answer  *answer
 			code    string // "" when paid
 			charged bool
+			legacy  bool // only on versions before 2026-07-28
 		}{
-			{"accepted", &answer{action: mcp.ElicitationResponseActionAccept, approve: true}, "", true},
-			{"declined", &answer{action: mcp.ElicitationResponseActionDecline}, "approval_declined", false},
-			{"no elicitation", nil, "approval_required", false},
+			{"accepted", &answer{action: mcp.ElicitationResponseActionAccept, approve: true}, "", true, false},
+			{"declined", &answer{action: mcp.ElicitationResponseActionDecline}, "approval_declined", false, false},
+			{"no elicitation", nil, "approval_required", false, false},
+			// The host answers elicitation/create with a JSON-RPC error: a
+			// tool result saying so, not a failed call.
+			{"host fails", &answer{err: context.Canceled}, "approval_required", false, true},
 		} {
+			if tt.legacy && version == "" {
+				continue
+			}
 			t.Run(version+"/"+tt.name, func(t *testing.T) {
 				seller := fundedSeller(t, localseller.Config{})
 				var opts []client.ClientOption
+				if version != "" {
+					opts = append(opts, client.WithProtocolVersion(version))
+				}
 				if tt.answer != nil {
 					opts = append(opts, client.WithElicitationHandler(tt.answer))
 				}

@@ -130,11 +130,13 @@ func startWith(t testing.TB, seller *localseller.Running, cat catalog, extraEnv 
 	// Record every byte of stdout on its way to the client.
 	tee := io.TeeReader(stdoutPipe, s.stdout)
 	s.cli = client.NewClient(transport.NewIO(tee, stdin, io.NopCloser(strings.NewReader(""))))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.cli.Start(ctx); err != nil {
+	// Start's context serves every request x402-mcp sends the client: it
+	// must outlive the handshake (see startClient).
+	if err := s.cli.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
