@@ -235,10 +235,11 @@ func (s *Sim) AdjustTime(d time.Duration) error {
 		return errors.New("simulated chain is closed")
 	}
 	err := s.backend.AdjustTime(d)
-	if err != nil && strings.Contains(err.Error(), "non-empty block") {
+	for try := 0; try < 50 && err != nil && strings.Contains(err.Error(), "non-empty block"); try++ {
 		// A transaction reached the pool after the last seal (the pool
 		// admits asynchronously): mine it first, then move the clock.
 		s.backend.Commit()
+		time.Sleep(10 * time.Millisecond)
 		err = s.backend.AdjustTime(d)
 	}
 	return err
