@@ -162,7 +162,7 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	mux.Handle(PathSSE, sse)
 	mux.Handle(PathMessage, sse)
 	mux.HandleFunc("GET "+PathMetrics, s.serveMetrics)
-	guarded := requireToken(opts.Token, limitBody(opts.maxBytes(), mux))
+	guarded := requireToken(opts.Token, len(opts.CORSOrigins) > 0, limitBody(opts.maxBytes(), mux))
 	root := http.NewServeMux()
 	root.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -206,13 +206,19 @@ func writeHTTPError(w http.ResponseWriter, status, code int, msg string) {
 }
 
 // requireToken lets through only requests with "Authorization: Bearer
-// <token>" (compared in constant time); no token means no check.
-func requireToken(token string, next http.Handler) http.Handler {
+// <token>" (compared in constant time); no token means no check. With CORS
+// on, a browser's preflight (OPTIONS, which never carries credentials) goes
+// through to mcp-go's CORS handling, which answers it and does nothing else.
+func requireToken(token string, cors bool, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cors && r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
 		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		// Hashing first makes the comparison constant-time whatever the lengths.

@@ -79,25 +79,30 @@ func BenchmarkHTTPPaidCalls(b *testing.B) {
 	}
 }
 
-// BenchmarkHTTPIdleSessions reports the heap one idle Streamable HTTP
-// session holds, client and server side together (both live in this
-// process): HeapInuse after opening and initializing N sessions, minus
-// before, over N.
+// BenchmarkHTTPIdleSessions reports the heap one idle session holds, client
+// and server side together (both live in this process): HeapInuse after
+// opening and initializing N sessions, minus before, over N. A Streamable
+// HTTP session holds no connection while idle; an SSE session holds its
+// event stream (a connection and goroutines at each end).
 func BenchmarkHTTPIdleSessions(b *testing.B) {
 	const n = 500
-	h := startHTTPWith(b, benchRegistry, 1_000_000, server.HTTPOptions{Token: testToken}, localseller.Config{})
-	hc := benchHTTPClient()
-	for b.Loop() {
-		before := heapInuse()
-		clis := make([]*client.Client, n)
-		for i := range clis {
-			clis[i] = mustConnectWith(b, "streamable", h.URL, testToken, hc)
-		}
-		after := heapInuse()
-		b.ReportMetric(float64(after-before)/n/1024, "KiB/session")
-		for _, c := range clis {
-			c.Close()
-		}
+	for _, kind := range []string{"streamable", "sse"} {
+		b.Run(kind, func(b *testing.B) {
+			h := startHTTPWith(b, benchRegistry, 1_000_000, server.HTTPOptions{Token: testToken}, localseller.Config{})
+			hc := benchHTTPClient()
+			for b.Loop() {
+				before := heapInuse()
+				clis := make([]*client.Client, n)
+				for i := range clis {
+					clis[i] = mustConnectWith(b, kind, h.URL, testToken, hc)
+				}
+				after := heapInuse()
+				b.ReportMetric(float64(after-before)/n/1024, "KiB/session")
+				for _, c := range clis {
+					c.Close()
+				}
+			}
+		})
 	}
 }
 

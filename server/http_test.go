@@ -305,6 +305,33 @@ func TestHTTPAuth(t *testing.T) {
 	}
 }
 
+func TestHTTPCORS(t *testing.T) {
+	const origin = "https://app.example"
+	h := startHTTP(t, server.HTTPOptions{Token: testToken, CORSOrigins: []string{origin}}, localseller.Config{})
+	req, _ := http.NewRequest(http.MethodOptions, h.URL+server.PathMCP, nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode >= 300 || res.Header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
+	}
+	// The actual request still needs the token.
+	req.Method = http.MethodPost
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST without a token, CORS on: %d", res.StatusCode)
+	}
+}
+
 func TestHTTPBindNeedsToken(t *testing.T) {
 	for _, tc := range []struct {
 		addr     string
@@ -399,13 +426,21 @@ func TestHTTPMetricsAndSessionBudget(t *testing.T) {
 }
 
 func TestHTTPGracefulShutdown(t *testing.T) {
+	for _, kind := range []string{"streamable", "sse"} {
+		t.Run(kind, func(t *testing.T) { testGracefulShutdown(t, kind) })
+	}
+}
+
+// testGracefulShutdown cancels the server while a paid call waits at the
+// seller: the call must finish, answer, and leave a settled ledger row.
+func testGracefulShutdown(t *testing.T, kind string) {
 	paid := make(chan struct{})
 	var once sync.Once
 	h := startHTTP(t, server.HTTPOptions{Token: testToken, DrainTimeout: 20 * time.Second}, localseller.Config{
 		Delay:     time.Second,
 		OnPayment: func(localseller.Received) { once.Do(func() { close(paid) }) },
 	})
-	cli := mustConnect(t, "streamable", h.URL, testToken)
+	cli := mustConnect(t, kind, h.URL, testToken)
 	type answer struct {
 		res *mcp.CallToolResult
 		err error
