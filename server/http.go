@@ -127,7 +127,9 @@ func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 }
 
 func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
-	principal := Principal(opts.Token)
+	// A session is one principal during this server's run: the per-session
+	// budget resets when the server restarts, as it does over stdio.
+	principal := Principal(opts.Token) + "@" + s.run
 	withPrincipal := func(ctx context.Context, _ *http.Request) context.Context {
 		return payments.WithSession(ctx, principal)
 	}

@@ -400,8 +400,8 @@ func TestHTTPMetricsAndSessionBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rows {
-		if r.Session != server.Principal(testToken) || !strings.HasPrefix(r.Session, "token:") || len(r.Session) != len("token:")+8 {
-			t.Errorf("ledger row session %q, want %q", r.Session, server.Principal(testToken))
+		if !strings.HasPrefix(r.Session, server.Principal(testToken)+"@") || len(r.Session) != len("token:")+8+1+16 {
+			t.Errorf("ledger row session %q, want %q@<run>", r.Session, server.Principal(testToken))
 		}
 	}
 	m := scrape(t, h.URL, testToken)

@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log"
@@ -45,6 +47,9 @@ type Server struct {
 	// metrics and calls are fed by the observe middleware (metrics.go, http.go).
 	metrics *metrics
 	calls   callTracker
+	// run names this server's run: over HTTP a session is a principal
+	// during one run.
+	run string
 }
 
 // instructions tell the model how to use a paying server.
@@ -67,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics(cfg.Registry)}
+	s := &Server{cfg: cfg, metrics: newMetrics(cfg.Registry), run: newRunID()}
 	// No mcp-go input-schema validation: package tools checks arguments
 	// itself, with messages that name the field and say nothing was charged.
 	s.mcp = mcpserver.NewMCPServer(Name, cfg.Version,
@@ -79,6 +84,8 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.askApproval),
 		mcpserver.WithElicitation(),
 		mcpserver.WithToolHandlerMiddleware(s.observe),
+		mcpserver.WithToolHandlerMiddleware(s.notifyMoney),
+		mcpserver.WithLogging(),
 	)
 	// Payments above the approval threshold are put to the human through
 	// MCP elicitation (approval.go).
@@ -122,4 +129,11 @@ type slogWriter struct{ l *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Warn("mcp transport", "msg", string(p))
 	return len(p), nil
+}
+
+// newRunID returns 16 random hex characters.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -51,7 +51,7 @@ func newSession(t *testing.T) (*client.Client, *localseller.Running) {
 
 // newSessionWith serves the registry with a fresh SQLite ledger in a temp
 // dir, which is also the spend history.
-func newSessionWith(t *testing.T) (*client.Client, *localseller.Running, *ledger.Ledger) {
+func newSessionWith(t *testing.T, opts ...client.ClientOption) (*client.Client, *localseller.Running, *ledger.Ledger) {
 	t.Helper()
 	seller, err := localseller.Start(localseller.Config{})
 	if err != nil {
@@ -84,7 +84,7 @@ func newSessionWith(t *testing.T) (*client.Client, *localseller.Running, *ledger
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := client.NewInProcessClient(srv.MCP())
+	cli, err := client.NewInProcessClientWithOptions(srv.MCP(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,6 @@ func newSessionWith(t *testing.T) (*client.Client, *localseller.Running, *ledger
 		t.Fatal(err)
 	}
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
 	if _, err := cli.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
