@@ -108,3 +108,28 @@ func TestTypeScriptSDKClient(t *testing.T) {
 		t.Fatalf("wallet balance moved by %d, want exactly 1000", d)
 	}
 }
+
+// TestTypeScriptSDKClientHTTP: the official TypeScript SDK's Streamable HTTP
+// transport, with the bearer token, against `x402-mcp serve --http`.
+func TestTypeScriptSDKClientHTTP(t *testing.T) {
+	requireTSClient(t)
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	seller.Facilitator.Fund(payer, walletFunding)
+	p := startHTTPBinary(t, seller, mainCatalog)
+	fac, payTo := seller.Facilitator, seller.Seller.PayTo()
+	before := fac.Balance(payTo)
+	got := runTSClient(t, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, "http", p.URL+"/mcp", httpToken)
+	if got.IsError || got.Receipt == nil || got.Receipt["amountAtomic"] != "1000" || got.Receipt["payer"] != payer.Hex() {
+		t.Fatalf("over Streamable HTTP: isError %v text %q receipt %v", got.IsError, got.Text, got.Receipt)
+	}
+	if d := fac.Balance(payTo) - before; d != 1000 {
+		t.Fatalf("seller balance moved by %d, want exactly 1000", d)
+	}
+	if !slices.Contains(got.Tools, "x402_spend_history") {
+		t.Errorf("tools/list lacks x402_spend_history: %v", got.Tools)
+	}
+}
