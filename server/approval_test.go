@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -69,55 +68,8 @@ type approvalSession struct {
 
 func newApprovalSession(t *testing.T, src string, sc localseller.Config, cfg server.Config, opts ...client.ClientOption) *approvalSession {
 	t.Helper()
-	seller, err := localseller.Start(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seller.Close() })
-	w, err := payments.GenerateWallet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seller.Facilitator.Fund(w.Address(), 1_000_000)
-	reg, err := tools.Parse("registry.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := reg.Policy()
-	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { book.Close() })
-	cfg.Registry = reg
-	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test"}
-	cfg.Getenv = func(k string) string {
-		if k == "SELLER" {
-			return seller.URL
-		}
-		return ""
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := client.NewInProcessClientWithOptions(srv.MCP(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx := context.Background()
-	if err := cli.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// The protocol version is the client's: the newest unless pinned with
-	// client.WithProtocolVersion.
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := cli.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	return &approvalSession{cli: cli, seller: seller, book: book, payTo: seller.Seller.PayTo().Hex()}
+	f := newFixture(t, src, 1_000_000, sc, cfg)
+	return &approvalSession{cli: f.inProcess(t, opts...), seller: f.seller, book: f.book, payTo: f.seller.Seller.PayTo().Hex()}
 }
 
 func (s *approvalSession) rows(t *testing.T) []ledger.Row {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -59,37 +58,8 @@ func startHTTP(t testing.TB, opts server.HTTPOptions, sellerCfg localseller.Conf
 // startHTTPWith serves the catalog reg with a wallet funded with funds.
 func startHTTPWith(t testing.TB, reg string, funds payments.Amount, opts server.HTTPOptions, sellerCfg localseller.Config) *httpServer {
 	t.Helper()
-	seller, err := localseller.Start(sellerCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seller.Close() })
-	w, err := payments.GenerateWallet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seller.Facilitator.Fund(w.Address(), funds)
-	catalog, err := tools.Parse("registry.yaml", []byte(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := catalog.Policy()
-	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { book.Close() })
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "process"}
-	getenv := func(k string) string {
-		if k == "SELLER" {
-			return seller.URL
-		}
-		return ""
-	}
-	srv, err := server.New(server.Config{Registry: catalog, Client: c, History: book, Getenv: getenv})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, reg, funds, sellerCfg, server.Config{})
+	srv, seller, book := f.srv, f.seller, f.book
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

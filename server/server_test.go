@@ -3,18 +3,15 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
-	"github.com/x402-mcp/x402-mcp/tools"
 )
 
 const registry = `
@@ -41,64 +38,18 @@ tools:
     max_price: "0.0005"
 `
 
-// newSession serves the registry in process and connects a real mcp-go
-// client to it (the in-process transport; the stdio path is tested in test/).
+// newSession serves the registry in process to a real mcp-go client (the
+// in-process transport; the stdio path is tested in test/).
 func newSession(t *testing.T) (*client.Client, *localseller.Running) {
 	t.Helper()
 	cli, seller, _ := newSessionWith(t)
 	return cli, seller
 }
 
-// newSessionWith serves the registry with a fresh SQLite ledger in a temp
-// dir, which is also the spend history.
 func newSessionWith(t *testing.T, opts ...client.ClientOption) (*client.Client, *localseller.Running, *ledger.Ledger) {
 	t.Helper()
-	seller, err := localseller.Start(localseller.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seller.Close() })
-	w, err := payments.GenerateWallet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seller.Facilitator.Fund(w.Address(), 1_000_000)
-	reg, err := tools.Parse("registry.yaml", []byte(registry))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := reg.Policy()
-	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { book.Close() })
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session"}
-	getenv := func(k string) string {
-		if k == "SELLER" {
-			return seller.URL
-		}
-		return ""
-	}
-	srv, err := server.New(server.Config{Registry: reg, Client: c, History: book, Getenv: getenv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := client.NewInProcessClientWithOptions(srv.MCP(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx := context.Background()
-	if err := cli.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := cli.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	return cli, seller, book
+	f := newFixture(t, registry, 1_000_000, localseller.Config{}, server.Config{})
+	return f.inProcess(t, opts...), f.seller, f.book
 }
 
 func call(t *testing.T, cli *client.Client, name string, args map[string]any) *mcp.CallToolResult {
