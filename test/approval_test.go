@@ -3,17 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
@@ -55,56 +50,7 @@ func (a *answer) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.Elici
 // with opts, speaking protocol version (the latest when empty).
 func startClient(t *testing.T, seller *localseller.Running, cat catalog, version string, opts ...client.ClientOption) *client.Client {
 	t.Helper()
-	dir := t.TempDir()
-	reg := filepath.Join(dir, "registry.yaml")
-	if err := os.WriteFile(reg, []byte(strings.ReplaceAll(string(cat), "{{URL}}", seller.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "serve", "--registry", reg)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey}
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli := client.NewClient(transport.NewIO(stdout, stdin, io.NopCloser(strings.NewReader(""))), opts...)
-	t.Cleanup(func() {
-		_ = cli.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	})
-	// The transport keeps Start's context for every request the server sends
-	// the client (elicitation/create on older protocol versions): it must
-	// live as long as the client, not just the handshake.
-	if err := cli.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if version != "" {
-		init.Params.ProtocolVersion = version
-	}
-	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
-	if _, err := cli.Initialize(ctx, init); err != nil {
-		t.Fatalf("initialize: %v\nstderr:\n%s", err, stderr.String())
-	}
-	if v := cli.ProtocolVersion(); version != "" && v != version || version == "" && !mcp.IsModernProtocol(v) {
-		t.Fatalf("negotiated protocol %q, want %q", v, version)
-	}
-	return cli
+	return startSession(t, seller, cat, sessionOptions{client: opts, version: version}).cli
 }
 
 func fundedSeller(t *testing.T, cfg localseller.Config) *localseller.Running {

@@ -107,13 +107,29 @@ func start(t testing.TB, cat catalog, extraEnv ...string) *session {
 
 func startWith(t testing.TB, seller *localseller.Running, cat catalog, extraEnv ...string) *session {
 	t.Helper()
+	return startSession(t, seller, cat, sessionOptions{env: extraEnv})
+}
+
+// sessionOptions tune startSession: extra environment for the binary, the
+// mcp-go client's options and the protocol version it asks for (the latest
+// when empty).
+type sessionOptions struct {
+	env     []string
+	client  []client.ClientOption
+	version string
+}
+
+// startSession runs the binary over stdio against seller with the catalog
+// and returns an initialized mcp-go client session on it.
+func startSession(t testing.TB, seller *localseller.Running, cat catalog, o sessionOptions) *session {
+	t.Helper()
 	dir := t.TempDir()
 	reg := filepath.Join(dir, "registry.yaml")
 	if err := os.WriteFile(reg, []byte(strings.ReplaceAll(string(cat), "{{URL}}", seller.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, "serve", "--registry", reg)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey, "X402_LOG_LEVEL=debug"}, extraEnv...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey, "X402_LOG_LEVEL=debug"}, o.env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -129,9 +145,11 @@ func startWith(t testing.TB, seller *localseller.Running, cat catalog, extraEnv 
 	}
 	// Record every byte of stdout on its way to the client.
 	tee := io.TeeReader(stdoutPipe, s.stdout)
-	s.cli = client.NewClient(transport.NewIO(tee, stdin, io.NopCloser(strings.NewReader(""))))
-	// Start's context serves every request x402-mcp sends the client: it
-	// must outlive the handshake (see startClient).
+	s.cli = client.NewClient(transport.NewIO(tee, stdin, io.NopCloser(strings.NewReader(""))), o.client...)
+	t.Cleanup(s.close)
+	// The transport keeps Start's context for every request the server sends
+	// the client (elicitation/create on older protocol versions): it must
+	// live as long as the client, not just the handshake.
 	if err := s.cli.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +157,16 @@ func startWith(t testing.TB, seller *localseller.Running, cat catalog, extraEnv 
 	defer cancel()
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	if o.version != "" {
+		init.Params.ProtocolVersion = o.version
+	}
 	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "1"}
 	if _, err := s.cli.Initialize(ctx, init); err != nil {
 		t.Fatalf("initialize: %v\nstderr:\n%s", err, s.stderr.String())
 	}
-	t.Cleanup(s.close)
+	if v := s.cli.ProtocolVersion(); o.version != "" && v != o.version || o.version == "" && !mcp.IsModernProtocol(v) {
+		t.Fatalf("negotiated protocol %q, want %q", v, o.version)
+	}
 	return s
 }
 
