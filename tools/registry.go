@@ -106,6 +106,9 @@ type Entry struct {
 	Timeout time.Duration
 	// ApproveAbove overrides defaults.approve_above; zero means the default.
 	ApproveAbove payments.Amount
+	// Enabled is false for a draft (`enabled: false`): the entry is parsed
+	// and validated but Build does not list it as a tool.
+	Enabled bool
 
 	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
 	schema   json.RawMessage    // the compiled input schema
@@ -221,6 +224,7 @@ type rawTool struct {
 	Result       string            `yaml:"result"`
 	Timeout      string            `yaml:"timeout"`
 	ApproveAbove string            `yaml:"approve_above"`
+	Enabled      *bool             `yaml:"enabled"`
 }
 
 type rawParam struct {
@@ -249,7 +253,7 @@ var yamlKeys = map[string]string{
 	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
 	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
-	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above",
+	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled",
 	"tools.rawParam":    "name, in, type, description, required, enum, default",
 }
 
@@ -539,6 +543,7 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		Asset:       rt.Asset,
 		Result:      rt.Result,
 		Timeout:     d.Timeout,
+		Enabled:     rt.Enabled == nil || *rt.Enabled,
 		networks:    d.Networks,
 	}
 	at := func(f string) string { return where + ": " + f }

@@ -139,10 +139,14 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 	}
 }
 
-// Build turns every entry of the registry into an MCP tool paid through p.
+// Build turns every enabled entry of the registry into an MCP tool paid
+// through p. Drafts (`enabled: false`) are skipped.
 func Build(r *Registry, p Payer, getenv func(string) string) []mcpserver.ServerTool {
 	out := make([]mcpserver.ServerTool, 0, len(r.Tools))
 	for _, e := range r.Tools {
+		if !e.Enabled {
+			continue
+		}
 		out = append(out, mcpserver.ServerTool{Tool: e.Tool(), Handler: e.Handler(p, r.Defaults.MaxResultBytes, getenv)})
 	}
 	return out

@@ -42,7 +42,11 @@ func cmdCheck(e env, args []string) error {
 		if t.Budget != 0 {
 			budget = t.Budget.USDC()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.MaxPrice.USDC(), budget, t.Method, t.URL, pins(t))
+		name := t.Name
+		if !t.Enabled {
+			name += " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.MaxPrice.USDC(), budget, t.Method, t.URL, pins(t))
 	}
 	return tw.Flush()
 }

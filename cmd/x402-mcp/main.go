@@ -5,6 +5,7 @@
 //	x402-mcp serve --http ADDR           serve MCP over Streamable HTTP (/mcp) and SSE (/sse)
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
+//	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdDemo(ctx, e, args)
 	case "check":
 		return cmdCheck(e, args)
+	case "registry":
+		return cmdRegistry(ctx, e, args)
 	case "wallet":
 		return cmdWallet(e, args)
 	case "seller":
@@ -97,6 +100,11 @@ commands:
                                X402_MCP_TOKEN or --token-file (required beyond loopback)
   demo                         offline demo: local seller, throwaway wallet, a real MCP session
   check [FILE]                 validate a catalog offline; list its tools and prices
+  registry add URL [--method M] [--name N] [--body JSON] [--write FILE]
+                               probe URL's 402 without paying; print (or append) a catalog entry
+  registry import --from FAC [--query Q] [--network N] [--max-price P] [--limit K] [--out FILE] [--force]
+                               draft disabled entries from a facilitator's discovery API
+                               (default --out registry.drafts.yaml)
   wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
   wallet address               print the configured wallet's address
   ledger list [--tool T] [--state S] [--since 24h] [--limit N]

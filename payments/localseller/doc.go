@@ -99,6 +99,21 @@
 // settling again; the same id with a different payment gets 409.
 // PaymentIDs lists the ids received.
 //
+// GET /v2/weather/{city} and POST /v2/summarize also offer
+// extensions["bazaar"] = {"info":{"input":…,"output":…},"schema":…}
+// (x402-protocol.md §7): the weather's query params, the summarize body
+// schema, and example outputs.
+//
+// # Discovery
+//
+// GET /discovery/resources?type=&limit=&offset= lists the paid, well-behaved
+// routes (weather, summarize, quote, text, image) as a bazaar facilitator
+// does: {x402Version:2, items:[{resource, type:"http", x402Version, accepts,
+// lastUpdated, metadata, extensions?}], pagination:{limit, offset, total}}.
+// GET /discovery/search?query=&cursor= returns the resources whose URL or
+// description contains the query, two a page: {resources, pagination:{limit,
+// cursor?}}.
+//
 // # Misbehaviour modes
 //
 //	price_high          asks 5.00 USDC

@@ -117,6 +117,7 @@ func (s *Seller) handleWeather(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.simpleOffer(r, RouteWeather, 2, "Current weather for "+city, "application/json", s.prices.Weather)
+	o.extensions = map[string]json.RawMessage{payments.ExtBazaar: weatherBazaar}
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, WeatherFor(city, units)) })
 }
 
@@ -162,6 +163,7 @@ func (s *Seller) handleSummarize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.simpleOffer(r, RouteSummarize, 2, "Summarize a text", "application/json", s.prices.Summarize)
+	o.extensions = map[string]json.RawMessage{payments.ExtBazaar: summarizeBazaar}
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, Summarize(*in.Text)) })
 }
 

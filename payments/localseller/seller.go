@@ -214,6 +214,8 @@ func New(cfg Config) *Seller {
 	mux.HandleFunc("GET /v2/image", s.handleImage)
 	mux.HandleFunc("GET /v2/idempotent", s.handleIdempotent)
 	mux.HandleFunc("GET /v2/misbehave/{mode}", s.handleMisbehave)
+	mux.HandleFunc("GET /discovery/resources", s.handleDiscoveryResources)
+	mux.HandleFunc("GET /discovery/search", s.handleDiscoverySearch)
 	mux.Handle("/facilitator/", http.StripPrefix("/facilitator", s.fac.Handler()))
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.observe(r)

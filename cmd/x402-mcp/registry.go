@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/catalog"
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// registryTimeout bounds each probe or discovery request.
+const registryTimeout = 30 * time.Second
+
+// cmdRegistry proposes catalog entries: `registry add URL` probes one
+// endpoint's 402 without paying; `registry import --from FAC` drafts entries
+// from a facilitator's discovery API.
+func cmdRegistry(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"registry needs a subcommand: add or import"}
+	}
+	client := &http.Client{Timeout: registryTimeout}
+	switch args[0] {
+	case "add":
+		return cmdRegistryAdd(ctx, e, client, args[1:])
+	case "import":
+		return cmdRegistryImport(ctx, e, client, args[1:])
+	default:
+		return usageError{fmt.Sprintf("unknown registry subcommand %q: use add or import", args[0])}
+	}
+}
+
+// parseInterspersed parses flags before and after the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []string) error {
+	fs := newFlags("registry add", e)
+	method := fs.String("method", "GET", "HTTP method to probe with")
+	name := fs.String("name", "", "tool name (default: derived from the URL path)")
+	body := fs.String("body", "", "JSON body to send with the probe (for sellers that check input before asking to pay)")
+	write := fs.String("write", "", "append the entry to this registry file's tools")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"registry add takes one URL: x402-mcp registry add URL [--method M] [--name N] [--body JSON] [--write FILE]"}
+	}
+	d, warn, err := catalog.Probe(ctx, catalog.ProbeOptions{URL: pos[0], Method: *method, Body: *body, Name: *name, Client: client})
+	if err != nil {
+		return err
+	}
+	for _, w := range warn {
+		fmt.Fprintln(e.stderr, "note:", w)
+	}
+	y, err := catalog.YAML([]catalog.Draft{d})
+	if err != nil {
+		return err
+	}
+	if *write == "" {
+		fmt.Fprint(e.stdout, "# Proposed by x402-mcp registry add (nothing was paid). The description is the seller's, unverified.\n", string(y))
+		return nil
+	}
+	if err := catalog.AppendEntry(*write, d); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added %s to %s (max_price %s, pinned to %s on %s)\n", d.Name, *write, d.MaxPrice.USDC(), d.PayTo, d.Network)
+	return nil
+}
+
+func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []string) error {
+	fs := newFlags("registry import", e)
+	from := fs.String("from", "", "the facilitator's base URL (its /discovery/resources is read)")
+	query := fs.String("query", "", "search /discovery/search for this text instead of listing")
+	network := fs.String("network", "", "keep only resources payable on this network (CAIP-2 or v1 name)")
+	maxPrice := fs.String("max-price", "", "keep only resources costing at most this, in USDC (such as 0.05)")
+	limit := fs.Int("limit", catalog.DefaultImportLimit, "at most this many drafts")
+	out := fs.String("out", "registry.drafts.yaml", "the drafts file to write")
+	force := fs.Bool("force", false, "replace --out if it exists")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{"registry import takes no arguments, only flags"}
+	}
+	if *from == "" {
+		return usageError{"registry import needs --from FACILITATOR_URL"}
+	}
+	if *limit <= 0 {
+		return usageError{"--limit must be positive"}
+	}
+	var f catalog.Filter
+	if *network != "" {
+		n, err := payments.ParseNetwork(*network)
+		if err != nil {
+			return usageError{"--network: " + err.Error()}
+		}
+		f.Network = n
+	}
+	if *maxPrice != "" {
+		a, err := payments.ParseAmount(*maxPrice)
+		if err != nil || a == 0 {
+			return usageError{fmt.Sprintf("--max-price %q is not a positive USDC amount such as 0.05", *maxPrice)}
+		}
+		f.MaxPrice = a
+	}
+	ds, warn, err := catalog.Import(ctx, catalog.ImportOptions{From: *from, Query: *query, Filter: f, Limit: *limit, Client: client})
+	for _, w := range warn {
+		fmt.Fprintln(e.stderr, "note:", w)
+	}
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		return errors.New("no resource matched: nothing written")
+	}
+	header := strings.Join([]string{
+		"Drafts imported by `x402-mcp registry import` from " + *from + ".",
+		"Every entry is disabled (enabled: false) and listed as no tool. Descriptions are",
+		"the sellers' own words, unverified. Review each entry (url, params, max_price, pins),",
+		"copy it into your registry and set enabled: true (or remove the line) to offer it.",
+	}, "\n")
+	if err := catalog.WriteDrafts(*out, header, ds, *force); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %d drafts to %s (all disabled):\n", len(ds), *out)
+	for _, d := range ds {
+		fmt.Fprintf(e.stdout, "  %s\t%s\t%s %s\n", d.Name, d.MaxPrice.USDC(), d.Method, d.URL)
+	}
+	return nil
+}
