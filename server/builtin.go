@@ -154,12 +154,12 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 	}}
 }
 
-func (s *Server) quoteTool() mcpserver.ServerTool {
-	names := make([]string, 0, len(s.cfg.Registry.Tools))
-	for _, e := range s.cfg.Registry.Tools {
-		names = append(names, e.Name)
-	}
+func (s *Server) quoteTool(c *catalog) mcpserver.ServerTool {
+	names := c.names()
 	sort.Strings(names)
+	if c.reg.Defaults.Expose == tools.ExposeSearch {
+		names = nil // a large catalog: x402_find_tools lists the names
+	}
 	schema := map[string]any{
 		"type": "object",
 		"properties": map[string]any{
@@ -184,7 +184,7 @@ func (s *Server) quoteTool() mcpserver.ServerTool {
 func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	args := req.GetArguments()
 	name, _ := args["tool"].(string)
-	e, ok := s.cfg.Registry.Entry(name)
+	e, ok := s.catalog().entry(name)
 	if !ok {
 		return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: no paid tool named %q; x402_quote prices the catalog's tools (not charged)", name)), nil
 	}

@@ -20,9 +20,9 @@ func (s *Server) notifyMoney(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandl
 		if err != nil || res == nil || res.Meta == nil {
 			return res, err
 		}
-		level, msg := moneyEvent(req.Params.Name, res.Meta.AdditionalFields)
+		level, msg := moneyEvent(s.paidName(req), res.Meta.AdditionalFields)
 		if msg != "" {
-			n := mcp.NewLoggingMessageNotification(level, "x402-mcp", map[string]any{"tool": req.Params.Name, "message": msg})
+			n := mcp.NewLoggingMessageNotification(level, "x402-mcp", map[string]any{"tool": s.paidName(req), "message": msg})
 			_ = s.mcp.SendLogMessageToClient(ctx, n) // best effort: a host that cannot take it loses nothing
 		}
 		return res, err

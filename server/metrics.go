@@ -27,9 +27,10 @@ const otherTool = "other"
 // Every label value comes from a bounded set: tool names from the catalog
 // (anything else is "other"), networks from the policy, outcomes from three.
 type metrics struct {
-	paidTools map[string]bool // catalog tools: their duration is an upstream request
-
-	mu        sync.Mutex
+	mu sync.Mutex
+	// paidTools are the catalog tools, every one served since the start:
+	// their duration is an upstream request.
+	paidTools map[string]bool
 	payments  map[[3]string]uint64 // tool, network, outcome
 	paid      map[[2]string]uint64 // tool, network: atomic units
 	calls     map[[2]string]uint64 // tool, error
@@ -61,7 +62,7 @@ func (s *Server) observe(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFu
 		defer s.calls.leave()
 		start := time.Now()
 		res, err := next(ctx, req)
-		s.metrics.record(s.toolLabel(req.Params.Name), time.Since(start), res, err)
+		s.metrics.record(s.toolLabel(s.paidName(req)), time.Since(start), res, err)
 		return res, err
 	}
 }
@@ -69,10 +70,25 @@ func (s *Server) observe(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFu
 func (s *Server) toolLabel(name string) string {
 	// Only registered tools get their own label: the set is the catalog's
 	// and the built-ins', so a client cannot grow it.
-	if s.metrics.paidTools[name] || s.mcp.GetTool(name) != nil {
+	if s.metrics.isPaid(name) || s.mcp.GetTool(name) != nil {
 		return name
 	}
 	return otherTool
+}
+
+// addPaid adds a reloaded catalog's tools to the paid ones.
+func (m *metrics) addPaid(reg *tools.Registry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range reg.Tools {
+		m.paidTools[e.Name] = true
+	}
+}
+
+func (m *metrics) isPaid(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.paidTools[name]
 }
 
 func (m *metrics) record(tool string, d time.Duration, res *mcp.CallToolResult, err error) {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"sync"
+	satomic "sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -50,6 +52,9 @@ type Server struct {
 	// run names this server's run: over HTTP a session is a principal
 	// during one run.
 	run string
+	// cat is the catalog served now; reloadMu serializes Reload.
+	cat      satomic.Pointer[catalog]
+	reloadMu sync.Mutex
 }
 
 // instructions tell the model how to use a paying server.
@@ -92,11 +97,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Client.Approve == nil {
 		cfg.Client.Approve = s.approve
 	}
-	s.mcp.AddTools(tools.Build(cfg.Registry, cfg.Client, cfg.Getenv)...)
-	s.mcp.AddTools(s.walletTool(), s.quoteTool())
-	if cfg.History != nil {
-		s.mcp.AddTools(s.historyTool())
-	}
+	c := s.newCatalog(cfg.Registry)
+	s.cat.Store(c)
+	s.mcp.AddTools(s.serverTools(c)...)
 	return s, nil
 }
 

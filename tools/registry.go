@@ -77,6 +77,9 @@ type Defaults struct {
 	// ApproveAbove: a payment above it waits for a human's approval (MCP
 	// elicitation). Zero asks for none.
 	ApproveAbove payments.Amount
+	// Expose is how the catalog is listed: ExposeTools (or "", the
+	// default) or ExposeSearch.
+	Expose string
 }
 
 // Budget is the operator's spending limits (see payments.Budget).
@@ -193,6 +196,7 @@ type rawDefaults struct {
 	Timeout        string   `yaml:"timeout"`
 	MaxResultBytes *int     `yaml:"max_result_bytes"`
 	ApproveAbove   string   `yaml:"approve_above"`
+	Expose         string   `yaml:"expose"`
 }
 
 type rawBudget struct {
@@ -251,7 +255,7 @@ var yamlPlaces = map[string]string{
 
 var yamlKeys = map[string]string{
 	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
-	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above",
+	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
 	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled",
 	"tools.rawParam":    "name, in, type, description, required, enum, default",
@@ -504,6 +508,7 @@ func parseDefaults(p *problems, rd *rawDefaults) (Defaults, bool) {
 		}
 	}
 	d.ApproveAbove = parseApproveAbove(p, "defaults.approve_above", rd.ApproveAbove)
+	d.Expose = parseExpose(p, rd.Expose)
 	return d, perCallOK
 }
 

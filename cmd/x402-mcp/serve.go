@@ -73,6 +73,13 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A catalog file is watched: edits apply without a restart (the
+	// built-in example never changes).
+	if file := registryFile(*regPath, e); file != "" {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go srv.WatchRegistry(wctx, file, server.WatchOptions{})
+	}
 	if httpFlags.addr != "" {
 		log.Info("x402-mcp serving MCP over HTTP", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
 			"wallet", wallet, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
@@ -86,11 +93,17 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// loadRegistry reads the catalog from path, $X402_REGISTRY, or the built-in example.
-func loadRegistry(path string, e env) (*tools.Registry, error) {
+// registryFile is the catalog file serve reads, or "" for the built-in example.
+func registryFile(path string, e env) string {
 	if path == "" {
 		path = e.getenv("X402_REGISTRY")
 	}
+	return path
+}
+
+// loadRegistry reads the catalog from path, $X402_REGISTRY, or the built-in example.
+func loadRegistry(path string, e env) (*tools.Registry, error) {
+	path = registryFile(path, e)
 	if path == "" {
 		return tools.Parse("registry.yaml (built-in example)", x402mcp.DefaultRegistry)
 	}

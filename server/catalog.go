@@ -1,0 +1,135 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+// catalog is the registry being served and the handlers of its entries. It
+// is replaced whole on a reload (Server.cat), never changed in place, so a
+// call holds a consistent view for its whole life.
+type catalog struct {
+	reg      *tools.Registry
+	tools    []mcpserver.ServerTool // one per entry (tools.Build)
+	handlers map[string]mcpserver.ToolHandlerFunc
+}
+
+func (s *Server) newCatalog(reg *tools.Registry) *catalog {
+	built := tools.Build(reg, s.cfg.Client, s.cfg.Getenv)
+	c := &catalog{reg: reg, tools: built, handlers: make(map[string]mcpserver.ToolHandlerFunc, len(built))}
+	for _, t := range built {
+		c.handlers[t.Tool.Name] = t.Handler
+	}
+	return c
+}
+
+// entry returns a served entry: one the registry has and Build listed.
+func (c *catalog) entry(name string) (*tools.Entry, bool) {
+	if _, ok := c.handlers[name]; !ok {
+		return nil, false
+	}
+	return c.reg.Entry(name)
+}
+
+// names returns the served entries' names in catalog order.
+func (c *catalog) names() []string {
+	out := make([]string, len(c.tools))
+	for i, t := range c.tools {
+		out[i] = t.Tool.Name
+	}
+	return out
+}
+
+// catalog returns the catalog being served now.
+func (s *Server) catalog() *catalog { return s.cat.Load() }
+
+// serverTools is every MCP tool the server lists for the catalog c: the
+// entries (or, with expose: search, the two search tools) and the built-ins.
+func (s *Server) serverTools(c *catalog) []mcpserver.ServerTool {
+	var out []mcpserver.ServerTool
+	if c.reg.Defaults.Expose == tools.ExposeSearch {
+		out = append(out, s.findTool(), s.callTool())
+	} else {
+		out = append(out, c.tools...)
+	}
+	out = append(out, s.walletTool(), s.quoteTool(c))
+	if s.cfg.History != nil {
+		out = append(out, s.historyTool())
+	}
+	return out
+}
+
+// ErrRestartNeeded is wrapped by Reload's error when the new registry
+// changes what the payments client and the ledger were built with.
+var ErrRestartNeeded = errors.New("restart x402-mcp to apply them")
+
+// Reload serves reg instead of the current catalog: the MCP tools are
+// replaced (clients are sent notifications/tools/list_changed) and
+// x402_quote, x402_find_tools and x402_call see the new entries. Calls in
+// flight finish with the entry they started with.
+//
+// Tools, prices, pins, timeouts, max_result_bytes and expose apply live. The
+// payment policy and budgets (defaults.networks, max_per_call,
+// approve_above, budget, rpc) are the payments client's and the ledger's,
+// fixed at start: a registry that changes them is refused whole (the old
+// catalog stays) with an error wrapping ErrRestartNeeded.
+func (s *Server) Reload(reg *tools.Registry) error {
+	if reg == nil {
+		return errors.New("reload: no registry")
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.catalog()
+	if diff := policyChanges(old.reg, reg); len(diff) > 0 {
+		return fmt.Errorf("%s: %s changed: the payment policy and budgets are fixed while x402-mcp runs, so nothing was reloaded; %w",
+			reg.Path, strings.Join(diff, ", "), ErrRestartNeeded)
+	}
+	c := s.newCatalog(reg)
+	s.metrics.addPaid(reg)
+	s.cat.Store(c)
+	s.mcp.SetTools(s.serverTools(c)...)
+	return nil
+}
+
+// policyChanges names the settings that differ between a and b among those
+// the payments client and ledger hold.
+func policyChanges(a, b *tools.Registry) []string {
+	pa, pb := a.Policy(), b.Policy()
+	var out []string
+	if !slices.Equal(pa.Networks, pb.Networks) {
+		out = append(out, "defaults.networks")
+	}
+	if pa.PerCall != pb.PerCall {
+		out = append(out, "defaults.max_per_call")
+	}
+	if pa.ApproveAbove != pb.ApproveAbove {
+		out = append(out, "defaults.approve_above")
+	}
+	ba, bb := pa.Budget, pb.Budget
+	if ba.Total != bb.Total || ba.PerDay != bb.PerDay || ba.PerSession != bb.PerSession || ba.PerTool != bb.PerTool ||
+		ba.PerHost != bb.PerHost || !maps.Equal(ba.PerNetwork, bb.PerNetwork) ||
+		ba.Day.Calendar != bb.Day.Calendar || ba.Day.Location.String() != bb.Day.Location.String() {
+		out = append(out, "budget")
+	}
+	if !maps.Equal(a.RPC, b.RPC) {
+		out = append(out, "rpc")
+	}
+	return out
+}
+
+// networksOf renders networks as CAIP-2 ids.
+func networksOf(ns []payments.Network) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = string(n)
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/server"
+	"github.com/x402-mcp/x402-mcp/tools"
+)
+
+// reloaded is registry with one more tool.
+const reloaded = registry + `  - name: weather_too
+    description: Weather again.
+    url: "${SELLER}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.001"
+`
+
+func TestReload(t *testing.T) {
+	f := newFixture(t, registry, 1_000_000, localseller.Config{}, server.Config{})
+	cli := f.inProcess(t)
+	var changed atomic.Int32
+	cli.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == mcp.MethodNotificationToolsListChanged {
+			changed.Add(1)
+		}
+	})
+	ctx := context.Background()
+	before := listNames(t, ctx, cli)
+
+	reg, err := tools.Parse("registry.yaml", []byte(reloaded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Reload(reg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return changed.Load() > 0 }, "notifications/tools/list_changed")
+	after := listNames(t, ctx, cli)
+	if !slices.Contains(after, "weather_too") || len(after) != len(before)+1 {
+		t.Fatalf("tools after reload %v (before %v)", after, before)
+	}
+	res := call(t, cli, "weather_too", map[string]any{"city": "oslo"})
+	if res.IsError || res.Meta.AdditionalFields[tools.MetaCharged] != "charged" {
+		t.Fatalf("new tool: %s", resultText(res))
+	}
+	// x402_quote knows it.
+	if res := call(t, cli, server.ToolQuote, map[string]any{"tool": "weather_too", "arguments": map[string]any{"city": "oslo"}}); res.IsError {
+		t.Fatalf("quote of the new tool: %s", resultText(res))
+	}
+
+	// A budget change is refused whole: the catalog stays.
+	n := changed.Load()
+	bigger, err := tools.Parse("registry.yaml", []byte(strings.Replace(registry, `total: "0.0015"`, `total: "5"`, 1)+"  - name: weather_three\n    description: W.\n    url: \"${SELLER}/v2/weather/{city}\"\n    params:\n      - {name: city, in: path, type: string, required: true}\n    max_price: \"0.001\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.srv.Reload(bigger)
+	if !errors.Is(err, server.ErrRestartNeeded) || !strings.Contains(err.Error(), "budget") {
+		t.Fatalf("budget change: %v", err)
+	}
+	if got := listNames(t, ctx, cli); !slices.Equal(got, after) || changed.Load() != n {
+		t.Fatalf("tools after a refused reload %v, want %v", got, after)
+	}
+
+	// Back to the first catalog: the tool is gone.
+	first, _ := tools.Parse("registry.yaml", []byte(registry))
+	if err := f.srv.Reload(first); err != nil {
+		t.Fatal(err)
+	}
+	if got := listNames(t, ctx, cli); !slices.Equal(got, before) {
+		t.Fatalf("tools %v, want %v", got, before)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "weather_too", map[string]any{"city": "oslo"}
+	if res, err := cli.CallTool(ctx, req); err == nil && !res.IsError {
+		t.Fatal("a removed tool answered")
+	}
+}
+
+// TestReloadUnderCalls swaps catalogs while calls run (for -race).
+func TestReloadUnderCalls(t *testing.T) {
+	f := newFixture(t, registry, 1_000_000, localseller.Config{}, server.Config{})
+	cli := f.inProcess(t)
+	a, _ := tools.Parse("registry.yaml", []byte(registry))
+	b, _ := tools.Parse("registry.yaml", []byte(reloaded))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			if err := f.srv.Reload([]*tools.Registry{a, b}[i%2]); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for range 10 {
+		call(t, cli, server.ToolQuote, map[string]any{"tool": "weather", "arguments": map[string]any{"city": "oslo"}})
+		call(t, cli, "weather_cheap", map[string]any{"city": "oslo"})
+		call(t, cli, server.ToolWallet, nil)
+	}
+	<-done
+}
+
+func TestWatchRegistry(t *testing.T) {
+	f := newFixture(t, registry, 1_000_000, localseller.Config{}, server.Config{})
+	cli := f.inProcess(t)
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	if err := os.WriteFile(path, []byte(registry), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var loads atomic.Int32
+	load := func(p string) (*tools.Registry, error) {
+		loads.Add(1)
+		return tools.Load(p)
+	}
+	go f.srv.WatchRegistry(ctx, path, server.WatchOptions{Interval: 20 * time.Millisecond, Settle: 50 * time.Millisecond, Load: load})
+	time.Sleep(50 * time.Millisecond)
+
+	// An invalid edit: refused.
+	if err := os.WriteFile(path, []byte(registry+"  - name: Bad Name\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return loads.Load() == 1 }, "the invalid edit to be read")
+	if slices.Contains(listNames(t, ctx, cli), "weather_too") {
+		t.Fatal("unexpected tool")
+	}
+	// A burst of writes, then a valid file: one more load.
+	for i := 0; i < 5; i++ {
+		_ = os.WriteFile(path, []byte(reloaded[:len(reloaded)*(i+1)/5]), 0o600)
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, func() bool { return slices.Contains(listNames(t, ctx, cli), "weather_too") }, "the new tool")
+	if n := loads.Load(); n != 2 {
+		t.Fatalf("%d loads, want 2 (the burst debounced)", n)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
