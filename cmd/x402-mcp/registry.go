@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/catalog"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/tools/discover"
 )
 
 // registryTimeout bounds each probe or discovery request.
@@ -62,14 +62,14 @@ func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []stri
 	if len(pos) != 1 {
 		return usageError{"registry add takes one URL: x402-mcp registry add URL [--method M] [--name N] [--body JSON] [--write FILE]"}
 	}
-	d, warn, err := catalog.Probe(ctx, catalog.ProbeOptions{URL: pos[0], Method: *method, Body: *body, Name: *name, Client: client})
+	d, warn, err := discover.Probe(ctx, discover.ProbeOptions{URL: pos[0], Method: *method, Body: *body, Name: *name, Client: client})
 	if err != nil {
 		return err
 	}
 	for _, w := range warn {
 		fmt.Fprintln(e.stderr, "note:", w)
 	}
-	y, err := catalog.YAML([]catalog.Draft{d})
+	y, err := discover.YAML([]discover.Draft{d})
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []stri
 		fmt.Fprint(e.stdout, "# Proposed by x402-mcp registry add (nothing was paid). The description is the seller's, unverified.\n", string(y))
 		return nil
 	}
-	if err := catalog.AppendEntry(*write, d); err != nil {
+	if err := discover.AppendEntry(*write, d); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "added %s to %s (max_price %s, pinned to %s on %s)\n", d.Name, *write, d.MaxPrice.USDC(), d.PayTo, d.Network)
@@ -90,7 +90,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 	query := fs.String("query", "", "search /discovery/search for this text instead of listing")
 	network := fs.String("network", "", "keep only resources payable on this network (CAIP-2 or v1 name)")
 	maxPrice := fs.String("max-price", "", "keep only resources costing at most this, in USDC (such as 0.05)")
-	limit := fs.Int("limit", catalog.DefaultImportLimit, "at most this many drafts")
+	limit := fs.Int("limit", discover.DefaultImportLimit, "at most this many drafts")
 	out := fs.String("out", "registry.drafts.yaml", "the drafts file to write")
 	force := fs.Bool("force", false, "replace --out if it exists")
 	pos, err := parseInterspersed(fs, args)
@@ -106,7 +106,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 	if *limit <= 0 {
 		return usageError{"--limit must be positive"}
 	}
-	var f catalog.Filter
+	var f discover.Filter
 	if *network != "" {
 		n, err := payments.ParseNetwork(*network)
 		if err != nil {
@@ -121,7 +121,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 		}
 		f.MaxPrice = a
 	}
-	ds, warn, err := catalog.Import(ctx, catalog.ImportOptions{From: *from, Query: *query, Filter: f, Limit: *limit, Client: client})
+	ds, warn, err := discover.Import(ctx, discover.ImportOptions{From: *from, Query: *query, Filter: f, Limit: *limit, Client: client})
 	for _, w := range warn {
 		fmt.Fprintln(e.stderr, "note:", w)
 	}
@@ -137,7 +137,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 		"the sellers' own words, unverified. Review each entry (url, params, max_price, pins),",
 		"copy it into your registry and set enabled: true (or remove the line) to offer it.",
 	}, "\n")
-	if err := catalog.WriteDrafts(*out, header, ds, *force); err != nil {
+	if err := discover.WriteDrafts(*out, header, ds, *force); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %d drafts to %s (all disabled):\n", len(ds), *out)

@@ -1,8 +1,8 @@
-// Package catalog proposes registry entries from what sellers publish: the
+// Package discover proposes registry entries from what sellers publish: the
 // unpaid 402 of one URL (Probe) or a facilitator's discovery listing
 // (Import). Everything a seller wrote is untrusted: it is cleaned with
 // SellerText and quoted as the seller's words before a model may read it.
-package catalog
+package discover
 
 import (
 	"regexp"
