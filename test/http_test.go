@@ -164,6 +164,12 @@ func TestServeHTTP(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "http stopped") {
 		t.Fatalf("no shutdown log:\n%s", p.stderr.String())
 	}
+	// Neither the wallet key nor the bearer token reaches the logs or /metrics.
+	for _, secret := range []string{testKey, strings.ToUpper(testKey), testKey[:16], httpToken} {
+		if strings.Contains(p.stderr.String(), secret) || strings.Contains(string(body), secret) {
+			t.Fatalf("a secret appears in the HTTP server's logs or metrics")
+		}
+	}
 }
 
 func TestServeHTTPPublicBindNeedsToken(t *testing.T) {
