@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -26,6 +27,16 @@ func (s *Server) newCatalog(reg *tools.Registry) *catalog {
 	built := tools.Build(reg, s.cfg.Client, s.cfg.Getenv)
 	c := &catalog{reg: reg, tools: built, handlers: make(map[string]mcpserver.ToolHandlerFunc, len(built))}
 	for _, t := range built {
+		c.handlers[t.Tool.Name] = t.Handler
+	}
+	// The tools of kind: mcp entries (remote MCP servers), under their
+	// prefix; one whose name is taken is skipped.
+	for _, t := range tools.BuildRemote(context.Background(), reg, s.cfg.Client, s.cfg.Getenv, s.cfg.Logger) {
+		if _, taken := c.handlers[t.Tool.Name]; taken || strings.HasPrefix(t.Tool.Name, tools.ReservedPrefix) {
+			s.cfg.Logger.Warn("remote tool skipped: its name is already listed", "tool", t.Tool.Name)
+			continue
+		}
+		c.tools = append(c.tools, t)
 		c.handlers[t.Tool.Name] = t.Handler
 	}
 	return c

@@ -112,6 +112,11 @@ type Entry struct {
 	// Enabled is false for a draft (`enabled: false`): the entry is parsed
 	// and validated but Build does not list it as a tool.
 	Enabled bool
+	// Kind is KindHTTP (an x402 HTTP endpoint, the default) or KindMCP (a
+	// remote MCP server whose tools are listed under Prefix).
+	Kind string
+	// Prefix starts the local names of a KindMCP entry's remote tools.
+	Prefix string
 
 	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
 	schema   json.RawMessage    // the compiled input schema
@@ -229,6 +234,8 @@ type rawTool struct {
 	Timeout      string            `yaml:"timeout"`
 	ApproveAbove string            `yaml:"approve_above"`
 	Enabled      *bool             `yaml:"enabled"`
+	Kind         string            `yaml:"kind"`
+	Prefix       string            `yaml:"prefix"`
 }
 
 type rawParam struct {
@@ -257,7 +264,7 @@ var yamlKeys = map[string]string{
 	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
 	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
-	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled",
+	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix",
 	"tools.rawParam":    "name, in, type, description, required, enum, default",
 }
 
@@ -549,9 +556,24 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		Result:      rt.Result,
 		Timeout:     d.Timeout,
 		Enabled:     rt.Enabled == nil || *rt.Enabled,
+		Kind:        KindHTTP,
 		networks:    d.Networks,
 	}
 	at := func(f string) string { return where + ": " + f }
+	switch rt.Kind {
+	case "", KindHTTP:
+		if rt.Prefix != "" {
+			p.add(at("prefix"), "only applies to kind: mcp: remove it, or add kind: mcp")
+		}
+	case KindMCP:
+		e.Kind = KindMCP
+	default:
+		p.add(at("kind"), "%q is not a kind of entry: write http (an x402 HTTP endpoint, the default) or mcp (a remote MCP server)", rt.Kind)
+	}
+	mcpKind := e.Kind == KindMCP
+	if mcpKind {
+		parseMCPFields(p, at, rt, e)
+	}
 
 	switch {
 	case rt.Name == "":
@@ -561,7 +583,7 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 	case !toolNameRE.MatchString(rt.Name):
 		p.add(at("name"), "%q is not a valid tool name: use 1 to 64 lowercase letters, digits and _, starting with a letter (such as get_weather)", rt.Name)
 	}
-	if e.Description == "" {
+	if e.Description == "" && !mcpKind {
 		p.add(at("description"), "missing: say in a sentence what the tool returns; the model reads it to decide when to call the tool")
 	}
 	if e.Method == "" {
@@ -571,7 +593,9 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 	}
 
 	// url
-	if rt.URL == "" {
+	if mcpKind {
+		// checked by parseMCPFields
+	} else if rt.URL == "" {
 		p.add(at("url"), "missing: give the endpoint's http or https URL, such as https://api.example.com/v1/weather/{city}")
 	} else if parts, err := parseTemplate(rt.URL, true); err != nil {
 		p.add(at("url"), "%v", err)
@@ -688,6 +712,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 
 	// arguments
 	switch {
+	case mcpKind:
+		// the remote server's input schemas
 	case rt.Params != nil && rt.InputSchema.Kind != 0:
 		p.add(where, "params and input_schema are both set: use one (params for simple lists, input_schema for a full JSON Schema)")
 	case rt.InputSchema.Kind != 0:

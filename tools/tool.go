@@ -144,8 +144,8 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 func Build(r *Registry, p Payer, getenv func(string) string) []mcpserver.ServerTool {
 	out := make([]mcpserver.ServerTool, 0, len(r.Tools))
 	for _, e := range r.Tools {
-		if !e.Enabled {
-			continue
+		if !e.Enabled || e.Kind == KindMCP {
+			continue // kind: mcp entries are listed by BuildRemote
 		}
 		out = append(out, mcpserver.ServerTool{Tool: e.Tool(), Handler: e.Handler(p, r.Defaults.MaxResultBytes, getenv)})
 	}

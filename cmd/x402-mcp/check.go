@@ -46,7 +46,11 @@ func cmdCheck(e env, args []string) error {
 		if !t.Enabled {
 			name += " (disabled)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.MaxPrice.USDC(), budget, t.Method, t.URL, pins(t))
+		method := t.Method
+		if t.Kind == tools.KindMCP {
+			method = "MCP " + t.Prefix + "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.MaxPrice.USDC(), budget, method, t.URL, pins(t))
 	}
 	return tw.Flush()
 }

@@ -1,0 +1,149 @@
+package payments
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Pending is a payment authorized for one call over a transport other than
+// HTTP headers (x402 over MCP): reserved under the budgets, approved when
+// needed, signed once and recorded as signed. Exactly one of Settled,
+// Delivered, Rejected or Unknown records its outcome.
+type Pending struct {
+	c *Client
+	// Payload is the signed payment to send (once; never re-signed).
+	Payload *PaymentPayload
+	// Requirement is the accept that was chosen.
+	Requirement *Requirement
+	// Receipt describes the payment; its State is set by the outcome.
+	Receipt     *Receipt
+	validBefore time.Time
+}
+
+// Authorize chooses an option of pr under the policy and lim, reserves it in
+// the ledger, asks for approval when above the threshold, signs it and
+// records the signed row, in that order, as Do does for HTTP. resource names
+// what is bought (such as "MCP mcp://tool/x on https://host/mcp") and host
+// is the seller's host:port for the per-host budget. An error is a *Error
+// that says nothing was charged.
+func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, resource, host string) (*Pending, error) {
+	opts, best := c.Policy.evaluate(pr, lim)
+	if best == nil {
+		return nil, refusal(opts, lim)
+	}
+	req0 := &pr.Accepts[best.Index]
+	if lim.CallID == "" {
+		lim.CallID = paymentID("")
+	}
+	if ctx.Err() != nil {
+		return nil, stopped(ctx, best.Amount)
+	}
+	session := lim.Session
+	if session == "" {
+		session = c.SessionFor(ctx)
+	}
+	rsv := Reservation{
+		Tool: lim.Tool, Resource: Sanitize(resource, 300), CallID: lim.CallID, Amount: best.Amount,
+		Network: best.network, PayTo: common.HexToAddress(req0.PayTo).Hex(), Asset: common.HexToAddress(req0.Asset).Hex(),
+		Host: host, Session: session, ToolBudget: lim.ToolBudget,
+	}
+	id, err := c.Ledger.Reserve(ctx, rsv)
+	if err != nil {
+		if pe, ok := AsError(err); ok {
+			return nil, pe
+		}
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not reserve the payment; nothing was signed"}
+	}
+	bg := context.WithoutCancel(ctx)
+	if perr := c.approve(ctx, ApprovalRequest{
+		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
+		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim),
+	}); perr != nil {
+		_ = c.Ledger.Release(bg, id, "not approved: "+string(perr.Code))
+		return nil, perr
+	}
+	if ctx.Err() != nil {
+		_ = c.Ledger.Release(bg, id, "cancelled before signing")
+		return nil, stopped(ctx, best.Amount)
+	}
+	progress(ctx, StepPaying)
+	payLim := lim
+	payLim.CallID = paymentID(lim.CallID)
+	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
+	var hName, hValue string
+	if err == nil {
+		hName, hValue, err = payload.Encode()
+	}
+	if err == nil {
+		err = c.Ledger.MarkSigned(bg, id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
+	}
+	if err != nil {
+		_ = c.Ledger.Release(bg, id, "signing failed")
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
+	}
+	receipt := &Receipt{
+		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
+		PayTo: rsv.PayTo, Asset: rsv.Asset, Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
+	}
+	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
+	progress(ctx, StepWaitingPaid)
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore}, nil
+}
+
+// Delivered records the outcome of a paid call the seller answered with its
+// output. settle is the seller's receipt (nil when it sent none). It returns
+// whether money moved, with the receipt.
+func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Charge, *Receipt) {
+	bg, rc := context.WithoutCancel(ctx), p.Receipt
+	if settle != nil && settle.Transaction != "" {
+		rc.Transaction = Sanitize(settle.Transaction, 128)
+	}
+	switch {
+	case settle != nil && (settle.Success || settle.ErrorReason == ReasonSettlementPending):
+		rc.State = string(StateSettled)
+		if !settle.Success {
+			rc.State = "pending"
+		}
+		_ = p.c.Ledger.Settle(bg, rc.LedgerID, *rc)
+		return Charged, rc
+	case settle != nil:
+		rc.State = string(StateUnknown)
+		_ = p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
+		return ChargeUnknown, rc
+	default:
+		rc.State = "unconfirmed"
+		_ = p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt")
+		return Charged, rc
+	}
+}
+
+// Rejected records that the seller refused the payment (it answered with a
+// fresh payment challenge) and returns the error to show. The authorization
+// stays counted until it expires; nothing is signed again.
+func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
+	reason = Sanitize(reason, 200)
+	if reason == "" {
+		reason = "no reason given"
+	}
+	_ = p.c.Ledger.Reject(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
+	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
+		"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
+		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339))}
+}
+
+// Unknown records an ambiguous outcome (the paid call failed after the
+// payment left) and returns the error to show.
+func (p *Pending) Unknown(ctx context.Context, err error) *Error {
+	p.Receipt.State = string(StateUnknown)
+	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, safeErr(err))
+	return upstreamError(ctx, err, ChargeUnknown, p.Receipt)
+}
+
+// ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over
+// MCP), with the checks ParseChallenge makes.
+func ParseChallengeJSON(raw []byte) (*PaymentRequired, error) {
+	return ParseChallenge(nil, raw)
+}

@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+)
+
+// paidMCP is a remote MCP server that charges per tool through x402's MCP
+// transport (x402-protocol.md §5), settling through a local facilitator.
+type paidMCP struct {
+	url string
+	fac *localseller.Facilitator
+
+	mu       sync.Mutex
+	payments int // calls that carried _meta["x402/payment"]
+}
+
+const paidMCPPrice payments.Amount = 2000 // 0.002 USDC
+
+func startPaidMCP(t *testing.T, fac *localseller.Facilitator) *paidMCP {
+	t.Helper()
+	p := &paidMCP{fac: fac}
+	s := mcpserver.NewMCPServer("paid-mcp", "1", mcpserver.WithToolCapabilities(false))
+	s.AddTool(mcp.NewTool("echo", mcp.WithDescription("Echoes a message back."),
+		mcp.WithString("message", mcp.Required(), mcp.Description("What to echo"))),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return p.paid(ctx, req, "echo", func() *mcp.CallToolResult {
+				return mcp.NewToolResultText("echo: " + req.GetString("message", ""))
+			}), nil
+		})
+	srv := httptest.NewServer(mcpserver.NewStreamableHTTPServer(s))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL + "/mcp"
+	return p
+}
+
+func (p *paidMCP) requirement() payments.Requirement {
+	extra, _ := json.Marshal(payments.EVMExtra{Name: "USDC", Version: "2"})
+	rq := payments.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: paidMCPPrice.Atomic(),
+		Asset: p.fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
+	rq.Raw, _ = json.Marshal(rq)
+	return rq
+}
+
+func (p *paidMCP) challenge(tool, reason string) *mcp.CallToolResult {
+	rq := p.requirement()
+	pr := map[string]any{
+		"x402Version": 2,
+		"resource":    map[string]any{"url": "mcp://tool/" + tool, "description": "a paid tool", "mimeType": "application/json"},
+		"accepts":     []json.RawMessage{rq.Raw},
+	}
+	if reason != "" {
+		pr["error"] = reason
+	}
+	b, _ := json.Marshal(pr)
+	return &mcp.CallToolResult{IsError: true, StructuredContent: pr, Content: []mcp.Content{mcp.NewTextContent(string(b))}}
+}
+
+func (p *paidMCP) paid(ctx context.Context, req mcp.CallToolRequest, tool string, run func() *mcp.CallToolResult) *mcp.CallToolResult {
+	var raw any
+	if req.Params.Meta != nil {
+		raw = req.Params.Meta.AdditionalFields["x402/payment"]
+	}
+	if raw == nil {
+		return p.challenge(tool, "")
+	}
+	p.mu.Lock()
+	p.payments++
+	p.mu.Unlock()
+	b, _ := json.Marshal(raw)
+	var payload payments.PaymentPayload
+	if err := json.Unmarshal(b, &payload); err != nil {
+		return p.challenge(tool, "invalid_payload")
+	}
+	rq := p.requirement()
+	if v := p.fac.Verify(ctx, &payload, rq); !v.IsValid {
+		return p.challenge(tool, v.InvalidReason)
+	}
+	settle := p.fac.Settle(ctx, &payload, rq)
+	if !settle.Success {
+		return p.challenge(tool, settle.ErrorReason)
+	}
+	out := run()
+	out.Meta = &mcp.Meta{AdditionalFields: map[string]any{"x402/payment-response": settle}}
+	return out
+}
+
+func (p *paidMCP) paymentsSeen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.payments
+}
+
+const remoteCatalog = `
+version: 1
+defaults:
+  networks: [eip155:84532]
+  max_per_call: "0.05"
+  timeout: 10s
+budget:
+  total: "1.00"
+tools:
+  - name: remote
+    kind: mcp
+    url: "%s"
+    prefix: acme_
+    max_price: "0.005"
+  - name: remote_cheap
+    kind: mcp
+    url: "%s"
+    prefix: cheap_
+    max_price: "0.001"
+  - name: remote_down
+    kind: mcp
+    url: "http://127.0.0.1:1/mcp"
+    prefix: down_
+    max_price: "0.005"
+`
+
+func TestRemotePaidMCPServer(t *testing.T) {
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	seller.Facilitator.Fund(payer, walletFunding)
+	remote := startPaidMCP(t, seller.Facilitator)
+	book := filepath.Join(t.TempDir(), "ledger.db")
+	s := startWith(t, seller, catalog(fmt.Sprintf(remoteCatalog, remote.url, remote.url)), "X402_LEDGER="+book)
+
+	list, err := s.cli.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]mcp.Tool{}
+	for _, tl := range list.Tools {
+		names[tl.Name] = tl
+	}
+	echo, ok := names["acme_echo"]
+	if !ok || names["cheap_echo"].Name == "" {
+		t.Fatalf("remote tools not listed: %v\nstderr:\n%s", keys(names), s.stderr.String())
+	}
+	if _, ok := names["down_echo"]; ok {
+		t.Fatal("a tool of an unreachable server is listed")
+	}
+	if !strings.Contains(echo.Description, "Echoes a message back.") || !strings.Contains(echo.Description, "0.005 USDC") {
+		t.Errorf("description %q", echo.Description)
+	}
+	if !strings.Contains(string(mustJSON(t, echo.InputSchema))+string(echo.RawInputSchema), "message") {
+		t.Errorf("remote input schema lost: %+v", echo)
+	}
+
+	payeeBefore := seller.Facilitator.Balance(localseller.DefaultPayTo)
+	res := s.call("acme_echo", map[string]any{"message": "hi"})
+	if res.IsError {
+		t.Fatalf("paid call failed: %s\nstderr:\n%s", text(res), s.stderr.String())
+	}
+	if !strings.Contains(text(res), "echo: hi") || !strings.Contains(text(res), "Paid 0.002") {
+		t.Errorf("result text %q", text(res))
+	}
+	rc := meta(res, "x402/payment-response")
+	if rc == nil || rc["success"] != true || rc["transaction"] == "" || rc["amountAtomic"] != "2000" {
+		t.Errorf("receipt %v", rc)
+	}
+	if moved := seller.Facilitator.Balance(localseller.DefaultPayTo) - payeeBefore; moved != paidMCPPrice {
+		t.Errorf("the facilitator moved %s, want %s", moved.USDC(), paidMCPPrice.USDC())
+	}
+	if remote.paymentsSeen() != 1 {
+		t.Errorf("the paid server saw %d payments, want 1", remote.paymentsSeen())
+	}
+
+	// Over max_price: refused before signing; the server sees no payment.
+	res = s.call("cheap_echo", map[string]any{"message": "hi"})
+	if !res.IsError || meta(res, "x402/error")["charged"] != "not charged" {
+		t.Errorf("over max_price: %s %v", text(res), meta(res, "x402/error"))
+	}
+	if remote.paymentsSeen() != 1 {
+		t.Errorf("the paid server saw %d payments after a refusal, want 1", remote.paymentsSeen())
+	}
+	s.close()
+
+	rows := readLedger(t, book)
+	if len(rows) != 1 || rows[0].Tool != "acme_echo" || rows[0].State != payments.StateSettled || rows[0].Amount != paidMCPPrice ||
+		!strings.HasPrefix(rows[0].Host, "127.0.0.1:") {
+		t.Fatalf("ledger rows %+v", rows)
+	}
+}
+
+func keys(m map[string]mcp.Tool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
