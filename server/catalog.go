@@ -19,7 +19,8 @@ import (
 // call holds a consistent view for its whole life.
 type catalog struct {
 	reg      *tools.Registry
-	tools    []mcpserver.ServerTool // one per entry (tools.Build)
+	tools    []mcpserver.ServerTool // one per entry (tools.Build), then the remote ones
+	remote   []mcpserver.ServerTool // the tools of kind: mcp entries, also in tools
 	handlers map[string]mcpserver.ToolHandlerFunc
 }
 
@@ -37,6 +38,7 @@ func (s *Server) newCatalog(reg *tools.Registry) *catalog {
 			continue
 		}
 		c.tools = append(c.tools, t)
+		c.remote = append(c.remote, t)
 		c.handlers[t.Tool.Name] = t.Handler
 	}
 	return c
@@ -67,7 +69,10 @@ func (s *Server) catalog() *catalog { return s.cat.Load() }
 func (s *Server) serverTools(c *catalog) []mcpserver.ServerTool {
 	var out []mcpserver.ServerTool
 	if c.reg.Defaults.Expose == tools.ExposeSearch {
+		// Remote MCP tools are not catalog entries (x402_find_tools and
+		// x402_call search the entries): they stay listed in search mode.
 		out = append(out, s.findTool(), s.callTool())
+		out = append(out, c.remote...)
 	} else {
 		out = append(out, c.tools...)
 	}

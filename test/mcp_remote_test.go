@@ -214,3 +214,33 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestRemoteToolsListedInSearchMode: with expose: search the catalog's
+// entries hide behind x402_find_tools and x402_call, but a remote server's
+// tools, which are not catalog entries, stay listed and payable.
+func TestRemoteToolsListedInSearchMode(t *testing.T) {
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	seller.Facilitator.Fund(payer, walletFunding)
+	remote := startPaidMCP(t, seller.Facilitator)
+	cat := strings.Replace(fmt.Sprintf(remoteCatalog, remote.url, remote.url), "  timeout: 10s\n", "  timeout: 10s\n  expose: search\n", 1)
+	s := startWith(t, seller, catalog(cat))
+	list, err := s.cli.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, tl := range list.Tools {
+		names[tl.Name] = true
+	}
+	if !names["acme_echo"] || !names["x402_find_tools"] || !names["x402_call"] {
+		t.Fatalf("search mode lists %v", names)
+	}
+	res := s.call("acme_echo", map[string]any{"message": "hi"})
+	if res.IsError || meta(res, "x402/payment-response") == nil || remote.paymentsSeen() != 1 {
+		t.Fatalf("remote call in search mode: %s (payments seen %d)", text(res), remote.paymentsSeen())
+	}
+}
