@@ -92,16 +92,31 @@ func BuildRemote(ctx context.Context, r *Registry, a Authorizer, getenv func(str
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var out []mcpserver.ServerTool
+	// Connect to every server at once, so unreachable ones cost one
+	// connection timeout in all, not one each; keep the catalog's order.
+	var remotes []*Entry
 	for _, e := range r.Tools {
-		if !e.Enabled || e.Kind != KindMCP {
-			continue
+		if e.Enabled && e.Kind == KindMCP {
+			remotes = append(remotes, e)
 		}
-		ts, err := e.remoteTools(ctx, a, r.Defaults.MaxResultBytes, getenv, log)
-		if err != nil {
-			log.Warn("remote MCP server unavailable: its tools are not listed", "entry", e.Name, "url", redactRawURL(e.URL), "err", payments.Sanitize(err.Error(), 300))
-			continue
-		}
+	}
+	found := make([][]mcpserver.ServerTool, len(remotes))
+	var wg sync.WaitGroup
+	for i, e := range remotes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ts, err := e.remoteTools(ctx, a, r.Defaults.MaxResultBytes, getenv, log)
+			if err != nil {
+				log.Warn("remote MCP server unavailable: its tools are not listed", "entry", e.Name, "url", redactRawURL(e.URL), "err", payments.Sanitize(err.Error(), 300))
+				return
+			}
+			found[i] = ts
+		}()
+	}
+	wg.Wait()
+	var out []mcpserver.ServerTool
+	for _, ts := range found {
 		out = append(out, ts...)
 	}
 	return out
