@@ -207,6 +207,13 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	// The seller may still be settling a payment whose caller was killed:
+	// let every request it is handling finish before reading the books.
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	if err := seller.Shutdown(sctx); err != nil {
+		t.Fatalf("seller shutdown: %v", err)
+	}
+	scancel()
 	received := seller.Seller.ReceivedPayments()
 	if len(received) == 0 {
 		t.Fatal("no payment reached the seller: the kills came too early to test anything")

@@ -1,6 +1,7 @@
 package localseller
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +44,17 @@ func Start(cfg Config) (*Running, error) {
 		}
 	}()
 	return r, nil
+}
+
+// Shutdown stops accepting requests and waits, until ctx ends, for the
+// requests being handled to finish (a settlement in progress completes).
+func (r *Running) Shutdown(ctx context.Context) error {
+	err := r.srv.Shutdown(ctx)
+	if err != nil {
+		return err
+	}
+	<-r.done
+	return nil
 }
 
 // Close stops the server at once, closing open connections (a slow_body
