@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/ethereum/go-ethereum/common"
 )
 
-// Pending is a payment authorized for one call over a transport other than
-// HTTP headers (x402 over MCP): reserved under the budgets, approved when
-// needed, signed once and recorded as signed. Exactly one of Settled,
+// Pending is a payment authorized for one call, whatever carries it (HTTP
+// headers in Do, _meta in x402 over MCP): reserved under the budgets,
+// approved when needed, signed once and recorded as signed. Exactly one of
 // Delivered, Rejected or Unknown records its outcome.
 type Pending struct {
 	c *Client
@@ -21,11 +19,13 @@ type Pending struct {
 	// Receipt describes the payment; its State is set by the outcome.
 	Receipt     *Receipt
 	validBefore time.Time
+	// hName and hValue are the encoded payment header (HTTP carriage).
+	hName, hValue string
 }
 
 // Authorize chooses an option of pr under the policy and lim, reserves it in
 // the ledger, asks for approval when above the threshold, signs it and
-// records the signed row, in that order, as Do does for HTTP. resource names
+// records the signed row, in that order; Do uses it for HTTP. resource names
 // what is bought (such as "MCP mcp://tool/x on https://host/mcp") and host
 // is the seller's host:port for the per-host budget. An error is a *Error
 // that says nothing was charged.
@@ -41,15 +41,7 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 	if ctx.Err() != nil {
 		return nil, stopped(ctx, best.Amount)
 	}
-	session := lim.Session
-	if session == "" {
-		session = c.SessionFor(ctx)
-	}
-	rsv := Reservation{
-		Tool: lim.Tool, Resource: Sanitize(resource, 300), CallID: lim.CallID, Amount: best.Amount,
-		Network: best.network, PayTo: common.HexToAddress(req0.PayTo).Hex(), Asset: common.HexToAddress(req0.Asset).Hex(),
-		Host: host, Session: session, ToolBudget: lim.ToolBudget,
-	}
+	rsv := c.reservation(ctx, lim, best, req0, Sanitize(resource, 300), host)
 	id, err := c.Ledger.Reserve(ctx, rsv)
 	if err != nil {
 		if pe, ok := AsError(err); ok {
@@ -70,6 +62,8 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 		return nil, stopped(ctx, best.Amount)
 	}
 	progress(ctx, StepPaying)
+	// The signed record is written even if the call is cancelled meanwhile,
+	// so that a signed row always gets an outcome.
 	payLim := lim
 	payLim.CallID = paymentID(lim.CallID)
 	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
@@ -81,6 +75,7 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 		err = c.Ledger.MarkSigned(bg, id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
 	}
 	if err != nil {
+		// Nothing has left the process: the reservation can be released.
 		_ = c.Ledger.Release(bg, id, "signing failed")
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
 	}
@@ -90,7 +85,7 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore}, nil
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue}, nil
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
@@ -137,9 +132,14 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 // Unknown records an ambiguous outcome (the paid call failed after the
 // payment left) and returns the error to show.
 func (p *Pending) Unknown(ctx context.Context, err error) *Error {
+	return upstreamError(ctx, err, ChargeUnknown, p.markUnknown(ctx, safeErr(err)))
+}
+
+// markUnknown records that the payment may or may not have settled.
+func (p *Pending) markUnknown(ctx context.Context, reason string) *Receipt {
 	p.Receipt.State = string(StateUnknown)
-	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, safeErr(err))
-	return upstreamError(ctx, err, ChargeUnknown, p.Receipt)
+	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
+	return p.Receipt
 }
 
 // ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over

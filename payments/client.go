@@ -158,157 +158,68 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
 			Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
 	}
-	opts, best := c.Policy.evaluate(pr, lim)
-	if best == nil {
-		return nil, refusal(opts, lim)
-	}
-	req0 := &pr.Accepts[best.Index]
-
-	// One stable key per call: the ledger's idempotency key and, when the
-	// seller supports it, the payment identifier.
-	if lim.CallID == "" {
-		lim.CallID = paymentID("")
-	}
-	// A cancelled call stops before it reserves or signs anything.
-	if ctx.Err() != nil {
-		return nil, stopped(ctx, best.Amount)
-	}
-	rsv := c.reservation(ctx, req, lim, best, req0)
-	id, err := c.Ledger.Reserve(ctx, rsv)
+	// Reserve, ask for approval, sign once and record the signed payment
+	// with the exact header value before the request leaves.
+	p, err := c.Authorize(ctx, pr, lim, redactURL(req), HostPort(req.URL))
 	if err != nil {
-		if pe, ok := AsError(err); ok {
-			return nil, pe
-		}
-		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not reserve the payment; nothing was signed"}
+		return nil, err
 	}
-
-	// Above the approval threshold a human decides, before anything is signed.
-	if perr := c.approve(ctx, ApprovalRequest{
-		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
-		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim),
-	}); perr != nil {
-		_ = c.Ledger.Release(context.WithoutCancel(ctx), id, "not approved: "+string(perr.Code))
-		return nil, perr
-	}
-	if ctx.Err() != nil {
-		_ = c.Ledger.Release(context.WithoutCancel(ctx), id, "cancelled before signing")
-		return nil, stopped(ctx, best.Amount)
-	}
-	progress(ctx, StepPaying)
-
-	// The signed record, with the exact header value, is written before the
-	// request leaves: from then on the payment counts until proven unused.
-	// It is written even if the call is cancelled meanwhile, so that a
-	// signed row always gets an outcome.
-	payLim := lim
-	payLim.CallID = paymentID(lim.CallID)
-	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
-	var hName, hValue string
-	if err == nil {
-		hName, hValue, err = payload.Encode()
-	}
-	if err == nil {
-		err = c.Ledger.MarkSigned(context.WithoutCancel(ctx), id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
-	}
-	if err != nil {
-		// Nothing has left the process: the reservation can be released.
-		_ = c.Ledger.Release(context.WithoutCancel(ctx), id, "signing failed")
-		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
-	}
-	receipt := &Receipt{
-		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
-		PayTo: common.HexToAddress(req0.PayTo).Hex(), Asset: common.HexToAddress(req0.Asset).Hex(),
-		Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
-	}
-	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 
 	// From here on a signed authorization exists: every path records an outcome.
-	bg := context.WithoutCancel(ctx)
-	progress(ctx, StepWaitingPaid)
-	paid, attempts, err := c.sendPaid(ctx, req, hName, hValue)
+	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue)
 	if err != nil {
-		receipt.State = string(StateUnknown)
-		_ = c.Ledger.MarkUnknown(bg, id, safeErr(err))
-		return nil, upstreamError(ctx, err, ChargeUnknown, receipt)
+		return nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
 	settle, serr := ParseSettlement(paid.Header)
 	if serr != nil {
 		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", serr)
 	}
-	if settle != nil {
-		if settle.Transaction != "" {
-			receipt.Transaction = Sanitize(settle.Transaction, 128)
-		}
-	}
 	settledOK := settle != nil && settle.Success
 	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
-
-	failedReceipt := settle != nil && !settle.Success && !pending
 	reason := rejectionReason(paid, settle)
 	switch {
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending && (attempts > 1 || nonceUsed(reason)):
 		// An attempt was lost in transit after it left (Go's transport may
 		// also have resent it): the seller may have settled it, and a replay
 		// then reads as "nonce already used". Not a rejection.
-		receipt.State = string(StateUnknown)
-		_ = c.Ledger.MarkUnknown(bg, id, "402 after the payment may have been used: "+reason)
-		return nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: receipt, Message: fmt.Sprintf(
+		rc := p.markUnknown(ctx, "402 after the payment may have been used: "+reason)
+		return nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
-			best.Amount.USDC(), reason, id)}
+			rc.Amount.USDC(), reason, rc.LedgerID)}
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
 		// The seller refused the payment. It may still hold the signed
 		// authorization, so the amount stays counted until it expires, and
 		// nothing is signed again for this call.
-		_ = c.Ledger.Reject(bg, id, reason)
-		return nil, &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
-			"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
-			best.Amount.USDC(), reason, validBefore.UTC().Format(time.RFC3339))}
-	case settledOK || pending:
-		receipt.State = string(StateSettled)
-		if pending {
-			receipt.State = "pending"
-		}
-		_ = c.Ledger.Settle(bg, id, *receipt)
-		paid.Charged = Charged
-	case paid.Status >= 200 && paid.Status < 300 && failedReceipt:
-		// Delivered, but the seller says settlement failed: whether money
-		// moved is for reconciliation to tell.
-		receipt.State = string(StateUnknown)
-		_ = c.Ledger.MarkUnknown(bg, id, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
-		paid.Charged = ChargeUnknown
-	case paid.Status >= 200 && paid.Status < 300:
-		// Delivered with no readable receipt: the seller accepted the payment.
-		receipt.State = "unconfirmed"
-		_ = c.Ledger.MarkUnknown(bg, id, "delivered without a settlement receipt")
-		paid.Charged = Charged
+		return nil, p.Rejected(ctx, reason)
+	case settledOK || pending || paid.Status >= 200 && paid.Status < 300:
+		paid.Charged, paid.Receipt = p.Delivered(ctx, settle)
 	default:
 		// A non-2xx with no settlement receipt: the payment may or may not have
 		// settled before the failure.
-		receipt.State = string(StateUnknown)
-		_ = c.Ledger.MarkUnknown(bg, id, fmt.Sprintf("upstream answered %d after payment", paid.Status))
-		paid.Charged = ChargeUnknown
+		paid.Charged, paid.Receipt = ChargeUnknown, p.markUnknown(ctx, fmt.Sprintf("upstream answered %d after payment", paid.Status))
 	}
-	paid.Receipt = receipt
 	return paid, nil
 }
 
-// reservation is what the ledger holds for paying o (requirement r) for req.
-func (c *Client) reservation(ctx context.Context, req *http.Request, lim Limit, o *Option, r *Requirement) Reservation {
+// reservation is what the ledger holds for paying o (requirement r) for
+// resource at the seller host (host:port).
+func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requirement, resource, host string) Reservation {
 	session := lim.Session
 	if session == "" {
 		session = c.SessionFor(ctx)
 	}
 	return Reservation{
-		Tool: lim.Tool, Resource: redactURL(req), CallID: lim.CallID, Amount: o.Amount,
+		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
-		Host: hostPort(req.URL), Session: session, ToolBudget: lim.ToolBudget,
+		Host: host, Session: session, ToolBudget: lim.ToolBudget,
 	}
 }
 
-// hostPort returns the URL's host:port in lower case, with the scheme's
-// default port when the URL names none, so that one upstream has one key.
-func hostPort(u *url.URL) string {
+// HostPort returns the URL's host:port in lower case, with the scheme's
+// default port when the URL names none, so that one upstream has one key
+// for the per-host budget.
+func HostPort(u *url.URL) string {
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if port == "" {
 		port = "443"

@@ -55,7 +55,7 @@ func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 	case best.Amount > q.BudgetLeft:
 		q.Reason = "the price " + best.Amount.USDC() + " is more than the budget left (" + q.BudgetLeft.USDC() + ")"
 	default:
-		r := c.reservation(ctx, req, lim, best, &pr.Accepts[best.Index])
+		r := c.reservation(ctx, lim, best, &pr.Accepts[best.Index], redactURL(req), HostPort(req.URL))
 		spent, err := c.Ledger.Spent(ctx, r)
 		if err != nil {
 			return nil, err

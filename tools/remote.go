@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -175,7 +174,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		lr.Params.Cursor = res.NextCursor
 	}
 	u, _ := url.Parse(e.URL)
-	host := hostPortOf(u)
+	host := payments.HostPort(u)
 	var out []mcpserver.ServerTool
 	for _, rt := range remote {
 		name := e.Prefix + rt.Name
@@ -189,17 +188,6 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 	}
 	log.Info("remote MCP server listed", "entry", e.Name, "url", redactRawURL(e.URL), "tools", len(out))
 	return out, nil
-}
-
-func hostPortOf(u *url.URL) string {
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if port == "" {
-		port = "443"
-		if strings.EqualFold(u.Scheme, "http") {
-			port = "80"
-		}
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // remoteTool is one tool of a remote MCP server, listed locally.
