@@ -34,6 +34,11 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 	if best == nil {
 		return nil, refusal(opts, lim)
 	}
+	return c.authorize(ctx, pr, best, lim, resource, host)
+}
+
+// authorize is Authorize once the option best of pr is chosen.
+func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Option, lim Limit, resource, host string) (*Pending, error) {
 	req0 := &pr.Accepts[best.Index]
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")
@@ -119,14 +124,21 @@ func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Ch
 // fresh payment challenge) and returns the error to show. The authorization
 // stays counted until it expires; nothing is signed again.
 func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
+	reason = p.reject(ctx, reason)
+	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
+		"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
+		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339))}
+}
+
+// reject records the seller's refusal and returns the reason as shown.
+func (p *Pending) reject(ctx context.Context, reason string) string {
 	reason = Sanitize(reason, 200)
 	if reason == "" {
 		reason = "no reason given"
 	}
+	p.Receipt.State = string(StateRejected)
 	_ = p.c.Ledger.Reject(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
-	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
-		"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
-		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339))}
+	return reason
 }
 
 // Unknown records an ambiguous outcome (the paid call failed after the

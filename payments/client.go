@@ -69,9 +69,11 @@ type Result struct {
 // returns the upstream's answer with a receipt.
 //
 // Money rules: the budget is reserved before anything is signed; each call
-// signs at most once; a transport failure on the paid request resends the
-// same signed header (the single-use nonce makes a double charge impossible);
-// an ambiguous outcome is never followed by a new signature.
+// signs at most once, or twice when a warm payment (see Warm) is refused
+// with changed terms, the refused one staying counted until it expires; a
+// transport failure on the paid request resends the same signed header (the
+// single-use nonce makes a double charge impossible); an ambiguous outcome is
+// never followed by a new signature.
 type Client struct {
 	HTTP   *http.Client
 	Wallet *Wallet
@@ -92,6 +94,9 @@ type Client struct {
 	// (Policy.ApproveAbove, Limit.ApproveAbove) is signed. Nil with a
 	// threshold set refuses such payments (approval_required).
 	Approve Approver
+	// Warm remembers accepted terms per entry (Limit.WarmKey) so that warm
+	// calls take one round trip; nil turns the warm path off.
+	Warm *Warm
 }
 
 // DefaultMaxBody is the default cap on an upstream body.
@@ -143,20 +148,40 @@ func (c *Client) httpClient() *http.Client {
 // happened to the money.
 func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
 	start := c.now()
-	progress(ctx, StepRequesting)
-	res, err := c.send(ctx, req, "", "")
-	if err != nil {
-		return nil, upstreamError(ctx, err, NotCharged, nil)
+	if lim.CallID == "" {
+		lim.CallID = paymentID("")
 	}
-	if res.Status != http.StatusPaymentRequired {
-		res.Charged = NotCharged
-		res.Elapsed = c.now().Sub(start)
-		return res, nil
-	}
-	pr, err := ParseChallenge(res.Header, res.Body)
-	if err != nil {
-		return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
-			Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
+	var pr *PaymentRequired
+	if warm, best := c.warmTerms(req, lim, start); warm != nil {
+		// The warm path: pay the terms the seller last accepted for this
+		// entry at once, in one round trip.
+		p, err := c.authorize(ctx, warm, best, lim, redactURL(req), HostPort(req.URL))
+		if err != nil {
+			return nil, err
+		}
+		c.Warm.hits.Add(1)
+		res, fresh, err := c.finish(ctx, req, lim, warm, p, start, true)
+		if fresh == nil {
+			return res, err
+		}
+		// The seller changed its terms: pay its fresh challenge as a new
+		// payment of the same call (the refused one stays counted).
+		pr, lim.CallID = fresh, retryCallID(lim.CallID)
+	} else {
+		progress(ctx, StepRequesting)
+		res, err := c.send(ctx, req, "", "")
+		if err != nil {
+			return nil, upstreamError(ctx, err, NotCharged, nil)
+		}
+		if res.Status != http.StatusPaymentRequired {
+			res.Charged = NotCharged
+			res.Elapsed = c.now().Sub(start)
+			return res, nil
+		}
+		if pr, err = ParseChallenge(res.Header, res.Body); err != nil {
+			return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
+				Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
+		}
 	}
 	// Reserve, ask for approval, sign once and record the signed payment
 	// with the exact header value before the request leaves.
@@ -164,11 +189,36 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	if err != nil {
 		return nil, err
 	}
+	res, _, err := c.finish(ctx, req, lim, pr, p, start, false)
+	return res, err
+}
 
+// warmTerms returns the remembered challenge for lim's entry, with the
+// option to pay, when the warm path applies: terms known, fresh, and still
+// allowed by the policy and lim.
+func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*PaymentRequired, *Option) {
+	cached := c.Warm.lookup(lim.WarmKey, now)
+	if cached == nil {
+		return nil, nil
+	}
+	pr := forResource(cached, req.URL.String())
+	if _, best := c.Policy.evaluate(pr, lim); best != nil {
+		return pr, best
+	}
+	// The entry's limits changed since (a reload): ask the seller again.
+	c.Warm.forget(lim.WarmKey)
+	return nil, nil
+}
+
+// finish sends the paid request of p (pr is the challenge it answers) and
+// records the outcome. For a warm payment (warm) that the seller refused
+// with a fresh 402 offering other terms, it records the refusal and returns
+// that challenge instead of a result, for the caller to pay.
+func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *PaymentRequired, error) {
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue)
 	if err != nil {
-		return nil, p.Unknown(ctx, err)
+		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
 	settle, serr := ParseSettlement(paid.Header)
@@ -183,23 +233,58 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		// An attempt was lost in transit after it left (Go's transport may
 		// also have resent it): the seller may have settled it, and a replay
 		// then reads as "nonce already used". Not a rejection.
+		c.chillWarm(lim, p, warm)
 		rc := p.markUnknown(ctx, "402 after the payment may have been used: "+reason)
-		return nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
+		return nil, nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
 			rc.Amount.USDC(), reason, rc.LedgerID)}
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
+		if warm {
+			c.chillWarm(lim, p, warm)
+			if fresh, ferr := ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
+				// The terms changed since they were remembered. The refused
+				// authorization was never settled, but it stays counted
+				// until it expires; the caller pays the fresh terms.
+				c.Warm.fallbacks.Add(1)
+				p.reject(ctx, "warm payment refused, the seller's terms changed: "+reason)
+				c.log().Info("warm payment refused with new terms; paying the fresh challenge", "tool", lim.Tool, "ledger", p.Receipt.LedgerID)
+				return nil, fresh, nil
+			}
+			c.Warm.refusals.Add(1)
+		}
 		// The seller refused the payment. It may still hold the signed
 		// authorization, so the amount stays counted until it expires, and
 		// nothing is signed again for this call.
-		return nil, p.Rejected(ctx, reason)
+		return nil, nil, p.Rejected(ctx, reason)
 	case settledOK || pending || paid.Status >= 200 && paid.Status < 300:
 		paid.Charged, paid.Receipt = p.Delivered(ctx, settle)
+		if paid.Charged == Charged {
+			c.Warm.store(lim.WarmKey, pr, p.Requirement, c.now())
+		}
 	default:
 		// A non-2xx with no settlement receipt: the payment may or may not have
 		// settled before the failure.
+		c.chillWarm(lim, p, warm)
 		paid.Charged, paid.Receipt = ChargeUnknown, p.markUnknown(ctx, fmt.Sprintf("upstream answered %d after payment", paid.Status))
 	}
-	return paid, nil
+	return paid, nil, nil
+}
+
+// chillWarm makes lim's entry cold after a warm payment went wrong, until
+// the payment's authorization expires at least.
+func (c *Client) chillWarm(lim Limit, p *Pending, warm bool) {
+	if warm && c.Warm != nil {
+		c.Warm.chill(lim.WarmKey, c.now(), p.validBefore)
+	}
+}
+
+// retryCallID derives the call id of the payment that follows a refused
+// warm one: the ledger keeps one payment per call id.
+func retryCallID(id string) string {
+	if next := id + "-2"; ValidPaymentID(next) {
+		return next
+	}
+	return paymentID("")
 }
 
 // reservation is what the ledger holds for paying o (requirement r) for

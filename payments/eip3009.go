@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -26,8 +28,36 @@ type Domain struct {
 	VerifyingContract common.Address
 }
 
-// Separator returns the EIP-712 domain separator.
+// Separator returns the EIP-712 domain separator. Separators are computed
+// once per domain and remembered: a process pays few assets on few chains.
 func (d Domain) Separator() common.Hash {
+	k := domainKey{d.Name, d.Version, d.ChainID.String(), d.VerifyingContract}
+	if h, ok := separators.Load(k); ok {
+		return h.(common.Hash)
+	}
+	h := d.separator()
+	if separatorCount.Add(1) <= maxSeparators {
+		separators.Store(k, h)
+	}
+	return h
+}
+
+// domainKey identifies a Domain (ChainID in decimal, as a comparable key).
+type domainKey struct {
+	name, version, chainID string
+	contract               common.Address
+}
+
+var (
+	separators     sync.Map // domainKey → common.Hash
+	separatorCount atomic.Int64
+)
+
+// maxSeparators bounds the separator cache: domains come from sellers'
+// 402 answers, and a hostile seller must not grow it without end.
+const maxSeparators = 1024
+
+func (d Domain) separator() common.Hash {
 	buf := make([]byte, 0, 5*32)
 	buf = append(buf, eip712DomainTypehash[:]...)
 	buf = append(buf, crypto.Keccak256([]byte(d.Name))...)

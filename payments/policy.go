@@ -50,6 +50,10 @@ type Limit struct {
 	ApproveAbove Amount
 	// Description says what the call buys, for the approval question.
 	Description string
+	// WarmKey names the catalog entry for the warm path (Client.Warm): the
+	// terms the seller last accepted for this key are paid at once. Empty
+	// means no warm path for this call.
+	WarmKey string
 }
 
 // cap returns the price ceiling for a call and what sets it.

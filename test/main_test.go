@@ -115,6 +115,7 @@ func startWith(t testing.TB, seller *localseller.Running, cat catalog, extraEnv 
 // when empty).
 type sessionOptions struct {
 	env     []string
+	args    []string // extra flags for serve
 	client  []client.ClientOption
 	version string
 }
@@ -128,7 +129,7 @@ func startSession(t testing.TB, seller *localseller.Running, cat catalog, o sess
 	if err := os.WriteFile(reg, []byte(strings.ReplaceAll(string(cat), "{{URL}}", seller.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "--registry", reg)
+	cmd := exec.Command(binary, append([]string{"serve", "--registry", reg}, o.args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey, "X402_LOG_LEVEL=debug"}, o.env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

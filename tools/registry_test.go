@@ -119,7 +119,8 @@ func TestParseFullRegistry(t *testing.T) {
 	if !reflect.DeepEqual(w.Params, wantParams) {
 		t.Errorf("Params =\n%#v\nwant\n%#v", w.Params, wantParams)
 	}
-	wantLimit := payments.Limit{Tool: "weather", MaxPrice: 10_000, PayTo: w.PayTo, Network: "eip155:84532", Asset: w.Asset, CallID: "call_x", Description: "Current weather for a city."}
+	wantLimit := payments.Limit{Tool: "weather", MaxPrice: 10_000, PayTo: w.PayTo, Network: "eip155:84532", Asset: w.Asset, CallID: "call_x", Description: "Current weather for a city.",
+		WarmKey: "weather GET ${X402_SELLER_URL:-http://127.0.0.1:4021}/v2/weather/{city}"}
 	if got := w.Limit("call_x"); got != wantLimit {
 		t.Errorf("Limit = %+v, want %+v", got, wantLimit)
 	}

@@ -101,6 +101,8 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		// The approval question shows what the call buys.
 		ApproveAbove: e.ApproveAbove,
 		Description:  e.Description,
+		// The warm path remembers accepted terms per entry and URL template.
+		WarmKey: e.Name + " " + e.Method + " " + e.URL,
 	}
 }
 

@@ -20,6 +20,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	regPath := fs.String("registry", "", "catalog file (default $X402_REGISTRY, else the built-in example)")
 	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
 	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
+	warm := fs.Bool("warm-path", true, "pay a warm call in one round trip with the terms the seller last accepted (docs/warm-path.md)")
 	httpFlags := addHTTPFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -62,6 +63,9 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	defer func() { <-reconciled }() // before the ledger closes…
 	defer stopReconcile()           // …and after it is told to stop
 	payer := newClient(reg, wallet, l, log)
+	if !*warm {
+		payer.Warm = nil
+	}
 	payer.Session = newSessionID("stdio")
 	if httpFlags.addr != "" {
 		// Over HTTP each request names its session: the authenticated principal.
@@ -121,6 +125,7 @@ func newClient(reg *tools.Registry, w *payments.Wallet, l payments.Ledger, log *
 		Policy: reg.Policy(),
 		Ledger: l,
 		Logger: log,
+		Warm:   &payments.Warm{},
 	}
 }
 

@@ -34,7 +34,7 @@ func (s *Seller) discoveryItems(r *http.Request) []DiscoveryItem {
 	if r.TLS != nil {
 		base = "https://" + r.Host
 	}
-	p := s.prices
+	p := s.Prices()
 	routes := []struct {
 		path, desc, mime string
 		version          int

@@ -32,7 +32,7 @@ type RouteInfo struct {
 
 // Routes lists the seller's well-behaved routes with their prices.
 func (s *Seller) Routes() []RouteInfo {
-	p := s.prices
+	p := s.Prices()
 	return []RouteInfo{
 		{RouteWeather, "GET", "/v2/weather/{city}?units=metric|imperial", 2, p.Weather, "current weather for a city (deterministic)"},
 		{RouteSummarize, "POST", "/v2/summarize", 2, p.Summarize, `first sentence and word count of {"text": "..."}`},
@@ -116,7 +116,7 @@ func (s *Seller) handleWeather(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, `units must be "metric" or "imperial"`)
 		return
 	}
-	o := s.simpleOffer(r, RouteWeather, 2, "Current weather for "+city, "application/json", s.prices.Weather)
+	o := s.simpleOffer(r, RouteWeather, 2, "Current weather for "+city, "application/json", s.Prices().Weather)
 	o.extensions = map[string]json.RawMessage{payments.ExtBazaar: weatherBazaar}
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, WeatherFor(city, units)) })
 }
@@ -162,7 +162,7 @@ func (s *Seller) handleSummarize(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, `body must be JSON {"text": "..."} with non-empty text`)
 		return
 	}
-	o := s.simpleOffer(r, RouteSummarize, 2, "Summarize a text", "application/json", s.prices.Summarize)
+	o := s.simpleOffer(r, RouteSummarize, 2, "Summarize a text", "application/json", s.Prices().Summarize)
 	o.extensions = map[string]json.RawMessage{payments.ExtBazaar: summarizeBazaar}
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, Summarize(*in.Text)) })
 }
@@ -191,7 +191,7 @@ func (s *Seller) handleQuote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.newOffer(r, RouteQuote, 1, "Stock quote for "+sym, "application/json")
-	rq := s.requirement(o, s.prices.Quote)
+	rq := s.requirement(o, s.Prices().Quote)
 	rq.OutputSchema = quoteOutputSchema
 	o.add(rq)
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, QuoteFor(sym)) })
@@ -213,7 +213,7 @@ func validSymbol(s string) bool {
 const TextBody = "Hello from the x402-mcp local seller. This text was paid for with an EIP-3009 USDC authorization.\n"
 
 func (s *Seller) handleText(w http.ResponseWriter, r *http.Request) {
-	o := s.simpleOffer(r, RouteText, 2, "A paid text resource", "text/plain; charset=utf-8", s.prices.Text)
+	o := s.simpleOffer(r, RouteText, 2, "A paid text resource", "text/plain; charset=utf-8", s.Prices().Text)
 	s.sell(w, r, o, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, TextBody)
@@ -238,7 +238,7 @@ var pngOnce = sync.OnceValue(func() []byte {
 func PNG() []byte { return bytes.Clone(pngOnce()) }
 
 func (s *Seller) handleImage(w http.ResponseWriter, r *http.Request) {
-	o := s.simpleOffer(r, RouteImage, 2, "A paid 16x16 PNG", "image/png", s.prices.Image)
+	o := s.simpleOffer(r, RouteImage, 2, "A paid 16x16 PNG", "image/png", s.Prices().Image)
 	s.sell(w, r, o, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write(pngOnce())
@@ -253,7 +253,7 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 	body := func(w http.ResponseWriter) {
 		writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "ok": true, "source": Source})
 	}
-	std := s.requirement(o, s.prices.Misbehave)
+	std := s.requirement(o, s.Prices().Misbehave)
 
 	switch mode {
 	case ModePriceHigh:

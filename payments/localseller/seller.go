@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -158,7 +159,8 @@ type Received struct {
 type Seller struct {
 	payTo     common.Address
 	fac       *Facilitator
-	prices    Prices
+	prices    atomic.Pointer[Prices]
+	requests  atomic.Int64
 	timeout   int64
 	delay     time.Duration
 	onPayment func(Received)
@@ -188,13 +190,14 @@ func New(cfg Config) *Seller {
 	s := &Seller{
 		payTo:     cfg.PayTo,
 		fac:       cfg.Facilitator,
-		prices:    cfg.Prices.withDefaults(),
 		timeout:   cfg.MaxTimeoutSeconds,
 		delay:     cfg.Delay,
 		onPayment: cfg.OnPayment,
 		paid:      map[string]int{},
 		idem:      map[string]*idemEntry{},
 	}
+	p := cfg.Prices.withDefaults()
+	s.prices.Store(&p)
 	if s.payTo == (common.Address{}) {
 		s.payTo = DefaultPayTo
 	}
@@ -218,6 +221,7 @@ func New(cfg Config) *Seller {
 	mux.HandleFunc("GET /discovery/search", s.handleDiscoverySearch)
 	mux.Handle("/facilitator/", http.StripPrefix("/facilitator", s.fac.Handler()))
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
 		s.observe(r)
 		if s.delay > 0 {
 			t := time.NewTimer(s.delay)
@@ -244,7 +248,18 @@ func (s *Seller) Facilitator() *Facilitator { return s.fac }
 func (s *Seller) PayTo() common.Address { return s.payTo }
 
 // Prices returns the seller's prices, defaults filled in.
-func (s *Seller) Prices() Prices { return s.prices }
+func (s *Seller) Prices() Prices { return *s.prices.Load() }
+
+// SetPrices changes the seller's prices from now on (zero fields take the
+// defaults), as a seller that reprices its API would.
+func (s *Seller) SetPrices(p Prices) {
+	p = p.withDefaults()
+	s.prices.Store(&p)
+}
+
+// Requests returns how many HTTP requests the seller received, on any route
+// (the facilitator's included).
+func (s *Seller) Requests() int64 { return s.requests.Load() }
 
 // PaymentHeadersSeen returns how many requests carried a PAYMENT-SIGNATURE or
 // X-PAYMENT header, on any route, valid or not: a client that refused to pay
@@ -617,7 +632,7 @@ func payloadKey(p *payments.PaymentPayload) string {
 // extension: an id settles once; the same id with the same payment replays
 // the first answer, with a different payment it gets 409.
 func (s *Seller) handleIdempotent(w http.ResponseWriter, r *http.Request) {
-	o := s.simpleOffer(r, RouteIdempotent, 2, "Idempotent purchase (payment-identifier required)", "application/json", s.prices.Idempotent)
+	o := s.simpleOffer(r, RouteIdempotent, 2, "Idempotent purchase (payment-identifier required)", "application/json", s.Prices().Idempotent)
 	o.extensions = map[string]json.RawMessage{payments.ExtPaymentIdentifier: paymentIdentifierExt}
 	v := r.Header.Get(payments.HeaderPaymentSignature)
 	if v == "" {
