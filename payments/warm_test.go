@@ -416,6 +416,14 @@ func TestWarmPathRespectsLimits(t *testing.T) {
 			}
 		}
 	})
+	t.Run("reset (a catalog reload)", func(t *testing.T) {
+		f := newWarmFixture(t, 1_000_000, localseller.Config{})
+		f.warmUp(t, weatherLim)
+		f.client.Warm.Reset()
+		if _, _, reqs, _ := f.call(t, "/v2/weather/paris", weatherLim); reqs != 2 {
+			t.Fatalf("after Reset: %d requests, want a cold call", reqs)
+		}
+	})
 	t.Run("no key", func(t *testing.T) {
 		f := newWarmFixture(t, 1_000_000, localseller.Config{})
 		lim := weatherLim

@@ -111,6 +111,9 @@ func (s *Server) Reload(reg *tools.Registry) error {
 	c := s.newCatalog(reg)
 	s.metrics.addPaid(reg)
 	s.cat.Store(c)
+	// Terms remembered for the warm path belong to the old entries: the
+	// next call to each entry asks its seller first.
+	s.cfg.Client.Warm.Reset()
 	s.mcp.SetTools(s.serverTools(c)...)
 	return nil
 }
