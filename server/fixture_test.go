@@ -50,7 +50,8 @@ func newFixture(t testing.TB, src string, funds payments.Amount, sc localseller.
 	}
 	t.Cleanup(func() { book.Close() })
 	cfg.Registry, cfg.History = reg, book
-	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session"}
+	// As serve wires it: the warm path on.
+	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}}
 	cfg.Getenv = func(k string) string {
 		if k == "SELLER" {
 			return seller.URL
