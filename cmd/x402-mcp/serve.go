@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"time"
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -30,14 +32,28 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e)
+	// Start-up is on the host's clock (it waits for tools/list): see
+	// startUp. The wallet (key derivation, or a keystore's KDF) loads on
+	// the other core while the catalog is parsed.
+	done := startUp()
+	type loaded struct {
+		w   *payments.Wallet
+		err error
+	}
+	walletCh := make(chan loaded, 1)
+	go func() {
+		w, err := payments.LoadWallet(e.getenv)
+		walletCh <- loaded{w, err}
+	}()
 	reg, err := loadRegistry(*regPath, e)
+	lw := <-walletCh
 	if err != nil {
 		return err
 	}
-	wallet, err := payments.LoadWallet(e.getenv)
-	if err != nil {
-		return err
+	if lw.err != nil {
+		return lw.err
 	}
+	wallet := lw.w
 	path, err := ledgerPath(*ledgerFlag, e)
 	if err != nil {
 		return err
@@ -77,6 +93,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	done()
 	// A catalog file is watched: edits apply without a restart (the
 	// built-in example never changes).
 	if file := registryFile(*regPath, e); file != "" {
@@ -135,4 +152,21 @@ func newSessionID(kind string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return kind + "-" + hex.EncodeToString(b[:])
+}
+
+// startUp holds the garbage collector while x402-mcp starts: parsing the
+// catalog allocates a tree that dies at once (about 12 MB for 1,000
+// entries), and collecting it while it is still live is wasted work on the
+// host's clock. The collector still runs if the heap passes 256 MiB. The
+// returned func restores the collector and, a moment later (off the path of
+// the host's first requests), returns the start-up garbage to the OS so
+// that an idle server stays small.
+func startUp() (done func()) {
+	gc := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(256 << 20)
+	return func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+		time.AfterFunc(2*time.Second, debug.FreeOSMemory)
+	}
 }
