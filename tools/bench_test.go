@@ -1,12 +1,19 @@
 package tools_test
 
 import (
+	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -62,5 +69,59 @@ func BenchmarkBuild10000(b *testing.B) {
 		if got := tools.Build(reg, nil, nil); len(got) != 10_000 {
 			b.Fatal(len(got))
 		}
+	}
+}
+
+// BenchmarkWarmPaidCall is one warm paid tool call in process, without an
+// MCP transport: arguments checked, the request built, the payment signed
+// from remembered terms (one HTTP round trip to the local seller, which
+// verifies and settles it), the answer shaped with its receipt, with the
+// durable SQLite ledger (its default flush before the payment leaves). The
+// seller's work (two ecrecovers) is included: it runs in this process.
+func BenchmarkWarmPaidCall(b *testing.B) {
+	s := localseller.New(localseller.Config{})
+	srv := httptest.NewServer(s.Handler())
+	b.Cleanup(srv.Close)
+	reg, err := tools.Parse("registry.yaml", []byte(`version: 1
+defaults:
+  networks: [eip155:84532]
+  max_per_call: "0.01"
+budget:
+  total: "1000000"
+tools:
+  - name: weather
+    description: Current weather for a city.
+    url: "`+srv.URL+`/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.001"
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Facilitator().Fund(w.Address(), payments.MaxAmount/2)
+	pol := reg.Policy()
+	book, err := ledger.Open(context.Background(), filepath.Join(b.TempDir(), "ledger.db"), pol.Budget)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { book.Close() })
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Warm: &payments.Warm{}}
+	h := tools.Build(reg, c, func(string) string { return "" })[0].Handler
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = "weather", map[string]any{"city": "paris"}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := h(context.Background(), req)
+		if err != nil || res.IsError {
+			b.Fatalf("%v %v", err, res)
+		}
+	}
+	if st := c.Warm.Stats(); st.Hits < int64(b.N)-1 {
+		b.Fatalf("warm hits %d of %d calls", st.Hits, b.N)
 	}
 }
