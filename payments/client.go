@@ -151,6 +151,9 @@ func (c *Client) httpClient() *http.Client {
 // answered with a non-2xx is a Result whose Charged and Receipt say what
 // happened to the money.
 func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
+	if perr := c.Policy.checkExact(lim); perr != nil {
+		return nil, perr
+	}
 	start := c.now()
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")

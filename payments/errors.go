@@ -26,6 +26,7 @@ type Code string
 const (
 	CodeOverBudget       Code = "over_budget"              // a budget has too little left
 	CodePriceAboveCap    Code = "price_above_cap"          // the price is above max_price or the per-call cap
+	CodePriceMismatch    Code = "price_mismatch"           // the seller asks another amount than the call's amount argument
 	CodeNotAllowed       Code = "not_allowed"              // payee, network or asset not allowed or not pinned
 	CodeUnsupported      Code = "unsupported_requirements" // no accept we can pay (scheme, network, asset)
 	CodeBadChallenge     Code = "bad_challenge"            // a malformed 402

@@ -54,6 +54,39 @@ type Limit struct {
 	// terms the seller last accepted for this key are paid at once. Empty
 	// means no warm path for this call.
 	WarmKey string
+	// ExactAmount, when set, is the price the call chose (a pay-what-you-want
+	// or tip endpoint whose amount is an argument, `amount_from:` in
+	// registry.yaml): an accept asking any other amount is refused before
+	// signing (price_mismatch), and a call whose ExactAmount is already above
+	// the cap is refused before its request is sent. Every cap, budget and
+	// approval threshold still applies to it.
+	ExactAmount Amount
+	// ExactArg names the argument ExactAmount came from, for messages.
+	ExactArg string
+}
+
+// exactWhat names where a call's exact amount came from, for messages.
+func (lim Limit) exactWhat() string {
+	if lim.ExactArg != "" {
+		return fmt.Sprintf("the amount in argument %q", lim.ExactArg)
+	}
+	return "the amount the call chose"
+}
+
+// checkExact refuses, before anything is sent, a call whose price is fixed
+// by an argument (Limit.ExactAmount) above what the call may pay: there is
+// no point in asking the seller. It returns nil when the call may proceed.
+func (p *Policy) checkExact(lim Limit) *Error {
+	if lim.ExactAmount == 0 {
+		return nil
+	}
+	ceiling, capName := p.cap(lim)
+	if lim.ExactAmount <= ceiling {
+		return nil
+	}
+	return &Error{Code: CodePriceAboveCap, Charged: NotCharged, Message: fmt.Sprintf(
+		"%s is %s, above the %s (%s). Nothing was sent or signed. Call again with an amount of at most %s, or the operator must raise max_price or defaults.max_per_call in registry.yaml.",
+		lim.exactWhat(), lim.ExactAmount.USDC(), capName, ceiling.USDC(), ceiling.String())}
 }
 
 // cap returns the price ceiling for a call and what sets it.
@@ -181,6 +214,9 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 		return CodeBadChallenge, "price is zero"
 	}
 	o.Amount, o.Price = amt, amt.String()
+	if lim.ExactAmount != 0 && amt != lim.ExactAmount {
+		return CodePriceMismatch, fmt.Sprintf("the seller asks %s, not %s (%s)", amt.USDC(), lim.ExactAmount.USDC(), lim.exactWhat())
+	}
 	if amt > ceiling {
 		return CodePriceAboveCap, fmt.Sprintf("price %s is above the %s (%s)", amt.USDC(), capName, ceiling.USDC())
 	}
@@ -192,9 +228,10 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 
 // refusal turns a challenge with no payable option into one error.
 func refusal(opts []Option, lim Limit) *Error {
-	// Prefer the most actionable reason: a price problem, then an allowlist
-	// or pin, then anything else.
-	rank := map[Code]int{CodePriceAboveCap: 0, CodeNotAllowed: 1, CodeBadChallenge: 2, CodeUnsupported: 3}
+	// Prefer the most actionable reason: a price problem (the seller not
+	// asking the amount the call chose first), then an allowlist or pin, then
+	// anything else.
+	rank := map[Code]int{CodePriceMismatch: 0, CodePriceAboveCap: 1, CodeNotAllowed: 2, CodeBadChallenge: 3, CodeUnsupported: 4}
 	best := opts[0]
 	for _, o := range opts[1:] {
 		if rank[o.code] < rank[best.code] {
@@ -225,6 +262,8 @@ func refusal(opts []Option, lim Limit) *Error {
 	switch best.code {
 	case CodePriceAboveCap:
 		b.WriteString(". Nothing was signed. To pay it, the operator must raise max_price or defaults.max_per_call in registry.yaml.")
+	case CodePriceMismatch:
+		b.WriteString(". Nothing was signed. The price of this call is its amount argument and must be asked exactly; the seller did not honour it, so do not retry unless the seller is fixed.")
 	case CodeNotAllowed:
 		b.WriteString(". Nothing was signed. The terms differ from what the operator allowed; do not retry unless the registry changes.")
 	default:

@@ -97,3 +97,82 @@ func TestPolicyDefaultPerCall(t *testing.T) {
 		t.Fatalf("default cap = %d", c)
 	}
 }
+
+// TestPolicyExactAmount: a call whose price is an argument pays only an
+// accept asking exactly that amount, under every cap.
+func TestPolicyExactAmount(t *testing.T) {
+	usdc := `{"name":"USDC","version":"2"}`
+	pol := Policy{Networks: []Network{"eip155:84532"}, PerCall: 100_000}
+	at := func(amount string) string { return accept("eip155:84532", amount, sepoliaUSDC, sellerPayee, usdc) }
+	exact := func(a Amount) Limit { return Limit{Tool: "tip", MaxPrice: 50_000, ExactAmount: a, ExactArg: "amount"} }
+	tests := []struct {
+		name     string
+		lim      Limit
+		accepts  []string
+		pick     int
+		code     Code
+		inReason string
+	}{
+		{"exact match", exact(25_000), []string{at("25000")}, 0, "", ""},
+		{"one unit more", exact(25_000), []string{at("25001")}, -1, CodePriceMismatch, `the seller asks 0.025001 USDC, not 0.025 USDC (the amount in argument "amount")`},
+		{"one unit less", exact(25_000), []string{at("24999")}, -1, CodePriceMismatch, "asks 0.024999 USDC, not 0.025 USDC"},
+		{"matching accept beats a cheaper one", exact(25_000), []string{at("1000"), at("25000"), at("30000")}, 1, "", ""},
+		{"mismatch outranks a network refusal", exact(25_000), []string{
+			accept("eip155:1", "25000", sepoliaUSDC, sellerPayee, usdc), at("50000")}, -1, CodePriceMismatch, "others: network eip155:1"},
+		{"exact at max_price", exact(50_000), []string{at("50000")}, 0, "", ""},
+		{"exact above max_price", exact(50_001), []string{at("50001")}, -1, CodePriceAboveCap, "above the max_price of tip (0.05 USDC)"},
+		{"exact above per-call cap", Limit{Tool: "tip", ExactAmount: 100_001}, []string{at("100001")}, -1, CodePriceAboveCap, "above the per-call cap (0.1 USDC)"},
+		{"pins still apply", Limit{Tool: "tip", ExactAmount: 25_000, PayTo: "0x0000000000000000000000000000000000000001"}, []string{at("25000")}, -1, CodeNotAllowed, "not the payee pinned"},
+		{"no exact amount: cheapest", Limit{Tool: "tip"}, []string{at("25000"), at("1000")}, 1, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, best := pol.evaluate(challenge(t, tt.accepts...), tt.lim)
+			if tt.pick >= 0 {
+				if best == nil || best.Index != tt.pick {
+					t.Fatalf("picked %+v, want index %d (options %+v)", best, tt.pick, opts)
+				}
+				if tt.lim.ExactAmount != 0 && best.Amount != tt.lim.ExactAmount {
+					t.Fatalf("picked amount %d, want exactly %d", best.Amount, tt.lim.ExactAmount)
+				}
+				return
+			}
+			if best != nil {
+				t.Fatalf("picked %d, want a refusal", best.Index)
+			}
+			e := refusal(opts, tt.lim)
+			if e.Code != tt.code || e.Charged != NotCharged || !strings.Contains(e.Message, tt.inReason) || !strings.Contains(e.Message, "Nothing was signed") {
+				t.Fatalf("refusal = %s %q, want %s containing %q", e.Code, e.Message, tt.code, tt.inReason)
+			}
+		})
+	}
+}
+
+// TestPolicyCheckExact: an argued amount above the cap is refused before
+// anything is sent; at the cap, or with no argued amount, the call proceeds.
+func TestPolicyCheckExact(t *testing.T) {
+	pol := Policy{PerCall: 100_000}
+	for _, tt := range []struct {
+		name string
+		lim  Limit
+		want string // "" for no refusal, else a substring
+	}{
+		{"no exact amount", Limit{Tool: "t", MaxPrice: 10}, ""},
+		{"at max_price", Limit{Tool: "t", MaxPrice: 50_000, ExactAmount: 50_000}, ""},
+		{"above max_price", Limit{Tool: "t", MaxPrice: 50_000, ExactAmount: 50_001, ExactArg: "amount"},
+			`the amount in argument "amount" is 0.050001 USDC, above the max_price of t (0.05 USDC). Nothing was sent or signed. Call again with an amount of at most 0.05`},
+		{"at the per-call cap", Limit{Tool: "t", ExactAmount: 100_000}, ""},
+		{"above the per-call cap", Limit{Tool: "t", ExactAmount: 100_001}, "the amount the call chose is 0.100001 USDC, above the per-call cap (0.1 USDC)"},
+		{"max_price above the per-call cap", Limit{Tool: "t", MaxPrice: 1_000_000, ExactAmount: 200_000}, "above the per-call cap"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := pol.checkExact(tt.lim)
+			switch {
+			case tt.want == "" && e != nil:
+				t.Fatalf("refused: %v", e)
+			case tt.want != "" && (e == nil || e.Code != CodePriceAboveCap || e.Charged != NotCharged || !strings.Contains(e.Message, tt.want)):
+				t.Fatalf("got %v, want price_above_cap containing %q", e, tt.want)
+			}
+		})
+	}
+}

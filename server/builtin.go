@@ -198,7 +198,11 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
-	q, err := s.cfg.Client.Quote(ctx, httpReq, e.Limit(tools.NewCallID()))
+	lim, err := e.CallLimit(tools.NewCallID(), callArgs)
+	if err != nil {
+		return tools.ErrorResult(err), nil
+	}
+	q, err := s.cfg.Client.Quote(ctx, httpReq, lim)
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}

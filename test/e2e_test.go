@@ -410,7 +410,7 @@ func run(t *testing.T, env []string, args ...string) (string, string, error) {
 
 func TestCheck(t *testing.T) {
 	out, _, err := run(t, nil, "check", "../registry.yaml")
-	if err != nil || !strings.Contains(out, "weather") || !strings.Contains(out, "0.001 USDC") || !strings.Contains(out, "OK, 3 tools") {
+	if err != nil || !strings.Contains(out, "weather") || !strings.Contains(out, "0.001 USDC") || !strings.Contains(out, "OK, 4 tools") || !strings.Contains(out, "arg amount ≤ 0.02 USDC") {
 		t.Fatalf("check registry.yaml: %v\n%s", err, out)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
@@ -467,7 +467,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out, stderr)
 	}
-	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "2 payments settled"} {
+	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "Thank you for tipping 0.0005 USDC to alice.", "Paid 0.0005 USDC", "3 payments settled"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo transcript lacks %q:\n%s", want, out)
 		}
@@ -491,7 +491,7 @@ func TestDemoOnChain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo --chain: %v\n%s", err, out)
 	}
-	for _, want := range []string{"eip155:1337", "transferWithAuthorization", "Paid 0.001 USDC", "over_budget", "2 payments settled", "0.997 test USDC (read from the chain)"} {
+	for _, want := range []string{"eip155:1337", "transferWithAuthorization", "Paid 0.001 USDC", "over_budget", "Paid 0.0005 USDC", "3 payments settled", "0.9965 test USDC (read from the chain)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("transcript lacks %q:\n%s", want, out)
 		}

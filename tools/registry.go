@@ -117,6 +117,10 @@ type Entry struct {
 	Kind string
 	// Prefix starts the local names of a KindMCP entry's remote tools.
 	Prefix string
+	// AmountFrom names the argument that carries the call's price, for tips
+	// and pay-what-you-want endpoints (`amount_from:`): a 402 asking any
+	// other amount is refused. Empty for a seller-priced entry.
+	AmountFrom string
 
 	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
 	schema   json.RawMessage    // the compiled input schema
@@ -151,6 +155,7 @@ type field struct {
 	required bool
 	items    []string // for arrays: allowed item types; empty allows any
 	itemEnum []any
+	amount   bool // the price argument (amount_from): a decimal USDC string
 }
 
 type headerTemplate struct {
@@ -236,6 +241,7 @@ type rawTool struct {
 	Enabled      *bool             `yaml:"enabled"`
 	Kind         string            `yaml:"kind"`
 	Prefix       string            `yaml:"prefix"`
+	AmountFrom   string            `yaml:"amount_from"`
 }
 
 type rawParam struct {
@@ -264,7 +270,7 @@ var yamlKeys = map[string]string{
 	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
 	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
-	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix",
+	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
 	"tools.rawParam":    "name, in, type, description, required, enum, default",
 }
 
@@ -557,6 +563,7 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		Timeout:     d.Timeout,
 		Enabled:     rt.Enabled == nil || *rt.Enabled,
 		Kind:        KindHTTP,
+		AmountFrom:  rt.AmountFrom,
 		networks:    d.Networks,
 	}
 	at := func(f string) string { return where + ": " + f }
@@ -720,6 +727,9 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		parseInputSchema(p, where, &rt.InputSchema, e)
 	default:
 		parseParams(p, where, rt.Params, e, seen)
+	}
+	if rt.AmountFrom != "" {
+		parseAmountFrom(p, where, rt, e)
 	}
 	return e
 }

@@ -244,6 +244,12 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 			problems = append(problems, msg)
 			continue
 		}
+		if f.amount {
+			// The canonical decimal goes upstream ("0.250", ".25" → "0.25"),
+			// so the seller reads the amount the payment will be held to.
+			a, _ := argAmount(v.(string))
+			v = a.String()
+		}
 		out[f.name] = v
 	}
 	if e.extraIn != "" {

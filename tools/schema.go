@@ -165,6 +165,9 @@ func parseParams(p *problems, where string, raws []*rawParam, e *Entry, headers 
 			if _, declared := seen[name]; declared {
 				continue // its own mistake is already reported
 			}
+			if name == e.AmountFrom {
+				continue // amount_from adds it
+			}
 			p.add(where+": url", "{%s} names no param: add a param {name: %s, in: path, required: true} or remove {%s} from the url", name, name, name)
 		}
 	}
@@ -208,6 +211,9 @@ func typeHint(t string) string {
 // check validates a canonical value against the field's type and enum. It
 // returns "" or a message naming what is wrong.
 func (f *field) check(v any) string {
+	if f.amount {
+		return f.checkAmount(v)
+	}
 	if !hasAnyType(v, f.types) {
 		return fmt.Sprintf("%q must be %s, got %s", f.name, withArticle(joinTypes(f.types)), describeType(v))
 	}
@@ -260,6 +266,10 @@ func paramsSchema(params []Param, fields []field) json.RawMessage {
 		if prm.Description != "" {
 			b.WriteString(`,"description":`)
 			writeJSON(&b, prm.Description)
+		}
+		if f.amount {
+			b.WriteString(`,"pattern":`)
+			writeJSON(&b, AmountPattern)
 		}
 		if prm.Type == "array" {
 			// Query items are sent as text; the check also takes numbers

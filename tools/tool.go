@@ -26,6 +26,10 @@ type Payer interface {
 func (e *Entry) Tool() mcp.Tool {
 	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s USDC per call on %s. Each call may spend money from the operator's wallet.",
 		e.Description, e.MaxPrice, networkNames(e.networks))
+	if e.AmountFrom != "" {
+		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal USDC string), up to %s USDC per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
+			e.Description, e.AmountFrom, e.MaxPrice, networkNames(e.networks))
+	}
 	t := mcp.NewToolWithRawSchema(e.Name, desc, e.schema)
 	title := e.title()
 	t.Title = title
@@ -47,6 +51,9 @@ func (e *Entry) Tool() mcp.Tool {
 	}
 	if e.Asset != "" {
 		price["asset"] = e.Asset
+	}
+	if e.AmountFrom != "" {
+		price["amountFrom"] = e.AmountFrom
 	}
 	t.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPrice: price}}
 	return t
@@ -133,7 +140,11 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 		if err != nil {
 			return ErrorResult(err), nil
 		}
-		res, err := p.Do(ctx, req, e.Limit(NewCallID()))
+		lim, err := e.CallLimit(NewCallID(), args)
+		if err != nil {
+			return ErrorResult(err), nil
+		}
+		res, err := p.Do(ctx, req, lim)
 		if err != nil {
 			return ErrorResult(err), nil
 		}

@@ -50,7 +50,11 @@ func cmdCheck(e env, args []string) error {
 		if t.Kind == tools.KindMCP {
 			method = "MCP " + t.Prefix + "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, t.MaxPrice.USDC(), budget, method, t.URL, pins(t))
+		price := t.MaxPrice.USDC()
+		if t.AmountFrom != "" {
+			price = "arg " + t.AmountFrom + " ≤ " + price
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, price, budget, method, t.URL, pins(t))
 	}
 	return tw.Flush()
 }

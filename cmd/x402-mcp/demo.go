@@ -143,6 +143,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	}{
 		{"a paid call (x402 v2)", "weather", map[string]any{"city": "paris"}},
 		{"a paid call (x402 v1)", "stock_quote", map[string]any{"symbol": "ACME"}},
+		{"pay what you want: the price is the amount argument", "tip", map[string]any{"author": "alice", "amount": "0.0005"}},
 		{"the budget after them", server.ToolWallet, nil},
 		{"a call the budget cannot cover (0.01 USDC)", "summarize", map[string]any{"text": "x402 lets agents pay per call. It uses HTTP 402."}},
 		{"the books, from the durable ledger", server.ToolSpendHistory, map[string]any{"limit": 5}},

@@ -72,6 +72,15 @@ tools:
     max_price: "0.002"
     pay_to: %[3]q
     asset: %[4]q
+  - name: tip
+    description: Tip an author the amount you choose (pay what you want), paid on the simulated chain.
+    url: ${X402_SELLER_URL}/v2/tip/{author}
+    params:
+      - {name: author, in: path, type: string, required: true, description: Who to tip}
+    amount_from: amount
+    max_price: "0.02"
+    pay_to: %[3]q
+    asset: %[4]q
 `, sim.Network(), sim.URL(), payee, token)
 	return &demoSetup{seller: running, registryName: "registry.yaml (demo on the simulated chain)", registry: []byte(reg),
 		money: fmt.Sprintf("test USDC (EIP-3009 token %s) on a simulated EVM, %s at %s: every payment is a real transferWithAuthorization", token, sim.Network(), sim.URL()),

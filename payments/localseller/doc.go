@@ -64,6 +64,8 @@
 //	GET  /v2/text                       v2, 0.001: text/plain
 //	GET  /v2/image                      v2, 0.001: image/png, 16x16
 //	GET  /v2/idempotent                 v2, 0.001: requires the payment-identifier extension
+//	GET  /v2/tip/{name}?amount=0.25     v2, pay what you want: asks exactly amount (0.000001 to 100);
+//	                                    {"thanks","amount","amountAtomic","message","source"}; &inflate=1 asks double
 //	GET  /v2/misbehave/{mode}           v2, 0.001 unless said: see below
 //	POST /facilitator/verify, POST /facilitator/settle, GET /facilitator/supported
 //
@@ -103,6 +105,13 @@
 // extensions["bazaar"] = {"info":{"input":…,"output":…},"schema":…}
 // (x402-protocol.md §7): the weather's query params, the summarize body
 // schema, and example outputs.
+//
+// GET /v2/tip/{name}?amount=… is a pay-what-you-want (tip) route: the
+// caller chooses the price, the 402 asks exactly it, and the paid answer
+// thanks name for it. A name that is not 1 to 64 of [A-Za-z0-9_.-], or an
+// amount that is not a decimal USDC amount from 0.000001 to 100, is refused
+// with 400. With inflate=1 the seller misbehaves: it asks double the amount
+// given (a client that pays only the amount it chose must refuse).
 //
 // # Discovery
 //

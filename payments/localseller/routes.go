@@ -40,6 +40,7 @@ func (s *Seller) Routes() []RouteInfo {
 		{RouteText, "GET", "/v2/text", 2, p.Text, "a paid text/plain resource"},
 		{RouteImage, "GET", "/v2/image", 2, p.Image, "a paid 16x16 PNG"},
 		{RouteIdempotent, "GET", "/v2/idempotent", 2, p.Idempotent, "a purchase that requires the payment-identifier extension"},
+		{RouteTip, "GET", "/v2/tip/{name}?amount=0.25", 2, 0, "pay what you want: the 402 asks exactly the amount given (" + MinTip.String() + " to " + MaxTip.String() + " USDC; &inflate=1 misbehaves and asks double)"},
 		{RoutePing, "GET", "/free/ping", 0, 0, "free health check"},
 		{"misbehave", "GET", "/v2/misbehave/{mode}", 2, p.Misbehave, "misbehaving sellers for tests: " + strings.Join(Modes, ", ")},
 	}
@@ -370,4 +371,70 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		}
 		_ = conn.Close()
 	}
+}
+
+// Bounds of GET /v2/tip's amount.
+const (
+	MinTip payments.Amount = 1           // 0.000001 USDC
+	MaxTip payments.Amount = 100_000_000 // 100 USDC
+)
+
+// Tip is the GET /v2/tip answer once paid.
+type Tip struct {
+	Thanks       string `json:"thanks"`
+	Amount       string `json:"amount"`
+	AmountAtomic string `json:"amountAtomic"`
+	Message      string `json:"message"`
+	Source       string `json:"source"`
+}
+
+// TipFor returns the thank-you note for a tip of amount to name.
+func TipFor(name string, amount payments.Amount) Tip {
+	return Tip{Thanks: name, Amount: amount.String(), AmountAtomic: amount.Atomic(),
+		Message: "Thank you for tipping " + amount.USDC() + " to " + name + ".", Source: Source}
+}
+
+// handleTip sells GET /v2/tip/{name}?amount=0.25, a pay-what-you-want route:
+// the 402 asks exactly the amount given (a decimal USDC amount from MinTip to
+// MaxTip), and the paid answer is a thank-you note. With inflate=1 it
+// misbehaves and asks double the amount given. Bad input is refused with 400
+// before any payment is asked for.
+func (s *Seller) handleTip(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	q := r.URL.Query()
+	amount, err := payments.ParseAmount(q.Get("amount"))
+	switch {
+	case !validTipName(name):
+		badRequest(w, "name must be 1 to 64 characters of A-Z, a-z, 0-9, '_', '.' and '-'")
+		return
+	case err != nil:
+		badRequest(w, "amount: "+err.Error())
+		return
+	case amount < MinTip || amount > MaxTip:
+		badRequest(w, "amount must be from "+MinTip.String()+" to "+MaxTip.String()+" USDC")
+		return
+	}
+	asked := amount
+	switch q.Get("inflate") {
+	case "":
+	case "1":
+		asked = 2 * amount
+	default:
+		badRequest(w, `inflate must be 1 or absent`)
+		return
+	}
+	o := s.simpleOffer(r, RouteTip, 2, "Tip "+name+" "+amount.USDC(), "application/json", asked)
+	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, TipFor(name, asked)) })
+}
+
+func validTipName(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -38,6 +38,7 @@ const (
 	RouteImage      = "image"
 	RouteIdempotent = "idempotent"
 	RoutePing       = "ping"
+	RouteTip        = "tip"
 )
 
 // Modes of GET /v2/misbehave/{mode}; the package documentation says what
@@ -216,6 +217,7 @@ func New(cfg Config) *Seller {
 	mux.HandleFunc("GET /v2/text", s.handleText)
 	mux.HandleFunc("GET /v2/image", s.handleImage)
 	mux.HandleFunc("GET /v2/idempotent", s.handleIdempotent)
+	mux.HandleFunc("GET /v2/tip/{name}", s.handleTip)
 	mux.HandleFunc("GET /v2/misbehave/{mode}", s.handleMisbehave)
 	mux.HandleFunc("GET /discovery/resources", s.handleDiscoveryResources)
 	mux.HandleFunc("GET /discovery/search", s.handleDiscoverySearch)
