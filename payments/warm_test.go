@@ -424,6 +424,23 @@ func TestWarmPathRespectsLimits(t *testing.T) {
 			t.Fatalf("after Reset: %d requests, want a cold call", reqs)
 		}
 	})
+	t.Run("price from an argument", func(t *testing.T) {
+		// amount_from entries: the remembered terms are paid only when they
+		// ask exactly the amount this call chose.
+		f := newWarmFixture(t, 1_000_000, localseller.Config{})
+		lim := payments.Limit{Tool: "tip", MaxPrice: 10_000, WarmKey: "tip GET /v2/tip/{name}", ExactAmount: 2500, ExactArg: "amount"}
+		for i, tt := range []struct {
+			amount payments.Amount
+			reqs   int64
+		}{{2500, 2}, {2500, 1}, {700, 2}, {700, 1}} {
+			lim.ExactAmount = tt.amount
+			res, err, reqs, paid := f.call(t, "/v2/tip/alice?amount="+tt.amount.String(), lim)
+			mustPaid(t, res, err, tt.amount)
+			if reqs != tt.reqs || paid != 1 {
+				t.Fatalf("call %d (%s): %d requests, %d payments; want %d and 1", i, tt.amount.USDC(), reqs, paid, tt.reqs)
+			}
+		}
+	})
 	t.Run("no key", func(t *testing.T) {
 		f := newWarmFixture(t, 1_000_000, localseller.Config{})
 		lim := weatherLim
