@@ -50,10 +50,17 @@ type Limit struct {
 	ApproveAbove Amount
 	// Description says what the call buys, for the approval question.
 	Description string
+	// Tip, when set, makes the payment a tip (tip.go): its cap replaces the
+	// per-call cap, its approval rule replaces the thresholds, and the
+	// ledger books it as a tip under the tip budget.
+	Tip *TipInfo
 }
 
 // cap returns the price ceiling for a call and what sets it.
 func (p *Policy) cap(lim Limit) (Amount, string) {
+	if lim.Tip != nil && lim.Tip.Cap != 0 {
+		return lim.Tip.Cap, "tip cap (tipping.max_tip)"
+	}
 	per := p.PerCall
 	if per == 0 {
 		per = DefaultPerCall
