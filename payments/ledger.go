@@ -277,7 +277,7 @@ func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 		if row.Network == r.Network {
 			s.Network = addSat(s.Network, a)
 		}
-		if row.IsTip() && !row.created.Before(tipStart) {
+		if r.IsTip() && row.IsTip() && !row.created.Before(tipStart) {
 			s.TipDay = addSat(s.TipDay, a)
 			if s.TipDayOldest.IsZero() || row.created.Before(s.TipDayOldest) {
 				s.TipDayOldest = row.created
