@@ -59,9 +59,9 @@ func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
 		ask = fmt.Sprintf("Tips above %s, and any tip to an address outside the address book, are put to the user for approval first.", t.AutoApproveUpTo.USDC())
 	}
 	desc := fmt.Sprintf("Tip a person in USDC, directly from x402-mcp's wallet, with no gas: the payment is signed here and settled on %s (%s) through an x402 facilitator. "+
-		"At most %s per tip and %s of tips per day (the operator's limits; you cannot change them). %s "+
+		"The recipient is %s. At most %s per tip and %s of tips per day (the operator's limits; you cannot change them). %s "+
 		"The result says whether money moved: charged (with the transaction), not charged, or unknown. Never repeat a tip whose outcome is unknown: it could pay twice.",
-		t.Network.Name(), t.Network, t.MaxTip.USDC(), t.PerDay.USDC(), ask)
+		t.Network.Name(), t.Network, who, t.MaxTip.USDC(), t.PerDay.USDC(), ask)
 	tool := mcp.NewToolWithRawSchema(ToolTip, desc, schema)
 	tool.Annotations = mcp.ToolAnnotation{Title: "Tip a person (USDC)", ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
 		IdempotentHint: mcp.ToBoolPtr(false), OpenWorldHint: mcp.ToBoolPtr(true)}
@@ -134,7 +134,10 @@ func tipArgs(call mcp.CallToolRequest) (to string, amt payments.Amount, note str
 }
 
 func (s *Server) handleTip(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	t := s.catalog().reg.Tipping
+	t, err := s.catalog().reg.TippingFor(s.cfg.Getenv)
+	if err != nil {
+		return tools.ErrorResult(err), nil
+	}
 	if t == nil {
 		// The section was removed by a reload while the host still listed the tool.
 		return tools.ErrorResult(&payments.Error{Code: payments.CodeNotAllowed, Charged: payments.NotCharged,

@@ -65,6 +65,7 @@ type Registry struct {
 	Tipping *payments.Tipping
 
 	byName map[string]*Entry
+	tipURL []part // tipping.facilitator_url, parsed
 }
 
 // Defaults apply to every entry.
@@ -365,7 +366,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 	reg.Budget = parseBudget(p, &raw.Budget, reg.Defaults.Networks)
 	reg.RPC = parseRPC(p, raw.RPC)
 	if raw.Tipping != nil {
-		reg.Tipping = parseTipping(p, raw.Tipping, reg.Defaults.Networks)
+		reg.Tipping, reg.tipURL = parseTipping(p, raw.Tipping, reg.Defaults.Networks)
 		if reg.Tipping != nil {
 			reg.Budget.TipPerDay = reg.Tipping.PerDay
 		}

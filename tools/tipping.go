@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -25,7 +26,7 @@ var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)
 // parseTipping reads the tipping section: where tips are paid, through
 // which facilitator, the caps, the approval rule and the address book. It
 // returns nil when the section has mistakes (they are reported to p).
-func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) *payments.Tipping {
+func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*payments.Tipping, []part) {
 	n0 := len(p.errs)
 	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout}
 
@@ -74,17 +75,26 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) *pay
 		}
 	}
 
-	// facilitator_url
+	// facilitator_url: a template, expanded at call time like a tool's url
+	var urlParts []part
 	if rt.FacilitatorURL == "" {
 		p.add("tipping.facilitator_url", "missing: give the facilitator's base URL, such as https://x402.org/facilitator (tips are POSTed to its /verify and /settle)")
-	} else if u, err := url.Parse(rt.FacilitatorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.add("tipping.facilitator_url", "%q is not an http or https URL: write https://… (or http:// for a local facilitator)", rt.FacilitatorURL)
-	} else if u.User != nil {
-		p.add("tipping.facilitator_url", "credentials in the URL would be logged: remove user:password@")
-	} else if u.RawQuery != "" || u.Fragment != "" {
-		p.add("tipping.facilitator_url", "remove the query string and fragment: /verify and /settle are appended to the URL's path")
+	} else if parts, err := parseTemplate(rt.FacilitatorURL, false); err != nil {
+		p.add("tipping.facilitator_url", "%v", err)
 	} else {
-		t.Facilitator = strings.TrimRight(rt.FacilitatorURL, "/")
+		probe, known := probeURL(parts)
+		u, err := url.Parse(probe)
+		switch {
+		case err != nil || known && (u.Scheme != "http" && u.Scheme != "https" || u.Host == ""):
+			p.add("tipping.facilitator_url", "%q is not an http or https URL: write https://… (or http:// for a local facilitator)", rt.FacilitatorURL)
+		case u.User != nil:
+			p.add("tipping.facilitator_url", "credentials in the URL would be logged: remove user:password@")
+		case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(probe, "?"):
+			p.add("tipping.facilitator_url", "remove the query string and fragment: /verify and /settle are appended to the URL's path")
+		default:
+			t.Facilitator = rt.FacilitatorURL
+			urlParts = parts
+		}
 	}
 
 	// the caps and the approval rule
@@ -161,7 +171,29 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) *pay
 		p.add("tipping.allow_addresses", "false with an empty address book would refuse every tip: add recipients, or remove allow_addresses")
 	}
 	if len(p.errs) > n0 {
-		return nil
+		return nil, nil
 	}
-	return t
+	return t, urlParts
+}
+
+// TippingFor returns the tipping section to pay a tip with (nil when the
+// registry has none): its facilitator_url expanded, ${VAR} taken from
+// getenv. A variable that is unset, or a URL that does not expand to an
+// http(s) one, is a *ConfigError.
+func (r *Registry) TippingFor(getenv func(string) string) (*payments.Tipping, error) {
+	if r.Tipping == nil {
+		return nil, nil
+	}
+	raw, err := expand(r.tipURL, getenv, nil, "tipping.facilitator_url")
+	if err != nil {
+		return nil, &ConfigError{Tool: "x402_tip", Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was signed or charged."}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		// Do not quote the URL: an environment variable may hold a secret.
+		return nil, &ConfigError{Tool: "x402_tip", Msg: fmt.Sprintf("tipping.facilitator_url does not expand to a valid http or https URL (check %s). Nothing was signed or charged.", envHint(r.tipURL))}
+	}
+	t := *r.Tipping
+	t.Facilitator = strings.TrimRight(raw, "/")
+	return &t, nil
 }

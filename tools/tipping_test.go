@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestParseTipping(t *testing.T) {
 	}
 	usdc, _ := payments.KnownUSDC("eip155:84532")
 	want := payments.Tipping{
-		Network: "eip155:84532", Asset: usdc.Address, Facilitator: "https://x402.org/facilitator",
+		Network: "eip155:84532", Asset: usdc.Address, Facilitator: "https://x402.org/facilitator/",
 		PerDay: 5_000_000, MaxTip: 2_500_000, AutoApproveUpTo: 250_000, AllowAddresses: true, Timeout: 10 * time.Second,
 		Recipients: []payments.Recipient{
 			{Name: "Alice", Address: common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")},
@@ -57,6 +58,27 @@ func TestParseTipping(t *testing.T) {
 	}
 	if r, err := tp.Resolve("ALICE"); err != nil || r.Name != "Alice" {
 		t.Fatalf("resolve: %+v %v", r, err)
+	}
+	if got, err := reg.TippingFor(nil); err != nil || got.Facilitator != "https://x402.org/facilitator" || got.MaxTip != tp.MaxTip {
+		t.Fatalf("TippingFor: %+v %v", got, err)
+	}
+
+	// facilitator_url reads the environment at call time, like a tool's url.
+	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:84532]\ntipping:\n  facilitator_url: ${FAC}/facilitator\n  per_day: \"1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"FAC": "http://127.0.0.1:4021"}
+	if got, err := reg.TippingFor(func(k string) string { return env[k] }); err != nil || got.Facilitator != "http://127.0.0.1:4021/facilitator" {
+		t.Fatalf("expanded: %+v %v", got, err)
+	}
+	var ce *ConfigError
+	if _, err := reg.TippingFor(func(string) string { return "" }); !errors.As(err, &ce) || !strings.Contains(err.Error(), "FAC") {
+		t.Fatalf("unset variable: %v", err)
+	}
+	env["FAC"] = "ftp://secret-host"
+	if _, err := reg.TippingFor(func(k string) string { return env[k] }); !errors.As(err, &ce) || strings.Contains(err.Error(), "secret-host") {
+		t.Fatalf("bad expansion: %v", err)
 	}
 
 	// Defaults: max_tip is 1 USDC but never above per_day; every tip asks.
