@@ -2,6 +2,7 @@ package tools
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,35 @@ func TestParseTippingErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRepoRegistryTippingExample: the commented-out tipping section of the
+// repo's registry.yaml is valid once uncommented.
+func TestRepoRegistryTippingExample(t *testing.T) {
+	b, err := os.ReadFile("../registry.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "# tipping:"):
+			in = true
+		case in && !strings.HasPrefix(line, "#"):
+			in = false
+		}
+		if in {
+			line = strings.TrimPrefix(line, "# ")
+		}
+		out = append(out, line)
+	}
+	reg, err := Parse("registry.yaml (tipping uncommented)", []byte(strings.Join(out, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Tipping == nil || len(reg.Tipping.Recipients) != 1 || reg.Tipping.AutoApproveUpTo != 0 {
+		t.Fatalf("tipping %+v", reg.Tipping)
 	}
 }
