@@ -48,8 +48,10 @@ func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
 	props := map[string]any{
 		"recipient": map[string]any{"type": "string", "minLength": 1, "maxLength": 100,
 			"description": "Who receives the tip: " + who + ". Names are not looked up anywhere else (no ENS, no social handles)."},
-		"amount": map[string]any{"type": []string{"string", "number"},
-			"description": fmt.Sprintf("The tip in USDC as a decimal, such as \"2\" or \"0.50\" (at most 6 decimals, at most %s).", t.MaxTip.String())},
+		// A string, so that the amount is read exactly (a JSON number is
+		// accepted too).
+		"amount": map[string]any{"type": "string", "pattern": `^[0-9]*\.?[0-9]+$`,
+			"description": fmt.Sprintf("The tip in USDC as a decimal string, such as \"2\" or \"0.50\" (at most 6 decimals, at most %s).", t.MaxTip.String())},
 		"note": map[string]any{"type": "string", "maxLength": payments.MaxTipNote,
 			"description": "Optional note for the user's books (why the tip), shown to the user when they are asked. It is not sent to the recipient or on chain."},
 	}
