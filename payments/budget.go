@@ -147,7 +147,8 @@ func (o *OverBudget) Left() Amount {
 // CodeOverBudget, NotCharged and Over set, naming the first budget r would
 // exceed, in this order: tool, host, session, network, day, total. (The
 // per-call cap is the Policy's, checked before any reservation.) A tip
-// (r.Kind KindTip) is first checked against TipPerDay. The message
+// (r.Kind KindTip) is first checked against TipPerDay, and not against the
+// tool and host budgets. The message
 // names the budget, what it counted, its limit, what is left, the price, and
 // when the budget resets.
 func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
@@ -156,9 +157,11 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		toolLimit, toolSetting = r.ToolBudget, fmt.Sprintf("the budget of the %s entry", r.Tool)
 	}
 	netLimit := b.PerNetwork[r.Network]
-	tipLimit := Amount(0)
+	hostLimit, tipLimit := b.PerHost, Amount(0)
 	if r.IsTip() {
-		tipLimit = b.TipPerDay
+		// A tip has its own budget instead of a tool's, and no upstream
+		// host (the facilitator only relays it).
+		tipLimit, toolLimit, hostLimit = b.TipPerDay, 0, 0
 	}
 	scopes := []struct {
 		scope, key, name string
@@ -167,7 +170,7 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 	}{
 		{ScopeTipDay, "", "the daily tip budget (" + b.Day.String() + ")", tipLimit, s.TipDay, "tipping.per_day"},
 		{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), toolLimit, s.Tool, toolSetting},
-		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), b.PerHost, s.Host, "budget.per_host"},
+		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), hostLimit, s.Host, "budget.per_host"},
 		{ScopeSession, r.Session, "the per-session budget", b.PerSession, s.Session, "budget.per_session"},
 		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
 		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},

@@ -237,3 +237,22 @@ func TestMigrationFromVersion1(t *testing.T) {
 	}
 	checkSums(t, path)
 }
+
+// TestTipScopes: the tool and host budgets do not apply to tips (the tip
+// budget stands in for them), but tips count in the session budget.
+func TestTipScopes(t *testing.T) {
+	ctx := context.Background()
+	for name, l := range impls(t, payments.Budget{PerTool: 10, PerHost: 10, PerSession: 100, TipPerDay: 1000}, newClock(t0).Now) {
+		t.Run(name, func(t *testing.T) {
+			if _, err := l.Reserve(ctx, tip(60)); err != nil {
+				t.Fatalf("per_tool or per_host applied to a tip: %v", err)
+			}
+			if _, err := l.Reserve(ctx, res("weather", 10)); err != nil {
+				t.Fatalf("a payment after the tip: %v", err)
+			}
+			if _, err := l.Reserve(ctx, tip(31)); overScope(t, err) != payments.ScopeSession {
+				t.Fatalf("tips escape the session budget: %v", err)
+			}
+		})
+	}
+}
