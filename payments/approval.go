@@ -17,8 +17,12 @@ type ApprovalRequest struct {
 	Amount                      Amount
 	Network                     Network
 	PayTo, Asset                string
-	// Threshold is the approve_above the amount exceeds.
+	// Threshold is the approve_above the amount exceeds; for a tip, the
+	// tipping.auto_approve_up_to (zero: every tip asks).
 	Threshold Amount
+	// Tip is set when the payment is a tip: the question names the
+	// recipient and the note.
+	Tip *TipInfo
 }
 
 // Approver asks a human to approve a payment. It returns nil when the human
@@ -40,6 +44,9 @@ const ApprovalTimeout = 5 * time.Minute
 // approvalThreshold returns the threshold that applies to a call: the entry's
 // override, else the policy's. Zero means no approval.
 func (c *Client) approvalThreshold(lim Limit) Amount {
+	if lim.Tip != nil {
+		return lim.Tip.AutoApproveUpTo
+	}
 	if lim.ApproveAbove != 0 {
 		return lim.ApproveAbove
 	}
@@ -51,14 +58,22 @@ func (c *Client) approvalThreshold(lim Limit) Amount {
 // reservation on an error: nothing has been signed.
 func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 	th := r.Threshold
-	if th == 0 || r.Amount <= th {
+	if r.Tip != nil {
+		if !r.Tip.asks(r.Amount) {
+			return nil
+		}
+	} else if th == 0 || r.Amount <= th {
 		return nil
 	}
 	raise := fmt.Sprintf("To pay without asking, the operator can raise defaults.approve_above (or the tool's approve_above) in registry.yaml to at least %s.", r.Amount.String())
+	what := fmt.Sprintf("%s costs %s, above the approval threshold of %s", r.Tool, r.Amount.USDC(), th.USDC())
+	if r.Tip != nil {
+		raise = r.Tip.why(r.Amount)
+		what = fmt.Sprintf("the tip of %s to %s needs the human's approval", r.Amount.USDC(), r.Tip.Recipient(r.PayTo))
+	}
 	if c.Approve == nil {
 		return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Message: fmt.Sprintf(
-			"%s costs %s, above the approval threshold of %s, and this server has no way to ask a human. Nothing was signed. %s",
-			r.Tool, r.Amount.USDC(), th.USDC(), raise)}
+			"%s, and this server has no way to ask a human. Nothing was signed. %s", what, raise)}
 	}
 	progress(ctx, StepApproval)
 	actx, cancel := context.WithTimeout(ctx, ApprovalTimeout)
@@ -71,6 +86,11 @@ func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 		return nil
 	case errors.Is(err, ErrDeclined):
 		c.log().Info("payment declined", "tool", r.Tool, "amount", r.Amount.String())
+		if r.Tip != nil {
+			return &Error{Code: CodeApprovalDeclined, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+				"the human declined the tip of %s to %s on %s. Nothing was signed. Do not tip again unless the user asks for it.",
+				r.Amount.USDC(), r.Tip.Recipient(r.PayTo), r.Network)}
+		}
 		return &Error{Code: CodeApprovalDeclined, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
 			"the human declined the payment of %s to %s on %s for %s. Nothing was signed. Do not retry this call unless the user asks for it.",
 			r.Amount.USDC(), r.PayTo, r.Network, r.Tool)}
@@ -84,6 +104,5 @@ func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 		why = fmt.Sprintf("no answer within %s", ApprovalTimeout)
 	}
 	return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
-		"%s costs %s, above the approval threshold of %s, and the human's approval could not be obtained (%s). Nothing was signed. %s",
-		r.Tool, r.Amount.USDC(), th.USDC(), why, raise)}
+		"%s, and the human's approval could not be obtained (%s). Nothing was signed. %s", what, why, raise)}
 }

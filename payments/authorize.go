@@ -57,7 +57,7 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	bg := context.WithoutCancel(ctx)
 	if perr := c.approve(ctx, ApprovalRequest{
 		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
-		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim),
+		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
 	}); perr != nil {
 		_ = c.Ledger.Release(bg, id, "not approved: "+string(perr.Code))
 		return nil, perr

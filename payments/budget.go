@@ -29,6 +29,10 @@ type Budget struct {
 	PerHost Amount
 	// PerNetwork caps what each network has counted, lifetime.
 	PerNetwork map[Network]Amount
+	// TipPerDay caps what tips (Reservation.Kind KindTip) count within the
+	// day window (Day), on top of every other budget: registry.yaml's
+	// tipping.per_day.
+	TipPerDay Amount
 }
 
 // DayWindow says how the per-day budget measures a day. The zero value is a
@@ -88,6 +92,11 @@ type Spent struct {
 	// DayOldest is when the oldest payment counted in Day was reserved (zero
 	// when none): with a rolling window, the budget frees up 24 hours later.
 	DayOldest time.Time
+	// TipDay is what tips count within the current day window, and
+	// TipDayOldest when the oldest of them was reserved. Ledgers compute
+	// them for tip reservations only (zero otherwise).
+	TipDay       Amount
+	TipDayOldest time.Time
 }
 
 // Budget scopes, the values of OverBudget.Scope, in the order Check tries them.
@@ -98,6 +107,9 @@ const (
 	ScopeNetwork = "network"
 	ScopeDay     = "day"
 	ScopeTotal   = "total"
+	// ScopeTipDay is the tip budget (tipping.per_day), checked for tips only,
+	// before every other scope.
+	ScopeTipDay = "tip_day"
 )
 
 // OverBudget details a CodeOverBudget refusal, for tool results' metadata.
@@ -134,7 +146,9 @@ func (o *OverBudget) Left() Amount {
 // its limit, given what already counts (s); else a *Error with
 // CodeOverBudget, NotCharged and Over set, naming the first budget r would
 // exceed, in this order: tool, host, session, network, day, total. (The
-// per-call cap is the Policy's, checked before any reservation.) The message
+// per-call cap is the Policy's, checked before any reservation.) A tip
+// (r.Kind KindTip) is first checked against TipPerDay, and not against the
+// tool and host budgets. The message
 // names the budget, what it counted, its limit, what is left, the price, and
 // when the budget resets.
 func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
@@ -143,13 +157,20 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		toolLimit, toolSetting = r.ToolBudget, fmt.Sprintf("the budget of the %s entry", r.Tool)
 	}
 	netLimit := b.PerNetwork[r.Network]
+	hostLimit, tipLimit := b.PerHost, Amount(0)
+	if r.IsTip() {
+		// A tip has its own budget instead of a tool's, and no upstream
+		// host (the facilitator only relays it).
+		tipLimit, toolLimit, hostLimit = b.TipPerDay, 0, 0
+	}
 	scopes := []struct {
 		scope, key, name string
 		limit, counted   Amount
 		setting          string
 	}{
+		{ScopeTipDay, "", "the daily tip budget (" + b.Day.String() + ")", tipLimit, s.TipDay, "tipping.per_day"},
 		{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), toolLimit, s.Tool, toolSetting},
-		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), b.PerHost, s.Host, "budget.per_host"},
+		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), hostLimit, s.Host, "budget.per_host"},
 		{ScopeSession, r.Session, "the per-session budget", b.PerSession, s.Session, "budget.per_session"},
 		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
 		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},
@@ -164,8 +185,15 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		}
 		o := &OverBudget{Scope: sc.scope, Key: sc.key, Name: sc.name, Counted: sc.counted, Limit: sc.limit, Price: r.Amount, Setting: sc.setting}
 		when := b.resets(o, s, now)
-		msg := fmt.Sprintf("over budget: %s has %s counted of its %s limit (%s left), and this payment costs %s. Nothing was signed. %s",
-			o.Name, o.Counted.USDC(), o.Limit.USDC(), o.Left().USDC(), o.Price.USDC(), when)
+		what := "this payment costs"
+		if r.IsTip() {
+			what = "this tip is"
+		}
+		msg := fmt.Sprintf("over budget: %s has %s counted of its %s limit (%s left), and %s %s. Nothing was signed. %s",
+			o.Name, o.Counted.USDC(), o.Limit.USDC(), o.Left().USDC(), what, o.Price.USDC(), when)
+		if o.Scope == ScopeTipDay {
+			msg += " Counted: every tip reserved in the window that is settled, pending or unknown, and refused ones until their authorization expires."
+		}
 		if o.Price > o.Limit {
 			msg += " This payment alone is more than the whole limit: waiting will not help."
 		}
@@ -180,16 +208,20 @@ func (b Budget) resets(o *OverBudget, s Spent, now time.Time) string {
 	switch o.Scope {
 	case ScopeSession:
 		return "It resets when this session ends; " + raise
-	case ScopeDay:
+	case ScopeDay, ScopeTipDay:
 		if b.Day.Calendar {
 			o.Resets = b.Day.Next(now)
 			return "It resets at " + o.Resets.Format(time.RFC3339) + "; or " + raise
 		}
-		if s.DayOldest.IsZero() {
-			return "It frees up as payments leave the 24-hour window; or " + raise
+		oldest, what := s.DayOldest, "payments"
+		if o.Scope == ScopeTipDay {
+			oldest, what = s.TipDayOldest, "tips"
 		}
-		o.Resets = s.DayOldest.Add(24 * time.Hour).In(b.Day.loc())
-		return "It frees up as payments leave the 24-hour window, first at " + o.Resets.Format(time.RFC3339) + "; or " + raise
+		if oldest.IsZero() {
+			return "It frees up as " + what + " leave the 24-hour window; or " + raise
+		}
+		o.Resets = oldest.Add(24 * time.Hour).In(b.Day.loc())
+		return "It frees up as " + what + " leave the 24-hour window, first at " + o.Resets.Format(time.RFC3339) + "; or " + raise
 	default:
 		return "It never resets: " + raise
 	}

@@ -301,11 +301,15 @@ func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requi
 	if session == "" {
 		session = c.SessionFor(ctx)
 	}
-	return Reservation{
+	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
 		Host: host, Session: session, ToolBudget: lim.ToolBudget,
 	}
+	if lim.Tip != nil {
+		rsv.Kind, rsv.Note = KindTip, lim.Tip.Note
+	}
+	return rsv
 }
 
 // HostPort returns the URL's host:port in lower case, with the scheme's

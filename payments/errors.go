@@ -38,6 +38,8 @@ const (
 	CodeApprovalDeclined Code = "approval_declined"        // the human declined the payment
 	CodeCancelled        Code = "cancelled"                // the call was cancelled before anything was signed
 	CodeInternal         Code = "internal"                 // a bug; details are in the log only
+	CodeUnknownRecipient Code = "unknown_recipient"        // a tip's recipient is neither an address nor in the address book
+	CodeInvalidTip       Code = "invalid_tip"              // a tip's amount or note is not acceptable
 )
 
 // Error is a payment failure that is safe to show to the model and the user.

@@ -14,18 +14,18 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
-// tipFixture is a local seller behind a request counter and a client paying
+// exactFixture is a local seller behind a request counter and a client paying
 // on Base Sepolia up to 0.1 USDC a call, with the given budget.
-type tipFixture struct {
+type exactFixture struct {
 	seller   *localseller.Seller
 	url      string
 	client   *payments.Client
 	requests atomic.Int64
 }
 
-func newTipFixture(t *testing.T, budget payments.Budget) *tipFixture {
+func newExactFixture(t *testing.T, budget payments.Budget) *exactFixture {
 	t.Helper()
-	f := &tipFixture{seller: localseller.New(localseller.Config{})}
+	f := &exactFixture{seller: localseller.New(localseller.Config{})}
 	h := f.seller.Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
@@ -45,7 +45,7 @@ func newTipFixture(t *testing.T, budget payments.Budget) *tipFixture {
 
 // tip pays GET /v2/tip/alice?amount=<amount> with the amount as the call's
 // exact price.
-func (f *tipFixture) tip(t *testing.T, amount payments.Amount, lim payments.Limit, inflate bool) (*payments.Result, error) {
+func (f *exactFixture) tip(t *testing.T, amount payments.Amount, lim payments.Limit, inflate bool) (*payments.Result, error) {
 	t.Helper()
 	url := f.url + "/v2/tip/alice?amount=" + amount.String()
 	if inflate {
@@ -60,7 +60,7 @@ func (f *tipFixture) tip(t *testing.T, amount payments.Amount, lim payments.Limi
 func TestExactAmountPays(t *testing.T) {
 	for _, amt := range []payments.Amount{1, 12_345, 50_000} {
 		t.Run(amt.String(), func(t *testing.T) {
-			f := newTipFixture(t, payments.Budget{Total: 1_000_000})
+			f := newExactFixture(t, payments.Budget{Total: 1_000_000})
 			fac := f.seller.Facilitator()
 			payer := f.client.Wallet.Address()
 			before := fac.Balance(payer)
@@ -115,7 +115,7 @@ func TestExactAmountRefusals(t *testing.T) {
 			if tt.budget.Total == 0 {
 				tt.budget.Total = 1_000_000
 			}
-			f := newTipFixture(t, tt.budget)
+			f := newExactFixture(t, tt.budget)
 			_, err := f.tip(t, tt.amount, tt.lim, tt.inflate)
 			pe, ok := payments.AsError(err)
 			if !ok || pe.Code != tt.code || pe.Charged != payments.NotCharged || !strings.Contains(pe.Message, tt.inMsg) {
@@ -137,7 +137,7 @@ func TestExactAmountRefusals(t *testing.T) {
 // TestExactAmountBudgetAcrossCalls: two tips under a budget that covers one
 // and a half: the first pays, the second is refused before signing.
 func TestExactAmountBudgetAcrossCalls(t *testing.T) {
-	f := newTipFixture(t, payments.Budget{Total: 30_000})
+	f := newExactFixture(t, payments.Budget{Total: 30_000})
 	if _, err := f.tip(t, 20_000, payments.Limit{}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestExactAmountApproval(t *testing.T) {
 		{"entry threshold", 0, 2_000, errors.New("cannot ask"), true, payments.CodeApprovalRequired},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newTipFixture(t, payments.Budget{Total: 1_000_000})
+			f := newExactFixture(t, payments.Budget{Total: 1_000_000})
 			lim := payments.Limit{}
 			if tt.threshold != 0 {
 				f.client.Policy.ApproveAbove = tt.threshold

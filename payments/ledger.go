@@ -41,7 +41,21 @@ type Reservation struct {
 	Session string
 	// ToolBudget is the entry's own lifetime budget; zero means Budget.PerTool.
 	ToolBudget Amount
+	// Kind is KindPayment (also when empty) for a paid call, KindTip for a
+	// tip: a tip also counts against Budget.TipPerDay.
+	Kind string
+	// Note is a tip's note, sanitized, for the books only (never sent).
+	Note string
 }
+
+// Kinds of ledger rows.
+const (
+	KindPayment = "payment" // a paid tool call
+	KindTip     = "tip"     // a tip (x402_tip), paid through a facilitator
+)
+
+// IsTip says whether the reservation is a tip.
+func (r Reservation) IsTip() bool { return r.Kind == KindTip }
 
 // Signed records the authorization before it leaves the process: once it is
 // written, the payment counts until proven unused.
@@ -238,6 +252,7 @@ func (l *MemoryLedger) Spent(_ context.Context, r Reservation) (Spent, error) {
 func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 	var s Spent
 	dayStart := l.budget.Day.Start(now)
+	tipStart := dayStart // tips share the day window of budget.day
 	for _, row := range l.rows {
 		if !row.counted(now) {
 			continue
@@ -261,6 +276,12 @@ func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 		}
 		if row.Network == r.Network {
 			s.Network = addSat(s.Network, a)
+		}
+		if r.IsTip() && row.IsTip() && !row.created.Before(tipStart) {
+			s.TipDay = addSat(s.TipDay, a)
+			if s.TipDayOldest.IsZero() || row.created.Before(s.TipDayOldest) {
+				s.TipDayOldest = row.created
+			}
 		}
 	}
 	return s

@@ -63,6 +63,10 @@ type Limit struct {
 	ExactAmount Amount
 	// ExactArg names the argument ExactAmount came from, for messages.
 	ExactArg string
+	// Tip, when set, makes the payment a tip (tip.go): its cap replaces the
+	// per-call cap, its approval rule replaces the thresholds, and the
+	// ledger books it as a tip under the tip budget.
+	Tip *TipInfo
 }
 
 // exactWhat names where a call's exact amount came from, for messages.
@@ -91,6 +95,9 @@ func (p *Policy) checkExact(lim Limit) *Error {
 
 // cap returns the price ceiling for a call and what sets it.
 func (p *Policy) cap(lim Limit) (Amount, string) {
+	if lim.Tip != nil && lim.Tip.Cap != 0 {
+		return lim.Tip.Cap, "tip cap (tipping.max_tip)"
+	}
 	per := p.PerCall
 	if per == 0 {
 		per = DefaultPerCall

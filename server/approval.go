@@ -87,6 +87,9 @@ func (a *approvals) take(id string) (payments.ApprovalRequest, bool) {
 // covers says an approval given for a also approves r: the same tool, payee,
 // network and asset, at no higher a price.
 func covers(a, r payments.ApprovalRequest) bool {
+	if (a.Tip == nil) != (r.Tip == nil) || a.Tip != nil && (a.Tip.Name != r.Tip.Name || a.Tip.Note != r.Tip.Note) {
+		return false
+	}
 	return a.Tool == r.Tool && a.PayTo == r.PayTo && a.Network == r.Network && a.Asset == r.Asset &&
 		a.Resource == r.Resource && r.Amount <= a.Amount
 }
@@ -213,6 +216,9 @@ var approvalSchema = map[string]any{
 // asset are addresses, the network is known); the description is the
 // operator's.
 func approvalMessage(r payments.ApprovalRequest) string {
+	if r.Tip != nil {
+		return tipMessage(r)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Approve a payment of %s for the tool %q?\n", r.Amount.USDC(), r.Tool)
 	fmt.Fprintf(&b, "Payee: %s\nNetwork: %s (%s)\n", r.PayTo, r.Network.Name(), r.Network)
@@ -223,6 +229,24 @@ func approvalMessage(r payments.ApprovalRequest) string {
 		fmt.Fprintf(&b, "What it does: %s\n", payments.Sanitize(d, 300))
 	}
 	fmt.Fprintf(&b, "It is above the approval threshold of %s set by the operator. Nothing is signed unless you approve.", r.Threshold.USDC())
+	return b.String()
+}
+
+// tipMessage is the question for a tip: the recipient (name and address,
+// or a warning that the address is not in the address book), the amount,
+// the network, the note and how it is paid. The note is the model's text,
+// shown quoted.
+func tipMessage(r payments.ApprovalRequest) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Approve a tip of %s to %s?\n", r.Amount.USDC(), r.Tip.Recipient(r.PayTo))
+	if r.Tip.Name == "" {
+		b.WriteString("This address is not in the operator's address book: check it is the person you mean.\n")
+	}
+	fmt.Fprintf(&b, "Network: %s (%s), token %s\n", r.Network.Name(), r.Network, r.Asset)
+	if r.Tip.Note != "" {
+		fmt.Fprintf(&b, "Note: %q\n", r.Tip.Note)
+	}
+	fmt.Fprintf(&b, "Paid from x402-mcp's wallet with no gas, settled through the facilitator at %s. A tip cannot be undone. Nothing is signed unless you approve.", r.Tip.Facilitator)
 	return b.String()
 }
 

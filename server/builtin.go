@@ -54,6 +54,8 @@ type BudgetStatus struct {
 	PerTool    string            `json:"perTool,omitempty"`
 	PerHost    string            `json:"perHost,omitempty"`
 	PerNetwork map[string]string `json:"perNetwork,omitempty"`
+	// TipsPerDay is the tip budget (tipping.per_day), when tipping is on.
+	TipsPerDay *ScopeStatus `json:"tipsPerDay,omitempty"`
 }
 
 // ScopeStatus is one budget's limit, what counts against it, and what is left.
@@ -105,6 +107,18 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		st.Budget.PerSession = scope(b.PerSession, sp.Session)
 		st.Budget.PerSession.Resets = "when this session ends"
 	}
+	if b.TipPerDay != 0 {
+		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Kind: payments.KindTip})
+		if err != nil {
+			return nil, fmt.Errorf("ledger spent: %w", err)
+		}
+		d := scope(b.TipPerDay, sp.TipDay)
+		d.Window = b.Day.String()
+		if !sum.DayResets.IsZero() {
+			d.Resets = sum.DayResets.Format(time.RFC3339)
+		}
+		st.Budget.TipsPerDay = d
+	}
 	if b.PerTool != 0 {
 		st.Budget.PerTool = b.PerTool.String()
 	}
@@ -149,6 +163,9 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		}
 		if ss := st.Budget.PerSession; ss != nil {
 			text += fmt.Sprintf(" This session: %s of %s USDC counted, %s left.", ss.Counted, ss.Limit, ss.Left)
+		}
+		if tp := st.Budget.TipsPerDay; tp != nil {
+			text += fmt.Sprintf(" Tips today (%s): %s of %s USDC counted, %s left.", tp.Window, tp.Counted, tp.Limit, tp.Left)
 		}
 		return mcp.NewToolResultStructured(st, text), nil
 	}}

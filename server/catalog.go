@@ -77,6 +77,9 @@ func (s *Server) serverTools(c *catalog) []mcpserver.ServerTool {
 		out = append(out, c.tools...)
 	}
 	out = append(out, s.walletTool(), s.quoteTool(c))
+	if c.reg.Tipping != nil {
+		out = append(out, s.tipTool(c.reg.Tipping))
+	}
 	if s.cfg.History != nil {
 		out = append(out, s.historyTool())
 	}
@@ -92,9 +95,10 @@ var ErrRestartNeeded = errors.New("restart x402-mcp to apply them")
 // x402_quote, x402_find_tools and x402_call see the new entries. Calls in
 // flight finish with the entry they started with.
 //
-// Tools, prices, pins, timeouts, max_result_bytes and expose apply live. The
-// payment policy and budgets (defaults.networks, max_per_call,
-// approve_above, budget, rpc) are the payments client's and the ledger's,
+// Tools, prices, pins, timeouts, max_result_bytes and expose apply live, and
+// so does the tipping section (x402_tip appears, changes or goes) except its
+// per_day. The payment policy and budgets (defaults.networks, max_per_call,
+// approve_above, budget, tipping.per_day, rpc) are the payments client's and the ledger's,
 // fixed at start: a registry that changes them is refused whole (the old
 // catalog stays) with an error wrapping ErrRestartNeeded.
 func (s *Server) Reload(reg *tools.Registry) error {
@@ -137,6 +141,9 @@ func policyChanges(a, b *tools.Registry) []string {
 		ba.PerHost != bb.PerHost || !maps.Equal(ba.PerNetwork, bb.PerNetwork) ||
 		ba.Day.Calendar != bb.Day.Calendar || ba.Day.Location.String() != bb.Day.Location.String() {
 		out = append(out, "budget")
+	}
+	if ba.TipPerDay != bb.TipPerDay {
+		out = append(out, "tipping.per_day")
 	}
 	if !maps.Equal(a.RPC, b.RPC) {
 		out = append(out, "rpc")

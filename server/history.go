@@ -23,8 +23,10 @@ type History interface {
 
 // HistoryEntry is one payment as x402_spend_history reports it.
 type HistoryEntry struct {
-	ID          string `json:"id"`
-	Time        string `json:"time"`
+	ID   string `json:"id"`
+	Time string `json:"time"`
+	// Kind is "payment" (a paid tool call) or "tip" (x402_tip).
+	Kind        string `json:"kind"`
 	Tool        string `json:"tool"`
 	Amount      string `json:"amount"`
 	AmountAtom  string `json:"amountAtomic"`
@@ -36,17 +38,20 @@ type HistoryEntry struct {
 	Resource    string `json:"resource,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	Reconciled  bool   `json:"reconciled,omitempty"`
+	// Note is a tip's note.
+	Note string `json:"note,omitempty"`
 }
 
 func (s *Server) historyTool() mcpserver.ServerTool {
 	raw := []byte(`{"type":"object","properties":{
 "tool":{"type":"string","description":"Only payments made by this tool."},
+"kind":{"type":"string","enum":["payment","tip"],"description":"Only paid tool calls (payment) or only tips (tip)."},
 "state":{"type":"string","enum":["reserved","signed","settled","rejected","unknown","released"],"description":"Only payments in this state (unknown: the outcome is not known yet; do not pay again for those calls)."},
 "since":{"type":"string","description":"Only payments since this long ago (e.g. 24h, 30m) or since this RFC 3339 time."},
 "limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many payments, newest first (default 20)."}},
 "additionalProperties":false}`)
 	t := mcp.NewToolWithRawSchema(ToolSpendHistory,
-		"List recent payments from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction) and state. Filter by tool, state and time. Spends nothing.",
+		"List recent payments and tips from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction), state, and a tip's recipient and note. Filter by kind, tool, state and time. Spends nothing.",
 		raw)
 	t.Annotations = readOnly("Spend history")
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleHistory}
@@ -56,6 +61,10 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	args := req.GetArguments()
 	f := ledger.Filter{Limit: 20}
 	f.Tool, _ = args["tool"].(string)
+	f.Kind, _ = args["kind"].(string)
+	if f.Kind != "" && f.Kind != ledger.KindPayment && f.Kind != ledger.KindTip {
+		return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: kind %q: write payment or tip. Not charged.", payments.Sanitize(f.Kind, 40))), nil
+	}
 	if st, _ := args["state"].(string); st != "" {
 		f.State = payments.State(st)
 	}
@@ -79,18 +88,26 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	}{Payments: make([]HistoryEntry, 0, len(rows))}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d payments", len(rows))
-	if f.Tool != "" || f.State != "" || !f.Since.IsZero() {
+	if f.Tool != "" || f.Kind != "" || f.State != "" || !f.Since.IsZero() {
 		b.WriteString(" matching the filter")
 	}
 	b.WriteString(", newest first.")
 	for _, r := range rows {
-		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Tool: r.Tool, Amount: r.Amount.String(),
+		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Kind: r.Kind, Tool: r.Tool, Amount: r.Amount.String(),
 			AmountAtom: r.Amount.Atomic(), State: string(r.State), Network: r.Network, PayTo: r.PayTo, Payer: r.Payer,
-			Transaction: r.Transaction, Resource: r.Resource, Reason: r.Reason, Reconciled: !r.ReconciledAt.IsZero()}
+			Transaction: r.Transaction, Resource: r.Resource, Reason: r.Reason, Reconciled: !r.ReconciledAt.IsZero(), Note: r.Note}
 		out.Payments = append(out.Payments, h)
 		tx := h.Transaction
 		if tx == "" {
 			tx = "no tx"
+		}
+		if h.Kind == ledger.KindTip {
+			// The resource of a tip names its recipient: "tip to alice (0x…)".
+			fmt.Fprintf(&b, "\n%s %s %s USDC on %s: %s (%s)", h.Time, h.Resource, h.Amount, h.Network, h.State, tx)
+			if h.Note != "" {
+				fmt.Fprintf(&b, ", note %q", h.Note)
+			}
+			continue
 		}
 		fmt.Fprintf(&b, "\n%s %s %s USDC to %s on %s: %s (%s)", h.Time, h.Tool, h.Amount, h.PayTo, h.Network, h.State, tx)
 	}

@@ -61,6 +61,7 @@ type Server struct {
 const instructions = `x402-mcp exposes paid HTTP APIs as tools. Calling a paid tool may spend USDC from the operator's wallet, within budgets the operator set (you cannot change them).
 - x402_wallet shows the wallet address, caps and the budgets left; x402_quote shows what a tool would cost without paying; x402_spend_history lists past payments.
 - When the catalog is large, x402_find_tools searches it and x402_call calls an entry by name, under the same rules.
+- When the operator enabled tipping, x402_tip sends a person a tip in USDC (to an address-book name or a 0x address); the user approves tips, not you.
 - Each paid result says whether money moved: "charged", "not charged" or "unknown", with a receipt when charged.
 - Never retry a call whose outcome is "unknown": it could pay twice. Payments above the operator's threshold are put to the user for approval; you cannot approve them yourself.`
 

@@ -467,7 +467,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out, stderr)
 	}
-	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "Thank you for tipping 0.0005 USDC to alice.", "Paid 0.0005 USDC", "3 payments settled"} {
+	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "Thank you for tipping 0.0005 USDC to alice.", "Paid 0.0005 USDC", "3 payments settled", "asks the user: Approve a tip of 0.001 USDC to author", "Tipped 0.001 USDC", "the author was tipped 0.001 USDC"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo transcript lacks %q:\n%s", want, out)
 		}
@@ -491,7 +491,7 @@ func TestDemoOnChain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo --chain: %v\n%s", err, out)
 	}
-	for _, want := range []string{"eip155:1337", "transferWithAuthorization", "Paid 0.001 USDC", "over_budget", "Paid 0.0005 USDC", "3 payments settled", "0.9965 test USDC (read from the chain)"} {
+	for _, want := range []string{"eip155:1337", "transferWithAuthorization", "Paid 0.001 USDC", "over_budget", "Paid 0.0005 USDC", "3 payments settled", "Tipped 0.001 USDC", "0.9955 test USDC (read from the chain)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("transcript lacks %q:\n%s", want, out)
 		}

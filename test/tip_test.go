@@ -1,133 +1,265 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 )
 
-// tipCatalog: a pay-what-you-want entry whose price is its `amount`
-// argument, and the same against the seller's inflating variant.
-const tipCatalog catalog = `
-version: 1
+var tipee = common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
+
+// tipCatalog tips on the simulated chain through facilitator (a URL).
+func tipCatalog(sim *simchain.Sim, facilitator string) catalog {
+	return catalog(fmt.Sprintf(`version: 1
 defaults:
-  networks: [eip155:84532]
-  max_per_call: "0.05"
-  timeout: 10s
+  networks: [eip155:1337]
 budget:
   total: "1.00"
-tools:
-  - name: tip
-    description: Tip an author the amount you choose.
-    url: "{{URL}}/v2/tip/{author}"
-    params:
-      - {name: author, in: path, type: string, required: true, description: Who to tip}
-    amount_from: amount
-    max_price: "0.02"
-    budget: "0.02"
-    pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-    network: eip155:84532
-  - name: tip_inflated
-    description: A tip seller that asks double what it is given.
-    url: "{{URL}}/v2/tip/{author}?inflate=1"
-    params:
-      - {name: author, in: path, type: string, required: true, description: Who to tip}
-    amount_from: amount
-    max_price: "0.02"
-`
+rpc:
+  eip155:1337: %s
+tipping:
+  facilitator_url: %s
+  asset: %q
+  asset_name: USDC
+  asset_version: "2"
+  per_day: "0.50"
+  max_tip: "0.30"
+  recipients:
+    author: %q
+`, sim.URL(), facilitator, sim.Token().Hex(), tipee.Hex()))
+}
 
-// TestTipPaysExactlyTheArgument drives the built binary over stdio: a tip
-// moves exactly the amount argued from the wallet to the seller; a seller
-// asking another amount, an amount above max_price, a malformed amount and
-// one over the entry's budget sign nothing.
-func TestTipPaysExactlyTheArgument(t *testing.T) {
-	s := start(t, tipCatalog)
-	fac, payee := s.seller.Facilitator, s.seller.Seller.PayTo()
+// switchAnswer answers every question with the action set last.
+type switchAnswer struct {
+	mu      sync.Mutex
+	approve bool
+	asked   []string
+}
 
-	list, err := s.cli.ListTools(t.Context(), mcp.ListToolsRequest{})
+func (a *switchAnswer) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked = append(a.asked, r.Params.Message)
+	action := mcp.ElicitationResponseActionDecline
+	if a.approve {
+		action = mcp.ElicitationResponseActionAccept
+	}
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: action, Content: map[string]any{"approve": a.approve}}}, nil
+}
+
+func (a *switchAnswer) set(approve bool) {
+	a.mu.Lock()
+	a.approve = approve
+	a.mu.Unlock()
+}
+
+// TestTipOnChain: the built binary tips through the local facilitator,
+// which settles with a real transferWithAuthorization on the simulated
+// chain: exactly the tip moves; a declined tip moves nothing; the books
+// (ledger list, export --csv) show both kinds with the note.
+func TestTipOnChain(t *testing.T) {
+	sim, seller, _ := simSeller(t, 300)
+	ctx := context.Background()
+	cat := tipCatalog(sim, "{{URL}}/facilitator")
+	book := filepath.Join(t.TempDir(), "ledger.db")
+	ans := &switchAnswer{approve: true}
+	s := startSession(t, seller, cat, sessionOptions{env: []string{"X402_LEDGER=" + book}, client: []client.ClientOption{client.WithElicitationHandler(ans)}})
+	payerBefore, _ := sim.Balance(ctx, payer)
+
+	res := s.call("x402_tip", map[string]any{"recipient": "author", "amount": "0.25", "note": "loved the post"})
+	if res.IsError {
+		t.Fatalf("tip: %s\n%s", text(res), s.stderr.String())
+	}
+	rc := meta(res, "x402/payment-response")
+	tx, _ := rc["transaction"].(string)
+	receipt, err := sim.Client().TransactionReceipt(ctx, common.HexToHash(tx))
+	if err != nil || receipt.Status != 1 {
+		t.Fatalf("receipt of %q: %v %v", tx, receipt, err)
+	}
+	if got, _ := sim.Balance(ctx, tipee); got != 250_000 {
+		t.Fatalf("the author holds %s on chain, want exactly 0.25", got.USDC())
+	}
+	if after, _ := sim.Balance(ctx, payer); payerBefore-after != 250_000 {
+		t.Fatalf("the wallet paid %s on chain", (payerBefore - after).USDC())
+	}
+	if len(ans.asked) != 1 || !strings.Contains(ans.asked[0], "author ("+tipee.Hex()+")") || !strings.Contains(ans.asked[0], `"loved the post"`) {
+		t.Fatalf("questions %q", ans.asked)
+	}
+
+	ans.set(false)
+	res = s.call("x402_tip", map[string]any{"recipient": "author", "amount": "0.10", "note": "second"})
+	if !res.IsError || meta(res, "x402/error")["code"] != "approval_declined" || res.Meta.AdditionalFields["x402/charged"] != "not charged" {
+		t.Fatalf("declined tip: %s", text(res))
+	}
+	if got, _ := sim.Balance(ctx, tipee); got != 250_000 {
+		t.Fatalf("a declined tip moved money: the author holds %s", got.USDC())
+	}
+	s.close()
+
+	env := []string{"X402_LEDGER=" + book, "X402_REGISTRY=" + writeCatalog(t, cat, seller.URL)}
+	out, stderr, err := run(t, env, "ledger", "list", "--kind", "tip")
+	if err != nil || !strings.Contains(out, "KIND") || !strings.Contains(out, `"loved the post"`) || !strings.Contains(out, tx) || strings.Count(out, "x402_tip") < 2 {
+		t.Fatalf("ledger list --kind tip (%v):\n%s\n%s", err, out, stderr)
+	}
+	out, _, err = run(t, env, "ledger", "export", "--csv")
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
-	for _, tl := range list.Tools {
-		if tl.Name != "tip" {
-			continue
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	var settled int
+	for _, r := range recs[1:] {
+		if r[col["kind"]] != "tip" {
+			t.Fatalf("row %q is not a tip", r)
 		}
-		found = true
-		raw, err := json.Marshal(tl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var def struct {
-			Schema struct {
-				Properties map[string]map[string]any `json:"properties"`
-				Required   []string                  `json:"required"`
-			} `json:"inputSchema"`
-		}
-		if err := json.Unmarshal(raw, &def); err != nil {
-			t.Fatal(err)
-		}
-		schema := def.Schema
-		amt := schema.Properties["amount"]
-		if amt["type"] != "string" || amt["pattern"] == nil || !strings.Contains(amt["description"].(string), "at most 0.02 USDC") ||
-			strings.Join(schema.Required, ",") != "author,amount" {
-			t.Fatalf("tip schema %s", raw)
+		if r[col["state"]] == "settled" && r[col["note"]] == "loved the post" && r[col["transaction"]] == tx && r[col["amount_atomic"]] == "250000" {
+			settled++
 		}
 	}
-	if !found {
-		t.Fatal("no tip tool listed")
+	if settled != 1 {
+		t.Fatalf("csv:\n%s", out)
 	}
+}
 
-	walletBefore, payeeBefore := fac.Balance(payer), fac.Balance(payee)
-	res := s.call("tip", map[string]any{"author": "alice", "amount": "0.0125"})
-	if res.IsError || !strings.Contains(text(res), "Thank you for tipping 0.0125 USDC to alice.") {
-		t.Fatalf("tip: %s", text(res))
-	}
-	rc := meta(res, "x402/payment-response")
-	if rc["amountAtomic"] != "12500" || rc["state"] != "settled" {
-		t.Fatalf("receipt %v", rc)
-	}
-	if d := walletBefore - fac.Balance(payer); d != 12_500 {
-		t.Fatalf("the wallet moved %d, want exactly 12500", d)
-	}
-	if d := fac.Balance(payee) - payeeBefore; d != 12_500 {
-		t.Fatalf("the seller received %d, want exactly 12500", d)
-	}
+// dropProxy stands in front of a facilitator: /verify goes through; /settle
+// is forwarded (when settle is true) and then the connection is dropped
+// before any answer, or dropped without forwarding. It records every
+// authorization nonce it sees.
+type dropProxy struct {
+	target string
+	settle bool
+	mu     sync.Mutex
+	nonces []string
+}
 
-	headers := s.seller.Seller.PaymentHeadersSeen()
-	walletBefore = fac.Balance(payer)
-	for _, tc := range []struct {
-		tool, amount string
-		code         payments.Code // "" for an argument error
-		want         string
-	}{
-		{"tip_inflated", "0.01", payments.CodePriceMismatch, `the seller asks 0.02 USDC, not 0.01 USDC (the amount in argument "amount")`},
-		{"tip", "0.03", payments.CodePriceAboveCap, `the amount in argument "amount" is 0.03 USDC, above the max_price of tip (0.02 USDC). Nothing was sent or signed.`},
-		{"tip", "0.01", payments.CodeOverBudget, "the budget of the tip entry"},
-		{"tip", "1e3", "", `invalid arguments: "amount" is the price of this call and must be a decimal USDC amount such as "0.01": "1e3" is not a USDC amount`},
-		{"tip", "0.0000001", "", `"0.0000001" has more than 6 decimals`},
-	} {
-		res := s.call(tc.tool, map[string]any{"author": "alice", "amount": tc.amount})
-		if !res.IsError || !strings.Contains(text(res), tc.want) {
-			t.Errorf("%s %s: %s", tc.tool, tc.amount, text(res))
-			continue
-		}
-		if tc.code != "" {
-			xe := meta(res, "x402/error")
-			if xe["code"] != string(tc.code) || xe["charged"] != string(payments.NotCharged) {
-				t.Errorf("%s %s: x402/error %v, want %s not charged", tc.tool, tc.amount, xe, tc.code)
+func (p *dropProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		PaymentPayload payments.PaymentPayload `json:"paymentPayload"`
+	}
+	_ = json.Unmarshal(body, &req)
+	p.mu.Lock()
+	p.nonces = append(p.nonces, r.URL.Path+" "+req.PaymentPayload.Payload.Authorization.Nonce)
+	p.mu.Unlock()
+	if r.URL.Path == "/settle" {
+		if p.settle {
+			resp, err := http.Post(p.target+"/settle", "application/json", bytes.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
 			}
 		}
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
 	}
-	if n := s.seller.Seller.PaymentHeadersSeen(); n != headers {
-		t.Fatalf("the seller saw %d more payment headers: a refused tip was signed", n-headers)
+	resp, err := http.Post(p.target+r.URL.Path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
 	}
-	if fac.Balance(payer) != walletBefore {
-		t.Fatalf("the wallet moved by %d during refusals", walletBefore-fac.Balance(payer))
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// TestTipUnknownThenReconciled: the facilitator goes silent after the tip
+// was signed and sent. The binary signs once, says the outcome is unknown,
+// counts the tip, and `ledger reconcile` resolves it from the chain:
+// settled when the transfer happened, released once it expired unused.
+func TestTipUnknownThenReconciled(t *testing.T) {
+	for _, settle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("settled=%v", settle), func(t *testing.T) {
+			sim, seller, _ := simSeller(t, 300)
+			ctx := context.Background()
+			proxy := &dropProxy{target: seller.URL + "/facilitator", settle: settle}
+			ps := httptest.NewServer(proxy)
+			t.Cleanup(ps.Close)
+			cat := tipCatalog(sim, ps.URL)
+			book := filepath.Join(t.TempDir(), "ledger.db")
+			ans := &switchAnswer{approve: true}
+			s := startSession(t, seller, cat, sessionOptions{env: []string{"X402_LEDGER=" + book}, client: []client.ClientOption{client.WithElicitationHandler(ans)}})
+			res := s.call("x402_tip", map[string]any{"recipient": "author", "amount": "0.20"})
+			if !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "unknown" || meta(res, "x402/error")["code"] != "outcome_unknown" ||
+				!strings.Contains(text(res), "Do not tip again blindly") {
+				t.Fatalf("tip: %s", text(res))
+			}
+			// A second tip is refused by the tip budget only if the first
+			// still counts: 0.20 + 0.30 = 0.50 fits, 0.31 would not.
+			w := s.call("x402_wallet", nil)
+			if !strings.Contains(text(w), "Tips today (rolling 24 hours): 0.2 of 0.5 USDC counted") {
+				t.Fatalf("wallet: %s", text(w))
+			}
+			s.close()
+			proxy.mu.Lock()
+			seen := append([]string(nil), proxy.nonces...)
+			proxy.mu.Unlock()
+			if len(seen) != 2 || strings.Fields(seen[0])[1] != strings.Fields(seen[1])[1] {
+				t.Fatalf("the facilitator saw %q: want one authorization at /verify then /settle", seen)
+			}
+			rows := readLedger(t, book)
+			var tip = rows[0]
+			if tip.Kind != "tip" || tip.State != payments.StateUnknown || !strings.EqualFold(tip.Nonce, strings.Fields(seen[0])[1]) {
+				t.Fatalf("rows %+v", rows)
+			}
+			if !settle {
+				// Expired on chain, unused: reconciliation may release it.
+				if err := sim.AdjustTime(2 * payments.DefaultTipValidity * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, stderr, err := run(t, []string{"X402_LEDGER=" + book, "X402_REGISTRY=" + writeCatalog(t, cat, seller.URL)}, "ledger", "reconcile")
+			if err != nil {
+				t.Fatalf("reconcile: %v\n%s", err, stderr)
+			}
+			want, bal := payments.StateReleased, payments.Amount(0)
+			if settle {
+				want, bal = payments.StateSettled, 200_000
+			}
+			if got := readLedger(t, book)[0]; got.State != want {
+				t.Fatalf("after reconcile the tip is %s (%s), want %s; %s", got.State, got.Reason, want, out)
+			}
+			if got, _ := sim.Balance(ctx, tipee); got != bal {
+				t.Fatalf("the author holds %s, want %s", got.USDC(), bal.USDC())
+			}
+		})
 	}
-	s.stdoutIsJSONRPC(t)
+}
+
+// TestTipWithoutTippingSection: the default catalog does not list x402_tip.
+func TestTipWithoutTippingSection(t *testing.T) {
+	s := start(t, approvalCatalog)
+	l, err := s.cli.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range l.Tools {
+		if tl.Name == "x402_tip" {
+			t.Fatal("x402_tip listed without a tipping section")
+		}
+	}
 }

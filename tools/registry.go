@@ -60,8 +60,12 @@ type Registry struct {
 	// RPC maps a network to the JSON-RPC URL reconciliation reads the chain at.
 	RPC   map[payments.Network]string
 	Tools []*Entry
+	// Tipping is the tipping section (x402_tip); nil when absent. Its
+	// per_day is also Budget.TipPerDay.
+	Tipping *payments.Tipping
 
 	byName map[string]*Entry
+	tipURL []part // tipping.facilitator_url, parsed
 }
 
 // Defaults apply to every entry.
@@ -198,6 +202,21 @@ type rawRegistry struct {
 	Budget   rawBudget         `yaml:"budget"`
 	RPC      map[string]string `yaml:"rpc"`
 	Tools    []*rawTool        `yaml:"tools"`
+	Tipping  *rawTipping       `yaml:"tipping"`
+}
+
+type rawTipping struct {
+	Network         string            `yaml:"network"`
+	Asset           string            `yaml:"asset"`
+	AssetName       string            `yaml:"asset_name"`
+	AssetVersion    string            `yaml:"asset_version"`
+	FacilitatorURL  string            `yaml:"facilitator_url"`
+	PerDay          string            `yaml:"per_day"`
+	MaxTip          string            `yaml:"max_tip"`
+	AutoApproveUpTo string            `yaml:"auto_approve_up_to"`
+	AllowAddresses  *bool             `yaml:"allow_addresses"`
+	Timeout         string            `yaml:"timeout"`
+	Recipients      map[string]string `yaml:"recipients"`
 }
 
 type rawDefaults struct {
@@ -260,6 +279,7 @@ var yamlPlaces = map[string]string{
 	"tools.rawRegistry": "the top level",
 	"tools.rawDefaults": "defaults",
 	"tools.rawBudget":   "budget",
+	"tools.rawTipping":  "tipping",
 	"tools.rawTool":     "a tool",
 	"tools.rawParam":    "a param",
 	"[]*tools.rawTool":  "a list of tools",
@@ -267,7 +287,8 @@ var yamlPlaces = map[string]string{
 }
 
 var yamlKeys = map[string]string{
-	"tools.rawRegistry": "version, defaults, budget, rpc, tools",
+	"tools.rawRegistry": "version, defaults, budget, rpc, tipping, tools",
+	"tools.rawTipping":  "network, asset, asset_name, asset_version, facilitator_url, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
 	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
 	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
@@ -350,6 +371,12 @@ func Parse(name string, data []byte) (*Registry, error) {
 	reg.Defaults, perCallOK = parseDefaults(p, &raw.Defaults)
 	reg.Budget = parseBudget(p, &raw.Budget, reg.Defaults.Networks)
 	reg.RPC = parseRPC(p, raw.RPC)
+	if raw.Tipping != nil {
+		reg.Tipping, reg.tipURL = parseTipping(p, raw.Tipping, reg.Defaults.Networks)
+		if reg.Tipping != nil {
+			reg.Budget.TipPerDay = reg.Tipping.PerDay
+		}
+	}
 
 	for i, rt := range raw.Tools {
 		where := fmt.Sprintf("tools[%d]", i)

@@ -225,6 +225,19 @@ func resultMeta(charged payments.Charge, rc *payments.Receipt) *mcp.Meta {
 	return &mcp.Meta{AdditionalFields: m}
 }
 
+// PaidMeta is the _meta of a result outside the catalog that paid (a tip):
+// x402/charged and the x402/payment-response receipt, with extra fields
+// added to the receipt.
+func PaidMeta(charged payments.Charge, rc *payments.Receipt, extra map[string]any) *mcp.Meta {
+	m := resultMeta(charged, rc)
+	if pr, ok := m.AdditionalFields[MetaPaymentResponse].(map[string]any); ok {
+		for k, v := range extra {
+			pr[k] = v
+		}
+	}
+	return m
+}
+
 // receiptMeta is the x402/payment-response object.
 func receiptMeta(rc *payments.Receipt, charged payments.Charge) map[string]any {
 	return map[string]any{

@@ -34,6 +34,21 @@ func cmdCheck(e env, args []string) error {
 	for _, n := range slices.Sorted(maps.Keys(reg.RPC)) {
 		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, chain.RedactURL(reg.RPC[n]))
 	}
+	if t := reg.Tipping; t != nil {
+		ask := "every tip asks the user"
+		if t.AutoApproveUpTo != 0 {
+			ask = "tips to address-book names up to " + t.AutoApproveUpTo.USDC() + " go without asking"
+		}
+		who := strings.Join(t.Names(), ", ")
+		if who == "" {
+			who = "empty address book"
+		}
+		if t.AllowAddresses {
+			who += "; any 0x address too"
+		}
+		fmt.Fprintf(e.stdout, "tipping (x402_tip): on %s through %s; at most %s per tip, %s per day; %s; recipients: %s\n",
+			t.Network, t.Facilitator, t.MaxTip.USDC(), t.PerDay.USDC(), ask, who)
+	}
 	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOOL\tMAX PRICE\tBUDGET\tMETHOD\tURL\tPINS")

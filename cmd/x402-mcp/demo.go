@@ -28,8 +28,12 @@ import (
 // Demo settings: a budget small enough that the transcript shows a refusal.
 const (
 	demoFunding payments.Amount = 1_000_000 // 1 test USDC in the throwaway wallet
-	demoBudget  payments.Amount = 4_000     // 0.004 USDC
+	demoBudget  payments.Amount = 5_000     // 0.005 USDC
+	demoTip     payments.Amount = 1_000     // 0.001 USDC, to demoAuthor
 )
+
+// demoAuthor is who the demo tips: an address in its address book.
+var demoAuthor = common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 
 // cmdDemo runs the whole product offline in one process: the local seller on
 // loopback, a throwaway funded wallet, the MCP server on an in-memory stdio
@@ -74,7 +78,16 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		}
 		return ""
 	}
-	reg, err := tools.Parse(d.registryName, d.registry)
+	// Tipping through the seller's facilitator, every tip asked.
+	src := append(append([]byte{}, d.registry...), fmt.Sprintf(`
+tipping:
+  facilitator_url: ${X402_SELLER_URL}/facilitator
+%s  per_day: "0.01"
+  max_tip: "0.005"
+  recipients:
+    author: %q
+`, d.tipAsset, demoAuthor.Hex())...)
+	reg, err := tools.Parse(d.registryName, src)
 	if err != nil {
 		return err
 	}
@@ -101,7 +114,8 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	s2cR, s2cW := io.Pipe()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeStdio(ctx, c2sR, s2cW) }()
-	cli := client.NewClient(transport.NewIO(s2cR, c2sW, io.NopCloser(strings.NewReader(""))))
+	cli := client.NewClient(transport.NewIO(s2cR, c2sW, io.NopCloser(strings.NewReader(""))),
+		client.WithElicitationHandler(demoUser{out}))
 	defer cli.Close()
 	if err := cli.Start(ctx); err != nil {
 		return fmt.Errorf("demo: start MCP client: %w", err)
@@ -143,7 +157,8 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	}{
 		{"a paid call (x402 v2)", "weather", map[string]any{"city": "paris"}},
 		{"a paid call (x402 v1)", "stock_quote", map[string]any{"symbol": "ACME"}},
-		{"pay what you want: the price is the amount argument", "tip", map[string]any{"author": "alice", "amount": "0.0005"}},
+		{"pay what you want: the price is the amount argument", "tip_jar", map[string]any{"author": "alice", "amount": "0.0005"}},
+		{"a tip to a person, asked of the user first (MCP elicitation)", server.ToolTip, map[string]any{"recipient": "author", "amount": demoTip.String(), "note": "thanks for the x402 explainer"}},
 		{"the budget after them", server.ToolWallet, nil},
 		{"a call the budget cannot cover (0.01 USDC)", "summarize", map[string]any{"text": "x402 lets agents pay per call. It uses HTTP 402."}},
 		{"the books, from the durable ledger", server.ToolSpendHistory, map[string]any{"limit": 5}},
@@ -163,8 +178,15 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		printResult(out, res)
 	}
 
-	fmt.Fprintf(out, "\nOn the seller's side: %d payments settled, %s received; the wallet holds %s test USDC%s.\n",
-		fac.SettledCount(), fac.Balance(seller.PayTo()).USDC(), fac.Balance(wallet.Address()), d.where)
+	tipped := fac.Balance(demoAuthor)
+	tips := 0
+	for _, st := range fac.Settlements() {
+		if st.To == demoAuthor {
+			tips++
+		}
+	}
+	fmt.Fprintf(out, "\nOn the seller's side: %d payments settled, %s received; the author was tipped %s; the wallet holds %s test USDC%s.\n",
+		fac.SettledCount()-tips, fac.Balance(seller.PayTo()).USDC(), tipped.USDC(), fac.Balance(wallet.Address()), d.where)
 	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
 
 	_ = cli.Close()
@@ -184,6 +206,7 @@ type demoSetup struct {
 	registry     []byte
 	money        string // how money moves, for the transcript's header
 	where        string // where balances are kept, for its footer
+	tipAsset     string // the tipping section's asset lines ("" for known USDC)
 	close        func()
 }
 
@@ -202,6 +225,16 @@ func memoryDemo(_ context.Context, wallet common.Address) (*demoSetup, error) {
 
 // chainDemo is set when the binary is built with -tags simchain (demo_chain.go).
 var chainDemo func(ctx context.Context, wallet common.Address) (*demoSetup, error)
+
+// demoUser is the demo's human: it prints the question x402-mcp asks and
+// approves it.
+type demoUser struct{ out io.Writer }
+
+func (u demoUser) Elicit(_ context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	fmt.Fprintf(u.out, "    ? x402-mcp asks the user: %s\n", strings.ReplaceAll(r.Params.Message, "\n", "\n      "))
+	fmt.Fprintf(u.out, "    ✓ the user approves\n")
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"approve": true}}}, nil
+}
 
 func printResult(out io.Writer, res *mcp.CallToolResult) {
 	prefix := "    "

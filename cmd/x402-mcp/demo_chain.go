@@ -72,7 +72,7 @@ tools:
     max_price: "0.002"
     pay_to: %[3]q
     asset: %[4]q
-  - name: tip
+  - name: tip_jar
     description: Tip an author the amount you choose (pay what you want), paid on the simulated chain.
     url: ${X402_SELLER_URL}/v2/tip/{author}
     params:
@@ -83,7 +83,8 @@ tools:
     asset: %[4]q
 `, sim.Network(), sim.URL(), payee, token)
 	return &demoSetup{seller: running, registryName: "registry.yaml (demo on the simulated chain)", registry: []byte(reg),
-		money: fmt.Sprintf("test USDC (EIP-3009 token %s) on a simulated EVM, %s at %s: every payment is a real transferWithAuthorization", token, sim.Network(), sim.URL()),
-		where: " (read from the chain)",
-		close: func() { running.Close(); sim.Close() }}, nil
+		money:    fmt.Sprintf("test USDC (EIP-3009 token %s) on a simulated EVM, %s at %s: every payment is a real transferWithAuthorization", token, sim.Network(), sim.URL()),
+		where:    " (read from the chain)",
+		tipAsset: fmt.Sprintf("  asset: %q\n  asset_name: %q\n  asset_version: %q\n", token, sim.Domain().Name, sim.Domain().Version),
+		close:    func() { running.Close(); sim.Close() }}, nil
 }

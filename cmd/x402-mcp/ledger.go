@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -69,6 +70,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	csv := false
 	if sub == "list" || sub == "export" {
 		fs.StringVar(&f.Tool, "tool", "", "only this tool")
+		fs.StringVar(&f.Kind, "kind", "", "only this kind of row: payment (paid tool calls) or tip")
 		fs.StringVar((*string)(&f.State), "state", "", "only this state (reserved, signed, settled, rejected, unknown, released)")
 		fs.StringVar(&since, "since", "", "only payments since this long ago (e.g. 24h) or this RFC 3339 time")
 		fs.IntVar(&f.Limit, "limit", 0, "at most this many rows (newest first; list defaults to 50)")
@@ -76,6 +78,9 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if f.Kind != "" && f.Kind != ledger.KindPayment && f.Kind != ledger.KindTip {
+		return usageError{fmt.Sprintf("--kind %q: write payment or tip", f.Kind)}
 	}
 	if since != "" {
 		t, err := server.ParseSince(since, time.Now())
@@ -110,10 +115,10 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCREATED\tTOOL\tAMOUNT\tSTATE\tNETWORK\tPAY TO\tTRANSACTION")
+		fmt.Fprintln(tw, "ID\tCREATED\tKIND\tTOOL\tAMOUNT\tSTATE\tNETWORK\tPAY TO\tTRANSACTION\tNOTE")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Tool, r.Amount.USDC(),
-				r.State, r.Network, r.PayTo, dash(r.Transaction))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, r.Tool, r.Amount.USDC(),
+				r.State, r.Network, r.PayTo, dash(r.Transaction), dash(noteCell(r.Note)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -136,6 +141,14 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	default:
 		return usageError{fmt.Sprintf("unknown ledger subcommand %q: use list, export or reconcile", sub)}
 	}
+}
+
+// noteCell shows a tip's note on one line of the table, quoted and cut.
+func noteCell(note string) string {
+	if note == "" {
+		return ""
+	}
+	return strconv.Quote(payments.Sanitize(note, 60))
 }
 
 func dash(s string) string {

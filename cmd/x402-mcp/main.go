@@ -107,7 +107,7 @@ commands:
                                (default --out registry.drafts.yaml)
   wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
   wallet address               print the configured wallet's address
-  ledger list [--tool T] [--state S] [--since 24h] [--limit N]
+  ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)
   ledger reconcile             resolve unknown payments against the chain (rpc: in the catalog)

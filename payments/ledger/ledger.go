@@ -44,8 +44,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// KindPayment is the kind of every row written by Reserve.
-const KindPayment = "payment"
+// Kinds of rows: a paid call, or a tip (Reservation.Kind).
+const (
+	KindPayment = payments.KindPayment
+	KindTip     = payments.KindTip
+)
 
 // StaleReservation is how old an unsigned reservation must be for Reconcile
 // to release it: a call signs within moments of reserving.
@@ -269,7 +272,7 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at`
+	created_at, updated_at, reconciled_at, note`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
 	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10
@@ -278,6 +281,7 @@ const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after
 // stmts are the prepared statements of one *sql.DB.
 type stmts struct {
 	spent, oldest, insert, byCall            *sql.Stmt
+	tipSpent, tipOldest                      *sql.Stmt
 	signed, settle, reject, unknown, release *sql.Stmt
 	state, summary, get                      *sql.Stmt
 }
@@ -304,8 +308,14 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND created_at >= ?6)`},
 		{&s.oldest, `SELECT MIN(created_at) FROM payments
 	WHERE created_at >= ?1 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
-		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at)
-	VALUES ('payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)`},
+		{&s.tipSpent, `SELECT
+	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND key >= ?1),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND ` + counted + `),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?4 AND kind = 'tip' AND created_at >= ?2)`},
+		{&s.tipOldest, `SELECT MIN(created_at) FROM payments
+	WHERE created_at >= ?1 AND kind = 'tip' AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -336,7 +346,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -365,6 +375,25 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 	// start come from the hourly sums; the part before it from the rows.
 	firstHour := max((dayStart+hourMs-1)/hourMs, 0)
 	edgeEnd := firstHour * hourMs
+	if r.IsTip() {
+		// The tip budget's window is the day window, summed the same way
+		// from the tips' own hourly sums.
+		var v [3]sql.NullInt64
+		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli()).Scan(&v[0], &v[1], &v[2])
+		if err != nil {
+			return s, fmt.Errorf("ledger: sum the tip budget: %w", err)
+		}
+		s.TipDay = add(add(amountOf(v[0]), amountOf(v[1])), amountOf(v[2]))
+		if oldest {
+			var o sql.NullInt64
+			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, now.UnixMilli()).Scan(&o); err != nil {
+				return s, fmt.Errorf("ledger: oldest tip of the day window: %w", err)
+			}
+			if o.Valid {
+				s.TipDayOldest = time.UnixMilli(o.Int64)
+			}
+		}
+	}
 	if !day {
 		// An empty edge and no hours: the day is not needed.
 		dayStart, edgeEnd, firstHour = 0, 0, math.MaxInt32
@@ -430,7 +459,7 @@ func (l *Ledger) Reserve(ctx context.Context, r payments.Reservation) (string, e
 		return "", err
 	}
 	if e := l.budget.Check(r, s, now); e != nil {
-		if e.Over != nil && e.Over.Scope == payments.ScopeDay && !l.budget.Day.Calendar {
+		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.budget.Day.Calendar {
 			// Only a refusal needs the oldest payment of a rolling window.
 			if s, err = l.spent(ctx, tx, l.ws, r, now, true, true); err != nil {
 				return "", err
@@ -444,8 +473,12 @@ func (l *Ledger) Reserve(ctx context.Context, r payments.Reservation) (string, e
 			Message: "the ledger cannot count more than 2^63-1 atomic units. Nothing was signed."}
 	}
 	ms := now.UnixMilli()
-	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms)
+	kind := KindPayment
+	if r.IsTip() {
+		kind = KindTip
+	}
+	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note)
 	if err != nil {
 		if isUnique(err) {
 			var id int64

@@ -523,6 +523,7 @@ want AS (
 	UNION ALL SELECT 'session', session, SUM(amount), COUNT(*) FROM c GROUP BY session
 	UNION ALL SELECT 'network', network, SUM(amount), COUNT(*) FROM c GROUP BY network
 	UNION ALL SELECT 'hour', printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c GROUP BY 2
+	UNION ALL SELECT 'tip_hour', printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY 2
 	UNION ALL SELECT 'settled', '', SUM(amount), COUNT(*) FROM c WHERE state = 'settled'
 )
 SELECT w.scope, w.key, w.amount, w.n, s.amount, s.n FROM want w LEFT JOIN spend s ON s.scope = w.scope AND s.key = w.key

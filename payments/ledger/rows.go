@@ -23,8 +23,10 @@ type Row struct {
 	ValidAfter, ValidBefore, CreatedAt, UpdatedAt                           time.Time
 	Transaction, Reason                                                     string
 	X402Version                                                             int
-	// Kind is "payment" (later kinds, such as tips, may follow).
+	// Kind is KindPayment or KindTip.
 	Kind string
+	// Note is a tip's note (empty for a payment).
+	Note string
 	// ReconciledAt is when Reconcile settled or released the row (zero if never).
 	ReconciledAt time.Time
 	// Header and Payload are the payment header's name and the exact value
@@ -37,7 +39,9 @@ func (r Row) Counted(now time.Time) bool { return payments.Counted(r.State, r.Va
 
 // Filter selects rows for List and WriteCSV. Zero fields select everything.
 type Filter struct {
-	Tool  string
+	Tool string
+	// Kind selects payments (KindPayment) or tips (KindTip).
+	Kind  string
 	State payments.State
 	// Since and Until bound the reservation time: Since ≤ created < Until.
 	Since, Until time.Time
@@ -55,7 +59,7 @@ func scanRow(sc scanner) (Row, error) {
 	var created, updated int64
 	err := sc.Scan(&id, &r.Kind, &r.CallID, &r.Tool, &r.Resource, &r.Host, &r.Session, &r.Network, &r.Asset, &r.PayTo,
 		&amount, &state, &r.Payer, &r.Nonce, &validAfter, &validBefore, &r.X402Version, &r.Header, &r.Payload, &r.PaymentID,
-		&r.Transaction, &r.Reason, &created, &updated, &reconciled)
+		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note)
 	if err != nil {
 		return r, err
 	}
@@ -119,6 +123,9 @@ func (l *Ledger) List(ctx context.Context, f Filter) ([]Row, error) {
 	if f.State != "" {
 		where, args = append(where, "state = ?"), append(args, string(f.State))
 	}
+	if f.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, f.Kind)
+	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "created_at >= ?"), append(args, f.Since.UnixMilli())
 	}
@@ -148,7 +155,7 @@ func (l *Ledger) Unresolved(ctx context.Context) ([]Row, error) {
 var CSVHeader = []string{
 	"id", "created_at", "updated_at", "kind", "state", "tool", "resource", "host", "session", "call_id",
 	"network", "asset", "pay_to", "payer", "amount_usdc", "amount_atomic", "nonce", "valid_after", "valid_before",
-	"transaction", "reason", "x402_version", "payment_id", "reconciled_at",
+	"transaction", "reason", "x402_version", "payment_id", "reconciled_at", "note",
 }
 
 // WriteCSV writes the payments f selects as CSV (RFC 4180, CRLF line ends),
@@ -173,6 +180,7 @@ func (l *Ledger) WriteCSV(ctx context.Context, w io.Writer, f Filter) error {
 			cell(r.Host), cell(r.Session), cell(r.CallID), cell(r.Network), cell(r.Asset), cell(r.PayTo), cell(r.Payer),
 			r.Amount.String(), r.Amount.Atomic(), cell(r.Nonce), csvTime(r.ValidAfter), csvTime(r.ValidBefore),
 			cell(r.Transaction), cell(r.Reason), strconv.Itoa(r.X402Version), cell(r.PaymentID), csvTime(r.ReconciledAt),
+			cell(r.Note),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err

@@ -1,0 +1,397 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Tipping is the operator's tipping section of registry.yaml, validated:
+// where tips are paid (network, asset, facilitator), how much (the caps,
+// with the tip budget in Budget.TipPerDay), who may be paid (the address
+// book) and which tips go without asking the human.
+type Tipping struct {
+	// Network is the CAIP-2 network tips are paid on; the policy must allow it.
+	Network Network
+	// Asset is the token and Domain its EIP-712 domain (name, version).
+	Asset  common.Address
+	Domain Domain
+	// Facilitator is the facilitator's base URL (POST /verify, /settle).
+	Facilitator string
+	// PerDay is the tip budget (also Budget.TipPerDay, which the ledger
+	// enforces); MaxTip caps one tip.
+	PerDay, MaxTip Amount
+	// AutoApproveUpTo: a tip to an address-book recipient up to this amount
+	// is sent without asking. Zero: every tip asks the human.
+	AutoApproveUpTo Amount
+	// AllowAddresses: a tip may go to a bare address not in the address
+	// book (it always asks the human).
+	AllowAddresses bool
+	// Timeout bounds each facilitator request.
+	Timeout time.Duration
+	// Recipients is the address book, sorted by name.
+	Recipients []Recipient
+}
+
+// Recipient is a named address of the address book.
+type Recipient struct {
+	Name    string
+	Address common.Address
+}
+
+// String names the recipient: "alice (0x…)" or the bare address.
+func (r Recipient) String() string {
+	if r.Name == "" {
+		return r.Address.Hex()
+	}
+	return r.Name + " (" + r.Address.Hex() + ")"
+}
+
+// MaxTipNote caps a tip's note, in bytes.
+const MaxTipNote = 200
+
+// DefaultTipValidity is how long a tip's authorization stays valid: time
+// for the facilitator to verify and settle it. An authorization that fails
+// stays counted until it expires.
+const DefaultTipValidity = 300
+
+// TipInfo describes a tip to the approval question and the ledger (through
+// Limit.Tip).
+type TipInfo struct {
+	// Name is the address-book name, empty for a bare address.
+	Name string
+	// Note is the sanitized note, kept in the books and shown to the human;
+	// it is never sent to the facilitator or the chain.
+	Note string
+	// Cap is tipping.max_tip.
+	Cap Amount
+	// AutoApproveUpTo is tipping.auto_approve_up_to.
+	AutoApproveUpTo Amount
+	// Facilitator is the host the tip is settled through, for the question.
+	Facilitator string
+}
+
+// asks says whether a tip of amt must be approved by the human: always,
+// unless auto-approval is on, the recipient is in the address book and amt
+// is within it.
+func (t *TipInfo) asks(amt Amount) bool {
+	return t.AutoApproveUpTo == 0 || t.Name == "" || amt > t.AutoApproveUpTo
+}
+
+// why says why a tip needs approval and what the operator could change.
+func (t *TipInfo) why(amt Amount) string {
+	switch {
+	case t.AutoApproveUpTo == 0:
+		return "Every tip asks the human (tipping.auto_approve_up_to is not set)."
+	case t.Name == "":
+		return "A tip to an address outside the address book always asks the human; the operator can add it to tipping.recipients."
+	default:
+		return fmt.Sprintf("Tips above tipping.auto_approve_up_to (%s) ask the human; this one is %s.", t.AutoApproveUpTo.USDC(), amt.USDC())
+	}
+}
+
+// Recipient names the payee for messages: "alice (0x…)" or the address.
+func (t *TipInfo) Recipient(payTo string) string {
+	return Recipient{Name: t.Name, Address: common.HexToAddress(payTo)}.String()
+}
+
+// Resolve finds who a tip goes to: an address-book name (case-insensitive,
+// surrounding space and one leading @ ignored) or, when AllowAddresses, a
+// 0x address (EIP-55 checksum checked when mixed case). An address that is
+// in the book resolves to its name. Anything else is an *Error with
+// CodeUnknownRecipient.
+func (t *Tipping) Resolve(s string) (Recipient, *Error) {
+	in := strings.TrimSpace(s)
+	name := strings.TrimPrefix(in, "@")
+	for _, r := range t.Recipients {
+		if strings.EqualFold(r.Name, name) {
+			return r, nil
+		}
+	}
+	if strings.HasPrefix(in, "0x") || strings.HasPrefix(in, "0X") {
+		addr, err := ParseAddress(in)
+		if err != nil {
+			return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
+				"%s. Nothing was signed. %s", err.Error(), t.known())}
+		}
+		for _, r := range t.Recipients {
+			if r.Address == addr {
+				return r, nil
+			}
+		}
+		if !t.AllowAddresses {
+			return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
+				"%s is not in the address book, and the operator allows tips only to it (tipping.allow_addresses: false). Nothing was signed. %s",
+				addr.Hex(), t.known())}
+		}
+		return Recipient{Address: addr}, nil
+	}
+	return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
+		"%q is not a recipient x402-mcp knows. Nothing was signed. %s Names are not looked up anywhere else (no ENS, no handles): ask the user for the recipient's 0x address, or the operator to add it to tipping.recipients.",
+		Sanitize(in, 80), t.known())}
+}
+
+// known lists the address book for refusals.
+func (t *Tipping) known() string {
+	if len(t.Recipients) == 0 {
+		if t.AllowAddresses {
+			return "The address book is empty: give a 0x address."
+		}
+		return "The address book is empty."
+	}
+	names := make([]string, 0, len(t.Recipients))
+	for i, r := range t.Recipients {
+		if i == 20 {
+			names = append(names, fmt.Sprintf("and %d more", len(t.Recipients)-20))
+			break
+		}
+		names = append(names, r.Name)
+	}
+	s := "Known recipients: " + strings.Join(names, ", ") + "."
+	if t.AllowAddresses {
+		s += " A 0x address is accepted too."
+	}
+	return s
+}
+
+// Names returns the address book's names, sorted.
+func (t *Tipping) Names() []string {
+	out := make([]string, len(t.Recipients))
+	for i, r := range t.Recipients {
+		out[i] = r.Name
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParseAddress reads a 0x address: 40 hex digits, and when written in mixed
+// case, a valid EIP-55 checksum (a typo in a checksummed address is caught
+// instead of paying a stranger). The zero address is refused.
+func ParseAddress(s string) (common.Address, error) {
+	if !common.IsHexAddress(s) || !(strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X")) {
+		return common.Address{}, fmt.Errorf("%q is not an address: write 0x and 40 hex digits", Sanitize(s, 80))
+	}
+	hexPart := s[2:]
+	a := common.HexToAddress(s)
+	if hexPart != strings.ToLower(hexPart) && hexPart != strings.ToUpper(hexPart) && a.Hex() != "0x"+hexPart {
+		return common.Address{}, fmt.Errorf("%s has a bad EIP-55 checksum (mixed case that does not match): check it for a typo; the checksummed form of what was written is %s", s, a.Hex())
+	}
+	if a == (common.Address{}) {
+		return common.Address{}, fmt.Errorf("the zero address burns what it receives: it cannot be tipped")
+	}
+	return a, nil
+}
+
+// TipRequest is one tip to send.
+type TipRequest struct {
+	// Tool names the tip in the ledger and messages ("x402_tip").
+	Tool string
+	// To is the recipient as given: an address-book name or an address.
+	To     string
+	Amount Amount
+	// Note is free text for the books (sanitized, at most MaxTipNote bytes).
+	Note string
+	// CallID is the tool call's idempotency key (empty: generated).
+	CallID string
+}
+
+// TipResult is a tip that left the wallet.
+type TipResult struct {
+	Receipt   *Receipt
+	Recipient Recipient
+	Note      string
+	Charged   Charge
+}
+
+// Line returns the tip's receipt as one line of text.
+func (r *TipResult) Line() string {
+	rc := r.Receipt
+	tx := rc.Transaction
+	if tx == "" {
+		tx = "no transaction hash reported"
+	}
+	return fmt.Sprintf("Tipped %s (%s atomic) on %s to %s from %s; tx %s [%s].",
+		rc.Amount.USDC(), rc.AmountAtom, rc.Network, r.Recipient, rc.Payer, tx, rc.State)
+}
+
+// Tip pays a tip directly through the facilitator of t, with no seller: it
+// resolves the recipient, builds the payment requirements itself (payee =
+// the recipient), and goes through Authorize like every payment (tip cap,
+// every budget and the tip budget reserved atomically, the human asked
+// unless auto-approved, one signature, the signed record written), then
+// POSTs /verify and /settle. It never signs twice: an ambiguous answer
+// leaves the tip unknown (counted until reconciliation), a refusal leaves it
+// rejected (counted until the authorization expires).
+//
+// The note is kept in the ledger and shown to the human; it is never sent
+// to the facilitator or the chain.
+func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResult, error) {
+	if t == nil {
+		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: "tipping is not configured: the operator must add a tipping: section to registry.yaml. Nothing was signed."}
+	}
+	note, perr := tipNote(req.Note)
+	if perr != nil {
+		return nil, perr
+	}
+	if req.Amount == 0 {
+		return nil, &Error{Code: CodeInvalidTip, Charged: NotCharged, Message: "a tip must be more than 0 USDC, such as \"0.50\". Nothing was signed."}
+	}
+	rec, perr := t.Resolve(req.To)
+	if perr != nil {
+		return nil, perr
+	}
+	switch rec.Address {
+	case c.Wallet.Address():
+		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("%s is x402-mcp's own wallet: a tip to itself would move nothing. Nothing was signed.", rec)}
+	case t.Asset:
+		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("%s is the token contract itself, not a person: tokens sent there are lost. Nothing was signed.", rec)}
+	}
+	pr, err := t.challenge(rec.Address, req.Amount)
+	if err != nil {
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not build the tip's payment requirements; nothing was signed"}
+	}
+	host := facilitatorHost(t.Facilitator)
+	lim := Limit{
+		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), CallID: req.CallID,
+		Description: "a tip to " + rec.String() + ", paid through the facilitator at " + host,
+		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host},
+	}
+	p, err := c.Authorize(ctx, pr, lim, "tip to "+rec.String(), host)
+	if err != nil {
+		return nil, err
+	}
+
+	// A signed authorization exists: every path below records an outcome.
+	// The tip goes on even if the call is cancelled meanwhile (the human
+	// approved it), bounded by the facilitator's timeout.
+	bg := context.WithoutCancel(ctx)
+	fc := &FacilitatorClient{URL: t.Facilitator, HTTP: c.httpClient(), Timeout: t.Timeout}
+	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
+	vr, err := fc.Verify(bg, p.Payload, p.Requirement)
+	if err != nil {
+		return nil, p.tipFailed(bg, err, rec, host)
+	}
+	if !vr.IsValid {
+		return nil, p.tipRefused(bg, "verify", vr.InvalidReason, vr.InvalidMessage, rec, host)
+	}
+	sr, err := fc.Settle(bg, p.Payload, p.Requirement)
+	if err != nil {
+		return nil, p.tipFailed(bg, err, rec, host)
+	}
+	switch {
+	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
+		// Delivered records settled (or pending, which counts as paid).
+		res.Charged, res.Receipt = p.Delivered(bg, sr)
+		c.log().Info("tipped", "amount", p.Receipt.Amount.String(), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
+		return res, nil
+	case nonceUsed(sr.ErrorReason) || sr.ErrorReason == "unexpected_settle_error" || sr.ErrorReason == "":
+		// The authorization may have been used (by this settle, a replay,
+		// or a failure after broadcast).
+		return nil, p.tipUnknown(bg, fmt.Sprintf("the facilitator's /settle failed with %s", reasonText(sr.ErrorReason, sr.ErrorMessage)), rec, host)
+	default:
+		return nil, p.tipRefused(bg, "settle", sr.ErrorReason, sr.ErrorMessage, rec, host)
+	}
+}
+
+// tipNote sanitizes a note and checks its length.
+func tipNote(s string) (string, *Error) {
+	n := strings.TrimSpace(Sanitize(s, MaxTipNote+1))
+	if len(n) > MaxTipNote {
+		return "", &Error{Code: CodeInvalidTip, Charged: NotCharged, Message: fmt.Sprintf(
+			"the note is too long: at most %d bytes are kept in the books. Shorten it and tip again. Nothing was signed.", MaxTipNote)}
+	}
+	return n, nil
+}
+
+// challenge is the payment requirement a tip pays: the exact scheme on the
+// tipping network, the amount to the recipient, with the token's EIP-712
+// domain in extra.
+func (t *Tipping) challenge(to common.Address, amt Amount) (*PaymentRequired, error) {
+	extra, err := json.Marshal(EVMExtra{Name: t.Domain.Name, Version: t.Domain.Version})
+	if err != nil {
+		return nil, err
+	}
+	r := Requirement{
+		Scheme: "exact", Network: string(t.Network), Amount: amt.Atomic(), Asset: t.Asset.Hex(), PayTo: to.Hex(),
+		MaxTimeoutSeconds: DefaultTipValidity, Extra: extra,
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	r.Raw = raw
+	return &PaymentRequired{X402Version: 2, Accepts: []Requirement{r}}, nil
+}
+
+// facilitatorHost is the facilitator's host:port: the tip's host in the
+// ledger (the per-host budget) and in messages.
+func facilitatorHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "facilitator"
+	}
+	return HostPort(u)
+}
+
+func reasonText(reason, msg string) string {
+	reason = Sanitize(reason, 120)
+	if reason == "" {
+		reason = "no reason given"
+	}
+	if msg = Sanitize(msg, 200); msg != "" {
+		return reason + ": " + msg
+	}
+	return reason
+}
+
+// tipRefused records a facilitator's definite refusal (at /verify, or a
+// settlement that failed for a stated reason): not charged; the unused
+// authorization stays counted until it expires.
+func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Recipient, host string) *Error {
+	why := reasonText(reason, msg)
+	_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300))
+	p.Receipt.State = string(StateRejected)
+	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
+	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Receipt: p.Receipt, Message: fmt.Sprintf(
+		"the facilitator at %s refused the tip of %s to %s at /%s (%s). Nothing moved and x402-mcp did not sign again. The unused authorization stays counted against the budgets until it expires at %s (ledger %s). Do not tip again unless the cause is fixed (for example the wallet's balance).",
+		host, p.Receipt.Amount.USDC(), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+}
+
+// tipUnknown records an ambiguous outcome: the tip may have settled.
+func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, host string) *Error {
+	rc := p.markUnknown(ctx, Sanitize(what, 300))
+	p.c.log().Warn("tip outcome unknown", "ledger", rc.LedgerID, "why", Sanitize(what, 300))
+	return &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
+		"%s after the signed tip of %s to %s was sent to the facilitator at %s. The tip may have settled. x402-mcp did not sign again. Do not tip again blindly: it could pay twice. Check x402_spend_history later or ask the operator to reconcile (ledger %s; the authorization expires at %s).",
+		what, rc.Amount.USDC(), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
+}
+
+// tipFailed records a facilitator request that got no usable answer.
+func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
+	var fe *FacilitatorError
+	if !errors.As(err, &fe) {
+		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err)+")", rec, host)
+	}
+	switch {
+	case fe.Op == "verify" && !fe.Sent:
+		// The connection was never made: the authorization never left.
+		_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("never sent: "+fe.Error(), 300))
+		p.Receipt.State = string(StateRejected)
+		return &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: err, Receipt: p.Receipt, Message: fmt.Sprintf(
+			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. It stays counted against the budgets until its authorization expires at %s (ledger %s). Tipping again once the facilitator is reachable is safe.",
+			host, fe.Detail, p.Receipt.Amount.USDC(), rec, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+	case fe.Status >= 400 && fe.Status < 500, fe.Op == "verify" && fe.Status >= 500:
+		// The facilitator answered and did not settle: /verify never moves
+		// money, and a 4xx at /settle is a refusal of the request.
+		return p.tipRefused(ctx, fe.Op, fmt.Sprintf("HTTP %d", fe.Status), fe.Detail, rec, host)
+	default:
+		return p.tipUnknown(ctx, "the facilitator's /"+fe.Op+" gave no usable answer: "+fe.Detail, rec, host)
+	}
+}

@@ -1,0 +1,199 @@
+package tools
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// Tipping defaults.
+const (
+	// DefaultMaxTip is tipping.max_tip when unset (but never above per_day).
+	DefaultMaxTip payments.Amount = 1_000_000
+	// DefaultTipTimeout bounds each facilitator request of a tip.
+	DefaultTipTimeout = payments.DefaultFacilitatorTimeout
+)
+
+var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)
+
+// parseTipping reads the tipping section: where tips are paid, through
+// which facilitator, the caps, the approval rule and the address book. It
+// returns nil when the section has mistakes (they are reported to p).
+func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*payments.Tipping, []part) {
+	n0 := len(p.errs)
+	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout}
+
+	// network
+	switch {
+	case rt.Network == "" && len(networks) == 1:
+		t.Network = networks[0]
+	case rt.Network == "":
+		p.add("tipping.network", "missing: name the network tips are paid on, one of defaults.networks (%s)", networkList(networks))
+	default:
+		n, err := payments.ParseNetwork(rt.Network)
+		switch {
+		case err != nil:
+			p.add("tipping.network", "%v", err)
+		case !slices.Contains(networks, n):
+			p.add("tipping.network", "%s (%s) is not in defaults.networks (%s): add it there or tip on an allowed network", n, n.Name(), networkList(networks))
+		default:
+			t.Network = n
+		}
+	}
+
+	// asset and its EIP-712 domain
+	if t.Network != "" {
+		known, isKnown := payments.KnownUSDC(t.Network)
+		switch {
+		case rt.Asset == "" && !isKnown:
+			p.add("tipping.asset", "missing: x402-mcp knows no USDC on %s; write the token's 0x address with asset_name and asset_version (its EIP-712 domain)", t.Network)
+		case rt.Asset == "":
+			t.Asset = known.Address
+		case !common.IsHexAddress(rt.Asset):
+			p.add("tipping.asset", "%q is not a token address: write the token contract's 0x address (40 hex digits)", rt.Asset)
+		default:
+			t.Asset = common.HexToAddress(rt.Asset)
+		}
+		t.Domain = payments.Domain{Name: rt.AssetName, Version: rt.AssetVersion, ChainID: t.Network.ChainID(), VerifyingContract: t.Asset}
+		if isKnown && t.Asset == known.Address {
+			if t.Domain.Name == "" {
+				t.Domain.Name = known.Name
+			}
+			if t.Domain.Version == "" {
+				t.Domain.Version = known.Version
+			}
+		}
+		if t.Asset != (common.Address{}) && (t.Domain.Name == "" || t.Domain.Version == "") {
+			p.add("tipping.asset", "%s is not the USDC x402-mcp knows on %s: give asset_name and asset_version, the token's EIP-712 domain (such as \"USD Coin\" and \"2\")", t.Asset.Hex(), t.Network)
+		}
+	}
+
+	// facilitator_url: a template, expanded at call time like a tool's url
+	var urlParts []part
+	if rt.FacilitatorURL == "" {
+		p.add("tipping.facilitator_url", "missing: give the facilitator's base URL, such as https://x402.org/facilitator (tips are POSTed to its /verify and /settle)")
+	} else if parts, err := parseTemplate(rt.FacilitatorURL, false); err != nil {
+		p.add("tipping.facilitator_url", "%v", err)
+	} else {
+		probe, known := probeURL(parts)
+		u, err := url.Parse(probe)
+		switch {
+		case err != nil || known && (u.Scheme != "http" && u.Scheme != "https" || u.Host == ""):
+			p.add("tipping.facilitator_url", "%q is not an http or https URL: write https://… (or http:// for a local facilitator)", rt.FacilitatorURL)
+		case u.User != nil:
+			p.add("tipping.facilitator_url", "credentials in the URL would be logged: remove user:password@")
+		case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(probe, "?"):
+			p.add("tipping.facilitator_url", "remove the query string and fragment: /verify and /settle are appended to the URL's path")
+		default:
+			t.Facilitator = rt.FacilitatorURL
+			urlParts = parts
+		}
+	}
+
+	// the caps and the approval rule
+	amount := func(field, v string, zero string) payments.Amount {
+		if v == "" {
+			return 0
+		}
+		a, err := payments.ParseAmount(v)
+		switch {
+		case err != nil:
+			p.add(field, "%v", err)
+		case a == 0:
+			p.add(field, "%s", zero)
+		}
+		return a
+	}
+	if rt.PerDay == "" {
+		p.add("tipping.per_day", "missing: set the most tips may spend per day in USDC, such as per_day: \"5.00\" (tips also count against budget.total and budget.per_day)")
+	}
+	t.PerDay = amount("tipping.per_day", rt.PerDay, "0 would refuse every tip: write the most tips may spend per day, such as 5.00, or remove the tipping section")
+	t.MaxTip = amount("tipping.max_tip", rt.MaxTip, "0 would refuse every tip: write the most one tip may be, such as 2.00, or leave it out")
+	if rt.MaxTip == "" {
+		t.MaxTip = min(DefaultMaxTip, t.PerDay)
+	} else if t.PerDay != 0 && t.MaxTip > t.PerDay {
+		p.add("tipping.max_tip", "%s is above tipping.per_day (%s): no tip could ever be that large; lower max_tip or raise per_day", t.MaxTip.USDC(), t.PerDay.USDC())
+	}
+	t.AutoApproveUpTo = amount("tipping.auto_approve_up_to", rt.AutoApproveUpTo, "0 would change nothing (every tip asks the human unless this is set): leave it out, or write the largest tip to send without asking, such as 0.25")
+	if t.AutoApproveUpTo != 0 && t.MaxTip != 0 && t.AutoApproveUpTo > t.MaxTip {
+		p.add("tipping.auto_approve_up_to", "%s is above tipping.max_tip (%s): write at most max_tip", t.AutoApproveUpTo.USDC(), t.MaxTip.USDC())
+	}
+	if rt.Timeout != "" {
+		if d, err := parseTimeout(rt.Timeout); err != nil {
+			p.add("tipping.timeout", "%v", err)
+		} else {
+			t.Timeout = d
+		}
+	}
+
+	// the address book
+	names := make([]string, 0, len(rt.Recipients))
+	for k := range rt.Recipients {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	seen := map[string]string{}
+	for _, k := range names {
+		field := "tipping.recipients." + k
+		name := strings.TrimSpace(k)
+		if !recipientNameRE.MatchString(name) {
+			p.add(field, "%q is not a recipient name: use 1 to 64 letters, digits, spaces and . _ @ -, starting with a letter or digit", k)
+			continue
+		}
+		if strings.HasPrefix(strings.ToLower(name), "0x") {
+			p.add(field, "a name may not start with 0x: it would read as an address")
+			continue
+		}
+		if prev, dup := seen[strings.ToLower(name)]; dup {
+			p.add(field, "is the same name as %q (names ignore case): keep one", prev)
+			continue
+		}
+		seen[strings.ToLower(name)] = k
+		addr, err := payments.ParseAddress(strings.TrimSpace(rt.Recipients[k]))
+		if err != nil {
+			p.add(field, "%v", err)
+			continue
+		}
+		if addr == t.Asset {
+			p.add(field, "%s is the token contract itself: tokens sent there are lost", addr.Hex())
+			continue
+		}
+		t.Recipients = append(t.Recipients, payments.Recipient{Name: name, Address: addr})
+	}
+	if !t.AllowAddresses && len(t.Recipients) == 0 {
+		p.add("tipping.allow_addresses", "false with an empty address book would refuse every tip: add recipients, or remove allow_addresses")
+	}
+	if len(p.errs) > n0 {
+		return nil, nil
+	}
+	return t, urlParts
+}
+
+// TippingFor returns the tipping section to pay a tip with (nil when the
+// registry has none): its facilitator_url expanded, ${VAR} taken from
+// getenv. A variable that is unset, or a URL that does not expand to an
+// http(s) one, is a *ConfigError.
+func (r *Registry) TippingFor(getenv func(string) string) (*payments.Tipping, error) {
+	if r.Tipping == nil {
+		return nil, nil
+	}
+	raw, err := expand(r.tipURL, getenv, nil, "tipping.facilitator_url")
+	if err != nil {
+		return nil, &ConfigError{Tool: "x402_tip", Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was signed or charged."}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		// Do not quote the URL: an environment variable may hold a secret.
+		return nil, &ConfigError{Tool: "x402_tip", Msg: fmt.Sprintf("tipping.facilitator_url does not expand to a valid http or https URL (check %s). Nothing was signed or charged.", envHint(r.tipURL))}
+	}
+	t := *r.Tipping
+	t.Facilitator = strings.TrimRight(raw, "/")
+	return &t, nil
+}
