@@ -119,7 +119,7 @@ func TestSimServesHTTPAndDomainMatches(t *testing.T) {
 	if err != nil || len(code) == 0 {
 		t.Fatalf("no code at the token %s: %v", s.Token().Hex(), err)
 	}
-	got, err := chain.DomainSeparator(ctx, c, s.Token())
+	got, err := chain.DomainSeparator(ctx, Caller(c), s.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestTokenRefuses(t *testing.T) {
 		t.Fatal("a refused transfer moved money")
 	}
 	// Only the deployer (the relayer) mints.
-	data, _ := chain.TokenABI.Pack("mint", other.Address(), big.NewInt(1))
+	data, _ := TokenABI.Pack("mint", other.Address(), big.NewInt(1))
 	_, err := s.Client().EstimateGas(ctx, ethereum.CallMsg{From: other.Address(), To: &s.token, Data: data})
 	if err == nil || !strings.Contains(err.Error(), "caller is not the minter") {
 		t.Fatalf("mint by another account: %v", err)
