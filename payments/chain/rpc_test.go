@@ -253,7 +253,9 @@ func TestClientErrors(t *testing.T) {
 }
 
 func TestBalanceTooLarge(t *testing.T) {
-	n := &node{t: t, answer: func(request) (string, bool) { return `"result":"0x` + strings.Repeat("0", 47) + `10000000000000000"`, false }}
+	n := &node{t: t, answer: func(request) (string, bool) {
+		return `"result":"0x` + strings.Repeat("0", 47) + `10000000000000000"`, false
+	}}
 	c, err := Dial(n.serve(t) + "/rpc/")
 	if err != nil {
 		t.Fatal(err)
