@@ -123,7 +123,7 @@ func TestClientOverHTTPAndWebSocket(t *testing.T) {
 	token := common.HexToAddress("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")
 	payer := common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
 	for _, u := range []string{base + "/rpc/key", "ws" + strings.TrimPrefix(base, "http") + "/ws/key"} {
-		t.Run(u[:2], func(t *testing.T) {
+		t.Run(strings.SplitN(u, ":", 2)[0], func(t *testing.T) {
 			ctx := context.Background()
 			c := NewRPCChecker(map[payments.Network]string{"base": u})
 			defer c.Close()

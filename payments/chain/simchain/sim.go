@@ -137,7 +137,10 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		nc.HTTPPort = 0
 		nc.HTTPModules = []string{"eth", "net", "web3"}
 		nc.HTTPVirtualHosts = []string{"localhost", "127.0.0.1"}
-		nc.WSHost, nc.IPCPath = "", ""
+		// WebSocket on the same port (port 0 for both shares the server).
+		nc.WSHost, nc.WSPort = "127.0.0.1", 0
+		nc.WSModules = []string{"eth", "net", "web3"}
+		nc.IPCPath = ""
 		nc.Logger = log.NewLogger(catcher)
 	})
 	if err != nil {
@@ -188,6 +191,10 @@ func newBackend(alloc types.GenesisAlloc, opt func(*node.Config, *ethconfig.Conf
 
 // URL returns the JSON-RPC URL, http://127.0.0.1:<port>.
 func (s *Sim) URL() string { return s.url }
+
+// WSURL returns the JSON-RPC URL over WebSocket, ws://127.0.0.1:<port>
+// (the HTTP port).
+func (s *Sim) WSURL() string { return "ws" + strings.TrimPrefix(s.url, "http") }
 
 // Network returns eip155:1337.
 func (s *Sim) Network() payments.Network { return Network }
