@@ -208,5 +208,6 @@ func RedactURL(raw string) string {
 	return s
 }
 
-// ErrReverted is wrapped by the errors of transactions the EVM reverted.
+// ErrReverted is wrapped by the errors of transactions and calls the EVM
+// reverted.
 var ErrReverted = errors.New("reverted")

@@ -224,31 +224,58 @@ func TestClientErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			n := &node{t: t, answer: tt.answer}
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				b, _ := io.ReadAll(r.Body)
-				n := &node{t: t, answer: tt.answer}
 				if tt.status != 0 {
 					w.WriteHeader(tt.status)
 				}
 				w.Write(n.reply(b))
 			}))
 			defer srv.Close()
-			c, err := Dial(srv.URL + "/v2/" + secret + "?key=" + secret)
-			if err != nil {
-				t.Fatal(err)
+			urls := []string{srv.URL + "/v2/" + secret + "?key=" + secret}
+			if tt.status == 0 {
+				// The same answer over WebSocket.
+				urls = append(urls, "ws"+strings.TrimPrefix(n.serve(t), "http")+"/ws/"+secret+"?key="+secret)
 			}
-			defer c.Close()
-			_, err = AuthorizationState(context.Background(), c, token, token, [32]byte{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.want)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Fatalf("err = %v, want errors.Is %v", err, tt.is)
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Fatalf("error leaks the URL's secret: %v", err)
+			for _, u := range urls {
+				c, err := Dial(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_, err = AuthorizationState(context.Background(), c, token, token, [32]byte{})
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("%s: err = %v, want one containing %q", u[:4], err, tt.want)
+				}
+				if tt.is != nil && !errors.Is(err, tt.is) {
+					t.Fatalf("%s: err = %v, want errors.Is %v", u[:4], err, tt.is)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("error leaks the URL's secret: %v", err)
+				}
 			}
 		})
+	}
+}
+
+// TestUnreachableRedacted: the errors of a node that does not answer name
+// its host, never its key.
+func TestUnreachableRedacted(t *testing.T) {
+	const secret = "sk_live_0123456789"
+	ln := httptest.NewServer(http.NotFoundHandler())
+	host := strings.TrimPrefix(ln.URL, "http://")
+	ln.Close() // nobody listens there now
+	for _, scheme := range []string{"http", "ws"} {
+		c, err := Dial(scheme + "://user:" + secret + "@" + host + "/v2/" + secret + "?key=" + secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ChainID(context.Background())
+		if err == nil || !strings.Contains(err.Error(), scheme+"://"+host+"/…") || strings.Contains(err.Error(), secret) {
+			t.Fatalf("%s: err = %v, want the host and no secret", scheme, err)
+		}
+		t.Logf("%s: %v", scheme, err)
 	}
 }
 
