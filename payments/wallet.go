@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 )
@@ -132,37 +130,4 @@ func keystorePassword(getenv func(string) string) (string, error) {
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return "", fmt.Errorf("%s is set but no passphrase: set %s or %s", EnvKeystore, EnvKeystorePassword, EnvKeystorePassFile)
-}
-
-// OpenKeystore decrypts a Web3 secret-storage (v3) keystore file.
-func OpenKeystore(path, passphrase string) (*Wallet, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read keystore: %w", err)
-	}
-	k, err := keystore.DecryptKey(b, passphrase)
-	if err != nil {
-		return nil, fmt.Errorf("decrypt keystore %s: %w (check the passphrase)", path, err)
-	}
-	return NewWallet(k.PrivateKey), nil
-}
-
-// ScryptN and ScryptP are the keystore's scrypt costs; tests lower them.
-var (
-	ScryptN = keystore.StandardScryptN
-	ScryptP = keystore.StandardScryptP
-)
-
-// WriteKeystore encrypts the wallet's key with passphrase into a new file in
-// dir (created 0700) and returns its path. The file is written 0600.
-func (w *Wallet) WriteKeystore(dir, passphrase string) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create keystore dir: %w", err)
-	}
-	ks := keystore.NewKeyStore(dir, ScryptN, ScryptP)
-	acct, err := ks.ImportECDSA(w.key, passphrase)
-	if err != nil {
-		return "", fmt.Errorf("write keystore: %w", err)
-	}
-	return filepath.Clean(acct.URL.Path), nil
 }

@@ -7,119 +7,31 @@
 // id (a wrong URL would otherwise report every authorization as unused), and
 // keeps URL secrets (API keys in paths or queries) out of its errors.
 //
+// It speaks JSON-RPC itself (Client) and encodes the three token calls by
+// hand (token.go), so that the binary links neither go-ethereum's rpc and
+// ethclient (OpenTelemetry, gopsutil, metrics) nor its abi and core/types
+// (KZG and BLS12-381 crypto): they cost megabytes and milliseconds of start.
+//
 // A real EVM to test against (go-ethereum's simulated chain with the EIP-3009
 // test token, real transferWithAuthorization settlement) is in the
 // sub-package simchain, kept apart so the binary does not link an Ethereum
-// node; its tests cover RPCChecker too.
+// node; its tests cover RPCChecker and Client against it.
 package chain
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 
-	"github.com/x402-mcp/x402-mcp/contracts"
 	"github.com/x402-mcp/x402-mcp/payments"
 )
-
-// TokenABI is the test token's ABI; its balanceOf, authorizationState and
-// DOMAIN_SEPARATOR are those of USDC (FiatTokenV2), so it reads real USDC too.
-// TokenABI is the EIP-3009 test token's ABI (USDC's EIP-3009 subset).
-var TokenABI = func() abi.ABI {
-	a, err := abi.JSON(strings.NewReader(contracts.EIP3009TokenABI))
-	if err != nil {
-		panic("chain: contracts/EIP3009Token.abi does not parse: " + err.Error())
-	}
-	return a
-}()
-
-// Method returns the token ABI's method with the given signature, which
-// picks an overload ("transferWithAuthorization(...,bytes)") unambiguously.
-// It panics on a signature the ABI lacks (a programming error).
-func Method(sig string) abi.Method {
-	for _, m := range TokenABI.Methods {
-		if m.Sig == sig {
-			return m
-		}
-	}
-	panic("chain: the token ABI has no method " + sig)
-}
-
-// call runs a view function of the token at asset on the latest block.
-func call(ctx context.Context, c ethereum.ContractCaller, asset common.Address, name string, args ...any) ([]any, error) {
-	data, err := TokenABI.Pack(name, args...)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", name, err)
-	}
-	out, err := c.CallContract(ctx, ethereum.CallMsg{To: &asset, Data: data}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("call %s on %s: %w", name, asset.Hex(), err)
-	}
-	if len(out) == 0 {
-		// A call to an address without code succeeds with no data.
-		return nil, fmt.Errorf("call %s on %s: no answer (is a token contract deployed at that address on this network?)", name, asset.Hex())
-	}
-	vals, err := TokenABI.Unpack(name, out)
-	if err != nil {
-		return nil, fmt.Errorf("decode %s from %s: %w", name, asset.Hex(), err)
-	}
-	return vals, nil
-}
-
-// AuthorizationState reports whether payer's EIP-3009 nonce has been used
-// (or canceled) on the token at asset: authorizationState(payer, nonce).
-func AuthorizationState(ctx context.Context, c ethereum.ContractCaller, asset, payer common.Address, nonce [32]byte) (bool, error) {
-	vals, err := call(ctx, c, asset, "authorizationState", payer, nonce)
-	if err != nil {
-		return false, err
-	}
-	used, ok := vals[0].(bool)
-	if !ok {
-		return false, fmt.Errorf("authorizationState on %s returned %T, not bool", asset.Hex(), vals[0])
-	}
-	return used, nil
-}
-
-// BalanceOf returns addr's balance of the token at asset, in atomic units.
-// It fails when the balance does not fit a payments.Amount.
-func BalanceOf(ctx context.Context, c ethereum.ContractCaller, asset, addr common.Address) (payments.Amount, error) {
-	vals, err := call(ctx, c, asset, "balanceOf", addr)
-	if err != nil {
-		return 0, err
-	}
-	b, ok := vals[0].(*big.Int)
-	if !ok {
-		return 0, fmt.Errorf("balanceOf on %s returned %T, not uint256", asset.Hex(), vals[0])
-	}
-	if !b.IsUint64() {
-		return 0, fmt.Errorf("balance of %s on %s is %s atomic units, too large to count", addr.Hex(), asset.Hex(), b)
-	}
-	return payments.Amount(b.Uint64()), nil
-}
-
-// DomainSeparator returns the token's EIP-712 DOMAIN_SEPARATOR().
-func DomainSeparator(ctx context.Context, c ethereum.ContractCaller, asset common.Address) (common.Hash, error) {
-	vals, err := call(ctx, c, asset, "DOMAIN_SEPARATOR")
-	if err != nil {
-		return common.Hash{}, err
-	}
-	h, ok := vals[0].([32]byte)
-	if !ok {
-		return common.Hash{}, fmt.Errorf("DOMAIN_SEPARATOR on %s returned %T, not bytes32", asset.Hex(), vals[0])
-	}
-	return h, nil
-}
 
 // RPCChecker reads EIP-3009 authorization state and balances over JSON-RPC,
 // one URL per network (the rpc map of registry.yaml). It dials each URL on
@@ -129,13 +41,13 @@ type RPCChecker struct {
 	urls map[payments.Network]string
 
 	mu      sync.Mutex
-	clients map[string]*ethclient.Client // by URL, chain id checked
+	clients map[string]*Client // by URL, chain id checked
 }
 
 // NewRPCChecker returns a checker for the given networks. Keys may be CAIP-2
 // ids or x402 v1 names ("base-sepolia"); nothing is dialed yet.
 func NewRPCChecker(rpcURLs map[payments.Network]string) *RPCChecker {
-	c := &RPCChecker{urls: make(map[payments.Network]string, len(rpcURLs)), clients: map[string]*ethclient.Client{}}
+	c := &RPCChecker{urls: make(map[payments.Network]string, len(rpcURLs)), clients: map[string]*Client{}}
 	for n, u := range rpcURLs {
 		if p, err := payments.ParseNetwork(string(n)); err == nil {
 			n = p
@@ -161,7 +73,6 @@ func (c *RPCChecker) AuthorizationUsed(ctx context.Context, network payments.Net
 	return used, nil
 }
 
-// Balance returns addr's balance of the token at asset on network.
 // ChainTime returns the timestamp of the network's latest block. An
 // authorization whose validBefore is before it can never be used: every
 // later block is at least as late. Reconciliation uses it to prove expiry
@@ -171,13 +82,14 @@ func (c *RPCChecker) ChainTime(ctx context.Context, network payments.Network) (t
 	if err != nil {
 		return time.Time{}, err
 	}
-	h, err := cl.HeaderByNumber(ctx, nil)
+	t, err := cl.LatestBlockTime(ctx)
 	if err != nil {
 		return time.Time{}, redact(fmt.Errorf("%s via %s: latest block: %w", network, raw, err), raw)
 	}
-	return time.Unix(int64(h.Time), 0), nil
+	return t, nil
 }
 
+// Balance returns addr's balance of the token at asset on network.
 func (c *RPCChecker) Balance(ctx context.Context, network payments.Network, asset, addr common.Address) (payments.Amount, error) {
 	cl, raw, err := c.client(ctx, network)
 	if err != nil {
@@ -202,7 +114,7 @@ func (c *RPCChecker) Close() {
 }
 
 // client returns the checked client for network and its URL.
-func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*ethclient.Client, string, error) {
+func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*Client, string, error) {
 	n, err := payments.ParseNetwork(string(network))
 	if err != nil {
 		return nil, "", err
@@ -216,11 +128,11 @@ func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*eth
 	if cl, ok := c.clients[raw]; ok {
 		return cl, raw, nil
 	}
-	// Dialing an http(s) URL connects nothing yet; asking the chain id does,
-	// and proves the URL serves the chain the registry says it does.
-	cl, err := ethclient.DialContext(ctx, raw)
+	// Dialing connects nothing yet; asking the chain id does, and proves
+	// the URL serves the chain the registry says it does.
+	cl, err := Dial(raw)
 	if err != nil {
-		return nil, raw, redact(fmt.Errorf("%s: dial rpc_url %s: %w", n, raw, err), raw)
+		return nil, raw, redact(fmt.Errorf("%s: rpc_url: %w", n, err), raw)
 	}
 	id, err := cl.ChainID(ctx)
 	if err != nil {
@@ -296,5 +208,6 @@ func RedactURL(raw string) string {
 	return s
 }
 
-// ErrReverted is wrapped by the errors of transactions the EVM reverted.
+// ErrReverted is wrapped by the errors of transactions and calls the EVM
+// reverted.
 var ErrReverted = errors.New("reverted")

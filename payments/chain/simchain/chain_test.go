@@ -119,7 +119,7 @@ func TestSimServesHTTPAndDomainMatches(t *testing.T) {
 	if err != nil || len(code) == 0 {
 		t.Fatalf("no code at the token %s: %v", s.Token().Hex(), err)
 	}
-	got, err := chain.DomainSeparator(ctx, c, s.Token())
+	got, err := chain.DomainSeparator(ctx, Caller(c), s.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestTokenRefuses(t *testing.T) {
 		t.Fatal("a refused transfer moved money")
 	}
 	// Only the deployer (the relayer) mints.
-	data, _ := chain.TokenABI.Pack("mint", other.Address(), big.NewInt(1))
+	data, _ := TokenABI.Pack("mint", other.Address(), big.NewInt(1))
 	_, err := s.Client().EstimateGas(ctx, ethereum.CallMsg{From: other.Address(), To: &s.token, Data: data})
 	if err == nil || !strings.Contains(err.Error(), "caller is not the minter") {
 		t.Fatalf("mint by another account: %v", err)
@@ -340,6 +340,60 @@ func TestRPCChecker(t *testing.T) {
 	// Another payer's nonce, the same bytes: unused.
 	if used, _ := c.AuthorizationUsed(ctx, s.Network(), s.Token(), payee, a.Nonce); used {
 		t.Fatal("nonce of another payer reported used")
+	}
+}
+
+// TestRPCCheckerOverHTTPAndWebSocket: chain's own JSON-RPC client reads the
+// real node's chain id, token and clock over both transports.
+func TestRPCCheckerOverHTTPAndWebSocket(t *testing.T) {
+	s := startSim(t)
+	ctx := context.Background()
+	w := wallet(t, anvilKey0)
+	if err := s.Mint(ctx, w.Address(), 7_000); err != nil {
+		t.Fatal(err)
+	}
+	a := auth(t, w, 2_000)
+	if _, err := s.TransferWithAuthorization(ctx, a, sign(t, w, s.Domain(), a)); err != nil {
+		t.Fatal(err)
+	}
+	simTime, err := s.Time(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{s.URL(), s.WSURL()} {
+		t.Run(strings.SplitN(u, ":", 2)[0], func(t *testing.T) {
+			c := chain.NewRPCChecker(map[payments.Network]string{s.Network(): u})
+			defer c.Close()
+			if used, err := c.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce); err != nil || !used {
+				t.Fatalf("settled authorization: used %v, %v", used, err)
+			}
+			if used, err := c.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), nonce(t)); err != nil || used {
+				t.Fatalf("fresh nonce: used %v, %v", used, err)
+			}
+			if b, err := c.Balance(ctx, s.Network(), s.Token(), w.Address()); err != nil || b != 5_000 {
+				t.Fatalf("balance %d, %v", b, err)
+			}
+			if ct, err := c.ChainTime(ctx, s.Network()); err != nil || !ct.Equal(simTime) {
+				t.Fatalf("chain time %v, %v; the sim says %v", ct, err, simTime)
+			}
+			cl, err := chain.Dial(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if id, err := cl.ChainID(ctx); err != nil || id.Int64() != ChainID {
+				t.Fatalf("chain id %v, %v", id, err)
+			}
+			if ds, err := chain.DomainSeparator(ctx, cl, s.Token()); err != nil || ds != s.Domain().Separator() {
+				t.Fatalf("DOMAIN_SEPARATOR %s, %v", ds.Hex(), err)
+			}
+			// A call the EVM reverts (mint by someone else than the minter
+			// is not a view, but eth_call runs it) is ErrReverted.
+			data, _ := TokenABI.Pack("mint", w.Address(), big.NewInt(1))
+			if _, err := cl.Call(ctx, s.Token(), data); !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "caller is not the minter") {
+				t.Fatalf("reverting call: %v", err)
+			}
+		})
 	}
 }
 

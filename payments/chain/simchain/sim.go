@@ -33,6 +33,39 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/chain"
 )
 
+// TokenABI is the EIP-3009 test token's ABI; its balanceOf,
+// authorizationState and DOMAIN_SEPARATOR are those of USDC (FiatTokenV2).
+// It sends transactions here; payments/chain reads the token without it.
+var TokenABI = func() abi.ABI {
+	a, err := abi.JSON(strings.NewReader(contracts.EIP3009TokenABI))
+	if err != nil {
+		panic("simchain: contracts/EIP3009Token.abi does not parse: " + err.Error())
+	}
+	return a
+}()
+
+// Method returns the token ABI's method with the given signature, which
+// picks an overload ("transferWithAuthorization(...,bytes)") unambiguously.
+// It panics on a signature the ABI lacks (a programming error).
+func Method(sig string) abi.Method {
+	for _, m := range TokenABI.Methods {
+		if m.Sig == sig {
+			return m
+		}
+	}
+	panic("simchain: the token ABI has no method " + sig)
+}
+
+// Caller adapts a go-ethereum client (ethclient, the simulated backend's
+// client) to chain.Caller, for chain's token reads.
+func Caller(c ethereum.ContractCaller) chain.Caller { return caller{c} }
+
+type caller struct{ c ethereum.ContractCaller }
+
+func (c caller) Call(ctx context.Context, to common.Address, data []byte) ([]byte, error) {
+	return c.c.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+}
+
 // ChainID is the chain id of go-ethereum's simulated backend.
 const ChainID = 1337
 
@@ -104,7 +137,10 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 		nc.HTTPPort = 0
 		nc.HTTPModules = []string{"eth", "net", "web3"}
 		nc.HTTPVirtualHosts = []string{"localhost", "127.0.0.1"}
-		nc.WSHost, nc.IPCPath = "", ""
+		// WebSocket on the same port (port 0 for both shares the server).
+		nc.WSHost, nc.WSPort = "127.0.0.1", 0
+		nc.WSModules = []string{"eth", "net", "web3"}
+		nc.IPCPath = ""
 		nc.Logger = log.NewLogger(catcher)
 	})
 	if err != nil {
@@ -128,7 +164,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	}
 	s.url = "http://" + ep
 
-	args, err := chain.TokenABI.Pack("", opts.Name, opts.Version)
+	args, err := TokenABI.Pack("", opts.Name, opts.Version)
 	if err != nil {
 		return nil, fmt.Errorf("simulated chain: encode constructor: %w", err)
 	}
@@ -156,6 +192,10 @@ func newBackend(alloc types.GenesisAlloc, opt func(*node.Config, *ethconfig.Conf
 // URL returns the JSON-RPC URL, http://127.0.0.1:<port>.
 func (s *Sim) URL() string { return s.url }
 
+// WSURL returns the JSON-RPC URL over WebSocket, ws://127.0.0.1:<port>
+// (the HTTP port).
+func (s *Sim) WSURL() string { return "ws" + strings.TrimPrefix(s.url, "http") }
+
 // Network returns eip155:1337.
 func (s *Sim) Network() payments.Network { return Network }
 
@@ -182,7 +222,7 @@ func (s *Sim) Backend() *simulated.Backend { return s.backend }
 
 // Mint creates amt tokens for to, in a mined transaction.
 func (s *Sim) Mint(ctx context.Context, to common.Address, amt payments.Amount) error {
-	data, err := chain.TokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
+	data, err := TokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
 	if err != nil {
 		return fmt.Errorf("mint: %w", err)
 	}
@@ -196,7 +236,7 @@ func (s *Sim) Mint(ctx context.Context, to common.Address, amt payments.Amount) 
 
 // Balance returns addr's token balance.
 func (s *Sim) Balance(ctx context.Context, addr common.Address) (payments.Amount, error) {
-	return chain.BalanceOf(ctx, s.client, s.token, addr)
+	return chain.BalanceOf(ctx, Caller(s.client), s.token, addr)
 }
 
 // AuthorizationUsed reports whether payer's nonce has been used on the token
@@ -206,7 +246,7 @@ func (s *Sim) AuthorizationUsed(ctx context.Context, network payments.Network, a
 	if n, err := payments.ParseNetwork(string(network)); err != nil || n != Network {
 		return false, fmt.Errorf("the simulated chain is %s, not %s", Network, network)
 	}
-	return chain.AuthorizationState(ctx, s.client, asset, payer, nonce)
+	return chain.AuthorizationState(ctx, Caller(s.client), asset, payer, nonce)
 }
 
 // Time returns the latest block's timestamp: the chain's "now" as the last
@@ -247,8 +287,8 @@ func (s *Sim) AdjustTime(d time.Duration) error {
 
 // Signatures of the two transferWithAuthorization overloads.
 var (
-	transferVRS   = chain.Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
-	transferBytes = chain.Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")
+	transferVRS   = Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
+	transferBytes = Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")
 )
 
 // TransferWithAuthorization settles a signed EIP-3009 authorization on the
