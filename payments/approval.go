@@ -53,18 +53,23 @@ func (c *Client) approvalThreshold(lim Limit) Amount {
 	return c.Policy.ApproveAbove
 }
 
+// needed says whether r must be put to a human: above the threshold, or a
+// tip its rules say to ask about.
+func (r ApprovalRequest) needed() bool {
+	if r.Tip != nil {
+		return r.Tip.asks(r.Amount)
+	}
+	return r.Threshold != 0 && r.Amount > r.Threshold
+}
+
 // approve asks for approval of r when its amount is above the threshold. It
 // returns nil when the payment may go ahead. The caller releases the
 // reservation on an error: nothing has been signed.
 func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
-	th := r.Threshold
-	if r.Tip != nil {
-		if !r.Tip.asks(r.Amount) {
-			return nil
-		}
-	} else if th == 0 || r.Amount <= th {
+	if !r.needed() {
 		return nil
 	}
+	th := r.Threshold
 	raise := fmt.Sprintf("To pay without asking, the operator can raise defaults.approve_above (or the tool's approve_above) in registry.yaml to at least %s.", r.Amount.String())
 	what := fmt.Sprintf("%s costs %s, above the approval threshold of %s", r.Tool, r.Amount.USDC(), th.USDC())
 	if r.Tip != nil {

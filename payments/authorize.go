@@ -47,6 +47,15 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		return nil, stopped(ctx, best.Amount)
 	}
 	rsv := c.reservation(ctx, lim, best, req0, Sanitize(resource, 300), host)
+	ask := ApprovalRequest{
+		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
+		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
+	}
+	if sl, ok := c.Ledger.(SigningLedger); ok && !ask.needed() {
+		// Nothing to ask: reserve and record the signed payment in one
+		// step of the ledger.
+		return c.reserveSigned(ctx, sl, pr, req0, best, lim, rsv)
+	}
 	id, err := c.Ledger.Reserve(ctx, rsv)
 	if err != nil {
 		if pe, ok := AsError(err); ok {
@@ -55,10 +64,7 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not reserve the payment; nothing was signed"}
 	}
 	bg := context.WithoutCancel(ctx)
-	if perr := c.approve(ctx, ApprovalRequest{
-		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
-		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
-	}); perr != nil {
+	if perr := c.approve(ctx, ask); perr != nil {
 		_ = c.Ledger.Release(bg, id, "not approved: "+string(perr.Code))
 		return nil, perr
 	}
@@ -84,13 +90,57 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		_ = c.Ledger.Release(bg, id, "signing failed")
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
 	}
+	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
+}
+
+// reserveSigned is the rest of authorize for a payment that needs no
+// approval, through a ledger that reserves and records the signed payment
+// in one step.
+func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *PaymentRequired, req0 *Requirement, best *Option, lim Limit,
+	rsv Reservation) (*Pending, error) {
+	progress(ctx, StepPaying)
+	payLim := lim
+	payLim.CallID = paymentID(lim.CallID)
+	var (
+		payload       *PaymentPayload
+		validBefore   time.Time
+		hName, hValue string
+		signErr       error
+	)
+	// The signed record is written even if the call is cancelled meanwhile,
+	// so that a signed row always gets an outcome.
+	id, err := sl.ReserveSigned(context.WithoutCancel(ctx), rsv, func() (Signed, error) {
+		payload, validBefore, signErr = c.buildPayment(pr, req0, best, payLim)
+		if signErr == nil {
+			hName, hValue, signErr = payload.Encode()
+		}
+		if signErr != nil {
+			return Signed{}, signErr
+		}
+		return signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID), nil
+	})
+	switch pe, ok := AsError(err); {
+	case err == nil:
+	case ok:
+		return nil, pe // a budget refused it: nothing was signed
+	case signErr != nil:
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
+	default:
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not record the payment; nothing was sent"}
+	}
+	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
+}
+
+// pending returns the Pending of a payment signed and recorded as ledger row id.
+func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Requirement, best *Option, lim Limit, rsv Reservation, id string,
+	payload *PaymentPayload, validBefore time.Time, hName, hValue string) *Pending {
 	receipt := &Receipt{
 		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
 	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue}, nil
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its

@@ -115,6 +115,17 @@ func (s Summary) DayLeft() Amount {
 	return 0
 }
 
+// SigningLedger is a Ledger that can reserve a payment and record its signed
+// authorization in one atomic step, for payments that need no approval
+// between the two: the payment is never seen reserved but unsigned, and the
+// ledger commits (and flushes) once instead of twice. sign is called once,
+// after the budgets allowed the payment; an error from it records nothing.
+// sign may run while the ledger holds its write lock: it must only compute.
+type SigningLedger interface {
+	Ledger
+	ReserveSigned(ctx context.Context, r Reservation, sign func() (Signed, error)) (id string, err error)
+}
+
 // Ledger records every reservation and payment and enforces the budget.
 // Reserve must check every budget and hold the amount in one atomic step.
 // Implementations are safe for concurrent use.
@@ -215,6 +226,23 @@ func NewMemoryLedger(b Budget, now func() time.Time) *MemoryLedger {
 		now = time.Now
 	}
 	return &MemoryLedger{budget: b, now: now, rows: map[string]*memRow{}, calls: map[string]string{}}
+}
+
+// ReserveSigned implements SigningLedger.
+func (l *MemoryLedger) ReserveSigned(ctx context.Context, r Reservation, sign func() (Signed, error)) (string, error) {
+	id, err := l.Reserve(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	s, err := sign()
+	if err == nil {
+		err = l.MarkSigned(ctx, id, s)
+	}
+	if err != nil {
+		_ = l.Release(ctx, id, "signing failed")
+		return "", err
+	}
+	return id, nil
 }
 
 // Reserve implements Ledger.

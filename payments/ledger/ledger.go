@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,13 @@ type Ledger struct {
 	// syncSigned: MarkSigned's commit waits for the disk (DurableSigned).
 	syncSigned bool
 	dirSynced  atomic.Bool
+	// Group flush: commits counts the commits that must reach the disk
+	// before their payment leaves; synced is how many of them the last
+	// flush covered. One flush covers every commit before it, so callers
+	// that queue behind a flush in progress often need none of their own.
+	commits atomic.Uint64
+	syncMu  sync.Mutex
+	synced  uint64 // guarded by syncMu
 }
 
 var _ payments.Ledger = (*Ledger)(nil)
@@ -444,6 +452,34 @@ func add(a, b payments.Amount) payments.Amount {
 // every budget scope r touches, checks them (Budget.Check) and inserts the
 // reservation. A refusal is a *payments.Error with CodeOverBudget.
 func (l *Ledger) Reserve(ctx context.Context, r payments.Reservation) (string, error) {
+	return l.reserve(ctx, r, nil)
+}
+
+// ReserveSigned implements payments.SigningLedger: Reserve and MarkSigned in
+// one IMMEDIATE transaction (one commit and, under DurableSigned, one flush
+// instead of two commits), for payments that need no approval between the
+// two. sign runs inside the transaction, after the budgets allowed the
+// payment; an error from it records nothing.
+func (l *Ledger) ReserveSigned(ctx context.Context, r payments.Reservation, sign func() (payments.Signed, error)) (string, error) {
+	id, err := l.reserve(ctx, r, sign)
+	if err != nil {
+		return "", err
+	}
+	if l.syncSigned {
+		if err := l.flush(l.commits.Add(1)); err != nil {
+			// The row is committed, signed: it counts, and its payment must
+			// not leave. The caller records nothing more for it; a restart's
+			// reconciliation settles or releases it.
+			return "", fmt.Errorf("ledger: payment %s → signed: flush the log to disk: %w", id, err)
+		}
+	}
+	return id, nil
+}
+
+// reserve checks the budgets and inserts r in one transaction; with sign
+// set, it also records the signed authorization sign returns before the
+// transaction commits.
+func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func() (payments.Signed, error)) (string, error) {
 	if r.Amount > math.MaxInt64 {
 		return "", &payments.Error{Code: payments.CodeBadChallenge, Charged: payments.NotCharged,
 			Message: fmt.Sprintf("the price %s atomic units is too large for the ledger. Nothing was signed.", r.Amount.Atomic())}
@@ -493,6 +529,19 @@ func (l *Ledger) Reserve(ctx context.Context, r payments.Reservation) (string, e
 	id, err := res.LastInsertId()
 	if err != nil {
 		return "", fmt.Errorf("ledger: reserve: %w", err)
+	}
+	if sign != nil {
+		sg, err := sign()
+		if err != nil {
+			return "", err // rolled back: nothing was recorded
+		}
+		args := []any{id, sg.Nonce, msOrNull(sg.ValidAfter), msOrNull(sg.ValidBefore), sg.Payer,
+			sg.Header, sg.Payload, sg.X402Version, sg.PaymentID, l.now().UnixMilli()}
+		if res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...); err != nil {
+			return "", fmt.Errorf("ledger: payment %d → signed: %w", id, err)
+		} else if k, err := res.RowsAffected(); err != nil || k != 1 {
+			return "", fmt.Errorf("ledger: payment %d → signed: %d rows changed (%v)", id, k, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("ledger: reserve: %w", err)
@@ -578,10 +627,27 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 	if l.syncSigned {
 		// The commit is in the log (the -wal file) but maybe not on disk yet:
 		// flush the log, and with it every commit before this one.
-		if err := l.syncLog(); err != nil {
+		if err := l.flush(l.commits.Add(1)); err != nil {
 			return fmt.Errorf("ledger: payment %s → signed: flush the log to disk: %w", id, err)
 		}
 	}
+	return nil
+}
+
+// flush returns once commit number seq (counted after it committed) is on
+// disk: at once when a flush that started after it already covered it, else
+// after a flush of its own, which covers every commit counted so far.
+func (l *Ledger) flush(seq uint64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.synced >= seq {
+		return nil
+	}
+	upTo := l.commits.Load() // all committed before this flush begins
+	if err := l.syncLog(); err != nil {
+		return err
+	}
+	l.synced = upTo
 	return nil
 }
 

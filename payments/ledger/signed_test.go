@@ -1,0 +1,70 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+)
+
+// TestReserveSigned: reserving and recording the signed payment in one step
+// leaves a signed row with the exact header; a budget refusal calls no
+// signer; a signer's error leaves nothing behind (no row, nothing counted).
+// Both ledgers agree.
+func TestReserveSigned(t *testing.T) {
+	for name, l := range impls(t, payments.Budget{Total: 1500}, time.Now) {
+		t.Run(name, func(t *testing.T) {
+			sl, ok := l.(payments.SigningLedger)
+			if !ok {
+				t.Fatalf("%T is not a SigningLedger", l)
+			}
+			ctx := context.Background()
+			s := signed(time.Now().Add(time.Minute))
+			calls := 0
+			sign := func() (payments.Signed, error) { calls++; return s, nil }
+
+			id, err := sl.ReserveSigned(ctx, res("weather", 1000), sign)
+			if err != nil || calls != 1 {
+				t.Fatalf("ReserveSigned: %v (signer called %d times)", err, calls)
+			}
+			if sum, _ := l.Summary(ctx); sum.Pending != 1000 {
+				t.Fatalf("pending %d, want 1000", sum.Pending)
+			}
+			if err := l.MarkSigned(ctx, id, s); err == nil {
+				t.Fatal("the row could be signed a second time")
+			}
+			if sql, ok := l.(*ledger.Ledger); ok {
+				row, err := sql.Get(ctx, id)
+				if err != nil || row.State != payments.StateSigned || row.Payload != s.Payload || row.Nonce != s.Nonce || row.Header != s.Header {
+					t.Fatalf("row %+v (%v)", row, err)
+				}
+			}
+
+			// Over budget (1000 + 1000 > 1500): the signer is not called.
+			_, err = sl.ReserveSigned(ctx, res("weather", 1000), sign)
+			if pe, ok := payments.AsError(err); !ok || pe.Code != payments.CodeOverBudget || calls != 1 {
+				t.Fatalf("over budget: %v, signer called %d times", err, calls)
+			}
+
+			// A signer that fails: nothing recorded, nothing counted.
+			boom := errors.New("no key")
+			r := res("weather", 400)
+			r.CallID = "call_signer_fails_000001"
+			if _, err := sl.ReserveSigned(ctx, r, func() (payments.Signed, error) { return payments.Signed{}, boom }); !errors.Is(err, boom) {
+				t.Fatalf("signer error: %v", err)
+			}
+			if sum, _ := l.Summary(ctx); sum.Pending != 1000 {
+				t.Fatalf("after a failed signer: pending %d, want 1000", sum.Pending)
+			}
+			// The call id is free again in SQLite (the insert rolled back).
+			if sql, ok := l.(*ledger.Ledger); ok {
+				if _, err := sql.ReserveSigned(ctx, r, sign); err != nil {
+					t.Fatalf("the call id of a rolled-back reservation: %v", err)
+				}
+			}
+		})
+	}
+}
