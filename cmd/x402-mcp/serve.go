@@ -13,6 +13,7 @@ import (
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -33,36 +34,44 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	log := newLogger(e)
 	// Start-up is on the host's clock (it waits for tools/list): see
-	// startUp. The wallet (key derivation, or a keystore's KDF) loads on
-	// the other core while the catalog is parsed.
+	// startUp. The wallet (key derivation, or a keystore's KDF) and the
+	// ledger (SQLite, its migrations) load on the other core while the
+	// catalog is parsed; the ledger gets the catalog's budgets before it
+	// takes any payment.
 	done := startUp()
-	type loaded struct {
-		w   *payments.Wallet
+	path, pathErr := ledgerPath(*ledgerFlag, e)
+	type loaded[T any] struct {
+		v   T
 		err error
 	}
-	walletCh := make(chan loaded, 1)
+	walletCh, ledgerCh := make(chan loaded[*payments.Wallet], 1), make(chan loaded[*ledger.Ledger], 1)
 	go func() {
 		w, err := payments.LoadWallet(e.getenv)
-		walletCh <- loaded{w, err}
+		walletCh <- loaded[*payments.Wallet]{w, err}
+	}()
+	go func() {
+		if pathErr != nil {
+			ledgerCh <- loaded[*ledger.Ledger]{nil, pathErr}
+			return
+		}
+		l, err := ledger.Open(ctx, path, payments.Budget{})
+		if err != nil {
+			err = fmt.Errorf("open the ledger %s: %w", path, err)
+		}
+		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
 	reg, err := loadRegistry(*regPath, e)
-	lw := <-walletCh
-	if err != nil {
-		return err
+	lw, ll := <-walletCh, <-ledgerCh
+	if ll.err == nil {
+		defer ll.v.Close()
 	}
-	if lw.err != nil {
-		return lw.err
+	for _, err := range []error{err, lw.err, ll.err} {
+		if err != nil {
+			return err
+		}
 	}
-	wallet := lw.w
-	path, err := ledgerPath(*ledgerFlag, e)
-	if err != nil {
-		return err
-	}
-	l, err := openLedger(ctx, path, reg)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	wallet, l := lw.v, ll.v
+	l.SetBudget(reg.Policy().Budget)
 	// Resolve what an earlier run left open (a crash, a lost answer). It runs
 	// beside serving, so a slow or unreachable chain never delays the host's
 	// start: until it is resolved, an open payment simply stays counted.

@@ -64,7 +64,7 @@ const ExpiryGrace = time.Minute
 // several processes may open the same file.
 type Ledger struct {
 	path   string
-	budget payments.Budget
+	budget atomic.Pointer[payments.Budget] // replaced whole by SetBudget, never changed in place
 	now    func() time.Time
 
 	w, r   *sql.DB // writer (one connection, IMMEDIATE transactions) and readers
@@ -168,7 +168,8 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	l := &Ledger{path: abs, budget: b, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned}
+	l := &Ledger{path: abs, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned}
+	l.SetBudget(b)
 	if err := migrate(ctx, w, cfg.now()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
@@ -193,7 +194,14 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 func (l *Ledger) Path() string { return l.path }
 
 // Budget returns the budget the ledger enforces.
-func (l *Ledger) Budget() payments.Budget { return l.budget }
+func (l *Ledger) Budget() payments.Budget { return *l.budget.Load() }
+
+// SetBudget replaces the budgets the ledger enforces. Call it before the
+// ledger takes payments: serve opens the ledger while the catalog that holds
+// the budgets is still being read, then sets them.
+func (l *Ledger) SetBudget(b payments.Budget) { l.budget.Store(&b) }
+
+func (l *Ledger) bud() *payments.Budget { return l.budget.Load() }
 
 // Close closes the database.
 func (l *Ledger) Close() error {
@@ -378,7 +386,7 @@ func amountOf(n sql.NullInt64) payments.Amount {
 // oldest payment).
 func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, oldest bool) (payments.Spent, error) {
 	var s payments.Spent
-	dayStart := l.budget.Day.Start(now).UnixMilli()
+	dayStart := l.bud().Day.Start(now).UnixMilli()
 	// Whole hours from the first hour boundary at or after the window's
 	// start come from the hourly sums; the part before it from the rows.
 	firstHour := max((dayStart+hourMs-1)/hourMs, 0)
@@ -429,7 +437,7 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		s.Day = add(add(a(5), a(6)), a(12))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.budget.Day.Start(now).UnixMilli(), now.UnixMilli()).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), now.UnixMilli()).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
 			}
 			if o.Valid {
@@ -490,17 +498,18 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	}
 	defer tx.Rollback()
 	now := l.now()
-	s, err := l.spent(ctx, tx, l.ws, r, now, l.budget.PerDay != 0, false)
+	s, err := l.spent(ctx, tx, l.ws, r, now, l.bud().PerDay != 0, false)
 	if err != nil {
 		return "", err
 	}
-	if e := l.budget.Check(r, s, now); e != nil {
-		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.budget.Day.Calendar {
+	budget := l.bud()
+	if e := budget.Check(r, s, now); e != nil {
+		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.bud().Day.Calendar {
 			// Only a refusal needs the oldest payment of a rolling window.
 			if s, err = l.spent(ctx, tx, l.ws, r, now, true, true); err != nil {
 				return "", err
 			}
-			e = l.budget.Check(r, s, now)
+			e = budget.Check(r, s, now)
 		}
 		return "", e
 	}
@@ -706,7 +715,7 @@ func (l *Ledger) Release(ctx context.Context, id, reason string) error {
 // Summary implements payments.Ledger.
 func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 	now := l.now()
-	sum := payments.Summary{Total: l.budget.Total, Budget: l.budget, DayStart: l.budget.Day.Start(now), DayResets: l.budget.Day.Next(now)}
+	sum := payments.Summary{Total: l.bud().Total, Budget: *l.bud(), DayStart: l.bud().Day.Start(now), DayResets: l.bud().Day.Next(now)}
 	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return sum, fmt.Errorf("ledger: begin: %w", err)
