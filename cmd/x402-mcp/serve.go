@@ -21,6 +21,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
 	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
 	httpFlags := addHTTPFlags(fs)
+	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this loopback address, e.g. 127.0.0.1:6060 (for benchmarking; off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,6 +30,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e)
+	if *pprofAddr != "" {
+		if err := startPprof(ctx, *pprofAddr, log); err != nil {
+			return err
+		}
+	}
 	reg, err := loadRegistry(*regPath, e)
 	if err != nil {
 		return err
