@@ -89,15 +89,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 }
 
-// common are the flags every measuring command has.
-type common struct {
+// commonFlags are the flags every measuring command has.
+type commonFlags struct {
 	server   string
 	out      string
 	protocol string
 }
 
-func addCommon(fs *flag.FlagSet) *common {
-	c := &common{}
+func addCommon(fs *flag.FlagSet) *commonFlags {
+	c := &commonFlags{}
 	fs.StringVar(&c.server, "server", "", "name of the server under test in the report (x402-mcp or reference)")
 	fs.StringVar(&c.out, "out", "", "append the JSON result to this file")
 	fs.StringVar(&c.protocol, "protocol", "", "MCP protocol version to ask for (default: mcp-go's latest; the server may answer with an older one)")

@@ -157,16 +157,16 @@ func (p *serverProc) exited() bool {
 	}
 }
 
-// stop ends the server: stdin closed (stdio servers exit on EOF), then
-// SIGTERM, then SIGKILL.
+// stop ends the server: over stdio by closing its stdin (stdio servers exit
+// on EOF), over HTTP (or if that is not enough) with SIGTERM, then SIGKILL.
 func (p *serverProc) stop() {
 	if p.stdin != nil {
 		_ = p.stdin.Close()
-	}
-	select {
-	case <-p.done:
-		return
-	case <-time.After(2 * time.Second):
+		select {
+		case <-p.done:
+			return
+		case <-time.After(2 * time.Second):
+		}
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
