@@ -12,12 +12,12 @@
 # Environment (defaults in brackets):
 #   N [2000]          measured paid calls per run
 #   CONCURRENCY [1 50] concurrency levels: calls in flight (stdio) or sessions (HTTP)
-#   WARMUP [100]      unmeasured warm-up calls before each run
+#   WARMUP [200]      unmeasured warm-up calls before each run
 #   K [20]            measured cold starts per server
 #   CATALOG [1000]    catalog size for the cold start and the second idle reading
 #   IDLE_WAIT [3s]    idle time before reading RSS
-#   PROFILE [1]       1: one more x402-mcp HTTP run at the highest concurrency with
-#                     --pprof, its CPU profile and `go tool pprof -top` saved
+#   PROFILE [1]       1: two more x402-mcp runs with --pprof (stdio at concurrency 1,
+#                     HTTP at the highest): CPU profiles and `go tool pprof -top` saved
 #   OUT [bench/out]   where results.jsonl, report.md and the profile go
 #   SKIP_NPM [0]      1: do not run `npm ci` in bench/ref
 set -euo pipefail
@@ -26,7 +26,7 @@ ROOT=$PWD
 
 N=${N:-2000}
 CONCURRENCY=${CONCURRENCY:-"1 50"}
-WARMUP=${WARMUP:-100}
+WARMUP=${WARMUP:-200}
 K=${K:-20}
 CATALOG=${CATALOG:-1000}
 IDLE_WAIT=${IDLE_WAIT:-3s}
@@ -97,21 +97,21 @@ for c in $CONCURRENCY; do
     port=$("$LG" freeport)
     echo "== x402-mcp over $t, concurrency $c, $N paid calls" >&2
     if [ "$t" = stdio ]; then
-      ours "$LG" run --server x402-mcp --transport stdio -n "$N" -c "$c" --warmup "$WARMUP" --out "$RESULTS" -- \
+      ours "$LG" run --server x402-mcp --transport stdio -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
         "$X" serve --registry "$WORK/bench.yaml" --ledger "$(ledger "$t-$c")" >/dev/null
     else
       ours "$LG" run --server x402-mcp --transport http --url "http://127.0.0.1:$port/mcp" --token "$TOKEN" \
-        -n "$N" -c "$c" --warmup "$WARMUP" --out "$RESULTS" -- \
+        -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
         "$X" serve --http "127.0.0.1:$port" --registry "$WORK/bench.yaml" --ledger "$(ledger "$t-$c")" >/dev/null
     fi
     port=$("$LG" freeport)
     echo "== reference over $t, concurrency $c, $N paid calls" >&2
     if [ "$t" = stdio ]; then
-      refenv "$LG" run --server reference --transport stdio -n "$N" -c "$c" --warmup "$WARMUP" --out "$RESULTS" -- \
+      refenv "$LG" run --server reference --transport stdio -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
         "${REF[@]}" >/dev/null
     else
       refenv "$LG" run --server reference --transport http --url "http://127.0.0.1:$port/mcp" \
-        -n "$N" -c "$c" --warmup "$WARMUP" --out "$RESULTS" -- \
+        -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
         "${REF[@]}" --http "127.0.0.1:$port" >/dev/null
     fi
   done
@@ -133,16 +133,29 @@ refenv "$LG" idle --server reference --wait "$IDLE_WAIT" --out "$RESULTS" -- "${
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$PROFILE" = 1 ]; then
+  # Two more x402-mcp runs with --pprof, not in the tables: concurrency 1 over
+  # stdio (the warm call's latency) and the highest concurrency over HTTP.
   cmax=$(echo $CONCURRENCY | tr ' ' '\n' | sort -n | tail -1)
-  port=$("$LG" freeport)
-  pport=$("$LG" freeport)
-  echo "== profile: x402-mcp over http, concurrency $cmax (not in the tables)" >&2
-  ours "$LG" run --server x402-mcp-profiled --transport http --url "http://127.0.0.1:$port/mcp" --token "$TOKEN" \
-    -n "$N" -c "$cmax" --warmup "$WARMUP" \
-    --cpuprofile-url "http://127.0.0.1:$pport/debug/pprof/profile" --cpuprofile-seconds 5 --cpuprofile-out "$OUT/cpu.pprof" -- \
-    "$X" serve --http "127.0.0.1:$port" --registry "$WORK/bench.yaml" --ledger "$(ledger profile)" --pprof "127.0.0.1:$pport" >/dev/null
-  go tool pprof -top -nodecount=25 "$OUT/cpu.pprof" >"$OUT/pprof-top.txt" 2>/dev/null
-  go tool pprof -top -cum -nodecount=40 "$OUT/cpu.pprof" >"$OUT/pprof-top-cum.txt" 2>/dev/null
+  for spec in "stdio 1" "http $cmax"; do
+    set -- $spec
+    t=$1 c=$2
+    port=$("$LG" freeport)
+    pport=$("$LG" freeport)
+    prof=$OUT/cpu-$t-c$c.pprof
+    echo "== profile: x402-mcp over $t, concurrency $c" >&2
+    if [ "$t" = stdio ]; then
+      serve=("$X" serve)
+      args=(--transport stdio)
+    else
+      serve=("$X" serve --http "127.0.0.1:$port")
+      args=(--transport http --url "http://127.0.0.1:$port/mcp" --token "$TOKEN")
+    fi
+    ours "$LG" run --server x402-mcp-profiled "${args[@]}" -n "$N" -c "$c" --warmup "$WARMUP" \
+      --cpuprofile-url "http://127.0.0.1:$pport/debug/pprof/profile" --cpuprofile-seconds 5 --cpuprofile-out "$prof" -- \
+      "${serve[@]}" --registry "$WORK/bench.yaml" --ledger "$(ledger "profile-$t")" --pprof "127.0.0.1:$pport" >/dev/null
+    go tool pprof -top -nodecount=25 "$prof" >"${prof%.pprof}-top.txt" 2>/dev/null
+    go tool pprof -top -cum -nodecount=45 "$prof" >"${prof%.pprof}-top-cum.txt" 2>/dev/null
+  done
 fi
 
 {
@@ -152,4 +165,4 @@ fi
   "$LG" report "$RESULTS"
 } | tee "$OUT/report.md"
 echo >&2
-echo "results: $RESULTS, report: $OUT/report.md$([ "$PROFILE" = 1 ] && echo ", profile: $OUT/cpu.pprof ($OUT/pprof-top.txt)")" >&2
+echo "results: $RESULTS, report: $OUT/report.md$([ "$PROFILE" = 1 ] && echo ", profiles: $OUT/cpu-*.pprof (top: $OUT/cpu-*-top*.txt)")" >&2

@@ -31,6 +31,9 @@ type LoadConfig struct {
 	Tool      string
 	Args      map[string]any
 	Timeout   time.Duration // per call
+	// WatchPID, when set, is another process whose CPU time over the
+	// measured calls is reported too (the seller's).
+	WatchPID int
 
 	// ProfileURL, when set, is fetched with ?seconds=ProfileSeconds while the
 	// measured calls run (a Go server's /debug/pprof/profile); the profile is
@@ -58,11 +61,15 @@ type LoadResult struct {
 	Seconds     float64 `json:"seconds"`
 	CallsPerSec float64 `json:"callsPerSec"`
 	// CPUSeconds is the server process's utime+stime over the measured calls.
-	CPUSeconds   float64  `json:"cpuSeconds"`
-	CPUPerCallMs float64  `json:"cpuPerCallMs"`
-	PeakRSSMB    float64  `json:"peakRssMB"` // VmHWM at the end
-	Protocol     string   `json:"protocol"`
-	Errors       []string `json:"errors,omitempty"`
+	CPUSeconds   float64 `json:"cpuSeconds"`
+	CPUPerCallMs float64 `json:"cpuPerCallMs"`
+	PeakRSSMB    float64 `json:"peakRssMB"` // VmHWM at the end
+	// SellerCPUPerCallMs is the watched process's CPU per call (-watch-pid),
+	// LoadgenCPUPerCallMs the load generator's own (the MCP clients).
+	SellerCPUPerCallMs  float64  `json:"sellerCpuPerCallMs,omitempty"`
+	LoadgenCPUPerCallMs float64  `json:"loadgenCpuPerCallMs"`
+	Protocol            string   `json:"protocol"`
+	Errors              []string `json:"errors,omitempty"`
 }
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
@@ -78,6 +85,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Tool, "tool", "get_weather", "the paid tool to call")
 	argsJSON := fs.String("args", `{"city":"paris"}`, "the tool's arguments, a JSON object")
 	fs.DurationVar(&cfg.Timeout, "call-timeout", 60*time.Second, "per-call timeout")
+	fs.IntVar(&cfg.WatchPID, "watch-pid", 0, "also report this process's CPU time over the measured calls (the seller's)")
 	fs.StringVar(&cfg.ProfileURL, "cpuprofile-url", "", "fetch a CPU profile from this pprof URL during the measured calls")
 	fs.IntVar(&cfg.ProfileSeconds, "cpuprofile-seconds", 5, "length of that profile")
 	fs.StringVar(&cfg.ProfileOut, "cpuprofile-out", "cpu.pprof", "where to write it")
@@ -157,6 +165,16 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	selfBefore, err := readProc(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	var watchBefore procStats
+	if cfg.WatchPID != 0 {
+		if watchBefore, err = readProc(cfg.WatchPID); err != nil {
+			return nil, fmt.Errorf("--watch-pid: %w", err)
+		}
+	}
 	var profile chan error
 	if cfg.ProfileURL != "" {
 		profile = make(chan error, 1)
@@ -169,6 +187,16 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	selfAfter, err := readProc(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	var watchAfter procStats
+	if cfg.WatchPID != 0 {
+		if watchAfter, err = readProc(cfg.WatchPID); err != nil {
+			return nil, fmt.Errorf("--watch-pid: %w", err)
+		}
+	}
 
 	r := &LoadResult{
 		Kind: "load", Server: cfg.Server, Transport: cfg.Transport, Concurrency: cfg.C, N: cfg.N, Warmup: warm,
@@ -180,7 +208,12 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 		Protocol:    protocol,
 		Errors:      d.errors,
 	}
-	r.CPUPerCallMs = r.CPUSeconds * 1000 / float64(cfg.N)
+	perCall := func(a, b procStats) float64 { return (b.CPU - a.CPU).Seconds() * 1000 / float64(cfg.N) }
+	r.CPUPerCallMs = perCall(before, after)
+	r.LoadgenCPUPerCallMs = perCall(selfBefore, selfAfter)
+	if cfg.WatchPID != 0 {
+		r.SellerCPUPerCallMs = perCall(watchBefore, watchAfter)
+	}
 	if lat := d.latencies; len(lat) > 0 {
 		slices.Sort(lat)
 		var sum time.Duration

@@ -175,6 +175,7 @@ func TestLoadSmoke(t *testing.T) {
 				Server: tt.server, Transport: tt.transport, URL: "http://" + addr + "/mcp", Token: tt.token,
 				Command: tt.command(f, addr, filepath.Join(t.TempDir(), "ledger.db")),
 				N:       n, C: tt.c, Warmup: warmup, Tool: "get_weather", Args: map[string]any{"city": "paris"},
+				WatchPID: os.Getpid(), // the seller runs in this process
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -197,7 +198,8 @@ func TestLoadSmoke(t *testing.T) {
 			if !(r.P50ms > 0 && r.P50ms <= r.P99ms && r.P99ms <= r.MaxMs && r.MeanMs > 0 && r.MeanMs <= r.MaxMs) {
 				t.Fatalf("latencies not sane: p50 %v, p99 %v, mean %v, max %v", r.P50ms, r.P99ms, r.MeanMs, r.MaxMs)
 			}
-			if r.CallsPerSec <= 0 || r.Seconds <= 0 || r.CPUSeconds < 0 || r.PeakRSSMB < 5 || r.PeakRSSMB > 4096 {
+			if r.CallsPerSec <= 0 || r.Seconds <= 0 || r.CPUSeconds < 0 || r.SellerCPUPerCallMs < 0 || r.LoadgenCPUPerCallMs < 0 ||
+				r.PeakRSSMB < 5 || r.PeakRSSMB > 4096 {
 				t.Fatalf("figures not sane: %+v", r)
 			}
 			if r.Protocol == "" {

@@ -127,6 +127,15 @@ func writeReport(w io.Writer, r *results) {
 				l.Server, l.Transport, l.Concurrency, l.N, l.OK, l.P50ms, l.P99ms, l.MeanMs, l.CallsPerSec, l.CPUSeconds, l.CPUPerCallMs, l.PeakRSSMB, l.Protocol)
 		}
 		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Where the CPU went, ms per paid call (the server under test, the local seller with its facilitator, the load generator's MCP clients):")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| server | transport | concurrency | server | seller | load generator | all |")
+		fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+		for _, l := range r.load {
+			fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f |\n", l.Server, l.Transport, l.Concurrency,
+				l.CPUPerCallMs, l.SellerCPUPerCallMs, l.LoadgenCPUPerCallMs, l.CPUPerCallMs+l.SellerCPUPerCallMs+l.LoadgenCPUPerCallMs)
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Ratios, x402-mcp / reference (below 1 is better for p50, p99, CPU and RSS; above 1 is better for calls/s):")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| transport | concurrency | p50 | p99 | calls/s | CPU per call | peak RSS |")
