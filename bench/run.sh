@@ -3,14 +3,16 @@
 # on the official npm packages (bench/ref), both paying the same local seller.
 # See docs/benchmarks.md for what is measured and the latest figures.
 #
-#   bench/run.sh                     # everything, ~5-10 minutes on 2 cores
-#   N=200 K=5 bench/run.sh           # a quick look
+#   bench/run.sh                     # everything, ~5-8 minutes on 2 cores
+#   N=200 REPEAT=1 K=5 bench/run.sh  # a quick look
 #
 # Needs: Go (the repo's go.mod version), node 20+ and npm (the npm registry
 # reachable for `npm ci`, unless SKIP_NPM=1 and bench/ref/node_modules exist).
 #
 # Environment (defaults in brackets):
-#   N [2000]          measured paid calls per run
+#   N [1000]          measured paid calls per run
+#   REPEAT [3]        runs of each (server, transport, concurrency), interleaved; the
+#                     report gives their medians and the range of calls/s
 #   CONCURRENCY [1 50] concurrency levels: calls in flight (stdio) or sessions (HTTP)
 #   WARMUP [200]      unmeasured warm-up calls before each run
 #   K [20]            measured cold starts per server
@@ -24,7 +26,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-N=${N:-2000}
+N=${N:-1000}
+REPEAT=${REPEAT:-3}
 CONCURRENCY=${CONCURRENCY:-"1 50"}
 WARMUP=${WARMUP:-200}
 K=${K:-20}
@@ -92,20 +95,21 @@ ledger() { echo "$WORK/ledger-$1.db"; }
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for rep in $(seq "$REPEAT"); do
 for c in $CONCURRENCY; do
   for t in stdio http; do
     port=$("$LG" freeport)
-    echo "== x402-mcp over $t, concurrency $c, $N paid calls" >&2
+    echo "== [$rep/$REPEAT] x402-mcp over $t, concurrency $c, $N paid calls" >&2
     if [ "$t" = stdio ]; then
       ours "$LG" run --server x402-mcp --transport stdio -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
-        "$X" serve --registry "$WORK/bench.yaml" --ledger "$(ledger "$t-$c")" >/dev/null
+        "$X" serve --registry "$WORK/bench.yaml" --ledger "$(ledger "$t-$c-$rep")" >/dev/null
     else
       ours "$LG" run --server x402-mcp --transport http --url "http://127.0.0.1:$port/mcp" --token "$TOKEN" \
         -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
-        "$X" serve --http "127.0.0.1:$port" --registry "$WORK/bench.yaml" --ledger "$(ledger "$t-$c")" >/dev/null
+        "$X" serve --http "127.0.0.1:$port" --registry "$WORK/bench.yaml" --ledger "$(ledger "$t-$c-$rep")" >/dev/null
     fi
     port=$("$LG" freeport)
-    echo "== reference over $t, concurrency $c, $N paid calls" >&2
+    echo "== [$rep/$REPEAT] reference over $t, concurrency $c, $N paid calls" >&2
     if [ "$t" = stdio ]; then
       refenv "$LG" run --server reference --transport stdio -n "$N" -c "$c" --warmup "$WARMUP" --watch-pid "$SELLER_PID" --out "$RESULTS" -- \
         "${REF[@]}" >/dev/null
@@ -115,6 +119,7 @@ for c in $CONCURRENCY; do
         "${REF[@]}" --http "127.0.0.1:$port" >/dev/null
     fi
   done
+done
 done
 
 echo "== cold start to the first tools/list answer, $CATALOG tools, $K runs each" >&2
@@ -160,7 +165,7 @@ fi
 
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(go version | cut -d' ' -f3), node $(node --version);"
-  echo "load average before $LOAD_BEFORE, after $LOAD_AFTER. N=$N paid calls per run after $WARMUP warm-up calls; cold start: K=$K runs."
+  echo "load average before $LOAD_BEFORE, after $LOAD_AFTER. $REPEAT runs of N=$N paid calls each after $WARMUP warm-up calls; cold start: K=$K runs."
   echo
   "$LG" report "$RESULTS"
 } | tee "$OUT/report.md"

@@ -70,6 +70,12 @@ type LoadResult struct {
 	LoadgenCPUPerCallMs float64  `json:"loadgenCpuPerCallMs"`
 	Protocol            string   `json:"protocol"`
 	Errors              []string `json:"errors,omitempty"`
+
+	// Set by the report when it summarises repeated runs: how many, and
+	// the range of their calls/s (every other figure is their median).
+	Runs           int     `json:"-"`
+	CallsPerSecMin float64 `json:"-"`
+	CallsPerSecMax float64 `json:"-"`
 }
 
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {

@@ -213,7 +213,7 @@ func TestLoadSmoke(t *testing.T) {
 	writeReport(&buf, &results{load: all, coldstart: map[string]ColdStartResult{}})
 	out := buf.String()
 	for _, r := range all {
-		row := fmt.Sprintf("| %s | %s | %d | %d (%d) |", r.Server, r.Transport, r.Concurrency, r.N, r.OK)
+		row := fmt.Sprintf("| %s | %s | %d | 1 × %d |", r.Server, r.Transport, r.Concurrency, r.N)
 		if !strings.Contains(out, row) {
 			t.Errorf("report lacks the row %q:\n%s", row, out)
 		}
@@ -348,6 +348,8 @@ func TestReport(t *testing.T) {
 		`{"kind":"load","server":"x402-mcp","transport":"stdio","concurrency":1,"n":10,"ok":10,"p50ms":2,"p99ms":4,"callsPerSec":400,"cpuPerCallMs":1,"peakRssMB":30}`,
 		`{"kind":"load","server":"reference","transport":"stdio","concurrency":1,"n":10,"ok":10,"p50ms":8,"p99ms":16,"callsPerSec":100,"cpuPerCallMs":4,"peakRssMB":150}`,
 		`{"kind":"load","server":"x402-mcp","transport":"stdio","concurrency":50,"n":10,"ok":10,"p50ms":100,"callsPerSec":300}`,
+		`{"kind":"load","server":"x402-mcp","transport":"stdio","concurrency":50,"n":10,"ok":10,"p50ms":120,"callsPerSec":200}`,
+		`{"kind":"load","server":"x402-mcp","transport":"stdio","concurrency":50,"n":10,"ok":10,"p50ms":90,"callsPerSec":350}`,
 		`{"kind":"load","server":"reference","transport":"stdio","concurrency":50,"n":10,"ok":10,"p50ms":400,"callsPerSec":100}`,
 		`{"kind":"coldstart","server":"x402-mcp","runs":3,"tools":1003,"medianMs":80}`,
 		`{"kind":"idle","server":"x402-mcp","tools":4,"rssMB":20}`,
@@ -361,6 +363,8 @@ func TestReport(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"| stdio | 1 | 0.25× | 0.25× | 4.00× | 0.25× | 0.20× |",
+		"| x402-mcp | stdio | 50 | 3 × 10 | 100.00 |", // medians of three runs…
+		"| 300 (200–350) |", // …and the range of calls/s
 		"= 0.25× the reference's (goal ≤ 0.5×) ✔",
 		"= 3.00× the reference's (goal ≥ 5×) ✘: missed by 1.67× (would need 500 calls/s)",
 		"median 80.0 ms (goal ≤ 50 ms) ✘: missed by 1.60×",

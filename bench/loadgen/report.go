@@ -27,9 +27,11 @@ const (
 	goalThroughputAtC = 50
 )
 
-// results are the measurements of one benchmark run, the last of each key winning.
+// results are the measurements of one benchmark run. Load runs repeated
+// with the same server, transport and concurrency are summarised by
+// medians (aggregate); for cold start and idle the last one counts.
 type results struct {
-	load      []LoadResult
+	load      []LoadResult // one per key once aggregated
 	coldstart map[string]ColdStartResult
 	idle      []IdleResult
 }
@@ -52,9 +54,6 @@ func readResults(r io.Reader) (*results, error) {
 		case "load":
 			var l LoadResult
 			if err = json.Unmarshal(b, &l); err == nil {
-				res.load = slices.DeleteFunc(res.load, func(o LoadResult) bool {
-					return o.Server == l.Server && o.Transport == l.Transport && o.Concurrency == l.Concurrency
-				})
 				res.load = append(res.load, l)
 			}
 		case "coldstart":
@@ -108,8 +107,59 @@ func (r *results) find(server, transport string, c int) (LoadResult, bool) {
 	return LoadResult{}, false
 }
 
+// aggregate replaces repeated load runs of one key by one result whose
+// every figure is the median of the runs', with the runs counted and the
+// range of calls/s kept.
+func (r *results) aggregate() {
+	type key struct {
+		server, transport string
+		c                 int
+	}
+	var order []key
+	groups := map[key][]LoadResult{}
+	for _, l := range r.load {
+		k := key{l.Server, l.Transport, l.Concurrency}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], l)
+	}
+	r.load = r.load[:0]
+	for _, k := range order {
+		g := groups[k]
+		m := g[len(g)-1]
+		med := func(f func(LoadResult) float64) float64 {
+			v := make([]float64, len(g))
+			for i, l := range g {
+				v[i] = f(l)
+			}
+			slices.Sort(v)
+			if len(v)%2 == 1 {
+				return v[len(v)/2]
+			}
+			return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		m.P50ms = med(func(l LoadResult) float64 { return l.P50ms })
+		m.P99ms = med(func(l LoadResult) float64 { return l.P99ms })
+		m.MeanMs = med(func(l LoadResult) float64 { return l.MeanMs })
+		m.CallsPerSec = med(func(l LoadResult) float64 { return l.CallsPerSec })
+		m.CPUSeconds = med(func(l LoadResult) float64 { return l.CPUSeconds })
+		m.CPUPerCallMs = med(func(l LoadResult) float64 { return l.CPUPerCallMs })
+		m.SellerCPUPerCallMs = med(func(l LoadResult) float64 { return l.SellerCPUPerCallMs })
+		m.LoadgenCPUPerCallMs = med(func(l LoadResult) float64 { return l.LoadgenCPUPerCallMs })
+		m.PeakRSSMB = med(func(l LoadResult) float64 { return l.PeakRSSMB })
+		m.Runs = len(g)
+		m.CallsPerSecMin, m.CallsPerSecMax = m.CallsPerSec, m.CallsPerSec
+		for _, l := range g {
+			m.CallsPerSecMin, m.CallsPerSecMax = min(m.CallsPerSecMin, l.CallsPerSec), max(m.CallsPerSecMax, l.CallsPerSec)
+		}
+		r.load = append(r.load, m)
+	}
+}
+
 // writeReport prints the markdown tables of docs/benchmarks.md.
 func writeReport(w io.Writer, r *results) {
+	r.aggregate()
 	slices.SortStableFunc(r.load, func(a, b LoadResult) int {
 		if a.Transport != b.Transport {
 			return strings.Compare(a.Transport, b.Transport)
@@ -120,11 +170,12 @@ func writeReport(w io.Writer, r *results) {
 		return strings.Compare(b.Server, a.Server) // x402-mcp before reference
 	})
 	if len(r.load) > 0 {
-		fmt.Fprintln(w, "| server | transport | concurrency | paid calls (ok) | p50 ms | p99 ms | mean ms | calls/s | server CPU s | CPU ms/call | peak RSS MB | MCP protocol |")
-		fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+		fmt.Fprintln(w, "| server | transport | concurrency | runs × paid calls | p50 ms | p99 ms | mean ms | calls/s (range) | server CPU ms/call | peak RSS MB | MCP protocol |")
+		fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 		for _, l := range r.load {
-			fmt.Fprintf(w, "| %s | %s | %d | %d (%d) | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.1f | %s |\n",
-				l.Server, l.Transport, l.Concurrency, l.N, l.OK, l.P50ms, l.P99ms, l.MeanMs, l.CallsPerSec, l.CPUSeconds, l.CPUPerCallMs, l.PeakRSSMB, l.Protocol)
+			fmt.Fprintf(w, "| %s | %s | %d | %d × %d | %.2f | %.2f | %.2f | %.0f (%.0f–%.0f) | %.2f | %.1f | %s |\n",
+				l.Server, l.Transport, l.Concurrency, l.Runs, l.N, l.P50ms, l.P99ms, l.MeanMs, l.CallsPerSec, l.CallsPerSecMin, l.CallsPerSecMax,
+				l.CPUPerCallMs, l.PeakRSSMB, l.Protocol)
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Where the CPU went, ms per paid call (the server under test, the local seller with its facilitator, the load generator's MCP clients):")
