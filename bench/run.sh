@@ -122,7 +122,10 @@ for c in $CONCURRENCY; do
 done
 done
 
-echo "== cold start to the first tools/list answer, $CATALOG tools, $K runs each" >&2
+echo "== cold start to the first tools/list answer, 1 and $CATALOG tools, $K runs each" >&2
+ours "$LG" coldstart --server x402-mcp -k "$K" --out "$RESULTS" -- \
+  "$X" serve --registry "$WORK/bench.yaml" --ledger "$(ledger coldstart1)" >/dev/null
+refenv "$LG" coldstart --server reference -k "$K" --out "$RESULTS" -- "${REF[@]}" >/dev/null
 ours "$LG" coldstart --server x402-mcp -k "$K" --min-tools "$CATALOG" --out "$RESULTS" -- \
   "$X" serve --registry "$WORK/catalog.yaml" --ledger "$(ledger coldstart)" >/dev/null
 refenv "$LG" coldstart --server reference -k "$K" --min-tools "$CATALOG" --out "$RESULTS" -- \

@@ -210,7 +210,7 @@ func TestLoadSmoke(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	writeReport(&buf, &results{load: all, coldstart: map[string]ColdStartResult{}})
+	writeReport(&buf, &results{load: all})
 	out := buf.String()
 	for _, r := range all {
 		row := fmt.Sprintf("| %s | %s | %d | 1 × %d |", r.Server, r.Transport, r.Concurrency, r.N)
