@@ -19,11 +19,12 @@ import (
 
 // LoadConfig is one load run.
 type LoadConfig struct {
-	Server    string // name in the report
-	Transport string // stdio or http
-	URL       string // http: the Streamable HTTP endpoint
-	Token     string // http: bearer token, if any
-	Command   []string
+	Server    string   // name in the report
+	Transport string   // stdio or http
+	URL       string   // http: the Streamable HTTP endpoint
+	Token     string   // http: bearer token, if any
+	Command   []string // the server to spawn; over HTTP it may be empty to use a running server
+	PID       int      // a running server's pid, for its CPU and RSS (0: not measured)
 	Protocol  string
 	N         int // measured calls
 	C         int // concurrency
@@ -85,6 +86,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.Transport, "transport", "stdio", "stdio or http")
 	fs.StringVar(&cfg.URL, "url", "", "http: the server's Streamable HTTP URL, e.g. http://127.0.0.1:8402/mcp")
 	fs.StringVar(&cfg.Token, "token", "", "http: bearer token")
+	fs.IntVar(&cfg.PID, "pid", 0, "http with no command after --: the running server's pid, for its CPU time and RSS")
 	fs.IntVar(&cfg.N, "n", 1000, "measured paid calls")
 	fs.IntVar(&cfg.C, "c", 1, "concurrency: calls in flight (stdio) or sessions (http)")
 	fs.IntVar(&cfg.Warmup, "warmup", 50, "unmeasured warm-up calls (at least one per session)")
@@ -108,6 +110,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		if e := emit(stdout, c.out, res); e != nil {
 			return e
 		}
+		fmt.Fprintln(os.Stderr, markdownRow(res))
 	}
 	return err
 }
@@ -128,11 +131,16 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	if !stdio && cfg.URL == "" {
 		return nil, errors.New("--transport http needs --url")
 	}
-	p, err := spawn(cfg.Command, stdio)
-	if err != nil {
-		return nil, err
+	var p *serverProc
+	var err error
+	if len(cfg.Command) == 0 && !stdio {
+		p = attach(cfg.PID)
+	} else {
+		if p, err = spawn(cfg.Command, stdio); err != nil {
+			return nil, err
+		}
+		defer p.stop()
 	}
-	defer p.stop()
 
 	// Sessions: one over stdio (C calls in flight on it), C over HTTP.
 	var clis []*client.Client
@@ -167,7 +175,7 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 		return nil, p.failure(fmt.Errorf("%d of %d warm-up calls failed; first: %s", wr.failed, warm, wr.errors[0]))
 	}
 
-	before, err := readProc(p.pid())
+	before, err := p.stats()
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +197,7 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	start := time.Now()
 	d := drive(ctx, clis, cfg, cfg.N)
 	elapsed := time.Since(start)
-	after, err := readProc(p.pid())
+	after, err := p.stats()
 	if err != nil {
 		return nil, err
 	}

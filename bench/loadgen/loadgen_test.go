@@ -403,3 +403,53 @@ func TestGenCatalog(t *testing.T) {
 		t.Fatalf("x402-mcp check: %v\n%s", err, out)
 	}
 }
+
+// TestLoadRunningServer drives an HTTP server that is already running (no
+// command after --): with its pid, its CPU and RSS are read; without, they
+// are not, and the calls are still checked.
+func TestLoadRunningServer(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("X402_MCP_TOKEN", testToken)
+	addr := freePort(t)
+	p, err := spawn(ourHTTP(f, addr, filepath.Join(t.TempDir(), "ledger.db")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.stop)
+	url := "http://" + addr + "/mcp"
+	if err := p.waitListening(t.Context(), url, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		pid     int
+		wantRSS bool
+	}{
+		{"with its pid", p.pid(), true},
+		{"pid unknown", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.seller.Facilitator.Balance(ourPayer)
+			r, err := Load(t.Context(), LoadConfig{
+				Server: ours, Transport: "http", URL: url, Token: testToken, PID: tt.pid,
+				N: 6, C: 2, Warmup: 2, Tool: "get_weather", Args: map[string]any{"city": "lima"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK != 6 || r.DistinctTx != 6 {
+				t.Fatalf("ok %d, distinct tx %d; want 6, 6", r.OK, r.DistinctTx)
+			}
+			if got, want := before-f.seller.Facilitator.Balance(ourPayer), price*payments.Amount(6+r.Warmup); got != want {
+				t.Fatalf("payer's balance fell by %d, want %d", got, want)
+			}
+			if (r.PeakRSSMB > 5) != tt.wantRSS {
+				t.Fatalf("peak RSS %.1f MB with pid %d", r.PeakRSSMB, tt.pid)
+			}
+		})
+	}
+	if p.exited() {
+		t.Fatal("Load stopped a server it did not start")
+	}
+}

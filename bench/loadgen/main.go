@@ -5,6 +5,7 @@
 //
 //	loadgen run --server NAME --transport stdio -n N -c C [--warmup W] -- CMD ARGS…
 //	loadgen run --server NAME --transport http --url URL [--token T] -n N -c C -- CMD ARGS…
+//	loadgen run --server NAME --transport http --url URL [--token T] [--pid PID] -n N -c C
 //	loadgen coldstart --server NAME -k K [--min-tools M] -- CMD ARGS…
 //	loadgen idle --server NAME [--wait 3s] -- CMD ARGS…
 //	loadgen gencatalog --n 1000 --seller URL --yaml FILE --json FILE
@@ -12,27 +13,30 @@
 //	loadgen freeport
 //
 // run spawns the server (over stdio it speaks on the child's stdin and
-// stdout; over HTTP it waits until URL accepts connections), initializes,
-// makes warm-up calls that are not measured, then N paid tools/call at
-// concurrency C: over stdio C calls in flight on the one session, over HTTP
-// C sessions with one call in flight each. Every result must be a paid
-// success: not an error, and _meta["x402/payment-response"] with success
-// true and a transaction hash, each hash seen once. Any failure is counted,
-// printed, and makes loadgen exit 1. It reports latency (p50, p99, mean),
-// calls/s, the server process's CPU time over the measured calls
-// (utime+stime from /proc/PID/stat) and its peak RSS (VmHWM from
-// /proc/PID/status).
+// stdout; over HTTP it waits until URL accepts connections), or over HTTP
+// with no command uses a server already running (its CPU and RSS are read
+// only when --pid names it). It initializes, makes warm-up calls that are
+// not measured, then N paid tools/call at concurrency C: over stdio C calls
+// in flight on the one session, over HTTP C sessions with one call in
+// flight each. Every result must be a paid success: not an error, and
+// _meta["x402/payment-response"] with success true and a transaction hash,
+// each hash seen once. Any failure is counted, printed, and makes loadgen
+// exit 1. It reports latency (p50, p99, mean), calls/s, the server
+// process's CPU time over the measured calls (utime+stime from
+// /proc/PID/stat), its peak RSS (VmHWM from /proc/PID/status), and the CPU
+// of the load generator and of a --watch-pid process (the seller).
 //
 // coldstart times K fresh starts from exec to the answer to the first
 // tools/list (initialize included), after one unmeasured start that warms
 // the page cache. idle reads VmRSS after initialize, tools/list and a few
 // seconds with nothing to do.
 //
-// Each measuring command prints one JSON object on stdout and appends it to
-// --out FILE when given; report turns such a file into markdown tables with
-// the ratios of x402-mcp to the reference; freeport prints a free loopback
-// TCP port for run.sh. The spawned server inherits
-// loadgen's environment; its stderr is kept and shown if it fails.
+// Each measuring command prints one JSON object on stdout (run also a
+// markdown row on stderr) and appends it to --out FILE when given; report
+// turns such a file into markdown tables with the ratios of x402-mcp to the
+// reference; freeport prints a free loopback TCP port for run.sh. A spawned
+// server inherits loadgen's environment; its stderr is kept and shown if it
+// fails.
 package main
 
 import (

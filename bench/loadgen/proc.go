@@ -106,9 +106,11 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
-// serverProc is a spawned server under test.
+// serverProc is a server under test: spawned, or attached to (a running
+// HTTP server, cmd nil, with its pid if known).
 type serverProc struct {
 	cmd    *exec.Cmd
+	extPID int            // attached: the running server's pid, 0 if unknown
 	stdin  io.WriteCloser // stdio only
 	stdout io.Reader      // stdio only
 	stderr *tail
@@ -145,7 +147,26 @@ func spawn(argv []string, stdio bool) (*serverProc, error) {
 	return p, nil
 }
 
-func (p *serverProc) pid() int { return p.cmd.Process.Pid }
+// attach stands for a server that is already running; pid may be 0.
+func attach(pid int) *serverProc {
+	return &serverProc{extPID: pid, stderr: &tail{}, done: make(chan struct{})}
+}
+
+func (p *serverProc) pid() int {
+	if p.cmd == nil {
+		return p.extPID
+	}
+	return p.cmd.Process.Pid
+}
+
+// stats reads the server's /proc figures; an attached server of unknown
+// pid reads as zero.
+func (p *serverProc) stats() (procStats, error) {
+	if p.pid() == 0 {
+		return procStats{}, nil
+	}
+	return readProc(p.pid())
+}
 
 // exited reports whether the process has ended.
 func (p *serverProc) exited() bool {
@@ -160,6 +181,9 @@ func (p *serverProc) exited() bool {
 // stop ends the server: over stdio by closing its stdin (stdio servers exit
 // on EOF), over HTTP (or if that is not enough) with SIGTERM, then SIGKILL.
 func (p *serverProc) stop() {
+	if p.cmd == nil {
+		return // attached: not ours to stop
+	}
 	if p.stdin != nil {
 		_ = p.stdin.Close()
 		select {

@@ -174,9 +174,7 @@ func writeReport(w io.Writer, r *results) {
 		fmt.Fprintln(w, "| server | transport | concurrency | runs × paid calls | p50 ms | p99 ms | mean ms | calls/s (range) | server CPU ms/call | peak RSS MB | MCP protocol |")
 		fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 		for _, l := range r.load {
-			fmt.Fprintf(w, "| %s | %s | %d | %d × %d | %.2f | %.2f | %.2f | %.0f (%.0f–%.0f) | %.2f | %.1f | %s |\n",
-				l.Server, l.Transport, l.Concurrency, l.Runs, l.N, l.P50ms, l.P99ms, l.MeanMs, l.CallsPerSec, l.CallsPerSecMin, l.CallsPerSecMax,
-				l.CPUPerCallMs, l.PeakRSSMB, l.Protocol)
+			fmt.Fprintln(w, markdownRow(&l))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Where the CPU went, ms per paid call (the server under test, the local seller with its facilitator, the load generator's MCP clients):")
@@ -235,6 +233,17 @@ func writeReport(w io.Writer, r *results) {
 		fmt.Fprintln(w)
 	}
 	writeGoals(w, r)
+}
+
+// markdownRow is one load result as a row of the report's first table.
+func markdownRow(l *LoadResult) string {
+	runs, lo, hi := l.Runs, l.CallsPerSecMin, l.CallsPerSecMax
+	if runs == 0 { // a single run, not aggregated
+		runs, lo, hi = 1, l.CallsPerSec, l.CallsPerSec
+	}
+	return fmt.Sprintf("| %s | %s | %d | %d × %d | %.2f | %.2f | %.2f | %.0f (%.0f–%.0f) | %.2f | %.1f | %s |",
+		l.Server, l.Transport, l.Concurrency, runs, l.N, l.P50ms, l.P99ms, l.MeanMs, l.CallsPerSec, lo, hi,
+		l.CPUPerCallMs, l.PeakRSSMB, l.Protocol)
 }
 
 func ratio(a, b float64) string {
