@@ -25,6 +25,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
 	warm := fs.Bool("warm-path", true, "pay a warm call in one round trip with the terms the seller last accepted (docs/warm-path.md)")
 	httpFlags := addHTTPFlags(fs)
+	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this loopback address, e.g. 127.0.0.1:6060 (for benchmarking; off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,6 +34,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e)
+	if *pprofAddr != "" {
+		if err := startPprof(ctx, *pprofAddr, log); err != nil {
+			return err
+		}
+	}
 	// Start-up is on the host's clock (it waits for tools/list): see
 	// startUp. The wallet (key derivation, or a keystore's KDF) and the
 	// ledger (SQLite, its migrations) load on the other core while the
