@@ -113,6 +113,11 @@ func (s *Server) MCP() *mcpserver.MCPServer { return s.mcp }
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	std := mcpserver.NewStdioServer(s.mcp)
 	std.SetErrorLogger(log.New(slogWriter{s.cfg.Logger}, "", 0))
+	// mcp-go runs 5 tool calls at a time over stdio by default. A paid call
+	// mostly waits (on the seller, or for minutes on a human's approval), so
+	// a host's concurrent calls would queue behind a few slow ones.
+	mcpserver.WithWorkerPoolSize(StdioWorkers)(std)
+	mcpserver.WithQueueSize(1000)(std)
 	return std.Listen(ctx, in, out)
 }
 
@@ -127,6 +132,10 @@ func (s *Server) logCalls(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerF
 		return res, err
 	}
 }
+
+// StdioWorkers is how many tool calls run at once over stdio (mcp-go's
+// maximum); more wait in a queue of 1,000.
+const StdioWorkers = 100
 
 // slogWriter adapts the stdio server's *log.Logger to slog.
 type slogWriter struct{ l *slog.Logger }
