@@ -208,7 +208,12 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 	if cached == nil {
 		return nil, nil
 	}
-	pr := forResource(cached, req.URL.String())
+	// The payment names the request's own resource, without its query or
+	// user info: an operator's ${ENV} secret may sit there, and the signed
+	// payload is kept in the ledger (v2 sellers match on `accepted`).
+	u := *req.URL
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	pr := forResource(cached, u.String())
 	if _, best := c.Policy.evaluate(pr, lim); best != nil {
 		return pr, best
 	}

@@ -146,7 +146,7 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 		paths []string
 		price payments.Amount
 	}{
-		{"v2", []string{"/v2/weather/paris", "/v2/weather/paris", "/v2/weather/oslo", "/v2/weather/lima"}, 1000},
+		{"v2", []string{"/v2/weather/paris", "/v2/weather/paris", "/v2/weather/oslo", "/v2/weather/lima?api_key=s3cret"}, 1000},
 		{"v1", []string{"/v1/quote?symbol=ACME", "/v1/quote?symbol=ACME", "/v1/quote?symbol=ZZZ"}, 2000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +162,20 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 				}
 				if reqs != wantReqs || paid != 1 {
 					t.Fatalf("call %d (%s): %d requests and %d payments reached the seller, want %d and 1", i, p, reqs, paid, wantReqs)
+				}
+			}
+			if tt.name == "v2" {
+				// The last (warm) payment names its own URL, without its
+				// query (where an operator's secret may be).
+				f.mu.Lock()
+				last := f.paidSeen[len(f.paidSeen)-1]
+				f.mu.Unlock()
+				p, err := payments.DecodePaymentHeader(last)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := `"url":"` + f.url + `/v2/weather/lima"`; !strings.Contains(string(p.Resource), want) || strings.Contains(string(p.Resource), "s3cret") {
+					t.Fatalf("warm payment's resource %s lacks %s", p.Resource, want)
 				}
 			}
 			n := payments.Amount(len(tt.paths))
