@@ -384,6 +384,9 @@ func TestHTTPMetricsAndSessionBudget(t *testing.T) {
 		`x402_tool_calls_total{tool="weather",error="false"} 2`,
 		`x402_tool_calls_total{tool="weather",error="true"} 1`,
 		`x402_budget_left_atomic 998000`,
+		// The second call paid the terms the first one learned: one round trip.
+		`x402_warm_payments_total{outcome="sent"} 1`,
+		`x402_warm_payments_total{outcome="fallback"} 0`,
 		"# TYPE x402_upstream_request_seconds histogram",
 	} {
 		if !strings.Contains(m, want) {

@@ -166,6 +166,12 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		b.WriteString("# HELP x402_budget_left_atomic Total budget left, in the asset's atomic units.\n# TYPE x402_budget_left_atomic gauge\n")
 		fmt.Fprintf(&b, "x402_budget_left_atomic %s\n", sum.Left().Atomic())
 	}
+	if wm := s.cfg.Client.Warm; wm != nil {
+		st := wm.Stats()
+		b.WriteString("# HELP x402_warm_payments_total Warm-path payments (terms the seller last accepted, one round trip) by outcome: sent, fallback (refused with new terms, then paid on the normal path), refused (refused with the same terms).\n# TYPE x402_warm_payments_total counter\n")
+		fmt.Fprintf(&b, "x402_warm_payments_total{outcome=\"sent\"} %d\nx402_warm_payments_total{outcome=\"fallback\"} %d\nx402_warm_payments_total{outcome=\"refused\"} %d\n",
+			st.Hits, st.Fallbacks, st.Refusals)
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))
 }
