@@ -87,27 +87,11 @@ func TestPaidCallV2AndV1(t *testing.T) {
 // covers exactly 10 put exactly 10 payments through to the seller.
 func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 	f := newFixture(t, 10*1000)
-	var paid, refused atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), payments.Limit{Tool: "weather", MaxPrice: 1000})
-			if err == nil && res.Charged == payments.Charged {
-				paid.Add(1)
-				return
-			}
-			if pe, ok := payments.AsError(err); ok && pe.Code == payments.CodeOverBudget && pe.Charged == payments.NotCharged {
-				refused.Add(1)
-				return
-			}
-			t.Errorf("unexpected outcome: %v %v", res, err)
-		}()
-	}
-	wg.Wait()
-	if paid.Load() != 10 || refused.Load() != 90 {
-		t.Fatalf("paid %d refused %d, want 10 and 90", paid.Load(), refused.Load())
+	paid, refused := payConcurrently(t, 100, func() (*payments.Result, error) {
+		return f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), payments.Limit{Tool: "weather", MaxPrice: 1000})
+	})
+	if paid != 10 || refused != 90 {
+		t.Fatalf("paid %d refused %d, want 10 and 90", paid, refused)
 	}
 	if n := f.seller.Facilitator().SettledCount(); n != 10 {
 		t.Fatalf("seller settled %d payments, want 10", n)
@@ -115,6 +99,30 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 	if n := f.seller.PaymentHeadersSeen(); n != 10 {
 		t.Fatalf("seller saw %d payment headers, want 10", n)
 	}
+}
+
+// payConcurrently runs n calls of do at once and counts the paid ones and
+// the ones refused over budget, not charged; any other outcome fails t.
+func payConcurrently(t *testing.T, n int, do func() (*payments.Result, error)) (paid, refused int64) {
+	t.Helper()
+	var p, r atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			res, err := do()
+			if err == nil && res.Charged == payments.Charged {
+				p.Add(1)
+				return
+			}
+			if pe, ok := payments.AsError(err); ok && pe.Code == payments.CodeOverBudget && pe.Charged == payments.NotCharged {
+				r.Add(1)
+				return
+			}
+			t.Errorf("unexpected outcome: %v %v", res, err)
+		})
+	}
+	wg.Wait()
+	return p.Load(), r.Load()
 }
 
 // TestRefusalsSignNothing: every refusal before signing leaves the seller

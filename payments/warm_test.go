@@ -471,27 +471,11 @@ func TestWarmPathRespectsLimits(t *testing.T) {
 func TestWarmPathBudgetUnderConcurrency(t *testing.T) {
 	f := newWarmFixture(t, 11*1000, localseller.Config{})
 	f.warmUp(t, weatherLim)
-	var paid, refused atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), weatherLim)
-			if err == nil && res.Charged == payments.Charged {
-				paid.Add(1)
-				return
-			}
-			if pe, ok := payments.AsError(err); ok && pe.Code == payments.CodeOverBudget && pe.Charged == payments.NotCharged {
-				refused.Add(1)
-				return
-			}
-			t.Errorf("unexpected outcome: %v %v", res, err)
-		}()
-	}
-	wg.Wait()
-	if paid.Load() != 10 || refused.Load() != 90 {
-		t.Fatalf("paid %d refused %d, want 10 and 90", paid.Load(), refused.Load())
+	paid, refused := payConcurrently(t, 100, func() (*payments.Result, error) {
+		return f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), weatherLim)
+	})
+	if paid != 10 || refused != 90 {
+		t.Fatalf("paid %d refused %d, want 10 and 90", paid, refused)
 	}
 	if n := f.seller.Facilitator().SettledCount(); n != 11 {
 		t.Fatalf("seller settled %d, want 11", n)
