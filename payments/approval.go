@@ -36,6 +36,13 @@ type Approver func(ctx context.Context, r ApprovalRequest) error
 // ErrDeclined is what an Approver wraps when the human declined.
 var ErrDeclined = errors.New("the human declined the payment")
 
+// ErrApprovalAsked is what an Approver wraps when the question is on its
+// way to the human and the answer comes with a later call (MCP 2026-07-28
+// input requests): not a failure, but nothing may be signed in this call.
+// The reservation is released ("asked the human") and the later call
+// reserves again.
+var ErrApprovalAsked = errors.New("the question was put to the human")
+
 // ApprovalTimeout bounds the wait for a human's answer. It is well under the
 // ledger's StaleReservation, so a reservation held for an approval is never
 // taken for an abandoned one.
@@ -99,6 +106,13 @@ func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 		return &Error{Code: CodeApprovalDeclined, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
 			"the human declined the payment of %s to %s on %s for %s. Nothing was signed. Do not retry this call unless the user asks for it.",
 			r.Amount.USDC(), r.PayTo, r.Network, r.Tool)}
+	}
+	if errors.Is(err, ErrApprovalAsked) {
+		// Asked through the host (MCP 2026-07-28): the call ends here with
+		// the question, and the host calls again with the answer.
+		c.log().Info("approval asked; the host will call again with the answer", "tool", r.Tool, "amount", r.Amount.String())
+		return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+			"%s: the question was put to the human; nothing was signed. The call runs again with the answer.", what)}
 	}
 	c.log().Warn("approval not obtained", "tool", r.Tool, "err", safeErr(err))
 	why := safeErr(err)

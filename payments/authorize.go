@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -65,7 +66,11 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	}
 	bg := context.WithoutCancel(ctx)
 	if perr := c.approve(ctx, ask); perr != nil {
-		_ = c.Ledger.Release(bg, id, "not approved: "+string(perr.Code))
+		why := "not approved: " + string(perr.Code)
+		if errors.Is(perr.Err, ErrApprovalAsked) {
+			why = "asked the human; the call runs again with the answer"
+		}
+		_ = c.Ledger.Release(bg, id, why)
 		return nil, perr
 	}
 	if ctx.Err() != nil {

@@ -22,7 +22,7 @@ var errNoElicitation = errors.New("the MCP host cannot ask the user (it does not
 
 // errAsking: the question is on its way to the user; the call is answered
 // with an input request and resumes when the host retries it.
-var errAsking = errors.New("asking the user")
+var errAsking = fmt.Errorf("asking the user: %w", payments.ErrApprovalAsked)
 
 // approvalInput is the id of the approval question among a call's input
 // requests.

@@ -143,6 +143,21 @@ func TestApprovalLegacyOneReservation(t *testing.T) {
 	}
 }
 
+// On 2026-07-28 the first round asks and ends (its reservation released as
+// "asked", not as a failure); the host's second call, with the answer, pays.
+func TestApprovalModernBooks(t *testing.T) {
+	h := &elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}
+	s := newApprovalSession(t, approvalRegistry, localseller.Config{}, server.Config{}, client.WithElicitationHandler(h))
+	if res := call(t, s.cli, "weather", map[string]any{"city": "paris"}); res.IsError {
+		t.Fatalf("paid call failed: %s", resultText(res))
+	}
+	rows := s.rows(t) // newest first
+	if len(rows) != 2 || rows[0].State != payments.StateSettled || rows[1].State != payments.StateReleased ||
+		rows[1].Nonce != "" || !strings.HasPrefix(rows[1].Reason, "asked the human") {
+		t.Fatalf("ledger %+v, want the asking round released as asked, then one settled payment", rows)
+	}
+}
+
 // On 2025-06-18, a call cancelled while the question is open signs nothing.
 func TestApprovalLegacyCancelledWhileAsking(t *testing.T) {
 	h := &elicitor{wait: true}
