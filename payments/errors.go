@@ -69,7 +69,3 @@ func AsError(err error) (*Error, bool) {
 	ok := errors.As(err, &pe)
 	return pe, ok
 }
-
-func errorf(code Code, charged Charge, format string, args ...any) *Error {
-	return &Error{Code: code, Charged: charged, Message: fmt.Sprintf(format, args...)}
-}

@@ -372,8 +372,6 @@ func (s *stmts) close() error {
 
 const hourMs = int64(time.Hour / time.Millisecond)
 
-func hourKey(ms int64) string { return fmt.Sprintf("%010d", ms/hourMs) }
-
 func amountOf(n sql.NullInt64) payments.Amount {
 	if !n.Valid || n.Int64 < 0 {
 		return 0
