@@ -17,6 +17,9 @@
 //
 // The file is in WAL mode with a 5 s busy timeout; every write transaction
 // begins IMMEDIATE. Within one process all writes share one connection.
+// Any number of processes may open a file that does not exist yet at the
+// same moment: the switch to WAL and each migration wait their turn
+// (OpenLockWait at most).
 package ledger
 
 import (
@@ -27,6 +30,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -157,8 +161,14 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	}
 	f.Close()
 
+	// busy_timeout comes first, so that everything after it waits on a lock
+	// held by another process instead of failing. The switch to WAL and the
+	// migrations are not in the DSN: they take the file's locks, and SQLite
+	// answers some of those waits (a journal-mode change, a lock upgrade
+	// while another process creates the file) with SQLITE_BUSY at once,
+	// whatever the timeout; Open retries them (retryBusy).
 	const common = "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", abs+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(4000)&_pragma=synchronous("+sync+")&_txlock=immediate")
+	w, err := sql.Open("sqlite", abs+common+"&_pragma=wal_autocheckpoint(4000)&_pragma=synchronous("+sync+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
@@ -170,7 +180,11 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	w.SetConnMaxIdleTime(0)
 	l := &Ledger{path: abs, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned}
 	l.SetBudget(b)
-	if err := migrate(ctx, w, cfg.now()); err != nil {
+	err = retryBusy(ctx, func() error { return walMode(ctx, w) })
+	if err == nil {
+		err = retryBusy(ctx, func() error { return migrate(ctx, w, cfg.now()) })
+	}
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
@@ -216,6 +230,63 @@ func (l *Ledger) Close() error {
 	}
 	errs = append(errs, l.w.Close())
 	return errors.Join(errs...)
+}
+
+// OpenLockWait bounds how long Open waits for other processes that are
+// creating or migrating the same ledger file.
+const OpenLockWait = 30 * time.Second
+
+// retryBusy runs f until it does not fail with SQLITE_BUSY or SQLITE_LOCKED,
+// waiting a little longer (with jitter) each time, for at most OpenLockWait
+// or until ctx ends. Any number of processes opening one new file take
+// turns this way: each step f makes is one transaction, or one pragma,
+// that either happens whole or not at all.
+func retryBusy(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(OpenLockWait)
+	wait := 2 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !isBusy(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (other processes held the ledger file for %s)", err, OpenLockWait)
+		}
+		d := wait/2 + time.Duration(rand.Int64N(int64(wait)))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (while waiting for the ledger file: %v)", err, ctx.Err())
+		case <-time.After(d):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+// isBusy says err is SQLite's "database is locked" (SQLITE_BUSY, in any of
+// its extended forms) or "database table is locked" (SQLITE_LOCKED).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// walMode puts the file in WAL mode (it stays so: later connections need
+// not ask).
+func walMode(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("open: journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("open: journal mode is %q: SQLite refused WAL (is the file on a network file system?)", mode)
+	}
+	return nil
 }
 
 // migrations returns the embedded migrations in order: 0001_x.sql is version 1.
