@@ -70,11 +70,11 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		if errors.Is(perr.Err, ErrApprovalAsked) {
 			why = "asked the human; the call runs again with the answer"
 		}
-		_ = c.Ledger.Release(bg, id, why)
+		c.logWrite("release", id, c.Ledger.Release(bg, id, why))
 		return nil, perr
 	}
 	if ctx.Err() != nil {
-		_ = c.Ledger.Release(bg, id, "cancelled before signing")
+		c.logWrite("release", id, c.Ledger.Release(bg, id, "cancelled before signing"))
 		return nil, stopped(ctx, best.Amount)
 	}
 	progress(ctx, StepPaying)
@@ -92,7 +92,7 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
-		_ = c.Ledger.Release(bg, id, "signing failed")
+		c.logWrite("release", id, c.Ledger.Release(bg, id, "signing failed"))
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
 	}
 	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
@@ -162,15 +162,15 @@ func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Ch
 		if !settle.Success {
 			rc.State = "pending"
 		}
-		_ = p.c.Ledger.Settle(bg, rc.LedgerID, *rc)
+		p.c.logWrite("settle", rc.LedgerID, p.c.Ledger.Settle(bg, rc.LedgerID, *rc))
 		return Charged, rc
 	case settle != nil:
 		rc.State = string(StateUnknown)
-		_ = p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200)))
 		return ChargeUnknown, rc
 	default:
 		rc.State = "unconfirmed"
-		_ = p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt")
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt"))
 		return Charged, rc
 	}
 }
@@ -192,7 +192,7 @@ func (p *Pending) reject(ctx context.Context, reason string) string {
 		reason = "no reason given"
 	}
 	p.Receipt.State = string(StateRejected)
-	_ = p.c.Ledger.Reject(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
+	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason))
 	return reason
 }
 
@@ -205,8 +205,17 @@ func (p *Pending) Unknown(ctx context.Context, err error) *Error {
 // markUnknown records that the payment may or may not have settled.
 func (p *Pending) markUnknown(ctx context.Context, reason string) *Receipt {
 	p.Receipt.State = string(StateUnknown)
-	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
+	p.c.logWrite("mark unknown", p.Receipt.LedgerID, p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason))
 	return p.Receipt
+}
+
+// logWrite logs a ledger write that failed after the decision it records
+// was taken (the payment left, or was refused): the caller goes on, and the
+// row stays in the state before, which counts at least as much.
+func (c *Client) logWrite(op, id string, err error) {
+	if err != nil {
+		c.log().Error("ledger write failed", "op", op, "ledger", id, "err", err)
+	}
 }
 
 // ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over

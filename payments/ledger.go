@@ -239,7 +239,10 @@ func (l *MemoryLedger) ReserveSigned(ctx context.Context, r Reservation, sign fu
 		err = l.MarkSigned(ctx, id, s)
 	}
 	if err != nil {
-		_ = l.Release(ctx, id, "signing failed")
+		// Nothing was recorded as signed, so nothing left: free the hold.
+		if rerr := l.Release(ctx, id, "signing failed"); rerr != nil {
+			return "", errors.Join(err, fmt.Errorf("ledger: payment %s stays reserved: %w", id, rerr))
+		}
 		return "", err
 	}
 	return id, nil

@@ -356,7 +356,7 @@ func reasonText(reason, msg string) string {
 // authorization stays counted until it expires.
 func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Recipient, host string) *Error {
 	why := reasonText(reason, msg)
-	_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300))
+	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300)))
 	p.Receipt.State = string(StateRejected)
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
 	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Receipt: p.Receipt, Message: fmt.Sprintf(
@@ -382,7 +382,7 @@ func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host 
 	switch {
 	case fe.Op == "verify" && !fe.Sent:
 		// The connection was never made: the authorization never left.
-		_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("never sent: "+fe.Error(), 300))
+		p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("never sent: "+fe.Error(), 300)))
 		p.Receipt.State = string(StateRejected)
 		return &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: err, Receipt: p.Receipt, Message: fmt.Sprintf(
 			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. It stays counted against the budgets until its authorization expires at %s (ledger %s). Tipping again once the facilitator is reachable is safe.",
