@@ -176,13 +176,15 @@ func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Ch
 }
 
 // Rejected records that the seller refused the payment (it answered with a
-// fresh payment challenge) and returns the error to show. The authorization
-// stays counted until it expires; nothing is signed again.
+// fresh payment challenge) and returns the error to show. The seller had
+// the signed authorization and may still settle it, so its outcome is
+// unknown, not "not charged": it stays counted until reconciliation proves
+// it unused on chain. Nothing is signed again.
 func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	reason = p.reject(ctx, reason)
-	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
-		"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
-		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339))}
+	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
+		"the seller refused the signed payment of %s (%s) and reported no settlement. It received the signed authorization, valid until %s, so the payment stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). x402-mcp did not sign again. Do not retry this call blindly: check x402_spend_history first, and retry only once the seller's terms are fixed.",
+		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // reject records the seller's refusal and returns the reason as shown.

@@ -38,14 +38,30 @@ type Receipt struct {
 	X402Version int    `json:"x402Version"`
 }
 
-// Line returns the receipt as one short line of text.
+// Line returns the receipt as one short line of text. It says "Paid" only
+// for a payment that settled (or whose settlement the seller reported
+// pending); for any other it says what is known.
 func (r *Receipt) Line() string {
-	tx := r.Transaction
-	if tx == "" {
-		tx = "no transaction hash reported"
+	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Amount.USDC(), r.AmountAtom, r.Network, r.PayTo, r.Payer)
+	tx := ""
+	if r.Transaction != "" {
+		tx = "; the seller named transaction " + r.Transaction
 	}
-	return fmt.Sprintf("Paid %s (%s atomic) on %s to %s from %s; tx %s [%s].",
-		r.Amount.USDC(), r.AmountAtom, r.Network, r.PayTo, r.Payer, tx, r.State)
+	switch r.State {
+	case string(StateSettled), "pending":
+		if r.Transaction == "" {
+			return fmt.Sprintf("Paid %s; tx no transaction hash reported [%s].", what, r.State)
+		}
+		return fmt.Sprintf("Paid %s; tx %s [%s].", what, r.Transaction, r.State)
+	case string(StateRejected):
+		return fmt.Sprintf("Payment of %s refused by the seller, no settlement reported%s: counted until reconciliation proves it unused [%s].", what, tx, r.State)
+	case string(StateReleased):
+		return fmt.Sprintf("Payment of %s never sent: released [%s].", what, r.State)
+	case "unconfirmed":
+		return fmt.Sprintf("Payment of %s sent and the answer delivered, but the seller sent no settlement receipt: not confirmed [%s].", what, r.State)
+	default:
+		return fmt.Sprintf("Payment of %s sent; whether it settled is unknown%s: counted until reconciliation proves it used or unused [%s].", what, tx, r.State)
+	}
 }
 
 // Result is an upstream answer, paid or not.
@@ -159,6 +175,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		lim.CallID = paymentID("")
 	}
 	var pr *PaymentRequired
+	var warmRefused *Receipt // a warm payment the seller refused in this call
 	if warm, best := c.warmTerms(req, lim, start); warm != nil {
 		// The warm path: pay the terms the seller last accepted for this
 		// entry at once, in one round trip.
@@ -171,6 +188,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		if fresh == nil {
 			return res, err
 		}
+		warmRefused = p.Receipt
 		// The seller changed its terms: pay its fresh challenge as a new
 		// payment of the same call (the refused one stays counted).
 		pr, lim.CallID = fresh, retryCallID(lim.CallID)
@@ -194,10 +212,26 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	// with the exact header value before the request leaves.
 	p, err := c.Authorize(ctx, pr, lim, redactURL(req), HostPort(req.URL))
 	if err != nil {
-		return nil, err
+		return nil, withRefusedWarm(err, warmRefused)
 	}
 	res, _, err := c.finish(ctx, req, lim, pr, p, start, false)
 	return res, err
+}
+
+// withRefusedWarm adds to a refusal of the fresh terms (before anything
+// was signed for them) that the warm payment refused earlier in the call
+// left the process: the call is not "not charged" while that one is
+// unproven.
+func withRefusedWarm(err error, warm *Receipt) error {
+	pe, ok := AsError(err)
+	if warm == nil || !ok || pe.Charged != NotCharged {
+		return err
+	}
+	cp := *pe
+	cp.Charged, cp.Receipt = ChargeUnknown, warm
+	cp.Message = fmt.Sprintf("the seller refused the warm payment of %s (ledger %s) with new terms and reported no settlement; it stays counted until reconciliation proves it unused. The new terms were not paid: %s",
+		warm.Amount.USDC(), warm.LedgerID, pe.Message)
+	return &cp
 }
 
 // warmTerms returns the remembered challenge for lim's entry, with the

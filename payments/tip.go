@@ -59,7 +59,8 @@ const MaxTipNote = 200
 
 // DefaultTipValidity is how long a tip's authorization stays valid: time
 // for the facilitator to verify and settle it. An authorization that fails
-// stays counted until it expires.
+// stays counted until reconciliation proves it unused, which it can do once
+// the chain is past this.
 const DefaultTipValidity = 300
 
 // TipInfo describes a tip to the approval question and the ledger (through
@@ -227,8 +228,9 @@ func (r *TipResult) Line() string {
 // every budget and the tip budget reserved atomically, the human asked
 // unless auto-approved, one signature, the signed record written), then
 // POSTs /verify and /settle. It never signs twice: an ambiguous answer
-// leaves the tip unknown (counted until reconciliation), a refusal leaves it
-// rejected (counted until the authorization expires).
+// leaves the tip unknown and a refusal leaves it rejected, both counted until
+// reconciliation proves them used or unused on chain; a tip that could not
+// even be sent is released.
 //
 // The note is kept in the ledger and shown to the human; it is never sent
 // to the facilitator or the chain.
@@ -351,16 +353,17 @@ func reasonText(reason, msg string) string {
 	return reason
 }
 
-// tipRefused records a facilitator's definite refusal (at /verify, or a
-// settlement that failed for a stated reason): not charged; the unused
-// authorization stays counted until it expires.
+// tipRefused records a facilitator's refusal (at /verify, or a settlement
+// that failed for a stated reason). The facilitator had the signed
+// authorization and could still settle it, so the outcome is unknown, not
+// "not charged": it stays counted until reconciliation proves it unused.
 func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Recipient, host string) *Error {
 	why := reasonText(reason, msg)
 	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300)))
 	p.Receipt.State = string(StateRejected)
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
-	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Receipt: p.Receipt, Message: fmt.Sprintf(
-		"the facilitator at %s refused the tip of %s to %s at /%s (%s). Nothing moved and x402-mcp did not sign again. The unused authorization stays counted against the budgets until it expires at %s (ledger %s). Do not tip again unless the cause is fixed (for example the wallet's balance).",
+	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
+		"the facilitator at %s refused the tip of %s to %s at /%s (%s) and reported no settlement. x402-mcp did not sign again. The facilitator received the signed authorization, valid until %s, so the tip stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). Do not tip again blindly: check x402_spend_history first, and fix the cause (for example the wallet's balance).",
 		host, p.Receipt.Amount.USDC(), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
@@ -373,6 +376,35 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 		what, rc.Amount.USDC(), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
 }
 
+// tipNeverSent releases a tip whose /verify request could not even be sent.
+//
+// Releasing at once breaks the rule that a signed authorization counts
+// until the chain proves it unused, and only here, because this one never
+// existed outside x402-mcp: fe.Sent is false only for a dial or DNS error
+// (neverSent), and Go's HTTP client reports one only when no attempt of the
+// request was written anywhere (a reused connection that fails before
+// writing is retried on a new one; a failure after writing is not a dial
+// error). The request is the only way the signature leaves, and /verify is
+// the first request. The one other copy, the ledger's, is cleared by
+// ReleaseUnsent. If that fails the tip stays signed, and counted, until
+// reconciliation.
+func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Recipient, host string) *Error {
+	id := p.Receipt.LedgerID
+	e := &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: fe, Receipt: p.Receipt}
+	if err := p.c.Ledger.ReleaseUnsent(ctx, id, Sanitize("never sent: "+fe.Error(), 300)); err != nil {
+		p.c.logWrite("release unsent", id, err)
+		e.Message = fmt.Sprintf(
+			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. The ledger could not release it, so it stays counted until reconciliation (ledger %s). Tipping again once the facilitator is reachable is safe.",
+			host, fe.Detail, p.Receipt.Amount.USDC(), rec, id)
+		return e
+	}
+	p.Receipt.State = string(StateReleased)
+	e.Message = fmt.Sprintf(
+		"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged, and its authorization was released and discarded (ledger %s). Tipping again once the facilitator is reachable is safe.",
+		host, fe.Detail, p.Receipt.Amount.USDC(), rec, id)
+	return e
+}
+
 // tipFailed records a facilitator request that got no usable answer.
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
 	var fe *FacilitatorError
@@ -381,12 +413,7 @@ func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host 
 	}
 	switch {
 	case fe.Op == "verify" && !fe.Sent:
-		// The connection was never made: the authorization never left.
-		p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("never sent: "+fe.Error(), 300)))
-		p.Receipt.State = string(StateRejected)
-		return &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: err, Receipt: p.Receipt, Message: fmt.Sprintf(
-			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. It stays counted against the budgets until its authorization expires at %s (ledger %s). Tipping again once the facilitator is reachable is safe.",
-			host, fe.Detail, p.Receipt.Amount.USDC(), rec, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		return p.tipNeverSent(ctx, fe, rec, host)
 	case fe.Status >= 400 && fe.Status < 500, fe.Op == "verify" && fe.Status >= 500:
 		// The facilitator answered and did not settle: /verify never moves
 		// money, and a 4xx at /settle is a refusal of the request.

@@ -236,7 +236,8 @@ func TestWarmPathTermsChanged(t *testing.T) {
 			if fac.NonceUsed(f.client.Wallet.Address(), hashOf(t, wp.Payload.Authorization.Nonce)) {
 				t.Fatal("the refused warm authorization was settled")
 			}
-			// …counted until it expires, never twice, then not at all.
+			// …counted, never twice, and still counted once it expired by the
+			// clock: only reconciliation's proof from the chain frees it.
 			s := summary(t, f.ledger)
 			if s.Settled != 1000+tt.newPrice || s.Pending != 1000 || s.Payments != 2 {
 				t.Fatalf("ledger right after: %+v, want settled %d and the refused 1000 pending", s, 1000+tt.newPrice)
@@ -253,8 +254,8 @@ func TestWarmPathTermsChanged(t *testing.T) {
 				t.Fatalf("call ids %q then %q: want the second derived from the first", rows[1].CallID, rows[2].CallID)
 			}
 			f.clock.Add(time.Duration(localseller.DefaultMaxTimeoutSeconds+1) * time.Second)
-			if s := summary(t, f.ledger); s.Settled != 1000+tt.newPrice || s.Pending != 0 {
-				t.Fatalf("ledger after the refused authorization expired: %+v", s)
+			if s := summary(t, f.ledger); s.Settled != 1000+tt.newPrice || s.Pending != 1000 {
+				t.Fatalf("ledger after the refused authorization expired by the clock: %+v", s)
 			}
 			if st := f.client.Warm.Stats(); st.Hits != 1 || st.Fallbacks != 1 {
 				t.Fatalf("stats %+v", st)
@@ -301,9 +302,12 @@ func TestWarmPathFallbackRefused(t *testing.T) {
 			f.seller.SetPrices(localseller.Prices{Weather: tt.newPrice})
 			before := f.seller.Facilitator().SettledTotal()
 			_, err, reqs, paid := f.call(t, "/v2/weather/paris", weatherLim)
+			// The new terms were refused before signing, but the refused warm
+			// authorization left: the call is not "not charged".
 			pe, ok := payments.AsError(err)
-			if !ok || pe.Code != tt.code || pe.Charged != payments.NotCharged {
-				t.Fatalf("err %v, want %s not charged", err, tt.code)
+			if !ok || pe.Code != tt.code || pe.Charged != payments.ChargeUnknown || pe.Receipt == nil || pe.Receipt.State != "rejected" ||
+				!strings.Contains(pe.Message, "refused the warm payment of 0.001 USDC") || !strings.Contains(pe.Message, "until reconciliation proves it unused") {
+				t.Fatalf("err %v, want %s with the refused warm payment's outcome unknown", err, tt.code)
 			}
 			if reqs != 1 || paid != 1 {
 				t.Fatalf("%d requests, %d payments; want only the warm one", reqs, paid)
@@ -328,8 +332,8 @@ func TestWarmPathSameTermsRefused(t *testing.T) {
 	f.strip.Store(true)
 	_, err, reqs, paid := f.call(t, "/v2/weather/paris", weatherLim)
 	pe, ok := payments.AsError(err)
-	if !ok || pe.Code != payments.CodePaymentRejected || pe.Charged != payments.NotCharged {
-		t.Fatalf("err %v, want payment_rejected", err)
+	if !ok || pe.Code != payments.CodePaymentRejected || pe.Charged != payments.ChargeUnknown {
+		t.Fatalf("err %v, want payment_rejected, outcome unknown", err)
 	}
 	if reqs != 1 || paid != 1 {
 		t.Fatalf("%d requests, %d payments; want the warm one only", reqs, paid)

@@ -146,7 +146,8 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 			r.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPaymentResponse: map[string]any{"success": true, "transaction": "0xabc", "network": "eip155:84532"}}}
 			return r, nil
 		}, "", "charged"},
-		{"second challenge", false, func() (*mcp.CallToolResult, error) { return remoteChallenge("invalid_signature"), nil }, payments.CodePaymentRejected, "not charged"},
+		// The server refused a payment it received: not proven unused.
+		{"second challenge", false, func() (*mcp.CallToolResult, error) { return remoteChallenge("invalid_signature"), nil }, payments.CodePaymentRejected, "unknown"},
 		{"error after paying", false, func() (*mcp.CallToolResult, error) { return nil, errors.New("boom") }, payments.CodeOutcomeUnknown, "unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,10 +9,13 @@
 //   - A row walks reserved → signed → settled | rejected | unknown, and a
 //     reservation that was never signed → released. The signed record (the
 //     nonce and the exact header value) is written before the payment leaves.
-//   - Reserved, signed, settled and unknown payments count against the
-//     budgets; a rejected one counts until its authorization expires; a
-//     released one does not count. Only Reconcile, with proof from the chain
-//     that an authorization is unused and expired, releases a signed payment.
+//   - Reserved, signed, settled, unknown and rejected payments count against
+//     the budgets; a released one does not. Once an authorization has left
+//     the process it counts until Reconcile proves, from the chain, that its
+//     nonce is used (settled) or unused at a block past its validBefore
+//     (released); a seller's refusal and the clock prove nothing.
+//     ReleaseUnsent releases a signed payment whose authorization provably
+//     never left.
 //   - Rows are never deleted; the schema refuses it.
 //
 // The file is in WAL mode with a 5 s busy timeout; every write transaction
@@ -351,7 +354,8 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	return tx.Commit()
 }
 
-const counted = `state IN ('reserved', 'signed', 'settled', 'unknown')`
+// counted is the states that count against the budgets (0003_rejected_counts.sql).
+const counted = `state IN ('reserved', 'signed', 'settled', 'unknown', 'rejected')`
 
 // open is the WHERE clause of the partial index payments_open, verbatim: a
 // query must repeat it for SQLite to use the index.
@@ -370,6 +374,7 @@ type stmts struct {
 	spent, oldest, insert, byCall            *sql.Stmt
 	tipSpent, tipOldest                      *sql.Stmt
 	signed, settle, reject, unknown, release *sql.Stmt
+	releaseUnsent                            *sql.Stmt
 	state, summary, get                      *sql.Stmt
 }
 
@@ -386,21 +391,12 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	(SELECT amount FROM spend WHERE scope = 'session' AND key = ?3),
 	(SELECT amount FROM spend WHERE scope = 'network' AND key = ?4),
 	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND key >= ?5),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND ` + counted + `),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND tool = ?1),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND host = ?2),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND session = ?3),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND network = ?4),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND created_at >= ?6)`},
-		{&s.oldest, `SELECT MIN(created_at) FROM payments
-	WHERE created_at >= ?1 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND ` + counted + `)`},
+		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND ` + counted},
 		{&s.tipSpent, `SELECT
 	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND key >= ?1),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND ` + counted + `),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?4 AND kind = 'tip' AND created_at >= ?2)`},
-		{&s.tipOldest, `SELECT MIN(created_at) FROM payments
-	WHERE created_at >= ?1 AND kind = 'tip' AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND ` + counted + `)`},
+		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
@@ -414,6 +410,8 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
 		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
 		{&s.release, `UPDATE payments SET state = 'released', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'reserved'`},
+		{&s.releaseUnsent, `UPDATE payments SET state = 'released', reason = ?2, header = '', payload = '', updated_at = ?3
+	WHERE id = ?1 AND state = 'signed'`},
 		{&s.state, `SELECT state FROM payments WHERE id = ?1`},
 		{&s.summary, `SELECT
 	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
@@ -433,7 +431,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -463,15 +461,15 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 	if r.IsTip() {
 		// The tip budget's window is the day window, summed the same way
 		// from the tips' own hourly sums.
-		var v [3]sql.NullInt64
-		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli()).Scan(&v[0], &v[1], &v[2])
+		var v [2]sql.NullInt64
+		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd).Scan(&v[0], &v[1])
 		if err != nil {
 			return s, fmt.Errorf("ledger: sum the tip budget: %w", err)
 		}
-		s.TipDay = add(add(amountOf(v[0]), amountOf(v[1])), amountOf(v[2]))
+		s.TipDay = add(amountOf(v[0]), amountOf(v[1]))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, now.UnixMilli()).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest tip of the day window: %w", err)
 			}
 			if o.Valid {
@@ -483,30 +481,25 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		// An empty edge and no hours: the day is not needed.
 		dayStart, edgeEnd, firstHour = 0, 0, math.MaxInt32
 	}
-	var v [13]sql.NullInt64
+	var v [7]sql.NullInt64
 	dest := make([]any, len(v))
 	for i := range v {
 		dest[i] = &v[i]
 	}
 	err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network),
-		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli()).Scan(dest...)
+		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd).Scan(dest...)
 	if err != nil {
 		return s, fmt.Errorf("ledger: sum budgets: %w", err)
 	}
-	// Columns: the always-counted sums (total, tool, host, session, network,
-	// whole hours, the window's edge), then the rejected payments still
-	// valid (total, tool, host, session, network, in the window).
+	// Columns: the running sums of total, tool, host, session and network,
+	// then the day window: its whole hours and its edge.
 	a := func(i int) payments.Amount { return amountOf(v[i]) }
-	s.Total = add(a(0), a(7))
-	s.Tool = add(a(1), a(8))
-	s.Host = add(a(2), a(9))
-	s.Session = add(a(3), a(10))
-	s.Network = add(a(4), a(11))
+	s.Total, s.Tool, s.Host, s.Session, s.Network = a(0), a(1), a(2), a(3), a(4)
 	if day {
-		s.Day = add(add(a(5), a(6)), a(12))
+		s.Day = add(a(5), a(6))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), now.UnixMilli()).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli()).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
 			}
 			if o.Valid {
@@ -781,6 +774,14 @@ func (l *Ledger) Release(ctx context.Context, id, reason string) error {
 	return l.update(ctx, id, payments.StateReleased, l.ws.release, reason, l.now().UnixMilli())
 }
 
+// ReleaseUnsent implements payments.Ledger: it frees a signed payment whose
+// authorization never left the process, and clears its stored header and
+// payload (the nonce stays, for the books), so that no copy of the
+// authorization remains. It fails for a payment in any other state.
+func (l *Ledger) ReleaseUnsent(ctx context.Context, id, reason string) error {
+	return l.update(ctx, id, payments.StateReleased, l.ws.releaseUnsent, reason, l.now().UnixMilli())
+}
+
 // Summary implements payments.Ledger.
 func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 	now := l.now()
@@ -799,7 +800,7 @@ func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 		return sum, err
 	}
 	sum.Settled, sum.Payments, sum.Day = amountOf(settled), int(n.Int64), s.Day
-	// s.Total is the always-counted total plus the unexpired rejections.
+	// s.Total is everything counted, settled included.
 	if s.Total >= sum.Settled {
 		sum.Pending = s.Total - sum.Settled
 	}
