@@ -241,8 +241,13 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	// Move the chain past every authorization's validBefore (for good: no
-	// later block is older), then reconcile: the books must now be exact.
+	// later block is older), and far enough for a block past it to be
+	// final (reconciliation releases an unused authorization only at a
+	// finalized block), then reconcile: the books must now be exact.
 	if err := sim.AdjustTime(2 * validity * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Seal(32); err != nil {
 		t.Fatal(err)
 	}
 	out, stderr, err := run(t, []string{"X402_LEDGER=" + book, "X402_REGISTRY=" + writeCatalog(t, cat, seller.URL)}, "ledger", "reconcile")

@@ -62,11 +62,6 @@ const (
 // to release it: a call signs within moments of reserving.
 const StaleReservation = 10 * time.Minute
 
-// ExpiryGrace is how long after an authorization's validBefore Reconcile
-// waits before it trusts "unused on chain" as final: block timestamps may lag
-// the local clock.
-const ExpiryGrace = time.Minute
-
 // Ledger is the durable payments.Ledger. It is safe for concurrent use, and
 // several processes may open the same file.
 type Ledger struct {
