@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // Pending is a payment authorized for one call, whatever carries it (HTTP
@@ -20,6 +22,7 @@ type Pending struct {
 	// Receipt describes the payment; its State is set by the outcome.
 	Receipt     *Receipt
 	validBefore time.Time
+	signedAt    time.Time
 	// hName and hValue are the encoded payment header (HTTP carriage).
 	hName, hValue string
 }
@@ -145,7 +148,7 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue}
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
@@ -167,11 +170,62 @@ func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Ch
 	case settle != nil:
 		rc.State = string(StateUnknown)
 		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200)))
+		if p.settledOnChain(ctx) {
+			return Charged, rc
+		}
 		return ChargeUnknown, rc
 	default:
 		rc.State = "unconfirmed"
 		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt"))
+		p.settledOnChain(ctx)
 		return Charged, rc
+	}
+}
+
+// settledOnChain asks the chain, when the client has a checker, whether the
+// authorization of p, whose outcome is unknown, was used: at once and
+// again until c.ProveWithin has passed or ctx ends, whichever is first. A
+// used one is recorded settled, with the transaction that used it, and the
+// receipt says so; it returns whether it was. Anything else leaves the
+// payment as it is (unknown, counted) for reconciliation.
+func (p *Pending) settledOnChain(ctx context.Context) bool {
+	c := p.c
+	wait := c.ProveWithin
+	if wait == 0 {
+		wait = DefaultProveWithin
+	}
+	if c.Chain == nil || wait < 0 || ctx.Err() != nil || p.Payload == nil || p.Requirement == nil {
+		return false
+	}
+	a, err := ParseAuthorization(p.Payload.Payload.Authorization)
+	if err != nil {
+		return false
+	}
+	ref := AuthorizationRef{Network: Network(p.Receipt.Network), Asset: common.HexToAddress(p.Requirement.Asset), Payer: a.From, Nonce: a.Nonce, Since: p.signedAt}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		st, err := c.Chain.CheckAuthorization(ctx, ref)
+		switch {
+		case err == nil && st.Used:
+			rc := p.Receipt
+			rc.State = string(StateSettled)
+			if st.Transaction != "" {
+				rc.Transaction = st.Transaction
+			}
+			c.log().Info("the chain shows the payment used", "ledger", rc.LedgerID, "tx", st.Transaction)
+			c.logWrite("settle", rc.LedgerID, c.Ledger.Settle(context.WithoutCancel(ctx), rc.LedgerID, *rc))
+			return true
+		case errors.Is(err, ErrNoRPC):
+			return false
+		case err != nil:
+			c.log().Debug("asking the chain about a payment of unknown outcome", "ledger", p.Receipt.LedgerID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
 	}
 }
 
@@ -199,9 +253,14 @@ func (p *Pending) reject(ctx context.Context, reason string) string {
 }
 
 // Unknown records an ambiguous outcome (the paid call failed after the
-// payment left) and returns the error to show.
+// payment left) and returns the error to show: charged, nothing delivered,
+// when the chain shows the payment used (see Client.Chain).
 func (p *Pending) Unknown(ctx context.Context, err error) *Error {
-	return upstreamError(ctx, err, ChargeUnknown, p.markUnknown(ctx, safeErr(err)))
+	rc := p.markUnknown(ctx, safeErr(err))
+	if p.settledOnChain(ctx) {
+		return upstreamError(ctx, err, Charged, rc)
+	}
+	return upstreamError(ctx, err, ChargeUnknown, rc)
 }
 
 // markUnknown records that the payment may or may not have settled.

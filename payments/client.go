@@ -113,7 +113,21 @@ type Client struct {
 	// Warm remembers accepted terms per entry (Limit.WarmKey) so that warm
 	// calls take one round trip; nil turns the warm path off.
 	Warm *Warm
+	// Chain, when set, is asked at once whether a payment whose outcome is
+	// unknown was used on chain, for at most ProveWithin and never past the
+	// call's context: a used one is recorded settled, with its transaction,
+	// and the call answers charged. Nil (or a network without an rpc
+	// endpoint) leaves the outcome unknown until reconciliation.
+	Chain ChainChecker
+	// ProveWithin bounds that check (DefaultProveWithin when zero; a
+	// negative value turns it off).
+	ProveWithin time.Duration
 }
+
+// DefaultProveWithin bounds the check of an unknown outcome on chain within
+// the call: a settlement the seller made before the answer was lost is
+// usually mined already, or within a block or two.
+const DefaultProveWithin = 3 * time.Second
 
 // DefaultMaxBody is the default cap on an upstream body.
 const DefaultMaxBody = 10 << 20
@@ -281,6 +295,11 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		// then reads as "nonce already used". Not a rejection.
 		c.chillWarm(lim, p, warm)
 		rc := p.markUnknown(ctx, "402 after the payment may have been used: "+reason)
+		if p.settledOnChain(ctx) {
+			return nil, nil, &Error{Code: CodeUpstreamFailed, Charged: Charged, Receipt: rc, Message: fmt.Sprintf(
+				"charged, nothing delivered: the payment of %s settled on chain (%s), but the seller's answer was lost and it refused a resend of the same payment (%s). x402-mcp did not sign again. Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the seller for what was paid for (ledger %s).",
+				rc.Amount.USDC(), txText(rc), reason, rc.LedgerID)}
+		}
 		return nil, nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
 			rc.Amount.USDC(), reason, rc.LedgerID)}
@@ -312,6 +331,9 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		// settled before the failure.
 		c.chillWarm(lim, p, warm)
 		paid.Charged, paid.Receipt = ChargeUnknown, p.markUnknown(ctx, fmt.Sprintf("upstream answered %d after payment", paid.Status))
+		if p.settledOnChain(ctx) {
+			paid.Charged = Charged
+		}
 	}
 	return paid, nil, nil
 }
@@ -548,19 +570,39 @@ func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) 
 	if errors.As(err, &ne) && ne.Timeout() {
 		timeout = true
 	}
-	code, what := CodeUpstreamFailed, "could not reach the upstream"
+	e := &Error{Code: CodeUpstreamFailed, Charged: charged, Receipt: rc, Err: err}
 	if timeout {
-		code, what = CodeUpstreamTimeout, "the upstream did not answer in time"
+		e.Code = CodeUpstreamTimeout
 	}
-	e := &Error{Code: code, Charged: charged, Receipt: rc, Err: err}
-	switch charged {
-	case ChargeUnknown:
-		e.Code = CodeOutcomeUnknown
-		e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Amount.USDC(), rc.LedgerID)
-	default:
+	if charged == NotCharged {
+		what := "could not reach the upstream"
+		if timeout {
+			what = "the upstream did not answer in time"
+		}
 		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err))
+		return e
 	}
+	// The paid request left: the upstream was reached, but no answer came.
+	what := "no answer came back from the upstream (" + safeErr(err) + ")"
+	if timeout {
+		what = "the upstream did not answer in time (" + safeErr(err) + ")"
+	}
+	if charged == Charged {
+		e.Message = fmt.Sprintf("charged, nothing delivered: %s after the payment of %s was sent, and the payment settled on chain (%s). Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the seller for what was paid for (ledger %s).",
+			what, rc.Amount.USDC(), txText(rc), rc.LedgerID)
+		return e
+	}
+	e.Code = CodeOutcomeUnknown
+	e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Amount.USDC(), rc.LedgerID)
 	return e
+}
+
+// txText names a receipt's transaction for a message.
+func txText(rc *Receipt) string {
+	if rc.Transaction == "" {
+		return "transaction not found"
+	}
+	return "transaction " + rc.Transaction
 }
 
 // safeErr shortens a transport error for the model and the logs. A URL in

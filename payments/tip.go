@@ -276,16 +276,25 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	bg := context.WithoutCancel(ctx)
 	fc := &FacilitatorClient{URL: t.Facilitator, HTTP: c.httpClient(), Timeout: t.Timeout}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
+	// failed returns e, or, when the chain showed the tip used (e is nil),
+	// the settled tip.
+	failed := func(e *Error) (*TipResult, error) {
+		if e != nil {
+			return nil, e
+		}
+		res.Charged, res.Receipt = Charged, p.Receipt
+		return res, nil
+	}
 	vr, err := fc.Verify(bg, p.Payload, p.Requirement)
 	if err != nil {
-		return nil, p.tipFailed(bg, err, rec, host)
+		return failed(p.tipFailed(bg, err, rec, host))
 	}
 	if !vr.IsValid {
 		return nil, p.tipRefused(bg, "verify", vr.InvalidReason, vr.InvalidMessage, rec, host)
 	}
 	sr, err := fc.Settle(bg, p.Payload, p.Requirement)
 	if err != nil {
-		return nil, p.tipFailed(bg, err, rec, host)
+		return failed(p.tipFailed(bg, err, rec, host))
 	}
 	switch {
 	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
@@ -296,7 +305,7 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	case nonceUsed(sr.ErrorReason) || sr.ErrorReason == "unexpected_settle_error" || sr.ErrorReason == "":
 		// The authorization may have been used (by this settle, a replay,
 		// or a failure after broadcast).
-		return nil, p.tipUnknown(bg, fmt.Sprintf("the facilitator's /settle failed with %s", reasonText(sr.ErrorReason, sr.ErrorMessage)), rec, host)
+		return failed(p.tipUnknown(bg, fmt.Sprintf("the facilitator's /settle failed with %s", reasonText(sr.ErrorReason, sr.ErrorMessage)), rec, host))
 	default:
 		return nil, p.tipRefused(bg, "settle", sr.ErrorReason, sr.ErrorMessage, rec, host)
 	}
@@ -367,9 +376,15 @@ func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Re
 		host, p.Receipt.Amount.USDC(), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
-// tipUnknown records an ambiguous outcome: the tip may have settled.
+// tipUnknown records an ambiguous outcome: the tip may have settled. It
+// returns nil when the chain shows the tip used (see Client.Chain): the tip
+// is then recorded settled.
 func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, host string) *Error {
 	rc := p.markUnknown(ctx, Sanitize(what, 300))
+	if p.settledOnChain(ctx) {
+		p.c.log().Info("tipped (the facilitator's answer was lost; the chain shows the tip used)", "ledger", rc.LedgerID, "tx", rc.Transaction)
+		return nil
+	}
 	p.c.log().Warn("tip outcome unknown", "ledger", rc.LedgerID, "why", Sanitize(what, 300))
 	return &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 		"%s after the signed tip of %s to %s was sent to the facilitator at %s. The tip may have settled. x402-mcp did not sign again. Do not tip again blindly: it could pay twice. Check x402_spend_history later or ask the operator to reconcile (ledger %s; the authorization expires at %s).",
@@ -405,7 +420,8 @@ func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Re
 	return e
 }
 
-// tipFailed records a facilitator request that got no usable answer.
+// tipFailed records a facilitator request that got no usable answer. It
+// returns nil when the chain shows the tip used (see tipUnknown).
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
 	var fe *FacilitatorError
 	if !errors.As(err, &fe) {

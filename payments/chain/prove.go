@@ -45,9 +45,11 @@ const (
 //
 // It reads the reference block (ReferenceTags), takes its number and
 // timestamp, and calls authorizationState at that number. Used there: used.
-// Unused there, it also asks the latest block (a settlement too recent to
-// be final is still a settlement); used there: used. Otherwise the answer
-// is unused, at the reference block: Block and BlockTime are that block's.
+// Unused there (or unreadable there: a token deployed after it), it also
+// asks the latest block (a settlement too recent to be final is still a
+// settlement); used there: used. Otherwise the answer is unused, at the
+// reference block: Block and BlockTime are that block's; if the reference
+// block could not be read, the check fails.
 // For a used authorization it looks for the AuthorizationUsed log (see
 // LogWindow, MaxLogBlocks) to name the transaction; a failed search is not
 // an error.
@@ -66,28 +68,33 @@ func (c *RPCChecker) CheckAuthorization(ctx context.Context, a payments.Authoriz
 	if err != nil {
 		return fail(err)
 	}
-	used, err := AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, ref.Number)
-	if err != nil {
-		return fail(fmt.Errorf("at block %d (%s): %w", ref.Number, tag, err))
+	st := payments.AuthorizationStatus{Block: ref.Number, BlockTime: ref.Time}
+	used, refErr := AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, ref.Number)
+	if refErr != nil {
+		refErr = fmt.Errorf("at block %d (%s): %w", ref.Number, tag, refErr)
 	}
-	at := ref
 	if !used && tag != "latest" {
+		// A settlement too recent to be final is still a settlement (and a
+		// token deployed after the reference block can only be read later).
 		head, err := cl.BlockByTag(ctx, "latest")
 		if err != nil {
 			return fail(err)
 		}
 		if head.Number > ref.Number {
-			if used, err = AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, head.Number); err != nil {
-				return fail(fmt.Errorf("at block %d (latest): %w", head.Number, err))
-			}
-			if used {
-				at = head
+			// An error here leaves the answer read at the reference block.
+			if usedHead, err := AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, head.Number); err == nil && usedHead {
+				used, refErr, st.Block, st.BlockTime = true, nil, head.Number, head.Time
 			}
 		}
 	}
-	st := payments.AuthorizationStatus{Used: used, Block: at.Number, BlockTime: at.Time}
+	if refErr != nil {
+		// Without the nonce's state at the reference block, nothing is
+		// proven unused.
+		return fail(refErr)
+	}
+	st.Used = used
 	if used {
-		if h, ok := findUse(ctx, cl, a, at.Number); ok {
+		if h, ok := findUse(ctx, cl, a, st.Block); ok {
 			st.Transaction = h.Hex()
 		}
 	}
