@@ -32,6 +32,11 @@ type WalletStatus struct {
 	Networks   []NetworkInfo `json:"networks"`
 	PerCallCap string        `json:"perCallCap"`
 	Budget     BudgetStatus  `json:"budget"`
+	// NoRPC lists the allowed networks without an rpc endpoint in the
+	// catalog: payments there that a seller refused, or whose outcome is
+	// unknown, stay counted until `x402-mcp ledger reconcile` can reach a
+	// chain.
+	NoRPC []string `json:"noRpc,omitempty"`
 }
 
 // NetworkInfo names an allowed network.
@@ -82,8 +87,12 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		return nil, fmt.Errorf("ledger summary: %w", err)
 	}
 	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String()}
+	rpc := s.catalog().reg.RPC
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
+		if rpc[n] == "" {
+			st.NoRPC = append(st.NoRPC, string(n))
+		}
 	}
 	b := sum.Budget
 	st.Budget = BudgetStatus{Total: "unlimited", Settled: sum.Settled.String(), Pending: sum.Pending.String(),
@@ -166,6 +175,9 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		}
 		if tp := st.Budget.TipsPerDay; tp != nil {
 			text += fmt.Sprintf(" Tips today (%s): %s of %s USDC counted, %s left.", tp.Window, tp.Counted, tp.Limit, tp.Left)
+		}
+		if len(st.NoRPC) > 0 {
+			text += fmt.Sprintf(" No rpc endpoint for %s: payments there that a seller refused, or whose outcome is unknown, stay counted (pending) until `x402-mcp ledger reconcile` can reach a chain.", strings.Join(st.NoRPC, ", "))
 		}
 		return mcp.NewToolResultStructured(st, text), nil
 	}}

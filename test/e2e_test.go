@@ -285,6 +285,7 @@ func TestMisbehavingSellers(t *testing.T) {
 		{localseller.ModeNoReceipt, false, "charged", []string{"no settlement receipt: not confirmed"}, 1, 1, 1000},
 		{localseller.ModeMultiAccept, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModeDropAfterSettle, true, "unknown", []string{"outcome_unknown", "Do not retry"}, 2, 1, 1000},
+		{localseller.ModeSettleThen402, true, "unknown", []string{"payment_rejected", "reported no settlement", "until reconciliation proves it unused"}, 1, 1, 1000},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {

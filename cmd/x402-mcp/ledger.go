@@ -36,12 +36,10 @@ func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.
 	return l, nil
 }
 
-// reconcile resolves the ledger's open rows against the chain, through the
-// catalog's rpc endpoints.
-func reconcile(ctx context.Context, l *ledger.Ledger, reg *tools.Registry) (ledger.ReconcileReport, error) {
-	checker := chain.NewRPCChecker(reg.RPC)
-	defer checker.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// reconcile resolves the ledger's open rows against the chain, through
+// checker (the catalog's rpc endpoints), in one pass.
+func reconcile(ctx context.Context, l *ledger.Ledger, checker ledger.AuthorizationChecker) (ledger.ReconcileReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, ledger.DefaultPassTimeout)
 	defer cancel()
 	return l.Reconcile(ctx, checker)
 }
@@ -53,6 +51,9 @@ func logReconcile(log *slog.Logger, rep ledger.ReconcileReport) {
 	log.Info("ledger reconciled", "checked", rep.Checked, "settled", rep.Settled, "released", rep.Released, "stillOpen", rep.StillOpen)
 	for _, e := range rep.Errors {
 		log.Warn("ledger reconcile", "err", e)
+	}
+	for _, n := range rep.NoRPC {
+		log.Warn("no rpc endpoint for a network: its payments refused by a seller or of unknown outcome stay counted until `x402-mcp ledger reconcile` can reach a chain (add it under rpc: in registry.yaml)", "network", n)
 	}
 }
 
@@ -131,7 +132,9 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 			len(rows), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
 		return nil
 	case "reconcile":
-		rep, err := reconcile(ctx, l, reg)
+		checker := chain.NewRPCChecker(reg.RPC)
+		defer checker.Close()
+		rep, err := reconcile(ctx, l, checker)
 		if err != nil {
 			return err
 		}

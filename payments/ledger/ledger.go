@@ -81,6 +81,8 @@ type Ledger struct {
 	commits atomic.Uint64
 	syncMu  sync.Mutex
 	synced  uint64 // guarded by syncMu
+	// prompt wakes a Reconciler when a payment becomes rejected or unknown.
+	prompt chan struct{}
 }
 
 var _ payments.Ledger = (*Ledger)(nil)
@@ -176,7 +178,7 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	l := &Ledger{path: abs, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned}
+	l := &Ledger{path: abs, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned, prompt: make(chan struct{}, 1)}
 	l.SetBudget(b)
 	err = retryBusy(ctx, func() error { return walMode(ctx, w) })
 	if err == nil {
@@ -753,14 +755,24 @@ func (l *Ledger) Settle(ctx context.Context, id string, rc payments.Receipt) err
 	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli())
 }
 
-// Reject implements payments.Ledger.
+// Reject implements payments.Ledger. The payment stays counted; a
+// Reconciler running on this ledger is prompted to check it soon.
 func (l *Ledger) Reject(ctx context.Context, id, reason string) error {
-	return l.update(ctx, id, payments.StateRejected, l.ws.reject, reason, l.now().UnixMilli())
+	err := l.update(ctx, id, payments.StateRejected, l.ws.reject, reason, l.now().UnixMilli())
+	if err == nil {
+		l.promptReconciler()
+	}
+	return err
 }
 
-// MarkUnknown implements payments.Ledger.
+// MarkUnknown implements payments.Ledger. The payment stays counted; a
+// Reconciler running on this ledger is prompted to check it soon.
 func (l *Ledger) MarkUnknown(ctx context.Context, id, reason string) error {
-	return l.update(ctx, id, payments.StateUnknown, l.ws.unknown, reason, l.now().UnixMilli())
+	err := l.update(ctx, id, payments.StateUnknown, l.ws.unknown, reason, l.now().UnixMilli())
+	if err == nil {
+		l.promptReconciler()
+	}
+	return err
 }
 
 // Release implements payments.Ledger: it frees a reservation that was never

@@ -58,13 +58,14 @@ const (
 	ModeNoReceipt        = "no_receipt"
 	ModeMultiAccept      = "multi_accept"
 	ModeDropAfterSettle  = "drop_after_settle"
+	ModeSettleThen402    = "settle_then_402"
 )
 
 // Modes lists every misbehaviour mode.
 var Modes = []string{
 	ModePriceHigh, ModeSwitchedPayee, ModeUnknownNetwork, ModeBadBase64, ModeBadJSON, ModeSecond402,
 	ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeMultiAccept,
-	ModeDropAfterSettle,
+	ModeDropAfterSettle, ModeSettleThen402,
 }
 
 // MisbehaveRoute returns the route name of a misbehaviour mode.

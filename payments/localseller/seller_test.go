@@ -441,6 +441,9 @@ func TestMisbehaviour(t *testing.T) {
 				}
 			}},
 		{mode: ModeNoReceipt, status: 200, charged: payments.Charged, state: "unconfirmed", moved: 1000, headers: 1},
+		// Settled, then "refused": the client cannot know, and must not say
+		// not charged.
+		{mode: ModeSettleThen402, code: payments.CodePaymentRejected, charged: payments.ChargeUnknown, moved: 1000, headers: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
