@@ -86,7 +86,9 @@ type Result struct {
 //
 // Money rules: the budget is reserved before anything is signed; each call
 // signs at most once, or twice when a warm payment (see Warm) is refused
-// with changed terms, the refused one staying counted until it expires; a
+// with changed terms, the refused one staying counted until reconciliation
+// proves it unused; a signed payment the seller refused is never called
+// "not charged" (the seller holds the signature); a
 // transport failure on the paid request resends the same signed header (the
 // single-use nonce makes a double charge impossible); an ambiguous outcome is
 // never followed by a new signature.
@@ -308,8 +310,9 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 			c.chillWarm(lim, p, warm)
 			if fresh, ferr := ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
 				// The terms changed since they were remembered. The refused
-				// authorization was never settled, but it stays counted
-				// until it expires; the caller pays the fresh terms.
+				// authorization was never settled by the seller's account,
+				// but it stays counted until reconciliation proves it
+				// unused; the caller pays the fresh terms.
 				c.Warm.fallbacks.Add(1)
 				p.reject(ctx, "warm payment refused, the seller's terms changed: "+reason)
 				c.log().Info("warm payment refused with new terms; paying the fresh challenge", "tool", lim.Tool, "ledger", p.Receipt.LedgerID)
@@ -317,9 +320,9 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 			}
 			c.Warm.refusals.Add(1)
 		}
-		// The seller refused the payment. It may still hold the signed
-		// authorization, so the amount stays counted until it expires, and
-		// nothing is signed again for this call.
+		// The seller refused the payment. It still holds the signed
+		// authorization, so the amount stays counted until reconciliation
+		// proves it unused, and nothing is signed again for this call.
 		return nil, nil, p.Rejected(ctx, reason)
 	case settledOK || pending || paid.Status >= 200 && paid.Status < 300:
 		paid.Charged, paid.Receipt = p.Delivered(ctx, settle)

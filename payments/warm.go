@@ -17,9 +17,10 @@ import (
 // When the seller answers a warm payment with a 402 whose terms differ (the
 // price or payee changed), the call falls back to the normal path with that
 // fresh challenge, so the model still sees one result. The refused warm
-// authorization stays counted against the budget until it expires (it was
-// never settled, but only its expiry proves it never will be), and the
-// entry goes cold for Cooldown or until that authorization expires,
+// authorization stays counted against the budget until reconciliation
+// proves it unused on chain (it was never settled by the seller's account,
+// but only the chain proves it never will be), and the entry goes cold for
+// Cooldown or until that authorization expires,
 // whichever is later: a seller that refuses warm payments gets at most one
 // extra authorization per cooldown, and each one is counted. A 402 with the
 // same terms is a plain refusal, as on the normal path: nothing is signed
