@@ -256,11 +256,12 @@ func (p *Pending) reject(ctx context.Context, reason string) string {
 // payment left) and returns the error to show: charged, nothing delivered,
 // when the chain shows the payment used (see Client.Chain).
 func (p *Pending) Unknown(ctx context.Context, err error) *Error {
+	timeout := timedOut(ctx, err) // before the chain check spends what is left of ctx
 	rc := p.markUnknown(ctx, safeErr(err))
 	if p.settledOnChain(ctx) {
-		return upstreamError(ctx, err, Charged, rc)
+		return describeUpstream(timeout, err, Charged, rc)
 	}
-	return upstreamError(ctx, err, ChargeUnknown, rc)
+	return describeUpstream(timeout, err, ChargeUnknown, rc)
 }
 
 // markUnknown records that the payment may or may not have settled.

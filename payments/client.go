@@ -568,11 +568,18 @@ func stopped(ctx context.Context, amt Amount) *Error {
 }
 
 func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) *Error {
-	timeout := errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
+	return describeUpstream(timedOut(ctx, err), err, charged, rc)
+}
+
+// timedOut says err (a request's failure under ctx) is a timeout.
+func timedOut(ctx context.Context, err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		timeout = true
-	}
+	return errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()
+}
+
+// describeUpstream is the error of a request that got no answer (a timeout
+// or not), after which money moved (charged), may have (unknown) or did not.
+func describeUpstream(timeout bool, err error, charged Charge, rc *Receipt) *Error {
 	e := &Error{Code: CodeUpstreamFailed, Charged: charged, Receipt: rc, Err: err}
 	if timeout {
 		e.Code = CodeUpstreamTimeout

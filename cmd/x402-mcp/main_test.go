@@ -34,6 +34,7 @@ func TestRunCommands(t *testing.T) {
 		{name: "serve bad flag", args: []string{"serve", "--nope"}, usage: true},
 		{name: "serve pprof beyond loopback", args: []string{"serve", "--pprof", "0.0.0.0:6060"}, usage: true, errLike: "loopback only"},
 		{name: "serve pprof no port", args: []string{"serve", "--pprof", "127.0.0.1"}, usage: true, errLike: "--pprof"},
+		{name: "serve negative reconcile period", args: []string{"serve", "--reconcile-every", "-1s"}, usage: true, errLike: "--reconcile-every -1s"},
 		{name: "wallet no subcommand", args: []string{"wallet"}, usage: true, errLike: "new or address"},
 		{name: "wallet new short passphrase", args: []string{"wallet", "new", "--dir", "DIR"}, env: map[string]string{"X402_KEYSTORE_PASSWORD": "short"}, errLike: "at least 8"},
 		{name: "seller bad amount", args: []string{"seller", "--amount", "1.1234567"}, usage: true, errLike: "decimals"},

@@ -115,9 +115,10 @@ func TestUnknownCheckIsBounded(t *testing.T) {
 		name           string
 		within, ctxFor time.Duration
 		max            time.Duration
+		says           string // the paid request reached the seller's front: not "could not reach"
 	}{
-		{"ProveWithin", 800 * time.Millisecond, time.Minute, 2500 * time.Millisecond},
-		{"the call's context", time.Minute, 1500 * time.Millisecond, 2500 * time.Millisecond},
+		{"ProveWithin", 800 * time.Millisecond, time.Minute, 2500 * time.Millisecond, "no answer came back from the upstream"},
+		{"the call's context", time.Minute, 1500 * time.Millisecond, 2500 * time.Millisecond, "no answer came back from the upstream"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cs.client.ProveWithin = tt.within
@@ -133,6 +134,9 @@ func TestUnknownCheckIsBounded(t *testing.T) {
 			}
 			if took > tt.max {
 				t.Fatalf("the call took %s, want at most %s", took, tt.max)
+			}
+			if !strings.Contains(pe.Message, tt.says) || strings.Contains(pe.Message, "could not reach") {
+				t.Fatalf("message %q, want one saying %q", pe.Message, tt.says)
 			}
 			if row, _ := book.Get(context.Background(), pe.Receipt.LedgerID); row.State != payments.StateUnknown {
 				t.Fatalf("row %s, want unknown", row.State)
