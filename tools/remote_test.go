@@ -172,6 +172,8 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 				}
 			} else if xe, _ := meta(res)[MetaError].(map[string]any); !res.IsError || xe["code"] != string(tc.code) || xe["charged"] != tc.charged {
 				t.Errorf("result %s %v", resultText(res), meta(res))
+			} else if strings.Contains(resultText(res), "Paid ") {
+				t.Errorf("a payment that did not settle is shown as paid: %s", resultText(res))
 			}
 			if seen.Load() != 1 {
 				t.Errorf("the server saw %d payments, want exactly 1 (never re-signed)", seen.Load())
