@@ -369,29 +369,25 @@ func (l *MemoryLedger) MarkUnknown(_ context.Context, id, reason string) error {
 // proof that its authorization is unused (the durable ledger's
 // reconciliation) can.
 func (l *MemoryLedger) Release(_ context.Context, id, reason string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	row, ok := l.rows[id]
-	if !ok {
-		return fmt.Errorf("ledger: no payment %q", id)
-	}
-	if row.state != StateReserved {
-		return fmt.Errorf("ledger: payment %s is %s; only an unsigned reservation can be released", id, row.state)
-	}
-	row.state, row.reason = StateReleased, reason
-	return nil
+	return l.release(id, StateReserved, reason, "only an unsigned reservation can be released")
 }
 
 // ReleaseUnsent implements Ledger.
 func (l *MemoryLedger) ReleaseUnsent(_ context.Context, id, reason string) error {
+	return l.release(id, StateSigned, reason, "only a signed payment that was never sent can be released")
+}
+
+// release frees payment id if it is in state from, forgetting any signed
+// payload; otherwise it fails, saying only.
+func (l *MemoryLedger) release(id string, from State, reason, only string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	row, ok := l.rows[id]
 	if !ok {
 		return fmt.Errorf("ledger: no payment %q", id)
 	}
-	if row.state != StateSigned {
-		return fmt.Errorf("ledger: payment %s is %s; only a signed payment that was never sent can be released", id, row.state)
+	if row.state != from {
+		return fmt.Errorf("ledger: payment %s is %s; %s", id, row.state, only)
 	}
 	row.state, row.reason = StateReleased, reason
 	row.signed.Header, row.signed.Payload = "", ""

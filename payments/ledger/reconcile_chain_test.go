@@ -3,11 +3,9 @@ package ledger_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,11 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain"
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
@@ -79,37 +74,20 @@ func (f *laggingFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // past its validBefore.
 func TestReconcileReadsOneBlock(t *testing.T) {
 	ctx := context.Background()
-	sim, err := simchain.Start(ctx, simchain.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
-	must(t, err)
-	must(t, sim.Mint(ctx, w.Address(), 1_000_000))
+	s := newSimBook(t)
+	sim, l, w := s.sim, s.book, s.wallet
 	front := &laggingFront{node: sim.URL()}
 	srv := httptest.NewServer(front)
 	t.Cleanup(srv.Close)
 	checker := chain.NewRPCChecker(map[payments.Network]string{sim.Network(): srv.URL})
 	t.Cleanup(checker.Close)
 
-	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1_000_000})
 	validBefore := time.Now().Add(60 * time.Second).Truncate(time.Second)
-	// refused books an authorization of w for amount, refused by the
-	// seller, and returns its row and the authorization.
+	// refused books an authorization of amount, refused by the seller, and
+	// returns its row and the authorization.
 	refused := func(amount int64) (string, payments.Authorization) {
 		t.Helper()
-		var nonce [32]byte
-		_, _ = rand.Read(nonce[:])
-		a := payments.Authorization{From: w.Address(), To: common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C"), Value: big.NewInt(amount),
-			ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(validBefore.Unix()), Nonce: nonce}
-		r := res("t", payments.Amount(amount))
-		r.Network, r.Asset, r.PayTo = sim.Network(), sim.Token().Hex(), a.To.Hex()
-		id, err := l.Reserve(ctx, r)
-		must(t, err)
-		s := signed(validBefore)
-		s.Nonce, s.Payer = fmt.Sprintf("0x%x", nonce), w.Address().Hex()
-		must(t, l.MarkSigned(ctx, id, s))
+		id, a := s.signedRow(t, amount, validBefore)
 		must(t, l.Reject(ctx, id, "the seller answered 402"))
 		return id, a
 	}
@@ -159,25 +137,12 @@ func TestReconcileReadsOneBlock(t *testing.T) {
 // until a finalized block is past validBefore.
 func TestReconcileWaitsForFinality(t *testing.T) {
 	ctx := context.Background()
-	sim, err := simchain.Start(ctx, simchain.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	checker := chain.NewRPCChecker(map[payments.Network]string{sim.Network(): sim.URL()})
-	t.Cleanup(checker.Close)
-	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1_000_000})
+	s := newSimBook(t)
+	sim, l, checker := s.sim, s.book, s.checker
 	must(t, sim.Seal(40)) // a finalized block exists, before what follows
 	head, err := sim.Time(ctx)
 	must(t, err)
-	validBefore := head.Add(5 * time.Minute) // blocks sealed in a burst run ahead of the wall clock
-	r := res("t", 500)
-	r.Network, r.Asset = sim.Network(), sim.Token().Hex()
-	id, err := l.Reserve(ctx, r)
-	must(t, err)
-	s := signed(validBefore)
-	s.Nonce, _ = nonceN(9)
-	must(t, l.MarkSigned(ctx, id, s))
+	id, _ := s.signedRow(t, 500, head.Add(5*time.Minute)) // blocks sealed in a burst run ahead of the wall clock
 	must(t, l.MarkUnknown(ctx, id, "connection lost"))
 	must(t, sim.AdjustTime(time.Hour)) // the head is past validBefore; the finalized block is not
 	rep, err := l.Reconcile(ctx, checker)
