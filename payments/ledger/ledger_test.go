@@ -167,6 +167,11 @@ func TestStates(t *testing.T) {
 			if err := l.Release(ctx, id3, "try"); err == nil {
 				t.Fatal("a signed payment was released")
 			}
+			for _, id := range []string{id1, id2, id3, id4} { // settled, rejected, unknown, released
+				if err := l.ReleaseUnsent(ctx, id, "try"); err == nil {
+					t.Fatalf("payment %s released as never sent, though it is not just signed", id)
+				}
+			}
 			if err := l.Reject(ctx, id1, "late"); err == nil {
 				t.Fatal("a settled payment became rejected")
 			}
