@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/server"
+)
+
+// rawDo sends one HTTP request with the given headers (a "" value is not
+// sent) and returns the answer with its body read.
+func rawDo(t *testing.T, method, url string, hdr map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+	}
+	for k, v := range hdr {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	// GET /sse and GET /mcp stream: read what is there within a moment.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	res, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	var b []byte
+	if res.Header.Get("Content-Type") == "text/event-stream" {
+		buf := make([]byte, 4096)
+		n, _ := res.Body.Read(buf)
+		b = buf[:n]
+	} else {
+		b, _ = io.ReadAll(res.Body)
+	}
+	return res, string(b)
+}
+
+const initLegacy = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"elicitation":{}},"clientInfo":{"name":"raw","version":"1"}}}`
+
+// TestHTTPOrigin: a request that carries an Origin not given with
+// --cors-origin is refused with 403 on every endpoint, before auth and
+// whatever its method; loopback origins are not trusted for being loopback.
+// A request without an Origin (not a browser) goes on to auth as before.
+// TestHTTPOriginLoopbackBind: bound to loopback without a token or any
+// --cors-origin, a page from any origin, loopback ones included, is refused;
+// clients that send no Origin work as before.
+// TestHTTPCORSNeedsToken: --cors-origin without a token is refused at start
+// (a page from that origin could otherwise spend the wallet), as are origins
+// that are not exact browser origins.
+// TestHTTPNoOAuth: x402-mcp has no OAuth, so the discovery documents and the
+// registration endpoint OAuth-aware clients probe are 404, with or without
+// the token (not 401, which sends those clients into a dynamic client
+// registration that cannot succeed). /mcp without the token still says 401
+// with a plain Bearer challenge.
+// TestHTTPSessions: a Streamable HTTP session lives from initialize to
+// DELETE; an id never issued, or deleted, is refused with 404 on POST, GET
+// and DELETE, as the transport spec says, and a DELETE without an id is 400.
+// TestServerCapabilities: initialize answers with the server's capabilities
+// only; elicitation (like sampling and roots) is the client's to declare.
+func TestServerCapabilities(t *testing.T) {
+	check := func(t *testing.T, caps map[string]any) {
+		t.Helper()
+		for _, client := range []string{"elicitation", "sampling", "roots"} {
+			if _, ok := caps[client]; ok {
+				t.Errorf("the server advertises the client capability %q: %v", client, caps)
+			}
+		}
+		for _, own := range []string{"tools", "logging"} {
+			if _, ok := caps[own]; !ok {
+				t.Errorf("the server does not advertise %q: %v", own, caps)
+			}
+		}
+	}
+	t.Run("http", func(t *testing.T) {
+		h := startHTTP(t, server.HTTPOptions{Token: testToken}, localseller.Config{})
+		res, b := rawDo(t, http.MethodPost, h.URL+server.PathMCP, map[string]string{"Authorization": "Bearer " + testToken}, initLegacy)
+		var msg struct {
+			Result struct {
+				Capabilities map[string]any `json:"capabilities"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(b), &msg); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("initialize: %d %v %s", res.StatusCode, err, b)
+		}
+		check(t, msg.Result.Capabilities)
+	})
+	t.Run("in process", func(t *testing.T) {
+		f := newFixture(t, registry, 0, localseller.Config{}, server.Config{})
+		cli := f.inProcess(t)
+		b, err := json.Marshal(cli.GetServerCapabilities())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var caps map[string]any
+		if err := json.Unmarshal(b, &caps); err != nil {
+			t.Fatal(err)
+		}
+		check(t, caps)
+	})
+}
