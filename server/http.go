@@ -120,7 +120,8 @@ type httpTransports struct {
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
 // /sse and /message, with /healthz and /metrics, under opts' auth, size
-// limit and CORS. mcp-go's DNS-rebinding protection stays on: a request that
+// limit and CORS. OAuth discovery and registration paths get 404 (x402-mcp
+// has no OAuth). mcp-go's DNS-rebinding protection stays on: a request that
 // reaches a loopback listener must name a loopback Host.
 func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 	return s.httpTransports(opts).handler
@@ -171,8 +172,25 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/", guarded)
-	t.handler = root
+	t.handler = noOAuth(root)
 	return t
+}
+
+// noOAuth answers 404 to the paths of OAuth discovery (RFC 9728, RFC 8414,
+// OpenID Connect Discovery, in their path-suffixed and path-inserted forms)
+// and of dynamic client registration, before auth: x402-mcp has no OAuth.
+// A 401 there would send OAuth-aware clients (mcp-remote, MCP Inspector)
+// into a registration that cannot succeed; a 404 lets them report that the
+// server wants the bearer token.
+func noOAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.Contains(p, "/.well-known/") || p == "/register" || p == "/authorize" || p == "/token" {
+			http.Error(w, "not found: x402-mcp has no OAuth; send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)", http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // noAnyOrigin drops the "Access-Control-Allow-Origin: *" that mcp-go's SSE

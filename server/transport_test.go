@@ -70,6 +70,45 @@ const initLegacy = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pro
 // the token (not 401, which sends those clients into a dynamic client
 // registration that cannot succeed). /mcp without the token still says 401
 // with a plain Bearer challenge.
+func TestHTTPNoOAuth(t *testing.T) {
+	h := startHTTP(t, server.HTTPOptions{Token: testToken}, localseller.Config{})
+	for _, path := range []string{
+		"/.well-known/oauth-protected-resource",
+		"/.well-known/oauth-protected-resource/mcp",
+		"/.well-known/oauth-protected-resource/sse",
+		"/.well-known/oauth-authorization-server",
+		"/.well-known/oauth-authorization-server/mcp",
+		"/.well-known/openid-configuration",
+		"/.well-known/openid-configuration/mcp",
+		"/mcp/.well-known/openid-configuration",
+		"/mcp/.well-known/oauth-protected-resource",
+		"/register",
+		"/authorize",
+		"/token",
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			for _, token := range []string{"", testToken} {
+				hdr := map[string]string{}
+				if token != "" {
+					hdr["Authorization"] = "Bearer " + token
+				}
+				body := ""
+				if method == http.MethodPost {
+					body = `{"redirect_uris":["http://localhost:1/cb"]}`
+				}
+				res, b := rawDo(t, method, h.URL+path, hdr, body)
+				if res.StatusCode != http.StatusNotFound {
+					t.Errorf("%s %s (token %v): %d %s, want 404", method, path, token != "", res.StatusCode, b)
+				}
+			}
+		}
+	}
+	res, _ := rawDo(t, http.MethodPost, h.URL+server.PathMCP, nil, initLegacy)
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") != `Bearer realm="x402-mcp"` {
+		t.Fatalf("POST /mcp without the token: %d %q", res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+}
+
 // TestHTTPSessions: a Streamable HTTP session lives from initialize to
 // DELETE; an id never issued, or deleted, is refused with 404 on POST, GET
 // and DELETE, as the transport spec says, and a DELETE without an id is 400.
