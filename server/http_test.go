@@ -228,10 +228,11 @@ func TestHTTPAuth(t *testing.T) {
 			t.Errorf("GET %s without a token: %d", path, res.StatusCode)
 		}
 	}
-	// CORS is off without --cors-origin, on the SSE stream too.
+	// CORS is off without --cors-origin, on the SSE stream too (mcp-go's
+	// stream says "*" unless told otherwise). A page's request, with an
+	// Origin, is refused outright (TestHTTPOrigin).
 	sreq, _ := http.NewRequest(http.MethodGet, h.URL+server.PathSSE, nil)
 	sreq.Header.Set("Authorization", "Bearer "+testToken)
-	sreq.Header.Set("Origin", "https://evil.example")
 	sres, err := http.DefaultClient.Do(sreq)
 	if err != nil {
 		t.Fatal(err)

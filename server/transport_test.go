@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
+	"github.com/x402-mcp/x402-mcp/tools"
 )
 
 // rawDo sends one HTTP request with the given headers (a "" value is not
@@ -59,12 +63,117 @@ const initLegacy = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pro
 // --cors-origin is refused with 403 on every endpoint, before auth and
 // whatever its method; loopback origins are not trusted for being loopback.
 // A request without an Origin (not a browser) goes on to auth as before.
+func TestHTTPOrigin(t *testing.T) {
+	const allowed = "https://app.example"
+	h := startHTTP(t, server.HTTPOptions{Token: testToken, CORSOrigins: []string{allowed}}, localseller.Config{})
+	self := h.URL // the server's own origin: it serves no page, so no page of it can call
+	for _, tc := range []struct {
+		name, method, path, origin string
+		token                      bool
+		want                       int
+	}{
+		{"other site, POST /mcp with the token", http.MethodPost, server.PathMCP, "https://evil.example", true, http.StatusForbidden},
+		{"other site, POST /mcp without the token", http.MethodPost, server.PathMCP, "https://evil.example", false, http.StatusForbidden},
+		{"other site, preflight", http.MethodOptions, server.PathMCP, "https://evil.example", false, http.StatusForbidden},
+		{"other site, GET /sse", http.MethodGet, server.PathSSE, "https://evil.example", true, http.StatusForbidden},
+		{"other site, POST /message", http.MethodPost, server.PathMessage + "?sessionId=x", "https://evil.example", true, http.StatusForbidden},
+		{"other site, GET /metrics", http.MethodGet, server.PathMetrics, "https://evil.example", true, http.StatusForbidden},
+		{"other site, DELETE /mcp", http.MethodDelete, server.PathMCP, "https://evil.example", true, http.StatusForbidden},
+		{"a subdomain of the allowed origin", http.MethodPost, server.PathMCP, "https://x.app.example", true, http.StatusForbidden},
+		{"the allowed host over http", http.MethodPost, server.PathMCP, "http://app.example", true, http.StatusForbidden},
+		{"a loopback page", http.MethodPost, server.PathMCP, "http://localhost:6274", true, http.StatusForbidden},
+		{"the server's own origin", http.MethodPost, server.PathMCP, self, true, http.StatusForbidden},
+		{"an opaque origin (file://, sandbox)", http.MethodPost, server.PathMCP, "null", true, http.StatusForbidden},
+		{"the allowed origin", http.MethodPost, server.PathMCP, allowed, true, http.StatusOK},
+		{"the allowed origin, no token", http.MethodPost, server.PathMCP, allowed, false, http.StatusUnauthorized},
+		{"no Origin (not a browser)", http.MethodPost, server.PathMCP, "", true, http.StatusOK},
+		{"no Origin, no token", http.MethodPost, server.PathMCP, "", false, http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{"Origin": tc.origin}
+			if tc.token {
+				hdr["Authorization"] = "Bearer " + testToken
+			}
+			if tc.method == http.MethodOptions {
+				hdr["Access-Control-Request-Method"] = "POST"
+			}
+			body := ""
+			if tc.method == http.MethodPost {
+				body = initLegacy
+			}
+			res, b := rawDo(t, tc.method, h.URL+tc.path, hdr, body)
+			if res.StatusCode != tc.want {
+				t.Fatalf("%d %s, want %d", res.StatusCode, b, tc.want)
+			}
+			if tc.want == http.StatusForbidden {
+				if !strings.Contains(b, "--cors-origin") || res.Header.Get("Access-Control-Allow-Origin") != "" {
+					t.Fatalf("403 body %q (it should name --cors-origin), Access-Control-Allow-Origin %q", b, res.Header.Get("Access-Control-Allow-Origin"))
+				}
+				if strings.Contains(b, testToken) {
+					t.Fatal("the answer shows the token")
+				}
+			}
+		})
+	}
+}
+
 // TestHTTPOriginLoopbackBind: bound to loopback without a token or any
 // --cors-origin, a page from any origin, loopback ones included, is refused;
 // clients that send no Origin work as before.
+func TestHTTPOriginLoopbackBind(t *testing.T) {
+	h := startHTTP(t, server.HTTPOptions{}, localseller.Config{})
+	for _, origin := range []string{"http://localhost:3000", "http://127.0.0.1:8080", h.URL, "https://evil.example"} {
+		res, b := rawDo(t, http.MethodPost, h.URL+server.PathMCP, map[string]string{"Origin": origin}, initLegacy)
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %s: %d %s, want 403", origin, res.StatusCode, b)
+		}
+	}
+	if res, b := rawDo(t, http.MethodPost, h.URL+server.PathMCP, nil, initLegacy); res.StatusCode != http.StatusOK {
+		t.Fatalf("no Origin: %d %s", res.StatusCode, b)
+	}
+	cli := mustConnect(t, "streamable", h.URL, "")
+	if _, err := cli.ListTools(context.Background(), mcp.ListToolsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestHTTPCORSNeedsToken: --cors-origin without a token is refused at start
 // (a page from that origin could otherwise spend the wallet), as are origins
 // that are not exact browser origins.
+func TestHTTPCORSNeedsToken(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		origins []string
+		token   string
+		errLike string
+	}{
+		{"no token", []string{"https://app.example"}, "", "X402_MCP_TOKEN"},
+		{"any origin", []string{"*"}, testToken, "exact origin"},
+		{"a path", []string{"https://app.example/page"}, testToken, "https://app.example/page"},
+		{"no scheme", []string{"app.example"}, testToken, "app.example"},
+		{"another scheme", []string{"ftp://app.example"}, testToken, "ftp://app.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := server.CheckOrigins(tc.origins, tc.token); err == nil || !strings.Contains(err.Error(), tc.errLike) {
+				t.Fatalf("CheckOrigins: %v, want an error naming %q", err, tc.errLike)
+			}
+			srv, err := server.New(server.Config{Registry: &tools.Registry{}, Client: &payments.Client{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = srv.ListenAndServe(context.Background(), "127.0.0.1:0", server.HTTPOptions{Token: tc.token, CORSOrigins: tc.origins})
+			if err == nil || !strings.Contains(err.Error(), tc.errLike) {
+				t.Fatalf("ListenAndServe: %v, want an error naming %q", err, tc.errLike)
+			}
+		})
+	}
+	for _, ok := range [][]string{nil, {"https://app.example"}, {"http://localhost:6274", "https://App.Example:443/"}} {
+		if err := server.CheckOrigins(ok, testToken); err != nil {
+			t.Errorf("CheckOrigins(%q): %v", ok, err)
+		}
+	}
+}
+
 // TestHTTPNoOAuth: x402-mcp has no OAuth, so the discovery documents and the
 // registration endpoint OAuth-aware clients probe are 404, with or without
 // the token (not 401, which sends those clients into a dynamic client
