@@ -167,6 +167,8 @@ type httpTransports struct {
 	handler    http.Handler
 	streamable *mcpserver.StreamableHTTPServer
 	sse        *mcpserver.SSEServer
+	// sessions are the Streamable HTTP sessions issued and not yet ended.
+	sessions *sessionIDs
 }
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
@@ -194,11 +196,12 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 			origins = append(origins, n)
 		}
 	}
-	t := &httpTransports{}
+	t := &httpTransports{sessions: newSessionIDs()}
 	streamOpts := []mcpserver.StreamableHTTPOption{
 		mcpserver.WithEndpointPath(PathMCP),
 		mcpserver.WithHTTPContextFunc(withPrincipal),
 		mcpserver.WithStreamableHTTPLogger(s.cfg.Logger),
+		mcpserver.WithSessionIdManager(t.sessions),
 	}
 	sseOpts := []mcpserver.SSEOption{
 		mcpserver.WithSSEEndpoint(PathSSE),
@@ -216,7 +219,7 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	t.streamable = mcpserver.NewStreamableHTTPServer(s.mcp, streamOpts...)
 	t.sse = mcpserver.NewSSEServer(s.mcp, sseOpts...)
 	mux := http.NewServeMux()
-	mux.Handle(PathMCP, t.streamable)
+	mux.Handle(PathMCP, t.sessions.guard(t.streamable))
 	var sse http.Handler = t.sse
 	if len(origins) == 0 {
 		sse = noAnyOrigin(sse)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -221,6 +223,84 @@ func TestHTTPNoOAuth(t *testing.T) {
 // TestHTTPSessions: a Streamable HTTP session lives from initialize to
 // DELETE; an id never issued, or deleted, is refused with 404 on POST, GET
 // and DELETE, as the transport spec says, and a DELETE without an id is 400.
+func TestHTTPSessions(t *testing.T) {
+	h := startHTTP(t, server.HTTPOptions{Token: testToken}, localseller.Config{})
+	auth := "Bearer " + testToken
+	res, b := rawDo(t, http.MethodPost, h.URL+server.PathMCP, map[string]string{"Authorization": auth}, initLegacy)
+	sid := res.Header.Get("Mcp-Session-Id")
+	if res.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %d %q %s", res.StatusCode, sid, b)
+	}
+	hdr := func(id string) map[string]string {
+		return map[string]string{"Authorization": auth, "Mcp-Session-Id": id, "Mcp-Protocol-Version": "2025-06-18"}
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if res, b := rawDo(t, http.MethodPost, h.URL+server.PathMCP, hdr(sid), `{"jsonrpc":"2.0","method":"notifications/initialized"}`); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("initialized: %d %s", res.StatusCode, b)
+	}
+	if res, b := rawDo(t, http.MethodPost, h.URL+server.PathMCP, hdr(sid), list); res.StatusCode != http.StatusOK || !strings.Contains(b, `"weather"`) {
+		t.Fatalf("tools/list in the session: %d %s", res.StatusCode, b)
+	}
+	// Shaped like an id x402-mcp issues, but never issued.
+	forged := sid[:len(sid)-4] + "0000"
+	if forged == sid {
+		forged = sid[:len(sid)-4] + "1111"
+	}
+	for _, id := range []string{forged, "mcp-session-6f1c2a44-1f7e-4a36-9a57-1d1f0e0c2b11", "nonsense"} {
+		for _, m := range []struct{ method, body string }{{http.MethodPost, list}, {http.MethodGet, ""}, {http.MethodDelete, ""}} {
+			if res, b := rawDo(t, m.method, h.URL+server.PathMCP, hdr(id), m.body); res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s with the never-issued session %q: %d %s, want 404", m.method, id, res.StatusCode, b)
+			}
+		}
+	}
+	if res, b := rawDo(t, http.MethodDelete, h.URL+server.PathMCP, hdr(""), ""); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("DELETE without a session id: %d %s, want 400", res.StatusCode, b)
+	}
+	if res, b := rawDo(t, http.MethodDelete, h.URL+server.PathMCP, hdr(sid), ""); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", res.StatusCode, b)
+	}
+	for _, m := range []struct{ method, body string }{{http.MethodPost, list}, {http.MethodGet, ""}, {http.MethodDelete, ""}} {
+		if res, b := rawDo(t, m.method, h.URL+server.PathMCP, hdr(sid), m.body); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s with the deleted session: %d %s, want 404", m.method, res.StatusCode, b)
+		}
+	}
+
+	// A real client on 2025-06-18 (2026-07-28 has no sessions): Close ends
+	// its session with DELETE, after which its id is refused. (mcp-go's
+	// Close sends DELETE without the client's extra headers, so without the
+	// token: this server has none, as on loopback.)
+	open := startHTTP(t, server.HTTPOptions{}, localseller.Config{})
+	tr, err := transport.NewStreamableHTTP(open.URL + server.PathMCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := client.NewClient(tr, client.WithProtocolVersion("2025-06-18"))
+	ctx := context.Background()
+	if err := cli.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-06-18"
+	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	if _, err := cli.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ListTools(ctx, mcp.ListToolsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	id := cli.GetSessionId()
+	if id == "" {
+		t.Fatal("the client got no session id")
+	}
+	if err := cli.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noToken := map[string]string{"Mcp-Session-Id": id, "Mcp-Protocol-Version": "2025-06-18"}
+	if res, b := rawDo(t, http.MethodPost, open.URL+server.PathMCP, noToken, list); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("after the client closed its session: %d %s, want 404", res.StatusCode, b)
+	}
+}
+
 // TestServerCapabilities: initialize answers with the server's capabilities
 // only; elicitation (like sampling and roots) is the client's to declare.
 func TestServerCapabilities(t *testing.T) {
