@@ -169,6 +169,8 @@ type httpTransports struct {
 	sse        *mcpserver.SSEServer
 	// sessions are the Streamable HTTP sessions issued and not yet ended.
 	sessions *sessionIDs
+	// asker carries elicitation/create over the legacy SSE streams (sse.go).
+	asker *sseAsker
 }
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
@@ -196,7 +198,7 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 			origins = append(origins, n)
 		}
 	}
-	t := &httpTransports{sessions: newSessionIDs()}
+	t := &httpTransports{sessions: newSessionIDs(), asker: newSSEAsker(s.cfg.Logger)}
 	streamOpts := []mcpserver.StreamableHTTPOption{
 		mcpserver.WithEndpointPath(PathMCP),
 		mcpserver.WithHTTPContextFunc(withPrincipal),
@@ -206,7 +208,10 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	sseOpts := []mcpserver.SSEOption{
 		mcpserver.WithSSEEndpoint(PathSSE),
 		mcpserver.WithMessageEndpoint(PathMessage),
-		mcpserver.WithSSEContextFunc(withPrincipal),
+		mcpserver.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			return t.asker.wrapSession(withPrincipal(ctx, r), s.mcp)
+		}),
+		mcpserver.WithSessionIDGenerator(t.asker.newSessionID),
 	}
 	if len(origins) > 0 {
 		cors := []mcpserver.CORSOption{
@@ -218,14 +223,15 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	}
 	t.streamable = mcpserver.NewStreamableHTTPServer(s.mcp, streamOpts...)
 	t.sse = mcpserver.NewSSEServer(s.mcp, sseOpts...)
+	t.asker.sse = t.sse
 	mux := http.NewServeMux()
 	mux.Handle(PathMCP, t.sessions.guard(t.streamable))
 	var sse http.Handler = t.sse
 	if len(origins) == 0 {
 		sse = noAnyOrigin(sse)
 	}
-	mux.Handle(PathSSE, sse)
-	mux.Handle(PathMessage, sse)
+	mux.Handle(PathSSE, t.asker.streams(sse))
+	mux.Handle(PathMessage, t.asker.messages(sse))
 	mux.HandleFunc("GET "+PathMetrics, s.serveMetrics)
 	guarded := requireToken(opts.Token, len(origins) > 0, limitBody(opts.maxBytes(), mux))
 	root := http.NewServeMux()
