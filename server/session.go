@@ -47,9 +47,7 @@ func newSessionIDs() *sessionIDs {
 
 // Generate issues a new session id (128 random bits).
 func (s *sessionIDs) Generate() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	id := "x402-" + hex.EncodeToString(b[:])
+	id := "x402-" + randomHex()
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -135,4 +133,11 @@ func (s *sessionIDs) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// randomHex returns 128 random bits in hex.
+func randomHex() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }

@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,12 +67,6 @@ func (a *sseAsker) newSessionID(ctx context.Context, _ *http.Request) (string, e
 		*opened = id
 	}
 	return id, nil
-}
-
-func randomHex() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
 }
 
 // streams wraps GET /sse: when a stream ends, the questions still waiting

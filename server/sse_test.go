@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -285,7 +284,7 @@ func TestSSEModernClient(t *testing.T) {
 	}
 
 	e := &elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}
-	cli, err := connectSSEWith(t, h.URL, testToken, client.WithElicitationHandler(e))
+	cli, err := connectWith(t, "sse", h.URL, testToken, http.DefaultClient, client.WithElicitationHandler(e))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,28 +295,4 @@ func TestSSEModernClient(t *testing.T) {
 	if res.IsError || len(e.asked) != 1 || h.seller.Facilitator.SettledCount() != 1 {
 		t.Fatalf("asked %d, settled %d: %s", len(e.asked), h.seller.Facilitator.SettledCount(), text(res))
 	}
-}
-
-// connectSSEWith opens an initialized mcp-go SSE client (the newest
-// protocol unless opts pin one) with the client options opts.
-func connectSSEWith(t *testing.T, base, token string, opts ...client.ClientOption) (*client.Client, error) {
-	t.Helper()
-	tr, err := transport.NewSSE(base+server.PathSSE, transport.WithHeaders(map[string]string{"Authorization": "Bearer " + token}))
-	if err != nil {
-		return nil, err
-	}
-	cli := client.NewClient(tr, opts...)
-	if err := cli.Start(context.Background()); err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	if _, err := cli.Initialize(ctx, init); err != nil {
-		return nil, err
-	}
-	return cli, nil
 }
