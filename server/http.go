@@ -269,20 +269,26 @@ func checkOrigin(allowed []string, next http.Handler) http.Handler {
 
 // noOAuth answers 404 to the paths of OAuth discovery (RFC 9728, RFC 8414,
 // OpenID Connect Discovery, in their path-suffixed and path-inserted forms)
-// and of dynamic client registration, before auth: x402-mcp has no OAuth.
-// A 401 there would send OAuth-aware clients (mcp-remote, MCP Inspector)
-// into a registration that cannot succeed; a 404 lets them report that the
-// server wants the bearer token.
+// and of the endpoints an OAuth client falls back to (registration,
+// authorization, token), before auth: x402-mcp has no OAuth. A 401 there
+// sent OAuth-aware clients (mcp-remote, MCP Inspector) into a dynamic client
+// registration that failed with a garbled message. The body is an OAuth
+// error (RFC 6749 §5.2), so that such a client shows its description: send
+// the bearer token.
 func noOAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if strings.Contains(p, "/.well-known/") || p == "/register" || p == "/authorize" || p == "/token" {
-			http.Error(w, "not found: x402-mcp has no OAuth; send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)", http.StatusNotFound)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, noOAuthBody)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+const noOAuthBody = `{"error":"not_found","error_description":"x402-mcp has no OAuth: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)"}` + "\n"
 
 // noAnyOrigin drops the "Access-Control-Allow-Origin: *" that mcp-go's SSE
 // stream sends when CORS is not configured: CORS stays off unless

@@ -208,8 +208,12 @@ func TestHTTPNoOAuth(t *testing.T) {
 					body = `{"redirect_uris":["http://localhost:1/cb"]}`
 				}
 				res, b := rawDo(t, method, h.URL+path, hdr, body)
-				if res.StatusCode != http.StatusNotFound {
-					t.Errorf("%s %s (token %v): %d %s, want 404", method, path, token != "", res.StatusCode, b)
+				var oauthErr struct {
+					ErrorDescription string `json:"error_description"`
+				}
+				if res.StatusCode != http.StatusNotFound || json.Unmarshal([]byte(b), &oauthErr) != nil ||
+					!strings.Contains(oauthErr.ErrorDescription, "Authorization: Bearer <token>") {
+					t.Errorf("%s %s (token %v): %d %s, want 404 with an OAuth error that names the bearer token", method, path, token != "", res.StatusCode, b)
 				}
 			}
 		}

@@ -22,6 +22,7 @@ type tsClientOutput struct {
 	Text    string         `json:"text"`
 	Receipt map[string]any `json:"receipt"`
 	Asked   []string       `json:"asked"`
+	Error   string         `json:"error"` // the oauth mode's
 }
 
 // requireTSClient skips when the TypeScript SDK client cannot run here.
@@ -169,5 +170,20 @@ func TestTypeScriptSDKClientSSEApproval(t *testing.T) {
 				t.Fatalf("%d payment headers reached the seller", n)
 			}
 		})
+	}
+}
+
+// TestTypeScriptSDKOAuthClient: an OAuth-aware client (the TypeScript SDK's
+// auth flow, which mcp-remote and MCP Inspector use) that reaches x402-mcp
+// without the token finds no OAuth (404 on discovery) and reports the
+// server's own words: send the bearer token. It never gets a registration.
+func TestTypeScriptSDKOAuthClient(t *testing.T) {
+	requireTSClient(t)
+	seller := fundedSeller(t, localseller.Config{})
+	p := startHTTPBinary(t, seller, mainCatalog)
+	got := runTSClient(t, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, "oauth", p.URL+"/mcp")
+	const want = "x402-mcp has no OAuth: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)"
+	if got.Error != want {
+		t.Fatalf("the client reports %q, want %q", got.Error, want)
 	}
 }

@@ -15,6 +15,8 @@
 //   node client.mjs sse <url> <token> accept|decline (the legacy HTTP+SSE transport, <url> ending in /sse;
 //                                                    the client declares elicitation and answers every
 //                                                    question with accept (approve checked) or decline)
+//   node client.mjs oauth <url>                      (Streamable HTTP as an OAuth-aware client with no token:
+//                                                    prints {"error":"..."}, the error connecting reports)
 //
 // test/ts_test.go runs it; install first with: (cd test/ts && npm ci)
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -24,7 +26,27 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const usage =
-  "usage: node client.mjs stdio <binary> <registryPath> | node client.mjs http <url> <token> | node client.mjs sse <url> <token> accept|decline";
+  "usage: node client.mjs stdio <binary> <registryPath> | node client.mjs http <url> <token> | node client.mjs sse <url> <token> accept|decline | node client.mjs oauth <url>";
+
+// oauthProvider is what an OAuth-aware client such as mcp-remote brings: no
+// token yet, ready to register itself and send the user to authorize.
+const oauthProvider = {
+  get redirectUrl() {
+    return "http://localhost:33418/oauth/callback";
+  },
+  get clientMetadata() {
+    return { redirect_uris: ["http://localhost:33418/oauth/callback"], client_name: "x402-mcp-ts-sdk-test" };
+  },
+  clientInformation: () => undefined,
+  saveClientInformation: () => {},
+  tokens: () => undefined,
+  saveTokens: () => {},
+  redirectToAuthorization: () => {
+    throw new Error("the client was sent to authorize");
+  },
+  saveCodeVerifier: () => {},
+  codeVerifier: () => "",
+};
 const RECEIPT = "x402/payment-response";
 
 function transportFor(argv) {
@@ -45,6 +67,9 @@ function transportFor(argv) {
       return new StreamableHTTPClientTransport(new URL(a), {
         requestInit: { headers: { Authorization: `Bearer ${b}` } },
       });
+    case "oauth":
+      if (!a) throw new Error(usage);
+      return new StreamableHTTPClientTransport(new URL(a), { authProvider: oauthProvider });
     case "sse":
       if (!a || !b) throw new Error(usage);
       return new SSEClientTransport(new URL(a), {
@@ -70,6 +95,15 @@ async function main() {
       asked.push(req.params.message);
       return answer === "accept" ? { action: "accept", content: { approve: true } } : { action: "decline" };
     });
+  }
+  if (argv[0] === "oauth") {
+    try {
+      await client.connect(transport);
+    } catch (err) {
+      process.stdout.write(JSON.stringify({ error: String(err?.message ?? err) }) + "\n");
+      return;
+    }
+    throw new Error("connected without a token");
   }
   await client.connect(transport);
   try {
