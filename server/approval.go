@@ -36,7 +36,8 @@ const approvalInput = "x402_approve_payment"
 //
 // Hosts on older protocol versions (2025-06-18, ...) are asked with
 // elicitation/create from inside the call, while the reservation is held
-// (askNow). mcp-go could bridge the input request to elicitation/create
+// (askNow), over the session of the call's transport (over the legacy SSE
+// transport, sse.go's sseSession). mcp-go could bridge the input request to elicitation/create
 // itself, but its bridge runs outside the tool handler: a host's error
 // would end the call with a JSON-RPC error instead of approval_required,
 // the wait would not be bounded by payments.ApprovalTimeout, and every

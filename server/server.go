@@ -88,8 +88,10 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithInstructions(instructions),
 		mcpserver.WithToolHandlerMiddleware(s.logCalls),
 		mcpserver.WithToolHandlerMiddleware(s.progress),
+		// No WithElicitation: elicitation is a client capability, which the
+		// host declares; a server that lists it in its own capabilities
+		// misleads clients. Asking needs only the host's declaration.
 		mcpserver.WithToolHandlerMiddleware(s.askApproval),
-		mcpserver.WithElicitation(),
 		mcpserver.WithToolHandlerMiddleware(s.observe),
 		mcpserver.WithToolHandlerMiddleware(s.notifyMoney),
 		mcpserver.WithLogging(),
