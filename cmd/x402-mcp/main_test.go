@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -22,10 +23,18 @@ func TestRunCommands(t *testing.T) {
 		env     map[string]string
 		usage   bool   // a usage error (exit 2)
 		out     string // in stdout
+		stderr  string // in stderr
 		errLike string // in the error
 	}{
 		{name: "version", args: []string{"version"}, out: "x402-mcp"},
+		{name: "version flag", args: []string{"--version"}, out: "x402-mcp "},
+		{name: "version single dash", args: []string{"-version"}, out: "x402-mcp "},
 		{name: "help", args: []string{"help"}, out: "usage: x402-mcp"},
+		{name: "help flag", args: []string{"--help"}, out: "registry add URL"},
+		{name: "help short flag", args: []string{"-h"}, out: "ledger list"},
+		{name: "help single dash", args: []string{"-help"}, out: "commands:"},
+		{name: "serve help", args: []string{"serve", "--help"}, stderr: "-registry"},
+		{name: "registry add help", args: []string{"registry", "add", "-h"}, stderr: "-method"},
 		{name: "unknown command", args: []string{"frobnicate"}, usage: true, errLike: "unknown command"},
 		{name: "check built-in", args: []string{"check"}, out: "weather"},
 		{name: "check missing file", args: []string{"check", "/nonexistent/registry.yaml"}, errLike: "registry file not found"},
@@ -45,7 +54,7 @@ func TestRunCommands(t *testing.T) {
 					tt.args[i] = t.TempDir()
 				}
 			}
-			out, _, err := runCmd(t, tt.env, tt.args...)
+			out, stderr, err := runCmd(t, tt.env, tt.args...)
 			var u usageError
 			if errors.As(err, &u) != tt.usage {
 				t.Fatalf("err = %v, usage error %v", err, tt.usage)
@@ -59,6 +68,9 @@ func TestRunCommands(t *testing.T) {
 			if !strings.Contains(out, tt.out) {
 				t.Fatalf("stdout %q lacks %q", out, tt.out)
 			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Fatalf("stderr %q lacks %q", stderr, tt.stderr)
+			}
 		})
 	}
 }
@@ -71,5 +83,31 @@ func TestStateDir(t *testing.T) {
 	got, _ = stateDir(env{getenv: func(k string) string { return map[string]string{"HOME": "/h"}[k] }})
 	if got != filepath.Join("/h", ".local", "state", "x402-mcp") {
 		t.Fatalf("%q", got)
+	}
+}
+
+func TestBuildVersion(t *testing.T) {
+	info := func(v string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			return &debug.BuildInfo{Main: debug.Module{Path: "github.com/x402-mcp/x402-mcp", Version: v}}, true
+		}
+	}
+	none := func() (*debug.BuildInfo, bool) { return nil, false }
+	for _, tt := range []struct {
+		name, ldflags string
+		read          func() (*debug.BuildInfo, bool)
+		want          string
+	}{
+		{"ldflags win", "v1.2.3", info("v0.9.0"), "v1.2.3"},
+		{"go install @tag", "dev", info("v1.4.0"), "v1.4.0"},
+		{"git checkout build", "dev", info("v0.0.0-20261201120000-0123456789ab+dirty"), "v0.0.0-20261201120000-0123456789ab+dirty"},
+		{"go run", "dev", info("(devel)"), "dev"},
+		{"no build info", "dev", none, "dev"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := buildVersion(tt.ldflags, tt.read); got != tt.want {
+				t.Fatalf("buildVersion = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
