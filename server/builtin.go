@@ -81,7 +81,8 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger summary: %w", err)
 	}
-	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String()}
+	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
+		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
 	}
@@ -144,6 +145,7 @@ func perCall(p payments.Policy) payments.Amount {
 func (s *Server) walletTool() mcpserver.ServerTool {
 	t := mcp.NewTool(ToolWallet,
 		mcp.WithDescription("Show x402-mcp's paying wallet: its address, the allowed networks, the per-call cap and the budget spent and left. Spends nothing."),
+		mcp.WithRawOutputSchema(walletOutputSchema),
 	)
 	t.Annotations = readOnly("Wallet and budget")
 	return mcpserver.ServerTool{Tool: t, Handler: func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -193,6 +195,7 @@ func (s *Server) quoteTool(c *catalog) mcpserver.ServerTool {
 	t := mcp.NewToolWithRawSchema(ToolQuote,
 		"Ask a paid tool's upstream what a call would cost, without paying: the seller's payment options, which one the operator's policy would pay, and whether the budget allows it. Sends one unpaid request; nothing is signed.",
 		raw)
+	t.RawOutputSchema = quoteOutputSchema
 	t.Annotations = readOnly("Quote a paid tool")
 	t.Annotations.OpenWorldHint = mcp.ToBoolPtr(true)
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleQuote}

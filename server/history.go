@@ -53,6 +53,7 @@ func (s *Server) historyTool() mcpserver.ServerTool {
 	t := mcp.NewToolWithRawSchema(ToolSpendHistory,
 		"List recent payments and tips from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction), state, and a tip's recipient and note. Filter by kind, tool, state and time. Spends nothing.",
 		raw)
+	t.RawOutputSchema = historyOutputSchema
 	t.Annotations = readOnly("Spend history")
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleHistory}
 }

@@ -1,10 +1,13 @@
 // Drives x402-mcp with the official TypeScript MCP SDK: connects, lists the
-// tools, calls the paid `weather` tool for Paris and prints ONE JSON line on
-// stdout:
+// tools, calls the paid `weather` tool for Paris, then the built-ins that
+// declare an outputSchema (x402_wallet, x402_quote, x402_spend_history; the
+// SDK checks each answer's structuredContent against it and throws on a
+// mismatch) and prints ONE JSON line on stdout:
 //
-//   {"tools":[...],"isError":false,"text":"...","receipt":{...}}
+//   {"tools":[...],"isError":false,"text":"...","receipt":{...},"structured":[...]}
 //
-// where receipt is the result's _meta["x402/payment-response"] (null if none).
+// where receipt is the result's _meta["x402/payment-response"] (null if none)
+// and structured names the built-ins whose structured answer the SDK checked.
 // Any failure exits non-zero with the error on stderr.
 //
 // Usage:
@@ -49,10 +52,12 @@ async function main() {
   await client.connect(transport);
   try {
     const tools = [];
+    const withOutputSchema = new Set();
     let cursor;
     do {
       const page = await client.listTools(cursor ? { cursor } : {});
       tools.push(...page.tools.map((t) => t.name));
+      for (const t of page.tools) if (t.outputSchema) withOutputSchema.add(t.name);
       cursor = page.nextCursor;
     } while (cursor);
 
@@ -62,7 +67,18 @@ async function main() {
       .map((c) => c.text)
       .join("\n");
     const receipt = res._meta?.[RECEIPT] ?? null;
-    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt }) + "\n");
+
+    const structured = [];
+    for (const [name, args] of [
+      ["x402_wallet", {}],
+      ["x402_quote", { tool: "weather", arguments: { city: "paris" } }],
+      ["x402_spend_history", {}],
+    ]) {
+      const r = await client.callTool({ name, arguments: args });
+      if (r.isError) throw new Error(`${name} answered an error: ${JSON.stringify(r.content)}`);
+      if (r.structuredContent && withOutputSchema.has(name)) structured.push(name);
+    }
+    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt, structured }) + "\n");
   } finally {
     await client.close();
   }
