@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -158,8 +159,9 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		for i, n := range st.Networks {
 			names[i] = n.ID + " (" + n.Name + ")"
 		}
-		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%d payments).",
-			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left, st.Budget.Payments)
+		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%s).",
+			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
+			plural.Count(st.Budget.Payments, "payment", "payments"))
 		if d := st.Budget.PerDay; d != nil {
 			text += fmt.Sprintf(" Today (%s): %s of %s USDC counted, %s left.", d.Window, d.Counted, d.Limit, d.Left)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -88,7 +89,7 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		Payments []HistoryEntry `json:"payments"`
 	}{Payments: make([]HistoryEntry, 0, len(rows))}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d payments", len(rows))
+	b.WriteString(plural.Count(len(rows), "payment", "payments"))
 	if f.Tool != "" || f.Kind != "" || f.State != "" || !f.Since.IsZero() {
 		b.WriteString(" matching the filter")
 	}

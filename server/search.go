@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -97,7 +98,7 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d paid tools match", out.Matched)
+	fmt.Fprintf(&b, "%s %s", plural.Count(out.Matched, "paid tool", "paid tools"), plural.Verb(out.Matched, "matches", "match"))
 	if out.Matched > len(out.Tools) {
 		fmt.Fprintf(&b, " (showing %d: narrow the query or raise limit)", len(out.Tools))
 	}

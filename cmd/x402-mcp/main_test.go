@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 func runCmd(t *testing.T, env map[string]string, args ...string) (string, string, error) {
@@ -109,5 +114,42 @@ func TestBuildVersion(t *testing.T) {
 				t.Fatalf("buildVersion = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCountsReadNaturally: the counts the commands print agree in number
+// with the thing counted.
+func TestCountsReadNaturally(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.yaml")
+	if err := os.WriteFile(one, []byte("version: 1\ntools:\n  - {name: a, description: A., url: \"https://a.example/a\", max_price: \"0.01\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := runCmd(t, nil, "check", one); err != nil || !strings.Contains(out, ": OK, 1 tool\n") {
+		t.Errorf("check of one tool: %q, %v", out, err)
+	}
+
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seller.Close()
+	if out, _, err := runCmd(t, nil, "registry", "import", "--from", seller.URL, "--limit", "1", "--out", filepath.Join(dir, "drafts.yaml")); err != nil || !strings.Contains(out, "wrote 1 draft to") {
+		t.Errorf("import of one draft: %q, %v", out, err)
+	}
+
+	db := filepath.Join(dir, "ledger.db")
+	l, err := ledger.Open(t.Context(), db, payments.Budget{Total: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Reserve(t.Context(), payments.Reservation{Tool: "a", Amount: 10_000, Network: "eip155:84532", PayTo: localseller.DefaultPayTo.Hex()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := runCmd(t, nil, "ledger", "list", "--ledger", db, "--registry", one); err != nil || !strings.Contains(out, "\n1 row shown.") {
+		t.Errorf("ledger list of one row: %q, %v", out, err)
 	}
 }
