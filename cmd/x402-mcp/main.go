@@ -9,6 +9,7 @@
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
+//	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
 //	x402-mcp version                     print the version (also --version)
 //	x402-mcp help                        print the commands (also --help, -h)
 package main
@@ -112,6 +113,8 @@ func dispatch(ctx context.Context, e env, args []string) error {
 		return cmdSeller(ctx, e, args)
 	case "ledger":
 		return cmdLedger(ctx, e, args)
+	case "docs":
+		return cmdDocs(e, args)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "x402-mcp", version)
 		return nil
@@ -157,6 +160,7 @@ commands:
   ledger export --csv          write the ledger as CSV (same filters)
   ledger reconcile             resolve unknown payments against the chain (rpc: in the catalog)
   seller [--addr ADDR]         run the local x402 test seller on loopback
+  docs [--readme FILE]         rewrite README.md's tool list from the tool definitions (for developers)
   version, --version           print the version
   help, --help, -h             print this; COMMAND --help prints a command's flags
 
