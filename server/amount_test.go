@@ -122,3 +122,42 @@ func TestOneAmountRule(t *testing.T) {
 		})
 	}
 }
+
+// TestFindToolsMaxPriceRule: x402_find_tools' max_price is an amount the
+// model writes too: the same pattern, the same rule and message, and a JSON
+// number is refused rather than silently ignored.
+func TestFindToolsMaxPriceRule(t *testing.T) {
+	f := newFixture(t, searchRegistry, 1_000_000, localseller.Config{}, server.Config{})
+	cli := f.inProcess(t)
+	list, err := cli.ListTools(t.Context(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tl := range list.Tools {
+		if tl.Name != server.ToolFind {
+			continue
+		}
+		b, _ := json.Marshal(tl.InputSchema.Properties["max_price"])
+		if !strings.Contains(string(b), `"pattern":"^[0-9]+(\\.[0-9]{1,6})?$"`) {
+			t.Errorf("max_price schema %s lacks the amount pattern", b)
+		}
+	}
+	for _, tt := range []struct {
+		arg  any
+		want string
+	}{
+		{0.001, `"max_price" must be a decimal USDC amount in a JSON string: digits, optionally a "." and 1 to 6 decimals, more than 0, such as "0.01"; got the number 0.001 (a JSON number is not exact money)`},
+		{".001", `got ".001"`},
+		{"0", `got "0"`},
+	} {
+		res := call(t, cli, server.ToolFind, map[string]any{"max_price": tt.arg})
+		if text := mcp.GetTextFromContent(res.Content[0]); !res.IsError || !strings.Contains(text, tt.want) {
+			t.Errorf("max_price %#v: %s", tt.arg, text)
+		}
+	}
+	var out server.FindResult
+	structured(t, call(t, cli, server.ToolFind, map[string]any{"max_price": "0.001"}), &out)
+	if out.Matched != 2 {
+		t.Errorf("max_price 0.001 matched %d tools, want 2", out.Matched)
+	}
+}
