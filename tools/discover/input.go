@@ -218,6 +218,7 @@ func isObjectSchema(m map[string]json.RawMessage) bool {
 func specOf(raw json.RawMessage, warn *[]string) (*omap, bool) {
 	var m map[string]any
 	if json.Unmarshal(raw, &m) == nil {
+		oneType(m)
 		if t, ok := m["type"].(string); ok && t != "" {
 			req, _ := m["required"].(bool) // v1 field schemas flag themselves
 			return cleanSchema(m, 0, warn), req
@@ -230,11 +231,26 @@ func specOf(raw json.RawMessage, warn *[]string) (*omap, bool) {
 
 var formatRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
+// oneType turns a list of types (["string", "null"]) into its first type
+// other than null: an argument has one type in the registry.
+func oneType(m map[string]any) {
+	if ts, ok := m["type"].([]any); ok {
+		delete(m, "type")
+		for _, t := range ts {
+			if s, ok := t.(string); ok && s != "null" {
+				m["type"] = s
+				return
+			}
+		}
+	}
+}
+
 // cleanSchema keeps the JSON Schema keywords a draft may carry, with seller
 // text cleaned: descriptions quoted (SellerText), enum strings cleaned,
 // property names checked, depth and size bounded. Anything else ($ref,
 // patterns, defaults, conditionals) is dropped.
 func cleanSchema(m map[string]any, depth int, warn *[]string) *omap {
+	oneType(m)
 	s := &omap{}
 	if t, ok := m["type"].(string); ok && (slices.Contains(jsonTypes, t) || t == "null" || depth == 0) {
 		s.set("type", SellerText(t, 20)) // an argument's odd type is reported by specs

@@ -30,7 +30,7 @@ const forecastBazaar = `{"info":{"input":{"type":"http","method":"GET","queryPar
  "output":{"type":"json","example":{"high":12}}},
  "schema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"input":{"type":"object","properties":{
   "type":{"type":"string","const":"http"},"method":{"type":"string","enum":["GET"]},
-  "queryParams":{"type":"object","properties":{"days":{"type":"integer","description":"Days ahead, 1 to 7"},"units":{"type":"string","enum":["metric","imperial"],"description":"Temperature units"}},"required":["days"]},
+  "queryParams":{"type":"object","properties":{"days":{"type":"integer","description":"Days ahead, 1 to 7"},"units":{"type":["string","null"],"enum":["metric","imperial"],"description":"Temperature units"}},"required":["days"]},
   "pathParams":{"type":"object","properties":{"city":{"type":"string","description":"City name"}},"required":["city"]}},
   "required":["type","method"]},"output":{"type":"object"}},"required":["input"]}}`
 
