@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -81,7 +82,8 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger summary: %w", err)
 	}
-	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String()}
+	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
+		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
 	}
@@ -144,6 +146,7 @@ func perCall(p payments.Policy) payments.Amount {
 func (s *Server) walletTool() mcpserver.ServerTool {
 	t := mcp.NewTool(ToolWallet,
 		mcp.WithDescription("Show x402-mcp's paying wallet: its address, the allowed networks, the per-call cap and the budget spent and left. Spends nothing."),
+		mcp.WithRawOutputSchema(walletOutputSchema),
 	)
 	t.Annotations = readOnly("Wallet and budget")
 	return mcpserver.ServerTool{Tool: t, Handler: func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -156,8 +159,9 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		for i, n := range st.Networks {
 			names[i] = n.ID + " (" + n.Name + ")"
 		}
-		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%d payments).",
-			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left, st.Budget.Payments)
+		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%s).",
+			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
+			plural.Count(st.Budget.Payments, "payment", "payments"))
 		if d := st.Budget.PerDay; d != nil {
 			text += fmt.Sprintf(" Today (%s): %s of %s USDC counted, %s left.", d.Window, d.Counted, d.Limit, d.Left)
 		}
@@ -193,6 +197,7 @@ func (s *Server) quoteTool(c *catalog) mcpserver.ServerTool {
 	t := mcp.NewToolWithRawSchema(ToolQuote,
 		"Ask a paid tool's upstream what a call would cost, without paying: the seller's payment options, which one the operator's policy would pay, and whether the budget allows it. Sends one unpaid request; nothing is signed.",
 		raw)
+	t.RawOutputSchema = quoteOutputSchema
 	t.Annotations = readOnly("Quote a paid tool")
 	t.Annotations.OpenWorldHint = mcp.ToBoolPtr(true)
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleQuote}

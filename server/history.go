@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -53,6 +54,7 @@ func (s *Server) historyTool() mcpserver.ServerTool {
 	t := mcp.NewToolWithRawSchema(ToolSpendHistory,
 		"List recent payments and tips from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction), state, and a tip's recipient and note. Filter by kind, tool, state and time. Spends nothing.",
 		raw)
+	t.RawOutputSchema = historyOutputSchema
 	t.Annotations = readOnly("Spend history")
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleHistory}
 }
@@ -87,7 +89,7 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		Payments []HistoryEntry `json:"payments"`
 	}{Payments: make([]HistoryEntry, 0, len(rows))}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d payments", len(rows))
+	b.WriteString(plural.Count(len(rows), "payment", "payments"))
 	if f.Tool != "" || f.Kind != "" || f.State != "" || !f.Since.IsZero() {
 		b.WriteString(" matching the filter")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -44,7 +45,7 @@ type FindResult struct {
 func (s *Server) findTool() mcpserver.ServerTool {
 	schema := `{"type":"object","properties":{
 "query":{"type":"string","description":"Words that must all appear in the tool's name or description (case-insensitive). Empty matches every tool."},
-"max_price":{"type":"string","description":"Only tools whose max price per call is at most this, in USDC, such as \"0.01\"."},
+"max_price":{"type":"string","pattern":` + string(mustJSON(tools.AmountPattern)) + `,"description":"Only tools whose max price per call is at most this, in USDC, as a decimal string such as \"0.01\"."},
 "network":{"type":"string","description":"Only tools that may pay on this network (CAIP-2 such as eip155:8453, or a name such as base)."},
 "limit":{"type":"integer","minimum":1,"maximum":100,"description":"Most tools returned (default 20)."}},
 "additionalProperties":false}`
@@ -60,10 +61,11 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	query, _ := args["query"].(string)
 	words := strings.Fields(strings.ToLower(query))
 	var maxPrice payments.Amount
-	if v, _ := args["max_price"].(string); v != "" {
-		a, err := payments.ParseAmount(v)
-		if err != nil {
-			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: max_price: %v (not charged)", err)), nil
+	if v, given := args["max_price"]; given && v != nil {
+		// The rule of every amount the model writes (tools.ParseAmountArg).
+		a, msg := tools.ParseAmountArg("max_price", v)
+		if msg != "" {
+			return mcp.NewToolResultError("invalid arguments: " + msg + " (not charged)"), nil
 		}
 		maxPrice = a
 	}
@@ -97,7 +99,7 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d paid tools match", out.Matched)
+	fmt.Fprintf(&b, "%s %s", plural.Count(out.Matched, "paid tool", "paid tools"), plural.Verb(out.Matched, "matches", "match"))
 	if out.Matched > len(out.Tools) {
 		fmt.Fprintf(&b, " (showing %d: narrow the query or raise limit)", len(out.Tools))
 	}

@@ -48,10 +48,10 @@ func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
 	props := map[string]any{
 		"recipient": map[string]any{"type": "string", "minLength": 1, "maxLength": 100,
 			"description": "Who receives the tip: " + who + ". Names are not looked up anywhere else (no ENS, no social handles)."},
-		// A string, so that the amount is read exactly (a JSON number is
-		// accepted too).
-		"amount": map[string]any{"type": "string", "pattern": `^[0-9]*\.?[0-9]+$`,
-			"description": fmt.Sprintf("The tip in USDC as a decimal string, such as \"2\" or \"0.50\" (at most 6 decimals, at most %s).", t.MaxTip.String())},
+		// A string, so that the amount is read exactly: the pattern and the
+		// rule of every amount argument (tools.ParseAmountArg).
+		"amount": map[string]any{"type": "string", "pattern": tools.AmountPattern,
+			"description": fmt.Sprintf("The tip in USDC as a decimal string, such as \"2\" or \"0.50\" (at most 6 decimals, at most %s USDC).", t.MaxTip.String())},
 		"note": map[string]any{"type": "string", "maxLength": payments.MaxTipNote,
 			"description": "Optional note for the user's books (why the tip), shown to the user when they are asked. It is not sent to the recipient or on chain."},
 	}
@@ -101,26 +101,11 @@ func tipArgs(call mcp.CallToolRequest) (to string, amt payments.Amount, note str
 	default:
 		problems = append(problems, "recipient must be a string")
 	}
-	var raw string
-	switch v := args["amount"].(type) {
-	case string:
-		raw = strings.TrimSpace(v)
-	case float64:
-		// JSON numbers arrive as float64: the shortest decimal that reads
-		// back as the same float is what the model wrote (up to 15 digits),
-		// and ParseAmount refuses more than 6 decimals.
-		raw = strconv.FormatFloat(v, 'f', -1, 64)
-	case nil:
-		problems = append(problems, `amount is required: the tip in USDC, such as "0.50"`)
-	default:
-		problems = append(problems, `amount must be a decimal USDC amount, such as "0.50"`)
-	}
-	if raw != "" {
-		if amt, err = payments.ParseAmount(raw); err != nil {
-			problems = append(problems, "amount: "+err.Error())
-		} else if amt == 0 {
-			problems = append(problems, "amount must be more than 0")
-		}
+	// One rule for every amount the model writes (tools.ParseAmountArg):
+	// the same as an amount_from argument's.
+	amt, msg := tools.ParseAmountArg("amount", args["amount"])
+	if msg != "" {
+		problems = append(problems, msg)
 	}
 	switch v := args["note"].(type) {
 	case string:

@@ -23,6 +23,9 @@ type tsClientOutput struct {
 	Receipt map[string]any `json:"receipt"`
 	Asked   []string       `json:"asked"`
 	Error   string         `json:"error"` // the oauth mode's
+	// Structured names the built-ins that declared an outputSchema and
+	// answered structured content, which the SDK checked against it.
+	Structured []string `json:"structured"`
 }
 
 // requireTSClient skips when the TypeScript SDK client cannot run here.
@@ -102,6 +105,9 @@ func TestTypeScriptSDKClient(t *testing.T) {
 	tx, _ := rc["transaction"].(string)
 	if rc["amountAtomic"] != "1000" || rc["network"] != "eip155:84532" || rc["payer"] != payer.Hex() || !strings.HasPrefix(tx, "0x") {
 		t.Fatalf("receipt %v: want amountAtomic 1000, network eip155:84532, payer %s, a 0x transaction", rc, payer.Hex())
+	}
+	if want := []string{"x402_wallet", "x402_quote", "x402_spend_history"}; !slices.Equal(got.Structured, want) {
+		t.Errorf("the SDK checked the structured answers of %v against their outputSchema, want %v", got.Structured, want)
 	}
 	if d := fac.Balance(payTo) - payeeBefore; d != 1000 {
 		t.Fatalf("seller balance moved by %d, want exactly 1000", d)

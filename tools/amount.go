@@ -3,6 +3,7 @@ package tools
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -15,17 +16,60 @@ import (
 // client pays only a 402 asking exactly that amount (payments.Limit's
 // ExactAmount), under every cap, budget and approval threshold.
 
-// AmountPattern is the JSON Schema pattern of a price argument: a decimal
-// USDC amount with at most six decimals.
+// AmountPattern is the JSON Schema pattern of every amount argument (an
+// amount_from argument, x402_tip's amount): a decimal USDC amount in a
+// string, with at most six decimals. ParseAmountArg holds values to exactly
+// this pattern, plus "more than 0".
 const AmountPattern = `^[0-9]+(\.[0-9]{1,6})?$`
 
-// argAmount parses a price argument: a positive decimal USDC amount.
+var amountRE = regexp.MustCompile(AmountPattern)
+
+// amountRule says what an amount argument must be, after `"name" must be`.
+const amountRule = `a decimal USDC amount in a JSON string: digits, optionally a "." and 1 to 6 decimals, more than 0, such as "0.01"`
+
+// ParseAmountArg reads the amount argument name whose value is v (nil when
+// the argument was left out), for every tool that takes an amount from the
+// model: a JSON string matching AmountPattern, more than 0, parsed exactly
+// ("0.250" is 250000 atomic units). Anything else returns a message for an
+// *ArgumentError that states the rule and what was given. JSON numbers are
+// refused: a float is not exact money.
+func ParseAmountArg(name string, v any) (payments.Amount, string) {
+	must := fmt.Sprintf("%q must be %s; got ", name, amountRule)
+	switch x := v.(type) {
+	case nil:
+		return 0, fmt.Sprintf("%q is required: %s", name, amountRule)
+	case string:
+		if !amountRE.MatchString(x) {
+			return 0, must + describe(x)
+		}
+		a, err := payments.ParseAmount(x)
+		if err != nil {
+			return 0, must + describe(x) + ", which is too large"
+		}
+		if a == 0 {
+			return 0, must + describe(x)
+		}
+		return a, ""
+	default:
+		if t := jsonTypeOf(v); t == "number" || t == "integer" {
+			return 0, must + "the number " + describe(v) + " (a JSON number is not exact money)"
+		}
+		return 0, must + describe(v)
+	}
+}
+
+// argAmount parses a price written in the registry (an amount_from
+// argument's default or enum value): a registry amount (payments.ParseAmount)
+// that is also written as ParseAmountArg accepts it, since the default and
+// the enum are shown to the model in the argument's schema.
 func argAmount(s string) (payments.Amount, error) {
 	a, err := payments.ParseAmount(s)
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	if a == 0 {
+	case !amountRE.MatchString(s):
+		return 0, fmt.Errorf("%q must be written as the argument is: %s", s, amountRule)
+	case a == 0:
 		return 0, errors.New(`0 pays nothing: write the amount to pay, such as "0.01"`)
 	}
 	return a, nil
@@ -33,16 +77,9 @@ func argAmount(s string) (payments.Amount, error) {
 
 // checkAmount validates a price argument's value (see field.check).
 func (f *field) checkAmount(v any) string {
-	s, ok := v.(string)
-	if !ok {
-		if t := jsonTypeOf(v); t == "number" || t == "integer" {
-			return fmt.Sprintf("%q must be a decimal USDC amount written as a string, such as \"0.01\", not the number %s (JSON numbers are not exact money)", f.name, describe(v))
-		}
-		return fmt.Sprintf("%q must be a decimal USDC amount written as a string, such as \"0.01\", got %s", f.name, describeType(v))
-	}
-	a, err := argAmount(s)
-	if err != nil {
-		return fmt.Sprintf("%q is the price of this call and must be a decimal USDC amount such as \"0.01\": %v", f.name, err)
+	a, msg := ParseAmountArg(f.name, v)
+	if msg != "" {
+		return msg
 	}
 	if len(f.enum) > 0 && !inEnum(a.String(), f.enum) {
 		return fmt.Sprintf("%q must be one of %s, got %s", f.name, enumList(f.enum), describe(v))
@@ -173,16 +210,13 @@ func (e *Entry) CallLimit(callID string, args map[string]any) (payments.Limit, e
 	}
 	f := &e.fields[i]
 	v, ok := args[f.name]
-	if !ok || v == nil {
-		if !f.hasDef {
-			return lim, &ArgumentError{Tool: e.Name, Problems: []string{fmt.Sprintf("%q is required: it is the amount to pay, a decimal USDC string such as \"0.01\"", f.name)}}
-		}
+	if (!ok || v == nil) && f.hasDef {
 		v = f.def
 	}
 	if msg := f.checkAmount(v); msg != "" {
 		return lim, &ArgumentError{Tool: e.Name, Problems: []string{msg}}
 	}
-	a, _ := argAmount(v.(string))
+	a, _ := ParseAmountArg(f.name, v)
 	lim.ExactAmount, lim.ExactArg = a, f.name
 	return lim, nil
 }

@@ -235,6 +235,9 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 			switch {
 			case f.hasDef:
 				out[f.name] = f.def
+			case f.required && f.amount:
+				_, msg := ParseAmountArg(f.name, nil)
+				problems = append(problems, msg)
 			case f.required:
 				problems = append(problems, fmt.Sprintf("%q is required%s", f.name, typeSuffix(f)))
 			}
@@ -247,7 +250,7 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 		if f.amount {
 			// The canonical decimal goes upstream ("0.250", ".25" → "0.25"),
 			// so the seller reads the amount the payment will be held to.
-			a, _ := argAmount(v.(string))
+			a, _ := ParseAmountArg(f.name, v)
 			v = a.String()
 		}
 		out[f.name] = v

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tidwall/gjson"
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
@@ -95,14 +96,14 @@ func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult
 		}
 		out.Content = append(out.Content,
 			mcp.NewImageContent(base64.StdEncoding.EncodeToString(body), mediaType),
-			mcp.NewTextContent(fmt.Sprintf("%s image, %d bytes.", mediaType, len(body))))
+			mcp.NewTextContent(fmt.Sprintf("%s image, %s.", mediaType, plural.Count(len(body), "byte", "bytes"))))
 	case isText(mediaType) || mediaType == "" && utf8.Valid(body):
 		text(capText(strings.ToValidUTF8(string(body), "\uFFFD"), maxBytes))
 	default:
 		if mediaType == "" {
 			mediaType = "an unknown type"
 		}
-		text(fmt.Sprintf("The upstream returned %d bytes of %s; not shown (x402-mcp shows JSON, text and images).", len(body), mediaType))
+		text(fmt.Sprintf("The upstream returned %s of %s; not shown (x402-mcp shows JSON, text and images).", plural.Count(len(body), "byte", "bytes"), mediaType))
 	}
 	for _, n := range notes {
 		text(n)
@@ -201,7 +202,7 @@ func bodyExcerpt(res *payments.Result) string {
 	}
 	mt := mediaTypeOf(res.Header.Get("Content-Type"))
 	if !(isJSON(mt) || isText(mt) || mt == "" && utf8.Valid(body)) {
-		return fmt.Sprintf("(%d bytes of %s)", len(body), mt)
+		return fmt.Sprintf("(%s of %s)", plural.Count(len(body), "byte", "bytes"), mt)
 	}
 	if isJSON(mt) && gjson.ValidBytes(body) {
 		body = []byte(compactJSON(body))

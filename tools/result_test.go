@@ -101,6 +101,8 @@ func TestShape(t *testing.T) {
 			text: []string{"The upstream returned 12345 bytes of application/octet-stream; not shown (x402-mcp shows JSON, text and images)."}},
 		{name: "binary without type described", res: result(200, "", "\x00\x01\xff"),
 			text: []string{"The upstream returned 3 bytes of an unknown type; not shown (x402-mcp shows JSON, text and images)."}},
+		{name: "one byte described", res: result(200, "application/octet-stream", "\x00"),
+			text: []string{"The upstream returned 1 byte of application/octet-stream; not shown (x402-mcp shows JSON, text and images)."}},
 		{name: "empty body", res: result(204, "", ""),
 			text: []string{"The upstream answered 204 No Content with an empty body."}},
 		{name: "client stopped reading", res: func() *payments.Result {
@@ -143,6 +145,8 @@ func TestShape(t *testing.T) {
 			text: []string{"Not charged: the upstream answered 400 Bad Request and no payment was made. Check the arguments.\nUpstream said: " + strings.Repeat("e", 500) + "…"}},
 		{name: "binary error body described", res: result(500, "application/octet-stream", "\x00\x01"), isError: true,
 			text: []string{"Not charged: the upstream answered 500 Internal Server Error and no payment was made. The upstream failed; retrying later may work.\nUpstream said: (2 bytes of application/octet-stream)"}},
+		{name: "one-byte error body described", res: result(500, "application/octet-stream", "\x01"), isError: true,
+			text: []string{"Not charged: the upstream answered 500 Internal Server Error and no payment was made. The upstream failed; retrying later may work.\nUpstream said: (1 byte of application/octet-stream)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

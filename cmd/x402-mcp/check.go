@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -29,8 +30,8 @@ func cmdCheck(e env, args []string) error {
 	for i, n := range reg.Defaults.Networks {
 		nets[i] = string(n) + " (" + n.Name() + ")"
 	}
-	fmt.Fprintf(e.stdout, "%s: OK, %d tools\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
-		reg.Path, len(reg.Tools), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
+	fmt.Fprintf(e.stdout, "%s: OK, %s\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
+		reg.Path, plural.Count(len(reg.Tools), "tool", "tools"), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
 	for _, n := range slices.Sorted(maps.Keys(reg.RPC)) {
 		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, chain.RedactURL(reg.RPC[n]))
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -127,8 +128,8 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "\n%d rows shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
-			len(rows), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
+		fmt.Fprintf(e.stdout, "\n%s shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
+			plural.Count(len(rows), "row", "rows"), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
 		return nil
 	case "reconcile":
 		rep, err := reconcile(ctx, l, reg)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools/discover"
 )
@@ -140,7 +141,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 	if err := discover.WriteDrafts(*out, header, ds, *force); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "wrote %d drafts to %s (all disabled):\n", len(ds), *out)
+	fmt.Fprintf(e.stdout, "wrote %s to %s (all disabled):\n", plural.Count(len(ds), "draft", "drafts"), *out)
 	for _, d := range ds {
 		fmt.Fprintf(e.stdout, "  %s\t%s\t%s %s\n", d.Name, d.MaxPrice.USDC(), d.Method, d.URL)
 	}

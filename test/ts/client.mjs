@@ -1,11 +1,14 @@
 // Drives x402-mcp with the official TypeScript MCP SDK: connects, lists the
-// tools, calls the paid `weather` tool for Paris and prints ONE JSON line on
-// stdout:
+// tools, calls the paid `weather` tool for Paris, then the built-ins that
+// declare an outputSchema (x402_wallet, x402_quote, x402_spend_history; the
+// SDK checks each answer's structuredContent against it and throws on a
+// mismatch) and prints ONE JSON line on stdout:
 //
-//   {"tools":[...],"isError":false,"text":"...","receipt":{...},"asked":["..."]}
+//   {"tools":[...],"isError":false,"text":"...","receipt":{...},"asked":["..."],"structured":[...]}
 //
-// where receipt is the result's _meta["x402/payment-response"] (null if none)
-// and asked the messages of the elicitation/create requests the server sent.
+// where receipt is the result's _meta["x402/payment-response"] (null if none),
+// asked the messages of the elicitation/create requests the server sent, and
+// structured names the built-ins whose structured answer the SDK checked.
 // Any failure exits non-zero with the error on stderr.
 //
 // Usage:
@@ -108,10 +111,12 @@ async function main() {
   await client.connect(transport);
   try {
     const tools = [];
+    const withOutputSchema = new Set();
     let cursor;
     do {
       const page = await client.listTools(cursor ? { cursor } : {});
       tools.push(...page.tools.map((t) => t.name));
+      for (const t of page.tools) if (t.outputSchema) withOutputSchema.add(t.name);
       cursor = page.nextCursor;
     } while (cursor);
 
@@ -121,7 +126,18 @@ async function main() {
       .map((c) => c.text)
       .join("\n");
     const receipt = res._meta?.[RECEIPT] ?? null;
-    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt, asked }) + "\n");
+
+    const structured = [];
+    for (const [name, args] of [
+      ["x402_wallet", {}],
+      ["x402_quote", { tool: "weather", arguments: { city: "paris" } }],
+      ["x402_spend_history", {}],
+    ]) {
+      const r = await client.callTool({ name, arguments: args });
+      if (r.isError) throw new Error(`${name} answered an error: ${JSON.stringify(r.content)}`);
+      if (r.structuredContent && withOutputSchema.has(name)) structured.push(name);
+    }
+    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt, asked, structured }) + "\n");
   } finally {
     await client.close();
   }

@@ -32,12 +32,31 @@ type ImportOptions struct {
 
 // discoveryItem is one resource of a discovery listing (x402-protocol.md §7).
 type discoveryItem struct {
-	Resource    string                     `json:"resource"`
+	Resource resourceRef `json:"resource"`
+	// Description is read where a listing puts it: metadata.description,
+	// description, resource.description, or (v1) accepts[].description.
+	Description string                     `json:"description"`
 	Type        string                     `json:"type"`
 	X402Version int                        `json:"x402Version"`
 	Accepts     []json.RawMessage          `json:"accepts"`
 	Metadata    map[string]any             `json:"metadata"`
 	Extensions  map[string]json.RawMessage `json:"extensions"`
+}
+
+// resourceRef is an item's resource: its URL, or (as in a v2
+// PaymentRequired) an object with the URL and a description.
+type resourceRef struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
+}
+
+// UnmarshalJSON reads a URL string or a resource object.
+func (r *resourceRef) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &r.URL); err == nil {
+		return nil
+	}
+	type plain resourceRef
+	return json.Unmarshal(b, (*plain)(r))
 }
 
 type discoveryPage struct {
@@ -102,16 +121,16 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 			if len(out) >= limit {
 				break
 			}
-			if seen[it.Resource] {
+			if seen[it.Resource.URL] {
 				continue
 			}
-			seen[it.Resource] = true
+			seen[it.Resource.URL] = true
 			d, w, err := fromItem(it, opts.Filter)
 			for _, s := range w {
-				warn = append(warn, SellerText(it.Resource, 200)+": "+s)
+				warn = append(warn, SellerText(it.Resource.URL, 200)+": "+s)
 			}
 			if err != nil {
-				warn = append(warn, "skipped "+SellerText(it.Resource, 200)+": "+err.Error())
+				warn = append(warn, "skipped "+SellerText(it.Resource.URL, 200)+": "+err.Error())
 				continue
 			}
 			if n := names[d.Name]; n > 0 {
@@ -177,7 +196,7 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 	if it.Type != "" && it.Type != "http" {
 		return Draft{}, nil, fmt.Errorf("type %q is not http", SellerText(it.Type, 20))
 	}
-	o := offerInfo{url: it.Resource}
+	o := offerInfo{url: it.Resource.URL}
 	for i, raw := range it.Accepts {
 		var r payments.Requirement
 		if err := json.Unmarshal(raw, &r); err != nil {
@@ -187,6 +206,11 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 	}
 	if d, ok := it.Metadata["description"].(string); ok {
 		o.description = d
+	}
+	for _, d := range []string{it.Description, it.Resource.Description} {
+		if o.description == "" {
+			o.description = d
+		}
 	}
 	o.info = inputOf(it.Extensions[payments.ExtBazaar], true)
 	for _, a := range o.accepts {

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// The outputSchemas of the built-in tools that answer structured content
+// (MCP tools/list, outputSchema): hosts may check each answer against them,
+// and models learn the fields' meanings from the descriptions. They must
+// match WalletStatus, HistoryEntry and quoteOut exactly; every object is
+// closed (additionalProperties: false), so a field added to those types
+// without its schema fails TestBuiltinOutputSchemas.
+
+// usdcPattern is a decimal USDC amount as the built-ins write it
+// (payments.Amount.String: no trailing zeros, at most six decimals).
+const usdcPattern = `^[0-9]+(\.[0-9]{1,6})?$`
+
+// limitPattern is a decimal USDC amount or "unlimited".
+const limitPattern = `^([0-9]+(\.[0-9]{1,6})?|unlimited)$`
+
+// schema helpers: each returns one JSON Schema node.
+func object(desc string, props map[string]any, required ...string) map[string]any {
+	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if desc != "" {
+		o["description"] = desc
+	}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+func str(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
+
+func usdc(desc string) map[string]any {
+	return map[string]any{"type": "string", "pattern": usdcPattern, "description": desc + " (decimal USDC, such as \"0.01\")"}
+}
+
+func limit(desc string) map[string]any {
+	return map[string]any{"type": "string", "pattern": limitPattern, "description": desc + " (decimal USDC, or \"unlimited\")"}
+}
+
+func enum(desc string, values ...string) map[string]any {
+	return map[string]any{"type": "string", "enum": values, "description": desc}
+}
+
+func integer(desc string, min int) map[string]any {
+	return map[string]any{"type": "integer", "minimum": min, "description": desc}
+}
+
+func boolean(desc string) map[string]any {
+	return map[string]any{"type": "boolean", "description": desc}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("server: output schema: %v", err)) // a bug in the literals below
+	}
+	return b
+}
+
+// scopeSchema is a ScopeStatus.
+func scopeSchema(desc string) map[string]any {
+	return object(desc, map[string]any{
+		"limit":   usdc("The budget's limit"),
+		"counted": usdc("What counts against it now: settled, in-flight and unknown payments"),
+		"left":    usdc("What it still allows"),
+		"window":  str("How the day is measured: \"rolling 24 hours\" or \"calendar day in <time zone>\""),
+		"resets":  str("When it resets: an RFC 3339 time (a calendar day), or \"when this session ends\""),
+	}, "limit", "counted", "left")
+}
+
+// walletOutputSchema is x402_wallet's outputSchema (WalletStatus).
+var walletOutputSchema = mustJSON(object("", map[string]any{
+	"address": str("The paying wallet's 0x address"),
+	"networks": map[string]any{"type": "array", "description": "The networks the wallet may pay on",
+		"items": object("", map[string]any{
+			"id":   str("CAIP-2 network id, such as eip155:8453"),
+			"name": str("The network's name, such as Base"),
+		}, "id", "name")},
+	"perCallCap": usdc("The most any single payment may be"),
+	"budget": object("The operator's budgets and what counts against them", map[string]any{
+		"total":      limit("budget.total: the most the ledger may ever count, in all"),
+		"settled":    usdc("What the ledger counts as settled"),
+		"pending":    usdc("What the ledger counts that is not settled: reserved, signed, unknown, or rejected and not yet expired"),
+		"left":       limit("What budget.total still allows"),
+		"payments":   integer("How many payments and tips the ledger holds", 0),
+		"perDay":     scopeSchema("budget.per_day, when set"),
+		"perSession": scopeSchema("budget.per_session for this session, when set"),
+		"perTool":    usdc("budget.per_tool: the default lifetime limit of each tool, when set"),
+		"perHost":    usdc("budget.per_host: the lifetime limit of each upstream host, when set"),
+		"perNetwork": map[string]any{"type": "object", "description": "budget.per_network: the lifetime limit of each network (CAIP-2 id), when set",
+			"additionalProperties": usdc("The network's limit")},
+		"tipsPerDay": scopeSchema("tipping.per_day: the tip budget, when tipping is on"),
+	}, "total", "settled", "pending", "left", "payments"),
+}, "address", "networks", "perCallCap", "budget"))
+
+// historyStates are the ledger states x402_spend_history reports.
+var historyStates = []string{
+	string(payments.StateReserved), string(payments.StateSigned), string(payments.StateSettled),
+	string(payments.StateRejected), string(payments.StateUnknown), string(payments.StateReleased),
+}
+
+// historyOutputSchema is x402_spend_history's outputSchema ({payments:
+// []HistoryEntry}).
+var historyOutputSchema = mustJSON(object("", map[string]any{
+	"payments": map[string]any{"type": "array", "description": "The payments and tips, newest first",
+		"items": object("", map[string]any{
+			"id":           str("The ledger id"),
+			"time":         str("When it was reserved (RFC 3339, UTC)"),
+			"kind":         enum("payment: a paid tool call; tip: x402_tip", payments.KindPayment, payments.KindTip),
+			"tool":         str("The tool that paid"),
+			"amount":       usdc("The amount"),
+			"amountAtomic": map[string]any{"type": "string", "pattern": "^[0-9]+$", "description": "The amount in atomic units (1 USDC = 1000000)"},
+			"state":        enum("settled: paid; unknown: the outcome is not known yet (do not pay again for that call); rejected: the seller refused it; released: never signed or proven unused; reserved, signed: in flight", historyStates...),
+			"network":      str("CAIP-2 network id"),
+			"payTo":        str("The payee's 0x address"),
+			"payer":        str("The paying wallet's 0x address, when the seller reported it"),
+			"transaction":  str("The settlement's transaction hash, when known"),
+			"resource":     str("What was paid for: the request (method and URL without secrets), or a tip's recipient"),
+			"reason":       str("Why it was rejected, released or unknown"),
+			"reconciled":   boolean("Its state was read from the chain"),
+			"note":         str("A tip's note"),
+		}, "id", "time", "kind", "tool", "amount", "amountAtomic", "state", "network", "payTo")},
+}, "payments"))
+
+// quoteOutputSchema is x402_quote's outputSchema (quoteOut).
+var quoteOutputSchema = mustJSON(object("", map[string]any{
+	"tool":        str("The tool priced"),
+	"free":        boolean("The upstream answered without asking for payment"),
+	"status":      integer("The upstream's HTTP status", 100),
+	"x402Version": integer("The seller's x402 version (1 or 2)", 1),
+	"maxPrice":    usdc("The tool's max_price"),
+	"wouldPay":    boolean("A call now would pay (policy and every budget)"),
+	"price":       usdc("The price of the option a call would pay"),
+	"network":     str("That option's network"),
+	"payTo":       str("That option's payee"),
+	"reason":      str("Why a call would not pay"),
+	"budgetLeft":  limit("What budget.total still allows"),
+	"options": map[string]any{"type": "array", "description": "Every payment option the seller offered, judged by the policy",
+		"items": object("", map[string]any{
+			"index":   integer("Its position in the seller's accepts", 0),
+			"scheme":  str("x402 scheme, such as exact"),
+			"network": str("Network, as the seller wrote it"),
+			"price":   str("Price in decimal USDC, or the seller's atomic amount when it is not one"),
+			"payTo":   str("Payee"),
+			"asset":   str("Token address"),
+			"payable": boolean("The policy allows paying it"),
+			"reason":  str("Why not"),
+		}, "index", "scheme", "network", "price", "payTo", "asset", "payable")},
+}, "tool", "free", "status", "maxPrice", "wouldPay", "budgetLeft"))
