@@ -94,8 +94,9 @@ type Client struct {
 	// (Policy.ApproveAbove, Limit.ApproveAbove) is signed. Nil with a
 	// threshold set refuses such payments (approval_required).
 	Approve Approver
-	// Warm remembers accepted terms per entry (Limit.WarmKey) so that warm
-	// calls take one round trip; nil turns the warm path off.
+	// Warm remembers accepted terms per entry (Limit.WarmKey) and concrete
+	// request so that warm calls take one round trip; nil turns the warm
+	// path off.
 	Warm *Warm
 }
 
@@ -158,10 +159,15 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")
 	}
-	var pr *PaymentRequired
+	var (
+		pr     *PaymentRequired
+		stated time.Time // when the seller stated pr's terms
+	)
 	if warm, best := c.warmTerms(req, lim, start); warm != nil {
 		// The warm path: pay the terms the seller last accepted for this
-		// entry at once, in one round trip.
+		// request at once, in one round trip. The entry has this warm
+		// payment in flight until the call ends.
+		defer c.Warm.land(lim.WarmKey)
 		p, err := c.authorize(ctx, warm, best, lim, redactURL(req), HostPort(req.URL))
 		if err != nil {
 			return nil, err
@@ -173,16 +179,17 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		}
 		// The seller changed its terms: pay its fresh challenge as a new
 		// payment of the same call (the refused one stays counted).
-		pr, lim.CallID = fresh, retryCallID(lim.CallID)
+		pr, lim.CallID, stated = fresh, retryCallID(lim.CallID), c.now()
 	} else {
 		progress(ctx, StepRequesting)
 		res, err := c.send(ctx, req, "", "")
 		if err != nil {
 			return nil, upstreamError(ctx, err, NotCharged, nil)
 		}
+		stated = c.now()
 		if res.Status != http.StatusPaymentRequired {
 			res.Charged = NotCharged
-			res.Elapsed = c.now().Sub(start)
+			res.Elapsed = stated.Sub(start)
 			return res, nil
 		}
 		if pr, err = ParseChallenge(res.Header, res.Body); err != nil {
@@ -197,14 +204,21 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		return nil, err
 	}
 	res, _, err := c.finish(ctx, req, lim, pr, p, start, false)
+	if err == nil && res.Charged == Charged {
+		// The seller accepted a payment of the terms it stated for this
+		// request: the warm path may pay them until they are stale.
+		c.Warm.store(lim.WarmKey, req, pr, p.Requirement, stated, c.now())
+	}
 	return res, err
 }
 
-// warmTerms returns the remembered challenge for lim's entry, with the
-// option to pay, when the warm path applies: terms known, fresh, and still
-// allowed by the policy and lim.
+// warmTerms returns the remembered challenge for req of lim's entry, with
+// the option to pay, when the warm path applies: terms known for this
+// request, fresh, no other warm payment of the entry in flight, and still
+// allowed by the policy and lim. When it returns a challenge, the entry
+// has a warm payment in flight until Warm.land.
 func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*PaymentRequired, *Option) {
-	cached := c.Warm.lookup(lim.WarmKey, now)
+	cached := c.Warm.take(lim.WarmKey, req, now)
 	if cached == nil {
 		return nil, nil
 	}
@@ -218,7 +232,7 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 		return pr, best
 	}
 	// The entry's limits changed since (a reload): ask the seller again.
-	c.Warm.forget(lim.WarmKey)
+	c.Warm.forget(lim.WarmKey, req)
 	return nil, nil
 }
 
@@ -270,9 +284,6 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		return nil, nil, p.Rejected(ctx, reason)
 	case settledOK || pending || paid.Status >= 200 && paid.Status < 300:
 		paid.Charged, paid.Receipt = p.Delivered(ctx, settle)
-		if paid.Charged == Charged {
-			c.Warm.store(lim.WarmKey, pr, p.Requirement, c.now())
-		}
 	default:
 		// A non-2xx with no settlement receipt: the payment may or may not have
 		// settled before the failure.

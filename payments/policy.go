@@ -50,9 +50,11 @@ type Limit struct {
 	ApproveAbove Amount
 	// Description says what the call buys, for the approval question.
 	Description string
-	// WarmKey names the catalog entry for the warm path (Client.Warm): the
-	// terms the seller last accepted for this key are paid at once. Empty
-	// means no warm path for this call.
+	// WarmKey names the catalog entry for the warm path (Client.Warm). The
+	// terms the seller last accepted are remembered per entry and concrete
+	// request (this key, the method and the resolved URL), and at most one
+	// warm payment of the entry is in flight at a time. Empty means no warm
+	// path for this call.
 	WarmKey string
 	// ExactAmount, when set, is the price the call chose (a pay-what-you-want
 	// or tip endpoint whose amount is an argument, `amount_from:` in

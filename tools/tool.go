@@ -108,7 +108,9 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		// The approval question shows what the call buys.
 		ApproveAbove: e.ApproveAbove,
 		Description:  e.Description,
-		// The warm path remembers accepted terms per entry and URL template.
+		// The warm path's entry: its cold state and its one warm payment
+		// in flight. Terms are remembered per entry and concrete request
+		// (payments keys them on this, the method and the resolved URL).
 		WarmKey: e.Name + " " + e.Method + " " + e.URL,
 	}
 }
