@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,14 +203,16 @@ func (w *Warm) land(entry string) {
 }
 
 // store remembers that the seller accepted a payment of req0, an accept of
-// pr, the challenge it stated at stated in answer to req. A v1 accept that
-// names another resource than req is not remembered: v1 payments do not
-// echo the terms, and a v1 seller may take more than it asks.
+// pr, the challenge it stated at stated in answer to req. v1 terms are never
+// remembered: a v1 payment does not echo the terms it answers, and the v1
+// rule lets a seller take a payment that meets or exceeds its price, so a
+// v1 seller that cut its price since would be paid the old one. Only asking
+// first proves a v1 price.
 func (w *Warm) store(entry string, req *http.Request, pr *PaymentRequired, req0 *Requirement, stated, now time.Time) {
 	if w == nil || entry == "" || pr == nil || req0 == nil {
 		return
 	}
-	if pr.X402Version == 1 && req0.Resource != "" && !sameResource(req0.Resource, req.URL) {
+	if pr.X402Version == 1 {
 		return
 	}
 	ttl := w.ttl()
@@ -328,17 +329,6 @@ func (w *Warm) evictLocked(now time.Time) {
 			delete(w.entries, k)
 		}
 	}
-}
-
-// sameResource says whether a v1 accept's resource names the request's
-// URL: the same path, and the same query when the resource has one. (The
-// host is not compared: a seller behind a proxy may name itself otherwise.)
-func sameResource(resource string, u *url.URL) bool {
-	r, err := url.Parse(resource)
-	if err != nil || r.Path != u.Path {
-		return false
-	}
-	return r.RawQuery == "" || r.Query().Encode() == u.Query().Encode()
 }
 
 // forResource returns pr with its v2 resource naming rawURL (the warm

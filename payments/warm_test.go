@@ -3,7 +3,6 @@ package payments_test
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -34,9 +33,6 @@ type warmFixture struct {
 	// refuses them with its unchanged terms); drop closes the connection
 	// of paid requests without an answer.
 	strip, drop atomic.Bool
-	// v1Resource, when set, rewrites the resource every accept of a v1
-	// 402 names (a seller that quotes for another resource than asked).
-	v1Resource atomic.Pointer[string]
 	mu         sync.Mutex
 	paidSeen   []string // payment header values that reached the front
 }
@@ -80,10 +76,6 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 				r.Header.Del(payments.HeaderPaymentSignature)
 				r.Header.Del(payments.HeaderXPayment)
 			}
-		}
-		if res := f.v1Resource.Load(); res != nil {
-			rewriteV1Resource(t, f.seller.Handler(), *res, w, r)
-			return
 		}
 		f.seller.Handler().ServeHTTP(w, r)
 	})
@@ -147,7 +139,8 @@ func summary(t *testing.T, l payments.Ledger) payments.Summary {
 
 // TestWarmPathOneRoundTrip: after one paid call, calls to the same entry
 // for the same request take one HTTP request each, sign once, and move
-// exactly the price; v1 sellers too.
+// exactly the price (v2 sellers; v1 is never warm, see
+// TestWarmPathNeverV1).
 func TestWarmPathOneRoundTrip(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -155,7 +148,6 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 		price payments.Amount
 	}{
 		{"v2", []string{"/v2/weather/paris", "/v2/weather/paris", "/v2/weather/lima?api_key=s3cret", "/v2/weather/lima?api_key=s3cret"}, 1000},
-		{"v1", []string{"/v1/quote?symbol=ACME", "/v1/quote?symbol=ACME", "/v1/quote?symbol=ACME"}, 2000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newWarmFixture(t, 1_000_000, localseller.Config{})
@@ -537,58 +529,32 @@ func TestWarmPathKeyedOnRequest(t *testing.T) {
 	})
 }
 
-// TestWarmPathV1ExactResource: a v1 seller's maxAmountRequired is never
-// exceeded for the exact resource paid. v1 payments carry no echo of the
-// terms and v1 sellers may accept more than they ask, so an accept quoted
-// for one resource is never paid on another: not after a price cut on
-// another URL of the entry, and not when the accept itself names another
-// resource than the request.
-func TestWarmPathV1ExactResource(t *testing.T) {
+// TestWarmPathNeverV1: a v1 seller's maxAmountRequired is never exceeded
+// for the exact resource paid. v1 payments carry no echo of the terms and
+// the v1 rule lets a seller take a payment that meets or exceeds its price,
+// so v1 terms are never paid warm: every v1 call asks first, and a price
+// cut on the very same URL is paid at the new price at once.
+func TestWarmPathNeverV1(t *testing.T) {
 	lim := payments.Limit{Tool: "quote", MaxPrice: 10_000, WarmKey: "quote GET /v1/quote"}
-	t.Run("another resource after a price cut", func(t *testing.T) {
-		f := newWarmFixture(t, 1_000_000, localseller.Config{})
-		res, err, _, _ := f.call(t, "/v1/quote?symbol=ACME", lim)
-		mustPaid(t, res, err, 2000)
-		f.seller.SetPrices(localseller.Prices{Quote: 1000})
+	f := newWarmFixture(t, 1_000_000, localseller.Config{})
+	for i, price := range []payments.Amount{2000, 2000, 1000, 1000} {
+		if i == 2 {
+			f.seller.SetPrices(localseller.Prices{Quote: 1000})
+		}
 		n0 := len(f.seller.ReceivedPayments())
-		res, err, reqs, paid := f.call(t, "/v1/quote?symbol=ZZZ", lim)
-		mustPaid(t, res, err, 1000)
-		got := f.seller.ReceivedPayments()[n0:]
-		for _, r := range got {
-			if r.Payload == nil || r.Payload.Payload.Authorization.Value != "1000" {
-				t.Fatalf("the seller received %v for a resource it quoted at 1000", values(got))
-			}
-		}
+		res, err, reqs, paid := f.call(t, "/v1/quote?symbol=ACME", lim)
+		mustPaid(t, res, err, price)
 		if reqs != 2 || paid != 1 {
-			t.Fatalf("%d requests, %d payments; want a cold call (2, 1)", reqs, paid)
+			t.Fatalf("call %d: %d requests, %d payments; a v1 call must ask first (2, 1)", i, reqs, paid)
 		}
-	})
-	t.Run("accept names another resource", func(t *testing.T) {
-		f := newWarmFixture(t, 1_000_000, localseller.Config{})
-		other := f.url + "/v1/quote?symbol=OTHER"
-		f.v1Resource.Store(&other)
-		for i := range 2 {
-			res, err, reqs, paid := f.call(t, "/v1/quote?symbol=ACME", lim)
-			mustPaid(t, res, err, 2000)
-			if reqs != 2 || paid != 1 {
-				t.Fatalf("call %d: %d requests, %d payments; an accept quoted for %s must never be paid warm on another resource", i, reqs, paid, other)
+		for _, r := range f.seller.ReceivedPayments()[n0:] {
+			if r.Payload == nil || r.Payload.Payload.Authorization.Value != price.Atomic() {
+				t.Fatalf("call %d: the seller received %v for a resource it quoted at %d", i, values(f.seller.ReceivedPayments()[n0:]), price)
 			}
 		}
-		// The same seller naming the request's own resource: warm again.
-		f.v1Resource.Store(nil)
-		f.warmV1(t, lim)
-	})
-}
-
-// warmV1 checks that the quote route is warm after one cold call.
-func (f *warmFixture) warmV1(t *testing.T, lim payments.Limit) {
-	t.Helper()
-	res, err, _, _ := f.call(t, "/v1/quote?symbol=ACME", lim)
-	mustPaid(t, res, err, 2000)
-	res, err, reqs, paid := f.call(t, "/v1/quote?symbol=ACME", lim)
-	mustPaid(t, res, err, 2000)
-	if reqs != 1 || paid != 1 {
-		t.Fatalf("%d requests, %d payments; want warm (1, 1)", reqs, paid)
+	}
+	if st := f.client.Warm.Stats(); st.Hits != 0 {
+		t.Fatalf("stats %+v: no v1 payment may be warm", st)
 	}
 }
 
@@ -678,33 +644,6 @@ func values(rs []localseller.Received) []string {
 	return out
 }
 
-// rewriteV1Resource serves r through h and rewrites the resource of every
-// accept of a v1 402 to resource.
-func rewriteV1Resource(t *testing.T, h http.Handler, resource string, w http.ResponseWriter, r *http.Request) {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	body := rec.Body.Bytes()
-	if rec.Code == http.StatusPaymentRequired {
-		var c map[string]any
-		if err := json.Unmarshal(body, &c); err == nil && c["x402Version"] == float64(1) {
-			accepts, _ := c["accepts"].([]any)
-			for _, a := range accepts {
-				if m, ok := a.(map[string]any); ok {
-					m["resource"] = resource
-				}
-			}
-			if body, err = json.Marshal(c); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.Header().Del("Content-Length")
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(body)
-}
 
 func hashOf(t *testing.T, nonce string) common.Hash {
 	t.Helper()
