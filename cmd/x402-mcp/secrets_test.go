@@ -1,0 +1,90 @@
+package main
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// notSecret are the environment variables x402-mcp reads that hold no
+// secret: a catalog's ${ENV} may read them. A variable that holds a secret
+// belongs in payments.SecretEnv instead, read through its constant.
+var notSecret = []string{"X402_LEDGER", "X402_LOG_LEVEL", "X402_LOG_FORMAT", "X402_REGISTRY", "HOME", "LocalAppData", "XDG_STATE_HOME"}
+
+// TestEverySecretEnvIsListed reads x402-mcp's own source: every variable
+// read by a literal name is a known non-secret one, and every Env*
+// constant of payments (how secrets are read) is in payments.SecretEnv, the
+// list a catalog's ${ENV} may not read. A new secret cannot be forgotten.
+func TestEverySecretEnvIsListed(t *testing.T) {
+	secret := payments.SecretEnv()
+	for _, n := range notSecret {
+		if slices.Contains(secret, n) {
+			t.Errorf("%s is listed both as a secret and not", n)
+		}
+	}
+	fset := token.NewFileSet()
+	var reads int
+	for _, dir := range []string{".", "../../server", "../../tools", "../../tools/discover", "../../payments", "../../payments/ledger", "../../payments/chain"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CallExpr:
+					name := ""
+					switch fn := n.Fun.(type) {
+					case *ast.Ident:
+						name = fn.Name
+					case *ast.SelectorExpr:
+						name = fn.Sel.Name
+					}
+					if (name != "getenv" && name != "Getenv" && name != "LookupEnv") || len(n.Args) != 1 {
+						return true
+					}
+					reads++
+					if lit, ok := n.Args[0].(*ast.BasicLit); ok {
+						v, _ := strconv.Unquote(lit.Value)
+						if !slices.Contains(notSecret, v) {
+							t.Errorf("%s reads %s by a literal name: if it holds a secret, add it to payments.SecretEnv and read it through its constant; if not, add it to notSecret here", fset.Position(n.Pos()), v)
+						}
+					}
+				case *ast.ValueSpec:
+					if filepath.Base(dir) != "payments" {
+						return true
+					}
+					for i, id := range n.Names {
+						if !strings.HasPrefix(id.Name, "Env") || i >= len(n.Values) {
+							continue
+						}
+						if lit, ok := n.Values[i].(*ast.BasicLit); ok {
+							v, _ := strconv.Unquote(lit.Value)
+							if !slices.Contains(secret, v) {
+								t.Errorf("%s: payments.%s (%s) is not in payments.SecretEnv", fset.Position(id.Pos()), id.Name, v)
+							}
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	if reads < 10 {
+		t.Fatalf("found only %d environment reads: is the source being read?", reads)
+	}
+}
