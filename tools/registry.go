@@ -342,6 +342,11 @@ func loadError(name string, le *yaml.LoadError) error {
 type problems struct {
 	file string
 	errs []error
+	// data is the file, root its YAML tree (parsed on demand), to name
+	// the line of a problem; tool is the index of the entry being parsed.
+	data []byte
+	root *yaml.Node
+	tool int
 }
 
 func (p *problems) add(where, format string, args ...any) {
@@ -358,7 +363,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 	if err := yaml.Load(data, &raw, yaml.WithKnownFields()); err != nil {
 		return nil, decodeError(name, err)
 	}
-	p := &problems{file: name}
+	p := &problems{file: name, data: data}
 	reg := &Registry{Path: name, byName: map[string]*Entry{}}
 
 	switch {
@@ -387,6 +392,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 		if rt.Name != "" {
 			where += fmt.Sprintf(" %q", rt.Name)
 		}
+		p.tool = i
 		e := parseEntry(p, where, rt, &reg.Defaults, perCallOK)
 		if prev, dup := reg.byName[e.Name]; dup && e.Name != "" {
 			j := slices.Index(reg.Tools, prev)
@@ -481,6 +487,9 @@ func parseRPC(p *problems, raw map[string]string) map[payments.Network]string {
 		n, err := payments.ParseNetwork(k)
 		if err != nil {
 			p.add(field, "%v", err)
+			continue
+		}
+		if _, ok := p.template(field, []any{"rpc", k}, v, false); !ok {
 			continue
 		}
 		u, err := url.Parse(v)
@@ -631,8 +640,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		// checked by parseMCPFields
 	} else if rt.URL == "" {
 		p.add(at("url"), "missing: give the endpoint's http or https URL, such as https://api.example.com/v1/weather/{city}")
-	} else if parts, err := parseTemplate(rt.URL, true); err != nil {
-		p.add(at("url"), "%v", err)
+	} else if parts, ok := p.template(at("url"), []any{"tools", p.tool, "url"}, rt.URL, true); !ok {
+		// reported
 	} else {
 		e.urlParts = parts
 		probe, known := probeURL(parts)
@@ -733,9 +742,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 			p.add(hw, "the value contains a line break or NUL: write it on one line")
 			continue
 		}
-		parts, err := parseTemplate(v, false)
-		if err != nil {
-			p.add(hw, "%v", err)
+		parts, ok := p.template(hw, []any{"tools", p.tool, "headers", k}, v, false)
+		if !ok {
 			continue
 		}
 		e.headers = append(e.headers, headerTemplate{name: canon, parts: parts})

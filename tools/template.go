@@ -3,6 +3,8 @@ package tools
 import (
 	"fmt"
 	"strings"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // partKind says what a piece of a url or header template is.
@@ -24,7 +26,8 @@ type part struct {
 
 // parseTemplate splits s into literal text, ${ENV} references and, when
 // params is true, {param} path templates. A {param} after a literal '?' or
-// '#' is refused: templates fill path segments only.
+// '#' is refused: templates fill path segments only. A reference to one of
+// x402-mcp's own secrets (payments.SecretEnv) is a *secretRefError.
 func parseTemplate(s string, params bool) ([]part, error) {
 	var parts []part
 	var lit strings.Builder
@@ -46,6 +49,9 @@ func parseTemplate(s string, params bool) ([]part, error) {
 			name, def, hasDef := strings.Cut(ref, ":-")
 			if !validEnvName(name) {
 				return nil, fmt.Errorf("${%s} is not a valid variable reference: write ${NAME} or ${NAME:-default}, where NAME is letters, digits and _ and does not start with a digit", ref)
+			}
+			if what, secret := payments.SecretEnvWhat(name); secret {
+				return nil, &secretRefError{ref: "${" + ref + "}", what: what}
 			}
 			flush()
 			parts = append(parts, part{kind: envPart, text: name, def: def, hasDef: hasDef})

@@ -79,8 +79,8 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 	var urlParts []part
 	if rt.FacilitatorURL == "" {
 		p.add("tipping.facilitator_url", "missing: give the facilitator's base URL, such as https://x402.org/facilitator (tips are POSTed to its /verify and /settle)")
-	} else if parts, err := parseTemplate(rt.FacilitatorURL, false); err != nil {
-		p.add("tipping.facilitator_url", "%v", err)
+	} else if parts, ok := p.template("tipping.facilitator_url", []any{"tipping", "facilitator_url"}, rt.FacilitatorURL, false); !ok {
+		// reported
 	} else {
 		probe, known := probeURL(parts)
 		u, err := url.Parse(probe)
