@@ -141,7 +141,7 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 		} else if errors.Is(err, context.DeadlineExceeded) {
 			what = fmt.Sprintf("no answer within %s", timeout)
 		}
-		return fail(sent, 0, what+" ("+safeErr(err)+")", err)
+		return fail(sent, 0, what+" ("+safeErr(err, nil)+")", err)
 	}
 	defer resp.Body.Close()
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxFacilitatorAnswer+1))
@@ -150,7 +150,7 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 	}
 	switch {
 	case rerr != nil:
-		return fail(true, 0, "the answer broke off ("+safeErr(rerr)+")", rerr)
+		return fail(true, 0, "the answer broke off ("+safeErr(rerr, nil)+")", rerr)
 	case len(b) > maxFacilitatorAnswer:
 		return fail(true, 0, fmt.Sprintf("the answer is over %d bytes", maxFacilitatorAnswer), nil)
 	}

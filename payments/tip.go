@@ -377,7 +377,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
 	var fe *FacilitatorError
 	if !errors.As(err, &fe) {
-		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err)+")", rec, host)
+		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err, p.red)+")", rec, host)
 	}
 	switch {
 	case fe.Op == "verify" && !fe.Sent:

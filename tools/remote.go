@@ -135,12 +135,16 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		getenv = func(string) string { return "" }
 	}
 	headers := map[string]string{}
+	// The headers' ${ENV} values are hidden wherever the server's answers
+	// or errors are shown: a server may quote the credentials it refuses.
+	red := payments.NewRedaction("", "")
 	for _, h := range e.headers {
-		v, err := expand(h.parts, getenv, nil, "headers."+h.name)
+		hx, err := expandSpans(h.parts, getenv, nil, "headers."+h.name)
 		if err != nil {
 			return nil, err
 		}
-		headers[h.name] = v
+		headers[h.name] = hx.text
+		addHeaderSecrets(hx, red)
 	}
 	hc := &http.Client{Transport: &captureTransport{base: http.DefaultTransport}}
 	cli, err := client.NewStreamableHttpClient(e.URL, transport.WithHTTPHeaders(headers), transport.WithHTTPBasicClient(hc))
@@ -150,14 +154,14 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 	cctx, cancel := context.WithTimeout(ctx, min(e.Timeout, remoteConnectTimeout))
 	defer cancel()
 	if err := cli.Start(context.WithoutCancel(ctx)); err != nil {
-		return nil, err
+		return nil, red.Err(err)
 	}
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp", Version: "1"}
 	if _, err := cli.Initialize(cctx, init); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("initialize: %w", err)
+		return nil, red.Err(fmt.Errorf("initialize: %w", err))
 	}
 	var remote []mcp.Tool
 	var lr mcp.ListToolsRequest
@@ -165,7 +169,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		res, err := cli.ListTools(cctx, lr)
 		if err != nil {
 			_ = cli.Close()
-			return nil, fmt.Errorf("tools/list: %w", err)
+			return nil, red.Err(fmt.Errorf("tools/list: %w", err))
 		}
 		remote = append(remote, res.Tools...)
 		if res.NextCursor == "" {
@@ -183,8 +187,11 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 			continue
 		}
 		rm := &remoteTool{entry: e, cli: cli, remote: rt.Name, local: name, host: host, auth: a, maxBytes: maxBytes,
-			desc: payments.Sanitize(rt.Description, 2000)}
-		out = append(out, mcpserver.ServerTool{Tool: rm.tool(rt), Handler: rm.handle})
+			desc: payments.Sanitize(red.Text(rt.Description), 2000), red: red}
+		out = append(out, mcpserver.ServerTool{Tool: rm.tool(rt), Handler: func(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := rm.handle(ctx, call)
+			return redactResult(res, rm.red), err
+		}})
 	}
 	log.Info("remote MCP server listed", "entry", e.Name, "url", redactRawURL(e.URL), "tools", len(out))
 	return out, nil
@@ -200,6 +207,7 @@ type remoteTool struct {
 	desc     string
 	auth     Authorizer
 	maxBytes int
+	red      *payments.Redaction // the entry's header secrets
 }
 
 // tool is the local definition: the remote input schema, the remote
@@ -237,7 +245,7 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 	req.Params.Name, req.Params.Arguments = rm.remote, call.Params.Arguments
 	res, pr, err := rm.call(ctx, req)
 	if err != nil {
-		return ErrorResult(&payments.Error{Code: payments.CodeUpstreamFailed, Charged: payments.NotCharged, Err: err,
+		return ErrorResult(&payments.Error{Code: payments.CodeUpstreamFailed, Charged: payments.NotCharged, Err: rm.red.Err(err),
 			Message: "the remote MCP server failed: " + payments.Sanitize(err.Error(), 300) + ". Nothing was paid; it is safe to retry later."}), nil
 	}
 	if pr == nil {
@@ -245,6 +253,7 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 	}
 	lim := e.Limit(NewCallID())
 	lim.Tool = rm.local
+	lim.Redaction = rm.red
 	if rm.desc != "" {
 		lim.Description = rm.desc
 	}

@@ -1,10 +1,15 @@
 package tools
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // secretRefError is a ${ENV} reference to one of x402-mcp's own secrets
@@ -82,4 +87,74 @@ func (p *problems) line(path []any) int {
 		n = next
 	}
 	return n.Line
+}
+
+// originEnd is where the origin (scheme://host:port) of a URL ends in s: a
+// value expanded before it is shown, one after it is hidden.
+func originEnd(s string) int {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return 0
+	}
+	j := i + 3
+	if k := strings.IndexAny(s[j:], "/?#"); k >= 0 {
+		return j + k
+	}
+	return len(s)
+}
+
+// redactedURL adds the secrets of an expanded URL to red and returns the
+// URL as shown: every ${ENV} value past the origin written ${NAME}. Values
+// in the scheme and host are shown: they say where the money goes.
+func redactedURL(x expansion, red *payments.Redaction) string {
+	end := originEnd(x.text)
+	var b strings.Builder
+	pos := 0
+	for _, sp := range x.spans {
+		// (The text may have been cut since, as a trailing / is.)
+		stop := min(sp.end, len(x.text))
+		if stop <= end || sp.start < pos {
+			continue
+		}
+		start := max(sp.start, end)
+		red.AddSecret(sp.name, x.text[start:stop])
+		b.WriteString(x.text[pos:start])
+		b.WriteString("${" + sp.name + "}")
+		pos = stop
+	}
+	b.WriteString(x.text[pos:])
+	return b.String()
+}
+
+// addHeaderSecrets adds every ${ENV} value of an expanded header to red.
+func addHeaderSecrets(x expansion, red *payments.Redaction) {
+	for _, sp := range x.spans {
+		red.AddSecret(sp.name, x.text[sp.start:sp.end])
+	}
+}
+
+// redactResult hides red's secrets in a tool result's text and structured
+// content: an upstream may quote the request, or its credentials, in its
+// answer.
+func redactResult(r *mcp.CallToolResult, red *payments.Redaction) *mcp.CallToolResult {
+	if r == nil || red == nil {
+		return r
+	}
+	for i, c := range r.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			tc.Text = red.Text(tc.Text)
+			r.Content[i] = tc
+		}
+	}
+	if raw, ok := r.StructuredContent.(json.RawMessage); ok {
+		if s := red.Text(string(raw)); s != string(raw) {
+			if json.Valid([]byte(s)) {
+				r.StructuredContent = json.RawMessage(s)
+			} else {
+				// A secret cut across JSON syntax: leave the text alone.
+				r.StructuredContent = nil
+			}
+		}
+	}
+	return r
 }
