@@ -260,3 +260,131 @@ func TestEnvSecretsNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// The facilitator's credentials in TestTipFacilitatorSecrets.
+const (
+	facPathKey = "facpathkey2b9e71"
+	facToken   = "factoken8c1d5a3e"
+)
+
+// TestTipFacilitatorSecrets: a facilitator that wants an API key in its
+// URL and a bearer token (tipping.facilitator_url with ${ENV}, and
+// tipping.headers) gets both on /verify and /settle; when it fails, is
+// unreachable or quotes the request in its error, neither the key nor the
+// token is shown in the result, the ledger or the logs.
+func TestTipFacilitatorSecrets(t *testing.T) {
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	prev := slog.Default()
+	slog.SetDefault(log)
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	seller := localseller.New(localseller.Config{})
+	fac := seller.Facilitator().Handler()
+	var authorized, failing sync.Map
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := failing.Load("on"); ok {
+			http.Error(w, fmt.Sprintf("cannot serve %s for %q", r.URL, r.Header.Get("Authorization")), http.StatusBadGateway)
+			return
+		}
+		rest, ok := strings.CutPrefix(r.URL.Path, "/"+facPathKey+"/facilitator")
+		if !ok || r.Header.Get("Authorization") != "Bearer "+facToken {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		authorized.Store(rest, true)
+		r = r.Clone(r.Context())
+		r.URL.Path, r.URL.RawPath = rest, ""
+		fac.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+
+	w, err := payments.GenerateWallet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seller.Facilitator().Fund(w.Address(), 10_000_000)
+	reg, err := tools.Parse("registry.yaml", []byte(`version: 1
+defaults:
+  networks: [eip155:84532]
+budget:
+  total: "10"
+tipping:
+  facilitator_url: ${FAC}/${FAC_KEY}/facilitator
+  headers:
+    Authorization: "Bearer ${FAC_TOKEN}"
+  per_day: "3"
+  auto_approve_up_to: "1"
+  recipients:
+    alice: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := reg.Policy()
+	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { book.Close() })
+	environ := map[string]string{"FAC": up.URL, "FAC_KEY": facPathKey, "FAC_TOKEN": facToken}
+	payer := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Logger: log}
+	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Logger: log,
+		Getenv: func(k string) string { return environ[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := (&fixture{srv: srv}).inProcess(t)
+
+	var shown []string
+	tip := func(amount string) *mcp.CallToolResult {
+		res := call(t, cli, server.ToolTip, map[string]any{"recipient": "alice", "amount": amount})
+		b, _ := json.Marshal(res)
+		shown = append(shown, "tip result: "+string(b))
+		return res
+	}
+	if res := tip("0.50"); res.IsError {
+		t.Fatalf("tip through the authenticated facilitator: %s", b2s(res))
+	}
+	for _, p := range []string{"/verify", "/settle"} {
+		if _, ok := authorized.Load(p); !ok {
+			t.Errorf("the facilitator never got %s with its key and token", p)
+		}
+	}
+	failing.Store("on", true)
+	if res := tip("0.25"); !res.IsError {
+		t.Fatalf("tip through a failing facilitator: %s", b2s(res))
+	}
+	environ["FAC"] = dead
+	if res := tip("0.10"); !res.IsError {
+		t.Fatalf("tip through an unreachable facilitator: %s", b2s(res))
+	}
+
+	rows, err := book.List(context.Background(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		b, _ := json.Marshal(r)
+		shown = append(shown, "ledger row: "+string(b))
+	}
+	shown = append(shown, "logs: "+logs.String())
+	for _, s := range shown {
+		for _, secret := range []string{facPathKey, facToken} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s is shown:\n%s", secret, s)
+			}
+		}
+	}
+}
+
+func b2s(res *mcp.CallToolResult) string {
+	b, _ := json.Marshal(res)
+	return string(b)
+}

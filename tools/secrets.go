@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -133,6 +135,68 @@ func addHeaderSecrets(x expansion, red *payments.Redaction) {
 	}
 }
 
+// ExpandURL expands a URL template written outside the catalog (a command
+// line's --from) by the catalog's rules: ${NAME} and ${NAME:-default} from
+// getenv, never one of x402-mcp's own secrets. It returns the URL and its
+// Redaction (the URL as shown, its secrets hidden).
+func ExpandURL(s string, getenv func(string) string) (string, *payments.Redaction, error) {
+	parts, err := parseTemplate(s, false)
+	if err != nil {
+		return "", nil, err
+	}
+	x, err := expandSpans(parts, getenv, nil, "the URL")
+	var me *missingEnvError
+	if errors.As(err, &me) {
+		return "", nil, fmt.Errorf("environment variable %s is not set: set it, or give it a default with ${%s:-default}", me.Name, me.Name)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	red := payments.NewRedaction(x.text, "")
+	red.URL = redactedURL(x, red)
+	return x.text, red, nil
+}
+
+// ExpandHeader expands a header line written outside the catalog (a
+// command line's --header "Name: value") by the catalog's rules, and adds
+// the secrets of its value to red.
+func ExpandHeader(line string, getenv func(string) string, red *payments.Redaction) (name, value string, err error) {
+	name, v, ok := strings.Cut(line, ":")
+	name = strings.TrimSpace(name)
+	if !ok || checkHeaderName(name) != "" {
+		return "", "", fmt.Errorf("%q is not a header: write \"Name: value\", such as \"Authorization: Bearer ${TOKEN}\"", headerNameOnly(line))
+	}
+	parts, err := parseTemplate(strings.TrimSpace(v), false)
+	if err != nil {
+		return "", "", fmt.Errorf("header %s: %w", name, err)
+	}
+	x, err := expandSpans(parts, getenv, nil, "header "+name)
+	var me *missingEnvError
+	if errors.As(err, &me) {
+		return "", "", fmt.Errorf("header %s: environment variable %s is not set: set it, or give it a default with ${%s:-default}", name, me.Name, me.Name)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if strings.ContainsAny(x.text, "\r\n\x00") {
+		return "", "", fmt.Errorf("header %s expands to a value with a line break (check %s)", name, envHint(parts))
+	}
+	addHeaderSecrets(x, red)
+	return http.CanonicalHeaderKey(name), x.text, nil
+}
+
+// headerNameOnly shows what precedes the value of a header line: the value
+// may be a secret.
+func headerNameOnly(line string) string {
+	if i := strings.IndexByte(line, ':'); i >= 0 {
+		return line[:i] + ": …"
+	}
+	if len(line) > 40 {
+		return line[:40] + "…"
+	}
+	return line
+}
+
 // redactResult hides red's secrets in a tool result's text and structured
 // content: an upstream may quote the request, or its credentials, in its
 // answer.
@@ -157,4 +221,41 @@ func redactResult(r *mcp.CallToolResult, red *payments.Redaction) *mcp.CallToolR
 		}
 	}
 	return r
+}
+
+// expandRPC expands the rpc URL of network n.
+func (r *Registry) expandRPC(n payments.Network, getenv func(string) string) (string, error) {
+	parts := r.rpcParts[n]
+	raw, err := expand(parts, getenv, nil, "rpc."+string(n))
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		// Do not quote the URL: an environment variable may hold a secret.
+		return "", fmt.Errorf("rpc.%s does not expand to a JSON-RPC URL (check %s)", n, envHint(parts))
+	}
+	return raw, nil
+}
+
+// RPCURLs returns the rpc: URLs reconciliation reads the chain at, by
+// network, their ${ENV} references expanded through getenv (nil: the
+// process environment is not read, and a reference with no default is an
+// error). The URLs hold secrets: show them only through
+// chain.RedactURL.
+func (r *Registry) RPCURLs(getenv func(string) string) (map[payments.Network]string, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	out := make(map[payments.Network]string, len(r.RPC))
+	var errs []error
+	for n := range r.RPC {
+		u, err := r.expandRPC(n, getenv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[n] = u
+	}
+	return out, errors.Join(errs...)
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestCheckRefusesOwnSecrets: `check`, and serve when it loads the
@@ -36,6 +40,71 @@ func TestCheckRefusesOwnSecrets(t *testing.T) {
 		}
 		if strings.Contains(err.Error()+out+stderr, env["X402_PRIVATE_KEY"]) {
 			t.Errorf("%s shows the key", args[0])
+		}
+	}
+}
+
+// TestRegistryImportFacilitatorSecrets: `registry import --from` takes
+// ${ENV} references and --header sends credentials to facilitators that
+// require them; neither is shown in the output, the errors or the drafts.
+func TestRegistryImportFacilitatorSecrets(t *testing.T) {
+	const (
+		key   = "importkey6d2f90"
+		token = "importtoken3a7c1e"
+	)
+	seller := localseller.New(localseller.Config{})
+	h := seller.Handler()
+	fac := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, "/"+key)
+		if !ok || r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized: "+r.URL.String()+" "+r.Header.Get("Authorization"), http.StatusUnauthorized)
+			return
+		}
+		r = r.Clone(r.Context())
+		r.URL.Path, r.URL.RawPath = rest, ""
+		h.ServeHTTP(w, r)
+	}))
+	defer fac.Close()
+
+	dir := t.TempDir()
+	drafts := filepath.Join(dir, "drafts.yaml")
+	env := map[string]string{"FAC": fac.URL, "FAC_KEY": key, "FAC_TOKEN": token}
+	args := []string{"registry", "import", "--from", "${FAC}/${FAC_KEY}", "--header", "Authorization: Bearer ${FAC_TOKEN}", "--out", drafts}
+	out, stderr, err := runCmd(t, env, args...)
+	if err != nil {
+		t.Fatalf("import through an authenticated facilitator: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, "wrote ") {
+		t.Fatalf("import output:\n%s", out)
+	}
+	written, err := os.ReadFile(drafts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(written), "${FAC_KEY}") {
+		t.Errorf("the drafts do not say where they came from, as written:\n%.300s", written)
+	}
+	shown := []string{out, stderr, string(written)}
+
+	env["FAC_TOKEN"] = "wrongtoken0b8e4d"
+	out, stderr, err = runCmd(t, env, append(args, "--force")...)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a refused import: %v", err)
+	}
+	shown = append(shown, out, stderr, err.Error())
+
+	// The item-11 rule holds on the command line too.
+	_, _, err = runCmd(t, env, "registry", "import", "--from", "${FAC}", "--header", "Authorization: Bearer ${X402_MCP_TOKEN}", "--out", drafts, "--force")
+	var u usageError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), "x402-mcp's own secret") {
+		t.Errorf("--header reading X402_MCP_TOKEN: %v", err)
+	}
+
+	for _, s := range shown {
+		for _, secret := range []string{key, token, "wrongtoken0b8e4d"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s is shown:\n%s", secret, s)
+			}
 		}
 	}
 }
