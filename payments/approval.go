@@ -114,8 +114,8 @@ func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 		return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
 			"%s: the question was put to the human; nothing was signed. The call runs again with the answer.", what)}
 	}
-	c.log().Warn("approval not obtained", "tool", r.Tool, "err", safeErr(err))
-	why := safeErr(err)
+	c.log().Warn("approval not obtained", "tool", r.Tool, "err", safeErr(err, nil))
+	why := safeErr(err, nil)
 	switch {
 	case ctx.Err() != nil:
 		why = "the call was cancelled or ran out of time while waiting for the human"

@@ -22,6 +22,8 @@ type Pending struct {
 	validBefore time.Time
 	// hName and hValue are the encoded payment header (HTTP carriage).
 	hName, hValue string
+	// red hides the request's ${ENV} secrets in what is recorded.
+	red *Redaction
 }
 
 // Authorize chooses an option of pr under the policy and lim, reserves it in
@@ -145,7 +147,7 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue}
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue, red: lim.Redaction}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
@@ -187,7 +189,7 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 
 // reject records the seller's refusal and returns the reason as shown.
 func (p *Pending) reject(ctx context.Context, reason string) string {
-	reason = Sanitize(reason, 200)
+	reason = Sanitize(p.red.Text(reason), 200)
 	if reason == "" {
 		reason = "no reason given"
 	}
@@ -199,13 +201,13 @@ func (p *Pending) reject(ctx context.Context, reason string) string {
 // Unknown records an ambiguous outcome (the paid call failed after the
 // payment left) and returns the error to show.
 func (p *Pending) Unknown(ctx context.Context, err error) *Error {
-	return upstreamError(ctx, err, ChargeUnknown, p.markUnknown(ctx, safeErr(err)))
+	return upstreamError(ctx, err, ChargeUnknown, p.markUnknown(ctx, safeErr(err, p.red)), p.red)
 }
 
 // markUnknown records that the payment may or may not have settled.
 func (p *Pending) markUnknown(ctx context.Context, reason string) *Receipt {
 	p.Receipt.State = string(StateUnknown)
-	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
+	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, p.red.Text(reason))
 	return p.Receipt
 }
 

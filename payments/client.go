@@ -151,7 +151,38 @@ func (c *Client) httpClient() *http.Client {
 // values that say whether money moved. A paid request that the upstream
 // answered with a non-2xx is a Result whose Charged and Receipt say what
 // happened to the money.
+//
+// lim.Redaction, when set, is how the request is named wherever Do shows,
+// logs, records or signs it (errors, the approval question, the ledger,
+// the payment's resource): the catalog's ${ENV} values never appear there.
 func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
+	res, err := c.do(ctx, req, lim)
+	return res, redactError(err, lim.Redaction)
+}
+
+// redactError hides red's secrets in err's text: the message of a *Error
+// (which the model sees) and its cause (which is logged).
+func redactError(err error, red *Redaction) error {
+	if red == nil || err == nil {
+		return err
+	}
+	pe, ok := AsError(err)
+	if !ok {
+		return red.Err(err)
+	}
+	cp := *pe
+	cp.Message, cp.Err = red.Text(pe.Message), red.Err(pe.Err)
+	return &cp
+}
+
+// requestName names req as the ledger, the approval question and messages
+// show it: "GET https://host/path?query", with red's secrets as ${NAME}
+// (without red, no query or user info at all).
+func requestName(req *http.Request, red *Redaction) string {
+	return req.Method + " " + red.shownURL(req.URL)
+}
+
+func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
 	if perr := c.Policy.checkExact(lim); perr != nil {
 		return nil, perr
 	}
@@ -168,7 +199,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		// request at once, in one round trip. The entry has this warm
 		// payment in flight until the call ends.
 		defer c.Warm.land(lim.WarmKey)
-		p, err := c.authorize(ctx, warm, best, lim, redactURL(req), HostPort(req.URL))
+		p, err := c.authorize(ctx, warm, best, lim, requestName(req, lim.Redaction), HostPort(req.URL))
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +215,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		progress(ctx, StepRequesting)
 		res, err := c.send(ctx, req, "", "")
 		if err != nil {
-			return nil, upstreamError(ctx, err, NotCharged, nil)
+			return nil, upstreamError(ctx, err, NotCharged, nil, lim.Redaction)
 		}
 		stated = c.now()
 		if res.Status != http.StatusPaymentRequired {
@@ -196,10 +227,17 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 			return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
 				Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
 		}
+		if lim.Redaction != nil && pr.X402Version != 1 {
+			// The payment echoes the seller's resource, which may quote
+			// the request with its secrets: it names the request as shown.
+			cp := *pr
+			cp.Resource = lim.Redaction.resource(pr.Resource, lim.Redaction.shownURL(req.URL))
+			pr = &cp
+		}
 	}
 	// Reserve, ask for approval, sign once and record the signed payment
 	// with the exact header value before the request leaves.
-	p, err := c.Authorize(ctx, pr, lim, redactURL(req), HostPort(req.URL))
+	p, err := c.Authorize(ctx, pr, lim, requestName(req, lim.Redaction), HostPort(req.URL))
 	if err != nil {
 		return nil, err
 	}
@@ -222,12 +260,11 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 	if cached == nil {
 		return nil, nil
 	}
-	// The payment names the request's own resource, without its query or
-	// user info: an operator's ${ENV} secret may sit there, and the signed
-	// payload is kept in the ledger (v2 sellers match on `accepted`).
-	u := *req.URL
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	pr := forResource(cached, u.String())
+	// The payment names the request's own resource, as shown: the
+	// operator's ${ENV} secrets written ${NAME} (without a Redaction, no
+	// query or user info), since the signed payload is kept in the ledger
+	// (v2 sellers match on `accepted`).
+	pr := forResource(cached, lim.Redaction.shownURL(req.URL))
 	if _, best := c.Policy.evaluate(pr, lim); best != nil {
 		return pr, best
 	}
@@ -242,14 +279,14 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 // that challenge instead of a result, for the caller to pay.
 func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *PaymentRequired, error) {
 	// From here on a signed authorization exists: every path records an outcome.
-	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue)
+	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
 	settle, serr := ParseSettlement(paid.Header)
 	if serr != nil {
-		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", serr)
+		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", lim.Redaction.Err(serr))
 	}
 	settledOK := settle != nil && settle.Success
 	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
@@ -477,7 +514,7 @@ func (c *Client) send(ctx context.Context, req *http.Request, hName, hValue stri
 // sendPaid sends the paid request, resending the same header on transport
 // errors that happen before any answer arrives.
 // It returns how many attempts were made.
-func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string) (*Result, int, error) {
+func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string, red *Redaction) (*Result, int, error) {
 	retries := c.PaidRetries
 	switch {
 	case retries == 0:
@@ -494,7 +531,7 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 				return nil, attempt, lastErr
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
-			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", safeErr(lastErr))
+			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", safeErr(lastErr, red))
 		}
 		res, err := c.send(ctx, req, hName, hValue)
 		if err == nil {
@@ -519,7 +556,7 @@ func stopped(ctx context.Context, amt Amount) *Error {
 		"the call was cancelled before paying %s. Nothing was signed.", amt.USDC())}
 }
 
-func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) *Error {
+func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt, red *Redaction) *Error {
 	timeout := errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -535,24 +572,29 @@ func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) 
 		e.Code = CodeOutcomeUnknown
 		e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Amount.USDC(), rc.LedgerID)
 	default:
-		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err))
+		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err, red))
 	}
 	return e
 }
 
 // safeErr shortens a transport error for the model and the logs. A URL in
-// it loses its query string and user info: an operator's ${ENV} secret may
-// have been expanded there.
-func safeErr(err error) string {
+// it is shown as red shows the request (without red: no query string or
+// user info, where an operator's ${ENV} secret may have been expanded), and
+// red's secrets are hidden in the rest of the text.
+func safeErr(err error, red *Redaction) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		msg := ue.Op + " " + redactRawURL(ue.URL) + ": "
+		shown := redactRawURL(ue.URL)
+		if red != nil && red.URL != "" && ue.URL == red.sent {
+			shown = red.URL
+		}
+		msg := ue.Op + " " + shown + ": "
 		if ue.Err != nil {
 			msg += ue.Err.Error()
 		}
-		return Sanitize(msg, 300)
+		return Sanitize(red.Text(msg), 300)
 	}
-	return Sanitize(err.Error(), 300)
+	return Sanitize(red.Text(err.Error()), 300)
 }
 
 func redactRawURL(raw string) string {
@@ -562,13 +604,6 @@ func redactRawURL(raw string) string {
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
-}
-
-func redactURL(r *http.Request) string {
-	u := *r.URL
-	u.User = nil
-	u.RawQuery = ""
-	return r.Method + " " + u.String()
 }
 
 // paymentID returns the payment identifier for a call: the call id if it is a

@@ -69,6 +69,11 @@ type Limit struct {
 	// per-call cap, its approval rule replaces the thresholds, and the
 	// ledger books it as a tip under the tip budget.
 	Tip *TipInfo
+	// Redaction is how the request is shown, logged, stored and signed:
+	// its URL with the catalog's ${ENV} values written ${NAME}, and those
+	// values hidden in any text (tools builds it when it expands the
+	// entry's templates). Nil: the URL without its query and user info.
+	Redaction *Redaction
 }
 
 // exactWhat names where a call's exact amount came from, for messages.

@@ -28,9 +28,20 @@ type Quote struct {
 // Quote sends req unpaid and reports the seller's terms and whether the
 // policy and budget would pay them. It never signs.
 func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quote, error) {
+	q, err := c.quote(ctx, req, lim)
+	if q != nil {
+		q.Reason = lim.Redaction.Text(q.Reason)
+		for i := range q.Options {
+			q.Options[i].Reason = lim.Redaction.Text(q.Options[i].Reason)
+		}
+	}
+	return q, redactError(err, lim.Redaction)
+}
+
+func (c *Client) quote(ctx context.Context, req *http.Request, lim Limit) (*Quote, error) {
 	res, err := c.send(ctx, req, "", "")
 	if err != nil {
-		return nil, upstreamError(ctx, err, NotCharged, nil)
+		return nil, upstreamError(ctx, err, NotCharged, nil, lim.Redaction)
 	}
 	sum, err := c.Ledger.Summary(ctx)
 	if err != nil {
@@ -55,7 +66,7 @@ func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 	case best.Amount > q.BudgetLeft:
 		q.Reason = "the price " + best.Amount.USDC() + " is more than the budget left (" + q.BudgetLeft.USDC() + ")"
 	default:
-		r := c.reservation(ctx, lim, best, &pr.Accepts[best.Index], redactURL(req), HostPort(req.URL))
+		r := c.reservation(ctx, lim, best, &pr.Accepts[best.Index], requestName(req, lim.Redaction), HostPort(req.URL))
 		spent, err := c.Ledger.Spent(ctx, r)
 		if err != nil {
 			return nil, err

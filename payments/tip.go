@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -25,6 +26,13 @@ type Tipping struct {
 	Domain Domain
 	// Facilitator is the facilitator's base URL (POST /verify, /settle).
 	Facilitator string
+	// FacilitatorHeader is sent with every facilitator request: its
+	// credentials, when it requires them.
+	FacilitatorHeader http.Header
+	// FacilitatorRedaction hides the secrets of Facilitator and
+	// FacilitatorHeader (values of the catalog's ${ENV} references) in
+	// errors, the ledger and logs.
+	FacilitatorRedaction *Redaction
 	// PerDay is the tip budget (also Budget.TipPerDay, which the ledger
 	// enforces); MaxTip caps one tip.
 	PerDay, MaxTip Amount
@@ -233,6 +241,14 @@ func (r *TipResult) Line() string {
 // The note is kept in the ledger and shown to the human; it is never sent
 // to the facilitator or the chain.
 func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResult, error) {
+	res, err := c.tip(ctx, t, req)
+	if t != nil {
+		err = redactError(err, t.FacilitatorRedaction)
+	}
+	return res, err
+}
+
+func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResult, error) {
 	if t == nil {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: "tipping is not configured: the operator must add a tipping: section to registry.yaml. Nothing was signed."}
 	}
@@ -262,6 +278,7 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), CallID: req.CallID,
 		Description: "a tip to " + rec.String() + ", paid through the facilitator at " + host,
 		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host},
+		Redaction:   t.FacilitatorRedaction,
 	}
 	p, err := c.Authorize(ctx, pr, lim, "tip to "+rec.String(), host)
 	if err != nil {
@@ -272,7 +289,7 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	// The tip goes on even if the call is cancelled meanwhile (the human
 	// approved it), bounded by the facilitator's timeout.
 	bg := context.WithoutCancel(ctx)
-	fc := &FacilitatorClient{URL: t.Facilitator, HTTP: c.httpClient(), Timeout: t.Timeout}
+	fc := &FacilitatorClient{URL: t.Facilitator, Header: t.FacilitatorHeader, Redaction: t.FacilitatorRedaction, HTTP: c.httpClient(), Timeout: t.Timeout}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
 	vr, err := fc.Verify(bg, p.Payload, p.Requirement)
 	if err != nil {
@@ -355,7 +372,7 @@ func reasonText(reason, msg string) string {
 // settlement that failed for a stated reason): not charged; the unused
 // authorization stays counted until it expires.
 func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Recipient, host string) *Error {
-	why := reasonText(reason, msg)
+	why := p.red.Text(reasonText(reason, msg))
 	_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300))
 	p.Receipt.State = string(StateRejected)
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
@@ -377,7 +394,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
 	var fe *FacilitatorError
 	if !errors.As(err, &fe) {
-		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err)+")", rec, host)
+		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err, p.red)+")", rec, host)
 	}
 	switch {
 	case fe.Op == "verify" && !fe.Sent:

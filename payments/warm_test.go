@@ -33,8 +33,8 @@ type warmFixture struct {
 	// refuses them with its unchanged terms); drop closes the connection
 	// of paid requests without an answer.
 	strip, drop atomic.Bool
-	mu         sync.Mutex
-	paidSeen   []string // payment header values that reached the front
+	mu          sync.Mutex
+	paidSeen    []string // payment header values that reached the front
 }
 
 type testClock struct {
@@ -643,7 +643,6 @@ func values(rs []localseller.Received) []string {
 	}
 	return out
 }
-
 
 func hashOf(t *testing.T, nonce string) common.Hash {
 	t.Helper()

@@ -216,7 +216,7 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
 	defer cancel()
-	httpReq, err := e.NewRequest(ctx, callArgs, s.cfg.Getenv)
+	httpReq, red, err := e.NewRedactedRequest(ctx, callArgs, s.cfg.Getenv)
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
@@ -224,6 +224,7 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
+	lim.Redaction = red
 	q, err := s.cfg.Client.Quote(ctx, httpReq, lim)
 	if err != nil {
 		return tools.ErrorResult(err), nil

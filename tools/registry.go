@@ -64,8 +64,10 @@ type Registry struct {
 	// per_day is also Budget.TipPerDay.
 	Tipping *payments.Tipping
 
-	byName map[string]*Entry
-	tipURL []part // tipping.facilitator_url, parsed
+	byName   map[string]*Entry
+	tipURL   []part           // tipping.facilitator_url, parsed
+	tipHdrs  []headerTemplate // tipping.headers, parsed, sorted by name
+	rpcParts map[payments.Network][]part
 }
 
 // Defaults apply to every entry.
@@ -211,6 +213,7 @@ type rawTipping struct {
 	AssetName       string            `yaml:"asset_name"`
 	AssetVersion    string            `yaml:"asset_version"`
 	FacilitatorURL  string            `yaml:"facilitator_url"`
+	Headers         map[string]string `yaml:"headers"`
 	PerDay          string            `yaml:"per_day"`
 	MaxTip          string            `yaml:"max_tip"`
 	AutoApproveUpTo string            `yaml:"auto_approve_up_to"`
@@ -288,7 +291,7 @@ var yamlPlaces = map[string]string{
 
 var yamlKeys = map[string]string{
 	"tools.rawRegistry": "version, defaults, budget, rpc, tipping, tools",
-	"tools.rawTipping":  "network, asset, asset_name, asset_version, facilitator_url, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
+	"tools.rawTipping":  "network, asset, asset_name, asset_version, facilitator_url, headers, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
 	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
 	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
 	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
@@ -342,6 +345,11 @@ func loadError(name string, le *yaml.LoadError) error {
 type problems struct {
 	file string
 	errs []error
+	// data is the file, root its YAML tree (parsed on demand), to name
+	// the line of a problem; tool is the index of the entry being parsed.
+	data []byte
+	root *yaml.Node
+	tool int
 }
 
 func (p *problems) add(where, format string, args ...any) {
@@ -358,7 +366,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 	if err := yaml.Load(data, &raw, yaml.WithKnownFields()); err != nil {
 		return nil, decodeError(name, err)
 	}
-	p := &problems{file: name}
+	p := &problems{file: name, data: data}
 	reg := &Registry{Path: name, byName: map[string]*Entry{}}
 
 	switch {
@@ -370,9 +378,9 @@ func Parse(name string, data []byte) (*Registry, error) {
 	var perCallOK bool
 	reg.Defaults, perCallOK = parseDefaults(p, &raw.Defaults)
 	reg.Budget = parseBudget(p, &raw.Budget, reg.Defaults.Networks)
-	reg.RPC = parseRPC(p, raw.RPC)
+	reg.RPC, reg.rpcParts = parseRPC(p, raw.RPC)
 	if raw.Tipping != nil {
-		reg.Tipping, reg.tipURL = parseTipping(p, raw.Tipping, reg.Defaults.Networks)
+		reg.Tipping, reg.tipURL, reg.tipHdrs = parseTipping(p, raw.Tipping, reg.Defaults.Networks)
 		if reg.Tipping != nil {
 			reg.Budget.TipPerDay = reg.Tipping.PerDay
 		}
@@ -387,6 +395,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 		if rt.Name != "" {
 			where += fmt.Sprintf(" %q", rt.Name)
 		}
+		p.tool = i
 		e := parseEntry(p, where, rt, &reg.Defaults, perCallOK)
 		if prev, dup := reg.byName[e.Name]; dup && e.Name != "" {
 			j := slices.Index(reg.Tools, prev)
@@ -473,9 +482,10 @@ func parseBudget(p *problems, rb *rawBudget, networks []payments.Network) Budget
 	return b
 }
 
-// parseRPC reads the JSON-RPC endpoints reconciliation uses, per network.
-func parseRPC(p *problems, raw map[string]string) map[payments.Network]string {
-	out := map[payments.Network]string{}
+// parseRPC reads the JSON-RPC endpoints reconciliation uses, per network,
+// as written (RPCURLs expands their ${ENV} references), and parsed.
+func parseRPC(p *problems, raw map[string]string) (map[payments.Network]string, map[payments.Network][]part) {
+	out, parsed := map[payments.Network]string{}, map[payments.Network][]part{}
 	for k, v := range raw {
 		field := "rpc." + k
 		n, err := payments.ParseNetwork(k)
@@ -483,14 +493,19 @@ func parseRPC(p *problems, raw map[string]string) map[payments.Network]string {
 			p.add(field, "%v", err)
 			continue
 		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-			p.add(field, "%q is not a JSON-RPC URL: write https://… (or http:// for a local node)", v)
+		parts, ok := p.template(field, []any{"rpc", k}, v, false)
+		if !ok {
 			continue
 		}
-		out[n] = v
+		probe, known := probeURL(parts)
+		u, err := url.Parse(probe)
+		if err != nil || known && (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "") {
+			p.add(field, "%q is not a JSON-RPC URL: write https://… (or http:// for a local node), with ${NAME} for an API key", v)
+			continue
+		}
+		out[n], parsed[n] = v, parts
 	}
-	return out
+	return out, parsed
 }
 
 // parseDefaults also reports whether max_per_call is usable for comparisons.
@@ -631,8 +646,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		// checked by parseMCPFields
 	} else if rt.URL == "" {
 		p.add(at("url"), "missing: give the endpoint's http or https URL, such as https://api.example.com/v1/weather/{city}")
-	} else if parts, err := parseTemplate(rt.URL, true); err != nil {
-		p.add(at("url"), "%v", err)
+	} else if parts, ok := p.template(at("url"), []any{"tools", p.tool, "url"}, rt.URL, true); !ok {
+		// reported
 	} else {
 		e.urlParts = parts
 		probe, known := probeURL(parts)
@@ -709,37 +724,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 	e.ApproveAbove = parseApproveAbove(p, at("approve_above"), rt.ApproveAbove)
 
 	// headers
-	names := make([]string, 0, len(rt.Headers))
-	for k := range rt.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	seen := map[string]string{}
-	for _, k := range names {
-		v := rt.Headers[k]
-		hw := at("headers." + k)
-		if msg := checkHeaderName(k); msg != "" {
-			p.add(hw, "%s", msg)
-			continue
-		}
-		canon := http.CanonicalHeaderKey(k)
-		if prev, dup := seen[canon]; dup {
-			p.add(hw, "is the same header as %s (header names ignore case): keep one", prev)
-			continue
-		}
-		seen[canon] = k
-		// Never quote the value: it may be a secret.
-		if strings.ContainsAny(v, "\r\n\x00") {
-			p.add(hw, "the value contains a line break or NUL: write it on one line")
-			continue
-		}
-		parts, err := parseTemplate(v, false)
-		if err != nil {
-			p.add(hw, "%v", err)
-			continue
-		}
-		e.headers = append(e.headers, headerTemplate{name: canon, parts: parts})
-	}
+	var seen map[string]string
+	e.headers, seen = parseHeaders(p, at("headers"), []any{"tools", p.tool, "headers"}, rt.Headers)
 	if len(rt.Headers) > 0 {
 		e.Headers = rt.Headers
 	}
@@ -759,6 +745,44 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		parseAmountFrom(p, where, rt, e)
 	}
 	return e
+}
+
+// parseHeaders reads static request headers (where names the map, path
+// locates it in the file), sorted by name. It also returns the canonical
+// names seen, with the names as written.
+func parseHeaders(p *problems, where string, path []any, raw map[string]string) ([]headerTemplate, map[string]string) {
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []headerTemplate
+	seen := map[string]string{}
+	for _, k := range names {
+		v := raw[k]
+		hw := where + "." + k
+		if msg := checkHeaderName(k); msg != "" {
+			p.add(hw, "%s", msg)
+			continue
+		}
+		canon := http.CanonicalHeaderKey(k)
+		if prev, dup := seen[canon]; dup {
+			p.add(hw, "is the same header as %s (header names ignore case): keep one", prev)
+			continue
+		}
+		seen[canon] = k
+		// Never quote the value: it may be a secret.
+		if strings.ContainsAny(v, "\r\n\x00") {
+			p.add(hw, "the value contains a line break or NUL: write it on one line")
+			continue
+		}
+		parts, ok := p.template(hw, append(slices.Clone(path), k), v, false)
+		if !ok {
+			continue
+		}
+		out = append(out, headerTemplate{name: canon, parts: parts})
+	}
+	return out, seen
 }
 
 // reservedHeaders may not be set by the registry: the HTTP stack or the

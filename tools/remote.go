@@ -135,12 +135,16 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		getenv = func(string) string { return "" }
 	}
 	headers := map[string]string{}
+	// The headers' ${ENV} values are hidden wherever the server's answers
+	// or errors are shown: a server may quote the credentials it refuses.
+	red := payments.NewRedaction("", "")
 	for _, h := range e.headers {
-		v, err := expand(h.parts, getenv, nil, "headers."+h.name)
+		hx, err := expandSpans(h.parts, getenv, nil, "headers."+h.name)
 		if err != nil {
 			return nil, err
 		}
-		headers[h.name] = v
+		headers[h.name] = hx.text
+		addHeaderSecrets(hx, red)
 	}
 	cli, err := client.NewStreamableHttpClient(e.URL, transport.WithHTTPHeaders(headers), transport.WithHTTPBasicClient(newRemoteHTTPClient()))
 	if err != nil {
@@ -149,14 +153,14 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 	cctx, cancel := context.WithTimeout(ctx, min(e.Timeout, remoteConnectTimeout))
 	defer cancel()
 	if err := cli.Start(context.WithoutCancel(ctx)); err != nil {
-		return nil, err
+		return nil, red.Err(err)
 	}
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp", Version: "1"}
 	if _, err := cli.Initialize(cctx, init); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("initialize: %w", err)
+		return nil, red.Err(fmt.Errorf("initialize: %w", err))
 	}
 	var remote []mcp.Tool
 	var lr mcp.ListToolsRequest
@@ -164,7 +168,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		res, err := cli.ListTools(cctx, lr)
 		if err != nil {
 			_ = cli.Close()
-			return nil, fmt.Errorf("tools/list: %w", err)
+			return nil, red.Err(fmt.Errorf("tools/list: %w", err))
 		}
 		remote = append(remote, res.Tools...)
 		if res.NextCursor == "" {
@@ -182,8 +186,11 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 			continue
 		}
 		rm := &remoteTool{entry: e, cli: cli, remote: rt.Name, local: name, host: host, auth: a, maxBytes: maxBytes,
-			desc: payments.Sanitize(rt.Description, 2000)}
-		out = append(out, mcpserver.ServerTool{Tool: rm.tool(rt), Handler: rm.handle})
+			desc: payments.Sanitize(red.Text(rt.Description), 2000), red: red}
+		out = append(out, mcpserver.ServerTool{Tool: rm.tool(rt), Handler: func(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := rm.handle(ctx, call)
+			return redactResult(res, rm.red), err
+		}})
 	}
 	log.Info("remote MCP server listed", "entry", e.Name, "url", redactRawURL(e.URL), "tools", len(out))
 	return out, nil
@@ -199,6 +206,7 @@ type remoteTool struct {
 	desc     string
 	auth     Authorizer
 	maxBytes int
+	red      *payments.Redaction // the entry's header secrets
 }
 
 // tool is the local definition: the remote input schema, the remote
@@ -241,12 +249,15 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 	req.Params.Name, req.Params.Arguments = rm.remote, call.Params.Arguments
 	res, pr, err := rm.call(ctx, req)
 	if err != nil {
-		return ErrorResult(unpaidFailure(err)), nil
+		pe := unpaidFailure(err)
+		pe.Message, pe.Err = rm.red.Text(pe.Message), rm.red.Err(pe.Err)
+		return ErrorResult(pe), nil
 	}
 	if pr == nil {
 		return rm.shape(res, payments.NotCharged, nil, nil), nil
 	}
 	lim := e.Limit(NewCallID())
+	lim.Redaction = rm.red
 	if rm.desc != "" {
 		lim.Description = rm.desc
 	}

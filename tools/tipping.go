@@ -2,6 +2,7 @@ package tools
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -26,7 +27,7 @@ var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)
 // parseTipping reads the tipping section: where tips are paid, through
 // which facilitator, the caps, the approval rule and the address book. It
 // returns nil when the section has mistakes (they are reported to p).
-func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*payments.Tipping, []part) {
+func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*payments.Tipping, []part, []headerTemplate) {
 	n0 := len(p.errs)
 	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout}
 
@@ -79,8 +80,8 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 	var urlParts []part
 	if rt.FacilitatorURL == "" {
 		p.add("tipping.facilitator_url", "missing: give the facilitator's base URL, such as https://x402.org/facilitator (tips are POSTed to its /verify and /settle)")
-	} else if parts, err := parseTemplate(rt.FacilitatorURL, false); err != nil {
-		p.add("tipping.facilitator_url", "%v", err)
+	} else if parts, ok := p.template("tipping.facilitator_url", []any{"tipping", "facilitator_url"}, rt.FacilitatorURL, false); !ok {
+		// reported
 	} else {
 		probe, known := probeURL(parts)
 		u, err := url.Parse(probe)
@@ -96,6 +97,9 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 			urlParts = parts
 		}
 	}
+
+	// headers: the facilitator's credentials, expanded at call time
+	hdrs, _ := parseHeaders(p, "tipping.headers", []any{"tipping", "headers"}, rt.Headers)
 
 	// the caps and the approval rule
 	amount := func(field, v string, zero string) payments.Amount {
@@ -171,29 +175,52 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		p.add("tipping.allow_addresses", "false with an empty address book would refuse every tip: add recipients, or remove allow_addresses")
 	}
 	if len(p.errs) > n0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return t, urlParts
+	return t, urlParts, hdrs
 }
 
 // TippingFor returns the tipping section to pay a tip with (nil when the
-// registry has none): its facilitator_url expanded, ${VAR} taken from
-// getenv. A variable that is unset, or a URL that does not expand to an
-// http(s) one, is a *ConfigError.
+// registry has none): its facilitator_url and headers expanded, ${VAR}
+// taken from getenv, with the Redaction that hides what they expanded to. A
+// variable that is unset, or a URL that does not expand to an http(s) one,
+// is a *ConfigError.
 func (r *Registry) TippingFor(getenv func(string) string) (*payments.Tipping, error) {
 	if r.Tipping == nil {
 		return nil, nil
 	}
-	raw, err := expand(r.tipURL, getenv, nil, "tipping.facilitator_url")
-	if err != nil {
-		return nil, &ConfigError{Tool: "x402_tip", Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was signed or charged."}
+	fail := func(msg string) error {
+		return &ConfigError{Tool: "x402_tip", Msg: msg + " Nothing was signed or charged."}
 	}
+	x, err := expandSpans(r.tipURL, getenv, nil, "tipping.facilitator_url")
+	if err != nil {
+		return nil, fail(err.Error() + ". The operator must set it and restart x402-mcp.")
+	}
+	raw := strings.TrimRight(x.text, "/")
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		// Do not quote the URL: an environment variable may hold a secret.
-		return nil, &ConfigError{Tool: "x402_tip", Msg: fmt.Sprintf("tipping.facilitator_url does not expand to a valid http or https URL (check %s). Nothing was signed or charged.", envHint(r.tipURL))}
+		return nil, fail(fmt.Sprintf("tipping.facilitator_url does not expand to a valid http or https URL (check %s).", envHint(r.tipURL)))
+	}
+	red := payments.NewRedaction(raw, "")
+	x.text = raw
+	red.URL = redactedURL(x, red)
+	var hdr http.Header
+	for _, h := range r.tipHdrs {
+		hx, err := expandSpans(h.parts, getenv, nil, "tipping.headers."+h.name)
+		if err != nil {
+			return nil, fail(err.Error() + ". The operator must set it and restart x402-mcp.")
+		}
+		if strings.ContainsAny(hx.text, "\r\n\x00") {
+			return nil, fail(fmt.Sprintf("tipping.headers.%s expands to a value with a line break (check %s).", h.name, envHint(h.parts)))
+		}
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		hdr.Set(h.name, hx.text)
+		addHeaderSecrets(hx, red)
 	}
 	t := *r.Tipping
-	t.Facilitator = strings.TrimRight(raw, "/")
+	t.Facilitator, t.FacilitatorHeader, t.FacilitatorRedaction = raw, hdr, red
 	return &t, nil
 }

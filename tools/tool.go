@@ -138,7 +138,7 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 		}
 		ctx, cancel := context.WithTimeout(ctx, e.Timeout)
 		defer cancel()
-		req, err := e.NewRequest(ctx, args, getenv)
+		req, red, err := e.NewRedactedRequest(ctx, args, getenv)
 		if err != nil {
 			return ErrorResult(err), nil
 		}
@@ -146,11 +146,12 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 		if err != nil {
 			return ErrorResult(err), nil
 		}
+		lim.Redaction = red
 		res, err := p.Do(ctx, req, lim)
 		if err != nil {
-			return ErrorResult(err), nil
+			return redactResult(ErrorResult(red.Err(err)), red), nil
 		}
-		return Shape(e, res, maxResultBytes), nil
+		return redactResult(Shape(e, res, maxResultBytes), red), nil
 	}
 }
 

@@ -38,9 +38,13 @@ func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.
 }
 
 // reconcile resolves the ledger's open rows against the chain, through the
-// catalog's rpc endpoints.
-func reconcile(ctx context.Context, l *ledger.Ledger, reg *tools.Registry) (ledger.ReconcileReport, error) {
-	checker := chain.NewRPCChecker(reg.RPC)
+// catalog's rpc endpoints (their ${ENV} references read through getenv).
+func reconcile(ctx context.Context, l *ledger.Ledger, reg *tools.Registry, getenv func(string) string) (ledger.ReconcileReport, error) {
+	urls, err := reg.RPCURLs(getenv)
+	if err != nil {
+		return ledger.ReconcileReport{}, fmt.Errorf("%s: %w", reg.Path, err)
+	}
+	checker := chain.NewRPCChecker(urls)
 	defer checker.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -132,7 +136,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 			plural.Count(len(rows), "row", "rows"), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
 		return nil
 	case "reconcile":
-		rep, err := reconcile(ctx, l, reg)
+		rep, err := reconcile(ctx, l, reg, e.getenv)
 		if err != nil {
 			return err
 		}

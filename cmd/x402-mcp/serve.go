@@ -85,7 +85,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	rctx, stopReconcile := context.WithCancel(ctx)
 	go func() {
 		defer close(reconciled)
-		if rep, err := reconcile(rctx, l, reg); err != nil {
+		if rep, err := reconcile(rctx, l, reg, e.getenv); err != nil {
 			log.Warn("ledger reconcile at start", "err", err)
 		} else {
 			logReconcile(log, rep)

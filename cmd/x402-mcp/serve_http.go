@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/server"
 )
 
@@ -39,7 +40,7 @@ func (f *httpFlags) options(e env) (server.HTTPOptions, error) {
 		}
 		return opts, nil
 	}
-	opts.Token = strings.TrimSpace(e.getenv("X402_MCP_TOKEN"))
+	opts.Token = strings.TrimSpace(e.getenv(payments.EnvMCPToken))
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {

@@ -23,7 +23,10 @@ const (
 
 // ImportOptions is one import from a facilitator's discovery API.
 type ImportOptions struct {
-	From   string // the facilitator's base URL
+	From string // the facilitator's base URL
+	// Header is sent with every request: the facilitator's credentials,
+	// when it requires them.
+	Header http.Header
 	Query  string // search with /discovery/search instead of listing
 	Filter Filter
 	Limit  int // at most this many drafts (default DefaultImportLimit)
@@ -109,7 +112,7 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 			q.Set("offset", strconv.Itoa(offset))
 		}
 		u.RawQuery = q.Encode()
-		pg, err := getPage(ctx, c, u.String())
+		pg, err := getPage(ctx, c, u.String(), opts.Header)
 		if err != nil {
 			return nil, warn, err
 		}
@@ -162,10 +165,13 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 	return out, warn, nil
 }
 
-func getPage(ctx context.Context, c *http.Client, u string) (*discoveryPage, error) {
+func getPage(ctx context.Context, c *http.Client, u string, h http.Header) (*discoveryPage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	for k, vs := range h {
+		req.Header[k] = append([]string(nil), vs...)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "x402-mcp")

@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// TestRPCURLFromEnv: an rpc: URL takes ${ENV} references, as hosted nodes
+// want an API key in the path or the query. Reconciliation reaches the node
+// with the key; when the node refuses (a wrong key) or quotes the request,
+// neither the report, the logs nor the ledger show the key.
+func TestRPCURLFromEnv(t *testing.T) {
+	const (
+		pathKey  = "rpcpathkey4e8a21"
+		queryKey = "rpcquerykey9b3c07"
+		wrongKey = "rpcwrongkey1d6f55"
+	)
+	sim, seller, _ := simSeller(t, 300)
+	node, err := url.Parse(sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(node)
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/"+pathKey || r.URL.Query().Get("apikey") != queryKey {
+			http.Error(w, "unknown api key in "+r.URL.String(), http.StatusUnauthorized)
+			return
+		}
+		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = "/", "", ""
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gate.Close)
+	cat := catalog(`
+version: 1
+defaults:
+  networks: [eip155:1337]
+  max_per_call: "0.01"
+  timeout: 20s
+rpc:
+  eip155:1337: ${RPC_BASE}/v2/${RPC_KEY}?apikey=${RPC_QUERY_KEY}
+tools:
+  - name: weather_drop
+    description: The seller settles, then drops the connection.
+    url: "{{URL}}/v2/misbehave/drop_after_settle"
+    max_price: "0.001"
+    network: eip155:1337
+    asset: "` + sim.Token().Hex() + `"
+`)
+	book := filepath.Join(t.TempDir(), "ledger.db")
+	env := []string{"X402_LEDGER=" + book, "RPC_BASE=" + gate.URL, "RPC_QUERY_KEY=" + queryKey}
+	s := startWith(t, seller, cat, append(env, "RPC_KEY="+pathKey)...)
+	if res := s.call("weather_drop", nil); !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "unknown" {
+		t.Fatalf("drop after settle: %s", text(res))
+	}
+	s.close()
+	shown := []string{"serve's log: " + s.stderr.String()}
+
+	reg := writeCatalog(t, cat, seller.URL)
+	out, stderr, err := run(t, append(env, "X402_REGISTRY="+reg, "RPC_KEY="+wrongKey), "ledger", "reconcile")
+	shown = append(shown, "reconcile with a wrong key: "+out+stderr)
+	if err != nil || !strings.Contains(out, `"settled": 0`) || !strings.Contains(out, "401") {
+		t.Fatalf("reconcile with a wrong key (%v): the node's refusal is not reported:\n%s\n%s", err, out, stderr)
+	}
+	out, stderr, err = run(t, append(env, "X402_REGISTRY="+reg, "RPC_KEY="+pathKey), "ledger", "reconcile")
+	shown = append(shown, "reconcile: "+out+stderr)
+	if err != nil || !strings.Contains(out, `"settled": 1`) {
+		t.Fatalf("reconcile through the keyed rpc URL (%v):\n%s\n%s", err, out, stderr)
+	}
+	for _, r := range readLedger(t, book) {
+		if r.State != payments.StateSettled {
+			t.Errorf("row %s is %s after reconciliation", r.ID, r.State)
+		}
+		shown = append(shown, "ledger: "+r.Reason+" "+r.Resource)
+	}
+	out, stderr, err = run(t, append(env, "RPC_KEY="+pathKey), "check", reg)
+	shown = append(shown, "check: "+out+stderr)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, stderr)
+	}
+	for _, sh := range shown {
+		for _, secret := range []string{pathKey, queryKey, wrongKey} {
+			if strings.Contains(sh, secret) {
+				t.Errorf("%s is shown:\n%s", secret, sh)
+			}
+		}
+	}
+}
