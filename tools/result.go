@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tidwall/gjson"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // _meta keys of tools and tool results.
@@ -70,10 +71,20 @@ func Shape(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 	body := res.Body
 	mediaType := mediaTypeOf(res.Header.Get("Content-Type"))
-	if mediaType == "" && len(bytes.TrimSpace(body)) > 0 && gjson.ValidBytes(body) {
-		mediaType = "application/json"
+	// Check the JSON before gjson sees it: gjson recurses once per level of
+	// nesting, and deep enough nesting overflows the stack (a fatal error).
+	var jsonErr error
+	if isJSON(mediaType) || mediaType == "" && len(bytes.TrimSpace(body)) > 0 {
+		jsonErr = jsonlimit.Check(body)
+		if mediaType == "" && jsonErr == nil {
+			mediaType = "application/json"
+		}
 	}
 	var notes []string
+	var deep *jsonlimit.DepthError
+	if isJSON(mediaType) && errors.As(jsonErr, &deep) {
+		notes = append(notes, fmt.Sprintf("[the upstream's JSON nests deeper than %d levels, so it is shown as text, not as structured content]", deep.Max))
+	}
 	if res.Truncated {
 		notes = append(notes, fmt.Sprintf("[the upstream sent more than the %d bytes x402-mcp reads; the rest was not downloaded]", len(body)))
 	}
@@ -86,7 +97,7 @@ func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult
 	switch {
 	case len(body) == 0:
 		text(fmt.Sprintf("The upstream answered %s with an empty body.", statusText(res.Status)))
-	case isJSON(mediaType) && gjson.ValidBytes(body):
+	case isJSON(mediaType) && jsonErr == nil:
 		shapeJSON(out, e, body, maxBytes)
 	case isImage(mediaType):
 		if len(body) > maxBytes || res.Truncated {
@@ -203,7 +214,7 @@ func bodyExcerpt(res *payments.Result) string {
 	if !(isJSON(mt) || isText(mt) || mt == "" && utf8.Valid(body)) {
 		return fmt.Sprintf("(%d bytes of %s)", len(body), mt)
 	}
-	if isJSON(mt) && gjson.ValidBytes(body) {
+	if isJSON(mt) && jsonlimit.Valid(body) {
 		body = []byte(compactJSON(body))
 	}
 	return payments.Sanitize(string(body), excerptBytes)

@@ -283,7 +283,7 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = io.WriteString(w, "{}")
 		return
-	case ModeSecond402, ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeDropAfterSettle:
+	case ModeSecond402, ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeDropAfterSettle, ModeDeepJSON:
 		o.add(std)
 		s.misbehaveAfterPayment(w, r, o, mode, body)
 		return
@@ -322,6 +322,17 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		w.WriteHeader(http.StatusOK)
 		chunk := bytes.Repeat([]byte("x"), 64<<10)
 		for n := 0; n < HugeBodySize; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	case ModeDeepJSON:
+		s.setReceipt(w.Header(), o, sr)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(DeepJSONSize))
+		w.WriteHeader(http.StatusOK)
+		chunk := bytes.Repeat([]byte("["), 64<<10)
+		for n := 0; n < DeepJSONSize; n += len(chunk) {
 			if _, err := w.Write(chunk); err != nil {
 				return
 			}
