@@ -129,3 +129,29 @@ tools:
 		t.Fatal(err)
 	}
 }
+
+// TestRemoteDeepStructuredContent: a remote MCP server's structured content
+// nested deeper than 512 levels is not passed on to the host; a note says so.
+func TestRemoteDeepStructuredContent(t *testing.T) {
+	deep := func(n int) any {
+		var v any = "leaf"
+		for range n {
+			v = []any{v}
+		}
+		return v
+	}
+	rm := &remoteTool{entry: &Entry{Name: "r"}}
+	for _, tc := range []struct {
+		depth int
+		kept  bool
+	}{{jsonlimit.MaxDepth, true}, {jsonlimit.MaxDepth + 1, false}} {
+		res := &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent("done")}, StructuredContent: map[string]any{"v": deep(tc.depth - 1)}}
+		out := rm.shape(res, payments.NotCharged, nil)
+		if got := out.StructuredContent != nil; got != tc.kept {
+			t.Fatalf("depth %d: structured content kept = %v, want %v", tc.depth, got, tc.kept)
+		}
+		if note := strings.Contains(resultText(out), "nests deeper than 512 levels and was left out"); note == tc.kept {
+			t.Fatalf("depth %d: text %q", tc.depth, resultText(out))
+		}
+	}
+}
