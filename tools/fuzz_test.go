@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,14 @@ func FuzzParseRegistry(f *testing.F) {
 		"", "version: 2", "version: 1\ntools: 5", "{{{{"} {
 		f.Add([]byte(s))
 	}
+	for _, file := range []string{"../registry.yaml", "testdata/sample.yaml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("version: 1\ntools:\n  - name: a\n    description: d\n    url: \"${A:-http://x}/p/{id}?q=${B}\"\n    params: [{name: id, required: true, type: integer, enum: [1, 2], default: 1}]\n    result: 'items.#(id==2).name|@this'\n    max_price: \"0.01\"\n    amount_from: id\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The fuzzer reports no hangs by itself: a parse that takes this long
 		// crashes the worker, which saves the input.
