@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -212,6 +213,9 @@ func bodyExcerpt(res *payments.Result) string {
 	}
 	mt := mediaTypeOf(res.Header.Get("Content-Type"))
 	if !(isJSON(mt) || isText(mt) || mt == "" && utf8.Valid(body)) {
+		if mt == "" {
+			mt = "an unknown type"
+		}
 		return fmt.Sprintf("(%d bytes of %s)", len(body), mt)
 	}
 	if isJSON(mt) && jsonlimit.Valid(body) {
@@ -326,6 +330,10 @@ func chargeWords(c payments.Charge) string {
 	}
 }
 
+// mediaTypeOf returns the lower-case type/subtype of a Content-Type
+// header, or "" when there is none or it is not a well-formed media type.
+// The header is the seller's text: it reaches the model's text only in this
+// form, never long, binary or with control characters.
 func mediaTypeOf(ct string) string {
 	if ct == "" {
 		return ""
@@ -334,8 +342,16 @@ func mediaTypeOf(ct string) string {
 	if err != nil {
 		mt, _, _ = strings.Cut(ct, ";")
 	}
-	return strings.ToLower(strings.TrimSpace(mt))
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if !mediaTypeRE.MatchString(mt) {
+		return ""
+	}
+	return mt
 }
+
+// mediaTypeRE is a type/subtype of RFC 6838 names (at most 127 characters
+// each, from a restricted set).
+var mediaTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$`)
 
 func isJSON(mt string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
