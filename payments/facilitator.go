@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // FacilitatorClient calls an x402 facilitator's POST /verify and POST
@@ -169,8 +171,8 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 	case len(b) > maxFacilitatorAnswer:
 		return fail(true, 0, fmt.Sprintf("the answer is over %d bytes", maxFacilitatorAnswer), nil)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fail(true, 0, "the answer is not JSON: "+excerpt(b), err)
+	if err := jsonlimit.Unmarshal(b, out); err != nil {
+		return fail(true, 0, "the answer is not JSON ("+err.Error()+"): "+excerpt(b), err)
 	}
 	return nil
 }

@@ -285,6 +285,8 @@ func TestMisbehavingSellers(t *testing.T) {
 		{localseller.ModeNoReceipt, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModeMultiAccept, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModeDropAfterSettle, true, "unknown", []string{"outcome_unknown", "Do not retry"}, 2, 1, 1000},
+		// 10 MiB of "[": the process lives on and shows it as text.
+		{localseller.ModeDeepJSON, false, "charged", []string{"nests deeper than 512 levels", "[[[[", "Paid 0.001 USDC"}, 1, 1, 1000},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {

@@ -362,6 +362,9 @@ func Parse(name string, data []byte) (*Registry, error) {
 	if name == "" {
 		name = "registry.yaml"
 	}
+	if err := checkAliases(name, data); err != nil {
+		return nil, err
+	}
 	var raw rawRegistry
 	if err := yaml.Load(data, &raw, yaml.WithKnownFields()); err != nil {
 		return nil, decodeError(name, err)

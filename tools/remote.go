@@ -21,6 +21,7 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // Kinds of catalog entries.
@@ -439,7 +440,7 @@ func (c *capture) rpcErrors() []rpcError {
 		var msg struct {
 			Error *rpcError `json:"error"`
 		}
-		if json.Unmarshal(m, &msg) == nil && msg.Error != nil {
+		if jsonlimit.Unmarshal(m, &msg) == nil && msg.Error != nil {
 			out = append(out, *msg.Error)
 		}
 	}
@@ -653,7 +654,11 @@ func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc
 	}
 	if res.StructuredContent != nil {
 		if b, err := json.Marshal(res.StructuredContent); err == nil && len(b) <= limit {
-			out.StructuredContent = res.StructuredContent
+			if jsonlimit.CheckDepth(b) == nil {
+				out.StructuredContent = res.StructuredContent
+			} else {
+				out.Content = append(out.Content, mcp.NewTextContent(fmt.Sprintf("[the remote server's structured content nests deeper than %d levels and was left out]", jsonlimit.MaxDepth)))
+			}
 		}
 	}
 	if rc != nil {

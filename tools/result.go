@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // _meta keys of tools and tool results.
@@ -71,10 +73,20 @@ func Shape(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 	body := res.Body
 	mediaType := mediaTypeOf(res.Header.Get("Content-Type"))
-	if mediaType == "" && len(bytes.TrimSpace(body)) > 0 && gjson.ValidBytes(body) {
-		mediaType = "application/json"
+	// Check the JSON before gjson sees it: gjson recurses once per level of
+	// nesting, and deep enough nesting overflows the stack (a fatal error).
+	var jsonErr error
+	if isJSON(mediaType) || mediaType == "" && len(bytes.TrimSpace(body)) > 0 {
+		jsonErr = jsonlimit.Check(body)
+		if mediaType == "" && jsonErr == nil {
+			mediaType = "application/json"
+		}
 	}
 	var notes []string
+	var deep *jsonlimit.DepthError
+	if isJSON(mediaType) && errors.As(jsonErr, &deep) {
+		notes = append(notes, fmt.Sprintf("[the upstream's JSON nests deeper than %d levels, so it is shown as text, not as structured content]", deep.Max))
+	}
 	if res.Truncated {
 		notes = append(notes, fmt.Sprintf("[the upstream sent more than the %d bytes x402-mcp reads; the rest was not downloaded]", len(body)))
 	}
@@ -87,7 +99,7 @@ func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult
 	switch {
 	case len(body) == 0:
 		text(fmt.Sprintf("The upstream answered %s with an empty body.", statusText(res.Status)))
-	case isJSON(mediaType) && gjson.ValidBytes(body):
+	case isJSON(mediaType) && jsonErr == nil:
 		shapeJSON(out, e, body, maxBytes)
 	case isImage(mediaType):
 		if len(body) > maxBytes || res.Truncated {
@@ -202,9 +214,12 @@ func bodyExcerpt(res *payments.Result) string {
 	}
 	mt := mediaTypeOf(res.Header.Get("Content-Type"))
 	if !(isJSON(mt) || isText(mt) || mt == "" && utf8.Valid(body)) {
+		if mt == "" {
+			mt = "an unknown type"
+		}
 		return fmt.Sprintf("(%s of %s)", plural.Count(len(body), "byte", "bytes"), mt)
 	}
-	if isJSON(mt) && gjson.ValidBytes(body) {
+	if isJSON(mt) && jsonlimit.Valid(body) {
 		body = []byte(compactJSON(body))
 	}
 	return payments.Sanitize(string(body), excerptBytes)
@@ -316,6 +331,10 @@ func chargeWords(c payments.Charge) string {
 	}
 }
 
+// mediaTypeOf returns the lower-case type/subtype of a Content-Type
+// header, or "" when there is none or it is not a well-formed media type.
+// The header is the seller's text: it reaches the model's text only in this
+// form, never long, binary or with control characters.
 func mediaTypeOf(ct string) string {
 	if ct == "" {
 		return ""
@@ -324,8 +343,16 @@ func mediaTypeOf(ct string) string {
 	if err != nil {
 		mt, _, _ = strings.Cut(ct, ";")
 	}
-	return strings.ToLower(strings.TrimSpace(mt))
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if !mediaTypeRE.MatchString(mt) {
+		return ""
+	}
+	return mt
 }
+
+// mediaTypeRE is a type/subtype of RFC 6838 names (at most 127 characters
+// each, from a restricted set).
+var mediaTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$`)
 
 func isJSON(mt string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")

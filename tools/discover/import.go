@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // Import limits.
@@ -191,7 +192,7 @@ func getPage(ctx context.Context, c *http.Client, u string, h http.Header) (*dis
 		return nil, fmt.Errorf("discovery: GET %s answered over %d bytes", u, maxDiscoveryBody)
 	}
 	var pg discoveryPage
-	if err := json.Unmarshal(b, &pg); err != nil {
+	if err := jsonlimit.Unmarshal(b, &pg); err != nil {
 		return nil, fmt.Errorf("discovery: GET %s did not answer a discovery listing: %v", u, err)
 	}
 	return &pg, nil
