@@ -247,8 +247,8 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 		if f.amount {
 			// The canonical decimal goes upstream ("0.250", ".25" → "0.25"),
 			// so the seller reads the amount the payment will be held to.
-			a, _ := argAmount(v.(string))
-			v = a.String()
+			a, _ := argAmount(f.cur, v.(string))
+			v = f.cur.Decimal(a)
 		}
 		out[f.name] = v
 	}
