@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -205,5 +206,28 @@ func TestParseAssetErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDocAssetsExampleIsValid: the assets: example of docs/registry.md
+// parses, with its amounts in EURC.
+func TestDocAssetsExampleIsValid(t *testing.T) {
+	b, err := os.ReadFile("../docs/registry.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Assets other than USDC")
+	if !ok {
+		t.Fatal("docs/registry.md has no section on assets")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	r, err := Parse("docs/registry.md assets example", []byte("version: 1\ndefaults:\n  networks: [eip155:8453]\n  approve_above: \"0.05\"\n"+example))
+	if err != nil {
+		t.Fatalf("the documented example is invalid:\n%v", err)
+	}
+	e, _ := r.Entry("euro_weather")
+	if len(r.Assets) != 1 || e == nil || e.Currency.Symbol != "EURC" || e.MaxPrice != 10_000 || e.Budget != 500_000 {
+		t.Fatalf("example: %+v %+v", r.Assets, e)
 	}
 }
