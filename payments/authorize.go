@@ -47,11 +47,11 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		lim.CallID = paymentID("")
 	}
 	if ctx.Err() != nil {
-		return nil, stopped(ctx, best.Amount)
+		return nil, stopped(ctx, best)
 	}
 	rsv := c.reservation(ctx, lim, best, req0, Sanitize(resource, 300), host)
 	ask := ApprovalRequest{
-		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
+		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount, Currency: rsv.Currency,
 		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
 	}
 	if sl, ok := c.Ledger.(SigningLedger); ok && !ask.needed() {
@@ -77,7 +77,7 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	}
 	if ctx.Err() != nil {
 		_ = c.Ledger.Release(bg, id, "cancelled before signing")
-		return nil, stopped(ctx, best.Amount)
+		return nil, stopped(ctx, best)
 	}
 	progress(ctx, StepPaying)
 	// The signed record is written even if the call is cancelled meanwhile,
@@ -143,9 +143,10 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 	payload *PaymentPayload, validBefore time.Time, hName, hValue string) *Pending {
 	receipt := &Receipt{
 		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
-		PayTo: rsv.PayTo, Asset: rsv.Asset, Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
+		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
+		Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
 	}
-	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
+	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
 	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue, red: lim.Redaction}
 }
@@ -184,7 +185,7 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	reason = p.reject(ctx, reason)
 	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
 		"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
-		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339))}
+		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.validBefore.UTC().Format(time.RFC3339))}
 }
 
 // reject records the seller's refusal and returns the reason as shown.

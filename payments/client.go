@@ -23,12 +23,17 @@ import (
 
 // Receipt describes a payment that left the wallet.
 type Receipt struct {
-	Tool        string `json:"tool,omitempty"`
-	Amount      Amount `json:"amount"`       // decimal USDC
-	AmountAtom  string `json:"amountAtomic"` // atomic units
-	Network     string `json:"network"`      // CAIP-2
-	PayTo       string `json:"payTo"`
-	Asset       string `json:"asset"`
+	Tool string `json:"tool,omitempty"`
+	// Amount is in the asset's atomic units; JSON shows it as a decimal of
+	// the asset (Symbol, Decimals), and AmountAtom as atomic units.
+	Amount     Amount `json:"amount"`
+	AmountAtom string `json:"amountAtomic"`
+	Network    string `json:"network"` // CAIP-2
+	PayTo      string `json:"payTo"`
+	Asset      string `json:"asset"`
+	// Symbol and Decimals say how Amount reads ("USDC", 6).
+	Symbol      string `json:"symbol"`
+	Decimals    int    `json:"decimals"`
 	Payer       string `json:"payer"`
 	Transaction string `json:"transaction,omitempty"`
 	// State is settled, or pending when the seller reported settlement_pending,
@@ -38,6 +43,24 @@ type Receipt struct {
 	X402Version int    `json:"x402Version"`
 }
 
+// Currency returns how the receipt's amount reads (USDC when Symbol is
+// empty); it formats amounts, and names no budget.
+func (r *Receipt) Currency() Currency {
+	if r.Symbol == "" {
+		return USDC
+	}
+	return Currency{Symbol: r.Symbol, Decimals: r.Decimals}
+}
+
+// MarshalJSON writes the amount as a decimal of the receipt's asset.
+func (r Receipt) MarshalJSON() ([]byte, error) {
+	type plain Receipt
+	return json.Marshal(struct {
+		Amount string `json:"amount"`
+		plain
+	}{r.Currency().Decimal(r.Amount), plain(r)})
+}
+
 // Line returns the receipt as one short line of text.
 func (r *Receipt) Line() string {
 	tx := r.Transaction
@@ -45,7 +68,7 @@ func (r *Receipt) Line() string {
 		tx = "no transaction hash reported"
 	}
 	return fmt.Sprintf("Paid %s (%s atomic) on %s to %s from %s; tx %s [%s].",
-		r.Amount.USDC(), r.AmountAtom, r.Network, r.PayTo, r.Payer, tx, r.State)
+		r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer, tx, r.State)
 }
 
 // Result is an upstream answer, paid or not.
@@ -300,7 +323,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		rc := p.markUnknown(ctx, "402 after the payment may have been used: "+reason)
 		return nil, nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
-			rc.Amount.USDC(), reason, rc.LedgerID)}
+			rc.Currency().Format(rc.Amount), reason, rc.LedgerID)}
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
 		if warm {
 			c.chillWarm(lim, p, warm)
@@ -357,7 +380,7 @@ func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requi
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
-		Host: host, Session: session, ToolBudget: lim.ToolBudget,
+		Currency: o.cur.or(), Host: host, Session: session, ToolBudget: lim.ToolBudget,
 	}
 	if lim.Tip != nil {
 		rsv.Kind, rsv.Note = KindTip, lim.Tip.Note
@@ -546,14 +569,15 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 }
 
 // stopped is the error of a call whose context ended before anything was
-// signed.
-func stopped(ctx context.Context, amt Amount) *Error {
+// signed; o is the option it would have paid.
+func stopped(ctx context.Context, o *Option) *Error {
+	price := o.cur.Format(o.Amount)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &Error{Code: CodeUpstreamTimeout, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
-			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", amt.USDC())}
+			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", price)}
 	}
 	return &Error{Code: CodeCancelled, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
-		"the call was cancelled before paying %s. Nothing was signed.", amt.USDC())}
+		"the call was cancelled before paying %s. Nothing was signed.", price)}
 }
 
 func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt, red *Redaction) *Error {
@@ -570,7 +594,7 @@ func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt, 
 	switch charged {
 	case ChargeUnknown:
 		e.Code = CodeOutcomeUnknown
-		e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Amount.USDC(), rc.LedgerID)
+		e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Currency().Format(rc.Amount), rc.LedgerID)
 	default:
 		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err, red))
 	}

@@ -24,6 +24,9 @@ type Tipping struct {
 	// Asset is the token and Domain its EIP-712 domain (name, version).
 	Asset  common.Address
 	Domain Domain
+	// Currency is the token's: the unit of the caps, the tip budget and
+	// every tip (the zero value is USDC).
+	Currency Currency
 	// Facilitator is the facilitator's base URL (POST /verify, /settle).
 	Facilitator string
 	// FacilitatorHeader is sent with every facilitator request: its
@@ -84,6 +87,8 @@ type TipInfo struct {
 	AutoApproveUpTo Amount
 	// Facilitator is the host the tip is settled through, for the question.
 	Facilitator string
+	// Currency is the tipping asset's: Cap and AutoApproveUpTo are in it.
+	Currency Currency
 }
 
 // asks says whether a tip of amt must be approved by the human: always,
@@ -101,7 +106,7 @@ func (t *TipInfo) why(amt Amount) string {
 	case t.Name == "":
 		return "A tip to an address outside the address book always asks the human; the operator can add it to tipping.recipients."
 	default:
-		return fmt.Sprintf("Tips above tipping.auto_approve_up_to (%s) ask the human; this one is %s.", t.AutoApproveUpTo.USDC(), amt.USDC())
+		return fmt.Sprintf("Tips above tipping.auto_approve_up_to (%s) ask the human; this one is %s.", t.Currency.Format(t.AutoApproveUpTo), t.Currency.Format(amt))
 	}
 }
 
@@ -226,7 +231,7 @@ func (r *TipResult) Line() string {
 		tx = "no transaction hash reported"
 	}
 	return fmt.Sprintf("Tipped %s (%s atomic) on %s to %s from %s; tx %s [%s].",
-		rc.Amount.USDC(), rc.AmountAtom, rc.Network, r.Recipient, rc.Payer, tx, rc.State)
+		rc.Currency().Format(rc.Amount), rc.AmountAtom, rc.Network, r.Recipient, rc.Payer, tx, rc.State)
 }
 
 // Tip pays a tip directly through the facilitator of t, with no seller: it
@@ -257,7 +262,7 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 		return nil, perr
 	}
 	if req.Amount == 0 {
-		return nil, &Error{Code: CodeInvalidTip, Charged: NotCharged, Message: "a tip must be more than 0 USDC, such as \"0.50\". Nothing was signed."}
+		return nil, &Error{Code: CodeInvalidTip, Charged: NotCharged, Message: fmt.Sprintf("a tip must be more than 0 %s, such as \"0.50\". Nothing was signed.", t.Currency.or().Symbol)}
 	}
 	rec, perr := t.Resolve(req.To)
 	if perr != nil {
@@ -275,9 +280,9 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	}
 	host := facilitatorHost(t.Facilitator)
 	lim := Limit{
-		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), CallID: req.CallID,
+		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), Currency: t.Currency.or(), CallID: req.CallID,
 		Description: "a tip to " + rec.String() + ", paid through the facilitator at " + host,
-		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host},
+		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host, Currency: t.Currency.or()},
 		Redaction:   t.FacilitatorRedaction,
 	}
 	p, err := c.Authorize(ctx, pr, lim, "tip to "+rec.String(), host)
@@ -306,7 +311,7 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
 		// Delivered records settled (or pending, which counts as paid).
 		res.Charged, res.Receipt = p.Delivered(bg, sr)
-		c.log().Info("tipped", "amount", p.Receipt.Amount.String(), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
+		c.log().Info("tipped", "amount", p.Receipt.Currency().Format(p.Receipt.Amount), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
 		return res, nil
 	case nonceUsed(sr.ErrorReason) || sr.ErrorReason == "unexpected_settle_error" || sr.ErrorReason == "":
 		// The authorization may have been used (by this settle, a replay,
@@ -378,7 +383,7 @@ func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Re
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
 	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the facilitator at %s refused the tip of %s to %s at /%s (%s). Nothing moved and x402-mcp did not sign again. The unused authorization stays counted against the budgets until it expires at %s (ledger %s). Do not tip again unless the cause is fixed (for example the wallet's balance).",
-		host, p.Receipt.Amount.USDC(), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		host, p.Receipt.Currency().Format(p.Receipt.Amount), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // tipUnknown records an ambiguous outcome: the tip may have settled.
@@ -387,7 +392,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 	p.c.log().Warn("tip outcome unknown", "ledger", rc.LedgerID, "why", Sanitize(what, 300))
 	return &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 		"%s after the signed tip of %s to %s was sent to the facilitator at %s. The tip may have settled. x402-mcp did not sign again. Do not tip again blindly: it could pay twice. Check x402_spend_history later or ask the operator to reconcile (ledger %s; the authorization expires at %s).",
-		what, rc.Amount.USDC(), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
+		what, rc.Currency().Format(rc.Amount), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
 }
 
 // tipFailed records a facilitator request that got no usable answer.
@@ -403,7 +408,7 @@ func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host 
 		p.Receipt.State = string(StateRejected)
 		return &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: err, Receipt: p.Receipt, Message: fmt.Sprintf(
 			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. It stays counted against the budgets until its authorization expires at %s (ledger %s). Tipping again once the facilitator is reachable is safe.",
-			host, fe.Detail, p.Receipt.Amount.USDC(), rec, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+			host, fe.Detail, p.Receipt.Currency().Format(p.Receipt.Amount), rec, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 	case fe.Status >= 400 && fe.Status < 500, fe.Op == "verify" && fe.Status >= 500:
 		// The facilitator answered and did not settle: /verify never moves
 		// money, and a 4xx at /settle is a refusal of the request.

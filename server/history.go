@@ -27,10 +27,14 @@ type HistoryEntry struct {
 	ID   string `json:"id"`
 	Time string `json:"time"`
 	// Kind is "payment" (a paid tool call) or "tip" (x402_tip).
-	Kind        string `json:"kind"`
-	Tool        string `json:"tool"`
+	Kind string `json:"kind"`
+	Tool string `json:"tool"`
+	// Amount is a decimal of the payment's asset: Symbol, with Decimals.
 	Amount      string `json:"amount"`
 	AmountAtom  string `json:"amountAtomic"`
+	Symbol      string `json:"symbol"`
+	Decimals    int    `json:"decimals"`
+	Asset       string `json:"asset,omitempty"`
 	State       string `json:"state"`
 	Network     string `json:"network"`
 	PayTo       string `json:"payTo"`
@@ -95,8 +99,9 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	}
 	b.WriteString(", newest first.")
 	for _, r := range rows {
-		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Kind: r.Kind, Tool: r.Tool, Amount: r.Amount.String(),
-			AmountAtom: r.Amount.Atomic(), State: string(r.State), Network: r.Network, PayTo: r.PayTo, Payer: r.Payer,
+		cur := r.Currency()
+		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Kind: r.Kind, Tool: r.Tool, Amount: cur.Decimal(r.Amount),
+			AmountAtom: r.Amount.Atomic(), Symbol: cur.Symbol, Decimals: cur.Decimals, Asset: r.Asset, State: string(r.State), Network: r.Network, PayTo: r.PayTo, Payer: r.Payer,
 			Transaction: r.Transaction, Resource: r.Resource, Reason: r.Reason, Reconciled: !r.ReconciledAt.IsZero(), Note: r.Note}
 		out.Payments = append(out.Payments, h)
 		tx := h.Transaction
@@ -105,13 +110,13 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		}
 		if h.Kind == ledger.KindTip {
 			// The resource of a tip names its recipient: "tip to alice (0x…)".
-			fmt.Fprintf(&b, "\n%s %s %s USDC on %s: %s (%s)", h.Time, h.Resource, h.Amount, h.Network, h.State, tx)
+			fmt.Fprintf(&b, "\n%s %s %s %s on %s: %s (%s)", h.Time, h.Resource, h.Amount, h.Symbol, h.Network, h.State, tx)
 			if h.Note != "" {
 				fmt.Fprintf(&b, ", note %q", h.Note)
 			}
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s %s %s USDC to %s on %s: %s (%s)", h.Time, h.Tool, h.Amount, h.PayTo, h.Network, h.State, tx)
+		fmt.Fprintf(&b, "\n%s %s %s %s to %s on %s: %s (%s)", h.Time, h.Tool, h.Amount, h.Symbol, h.PayTo, h.Network, h.State, tx)
 	}
 	return mcp.NewToolResultStructured(out, b.String()), nil
 }

@@ -39,6 +39,21 @@ func usdc(desc string) map[string]any {
 	return map[string]any{"type": "string", "pattern": usdcPattern, "description": desc + " (decimal USDC, such as \"0.01\")"}
 }
 
+// decimalPattern is a decimal amount of any asset (at most
+// payments.MaxDecimals decimals), as Currency.Decimal writes it.
+var decimalPattern = fmt.Sprintf(`^[0-9]+(\.[0-9]{1,%d})?$`, payments.MaxDecimals)
+
+// decimal is an amount of the asset its object names (symbol, decimals).
+func decimal(desc string) map[string]any {
+	return map[string]any{"type": "string", "pattern": decimalPattern, "description": desc + " (a decimal of the asset named by symbol)"}
+}
+
+// decimalOrUnlimited is decimal, or "unlimited".
+func decimalOrUnlimited(desc string) map[string]any {
+	return map[string]any{"type": "string", "pattern": fmt.Sprintf(`^([0-9]+(\.[0-9]{1,%d})?|unlimited)$`, payments.MaxDecimals),
+		"description": desc + " (a decimal of the asset named by its currency, or \"unlimited\")"}
+}
+
 func limit(desc string) map[string]any {
 	return map[string]any{"type": "string", "pattern": limitPattern, "description": desc + " (decimal USDC, or \"unlimited\")"}
 }
@@ -74,6 +89,17 @@ func scopeSchema(desc string) map[string]any {
 	}, "limit", "counted", "left")
 }
 
+// assetScopeSchema is a ScopeStatus of a declared asset, in its units.
+func assetScopeSchema(desc string) map[string]any {
+	return object(desc, map[string]any{
+		"limit":   decimal("The budget's limit"),
+		"counted": decimal("What counts against it now"),
+		"left":    decimal("What it still allows"),
+		"window":  str("How the day is measured: \"rolling 24 hours\" or \"calendar day in <time zone>\""),
+		"resets":  str("When it resets: an RFC 3339 time (a calendar day)"),
+	}, "limit", "counted", "left")
+}
+
 // walletOutputSchema is x402_wallet's outputSchema (WalletStatus).
 var walletOutputSchema = mustJSON(object("", map[string]any{
 	"address": str("The paying wallet's 0x address"),
@@ -97,6 +123,20 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 			"additionalProperties": usdc("The network's limit")},
 		"tipsPerDay": scopeSchema("tipping.per_day: the tip budget, when tipping is on"),
 	}, "total", "settled", "pending", "left", "payments"),
+	"assets": map[string]any{"type": "array", "description": "The declared assets other than USDC, each with its own cap and budget, in its own units",
+		"items": object("", map[string]any{
+			"symbol":     str("The asset's symbol"),
+			"decimals":   integer("The asset's decimals", 0),
+			"network":    str("CAIP-2 network id"),
+			"address":    str("The token's 0x address"),
+			"perCallCap": decimal("The most any single payment in this asset may be"),
+			"total":      decimal("The asset's budget.total"),
+			"settled":    decimal("What the ledger counts as settled in this asset"),
+			"pending":    decimal("What the ledger counts in this asset that is not settled"),
+			"left":       decimal("What the asset's budget.total still allows"),
+			"payments":   integer("How many payments in this asset the ledger holds", 0),
+			"perDay":     assetScopeSchema("The asset's budget.per_day, when set"),
+		}, "symbol", "decimals", "network", "address", "total", "settled", "pending", "left", "payments")},
 }, "address", "networks", "perCallCap", "budget"))
 
 // historyStates are the ledger states x402_spend_history reports.
@@ -114,8 +154,11 @@ var historyOutputSchema = mustJSON(object("", map[string]any{
 			"time":         str("When it was reserved (RFC 3339, UTC)"),
 			"kind":         enum("payment: a paid tool call; tip: x402_tip", payments.KindPayment, payments.KindTip),
 			"tool":         str("The tool that paid"),
-			"amount":       usdc("The amount"),
+			"amount":       decimal("The amount"),
 			"amountAtomic": map[string]any{"type": "string", "pattern": "^[0-9]+$", "description": "The amount in atomic units (1 USDC = 1000000)"},
+			"symbol":       str("The asset's symbol, such as USDC"),
+			"decimals":     integer("The asset's decimals (USDC: 6)", 0),
+			"asset":        str("The token's 0x address"),
 			"state":        enum("settled: paid; unknown: the outcome is not known yet (do not pay again for that call); rejected: the seller refused it; released: never signed or proven unused; reserved, signed: in flight", historyStates...),
 			"network":      str("CAIP-2 network id"),
 			"payTo":        str("The payee's 0x address"),
@@ -125,31 +168,35 @@ var historyOutputSchema = mustJSON(object("", map[string]any{
 			"reason":       str("Why it was rejected, released or unknown"),
 			"reconciled":   boolean("Its state was read from the chain"),
 			"note":         str("A tip's note"),
-		}, "id", "time", "kind", "tool", "amount", "amountAtomic", "state", "network", "payTo")},
+		}, "id", "time", "kind", "tool", "amount", "amountAtomic", "symbol", "decimals", "state", "network", "payTo")},
 }, "payments"))
 
 // quoteOutputSchema is x402_quote's outputSchema (quoteOut).
 var quoteOutputSchema = mustJSON(object("", map[string]any{
-	"tool":        str("The tool priced"),
-	"free":        boolean("The upstream answered without asking for payment"),
-	"status":      integer("The upstream's HTTP status", 100),
-	"x402Version": integer("The seller's x402 version (1 or 2)", 1),
-	"maxPrice":    usdc("The tool's max_price"),
-	"wouldPay":    boolean("A call now would pay (policy and every budget)"),
-	"price":       usdc("The price of the option a call would pay"),
-	"network":     str("That option's network"),
-	"payTo":       str("That option's payee"),
-	"reason":      str("Why a call would not pay"),
-	"budgetLeft":  limit("What budget.total still allows"),
+	"tool":           str("The tool priced"),
+	"free":           boolean("The upstream answered without asking for payment"),
+	"status":         integer("The upstream's HTTP status", 100),
+	"x402Version":    integer("The seller's x402 version (1 or 2)", 1),
+	"maxPrice":       decimal("The tool's max_price, in its currency"),
+	"currency":       str("The symbol of the tool's asset (maxPrice and price), such as USDC"),
+	"wouldPay":       boolean("A call now would pay (policy and every budget)"),
+	"price":          decimal("The price of the option a call would pay, in the tool's currency"),
+	"network":        str("That option's network"),
+	"payTo":          str("That option's payee"),
+	"reason":         str("Why a call would not pay"),
+	"budgetLeft":     decimalOrUnlimited("What the budget.total of the option's asset still allows"),
+	"budgetCurrency": str("The symbol of the asset budgetLeft is in"),
 	"options": map[string]any{"type": "array", "description": "Every payment option the seller offered, judged by the policy",
 		"items": object("", map[string]any{
-			"index":   integer("Its position in the seller's accepts", 0),
-			"scheme":  str("x402 scheme, such as exact"),
-			"network": str("Network, as the seller wrote it"),
-			"price":   str("Price in decimal USDC, or the seller's atomic amount when it is not one"),
-			"payTo":   str("Payee"),
-			"asset":   str("Token address"),
-			"payable": boolean("The policy allows paying it"),
-			"reason":  str("Why not"),
+			"index":    integer("Its position in the seller's accepts", 0),
+			"scheme":   str("x402 scheme, such as exact"),
+			"network":  str("Network, as the seller wrote it"),
+			"price":    str("Price as a decimal of its asset (symbol), or the seller's atomic amount when it is not one"),
+			"symbol":   str("The asset's symbol, when x402-mcp knows the asset"),
+			"decimals": integer("The asset's decimals, when x402-mcp knows the asset", 0),
+			"payTo":    str("Payee"),
+			"asset":    str("Token address"),
+			"payable":  boolean("The policy allows paying it"),
+			"reason":   str("Why not"),
 		}, "index", "scheme", "network", "price", "payTo", "asset", "payable")},
-}, "tool", "free", "status", "maxPrice", "wouldPay", "budgetLeft"))
+}, "tool", "free", "status", "maxPrice", "currency", "wouldPay", "budgetLeft", "budgetCurrency"))

@@ -31,6 +31,7 @@ type FoundTool struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	MaxPrice    string          `json:"maxPrice"`
+	Currency    string          `json:"currency"`
 	Networks    []string        `json:"networks"`
 	InputSchema json.RawMessage `json:"inputSchema"`
 }
@@ -45,7 +46,7 @@ type FindResult struct {
 func (s *Server) findTool() mcpserver.ServerTool {
 	schema := `{"type":"object","properties":{
 "query":{"type":"string","description":"Words that must all appear in the tool's name or description (case-insensitive). Empty matches every tool."},
-"max_price":{"type":"string","pattern":` + string(mustJSON(tools.AmountPattern)) + `,"description":"Only tools whose max price per call is at most this, in USDC, as a decimal string such as \"0.01\"."},
+"max_price":{"type":"string","pattern":` + string(mustJSON(tools.AmountPattern)) + `,"description":"Only tools priced in USDC whose max price per call is at most this, in USDC, as a decimal string such as \"0.01\" (tools priced in other assets are left out when it is set)."},
 "network":{"type":"string","description":"Only tools that may pay on this network (CAIP-2 such as eip155:8453, or a name such as base)."},
 "limit":{"type":"integer","minimum":1,"maximum":100,"description":"Most tools returned (default 20)."}},
 "additionalProperties":false}`
@@ -63,7 +64,7 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	var maxPrice payments.Amount
 	if v, given := args["max_price"]; given && v != nil {
 		// The rule of every amount the model writes (tools.ParseAmountArg).
-		a, msg := tools.ParseAmountArg("max_price", v)
+		a, msg := tools.ParseAmountArg(payments.USDC, "max_price", v)
 		if msg != "" {
 			return mcp.NewToolResultError("invalid arguments: " + msg + " (not charged)"), nil
 		}
@@ -85,7 +86,9 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	out := FindResult{Tools: []FoundTool{}}
 	for _, st := range c.tools {
 		e, ok := c.reg.Entry(st.Tool.Name)
-		if !ok || maxPrice != 0 && e.MaxPrice > maxPrice || !e.Matches(words) {
+		cur := currencyOf(e.Currency)
+		// max_price is in USDC: an amount of another asset is not comparable.
+		if !ok || maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
 			continue
 		}
 		ns := e.Networks()
@@ -94,7 +97,7 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		}
 		out.Matched++
 		if len(out.Tools) < limit {
-			out.Tools = append(out.Tools, FoundTool{Name: e.Name, Description: e.Description, MaxPrice: e.MaxPrice.String(),
+			out.Tools = append(out.Tools, FoundTool{Name: e.Name, Description: e.Description, MaxPrice: cur.Decimal(e.MaxPrice), Currency: cur.Symbol,
 				Networks: networksOf(ns), InputSchema: st.Tool.RawInputSchema})
 		}
 	}
@@ -105,7 +108,7 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	}
 	b.WriteString(". Call one with x402_call {\"name\": ..., \"arguments\": {...}}.")
 	for _, f := range out.Tools {
-		fmt.Fprintf(&b, "\n- %s (up to %s USDC on %s): %s Input schema: %s", f.Name, f.MaxPrice, strings.Join(f.Networks, ", "), f.Description, f.InputSchema)
+		fmt.Fprintf(&b, "\n- %s (up to %s %s on %s): %s Input schema: %s", f.Name, f.MaxPrice, f.Currency, strings.Join(f.Networks, ", "), f.Description, f.InputSchema)
 	}
 	return mcp.NewToolResultStructured(out, b.String()), nil
 }

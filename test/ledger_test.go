@@ -95,6 +95,13 @@ budget:
   total: "1.00"
 rpc:
   eip155:1337: %s
+assets:
+  # The simulated chain's test token: not a USDC contract x402-mcp knows, so
+  # declared, with a budget of its own; its decimals are read from the chain.
+  - symbol: USDC
+    network: eip155:1337
+    address: %q
+    budget: {total: "1.00"}
 tools:
   - name: weather
     description: Weather, settled on chain.
@@ -111,7 +118,7 @@ tools:
     max_price: "0.001"
     network: eip155:1337
     asset: %q
-`, sim.URL(), sim.Token().Hex(), seller.Seller.PayTo().Hex(), sim.Token().Hex()))
+`, sim.URL(), sim.Token().Hex(), sim.Token().Hex(), seller.Seller.PayTo().Hex(), sim.Token().Hex()))
 	return sim, seller, cat
 }
 

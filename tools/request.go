@@ -264,7 +264,7 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 			case f.hasDef:
 				out[f.name] = f.def
 			case f.required && f.amount:
-				_, msg := ParseAmountArg(f.name, nil)
+				_, msg := ParseAmountArg(f.cur, f.name, nil)
 				problems = append(problems, msg)
 			case f.required:
 				problems = append(problems, fmt.Sprintf("%q is required%s", f.name, typeSuffix(f)))
@@ -278,8 +278,8 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 		if f.amount {
 			// The canonical decimal goes upstream ("0.250", ".25" → "0.25"),
 			// so the seller reads the amount the payment will be held to.
-			a, _ := ParseAmountArg(f.name, v)
-			v = a.String()
+			a, _ := ParseAmountArg(f.cur, f.name, v)
+			v = f.cur.Decimal(a)
 		}
 		out[f.name] = v
 	}

@@ -27,9 +27,9 @@ var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)
 // parseTipping reads the tipping section: where tips are paid, through
 // which facilitator, the caps, the approval rule and the address book. It
 // returns nil when the section has mistakes (they are reported to p).
-func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*payments.Tipping, []part, []headerTemplate) {
+func parseTipping(p *problems, rt *rawTipping, networks []payments.Network, assets []*Asset) (*payments.Tipping, []part, []headerTemplate) {
 	n0 := len(p.errs)
-	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout}
+	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout, Currency: payments.USDC}
 
 	// network
 	switch {
@@ -49,32 +49,44 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		}
 	}
 
-	// asset and its EIP-712 domain
+	// asset (USDC, or a declared one) and its EIP-712 domain
 	if t.Network != "" {
 		known, isKnown := payments.KnownUSDC(t.Network)
+		var declared *Asset
 		switch {
 		case rt.Asset == "" && !isKnown:
-			p.add("tipping.asset", "missing: x402-mcp knows no USDC on %s; write the token's 0x address with asset_name and asset_version (its EIP-712 domain)", t.Network)
+			p.add("tipping.asset", "missing: x402-mcp knows no USDC on %s; declare the token under assets: and write its symbol or address here", t.Network)
 		case rt.Asset == "":
 			t.Asset = known.Address
-		case !common.IsHexAddress(rt.Asset):
-			p.add("tipping.asset", "%q is not a token address: write the token contract's 0x address (40 hex digits)", rt.Asset)
 		default:
-			t.Asset = common.HexToAddress(rt.Asset)
+			a, addr, err := findAsset(assets, rt.Asset, t.Network, []payments.Network{t.Network})
+			switch {
+			case err != nil:
+				p.add("tipping.asset", "%v", err)
+			case addr == "":
+				t.Asset = known.Address
+			default:
+				declared, t.Asset = a, common.HexToAddress(addr)
+			}
 		}
 		t.Domain = payments.Domain{Name: rt.AssetName, Version: rt.AssetVersion, ChainID: t.Network.ChainID(), VerifyingContract: t.Asset}
-		if isKnown && t.Asset == known.Address {
-			if t.Domain.Name == "" {
-				t.Domain.Name = known.Name
-			}
-			if t.Domain.Version == "" {
-				t.Domain.Version = known.Version
-			}
+		def := payments.Asset{Name: known.Name, Version: known.Version}
+		if declared != nil {
+			def, t.Currency = declared.Asset, declared.Currency()
+		} else if !isKnown || t.Asset != known.Address {
+			def = payments.Asset{}
+		}
+		if t.Domain.Name == "" {
+			t.Domain.Name = def.Name
+		}
+		if t.Domain.Version == "" {
+			t.Domain.Version = def.Version
 		}
 		if t.Asset != (common.Address{}) && (t.Domain.Name == "" || t.Domain.Version == "") {
-			p.add("tipping.asset", "%s is not the USDC x402-mcp knows on %s: give asset_name and asset_version, the token's EIP-712 domain (such as \"USD Coin\" and \"2\")", t.Asset.Hex(), t.Network)
+			p.add("tipping.asset", "the EIP-712 domain of %s on %s is not known: give asset_name and asset_version here, or eip712 under its assets: entry (such as \"USD Coin\" and \"2\")", t.Asset.Hex(), t.Network)
 		}
 	}
+	cur := t.Currency
 
 	// facilitator_url: a template, expanded at call time like a tool's url
 	var urlParts []part
@@ -106,7 +118,7 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		if v == "" {
 			return 0
 		}
-		a, err := payments.ParseAmount(v)
+		a, err := parseMoney(cur, v)
 		switch {
 		case err != nil:
 			p.add(field, "%v", err)
@@ -116,18 +128,21 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		return a
 	}
 	if rt.PerDay == "" {
-		p.add("tipping.per_day", "missing: set the most tips may spend per day in USDC, such as per_day: \"5.00\" (tips also count against budget.total and budget.per_day)")
+		p.add("tipping.per_day", "missing: set the most tips may spend per day in %s, such as per_day: \"5.00\" (tips also count against the other budgets of %s)", cur.Symbol, cur.Symbol)
 	}
 	t.PerDay = amount("tipping.per_day", rt.PerDay, "0 would refuse every tip: write the most tips may spend per day, such as 5.00, or remove the tipping section")
 	t.MaxTip = amount("tipping.max_tip", rt.MaxTip, "0 would refuse every tip: write the most one tip may be, such as 2.00, or leave it out")
-	if rt.MaxTip == "" {
+	switch {
+	case rt.MaxTip == "" && cur.IsUSDC():
 		t.MaxTip = min(DefaultMaxTip, t.PerDay)
-	} else if t.PerDay != 0 && t.MaxTip > t.PerDay {
-		p.add("tipping.max_tip", "%s is above tipping.per_day (%s): no tip could ever be that large; lower max_tip or raise per_day", t.MaxTip.USDC(), t.PerDay.USDC())
+	case rt.MaxTip == "":
+		t.MaxTip = t.PerDay // DefaultMaxTip is in USDC
+	case t.PerDay != 0 && t.MaxTip > t.PerDay && known(cur):
+		p.add("tipping.max_tip", "%s is above tipping.per_day (%s): no tip could ever be that large; lower max_tip or raise per_day", cur.Format(t.MaxTip), cur.Format(t.PerDay))
 	}
 	t.AutoApproveUpTo = amount("tipping.auto_approve_up_to", rt.AutoApproveUpTo, "0 would change nothing (every tip asks the human unless this is set): leave it out, or write the largest tip to send without asking, such as 0.25")
-	if t.AutoApproveUpTo != 0 && t.MaxTip != 0 && t.AutoApproveUpTo > t.MaxTip {
-		p.add("tipping.auto_approve_up_to", "%s is above tipping.max_tip (%s): write at most max_tip", t.AutoApproveUpTo.USDC(), t.MaxTip.USDC())
+	if t.AutoApproveUpTo != 0 && t.MaxTip != 0 && t.AutoApproveUpTo > t.MaxTip && known(cur) {
+		p.add("tipping.auto_approve_up_to", "%s is above tipping.max_tip (%s): write at most max_tip", cur.Format(t.AutoApproveUpTo), cur.Format(t.MaxTip))
 	}
 	if rt.Timeout != "" {
 		if d, err := parseTimeout(rt.Timeout); err != nil {

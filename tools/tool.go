@@ -24,11 +24,12 @@ type Payer interface {
 // ask before calling (not read-only, open world). The price is also in _meta
 // under "x402/price".
 func (e *Entry) Tool() mcp.Tool {
-	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s USDC per call on %s. Each call may spend money from the operator's wallet.",
-		e.Description, e.MaxPrice, networkNames(e.networks))
+	cur := e.currency()
+	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
+		e.Description, cur.Format(e.MaxPrice), networkNames(e.networks))
 	if e.AmountFrom != "" {
-		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal USDC string), up to %s USDC per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
-			e.Description, e.AmountFrom, e.MaxPrice, networkNames(e.networks))
+		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal %s string), up to %s per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
+			e.Description, e.AmountFrom, cur.Symbol, cur.Format(e.MaxPrice), networkNames(e.networks))
 	}
 	t := mcp.NewToolWithRawSchema(e.Name, desc, e.schema)
 	title := e.title()
@@ -41,9 +42,10 @@ func (e *Entry) Tool() mcp.Tool {
 		OpenWorldHint:   mcp.ToBoolPtr(true),
 	}
 	price := map[string]any{
-		"maxPrice":       e.MaxPrice.String(),
+		"maxPrice":       cur.Decimal(e.MaxPrice),
 		"maxPriceAtomic": e.MaxPrice.Atomic(),
-		"currency":       "USDC",
+		"currency":       cur.Symbol,
+		"decimals":       cur.Decimals,
 		"networks":       networkIDs(e.networks),
 	}
 	if e.PayTo != "" {
@@ -57,6 +59,14 @@ func (e *Entry) Tool() mcp.Tool {
 	}
 	t.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPrice: price}}
 	return t
+}
+
+// currency returns what the entry pays in: its Currency, USDC when unset.
+func (e *Entry) currency() payments.Currency {
+	if e.Currency == (payments.Currency{}) {
+		return payments.USDC
+	}
+	return e.Currency
 }
 
 // title turns get_weather into "Get weather (paid)".
@@ -103,6 +113,7 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		PayTo:      e.PayTo,
 		Network:    e.Network,
 		Asset:      e.Asset,
+		Currency:   e.Currency,
 		CallID:     callID,
 		ToolBudget: e.Budget,
 		// The approval question shows what the call buys.

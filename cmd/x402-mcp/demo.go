@@ -146,7 +146,7 @@ tipping:
 	for _, t := range list.Tools {
 		price := "free"
 		if e, ok := reg.Entry(t.Name); ok {
-			price = "≤ " + e.MaxPrice.USDC()
+			price = "≤ " + money(e.Currency, e.MaxPrice)
 		}
 		fmt.Fprintf(out, "    %-19s %-15s %s\n", t.Name, price, firstLine(t.Description))
 	}

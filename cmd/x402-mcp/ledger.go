@@ -98,6 +98,15 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if sub != "reconcile" {
+		// The assets' budgets, for the summary; rows read in their own
+		// currency whatever happens here.
+		if r, err := resolveAssets(ctx, reg, newLogger(e)); err != nil {
+			fmt.Fprintf(e.stderr, "x402-mcp: the budgets of assets whose decimals could not be read are left out: %v\n", err)
+		} else {
+			reg = r
+		}
+	}
 	p, err := ledgerPath(*path, e)
 	if err != nil {
 		return err
@@ -122,7 +131,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCREATED\tKIND\tTOOL\tAMOUNT\tSTATE\tNETWORK\tPAY TO\tTRANSACTION\tNOTE")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, r.Tool, r.Amount.USDC(),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, r.Tool, r.Currency().Format(r.Amount),
 				r.State, r.Network, r.PayTo, dash(r.Transaction), dash(noteCell(r.Note)))
 		}
 		if err := tw.Flush(); err != nil {
@@ -134,6 +143,11 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "\n%s shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
 			plural.Count(len(rows), "row", "rows"), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
+		for _, a := range sum.Assets {
+			cur := a.Currency
+			fmt.Fprintf(e.stdout, "%s (%s): %s settled, %s pending, %s left of %s total.\n",
+				cur.Symbol, cur.Budget, cur.Format(a.Settled), cur.Format(a.Pending), cur.Format(a.Left()), cur.Format(a.Total))
+		}
 		return nil
 	case "reconcile":
 		rep, err := reconcile(ctx, l, reg, e.getenv)

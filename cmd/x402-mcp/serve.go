@@ -13,6 +13,7 @@ import (
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -67,6 +68,9 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
 	reg, err := loadRegistry(*regPath, e)
+	if err == nil {
+		reg, err = resolveAssets(ctx, reg, log)
+	}
 	lw, ll := <-walletCh, <-ledgerCh
 	if ll.err == nil {
 		defer ll.v.Close()
@@ -127,6 +131,35 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("stdio: %w", err)
 	}
 	return nil
+}
+
+// assetsTimeout bounds reading the declared assets' decimals at start.
+const assetsTimeout = 15 * time.Second
+
+// resolveAssets reads from the chain (the catalog's rpc: endpoints) the
+// decimals of the declared assets that leave them to it, and checks the
+// declared ones: a mismatch is an error, and so is an asset whose decimals
+// can be neither read nor found. A declared value that could not be checked
+// stands, with a warning. A catalog without such assets reads nothing.
+func resolveAssets(ctx context.Context, reg *tools.Registry, log *slog.Logger) (*tools.Registry, error) {
+	need := false
+	for _, a := range reg.Assets {
+		if _, ok := reg.RPC[a.Network]; ok {
+			need = true
+		}
+	}
+	if !need {
+		return reg, nil
+	}
+	checker := chain.NewRPCChecker(reg.RPC)
+	defer checker.Close()
+	ctx, cancel := context.WithTimeout(ctx, assetsTimeout)
+	defer cancel()
+	out, notes, err := reg.ResolveAssets(ctx, checker)
+	for _, n := range notes {
+		log.Warn("asset decimals not checked against the chain", "note", n)
+	}
+	return out, err
 }
 
 // registryFile is the catalog file serve reads, or "" for the built-in example.

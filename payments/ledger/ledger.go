@@ -13,6 +13,10 @@
 //     budgets; a rejected one counts until its authorization expires; a
 //     released one does not count. Only Reconcile, with proof from the chain
 //     that an authorization is unused and expired, releases a signed payment.
+//   - Every row names its asset: its amount is in that asset's atomic units,
+//     with its symbol and decimals, and its unit names the budgets that
+//     count it ("USDC" for the USDC contracts x402-mcp knows, else the
+//     declared asset's network/address). Budgets sum one unit only.
 //   - Rows are never deleted; the schema refuses it.
 //
 // The file is in WAL mode with a 5 s busy timeout; every write transaction
@@ -280,7 +284,15 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	return tx.Commit()
 }
 
+// counted is what this ledger counts row by row: the rejected payments are
+// added while their authorization is valid (see expiredRejected).
 const counted = `state IN ('reserved', 'signed', 'settled', 'unknown')`
+
+// expiredRejected selects the rejected payments whose authorization has
+// expired (?8 is now). The running sums (spend) count every rejected
+// payment; this ledger stops counting one once its authorization expires,
+// so the sums of spend are read minus these rows.
+const expiredRejected = `state = 'rejected' AND (valid_before IS NULL OR valid_before <= ?8)`
 
 // open is the WHERE clause of the partial index payments_open, verbatim: a
 // query must repeat it for SQLite to use the index.
@@ -288,7 +300,7 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at, note`
+	created_at, updated_at, reconciled_at, note, symbol, decimals, unit`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
 	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10
@@ -309,29 +321,30 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		sql string
 	}{
 		{&s.spent, `SELECT
-	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
-	(SELECT amount FROM spend WHERE scope = 'tool' AND key = ?1),
-	(SELECT amount FROM spend WHERE scope = 'host' AND key = ?2),
-	(SELECT amount FROM spend WHERE scope = 'session' AND key = ?3),
-	(SELECT amount FROM spend WHERE scope = 'network' AND key = ?4),
-	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND key >= ?5),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND ` + counted + `),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND tool = ?1),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND host = ?2),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND session = ?3),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND network = ?4),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?8 AND created_at >= ?6)`},
+	(SELECT amount FROM spend WHERE scope = 'total' AND unit = ?9 AND key = ''),
+	(SELECT amount FROM spend WHERE scope = 'tool' AND unit = ?9 AND key = ?1),
+	(SELECT amount FROM spend WHERE scope = 'host' AND unit = ?9 AND key = ?2),
+	(SELECT amount FROM spend WHERE scope = 'session' AND unit = ?9 AND key = ?3),
+	(SELECT amount FROM spend WHERE scope = 'network' AND unit = ?9 AND key = ?4),
+	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND unit = ?9 AND key >= ?5),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND unit = ?9 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?8)),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND tool = ?1),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND host = ?2),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND session = ?3),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND network = ?4),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND created_at >= ?7)`},
 		{&s.oldest, `SELECT MIN(created_at) FROM payments
-	WHERE created_at >= ?1 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+	WHERE created_at >= ?1 AND unit = ?3 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
 		{&s.tipSpent, `SELECT
-	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND key >= ?1),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND ` + counted + `),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND valid_before > ?4 AND kind = 'tip' AND created_at >= ?2)`},
+	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND unit = ?5 AND key >= ?1),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?5 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?4)),
+	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND (valid_before IS NULL OR valid_before <= ?4) AND kind = 'tip' AND unit = ?5 AND created_at >= ?3)`},
 		{&s.tipOldest, `SELECT MIN(created_at) FROM payments
-	WHERE created_at >= ?1 AND kind = 'tip' AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
-		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)`},
+	WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?3 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
+	symbol, decimals, unit)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -345,9 +358,8 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.release, `UPDATE payments SET state = 'released', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'reserved'`},
 		{&s.state, `SELECT state FROM payments WHERE id = ?1`},
 		{&s.summary, `SELECT
-	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
-	(SELECT amount FROM spend WHERE scope = 'settled' AND key = ''),
-	(SELECT n FROM spend WHERE scope = 'settled' AND key = '')`},
+	(SELECT amount FROM spend WHERE scope = 'settled' AND unit = ?1 AND key = ''),
+	(SELECT n FROM spend WHERE scope = 'settled' AND unit = ?1 AND key = '')`},
 		{&s.get, `SELECT ` + rowColumns + ` FROM payments WHERE id = ?1`},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
@@ -384,6 +396,7 @@ func amountOf(n sql.NullInt64) payments.Amount {
 // oldest payment).
 func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, oldest bool) (payments.Spent, error) {
 	var s payments.Spent
+	unit := unitOf(r.Currency)
 	dayStart := l.bud().Day.Start(now).UnixMilli()
 	// Whole hours from the first hour boundary at or after the window's
 	// start come from the hourly sums; the part before it from the rows.
@@ -393,14 +406,14 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		// The tip budget's window is the day window, summed the same way
 		// from the tips' own hourly sums.
 		var v [3]sql.NullInt64
-		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli()).Scan(&v[0], &v[1], &v[2])
+		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli(), unit).Scan(&v[0], &v[1], &v[2])
 		if err != nil {
 			return s, fmt.Errorf("ledger: sum the tip budget: %w", err)
 		}
-		s.TipDay = add(add(amountOf(v[0]), amountOf(v[1])), amountOf(v[2]))
+		s.TipDay = sub(add(amountOf(v[0]), amountOf(v[1])), amountOf(v[2]))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, now.UnixMilli()).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, now.UnixMilli(), unit).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest tip of the day window: %w", err)
 			}
 			if o.Valid {
@@ -418,24 +431,25 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		dest[i] = &v[i]
 	}
 	err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network),
-		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli()).Scan(dest...)
+		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli(), unit).Scan(dest...)
 	if err != nil {
 		return s, fmt.Errorf("ledger: sum budgets: %w", err)
 	}
-	// Columns: the always-counted sums (total, tool, host, session, network,
-	// whole hours, the window's edge), then the rejected payments still
-	// valid (total, tool, host, session, network, in the window).
+	// Columns: the running sums of r's unit (total, tool, host, session,
+	// network, whole hours of the window) and the window's edge row by row,
+	// then the expired rejected payments the running sums still hold
+	// (total, tool, host, session, network, in the window's whole hours).
 	a := func(i int) payments.Amount { return amountOf(v[i]) }
-	s.Total = add(a(0), a(7))
-	s.Tool = add(a(1), a(8))
-	s.Host = add(a(2), a(9))
-	s.Session = add(a(3), a(10))
-	s.Network = add(a(4), a(11))
+	s.Total = sub(a(0), a(7))
+	s.Tool = sub(a(1), a(8))
+	s.Host = sub(a(2), a(9))
+	s.Session = sub(a(3), a(10))
+	s.Network = sub(a(4), a(11))
 	if day {
-		s.Day = add(add(a(5), a(6)), a(12))
+		s.Day = add(sub(a(5), a(12)), a(6))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), now.UnixMilli()).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), now.UnixMilli(), unit).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
 			}
 			if o.Valid {
@@ -452,6 +466,23 @@ func add(a, b payments.Amount) payments.Amount {
 		return s
 	}
 	return payments.MaxAmount
+}
+
+// sub takes b, a part of a, away from a.
+func sub(a, b payments.Amount) payments.Amount {
+	if b >= a {
+		return 0
+	}
+	return a - b
+}
+
+// unitOf is the ledger's unit column of a currency: the key of the budgets
+// that count it ("USDC", or a declared asset's network/address).
+func unitOf(c payments.Currency) string {
+	if c == (payments.Currency{}) {
+		return payments.BudgetUSDC
+	}
+	return c.Budget
 }
 
 // Reserve implements payments.Ledger: in one IMMEDIATE transaction it sums
@@ -496,11 +527,11 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	}
 	defer tx.Rollback()
 	now := l.now()
-	s, err := l.spent(ctx, tx, l.ws, r, now, l.bud().PerDay != 0, false)
+	budget := l.bud()
+	s, err := l.spent(ctx, tx, l.ws, r, now, budget.DayLimit(r.Currency) != 0, false)
 	if err != nil {
 		return "", err
 	}
-	budget := l.bud()
 	if e := budget.Check(r, s, now); e != nil {
 		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.bud().Day.Calendar {
 			// Only a refusal needs the oldest payment of a rolling window.
@@ -520,8 +551,12 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	if r.IsTip() {
 		kind = KindTip
 	}
+	cur := r.Currency
+	if cur == (payments.Currency{}) {
+		cur = payments.USDC
+	}
 	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note)
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur))
 	if err != nil {
 		if isUnique(err) {
 			var id int64
@@ -719,18 +754,35 @@ func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 		return sum, fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
-	var total, settled, n sql.NullInt64
-	if err := tx.StmtContext(ctx, l.rs.summary).QueryRowContext(ctx).Scan(&total, &settled, &n); err != nil {
-		return sum, fmt.Errorf("ledger: summary: %w", err)
-	}
-	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{}, now, true, false)
-	if err != nil {
+	if sum.Settled, sum.Pending, sum.Payments, sum.Day, err = l.unitSummary(ctx, tx, payments.USDC, now); err != nil {
 		return sum, err
 	}
-	sum.Settled, sum.Payments, sum.Day = amountOf(settled), int(n.Int64), s.Day
-	// s.Total is the always-counted total plus the unexpired rejections.
-	if s.Total >= sum.Settled {
-		sum.Pending = s.Total - sum.Settled
+	for _, ab := range sum.Budget.Assets {
+		a := payments.AssetSummary{AssetBudget: ab}
+		if a.Settled, a.Pending, a.Payments, a.Day, err = l.unitSummary(ctx, tx, ab.Currency, now); err != nil {
+			return sum, err
+		}
+		sum.Assets = append(sum.Assets, a)
 	}
+	sort.Slice(sum.Assets, func(i, j int) bool {
+		ai, aj := sum.Assets[i].Currency, sum.Assets[j].Currency
+		return ai.Symbol < aj.Symbol || ai.Symbol == aj.Symbol && ai.Budget < aj.Budget
+	})
 	return sum, nil
+}
+
+// unitSummary is what counts in one currency: settled (and how many
+// payments), the rest that counts, and what counts in the day window.
+func (l *Ledger) unitSummary(ctx context.Context, tx *sql.Tx, cur payments.Currency, now time.Time) (settled, pending payments.Amount, n int, day payments.Amount, err error) {
+	var st, cnt sql.NullInt64
+	if err := tx.StmtContext(ctx, l.rs.summary).QueryRowContext(ctx, unitOf(cur)).Scan(&st, &cnt); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("ledger: summary: %w", err)
+	}
+	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{Currency: cur}, now, true, false)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	// s.Total is everything counted (settled included); an expired rejected
+	// payment that settled after all is settled, not pending.
+	return amountOf(st), sub(s.Total, amountOf(st)), int(cnt.Int64), s.Day, nil
 }

@@ -48,8 +48,9 @@
 //	run.Facilitator.Fund(payer, 1_000_000) // mints 1 USDC on the sim
 //
 // A client pays it with eip155:1337 in its allowed networks and the token
-// pinned (payments.Limit.Asset, `asset:` in registry.yaml): x402-mcp knows
-// no USDC on that chain.
+// declared and pinned (payments.Policy.Assets and Limit.Asset and
+// Currency; assets: and `asset:` in registry.yaml): x402-mcp knows no USDC
+// on that chain.
 //
 // # Seller routes
 //

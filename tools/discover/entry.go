@@ -60,7 +60,7 @@ type offerInfo struct {
 }
 
 // cheapest picks the cheapest accept x402-mcp can pay (exact scheme, an EVM
-// network, an atomic amount, 0x payee and asset) within the filter.
+// network, an atomic amount, 0x payee, USDC) within the filter.
 func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, payments.Network, payments.Amount, error) {
 	var (
 		best    payments.Requirement
@@ -83,6 +83,10 @@ func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, p
 			why = append(why, fmt.Sprintf("accepts[%d]: payTo or asset is not a 0x address", i))
 		case f.Network != "" && n != f.Network:
 			why = append(why, fmt.Sprintf("accepts[%d]: network %s is not %s", i, n, f.Network))
+		case !isUSDC(n, a.Asset):
+			// A draft's max_price is written in USDC: another token needs
+			// its own declaration (assets:) first.
+			why = append(why, fmt.Sprintf("accepts[%d]: asset %s is not the USDC x402-mcp knows on %s (to pay it, declare it under assets: and write the entry by hand)", i, common.HexToAddress(a.Asset).Hex(), n))
 		case f.MaxPrice != 0 && amt > f.MaxPrice:
 			why = append(why, fmt.Sprintf("accepts[%d]: price %s is over %s", i, amt.USDC(), f.MaxPrice.USDC()))
 		case !found || amt < bestAmt:
@@ -211,4 +215,10 @@ func exampleType(raw json.RawMessage) string {
 		return "object"
 	}
 	return "string"
+}
+
+// isUSDC says whether asset is the USDC x402-mcp knows on n.
+func isUSDC(n payments.Network, asset string) bool {
+	k, ok := payments.KnownUSDC(n)
+	return ok && k.Address == common.HexToAddress(asset)
 }
