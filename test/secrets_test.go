@@ -45,13 +45,21 @@ defaults:
   timeout: 20s
 rpc:
   eip155:1337: ${RPC_BASE}/v2/${RPC_KEY}?apikey=${RPC_QUERY_KEY}
+assets:
+  # The simulated chain's test token; its decimals are checked on chain at
+  # start, through the rpc URL above.
+  - symbol: TUSD
+    network: eip155:1337
+    address: "` + sim.Token().Hex() + `"
+    decimals: 6
+    budget: {total: "1.00"}
 tools:
   - name: weather_drop
     description: The seller settles, then drops the connection.
     url: "{{URL}}/v2/misbehave/drop_after_settle"
     max_price: "0.001"
     network: eip155:1337
-    asset: "` + sim.Token().Hex() + `"
+    asset: TUSD
 `)
 	book := filepath.Join(t.TempDir(), "ledger.db")
 	env := []string{"X402_LEDGER=" + book, "RPC_BASE=" + gate.URL, "RPC_QUERY_KEY=" + queryKey}
