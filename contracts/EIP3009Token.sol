@@ -2,16 +2,18 @@
 pragma solidity 0.8.37;
 
 /// @title EIP3009Token
-/// @notice A minimal 6-decimal ERC-20 with EIP-3009 transferWithAuthorization,
-/// shaped like Circle's USDC (FiatTokenV2) where x402 touches it, for
-/// x402-mcp's simulated chain. Not for real money: only the deployer mints.
+/// @notice A minimal ERC-20 with EIP-3009 transferWithAuthorization, shaped
+/// like Circle's USDC (FiatTokenV2) where x402 touches it, for x402-mcp's
+/// simulated chain. Its symbol and decimals are constructor arguments, so
+/// that tests can pay tokens that are not 6-decimal USDC. Not for real money:
+/// only the deployer mints.
 /// Compiled by scripts/compile-contracts.sh; the artifacts beside this file
 /// are committed so that Go builds need no compiler.
 contract EIP3009Token {
     string public name;
     string public version;
-    string public constant symbol = "USDC";
-    uint8 public constant decimals = 6;
+    string public symbol;
+    uint8 public immutable decimals;
     uint256 public totalSupply;
     address public immutable minter;
 
@@ -29,9 +31,11 @@ contract EIP3009Token {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
 
-    constructor(string memory name_, string memory version_) {
+    constructor(string memory name_, string memory version_, string memory symbol_, uint8 decimals_) {
         name = name_;
         version = version_;
+        symbol = symbol_;
+        decimals = decimals_;
         minter = msg.sender;
     }
 

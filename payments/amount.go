@@ -7,12 +7,18 @@ import (
 	"strings"
 )
 
-// USDCDecimals is the number of decimals of every asset x402-mcp budgets in.
-// USDC and the other USD stablecoins the policy accepts all use 6.
+// USDCDecimals is the number of decimals of USDC, the asset x402-mcp pays in
+// unless registry.yaml declares another (see Currency).
 const USDCDecimals = 6
 
-// Amount is a quantity of a USD stablecoin in atomic units (1 USDC = 1,000,000).
-// Money is never a float anywhere in x402-mcp.
+// MaxDecimals is the most decimals an asset may have: amounts are counted in
+// 64 bits, which hold 18.4 whole tokens of 18 decimals.
+const MaxDecimals = 18
+
+// Amount is a quantity of one asset in its atomic units (1 USDC = 1,000,000;
+// 1 token of 18 decimals = 10^18). What the units are worth, and how they are
+// written, is the asset's Currency: String, USDC and the text forms read
+// amounts as USDC. Money is never a float anywhere in x402-mcp.
 type Amount uint64
 
 // MaxAmount is the largest amount x402-mcp will represent. Anything larger,
@@ -22,25 +28,33 @@ const MaxAmount = Amount(math.MaxUint64)
 // ParseAmount parses a user-facing decimal USDC amount ("0.05", "1", "12.345678")
 // exactly into atomic units. It rejects signs, exponents, spaces, more than six
 // decimals and values that do not fit.
-func ParseAmount(s string) (Amount, error) {
+func ParseAmount(s string) (Amount, error) { return USDC.Parse(s) }
+
+// parseUnits parses a decimal amount of a token of the given decimals
+// exactly into atomic units; symbol names the token in errors.
+func parseUnits(s string, decimals int, symbol string) (Amount, error) {
 	if s == "" {
-		return 0, fmt.Errorf("empty amount: write a decimal USDC amount such as 0.05")
+		return 0, fmt.Errorf("empty amount: write a decimal %s amount such as 0.05", symbol)
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
 	if hasDot && frac == "" || whole == "" && !hasDot {
-		return 0, fmt.Errorf("%q is not a USDC amount: write a decimal such as 0.05", s)
+		return 0, fmt.Errorf("%q is not a %s amount: write a decimal such as 0.05", s, symbol)
 	}
 	if whole == "" {
 		whole = "0"
 	}
 	if !allDigits(whole) || !allDigits(frac) {
-		return 0, fmt.Errorf("%q is not a USDC amount: use digits and at most one '.', such as 0.05", s)
+		return 0, fmt.Errorf("%q is not a %s amount: use digits and at most one '.', such as 0.05", s, symbol)
 	}
-	if len(frac) > USDCDecimals {
-		return 0, fmt.Errorf("%q has more than %d decimals: USDC's smallest unit is 0.000001", s, USDCDecimals)
+	if len(frac) > decimals {
+		return 0, fmt.Errorf("%q has more than %d decimals: %s's smallest unit is %s", s, decimals, symbol, formatUnits(1, decimals))
 	}
-	frac += strings.Repeat("0", USDCDecimals-len(frac))
-	atomic, err := strconv.ParseUint(strings.TrimLeft(whole, "0")+frac, 10, 64)
+	frac += strings.Repeat("0", decimals-len(frac))
+	digits := strings.TrimLeft(whole, "0") + frac
+	if strings.TrimLeft(digits, "0") == "" {
+		return 0, nil
+	}
+	atomic, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is too large an amount", s)
 	}
@@ -61,13 +75,21 @@ func ParseAtomic(s string) (Amount, error) {
 }
 
 // String formats the amount as a decimal USDC figure with no trailing zeros:
-// 10000 → "0.01", 1000000 → "1".
-func (a Amount) String() string {
+// 10000 → "0.01", 1000000 → "1". An amount of another asset is formatted by
+// its Currency.
+func (a Amount) String() string { return formatUnits(a, USDCDecimals) }
+
+// formatUnits formats a as a decimal figure of a token with the given
+// decimals, with no trailing zeros.
+func formatUnits(a Amount, decimals int) string {
 	s := strconv.FormatUint(uint64(a), 10)
-	if len(s) <= USDCDecimals {
-		s = strings.Repeat("0", USDCDecimals-len(s)+1) + s
+	if decimals <= 0 {
+		return s
 	}
-	whole, frac := s[:len(s)-USDCDecimals], strings.TrimRight(s[len(s)-USDCDecimals:], "0")
+	if len(s) <= decimals {
+		s = strings.Repeat("0", decimals-len(s)+1) + s
+	}
+	whole, frac := s[:len(s)-decimals], strings.TrimRight(s[len(s)-decimals:], "0")
 	if frac == "" {
 		return whole
 	}

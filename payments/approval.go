@@ -14,9 +14,11 @@ type ApprovalRequest struct {
 	// description), Resource the request it pays for ("GET https://…", no
 	// query string).
 	Tool, Resource, Description string
-	Amount                      Amount
-	Network                     Network
-	PayTo, Asset                string
+	// Amount and Threshold are in Currency's units.
+	Amount       Amount
+	Currency     Currency
+	Network      Network
+	PayTo, Asset string
 	// Threshold is the approve_above the amount exceeds; for a tip, the
 	// tipping.auto_approve_up_to (zero: every tip asks).
 	Threshold Amount
@@ -48,14 +50,21 @@ var ErrApprovalAsked = errors.New("the question was put to the human")
 // taken for an abandoned one.
 const ApprovalTimeout = 5 * time.Minute
 
-// approvalThreshold returns the threshold that applies to a call: the entry's
-// override, else the policy's. Zero means no approval.
+// approvalThreshold returns the threshold that applies to a call, in its
+// currency: the entry's override, else the policy's (USDC's, or the declared
+// asset's). Zero means no approval.
 func (c *Client) approvalThreshold(lim Limit) Amount {
 	if lim.Tip != nil {
 		return lim.Tip.AutoApproveUpTo
 	}
 	if lim.ApproveAbove != 0 {
 		return lim.ApproveAbove
+	}
+	if cur := lim.Currency.or(); !cur.IsUSDC() {
+		if a := c.Policy.declared(cur); a != nil {
+			return a.ApproveAbove
+		}
+		return 0
 	}
 	return c.Policy.ApproveAbove
 }
@@ -76,12 +85,17 @@ func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 	if !r.needed() {
 		return nil
 	}
-	th := r.Threshold
-	raise := fmt.Sprintf("To pay without asking, the operator can raise defaults.approve_above (or the tool's approve_above) in registry.yaml to at least %s.", r.Amount.String())
-	what := fmt.Sprintf("%s costs %s, above the approval threshold of %s", r.Tool, r.Amount.USDC(), th.USDC())
+	th, cur := r.Threshold, r.Currency.or()
+	setting := "defaults.approve_above"
+	if !cur.IsUSDC() {
+		setting = "the asset's approve_above (assets:)"
+	}
+	price := cur.Format(r.Amount)
+	raise := fmt.Sprintf("To pay without asking, the operator can raise %s (or the tool's approve_above) in registry.yaml to at least %s.", setting, cur.Decimal(r.Amount))
+	what := fmt.Sprintf("%s costs %s, above the approval threshold of %s", r.Tool, price, cur.Format(th))
 	if r.Tip != nil {
 		raise = r.Tip.why(r.Amount)
-		what = fmt.Sprintf("the tip of %s to %s needs the human's approval", r.Amount.USDC(), r.Tip.Recipient(r.PayTo))
+		what = fmt.Sprintf("the tip of %s to %s needs the human's approval", price, r.Tip.Recipient(r.PayTo))
 	}
 	if c.Approve == nil {
 		return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Message: fmt.Sprintf(
@@ -90,32 +104,32 @@ func (c *Client) approve(ctx context.Context, r ApprovalRequest) *Error {
 	progress(ctx, StepApproval)
 	actx, cancel := context.WithTimeout(ctx, ApprovalTimeout)
 	defer cancel()
-	c.log().Info("asking for approval", "tool", r.Tool, "amount", r.Amount.String(), "threshold", th.String(), "payTo", r.PayTo)
+	c.log().Info("asking for approval", "tool", r.Tool, "amount", price, "threshold", cur.Format(th), "payTo", r.PayTo)
 	err := c.Approve(actx, r)
 	switch {
 	case err == nil:
-		c.log().Info("payment approved", "tool", r.Tool, "amount", r.Amount.String())
+		c.log().Info("payment approved", "tool", r.Tool, "amount", price)
 		return nil
 	case errors.Is(err, ErrDeclined):
-		c.log().Info("payment declined", "tool", r.Tool, "amount", r.Amount.String())
+		c.log().Info("payment declined", "tool", r.Tool, "amount", price)
 		if r.Tip != nil {
 			return &Error{Code: CodeApprovalDeclined, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
 				"the human declined the tip of %s to %s on %s. Nothing was signed. Do not tip again unless the user asks for it.",
-				r.Amount.USDC(), r.Tip.Recipient(r.PayTo), r.Network)}
+				price, r.Tip.Recipient(r.PayTo), r.Network)}
 		}
 		return &Error{Code: CodeApprovalDeclined, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
 			"the human declined the payment of %s to %s on %s for %s. Nothing was signed. Do not retry this call unless the user asks for it.",
-			r.Amount.USDC(), r.PayTo, r.Network, r.Tool)}
+			price, r.PayTo, r.Network, r.Tool)}
 	}
 	if errors.Is(err, ErrApprovalAsked) {
 		// Asked through the host (MCP 2026-07-28): the call ends here with
 		// the question, and the host calls again with the answer.
-		c.log().Info("approval asked; the host will call again with the answer", "tool", r.Tool, "amount", r.Amount.String())
+		c.log().Info("approval asked; the host will call again with the answer", "tool", r.Tool, "amount", price)
 		return &Error{Code: CodeApprovalRequired, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
 			"%s: the question was put to the human; nothing was signed. The call runs again with the answer.", what)}
 	}
-	c.log().Warn("approval not obtained", "tool", r.Tool, "err", safeErr(err))
-	why := safeErr(err)
+	c.log().Warn("approval not obtained", "tool", r.Tool, "err", safeErr(err, nil))
+	why := safeErr(err, nil)
 	switch {
 	case ctx.Err() != nil:
 		why = "the call was cancelled or ran out of time while waiting for the human"

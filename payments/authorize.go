@@ -25,6 +25,8 @@ type Pending struct {
 	signedAt    time.Time
 	// hName and hValue are the encoded payment header (HTTP carriage).
 	hName, hValue string
+	// red hides the request's ${ENV} secrets in what is recorded.
+	red *Redaction
 }
 
 // Authorize chooses an option of pr under the policy and lim, reserves it in
@@ -48,11 +50,11 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		lim.CallID = paymentID("")
 	}
 	if ctx.Err() != nil {
-		return nil, stopped(ctx, best.Amount)
+		return nil, stopped(ctx, best)
 	}
 	rsv := c.reservation(ctx, lim, best, req0, Sanitize(resource, 300), host)
 	ask := ApprovalRequest{
-		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount,
+		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount, Currency: rsv.Currency,
 		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
 	}
 	if sl, ok := c.Ledger.(SigningLedger); ok && !ask.needed() {
@@ -78,7 +80,7 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	}
 	if ctx.Err() != nil {
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "cancelled before signing"))
-		return nil, stopped(ctx, best.Amount)
+		return nil, stopped(ctx, best)
 	}
 	progress(ctx, StepPaying)
 	// The signed record is written even if the call is cancelled meanwhile,
@@ -144,11 +146,12 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 	payload *PaymentPayload, validBefore time.Time, hName, hValue string) *Pending {
 	receipt := &Receipt{
 		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
-		PayTo: rsv.PayTo, Asset: rsv.Asset, Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
+		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
+		Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
 	}
-	c.log().Info("paying", "tool", lim.Tool, "amount", best.Amount.String(), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
+	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue}
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue, red: lim.Redaction}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
@@ -238,12 +241,12 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	reason = p.reject(ctx, reason)
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the seller refused the signed payment of %s (%s) and reported no settlement. It received the signed authorization, valid until %s, so the payment stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). x402-mcp did not sign again. Do not retry this call blindly: check x402_spend_history first, and retry only once the seller's terms are fixed.",
-		p.Receipt.Amount.USDC(), reason, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // reject records the seller's refusal and returns the reason as shown.
 func (p *Pending) reject(ctx context.Context, reason string) string {
-	reason = Sanitize(reason, 200)
+	reason = Sanitize(p.red.Text(reason), 200)
 	if reason == "" {
 		reason = "no reason given"
 	}
@@ -257,17 +260,17 @@ func (p *Pending) reject(ctx context.Context, reason string) string {
 // when the chain shows the payment used (see Client.Chain).
 func (p *Pending) Unknown(ctx context.Context, err error) *Error {
 	timeout := timedOut(ctx, err) // before the chain check spends what is left of ctx
-	rc := p.markUnknown(ctx, safeErr(err))
+	rc := p.markUnknown(ctx, safeErr(err, p.red))
 	if p.settledOnChain(ctx) {
-		return describeUpstream(timeout, err, Charged, rc)
+		return describeUpstream(timeout, err, Charged, rc, p.red)
 	}
-	return describeUpstream(timeout, err, ChargeUnknown, rc)
+	return describeUpstream(timeout, err, ChargeUnknown, rc, p.red)
 }
 
 // markUnknown records that the payment may or may not have settled.
 func (p *Pending) markUnknown(ctx context.Context, reason string) *Receipt {
 	p.Receipt.State = string(StateUnknown)
-	p.c.logWrite("mark unknown", p.Receipt.LedgerID, p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason))
+	p.c.logWrite("mark unknown", p.Receipt.LedgerID, p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, p.red.Text(reason)))
 	return p.Receipt
 }
 

@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -8,6 +9,12 @@ import (
 
 // Budget holds the operator's spending limits. They come from registry.yaml;
 // no tool and no model can change them. A zero limit means "no limit".
+//
+// The limits below Assets are in USDC and count only payments in USDC (the
+// contracts x402-mcp knows); a payment in a declared asset counts only
+// against that asset's budgets (Assets) and its entry's own budget, in that
+// asset's units, and one in an asset no budget names is refused. TipPerDay is
+// in the tipping asset's currency (TipCurrency).
 //
 // A payment counts against every budget it touches from the moment it is
 // reserved: reserved, signed, settled, unknown and rejected payments count
@@ -34,6 +41,34 @@ type Budget struct {
 	// day window (Day), on top of every other budget: registry.yaml's
 	// tipping.per_day.
 	TipPerDay Amount
+	// TipCurrency is the currency of TipPerDay, the tipping asset's; the
+	// zero value is USDC.
+	TipCurrency Currency
+	// Assets are the budgets of the declared assets, by Currency.Budget.
+	Assets map[string]AssetBudget
+}
+
+// DayLimit returns the per-day budget of currency c: PerDay for USDC, the
+// asset's own for a declared one (zero: none).
+func (b Budget) DayLimit(c Currency) Amount {
+	if c.IsUSDC() {
+		return b.PerDay
+	}
+	return b.Assets[c.Budget].PerDay
+}
+
+// AssetBudget is the budget of one declared asset (registry.yaml's
+// assets[i].budget), in its own units, over the same day window (Budget.Day)
+// as USDC's. Its Total must be set: no payment in an asset goes unbounded.
+type AssetBudget struct {
+	Currency Currency
+	// Total caps everything the ledger ever counted in the asset.
+	Total Amount
+	// PerDay caps what counts in the asset within the day window.
+	PerDay Amount
+	// Setting names where registry.yaml declares the asset ("assets[0]"),
+	// for messages.
+	Setting string
 }
 
 // DayWindow says how the per-day budget measures a day. The zero value is a
@@ -133,6 +168,27 @@ type OverBudget struct {
 	Resets time.Time `json:"resets,omitzero"`
 	// Setting is the registry.yaml setting that raises the limit.
 	Setting string `json:"setting"`
+	// Currency is what Counted, Limit and Price are in: JSON shows its
+	// symbol ("asset") and decimals, and the amounts as decimals of it.
+	Currency Currency `json:"-"`
+}
+
+// MarshalJSON writes the amounts as decimal figures of the budget's
+// currency, named by "asset" and "decimals".
+func (o OverBudget) MarshalJSON() ([]byte, error) {
+	cur := o.Currency.or()
+	return json.Marshal(struct {
+		Scope    string    `json:"scope"`
+		Key      string    `json:"key,omitempty"`
+		Name     string    `json:"name"`
+		Asset    string    `json:"asset"`
+		Decimals int       `json:"decimals"`
+		Counted  string    `json:"counted"`
+		Limit    string    `json:"limit"`
+		Price    string    `json:"price"`
+		Resets   time.Time `json:"resets,omitzero"`
+		Setting  string    `json:"setting"`
+	}{o.Scope, o.Key, o.Name, cur.Symbol, cur.Decimals, cur.Decimal(o.Counted), cur.Decimal(o.Limit), cur.Decimal(o.Price), o.Resets, o.Setting})
 }
 
 // Left is what the budget still allows.
@@ -152,7 +208,13 @@ func (o *OverBudget) Left() Amount {
 // tool and host budgets. The message
 // names the budget, what it counted, its limit, what is left, the price, and
 // when the budget resets.
+//
+// A payment in a declared asset (r.Currency other than USDC) is checked
+// against that asset's budgets only (Assets: its day and total budgets) and
+// its entry's own budget, in its units; s must hold what counts in that
+// currency only. One in an asset no budget names is refused (CodeNotAllowed).
 func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
+	cur := r.Currency.or()
 	toolLimit, toolSetting := b.PerTool, "budget.per_tool"
 	if r.ToolBudget != 0 {
 		toolLimit, toolSetting = r.ToolBudget, fmt.Sprintf("the budget of the %s entry", r.Tool)
@@ -162,13 +224,12 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 	if r.IsTip() {
 		// A tip has its own budget instead of a tool's, and no upstream
 		// host (the facilitator only relays it).
-		tipLimit, toolLimit, hostLimit = b.TipPerDay, 0, 0
+		toolLimit, hostLimit = 0, 0
+		if b.TipCurrency.or() == cur {
+			tipLimit = b.TipPerDay
+		}
 	}
-	scopes := []struct {
-		scope, key, name string
-		limit, counted   Amount
-		setting          string
-	}{
+	scopes := []budgetScope{
 		{ScopeTipDay, "", "the daily tip budget (" + b.Day.String() + ")", tipLimit, s.TipDay, "tipping.per_day"},
 		{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), toolLimit, s.Tool, toolSetting},
 		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), hostLimit, s.Host, "budget.per_host"},
@@ -177,6 +238,24 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},
 		{ScopeTotal, "", "the total budget", b.Total, s.Total, "budget.total"},
 	}
+	if !cur.IsUSDC() {
+		ab, ok := b.Assets[cur.Budget]
+		if !ok {
+			return &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf(
+				"no budget counts %s: the operator must declare it under assets: in registry.yaml, with its budget.total. Nothing was signed.", cur)}
+		}
+		// USDC's budgets do not count another asset: only the asset's own
+		// (and its entry's, or the tip budget when tips are in it) do.
+		scopes = []budgetScope{
+			scopes[0],
+			{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), r.ToolBudget, s.Tool, toolSetting},
+			{ScopeDay, "", "the per-day budget of " + cur.Symbol + " (" + b.Day.String() + ")", ab.PerDay, s.Day, ab.Setting + ".budget.per_day"},
+			{ScopeTotal, "", "the total budget of " + cur.Symbol, ab.Total, s.Total, ab.Setting + ".budget.total"},
+		}
+		if r.IsTip() {
+			scopes[1].limit = 0
+		}
+	}
 	for _, sc := range scopes {
 		if sc.limit == 0 {
 			continue
@@ -184,14 +263,14 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		if after, ok := sc.counted.AddChecked(r.Amount); ok && after <= sc.limit {
 			continue
 		}
-		o := &OverBudget{Scope: sc.scope, Key: sc.key, Name: sc.name, Counted: sc.counted, Limit: sc.limit, Price: r.Amount, Setting: sc.setting}
+		o := &OverBudget{Scope: sc.scope, Key: sc.key, Name: sc.name, Counted: sc.counted, Limit: sc.limit, Price: r.Amount, Setting: sc.setting, Currency: cur}
 		when := b.resets(o, s, now)
 		what := "this payment costs"
 		if r.IsTip() {
 			what = "this tip is"
 		}
 		msg := fmt.Sprintf("over budget: %s has %s counted of its %s limit (%s left), and %s %s. Nothing was signed. %s",
-			o.Name, o.Counted.USDC(), o.Limit.USDC(), o.Left().USDC(), what, o.Price.USDC(), when)
+			o.Name, cur.Format(o.Counted), cur.Format(o.Limit), cur.Format(o.Left()), what, cur.Format(o.Price), when)
 		if o.Scope == ScopeTipDay {
 			msg += " Counted: every tip reserved in the window that is settled, pending, unknown or refused (a refused tip counts until the chain proves it unused)."
 		}
@@ -201,6 +280,13 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		return &Error{Code: CodeOverBudget, Charged: NotCharged, Over: o, Message: msg}
 	}
 	return nil
+}
+
+// budgetScope is one limit Check tries.
+type budgetScope struct {
+	scope, key, name string
+	limit, counted   Amount
+	setting          string
 }
 
 // resets sets o.Resets and says in words when the budget frees up.

@@ -23,12 +23,17 @@ import (
 
 // Receipt describes a payment that left the wallet.
 type Receipt struct {
-	Tool        string `json:"tool,omitempty"`
-	Amount      Amount `json:"amount"`       // decimal USDC
-	AmountAtom  string `json:"amountAtomic"` // atomic units
-	Network     string `json:"network"`      // CAIP-2
-	PayTo       string `json:"payTo"`
-	Asset       string `json:"asset"`
+	Tool string `json:"tool,omitempty"`
+	// Amount is in the asset's atomic units; JSON shows it as a decimal of
+	// the asset (Symbol, Decimals), and AmountAtom as atomic units.
+	Amount     Amount `json:"amount"`
+	AmountAtom string `json:"amountAtomic"`
+	Network    string `json:"network"` // CAIP-2
+	PayTo      string `json:"payTo"`
+	Asset      string `json:"asset"`
+	// Symbol and Decimals say how Amount reads ("USDC", 6).
+	Symbol      string `json:"symbol"`
+	Decimals    int    `json:"decimals"`
 	Payer       string `json:"payer"`
 	Transaction string `json:"transaction,omitempty"`
 	// State is settled, or pending when the seller reported settlement_pending,
@@ -38,11 +43,29 @@ type Receipt struct {
 	X402Version int    `json:"x402Version"`
 }
 
+// Currency returns how the receipt's amount reads (USDC when Symbol is
+// empty); it formats amounts, and names no budget.
+func (r *Receipt) Currency() Currency {
+	if r.Symbol == "" {
+		return USDC
+	}
+	return Currency{Symbol: r.Symbol, Decimals: r.Decimals}
+}
+
+// MarshalJSON writes the amount as a decimal of the receipt's asset.
+func (r Receipt) MarshalJSON() ([]byte, error) {
+	type plain Receipt
+	return json.Marshal(struct {
+		Amount string `json:"amount"`
+		plain
+	}{r.Currency().Decimal(r.Amount), plain(r)})
+}
+
 // Line returns the receipt as one short line of text. It says "Paid" only
 // for a payment that settled (or whose settlement the seller reported
 // pending); for any other it says what is known.
 func (r *Receipt) Line() string {
-	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Amount.USDC(), r.AmountAtom, r.Network, r.PayTo, r.Payer)
+	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer)
 	tx := ""
 	if r.Transaction != "" {
 		tx = "; the seller named transaction " + r.Transaction
@@ -112,8 +135,9 @@ type Client struct {
 	// (Policy.ApproveAbove, Limit.ApproveAbove) is signed. Nil with a
 	// threshold set refuses such payments (approval_required).
 	Approve Approver
-	// Warm remembers accepted terms per entry (Limit.WarmKey) so that warm
-	// calls take one round trip; nil turns the warm path off.
+	// Warm remembers accepted terms per entry (Limit.WarmKey) and concrete
+	// request so that warm calls take one round trip; nil turns the warm
+	// path off.
 	Warm *Warm
 	// Chain, when set, is asked at once whether a payment whose outcome is
 	// unknown was used on chain, for at most ProveWithin and never past the
@@ -182,7 +206,38 @@ func (c *Client) httpClient() *http.Client {
 // values that say whether money moved. A paid request that the upstream
 // answered with a non-2xx is a Result whose Charged and Receipt say what
 // happened to the money.
+//
+// lim.Redaction, when set, is how the request is named wherever Do shows,
+// logs, records or signs it (errors, the approval question, the ledger,
+// the payment's resource): the catalog's ${ENV} values never appear there.
 func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
+	res, err := c.do(ctx, req, lim)
+	return res, redactError(err, lim.Redaction)
+}
+
+// redactError hides red's secrets in err's text: the message of a *Error
+// (which the model sees) and its cause (which is logged).
+func redactError(err error, red *Redaction) error {
+	if red == nil || err == nil {
+		return err
+	}
+	pe, ok := AsError(err)
+	if !ok {
+		return red.Err(err)
+	}
+	cp := *pe
+	cp.Message, cp.Err = red.Text(pe.Message), red.Err(pe.Err)
+	return &cp
+}
+
+// requestName names req as the ledger, the approval question and messages
+// show it: "GET https://host/path?query", with red's secrets as ${NAME}
+// (without red, no query or user info at all).
+func requestName(req *http.Request, red *Redaction) string {
+	return req.Method + " " + red.shownURL(req.URL)
+}
+
+func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result, error) {
 	if perr := c.Policy.checkExact(lim); perr != nil {
 		return nil, perr
 	}
@@ -190,12 +245,17 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")
 	}
-	var pr *PaymentRequired
-	var warmRefused *Receipt // a warm payment the seller refused in this call
+	var (
+		pr          *PaymentRequired
+		stated      time.Time // when the seller stated pr's terms
+		warmRefused *Receipt  // a warm payment the seller refused in this call
+	)
 	if warm, best := c.warmTerms(req, lim, start); warm != nil {
 		// The warm path: pay the terms the seller last accepted for this
-		// entry at once, in one round trip.
-		p, err := c.authorize(ctx, warm, best, lim, redactURL(req), HostPort(req.URL))
+		// request at once, in one round trip. The entry has this warm
+		// payment in flight until the call ends.
+		defer c.Warm.land(lim.WarmKey)
+		p, err := c.authorize(ctx, warm, best, lim, requestName(req, lim.Redaction), HostPort(req.URL))
 		if err != nil {
 			return nil, err
 		}
@@ -207,30 +267,43 @@ func (c *Client) Do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		warmRefused = p.Receipt
 		// The seller changed its terms: pay its fresh challenge as a new
 		// payment of the same call (the refused one stays counted).
-		pr, lim.CallID = fresh, retryCallID(lim.CallID)
+		pr, lim.CallID, stated = fresh, retryCallID(lim.CallID), c.now()
 	} else {
 		progress(ctx, StepRequesting)
 		res, err := c.send(ctx, req, "", "")
 		if err != nil {
-			return nil, upstreamError(ctx, err, NotCharged, nil)
+			return nil, upstreamError(ctx, err, NotCharged, nil, lim.Redaction)
 		}
+		stated = c.now()
 		if res.Status != http.StatusPaymentRequired {
 			res.Charged = NotCharged
-			res.Elapsed = c.now().Sub(start)
+			res.Elapsed = stated.Sub(start)
 			return res, nil
 		}
 		if pr, err = ParseChallenge(res.Header, res.Body); err != nil {
 			return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
 				Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
 		}
+		if lim.Redaction != nil && pr.X402Version != 1 {
+			// The payment echoes the seller's resource, which may quote
+			// the request with its secrets: it names the request as shown.
+			cp := *pr
+			cp.Resource = lim.Redaction.resource(pr.Resource, lim.Redaction.shownURL(req.URL))
+			pr = &cp
+		}
 	}
 	// Reserve, ask for approval, sign once and record the signed payment
 	// with the exact header value before the request leaves.
-	p, err := c.Authorize(ctx, pr, lim, redactURL(req), HostPort(req.URL))
+	p, err := c.Authorize(ctx, pr, lim, requestName(req, lim.Redaction), HostPort(req.URL))
 	if err != nil {
 		return nil, withRefusedWarm(err, warmRefused)
 	}
 	res, _, err := c.finish(ctx, req, lim, pr, p, start, false)
+	if err == nil && res.Charged == Charged {
+		// The seller accepted a payment of the terms it stated for this
+		// request: the warm path may pay them until they are stale.
+		c.Warm.store(lim.WarmKey, req, pr, p.Requirement, stated, c.now())
+	}
 	return res, err
 }
 
@@ -246,29 +319,30 @@ func withRefusedWarm(err error, warm *Receipt) error {
 	cp := *pe
 	cp.Charged, cp.Receipt = ChargeUnknown, warm
 	cp.Message = fmt.Sprintf("the seller refused the warm payment of %s (ledger %s) with new terms and reported no settlement; it stays counted until reconciliation proves it unused. The new terms were not paid: %s",
-		warm.Amount.USDC(), warm.LedgerID, pe.Message)
+		warm.Currency().Format(warm.Amount), warm.LedgerID, pe.Message)
 	return &cp
 }
 
-// warmTerms returns the remembered challenge for lim's entry, with the
-// option to pay, when the warm path applies: terms known, fresh, and still
-// allowed by the policy and lim.
+// warmTerms returns the remembered challenge for req of lim's entry, with
+// the option to pay, when the warm path applies: terms known for this
+// request, fresh, no other warm payment of the entry in flight, and still
+// allowed by the policy and lim. When it returns a challenge, the entry
+// has a warm payment in flight until Warm.land.
 func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*PaymentRequired, *Option) {
-	cached := c.Warm.lookup(lim.WarmKey, now)
+	cached := c.Warm.take(lim.WarmKey, req, now)
 	if cached == nil {
 		return nil, nil
 	}
-	// The payment names the request's own resource, without its query or
-	// user info: an operator's ${ENV} secret may sit there, and the signed
-	// payload is kept in the ledger (v2 sellers match on `accepted`).
-	u := *req.URL
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	pr := forResource(cached, u.String())
+	// The payment names the request's own resource, as shown: the
+	// operator's ${ENV} secrets written ${NAME} (without a Redaction, no
+	// query or user info), since the signed payload is kept in the ledger
+	// (v2 sellers match on `accepted`).
+	pr := forResource(cached, lim.Redaction.shownURL(req.URL))
 	if _, best := c.Policy.evaluate(pr, lim); best != nil {
 		return pr, best
 	}
 	// The entry's limits changed since (a reload): ask the seller again.
-	c.Warm.forget(lim.WarmKey)
+	c.Warm.forget(lim.WarmKey, req)
 	return nil, nil
 }
 
@@ -278,14 +352,14 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 // that challenge instead of a result, for the caller to pay.
 func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *PaymentRequired, error) {
 	// From here on a signed authorization exists: every path records an outcome.
-	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue)
+	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
 	settle, serr := ParseSettlement(paid.Header)
 	if serr != nil {
-		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", serr)
+		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", lim.Redaction.Err(serr))
 	}
 	settledOK := settle != nil && settle.Success
 	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
@@ -300,11 +374,11 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		if p.settledOnChain(ctx) {
 			return nil, nil, &Error{Code: CodeUpstreamFailed, Charged: Charged, Receipt: rc, Message: fmt.Sprintf(
 				"charged, nothing delivered: the payment of %s settled on chain (%s), but the seller's answer was lost and it refused a resend of the same payment (%s). x402-mcp did not sign again. Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the seller for what was paid for (ledger %s).",
-				rc.Amount.USDC(), txText(rc), reason, rc.LedgerID)}
+				rc.Currency().Format(rc.Amount), txText(rc), reason, rc.LedgerID)}
 		}
 		return nil, nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
-			rc.Amount.USDC(), reason, rc.LedgerID)}
+			rc.Currency().Format(rc.Amount), reason, rc.LedgerID)}
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
 		if warm {
 			c.chillWarm(lim, p, warm)
@@ -326,9 +400,6 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		return nil, nil, p.Rejected(ctx, reason)
 	case settledOK || pending || paid.Status >= 200 && paid.Status < 300:
 		paid.Charged, paid.Receipt = p.Delivered(ctx, settle)
-		if paid.Charged == Charged {
-			c.Warm.store(lim.WarmKey, pr, p.Requirement, c.now())
-		}
 	default:
 		// A non-2xx with no settlement receipt: the payment may or may not have
 		// settled before the failure.
@@ -368,7 +439,7 @@ func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requi
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
-		Host: host, Session: session, ToolBudget: lim.ToolBudget,
+		Currency: o.cur.or(), Host: host, Session: session, ToolBudget: lim.ToolBudget,
 	}
 	if lim.Tip != nil {
 		rsv.Kind, rsv.Note = KindTip, lim.Tip.Note
@@ -525,7 +596,7 @@ func (c *Client) send(ctx context.Context, req *http.Request, hName, hValue stri
 // sendPaid sends the paid request, resending the same header on transport
 // errors that happen before any answer arrives.
 // It returns how many attempts were made.
-func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string) (*Result, int, error) {
+func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue string, red *Redaction) (*Result, int, error) {
 	retries := c.PaidRetries
 	switch {
 	case retries == 0:
@@ -542,7 +613,7 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 				return nil, attempt, lastErr
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
-			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", safeErr(lastErr))
+			c.log().Warn("resending the same payment after a transport error", "attempt", attempt, "err", safeErr(lastErr, red))
 		}
 		res, err := c.send(ctx, req, hName, hValue)
 		if err == nil {
@@ -557,18 +628,19 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 }
 
 // stopped is the error of a call whose context ended before anything was
-// signed.
-func stopped(ctx context.Context, amt Amount) *Error {
+// signed; o is the option it would have paid.
+func stopped(ctx context.Context, o *Option) *Error {
+	price := o.cur.Format(o.Amount)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &Error{Code: CodeUpstreamTimeout, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
-			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", amt.USDC())}
+			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", price)}
 	}
 	return &Error{Code: CodeCancelled, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
-		"the call was cancelled before paying %s. Nothing was signed.", amt.USDC())}
+		"the call was cancelled before paying %s. Nothing was signed.", price)}
 }
 
-func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt) *Error {
-	return describeUpstream(timedOut(ctx, err), err, charged, rc)
+func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt, red *Redaction) *Error {
+	return describeUpstream(timedOut(ctx, err), err, charged, rc, red)
 }
 
 // timedOut says err (a request's failure under ctx) is a timeout.
@@ -579,7 +651,8 @@ func timedOut(ctx context.Context, err error) bool {
 
 // describeUpstream is the error of a request that got no answer (a timeout
 // or not), after which money moved (charged), may have (unknown) or did not.
-func describeUpstream(timeout bool, err error, charged Charge, rc *Receipt) *Error {
+// red hides the request's secrets in the error's text.
+func describeUpstream(timeout bool, err error, charged Charge, rc *Receipt, red *Redaction) *Error {
 	e := &Error{Code: CodeUpstreamFailed, Charged: charged, Receipt: rc, Err: err}
 	if timeout {
 		e.Code = CodeUpstreamTimeout
@@ -589,21 +662,21 @@ func describeUpstream(timeout bool, err error, charged Charge, rc *Receipt) *Err
 		if timeout {
 			what = "the upstream did not answer in time"
 		}
-		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err))
+		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err, red))
 		return e
 	}
 	// The paid request left: the upstream was reached, but no answer came.
-	what := "no answer came back from the upstream (" + safeErr(err) + ")"
+	what := "no answer came back from the upstream (" + safeErr(err, red) + ")"
 	if timeout {
-		what = "the upstream did not answer in time (" + safeErr(err) + ")"
+		what = "the upstream did not answer in time (" + safeErr(err, red) + ")"
 	}
 	if charged == Charged {
 		e.Message = fmt.Sprintf("charged, nothing delivered: %s after the payment of %s was sent, and the payment settled on chain (%s). Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the seller for what was paid for (ledger %s).",
-			what, rc.Amount.USDC(), txText(rc), rc.LedgerID)
+			what, rc.Currency().Format(rc.Amount), txText(rc), rc.LedgerID)
 		return e
 	}
 	e.Code = CodeOutcomeUnknown
-	e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Amount.USDC(), rc.LedgerID)
+	e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Currency().Format(rc.Amount), rc.LedgerID)
 	return e
 }
 
@@ -616,18 +689,23 @@ func txText(rc *Receipt) string {
 }
 
 // safeErr shortens a transport error for the model and the logs. A URL in
-// it loses its query string and user info: an operator's ${ENV} secret may
-// have been expanded there.
-func safeErr(err error) string {
+// it is shown as red shows the request (without red: no query string or
+// user info, where an operator's ${ENV} secret may have been expanded), and
+// red's secrets are hidden in the rest of the text.
+func safeErr(err error, red *Redaction) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		msg := ue.Op + " " + redactRawURL(ue.URL) + ": "
+		shown := redactRawURL(ue.URL)
+		if red != nil && red.URL != "" && ue.URL == red.sent {
+			shown = red.URL
+		}
+		msg := ue.Op + " " + shown + ": "
 		if ue.Err != nil {
 			msg += ue.Err.Error()
 		}
-		return Sanitize(msg, 300)
+		return Sanitize(red.Text(msg), 300)
 	}
-	return Sanitize(err.Error(), 300)
+	return Sanitize(red.Text(err.Error()), 300)
 }
 
 func redactRawURL(raw string) string {
@@ -637,13 +715,6 @@ func redactRawURL(raw string) string {
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
-}
-
-func redactURL(r *http.Request) string {
-	u := *r.URL
-	u.User = nil
-	u.RawQuery = ""
-	return r.Method + " " + u.String()
 }
 
 // paymentID returns the payment identifier for a call: the call id if it is a

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // FacilitatorClient calls an x402 facilitator's POST /verify and POST
@@ -21,6 +23,13 @@ import (
 type FacilitatorClient struct {
 	// URL is the facilitator's base URL; /verify and /settle are appended.
 	URL string
+	// Header is sent with every request: the credentials of a facilitator
+	// that requires them (Authorization, an API key).
+	Header http.Header
+	// Redaction hides the secrets of URL and Header (values expanded from
+	// the catalog's ${ENV}) in errors; its URL names the facilitator in
+	// them. Nil: the URL is shown without its query and user info.
+	Redaction *Redaction
 	// HTTP sends the requests (http.DefaultClient when nil). It should not
 	// follow redirects (NewHTTPClient does not).
 	HTTP *http.Client
@@ -100,8 +109,9 @@ type facilitatorBody struct {
 }
 
 func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPayload, r *Requirement, out any) error {
+	red := f.Redaction
 	fail := func(sent bool, status int, detail string, err error) error {
-		return &FacilitatorError{Op: op, Sent: sent, Status: status, Detail: Sanitize(detail, 300), Err: err}
+		return &FacilitatorError{Op: op, Sent: sent, Status: status, Detail: Sanitize(red.Text(detail), 300), Err: red.Err(err)}
 	}
 	reqJSON := []byte(r.Raw)
 	if len(reqJSON) == 0 {
@@ -124,7 +134,14 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 	endpoint := strings.TrimRight(f.URL, "/") + "/" + op
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return fail(false, 0, "bad facilitator URL: "+redactRawURL(f.URL), err)
+		shown := redactRawURL(f.URL)
+		if red != nil && red.URL != "" {
+			shown = red.URL
+		}
+		return fail(false, 0, "bad facilitator URL: "+shown, err)
+	}
+	for k, vs := range f.Header {
+		req.Header[k] = append([]string(nil), vs...)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -141,7 +158,7 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 		} else if errors.Is(err, context.DeadlineExceeded) {
 			what = fmt.Sprintf("no answer within %s", timeout)
 		}
-		return fail(sent, 0, what+" ("+safeErr(err)+")", err)
+		return fail(sent, 0, what+" ("+safeErr(err, red)+")", err)
 	}
 	defer resp.Body.Close()
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxFacilitatorAnswer+1))
@@ -150,12 +167,12 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 	}
 	switch {
 	case rerr != nil:
-		return fail(true, 0, "the answer broke off ("+safeErr(rerr)+")", rerr)
+		return fail(true, 0, "the answer broke off ("+safeErr(rerr, red)+")", rerr)
 	case len(b) > maxFacilitatorAnswer:
 		return fail(true, 0, fmt.Sprintf("the answer is over %d bytes", maxFacilitatorAnswer), nil)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fail(true, 0, "the answer is not JSON: "+excerpt(b), err)
+	if err := jsonlimit.Unmarshal(b, out); err != nil {
+		return fail(true, 0, "the answer is not JSON ("+err.Error()+"): "+excerpt(b), err)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 	"golang.org/x/crypto/scrypt"
 )
 
@@ -133,6 +134,9 @@ func OpenKeystore(path, passphrase string) (*Wallet, error) {
 // contain the passphrase or key material.
 func DecryptKeystore(keyJSON []byte, passphrase string) (*Wallet, error) {
 	var k keystoreJSON
+	if err := jsonlimit.CheckDepth(keyJSON); err != nil {
+		return nil, fmt.Errorf("not a keystore file (%v)", err)
+	}
 	dec := json.NewDecoder(strings.NewReader(string(keyJSON)))
 	dec.UseNumber()
 	if err := dec.Decode(&k); err != nil {

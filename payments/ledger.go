@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -30,11 +31,15 @@ type Reservation struct {
 	Resource string
 	// CallID is the tool call's idempotency key, recorded on the row: a
 	// ledger holds at most one payment per non-empty CallID.
-	CallID  string
+	CallID string
+	// Amount is in Currency's atomic units.
 	Amount  Amount
 	Network Network
 	PayTo   string
 	Asset   string
+	// Currency is the asset's: how Amount reads and which budgets count it.
+	// The zero value is USDC.
+	Currency Currency
 	// Host is the upstream's host:port, for the per-host budget.
 	Host string
 	// Session keys the per-session budget (the stdio process, or the
@@ -75,7 +80,8 @@ type Signed struct {
 	PaymentID string
 }
 
-// Summary is the budget as the ledger sees it.
+// Summary is the budget as the ledger sees it: USDC's, with the declared
+// assets' in Assets.
 type Summary struct {
 	Total    Amount `json:"-"` // the total limit; zero means none
 	Settled  Amount `json:"-"` // reported settled
@@ -89,6 +95,39 @@ type Summary struct {
 	Day       Amount    `json:"-"`
 	DayStart  time.Time `json:"-"`
 	DayResets time.Time `json:"-"`
+	// Assets are the budgets of the declared assets (Budget.Assets), sorted
+	// by symbol, each with what counts against it in its own units.
+	Assets []AssetSummary `json:"-"`
+}
+
+// AssetSummary is one declared asset's budget as the ledger sees it.
+type AssetSummary struct {
+	AssetBudget
+	Settled  Amount // reported settled
+	Pending  Amount // reserved, signed, unknown or rejected
+	Payments int    // settled payments
+	Day      Amount // counted within the current day window
+}
+
+// Counted is everything that counts against the asset's budget.
+func (s AssetSummary) Counted() Amount { return addSat(s.Settled, s.Pending) }
+
+// Left is what the asset's total budget still allows.
+func (s AssetSummary) Left() Amount {
+	if c := s.Counted(); c < s.Total {
+		return s.Total - c
+	}
+	return 0
+}
+
+// sortAssets orders asset summaries by symbol, then by key.
+func sortAssets(a []AssetSummary) {
+	sort.Slice(a, func(i, j int) bool {
+		if a[i].Currency.Symbol != a[j].Currency.Symbol {
+			return a[i].Currency.Symbol < a[j].Currency.Symbol
+		}
+		return a[i].Currency.Budget < a[j].Currency.Budget
+	})
 }
 
 // Counted is everything that counts against the budget.
@@ -288,9 +327,10 @@ func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 	var s Spent
 	dayStart := l.budget.Day.Start(now)
 	tipStart := dayStart // tips share the day window of budget.day
+	unit := r.Currency.or().Budget
 	for _, row := range l.rows {
-		if !row.counted() {
-			continue
+		if !row.counted() || row.Currency.or().Budget != unit {
+			continue // the budgets of r's currency count only rows in it
 		}
 		a := row.Amount
 		s.Total = addSat(s.Total, a)
@@ -400,19 +440,35 @@ func (l *MemoryLedger) Summary(context.Context) (Summary, error) {
 	defer l.mu.Unlock()
 	now := l.now()
 	s := Summary{Total: l.budget.Total, Budget: l.budget, DayStart: l.budget.Day.Start(now), DayResets: l.budget.Day.Next(now)}
+	assets := map[string]*AssetSummary{}
+	for unit, ab := range l.budget.Assets {
+		assets[unit] = &AssetSummary{AssetBudget: ab}
+	}
 	for _, r := range l.rows {
 		if !r.counted() {
 			continue
 		}
+		settled, pending, payments, day := &s.Settled, &s.Pending, &s.Payments, &s.Day
+		if cur := r.Currency.or(); !cur.IsUSDC() {
+			a, ok := assets[cur.Budget]
+			if !ok {
+				continue // an asset no budget names any more
+			}
+			settled, pending, payments, day = &a.Settled, &a.Pending, &a.Payments, &a.Day
+		}
 		if r.state == StateSettled {
-			s.Settled = addSat(s.Settled, r.Amount)
-			s.Payments++
+			*settled = addSat(*settled, r.Amount)
+			*payments++
 		} else {
-			s.Pending = addSat(s.Pending, r.Amount)
+			*pending = addSat(*pending, r.Amount)
 		}
 		if !r.created.Before(s.DayStart) {
-			s.Day = addSat(s.Day, r.Amount)
+			*day = addSat(*day, r.Amount)
 		}
 	}
+	for _, a := range assets {
+		s.Assets = append(s.Assets, *a)
+	}
+	sortAssets(s.Assets)
 	return s, nil
 }

@@ -72,13 +72,26 @@ func chainIDOf(s string) (uint64, error) {
 	return id, nil
 }
 
-// Asset is an EIP-3009 token on one network, with its EIP-712 domain.
+// Asset is an EIP-3009 token on one network, with its EIP-712 domain and how
+// its amounts read.
 type Asset struct {
-	Network  Network
-	Address  common.Address
-	Name     string // EIP-712 domain name
-	Version  string // EIP-712 domain version
+	Network Network
+	Address common.Address
+	Name    string // EIP-712 domain name
+	Version string // EIP-712 domain version
+	// Symbol and Decimals say how its amounts read ("USDC", 6).
+	Symbol   string
 	Decimals int
+}
+
+// Currency returns how the asset's amounts read and which budgets count
+// them: USDC for a USDC contract x402-mcp knows, else its own, keyed by
+// AssetKey.
+func (a Asset) Currency() Currency {
+	if known, ok := KnownUSDC(a.Network); ok && known.Address == a.Address {
+		return USDC
+	}
+	return Currency{Symbol: a.Symbol, Decimals: a.Decimals, Budget: AssetKey(a.Network, a.Address)}
 }
 
 // knownUSDC lists the USD stablecoins that x402-mcp pays in without a pin.
@@ -97,7 +110,8 @@ var knownUSDC = map[uint64]Asset{
 	42220:  {Address: common.HexToAddress("0xcebA9300f2b948710d2653dD7B07f33A8B32118C"), Name: "USDC", Version: "2"},
 }
 
-// KnownUSDC returns the USDC contract x402-mcp knows for a network.
+// KnownUSDC returns the USDC contract x402-mcp knows for a network. These,
+// and only these, count against the operator's USDC budgets.
 func KnownUSDC(n Network) (Asset, bool) {
 	id, err := chainIDOf(string(n))
 	if err != nil {
@@ -107,6 +121,6 @@ func KnownUSDC(n Network) (Asset, bool) {
 	if !ok {
 		return Asset{}, false
 	}
-	a.Network, a.Decimals = n, USDCDecimals
+	a.Network, a.Symbol, a.Decimals = n, USDC.Symbol, USDCDecimals
 	return a, true
 }

@@ -23,6 +23,52 @@ type Policy struct {
 	// ApproveAbove: a payment above it is signed only after a human approves
 	// it through the Client's Approver. Zero asks for no approval.
 	ApproveAbove Amount
+	// Assets are the tokens other than the USDC x402-mcp knows that the
+	// operator declared (registry.yaml's assets:). A requirement in one of
+	// them is paid only by a call priced in it (Limit.Currency), under its
+	// own per-call cap and approval threshold here and its own budgets
+	// (Budget.Assets). PerCall and ApproveAbove above are USDC's.
+	Assets []AssetPolicy
+}
+
+// AssetPolicy is the operator's rule for one declared asset, in its own
+// units.
+type AssetPolicy struct {
+	Asset
+	// PerCall caps any single payment in the asset; zero leaves each call to
+	// its entry's max_price.
+	PerCall Amount
+	// ApproveAbove: a payment in the asset above it is signed only after a
+	// human approves it. Zero asks for no approval (an entry may still set
+	// its own).
+	ApproveAbove Amount
+	// Setting names where registry.yaml declares the asset ("assets[0]"),
+	// for messages.
+	Setting string
+}
+
+// asset returns the asset at addr on network n that the policy may pay in:
+// the USDC x402-mcp knows there, or a declared one.
+func (p *Policy) asset(n Network, addr common.Address) (Asset, bool) {
+	if known, ok := KnownUSDC(n); ok && known.Address == addr {
+		return known, true
+	}
+	for _, a := range p.Assets {
+		if a.Network == n && a.Address == addr {
+			return a.Asset, true
+		}
+	}
+	return Asset{}, false
+}
+
+// declared returns the declared asset of currency c, or nil.
+func (p *Policy) declared(c Currency) *AssetPolicy {
+	for i := range p.Assets {
+		if p.Assets[i].Currency().Budget == c.Budget {
+			return &p.Assets[i]
+		}
+	}
+	return nil
 }
 
 // Limit is what one catalog entry allows a call to pay, on top of the Policy.
@@ -35,6 +81,11 @@ type Limit struct {
 	PayTo   string // address
 	Network Network
 	Asset   string // token address
+	// Currency is the asset the call is priced in, and so the only one it
+	// may pay in: the units of MaxPrice, ToolBudget, ApproveAbove and
+	// ExactAmount. The zero value is USDC. Another currency must be one of
+	// the Policy's Assets, and the call should pin its address (Asset).
+	Currency Currency
 	// CallID identifies the tool call; it is the payment identifier offered to
 	// sellers that support the payment-identifier extension, and the
 	// ledger's idempotency key (one payment per call). Empty: generated.
@@ -50,9 +101,11 @@ type Limit struct {
 	ApproveAbove Amount
 	// Description says what the call buys, for the approval question.
 	Description string
-	// WarmKey names the catalog entry for the warm path (Client.Warm): the
-	// terms the seller last accepted for this key are paid at once. Empty
-	// means no warm path for this call.
+	// WarmKey names the catalog entry for the warm path (Client.Warm). The
+	// terms the seller last accepted are remembered per entry and concrete
+	// request (this key, the method and the resolved URL), and at most one
+	// warm payment of the entry is in flight at a time. Empty means no warm
+	// path for this call.
 	WarmKey string
 	// ExactAmount, when set, is the price the call chose (a pay-what-you-want
 	// or tip endpoint whose amount is an argument, `amount_from:` in
@@ -67,6 +120,11 @@ type Limit struct {
 	// per-call cap, its approval rule replaces the thresholds, and the
 	// ledger books it as a tip under the tip budget.
 	Tip *TipInfo
+	// Redaction is how the request is shown, logged, stored and signed:
+	// its URL with the catalog's ${ENV} values written ${NAME}, and those
+	// values hidden in any text (tools builds it when it expands the
+	// entry's templates). Nil: the URL without its query and user info.
+	Redaction *Redaction
 }
 
 // exactWhat names where a call's exact amount came from, for messages.
@@ -88,24 +146,45 @@ func (p *Policy) checkExact(lim Limit) *Error {
 	if lim.ExactAmount <= ceiling {
 		return nil
 	}
+	cur := lim.Currency.or()
 	return &Error{Code: CodePriceAboveCap, Charged: NotCharged, Message: fmt.Sprintf(
-		"%s is %s, above the %s (%s). Nothing was sent or signed. Call again with an amount of at most %s, or the operator must raise max_price or defaults.max_per_call in registry.yaml.",
-		lim.exactWhat(), lim.ExactAmount.USDC(), capName, ceiling.USDC(), ceiling.String())}
+		"%s is %s, above the %s (%s). Nothing was sent or signed. Call again with an amount of at most %s, or the operator must raise max_price or %s in registry.yaml.",
+		lim.exactWhat(), cur.Format(lim.ExactAmount), capName, cur.Format(ceiling), cur.Decimal(ceiling), p.perCallSetting(cur))}
 }
 
-// cap returns the price ceiling for a call and what sets it.
+// cap returns the price ceiling for a call, in its currency, and what sets
+// it.
 func (p *Policy) cap(lim Limit) (Amount, string) {
 	if lim.Tip != nil && lim.Tip.Cap != 0 {
 		return lim.Tip.Cap, "tip cap (tipping.max_tip)"
 	}
-	per := p.PerCall
+	per, perName := p.PerCall, "per-call cap"
 	if per == 0 {
 		per = DefaultPerCall
+	}
+	if cur := lim.Currency.or(); !cur.IsUSDC() {
+		// USDC's per-call cap is in USDC: another asset has its own, or
+		// only its entries' max_price.
+		per, perName = MaxAmount, "per-call cap of "+cur.Symbol
+		if a := p.declared(cur); a != nil && a.PerCall != 0 {
+			per = a.PerCall
+		}
 	}
 	if lim.MaxPrice != 0 && lim.MaxPrice < per {
 		return lim.MaxPrice, "max_price of " + lim.Tool
 	}
-	return per, "per-call cap"
+	return per, perName
+}
+
+// perCallSetting names the registry.yaml setting of the per-call cap of cur.
+func (p *Policy) perCallSetting(cur Currency) string {
+	if cur.IsUSDC() {
+		return "defaults.max_per_call"
+	}
+	if a := p.declared(cur); a != nil && a.Setting != "" {
+		return a.Setting + ".max_per_call"
+	}
+	return "the asset's max_per_call"
 }
 
 func (p *Policy) allows(n Network) bool {
@@ -119,20 +198,29 @@ func (p *Policy) allows(n Network) bool {
 
 // Option is one requirement of a 402 as judged by the policy.
 type Option struct {
-	Index       int     `json:"index"`
-	Scheme      string  `json:"scheme"`
-	Network     string  `json:"network"`
-	Amount      Amount  `json:"-"`
-	Price       string  `json:"price"` // decimal USDC, or the raw atomic string when unreadable
-	PayTo       string  `json:"payTo"`
-	Asset       string  `json:"asset"`
-	Payable     bool    `json:"payable"`
-	Reason      string  `json:"reason,omitempty"` // why not payable
-	code        Code    // which refusal, for choosing the error
-	domain      Domain  // EIP-712 domain, when payable
-	network     Network // parsed network, when payable
-	flowPenalty int     // 0 for the authorization flow, 1 for upfront
+	Index   int    `json:"index"`
+	Scheme  string `json:"scheme"`
+	Network string `json:"network"`
+	Amount  Amount `json:"-"`
+	Price   string `json:"price"` // decimal in the asset's units, or the raw atomic string when unreadable
+	PayTo   string `json:"payTo"`
+	Asset   string `json:"asset"`
+	// Symbol and Decimals say how Price reads; empty for an asset the
+	// policy does not know.
+	Symbol      string   `json:"symbol,omitempty"`
+	Decimals    int      `json:"decimals,omitempty"`
+	Payable     bool     `json:"payable"`
+	Reason      string   `json:"reason,omitempty"` // why not payable
+	code        Code     // which refusal, for choosing the error
+	domain      Domain   // EIP-712 domain, when payable
+	network     Network  // parsed network, when payable
+	cur         Currency // the asset's currency, when the policy knows it
+	flowPenalty int      // 0 for the authorization flow, 1 for upfront
 }
+
+// Currency returns how the option's price reads (the zero Currency, USDC,
+// for an asset the policy does not know).
+func (o *Option) Currency() Currency { return o.cur }
 
 // evaluate judges every requirement and returns them with the cheapest payable
 // one, or nil. Ties go to the authorization flow, then to the seller's order.
@@ -195,22 +283,34 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 	if !common.IsHexAddress(r.Asset) {
 		return CodeUnsupported, fmt.Sprintf("asset %q is not a token address", Sanitize(r.Asset, 60))
 	}
-	asset := common.HexToAddress(r.Asset)
-	known, isKnown := KnownUSDC(n)
-	switch {
-	case lim.Asset != "":
-		if !strings.EqualFold(lim.Asset, r.Asset) {
-			return CodeNotAllowed, fmt.Sprintf("asset %s is not the asset pinned for %s (%s)", r.Asset, lim.Tool, lim.Asset)
-		}
-	case !isKnown || known.Address != asset:
-		return CodeNotAllowed, fmt.Sprintf("asset %s is not USDC on %s; pin it with `asset:` in the entry to pay it", r.Asset, n)
+	addr := common.HexToAddress(r.Asset)
+	want := lim.Currency.or()
+	if !want.Valid() {
+		return CodeNotAllowed, fmt.Sprintf("the amounts of %s cannot be read yet (its decimals are not known): the operator must declare decimals under assets: or give an rpc: endpoint to read them", Sanitize(want.Symbol, 40))
 	}
-	d := Domain{Name: extra.Name, Version: extra.Version, ChainID: n.ChainID(), VerifyingContract: asset}
+	asset, found := p.asset(n, addr)
+	if found {
+		o.cur = asset.Currency()
+		o.Symbol, o.Decimals = o.cur.Symbol, o.cur.Decimals
+	}
+	switch {
+	case lim.Asset != "" && !strings.EqualFold(lim.Asset, r.Asset):
+		return CodeNotAllowed, fmt.Sprintf("asset %s is not the asset pinned for %s (%s)", r.Asset, lim.Tool, lim.Asset)
+	case !found && lim.Asset != "":
+		return CodeNotAllowed, fmt.Sprintf("asset %s on %s is pinned for %s, but it is not the USDC x402-mcp knows there and is not declared under assets: in registry.yaml (its symbol, decimals and budget)", r.Asset, n, lim.Tool)
+	case !found:
+		return CodeNotAllowed, fmt.Sprintf("asset %s is not USDC on %s; declare it under assets: in registry.yaml and pin it with `asset:` in the entry to pay it", r.Asset, n)
+	case o.cur != want && want.IsUSDC():
+		return CodeNotAllowed, fmt.Sprintf("asset %s on %s is %s, not USDC, the currency %s is priced in; pin it with `asset:` in an entry priced in it", r.Asset, n, o.cur.Symbol, lim.Tool)
+	case o.cur != want:
+		return CodeNotAllowed, fmt.Sprintf("asset %s on %s is %s, not the %s that %s is priced in", r.Asset, n, o.cur.Symbol, want.Symbol, lim.Tool)
+	}
+	d := Domain{Name: extra.Name, Version: extra.Version, ChainID: n.ChainID(), VerifyingContract: addr}
 	if d.Name == "" || d.Version == "" {
-		if !isKnown || known.Address != asset {
+		if asset.Name == "" || asset.Version == "" {
 			return CodeUnsupported, "extra.name and extra.version (the token's EIP-712 domain) are missing"
 		}
-		d.Name, d.Version = known.Name, known.Version
+		d.Name, d.Version = asset.Name, asset.Version
 	}
 	o.domain = d
 	amt, err := ParseAtomic(r.Price())
@@ -220,17 +320,26 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 	if amt == 0 {
 		return CodeBadChallenge, "price is zero"
 	}
-	o.Amount, o.Price = amt, amt.String()
+	cur := o.cur
+	o.Amount, o.Price = amt, cur.Decimal(amt)
 	if lim.ExactAmount != 0 && amt != lim.ExactAmount {
-		return CodePriceMismatch, fmt.Sprintf("the seller asks %s, not %s (%s)", amt.USDC(), lim.ExactAmount.USDC(), lim.exactWhat())
+		return CodePriceMismatch, fmt.Sprintf("the seller asks %s, not %s (%s)", cur.Format(amt), cur.Format(lim.ExactAmount), lim.exactWhat())
 	}
 	if amt > ceiling {
-		return CodePriceAboveCap, fmt.Sprintf("price %s is above the %s (%s)", amt.USDC(), capName, ceiling.USDC())
+		return CodePriceAboveCap, fmt.Sprintf("price %s is above the %s (%s)", cur.Format(amt), capName, cur.Format(ceiling))
 	}
 	if r.MaxTimeoutSeconds < 0 {
 		return CodeBadChallenge, "maxTimeoutSeconds is negative"
 	}
 	return "", ""
+}
+
+// perCallSettingOf names the per-call cap's setting for lim's currency.
+func perCallSettingOf(lim Limit) string {
+	if lim.Currency.IsUSDC() {
+		return "defaults.max_per_call"
+	}
+	return "the asset's max_per_call (assets:)"
 }
 
 // refusal turns a challenge with no payable option into one error.
@@ -268,7 +377,7 @@ func refusal(opts []Option, lim Limit) *Error {
 	}
 	switch best.code {
 	case CodePriceAboveCap:
-		b.WriteString(". Nothing was signed. To pay it, the operator must raise max_price or defaults.max_per_call in registry.yaml.")
+		fmt.Fprintf(&b, ". Nothing was signed. To pay it, the operator must raise max_price or %s in registry.yaml.", perCallSettingOf(lim))
 	case CodePriceMismatch:
 		b.WriteString(". Nothing was signed. The price of this call is its amount argument and must be asked exactly; the seller did not honour it, so do not retry unless the seller is fixed.")
 	case CodeNotAllowed:

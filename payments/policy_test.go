@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 const (
@@ -27,7 +29,10 @@ func challenge(t *testing.T, accepts ...string) *PaymentRequired {
 
 func TestPolicyEvaluate(t *testing.T) {
 	usdc := `{"name":"USDC","version":"2"}`
-	pol := Policy{Networks: []Network{"eip155:84532", "eip155:8453"}, PerCall: 100000}
+	// 0x…bad is a token the operator declared (assets:), without its
+	// EIP-712 domain; it is paid only by calls priced in it.
+	bad := Asset{Network: "eip155:84532", Address: common.HexToAddress("0x0000000000000000000000000000000000000bad"), Symbol: "TOK", Decimals: 6}
+	pol := Policy{Networks: []Network{"eip155:84532", "eip155:8453"}, PerCall: 100000, Assets: []AssetPolicy{{Asset: bad}}}
 	good := accept("eip155:84532", "10000", sepoliaUSDC, sellerPayee, usdc)
 	tests := []struct {
 		name     string
@@ -54,8 +59,8 @@ func TestPolicyEvaluate(t *testing.T) {
 		{"payee pin matches case-insensitively", Limit{Tool: "t", PayTo: strings.ToLower(sellerPayee)}, []string{good}, 0, "", ""},
 		{"network pin", Limit{Tool: "t", Network: "eip155:8453"}, []string{good}, -1, CodeNotAllowed, "pinned"},
 		{"not USDC", Limit{Tool: "t"}, []string{accept("eip155:84532", "10", "0x0000000000000000000000000000000000000bad", sellerPayee, usdc)}, -1, CodeNotAllowed, "not USDC"},
-		{"pinned other asset", Limit{Tool: "t", Asset: "0x0000000000000000000000000000000000000bad"}, []string{accept("eip155:84532", "10", "0x0000000000000000000000000000000000000bad", sellerPayee, `{"name":"Tok","version":"1"}`)}, 0, "", ""},
-		{"pinned asset without domain", Limit{Tool: "t", Asset: "0x0000000000000000000000000000000000000bad"}, []string{accept("eip155:84532", "10", "0x0000000000000000000000000000000000000bad", sellerPayee, `{}`)}, -1, CodeUnsupported, "EIP-712 domain"},
+		{"pinned other asset", Limit{Tool: "t", Asset: "0x0000000000000000000000000000000000000bad", Currency: bad.Currency()}, []string{accept("eip155:84532", "10", "0x0000000000000000000000000000000000000bad", sellerPayee, `{"name":"Tok","version":"1"}`)}, 0, "", ""},
+		{"pinned asset without domain", Limit{Tool: "t", Asset: "0x0000000000000000000000000000000000000bad", Currency: bad.Currency()}, []string{accept("eip155:84532", "10", "0x0000000000000000000000000000000000000bad", sellerPayee, `{}`)}, -1, CodeUnsupported, "EIP-712 domain"},
 		{"unknown payment flow", Limit{Tool: "t"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","paymentFlow":"escrow"}`)}, -1, CodeUnsupported, "paymentFlow"},
 		{"authorization flow preferred on a tie", Limit{Tool: "t"}, []string{
 			accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","paymentFlow":"upfront"}`),

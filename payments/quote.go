@@ -20,23 +20,38 @@ type Quote struct {
 	WouldPay bool `json:"wouldPay"`
 	// Reason says why not, when WouldPay is false and the call is not free.
 	Reason string `json:"reason,omitempty"`
-	// BudgetLeft is what the total budget still allows. WouldPay also
-	// accounts for every other budget (tool, host, session, network, day).
-	BudgetLeft Amount `json:"budgetLeft"`
+	// BudgetLeft is what the total budget of the chosen option's currency
+	// still allows (USDC's when nothing is chosen), in that currency: see
+	// Currency. WouldPay also accounts for every other budget (tool, host,
+	// session, network, day).
+	BudgetLeft Amount `json:"-"`
+	// Currency is what BudgetLeft is in.
+	Currency Currency `json:"-"`
 }
 
 // Quote sends req unpaid and reports the seller's terms and whether the
 // policy and budget would pay them. It never signs.
 func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quote, error) {
+	q, err := c.quote(ctx, req, lim)
+	if q != nil {
+		q.Reason = lim.Redaction.Text(q.Reason)
+		for i := range q.Options {
+			q.Options[i].Reason = lim.Redaction.Text(q.Options[i].Reason)
+		}
+	}
+	return q, redactError(err, lim.Redaction)
+}
+
+func (c *Client) quote(ctx context.Context, req *http.Request, lim Limit) (*Quote, error) {
 	res, err := c.send(ctx, req, "", "")
 	if err != nil {
-		return nil, upstreamError(ctx, err, NotCharged, nil)
+		return nil, upstreamError(ctx, err, NotCharged, nil, lim.Redaction)
 	}
 	sum, err := c.Ledger.Summary(ctx)
 	if err != nil {
 		return nil, err
 	}
-	q := &Quote{Status: res.Status, BudgetLeft: sum.Left()}
+	q := &Quote{Status: res.Status, BudgetLeft: sum.Left(), Currency: USDC}
 	if res.Status != http.StatusPaymentRequired {
 		q.Free = true
 		return q, nil
@@ -49,13 +64,21 @@ func (c *Client) Quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 	q.X402Version = pr.X402Version
 	opts, best := c.Policy.evaluate(pr, lim)
 	q.Options, q.Chosen = opts, best
+	if best != nil && !best.cur.IsUSDC() {
+		q.Currency, q.BudgetLeft = best.cur, 0
+		for _, a := range sum.Assets {
+			if a.Currency.Budget == best.cur.Budget {
+				q.BudgetLeft = a.Left()
+			}
+		}
+	}
 	switch {
 	case best == nil:
 		q.Reason = refusal(opts, lim).Message
 	case best.Amount > q.BudgetLeft:
-		q.Reason = "the price " + best.Amount.USDC() + " is more than the budget left (" + q.BudgetLeft.USDC() + ")"
+		q.Reason = "the price " + q.Currency.Format(best.Amount) + " is more than the budget left (" + q.Currency.Format(q.BudgetLeft) + ")"
 	default:
-		r := c.reservation(ctx, lim, best, &pr.Accepts[best.Index], redactURL(req), HostPort(req.URL))
+		r := c.reservation(ctx, lim, best, &pr.Accepts[best.Index], requestName(req, lim.Redaction), HostPort(req.URL))
 		spent, err := c.Ledger.Spent(ctx, r)
 		if err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -23,8 +24,18 @@ type Tipping struct {
 	// Asset is the token and Domain its EIP-712 domain (name, version).
 	Asset  common.Address
 	Domain Domain
+	// Currency is the token's: the unit of the caps, the tip budget and
+	// every tip (the zero value is USDC).
+	Currency Currency
 	// Facilitator is the facilitator's base URL (POST /verify, /settle).
 	Facilitator string
+	// FacilitatorHeader is sent with every facilitator request: its
+	// credentials, when it requires them.
+	FacilitatorHeader http.Header
+	// FacilitatorRedaction hides the secrets of Facilitator and
+	// FacilitatorHeader (values of the catalog's ${ENV} references) in
+	// errors, the ledger and logs.
+	FacilitatorRedaction *Redaction
 	// PerDay is the tip budget (also Budget.TipPerDay, which the ledger
 	// enforces); MaxTip caps one tip.
 	PerDay, MaxTip Amount
@@ -77,6 +88,8 @@ type TipInfo struct {
 	AutoApproveUpTo Amount
 	// Facilitator is the host the tip is settled through, for the question.
 	Facilitator string
+	// Currency is the tipping asset's: Cap and AutoApproveUpTo are in it.
+	Currency Currency
 }
 
 // asks says whether a tip of amt must be approved by the human: always,
@@ -94,7 +107,7 @@ func (t *TipInfo) why(amt Amount) string {
 	case t.Name == "":
 		return "A tip to an address outside the address book always asks the human; the operator can add it to tipping.recipients."
 	default:
-		return fmt.Sprintf("Tips above tipping.auto_approve_up_to (%s) ask the human; this one is %s.", t.AutoApproveUpTo.USDC(), amt.USDC())
+		return fmt.Sprintf("Tips above tipping.auto_approve_up_to (%s) ask the human; this one is %s.", t.Currency.Format(t.AutoApproveUpTo), t.Currency.Format(amt))
 	}
 }
 
@@ -219,7 +232,7 @@ func (r *TipResult) Line() string {
 		tx = "no transaction hash reported"
 	}
 	return fmt.Sprintf("Tipped %s (%s atomic) on %s to %s from %s; tx %s [%s].",
-		rc.Amount.USDC(), rc.AmountAtom, rc.Network, r.Recipient, rc.Payer, tx, rc.State)
+		rc.Currency().Format(rc.Amount), rc.AmountAtom, rc.Network, r.Recipient, rc.Payer, tx, rc.State)
 }
 
 // Tip pays a tip directly through the facilitator of t, with no seller: it
@@ -235,6 +248,14 @@ func (r *TipResult) Line() string {
 // The note is kept in the ledger and shown to the human; it is never sent
 // to the facilitator or the chain.
 func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResult, error) {
+	res, err := c.tip(ctx, t, req)
+	if t != nil {
+		err = redactError(err, t.FacilitatorRedaction)
+	}
+	return res, err
+}
+
+func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResult, error) {
 	if t == nil {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: "tipping is not configured: the operator must add a tipping: section to registry.yaml. Nothing was signed."}
 	}
@@ -243,7 +264,7 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 		return nil, perr
 	}
 	if req.Amount == 0 {
-		return nil, &Error{Code: CodeInvalidTip, Charged: NotCharged, Message: "a tip must be more than 0 USDC, such as \"0.50\". Nothing was signed."}
+		return nil, &Error{Code: CodeInvalidTip, Charged: NotCharged, Message: fmt.Sprintf("a tip must be more than 0 %s, such as \"0.50\". Nothing was signed.", t.Currency.or().Symbol)}
 	}
 	rec, perr := t.Resolve(req.To)
 	if perr != nil {
@@ -261,9 +282,10 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	}
 	host := facilitatorHost(t.Facilitator)
 	lim := Limit{
-		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), CallID: req.CallID,
+		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), Currency: t.Currency.or(), CallID: req.CallID,
 		Description: "a tip to " + rec.String() + ", paid through the facilitator at " + host,
-		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host},
+		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host, Currency: t.Currency.or()},
+		Redaction:   t.FacilitatorRedaction,
 	}
 	p, err := c.Authorize(ctx, pr, lim, "tip to "+rec.String(), host)
 	if err != nil {
@@ -274,7 +296,7 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	// The tip goes on even if the call is cancelled meanwhile (the human
 	// approved it), bounded by the facilitator's timeout.
 	bg := context.WithoutCancel(ctx)
-	fc := &FacilitatorClient{URL: t.Facilitator, HTTP: c.httpClient(), Timeout: t.Timeout}
+	fc := &FacilitatorClient{URL: t.Facilitator, Header: t.FacilitatorHeader, Redaction: t.FacilitatorRedaction, HTTP: c.httpClient(), Timeout: t.Timeout}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
 	// failed returns e, or, when the chain showed the tip used (e is nil),
 	// the settled tip.
@@ -300,7 +322,7 @@ func (c *Client) Tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
 		// Delivered records settled (or pending, which counts as paid).
 		res.Charged, res.Receipt = p.Delivered(bg, sr)
-		c.log().Info("tipped", "amount", p.Receipt.Amount.String(), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
+		c.log().Info("tipped", "amount", p.Receipt.Currency().Format(p.Receipt.Amount), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
 		return res, nil
 	case nonceUsed(sr.ErrorReason) || sr.ErrorReason == "unexpected_settle_error" || sr.ErrorReason == "":
 		// The authorization may have been used (by this settle, a replay,
@@ -367,13 +389,13 @@ func reasonText(reason, msg string) string {
 // authorization and could still settle it, so the outcome is unknown, not
 // "not charged": it stays counted until reconciliation proves it unused.
 func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Recipient, host string) *Error {
-	why := reasonText(reason, msg)
+	why := p.red.Text(reasonText(reason, msg))
 	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300)))
 	p.Receipt.State = string(StateRejected)
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the facilitator at %s refused the tip of %s to %s at /%s (%s) and reported no settlement. x402-mcp did not sign again. The facilitator received the signed authorization, valid until %s, so the tip stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). Do not tip again blindly: check x402_spend_history first, and fix the cause (for example the wallet's balance).",
-		host, p.Receipt.Amount.USDC(), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		host, p.Receipt.Currency().Format(p.Receipt.Amount), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // tipUnknown records an ambiguous outcome: the tip may have settled. It
@@ -388,7 +410,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 	p.c.log().Warn("tip outcome unknown", "ledger", rc.LedgerID, "why", Sanitize(what, 300))
 	return &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 		"%s after the signed tip of %s to %s was sent to the facilitator at %s. The tip may have settled. x402-mcp did not sign again. Do not tip again blindly: it could pay twice. Check x402_spend_history later or ask the operator to reconcile (ledger %s; the authorization expires at %s).",
-		what, rc.Amount.USDC(), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
+		what, rc.Currency().Format(rc.Amount), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
 }
 
 // tipNeverSent releases a tip whose /verify request could not even be sent.
@@ -410,13 +432,13 @@ func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Re
 		p.c.logWrite("release unsent", id, err)
 		e.Message = fmt.Sprintf(
 			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. The ledger could not release it, so it stays counted until reconciliation (ledger %s). Tipping again once the facilitator is reachable is safe.",
-			host, fe.Detail, p.Receipt.Amount.USDC(), rec, id)
+			host, fe.Detail, p.Receipt.Currency().Format(p.Receipt.Amount), rec, id)
 		return e
 	}
 	p.Receipt.State = string(StateReleased)
 	e.Message = fmt.Sprintf(
 		"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged, and its authorization was released and discarded (ledger %s). Tipping again once the facilitator is reachable is safe.",
-		host, fe.Detail, p.Receipt.Amount.USDC(), rec, id)
+		host, fe.Detail, p.Receipt.Currency().Format(p.Receipt.Amount), rec, id)
 	return e
 }
 
@@ -425,7 +447,7 @@ func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Re
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
 	var fe *FacilitatorError
 	if !errors.As(err, &fe) {
-		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err)+")", rec, host)
+		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err, p.red)+")", rec, host)
 	}
 	switch {
 	case fe.Op == "verify" && !fe.Sent:

@@ -12,16 +12,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// Environment variables the wallet is read from. A key is never a flag:
-// command lines are visible to every user of the machine.
-const (
-	EnvPrivateKey       = "X402_PRIVATE_KEY"
-	EnvKeyFile          = "X402_KEY_FILE"
-	EnvKeystore         = "X402_KEYSTORE"
-	EnvKeystorePassword = "X402_KEYSTORE_PASSWORD"
-	EnvKeystorePassFile = "X402_KEYSTORE_PASSWORD_FILE"
-)
-
 // Wallet holds the paying key. Its String, GoString and LogValue show only the
 // address, so a wallet logged or printed by mistake leaks nothing.
 type Wallet struct {

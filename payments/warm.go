@@ -2,41 +2,65 @@ package payments
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Warm is the warm path's memory: per catalog entry (Limit.WarmKey), the
-// payment terms the seller last accepted. A call whose terms are known and
-// still allowed sends the paid request at once: one round trip instead of
-// two (unpaid request, 402, paid retry).
+// Warm is the warm path's memory: the payment terms a seller last accepted,
+// per concrete request, so that a call whose terms are known and still
+// allowed sends the paid request at once: one round trip instead of two
+// (unpaid request, 402, paid retry).
 //
-// When the seller answers a warm payment with a 402 whose terms differ (the
-// price or payee changed), the call falls back to the normal path with that
-// fresh challenge, so the model still sees one result. The refused warm
-// authorization stays counted against the budget until reconciliation
-// proves it unused on chain (it was never settled by the seller's account,
-// but only the chain proves it never will be), and the entry goes cold for
-// Cooldown or until that authorization expires,
-// whichever is later: a seller that refuses warm payments gets at most one
-// extra authorization per cooldown, and each one is counted. A 402 with the
-// same terms is a plain refusal, as on the normal path: nothing is signed
-// again.
+// Terms are keyed on the concrete request: the catalog entry
+// (Limit.WarmKey), the method and the resolved URL, path and query
+// included, never on the URL template. Terms learned on one resource are
+// never paid on another. The key is a keyed hash (HMAC-SHA256 under a
+// random per-process key): a resolved URL may carry an operator's ${ENV}
+// secret, and none is kept in clear.
+//
+// Terms are fresh for TTL (and at most the accept's maxTimeoutSeconds)
+// from the 402 challenge that stated them. Paying them warm does not extend
+// that window: after it, the next call asks the seller again.
+//
+// At most one warm payment per catalog entry is in flight at any time;
+// while one is, other calls of the entry take the normal path (ask, then
+// pay). When the seller answers a warm payment with a 402 whose terms
+// differ (the price or payee changed), the call falls back to the normal
+// path with that fresh challenge, so the model still sees one result. The
+// refused warm authorization left the process, so it stays counted against
+// the budget until reconciliation proves it unused on chain (the seller's
+// refusal proves nothing: only the chain proves it never will be settled),
+// and the entry goes cold for Cooldown or until that authorization expires,
+// whichever is later. The entry is cold before its flight ends, so a seller
+// that refuses warm payments gets at most one extra authorization per entry
+// per cooldown, however many calls are in flight, and each one is counted.
+// A 402 with the same terms is a plain refusal, as on the normal path:
+// nothing is signed again.
 //
 // The zero value is ready to use; a nil *Warm turns the warm path off.
 type Warm struct {
-	// TTL bounds how long accepted terms are reused (default 60 s; also at
-	// most the seller's maxTimeoutSeconds).
+	// TTL bounds how long accepted terms are reused after the seller
+	// stated them (default 60 s; also at most the seller's
+	// maxTimeoutSeconds).
 	TTL time.Duration
 	// Cooldown is how long an entry stays cold after the seller refused a
 	// warm payment (default 10 min).
 	Cooldown time.Duration
 
-	mu    sync.Mutex
-	terms map[string]*warmTerms
+	secretOnce sync.Once
+	secret     [32]byte // the HMAC key of the keys
+
+	mu      sync.Mutex
+	entries map[string]*warmEntry // by keyed hash of Limit.WarmKey
+	nterms  int                   // terms held, over every entry
 
 	hits, fallbacks, refusals atomic.Int64
 }
@@ -45,17 +69,32 @@ type Warm struct {
 const (
 	DefaultWarmTTL      = 60 * time.Second
 	DefaultWarmCooldown = 10 * time.Minute
-	// maxWarmEntries bounds the memory: one entry per catalog entry in use.
+	// maxWarmTerms bounds the memory: remembered terms, over every entry.
+	maxWarmTerms = 4096
+	// maxWarmEntries bounds the entries tracked. An entry that is cold or
+	// has a payment in flight is never forgotten (the promise depends on
+	// it); when every tracked entry is, a new entry simply takes the normal
+	// path.
 	maxWarmEntries = 4096
 )
 
-type warmTerms struct {
-	pr *PaymentRequired // the challenge the accepted payment answered
-	// req is the accept that was paid (an element of pr.Accepts).
-	req     *Requirement
-	expires time.Time
+// warmEntry is the warm path's state of one catalog entry.
+type warmEntry struct {
 	// coldUntil is set after a refused warm payment.
 	coldUntil time.Time
+	// flying says a warm payment of the entry is in flight.
+	flying bool
+	// terms by keyed hash of the request line.
+	terms map[string]*warmTerms
+}
+
+// warmTerms are the terms a seller accepted for one request.
+type warmTerms struct {
+	// pr is the challenge the accepted payment answered, reduced to the
+	// accept that was paid.
+	pr *PaymentRequired
+	// expires is TTL (or maxTimeoutSeconds) after the 402 that stated them.
+	expires time.Time
 }
 
 // WarmStats counts the warm path's outcomes since start.
@@ -77,14 +116,19 @@ func (w *Warm) Stats() WarmStats {
 	return WarmStats{Hits: w.hits.Load(), Fallbacks: w.fallbacks.Load(), Refusals: w.refusals.Load()}
 }
 
-// Reset forgets every remembered term (after a catalog reload, say).
+// Reset forgets every remembered term (after a catalog reload, say). Cold
+// entries stay cold and payments in flight stay counted as in flight: a
+// reload does not reopen the door to a seller that refused a warm payment.
 func (w *Warm) Reset() {
 	if w == nil {
 		return
 	}
 	w.mu.Lock()
-	w.terms = nil
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	for _, e := range w.entries {
+		e.terms = nil
+	}
+	w.nterms = 0
 }
 
 func (w *Warm) ttl() time.Duration {
@@ -101,85 +145,191 @@ func (w *Warm) cooldown() time.Duration {
 	return DefaultWarmCooldown
 }
 
-// lookup returns the remembered challenge for key when it is fresh and the
-// entry is not cold.
-func (w *Warm) lookup(key string, now time.Time) *PaymentRequired {
-	if w == nil || key == "" {
+// hash returns the keyed hash of the parts, each length-prefixed.
+func (w *Warm) hash(parts ...string) string {
+	w.secretOnce.Do(func() {
+		if _, err := rand.Read(w.secret[:]); err != nil {
+			panic("warm path: crypto/rand failed: " + err.Error()) // never fails (Go ≥ 1.24)
+		}
+	})
+	m := hmac.New(sha256.New, w.secret[:])
+	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		m.Write(n[:])
+		m.Write([]byte(p))
+	}
+	return string(m.Sum(nil))
+}
+
+// keys returns the keyed hashes of the entry and of the request.
+func (w *Warm) keys(entry string, req *http.Request) (ek, rk string) {
+	return w.hash(entry), w.hash(entry, req.Method, req.URL.String())
+}
+
+// take returns the remembered challenge for req of entry when it is fresh,
+// the entry is not cold and no warm payment of the entry is in flight; the
+// entry is then in flight until land.
+func (w *Warm) take(entry string, req *http.Request, now time.Time) *PaymentRequired {
+	if w == nil || entry == "" {
 		return nil
 	}
+	ek, rk := w.keys(entry, req)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t := w.terms[key]
-	if t == nil || t.pr == nil || now.After(t.expires) || now.Before(t.coldUntil) {
+	e := w.entries[ek]
+	if e == nil || e.flying || now.Before(e.coldUntil) {
 		return nil
 	}
+	t := e.terms[rk]
+	if t == nil {
+		return nil
+	}
+	if !now.Before(t.expires) {
+		delete(e.terms, rk)
+		w.nterms--
+		return nil
+	}
+	e.flying = true
 	return t.pr
 }
 
-// store remembers that the seller accepted a payment of req, an accept of pr.
-func (w *Warm) store(key string, pr *PaymentRequired, req *Requirement, now time.Time) {
-	if w == nil || key == "" || pr == nil || req == nil {
+// land ends the warm payment of entry in flight (see take).
+func (w *Warm) land(entry string) {
+	ek := w.hash(entry)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.entries[ek]; e != nil {
+		e.flying = false
+	}
+}
+
+// store remembers that the seller accepted a payment of req0, an accept of
+// pr, the challenge it stated at stated in answer to req. v1 terms are never
+// remembered: a v1 payment does not echo the terms it answers, and the v1
+// rule lets a seller take a payment that meets or exceeds its price, so a
+// v1 seller that cut its price since would be paid the old one. Only asking
+// first proves a v1 price.
+func (w *Warm) store(entry string, req *http.Request, pr *PaymentRequired, req0 *Requirement, stated, now time.Time) {
+	if w == nil || entry == "" || pr == nil || req0 == nil {
+		return
+	}
+	if pr.X402Version == 1 {
 		return
 	}
 	ttl := w.ttl()
-	if s := time.Duration(req.MaxTimeoutSeconds) * time.Second; s > 0 && s < ttl {
+	if s := time.Duration(req0.MaxTimeoutSeconds) * time.Second; s > 0 && s < ttl {
 		ttl = s
 	}
+	expires := stated.Add(ttl)
+	if !now.Before(expires) {
+		return
+	}
+	one := *pr
+	one.Accepts = []Requirement{*req0}
+	ek, rk := w.keys(entry, req)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.terms == nil {
-		w.terms = make(map[string]*warmTerms)
+	if w.nterms >= maxWarmTerms {
+		w.evictLocked(now)
 	}
-	t := w.terms[key]
-	if t == nil {
-		if len(w.terms) >= maxWarmEntries {
-			w.evictLocked(now)
-		}
-		t = &warmTerms{}
-		w.terms[key] = t
-	}
-	if now.Before(t.coldUntil) {
+	e := w.entryLocked(ek, now)
+	if e == nil || now.Before(e.coldUntil) {
 		return // cold after a refusal: accepted terms are not reused yet
 	}
-	t.pr, t.req, t.expires = pr, req, now.Add(ttl)
-}
-
-// forget drops the terms of key (no longer allowed by the policy).
-func (w *Warm) forget(key string) {
-	if w == nil {
+	if t := e.terms[rk]; t != nil {
+		if t.expires.Before(expires) {
+			t.pr, t.expires = &one, expires // newer terms
+		}
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if t := w.terms[key]; t != nil {
-		t.pr, t.req = nil, nil
+	if e.terms == nil {
+		e.terms = make(map[string]*warmTerms)
 	}
+	e.terms[rk] = &warmTerms{pr: &one, expires: expires}
+	w.nterms++
 }
 
-// chill makes key cold until the later of now+Cooldown and until.
-func (w *Warm) chill(key string, now, until time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t := w.terms[key]
-	if t == nil {
-		return
+// entryLocked returns the entry of ek, created if need be; nil when the
+// memory is full of entries that must be kept.
+func (w *Warm) entryLocked(ek string, now time.Time) *warmEntry {
+	if e := w.entries[ek]; e != nil {
+		return e
 	}
-	t.pr, t.req = nil, nil
-	t.coldUntil = now.Add(w.cooldown())
-	if until.After(t.coldUntil) {
-		t.coldUntil = until
-	}
-}
-
-// evictLocked drops expired entries, or every entry when none has expired.
-func (w *Warm) evictLocked(now time.Time) {
-	for k, t := range w.terms {
-		if now.After(t.expires) && !now.Before(t.coldUntil) {
-			delete(w.terms, k)
+	if len(w.entries) >= maxWarmEntries {
+		w.evictLocked(now)
+		if len(w.entries) >= maxWarmEntries {
+			return nil
 		}
 	}
-	if len(w.terms) >= maxWarmEntries {
-		w.terms = make(map[string]*warmTerms)
+	if w.entries == nil {
+		w.entries = make(map[string]*warmEntry)
+	}
+	e := &warmEntry{}
+	w.entries[ek] = e
+	return e
+}
+
+// forget drops the terms of req of entry (no longer allowed by the policy)
+// and ends the entry's flight.
+func (w *Warm) forget(entry string, req *http.Request) {
+	ek, rk := w.keys(entry, req)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.entries[ek]
+	if e == nil {
+		return
+	}
+	if _, ok := e.terms[rk]; ok {
+		delete(e.terms, rk)
+		w.nterms--
+	}
+	e.flying = false
+}
+
+// chill makes entry cold until the later of now+Cooldown and until, and
+// forgets every term of it.
+func (w *Warm) chill(entry string, now, until time.Time) {
+	ek := w.hash(entry)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.entryLocked(ek, now)
+	if e == nil {
+		return // unreachable: the entry of a warm payment is in flight, hence kept
+	}
+	w.nterms -= len(e.terms)
+	e.terms = nil
+	cold := now.Add(w.cooldown())
+	if until.After(cold) {
+		cold = until
+	}
+	if cold.After(e.coldUntil) {
+		e.coldUntil = cold
+	}
+}
+
+// evictLocked drops expired terms, or every term when none has expired,
+// and the entries left with nothing to keep (no terms, not cold, nothing
+// in flight).
+func (w *Warm) evictLocked(now time.Time) {
+	for _, e := range w.entries {
+		for k, t := range e.terms {
+			if !now.Before(t.expires) {
+				delete(e.terms, k)
+				w.nterms--
+			}
+		}
+	}
+	if w.nterms >= maxWarmTerms {
+		for _, e := range w.entries {
+			e.terms = nil
+		}
+		w.nterms = 0
+	}
+	for k, e := range w.entries {
+		if len(e.terms) == 0 && !e.flying && !now.Before(e.coldUntil) {
+			delete(w.entries, k)
+		}
 	}
 }
 

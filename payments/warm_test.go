@@ -138,28 +138,30 @@ func summary(t *testing.T, l payments.Ledger) payments.Summary {
 }
 
 // TestWarmPathOneRoundTrip: after one paid call, calls to the same entry
-// (other URLs of its template included) take one HTTP request each, sign
-// once, and move exactly the price; v1 sellers too.
+// for the same request take one HTTP request each, sign once, and move
+// exactly the price (v2 sellers; v1 is never warm, see
+// TestWarmPathNeverV1).
 func TestWarmPathOneRoundTrip(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		paths []string
 		price payments.Amount
 	}{
-		{"v2", []string{"/v2/weather/paris", "/v2/weather/paris", "/v2/weather/oslo", "/v2/weather/lima?api_key=s3cret"}, 1000},
-		{"v1", []string{"/v1/quote?symbol=ACME", "/v1/quote?symbol=ACME", "/v1/quote?symbol=ZZZ"}, 2000},
+		{"v2", []string{"/v2/weather/paris", "/v2/weather/paris", "/v2/weather/lima?api_key=s3cret", "/v2/weather/lima?api_key=s3cret"}, 1000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newWarmFixture(t, 1_000_000, localseller.Config{})
 			fac := f.seller.Facilitator()
 			before := fac.Balance(f.seller.PayTo())
+			seen := map[string]bool{}
 			for i, p := range tt.paths {
 				res, err, reqs, paid := f.call(t, p, weatherLim)
 				mustPaid(t, res, err, tt.price)
 				wantReqs := int64(1)
-				if i == 0 {
+				if !seen[p] {
 					wantReqs = 2 // cold: the unpaid request, then the paid one
 				}
+				seen[p] = true
 				if reqs != wantReqs || paid != 1 {
 					t.Fatalf("call %d (%s): %d requests and %d payments reached the seller, want %d and 1", i, p, reqs, paid, wantReqs)
 				}
@@ -185,7 +187,7 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 			if s := summary(t, f.ledger); s.Settled != n*tt.price || s.Pending != 0 || s.Payments != len(tt.paths) {
 				t.Fatalf("ledger %+v", s)
 			}
-			if st := f.client.Warm.Stats(); st.Hits != int64(len(tt.paths)-1) || st.Fallbacks != 0 || st.Refusals != 0 {
+			if st := f.client.Warm.Stats(); st.Hits != int64(len(tt.paths)-len(seen)) || st.Fallbacks != 0 || st.Refusals != 0 {
 				t.Fatalf("stats %+v", st)
 			}
 		})
@@ -195,8 +197,9 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 // TestWarmPathTermsChanged: the seller reprices between two calls. The warm
 // payment at the old price is refused with a 402 carrying the new terms;
 // the call pays the new terms and the model sees one result. The refused
-// authorization was never settled; it stays counted until it expires and
-// then stops counting; the entry stays cold for the cooldown.
+// authorization was never settled; it stays counted, past its expiry by
+// the clock, until reconciliation proves it unused; the entry stays cold
+// for the cooldown.
 func TestWarmPathTermsChanged(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -282,8 +285,8 @@ func TestWarmPathTermsChanged(t *testing.T) {
 
 // TestWarmPathFallbackRefused: when the new terms are not payable (above
 // the entry's max_price, or the budget cannot hold them beside the refused
-// warm authorization), the call fails not charged, with nothing signed
-// after the warm payment.
+// warm authorization), the call fails with nothing signed after the warm
+// payment, its outcome unknown: the refused warm authorization left.
 func TestWarmPathFallbackRefused(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -476,7 +479,7 @@ func TestWarmPathBudgetUnderConcurrency(t *testing.T) {
 	f := newWarmFixture(t, 11*1000, localseller.Config{})
 	f.warmUp(t, weatherLim)
 	paid, refused := payConcurrently(t, 100, func() (*payments.Result, error) {
-		return f.client.Do(context.Background(), get(t, f.url+"/v2/weather/oslo"), weatherLim)
+		return f.client.Do(context.Background(), get(t, f.url+"/v2/weather/paris"), weatherLim)
 	})
 	if paid != 10 || refused != 90 {
 		t.Fatalf("paid %d refused %d, want 10 and 90", paid, refused)
@@ -487,6 +490,178 @@ func TestWarmPathBudgetUnderConcurrency(t *testing.T) {
 	if f.paidCount() != 11 {
 		t.Fatalf("%d payment headers, want 11: a refused call must sign nothing", f.paidCount())
 	}
+}
+
+// TestWarmPathKeyedOnRequest: remembered terms belong to the concrete
+// request (the entry, the method and the resolved URL, path and query), never
+// to the URL template: another URL of the same entry, or the same path with
+// another query, asks the seller first. A pay-what-you-want route whose
+// price is in the query is never paid the price learned for another amount.
+func TestWarmPathKeyedOnRequest(t *testing.T) {
+	t.Run("paths and queries", func(t *testing.T) {
+		f := newWarmFixture(t, 1_000_000, localseller.Config{})
+		for i, tt := range []struct {
+			path string
+			reqs int64
+		}{
+			{"/v2/weather/paris", 2}, {"/v2/weather/paris", 1},
+			{"/v2/weather/oslo", 2}, {"/v2/weather/oslo", 1},
+			{"/v2/weather/paris?units=imperial", 2}, {"/v2/weather/paris?units=imperial", 1},
+			{"/v2/weather/paris", 1},
+		} {
+			res, err, reqs, paid := f.call(t, tt.path, weatherLim)
+			mustPaid(t, res, err, 1000)
+			if reqs != tt.reqs || paid != 1 {
+				t.Fatalf("call %d (%s): %d requests, %d payments; want %d and 1", i, tt.path, reqs, paid, tt.reqs)
+			}
+		}
+	})
+	t.Run("price in the query", func(t *testing.T) {
+		f := newWarmFixture(t, 1_000_000, localseller.Config{})
+		lim := payments.Limit{Tool: "tip", MaxPrice: 10_000, WarmKey: "tip GET /v2/tip/{name}"}
+		res, err, _, _ := f.call(t, "/v2/tip/alice?amount=0.002", lim)
+		mustPaid(t, res, err, 2000)
+		n0 := len(f.seller.ReceivedPayments())
+		res, err, reqs, paid := f.call(t, "/v2/tip/bob?amount=0.001", lim)
+		mustPaid(t, res, err, 1000)
+		got := f.seller.ReceivedPayments()[n0:]
+		if reqs != 2 || paid != 1 || len(got) != 1 || got[0].Payload.Payload.Authorization.Value != "1000" {
+			t.Fatalf("%d requests, %d payments (%v); want a cold call that signs 1000 once", reqs, paid, values(got))
+		}
+		if s := summary(t, f.ledger); s.Settled != 3000 || s.Pending != 0 {
+			t.Fatalf("ledger %+v: want 3000 settled and nothing held", s)
+		}
+	})
+}
+
+// TestWarmPathNeverV1: a v1 seller's maxAmountRequired is never exceeded
+// for the exact resource paid. v1 payments carry no echo of the terms and
+// the v1 rule lets a seller take a payment that meets or exceeds its price,
+// so v1 terms are never paid warm: every v1 call asks first, and a price
+// cut on the very same URL is paid at the new price at once.
+func TestWarmPathNeverV1(t *testing.T) {
+	lim := payments.Limit{Tool: "quote", MaxPrice: 10_000, WarmKey: "quote GET /v1/quote"}
+	f := newWarmFixture(t, 1_000_000, localseller.Config{})
+	for i, price := range []payments.Amount{2000, 2000, 1000, 1000} {
+		if i == 2 {
+			f.seller.SetPrices(localseller.Prices{Quote: 1000})
+		}
+		n0 := len(f.seller.ReceivedPayments())
+		res, err, reqs, paid := f.call(t, "/v1/quote?symbol=ACME", lim)
+		mustPaid(t, res, err, price)
+		if reqs != 2 || paid != 1 {
+			t.Fatalf("call %d: %d requests, %d payments; a v1 call must ask first (2, 1)", i, reqs, paid)
+		}
+		for _, r := range f.seller.ReceivedPayments()[n0:] {
+			if r.Payload == nil || r.Payload.Payload.Authorization.Value != price.Atomic() {
+				t.Fatalf("call %d: the seller received %v for a resource it quoted at %d", i, values(f.seller.ReceivedPayments()[n0:]), price)
+			}
+		}
+	}
+	if st := f.client.Warm.Stats(); st.Hits != 0 {
+		t.Fatalf("stats %+v: no v1 payment may be warm", st)
+	}
+}
+
+// TestWarmPathFreshFromStatement: the freshness window runs from the 402
+// that stated the terms, not from the last warm payment: paying warm does
+// not extend it.
+func TestWarmPathFreshFromStatement(t *testing.T) {
+	f := newWarmFixture(t, 1_000_000, localseller.Config{})
+	f.warmUp(t, weatherLim) // the seller states its terms now (TTL 1 min)
+	for i, tt := range []struct {
+		after time.Duration
+		reqs  int64
+	}{
+		{40 * time.Second, 1}, // 40 s after the statement: warm
+		{30 * time.Second, 2}, // 70 s after it, 30 s after the warm payment: asked again
+		{30 * time.Second, 1}, // 30 s after the new statement: warm
+		{31 * time.Second, 2}, // 61 s after it
+	} {
+		f.clock.Add(tt.after)
+		res, err, reqs, paid := f.call(t, "/v2/weather/paris", weatherLim)
+		mustPaid(t, res, err, 1000)
+		if reqs != tt.reqs || paid != 1 {
+			t.Fatalf("call %d: %d requests, %d payments; want %d and 1", i, reqs, paid, tt.reqs)
+		}
+	}
+}
+
+// TestWarmPathSingleFlight: many concurrent calls of one entry while the
+// seller changes its price. At most one warm payment of an entry is in
+// flight at a time, so at most one authorization at the old price reaches
+// the seller (the promise: one extra authorization per entry per cooldown),
+// the others ask first; every call is paid at the new price or refused
+// unsigned, and the budget holds to the atomic unit.
+func TestWarmPathSingleFlight(t *testing.T) {
+	const n, newPrice = 40, payments.Amount(1500)
+	// The warm-up's 1000, the refused warm authorization's 1000 (counted),
+	// and room for exactly 10 calls at the new price.
+	const budget = 1000 + 1000 + 10*newPrice
+	// Every answer takes a while, so that the calls overlap.
+	f := newWarmFixture(t, budget, localseller.Config{Delay: 30 * time.Millisecond})
+	f.warmUp(t, weatherLim)
+	f.seller.SetPrices(localseller.Prices{Weather: newPrice})
+	fac := f.seller.Facilitator()
+	n0, settled0 := len(f.seller.ReceivedPayments()), fac.SettledTotal()
+
+	// A call whose warm payment the seller refused with the new terms,
+	// which the budget then cannot hold, is refused over budget with its
+	// outcome unknown: the refused warm authorization left the process and
+	// counts until reconciliation proves it unused. Any other refusal signs
+	// nothing and is not charged.
+	var warmRefused atomic.Int64
+	paid, refused := payConcurrently(t, n, func() (*payments.Result, error) {
+		res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/paris"), weatherLim)
+		if pe, ok := payments.AsError(err); ok && pe.Code == payments.CodeOverBudget && pe.Charged == payments.ChargeUnknown &&
+			pe.Receipt != nil && pe.Receipt.State == string(payments.StateRejected) && pe.Receipt.Amount == 1000 {
+			warmRefused.Add(1)
+			return nil, &payments.Error{Code: payments.CodeOverBudget, Charged: payments.NotCharged}
+		}
+		return res, err
+	})
+	got := f.seller.ReceivedPayments()[n0:]
+	var old, fresh int64
+	for _, r := range got {
+		switch v := r.Payload.Payload.Authorization.Value; v {
+		case "1000":
+			old++
+		case newPrice.Atomic():
+			fresh++
+		default:
+			t.Errorf("an authorization of %s", v)
+		}
+	}
+	if old > 1 {
+		t.Fatalf("%d authorizations at the old price reached the seller; the warm path promises at most one per entry per cooldown", old)
+	}
+	if w := warmRefused.Load(); w > old {
+		t.Fatalf("%d calls report a refused warm payment, but %d reached the seller", w, old)
+	}
+	if paid != 10 || refused != n-10 || fresh != paid {
+		t.Fatalf("paid %d, refused %d, %d authorizations at the new price; want 10, %d, 10 (a refused call signs nothing)", paid, refused, fresh, n-10)
+	}
+	if moved := fac.SettledTotal() - settled0; moved != 10*newPrice {
+		t.Fatalf("%d moved, want %d", moved, 10*newPrice)
+	}
+	if s := summary(t, f.ledger); s.Counted() > budget || s.Settled != 1000+10*newPrice || s.Pending != payments.Amount(old)*1000 {
+		t.Fatalf("ledger %+v over the %d budget, or not what moved and what is held", s, budget)
+	}
+	if st := f.client.Warm.Stats(); st.Hits != old || st.Fallbacks != old {
+		t.Fatalf("stats %+v, want %d warm payment(s), each a fallback", st, old)
+	}
+}
+
+func values(rs []localseller.Received) []string {
+	var out []string
+	for _, r := range rs {
+		if r.Payload == nil {
+			out = append(out, "(undecodable)")
+			continue
+		}
+		out = append(out, r.Payload.Payload.Authorization.Value)
+	}
+	return out
 }
 
 func hashOf(t *testing.T, nonce string) common.Hash {

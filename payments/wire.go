@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // HTTP header names of the x402 transports (case-insensitive on the wire).
@@ -155,7 +157,7 @@ func ParseChallenge(h http.Header, body []byte) (*PaymentRequired, error) {
 		return nil, fmt.Errorf("payment challenge is %d bytes, over the %d-byte limit", len(raw), maxChallengeBytes)
 	}
 	var pr PaymentRequired
-	if err := json.Unmarshal(raw, &pr); err != nil {
+	if err := jsonlimit.Unmarshal(raw, &pr); err != nil {
 		return nil, fmt.Errorf("payment challenge is not valid x402 JSON: %w", err)
 	}
 	switch pr.X402Version {
@@ -232,7 +234,7 @@ func DecodePaymentHeader(v string) (*PaymentPayload, error) {
 		return nil, fmt.Errorf("payment header is not base64: %w", err)
 	}
 	var p PaymentPayload
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := jsonlimit.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("payment header is not a JSON payment payload: %w", err)
 	}
 	return &p, nil
@@ -272,7 +274,7 @@ func ParseSettlement(h http.Header) (*SettlementResponse, error) {
 		return nil, fmt.Errorf("payment response header is not base64: %w", err)
 	}
 	var s SettlementResponse
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := jsonlimit.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("payment response header is not JSON: %w", err)
 	}
 	return &s, nil

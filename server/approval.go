@@ -36,7 +36,8 @@ const approvalInput = "x402_approve_payment"
 //
 // Hosts on older protocol versions (2025-06-18, ...) are asked with
 // elicitation/create from inside the call, while the reservation is held
-// (askNow). mcp-go could bridge the input request to elicitation/create
+// (askNow), over the session of the call's transport (over the legacy SSE
+// transport, sse.go's sseSession). mcp-go could bridge the input request to elicitation/create
 // itself, but its bridge runs outside the tool handler: a host's error
 // would end the call with a JSON-RPC error instead of approval_required,
 // the wait would not be bounded by payments.ApprovalTimeout, and every
@@ -90,7 +91,7 @@ func covers(a, r payments.ApprovalRequest) bool {
 	if (a.Tip == nil) != (r.Tip == nil) || a.Tip != nil && (a.Tip.Name != r.Tip.Name || a.Tip.Note != r.Tip.Note) {
 		return false
 	}
-	return a.Tool == r.Tool && a.PayTo == r.PayTo && a.Network == r.Network && a.Asset == r.Asset &&
+	return a.Tool == r.Tool && a.PayTo == r.PayTo && a.Network == r.Network && a.Asset == r.Asset && a.Currency == r.Currency &&
 		a.Resource == r.Resource && r.Amount <= a.Amount
 }
 
@@ -219,17 +220,29 @@ func approvalMessage(r payments.ApprovalRequest) string {
 	if r.Tip != nil {
 		return tipMessage(r)
 	}
+	cur := currencyOf(r.Currency)
 	var b strings.Builder
-	fmt.Fprintf(&b, "Approve a payment of %s for the tool %q?\n", r.Amount.USDC(), r.Tool)
+	fmt.Fprintf(&b, "Approve a payment of %s for the tool %q?\n", cur.Format(r.Amount), r.Tool)
 	fmt.Fprintf(&b, "Payee: %s\nNetwork: %s (%s)\n", r.PayTo, r.Network.Name(), r.Network)
+	if !cur.IsUSDC() {
+		fmt.Fprintf(&b, "Token: %s at %s (%d decimals)\n", cur.Symbol, r.Asset, cur.Decimals)
+	}
 	if r.Resource != "" {
 		fmt.Fprintf(&b, "Buys: %s\n", r.Resource)
 	}
 	if d := strings.TrimSpace(r.Description); d != "" {
 		fmt.Fprintf(&b, "What it does: %s\n", payments.Sanitize(d, 300))
 	}
-	fmt.Fprintf(&b, "It is above the approval threshold of %s set by the operator. Nothing is signed unless you approve.", r.Threshold.USDC())
+	fmt.Fprintf(&b, "It is above the approval threshold of %s set by the operator. Nothing is signed unless you approve.", cur.Format(r.Threshold))
 	return b.String()
+}
+
+// currencyOf is c, or USDC for the zero Currency.
+func currencyOf(c payments.Currency) payments.Currency {
+	if c == (payments.Currency{}) {
+		return payments.USDC
+	}
+	return c
 }
 
 // tipMessage is the question for a tip: the recipient (name and address,
@@ -238,11 +251,12 @@ func approvalMessage(r payments.ApprovalRequest) string {
 // shown quoted.
 func tipMessage(r payments.ApprovalRequest) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Approve a tip of %s to %s?\n", r.Amount.USDC(), r.Tip.Recipient(r.PayTo))
+	cur := currencyOf(r.Currency)
+	fmt.Fprintf(&b, "Approve a tip of %s to %s?\n", cur.Format(r.Amount), r.Tip.Recipient(r.PayTo))
 	if r.Tip.Name == "" {
 		b.WriteString("This address is not in the operator's address book: check it is the person you mean.\n")
 	}
-	fmt.Fprintf(&b, "Network: %s (%s), token %s\n", r.Network.Name(), r.Network, r.Asset)
+	fmt.Fprintf(&b, "Network: %s (%s), token %s (%s)\n", r.Network.Name(), r.Network, cur.Symbol, r.Asset)
 	if r.Tip.Note != "" {
 		fmt.Fprintf(&b, "Note: %q\n", r.Tip.Note)
 	}

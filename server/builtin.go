@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -26,7 +27,8 @@ func readOnly(title string) mcp.ToolAnnotation {
 		IdempotentHint: mcp.ToBoolPtr(true), OpenWorldHint: mcp.ToBoolPtr(false)}
 }
 
-// WalletStatus is x402_wallet's structured answer.
+// WalletStatus is x402_wallet's structured answer. Its amounts are decimal
+// USDC, except those of Assets, each in its own asset.
 type WalletStatus struct {
 	Address    string        `json:"address"`
 	Networks   []NetworkInfo `json:"networks"`
@@ -37,6 +39,25 @@ type WalletStatus struct {
 	// unknown, stay counted until `x402-mcp ledger reconcile` can reach a
 	// chain.
 	NoRPC []string `json:"noRpc,omitempty"`
+	// Assets are the declared assets other than USDC, each with its own
+	// per-call cap and budget, in its own units.
+	Assets []AssetStatus `json:"assets,omitempty"`
+}
+
+// AssetStatus is one declared asset's limits and what counts against them,
+// as decimals of the asset.
+type AssetStatus struct {
+	Symbol     string       `json:"symbol"`
+	Decimals   int          `json:"decimals"`
+	Network    string       `json:"network"`
+	Address    string       `json:"address"`
+	PerCallCap string       `json:"perCallCap,omitempty"`
+	Total      string       `json:"total"`
+	Settled    string       `json:"settled"`
+	Pending    string       `json:"pending"`
+	Left       string       `json:"left"`
+	Payments   int          `json:"payments"`
+	PerDay     *ScopeStatus `json:"perDay,omitempty"`
 }
 
 // NetworkInfo names an allowed network.
@@ -73,11 +94,16 @@ type ScopeStatus struct {
 }
 
 func scope(limit, counted payments.Amount) *ScopeStatus {
+	return scopeIn(payments.USDC, limit, counted)
+}
+
+// scopeIn is scope with the amounts as decimals of cur.
+func scopeIn(cur payments.Currency, limit, counted payments.Amount) *ScopeStatus {
 	left := payments.Amount(0)
 	if counted < limit {
 		left = limit - counted
 	}
-	return &ScopeStatus{Limit: limit.String(), Counted: counted.String(), Left: left.String()}
+	return &ScopeStatus{Limit: cur.Decimal(limit), Counted: cur.Decimal(counted), Left: cur.Decimal(left)}
 }
 
 func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
@@ -86,7 +112,8 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger summary: %w", err)
 	}
-	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String()}
+	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
+		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
 	rpc := s.catalog().reg.RPC
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
@@ -117,11 +144,12 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		st.Budget.PerSession.Resets = "when this session ends"
 	}
 	if b.TipPerDay != 0 {
-		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Kind: payments.KindTip})
+		tc := currencyOf(b.TipCurrency)
+		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Kind: payments.KindTip, Currency: tc})
 		if err != nil {
 			return nil, fmt.Errorf("ledger spent: %w", err)
 		}
-		d := scope(b.TipPerDay, sp.TipDay)
+		d := scopeIn(tc, b.TipPerDay, sp.TipDay)
 		d.Window = b.Day.String()
 		if !sum.DayResets.IsZero() {
 			d.Resets = sum.DayResets.Format(time.RFC3339)
@@ -140,6 +168,27 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 		st.Budget.PerNetwork[string(n)] = a.String()
 	}
+	for _, a := range sum.Assets {
+		cur := a.Currency
+		as := AssetStatus{Symbol: cur.Symbol, Decimals: cur.Decimals, Total: cur.Decimal(a.Total), Settled: cur.Decimal(a.Settled),
+			Pending: cur.Decimal(a.Pending), Left: cur.Decimal(a.Left()), Payments: a.Payments}
+		for _, ap := range c.Policy.Assets {
+			if ap.Currency() == cur {
+				as.Network, as.Address = string(ap.Network), ap.Address.Hex()
+				if ap.PerCall != 0 {
+					as.PerCallCap = cur.Decimal(ap.PerCall)
+				}
+			}
+		}
+		if a.PerDay != 0 {
+			as.PerDay = scopeIn(cur, a.PerDay, a.Day)
+			as.PerDay.Window = b.Day.String()
+			if !sum.DayResets.IsZero() {
+				as.PerDay.Resets = sum.DayResets.Format(time.RFC3339)
+			}
+		}
+		st.Assets = append(st.Assets, as)
+	}
 	return st, nil
 }
 
@@ -153,6 +202,7 @@ func perCall(p payments.Policy) payments.Amount {
 func (s *Server) walletTool() mcpserver.ServerTool {
 	t := mcp.NewTool(ToolWallet,
 		mcp.WithDescription("Show x402-mcp's paying wallet: its address, the allowed networks, the per-call cap and the budget spent and left. Spends nothing."),
+		mcp.WithRawOutputSchema(walletOutputSchema),
 	)
 	t.Annotations = readOnly("Wallet and budget")
 	return mcpserver.ServerTool{Tool: t, Handler: func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -165,8 +215,9 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		for i, n := range st.Networks {
 			names[i] = n.ID + " (" + n.Name + ")"
 		}
-		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%d payments).",
-			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left, st.Budget.Payments)
+		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%s).",
+			st.Address, strings.Join(names, ", "), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
+			plural.Count(st.Budget.Payments, "payment", "payments"))
 		if d := st.Budget.PerDay; d != nil {
 			text += fmt.Sprintf(" Today (%s): %s of %s USDC counted, %s left.", d.Window, d.Counted, d.Limit, d.Left)
 		}
@@ -174,7 +225,18 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 			text += fmt.Sprintf(" This session: %s of %s USDC counted, %s left.", ss.Counted, ss.Limit, ss.Left)
 		}
 		if tp := st.Budget.TipsPerDay; tp != nil {
-			text += fmt.Sprintf(" Tips today (%s): %s of %s USDC counted, %s left.", tp.Window, tp.Counted, tp.Limit, tp.Left)
+			text += fmt.Sprintf(" Tips today (%s): %s of %s %s counted, %s left.", tp.Window, tp.Counted, tp.Limit, currencyOf(s.cfg.Client.Policy.Budget.TipCurrency).Symbol, tp.Left)
+		}
+		for _, a := range st.Assets {
+			text += fmt.Sprintf(" %s (%d decimals, %s on %s): budget %s %s total, %s settled, %s pending, %s left (%d payments)",
+				a.Symbol, a.Decimals, a.Address, a.Network, a.Total, a.Symbol, a.Settled, a.Pending, a.Left, a.Payments)
+			if a.PerCallCap != "" {
+				text += fmt.Sprintf("; per-call cap %s %s", a.PerCallCap, a.Symbol)
+			}
+			if d := a.PerDay; d != nil {
+				text += fmt.Sprintf("; today (%s) %s of %s %s counted, %s left", d.Window, d.Counted, d.Limit, a.Symbol, d.Left)
+			}
+			text += "."
 		}
 		if len(st.NoRPC) > 0 {
 			text += fmt.Sprintf(" No rpc endpoint for %s: payments there that a seller refused, or whose outcome is unknown, stay counted (pending) until `x402-mcp ledger reconcile` can reach a chain.", strings.Join(st.NoRPC, ", "))
@@ -205,6 +267,7 @@ func (s *Server) quoteTool(c *catalog) mcpserver.ServerTool {
 	t := mcp.NewToolWithRawSchema(ToolQuote,
 		"Ask a paid tool's upstream what a call would cost, without paying: the seller's payment options, which one the operator's policy would pay, and whether the budget allows it. Sends one unpaid request; nothing is signed.",
 		raw)
+	t.RawOutputSchema = quoteOutputSchema
 	t.Annotations = readOnly("Quote a paid tool")
 	t.Annotations.OpenWorldHint = mcp.ToBoolPtr(true)
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleQuote}
@@ -223,7 +286,7 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
 	defer cancel()
-	httpReq, err := e.NewRequest(ctx, callArgs, s.cfg.Getenv)
+	httpReq, red, err := e.NewRedactedRequest(ctx, callArgs, s.cfg.Getenv)
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
@@ -231,6 +294,7 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
+	lim.Redaction = red
 	q, err := s.cfg.Client.Quote(ctx, httpReq, lim)
 	if err != nil {
 		return tools.ErrorResult(err), nil
@@ -238,29 +302,34 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	return mcp.NewToolResultStructured(quoteView(e, q), quoteText(e, q)), nil
 }
 
+// quoteOut is x402_quote's structured answer: maxPrice and price in the
+// entry's currency, budgetLeft in the budget's (the chosen option's).
 type quoteOut struct {
-	Tool        string            `json:"tool"`
-	Free        bool              `json:"free"`
-	Status      int               `json:"status"`
-	X402Version int               `json:"x402Version,omitempty"`
-	MaxPrice    string            `json:"maxPrice"`
-	WouldPay    bool              `json:"wouldPay"`
-	Price       string            `json:"price,omitempty"`
-	Network     string            `json:"network,omitempty"`
-	PayTo       string            `json:"payTo,omitempty"`
-	Reason      string            `json:"reason,omitempty"`
-	BudgetLeft  string            `json:"budgetLeft"`
-	Options     []payments.Option `json:"options,omitempty"`
+	Tool           string            `json:"tool"`
+	Free           bool              `json:"free"`
+	Status         int               `json:"status"`
+	X402Version    int               `json:"x402Version,omitempty"`
+	MaxPrice       string            `json:"maxPrice"`
+	Currency       string            `json:"currency"`
+	WouldPay       bool              `json:"wouldPay"`
+	Price          string            `json:"price,omitempty"`
+	Network        string            `json:"network,omitempty"`
+	PayTo          string            `json:"payTo,omitempty"`
+	Reason         string            `json:"reason,omitempty"`
+	BudgetLeft     string            `json:"budgetLeft"`
+	BudgetCurrency string            `json:"budgetCurrency"`
+	Options        []payments.Option `json:"options,omitempty"`
 }
 
 func quoteView(e *tools.Entry, q *payments.Quote) quoteOut {
-	out := quoteOut{Tool: e.Name, Free: q.Free, Status: q.Status, X402Version: q.X402Version, MaxPrice: e.MaxPrice.String(),
-		WouldPay: q.WouldPay, Reason: q.Reason, BudgetLeft: q.BudgetLeft.String(), Options: q.Options}
+	cur, bcur := currencyOf(e.Currency), currencyOf(q.Currency)
+	out := quoteOut{Tool: e.Name, Free: q.Free, Status: q.Status, X402Version: q.X402Version, MaxPrice: cur.Decimal(e.MaxPrice), Currency: cur.Symbol,
+		WouldPay: q.WouldPay, Reason: q.Reason, BudgetLeft: bcur.Decimal(q.BudgetLeft), BudgetCurrency: bcur.Symbol, Options: q.Options}
 	if q.BudgetLeft == payments.MaxAmount {
 		out.BudgetLeft = "unlimited"
 	}
 	if q.Chosen != nil {
-		out.Price, out.Network, out.PayTo = q.Chosen.Amount.String(), q.Chosen.Network, q.Chosen.PayTo
+		out.Price, out.Network, out.PayTo = currencyOf(q.Chosen.Currency()).Decimal(q.Chosen.Amount), q.Chosen.Network, q.Chosen.PayTo
 	}
 	return out
 }
@@ -270,8 +339,8 @@ func quoteText(e *tools.Entry, q *payments.Quote) string {
 	case q.Free:
 		return fmt.Sprintf("%s: the upstream answered %d without asking for payment (free right now). Not charged.", e.Name, q.Status)
 	case q.WouldPay:
-		return fmt.Sprintf("%s: costs %s on %s to %s; the policy would pay it (max_price %s USDC). Not charged: this was only a quote.",
-			e.Name, q.Chosen.Amount.USDC(), q.Chosen.Network, q.Chosen.PayTo, e.MaxPrice)
+		return fmt.Sprintf("%s: costs %s on %s to %s; the policy would pay it (max_price %s). Not charged: this was only a quote.",
+			e.Name, currencyOf(q.Chosen.Currency()).Format(q.Chosen.Amount), q.Chosen.Network, q.Chosen.PayTo, currencyOf(e.Currency).Format(e.MaxPrice))
 	default:
 		return fmt.Sprintf("%s: the policy would NOT pay: %s Not charged: this was only a quote.", e.Name, q.Reason)
 	}

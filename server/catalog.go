@@ -97,8 +97,9 @@ var ErrRestartNeeded = errors.New("restart x402-mcp to apply them")
 //
 // Tools, prices, pins, timeouts, max_result_bytes and expose apply live, and
 // so does the tipping section (x402_tip appears, changes or goes) except its
-// per_day. The payment policy and budgets (defaults.networks, max_per_call,
-// approve_above, budget, tipping.per_day, rpc) are the payments client's and the ledger's,
+// per_day and its asset's currency. The payment policy and budgets
+// (defaults.networks, max_per_call, approve_above, budget, assets,
+// tipping.per_day, rpc) are the payments client's and the ledger's,
 // fixed at start: a registry that changes them is refused whole (the old
 // catalog stays) with an error wrapping ErrRestartNeeded.
 func (s *Server) Reload(reg *tools.Registry) error {
@@ -108,6 +109,15 @@ func (s *Server) Reload(reg *tools.Registry) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.catalog()
+	if len(reg.Unresolved()) > 0 {
+		// The decimals read from the chain at start hold for the same
+		// assets; a new asset is a change of policy, refused below.
+		r, err := reg.WithDecimals(old.reg.ChainDecimals())
+		if err != nil {
+			return err
+		}
+		reg = r
+	}
 	if diff := policyChanges(old.reg, reg); len(diff) > 0 {
 		return fmt.Errorf("%s: %s changed: the payment policy and budgets are fixed while x402-mcp runs, so nothing was reloaded; %w",
 			reg.Path, strings.Join(diff, ", "), ErrRestartNeeded)
@@ -144,6 +154,12 @@ func policyChanges(a, b *tools.Registry) []string {
 	}
 	if ba.TipPerDay != bb.TipPerDay {
 		out = append(out, "tipping.per_day")
+	}
+	if ba.TipCurrency != bb.TipCurrency {
+		out = append(out, "tipping.asset (the tip budget's currency)")
+	}
+	if !slices.Equal(pa.Assets, pb.Assets) || !maps.Equal(ba.Assets, bb.Assets) || len(a.Unresolved()) != len(b.Unresolved()) {
+		out = append(out, "assets")
 	}
 	if !maps.Equal(a.RPC, b.RPC) {
 		out = append(out, "rpc")

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -26,10 +27,14 @@ type HistoryEntry struct {
 	ID   string `json:"id"`
 	Time string `json:"time"`
 	// Kind is "payment" (a paid tool call) or "tip" (x402_tip).
-	Kind        string `json:"kind"`
-	Tool        string `json:"tool"`
+	Kind string `json:"kind"`
+	Tool string `json:"tool"`
+	// Amount is a decimal of the payment's asset: Symbol, with Decimals.
 	Amount      string `json:"amount"`
 	AmountAtom  string `json:"amountAtomic"`
+	Symbol      string `json:"symbol"`
+	Decimals    int    `json:"decimals"`
+	Asset       string `json:"asset,omitempty"`
 	State       string `json:"state"`
 	Network     string `json:"network"`
 	PayTo       string `json:"payTo"`
@@ -53,6 +58,7 @@ func (s *Server) historyTool() mcpserver.ServerTool {
 	t := mcp.NewToolWithRawSchema(ToolSpendHistory,
 		"List recent payments and tips from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction), state, and a tip's recipient and note. Filter by kind, tool, state and time. Spends nothing.",
 		raw)
+	t.RawOutputSchema = historyOutputSchema
 	t.Annotations = readOnly("Spend history")
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleHistory}
 }
@@ -87,14 +93,15 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		Payments []HistoryEntry `json:"payments"`
 	}{Payments: make([]HistoryEntry, 0, len(rows))}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d payments", len(rows))
+	b.WriteString(plural.Count(len(rows), "payment", "payments"))
 	if f.Tool != "" || f.Kind != "" || f.State != "" || !f.Since.IsZero() {
 		b.WriteString(" matching the filter")
 	}
 	b.WriteString(", newest first.")
 	for _, r := range rows {
-		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Kind: r.Kind, Tool: r.Tool, Amount: r.Amount.String(),
-			AmountAtom: r.Amount.Atomic(), State: string(r.State), Network: r.Network, PayTo: r.PayTo, Payer: r.Payer,
+		cur := r.Currency()
+		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Kind: r.Kind, Tool: r.Tool, Amount: cur.Decimal(r.Amount),
+			AmountAtom: r.Amount.Atomic(), Symbol: cur.Symbol, Decimals: cur.Decimals, Asset: r.Asset, State: string(r.State), Network: r.Network, PayTo: r.PayTo, Payer: r.Payer,
 			Transaction: r.Transaction, Resource: r.Resource, Reason: r.Reason, Reconciled: !r.ReconciledAt.IsZero(), Note: r.Note}
 		out.Payments = append(out.Payments, h)
 		tx := h.Transaction
@@ -103,13 +110,13 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		}
 		if h.Kind == ledger.KindTip {
 			// The resource of a tip names its recipient: "tip to alice (0x…)".
-			fmt.Fprintf(&b, "\n%s %s %s USDC on %s: %s (%s)", h.Time, h.Resource, h.Amount, h.Network, h.State, tx)
+			fmt.Fprintf(&b, "\n%s %s %s %s on %s: %s (%s)", h.Time, h.Resource, h.Amount, h.Symbol, h.Network, h.State, tx)
 			if h.Note != "" {
 				fmt.Fprintf(&b, ", note %q", h.Note)
 			}
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s %s %s USDC to %s on %s: %s (%s)", h.Time, h.Tool, h.Amount, h.PayTo, h.Network, h.State, tx)
+		fmt.Fprintf(&b, "\n%s %s %s %s to %s on %s: %s (%s)", h.Time, h.Tool, h.Amount, h.Symbol, h.PayTo, h.Network, h.State, tx)
 	}
 	return mcp.NewToolResultStructured(out, b.String()), nil
 }

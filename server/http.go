@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,8 +49,10 @@ type HTTPOptions struct {
 	// MaxRequestBytes caps a request body (DefaultMaxRequestBytes when ≤ 0);
 	// a larger one gets 413.
 	MaxRequestBytes int64
-	// CORSOrigins, when set, are the browser origins allowed to call; CORS
-	// is off otherwise.
+	// CORSOrigins are the browser origins allowed to call (exact origins,
+	// e.g. https://app.example; CheckOrigins says which are valid). A request
+	// that carries any other Origin gets 403, on every endpoint; CORS is off
+	// without them. They need a Token.
 	CORSOrigins []string
 	// DrainTimeout bounds how long shutdown waits for tool calls in flight
 	// (DefaultDrainTimeout when ≤ 0).
@@ -111,17 +115,70 @@ func CheckBind(addr, token string) error {
 	return nil
 }
 
+// CheckOrigins refuses browser origins that x402-mcp must not trust: any
+// origin without a bearer token (a page from it could spend the wallet),
+// "*", and anything that is not an exact origin (scheme http or https, a
+// host, an optional port, no path).
+func CheckOrigins(origins []string, token string) error {
+	if len(origins) == 0 {
+		return nil
+	}
+	if token == "" {
+		return fmt.Errorf("refusing --cors-origin without a bearer token: a page from %s could spend the wallet; "+
+			"set X402_MCP_TOKEN or --token-file FILE (the page must send it)", payments.Sanitize(strings.Join(origins, ", "), 300))
+	}
+	var errs []error
+	for _, o := range origins {
+		if _, err := normalizeOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("--cors-origin %q: %w", payments.Sanitize(o, 200), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// normalizeOrigin returns an origin as browsers send it in the Origin header
+// (lower-case scheme and host, no default port), or an error saying why o is
+// not an exact origin.
+func normalizeOrigin(o string) (string, error) {
+	const want = "give an exact origin such as https://app.example or http://localhost:6274"
+	if o == "*" {
+		return "", errors.New("any origin (*) would let every site's pages call: " + want)
+	}
+	u, err := url.Parse(o) // lower-cases the scheme
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Opaque != "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Path != "" && u.Path != "/" {
+		return "", errors.New("not an origin: " + want)
+	}
+	scheme, host, port := u.Scheme, strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, nil
+}
+
 // httpTransports is the handler tree plus what shutdown must close.
 type httpTransports struct {
 	handler    http.Handler
 	streamable *mcpserver.StreamableHTTPServer
 	sse        *mcpserver.SSEServer
+	// sessions are the Streamable HTTP sessions issued and not yet ended.
+	sessions *sessionIDs
+	// asker carries elicitation/create over the legacy SSE streams (sse.go).
+	asker *sseAsker
 }
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
 // /sse and /message, with /healthz and /metrics, under opts' auth, size
-// limit and CORS. mcp-go's DNS-rebinding protection stays on: a request that
-// reaches a loopback listener must name a loopback Host.
+// limit and CORS. A request that carries an Origin not in opts.CORSOrigins
+// gets 403, whatever its path; OAuth discovery and registration paths get
+// 404 (x402-mcp has no OAuth). mcp-go's DNS-rebinding protection stays on:
+// a request that reaches a loopback listener must name a loopback Host.
 func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 	return s.httpTransports(opts).handler
 }
@@ -133,47 +190,105 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	withPrincipal := func(ctx context.Context, _ *http.Request) context.Context {
 		return payments.WithSession(ctx, principal)
 	}
+	// Only exact origins are allowed; one that does not parse is never
+	// allowed (Serve refuses it at start, through CheckOrigins).
+	var origins []string
+	for _, o := range opts.CORSOrigins {
+		if n, err := normalizeOrigin(o); err == nil {
+			origins = append(origins, n)
+		}
+	}
+	t := &httpTransports{sessions: newSessionIDs(), asker: newSSEAsker(s.cfg.Logger)}
 	streamOpts := []mcpserver.StreamableHTTPOption{
 		mcpserver.WithEndpointPath(PathMCP),
 		mcpserver.WithHTTPContextFunc(withPrincipal),
 		mcpserver.WithStreamableHTTPLogger(s.cfg.Logger),
+		mcpserver.WithSessionIdManager(t.sessions),
 	}
 	sseOpts := []mcpserver.SSEOption{
 		mcpserver.WithSSEEndpoint(PathSSE),
 		mcpserver.WithMessageEndpoint(PathMessage),
-		mcpserver.WithSSEContextFunc(withPrincipal),
+		mcpserver.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
+			return t.asker.wrapSession(withPrincipal(ctx, r), s.mcp)
+		}),
+		mcpserver.WithSessionIDGenerator(t.asker.newSessionID),
 	}
-	if len(opts.CORSOrigins) > 0 {
+	if len(origins) > 0 {
 		cors := []mcpserver.CORSOption{
-			mcpserver.WithCORSAllowedOrigins(opts.CORSOrigins...),
+			mcpserver.WithCORSAllowedOrigins(origins...),
 			mcpserver.WithCORSAllowedHeaders("Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"),
 		}
 		streamOpts = append(streamOpts, mcpserver.WithStreamableHTTPCORS(cors...))
 		sseOpts = append(sseOpts, mcpserver.WithSSECORS(cors...))
 	}
-	t := &httpTransports{
-		streamable: mcpserver.NewStreamableHTTPServer(s.mcp, streamOpts...),
-		sse:        mcpserver.NewSSEServer(s.mcp, sseOpts...),
-	}
+	t.streamable = mcpserver.NewStreamableHTTPServer(s.mcp, streamOpts...)
+	t.sse = mcpserver.NewSSEServer(s.mcp, sseOpts...)
+	t.asker.sse = t.sse
 	mux := http.NewServeMux()
-	mux.Handle(PathMCP, t.streamable)
+	mux.Handle(PathMCP, t.sessions.guard(t.streamable))
 	var sse http.Handler = t.sse
-	if len(opts.CORSOrigins) == 0 {
+	if len(origins) == 0 {
 		sse = noAnyOrigin(sse)
 	}
-	mux.Handle(PathSSE, sse)
-	mux.Handle(PathMessage, sse)
+	mux.Handle(PathSSE, t.asker.streams(sse))
+	mux.Handle(PathMessage, t.asker.messages(sse))
 	mux.HandleFunc("GET "+PathMetrics, s.serveMetrics)
-	guarded := requireToken(opts.Token, len(opts.CORSOrigins) > 0, limitBody(opts.maxBytes(), mux))
+	guarded := requireToken(opts.Token, len(origins) > 0, limitBody(opts.maxBytes(), mux))
 	root := http.NewServeMux()
 	root.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/", guarded)
-	t.handler = root
+	t.handler = checkOrigin(origins, noOAuth(root))
 	return t
 }
+
+// checkOrigin answers 403 to a request whose Origin header is present and
+// not one of allowed (normalized origins), as the MCP transport spec
+// requires: browsers send Origin, and only the operator's own pages may
+// call. Loopback origins get no exemption: any local web app or dev server
+// could be such a page. A request without Origin (not from a browser) goes
+// on to auth.
+func checkOrigin(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vals := r.Header.Values("Origin")
+		if len(vals) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		o, err := normalizeOrigin(vals[0])
+		if len(vals) > 1 || err != nil || !slices.Contains(allowed, o) {
+			writeHTTPError(w, http.StatusForbidden, -32001, fmt.Sprintf("forbidden: Origin %q may not call this server; "+
+				"to let a browser page call it, start x402-mcp with --cors-origin ORIGIN and a bearer token", payments.Sanitize(vals[0], 100)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noOAuth answers 404 to the paths of OAuth discovery (RFC 9728, RFC 8414,
+// OpenID Connect Discovery, in their path-suffixed and path-inserted forms)
+// and of the endpoints an OAuth client falls back to (registration,
+// authorization, token), before auth: x402-mcp has no OAuth. A 401 there
+// sent OAuth-aware clients (mcp-remote, MCP Inspector) into a dynamic client
+// registration that failed with a garbled message. The body is an OAuth
+// error (RFC 6749 §5.2), so that such a client shows its description: send
+// the bearer token.
+func noOAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.Contains(p, "/.well-known/") || p == "/register" || p == "/authorize" || p == "/token" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, noOAuthBody)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+const noOAuthBody = `{"error":"not_found","error_description":"x402-mcp has no OAuth: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)"}` + "\n"
 
 // noAnyOrigin drops the "Access-Control-Allow-Origin: *" that mcp-go's SSE
 // stream sends when CORS is not configured: CORS stays off unless
@@ -270,9 +385,13 @@ func limitBody(max int64, next http.Handler) http.Handler {
 }
 
 // ListenAndServe serves MCP over HTTP on addr (see Serve). It refuses a
-// non-loopback addr without a token.
+// non-loopback addr without a token, and opts.CORSOrigins that CheckOrigins
+// refuses.
 func (s *Server) ListenAndServe(ctx context.Context, addr string, opts HTTPOptions) error {
 	if err := CheckBind(addr, opts.Token); err != nil {
+		return err
+	}
+	if err := CheckOrigins(opts.CORSOrigins, opts.Token); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -286,10 +405,11 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, opts HTTPOptio
 // gracefully: it stops accepting, refuses new tool calls, lets the calls in
 // flight (and so their payments) finish and be recorded, bounded by
 // opts.DrainTimeout, then closes the streams. It logs "listening" with the
-// bound address first. It refuses a non-loopback listener without a token.
+// bound address first. It refuses a non-loopback listener without a token,
+// and opts.CORSOrigins that CheckOrigins refuses.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) error {
 	addr := ln.Addr().String()
-	if err := CheckBind(addr, opts.Token); err != nil {
+	if err := errors.Join(CheckBind(addr, opts.Token), CheckOrigins(opts.CORSOrigins, opts.Token)); err != nil {
 		_ = ln.Close()
 		return err
 	}

@@ -91,25 +91,27 @@ func connect(t testing.TB, kind, base, token string) (*client.Client, error) {
 	return connectWith(t, kind, base, token, http.DefaultClient)
 }
 
-func connectWith(t testing.TB, kind, base, token string, hc *http.Client) (*client.Client, error) {
+// connectWith is connect over hc, with the client options opts.
+func connectWith(t testing.TB, kind, base, token string, hc *http.Client, opts ...client.ClientOption) (*client.Client, error) {
 	t.Helper()
 	hdr := map[string]string{}
 	if token != "" {
 		hdr["Authorization"] = "Bearer " + token
 	}
-	var cli *client.Client
+	var tr transport.Interface
 	var err error
 	switch kind {
 	case "streamable":
-		cli, err = client.NewStreamableHttpClient(base+server.PathMCP, transport.WithHTTPHeaders(hdr), transport.WithHTTPBasicClient(hc))
+		tr, err = transport.NewStreamableHTTP(base+server.PathMCP, transport.WithHTTPHeaders(hdr), transport.WithHTTPBasicClient(hc))
 	case "sse":
-		cli, err = client.NewSSEMCPClient(base+server.PathSSE, transport.WithHeaders(hdr), transport.WithHTTPClient(hc))
+		tr, err = transport.NewSSE(base+server.PathSSE, transport.WithHeaders(hdr), transport.WithHTTPClient(hc))
 	default:
 		t.Fatalf("unknown transport %q", kind)
 	}
 	if err != nil {
 		return nil, err
 	}
+	cli := client.NewClient(tr, opts...)
 	// The SSE stream lives as long as Start's context: not a timeout's.
 	if err := cli.Start(context.Background()); err != nil {
 		return nil, err
@@ -228,10 +230,11 @@ func TestHTTPAuth(t *testing.T) {
 			t.Errorf("GET %s without a token: %d", path, res.StatusCode)
 		}
 	}
-	// CORS is off without --cors-origin, on the SSE stream too.
+	// CORS is off without --cors-origin, on the SSE stream too (mcp-go's
+	// stream says "*" unless told otherwise). A page's request, with an
+	// Origin, is refused outright (TestHTTPOrigin).
 	sreq, _ := http.NewRequest(http.MethodGet, h.URL+server.PathSSE, nil)
 	sreq.Header.Set("Authorization", "Bearer "+testToken)
-	sreq.Header.Set("Origin", "https://evil.example")
 	sres, err := http.DefaultClient.Do(sreq)
 	if err != nil {
 		t.Fatal(err)

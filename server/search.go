@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -30,6 +31,7 @@ type FoundTool struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	MaxPrice    string          `json:"maxPrice"`
+	Currency    string          `json:"currency"`
 	Networks    []string        `json:"networks"`
 	InputSchema json.RawMessage `json:"inputSchema"`
 }
@@ -44,7 +46,7 @@ type FindResult struct {
 func (s *Server) findTool() mcpserver.ServerTool {
 	schema := `{"type":"object","properties":{
 "query":{"type":"string","description":"Words that must all appear in the tool's name or description (case-insensitive). Empty matches every tool."},
-"max_price":{"type":"string","description":"Only tools whose max price per call is at most this, in USDC, such as \"0.01\"."},
+"max_price":{"type":"string","pattern":` + string(mustJSON(tools.AmountPattern)) + `,"description":"Only tools priced in USDC whose max price per call is at most this, in USDC, as a decimal string such as \"0.01\" (tools priced in other assets are left out when it is set)."},
 "network":{"type":"string","description":"Only tools that may pay on this network (CAIP-2 such as eip155:8453, or a name such as base)."},
 "limit":{"type":"integer","minimum":1,"maximum":100,"description":"Most tools returned (default 20)."}},
 "additionalProperties":false}`
@@ -60,10 +62,11 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	query, _ := args["query"].(string)
 	words := strings.Fields(strings.ToLower(query))
 	var maxPrice payments.Amount
-	if v, _ := args["max_price"].(string); v != "" {
-		a, err := payments.ParseAmount(v)
-		if err != nil {
-			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: max_price: %v (not charged)", err)), nil
+	if v, given := args["max_price"]; given && v != nil {
+		// The rule of every amount the model writes (tools.ParseAmountArg).
+		a, msg := tools.ParseAmountArg(payments.USDC, "max_price", v)
+		if msg != "" {
+			return mcp.NewToolResultError("invalid arguments: " + msg + " (not charged)"), nil
 		}
 		maxPrice = a
 	}
@@ -83,7 +86,9 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	out := FindResult{Tools: []FoundTool{}}
 	for _, st := range c.tools {
 		e, ok := c.reg.Entry(st.Tool.Name)
-		if !ok || maxPrice != 0 && e.MaxPrice > maxPrice || !e.Matches(words) {
+		cur := currencyOf(e.Currency)
+		// max_price is in USDC: an amount of another asset is not comparable.
+		if !ok || maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
 			continue
 		}
 		ns := e.Networks()
@@ -92,18 +97,18 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		}
 		out.Matched++
 		if len(out.Tools) < limit {
-			out.Tools = append(out.Tools, FoundTool{Name: e.Name, Description: e.Description, MaxPrice: e.MaxPrice.String(),
+			out.Tools = append(out.Tools, FoundTool{Name: e.Name, Description: e.Description, MaxPrice: cur.Decimal(e.MaxPrice), Currency: cur.Symbol,
 				Networks: networksOf(ns), InputSchema: st.Tool.RawInputSchema})
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d paid tools match", out.Matched)
+	fmt.Fprintf(&b, "%s %s", plural.Count(out.Matched, "paid tool", "paid tools"), plural.Verb(out.Matched, "matches", "match"))
 	if out.Matched > len(out.Tools) {
 		fmt.Fprintf(&b, " (showing %d: narrow the query or raise limit)", len(out.Tools))
 	}
 	b.WriteString(". Call one with x402_call {\"name\": ..., \"arguments\": {...}}.")
 	for _, f := range out.Tools {
-		fmt.Fprintf(&b, "\n- %s (up to %s USDC on %s): %s Input schema: %s", f.Name, f.MaxPrice, strings.Join(f.Networks, ", "), f.Description, f.InputSchema)
+		fmt.Fprintf(&b, "\n- %s (up to %s %s on %s): %s Input schema: %s", f.Name, f.MaxPrice, f.Currency, strings.Join(f.Networks, ", "), f.Description, f.InputSchema)
 	}
 	return mcp.NewToolResultStructured(out, b.String()), nil
 }

@@ -1,6 +1,40 @@
-// Package server is x402-mcp's MCP side: it turns the catalog into MCP tools,
-// adds the built-in tools (wallet status, quotes), and serves them over stdio.
-// It knows nothing of how a payment is signed: that is package payments'.
+// Package server is x402-mcp's MCP side, on mcp-go: it lists the catalog
+// (package tools) as MCP tools with x402-mcp's built-in tools, serves them
+// over stdio (ServeStdio) or HTTP (HTTPHandler, ListenAndServe: Streamable
+// HTTP at /mcp, legacy SSE at /sse and /message, /healthz, /metrics), and
+// puts payments above the approval threshold to the human. It knows nothing
+// of how a payment is signed: that is package payments'.
+//
+//   - Tools: one per catalog entry (or, with defaults.expose: search,
+//     x402_find_tools and x402_call instead), the tools of remote MCP
+//     entries, and the built-ins x402_wallet, x402_quote, x402_spend_history
+//     (when Config.History is set) and x402_tip (when the catalog has a
+//     tipping section). The built-ins that spend nothing are read-only;
+//     x402_wallet, x402_quote and x402_spend_history declare an outputSchema
+//     their structured answers match.
+//   - Approval: the server sets payments.Client.Approve, when unset, to ask
+//     through MCP elicitation. Hosts on
+//     MCP 2026-07-28 get an input request and call again with the answer
+//     (the question stays here, under a random id); older hosts get
+//     elicitation/create while the call waits, at most
+//     payments.ApprovalTimeout. A host that cannot ask gets
+//     approval_required, never a payment.
+//   - Sessions: over stdio the per-session budget keys on the Client's
+//     Session (one per process); over HTTP on the bearer token (Principal)
+//     during this run, never on an MCP session id.
+//   - HTTP: with a token set, every request but /healthz must carry it;
+//     CheckBind refuses to serve beyond loopback without one; request bodies
+//     are capped
+//     (HTTPOptions.MaxRequestBytes); CORS is off unless origins are given;
+//     shutdown waits for calls in flight (HTTPOptions.DrainTimeout).
+//   - For the host: progress notifications for each step of a paid call
+//     with a heartbeat (DefaultHeartbeat), and a logging notification for
+//     every call that involved money. For the operator: slog on the
+//     configured logger (stderr), never stdout, and Prometheus metrics at
+//     /metrics.
+//   - Reload and WatchRegistry apply a changed catalog live (tools, prices,
+//     pins, the tipping section but its per_day) and refuse a change to the
+//     payment policy or budgets, which need a restart.
 package server
 
 import (
@@ -88,8 +122,10 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithInstructions(instructions),
 		mcpserver.WithToolHandlerMiddleware(s.logCalls),
 		mcpserver.WithToolHandlerMiddleware(s.progress),
+		// No WithElicitation: elicitation is a client capability, which the
+		// host declares; a server that lists it in its own capabilities
+		// misleads clients. Asking needs only the host's declaration.
 		mcpserver.WithToolHandlerMiddleware(s.askApproval),
-		mcpserver.WithElicitation(),
 		mcpserver.WithToolHandlerMiddleware(s.observe),
 		mcpserver.WithToolHandlerMiddleware(s.notifyMoney),
 		mcpserver.WithLogging(),

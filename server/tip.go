@@ -25,6 +25,8 @@ type TipOut struct {
 	RecipientName string `json:"recipientName,omitempty"`
 	Amount        string `json:"amount"`
 	AmountAtom    string `json:"amountAtomic"`
+	Symbol        string `json:"symbol"`
+	Decimals      int    `json:"decimals"`
 	Network       string `json:"network"`
 	Note          string `json:"note,omitempty"`
 	State         string `json:"state"`
@@ -36,6 +38,7 @@ type TipOut struct {
 // network, the caps, the approval rule and the address book; the handler
 // reads the tipping section served at call time.
 func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
+	cur := currencyOf(t.Currency)
 	var who string
 	if names := t.Names(); len(names) > 0 {
 		who = "a name from the operator's address book (" + strings.Join(names, ", ") + ")"
@@ -48,34 +51,35 @@ func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
 	props := map[string]any{
 		"recipient": map[string]any{"type": "string", "minLength": 1, "maxLength": 100,
 			"description": "Who receives the tip: " + who + ". Names are not looked up anywhere else (no ENS, no social handles)."},
-		// A string, so that the amount is read exactly (a JSON number is
-		// accepted too).
-		"amount": map[string]any{"type": "string", "pattern": `^[0-9]*\.?[0-9]+$`,
-			"description": fmt.Sprintf("The tip in USDC as a decimal string, such as \"2\" or \"0.50\" (at most 6 decimals, at most %s).", t.MaxTip.String())},
+		// A string, so that the amount is read exactly: the pattern and the
+		// rule of every amount argument (tools.ParseAmountArg), in the tip's
+		// asset.
+		"amount": map[string]any{"type": "string", "pattern": cur.Pattern(),
+			"description": fmt.Sprintf("The tip in %s as a decimal string, such as \"2\" or \"0.50\" (at most %d decimals, at most %s).", cur.Symbol, cur.Decimals, cur.Format(t.MaxTip))},
 		"note": map[string]any{"type": "string", "maxLength": payments.MaxTipNote,
 			"description": "Optional note for the user's books (why the tip), shown to the user when they are asked. It is not sent to the recipient or on chain."},
 	}
 	schema, _ := json.Marshal(map[string]any{"type": "object", "properties": props, "required": []string{"recipient", "amount"}, "additionalProperties": false})
 	ask := "Every tip is put to the user for approval first."
 	if t.AutoApproveUpTo != 0 {
-		ask = fmt.Sprintf("Tips above %s, and any tip to an address outside the address book, are put to the user for approval first.", t.AutoApproveUpTo.USDC())
+		ask = fmt.Sprintf("Tips above %s, and any tip to an address outside the address book, are put to the user for approval first.", cur.Format(t.AutoApproveUpTo))
 	}
-	desc := fmt.Sprintf("Tip a person in USDC, directly from x402-mcp's wallet, with no gas: the payment is signed here and settled on %s (%s) through an x402 facilitator. "+
+	desc := fmt.Sprintf("Tip a person in %s, directly from x402-mcp's wallet, with no gas: the payment is signed here and settled on %s (%s) through an x402 facilitator. "+
 		"The recipient is %s. At most %s per tip and %s of tips per day (the operator's limits; you cannot change them). %s "+
 		"The result says whether money moved: charged (with the transaction), not charged, or unknown. Never repeat a tip whose outcome is unknown: it could pay twice.",
-		t.Network.Name(), t.Network, who, t.MaxTip.USDC(), t.PerDay.USDC(), ask)
+		cur.Symbol, t.Network.Name(), t.Network, who, cur.Format(t.MaxTip), cur.Format(t.PerDay), ask)
 	tool := mcp.NewToolWithRawSchema(ToolTip, desc, schema)
-	tool.Annotations = mcp.ToolAnnotation{Title: "Tip a person (USDC)", ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
+	tool.Annotations = mcp.ToolAnnotation{Title: "Tip a person (" + cur.Symbol + ")", ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
 		IdempotentHint: mcp.ToBoolPtr(false), OpenWorldHint: mcp.ToBoolPtr(true)}
 	tool.Meta = &mcp.Meta{AdditionalFields: map[string]any{tools.MetaPrice: map[string]any{
-		"currency": "USDC", "maxPrice": t.MaxTip.String(), "maxPriceAtomic": t.MaxTip.Atomic(), "networks": []string{string(t.Network)}, "kind": payments.KindTip,
+		"currency": cur.Symbol, "decimals": cur.Decimals, "maxPrice": cur.Decimal(t.MaxTip), "maxPriceAtomic": t.MaxTip.Atomic(), "networks": []string{string(t.Network)}, "kind": payments.KindTip,
 	}}}
 	return mcpserver.ServerTool{Tool: tool, Handler: s.handleTip}
 }
 
 // tipArgs reads x402_tip's arguments. Only recipient, amount and note are
 // accepted: nothing in the arguments can approve a tip.
-func tipArgs(call mcp.CallToolRequest) (to string, amt payments.Amount, note string, err error) {
+func tipArgs(call mcp.CallToolRequest, cur payments.Currency) (to string, amt payments.Amount, note string, err error) {
 	args, ok := call.Params.Arguments.(map[string]any)
 	if !ok && call.Params.Arguments != nil {
 		return "", 0, "", &tools.ArgumentError{Tool: ToolTip, Problems: []string{"arguments must be a JSON object"}}
@@ -101,26 +105,11 @@ func tipArgs(call mcp.CallToolRequest) (to string, amt payments.Amount, note str
 	default:
 		problems = append(problems, "recipient must be a string")
 	}
-	var raw string
-	switch v := args["amount"].(type) {
-	case string:
-		raw = strings.TrimSpace(v)
-	case float64:
-		// JSON numbers arrive as float64: the shortest decimal that reads
-		// back as the same float is what the model wrote (up to 15 digits),
-		// and ParseAmount refuses more than 6 decimals.
-		raw = strconv.FormatFloat(v, 'f', -1, 64)
-	case nil:
-		problems = append(problems, `amount is required: the tip in USDC, such as "0.50"`)
-	default:
-		problems = append(problems, `amount must be a decimal USDC amount, such as "0.50"`)
-	}
-	if raw != "" {
-		if amt, err = payments.ParseAmount(raw); err != nil {
-			problems = append(problems, "amount: "+err.Error())
-		} else if amt == 0 {
-			problems = append(problems, "amount must be more than 0")
-		}
+	// One rule for every amount the model writes (tools.ParseAmountArg):
+	// the same as an amount_from argument's, in the tip's asset.
+	amt, msg := tools.ParseAmountArg(cur, "amount", args["amount"])
+	if msg != "" {
+		problems = append(problems, msg)
 	}
 	switch v := args["note"].(type) {
 	case string:
@@ -145,7 +134,7 @@ func (s *Server) handleTip(ctx context.Context, call mcp.CallToolRequest) (*mcp.
 		return tools.ErrorResult(&payments.Error{Code: payments.CodeNotAllowed, Charged: payments.NotCharged,
 			Message: "tipping is no longer configured (the operator removed the tipping: section of registry.yaml). Nothing was signed."}), nil
 	}
-	to, amt, note, err := tipArgs(call)
+	to, amt, note, err := tipArgs(call, currencyOf(t.Currency))
 	if err != nil {
 		return tools.ErrorResult(err), nil
 	}
@@ -154,8 +143,8 @@ func (s *Server) handleTip(ctx context.Context, call mcp.CallToolRequest) (*mcp.
 		return tools.ErrorResult(err), nil
 	}
 	rc := res.Receipt
-	out := TipOut{Recipient: res.Recipient.Address.Hex(), RecipientName: res.Recipient.Name, Amount: rc.Amount.String(), AmountAtom: rc.AmountAtom,
-		Network: rc.Network, Note: res.Note, State: rc.State, Transaction: rc.Transaction, LedgerID: rc.LedgerID}
+	out := TipOut{Recipient: res.Recipient.Address.Hex(), RecipientName: res.Recipient.Name, Amount: rc.Currency().Decimal(rc.Amount), AmountAtom: rc.AmountAtom,
+		Symbol: rc.Currency().Symbol, Decimals: rc.Currency().Decimals, Network: rc.Network, Note: res.Note, State: rc.State, Transaction: rc.Transaction, LedgerID: rc.LedgerID}
 	word := "Charged."
 	if res.Charged != payments.Charged {
 		word = "Payment outcome: " + string(res.Charged) + "."

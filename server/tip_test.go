@@ -93,7 +93,7 @@ func TestTipApproved(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			h := &elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}
 			s := newTipSession(t, tipRegistry, append(p.opts, client.WithElicitationHandler(h))...)
-			res := call(t, s.cli, server.ToolTip, map[string]any{"recipient": "Alice", "amount": 1.25, "note": "for the x402 article"})
+			res := call(t, s.cli, server.ToolTip, map[string]any{"recipient": "Alice", "amount": "1.25", "note": "for the x402 article"})
 			if res.IsError {
 				t.Fatalf("tip failed: %s", resultText(res))
 			}
@@ -179,9 +179,9 @@ func TestTipRefused(t *testing.T) {
 				map[string]any{"recipient": "@bob", "amount": "1"}, string(payments.CodeUnknownRecipient), `"@bob" is not a recipient`},
 			{"over max_tip", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}})},
 				map[string]any{"recipient": "alice", "amount": "2.5"}, string(payments.CodePriceAboveCap), "tipping.max_tip"},
-			{"bad amount", nil, map[string]any{"recipient": "alice", "amount": "1.0000001"}, "", "more than 6 decimals"},
-			{"float amount", nil, map[string]any{"recipient": "alice", "amount": 0.1234567}, "", "more than 6 decimals"},
-			{"no amount", nil, map[string]any{"recipient": "alice"}, "", "amount is required"},
+			{"bad amount", nil, map[string]any{"recipient": "alice", "amount": "1.0000001"}, "", `1 to 6 decimals, more than 0, such as "0.01"; got "1.0000001"`},
+			{"float amount", nil, map[string]any{"recipient": "alice", "amount": 0.25}, "", "got the number 0.25 (a JSON number is not exact money)"},
+			{"no amount", nil, map[string]any{"recipient": "alice"}, "", `"amount" is required: a decimal USDC amount`},
 		} {
 			t.Run(p.name+"/"+tt.name, func(t *testing.T) {
 				s := newTipSession(t, tipRegistry, append(append([]client.ClientOption{}, p.opts...), tt.opts...)...)

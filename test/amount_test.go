@@ -108,8 +108,8 @@ func TestTipPaysExactlyTheArgument(t *testing.T) {
 		{"tip_inflated", "0.01", payments.CodePriceMismatch, `the seller asks 0.02 USDC, not 0.01 USDC (the amount in argument "amount")`},
 		{"tip", "0.03", payments.CodePriceAboveCap, `the amount in argument "amount" is 0.03 USDC, above the max_price of tip (0.02 USDC). Nothing was sent or signed.`},
 		{"tip", "0.01", payments.CodeOverBudget, "the budget of the tip entry"},
-		{"tip", "1e3", "", `invalid arguments: "amount" is the price of this call and must be a decimal USDC amount such as "0.01": "1e3" is not a USDC amount`},
-		{"tip", "0.0000001", "", `"0.0000001" has more than 6 decimals`},
+		{"tip", "1e3", "", `invalid arguments: "amount" must be a decimal USDC amount in a JSON string: digits, optionally a "." and 1 to 6 decimals, more than 0, such as "0.01"; got "1e3"`},
+		{"tip", "0.0000001", "", `1 to 6 decimals, more than 0, such as "0.01"; got "0.0000001"`},
 	} {
 		res := s.call(tc.tool, map[string]any{"author": "alice", "amount": tc.amount})
 		if !res.IsError || !strings.Contains(text(res), tc.want) {

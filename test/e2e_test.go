@@ -286,6 +286,8 @@ func TestMisbehavingSellers(t *testing.T) {
 		{localseller.ModeMultiAccept, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModeDropAfterSettle, true, "unknown", []string{"outcome_unknown", "Do not retry"}, 2, 1, 1000},
 		{localseller.ModeSettleThen402, true, "unknown", []string{"payment_rejected", "reported no settlement", "until reconciliation proves it unused"}, 1, 1, 1000},
+		// 10 MiB of "[": the process lives on and shows it as text.
+		{localseller.ModeDeepJSON, false, "charged", []string{"nests deeper than 512 levels", "[[[[", "Paid 0.001 USDC"}, 1, 1, 1000},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {

@@ -96,6 +96,13 @@ budget:
   total: "1.00"
 rpc:
   eip155:1337: %s
+assets:
+  # The simulated chain's test token: not a USDC contract x402-mcp knows, so
+  # declared, with a budget of its own; its decimals are read from the chain.
+  - symbol: USDC
+    network: eip155:1337
+    address: %q
+    budget: {total: "1.00"}
 tools:
   - name: weather
     description: Weather, settled on chain.
@@ -118,7 +125,7 @@ tools:
     max_price: "0.001"
     network: eip155:1337
     asset: %q
-`, sim.URL(), sim.Token().Hex(), seller.Seller.PayTo().Hex(), sim.Token().Hex(), sim.Token().Hex()))
+`, sim.URL(), sim.Token().Hex(), sim.Token().Hex(), seller.Seller.PayTo().Hex(), sim.Token().Hex(), sim.Token().Hex()))
 	return sim, seller, cat
 }
 
@@ -179,13 +186,23 @@ func TestOnChainSettlementAndReconcile(t *testing.T) {
 	}
 }
 
-// withoutRPC is cat without its rpc: section.
+// withoutRPC is cat without its rpc: section. With no chain to read them
+// from, declared assets that leave their decimals to the chain declare
+// them (the simulated chain's token has 6).
 func withoutRPC(t *testing.T, cat catalog) catalog {
 	t.Helper()
 	lines := strings.Split(string(cat), "\n")
 	for i, l := range lines {
 		if l == "rpc:" {
-			return catalog(strings.Join(append(lines[:i:i], lines[i+2:]...), "\n"))
+			lines = append(lines[:i:i], lines[i+2:]...)
+			var out []string
+			for _, l := range lines {
+				out = append(out, l)
+				if strings.HasPrefix(l, "    address: ") && !strings.Contains(string(cat), "\n    decimals: ") {
+					out = append(out, "    decimals: 6")
+				}
+			}
+			return catalog(strings.Join(out, "\n"))
 		}
 	}
 	t.Fatal("the catalog has no rpc: section")
@@ -246,12 +263,13 @@ func TestServeReconcilesRefusedPayment(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// The pending amount is now settled in x402_wallet's view too.
+	// The pending amount is now settled in x402_wallet's view too (the
+	// simulated chain's token is a declared asset, with its own budget).
 	var w struct {
-		Budget struct{ Settled, Pending string } `json:"budget"`
+		Assets []struct{ Settled, Pending string } `json:"assets"`
 	}
 	b, _ := json.Marshal(s.call("x402_wallet", nil).StructuredContent)
-	if err := json.Unmarshal(b, &w); err != nil || w.Budget.Settled != "0.001" || w.Budget.Pending != "0" {
+	if err := json.Unmarshal(b, &w); err != nil || len(w.Assets) != 1 || w.Assets[0].Settled != "0.001" || w.Assets[0].Pending != "0" {
 		t.Fatalf("wallet %s (%v)", b, err)
 	}
 }

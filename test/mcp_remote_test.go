@@ -192,7 +192,10 @@ func TestRemotePaidMCPServer(t *testing.T) {
 	s.close()
 
 	rows := readLedger(t, book)
-	if len(rows) != 1 || rows[0].Tool != "acme_echo" || rows[0].State != payments.StateSettled || rows[0].Amount != paidMCPPrice ||
+	// Booked under the catalog entry, whose budgets cap all its remote
+	// tools together; the resource names the remote tool.
+	if len(rows) != 1 || rows[0].Tool != "remote" || !strings.Contains(rows[0].Resource, "MCP tool echo ") ||
+		rows[0].State != payments.StateSettled || rows[0].Amount != paidMCPPrice ||
 		!strings.HasPrefix(rows[0].Host, "127.0.0.1:") {
 		t.Fatalf("ledger rows %+v", rows)
 	}

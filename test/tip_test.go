@@ -33,16 +33,24 @@ defaults:
 budget:
   total: "1.00"
 rpc:
-  eip155:1337: %s
+  eip155:1337: %[1]s
+assets:
+  # The simulated chain's test token, declared (not a USDC contract
+  # x402-mcp knows), with its decimals (checked against the chain at start).
+  - symbol: USDC
+    network: eip155:1337
+    address: %[3]q
+    decimals: 6
+    budget: {total: "1.00"}
 tipping:
-  facilitator_url: %s
-  asset: %q
+  facilitator_url: %[2]s
+  asset: %[3]q
   asset_name: USDC
   asset_version: "2"
   per_day: "0.50"
   max_tip: "0.30"
   recipients:
-    author: %q
+    author: %[4]q
 `, sim.URL(), facilitator, sim.Token().Hex(), tipee.Hex()))
 }
 

@@ -21,6 +21,11 @@ type tsClientOutput struct {
 	IsError bool           `json:"isError"`
 	Text    string         `json:"text"`
 	Receipt map[string]any `json:"receipt"`
+	Asked   []string       `json:"asked"`
+	Error   string         `json:"error"` // the oauth mode's
+	// Structured names the built-ins that declared an outputSchema and
+	// answered structured content, which the SDK checked against it.
+	Structured []string `json:"structured"`
 }
 
 // requireTSClient skips when the TypeScript SDK client cannot run here.
@@ -101,6 +106,9 @@ func TestTypeScriptSDKClient(t *testing.T) {
 	if rc["amountAtomic"] != "1000" || rc["network"] != "eip155:84532" || rc["payer"] != payer.Hex() || !strings.HasPrefix(tx, "0x") {
 		t.Fatalf("receipt %v: want amountAtomic 1000, network eip155:84532, payer %s, a 0x transaction", rc, payer.Hex())
 	}
+	if want := []string{"x402_wallet", "x402_quote", "x402_spend_history"}; !slices.Equal(got.Structured, want) {
+		t.Errorf("the SDK checked the structured answers of %v against their outputSchema, want %v", got.Structured, want)
+	}
 	if d := fac.Balance(payTo) - payeeBefore; d != 1000 {
 		t.Fatalf("seller balance moved by %d, want exactly 1000", d)
 	}
@@ -131,5 +139,57 @@ func TestTypeScriptSDKClientHTTP(t *testing.T) {
 	}
 	if !slices.Contains(got.Tools, "x402_spend_history") {
 		t.Errorf("tools/list lacks x402_spend_history: %v", got.Tools)
+	}
+}
+
+// TestTypeScriptSDKClientSSEApproval: the official TypeScript SDK's legacy
+// HTTP+SSE transport, declaring elicitation, against `x402-mcp serve
+// --http`: a payment above approve_above is put to it over the SSE stream,
+// paid after accept and not paid after decline. (mcp-go's SSE client cannot
+// answer a server's request, so this is the real client that can.)
+func TestTypeScriptSDKClientSSEApproval(t *testing.T) {
+	requireTSClient(t)
+	for _, tc := range []struct {
+		answer string
+		paid   bool
+	}{{"accept", true}, {"decline", false}} {
+		t.Run(tc.answer, func(t *testing.T) {
+			seller := fundedSeller(t, localseller.Config{})
+			p := startHTTPBinary(t, seller, approvalCatalog)
+			fac, payTo := seller.Facilitator, seller.Seller.PayTo()
+			before := fac.Balance(payTo)
+			got := runTSClient(t, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, "sse", p.URL+"/sse", httpToken, tc.answer)
+			if len(got.Asked) != 1 || !strings.Contains(got.Asked[0], "0.001 USDC") || !strings.Contains(got.Asked[0], `"weather"`) {
+				t.Fatalf("questions %q (result %q)", got.Asked, got.Text)
+			}
+			moved := fac.Balance(payTo) - before
+			if tc.paid {
+				if got.IsError || got.Receipt == nil || got.Receipt["amountAtomic"] != "1000" || moved != 1000 {
+					t.Fatalf("after accept: isError %v text %q receipt %v, seller +%d", got.IsError, got.Text, got.Receipt, moved)
+				}
+				return
+			}
+			if !got.IsError || got.Receipt != nil || moved != 0 || !strings.Contains(got.Text, "not charged") {
+				t.Fatalf("after decline: isError %v text %q receipt %v, seller +%d", got.IsError, got.Text, got.Receipt, moved)
+			}
+			if n := seller.Seller.PaymentHeadersSeen(); n != 0 {
+				t.Fatalf("%d payment headers reached the seller", n)
+			}
+		})
+	}
+}
+
+// TestTypeScriptSDKOAuthClient: an OAuth-aware client (the TypeScript SDK's
+// auth flow, which mcp-remote and MCP Inspector use) that reaches x402-mcp
+// without the token finds no OAuth (404 on discovery) and reports the
+// server's own words: send the bearer token. It never gets a registration.
+func TestTypeScriptSDKOAuthClient(t *testing.T) {
+	requireTSClient(t)
+	seller := fundedSeller(t, localseller.Config{})
+	p := startHTTPBinary(t, seller, mainCatalog)
+	got := runTSClient(t, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, "oauth", p.URL+"/mcp")
+	const want = "x402-mcp has no OAuth: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)"
+	if got.Error != want {
+		t.Fatalf("the client reports %q, want %q", got.Error, want)
 	}
 }

@@ -3,29 +3,101 @@ package tools
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"sync"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // Tips and pay-what-you-want endpoints: an entry with `amount_from: <arg>`
-// takes its price from that argument. The argument is a decimal USDC
-// amount in a string, parsed exactly; it is sent to the upstream as its
-// param says (canonical form: "0.250" goes as "0.25"), and the payment
-// client pays only a 402 asking exactly that amount (payments.Limit's
-// ExactAmount), under every cap, budget and approval threshold.
+// takes its price from that argument. The argument is a decimal amount of
+// the entry's currency (USDC, or the asset it pins) in a string, parsed
+// exactly; it is sent to the upstream as its param says (canonical form:
+// "0.250" goes as "0.25"), and the payment client pays only a 402 asking
+// exactly that amount (payments.Limit's ExactAmount), under every cap,
+// budget and approval threshold.
 
-// AmountPattern is the JSON Schema pattern of a price argument: a decimal
-// USDC amount with at most six decimals.
-const AmountPattern = `^[0-9]+(\.[0-9]{1,6})?$`
+// AmountPattern is the JSON Schema pattern of a USDC amount argument (an
+// amount_from argument, x402_tip's amount, x402_find_tools' max_price): a
+// decimal in a string, with at most six decimals. An amount of another asset
+// follows its Currency.Pattern. ParseAmountArg holds values to exactly this
+// pattern, plus "more than 0".
+var AmountPattern = payments.USDC.Pattern()
 
-// argAmount parses a price argument: a positive decimal USDC amount.
-func argAmount(s string) (payments.Amount, error) {
-	a, err := payments.ParseAmount(s)
-	if err != nil {
-		return 0, err
+// amountREs caches the compiled pattern of each number of decimals.
+var amountREs sync.Map // int → *regexp.Regexp
+
+func amountRE(cur payments.Currency) *regexp.Regexp {
+	d := cur.Decimals
+	if re, ok := amountREs.Load(d); ok {
+		return re.(*regexp.Regexp)
 	}
-	if a == 0 {
+	re := regexp.MustCompile(cur.Pattern())
+	amountREs.Store(d, re)
+	return re
+}
+
+// amountRule says what an amount argument of cur must be, after `"name"
+// must be`.
+func amountRule(cur payments.Currency) string {
+	if cur.Symbol == "" {
+		cur = payments.USDC
+	}
+	if cur.Decimals == 0 {
+		return fmt.Sprintf(`a whole %s amount in a JSON string: digits, more than 0, such as "1"`, cur.Symbol)
+	}
+	return fmt.Sprintf(`a decimal %s amount in a JSON string: digits, optionally a "." and 1 to %d decimals, more than 0, such as "%s"`,
+		cur.Symbol, cur.Decimals, amountExample(cur, 0))
+}
+
+// ParseAmountArg reads the amount argument name whose value is v (nil when
+// the argument was left out), an amount of cur, for every tool that takes an
+// amount from the model: a JSON string matching cur's pattern, more than 0,
+// parsed exactly ("0.250" USDC is 250000 atomic units). Anything else returns
+// a message for an *ArgumentError that states the rule and what was given.
+// JSON numbers are refused: a float is not exact money.
+func ParseAmountArg(cur payments.Currency, name string, v any) (payments.Amount, string) {
+	if cur.Symbol == "" {
+		cur = payments.USDC
+	}
+	rule := amountRule(cur)
+	must := fmt.Sprintf("%q must be %s; got ", name, rule)
+	switch x := v.(type) {
+	case nil:
+		return 0, fmt.Sprintf("%q is required: %s", name, rule)
+	case string:
+		if !amountRE(cur).MatchString(x) {
+			return 0, must + describe(x)
+		}
+		a, err := parseMoney(cur, x)
+		if err != nil {
+			return 0, must + describe(x) + ", which is too large"
+		}
+		if a == 0 {
+			return 0, must + describe(x)
+		}
+		return a, ""
+	default:
+		if t := jsonTypeOf(v); t == "number" || t == "integer" {
+			return 0, must + "the number " + describe(v) + " (a JSON number is not exact money)"
+		}
+		return 0, must + describe(v)
+	}
+}
+
+// argAmount parses a price written in the registry (an amount_from
+// argument's default or enum value) in cur: a registry amount that is also
+// written as ParseAmountArg accepts it, since the default and the enum are
+// shown to the model in the argument's schema.
+func argAmount(cur payments.Currency, s string) (payments.Amount, error) {
+	a, err := parseMoney(cur, s)
+	switch {
+	case err != nil:
+		return 0, err
+	case !amountRE(cur).MatchString(s):
+		return 0, fmt.Errorf("%q must be written as the argument is: %s", s, amountRule(cur))
+	case a == 0:
 		return 0, errors.New(`0 pays nothing: write the amount to pay, such as "0.01"`)
 	}
 	return a, nil
@@ -33,40 +105,37 @@ func argAmount(s string) (payments.Amount, error) {
 
 // checkAmount validates a price argument's value (see field.check).
 func (f *field) checkAmount(v any) string {
-	s, ok := v.(string)
-	if !ok {
-		if t := jsonTypeOf(v); t == "number" || t == "integer" {
-			return fmt.Sprintf("%q must be a decimal USDC amount written as a string, such as \"0.01\", not the number %s (JSON numbers are not exact money)", f.name, describe(v))
-		}
-		return fmt.Sprintf("%q must be a decimal USDC amount written as a string, such as \"0.01\", got %s", f.name, describeType(v))
+	a, msg := ParseAmountArg(f.cur, f.name, v)
+	if msg != "" {
+		return msg
 	}
-	a, err := argAmount(s)
-	if err != nil {
-		return fmt.Sprintf("%q is the price of this call and must be a decimal USDC amount such as \"0.01\": %v", f.name, err)
-	}
-	if len(f.enum) > 0 && !inEnum(a.String(), f.enum) {
+	if len(f.enum) > 0 && !inEnum(f.cur.Decimal(a), f.enum) {
 		return fmt.Sprintf("%q must be one of %s, got %s", f.name, enumList(f.enum), describe(v))
 	}
 	return ""
 }
 
-// amountExample is an example price for a description: 0.01 USDC, or the
-// cap when that is lower.
-func amountExample(maxPrice payments.Amount) string {
-	if maxPrice != 0 && maxPrice < 10_000 {
-		return maxPrice.String()
+// amountExample is an example price for a description: 0.01, or the cap
+// when that is lower.
+func amountExample(cur payments.Currency, maxPrice payments.Amount) string {
+	ex, err := cur.Parse("0.01")
+	if err != nil {
+		ex = 1 // a token with fewer than two decimals: its smallest unit
 	}
-	return "0.01"
+	if maxPrice != 0 && maxPrice < ex {
+		ex = maxPrice
+	}
+	return cur.Decimal(ex)
 }
 
 // amountDescription describes a price argument added by amount_from.
-func amountDescription(maxPrice payments.Amount) string {
+func amountDescription(cur payments.Currency, maxPrice payments.Amount) string {
 	limit := ""
 	if maxPrice != 0 {
-		limit = fmt.Sprintf(", at most %s USDC (the tool's max_price)", maxPrice)
+		limit = fmt.Sprintf(", at most %s (the tool's max_price)", cur.Format(maxPrice))
 	}
-	return fmt.Sprintf("Amount to pay, in USDC, as a decimal string such as %q%s. The seller must ask exactly this amount or nothing is paid; the operator's budgets and approval still apply.",
-		amountExample(maxPrice), limit)
+	return fmt.Sprintf("Amount to pay, in %s, as a decimal string such as %q%s. The seller must ask exactly this amount or nothing is paid; the operator's budgets and approval still apply.",
+		cur.Symbol, amountExample(cur, maxPrice), limit)
 }
 
 // parseAmountFrom checks `amount_from:` once the entry's arguments are
@@ -99,8 +168,8 @@ func parseAmountFrom(p *problems, where string, rt *rawTool, e *Entry) {
 		if in == InBody {
 			e.hasBody = true
 		}
-		e.Params = append(e.Params, Param{Name: name, In: in, Type: "string", Required: true, Description: amountDescription(e.MaxPrice)})
-		e.fields = append(e.fields, field{name: name, in: in, types: []string{"string"}, required: true, amount: true})
+		e.Params = append(e.Params, Param{Name: name, In: in, Type: "string", Required: true, Description: amountDescription(e.Currency, e.MaxPrice)})
+		e.fields = append(e.fields, field{name: name, in: in, types: []string{"string"}, required: true, amount: true, cur: e.Currency})
 		e.schema = paramsSchema(e.Params, e.fields)
 		return
 	}
@@ -110,29 +179,32 @@ func parseAmountFrom(p *problems, where string, rt *rawTool, e *Entry) {
 		if len(f.types) > 0 {
 			declared = "as " + joinTypes(f.types)
 		}
-		p.add(at, "argument %q is declared %s: a price argument must be type: string (a decimal USDC amount such as \"0.01\"; a JSON number is not exact money)", name, declared)
+		p.add(at, "argument %q is declared %s: a price argument must be type: string (a decimal %s amount such as \"0.01\"; a JSON number is not exact money)", name, declared, e.Currency.Symbol)
 		return
 	}
 	if !f.required && !f.hasDef {
 		p.add(at, "argument %q is optional with no default, so a call could leave its price out: make it required (or give it a default amount)", name)
 	}
 	ok := true
+	cur := e.Currency
 	price := func(what string, v any) (string, bool) {
 		s, isStr := v.(string)
 		if !isStr {
-			p.add(at, "the %s of %q, %s, is not a decimal USDC amount in a string: write it quoted, such as \"0.01\"", what, name, describe(v))
+			p.add(at, "the %s of %q, %s, is not a decimal %s amount in a string: write it quoted, such as \"0.01\"", what, name, describe(v), cur.Symbol)
 			return "", false
 		}
-		a, err := argAmount(s)
+		a, err := argAmount(cur, s)
 		switch {
 		case err != nil:
 			p.add(at, "the %s of %q: %v", what, name, err)
 			return "", false
+		case !known(cur):
+			return s, true // checked once the decimals are known
 		case e.MaxPrice != 0 && a > e.MaxPrice:
-			p.add(at, "the %s of %q, %s, is above max_price (%s): lower it or raise max_price", what, name, a.USDC(), e.MaxPrice.USDC())
+			p.add(at, "the %s of %q, %s, is above max_price (%s): lower it or raise max_price", what, name, cur.Format(a), cur.Format(e.MaxPrice))
 			return "", false
 		}
-		return a.String(), true
+		return cur.Decimal(a), true
 	}
 	if f.hasDef {
 		if s, good := price("default", f.def); good {
@@ -151,7 +223,7 @@ func parseAmountFrom(p *problems, where string, rt *rawTool, e *Entry) {
 	if !ok {
 		return
 	}
-	f.amount = true
+	f.amount, f.cur = true, cur
 	if e.Params != nil && e.schema != nil {
 		e.schema = paramsSchema(e.Params, e.fields)
 	}
@@ -173,16 +245,13 @@ func (e *Entry) CallLimit(callID string, args map[string]any) (payments.Limit, e
 	}
 	f := &e.fields[i]
 	v, ok := args[f.name]
-	if !ok || v == nil {
-		if !f.hasDef {
-			return lim, &ArgumentError{Tool: e.Name, Problems: []string{fmt.Sprintf("%q is required: it is the amount to pay, a decimal USDC string such as \"0.01\"", f.name)}}
-		}
+	if (!ok || v == nil) && f.hasDef {
 		v = f.def
 	}
 	if msg := f.checkAmount(v); msg != "" {
 		return lim, &ArgumentError{Tool: e.Name, Problems: []string{msg}}
 	}
-	a, _ := argAmount(v.(string))
+	a, _ := ParseAmountArg(f.cur, f.name, v)
 	lim.ExactAmount, lim.ExactArg = a, f.name
 	return lim, nil
 }

@@ -147,6 +147,7 @@ func TestParseAmountFromErrors(t *testing.T) {
 // argument error naming it, and a good one goes upstream in canonical form
 // and becomes the call's exact price.
 func TestAmountArgument(t *testing.T) {
+	const mustBe = `"amount" must be a decimal USDC amount in a JSON string: digits, optionally a "." and 1 to 6 decimals, more than 0, such as "0.01"`
 	reg := mustParse(t, tipRegistry)
 	getenv := env(map[string]string{"SELLER": "http://127.0.0.1:9"})
 	for _, tt := range []struct {
@@ -158,7 +159,6 @@ func TestAmountArgument(t *testing.T) {
 	}{
 		{"tip", map[string]any{"name": "al", "amount": "0.25"}, "amount=0.25", 250_000, ""},
 		{"tip", map[string]any{"name": "al", "amount": "0.250"}, "amount=0.25", 250_000, ""},
-		{"tip", map[string]any{"name": "al", "amount": ".5"}, "amount=0.5", 500_000, ""},
 		{"tip", map[string]any{"name": "al", "amount": "007"}, "amount=7", 7_000_000, ""}, // above the cap: payments refuses it before sending
 		{"tip", map[string]any{"name": "al", "amount": "0.000001"}, "amount=0.000001", 1, ""},
 		{"tip_post", map[string]any{"value": "0.005"}, `{"value":"0.005"}`, 5_000, ""},
@@ -166,18 +166,18 @@ func TestAmountArgument(t *testing.T) {
 		{"tip_declared", map[string]any{"name": "al"}, "amount=0.01", 10_000, ""},
 		{"tip_declared", map[string]any{"name": "al", "amount": "0.02"}, "amount=0.02", 20_000, ""},
 		{"tip_schema", map[string]any{"to": "al", "amount": "0.03"}, `{"amount":"0.03","to":"al"}`, 30_000, ""},
-		{"tip", map[string]any{"name": "al", "amount": "1e3"}, "", 0,
-			`invalid arguments: "amount" is the price of this call and must be a decimal USDC amount such as "0.01": "1e3" is not a USDC amount: use digits and at most one '.', such as 0.05`},
-		{"tip", map[string]any{"name": "al", "amount": "-1"}, "", 0, `"-1" is not a USDC amount`},
-		{"tip", map[string]any{"name": "al", "amount": "0"}, "", 0, `"amount" is the price of this call and must be a decimal USDC amount such as "0.01": 0 pays nothing`},
-		{"tip", map[string]any{"name": "al", "amount": "0.0000001"}, "", 0, `"0.0000001" has more than 6 decimals`},
-		{"tip", map[string]any{"name": "al", "amount": ""}, "", 0, "empty amount"},
-		{"tip", map[string]any{"name": "al", "amount": " 1"}, "", 0, `" 1" is not a USDC amount`},
-		{"tip", map[string]any{"name": "al", "amount": "NaN"}, "", 0, `"NaN" is not a USDC amount`},
-		{"tip", map[string]any{"name": "al", "amount": 0.25}, "", 0,
-			`invalid arguments: "amount" must be a decimal USDC amount written as a string, such as "0.01", not the number 0.25 (JSON numbers are not exact money)`},
-		{"tip", map[string]any{"name": "al", "amount": true}, "", 0, `"amount" must be a decimal USDC amount written as a string, such as "0.01", got boolean true`},
-		{"tip", map[string]any{"name": "al"}, "", 0, `invalid arguments: "amount" is required (a string)`},
+		{"tip", map[string]any{"name": "al", "amount": "1e3"}, "", 0, `invalid arguments: ` + mustBe + `; got "1e3"`},
+		{"tip", map[string]any{"name": "al", "amount": ".5"}, "", 0, mustBe + `; got ".5"`},
+		{"tip", map[string]any{"name": "al", "amount": "-1"}, "", 0, mustBe + `; got "-1"`},
+		{"tip", map[string]any{"name": "al", "amount": "0"}, "", 0, mustBe + `; got "0"`},
+		{"tip", map[string]any{"name": "al", "amount": "0.0000001"}, "", 0, mustBe + `; got "0.0000001"`},
+		{"tip", map[string]any{"name": "al", "amount": ""}, "", 0, mustBe + `; got ""`},
+		{"tip", map[string]any{"name": "al", "amount": " 1"}, "", 0, mustBe + `; got " 1"`},
+		{"tip", map[string]any{"name": "al", "amount": "NaN"}, "", 0, mustBe + `; got "NaN"`},
+		{"tip", map[string]any{"name": "al", "amount": "18446744073709.551616"}, "", 0, mustBe + `; got "18446744073709.551616", which is too large`},
+		{"tip", map[string]any{"name": "al", "amount": 0.25}, "", 0, `invalid arguments: ` + mustBe + `; got the number 0.25 (a JSON number is not exact money)`},
+		{"tip", map[string]any{"name": "al", "amount": true}, "", 0, mustBe + `; got true`},
+		{"tip", map[string]any{"name": "al"}, "", 0, `invalid arguments: "amount" is required: a decimal USDC amount in a JSON string`},
 		{"tip_declared", map[string]any{"name": "al", "amount": "0.03"}, "", 0, `invalid arguments: "amount" must be one of "0.01", "0.02", got "0.03"`},
 	} {
 		t.Run(tt.tool+" "+describe(tt.args), func(t *testing.T) {
@@ -284,7 +284,7 @@ func TestAmountToolOverMCP(t *testing.T) {
 	}{
 		{"tip_inflated", "0.01", 1, `Payment not charged (price_mismatch): no payment option the policy allows for tip_inflated: the seller asks 0.02 USDC, not 0.01 USDC (the amount in argument "amount")`},
 		{"tip", "0.06", 0, `Payment not charged (price_above_cap): the amount in argument "amount" is 0.06 USDC, above the max_price of tip (0.05 USDC). Nothing was sent or signed.`},
-		{"tip", "1e-2", 0, `invalid arguments: "amount" is the price of this call`},
+		{"tip", "1e-2", 0, `invalid arguments: "amount" must be a decimal USDC amount in a JSON string`},
 	} {
 		before := requests.Load()
 		res, err := srv.Client().CallTool(t.Context(), callReq(tc.tool, map[string]any{"name": "alice", "amount": tc.amount}))

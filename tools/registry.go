@@ -58,14 +58,20 @@ type Registry struct {
 	Defaults Defaults
 	Budget   Budget
 	// RPC maps a network to the JSON-RPC URL reconciliation reads the chain at.
-	RPC   map[payments.Network]string
-	Tools []*Entry
+	RPC map[payments.Network]string
+	// Assets are the tokens other than USDC declared under assets:, in file
+	// order.
+	Assets []*Asset
+	Tools  []*Entry
 	// Tipping is the tipping section (x402_tip); nil when absent. Its
 	// per_day is also Budget.TipPerDay.
 	Tipping *payments.Tipping
 
-	byName map[string]*Entry
-	tipURL []part // tipping.facilitator_url, parsed
+	byName   map[string]*Entry
+	tipURL   []part           // tipping.facilitator_url, parsed
+	tipHdrs  []headerTemplate // tipping.headers, parsed, sorted by name
+	rpcParts map[payments.Network][]part
+	data     []byte // the file, to parse again once the chain gave decimals (WithDecimals)
 }
 
 // Defaults apply to every entry.
@@ -100,14 +106,21 @@ type Entry struct {
 	Params []Param
 	// Headers are static request headers as written (values unexpanded).
 	// Their expanded values are secrets: never log or show them.
-	Headers  map[string]string
+	Headers map[string]string
+	// MaxPrice, Budget and ApproveAbove are in Currency's units.
 	MaxPrice payments.Amount
-	// Budget is the entry's own lifetime budget (zero: budget.per_tool).
+	// Budget is the entry's own lifetime budget (zero: budget.per_tool,
+	// for USDC).
 	Budget payments.Amount
 	// Pins: when set, a 402 asking for anything else is refused.
 	PayTo   string
 	Network payments.Network
-	Asset   string
+	// Asset is the pinned token's address, written as a symbol or an
+	// address in the file.
+	Asset string
+	// Currency is what the entry pays in and its amounts are read in: USDC,
+	// or the declared asset it pins.
+	Currency payments.Currency
 	// Result is a gjson path picked out of a JSON answer.
 	Result  string
 	Timeout time.Duration
@@ -159,7 +172,8 @@ type field struct {
 	required bool
 	items    []string // for arrays: allowed item types; empty allows any
 	itemEnum []any
-	amount   bool // the price argument (amount_from): a decimal USDC string
+	amount   bool              // the price argument (amount_from): a decimal string of cur
+	cur      payments.Currency // the entry's currency, for amount
 }
 
 type headerTemplate struct {
@@ -173,14 +187,28 @@ func (r *Registry) Entry(name string) (*Entry, bool) {
 	return e, ok
 }
 
-// Policy returns the payment policy the registry sets.
+// Policy returns the payment policy the registry sets: with the declared
+// assets whose decimals are known, each with its budget (an asset whose
+// decimals are still to be read from the chain is not paid in).
 func (r *Registry) Policy() payments.Policy {
-	return payments.Policy{
+	pol := payments.Policy{
 		Networks:     slices.Clone(r.Defaults.Networks),
 		PerCall:      r.Defaults.MaxPerCall,
 		Budget:       r.Budget,
 		ApproveAbove: r.Defaults.ApproveAbove,
 	}
+	pol.Budget.Assets = nil
+	for _, a := range r.Assets {
+		if !a.Resolved {
+			continue
+		}
+		pol.Assets = append(pol.Assets, a.AssetPolicy)
+		if pol.Budget.Assets == nil {
+			pol.Budget.Assets = map[string]payments.AssetBudget{}
+		}
+		pol.Budget.Assets[a.Key()] = payments.AssetBudget{Currency: a.Currency(), Total: a.Total, PerDay: a.PerDay, Setting: a.Setting}
+	}
+	return pol
 }
 
 // Load reads and validates a registry file.
@@ -201,6 +229,7 @@ type rawRegistry struct {
 	Defaults rawDefaults       `yaml:"defaults"`
 	Budget   rawBudget         `yaml:"budget"`
 	RPC      map[string]string `yaml:"rpc"`
+	Assets   []*rawAsset       `yaml:"assets"`
 	Tools    []*rawTool        `yaml:"tools"`
 	Tipping  *rawTipping       `yaml:"tipping"`
 }
@@ -211,6 +240,7 @@ type rawTipping struct {
 	AssetName       string            `yaml:"asset_name"`
 	AssetVersion    string            `yaml:"asset_version"`
 	FacilitatorURL  string            `yaml:"facilitator_url"`
+	Headers         map[string]string `yaml:"headers"`
 	PerDay          string            `yaml:"per_day"`
 	MaxTip          string            `yaml:"max_tip"`
 	AutoApproveUpTo string            `yaml:"auto_approve_up_to"`
@@ -276,23 +306,30 @@ type rawParam struct {
 // yamlPlaces maps the decoder's Go type names to places in the file, and
 // yamlKeys lists the keys each place allows, for decode messages.
 var yamlPlaces = map[string]string{
-	"tools.rawRegistry": "the top level",
-	"tools.rawDefaults": "defaults",
-	"tools.rawBudget":   "budget",
-	"tools.rawTipping":  "tipping",
-	"tools.rawTool":     "a tool",
-	"tools.rawParam":    "a param",
-	"[]*tools.rawTool":  "a list of tools",
-	"[]*tools.rawParam": "a list of params",
+	"tools.rawRegistry":    "the top level",
+	"tools.rawDefaults":    "defaults",
+	"tools.rawBudget":      "budget",
+	"tools.rawTipping":     "tipping",
+	"tools.rawTool":        "a tool",
+	"tools.rawParam":       "a param",
+	"tools.rawAsset":       "an asset",
+	"tools.rawAssetBudget": "an asset's budget",
+	"tools.rawEIP712":      "an asset's eip712",
+	"[]*tools.rawTool":     "a list of tools",
+	"[]*tools.rawParam":    "a list of params",
+	"[]*tools.rawAsset":    "a list of assets",
 }
 
 var yamlKeys = map[string]string{
-	"tools.rawRegistry": "version, defaults, budget, rpc, tipping, tools",
-	"tools.rawTipping":  "network, asset, asset_name, asset_version, facilitator_url, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
-	"tools.rawDefaults": "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
-	"tools.rawBudget":   "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
-	"tools.rawTool":     "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
-	"tools.rawParam":    "name, in, type, description, required, enum, default",
+	"tools.rawRegistry":    "version, defaults, budget, rpc, assets, tipping, tools",
+	"tools.rawAsset":       "symbol, network, address, decimals, eip712, max_per_call, approve_above, budget",
+	"tools.rawAssetBudget": "total, per_day",
+	"tools.rawEIP712":      "name, version",
+	"tools.rawTipping":     "network, asset, asset_name, asset_version, facilitator_url, headers, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
+	"tools.rawDefaults":    "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
+	"tools.rawBudget":      "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
+	"tools.rawTool":        "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
+	"tools.rawParam":       "name, in, type, description, required, enum, default",
 }
 
 var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
@@ -342,6 +379,11 @@ func loadError(name string, le *yaml.LoadError) error {
 type problems struct {
 	file string
 	errs []error
+	// data is the file, root its YAML tree (parsed on demand), to name
+	// the line of a problem; tool is the index of the entry being parsed.
+	data []byte
+	root *yaml.Node
+	tool int
 }
 
 func (p *problems) add(where, format string, args ...any) {
@@ -349,17 +391,28 @@ func (p *problems) add(where, format string, args ...any) {
 }
 
 // Parse decodes and validates a registry. name is the file name used in
-// messages. Every mistake is reported, joined with errors.Join.
+// messages. Every mistake is reported, joined with errors.Join. Declared
+// assets whose decimals are left to the chain stay unresolved (Unresolved)
+// until ResolveAssets reads them.
 func Parse(name string, data []byte) (*Registry, error) {
+	return parse(name, data, nil)
+}
+
+// parse is Parse with the decimals read from the chain for the assets that
+// declare none, by asset key.
+func parse(name string, data []byte, chain map[string]int) (*Registry, error) {
 	if name == "" {
 		name = "registry.yaml"
+	}
+	if err := checkAliases(name, data); err != nil {
+		return nil, err
 	}
 	var raw rawRegistry
 	if err := yaml.Load(data, &raw, yaml.WithKnownFields()); err != nil {
 		return nil, decodeError(name, err)
 	}
-	p := &problems{file: name}
-	reg := &Registry{Path: name, byName: map[string]*Entry{}}
+	p := &problems{file: name, data: data}
+	reg := &Registry{Path: name, byName: map[string]*Entry{}, data: data}
 
 	switch {
 	case raw.Version == nil:
@@ -370,11 +423,12 @@ func Parse(name string, data []byte) (*Registry, error) {
 	var perCallOK bool
 	reg.Defaults, perCallOK = parseDefaults(p, &raw.Defaults)
 	reg.Budget = parseBudget(p, &raw.Budget, reg.Defaults.Networks)
-	reg.RPC = parseRPC(p, raw.RPC)
+	reg.RPC, reg.rpcParts = parseRPC(p, raw.RPC)
+	reg.Assets = parseAssets(p, raw.Assets, &reg.Defaults, reg.RPC, chain)
 	if raw.Tipping != nil {
-		reg.Tipping, reg.tipURL = parseTipping(p, raw.Tipping, reg.Defaults.Networks)
+		reg.Tipping, reg.tipURL, reg.tipHdrs = parseTipping(p, raw.Tipping, reg.Defaults.Networks, reg.Assets)
 		if reg.Tipping != nil {
-			reg.Budget.TipPerDay = reg.Tipping.PerDay
+			reg.Budget.TipPerDay, reg.Budget.TipCurrency = reg.Tipping.PerDay, reg.Tipping.Currency
 		}
 	}
 
@@ -387,7 +441,8 @@ func Parse(name string, data []byte) (*Registry, error) {
 		if rt.Name != "" {
 			where += fmt.Sprintf(" %q", rt.Name)
 		}
-		e := parseEntry(p, where, rt, &reg.Defaults, perCallOK)
+		p.tool = i
+		e := parseEntry(p, where, rt, &reg.Defaults, perCallOK, reg.Assets)
 		if prev, dup := reg.byName[e.Name]; dup && e.Name != "" {
 			j := slices.Index(reg.Tools, prev)
 			p.add(where, "name: %q is already used by tools[%d]: tool names must be unique", e.Name, j)
@@ -473,9 +528,10 @@ func parseBudget(p *problems, rb *rawBudget, networks []payments.Network) Budget
 	return b
 }
 
-// parseRPC reads the JSON-RPC endpoints reconciliation uses, per network.
-func parseRPC(p *problems, raw map[string]string) map[payments.Network]string {
-	out := map[payments.Network]string{}
+// parseRPC reads the JSON-RPC endpoints reconciliation uses, per network,
+// as written (RPCURLs expands their ${ENV} references), and parsed.
+func parseRPC(p *problems, raw map[string]string) (map[payments.Network]string, map[payments.Network][]part) {
+	out, parsed := map[payments.Network]string{}, map[payments.Network][]part{}
 	for k, v := range raw {
 		field := "rpc." + k
 		n, err := payments.ParseNetwork(k)
@@ -483,14 +539,19 @@ func parseRPC(p *problems, raw map[string]string) map[payments.Network]string {
 			p.add(field, "%v", err)
 			continue
 		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-			p.add(field, "%q is not a JSON-RPC URL: write https://… (or http:// for a local node)", v)
+		parts, ok := p.template(field, []any{"rpc", k}, v, false)
+		if !ok {
 			continue
 		}
-		out[n] = v
+		probe, known := probeURL(parts)
+		u, err := url.Parse(probe)
+		if err != nil || known && (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "") {
+			p.add(field, "%q is not a JSON-RPC URL: write https://… (or http:// for a local node), with ${NAME} for an API key", v)
+			continue
+		}
+		out[n], parsed[n] = v, parts
 	}
-	return out
+	return out, parsed
 }
 
 // parseDefaults also reports whether max_per_call is usable for comparisons.
@@ -547,17 +608,17 @@ func parseDefaults(p *problems, rd *rawDefaults) (Defaults, bool) {
 			d.MaxResultBytes = n
 		}
 	}
-	d.ApproveAbove = parseApproveAbove(p, "defaults.approve_above", rd.ApproveAbove)
+	d.ApproveAbove = parseApproveAbove(p, "defaults.approve_above", rd.ApproveAbove, payments.USDC)
 	d.Expose = parseExpose(p, rd.Expose)
 	return d, perCallOK
 }
 
-// parseApproveAbove reads an approval threshold; "" is none.
-func parseApproveAbove(p *problems, where, s string) payments.Amount {
+// parseApproveAbove reads an approval threshold in cur; "" is none.
+func parseApproveAbove(p *problems, where, s string, cur payments.Currency) payments.Amount {
 	if s == "" {
 		return 0
 	}
-	a, err := payments.ParseAmount(s)
+	a, err := parseMoney(cur, s)
 	switch {
 	case err != nil:
 		p.add(where, "%v", err)
@@ -578,14 +639,14 @@ func parseTimeout(s string) (time.Duration, error) {
 	return t, nil
 }
 
-func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK bool) *Entry {
+func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK bool, assets []*Asset) *Entry {
 	e := &Entry{
 		Name:        rt.Name,
 		Description: strings.TrimSpace(rt.Description),
 		Method:      strings.ToUpper(strings.TrimSpace(rt.Method)),
 		URL:         rt.URL,
 		PayTo:       rt.PayTo,
-		Asset:       rt.Asset,
+		Currency:    payments.USDC,
 		Result:      rt.Result,
 		Timeout:     d.Timeout,
 		Enabled:     rt.Enabled == nil || *rt.Enabled,
@@ -631,8 +692,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		// checked by parseMCPFields
 	} else if rt.URL == "" {
 		p.add(at("url"), "missing: give the endpoint's http or https URL, such as https://api.example.com/v1/weather/{city}")
-	} else if parts, err := parseTemplate(rt.URL, true); err != nil {
-		p.add(at("url"), "%v", err)
+	} else if parts, ok := p.template(at("url"), []any{"tools", p.tool, "url"}, rt.URL, true); !ok {
+		// reported
 	} else {
 		e.urlParts = parts
 		probe, known := probeURL(parts)
@@ -649,49 +710,69 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		}
 	}
 
-	// max_price and the pins
+	// the pins, then max_price in the pinned asset's units
+	if rt.PayTo != "" && !common.IsHexAddress(rt.PayTo) {
+		p.add(at("pay_to"), "%q is not an address: write the seller's 0x address (40 hex digits)", rt.PayTo)
+	}
+	networkOK := true
+	if rt.Network != "" {
+		n, err := payments.ParseNetwork(rt.Network)
+		switch {
+		case err != nil:
+			p.add(at("network"), "%v", err)
+			networkOK = false
+		case !slices.Contains(d.Networks, n):
+			p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there or change the pin", n, n.Name(), networkList(d.Networks))
+			networkOK = false
+		default:
+			e.Network = n
+			e.networks = []payments.Network{n}
+		}
+	}
+	var asset *Asset
+	if rt.Asset != "" && networkOK {
+		a, addr, err := findAsset(assets, rt.Asset, e.Network, e.networks)
+		switch {
+		case err != nil:
+			p.add(at("asset"), "%v", err)
+		case a != nil && e.Network != "" && a.Network != e.Network:
+			p.add(at("network"), "%s is not the network of asset %s (%s): remove network: or change it", e.Network, a.Symbol, a.Network)
+		case a != nil:
+			asset, e.Asset, e.Currency = a, addr, a.Currency()
+			e.Network, e.networks = a.Network, []payments.Network{a.Network}
+		default:
+			e.Asset = addr
+		}
+	}
+	cur := e.Currency
+	perCall, perCallName := d.MaxPerCall, "defaults.max_per_call"
+	if asset != nil {
+		perCall, perCallName, perCallOK = asset.PerCall, asset.Setting+".max_per_call", asset.PerCall != 0 && known(cur)
+	}
 	switch {
 	case rt.MaxPrice == "":
-		p.add(at("max_price"), "missing: every tool needs the most it may pay per call, in USDC, such as max_price: \"0.01\"")
+		p.add(at("max_price"), "missing: every tool needs the most it may pay per call, in %s, such as max_price: \"0.01\"", cur.Symbol)
 	default:
-		a, err := payments.ParseAmount(rt.MaxPrice)
+		a, err := parseMoney(cur, rt.MaxPrice)
 		switch {
 		case err != nil:
 			p.add(at("max_price"), "%v", err)
 		case a == 0:
 			p.add(at("max_price"), "0 would refuse every payment: write the most the tool may pay, such as 0.01")
-		case a > d.MaxPerCall && perCallOK:
-			p.add(at("max_price"), "%s is above defaults.max_per_call (%s): lower max_price or raise defaults.max_per_call", a.USDC(), d.MaxPerCall.USDC())
+		case a > perCall && perCallOK:
+			p.add(at("max_price"), "%s is above %s (%s): lower max_price or raise %s", cur.Format(a), perCallName, cur.Format(perCall), perCallName)
 		default:
 			e.MaxPrice = a
 		}
 	}
 	if rt.Budget != "" {
-		switch a, err := payments.ParseAmount(rt.Budget); {
+		switch a, err := parseMoney(cur, rt.Budget); {
 		case err != nil:
 			p.add(at("budget"), "%v", err)
 		case a == 0:
 			p.add(at("budget"), "0 would refuse every payment: write the most this tool may spend in all, such as 0.50, or leave it out")
 		default:
 			e.Budget = a
-		}
-	}
-	if rt.PayTo != "" && !common.IsHexAddress(rt.PayTo) {
-		p.add(at("pay_to"), "%q is not an address: write the seller's 0x address (40 hex digits)", rt.PayTo)
-	}
-	if rt.Asset != "" && !common.IsHexAddress(rt.Asset) {
-		p.add(at("asset"), "%q is not a token address: write the token contract's 0x address (40 hex digits)", rt.Asset)
-	}
-	if rt.Network != "" {
-		n, err := payments.ParseNetwork(rt.Network)
-		switch {
-		case err != nil:
-			p.add(at("network"), "%v", err)
-		case !slices.Contains(d.Networks, n):
-			p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there or change the pin", n, n.Name(), networkList(d.Networks))
-		default:
-			e.Network = n
-			e.networks = []payments.Network{n}
 		}
 	}
 	if rt.Result != "" {
@@ -706,40 +787,11 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 			e.Timeout = t
 		}
 	}
-	e.ApproveAbove = parseApproveAbove(p, at("approve_above"), rt.ApproveAbove)
+	e.ApproveAbove = parseApproveAbove(p, at("approve_above"), rt.ApproveAbove, cur)
 
 	// headers
-	names := make([]string, 0, len(rt.Headers))
-	for k := range rt.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	seen := map[string]string{}
-	for _, k := range names {
-		v := rt.Headers[k]
-		hw := at("headers." + k)
-		if msg := checkHeaderName(k); msg != "" {
-			p.add(hw, "%s", msg)
-			continue
-		}
-		canon := http.CanonicalHeaderKey(k)
-		if prev, dup := seen[canon]; dup {
-			p.add(hw, "is the same header as %s (header names ignore case): keep one", prev)
-			continue
-		}
-		seen[canon] = k
-		// Never quote the value: it may be a secret.
-		if strings.ContainsAny(v, "\r\n\x00") {
-			p.add(hw, "the value contains a line break or NUL: write it on one line")
-			continue
-		}
-		parts, err := parseTemplate(v, false)
-		if err != nil {
-			p.add(hw, "%v", err)
-			continue
-		}
-		e.headers = append(e.headers, headerTemplate{name: canon, parts: parts})
-	}
+	var seen map[string]string
+	e.headers, seen = parseHeaders(p, at("headers"), []any{"tools", p.tool, "headers"}, rt.Headers)
 	if len(rt.Headers) > 0 {
 		e.Headers = rt.Headers
 	}
@@ -759,6 +811,44 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		parseAmountFrom(p, where, rt, e)
 	}
 	return e
+}
+
+// parseHeaders reads static request headers (where names the map, path
+// locates it in the file), sorted by name. It also returns the canonical
+// names seen, with the names as written.
+func parseHeaders(p *problems, where string, path []any, raw map[string]string) ([]headerTemplate, map[string]string) {
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []headerTemplate
+	seen := map[string]string{}
+	for _, k := range names {
+		v := raw[k]
+		hw := where + "." + k
+		if msg := checkHeaderName(k); msg != "" {
+			p.add(hw, "%s", msg)
+			continue
+		}
+		canon := http.CanonicalHeaderKey(k)
+		if prev, dup := seen[canon]; dup {
+			p.add(hw, "is the same header as %s (header names ignore case): keep one", prev)
+			continue
+		}
+		seen[canon] = k
+		// Never quote the value: it may be a secret.
+		if strings.ContainsAny(v, "\r\n\x00") {
+			p.add(hw, "the value contains a line break or NUL: write it on one line")
+			continue
+		}
+		parts, ok := p.template(hw, append(slices.Clone(path), k), v, false)
+		if !ok {
+			continue
+		}
+		out = append(out, headerTemplate{name: canon, parts: parts})
+	}
+	return out, seen
 }
 
 // reservedHeaders may not be set by the registry: the HTTP stack or the

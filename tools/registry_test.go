@@ -119,7 +119,7 @@ func TestParseFullRegistry(t *testing.T) {
 	if !reflect.DeepEqual(w.Params, wantParams) {
 		t.Errorf("Params =\n%#v\nwant\n%#v", w.Params, wantParams)
 	}
-	wantLimit := payments.Limit{Tool: "weather", MaxPrice: 10_000, PayTo: w.PayTo, Network: "eip155:84532", Asset: w.Asset, CallID: "call_x", Description: "Current weather for a city.",
+	wantLimit := payments.Limit{Tool: "weather", MaxPrice: 10_000, PayTo: w.PayTo, Network: "eip155:84532", Asset: w.Asset, Currency: payments.USDC, CallID: "call_x", Description: "Current weather for a city.",
 		WarmKey: "weather GET ${X402_SELLER_URL:-http://127.0.0.1:4021}/v2/weather/{city}"}
 	if got := w.Limit("call_x"); got != wantLimit {
 		t.Errorf("Limit = %+v, want %+v", got, wantLimit)
@@ -434,7 +434,7 @@ func TestParseDecodeErrors(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"unknown top key", "version: 1\ntool: []\n", []string{`registry.yaml:2: unknown key "tool" in the top level: check the spelling; allowed keys are version, defaults, budget, rpc, tipping, tools`}},
+		{"unknown top key", "version: 1\ntool: []\n", []string{`registry.yaml:2: unknown key "tool" in the top level: check the spelling; allowed keys are version, defaults, budget, rpc, assets, tipping, tools`}},
 		{"unknown tool and param keys", "version: 1\ntools:\n  - name: a\n    descripton: x\n    params:\n      - name: q\n        requird: true\n",
 			[]string{`registry.yaml:4: unknown key "descripton" in a tool`, `registry.yaml:7: unknown key "requird" in a param: check the spelling; allowed keys are name, in, type, description, required, enum, default`}},
 		{"unknown defaults key", "version: 1\ndefaults:\n  max_price: 1\n", []string{`registry.yaml:3: unknown key "max_price" in defaults`}},

@@ -21,6 +21,7 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // Kinds of catalog entries.
@@ -135,29 +136,32 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		getenv = func(string) string { return "" }
 	}
 	headers := map[string]string{}
+	// The headers' ${ENV} values are hidden wherever the server's answers
+	// or errors are shown: a server may quote the credentials it refuses.
+	red := payments.NewRedaction("", "")
 	for _, h := range e.headers {
-		v, err := expand(h.parts, getenv, nil, "headers."+h.name)
+		hx, err := expandSpans(h.parts, getenv, nil, "headers."+h.name)
 		if err != nil {
 			return nil, err
 		}
-		headers[h.name] = v
+		headers[h.name] = hx.text
+		addHeaderSecrets(hx, red)
 	}
-	hc := &http.Client{Transport: &captureTransport{base: http.DefaultTransport}}
-	cli, err := client.NewStreamableHttpClient(e.URL, transport.WithHTTPHeaders(headers), transport.WithHTTPBasicClient(hc))
+	cli, err := client.NewStreamableHttpClient(e.URL, transport.WithHTTPHeaders(headers), transport.WithHTTPBasicClient(newRemoteHTTPClient()))
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, min(e.Timeout, remoteConnectTimeout))
 	defer cancel()
 	if err := cli.Start(context.WithoutCancel(ctx)); err != nil {
-		return nil, err
+		return nil, red.Err(err)
 	}
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp", Version: "1"}
 	if _, err := cli.Initialize(cctx, init); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("initialize: %w", err)
+		return nil, red.Err(fmt.Errorf("initialize: %w", err))
 	}
 	var remote []mcp.Tool
 	var lr mcp.ListToolsRequest
@@ -165,7 +169,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		res, err := cli.ListTools(cctx, lr)
 		if err != nil {
 			_ = cli.Close()
-			return nil, fmt.Errorf("tools/list: %w", err)
+			return nil, red.Err(fmt.Errorf("tools/list: %w", err))
 		}
 		remote = append(remote, res.Tools...)
 		if res.NextCursor == "" {
@@ -183,8 +187,11 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 			continue
 		}
 		rm := &remoteTool{entry: e, cli: cli, remote: rt.Name, local: name, host: host, auth: a, maxBytes: maxBytes,
-			desc: payments.Sanitize(rt.Description, 2000)}
-		out = append(out, mcpserver.ServerTool{Tool: rm.tool(rt), Handler: rm.handle})
+			desc: payments.Sanitize(red.Text(rt.Description), 2000), red: red}
+		out = append(out, mcpserver.ServerTool{Tool: rm.tool(rt), Handler: func(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := rm.handle(ctx, call)
+			return redactResult(res, rm.red), err
+		}})
 	}
 	log.Info("remote MCP server listed", "entry", e.Name, "url", redactRawURL(e.URL), "tools", len(out))
 	return out, nil
@@ -200,6 +207,7 @@ type remoteTool struct {
 	desc     string
 	auth     Authorizer
 	maxBytes int
+	red      *payments.Redaction // the entry's header secrets
 }
 
 // tool is the local definition: the remote input schema, the remote
@@ -213,8 +221,8 @@ func (rm *remoteTool) tool(rt mcp.Tool) mcp.Tool {
 	if err != nil || len(schema) == 0 || string(schema) == "null" {
 		schema = json.RawMessage(`{"type":"object"}`)
 	}
-	desc := fmt.Sprintf("[Remote MCP server %s, entry %s] %s\n\nPaid tool: up to %s USDC per call on %s. Each call may spend money from the operator's wallet.",
-		redactRawURL(e.URL), e.Name, rm.desc, e.MaxPrice, networkNames(e.networks))
+	desc := fmt.Sprintf("[Remote MCP server %s, entry %s] %s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
+		redactRawURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.networks))
 	t := mcp.NewToolWithRawSchema(rm.local, desc, schema)
 	title := strings.ReplaceAll(rm.local, "_", " ")
 	title = strings.ToUpper(title[:1]) + title[1:] + " (paid)"
@@ -229,6 +237,11 @@ func (rm *remoteTool) tool(rt mcp.Tool) mcp.Tool {
 
 // handle forwards a call; a PaymentRequired answer is paid once under the
 // entry's limit and the call repeated with _meta["x402/payment"].
+//
+// The payment is booked under the catalog entry's name (the ledger's tool),
+// with the remote tool in its resource: an entry's `budget:` and
+// budget.per_tool cap the entry as a whole, however many tools its server
+// lists.
 func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	e := rm.entry
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
@@ -237,14 +250,15 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 	req.Params.Name, req.Params.Arguments = rm.remote, call.Params.Arguments
 	res, pr, err := rm.call(ctx, req)
 	if err != nil {
-		return ErrorResult(&payments.Error{Code: payments.CodeUpstreamFailed, Charged: payments.NotCharged, Err: err,
-			Message: "the remote MCP server failed: " + payments.Sanitize(err.Error(), 300) + ". Nothing was paid; it is safe to retry later."}), nil
+		pe := unpaidFailure(err)
+		pe.Message, pe.Err = rm.red.Text(pe.Message), rm.red.Err(pe.Err)
+		return ErrorResult(pe), nil
 	}
 	if pr == nil {
-		return rm.shape(res, payments.NotCharged, nil), nil
+		return rm.shape(res, payments.NotCharged, nil, nil), nil
 	}
 	lim := e.Limit(NewCallID())
-	lim.Tool = rm.local
+	lim.Redaction = rm.red
 	if rm.desc != "" {
 		lim.Description = rm.desc
 	}
@@ -255,22 +269,82 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 	req.Params.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPayment: pend.Payload}}
 	paid, pr2, err := rm.call(ctx, req)
 	if err != nil {
-		return ErrorResult(pend.Unknown(ctx, err)), nil
+		return remoteErrorResult(paidFailure(ctx, pend, err)), nil
 	}
 	if pr2 != nil {
-		return ErrorResult(pend.Rejected(ctx, pr2.Error)), nil
+		return remoteErrorResult(pend.Rejected(ctx, pr2.Error)), nil
 	}
 	settle := settlementOf(paid)
 	if paid.IsError && settle == nil {
-		return ErrorResult(pend.Unknown(ctx, errors.New("the remote tool answered with an error and no settlement receipt after the payment"))), nil
+		return remoteErrorResult(paidFailure(ctx, pend, &remoteError{answered: true,
+			what: "answered the paid call with an error result (" + remoteMessage(paid) + ") and no settlement receipt"})), nil
 	}
 	charged, rc := pend.Delivered(ctx, settle)
-	return rm.shape(paid, charged, rc), nil
+	return rm.shape(paid, charged, rc, settle), nil
+}
+
+// remoteErrorResult is ErrorResult for a paid call whose payment left: the
+// receipt goes in _meta, and its line says what is known instead of
+// "Paid …" (the payment is not known to have settled).
+func remoteErrorResult(pe *payments.Error) *mcp.CallToolResult {
+	rc := pe.Receipt
+	if rc == nil {
+		return ErrorResult(pe)
+	}
+	bare := *pe
+	bare.Receipt = nil
+	out := ErrorResult(&bare)
+	out.Content = append(out.Content, mcp.NewTextContent(remotePaymentLine(rc, pe.Charged, "", false)))
+	out.Meta.AdditionalFields[MetaPaymentResponse] = receiptMeta(rc, pe.Charged)
+	return out
+}
+
+// unpaidFailure is the error of a call that failed before anything was
+// signed: what the remote server answered, or that it could not be reached.
+func unpaidFailure(err error) *payments.Error {
+	re := asRemoteError(err)
+	pe := &payments.Error{Code: payments.CodeUpstreamFailed, Charged: payments.NotCharged, Err: err}
+	switch {
+	case re.answered:
+		pe.Message = "the remote MCP server " + re.what + ". Nothing was paid."
+	case re.timeout:
+		pe.Code, pe.Message = payments.CodeUpstreamTimeout, "the remote MCP server did not answer in time. Nothing was paid; it is safe to retry later."
+	default:
+		pe.Message = "could not reach the remote MCP server: " + re.what + ". Nothing was paid; it is safe to retry later."
+	}
+	return pe
+}
+
+// paidFailure records that the paid call failed after the payment left
+// (its outcome is unknown) and returns the error to show: what the remote
+// server answered, when it answered.
+func paidFailure(ctx context.Context, pend *payments.Pending, err error) *payments.Error {
+	pe := pend.Unknown(ctx, err)
+	if re := asRemoteError(err); re.answered && pe.Receipt != nil {
+		pe.Message = fmt.Sprintf("the remote MCP server %s, after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.",
+			re.what, pe.Receipt.Amount.USDC(), pe.Receipt.LedgerID)
+	}
+	return pe
+}
+
+// remoteMessage is the text of a remote result, made safe to show.
+func remoteMessage(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	if msg := payments.Sanitize(strings.Join(parts, " "), 300); msg != "" {
+		return msg
+	}
+	return "no message"
 }
 
 // call sends one tools/call and returns its result, or the PaymentRequired
 // it carries: in an isError result, or in a JSON-RPC error with code 402
-// (whose data mcp-go's client drops, so it is read off the wire).
+// (whose data mcp-go's client drops, so it is read off the wire). Any
+// other failure is a *remoteError.
 func (rm *remoteTool) call(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, *payments.PaymentRequired, error) {
 	c := &capture{}
 	res, err := rm.cli.CallTool(context.WithValue(ctx, captureKey{}, c), req)
@@ -278,17 +352,45 @@ func (rm *remoteTool) call(ctx context.Context, req mcp.CallToolRequest) (*mcp.C
 		if pr := c.challenge(); pr != nil {
 			return nil, pr, nil
 		}
-		return nil, nil, err
+		return nil, nil, c.explain(ctx, err)
 	}
 	return res, challengeOf(res), nil
 }
 
+// remoteError is a failed exchange with a remote MCP server, in words safe
+// to show.
+type remoteError struct {
+	// answered says the server answered (an error, a redirect, too many
+	// bytes); otherwise no answer came.
+	answered bool
+	timeout  bool
+	// what completes "the remote MCP server …" when answered, else says
+	// why it could not be reached.
+	what string
+	err  error
+}
+
+func (e *remoteError) Error() string { return e.what }
+
+func (e *remoteError) Unwrap() error { return e.err }
+
+func asRemoteError(err error) *remoteError {
+	var re *remoteError
+	if errors.As(err, &re) {
+		return re
+	}
+	return &remoteError{what: payments.Sanitize(err.Error(), 300), err: err}
+}
+
 type captureKey struct{}
 
-// capture keeps the first bytes of the responses to one call.
+// capture keeps the first bytes of the responses to one call, their HTTP
+// status and whether one was over the answer limit.
 type capture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	status   int
+	tooLarge bool
 }
 
 const captureBytes = 1 << 20
@@ -302,9 +404,28 @@ func (c *capture) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// challenge finds a JSON-RPC error 402 with a PaymentRequired in the
-// captured bytes (a JSON body or SSE data lines).
-func (c *capture) challenge() *payments.PaymentRequired {
+func (c *capture) setStatus(code int) {
+	c.mu.Lock()
+	c.status = code
+	c.mu.Unlock()
+}
+
+func (c *capture) setTooLarge() {
+	c.mu.Lock()
+	c.tooLarge = true
+	c.mu.Unlock()
+}
+
+// rpcError is a JSON-RPC error object as a remote server sent it.
+type rpcError struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// rpcErrors returns the JSON-RPC errors in the captured bytes (a JSON body
+// or SSE data lines).
+func (c *capture) rpcErrors() []rpcError {
 	c.mu.Lock()
 	raw := bytes.Clone(c.buf.Bytes())
 	c.mu.Unlock()
@@ -314,36 +435,152 @@ func (c *capture) challenge() *payments.PaymentRequired {
 			msgs = append(msgs, bytes.TrimSpace(d))
 		}
 	}
+	var out []rpcError
 	for _, m := range msgs {
 		var msg struct {
-			Error *struct {
-				Code int             `json:"code"`
-				Data json.RawMessage `json:"data"`
-			} `json:"error"`
+			Error *rpcError `json:"error"`
 		}
-		if json.Unmarshal(m, &msg) != nil || msg.Error == nil || msg.Error.Code != 402 {
+		if jsonlimit.Unmarshal(m, &msg) == nil && msg.Error != nil {
+			out = append(out, *msg.Error)
+		}
+	}
+	return out
+}
+
+// challenge finds a JSON-RPC error 402 with a PaymentRequired in the
+// captured bytes.
+func (c *capture) challenge() *payments.PaymentRequired {
+	for _, e := range c.rpcErrors() {
+		if e.Code != 402 {
 			continue
 		}
-		if pr, err := payments.ParseChallengeJSON(msg.Error.Data); err == nil {
+		if pr, err := payments.ParseChallengeJSON(e.Data); err == nil {
 			return pr
 		}
 	}
 	return nil
 }
 
-// captureTransport copies response bodies into the request's capture.
-type captureTransport struct{ base http.RoundTripper }
+// explain says what became of a call that failed with err: what the
+// remote server answered (a redirect, too many bytes, a JSON-RPC error, an
+// HTTP error status), or why no answer came.
+func (c *capture) explain(ctx context.Context, err error) *remoteError {
+	var rd *redirectError
+	if errors.As(err, &rd) {
+		return &remoteError{answered: true, what: rd.Error(), err: err}
+	}
+	c.mu.Lock()
+	tooLarge, status := c.tooLarge, c.status
+	excerpt := payments.Sanitize(c.buf.String(), 300)
+	c.mu.Unlock()
+	if tooLarge || errors.Is(err, errAnswerTooLarge) {
+		return &remoteError{answered: true, what: errAnswerTooLarge.Error(), err: err}
+	}
+	if es := c.rpcErrors(); len(es) > 0 {
+		return &remoteError{answered: true, err: err, what: fmt.Sprintf("answered with a JSON-RPC error (code %d): %s", es[0].Code, payments.Sanitize(es[0].Message, 300))}
+	}
+	if status != 0 && status != http.StatusOK && status != http.StatusAccepted {
+		what := fmt.Sprintf("answered with HTTP status %d", status)
+		if excerpt != "" {
+			what += ": " + excerpt
+		}
+		return &remoteError{answered: true, what: what, err: err}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		return &remoteError{timeout: true, what: "it did not answer in time", err: err}
+	}
+	return &remoteError{what: payments.Sanitize(err.Error(), 300), err: err}
+}
 
-func (t *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+// remoteAnswerLimit bounds the bytes x402-mcp reads of one answer of a
+// remote MCP server, counted after HTTP decompression and before anything
+// decodes them, as payments.DefaultMaxBody bounds an HTTP upstream's body.
+const remoteAnswerLimit = payments.DefaultMaxBody
+
+// errAnswerTooLarge completes "the remote MCP server …".
+var errAnswerTooLarge = fmt.Errorf("answered with more than %d bytes, the most x402-mcp reads of one answer", remoteAnswerLimit)
+
+// newRemoteHTTPClient returns the HTTP client that talks to remote MCP
+// servers. It never follows a redirect: the entry's headers (secrets from
+// the environment) and a paid call's payment would go along to a host the
+// server chose. Every answer is limited to remoteAnswerLimit bytes after
+// decompression (a gzip bomb stops there), and a tool call's answers are
+// copied into its capture.
+func newRemoteHTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &remoteTransport{base: http.DefaultTransport, limit: remoteAnswerLimit},
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			rd := &redirectError{to: redactRawURL(req.URL.String())}
+			if req.Response != nil {
+				rd.status = req.Response.StatusCode
+			}
+			return rd
+		},
+	}
+}
+
+// redirectError is a redirect the client refused to follow.
+type redirectError struct {
+	status int
+	to     string
+}
+
+// Error completes "the remote MCP server …".
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("answered with a redirect (HTTP %d) to %s, which x402-mcp does not follow (the entry's headers and any payment would go along; write the final URL in registry.yaml if it is the same server)", e.status, e.to)
+}
+
+// remoteTransport limits every answer's bytes (after the transport's
+// decompression, before any decoder) and copies a tool call's answers into
+// its capture.
+type remoteTransport struct {
+	base  http.RoundTripper
+	limit int64
+}
+
+func (t *remoteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r)
-	if c, ok := r.Context().Value(captureKey{}).(*capture); ok && err == nil && resp.Body != nil {
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	c, _ := r.Context().Value(captureKey{}).(*capture)
+	body := &cappedBody{rc: resp.Body, left: t.limit, capture: c}
+	resp.Body = body
+	if c != nil {
+		c.setStatus(resp.StatusCode)
 		resp.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.TeeReader(resp.Body, c), resp.Body}
+		}{io.TeeReader(body, c), body}
 	}
-	return resp, err
+	return resp, nil
 }
+
+// cappedBody reads at most left bytes of rc; one more is errAnswerTooLarge.
+type cappedBody struct {
+	rc      io.ReadCloser
+	left    int64
+	capture *capture
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) > b.left {
+		n = int(b.left)
+		b.left = 0
+		if b.capture != nil {
+			b.capture.setTooLarge()
+		}
+		return n, errAnswerTooLarge
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.rc.Close() }
 
 // challengeOf returns the PaymentRequired an isError result carries, in
 // structuredContent or else as the first text content.
@@ -389,8 +626,9 @@ func settlementOf(res *mcp.CallToolResult) *payments.SettlementResponse {
 }
 
 // shape passes the remote content through, capped at maxBytes, with the
-// receipt in _meta and one line of text.
-func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc *payments.Receipt) *mcp.CallToolResult {
+// receipt in _meta and one line of text saying what happened to the money
+// (settle is the remote server's settlement receipt, nil when it sent none).
+func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc *payments.Receipt, settle *payments.SettlementResponse) *mcp.CallToolResult {
 	limit := rm.maxBytes
 	if limit <= 0 {
 		limit = DefaultMaxResultBytes
@@ -416,16 +654,40 @@ func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc
 	}
 	if res.StructuredContent != nil {
 		if b, err := json.Marshal(res.StructuredContent); err == nil && len(b) <= limit {
-			out.StructuredContent = res.StructuredContent
+			if jsonlimit.CheckDepth(b) == nil {
+				out.StructuredContent = res.StructuredContent
+			} else {
+				out.Content = append(out.Content, mcp.NewTextContent(fmt.Sprintf("[the remote server's structured content nests deeper than %d levels and was left out]", jsonlimit.MaxDepth)))
+			}
 		}
 	}
 	if rc != nil {
-		word := "Charged and delivered."
-		if charged != payments.Charged {
-			word = "Payment outcome: " + string(charged) + "."
+		why := "the remote server delivered but sent no settlement receipt, so the settlement is not confirmed"
+		if settle != nil {
+			why = "the remote server delivered, but its settlement receipt says the settlement failed (" + payments.Sanitize(settle.ErrorReason, 200) + ")"
 		}
-		out.Content = append(out.Content, mcp.NewTextContent(rc.Line()+" "+word))
+		out.Content = append(out.Content, mcp.NewTextContent(remotePaymentLine(rc, charged, why, res.IsError)))
 	}
 	out.Meta = resultMeta(charged, rc)
 	return out
+}
+
+// remotePaymentLine says what happened to the money of a paid remote call
+// in one line. It starts "Paid …" only for a payment the remote server
+// reported settled (or its settlement pending); otherwise it says what is
+// known: that the payment was sent, why it is not known to have settled
+// (why, when not said elsewhere), and the outcome.
+func remotePaymentLine(rc *payments.Receipt, charged payments.Charge, why string, isError bool) string {
+	if charged == payments.Charged && (rc.State == string(payments.StateSettled) || rc.State == "pending") {
+		if isError {
+			return rc.Line() + " Charged, nothing delivered: the remote tool answered with an error after its payment settled."
+		}
+		return rc.Line() + " Charged and delivered."
+	}
+	line := fmt.Sprintf("A signed payment of %s (%s atomic) on %s to %s from %s was sent (ledger %s)",
+		rc.Amount.USDC(), rc.AmountAtom, rc.Network, rc.PayTo, rc.Payer, rc.LedgerID)
+	if why != "" {
+		line += "; " + why
+	}
+	return line + ". Payment outcome: " + string(charged) + "; it is not known to have settled, and stays counted against the budget until reconciliation proves it settled or unused."
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // ArgumentError is a mistake in a tool call's arguments. The model can fix
@@ -60,12 +62,21 @@ func (e *Entry) ArgumentNames() []string {
 // *ConfigError when the registry needs an environment variable that is not
 // set or its url does not expand to an http(s) URL.
 func (e *Entry) NewRequest(ctx context.Context, args map[string]any, getenv func(string) string) (*http.Request, error) {
+	req, _, err := e.NewRedactedRequest(ctx, args, getenv)
+	return req, err
+}
+
+// NewRedactedRequest is NewRequest, with the request's Redaction: its URL as
+// shown (each ${ENV} value in the path and query written ${NAME}) and the
+// values of its ${ENV} references to hide wherever it is shown, logged,
+// stored or signed (payments.Limit.Redaction).
+func (e *Entry) NewRedactedRequest(ctx context.Context, args map[string]any, getenv func(string) string) (*http.Request, *payments.Redaction, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	vals, err := e.bind(args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	pathVals := map[string]string{}
@@ -120,23 +131,38 @@ func (e *Entry) NewRequest(ctx context.Context, args map[string]any, getenv func
 		place(name, e.extraIn, vals[name])
 	}
 	if len(problems) > 0 {
-		return nil, &ArgumentError{Tool: e.Name, Problems: problems}
+		return nil, nil, &ArgumentError{Tool: e.Name, Problems: problems}
 	}
 
-	raw, err := expand(e.urlParts, getenv, pathVals, "url")
+	x, err := expandSpans(e.urlParts, getenv, pathVals, "url")
 	if err != nil {
-		return nil, &ConfigError{Tool: e.Name, Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was sent or charged."}
+		return nil, nil, &ConfigError{Tool: e.Name, Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was sent or charged."}
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(x.text)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Do not quote the URL: an environment variable may hold a secret.
-		return nil, &ConfigError{Tool: e.Name, Msg: fmt.Sprintf("its url does not expand to a valid http or https URL (check %s). Nothing was sent or charged.", envHint(e.urlParts))}
+		return nil, nil, &ConfigError{Tool: e.Name, Msg: fmt.Sprintf("its url does not expand to a valid http or https URL (check %s). Nothing was sent or charged.", envHint(e.urlParts))}
 	}
+	if u.User != nil {
+		return nil, nil, &ConfigError{Tool: e.Name, Msg: fmt.Sprintf("its url expands to a URL with user:password@ (check %s): credentials in a URL are shown and logged; send them in headers. Nothing was sent or charged.", envHint(e.urlParts))}
+	}
+	// The request as shown: the URL with its ${ENV} values as ${NAME}, and
+	// the same query.
+	red := payments.NewRedaction("", "")
+	shown := redactedURL(x, red)
 	if len(query) > 0 {
+		sep := "?"
+		switch {
+		case strings.HasSuffix(shown, "?") || strings.HasSuffix(shown, "&"):
+			sep = ""
+		case strings.Contains(shown, "?"):
+			sep = "&"
+		}
 		if u.RawQuery != "" {
 			u.RawQuery += "&"
 		}
 		u.RawQuery += strings.Join(query, "&")
+		shown += sep + strings.Join(query, "&")
 	}
 
 	var bodyBytes []byte
@@ -145,7 +171,7 @@ func (e *Entry) NewRequest(ctx context.Context, args map[string]any, getenv func
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(body); err != nil {
-			return nil, &ArgumentError{Tool: e.Name, Problems: []string{"the body arguments are not JSON values"}}
+			return nil, nil, &ArgumentError{Tool: e.Name, Problems: []string{"the body arguments are not JSON values"}}
 		}
 		bodyBytes = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 	}
@@ -156,19 +182,21 @@ func (e *Entry) NewRequest(ctx context.Context, args map[string]any, getenv func
 		req, err = http.NewRequestWithContext(ctx, e.Method, u.String(), nil)
 	}
 	if err != nil {
-		return nil, &ConfigError{Tool: e.Name, Msg: "the request cannot be built from its url and method. Nothing was sent or charged."}
+		return nil, nil, &ConfigError{Tool: e.Name, Msg: "the request cannot be built from its url and method. Nothing was sent or charged."}
 	}
 
 	for _, h := range e.headers {
-		v, err := expand(h.parts, getenv, nil, "headers."+h.name)
+		hx, err := expandSpans(h.parts, getenv, nil, "headers."+h.name)
 		if err != nil {
-			return nil, &ConfigError{Tool: e.Name, Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was sent or charged."}
+			return nil, nil, &ConfigError{Tool: e.Name, Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was sent or charged."}
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return nil, &ConfigError{Tool: e.Name, Msg: fmt.Sprintf("header %s expands to a value with a line break (check %s). Nothing was sent or charged.", h.name, envHint(h.parts))}
+		if strings.ContainsAny(hx.text, "\r\n\x00") {
+			return nil, nil, &ConfigError{Tool: e.Name, Msg: fmt.Sprintf("header %s expands to a value with a line break (check %s). Nothing was sent or charged.", h.name, envHint(h.parts))}
 		}
-		req.Header.Set(h.name, v)
+		req.Header.Set(h.name, hx.text)
+		addHeaderSecrets(hx, red)
 	}
+	red.SetURL(req.URL.String(), shown)
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
@@ -181,7 +209,7 @@ func (e *Entry) NewRequest(ctx context.Context, args map[string]any, getenv func
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "x402-mcp")
 	}
-	return req, nil
+	return req, red, nil
 }
 
 func envHint(parts []part) string {
@@ -235,6 +263,9 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 			switch {
 			case f.hasDef:
 				out[f.name] = f.def
+			case f.required && f.amount:
+				_, msg := ParseAmountArg(f.cur, f.name, nil)
+				problems = append(problems, msg)
 			case f.required:
 				problems = append(problems, fmt.Sprintf("%q is required%s", f.name, typeSuffix(f)))
 			}
@@ -247,8 +278,8 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 		if f.amount {
 			// The canonical decimal goes upstream ("0.250", ".25" → "0.25"),
 			// so the seller reads the amount the payment will be held to.
-			a, _ := argAmount(v.(string))
-			v = a.String()
+			a, _ := ParseAmountArg(f.cur, f.name, v)
+			v = f.cur.Decimal(a)
 		}
 		out[f.name] = v
 	}

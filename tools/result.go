@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tidwall/gjson"
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // _meta keys of tools and tool results.
@@ -70,10 +73,20 @@ func Shape(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 	body := res.Body
 	mediaType := mediaTypeOf(res.Header.Get("Content-Type"))
-	if mediaType == "" && len(bytes.TrimSpace(body)) > 0 && gjson.ValidBytes(body) {
-		mediaType = "application/json"
+	// Check the JSON before gjson sees it: gjson recurses once per level of
+	// nesting, and deep enough nesting overflows the stack (a fatal error).
+	var jsonErr error
+	if isJSON(mediaType) || mediaType == "" && len(bytes.TrimSpace(body)) > 0 {
+		jsonErr = jsonlimit.Check(body)
+		if mediaType == "" && jsonErr == nil {
+			mediaType = "application/json"
+		}
 	}
 	var notes []string
+	var deep *jsonlimit.DepthError
+	if isJSON(mediaType) && errors.As(jsonErr, &deep) {
+		notes = append(notes, fmt.Sprintf("[the upstream's JSON nests deeper than %d levels, so it is shown as text, not as structured content]", deep.Max))
+	}
 	if res.Truncated {
 		notes = append(notes, fmt.Sprintf("[the upstream sent more than the %d bytes x402-mcp reads; the rest was not downloaded]", len(body)))
 	}
@@ -86,7 +99,7 @@ func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult
 	switch {
 	case len(body) == 0:
 		text(fmt.Sprintf("The upstream answered %s with an empty body.", statusText(res.Status)))
-	case isJSON(mediaType) && gjson.ValidBytes(body):
+	case isJSON(mediaType) && jsonErr == nil:
 		shapeJSON(out, e, body, maxBytes)
 	case isImage(mediaType):
 		if len(body) > maxBytes || res.Truncated {
@@ -95,14 +108,14 @@ func shapeBody(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult
 		}
 		out.Content = append(out.Content,
 			mcp.NewImageContent(base64.StdEncoding.EncodeToString(body), mediaType),
-			mcp.NewTextContent(fmt.Sprintf("%s image, %d bytes.", mediaType, len(body))))
+			mcp.NewTextContent(fmt.Sprintf("%s image, %s.", mediaType, plural.Count(len(body), "byte", "bytes"))))
 	case isText(mediaType) || mediaType == "" && utf8.Valid(body):
 		text(capText(strings.ToValidUTF8(string(body), "\uFFFD"), maxBytes))
 	default:
 		if mediaType == "" {
 			mediaType = "an unknown type"
 		}
-		text(fmt.Sprintf("The upstream returned %d bytes of %s; not shown (x402-mcp shows JSON, text and images).", len(body), mediaType))
+		text(fmt.Sprintf("The upstream returned %s of %s; not shown (x402-mcp shows JSON, text and images).", plural.Count(len(body), "byte", "bytes"), mediaType))
 	}
 	for _, n := range notes {
 		text(n)
@@ -201,9 +214,12 @@ func bodyExcerpt(res *payments.Result) string {
 	}
 	mt := mediaTypeOf(res.Header.Get("Content-Type"))
 	if !(isJSON(mt) || isText(mt) || mt == "" && utf8.Valid(body)) {
-		return fmt.Sprintf("(%d bytes of %s)", len(body), mt)
+		if mt == "" {
+			mt = "an unknown type"
+		}
+		return fmt.Sprintf("(%s of %s)", plural.Count(len(body), "byte", "bytes"), mt)
 	}
-	if isJSON(mt) && gjson.ValidBytes(body) {
+	if isJSON(mt) && jsonlimit.Valid(body) {
 		body = []byte(compactJSON(body))
 	}
 	return payments.Sanitize(string(body), excerptBytes)
@@ -245,8 +261,10 @@ func receiptMeta(rc *payments.Receipt, charged payments.Charge) map[string]any {
 		"transaction":  rc.Transaction,
 		"network":      rc.Network,
 		"payer":        rc.Payer,
-		"amount":       rc.Amount.String(),
+		"amount":       rc.Currency().Decimal(rc.Amount),
 		"amountAtomic": rc.Amount.Atomic(),
+		"symbol":       rc.Currency().Symbol,
+		"decimals":     rc.Currency().Decimals,
 		"payTo":        rc.PayTo,
 		"asset":        rc.Asset,
 		"state":        rc.State,
@@ -315,6 +333,10 @@ func chargeWords(c payments.Charge) string {
 	}
 }
 
+// mediaTypeOf returns the lower-case type/subtype of a Content-Type
+// header, or "" when there is none or it is not a well-formed media type.
+// The header is the seller's text: it reaches the model's text only in this
+// form, never long, binary or with control characters.
 func mediaTypeOf(ct string) string {
 	if ct == "" {
 		return ""
@@ -323,8 +345,16 @@ func mediaTypeOf(ct string) string {
 	if err != nil {
 		mt, _, _ = strings.Cut(ct, ";")
 	}
-	return strings.ToLower(strings.TrimSpace(mt))
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if !mediaTypeRE.MatchString(mt) {
+		return ""
+	}
+	return mt
 }
+
+// mediaTypeRE is a type/subtype of RFC 6838 names (at most 127 characters
+// each, from a restricted set).
+var mediaTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$`)
 
 func isJSON(mt string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")

@@ -101,6 +101,8 @@ func TestShape(t *testing.T) {
 			text: []string{"The upstream returned 12345 bytes of application/octet-stream; not shown (x402-mcp shows JSON, text and images)."}},
 		{name: "binary without type described", res: result(200, "", "\x00\x01\xff"),
 			text: []string{"The upstream returned 3 bytes of an unknown type; not shown (x402-mcp shows JSON, text and images)."}},
+		{name: "one byte described", res: result(200, "application/octet-stream", "\x00"),
+			text: []string{"The upstream returned 1 byte of application/octet-stream; not shown (x402-mcp shows JSON, text and images)."}},
 		{name: "empty body", res: result(204, "", ""),
 			text: []string{"The upstream answered 204 No Content with an empty body."}},
 		{name: "client stopped reading", res: func() *payments.Result {
@@ -143,6 +145,8 @@ func TestShape(t *testing.T) {
 			text: []string{"Not charged: the upstream answered 400 Bad Request and no payment was made. Check the arguments.\nUpstream said: " + strings.Repeat("e", 500) + "…"}},
 		{name: "binary error body described", res: result(500, "application/octet-stream", "\x00\x01"), isError: true,
 			text: []string{"Not charged: the upstream answered 500 Internal Server Error and no payment was made. The upstream failed; retrying later may work.\nUpstream said: (2 bytes of application/octet-stream)"}},
+		{name: "one-byte error body described", res: result(500, "application/octet-stream", "\x01"), isError: true,
+			text: []string{"Not charged: the upstream answered 500 Internal Server Error and no payment was made. The upstream failed; retrying later may work.\nUpstream said: (1 byte of application/octet-stream)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -213,14 +217,25 @@ func TestShapeReceiptMeta(t *testing.T) {
 	if got := string(wire.Meta[MetaCharged]); got != `"charged"` {
 		t.Errorf("charged = %s", got)
 	}
-	want := `{"amount":"0.01","amountAtomic":"10000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","ledgerId":"L1","network":"eip155:84532","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","payer":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","state":"settled","success":true,"transaction":"0xabc","x402Version":2}`
+	want := `{"amount":"0.01","amountAtomic":"10000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","decimals":6,"ledgerId":"L1","network":"eip155:84532","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","payer":"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266","state":"settled","success":true,"symbol":"USDC","transaction":"0xabc","x402Version":2}`
 	if got := string(wire.Meta[MetaPaymentResponse]); got != want {
 		t.Errorf("payment-response =\n%s\nwant\n%s", got, want)
 	}
 
+	// A payment in an 18-decimal token reads in it, in the line and _meta.
+	wr := *testReceipt
+	wr.Amount, wr.AmountAtom, wr.Symbol, wr.Decimals = 40_000_000_000_000_000, "40000000000000000", "WETH", 18
+	wres := result(200, "application/json", `{"a":1}`)
+	wres.Charged, wres.Receipt = payments.Charged, &wr
+	r = Shape(&Entry{Name: "weather"}, wres, 0)
+	pr := r.Meta.AdditionalFields[MetaPaymentResponse].(map[string]any)
+	if pr["amount"] != "0.04" || pr["symbol"] != "WETH" || pr["decimals"] != 18 || !strings.Contains(resultText(r), "Paid 0.04 WETH (40000000000000000 atomic)") {
+		t.Errorf("WETH receipt %v %q", pr, resultText(r))
+	}
+
 	// Unknown outcome: the receipt is there, success is false.
 	r = Shape(&Entry{Name: "weather"}, paid(result(500, "", ""), payments.ChargeUnknown), 0)
-	pr := meta(r)[MetaPaymentResponse].(map[string]any)
+	pr = meta(r)[MetaPaymentResponse].(map[string]any)
 	if pr["success"] != false || meta(r)[MetaCharged] != "unknown" {
 		t.Errorf("unknown outcome meta = %v", meta(r))
 	}

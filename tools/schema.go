@@ -269,7 +269,7 @@ func paramsSchema(params []Param, fields []field) json.RawMessage {
 		}
 		if f.amount {
 			b.WriteString(`,"pattern":`)
-			writeJSON(&b, AmountPattern)
+			writeJSON(&b, f.cur.Pattern())
 		}
 		if prm.Type == "array" {
 			// Query items are sent as text; the check also takes numbers

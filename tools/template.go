@@ -3,6 +3,8 @@ package tools
 import (
 	"fmt"
 	"strings"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // partKind says what a piece of a url or header template is.
@@ -24,7 +26,8 @@ type part struct {
 
 // parseTemplate splits s into literal text, ${ENV} references and, when
 // params is true, {param} path templates. A {param} after a literal '?' or
-// '#' is refused: templates fill path segments only.
+// '#' is refused: templates fill path segments only. A reference to one of
+// x402-mcp's own secrets (payments.SecretEnv) is a *secretRefError.
 func parseTemplate(s string, params bool) ([]part, error) {
 	var parts []part
 	var lit strings.Builder
@@ -46,6 +49,9 @@ func parseTemplate(s string, params bool) ([]part, error) {
 			name, def, hasDef := strings.Cut(ref, ":-")
 			if !validEnvName(name) {
 				return nil, fmt.Errorf("${%s} is not a valid variable reference: write ${NAME} or ${NAME:-default}, where NAME is letters, digits and _ and does not start with a digit", ref)
+			}
+			if what, secret := payments.SecretEnvWhat(name); secret {
+				return nil, &secretRefError{ref: "${" + ref + "}", what: what}
 			}
 			flush()
 			parts = append(parts, part{kind: envPart, text: name, def: def, hasDef: hasDef})
@@ -115,7 +121,26 @@ func (e *missingEnvError) Error() string {
 // error naming the variable. {param} takes params[name] as it is (the caller
 // escapes it).
 func expand(parts []part, getenv func(string) string, params map[string]string, where string) (string, error) {
+	x, err := expandSpans(parts, getenv, params, where)
+	return x.text, err
+}
+
+// expansion is a rendered template and where in it each ${ENV} value went.
+type expansion struct {
+	text  string
+	spans []envSpan // in order
+}
+
+// envSpan is the value of ${name} at text[start:end].
+type envSpan struct {
+	name       string
+	start, end int
+}
+
+// expandSpans is expand, keeping the spans of the ${ENV} values.
+func expandSpans(parts []part, getenv func(string) string, params map[string]string, where string) (expansion, error) {
 	var b strings.Builder
+	var spans []envSpan
 	for _, p := range parts {
 		switch p.kind {
 		case litPart:
@@ -124,16 +149,17 @@ func expand(parts []part, getenv func(string) string, params map[string]string, 
 			v := getenv(p.text)
 			if v == "" {
 				if !p.hasDef {
-					return "", &missingEnvError{Name: p.text, Where: where}
+					return expansion{}, &missingEnvError{Name: p.text, Where: where}
 				}
 				v = p.def
 			}
+			spans = append(spans, envSpan{name: p.text, start: b.Len(), end: b.Len() + len(v)})
 			b.WriteString(v)
 		case paramPart:
 			b.WriteString(params[p.text])
 		}
 	}
-	return b.String(), nil
+	return expansion{text: b.String(), spans: spans}, nil
 }
 
 // probeURL renders a url template for load-time checks: variables take their

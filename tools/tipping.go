@@ -2,6 +2,7 @@ package tools
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -26,9 +27,9 @@ var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)
 // parseTipping reads the tipping section: where tips are paid, through
 // which facilitator, the caps, the approval rule and the address book. It
 // returns nil when the section has mistakes (they are reported to p).
-func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*payments.Tipping, []part) {
+func parseTipping(p *problems, rt *rawTipping, networks []payments.Network, assets []*Asset) (*payments.Tipping, []part, []headerTemplate) {
 	n0 := len(p.errs)
-	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout}
+	t := &payments.Tipping{AllowAddresses: rt.AllowAddresses == nil || *rt.AllowAddresses, Timeout: DefaultTipTimeout, Currency: payments.USDC}
 
 	// network
 	switch {
@@ -48,39 +49,51 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		}
 	}
 
-	// asset and its EIP-712 domain
+	// asset (USDC, or a declared one) and its EIP-712 domain
 	if t.Network != "" {
 		known, isKnown := payments.KnownUSDC(t.Network)
+		var declared *Asset
 		switch {
 		case rt.Asset == "" && !isKnown:
-			p.add("tipping.asset", "missing: x402-mcp knows no USDC on %s; write the token's 0x address with asset_name and asset_version (its EIP-712 domain)", t.Network)
+			p.add("tipping.asset", "missing: x402-mcp knows no USDC on %s; declare the token under assets: and write its symbol or address here", t.Network)
 		case rt.Asset == "":
 			t.Asset = known.Address
-		case !common.IsHexAddress(rt.Asset):
-			p.add("tipping.asset", "%q is not a token address: write the token contract's 0x address (40 hex digits)", rt.Asset)
 		default:
-			t.Asset = common.HexToAddress(rt.Asset)
+			a, addr, err := findAsset(assets, rt.Asset, t.Network, []payments.Network{t.Network})
+			switch {
+			case err != nil:
+				p.add("tipping.asset", "%v", err)
+			case addr == "":
+				t.Asset = known.Address
+			default:
+				declared, t.Asset = a, common.HexToAddress(addr)
+			}
 		}
 		t.Domain = payments.Domain{Name: rt.AssetName, Version: rt.AssetVersion, ChainID: t.Network.ChainID(), VerifyingContract: t.Asset}
-		if isKnown && t.Asset == known.Address {
-			if t.Domain.Name == "" {
-				t.Domain.Name = known.Name
-			}
-			if t.Domain.Version == "" {
-				t.Domain.Version = known.Version
-			}
+		def := payments.Asset{Name: known.Name, Version: known.Version}
+		if declared != nil {
+			def, t.Currency = declared.Asset, declared.Currency()
+		} else if !isKnown || t.Asset != known.Address {
+			def = payments.Asset{}
+		}
+		if t.Domain.Name == "" {
+			t.Domain.Name = def.Name
+		}
+		if t.Domain.Version == "" {
+			t.Domain.Version = def.Version
 		}
 		if t.Asset != (common.Address{}) && (t.Domain.Name == "" || t.Domain.Version == "") {
-			p.add("tipping.asset", "%s is not the USDC x402-mcp knows on %s: give asset_name and asset_version, the token's EIP-712 domain (such as \"USD Coin\" and \"2\")", t.Asset.Hex(), t.Network)
+			p.add("tipping.asset", "the EIP-712 domain of %s on %s is not known: give asset_name and asset_version here, or eip712 under its assets: entry (such as \"USD Coin\" and \"2\")", t.Asset.Hex(), t.Network)
 		}
 	}
+	cur := t.Currency
 
 	// facilitator_url: a template, expanded at call time like a tool's url
 	var urlParts []part
 	if rt.FacilitatorURL == "" {
 		p.add("tipping.facilitator_url", "missing: give the facilitator's base URL, such as https://x402.org/facilitator (tips are POSTed to its /verify and /settle)")
-	} else if parts, err := parseTemplate(rt.FacilitatorURL, false); err != nil {
-		p.add("tipping.facilitator_url", "%v", err)
+	} else if parts, ok := p.template("tipping.facilitator_url", []any{"tipping", "facilitator_url"}, rt.FacilitatorURL, false); !ok {
+		// reported
 	} else {
 		probe, known := probeURL(parts)
 		u, err := url.Parse(probe)
@@ -97,12 +110,15 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		}
 	}
 
+	// headers: the facilitator's credentials, expanded at call time
+	hdrs, _ := parseHeaders(p, "tipping.headers", []any{"tipping", "headers"}, rt.Headers)
+
 	// the caps and the approval rule
 	amount := func(field, v string, zero string) payments.Amount {
 		if v == "" {
 			return 0
 		}
-		a, err := payments.ParseAmount(v)
+		a, err := parseMoney(cur, v)
 		switch {
 		case err != nil:
 			p.add(field, "%v", err)
@@ -112,18 +128,21 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		return a
 	}
 	if rt.PerDay == "" {
-		p.add("tipping.per_day", "missing: set the most tips may spend per day in USDC, such as per_day: \"5.00\" (tips also count against budget.total and budget.per_day)")
+		p.add("tipping.per_day", "missing: set the most tips may spend per day in %s, such as per_day: \"5.00\" (tips also count against the other budgets of %s)", cur.Symbol, cur.Symbol)
 	}
 	t.PerDay = amount("tipping.per_day", rt.PerDay, "0 would refuse every tip: write the most tips may spend per day, such as 5.00, or remove the tipping section")
 	t.MaxTip = amount("tipping.max_tip", rt.MaxTip, "0 would refuse every tip: write the most one tip may be, such as 2.00, or leave it out")
-	if rt.MaxTip == "" {
+	switch {
+	case rt.MaxTip == "" && cur.IsUSDC():
 		t.MaxTip = min(DefaultMaxTip, t.PerDay)
-	} else if t.PerDay != 0 && t.MaxTip > t.PerDay {
-		p.add("tipping.max_tip", "%s is above tipping.per_day (%s): no tip could ever be that large; lower max_tip or raise per_day", t.MaxTip.USDC(), t.PerDay.USDC())
+	case rt.MaxTip == "":
+		t.MaxTip = t.PerDay // DefaultMaxTip is in USDC
+	case t.PerDay != 0 && t.MaxTip > t.PerDay && known(cur):
+		p.add("tipping.max_tip", "%s is above tipping.per_day (%s): no tip could ever be that large; lower max_tip or raise per_day", cur.Format(t.MaxTip), cur.Format(t.PerDay))
 	}
 	t.AutoApproveUpTo = amount("tipping.auto_approve_up_to", rt.AutoApproveUpTo, "0 would change nothing (every tip asks the human unless this is set): leave it out, or write the largest tip to send without asking, such as 0.25")
-	if t.AutoApproveUpTo != 0 && t.MaxTip != 0 && t.AutoApproveUpTo > t.MaxTip {
-		p.add("tipping.auto_approve_up_to", "%s is above tipping.max_tip (%s): write at most max_tip", t.AutoApproveUpTo.USDC(), t.MaxTip.USDC())
+	if t.AutoApproveUpTo != 0 && t.MaxTip != 0 && t.AutoApproveUpTo > t.MaxTip && known(cur) {
+		p.add("tipping.auto_approve_up_to", "%s is above tipping.max_tip (%s): write at most max_tip", cur.Format(t.AutoApproveUpTo), cur.Format(t.MaxTip))
 	}
 	if rt.Timeout != "" {
 		if d, err := parseTimeout(rt.Timeout); err != nil {
@@ -171,29 +190,52 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network) (*pa
 		p.add("tipping.allow_addresses", "false with an empty address book would refuse every tip: add recipients, or remove allow_addresses")
 	}
 	if len(p.errs) > n0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return t, urlParts
+	return t, urlParts, hdrs
 }
 
 // TippingFor returns the tipping section to pay a tip with (nil when the
-// registry has none): its facilitator_url expanded, ${VAR} taken from
-// getenv. A variable that is unset, or a URL that does not expand to an
-// http(s) one, is a *ConfigError.
+// registry has none): its facilitator_url and headers expanded, ${VAR}
+// taken from getenv, with the Redaction that hides what they expanded to. A
+// variable that is unset, or a URL that does not expand to an http(s) one,
+// is a *ConfigError.
 func (r *Registry) TippingFor(getenv func(string) string) (*payments.Tipping, error) {
 	if r.Tipping == nil {
 		return nil, nil
 	}
-	raw, err := expand(r.tipURL, getenv, nil, "tipping.facilitator_url")
-	if err != nil {
-		return nil, &ConfigError{Tool: "x402_tip", Msg: err.Error() + ". The operator must set it and restart x402-mcp. Nothing was signed or charged."}
+	fail := func(msg string) error {
+		return &ConfigError{Tool: "x402_tip", Msg: msg + " Nothing was signed or charged."}
 	}
+	x, err := expandSpans(r.tipURL, getenv, nil, "tipping.facilitator_url")
+	if err != nil {
+		return nil, fail(err.Error() + ". The operator must set it and restart x402-mcp.")
+	}
+	raw := strings.TrimRight(x.text, "/")
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		// Do not quote the URL: an environment variable may hold a secret.
-		return nil, &ConfigError{Tool: "x402_tip", Msg: fmt.Sprintf("tipping.facilitator_url does not expand to a valid http or https URL (check %s). Nothing was signed or charged.", envHint(r.tipURL))}
+		return nil, fail(fmt.Sprintf("tipping.facilitator_url does not expand to a valid http or https URL (check %s).", envHint(r.tipURL)))
+	}
+	red := payments.NewRedaction(raw, "")
+	x.text = raw
+	red.URL = redactedURL(x, red)
+	var hdr http.Header
+	for _, h := range r.tipHdrs {
+		hx, err := expandSpans(h.parts, getenv, nil, "tipping.headers."+h.name)
+		if err != nil {
+			return nil, fail(err.Error() + ". The operator must set it and restart x402-mcp.")
+		}
+		if strings.ContainsAny(hx.text, "\r\n\x00") {
+			return nil, fail(fmt.Sprintf("tipping.headers.%s expands to a value with a line break (check %s).", h.name, envHint(h.parts)))
+		}
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		hdr.Set(h.name, hx.text)
+		addHeaderSecrets(hx, red)
 	}
 	t := *r.Tipping
-	t.Facilitator = strings.TrimRight(raw, "/")
+	t.Facilitator, t.FacilitatorHeader, t.FacilitatorRedaction = raw, hdr, red
 	return &t, nil
 }

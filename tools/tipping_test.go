@@ -95,9 +95,11 @@ func TestParseTipping(t *testing.T) {
 	if err != nil || reg.Tipping != nil || reg.Budget.TipPerDay != 0 {
 		t.Fatalf("without a section: %+v %v", reg, err)
 	}
-	// Another token: its domain is required.
-	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:1337]\ntipping:\n  facilitator_url: http://127.0.0.1:1/f\n  per_day: \"1\"\n  asset: \"0x3009300930093009300930093009300930093009\"\n  asset_name: USDC\n  asset_version: \"2\"\n"))
-	if err != nil || reg.Tipping.Domain.Name != "USDC" || reg.Tipping.Domain.ChainID.Int64() != 1337 {
+	// Another token: declared under assets:, with its domain; the tip
+	// budget and caps are in its units, and so is the tip budget's currency.
+	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:1337]\nassets:\n  - {symbol: TIPX, network: eip155:1337, address: \"0x3009300930093009300930093009300930093009\", decimals: 2, budget: {total: \"100\"}}\ntipping:\n  facilitator_url: http://127.0.0.1:1/f\n  per_day: \"1\"\n  asset: TIPX\n  asset_name: USDC\n  asset_version: \"2\"\n"))
+	if err != nil || reg.Tipping.Domain.Name != "USDC" || reg.Tipping.Domain.ChainID.Int64() != 1337 || reg.Tipping.PerDay != 100 || reg.Tipping.MaxTip != 100 ||
+		reg.Tipping.Currency.Symbol != "TIPX" || reg.Budget.TipCurrency != reg.Tipping.Currency {
 		t.Fatalf("own token: %+v %v", reg, err)
 	}
 }
@@ -120,7 +122,7 @@ func TestParseTippingErrors(t *testing.T) {
 		{"auto zero", "  network: base\n  facilitator_url: https://f.example\n  per_day: \"1\"\n  auto_approve_up_to: \"0\"\n", []string{"tipping.auto_approve_up_to: 0 would change nothing"}},
 		{"bad amount", "  network: base\n  facilitator_url: https://f.example\n  per_day: 1.0000001\n", []string{"tipping.per_day", "more than 6 decimals"}},
 		{"timeout", "  network: base\n  facilitator_url: https://f.example\n  per_day: \"1\"\n  timeout: forever\n", []string{`tipping.timeout: "forever" is not a duration`}},
-		{"unknown token", "  network: base\n  facilitator_url: https://f.example\n  per_day: \"1\"\n  asset: \"0x3009300930093009300930093009300930093009\"\n", []string{"give asset_name and asset_version"}},
+		{"unknown token", "  network: base\n  facilitator_url: https://f.example\n  per_day: \"1\"\n  asset: \"0x3009300930093009300930093009300930093009\"\n", []string{"tipping.asset: 0x3009300930093009300930093009300930093009 is neither the USDC x402-mcp knows on eip155:8453 nor declared under assets:"}},
 		{"bad recipients", "  network: base\n  facilitator_url: https://f.example\n  per_day: \"1\"\n  recipients:\n    alice: \"0x209693bC6afc0C5328bA36FaF03C514EF312287C\"\n    0xbob: \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n    \"a/b\": \"0x209693Bc6afc0C5328bA36FaF03C514EF312287C\"\n    zero: \"0x0000000000000000000000000000000000000000\"\n    short: \"0x1234\"\n",
 			[]string{"tipping.recipients.alice: 0x209693bC6afc0C5328bA36FaF03C514EF312287C has a bad EIP-55 checksum", "tipping.recipients.0xbob: a name may not start with 0x",
 				`tipping.recipients.a/b: "a/b" is not a recipient name`, "tipping.recipients.zero: the zero address", `tipping.recipients.short: "0x1234" is not an address`}},

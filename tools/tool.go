@@ -24,11 +24,12 @@ type Payer interface {
 // ask before calling (not read-only, open world). The price is also in _meta
 // under "x402/price".
 func (e *Entry) Tool() mcp.Tool {
-	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s USDC per call on %s. Each call may spend money from the operator's wallet.",
-		e.Description, e.MaxPrice, networkNames(e.networks))
+	cur := e.currency()
+	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
+		e.Description, cur.Format(e.MaxPrice), networkNames(e.networks))
 	if e.AmountFrom != "" {
-		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal USDC string), up to %s USDC per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
-			e.Description, e.AmountFrom, e.MaxPrice, networkNames(e.networks))
+		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal %s string), up to %s per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
+			e.Description, e.AmountFrom, cur.Symbol, cur.Format(e.MaxPrice), networkNames(e.networks))
 	}
 	t := mcp.NewToolWithRawSchema(e.Name, desc, e.schema)
 	title := e.title()
@@ -41,9 +42,10 @@ func (e *Entry) Tool() mcp.Tool {
 		OpenWorldHint:   mcp.ToBoolPtr(true),
 	}
 	price := map[string]any{
-		"maxPrice":       e.MaxPrice.String(),
+		"maxPrice":       cur.Decimal(e.MaxPrice),
 		"maxPriceAtomic": e.MaxPrice.Atomic(),
-		"currency":       "USDC",
+		"currency":       cur.Symbol,
+		"decimals":       cur.Decimals,
 		"networks":       networkIDs(e.networks),
 	}
 	if e.PayTo != "" {
@@ -57,6 +59,14 @@ func (e *Entry) Tool() mcp.Tool {
 	}
 	t.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPrice: price}}
 	return t
+}
+
+// currency returns what the entry pays in: its Currency, USDC when unset.
+func (e *Entry) currency() payments.Currency {
+	if e.Currency == (payments.Currency{}) {
+		return payments.USDC
+	}
+	return e.Currency
 }
 
 // title turns get_weather into "Get weather (paid)".
@@ -103,12 +113,15 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		PayTo:      e.PayTo,
 		Network:    e.Network,
 		Asset:      e.Asset,
+		Currency:   e.Currency,
 		CallID:     callID,
 		ToolBudget: e.Budget,
 		// The approval question shows what the call buys.
 		ApproveAbove: e.ApproveAbove,
 		Description:  e.Description,
-		// The warm path remembers accepted terms per entry and URL template.
+		// The warm path's entry: its cold state and its one warm payment
+		// in flight. Terms are remembered per entry and concrete request
+		// (payments keys them on this, the method and the resolved URL).
 		WarmKey: e.Name + " " + e.Method + " " + e.URL,
 	}
 }
@@ -136,7 +149,7 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 		}
 		ctx, cancel := context.WithTimeout(ctx, e.Timeout)
 		defer cancel()
-		req, err := e.NewRequest(ctx, args, getenv)
+		req, red, err := e.NewRedactedRequest(ctx, args, getenv)
 		if err != nil {
 			return ErrorResult(err), nil
 		}
@@ -144,11 +157,12 @@ func (e *Entry) Handler(p Payer, maxResultBytes int, getenv func(string) string)
 		if err != nil {
 			return ErrorResult(err), nil
 		}
+		lim.Redaction = red
 		res, err := p.Do(ctx, req, lim)
 		if err != nil {
-			return ErrorResult(err), nil
+			return redactResult(ErrorResult(red.Err(err)), red), nil
 		}
-		return Shape(e, res, maxResultBytes), nil
+		return redactResult(Shape(e, res, maxResultBytes), red), nil
 	}
 }
 

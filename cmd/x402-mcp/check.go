@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -29,15 +30,19 @@ func cmdCheck(e env, args []string) error {
 	for i, n := range reg.Defaults.Networks {
 		nets[i] = string(n) + " (" + n.Name() + ")"
 	}
-	fmt.Fprintf(e.stdout, "%s: OK, %d tools\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
-		reg.Path, len(reg.Tools), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
+	fmt.Fprintf(e.stdout, "%s: OK, %s\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
+		reg.Path, plural.Count(len(reg.Tools), "tool", "tools"), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
 	for _, n := range slices.Sorted(maps.Keys(reg.RPC)) {
 		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, chain.RedactURL(reg.RPC[n]))
 	}
+	for _, a := range reg.Assets {
+		fmt.Fprintf(e.stdout, "asset %s\n", assetLine(a))
+	}
 	if t := reg.Tipping; t != nil {
+		cur := t.Currency
 		ask := "every tip asks the user"
 		if t.AutoApproveUpTo != 0 {
-			ask = "tips to address-book names up to " + t.AutoApproveUpTo.USDC() + " go without asking"
+			ask = "tips to address-book names up to " + money(cur, t.AutoApproveUpTo) + " go without asking"
 		}
 		who := strings.Join(t.Names(), ", ")
 		if who == "" {
@@ -47,7 +52,7 @@ func cmdCheck(e env, args []string) error {
 			who += "; any 0x address too"
 		}
 		fmt.Fprintf(e.stdout, "tipping (x402_tip): on %s through %s; at most %s per tip, %s per day; %s; recipients: %s\n",
-			t.Network, t.Facilitator, t.MaxTip.USDC(), t.PerDay.USDC(), ask, who)
+			t.Network, t.Facilitator, money(cur, t.MaxTip), money(cur, t.PerDay), ask, who)
 	}
 	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -55,7 +60,7 @@ func cmdCheck(e env, args []string) error {
 	for _, t := range reg.Tools {
 		budget := "-"
 		if t.Budget != 0 {
-			budget = t.Budget.USDC()
+			budget = money(t.Currency, t.Budget)
 		}
 		name := t.Name
 		if !t.Enabled {
@@ -65,7 +70,7 @@ func cmdCheck(e env, args []string) error {
 		if t.Kind == tools.KindMCP {
 			method = "MCP " + t.Prefix + "*"
 		}
-		price := t.MaxPrice.USDC()
+		price := money(t.Currency, t.MaxPrice)
 		if t.AmountFrom != "" {
 			price = "arg " + t.AmountFrom + " ≤ " + price
 		}
@@ -92,6 +97,45 @@ func budgets(b tools.Budget) string {
 		parts = append(parts, "on "+string(n)+" "+b.PerNetwork[n].USDC())
 	}
 	return strings.Join(parts, ", ")
+}
+
+// money formats an amount of cur, or says it is read once the decimals are
+// known (an asset whose decimals come from the chain at start).
+func money(cur payments.Currency, a payments.Amount) string {
+	if cur == (payments.Currency{}) {
+		cur = payments.USDC
+	}
+	if cur.Decimals < 0 {
+		return cur.Symbol + " (decimals read at start)"
+	}
+	return cur.Format(a)
+}
+
+// assetLine describes a declared asset: the token, where its decimals come
+// from, its caps and its budget.
+func assetLine(a *tools.Asset) string {
+	cur := a.Currency()
+	dec := fmt.Sprintf("%d decimals (declared", a.Decimals)
+	if a.DecimalsDeclared {
+		dec += "; checked against the chain at start when rpc has " + string(a.Network) + ")"
+	} else {
+		dec = "decimals read from the chain at start (rpc " + string(a.Network) + ")"
+	}
+	if !a.DecimalsDeclared && a.Resolved {
+		dec = fmt.Sprintf("%d decimals (read from the chain)", a.Decimals)
+	}
+	parts := []string{fmt.Sprintf("%s: %s on %s (%s), %s", a.Setting, cur.Symbol, a.Network, a.Address.Hex(), dec)}
+	if a.PerCall != 0 {
+		parts = append(parts, "per-call cap "+money(cur, a.PerCall))
+	}
+	if a.ApproveAbove != 0 {
+		parts = append(parts, "asks above "+money(cur, a.ApproveAbove))
+	}
+	b := "budget total " + money(cur, a.Total)
+	if a.PerDay != 0 {
+		b += ", per day " + money(cur, a.PerDay)
+	}
+	return strings.Join(append(parts, b), "; ")
 }
 
 func pins(t *tools.Entry) string {

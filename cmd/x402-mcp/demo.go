@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
@@ -140,12 +141,12 @@ tipping:
 	if err != nil {
 		return fmt.Errorf("demo: tools/list: %w", err)
 	}
-	fmt.Fprintf(out, "→ tools/list: %d tools\n", len(list.Tools))
+	fmt.Fprintf(out, "→ tools/list: %s\n", plural.Count(len(list.Tools), "tool", "tools"))
 	sort.Slice(list.Tools, func(i, j int) bool { return list.Tools[i].Name < list.Tools[j].Name })
 	for _, t := range list.Tools {
 		price := "free"
 		if e, ok := reg.Entry(t.Name); ok {
-			price = "≤ " + e.MaxPrice.USDC()
+			price = "≤ " + money(e.Currency, e.MaxPrice)
 		}
 		fmt.Fprintf(out, "    %-19s %-15s %s\n", t.Name, price, firstLine(t.Description))
 	}
@@ -185,8 +186,8 @@ tipping:
 			tips++
 		}
 	}
-	fmt.Fprintf(out, "\nOn the seller's side: %d payments settled, %s received; the author was tipped %s; the wallet holds %s test USDC%s.\n",
-		fac.SettledCount()-tips, fac.Balance(seller.PayTo()).USDC(), tipped.USDC(), fac.Balance(wallet.Address()), d.where)
+	fmt.Fprintf(out, "\nOn the seller's side: %s settled, %s received; the author was tipped %s; the wallet holds %s test USDC%s.\n",
+		plural.Count(fac.SettledCount()-tips, "payment", "payments"), fac.Balance(seller.PayTo()).USDC(), tipped.USDC(), fac.Balance(wallet.Address()), d.where)
 	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
 
 	_ = cli.Close()

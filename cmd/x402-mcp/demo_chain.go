@@ -19,7 +19,9 @@ func init() { chainDemo = simChainDemo }
 
 // simChainDemo: a simulated EVM with the EIP-3009 test token, a facilitator
 // that settles with real transferWithAuthorization transactions, and a
-// catalog pinned to that token, with the chain as its rpc endpoint.
+// catalog that declares that token (it is not a USDC contract x402-mcp
+// knows: assets:, with the demo's budget) and pins it, with the chain as its
+// rpc endpoint.
 func simChainDemo(ctx context.Context, wallet common.Address) (*demoSetup, error) {
 	sim, err := simchain.Start(ctx, simchain.Options{})
 	if err != nil {
@@ -45,6 +47,13 @@ budget:
   total: "1.00"
 rpc:
   %[1]s: %[2]s
+assets:
+  - symbol: USDC
+    network: %[1]s
+    address: %[4]q
+    decimals: 6
+    budget:
+      total: %[5]q
 tools:
   - name: weather
     description: Current weather for a city, paid on the simulated chain.
@@ -81,7 +90,7 @@ tools:
     max_price: "0.02"
     pay_to: %[3]q
     asset: %[4]q
-`, sim.Network(), sim.URL(), payee, token)
+`, sim.Network(), sim.URL(), payee, token, demoBudget.String())
 	return &demoSetup{seller: running, registryName: "registry.yaml (demo on the simulated chain)", registry: []byte(reg),
 		money:    fmt.Sprintf("test USDC (EIP-3009 token %s) on a simulated EVM, %s at %s: every payment is a real transferWithAuthorization", token, sim.Network(), sim.URL()),
 		where:    " (read from the chain)",

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -34,6 +35,18 @@ func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.
 		return nil, fmt.Errorf("open the ledger %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// rpcChecker is the chain client of the catalog's rpc endpoints, their
+// ${ENV} references read through getenv. An endpoint whose URL does not
+// expand is left out, and named in the error (which never holds a value
+// read from the environment).
+func rpcChecker(reg *tools.Registry, getenv func(string) string) (*chain.RPCChecker, error) {
+	urls, err := reg.RPCURLs(getenv)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", reg.Path, err)
+	}
+	return chain.NewRPCChecker(urls), err
 }
 
 // reconcile resolves the ledger's open rows against the chain, through
@@ -94,6 +107,17 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	checker, rpcErr := rpcChecker(reg, e.getenv)
+	defer checker.Close()
+	if sub != "reconcile" {
+		// The assets' budgets, for the summary; rows read in their own
+		// currency whatever happens here.
+		if r, err := resolveAssets(ctx, reg, checker, newLogger(e)); err != nil {
+			fmt.Fprintf(e.stderr, "x402-mcp: the budgets of assets whose decimals could not be read are left out: %v\n", err)
+		} else {
+			reg = r
+		}
+	}
 	p, err := ledgerPath(*path, e)
 	if err != nil {
 		return err
@@ -118,7 +142,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCREATED\tKIND\tTOOL\tAMOUNT\tSTATE\tNETWORK\tPAY TO\tTRANSACTION\tNOTE")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, r.Tool, r.Amount.USDC(),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, r.Tool, r.Currency().Format(r.Amount),
 				r.State, r.Network, r.PayTo, dash(r.Transaction), dash(noteCell(r.Note)))
 		}
 		if err := tw.Flush(); err != nil {
@@ -128,12 +152,18 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "\n%d rows shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
-			len(rows), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
+		fmt.Fprintf(e.stdout, "\n%s shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
+			plural.Count(len(rows), "row", "rows"), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
+		for _, a := range sum.Assets {
+			cur := a.Currency
+			fmt.Fprintf(e.stdout, "%s (%s): %s settled, %s pending, %s left of %s total.\n",
+				cur.Symbol, cur.Budget, cur.Format(a.Settled), cur.Format(a.Pending), cur.Format(a.Left()), cur.Format(a.Total))
+		}
 		return nil
 	case "reconcile":
-		checker := chain.NewRPCChecker(reg.RPC)
-		defer checker.Close()
+		if rpcErr != nil {
+			return rpcErr
+		}
 		rep, err := reconcile(ctx, l, checker)
 		if err != nil {
 			return err

@@ -9,7 +9,9 @@
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
-//	x402-mcp version
+//	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
+//	x402-mcp version                     print the version (also --version)
+//	x402-mcp help                        print the commands (also --help, -h)
 package main
 
 import (
@@ -21,12 +23,35 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is the release version, set at build time with
+// -ldflags "-X main.version=v1.2.3". Left at "dev", the version is read from
+// the binary's build information instead (see buildVersion).
 var version = "dev"
+
+func init() { version = buildVersion(version, debug.ReadBuildInfo) }
+
+// buildVersion is the version x402-mcp reports: the -ldflags value when one
+// was set; else the main module's version that the go command recorded (a
+// tag such as v1.2.3 for `go install …@v1.2.3`, a pseudo-version for a build
+// in a git checkout since Go 1.24); else "dev".
+func buildVersion(ldflags string, read func() (*debug.BuildInfo, bool)) string {
+	if ldflags != "" && ldflags != "dev" {
+		return ldflags
+	}
+	bi, ok := read()
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	return "dev"
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,10 +82,20 @@ type env struct {
 	stderr io.Writer
 }
 
+// run runs the command args name. A command's -h or --help prints its
+// flags to stderr and is not an error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	err := dispatch(ctx, env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, e env, args []string) error {
+	stdout := e.stdout
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isTopLevelFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -78,15 +113,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdSeller(ctx, e, args)
 	case "ledger":
 		return cmdLedger(ctx, e, args)
-	case "version", "--version":
+	case "docs":
+		return cmdDocs(e, args)
+	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "x402-mcp", version)
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
 		return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
 	}
+}
+
+// isTopLevelFlag reports whether arg asks for the version or the commands
+// rather than being one of serve's flags (serve is the default command).
+func isTopLevelFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "-version", "--version":
+		return true
+	}
+	return false
 }
 
 const usage = `usage: x402-mcp [command] [flags]
@@ -113,7 +160,9 @@ commands:
   ledger export --csv          write the ledger as CSV (same filters)
   ledger reconcile             resolve unknown payments against the chain (rpc: in the catalog)
   seller [--addr ADDR]         run the local x402 test seller on loopback
-  version                      print the version
+  docs [--readme FILE]         rewrite README.md's tool list from the tool definitions (for developers)
+  version, --version           print the version
+  help, --help, -h             print this; COMMAND --help prints a command's flags
 
 The wallet key comes from the environment, never a flag:
   X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
@@ -147,7 +196,7 @@ func newFlags(name string, e env) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usageError{}
+			return err // the flags were printed; run reports success
 		}
 		return usageError{err.Error()}
 	}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/tools"
 	"github.com/x402-mcp/x402-mcp/tools/discover"
 )
 
@@ -86,7 +88,9 @@ func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []stri
 
 func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []string) error {
 	fs := newFlags("registry import", e)
-	from := fs.String("from", "", "the facilitator's base URL (its /discovery/resources is read)")
+	from := fs.String("from", "", "the facilitator's base URL (its /discovery/resources is read); ${NAME} reads an API key from the environment")
+	var headers stringList
+	fs.Var(&headers, "header", "a header sent to the facilitator, such as 'Authorization: Bearer ${TOKEN}' (repeatable; ${NAME} reads the environment)")
 	query := fs.String("query", "", "search /discovery/search for this text instead of listing")
 	network := fs.String("network", "", "keep only resources payable on this network (CAIP-2 or v1 name)")
 	maxPrice := fs.String("max-price", "", "keep only resources costing at most this, in USDC (such as 0.05)")
@@ -121,12 +125,27 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 		}
 		f.MaxPrice = a
 	}
-	ds, warn, err := discover.Import(ctx, discover.ImportOptions{From: *from, Query: *query, Filter: f, Limit: *limit, Client: client})
+	// --from and --header take ${NAME} references, as the catalog does: a
+	// secret stays out of the command line (which every user of the
+	// machine can read) and out of every message.
+	fromURL, red, err := tools.ExpandURL(*from, e.getenv)
+	if err != nil {
+		return usageError{"--from: " + err.Error()}
+	}
+	hdr := http.Header{}
+	for _, h := range headers {
+		name, value, err := tools.ExpandHeader(h, e.getenv, red)
+		if err != nil {
+			return usageError{"--header: " + err.Error()}
+		}
+		hdr.Add(name, value)
+	}
+	ds, warn, err := discover.Import(ctx, discover.ImportOptions{From: fromURL, Header: hdr, Query: *query, Filter: f, Limit: *limit, Client: client})
 	for _, w := range warn {
-		fmt.Fprintln(e.stderr, "note:", w)
+		fmt.Fprintln(e.stderr, "note:", red.Text(w))
 	}
 	if err != nil {
-		return err
+		return red.Err(err)
 	}
 	if len(ds) == 0 {
 		return errors.New("no resource matched: nothing written")
@@ -140,7 +159,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 	if err := discover.WriteDrafts(*out, header, ds, *force); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "wrote %d drafts to %s (all disabled):\n", len(ds), *out)
+	fmt.Fprintf(e.stdout, "wrote %s to %s (all disabled):\n", plural.Count(len(ds), "draft", "drafts"), *out)
 	for _, d := range ds {
 		fmt.Fprintf(e.stdout, "  %s\t%s\t%s %s\n", d.Name, d.MaxPrice.USDC(), d.Method, d.URL)
 	}

@@ -72,6 +72,18 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
 	reg, err := loadRegistry(*regPath, e)
+	// One chain client for the catalog's rpc endpoints (${ENV} expanded):
+	// the assets' decimals at start, reconciliation, and the check of an
+	// unknown outcome within its call.
+	checker := chain.NewRPCChecker(nil)
+	if err == nil {
+		var rpcErr error
+		if checker, rpcErr = rpcChecker(reg, e.getenv); rpcErr != nil {
+			log.Warn("rpc endpoints left out: payments on their networks stay counted until an rpc endpoint reconciles them", "err", rpcErr)
+		}
+		reg, err = resolveAssets(ctx, reg, checker, log)
+	}
+	defer checker.Close()
 	lw, ll := <-walletCh, <-ledgerCh
 	if ll.err == nil {
 		defer func() {
@@ -91,8 +103,6 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// the host's start: what an earlier run left open (a crash, a lost
 	// answer) at once, then in the background (ledger.Reconciler). Until a
 	// payment is resolved it simply stays counted.
-	checker := chain.NewRPCChecker(reg.RPC)
-	defer checker.Close()
 	reconciled := make(chan struct{})
 	rctx, stopReconcile := context.WithCancel(ctx)
 	rec := &ledger.Reconciler{Ledger: l, Checker: checker, Logger: log, Every: *every, NoRPC: withoutRPC(reg, checker)}
@@ -158,6 +168,34 @@ func withoutRPC(reg *tools.Registry, c *chain.RPCChecker) []string {
 		}
 	}
 	return out
+}
+
+// assetsTimeout bounds reading the declared assets' decimals at start.
+const assetsTimeout = 15 * time.Second
+
+// resolveAssets reads from the chain (the catalog's rpc: endpoints, through
+// checker) the decimals of the declared assets that leave them to it, and
+// checks the declared ones: a mismatch is an error, and so is an asset whose
+// decimals can be neither read nor found. A declared value that could not be
+// checked stands, with a warning. A catalog without such assets reads
+// nothing.
+func resolveAssets(ctx context.Context, reg *tools.Registry, checker *chain.RPCChecker, log *slog.Logger) (*tools.Registry, error) {
+	need := false
+	for _, a := range reg.Assets {
+		if _, ok := reg.RPC[a.Network]; ok {
+			need = true
+		}
+	}
+	if !need {
+		return reg, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, assetsTimeout)
+	defer cancel()
+	out, notes, err := reg.ResolveAssets(ctx, checker)
+	for _, n := range notes {
+		log.Warn("asset decimals not checked against the chain", "note", n)
+	}
+	return out, err
 }
 
 // registryFile is the catalog file serve reads, or "" for the built-in example.

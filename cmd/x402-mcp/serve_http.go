@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/server"
 )
 
@@ -23,13 +24,14 @@ func addHTTPFlags(fs *flag.FlagSet) *httpFlags {
 	f := &httpFlags{}
 	fs.StringVar(&f.addr, "http", "", "serve MCP over HTTP on ADDR (Streamable HTTP at /mcp, SSE at /sse) instead of stdio, e.g. 127.0.0.1:8402")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token HTTP clients must send (default $X402_MCP_TOKEN)")
-	fs.Var(&f.corsOrigins, "cors-origin", "browser origin allowed to call over HTTP (repeatable; CORS is off without it)")
+	fs.Var(&f.corsOrigins, "cors-origin", "browser origin allowed to call over HTTP, e.g. https://app.example (repeatable; needs a token; a request from any other Origin gets 403; CORS is off without it)")
 	fs.Int64Var(&f.maxBody, "max-request-bytes", server.DefaultMaxRequestBytes, "largest HTTP request body; larger gets 413")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", server.DefaultDrainTimeout, "on SIGINT/SIGTERM, how long to wait for tool calls in flight")
 	return f
 }
 
-// options resolves the token and checks the bind, before anything is opened.
+// options resolves the token and checks the bind and the CORS origins,
+// before anything is opened.
 func (f *httpFlags) options(e env) (server.HTTPOptions, error) {
 	opts := server.HTTPOptions{MaxRequestBytes: f.maxBody, CORSOrigins: f.corsOrigins, DrainTimeout: f.drainTimeout}
 	if f.addr == "" {
@@ -38,7 +40,7 @@ func (f *httpFlags) options(e env) (server.HTTPOptions, error) {
 		}
 		return opts, nil
 	}
-	opts.Token = strings.TrimSpace(e.getenv("X402_MCP_TOKEN"))
+	opts.Token = strings.TrimSpace(e.getenv(payments.EnvMCPToken))
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
@@ -49,6 +51,10 @@ func (f *httpFlags) options(e env) (server.HTTPOptions, error) {
 		}
 	}
 	if err := server.CheckBind(f.addr, opts.Token); err != nil {
+		return opts, err
+	}
+	// A page from an allowed origin could otherwise spend the wallet.
+	if err := server.CheckOrigins(f.corsOrigins, opts.Token); err != nil {
 		return opts, err
 	}
 	return opts, nil

@@ -1,6 +1,7 @@
 // Package chain reads and writes EIP-3009 tokens on EVM chains over
 // JSON-RPC: whether an authorization was used (what reconciliation asks to
-// settle or release a payment whose outcome is unknown) and balances.
+// settle or release a payment whose outcome is unknown), balances, and a
+// token's decimals.
 //
 // RPCChecker answers AuthorizationUsed for any network with an rpc_url. It
 // dials lazily, checks once per URL that the node serves the network's chain
@@ -109,6 +110,21 @@ func (c *RPCChecker) Balance(ctx context.Context, network payments.Network, asse
 		return 0, redact(fmt.Errorf("%s via %s: %w", network, raw, err), raw)
 	}
 	return b, nil
+}
+
+// Decimals returns the decimals() of the token at asset on network, for an
+// asset of registry.yaml whose decimals are read from the chain (or checked
+// against it) at start.
+func (c *RPCChecker) Decimals(ctx context.Context, network payments.Network, asset common.Address) (int, error) {
+	cl, raw, err := c.client(ctx, network)
+	if err != nil {
+		return 0, err
+	}
+	d, err := Decimals(ctx, cl, asset)
+	if err != nil {
+		return 0, redact(fmt.Errorf("%s via %s: %w", network, raw, err), raw)
+	}
+	return d, nil
 }
 
 // Close closes every client the checker dialed. The checker can be used

@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 	"golang.org/x/net/websocket"
 )
 
@@ -277,7 +278,7 @@ func (c *Client) do(ctx context.Context, method string, params []any, out any) e
 		return err
 	}
 	var res rpcResponse
-	if err := json.Unmarshal(raw, &res); err != nil {
+	if err := jsonlimit.Unmarshal(raw, &res); err != nil {
 		return fmt.Errorf("the node's answer is not a JSON-RPC response: %s", snippet(raw))
 	}
 	if got, ok := parseID(res.ID); !ok || got != id {

@@ -199,6 +199,9 @@ func TestClientErrors(t *testing.T) {
 		}, want: `HTTP 429 Too Many Requests: {"error":"slow down"}`},
 		{name: "not json", answer: func(request) (string, bool) { return "<html>gateway</html>", true },
 			want: "not a JSON-RPC response: <html>gateway</html>"},
+		{name: "nested too deep", answer: func(request) (string, bool) {
+			return `"result":"0x01","x":` + strings.Repeat("[", 600) + strings.Repeat("]", 600), false
+		}, want: "not a JSON-RPC response: {"},
 		{name: "wrong id", answer: func(request) (string, bool) { return `{"jsonrpc":"2.0","id":999,"result":"0x1"}`, true },
 			want: "the node answered request 999"},
 		{name: "no result", answer: func(r request) (string, bool) { return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d}`, r.ID), true },

@@ -18,14 +18,15 @@ type Caller interface {
 	Call(ctx context.Context, to common.Address, data []byte) ([]byte, error)
 }
 
-// The token's view functions, as USDC (FiatTokenV2) and the test token of
-// contracts/ declare them. Their calldata is the selector (the first four
+// The token's view functions, as USDC (FiatTokenV2), ERC-20 (decimals) and
+// the test token of contracts/ declare them. Their calldata is the selector (the first four
 // bytes of the keccak256 of the signature) and each argument as one 32-byte
 // word; each returns one 32-byte word.
 var (
 	selAuthorizationState = selector("authorizationState(address,bytes32)")
 	selBalanceOf          = selector("balanceOf(address)")
 	selDomainSeparator    = selector("DOMAIN_SEPARATOR()")
+	selDecimals           = selector("decimals()")
 )
 
 func selector(sig string) [4]byte {
@@ -158,4 +159,27 @@ func DomainSeparator(ctx context.Context, c Caller, asset common.Address) (commo
 		return common.Hash{}, err
 	}
 	return common.Hash(w), nil
+}
+
+// MaxDecimals is the most decimals x402-mcp accepts for a token: amounts are
+// counted in 64 bits, which hold 18.4 whole tokens of 18 decimals.
+const MaxDecimals = 18
+
+// Decimals returns the token's ERC-20 decimals(): how many of its atomic
+// units make one token. It fails when the answer is not a uint8, or is more
+// than MaxDecimals.
+func Decimals(ctx context.Context, c Caller, asset common.Address) (int, error) {
+	w, err := call(ctx, c, asset, "decimals", calldata(selDecimals))
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range w[:31] {
+		if b != 0 {
+			return 0, fmt.Errorf("decode decimals from %s: 0x%x is not a uint8", asset.Hex(), w)
+		}
+	}
+	if d := int(w[31]); d <= MaxDecimals {
+		return d, nil
+	}
+	return 0, fmt.Errorf("the token at %s has %d decimals: x402-mcp counts tokens of at most %d", asset.Hex(), w[31], MaxDecimals)
 }

@@ -34,6 +34,7 @@ func TestCalldataMatchesABI(t *testing.T) {
 			{"authorizationState", []any{addr, nonce}, calldata(selAuthorizationState, addressWord(addr), nonce)},
 			{"balanceOf", []any{addr}, calldata(selBalanceOf, addressWord(addr))},
 			{"DOMAIN_SEPARATOR", nil, calldata(selDomainSeparator)},
+			{"decimals", nil, calldata(selDecimals)},
 		}
 		for _, tt := range tests {
 			want, err := a.Pack(tt.name, tt.args...)
@@ -88,9 +89,42 @@ func TestDecodingMatchesABI(t *testing.T) {
 		t.Fatalf("DOMAIN_SEPARATOR %x decoded as %s, %v", h, got.Hex(), err)
 	}
 	// Selectors are the ABI's method ids.
-	for name, sel := range map[string][4]byte{"authorizationState": selAuthorizationState, "balanceOf": selBalanceOf, "DOMAIN_SEPARATOR": selDomainSeparator} {
+	for name, sel := range map[string][4]byte{"authorizationState": selAuthorizationState, "balanceOf": selBalanceOf, "DOMAIN_SEPARATOR": selDomainSeparator, "decimals": selDecimals} {
 		if !bytes.Equal(a.Methods[name].ID, sel[:]) {
 			t.Errorf("%s selector %x, abi %x", name, sel, a.Methods[name].ID)
 		}
+	}
+}
+
+// TestDecimalsDecoding: decimals() is read as the ABI packs a uint8, and an
+// answer a token could not give (not a uint8) or one x402-mcp cannot count
+// (more than 18 decimals) is an error, never a guess. (The answers come from
+// a stub caller: no real token answers these.)
+func TestDecimalsDecoding(t *testing.T) {
+	a, err := abi.JSON(strings.NewReader(contracts.EIP3009TokenABI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		d       uint8
+		wantErr string
+	}{{0, ""}, {2, ""}, {6, ""}, {18, ""}, {19, "at most 18"}, {255, "at most 18"}} {
+		out, err := a.Methods["decimals"].Outputs.Pack(tc.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decimals(ctx, caller(out), common.Address{})
+		switch {
+		case tc.wantErr == "" && (err != nil || got != int(tc.d)):
+			t.Errorf("decimals %d decoded as %d, %v", tc.d, got, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("decimals %d: error %v, want %q", tc.d, err, tc.wantErr)
+		}
+	}
+	wide := make([]byte, 32)
+	wide[30] = 1 // 256: not a uint8
+	if _, err := Decimals(ctx, caller(wide), common.Address{}); err == nil || !strings.Contains(err.Error(), "not a uint8") {
+		t.Errorf("decimals 256: %v", err)
 	}
 }

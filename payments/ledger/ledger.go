@@ -16,6 +16,10 @@
 //     (released); a seller's refusal and the clock prove nothing.
 //     ReleaseUnsent releases a signed payment whose authorization provably
 //     never left.
+//   - Every row names its asset: its amount is in that asset's atomic units,
+//     with its symbol and decimals, and its unit names the budgets that
+//     count it ("USDC" for the USDC contracts x402-mcp knows, else the
+//     declared asset's network/address). Budgets sum one unit only.
 //   - Rows are never deleted; the schema refuses it.
 //
 // The file is in WAL mode with a 5 s busy timeout; every write transaction
@@ -351,7 +355,8 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	return tx.Commit()
 }
 
-// counted is the states that count against the budgets (0003_rejected_counts.sql).
+// counted is the states that count against the budgets
+// (0003_rejected_counts.sql, 0004_assets.sql).
 const counted = `state IN ('reserved', 'signed', 'settled', 'unknown', 'rejected')`
 
 // open is the WHERE clause of the partial index payments_open, verbatim: a
@@ -360,7 +365,7 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at, note`
+	created_at, updated_at, reconciled_at, note, symbol, decimals, unit`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
 	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10
@@ -382,20 +387,21 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		sql string
 	}{
 		{&s.spent, `SELECT
-	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
-	(SELECT amount FROM spend WHERE scope = 'tool' AND key = ?1),
-	(SELECT amount FROM spend WHERE scope = 'host' AND key = ?2),
-	(SELECT amount FROM spend WHERE scope = 'session' AND key = ?3),
-	(SELECT amount FROM spend WHERE scope = 'network' AND key = ?4),
-	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND key >= ?5),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND ` + counted + `)`},
-		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND ` + counted},
+	(SELECT amount FROM spend WHERE scope = 'total' AND unit = ?8 AND key = ''),
+	(SELECT amount FROM spend WHERE scope = 'tool' AND unit = ?8 AND key = ?1),
+	(SELECT amount FROM spend WHERE scope = 'host' AND unit = ?8 AND key = ?2),
+	(SELECT amount FROM spend WHERE scope = 'session' AND unit = ?8 AND key = ?3),
+	(SELECT amount FROM spend WHERE scope = 'network' AND unit = ?8 AND key = ?4),
+	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND unit = ?8 AND key >= ?5),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND unit = ?8 AND ` + counted + `)`},
+		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND unit = ?2 AND ` + counted},
 		{&s.tipSpent, `SELECT
-	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND key >= ?1),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND ` + counted + `)`},
-		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND ` + counted},
-		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)`},
+	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND unit = ?4 AND key >= ?1),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?4 AND ` + counted + `)`},
+		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
+		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
+	symbol, decimals, unit)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -411,9 +417,8 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	WHERE id = ?1 AND state = 'signed'`},
 		{&s.state, `SELECT state FROM payments WHERE id = ?1`},
 		{&s.summary, `SELECT
-	(SELECT amount FROM spend WHERE scope = 'total' AND key = ''),
-	(SELECT amount FROM spend WHERE scope = 'settled' AND key = ''),
-	(SELECT n FROM spend WHERE scope = 'settled' AND key = '')`},
+	(SELECT amount FROM spend WHERE scope = 'settled' AND unit = ?1 AND key = ''),
+	(SELECT n FROM spend WHERE scope = 'settled' AND unit = ?1 AND key = '')`},
 		{&s.get, `SELECT ` + rowColumns + ` FROM payments WHERE id = ?1`},
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
@@ -450,6 +455,7 @@ func amountOf(n sql.NullInt64) payments.Amount {
 // oldest payment).
 func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, oldest bool) (payments.Spent, error) {
 	var s payments.Spent
+	unit := unitOf(r.Currency)
 	dayStart := l.bud().Day.Start(now).UnixMilli()
 	// Whole hours from the first hour boundary at or after the window's
 	// start come from the hourly sums; the part before it from the rows.
@@ -459,14 +465,14 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		// The tip budget's window is the day window, summed the same way
 		// from the tips' own hourly sums.
 		var v [2]sql.NullInt64
-		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd).Scan(&v[0], &v[1])
+		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, unit).Scan(&v[0], &v[1])
 		if err != nil {
 			return s, fmt.Errorf("ledger: sum the tip budget: %w", err)
 		}
 		s.TipDay = add(amountOf(v[0]), amountOf(v[1]))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, unit).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest tip of the day window: %w", err)
 			}
 			if o.Valid {
@@ -484,19 +490,19 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		dest[i] = &v[i]
 	}
 	err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network),
-		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd).Scan(dest...)
+		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, unit).Scan(dest...)
 	if err != nil {
 		return s, fmt.Errorf("ledger: sum budgets: %w", err)
 	}
-	// Columns: the running sums of total, tool, host, session and network,
-	// then the day window: its whole hours and its edge.
+	// Columns: the running sums of r's unit (total, tool, host, session and
+	// network), then the day window: its whole hours and its edge.
 	a := func(i int) payments.Amount { return amountOf(v[i]) }
 	s.Total, s.Tool, s.Host, s.Session, s.Network = a(0), a(1), a(2), a(3), a(4)
 	if day {
 		s.Day = add(a(5), a(6))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli()).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), unit).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
 			}
 			if o.Valid {
@@ -513,6 +519,23 @@ func add(a, b payments.Amount) payments.Amount {
 		return s
 	}
 	return payments.MaxAmount
+}
+
+// sub takes b, a part of a, away from a.
+func sub(a, b payments.Amount) payments.Amount {
+	if b >= a {
+		return 0
+	}
+	return a - b
+}
+
+// unitOf is the ledger's unit column of a currency: the key of the budgets
+// that count it ("USDC", or a declared asset's network/address).
+func unitOf(c payments.Currency) string {
+	if c == (payments.Currency{}) {
+		return payments.BudgetUSDC
+	}
+	return c.Budget
 }
 
 // Reserve implements payments.Ledger: in one IMMEDIATE transaction it sums
@@ -557,11 +580,11 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	}
 	defer tx.Rollback()
 	now := l.now()
-	s, err := l.spent(ctx, tx, l.ws, r, now, l.bud().PerDay != 0, false)
+	budget := l.bud()
+	s, err := l.spent(ctx, tx, l.ws, r, now, budget.DayLimit(r.Currency) != 0, false)
 	if err != nil {
 		return "", err
 	}
-	budget := l.bud()
 	if e := budget.Check(r, s, now); e != nil {
 		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.bud().Day.Calendar {
 			// Only a refusal needs the oldest payment of a rolling window.
@@ -581,8 +604,12 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	if r.IsTip() {
 		kind = KindTip
 	}
+	cur := r.Currency
+	if cur == (payments.Currency{}) {
+		cur = payments.USDC
+	}
 	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note)
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur))
 	if err != nil {
 		if isUnique(err) {
 			var id int64
@@ -798,18 +825,34 @@ func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 		return sum, fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
-	var total, settled, n sql.NullInt64
-	if err := tx.StmtContext(ctx, l.rs.summary).QueryRowContext(ctx).Scan(&total, &settled, &n); err != nil {
-		return sum, fmt.Errorf("ledger: summary: %w", err)
-	}
-	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{}, now, true, false)
-	if err != nil {
+	if sum.Settled, sum.Pending, sum.Payments, sum.Day, err = l.unitSummary(ctx, tx, payments.USDC, now); err != nil {
 		return sum, err
 	}
-	sum.Settled, sum.Payments, sum.Day = amountOf(settled), int(n.Int64), s.Day
-	// s.Total is everything counted, settled included.
-	if s.Total >= sum.Settled {
-		sum.Pending = s.Total - sum.Settled
+	for _, ab := range sum.Budget.Assets {
+		a := payments.AssetSummary{AssetBudget: ab}
+		if a.Settled, a.Pending, a.Payments, a.Day, err = l.unitSummary(ctx, tx, ab.Currency, now); err != nil {
+			return sum, err
+		}
+		sum.Assets = append(sum.Assets, a)
 	}
+	sort.Slice(sum.Assets, func(i, j int) bool {
+		ai, aj := sum.Assets[i].Currency, sum.Assets[j].Currency
+		return ai.Symbol < aj.Symbol || ai.Symbol == aj.Symbol && ai.Budget < aj.Budget
+	})
 	return sum, nil
+}
+
+// unitSummary is what counts in one currency: settled (and how many
+// payments), the rest that counts, and what counts in the day window.
+func (l *Ledger) unitSummary(ctx context.Context, tx *sql.Tx, cur payments.Currency, now time.Time) (settled, pending payments.Amount, n int, day payments.Amount, err error) {
+	var st, cnt sql.NullInt64
+	if err := tx.StmtContext(ctx, l.rs.summary).QueryRowContext(ctx, unitOf(cur)).Scan(&st, &cnt); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("ledger: summary: %w", err)
+	}
+	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{Currency: cur}, now, true, false)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	// s.Total is everything counted, settled included.
+	return amountOf(st), sub(s.Total, amountOf(st)), int(cnt.Int64), s.Day, nil
 }

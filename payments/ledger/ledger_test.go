@@ -521,23 +521,25 @@ func checkSums(t *testing.T, path string) {
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
 	must(t, err)
 	defer db.Close()
+	// Every state but released counts in the running sums (a rejected
+	// payment until reconciliation releases it), per unit.
 	const q = `
 WITH c AS (SELECT * FROM payments WHERE state IN ('reserved', 'signed', 'settled', 'unknown', 'rejected')),
 want AS (
-	SELECT 'total' AS scope, '' AS key, SUM(amount) AS amount, COUNT(*) AS n FROM c
-	UNION ALL SELECT 'tool', tool, SUM(amount), COUNT(*) FROM c GROUP BY tool
-	UNION ALL SELECT 'host', host, SUM(amount), COUNT(*) FROM c GROUP BY host
-	UNION ALL SELECT 'session', session, SUM(amount), COUNT(*) FROM c GROUP BY session
-	UNION ALL SELECT 'network', network, SUM(amount), COUNT(*) FROM c GROUP BY network
-	UNION ALL SELECT 'hour', printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c GROUP BY 2
-	UNION ALL SELECT 'tip_hour', printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY 2
-	UNION ALL SELECT 'settled', '', SUM(amount), COUNT(*) FROM c WHERE state = 'settled'
+	SELECT 'total' AS scope, unit, '' AS key, SUM(amount) AS amount, COUNT(*) AS n FROM c GROUP BY unit
+	UNION ALL SELECT 'tool', unit, tool, SUM(amount), COUNT(*) FROM c GROUP BY unit, tool
+	UNION ALL SELECT 'host', unit, host, SUM(amount), COUNT(*) FROM c GROUP BY unit, host
+	UNION ALL SELECT 'session', unit, session, SUM(amount), COUNT(*) FROM c GROUP BY unit, session
+	UNION ALL SELECT 'network', unit, network, SUM(amount), COUNT(*) FROM c GROUP BY unit, network
+	UNION ALL SELECT 'hour', unit, printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c GROUP BY unit, 3
+	UNION ALL SELECT 'tip_hour', unit, printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY unit, 3
+	UNION ALL SELECT 'settled', unit, '', SUM(amount), COUNT(*) FROM c WHERE state = 'settled' GROUP BY unit
 )
-SELECT w.scope, w.key, w.amount, w.n, s.amount, s.n FROM want w LEFT JOIN spend s ON s.scope = w.scope AND s.key = w.key
+SELECT w.scope, w.unit || ' ' || w.key, w.amount, w.n, s.amount, s.n FROM want w LEFT JOIN spend s ON s.scope = w.scope AND s.unit = w.unit AND s.key = w.key
 WHERE w.n > 0 AND (s.amount IS NOT w.amount OR s.n IS NOT w.n)
 UNION ALL
-SELECT s.scope, s.key, NULL, NULL, s.amount, s.n FROM spend s WHERE s.n > 0
-	AND NOT EXISTS (SELECT 1 FROM want w WHERE w.scope = s.scope AND w.key = s.key AND w.n > 0)`
+SELECT s.scope, s.unit || ' ' || s.key, NULL, NULL, s.amount, s.n FROM spend s WHERE s.n > 0
+	AND NOT EXISTS (SELECT 1 FROM want w WHERE w.scope = s.scope AND w.unit = s.unit AND w.key = s.key AND w.n > 0)`
 	rows, err := db.Query(q)
 	must(t, err)
 	defer rows.Close()

@@ -32,6 +32,17 @@ type Row struct {
 	// Header and Payload are the payment header's name and the exact value
 	// sent; PaymentID is the payment identifier offered to the seller.
 	Header, Payload, PaymentID string
+	// Symbol and Decimals say how Amount reads ("USDC", 6); Unit names the
+	// budgets that count it ("USDC", or a declared asset's network/address).
+	Symbol   string
+	Decimals int
+	Unit     string
+}
+
+// Currency returns the row's currency: how its amount reads and which
+// budgets count it.
+func (r Row) Currency() payments.Currency {
+	return payments.Currency{Symbol: r.Symbol, Decimals: r.Decimals, Budget: r.Unit}
 }
 
 // Counted says whether the row counts against the budgets: in every state
@@ -60,7 +71,7 @@ func scanRow(sc scanner) (Row, error) {
 	var created, updated int64
 	err := sc.Scan(&id, &r.Kind, &r.CallID, &r.Tool, &r.Resource, &r.Host, &r.Session, &r.Network, &r.Asset, &r.PayTo,
 		&amount, &state, &r.Payer, &r.Nonce, &validAfter, &validBefore, &r.X402Version, &r.Header, &r.Payload, &r.PaymentID,
-		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note)
+		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note, &r.Symbol, &r.Decimals, &r.Unit)
 	if err != nil {
 		return r, err
 	}
@@ -158,14 +169,17 @@ var CSVHeader = []string{
 	"id", "created_at", "updated_at", "kind", "state", "tool", "resource", "host", "session", "call_id",
 	"network", "asset", "pay_to", "payer", "amount_usdc", "amount_atomic", "nonce", "valid_after", "valid_before",
 	"transaction", "reason", "x402_version", "payment_id", "reconciled_at", "note",
+	"amount", "symbol", "decimals",
 }
 
 // WriteCSV writes the payments f selects as CSV (RFC 4180, CRLF line ends),
-// newest first, with a header row (CSVHeader). Amounts appear both as
-// decimal USDC and in atomic units; times are RFC 3339 in UTC. The signed
-// payload is left out: it is a spendable authorization until it expires.
-// A text field that a spreadsheet would read as a formula is prefixed with
-// an apostrophe.
+// newest first, with a header row (CSVHeader). Each amount appears in
+// atomic units (amount_atomic) and as a decimal of its own asset (amount,
+// with symbol and decimals); amount_usdc repeats it for USDC rows and is
+// empty for other assets. Times are RFC 3339 in UTC. The signed payload is
+// left out: it is a spendable authorization until it expires. A text field
+// that a spreadsheet would read as a formula is prefixed with an
+// apostrophe.
 func (l *Ledger) WriteCSV(ctx context.Context, w io.Writer, f Filter) error {
 	rows, err := l.List(ctx, f)
 	if err != nil {
@@ -177,12 +191,17 @@ func (l *Ledger) WriteCSV(ctx context.Context, w io.Writer, f Filter) error {
 		return err
 	}
 	for _, r := range rows {
+		cur := r.Currency()
+		usdc := ""
+		if cur.IsUSDC() {
+			usdc = cur.Decimal(r.Amount)
+		}
 		rec := []string{
 			r.ID, csvTime(r.CreatedAt), csvTime(r.UpdatedAt), cell(r.Kind), string(r.State), cell(r.Tool), cell(r.Resource),
 			cell(r.Host), cell(r.Session), cell(r.CallID), cell(r.Network), cell(r.Asset), cell(r.PayTo), cell(r.Payer),
-			r.Amount.String(), r.Amount.Atomic(), cell(r.Nonce), csvTime(r.ValidAfter), csvTime(r.ValidBefore),
+			usdc, r.Amount.Atomic(), cell(r.Nonce), csvTime(r.ValidAfter), csvTime(r.ValidBefore),
 			cell(r.Transaction), cell(r.Reason), strconv.Itoa(r.X402Version), cell(r.PaymentID), csvTime(r.ReconciledAt),
-			cell(r.Note),
+			cell(r.Note), cur.Decimal(r.Amount), cell(cur.Symbol), strconv.Itoa(cur.Decimals),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err

@@ -1,8 +1,8 @@
 // Package localseller is a local paid HTTP API and a facilitator that really
 // verifies x402 payments, for end-to-end tests, benchmarks and the
-// `x402-mcp demo` command. Everything runs in process and offline: the
-// facilitator keeps an in-memory token ledger instead of a chain, unless it
-// is given one (see Settling on a chain).
+// `x402-mcp demo` and `x402-mcp seller` commands. Everything runs in process,
+// on loopback and offline: the facilitator keeps an in-memory token ledger
+// instead of a chain, unless it is given one (see Settling on a chain).
 //
 // # Facilitator
 //
@@ -29,7 +29,8 @@
 // FacilitatorConfig.Chain makes the facilitator settle on an EVM chain
 // instead: payments/chain/simchain.Sim (go-ethereum's simulated chain, eip155:1337,
 // with a real EIP-3009 token) implements Chain; this package does not import
-// it. The facilitator's network, asset, name and version become the chain
+// it (simchain links an Ethereum node, which the x402-mcp binary leaves out
+// unless it is built with -tags simchain). The facilitator's network, asset, name and version become the chain
 // token's. Every check above still runs; the nonce and the balance are read
 // on chain (authorizationState, balanceOf); Settle sends
 // transferWithAuthorization, waits for it to be mined and answers with its
@@ -40,15 +41,16 @@
 // error-returning calls). Settlements through the facilitator run one at a
 // time.
 //
-//	sim, err := chain.StartSim(ctx, chain.SimOptions{})
+//	sim, err := simchain.Start(ctx, simchain.Options{})
 //	run, err := localseller.Start(localseller.Config{
 //		Facilitator: localseller.NewFacilitator(localseller.FacilitatorConfig{Chain: sim}),
 //	})
 //	run.Facilitator.Fund(payer, 1_000_000) // mints 1 USDC on the sim
 //
 // A client pays it with eip155:1337 in its allowed networks and the token
-// pinned (payments.Limit.Asset, `asset:` in registry.yaml): x402-mcp knows
-// no USDC on that chain.
+// declared and pinned (payments.Policy.Assets and Limit.Asset and
+// Currency; assets: and `asset:` in registry.yaml): x402-mcp knows no USDC
+// on that chain.
 //
 // # Seller routes
 //
@@ -103,8 +105,10 @@
 //
 // GET /v2/weather/{city} and POST /v2/summarize also offer
 // extensions["bazaar"] = {"info":{"input":…,"output":…},"schema":…}
-// (x402-protocol.md §7): the weather's query params, the summarize body
-// schema, and example outputs.
+// (x402-protocol.md §7): the weather's query params and the summarize body
+// schema, written as field schemas inside info.input (the schema part says
+// only "an object"), and example outputs. GET /v1/quote describes its query
+// in accepts[0].outputSchema.input, the v1 way.
 //
 // GET /v2/tip/{name}?amount=… is a pay-what-you-want (tip) route: the
 // caller chooses the price, the 402 asks exactly it, and the paid answer
@@ -143,6 +147,8 @@
 //	                    resend of the same payment gets 402 invalid_exact_evm_nonce_already_used
 //	settle_then_402     a hostile seller: settles (the money moves), then answers 402 with a
 //	                    fresh challenge, as second_402 does, as if it had refused the payment
+//	deep_json           settles, then 200 with application/json of 10 MiB of "[" (nesting
+//	                    that would overflow a recursive JSON parser's stack)
 //
 // # Counters
 //

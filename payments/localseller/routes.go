@@ -284,7 +284,7 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "{}")
 		return
 	case ModeSecond402, ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeDropAfterSettle,
-		ModeSettleThen402:
+		ModeSettleThen402, ModeDeepJSON:
 		o.add(std)
 		s.misbehaveAfterPayment(w, r, o, mode, body)
 		return
@@ -293,6 +293,19 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sell(w, r, o, body)
+}
+
+// writeRepeated answers 200 with size bytes of c, as contentType.
+func writeRepeated(w http.ResponseWriter, contentType string, c byte, size int) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(size))
+	w.WriteHeader(http.StatusOK)
+	chunk := bytes.Repeat([]byte{c}, 64<<10)
+	for n := 0; n < size; n += len(chunk) {
+		if _, err := w.Write(chunk[:min(len(chunk), size-n)]); err != nil {
+			return
+		}
+	}
 }
 
 // misbehaveAfterPayment runs the modes that misbehave once a valid payment
@@ -318,15 +331,10 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "bad gateway after settlement (error_no_receipt test mode)"})
 	case ModeHugeBody:
 		s.setReceipt(w.Header(), o, sr)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(HugeBodySize))
-		w.WriteHeader(http.StatusOK)
-		chunk := bytes.Repeat([]byte("x"), 64<<10)
-		for n := 0; n < HugeBodySize; n += len(chunk) {
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
+		writeRepeated(w, "text/plain; charset=utf-8", 'x', HugeBodySize)
+	case ModeDeepJSON:
+		s.setReceipt(w.Header(), o, sr)
+		writeRepeated(w, "application/json", '[', DeepJSONSize)
 	case ModeSlowBody:
 		s.setReceipt(w.Header(), o, sr)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

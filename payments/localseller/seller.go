@@ -59,13 +59,14 @@ const (
 	ModeMultiAccept      = "multi_accept"
 	ModeDropAfterSettle  = "drop_after_settle"
 	ModeSettleThen402    = "settle_then_402"
+	ModeDeepJSON         = "deep_json"
 )
 
 // Modes lists every misbehaviour mode.
 var Modes = []string{
 	ModePriceHigh, ModeSwitchedPayee, ModeUnknownNetwork, ModeBadBase64, ModeBadJSON, ModeSecond402,
 	ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeMultiAccept,
-	ModeDropAfterSettle, ModeSettleThen402,
+	ModeDropAfterSettle, ModeSettleThen402, ModeDeepJSON,
 }
 
 // MisbehaveRoute returns the route name of a misbehaviour mode.
@@ -79,7 +80,10 @@ const (
 
 // Sizes and pace of the misbehaving bodies.
 const (
-	HugeBodySize     = 20 << 20
+	HugeBodySize = 20 << 20
+	// DeepJSONSize is deep_json's body: that many "[" (10 MiB, just within
+	// payments.DefaultMaxBody, so the client reads all of it).
+	DeepJSONSize     = 10 << 20
 	SlowBodyInterval = 200 * time.Millisecond
 	SlowBodyDuration = 60 * time.Second
 )

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,11 +17,14 @@ import (
 
 // Draft is a proposed registry entry, in the order registry.yaml lists keys.
 type Draft struct {
-	Name        string          `yaml:"name"`
-	Description string          `yaml:"description"`
-	Method      string          `yaml:"method"`
-	URL         string          `yaml:"url"`
-	Params      []Param         `yaml:"params,omitempty"`
+	Name        string  `yaml:"name"`
+	Description string  `yaml:"description"`
+	Method      string  `yaml:"method"`
+	URL         string  `yaml:"url"`
+	Params      []Param `yaml:"params,omitempty"`
+	// InputSchema replaces Params when the seller's input says more than
+	// params can (see input.go).
+	InputSchema *omap           `yaml:"input_schema,omitempty"`
 	MaxPrice    payments.Amount `yaml:"max_price"`
 	PayTo       string          `yaml:"pay_to"`
 	Network     string          `yaml:"network"`
@@ -54,42 +56,11 @@ type offerInfo struct {
 	method      string // from the flag; "" lets the seller's info decide
 	description string
 	accepts     []payments.Requirement
-	info        *httpInfo // bazaar info.input, or v1 outputSchema.input
-}
-
-// httpInfo is the bazaar extension's info.input for HTTP resources
-// (x402-protocol.md §7); v1 outputSchema.input has the same shape.
-type httpInfo struct {
-	Type        string          `json:"type"`
-	Method      string          `json:"method"`
-	QueryParams json.RawMessage `json:"queryParams"`
-	BodyType    string          `json:"bodyType"`
-	Body        json.RawMessage `json:"body"`
-}
-
-// inputOf reads info.input out of a bazaar extension ({"info":{"input":…}})
-// or a v1 outputSchema ({"input":…}); nil when absent or unreadable.
-func inputOf(raw json.RawMessage, wrapped bool) *httpInfo {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var w struct {
-		Info struct {
-			Input *httpInfo `json:"input"`
-		} `json:"info"`
-		Input *httpInfo `json:"input"`
-	}
-	if json.Unmarshal(raw, &w) != nil {
-		return nil
-	}
-	if wrapped {
-		return w.Info.Input
-	}
-	return w.Input
+	info        *httpInfo // bazaar info.input and schema, or v1 outputSchema.input
 }
 
 // cheapest picks the cheapest accept x402-mcp can pay (exact scheme, an EVM
-// network, an atomic amount, 0x payee and asset) within the filter.
+// network, an atomic amount, 0x payee, USDC) within the filter.
 func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, payments.Network, payments.Amount, error) {
 	var (
 		best    payments.Requirement
@@ -112,6 +83,10 @@ func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, p
 			why = append(why, fmt.Sprintf("accepts[%d]: payTo or asset is not a 0x address", i))
 		case f.Network != "" && n != f.Network:
 			why = append(why, fmt.Sprintf("accepts[%d]: network %s is not %s", i, n, f.Network))
+		case !isUSDC(n, a.Asset):
+			// A draft's max_price is written in USDC: another token needs
+			// its own declaration (assets:) first.
+			why = append(why, fmt.Sprintf("accepts[%d]: asset %s is not the USDC x402-mcp knows on %s (to pay it, declare it under assets: and write the entry by hand)", i, common.HexToAddress(a.Asset).Hex(), n))
 		case f.MaxPrice != 0 && amt > f.MaxPrice:
 			why = append(why, fmt.Sprintf("accepts[%d]: price %s is over %s", i, amt.USDC(), f.MaxPrice.USDC()))
 		case !found || amt < bestAmt:
@@ -157,6 +132,10 @@ func draft(o offerInfo, name string, f Filter) (Draft, []string, error) {
 	if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE"}, method) {
 		return Draft{}, nil, fmt.Errorf("method %q is not one x402-mcp calls (GET, POST, PUT, PATCH, DELETE)", SellerText(method, 20))
 	}
+	params, schema, rawURL, warn := input(o, method, warn)
+	if u, err = url.Parse(rawURL); err != nil {
+		return Draft{}, warn, fmt.Errorf("%q is not an http(s) URL", SellerText(rawURL, 200))
+	}
 	if name == "" {
 		name = NameFromURL(u)
 	}
@@ -168,10 +147,9 @@ func draft(o offerInfo, name string, f Filter) (Draft, []string, error) {
 		desc = "Paid endpoint " + method + " " + u.Host + u.EscapedPath() + " (the seller gave no description)."
 	}
 	d := Draft{
-		Name: name, Description: desc, Method: method, URL: o.url, MaxPrice: price,
+		Name: name, Description: desc, Method: method, URL: rawURL, MaxPrice: price, Params: params, InputSchema: schema,
 		PayTo: common.HexToAddress(acc.PayTo).Hex(), Network: string(net), Asset: common.HexToAddress(acc.Asset).Hex(),
 	}
-	d.Params, warn = params(o, method, warn)
 	if err := validate(d); err != nil {
 		return Draft{}, warn, fmt.Errorf("the proposed entry is not valid: %w", err)
 	}
@@ -217,113 +195,6 @@ func NameFromURL(u *url.URL) string {
 	return n
 }
 
-// params reads the seller's input description: {templates} in the URL path
-// become required path params; query params (GET, DELETE) or the body
-// (POST, PUT, PATCH) come from info.input.
-func params(o offerInfo, method string, warn []string) ([]Param, []string) {
-	var out []Param
-	seen := map[string]bool{}
-	add := func(p Param) {
-		if !paramNameRE.MatchString(p.Name) {
-			warn = append(warn, fmt.Sprintf("left out the seller's param %q: not a valid param name", SellerText(p.Name, 40)))
-			return
-		}
-		if seen[p.Name] {
-			return
-		}
-		seen[p.Name] = true
-		out = append(out, p)
-	}
-	if u, err := url.Parse(o.url); err == nil {
-		for _, m := range templateRE.FindAllStringSubmatch(u.Path, -1) {
-			add(Param{Name: m[1], In: tools.InPath, Type: "string", Required: true})
-		}
-	}
-	if o.info == nil {
-		warn = append(warn, "the seller describes no input (no bazaar info.input, no v1 outputSchema.input): add params by hand if the endpoint takes any")
-		return out, warn
-	}
-	body := method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
-	switch {
-	case !body && len(o.info.QueryParams) > 0:
-		ps, w := fieldsOf(o.info.QueryParams, tools.InQuery, nil)
-		warn = append(warn, w...)
-		for _, p := range ps {
-			add(p)
-		}
-	case body && len(o.info.Body) > 0:
-		if o.info.BodyType != "" && o.info.BodyType != "json" {
-			warn = append(warn, fmt.Sprintf("the body type is %q: x402-mcp sends JSON bodies only", SellerText(o.info.BodyType, 20)))
-			break
-		}
-		var schema struct {
-			Properties json.RawMessage `json:"properties"`
-			Required   []string        `json:"required"`
-		}
-		_ = json.Unmarshal(o.info.Body, &schema)
-		src := o.info.Body // an example object
-		if len(schema.Properties) > 0 {
-			src = schema.Properties // a JSON Schema
-		}
-		ps, w := fieldsOf(src, tools.InBody, schema.Required)
-		warn = append(warn, w...)
-		for _, p := range ps {
-			add(p)
-		}
-	}
-	return out, warn
-}
-
-// fieldsOf reads an object of fields: each value a schema ({type,
-// description, enum}) or an example value whose JSON type becomes the type.
-func fieldsOf(raw json.RawMessage, in string, required []string) ([]Param, []string) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, []string{"the seller's input fields are not a JSON object: add params by hand"}
-	}
-	var warn []string
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var out []Param
-	for _, k := range names {
-		p := Param{Name: k, In: in, Required: slices.Contains(required, k)}
-		var s struct {
-			Type        json.RawMessage `json:"type"`
-			Description string          `json:"description"`
-			Enum        []any           `json:"enum"`
-			Required    bool            `json:"required"`
-		}
-		var typ string
-		if json.Unmarshal(m[k], &s) == nil && len(s.Type) > 0 && json.Unmarshal(s.Type, &typ) == nil {
-			p.Description = Quoted(s.Description, MaxParamDescription)
-			p.Required = p.Required || s.Required
-			for _, e := range s.Enum {
-				if v, ok := e.(string); ok && len(p.Enum) < 50 {
-					p.Enum = append(p.Enum, SellerText(v, 80))
-				}
-			}
-		} else {
-			typ = exampleType(m[k])
-		}
-		if !slices.Contains(jsonTypes, typ) {
-			warn = append(warn, fmt.Sprintf("param %q: type %q is not one of %s; written as string, check it", SellerText(k, 40), SellerText(typ, 20), strings.Join(jsonTypes, ", ")))
-			typ = "string"
-		}
-		if in == tools.InQuery && typ == "object" {
-			typ = "string"
-		}
-		if typ != "string" || len(p.Enum) != len(s.Enum) || slices.Contains(p.Enum, any("")) {
-			p.Enum = nil // keep only an enum of non-empty strings on a string
-		}
-		p.Type = typ
-		out = append(out, p)
-	}
-	return out, warn
-}
-
 // exampleType is the JSON Schema type of an example value.
 func exampleType(raw json.RawMessage) string {
 	var v any
@@ -344,4 +215,10 @@ func exampleType(raw json.RawMessage) string {
 		return "object"
 	}
 	return "string"
+}
+
+// isUSDC says whether asset is the USDC x402-mcp knows on n.
+func isUSDC(n payments.Network, asset string) bool {
+	k, ok := payments.KnownUSDC(n)
+	return ok && k.Address == common.HexToAddress(asset)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // Import limits.
@@ -23,7 +24,10 @@ const (
 
 // ImportOptions is one import from a facilitator's discovery API.
 type ImportOptions struct {
-	From   string // the facilitator's base URL
+	From string // the facilitator's base URL
+	// Header is sent with every request: the facilitator's credentials,
+	// when it requires them.
+	Header http.Header
 	Query  string // search with /discovery/search instead of listing
 	Filter Filter
 	Limit  int // at most this many drafts (default DefaultImportLimit)
@@ -32,12 +36,31 @@ type ImportOptions struct {
 
 // discoveryItem is one resource of a discovery listing (x402-protocol.md §7).
 type discoveryItem struct {
-	Resource    string                     `json:"resource"`
+	Resource resourceRef `json:"resource"`
+	// Description is read where a listing puts it: metadata.description,
+	// description, resource.description, or (v1) accepts[].description.
+	Description string                     `json:"description"`
 	Type        string                     `json:"type"`
 	X402Version int                        `json:"x402Version"`
 	Accepts     []json.RawMessage          `json:"accepts"`
 	Metadata    map[string]any             `json:"metadata"`
 	Extensions  map[string]json.RawMessage `json:"extensions"`
+}
+
+// resourceRef is an item's resource: its URL, or (as in a v2
+// PaymentRequired) an object with the URL and a description.
+type resourceRef struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
+}
+
+// UnmarshalJSON reads a URL string or a resource object.
+func (r *resourceRef) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &r.URL); err == nil {
+		return nil
+	}
+	type plain resourceRef
+	return json.Unmarshal(b, (*plain)(r))
 }
 
 type discoveryPage struct {
@@ -90,7 +113,7 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 			q.Set("offset", strconv.Itoa(offset))
 		}
 		u.RawQuery = q.Encode()
-		pg, err := getPage(ctx, c, u.String())
+		pg, err := getPage(ctx, c, u.String(), opts.Header)
 		if err != nil {
 			return nil, warn, err
 		}
@@ -102,16 +125,16 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 			if len(out) >= limit {
 				break
 			}
-			if seen[it.Resource] {
+			if seen[it.Resource.URL] {
 				continue
 			}
-			seen[it.Resource] = true
+			seen[it.Resource.URL] = true
 			d, w, err := fromItem(it, opts.Filter)
 			for _, s := range w {
-				warn = append(warn, SellerText(it.Resource, 200)+": "+s)
+				warn = append(warn, SellerText(it.Resource.URL, 200)+": "+s)
 			}
 			if err != nil {
-				warn = append(warn, "skipped "+SellerText(it.Resource, 200)+": "+err.Error())
+				warn = append(warn, "skipped "+SellerText(it.Resource.URL, 200)+": "+err.Error())
 				continue
 			}
 			if n := names[d.Name]; n > 0 {
@@ -143,10 +166,13 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 	return out, warn, nil
 }
 
-func getPage(ctx context.Context, c *http.Client, u string) (*discoveryPage, error) {
+func getPage(ctx context.Context, c *http.Client, u string, h http.Header) (*discoveryPage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
+	}
+	for k, vs := range h {
+		req.Header[k] = append([]string(nil), vs...)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "x402-mcp")
@@ -166,7 +192,7 @@ func getPage(ctx context.Context, c *http.Client, u string) (*discoveryPage, err
 		return nil, fmt.Errorf("discovery: GET %s answered over %d bytes", u, maxDiscoveryBody)
 	}
 	var pg discoveryPage
-	if err := json.Unmarshal(b, &pg); err != nil {
+	if err := jsonlimit.Unmarshal(b, &pg); err != nil {
 		return nil, fmt.Errorf("discovery: GET %s did not answer a discovery listing: %v", u, err)
 	}
 	return &pg, nil
@@ -177,7 +203,7 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 	if it.Type != "" && it.Type != "http" {
 		return Draft{}, nil, fmt.Errorf("type %q is not http", SellerText(it.Type, 20))
 	}
-	o := offerInfo{url: it.Resource}
+	o := offerInfo{url: it.Resource.URL}
 	for i, raw := range it.Accepts {
 		var r payments.Requirement
 		if err := json.Unmarshal(raw, &r); err != nil {
@@ -187,6 +213,11 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 	}
 	if d, ok := it.Metadata["description"].(string); ok {
 		o.description = d
+	}
+	for _, d := range []string{it.Description, it.Resource.Description} {
+		if o.description == "" {
+			o.description = d
+		}
 	}
 	o.info = inputOf(it.Extensions[payments.ExtBazaar], true)
 	for _, a := range o.accepts {

@@ -198,7 +198,7 @@ func TestTransferBytesOverload(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.mu.Lock()
-	_, err = s.sendLocked(ctx, &s.token, append(append([]byte{}, transferBytes.ID...), data...))
+	_, err = s.sendLocked(ctx, &s.token.addr, append(append([]byte{}, transferBytes.ID...), data...))
 	s.mu.Unlock()
 	if err != nil {
 		t.Fatalf("bytes overload: %v", err)
@@ -274,7 +274,7 @@ func TestTokenRefuses(t *testing.T) {
 	}
 	// Only the deployer (the relayer) mints.
 	data, _ := TokenABI.Pack("mint", other.Address(), big.NewInt(1))
-	_, err := s.Client().EstimateGas(ctx, ethereum.CallMsg{From: other.Address(), To: &s.token, Data: data})
+	_, err := s.Client().EstimateGas(ctx, ethereum.CallMsg{From: other.Address(), To: &s.token.addr, Data: data})
 	if err == nil || !strings.Contains(err.Error(), "caller is not the minter") {
 		t.Fatalf("mint by another account: %v", err)
 	}
@@ -433,5 +433,42 @@ func TestRPCCheckerErrors(t *testing.T) {
 	}
 	if got := chain.RedactURL("https://user:pw@base.example/v2/" + secret); got != "https://base.example/…" {
 		t.Fatalf("chain.RedactURL = %q", got)
+	}
+}
+
+// TestTokenDecimals: the RPC checker reads each token's decimals() over
+// JSON-RPC, as serve does for an asset whose decimals registry.yaml leaves
+// out or declares (a mismatch refuses to start); tokens of 18, 6 and 2
+// decimals on one chain, and an address with no token, which is an error
+// rather than a guess.
+func TestTokenDecimals(t *testing.T) {
+	s := startSim(t)
+	ctx := context.Background()
+	c := chain.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
+	defer c.Close()
+	for _, tc := range []struct {
+		symbol   string
+		decimals uint8
+	}{{"WETH", 18}, {"JPYX", 2}, {"ZERO", 0}} {
+		tok, err := s.DeployToken(ctx, TokenOptions{Name: tc.symbol + " Token", Version: "1", Symbol: tc.symbol, Decimals: tc.decimals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Decimals(ctx, s.Network(), tok.Address())
+		if err != nil || got != int(tc.decimals) {
+			t.Fatalf("%s: decimals %d, %v; want %d", tc.symbol, got, err, tc.decimals)
+		}
+		if tok.Address() == s.Token() {
+			t.Fatalf("%s was deployed at the default token's address", tc.symbol)
+		}
+	}
+	if got, err := c.Decimals(ctx, s.Network(), s.Token()); err != nil || got != 6 {
+		t.Fatalf("default token: decimals %d, %v; want 6", got, err)
+	}
+	if _, err := c.Decimals(ctx, s.Network(), payee); err == nil || !strings.Contains(err.Error(), "no answer") {
+		t.Fatalf("decimals of an address without a token: %v", err)
+	}
+	if _, err := c.Decimals(ctx, "eip155:8453", s.Token()); err == nil || !strings.Contains(err.Error(), "no rpc_url") {
+		t.Fatalf("decimals on a network without rpc: %v", err)
 	}
 }

@@ -36,7 +36,12 @@ func startChainSeller(t *testing.T) *chainSeller {
 	t.Cleanup(func() { _ = run.Close() })
 	w := wallet(t, anvilKey0)
 	run.Facilitator.Fund(w.Address(), 1_000_000) // mints on chain
-	pol := payments.Policy{Networks: []payments.Network{Network}, PerCall: 100_000, Budget: payments.Budget{Total: 1_000_000}}
+	// The sim's token is no USDC x402-mcp knows (there is none on
+	// eip155:1337): it is declared, with a budget of its own, as
+	// registry.yaml's assets: does.
+	tok := payments.Asset{Network: Network, Address: s.Token(), Name: s.Domain().Name, Version: s.Domain().Version, Symbol: "USDC", Decimals: 6}
+	pol := payments.Policy{Networks: []payments.Network{Network}, Assets: []payments.AssetPolicy{{Asset: tok, PerCall: 100_000}},
+		Budget: payments.Budget{Assets: map[string]payments.AssetBudget{tok.Currency().Budget: {Currency: tok.Currency(), Total: 1_000_000}}}}
 	return &chainSeller{
 		sim: s, run: run, payer: w.Address(),
 		client: &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)},
@@ -44,9 +49,11 @@ func startChainSeller(t *testing.T) *chainSeller {
 }
 
 // limit pins the sim's token: payments.KnownUSDC has no USDC on eip155:1337,
-// so only a pinned asset is paid there (as with `asset:` in registry.yaml).
+// so only a declared asset, pinned, is paid there (as with assets: and
+// `asset:` in registry.yaml).
 func (cs *chainSeller) limit(tool string) payments.Limit {
-	return payments.Limit{Tool: tool, MaxPrice: 10_000, Network: Network, Asset: cs.sim.Token().Hex()}
+	cur := cs.client.Policy.Assets[0].Currency()
+	return payments.Limit{Tool: tool, MaxPrice: 10_000, Network: Network, Asset: cs.sim.Token().Hex(), Currency: cur}
 }
 
 func TestPaidCallSettlesOnChain(t *testing.T) {

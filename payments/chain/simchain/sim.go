@@ -1,6 +1,7 @@
 // Package simchain is a real EVM for tests and demos: go-ethereum's
 // simulated chain (chain id 1337), served over HTTP JSON-RPC on loopback,
-// with the EIP-3009 test token of contracts/ deployed. It is its own package
+// with the EIP-3009 test token of contracts/ deployed (a 6-decimal "USDC" by
+// default; DeployToken adds tokens with other symbols and decimals). It is its own package
 // so that the x402-mcp binary, which only reads chains (payments/chain),
 // does not link a whole Ethereum node. Its tests also cover payments/chain's
 // RPCChecker against it.
@@ -72,14 +73,26 @@ const ChainID = 1337
 // Network is the simulated chain's CAIP-2 network.
 const Network = payments.Network("eip155:1337")
 
-// Options configures Start. The zero value deploys "USDC" version "2".
+// Options configures Start. The zero value deploys "USDC" version "2", a
+// 6-decimal token with the symbol USDC.
 type Options struct {
 	// Name and Version are the token's EIP-712 domain (default "USDC", "2",
 	// as Base Sepolia's USDC).
 	Name, Version string
+	// Symbol and Decimals are the token's symbol() and decimals() (default
+	// "USDC" and 6; Decimals is used as given once Symbol is set).
+	Symbol   string
+	Decimals uint8
 	// Logger, if set, receives the node's log records at Info and above.
 	// They are discarded otherwise.
 	Logger *slog.Logger
+}
+
+// TokenOptions describes a token for DeployToken: its EIP-712 domain (Name,
+// Version), its symbol() and its decimals().
+type TokenOptions struct {
+	Name, Version, Symbol string
+	Decimals              uint8
 }
 
 // Sim is an in-process EVM chain with an EIP-3009 token: go-ethereum's
@@ -92,8 +105,7 @@ type Sim struct {
 	backend *simulated.Backend
 	client  simulated.Client
 	url     string
-	token   common.Address
-	domain  payments.Domain
+	token   *Token // the token Start deployed
 
 	relayer     *ecdsa.PrivateKey
 	relayerAddr common.Address
@@ -121,6 +133,9 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	}
 	if opts.Name == "" || opts.Version == "" {
 		return nil, errors.New("simulated chain: set both Options.Name and Version, or neither")
+	}
+	if opts.Symbol == "" {
+		opts.Symbol, opts.Decimals = "USDC", 6
 	}
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -164,19 +179,32 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	}
 	s.url = "http://" + ep
 
-	args, err := TokenABI.Pack("", opts.Name, opts.Version)
+	if s.token, err = s.DeployToken(ctx, TokenOptions{Name: opts.Name, Version: opts.Version, Symbol: opts.Symbol, Decimals: opts.Decimals}); err != nil {
+		return nil, fmt.Errorf("simulated chain: %w", err)
+	}
+	return s, nil
+}
+
+// DeployToken deploys another EIP-3009 test token on the chain, with the
+// relayer as its minter, and returns it. Sim's own methods (Mint, Balance,
+// TransferWithAuthorization, …) act on the token Start deployed; the
+// returned Token's act on this one.
+func (s *Sim) DeployToken(ctx context.Context, o TokenOptions) (*Token, error) {
+	if o.Name == "" || o.Version == "" || o.Symbol == "" {
+		return nil, errors.New("deploy token: set Name, Version and Symbol")
+	}
+	args, err := TokenABI.Pack("", o.Name, o.Version, o.Symbol, o.Decimals)
 	if err != nil {
-		return nil, fmt.Errorf("simulated chain: encode constructor: %w", err)
+		return nil, fmt.Errorf("deploy token: encode constructor: %w", err)
 	}
 	s.mu.Lock()
 	rc, err := s.sendLocked(ctx, nil, append(contracts.EIP3009TokenBytecode(), args...))
 	s.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("simulated chain: deploy token: %w", err)
+		return nil, fmt.Errorf("deploy token %s: %w", o.Symbol, err)
 	}
-	s.token = rc.ContractAddress
-	s.domain = payments.Domain{Name: opts.Name, Version: opts.Version, ChainID: big.NewInt(ChainID), VerifyingContract: s.token}
-	return s, nil
+	return &Token{sim: s, addr: rc.ContractAddress, symbol: o.Symbol, decimals: o.Decimals,
+		domain: payments.Domain{Name: o.Name, Version: o.Version, ChainID: big.NewInt(ChainID), VerifyingContract: rc.ContractAddress}}, nil
 }
 
 // newBackend is simulated.NewBackend with its panics turned into errors.
@@ -199,15 +227,14 @@ func (s *Sim) WSURL() string { return "ws" + strings.TrimPrefix(s.url, "http") }
 // Network returns eip155:1337.
 func (s *Sim) Network() payments.Network { return Network }
 
-// Token returns the token contract's address.
-func (s *Sim) Token() common.Address { return s.token }
+// Token returns the address of the token Start deployed.
+func (s *Sim) Token() common.Address { return s.token.addr }
 
-// Domain returns the token's EIP-712 domain.
-func (s *Sim) Domain() payments.Domain {
-	d := s.domain
-	d.ChainID = new(big.Int).Set(s.domain.ChainID)
-	return d
-}
+// Domain returns the EIP-712 domain of the token Start deployed.
+func (s *Sim) Domain() payments.Domain { return s.token.Domain() }
+
+// Default returns the token Start deployed.
+func (s *Sim) Default() *Token { return s.token }
 
 // Relayer returns the address that sends Sim's transactions and pays their
 // gas; it is also the token's minter.
@@ -220,23 +247,14 @@ func (s *Sim) Client() simulated.Client { return s.client }
 // wrap. A block committed through it bypasses Sim's lock.
 func (s *Sim) Backend() *simulated.Backend { return s.backend }
 
-// Mint creates amt tokens for to, in a mined transaction.
+// Mint creates amt of the default token for to, in a mined transaction.
 func (s *Sim) Mint(ctx context.Context, to common.Address, amt payments.Amount) error {
-	data, err := TokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
-	if err != nil {
-		return fmt.Errorf("mint: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.sendLocked(ctx, &s.token, data); err != nil {
-		return fmt.Errorf("mint %s to %s: %w", amt.USDC(), to.Hex(), err)
-	}
-	return nil
+	return s.token.Mint(ctx, to, amt)
 }
 
-// Balance returns addr's token balance.
+// Balance returns addr's balance of the default token.
 func (s *Sim) Balance(ctx context.Context, addr common.Address) (payments.Amount, error) {
-	return chain.BalanceOf(ctx, Caller(s.client), s.token, addr)
+	return s.token.Balance(ctx, addr)
 }
 
 // AuthorizationUsed reports whether payer's nonce has been used on the token
@@ -308,6 +326,64 @@ var (
 	transferBytes = Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")
 )
 
+// TransferWithAuthorization settles a (signed with sig) on the default token (see
+// Token.TransferWithAuthorization).
+func (s *Sim) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
+	return s.token.TransferWithAuthorization(ctx, a, sig)
+}
+
+// Token is one EIP-3009 test token on a Sim: the one Start deployed
+// (Sim.Default) or one DeployToken added. Like Sim, it is a
+// localseller.Chain, so a facilitator can settle on it. Its methods are safe
+// for concurrent use.
+type Token struct {
+	sim      *Sim
+	addr     common.Address
+	domain   payments.Domain
+	symbol   string
+	decimals uint8
+}
+
+// Address returns the token contract's address.
+func (t *Token) Address() common.Address { return t.addr }
+
+// Symbol returns the token's symbol().
+func (t *Token) Symbol() string { return t.symbol }
+
+// Decimals returns the token's decimals().
+func (t *Token) Decimals() uint8 { return t.decimals }
+
+// Domain returns the token's EIP-712 domain.
+func (t *Token) Domain() payments.Domain {
+	d := t.domain
+	d.ChainID = new(big.Int).Set(t.domain.ChainID)
+	return d
+}
+
+// Mint creates amt tokens (atomic units) for to, in a mined transaction.
+func (t *Token) Mint(ctx context.Context, to common.Address, amt payments.Amount) error {
+	data, err := TokenABI.Pack("mint", to, new(big.Int).SetUint64(uint64(amt)))
+	if err != nil {
+		return fmt.Errorf("mint: %w", err)
+	}
+	t.sim.mu.Lock()
+	defer t.sim.mu.Unlock()
+	if _, err := t.sim.sendLocked(ctx, &t.addr, data); err != nil {
+		return fmt.Errorf("mint %s atomic units of %s to %s: %w", amt.Atomic(), t.symbol, to.Hex(), err)
+	}
+	return nil
+}
+
+// Balance returns addr's balance, in atomic units.
+func (t *Token) Balance(ctx context.Context, addr common.Address) (payments.Amount, error) {
+	return chain.BalanceOf(ctx, Caller(t.sim.client), t.addr, addr)
+}
+
+// AuthorizationUsed is Sim.AuthorizationUsed.
+func (t *Token) AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
+	return t.sim.AuthorizationUsed(ctx, network, asset, payer, nonce)
+}
+
 // TransferWithAuthorization settles a signed EIP-3009 authorization on the
 // token, as a facilitator does: the relayer sends transferWithAuthorization
 // (the v,r,s overload for a 65-byte r‖s‖v signature, v = 27/28 or 0/1; the
@@ -317,14 +393,14 @@ var (
 // an error wrapping chain.ErrReverted that gives the contract's reason; when that
 // is found before sending, as it usually is, no transaction is sent and the
 // hash is zero, otherwise it is the hash of the reverted transaction.
-func (s *Sim) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
+func (t *Token) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
 	data, err := transferCalldata(a, sig)
 	if err != nil {
 		return common.Hash{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rc, err := s.sendLocked(ctx, &s.token, data)
+	t.sim.mu.Lock()
+	defer t.sim.mu.Unlock()
+	rc, err := t.sim.sendLocked(ctx, &t.addr, data)
 	if err != nil {
 		var h common.Hash
 		if rc != nil {

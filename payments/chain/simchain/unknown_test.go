@@ -23,8 +23,11 @@ import (
 
 // withChain gives cs's client the durable ledger and a chain checker that
 // reads the sim over JSON-RPC, as `serve` wires them with an rpc: entry.
+// The sim's token is a declared asset: budget gets its budget from cs's
+// policy.
 func (cs *chainSeller) withChain(t *testing.T, budget payments.Budget) *ledger.Ledger {
 	t.Helper()
+	budget.Assets = cs.client.Policy.Budget.Assets
 	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), budget)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +153,8 @@ func TestUnknownCheckIsBounded(t *testing.T) {
 // tip is reported tipped, with its transaction.
 func TestLostTipAnsweredByTheChain(t *testing.T) {
 	cs := startChainSeller(t)
-	book := cs.withChain(t, payments.Budget{Total: 1_000_000, TipPerDay: 1_000_000})
+	cur := cs.client.Policy.Assets[0].Currency()
+	book := cs.withChain(t, payments.Budget{Total: 1_000_000, TipPerDay: 1_000_000, TipCurrency: cur})
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		resp, err := http.Post(cs.run.URL+r.URL.Path, "application/json", bytes.NewReader(body))
@@ -173,7 +177,7 @@ func TestLostTipAnsweredByTheChain(t *testing.T) {
 	t.Cleanup(front.Close)
 	alice := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 	tips := &payments.Tipping{
-		Network: Network, Asset: cs.sim.Token(), Domain: payments.Domain{Name: "USDC", Version: "2"}, Facilitator: front.URL + "/facilitator",
+		Network: Network, Asset: cs.sim.Token(), Currency: cur, Domain: payments.Domain{Name: "USDC", Version: "2"}, Facilitator: front.URL + "/facilitator",
 		PerDay: 1_000_000, MaxTip: 100_000, Timeout: 5 * time.Second, Recipients: []payments.Recipient{{Name: "alice", Address: alice}},
 	}
 	cs.client.Approve = func(context.Context, payments.ApprovalRequest) error { return nil }

@@ -1,0 +1,289 @@
+package payments
+
+// Fuzz tests of every parser in this package that reads what someone else
+// wrote: 402 challenges (v1 body, v2 header, x402 over MCP), receipts, the
+// payment header, a facilitator's answers and keystore files. Run one with
+//
+//	go test -run='^$' -fuzz='^FuzzParseChallenge$' -fuzztime=60s ./payments
+//
+// Inputs that once failed are kept in testdata/fuzz/<name>/ and run with
+// the ordinary tests.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// maxErrorBytes bounds the error message of any parser here: whatever a
+// seller sends, what the model and the logs get from it stays short.
+const maxErrorBytes = 2 << 10
+
+func checkErrorText(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if len(msg) > maxErrorBytes {
+		t.Fatalf("error of %d bytes: %.300s…", len(msg), msg)
+	}
+	if msg == "" {
+		t.Fatal("empty error message")
+	}
+}
+
+// FuzzParseChallenge: any 402 (a PAYMENT-REQUIRED header, a body, or both)
+// parses or fails with a short error, never panics; what parses is version 1
+// or 2 with at least one accept that keeps its raw bytes, and reads the same
+// once re-encoded.
+func FuzzParseChallenge(f *testing.F) {
+	b64 := base64.StdEncoding.EncodeToString
+	f.Add("", []byte(v1Challenge))
+	f.Add(b64([]byte(v2Challenge)), []byte("{}"))
+	f.Add("", []byte(v2Challenge))
+	f.Add(strings.TrimRight(b64([]byte(v2Challenge)), "="), []byte(nil))
+	f.Add(b64([]byte(`{"x402Version":2,"accepts":[{"scheme":"exact","maxTimeoutSeconds":3e2,"extra":null}]}`)), []byte(nil))
+	f.Add("", []byte(`{"x402Version":1,"error":"sold out","accepts":[]}`))
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		h := http.Header{}
+		if header != "" {
+			h.Set(HeaderPaymentRequired, header)
+		}
+		pr, err := ParseChallenge(h, body)
+		checkErrorText(t, err)
+		if err != nil {
+			return
+		}
+		if pr.X402Version != 1 && pr.X402Version != 2 || len(pr.Accepts) == 0 {
+			t.Fatalf("parsed version %d with %d accepts", pr.X402Version, len(pr.Accepts))
+		}
+		for i, a := range pr.Accepts {
+			if !json.Valid(a.Raw) {
+				t.Fatalf("accepts[%d] raw bytes are not JSON: %q", i, a.Raw)
+			}
+			if a.MaxTimeoutSeconds < 0 {
+				t.Fatalf("accepts[%d] timeout %d", i, a.MaxTimeoutSeconds)
+			}
+		}
+		// Re-encoded with the raw accepts, the challenge reads the same.
+		raws := make([]json.RawMessage, len(pr.Accepts))
+		for i, a := range pr.Accepts {
+			raws[i] = a.Raw
+		}
+		again, err := json.Marshal(map[string]any{"x402Version": pr.X402Version, "error": pr.Error, "accepts": raws})
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		pr2, err := ParseChallengeJSON(again)
+		if err != nil {
+			t.Fatalf("the re-encoded challenge does not parse: %v\n%s", err, again)
+		}
+		if pr2.X402Version != pr.X402Version || len(pr2.Accepts) != len(pr.Accepts) {
+			t.Fatalf("re-encoded: version %d, %d accepts; was %d, %d", pr2.X402Version, len(pr2.Accepts), pr.X402Version, len(pr.Accepts))
+		}
+		for i := range pr.Accepts {
+			a, b := pr.Accepts[i], pr2.Accepts[i]
+			if a.Price() != b.Price() || a.PayTo != b.PayTo || a.Asset != b.Asset || a.Network != b.Network || a.Scheme != b.Scheme {
+				t.Fatalf("accepts[%d] changed on re-encoding: %+v != %+v", i, a, b)
+			}
+		}
+	})
+}
+
+// FuzzParseSettlement: any PAYMENT-RESPONSE or X-PAYMENT-RESPONSE value
+// parses or fails with a short error; what parses round-trips through
+// EncodeHeaderJSON unchanged.
+func FuzzParseSettlement(f *testing.F) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	f.Add(true, b64(`{"success":true,"transaction":"0xabc","network":"eip155:84532","payer":"0x1"}`))
+	f.Add(false, b64(`{"success":true,"transaction":"0xabc","network":"base-sepolia","payer":"0x1"}`))
+	f.Add(true, b64(`{"success":false,"errorReason":"settlement_pending","transaction":"0xdef","network":"eip155:84532","amount":"1000"}`))
+	f.Add(true, "!!!")
+	f.Fuzz(func(t *testing.T, v2 bool, value string) {
+		h := http.Header{}
+		name := HeaderXPaymentResponse
+		if v2 {
+			name = HeaderPaymentResponse
+		}
+		h.Set(name, value)
+		s, err := ParseSettlement(h)
+		checkErrorText(t, err)
+		if err != nil || s == nil {
+			return
+		}
+		enc, err := EncodeHeaderJSON(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Set(name, enc)
+		s2, err := ParseSettlement(h)
+		if err != nil || s2 == nil || *s2 != *s {
+			t.Fatalf("round trip: %+v, %v; was %+v", s2, err, s)
+		}
+	})
+}
+
+// FuzzDecodePaymentHeader: any PAYMENT-SIGNATURE or X-PAYMENT value (what
+// a seller reads; the local seller uses this) decodes or fails with a short
+// error, and what decodes re-encodes to the same payload.
+func FuzzDecodePaymentHeader(f *testing.F) {
+	var pr PaymentRequired
+	if err := json.Unmarshal([]byte(v2Challenge), &pr); err != nil {
+		f.Fatal(err)
+	}
+	p := PaymentPayload{X402Version: 2, Accepted: pr.Accepts[0].Raw, Resource: pr.Resource, Extensions: pr.Extensions,
+		Payload: EIP3009Payload{Signature: "0x01", Authorization: AuthorizationJSON{From: "0x1", Value: "10000", Nonce: "0x02"}}}
+	_, v, err := p.Encode()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v)
+	f.Add(base64.StdEncoding.EncodeToString([]byte(`{"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":{}}`)))
+	f.Fuzz(func(t *testing.T, value string) {
+		p, err := DecodePaymentHeader(value)
+		checkErrorText(t, err)
+		if err != nil {
+			return
+		}
+		_, enc, err := p.Encode()
+		if err != nil {
+			// Raw fields hold the sender's bytes; encoding checks them.
+			return
+		}
+		p2, err := DecodePaymentHeader(enc)
+		if err != nil || p2.X402Version != p.X402Version || p2.Payload != p.Payload {
+			t.Fatalf("round trip: %+v, %v; was %+v", p2, err, p)
+		}
+	})
+}
+
+// fuzzFacilitator serves the answers of FuzzFacilitatorAnswer: the request
+// path names which.
+var fuzzFacilitator struct {
+	once    sync.Once
+	url     string
+	answers sync.Map // path → cannedAnswer
+	next    atomic.Int64
+}
+
+type cannedAnswer struct {
+	status int
+	body   []byte
+}
+
+// FuzzFacilitatorAnswer: whatever a facilitator answers to /settle and
+// /verify, over real HTTP, the client returns a response or a
+// *FacilitatorError whose detail is short and free of control characters;
+// it never panics.
+func FuzzFacilitatorAnswer(f *testing.F) {
+	f.Add(200, []byte(`{"success":true,"transaction":"0xabc","network":"eip155:84532","payer":"0x1"}`))
+	f.Add(200, []byte(`{"isValid":false,"invalidReason":"insufficient_funds","invalidMessage":"no money","payer":"0x1"}`))
+	f.Add(400, []byte(`{"error":"bad request"}`))
+	f.Add(200, []byte("<html>\x1b[31m</html>"))
+	f.Add(502, []byte(nil))
+	fuzzFacilitator.once.Do(func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+			v, ok := fuzzFacilitator.answers.Load(key)
+			if !ok {
+				http.Error(w, "unknown answer", http.StatusTeapot)
+				return
+			}
+			a := v.(cannedAnswer)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(a.status)
+			_, _ = w.Write(a.body)
+		}))
+		// The server lives as long as the fuzzing process.
+		fuzzFacilitator.url = srv.URL
+	})
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 200 || status > 599 {
+			status = 200 + (status%400+400)%400
+		}
+		key := strconv.FormatInt(fuzzFacilitator.next.Add(1), 36)
+		fuzzFacilitator.answers.Store(key, cannedAnswer{status, body})
+		defer fuzzFacilitator.answers.Delete(key)
+		// The server answers at once: a timeout is a hang.
+		fc := &FacilitatorClient{URL: fuzzFacilitator.url + "/" + key, Timeout: 5 * time.Second}
+		req := &Requirement{Raw: []byte(`{"scheme":"exact"}`)}
+		p := &PaymentPayload{X402Version: 2}
+		for _, op := range []string{"settle", "verify"} {
+			var err error
+			if op == "settle" {
+				_, err = fc.Settle(context.Background(), p, req)
+			} else {
+				_, err = fc.Verify(context.Background(), p, req)
+			}
+			if err == nil {
+				continue
+			}
+			var fe *FacilitatorError
+			if !errors.As(err, &fe) {
+				t.Fatalf("%s: error %T %v, want a *FacilitatorError", op, err, err)
+			}
+			if len(fe.Detail) > 310 || !utf8.ValidString(fe.Detail) || strings.ContainsFunc(fe.Detail, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("%s: detail %q", op, fe.Detail)
+			}
+			if fe.Timeout() {
+				t.Fatalf("%s: no answer within 5s from a server that answers at once: %v", op, err)
+			}
+			if !fe.Sent && fe.Status != 0 {
+				t.Fatalf("%s: the facilitator answered %d but Sent is false", op, fe.Status)
+			}
+			if !fe.Sent {
+				// A connection to the local server that could not be made
+				// (ports used up by a long run) says nothing of the parser.
+				t.Skipf("%s: %v", op, err)
+			}
+		}
+	})
+}
+
+// FuzzDecryptKeystore: any keystore file decrypts or fails with a short
+// error that never holds the passphrase; it never panics.
+func FuzzDecryptKeystore(f *testing.F) {
+	w, err := ParseHexKey(anvil0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := EncryptKeystore(w.key, testPass, 1<<4, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"crypto":{"cipher":"aes-128-ctr","cipherparams":{"iv":"6087dab2f9fdbbfaddc31a909735c1e6"},
+		"ciphertext":"5318b4d5bcd28de64ee5559e671353e16f075ecae9f99c7a79a38af5f869aa46","kdf":"pbkdf2",
+		"kdfparams":{"c":16,"dklen":32,"prf":"hmac-sha256","salt":"ae3cd4e7013836a3df6bd7241b12db061dbe2c6785853cce422d148a624ce0bd"},
+		"mac":"517ead924a9d0dc3124507e3393d175ce3ff7c1e96529c6c555ce9e51205e9b2"},"id":"3198bc9c-6672-5ab3-d995-4942343ae5b6","version":3}`))
+	f.Add([]byte(`{"version":3}`))
+	f.Fuzz(func(t *testing.T, keyJSON []byte) {
+		// The KDF's cost limits (TestKeystoreRejects) allow seconds of work
+		// and 512 MiB; a fuzzer that found them would only run slowly.
+		var k struct {
+			Crypto struct {
+				KDFParams struct{ N, R, P, C int64 } `json:"kdfparams"`
+			} `json:"crypto"`
+		}
+		_ = json.Unmarshal(keyJSON, &k) // fills what it can
+		if kp := k.Crypto.KDFParams; kp.N > 1<<10 || kp.R > 8 || kp.P > 2 || kp.C > 1<<10 {
+			t.Skip("a costly KDF")
+		}
+		_, err := DecryptKeystore(keyJSON, testPass)
+		checkErrorText(t, err)
+		if err != nil && strings.Contains(err.Error(), testPass) {
+			t.Fatalf("the error holds the passphrase: %v", err)
+		}
+	})
+}

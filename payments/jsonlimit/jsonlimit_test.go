@@ -1,0 +1,106 @@
+package jsonlimit
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func nest(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		depth bool // want a *DepthError
+		ok    bool
+	}{
+		{"scalar", `1`, false, true},
+		{"object", `{"a":[1,{"b":null}]}`, false, true},
+		{"space around", " \n[1]\t", false, true},
+		{"at the limit", nest(MaxDepth), false, true},
+		{"one too deep", nest(MaxDepth + 1), true, false},
+		{"unclosed and deep", strings.Repeat("[", 10<<20), true, false},
+		{"objects", strings.Repeat(`{"a":`, MaxDepth+1), true, false},
+		{"brackets in strings do not count", `["` + strings.Repeat("[", 5000) + `"]`, false, true},
+		{"escaped quote keeps the string open", `["\"` + strings.Repeat("[", 5000) + `"]`, false, true},
+		{"escaped backslash closes the string", `["\\",` + nest(MaxDepth) + `]`, true, false},
+		{"empty", ``, false, false},
+		{"two values", `1 2`, false, false},
+		{"not JSON", `<html>`, false, false},
+		{"unbalanced closers", `]]]]`, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check([]byte(tt.in))
+			var de *DepthError
+			if got := errors.As(err, &de); got != tt.depth {
+				t.Fatalf("depth error = %v (%v), want %v", got, err, tt.depth)
+			}
+			if (err == nil) != tt.ok || Valid([]byte(tt.in)) != tt.ok {
+				t.Fatalf("Check = %v, want ok %v", err, tt.ok)
+			}
+			if tt.depth && (de.Max != MaxDepth || !strings.Contains(err.Error(), "nested deeper than 512 levels")) {
+				t.Fatalf("error = %v", err)
+			}
+			var se *json.SyntaxError
+			if !tt.ok && !tt.depth && !errors.As(err, &se) && err.Error() != "unexpected end of JSON input" {
+				t.Fatalf("a non-JSON input gave %T %v, want a syntax error", err, err)
+			}
+		})
+	}
+}
+
+func TestUnmarshal(t *testing.T) {
+	var v any
+	if err := Unmarshal([]byte(nest(MaxDepth+1)), &v); err == nil || v != nil {
+		t.Fatalf("too deep: err %v, decoded %v", err, v)
+	}
+	if err := Unmarshal([]byte(`{"a":[1]}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(v); string(b) != `{"a":[1]}` {
+		t.Fatalf("decoded %s", b)
+	}
+}
+
+func TestCheckDepthDoesNotAllocate(t *testing.T) {
+	b := []byte("[" + strings.Repeat(`{"a":[1,"x\"y"]},`, 1000) + "1]")
+	if err := CheckDepth(b); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(10, func() { _ = CheckDepth(b) }); n != 0 {
+		t.Fatalf("CheckDepth allocates %v times per run", n)
+	}
+}
+
+// FuzzCheck compares Check with encoding/json: both accept the same
+// documents, except those nested deeper than MaxDepth, which Check refuses
+// with a *DepthError.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2,{"b":"c\"]"}]}`, `[]`, `"x"`, nest(MaxDepth), nest(MaxDepth + 1), `{"a":`, `["\\"]`, `[1,]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := Check(b)
+		var de *DepthError
+		switch {
+		case errors.As(err, &de):
+			if de.Offset < MaxDepth || de.Offset >= len(b) || (b[de.Offset] != '[' && b[de.Offset] != '{') {
+				t.Fatalf("depth error at byte %d of %q", de.Offset, b)
+			}
+		case (err == nil) != json.Valid(b):
+			t.Fatalf("Check = %v, json.Valid = %v for %q", err, json.Valid(b), b)
+		}
+		if err == nil {
+			// Decode as far as JSON goes: a number like 1E1000 is valid
+			// JSON but no float64.
+			var v any
+			var se *json.SyntaxError
+			if uerr := Unmarshal(b, &v); errors.As(uerr, &se) || errors.As(uerr, &de) {
+				t.Fatalf("Check accepted %q but Unmarshal says %v", b, uerr)
+			}
+		}
+	})
+}
