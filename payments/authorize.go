@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // Pending is a payment authorized for one call, whatever carries it (HTTP
@@ -20,6 +22,7 @@ type Pending struct {
 	// Receipt describes the payment; its State is set by the outcome.
 	Receipt     *Receipt
 	validBefore time.Time
+	signedAt    time.Time
 	// hName and hValue are the encoded payment header (HTTP carriage).
 	hName, hValue string
 	// red hides the request's ${ENV} secrets in what is recorded.
@@ -72,11 +75,11 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		if errors.Is(perr.Err, ErrApprovalAsked) {
 			why = "asked the human; the call runs again with the answer"
 		}
-		_ = c.Ledger.Release(bg, id, why)
+		c.logWrite("release", id, c.Ledger.Release(bg, id, why))
 		return nil, perr
 	}
 	if ctx.Err() != nil {
-		_ = c.Ledger.Release(bg, id, "cancelled before signing")
+		c.logWrite("release", id, c.Ledger.Release(bg, id, "cancelled before signing"))
 		return nil, stopped(ctx, best)
 	}
 	progress(ctx, StepPaying)
@@ -94,7 +97,7 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
-		_ = c.Ledger.Release(bg, id, "signing failed")
+		c.logWrite("release", id, c.Ledger.Release(bg, id, "signing failed"))
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
 	}
 	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
@@ -148,7 +151,7 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, hName: hName, hValue: hValue, red: lim.Redaction}
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue, red: lim.Redaction}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
@@ -165,27 +168,80 @@ func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Ch
 		if !settle.Success {
 			rc.State = "pending"
 		}
-		_ = p.c.Ledger.Settle(bg, rc.LedgerID, *rc)
+		p.c.logWrite("settle", rc.LedgerID, p.c.Ledger.Settle(bg, rc.LedgerID, *rc))
 		return Charged, rc
 	case settle != nil:
 		rc.State = string(StateUnknown)
-		_ = p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200)))
+		if p.settledOnChain(ctx) {
+			return Charged, rc
+		}
 		return ChargeUnknown, rc
 	default:
 		rc.State = "unconfirmed"
-		_ = p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt")
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt"))
+		p.settledOnChain(ctx)
 		return Charged, rc
 	}
 }
 
+// settledOnChain asks the chain, when the client has a checker, whether the
+// authorization of p, whose outcome is unknown, was used: at once and
+// again until c.ProveWithin has passed or ctx ends, whichever is first. A
+// used one is recorded settled, with the transaction that used it, and the
+// receipt says so; it returns whether it was. Anything else leaves the
+// payment as it is (unknown, counted) for reconciliation.
+func (p *Pending) settledOnChain(ctx context.Context) bool {
+	c := p.c
+	wait := c.ProveWithin
+	if wait == 0 {
+		wait = DefaultProveWithin
+	}
+	if c.Chain == nil || wait < 0 || ctx.Err() != nil || p.Payload == nil || p.Requirement == nil {
+		return false
+	}
+	a, err := ParseAuthorization(p.Payload.Payload.Authorization)
+	if err != nil {
+		return false
+	}
+	ref := AuthorizationRef{Network: Network(p.Receipt.Network), Asset: common.HexToAddress(p.Requirement.Asset), Payer: a.From, Nonce: a.Nonce, Since: p.signedAt}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		st, err := c.Chain.CheckAuthorization(ctx, ref)
+		switch {
+		case err == nil && st.Used:
+			rc := p.Receipt
+			rc.State = string(StateSettled)
+			if st.Transaction != "" {
+				rc.Transaction = st.Transaction
+			}
+			c.log().Info("the chain shows the payment used", "ledger", rc.LedgerID, "tx", st.Transaction)
+			c.logWrite("settle", rc.LedgerID, c.Ledger.Settle(context.WithoutCancel(ctx), rc.LedgerID, *rc))
+			return true
+		case errors.Is(err, ErrNoRPC):
+			return false
+		case err != nil:
+			c.log().Debug("asking the chain about a payment of unknown outcome", "ledger", p.Receipt.LedgerID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+	}
+}
+
 // Rejected records that the seller refused the payment (it answered with a
-// fresh payment challenge) and returns the error to show. The authorization
-// stays counted until it expires; nothing is signed again.
+// fresh payment challenge) and returns the error to show. The seller had
+// the signed authorization and may still settle it, so its outcome is
+// unknown, not "not charged": it stays counted until reconciliation proves
+// it unused on chain. Nothing is signed again.
 func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	reason = p.reject(ctx, reason)
-	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Message: fmt.Sprintf(
-		"the seller refused the signed payment of %s (%s). x402-mcp did not sign again. The unused authorization stays counted against the budget until it expires at %s. Do not retry this call unless the seller's terms are fixed.",
-		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.validBefore.UTC().Format(time.RFC3339))}
+	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
+		"the seller refused the signed payment of %s (%s) and reported no settlement. It received the signed authorization, valid until %s, so the payment stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). x402-mcp did not sign again. Do not retry this call blindly: check x402_spend_history first, and retry only once the seller's terms are fixed.",
+		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // reject records the seller's refusal and returns the reason as shown.
@@ -195,21 +251,36 @@ func (p *Pending) reject(ctx context.Context, reason string) string {
 		reason = "no reason given"
 	}
 	p.Receipt.State = string(StateRejected)
-	_ = p.c.Ledger.Reject(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason)
+	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(context.WithoutCancel(ctx), p.Receipt.LedgerID, reason))
 	return reason
 }
 
 // Unknown records an ambiguous outcome (the paid call failed after the
-// payment left) and returns the error to show.
+// payment left) and returns the error to show: charged, nothing delivered,
+// when the chain shows the payment used (see Client.Chain).
 func (p *Pending) Unknown(ctx context.Context, err error) *Error {
-	return upstreamError(ctx, err, ChargeUnknown, p.markUnknown(ctx, safeErr(err, p.red)), p.red)
+	timeout := timedOut(ctx, err) // before the chain check spends what is left of ctx
+	rc := p.markUnknown(ctx, safeErr(err, p.red))
+	if p.settledOnChain(ctx) {
+		return describeUpstream(timeout, err, Charged, rc, p.red)
+	}
+	return describeUpstream(timeout, err, ChargeUnknown, rc, p.red)
 }
 
 // markUnknown records that the payment may or may not have settled.
 func (p *Pending) markUnknown(ctx context.Context, reason string) *Receipt {
 	p.Receipt.State = string(StateUnknown)
-	_ = p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, p.red.Text(reason))
+	p.c.logWrite("mark unknown", p.Receipt.LedgerID, p.c.Ledger.MarkUnknown(context.WithoutCancel(ctx), p.Receipt.LedgerID, p.red.Text(reason)))
 	return p.Receipt
+}
+
+// logWrite logs a ledger write that failed after the decision it records
+// was taken (the payment left, or was refused): the caller goes on, and the
+// row stays in the state before, which counts at least as much.
+func (c *Client) logWrite(op, id string, err error) {
+	if err != nil {
+		c.log().Error("ledger write failed", "op", op, "ledger", id, "err", err)
+	}
 }
 
 // ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over

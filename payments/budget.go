@@ -17,9 +17,10 @@ import (
 // in the tipping asset's currency (TipCurrency).
 //
 // A payment counts against every budget it touches from the moment it is
-// reserved: reserved, signed, settled and unknown payments count, and a
-// payment the seller rejected counts until its authorization expires.
-// Released payments (never signed, or proven unused) do not count.
+// reserved: reserved, signed, settled, unknown and rejected payments count
+// (a payment the seller refused counts until reconciliation proves its
+// authorization unused on chain). Released payments (never signed, never
+// sent, or proven unused) do not count.
 type Budget struct {
 	// Total caps everything the ledger ever counted.
 	Total Amount
@@ -271,7 +272,7 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		msg := fmt.Sprintf("over budget: %s has %s counted of its %s limit (%s left), and %s %s. Nothing was signed. %s",
 			o.Name, cur.Format(o.Counted), cur.Format(o.Limit), cur.Format(o.Left()), what, cur.Format(o.Price), when)
 		if o.Scope == ScopeTipDay {
-			msg += " Counted: every tip reserved in the window that is settled, pending or unknown, and refused ones until their authorization expires."
+			msg += " Counted: every tip reserved in the window that is settled, pending, unknown or refused (a refused tip counts until the chain proves it unused)."
 		}
 		if o.Price > o.Limit {
 			msg += " This payment alone is more than the whole limit: waiting will not help."

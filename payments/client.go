@@ -61,14 +61,30 @@ func (r Receipt) MarshalJSON() ([]byte, error) {
 	}{r.Currency().Decimal(r.Amount), plain(r)})
 }
 
-// Line returns the receipt as one short line of text.
+// Line returns the receipt as one short line of text. It says "Paid" only
+// for a payment that settled (or whose settlement the seller reported
+// pending); for any other it says what is known.
 func (r *Receipt) Line() string {
-	tx := r.Transaction
-	if tx == "" {
-		tx = "no transaction hash reported"
+	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer)
+	tx := ""
+	if r.Transaction != "" {
+		tx = "; the seller named transaction " + r.Transaction
 	}
-	return fmt.Sprintf("Paid %s (%s atomic) on %s to %s from %s; tx %s [%s].",
-		r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer, tx, r.State)
+	switch r.State {
+	case string(StateSettled), "pending":
+		if r.Transaction == "" {
+			return fmt.Sprintf("Paid %s; tx no transaction hash reported [%s].", what, r.State)
+		}
+		return fmt.Sprintf("Paid %s; tx %s [%s].", what, r.Transaction, r.State)
+	case string(StateRejected):
+		return fmt.Sprintf("Payment of %s refused by the seller, no settlement reported%s: counted until reconciliation proves it unused [%s].", what, tx, r.State)
+	case string(StateReleased):
+		return fmt.Sprintf("Payment of %s never sent: released [%s].", what, r.State)
+	case "unconfirmed":
+		return fmt.Sprintf("Payment of %s sent and the answer delivered, but the seller sent no settlement receipt: not confirmed [%s].", what, r.State)
+	default:
+		return fmt.Sprintf("Payment of %s sent; whether it settled is unknown%s: counted until reconciliation proves it used or unused [%s].", what, tx, r.State)
+	}
 }
 
 // Result is an upstream answer, paid or not.
@@ -93,7 +109,9 @@ type Result struct {
 //
 // Money rules: the budget is reserved before anything is signed; each call
 // signs at most once, or twice when a warm payment (see Warm) is refused
-// with changed terms, the refused one staying counted until it expires; a
+// with changed terms, the refused one staying counted until reconciliation
+// proves it unused; a signed payment the seller refused is never called
+// "not charged" (the seller holds the signature); a
 // transport failure on the paid request resends the same signed header (the
 // single-use nonce makes a double charge impossible); an ambiguous outcome is
 // never followed by a new signature.
@@ -121,7 +139,21 @@ type Client struct {
 	// request so that warm calls take one round trip; nil turns the warm
 	// path off.
 	Warm *Warm
+	// Chain, when set, is asked at once whether a payment whose outcome is
+	// unknown was used on chain, for at most ProveWithin and never past the
+	// call's context: a used one is recorded settled, with its transaction,
+	// and the call answers charged. Nil (or a network without an rpc
+	// endpoint) leaves the outcome unknown until reconciliation.
+	Chain ChainChecker
+	// ProveWithin bounds that check (DefaultProveWithin when zero; a
+	// negative value turns it off).
+	ProveWithin time.Duration
 }
+
+// DefaultProveWithin bounds the check of an unknown outcome on chain within
+// the call: a settlement the seller made before the answer was lost is
+// usually mined already, or within a block or two.
+const DefaultProveWithin = 3 * time.Second
 
 // DefaultMaxBody is the default cap on an upstream body.
 const DefaultMaxBody = 10 << 20
@@ -214,8 +246,9 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		lim.CallID = paymentID("")
 	}
 	var (
-		pr     *PaymentRequired
-		stated time.Time // when the seller stated pr's terms
+		pr          *PaymentRequired
+		stated      time.Time // when the seller stated pr's terms
+		warmRefused *Receipt  // a warm payment the seller refused in this call
 	)
 	if warm, best := c.warmTerms(req, lim, start); warm != nil {
 		// The warm path: pay the terms the seller last accepted for this
@@ -231,6 +264,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		if fresh == nil {
 			return res, err
 		}
+		warmRefused = p.Receipt
 		// The seller changed its terms: pay its fresh challenge as a new
 		// payment of the same call (the refused one stays counted).
 		pr, lim.CallID, stated = fresh, retryCallID(lim.CallID), c.now()
@@ -262,7 +296,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	// with the exact header value before the request leaves.
 	p, err := c.Authorize(ctx, pr, lim, requestName(req, lim.Redaction), HostPort(req.URL))
 	if err != nil {
-		return nil, err
+		return nil, withRefusedWarm(err, warmRefused)
 	}
 	res, _, err := c.finish(ctx, req, lim, pr, p, start, false)
 	if err == nil && res.Charged == Charged {
@@ -271,6 +305,22 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		c.Warm.store(lim.WarmKey, req, pr, p.Requirement, stated, c.now())
 	}
 	return res, err
+}
+
+// withRefusedWarm adds to a refusal of the fresh terms (before anything
+// was signed for them) that the warm payment refused earlier in the call
+// left the process: the call is not "not charged" while that one is
+// unproven.
+func withRefusedWarm(err error, warm *Receipt) error {
+	pe, ok := AsError(err)
+	if warm == nil || !ok || pe.Charged != NotCharged {
+		return err
+	}
+	cp := *pe
+	cp.Charged, cp.Receipt = ChargeUnknown, warm
+	cp.Message = fmt.Sprintf("the seller refused the warm payment of %s (ledger %s) with new terms and reported no settlement; it stays counted until reconciliation proves it unused. The new terms were not paid: %s",
+		warm.Currency().Format(warm.Amount), warm.LedgerID, pe.Message)
+	return &cp
 }
 
 // warmTerms returns the remembered challenge for req of lim's entry, with
@@ -321,6 +371,11 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		// then reads as "nonce already used". Not a rejection.
 		c.chillWarm(lim, p, warm)
 		rc := p.markUnknown(ctx, "402 after the payment may have been used: "+reason)
+		if p.settledOnChain(ctx) {
+			return nil, nil, &Error{Code: CodeUpstreamFailed, Charged: Charged, Receipt: rc, Message: fmt.Sprintf(
+				"charged, nothing delivered: the payment of %s settled on chain (%s), but the seller's answer was lost and it refused a resend of the same payment (%s). x402-mcp did not sign again. Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the seller for what was paid for (ledger %s).",
+				rc.Currency().Format(rc.Amount), txText(rc), reason, rc.LedgerID)}
+		}
 		return nil, nil, &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 			"the signed payment of %s may have settled: the seller refused a resend of it (%s) after a connection failure. x402-mcp did not sign again. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile (ledger %s).",
 			rc.Currency().Format(rc.Amount), reason, rc.LedgerID)}
@@ -329,8 +384,9 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 			c.chillWarm(lim, p, warm)
 			if fresh, ferr := ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
 				// The terms changed since they were remembered. The refused
-				// authorization was never settled, but it stays counted
-				// until it expires; the caller pays the fresh terms.
+				// authorization was never settled by the seller's account,
+				// but it stays counted until reconciliation proves it
+				// unused; the caller pays the fresh terms.
 				c.Warm.fallbacks.Add(1)
 				p.reject(ctx, "warm payment refused, the seller's terms changed: "+reason)
 				c.log().Info("warm payment refused with new terms; paying the fresh challenge", "tool", lim.Tool, "ledger", p.Receipt.LedgerID)
@@ -338,9 +394,9 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 			}
 			c.Warm.refusals.Add(1)
 		}
-		// The seller refused the payment. It may still hold the signed
-		// authorization, so the amount stays counted until it expires, and
-		// nothing is signed again for this call.
+		// The seller refused the payment. It still holds the signed
+		// authorization, so the amount stays counted until reconciliation
+		// proves it unused, and nothing is signed again for this call.
 		return nil, nil, p.Rejected(ctx, reason)
 	case settledOK || pending || paid.Status >= 200 && paid.Status < 300:
 		paid.Charged, paid.Receipt = p.Delivered(ctx, settle)
@@ -349,6 +405,9 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		// settled before the failure.
 		c.chillWarm(lim, p, warm)
 		paid.Charged, paid.Receipt = ChargeUnknown, p.markUnknown(ctx, fmt.Sprintf("upstream answered %d after payment", paid.Status))
+		if p.settledOnChain(ctx) {
+			paid.Charged = Charged
+		}
 	}
 	return paid, nil, nil
 }
@@ -581,24 +640,52 @@ func stopped(ctx context.Context, o *Option) *Error {
 }
 
 func upstreamError(ctx context.Context, err error, charged Charge, rc *Receipt, red *Redaction) *Error {
-	timeout := errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
+	return describeUpstream(timedOut(ctx, err), err, charged, rc, red)
+}
+
+// timedOut says err (a request's failure under ctx) is a timeout.
+func timedOut(ctx context.Context, err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		timeout = true
-	}
-	code, what := CodeUpstreamFailed, "could not reach the upstream"
+	return errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()
+}
+
+// describeUpstream is the error of a request that got no answer (a timeout
+// or not), after which money moved (charged), may have (unknown) or did not.
+// red hides the request's secrets in the error's text.
+func describeUpstream(timeout bool, err error, charged Charge, rc *Receipt, red *Redaction) *Error {
+	e := &Error{Code: CodeUpstreamFailed, Charged: charged, Receipt: rc, Err: err}
 	if timeout {
-		code, what = CodeUpstreamTimeout, "the upstream did not answer in time"
+		e.Code = CodeUpstreamTimeout
 	}
-	e := &Error{Code: code, Charged: charged, Receipt: rc, Err: err}
-	switch charged {
-	case ChargeUnknown:
-		e.Code = CodeOutcomeUnknown
-		e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Currency().Format(rc.Amount), rc.LedgerID)
-	default:
+	if charged == NotCharged {
+		what := "could not reach the upstream"
+		if timeout {
+			what = "the upstream did not answer in time"
+		}
 		e.Message = fmt.Sprintf("%s: %s. Nothing was paid; it is safe to retry later.", what, safeErr(err, red))
+		return e
 	}
+	// The paid request left: the upstream was reached, but no answer came.
+	what := "no answer came back from the upstream (" + safeErr(err, red) + ")"
+	if timeout {
+		what = "the upstream did not answer in time (" + safeErr(err, red) + ")"
+	}
+	if charged == Charged {
+		e.Message = fmt.Sprintf("charged, nothing delivered: %s after the payment of %s was sent, and the payment settled on chain (%s). Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the seller for what was paid for (ledger %s).",
+			what, rc.Currency().Format(rc.Amount), txText(rc), rc.LedgerID)
+		return e
+	}
+	e.Code = CodeOutcomeUnknown
+	e.Message = fmt.Sprintf("%s after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.", what, rc.Currency().Format(rc.Amount), rc.LedgerID)
 	return e
+}
+
+// txText names a receipt's transaction for a message.
+func txText(rc *Receipt) string {
+	if rc.Transaction == "" {
+		return "transaction not found"
+	}
+	return "transaction " + rc.Transaction
 }
 
 // safeErr shortens a transport error for the model and the logs. A URL in

@@ -172,7 +172,8 @@ func TestMisbehaviourAfterPayment(t *testing.T) {
 		truncated bool
 		headers   int // payment headers the seller saw (default 1)
 	}{
-		{mode: "second_402", code: payments.CodePaymentRejected, charged: payments.NotCharged},
+		// The seller had the signature when it refused: not proven unused.
+		{mode: "second_402", code: payments.CodePaymentRejected, charged: payments.ChargeUnknown},
 		{mode: "error_after_settle", status: 500, charged: payments.Charged, settled: 1},
 		{mode: "error_no_receipt", status: 502, charged: payments.ChargeUnknown, settled: 1},
 		{mode: "huge_body", status: 200, charged: payments.Charged, settled: 1, truncated: true},

@@ -52,27 +52,41 @@
 // # Outcomes of a paid request
 //
 //   - A settlement receipt that succeeded (or says settlement_pending):
-//     settled, Charged, with the receipt.
+//     settled, Charged, with the receipt. Receipt.Line says "Paid" for
+//     these only; for any other state it says what is known.
 //   - A 2xx with no receipt: Charged (the answer was delivered), booked
 //     unknown until reconciled. A 2xx whose receipt reports a failure:
 //     unknown, ChargeUnknown.
-//   - A 402 to the first send of the paid request: rejected, NotCharged.
-//     Nothing is signed again for the call, and the authorization stays
-//     counted until its validBefore passes.
+//   - A 402 to the first send of the paid request: rejected, ChargeUnknown
+//     (CodePaymentRejected). The seller holds the signed authorization and
+//     may still settle it, so the call is not "not charged": the model is
+//     told the seller refused it and reported no settlement, that it stays
+//     counted until reconciliation proves it unused, and not to retry
+//     blindly. Nothing is signed again for the call.
 //   - A 402 after a resend, or one that says the nonce was already used:
 //     unknown (it may have settled).
 //   - Any other status without a receipt, or no answer at all: unknown,
-//     ChargeUnknown; the model is told not to retry blindly.
+//     ChargeUnknown; the model is told not to retry blindly, and that no
+//     answer came back (never that the upstream could not be reached).
+//   - With Client.Chain set (a ChainChecker on the network's rpc endpoint),
+//     an unknown outcome is asked about on chain at once, within the call
+//     (for at most ProveWithin, never past the call's context): an
+//     authorization the chain shows used is recorded settled, with its
+//     transaction, and the call answers Charged.
 //
 // # Counting
 //
 // A payment counts against every budget it touches from the moment it is
-// reserved. Reserved, signed, settled and unknown payments count; a rejected
-// one counts until its authorization expires; a released one does not. Only
-// two things release: a reservation that was never signed (declined, failed
-// to sign, or abandoned), and a ledger's reconciliation with proof from the
-// chain that an authorization is unused. An unknown payment is never
-// released on the clock alone.
+// reserved. Reserved, signed, settled, unknown and rejected payments count;
+// a released one does not. Once an authorization has left the process it
+// counts until a ledger's reconciliation proves, from the chain, that its
+// nonce is used (settled) or unused at a block past its validBefore
+// (released); a seller's refusal and the clock prove nothing. Only three
+// things release: a reservation that was never signed (declined, failed to
+// sign, or abandoned), a signed authorization that provably never left the
+// process (Ledger.ReleaseUnsent: a tip whose facilitator request could not
+// even be sent), and reconciliation with proof from the chain. No payment
+// is ever released on the clock alone.
 //
 // # At most one payment per call
 //
@@ -83,7 +97,8 @@
 // TTL (60 s, and at most the seller's maxTimeoutSeconds) pays them at once,
 // in one round trip; when the seller refuses that
 // payment with different terms, the call pays the fresh terms as a second
-// payment (call id + "-2"), the refused one stays counted, and the entry
+// payment (call id + "-2"), the refused one stays counted until
+// reconciliation proves it unused, and the entry
 // stays cold for the cooldown (10 minutes) or until that authorization
 // expires, whichever is later.
 //

@@ -10,12 +10,14 @@ type Charge string
 
 // The outcomes a paid call can have, as the model is told them.
 const (
-	// NotCharged: refused before signing, or the seller rejected the payment.
+	// NotCharged: refused before signing, or the signed authorization
+	// provably never left x402-mcp.
 	NotCharged Charge = "not charged"
 	// Charged: the payment settled (the receipt says where).
 	Charged Charge = "charged"
-	// ChargeUnknown: a signed payment left and no clear answer came back. It may
-	// have settled; it stays counted against the budget until proven unused.
+	// ChargeUnknown: a signed payment left and no clear answer came back, or
+	// the seller refused it without reporting a settlement. It may have
+	// settled; it stays counted against the budget until proven unused.
 	ChargeUnknown Charge = "unknown"
 )
 

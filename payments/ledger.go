@@ -13,15 +13,16 @@ import (
 // State is where a payment row stands.
 type State string
 
-// Payment states. A row counts against the budget in every state but Released,
-// and a Rejected row only until its authorization expires.
+// Payment states. A row counts against the budget in every state but
+// Released: once an authorization has left the process, only the chain can
+// prove it unused (reconciliation), whatever the seller said.
 const (
 	StateReserved State = "reserved" // budget held, nothing signed yet
 	StateSigned   State = "signed"   // an authorization exists and may be used
-	StateSettled  State = "settled"  // the seller reported settlement
-	StateRejected State = "rejected" // the seller refused it; held until it expires
+	StateSettled  State = "settled"  // the seller reported settlement, or the chain proved it
+	StateRejected State = "rejected" // the seller refused it: counted until proven unused
 	StateUnknown  State = "unknown"  // ambiguous outcome: counted until proven unused
-	StateReleased State = "released" // never signed, or proven unused
+	StateReleased State = "released" // never signed, never sent, or proven unused
 )
 
 // Reservation asks the ledger to hold an amount for one payment.
@@ -84,7 +85,7 @@ type Signed struct {
 type Summary struct {
 	Total    Amount `json:"-"` // the total limit; zero means none
 	Settled  Amount `json:"-"` // reported settled
-	Pending  Amount `json:"-"` // reserved, signed, unknown, or rejected-but-unexpired
+	Pending  Amount `json:"-"` // reserved, signed, unknown or rejected: not proven either way
 	Payments int    `json:"payments"`
 	// Budget is every limit the ledger enforces.
 	Budget Budget `json:"-"`
@@ -103,7 +104,7 @@ type Summary struct {
 type AssetSummary struct {
 	AssetBudget
 	Settled  Amount // reported settled
-	Pending  Amount // reserved, signed, unknown, or rejected-but-unexpired
+	Pending  Amount // reserved, signed, unknown or rejected
 	Payments int    // settled payments
 	Day      Amount // counted within the current day window
 }
@@ -171,8 +172,9 @@ type SigningLedger interface {
 //
 // A payment walks reserved → signed → settled | rejected | unknown, and a
 // reservation that was never signed → released. Only a ledger's
-// reconciliation, with proof that the authorization is unused, releases a
-// signed payment.
+// reconciliation, with proof from the chain that the authorization is
+// unused and can no longer be used, releases a payment whose authorization
+// left the process; ReleaseUnsent releases one that provably never left.
 type Ledger interface {
 	// Reserve holds r.Amount, or returns an *Error with CodeOverBudget.
 	Reserve(ctx context.Context, r Reservation) (id string, err error)
@@ -181,13 +183,18 @@ type Ledger interface {
 	MarkSigned(ctx context.Context, id string, s Signed) error
 	// Settle records the seller's receipt.
 	Settle(ctx context.Context, id string, rc Receipt) error
-	// Reject records that the seller refused the payment; the amount stays
-	// held until the authorization expires.
+	// Reject records that the seller refused the payment. The seller had the
+	// signed authorization and may still use it: the amount stays counted
+	// until reconciliation proves it unused.
 	Reject(ctx context.Context, id, reason string) error
 	// MarkUnknown records an ambiguous outcome; the amount stays counted.
 	MarkUnknown(ctx context.Context, id, reason string) error
 	// Release frees a reservation that was never signed.
 	Release(ctx context.Context, id, reason string) error
+	// ReleaseUnsent frees a signed payment whose authorization provably never
+	// left the process (the connection to send it was never made), and
+	// forgets the signed payload. It fails unless the payment is signed.
+	ReleaseUnsent(ctx context.Context, id, reason string) error
 	// Summary reports the budget.
 	Summary(ctx context.Context) (Summary, error)
 	// Spent reports what counts now against each budget r would touch
@@ -195,20 +202,17 @@ type Ledger interface {
 	Spent(ctx context.Context, r Reservation) (Spent, error)
 }
 
-// Counts says whether a payment in state s counts against the budgets; a
-// rejected one counts only until its authorization expires (see Counted).
+// Counts says whether a payment in state s counts against the budgets:
+// every state but released. A rejected payment counts like an unknown one:
+// a seller that refused an authorization it holds may still settle it, and
+// its expiry proves nothing until the chain shows the nonce unused at a
+// block past validBefore.
 func (s State) Counts() bool {
 	switch s {
-	case StateReserved, StateSigned, StateSettled, StateUnknown:
+	case StateReserved, StateSigned, StateSettled, StateUnknown, StateRejected:
 		return true
 	}
 	return false
-}
-
-// Counted says whether a payment in state s whose authorization expires at
-// validBefore counts against the budgets at now.
-func Counted(s State, validBefore, now time.Time) bool {
-	return s.Counts() || s == StateRejected && validBefore.After(now)
 }
 
 // CanBecome says whether a payment may move from state s to state to.
@@ -235,7 +239,9 @@ var ErrDuplicateCall = errors.New("this tool call already has a payment")
 
 // MemoryLedger is a Ledger held in memory: it enforces budgets within one
 // process and forgets everything on exit. It applies the same budget rules as
-// the durable ledger (payments/ledger), through Budget.Check.
+// the durable ledger (payments/ledger), through Budget.Check. It has no
+// reconciliation: a rejected or unknown payment counts until the process
+// ends.
 type MemoryLedger struct {
 	budget Budget
 	now    func() time.Time
@@ -255,9 +261,7 @@ type memRow struct {
 	reason  string
 }
 
-func (r *memRow) counted(now time.Time) bool {
-	return Counted(r.state, r.signed.ValidBefore, now)
-}
+func (r *memRow) counted() bool { return r.state.Counts() }
 
 // NewMemoryLedger returns an empty ledger enforcing b. now may be nil (time.Now).
 func NewMemoryLedger(b Budget, now func() time.Time) *MemoryLedger {
@@ -278,7 +282,10 @@ func (l *MemoryLedger) ReserveSigned(ctx context.Context, r Reservation, sign fu
 		err = l.MarkSigned(ctx, id, s)
 	}
 	if err != nil {
-		_ = l.Release(ctx, id, "signing failed")
+		// Nothing was recorded as signed, so nothing left: free the hold.
+		if rerr := l.Release(ctx, id, "signing failed"); rerr != nil {
+			return "", errors.Join(err, fmt.Errorf("ledger: payment %s stays reserved: %w", id, rerr))
+		}
 		return "", err
 	}
 	return id, nil
@@ -322,7 +329,7 @@ func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 	tipStart := dayStart // tips share the day window of budget.day
 	unit := r.Currency.or().Budget
 	for _, row := range l.rows {
-		if !row.counted(now) || row.Currency.or().Budget != unit {
+		if !row.counted() || row.Currency.or().Budget != unit {
 			continue // the budgets of r's currency count only rows in it
 		}
 		a := row.Amount
@@ -402,16 +409,28 @@ func (l *MemoryLedger) MarkUnknown(_ context.Context, id, reason string) error {
 // proof that its authorization is unused (the durable ledger's
 // reconciliation) can.
 func (l *MemoryLedger) Release(_ context.Context, id, reason string) error {
+	return l.release(id, StateReserved, reason, "only an unsigned reservation can be released")
+}
+
+// ReleaseUnsent implements Ledger.
+func (l *MemoryLedger) ReleaseUnsent(_ context.Context, id, reason string) error {
+	return l.release(id, StateSigned, reason, "only a signed payment that was never sent can be released")
+}
+
+// release frees payment id if it is in state from, forgetting any signed
+// payload; otherwise it fails, saying only.
+func (l *MemoryLedger) release(id string, from State, reason, only string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	row, ok := l.rows[id]
 	if !ok {
 		return fmt.Errorf("ledger: no payment %q", id)
 	}
-	if row.state != StateReserved {
-		return fmt.Errorf("ledger: payment %s is %s; only an unsigned reservation can be released", id, row.state)
+	if row.state != from {
+		return fmt.Errorf("ledger: payment %s is %s; %s", id, row.state, only)
 	}
 	row.state, row.reason = StateReleased, reason
+	row.signed.Header, row.signed.Payload = "", ""
 	return nil
 }
 
@@ -426,7 +445,7 @@ func (l *MemoryLedger) Summary(context.Context) (Summary, error) {
 		assets[unit] = &AssetSummary{AssetBudget: ab}
 	}
 	for _, r := range l.rows {
-		if !r.counted(now) {
+		if !r.counted() {
 			continue
 		}
 		settled, pending, payments, day := &s.Settled, &s.Pending, &s.Payments, &s.Day

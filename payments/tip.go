@@ -70,7 +70,8 @@ const MaxTipNote = 200
 
 // DefaultTipValidity is how long a tip's authorization stays valid: time
 // for the facilitator to verify and settle it. An authorization that fails
-// stays counted until it expires.
+// stays counted until reconciliation proves it unused, which it can do once
+// the chain is past this.
 const DefaultTipValidity = 300
 
 // TipInfo describes a tip to the approval question and the ledger (through
@@ -240,8 +241,9 @@ func (r *TipResult) Line() string {
 // every budget and the tip budget reserved atomically, the human asked
 // unless auto-approved, one signature, the signed record written), then
 // POSTs /verify and /settle. It never signs twice: an ambiguous answer
-// leaves the tip unknown (counted until reconciliation), a refusal leaves it
-// rejected (counted until the authorization expires).
+// leaves the tip unknown and a refusal leaves it rejected, both counted until
+// reconciliation proves them used or unused on chain; a tip that could not
+// even be sent is released.
 //
 // The note is kept in the ledger and shown to the human; it is never sent
 // to the facilitator or the chain.
@@ -296,16 +298,25 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	bg := context.WithoutCancel(ctx)
 	fc := &FacilitatorClient{URL: t.Facilitator, Header: t.FacilitatorHeader, Redaction: t.FacilitatorRedaction, HTTP: c.httpClient(), Timeout: t.Timeout}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
+	// failed returns e, or, when the chain showed the tip used (e is nil),
+	// the settled tip.
+	failed := func(e *Error) (*TipResult, error) {
+		if e != nil {
+			return nil, e
+		}
+		res.Charged, res.Receipt = Charged, p.Receipt
+		return res, nil
+	}
 	vr, err := fc.Verify(bg, p.Payload, p.Requirement)
 	if err != nil {
-		return nil, p.tipFailed(bg, err, rec, host)
+		return failed(p.tipFailed(bg, err, rec, host))
 	}
 	if !vr.IsValid {
 		return nil, p.tipRefused(bg, "verify", vr.InvalidReason, vr.InvalidMessage, rec, host)
 	}
 	sr, err := fc.Settle(bg, p.Payload, p.Requirement)
 	if err != nil {
-		return nil, p.tipFailed(bg, err, rec, host)
+		return failed(p.tipFailed(bg, err, rec, host))
 	}
 	switch {
 	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
@@ -316,7 +327,7 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	case nonceUsed(sr.ErrorReason) || sr.ErrorReason == "unexpected_settle_error" || sr.ErrorReason == "":
 		// The authorization may have been used (by this settle, a replay,
 		// or a failure after broadcast).
-		return nil, p.tipUnknown(bg, fmt.Sprintf("the facilitator's /settle failed with %s", reasonText(sr.ErrorReason, sr.ErrorMessage)), rec, host)
+		return failed(p.tipUnknown(bg, fmt.Sprintf("the facilitator's /settle failed with %s", reasonText(sr.ErrorReason, sr.ErrorMessage)), rec, host))
 	default:
 		return nil, p.tipRefused(bg, "settle", sr.ErrorReason, sr.ErrorMessage, rec, host)
 	}
@@ -373,29 +384,66 @@ func reasonText(reason, msg string) string {
 	return reason
 }
 
-// tipRefused records a facilitator's definite refusal (at /verify, or a
-// settlement that failed for a stated reason): not charged; the unused
-// authorization stays counted until it expires.
+// tipRefused records a facilitator's refusal (at /verify, or a settlement
+// that failed for a stated reason). The facilitator had the signed
+// authorization and could still settle it, so the outcome is unknown, not
+// "not charged": it stays counted until reconciliation proves it unused.
 func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Recipient, host string) *Error {
 	why := p.red.Text(reasonText(reason, msg))
-	_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300))
+	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300)))
 	p.Receipt.State = string(StateRejected)
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
-	return &Error{Code: CodePaymentRejected, Charged: NotCharged, Receipt: p.Receipt, Message: fmt.Sprintf(
-		"the facilitator at %s refused the tip of %s to %s at /%s (%s). Nothing moved and x402-mcp did not sign again. The unused authorization stays counted against the budgets until it expires at %s (ledger %s). Do not tip again unless the cause is fixed (for example the wallet's balance).",
+	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
+		"the facilitator at %s refused the tip of %s to %s at /%s (%s) and reported no settlement. x402-mcp did not sign again. The facilitator received the signed authorization, valid until %s, so the tip stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). Do not tip again blindly: check x402_spend_history first, and fix the cause (for example the wallet's balance).",
 		host, p.Receipt.Currency().Format(p.Receipt.Amount), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
-// tipUnknown records an ambiguous outcome: the tip may have settled.
+// tipUnknown records an ambiguous outcome: the tip may have settled. It
+// returns nil when the chain shows the tip used (see Client.Chain): the tip
+// is then recorded settled.
 func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, host string) *Error {
 	rc := p.markUnknown(ctx, Sanitize(what, 300))
+	if p.settledOnChain(ctx) {
+		p.c.log().Info("tipped (the facilitator's answer was lost; the chain shows the tip used)", "ledger", rc.LedgerID, "tx", rc.Transaction)
+		return nil
+	}
 	p.c.log().Warn("tip outcome unknown", "ledger", rc.LedgerID, "why", Sanitize(what, 300))
 	return &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 		"%s after the signed tip of %s to %s was sent to the facilitator at %s. The tip may have settled. x402-mcp did not sign again. Do not tip again blindly: it could pay twice. Check x402_spend_history later or ask the operator to reconcile (ledger %s; the authorization expires at %s).",
 		what, rc.Currency().Format(rc.Amount), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
 }
 
-// tipFailed records a facilitator request that got no usable answer.
+// tipNeverSent releases a tip whose /verify request could not even be sent.
+//
+// Releasing at once breaks the rule that a signed authorization counts
+// until the chain proves it unused, and only here, because this one never
+// existed outside x402-mcp: fe.Sent is false only for a dial or DNS error
+// (neverSent), and Go's HTTP client reports one only when no attempt of the
+// request was written anywhere (a reused connection that fails before
+// writing is retried on a new one; a failure after writing is not a dial
+// error). The request is the only way the signature leaves, and /verify is
+// the first request. The one other copy, the ledger's, is cleared by
+// ReleaseUnsent. If that fails the tip stays signed, and counted, until
+// reconciliation.
+func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Recipient, host string) *Error {
+	id := p.Receipt.LedgerID
+	e := &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: fe, Receipt: p.Receipt}
+	if err := p.c.Ledger.ReleaseUnsent(ctx, id, Sanitize("never sent: "+fe.Error(), 300)); err != nil {
+		p.c.logWrite("release unsent", id, err)
+		e.Message = fmt.Sprintf(
+			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. The ledger could not release it, so it stays counted until reconciliation (ledger %s). Tipping again once the facilitator is reachable is safe.",
+			host, fe.Detail, p.Receipt.Currency().Format(p.Receipt.Amount), rec, id)
+		return e
+	}
+	p.Receipt.State = string(StateReleased)
+	e.Message = fmt.Sprintf(
+		"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged, and its authorization was released and discarded (ledger %s). Tipping again once the facilitator is reachable is safe.",
+		host, fe.Detail, p.Receipt.Currency().Format(p.Receipt.Amount), rec, id)
+	return e
+}
+
+// tipFailed records a facilitator request that got no usable answer. It
+// returns nil when the chain shows the tip used (see tipUnknown).
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
 	var fe *FacilitatorError
 	if !errors.As(err, &fe) {
@@ -403,12 +451,7 @@ func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host 
 	}
 	switch {
 	case fe.Op == "verify" && !fe.Sent:
-		// The connection was never made: the authorization never left.
-		_ = p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("never sent: "+fe.Error(), 300))
-		p.Receipt.State = string(StateRejected)
-		return &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: err, Receipt: p.Receipt, Message: fmt.Sprintf(
-			"could not reach the facilitator at %s (%s). The signed tip of %s to %s never left x402-mcp: nothing was charged. It stays counted against the budgets until its authorization expires at %s (ledger %s). Tipping again once the facilitator is reachable is safe.",
-			host, fe.Detail, p.Receipt.Currency().Format(p.Receipt.Amount), rec, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		return p.tipNeverSent(ctx, fe, rec, host)
 	case fe.Status >= 400 && fe.Status < 500, fe.Op == "verify" && fe.Status >= 500:
 		// The facilitator answered and did not settle: /verify never moves
 		// money, and a 4xx at /settle is a refusal of the request.

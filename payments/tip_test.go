@@ -311,9 +311,11 @@ func TestTipFacilitatorFailures(t *testing.T) {
 		ops       string
 		says      []string
 	}{
-		{name: "verify refuses (no funds)", funds: 50_000, code: payments.CodePaymentRejected, charged: payments.NotCharged,
-			state: payments.StateRejected, ops: "verify", says: []string{"refused the tip of 0.1 USDC", "invalid_exact_evm_insufficient_balance", "did not sign again", "until it expires at"}},
-		{name: "settle refuses", funds: 10_000_000, code: payments.CodePaymentRejected, charged: payments.NotCharged, state: payments.StateRejected, ops: "verify settle",
+		// A facilitator that refused a tip had its signature: not proven unused.
+		{name: "verify refuses (no funds)", funds: 50_000, code: payments.CodePaymentRejected, charged: payments.ChargeUnknown,
+			state: payments.StateRejected, ops: "verify", says: []string{"refused the tip of 0.1 USDC", "invalid_exact_evm_insufficient_balance", "did not sign again",
+				"reported no settlement", "until reconciliation proves it unused"}},
+		{name: "settle refuses", funds: 10_000_000, code: payments.CodePaymentRejected, charged: payments.ChargeUnknown, state: payments.StateRejected, ops: "verify settle",
 			misbehave: func(op string, w http.ResponseWriter, _ *http.Request, _ func() *httptest.ResponseRecorder) bool {
 				if op != "settle" {
 					return false
@@ -322,9 +324,10 @@ func TestTipFacilitatorFailures(t *testing.T) {
 				_, _ = io.WriteString(w, `{"success":false,"errorReason":"invalid_exact_evm_transaction_failed","network":"eip155:84532"}`)
 				return true
 			}, says: []string{"at /settle", "invalid_exact_evm_transaction_failed"}},
+		// The authorization provably never left: released at once.
 		{name: "unreachable before sending", closed: true, funds: 10_000_000, code: payments.CodeUpstreamFailed, charged: payments.NotCharged,
-			state: payments.StateRejected, ops: "", says: []string{"could not reach the facilitator", "never left x402-mcp", "safe"}},
-		{name: "verify answers 500", funds: 10_000_000, code: payments.CodePaymentRejected, charged: payments.NotCharged, state: payments.StateRejected, ops: "verify",
+			state: payments.StateReleased, ops: "", says: []string{"could not reach the facilitator", "never left x402-mcp", "released", "safe"}},
+		{name: "verify answers 500", funds: 10_000_000, code: payments.CodePaymentRejected, charged: payments.ChargeUnknown, state: payments.StateRejected, ops: "verify",
 			misbehave: func(op string, w http.ResponseWriter, _ *http.Request, _ func() *httptest.ResponseRecorder) bool {
 				http.Error(w, "boom", http.StatusInternalServerError)
 				return true
@@ -434,10 +437,19 @@ func TestTipFacilitatorFailures(t *testing.T) {
 			if got := f.fac.Balance(alice); got != tt.moved {
 				t.Fatalf("alice holds %s, want %s", got, tt.moved)
 			}
-			// Whatever happened, the tip counts against the tip budget.
+			// Whatever happened once the tip left, it counts against the tip
+			// budget; a tip that never left does not, and no copy of its
+			// authorization is kept.
+			want := payments.Amount(100_000)
+			if tt.state == payments.StateReleased {
+				want = 0
+				if rows[0].Payload != "" || rows[0].Header != "" {
+					t.Fatalf("the released tip's authorization is still in the ledger: %q %q", rows[0].Header, rows[0].Payload)
+				}
+			}
 			sp, err := f.book.Spent(context.Background(), payments.Reservation{Kind: payments.KindTip})
-			if err != nil || sp.TipDay != 100_000 {
-				t.Fatalf("tip budget counts %s (%v)", sp.TipDay, err)
+			if err != nil || sp.TipDay != want {
+				t.Fatalf("tip budget counts %s (%v), want %s", sp.TipDay, err, want)
 			}
 		})
 	}

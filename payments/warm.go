@@ -35,8 +35,10 @@ import (
 // pay). When the seller answers a warm payment with a 402 whose terms
 // differ (the price or payee changed), the call falls back to the normal
 // path with that fresh challenge, so the model still sees one result. The
-// refused warm authorization stays counted against the budget, and the
-// entry goes cold for Cooldown or until that authorization expires,
+// refused warm authorization left the process, so it stays counted against
+// the budget until reconciliation proves it unused on chain (the seller's
+// refusal proves nothing: only the chain proves it never will be settled),
+// and the entry goes cold for Cooldown or until that authorization expires,
 // whichever is later. The entry is cold before its flight ends, so a seller
 // that refuses warm payments gets at most one extra authorization per entry
 // per cooldown, however many calls are in flight, and each one is counted.

@@ -197,8 +197,9 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 // TestWarmPathTermsChanged: the seller reprices between two calls. The warm
 // payment at the old price is refused with a 402 carrying the new terms;
 // the call pays the new terms and the model sees one result. The refused
-// authorization was never settled; it stays counted until it expires and
-// then stops counting; the entry stays cold for the cooldown.
+// authorization was never settled; it stays counted, past its expiry by
+// the clock, until reconciliation proves it unused; the entry stays cold
+// for the cooldown.
 func TestWarmPathTermsChanged(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -238,7 +239,8 @@ func TestWarmPathTermsChanged(t *testing.T) {
 			if fac.NonceUsed(f.client.Wallet.Address(), hashOf(t, wp.Payload.Authorization.Nonce)) {
 				t.Fatal("the refused warm authorization was settled")
 			}
-			// …counted until it expires, never twice, then not at all.
+			// …counted, never twice, and still counted once it expired by the
+			// clock: only reconciliation's proof from the chain frees it.
 			s := summary(t, f.ledger)
 			if s.Settled != 1000+tt.newPrice || s.Pending != 1000 || s.Payments != 2 {
 				t.Fatalf("ledger right after: %+v, want settled %d and the refused 1000 pending", s, 1000+tt.newPrice)
@@ -255,8 +257,8 @@ func TestWarmPathTermsChanged(t *testing.T) {
 				t.Fatalf("call ids %q then %q: want the second derived from the first", rows[1].CallID, rows[2].CallID)
 			}
 			f.clock.Add(time.Duration(localseller.DefaultMaxTimeoutSeconds+1) * time.Second)
-			if s := summary(t, f.ledger); s.Settled != 1000+tt.newPrice || s.Pending != 0 {
-				t.Fatalf("ledger after the refused authorization expired: %+v", s)
+			if s := summary(t, f.ledger); s.Settled != 1000+tt.newPrice || s.Pending != 1000 {
+				t.Fatalf("ledger after the refused authorization expired by the clock: %+v", s)
 			}
 			if st := f.client.Warm.Stats(); st.Hits != 1 || st.Fallbacks != 1 {
 				t.Fatalf("stats %+v", st)
@@ -283,8 +285,8 @@ func TestWarmPathTermsChanged(t *testing.T) {
 
 // TestWarmPathFallbackRefused: when the new terms are not payable (above
 // the entry's max_price, or the budget cannot hold them beside the refused
-// warm authorization), the call fails not charged, with nothing signed
-// after the warm payment.
+// warm authorization), the call fails with nothing signed after the warm
+// payment, its outcome unknown: the refused warm authorization left.
 func TestWarmPathFallbackRefused(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -303,9 +305,12 @@ func TestWarmPathFallbackRefused(t *testing.T) {
 			f.seller.SetPrices(localseller.Prices{Weather: tt.newPrice})
 			before := f.seller.Facilitator().SettledTotal()
 			_, err, reqs, paid := f.call(t, "/v2/weather/paris", weatherLim)
+			// The new terms were refused before signing, but the refused warm
+			// authorization left: the call is not "not charged".
 			pe, ok := payments.AsError(err)
-			if !ok || pe.Code != tt.code || pe.Charged != payments.NotCharged {
-				t.Fatalf("err %v, want %s not charged", err, tt.code)
+			if !ok || pe.Code != tt.code || pe.Charged != payments.ChargeUnknown || pe.Receipt == nil || pe.Receipt.State != "rejected" ||
+				!strings.Contains(pe.Message, "refused the warm payment of 0.001 USDC") || !strings.Contains(pe.Message, "until reconciliation proves it unused") {
+				t.Fatalf("err %v, want %s with the refused warm payment's outcome unknown", err, tt.code)
 			}
 			if reqs != 1 || paid != 1 {
 				t.Fatalf("%d requests, %d payments; want only the warm one", reqs, paid)
@@ -330,8 +335,8 @@ func TestWarmPathSameTermsRefused(t *testing.T) {
 	f.strip.Store(true)
 	_, err, reqs, paid := f.call(t, "/v2/weather/paris", weatherLim)
 	pe, ok := payments.AsError(err)
-	if !ok || pe.Code != payments.CodePaymentRejected || pe.Charged != payments.NotCharged {
-		t.Fatalf("err %v, want payment_rejected", err)
+	if !ok || pe.Code != payments.CodePaymentRejected || pe.Charged != payments.ChargeUnknown {
+		t.Fatalf("err %v, want payment_rejected, outcome unknown", err)
 	}
 	if reqs != 1 || paid != 1 {
 		t.Fatalf("%d requests, %d payments; want the warm one only", reqs, paid)
@@ -600,8 +605,20 @@ func TestWarmPathSingleFlight(t *testing.T) {
 	fac := f.seller.Facilitator()
 	n0, settled0 := len(f.seller.ReceivedPayments()), fac.SettledTotal()
 
+	// A call whose warm payment the seller refused with the new terms,
+	// which the budget then cannot hold, is refused over budget with its
+	// outcome unknown: the refused warm authorization left the process and
+	// counts until reconciliation proves it unused. Any other refusal signs
+	// nothing and is not charged.
+	var warmRefused atomic.Int64
 	paid, refused := payConcurrently(t, n, func() (*payments.Result, error) {
-		return f.client.Do(context.Background(), get(t, f.url+"/v2/weather/paris"), weatherLim)
+		res, err := f.client.Do(context.Background(), get(t, f.url+"/v2/weather/paris"), weatherLim)
+		if pe, ok := payments.AsError(err); ok && pe.Code == payments.CodeOverBudget && pe.Charged == payments.ChargeUnknown &&
+			pe.Receipt != nil && pe.Receipt.State == string(payments.StateRejected) && pe.Receipt.Amount == 1000 {
+			warmRefused.Add(1)
+			return nil, &payments.Error{Code: payments.CodeOverBudget, Charged: payments.NotCharged}
+		}
+		return res, err
 	})
 	got := f.seller.ReceivedPayments()[n0:]
 	var old, fresh int64
@@ -617,6 +634,9 @@ func TestWarmPathSingleFlight(t *testing.T) {
 	}
 	if old > 1 {
 		t.Fatalf("%d authorizations at the old price reached the seller; the warm path promises at most one per entry per cooldown", old)
+	}
+	if w := warmRefused.Load(); w > old {
+		t.Fatalf("%d calls report a refused warm payment, but %d reached the seller", w, old)
 	}
 	if paid != 10 || refused != n-10 || fresh != paid {
 		t.Fatalf("paid %d, refused %d, %d authorizations at the new price; want 10, %d, 10 (a refused call signs nothing)", paid, refused, fresh, n-10)

@@ -34,6 +34,11 @@ type WalletStatus struct {
 	Networks   []NetworkInfo `json:"networks"`
 	PerCallCap string        `json:"perCallCap"`
 	Budget     BudgetStatus  `json:"budget"`
+	// NoRPC lists the allowed networks without an rpc endpoint in the
+	// catalog: payments there that a seller refused, or whose outcome is
+	// unknown, stay counted until `x402-mcp ledger reconcile` can reach a
+	// chain.
+	NoRPC []string `json:"noRpc,omitempty"`
 	// Assets are the declared assets other than USDC, each with its own
 	// per-call cap and budget, in its own units.
 	Assets []AssetStatus `json:"assets,omitempty"`
@@ -109,8 +114,12 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	}
 	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
 		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
+	rpc := s.catalog().reg.RPC
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
+		if rpc[n] == "" {
+			st.NoRPC = append(st.NoRPC, string(n))
+		}
 	}
 	b := sum.Budget
 	st.Budget = BudgetStatus{Total: "unlimited", Settled: sum.Settled.String(), Pending: sum.Pending.String(),
@@ -228,6 +237,9 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 				text += fmt.Sprintf("; today (%s) %s of %s %s counted, %s left", d.Window, d.Counted, d.Limit, a.Symbol, d.Left)
 			}
 			text += "."
+		}
+		if len(st.NoRPC) > 0 {
+			text += fmt.Sprintf(" No rpc endpoint for %s: payments there that a seller refused, or whose outcome is unknown, stay counted (pending) until `x402-mcp ledger reconcile` can reach a chain.", strings.Join(st.NoRPC, ", "))
 		}
 		return mcp.NewToolResultStructured(st, text), nil
 	}}

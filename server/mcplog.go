@@ -12,7 +12,8 @@ import (
 // call that involved money, at the level the client asked for (mcp-go drops
 // what is below it, and on the 2026-07-28 protocol sends nothing unless the
 // request asked): info when a payment settled, warning when its outcome is
-// unknown, notice when a payment was refused or the seller rejected it.
+// unknown (a signed payment the seller refused included: it holds the
+// signature), notice when a payment was refused before signing.
 // Logs for the operator go to stderr through slog; these are for the host.
 func (s *Server) notifyMoney(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {

@@ -82,7 +82,7 @@ func mustJSON(v any) json.RawMessage {
 func scopeSchema(desc string) map[string]any {
 	return object(desc, map[string]any{
 		"limit":   usdc("The budget's limit"),
-		"counted": usdc("What counts against it now: settled, in-flight and unknown payments"),
+		"counted": usdc("What counts against it now: settled, in-flight, unknown and refused payments"),
 		"left":    usdc("What it still allows"),
 		"window":  str("How the day is measured: \"rolling 24 hours\" or \"calendar day in <time zone>\""),
 		"resets":  str("When it resets: an RFC 3339 time (a calendar day), or \"when this session ends\""),
@@ -112,7 +112,7 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 	"budget": object("The operator's budgets and what counts against them", map[string]any{
 		"total":      limit("budget.total: the most the ledger may ever count, in all"),
 		"settled":    usdc("What the ledger counts as settled"),
-		"pending":    usdc("What the ledger counts that is not settled: reserved, signed, unknown, or rejected and not yet expired"),
+		"pending":    usdc("What the ledger counts that is not settled: reserved, signed, unknown or rejected payments, each counted until reconciliation proves it settled or unused"),
 		"left":       limit("What budget.total still allows"),
 		"payments":   integer("How many payments and tips the ledger holds", 0),
 		"perDay":     scopeSchema("budget.per_day, when set"),
@@ -137,6 +137,8 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 			"payments":   integer("How many payments in this asset the ledger holds", 0),
 			"perDay":     assetScopeSchema("The asset's budget.per_day, when set"),
 		}, "symbol", "decimals", "network", "address", "total", "settled", "pending", "left", "payments")},
+	"noRpc": map[string]any{"type": "array", "description": "The allowed networks (CAIP-2 ids) without an rpc endpoint in the catalog: payments there that a seller refused, or whose outcome is unknown, stay counted until `x402-mcp ledger reconcile` can reach a chain",
+		"items": str("CAIP-2 network id")},
 }, "address", "networks", "perCallCap", "budget"))
 
 // historyStates are the ledger states x402_spend_history reports.
@@ -159,7 +161,7 @@ var historyOutputSchema = mustJSON(object("", map[string]any{
 			"symbol":       str("The asset's symbol, such as USDC"),
 			"decimals":     integer("The asset's decimals (USDC: 6)", 0),
 			"asset":        str("The token's 0x address"),
-			"state":        enum("settled: paid; unknown: the outcome is not known yet (do not pay again for that call); rejected: the seller refused it; released: never signed or proven unused; reserved, signed: in flight", historyStates...),
+			"state":        enum("settled: paid; unknown: the outcome is not known yet (do not pay again for that call); rejected: the seller refused it without reporting a settlement (it counts until reconciliation proves it unused); released: never signed or proven unused; reserved, signed: in flight", historyStates...),
 			"network":      str("CAIP-2 network id"),
 			"payTo":        str("The payee's 0x address"),
 			"payer":        str("The paying wallet's 0x address, when the seller reported it"),

@@ -276,15 +276,16 @@ func TestMisbehavingSellers(t *testing.T) {
 		{localseller.ModeUnknownNetwork, true, "not charged", []string{"eip155:999999"}, 0, 0, 0},
 		{localseller.ModeBadBase64, true, "not charged", []string{"bad_challenge", "malformed"}, 0, 0, 0},
 		{localseller.ModeBadJSON, true, "not charged", []string{"bad_challenge"}, 0, 0, 0},
-		{localseller.ModeSecond402, true, "not charged", []string{"payment_rejected", "did not sign again"}, 1, 0, 0},
+		{localseller.ModeSecond402, true, "unknown", []string{"payment_rejected", "did not sign again", "until reconciliation proves it unused"}, 1, 0, 0},
 		{localseller.ModeErrorAfterSettle, true, "charged", []string{"500", "nothing delivered"}, 1, 1, 1000},
 		{localseller.ModeErrorNoReceipt, true, "unknown", []string{"502", "retry"}, 1, 1, 1000},
 		{localseller.ModeHugeBody, false, "charged", []string{"truncated"}, 1, 1, 1000},
 		{localseller.ModeSlowBody, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModePending, false, "charged", []string{"pending"}, 1, 1, 1000},
-		{localseller.ModeNoReceipt, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
+		{localseller.ModeNoReceipt, false, "charged", []string{"no settlement receipt: not confirmed"}, 1, 1, 1000},
 		{localseller.ModeMultiAccept, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModeDropAfterSettle, true, "unknown", []string{"outcome_unknown", "Do not retry"}, 2, 1, 1000},
+		{localseller.ModeSettleThen402, true, "unknown", []string{"payment_rejected", "reported no settlement", "until reconciliation proves it unused"}, 1, 1, 1000},
 		// 10 MiB of "[": the process lives on and shows it as text.
 		{localseller.ModeDeepJSON, false, "charged", []string{"nests deeper than 512 levels", "[[[[", "Paid 0.001 USDC"}, 1, 1, 1000},
 	}

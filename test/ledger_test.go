@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -118,7 +119,13 @@ tools:
     max_price: "0.001"
     network: eip155:1337
     asset: %q
-`, sim.URL(), sim.Token().Hex(), sim.Token().Hex(), seller.Seller.PayTo().Hex(), sim.Token().Hex()))
+  - name: weather_refused
+    description: A hostile seller settles, then answers 402 as if it had refused.
+    url: "{{URL}}/v2/misbehave/settle_then_402"
+    max_price: "0.001"
+    network: eip155:1337
+    asset: %q
+`, sim.URL(), sim.Token().Hex(), sim.Token().Hex(), seller.Seller.PayTo().Hex(), sim.Token().Hex(), sim.Token().Hex()))
 	return sim, seller, cat
 }
 
@@ -128,7 +135,9 @@ tools:
 func TestOnChainSettlementAndReconcile(t *testing.T) {
 	sim, seller, cat := simSeller(t, 300)
 	book := filepath.Join(t.TempDir(), "ledger.db")
-	s := startWith(t, seller, cat, "X402_LEDGER="+book)
+	// Served without an rpc endpoint, a lost answer stays unknown (with
+	// one, the call asks the chain at once: TestServeAnswersLostPaymentFromChain).
+	s := startWith(t, seller, withoutRPC(t, cat), "X402_LEDGER="+book)
 	before, _ := sim.Balance(context.Background(), payer)
 	res := s.call("weather", map[string]any{"city": "lima"})
 	if res.IsError {
@@ -164,12 +173,104 @@ func TestOnChainSettlementAndReconcile(t *testing.T) {
 		}
 		settled += r.Amount
 	}
+	// Reconciliation filled in the transaction of the row it settled.
+	if st := seller.Facilitator.Settlements(); len(st) != 2 || rows[0].Transaction != st[1].Transaction || rows[0].Reason != ledger.ReasonUsedOnChain {
+		t.Fatalf("reconciled row %+v, settlements %+v", rows[0], st)
+	}
 	if settled != before-after {
 		t.Fatalf("the ledger has %s settled, the chain moved %s", settled.USDC(), (before - after).USDC())
 	}
 	out, _, err = run(t, []string{"X402_LEDGER=" + book, "X402_REGISTRY=" + writeCatalog(t, cat, seller.URL)}, "ledger", "export", "--csv")
 	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, tx) {
 		t.Fatalf("csv export (%v):\n%s", err, out)
+	}
+}
+
+// withoutRPC is cat without its rpc: section. With no chain to read them
+// from, declared assets that leave their decimals to the chain declare
+// them (the simulated chain's token has 6).
+func withoutRPC(t *testing.T, cat catalog) catalog {
+	t.Helper()
+	lines := strings.Split(string(cat), "\n")
+	for i, l := range lines {
+		if l == "rpc:" {
+			lines = append(lines[:i:i], lines[i+2:]...)
+			var out []string
+			for _, l := range lines {
+				out = append(out, l)
+				if strings.HasPrefix(l, "    address: ") && !strings.Contains(string(cat), "\n    decimals: ") {
+					out = append(out, "    decimals: 6")
+				}
+			}
+			return catalog(strings.Join(out, "\n"))
+		}
+	}
+	t.Fatal("the catalog has no rpc: section")
+	return ""
+}
+
+// TestServeAnswersLostPaymentFromChain: the seller settles, then drops the
+// connection; with an rpc endpoint the call asks the chain at once and
+// answers charged, nothing delivered, with the transaction, and the ledger
+// books it settled.
+func TestServeAnswersLostPaymentFromChain(t *testing.T) {
+	_, seller, cat := simSeller(t, 300)
+	book := filepath.Join(t.TempDir(), "ledger.db")
+	s := startWith(t, seller, cat, "X402_LEDGER="+book)
+	res := s.call("weather_drop", nil)
+	st := seller.Facilitator.Settlements()
+	if len(st) != 1 {
+		t.Fatalf("%d settlements", len(st))
+	}
+	rc := meta(res, "x402/payment-response")
+	if !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "charged" || rc["transaction"] != st[0].Transaction || rc["state"] != "settled" ||
+		!strings.Contains(text(res), "nothing delivered") || !strings.Contains(text(res), "Paid 0.001 USDC") {
+		t.Fatalf("lost answer: %s %v", text(res), res.Meta.AdditionalFields)
+	}
+	if rows := readLedger(t, book); len(rows) != 1 || rows[0].State != payments.StateSettled || rows[0].Transaction != st[0].Transaction {
+		t.Fatalf("rows %+v", rows)
+	}
+}
+
+// TestServeReconcilesRefusedPayment: a hostile seller settles a payment on
+// chain and answers 402. The model is not told "not charged", and the
+// running server (no restart, no `ledger reconcile`) soon finds the
+// payment used on chain and books it settled with its transaction.
+func TestServeReconcilesRefusedPayment(t *testing.T) {
+	_, seller, cat := simSeller(t, 300)
+	book := filepath.Join(t.TempDir(), "ledger.db")
+	s := startWith(t, seller, cat, "X402_LEDGER="+book)
+	res := s.call("weather_refused", nil)
+	if !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "unknown" || meta(res, "x402/error")["code"] != "payment_rejected" ||
+		!strings.Contains(text(res), "until reconciliation proves it unused") {
+		t.Fatalf("refused payment: %s %v", text(res), res.Meta.AdditionalFields)
+	}
+	st := seller.Facilitator.Settlements()
+	if len(st) != 1 {
+		t.Fatalf("%d settlements, want 1", len(st))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rows := readLedger(t, book)
+		if len(rows) == 1 && rows[0].State == payments.StateSettled {
+			if rows[0].Transaction != st[0].Transaction || rows[0].Reason != ledger.ReasonUsedOnChain {
+				t.Fatalf("row %+v, want settled with %s", rows[0], st[0].Transaction)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the running server did not reconcile the refused payment: %+v\nstderr:\n%s", rows, s.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The pending amount is now settled in x402_wallet's view too (the
+	// simulated chain's token is a declared asset, with its own budget).
+	var w struct {
+		Assets []struct{ Settled, Pending string } `json:"assets"`
+	}
+	b, _ := json.Marshal(s.call("x402_wallet", nil).StructuredContent)
+	if err := json.Unmarshal(b, &w); err != nil || len(w.Assets) != 1 || w.Assets[0].Settled != "0.001" || w.Assets[0].Pending != "0" {
+		t.Fatalf("wallet %s (%v)", b, err)
 	}
 }
 
@@ -228,12 +329,11 @@ func TestCrashRecovery(t *testing.T) {
 	rows := readLedger(t, book)
 	byNonce := map[string]ledger.Row{}
 	var counted payments.Amount
-	now := time.Now()
 	for _, r := range rows {
 		if r.Nonce != "" {
 			byNonce[strings.ToLower(r.Nonce)] = r
 		}
-		if r.Counted(now) {
+		if r.Counted() {
 			counted += r.Amount
 		}
 	}
@@ -249,8 +349,13 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	// Move the chain past every authorization's validBefore (for good: no
-	// later block is older), then reconcile: the books must now be exact.
+	// later block is older), and far enough for a block past it to be
+	// final (reconciliation releases an unused authorization only at a
+	// finalized block), then reconcile: the books must now be exact.
 	if err := sim.AdjustTime(2 * validity * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Seal(32); err != nil {
 		t.Fatal(err)
 	}
 	out, stderr, err := run(t, []string{"X402_LEDGER=" + book, "X402_REGISTRY=" + writeCatalog(t, cat, seller.URL)}, "ledger", "reconcile")

@@ -63,12 +63,15 @@ tools:
 `)
 	book := filepath.Join(t.TempDir(), "ledger.db")
 	env := []string{"X402_LEDGER=" + book, "RPC_BASE=" + gate.URL, "RPC_QUERY_KEY=" + queryKey}
-	s := startWith(t, seller, cat, append(env, "RPC_KEY="+pathKey)...)
+	// Served with a key the node refuses: the call cannot ask the chain
+	// (with the right key it would, and answer charged: below), so the
+	// lost answer stays unknown for `ledger reconcile`.
+	s := startWith(t, seller, cat, append(env, "RPC_KEY="+wrongKey)...)
 	if res := s.call("weather_drop", nil); !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "unknown" {
 		t.Fatalf("drop after settle: %s", text(res))
 	}
 	s.close()
-	shown := []string{"serve's log: " + s.stderr.String()}
+	shown := []string{"serve's log with a wrong key: " + s.stderr.String()}
 
 	reg := writeCatalog(t, cat, seller.URL)
 	out, stderr, err := run(t, append(env, "X402_REGISTRY="+reg, "RPC_KEY="+wrongKey), "ledger", "reconcile")
@@ -86,6 +89,28 @@ tools:
 			t.Errorf("row %s is %s after reconciliation", r.ID, r.State)
 		}
 		shown = append(shown, "ledger: "+r.Reason+" "+r.Resource)
+	}
+	// Served with the right key: the assets' decimals are checked on chain
+	// at start, and a lost answer is asked about on chain within the call,
+	// through the keyed rpc URL.
+	s = startWith(t, seller, cat, append(env, "RPC_KEY="+pathKey)...)
+	res := s.call("weather_drop", nil)
+	s.close()
+	shown = append(shown, "serve's log: "+s.stderr.String(), "result: "+text(res))
+	if !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "charged" || !strings.Contains(text(res), "settled on chain (transaction 0x") {
+		t.Fatalf("drop after settle, served with the right key: %s", text(res))
+	}
+	if strings.Contains(s.stderr.String(), "not checked against the chain") {
+		t.Errorf("the asset's decimals were not checked through the keyed rpc URL:\n%s", s.stderr.String())
+	}
+	rows := readLedger(t, book)
+	if len(rows) != 2 {
+		t.Errorf("%d rows, want 2", len(rows))
+	}
+	for _, r := range rows {
+		if r.State != payments.StateSettled || r.Transaction == "" {
+			t.Errorf("row %s is %s (tx %q), want settled with its transaction", r.ID, r.State, r.Transaction)
+		}
 	}
 	out, stderr, err = run(t, append(env, "RPC_KEY="+pathKey), "check", reg)
 	shown = append(shown, "check: "+out+stderr)

@@ -196,9 +196,11 @@ func (p *dropProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestTipUnknownThenReconciled: the facilitator goes silent after the tip
-// was signed and sent. The binary signs once, says the outcome is unknown,
-// counts the tip, and `ledger reconcile` resolves it from the chain:
-// settled when the transfer happened, released once it expired unused.
+// was signed and sent. The binary, served without an rpc endpoint (with
+// one it would ask the chain within the call), signs once, says the
+// outcome is unknown, counts the tip, and `ledger reconcile` resolves it
+// from the chain: settled when the transfer happened, released once a
+// final block is past its expiry with the nonce unused.
 func TestTipUnknownThenReconciled(t *testing.T) {
 	for _, settle := range []bool{true, false} {
 		t.Run(fmt.Sprintf("settled=%v", settle), func(t *testing.T) {
@@ -210,7 +212,7 @@ func TestTipUnknownThenReconciled(t *testing.T) {
 			cat := tipCatalog(sim, ps.URL)
 			book := filepath.Join(t.TempDir(), "ledger.db")
 			ans := &switchAnswer{approve: true}
-			s := startSession(t, seller, cat, sessionOptions{env: []string{"X402_LEDGER=" + book}, client: []client.ClientOption{client.WithElicitationHandler(ans)}})
+			s := startSession(t, seller, withoutRPC(t, cat), sessionOptions{env: []string{"X402_LEDGER=" + book}, client: []client.ClientOption{client.WithElicitationHandler(ans)}})
 			res := s.call("x402_tip", map[string]any{"recipient": "author", "amount": "0.20"})
 			if !res.IsError || res.Meta.AdditionalFields["x402/charged"] != "unknown" || meta(res, "x402/error")["code"] != "outcome_unknown" ||
 				!strings.Contains(text(res), "Do not tip again blindly") {
@@ -235,8 +237,12 @@ func TestTipUnknownThenReconciled(t *testing.T) {
 				t.Fatalf("rows %+v", rows)
 			}
 			if !settle {
-				// Expired on chain, unused: reconciliation may release it.
+				// Expired on chain, unused, at a final block: reconciliation
+				// may release it.
 				if err := sim.AdjustTime(2 * payments.DefaultTipValidity * time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if err := sim.Seal(32); err != nil {
 					t.Fatal(err)
 				}
 			}

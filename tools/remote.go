@@ -294,7 +294,12 @@ func remoteErrorResult(pe *payments.Error) *mcp.CallToolResult {
 	bare := *pe
 	bare.Receipt = nil
 	out := ErrorResult(&bare)
-	out.Content = append(out.Content, mcp.NewTextContent(remotePaymentLine(rc, pe.Charged, "", false)))
+	line := remotePaymentLine(rc, pe.Charged, "", false)
+	if pe.Charged == payments.Charged && rc.State == string(payments.StateSettled) {
+		// The chain showed the payment used (payments.Client.Chain).
+		line = rc.Line() + " Charged, nothing delivered."
+	}
+	out.Content = append(out.Content, mcp.NewTextContent(line))
 	out.Meta.AdditionalFields[MetaPaymentResponse] = receiptMeta(rc, pe.Charged)
 	return out
 }
@@ -316,14 +321,28 @@ func unpaidFailure(err error) *payments.Error {
 }
 
 // paidFailure records that the paid call failed after the payment left
-// (its outcome is unknown) and returns the error to show: what the remote
-// server answered, when it answered.
+// (its outcome is unknown, or charged when the chain shows the payment used)
+// and returns the error to show: what the remote server answered, when it
+// answered.
 func paidFailure(ctx context.Context, pend *payments.Pending, err error) *payments.Error {
 	pe := pend.Unknown(ctx, err)
-	if re := asRemoteError(err); re.answered && pe.Receipt != nil {
-		pe.Message = fmt.Sprintf("the remote MCP server %s, after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.",
-			re.what, pe.Receipt.Amount.USDC(), pe.Receipt.LedgerID)
+	re := asRemoteError(err)
+	if !re.answered || pe.Receipt == nil {
+		return pe
 	}
+	rc := pe.Receipt
+	price := rc.Currency().Format(rc.Amount)
+	if pe.Charged == payments.Charged {
+		tx := "transaction not found"
+		if rc.Transaction != "" {
+			tx = "transaction " + rc.Transaction
+		}
+		pe.Message = fmt.Sprintf("charged, nothing delivered: the remote MCP server %s, after the payment of %s was sent, and the payment settled on chain (%s). Do not retry blindly: a retry is a new payment. Tell the user; the receipt is the proof to ask the server's operator for what was paid for (ledger %s).",
+			re.what, price, tx, rc.LedgerID)
+		return pe
+	}
+	pe.Message = fmt.Sprintf("the remote MCP server %s, after a signed payment of %s was sent (ledger %s). The payment may have settled. Do not retry this call blindly: it would be a second payment. Check the spend history or ask the operator to reconcile.",
+		re.what, price, rc.LedgerID)
 	return pe
 }
 
@@ -685,7 +704,7 @@ func remotePaymentLine(rc *payments.Receipt, charged payments.Charge, why string
 		return rc.Line() + " Charged and delivered."
 	}
 	line := fmt.Sprintf("A signed payment of %s (%s atomic) on %s to %s from %s was sent (ledger %s)",
-		rc.Amount.USDC(), rc.AmountAtom, rc.Network, rc.PayTo, rc.Payer, rc.LedgerID)
+		rc.Currency().Format(rc.Amount), rc.AmountAtom, rc.Network, rc.PayTo, rc.Payer, rc.LedgerID)
 	if why != "" {
 		line += "; " + why
 	}

@@ -146,7 +146,8 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 			r.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPaymentResponse: map[string]any{"success": true, "transaction": "0xabc", "network": "eip155:84532"}}}
 			return r, nil
 		}, "", "charged"},
-		{"second challenge", false, func() (*mcp.CallToolResult, error) { return remoteChallenge("invalid_signature"), nil }, payments.CodePaymentRejected, "not charged"},
+		// The server refused a payment it received: not proven unused.
+		{"second challenge", false, func() (*mcp.CallToolResult, error) { return remoteChallenge("invalid_signature"), nil }, payments.CodePaymentRejected, "unknown"},
 		{"error after paying", false, func() (*mcp.CallToolResult, error) { return nil, errors.New("boom") }, payments.CodeOutcomeUnknown, "unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,6 +172,8 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 				}
 			} else if xe, _ := meta(res)[MetaError].(map[string]any); !res.IsError || xe["code"] != string(tc.code) || xe["charged"] != tc.charged {
 				t.Errorf("result %s %v", resultText(res), meta(res))
+			} else if strings.Contains(resultText(res), "Paid ") {
+				t.Errorf("a payment that did not settle is shown as paid: %s", resultText(res))
 			}
 			if seen.Load() != 1 {
 				t.Errorf("the server saw %d payments, want exactly 1 (never re-signed)", seen.Load())

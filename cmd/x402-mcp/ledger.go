@@ -37,16 +37,22 @@ func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.
 	return l, nil
 }
 
-// reconcile resolves the ledger's open rows against the chain, through the
-// catalog's rpc endpoints (their ${ENV} references read through getenv).
-func reconcile(ctx context.Context, l *ledger.Ledger, reg *tools.Registry, getenv func(string) string) (ledger.ReconcileReport, error) {
+// rpcChecker is the chain client of the catalog's rpc endpoints, their
+// ${ENV} references read through getenv. An endpoint whose URL does not
+// expand is left out, and named in the error (which never holds a value
+// read from the environment).
+func rpcChecker(reg *tools.Registry, getenv func(string) string) (*chain.RPCChecker, error) {
 	urls, err := reg.RPCURLs(getenv)
 	if err != nil {
-		return ledger.ReconcileReport{}, fmt.Errorf("%s: %w", reg.Path, err)
+		err = fmt.Errorf("%s: %w", reg.Path, err)
 	}
-	checker := chain.NewRPCChecker(urls)
-	defer checker.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	return chain.NewRPCChecker(urls), err
+}
+
+// reconcile resolves the ledger's open rows against the chain, through
+// checker (the catalog's rpc endpoints), in one pass.
+func reconcile(ctx context.Context, l *ledger.Ledger, checker ledger.AuthorizationChecker) (ledger.ReconcileReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, ledger.DefaultPassTimeout)
 	defer cancel()
 	return l.Reconcile(ctx, checker)
 }
@@ -58,6 +64,9 @@ func logReconcile(log *slog.Logger, rep ledger.ReconcileReport) {
 	log.Info("ledger reconciled", "checked", rep.Checked, "settled", rep.Settled, "released", rep.Released, "stillOpen", rep.StillOpen)
 	for _, e := range rep.Errors {
 		log.Warn("ledger reconcile", "err", e)
+	}
+	for _, n := range rep.NoRPC {
+		log.Warn("no rpc endpoint for a network: its payments refused by a seller or of unknown outcome stay counted until `x402-mcp ledger reconcile` can reach a chain (add it under rpc: in registry.yaml)", "network", n)
 	}
 }
 
@@ -98,10 +107,12 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	checker, rpcErr := rpcChecker(reg, e.getenv)
+	defer checker.Close()
 	if sub != "reconcile" {
 		// The assets' budgets, for the summary; rows read in their own
 		// currency whatever happens here.
-		if r, err := resolveAssets(ctx, reg, newLogger(e)); err != nil {
+		if r, err := resolveAssets(ctx, reg, checker, newLogger(e)); err != nil {
 			fmt.Fprintf(e.stderr, "x402-mcp: the budgets of assets whose decimals could not be read are left out: %v\n", err)
 		} else {
 			reg = r
@@ -150,7 +161,10 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		}
 		return nil
 	case "reconcile":
-		rep, err := reconcile(ctx, l, reg, e.getenv)
+		if rpcErr != nil {
+			return rpcErr
+		}
+		rep, err := reconcile(ctx, l, checker)
 		if err != nil {
 			return err
 		}

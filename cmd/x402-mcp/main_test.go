@@ -48,6 +48,7 @@ func TestRunCommands(t *testing.T) {
 		{name: "serve bad flag", args: []string{"serve", "--nope"}, usage: true},
 		{name: "serve pprof beyond loopback", args: []string{"serve", "--pprof", "0.0.0.0:6060"}, usage: true, errLike: "loopback only"},
 		{name: "serve pprof no port", args: []string{"serve", "--pprof", "127.0.0.1"}, usage: true, errLike: "--pprof"},
+		{name: "serve negative reconcile period", args: []string{"serve", "--reconcile-every", "-1s"}, usage: true, errLike: "--reconcile-every -1s"},
 		// Refused before the wallet or the ledger is opened.
 		{name: "serve cors origin without token", args: []string{"serve", "--http", "127.0.0.1:0", "--cors-origin", "https://app.example"}, errLike: "refusing --cors-origin without a bearer token"},
 		{name: "serve cors any origin", args: []string{"serve", "--http", "127.0.0.1:0", "--cors-origin", "*"}, env: map[string]string{"X402_MCP_TOKEN": "0123456789abcdef0123"}, errLike: "exact origin"},

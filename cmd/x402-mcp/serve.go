@@ -25,10 +25,14 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
 	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
 	warm := fs.Bool("warm-path", true, "pay a warm call in one round trip with the terms the seller last accepted (docs/warm-path.md)")
+	every := fs.Duration("reconcile-every", ledger.DefaultReconcileEvery, "how often to reconcile open payments against the chain (rpc: in the catalog) while serving, besides soon after a payment is refused or of unknown outcome and once its authorization expires; 0 reconciles at start only (docs/ledger.md)")
 	httpFlags := addHTTPFlags(fs)
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this loopback address, e.g. 127.0.0.1:6060 (for benchmarking; off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *every < 0 {
+		return usageError{fmt.Sprintf("--reconcile-every %s: give a positive duration such as 5m, or 0 to reconcile at start only", *every)}
 	}
 	httpOpts, err := httpFlags.options(e)
 	if err != nil {
@@ -68,12 +72,25 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
 	reg, err := loadRegistry(*regPath, e)
+	// One chain client for the catalog's rpc endpoints (${ENV} expanded):
+	// the assets' decimals at start, reconciliation, and the check of an
+	// unknown outcome within its call.
+	checker := chain.NewRPCChecker(nil)
 	if err == nil {
-		reg, err = resolveAssets(ctx, reg, log)
+		var rpcErr error
+		if checker, rpcErr = rpcChecker(reg, e.getenv); rpcErr != nil {
+			log.Warn("rpc endpoints left out: payments on their networks stay counted until an rpc endpoint reconciles them", "err", rpcErr)
+		}
+		reg, err = resolveAssets(ctx, reg, checker, log)
 	}
+	defer checker.Close()
 	lw, ll := <-walletCh, <-ledgerCh
 	if ll.err == nil {
-		defer ll.v.Close()
+		defer func() {
+			if err := ll.v.Close(); err != nil {
+				log.Error("close the ledger", "ledger", path, "err", err)
+			}
+		}()
 	}
 	for _, err := range []error{err, lw.err, ll.err} {
 		if err != nil {
@@ -82,22 +99,30 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	wallet, l := lw.v, ll.v
 	l.SetBudget(reg.Policy().Budget)
-	// Resolve what an earlier run left open (a crash, a lost answer). It runs
-	// beside serving, so a slow or unreachable chain never delays the host's
-	// start: until it is resolved, an open payment simply stays counted.
+	// Reconcile beside serving, so a slow or unreachable chain never delays
+	// the host's start: what an earlier run left open (a crash, a lost
+	// answer) at once, then in the background (ledger.Reconciler). Until a
+	// payment is resolved it simply stays counted.
 	reconciled := make(chan struct{})
 	rctx, stopReconcile := context.WithCancel(ctx)
+	rec := &ledger.Reconciler{Ledger: l, Checker: checker, Logger: log, Every: *every, NoRPC: withoutRPC(reg, checker)}
 	go func() {
 		defer close(reconciled)
-		if rep, err := reconcile(rctx, l, reg, e.getenv); err != nil {
+		if *every > 0 {
+			rec.Run(rctx)
+			return
+		}
+		if rep, err := reconcile(rctx, l, checker); err != nil {
 			log.Warn("ledger reconcile at start", "err", err)
 		} else {
 			logReconcile(log, rep)
 		}
 	}()
-	defer func() { <-reconciled }() // before the ledger closes…
+	defer func() { <-reconciled }() // before the checker and the ledger close…
 	defer stopReconcile()           // …and after it is told to stop
 	payer := newClient(reg, wallet, l, log)
+	// A payment of unknown outcome is asked about on chain within its call.
+	payer.Chain = checker
 	if !*warm {
 		payer.Warm = nil
 	}
@@ -133,15 +158,28 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// withoutRPC lists the networks the policy allows that have no rpc
+// endpoint: refused and unknown payments there cannot be reconciled.
+func withoutRPC(reg *tools.Registry, c *chain.RPCChecker) []string {
+	var out []string
+	for _, n := range reg.Policy().Networks {
+		if !c.Has(n) {
+			out = append(out, string(n))
+		}
+	}
+	return out
+}
+
 // assetsTimeout bounds reading the declared assets' decimals at start.
 const assetsTimeout = 15 * time.Second
 
-// resolveAssets reads from the chain (the catalog's rpc: endpoints) the
-// decimals of the declared assets that leave them to it, and checks the
-// declared ones: a mismatch is an error, and so is an asset whose decimals
-// can be neither read nor found. A declared value that could not be checked
-// stands, with a warning. A catalog without such assets reads nothing.
-func resolveAssets(ctx context.Context, reg *tools.Registry, log *slog.Logger) (*tools.Registry, error) {
+// resolveAssets reads from the chain (the catalog's rpc: endpoints, through
+// checker) the decimals of the declared assets that leave them to it, and
+// checks the declared ones: a mismatch is an error, and so is an asset whose
+// decimals can be neither read nor found. A declared value that could not be
+// checked stands, with a warning. A catalog without such assets reads
+// nothing.
+func resolveAssets(ctx context.Context, reg *tools.Registry, checker *chain.RPCChecker, log *slog.Logger) (*tools.Registry, error) {
 	need := false
 	for _, a := range reg.Assets {
 		if _, ok := reg.RPC[a.Network]; ok {
@@ -151,8 +189,6 @@ func resolveAssets(ctx context.Context, reg *tools.Registry, log *slog.Logger) (
 	if !need {
 		return reg, nil
 	}
-	checker := chain.NewRPCChecker(reg.RPC)
-	defer checker.Close()
 	ctx, cancel := context.WithTimeout(ctx, assetsTimeout)
 	defer cancel()
 	out, notes, err := reg.ResolveAssets(ctx, checker)

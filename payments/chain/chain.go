@@ -43,12 +43,15 @@ type RPCChecker struct {
 
 	mu      sync.Mutex
 	clients map[string]*Client // by URL, chain id checked
+	tags    map[string]string  // by URL: the reference tag its node answers
 }
+
+var _ payments.ChainChecker = (*RPCChecker)(nil)
 
 // NewRPCChecker returns a checker for the given networks. Keys may be CAIP-2
 // ids or x402 v1 names ("base-sepolia"); nothing is dialed yet.
 func NewRPCChecker(rpcURLs map[payments.Network]string) *RPCChecker {
-	c := &RPCChecker{urls: make(map[payments.Network]string, len(rpcURLs)), clients: map[string]*Client{}}
+	c := &RPCChecker{urls: make(map[payments.Network]string, len(rpcURLs)), clients: map[string]*Client{}, tags: map[string]string{}}
 	for n, u := range rpcURLs {
 		if p, err := payments.ParseNetwork(string(n)); err == nil {
 			n = p
@@ -58,8 +61,14 @@ func NewRPCChecker(rpcURLs map[payments.Network]string) *RPCChecker {
 	return c
 }
 
+// Has says whether the checker has an rpc_url for network.
+func (c *RPCChecker) Has(network payments.Network) bool {
+	n, err := payments.ParseNetwork(string(network))
+	return err == nil && c.urls[n] != ""
+}
+
 // AuthorizationUsed reports whether payer's authorization nonce has been used
-// on the token at asset on network. It fails, rather than answering false,
+// on the token at asset on network, at the latest block. It fails, rather than answering false,
 // when the network has no rpc_url, the node is unreachable or on another
 // chain, or no token answers at asset.
 func (c *RPCChecker) AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
@@ -137,7 +146,7 @@ func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*Cli
 	}
 	raw, ok := c.urls[n]
 	if !ok || raw == "" {
-		return nil, "", fmt.Errorf("no rpc_url configured for %s: add rpc: {%s: https://…} to registry.yaml", n, n)
+		return nil, "", noRPCError{n}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -162,6 +171,16 @@ func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*Cli
 	c.clients[raw] = cl
 	return cl, raw, nil
 }
+
+// noRPCError is the error for a network without an rpc_url; it wraps
+// payments.ErrNoRPC.
+type noRPCError struct{ network payments.Network }
+
+func (e noRPCError) Error() string {
+	return fmt.Sprintf("no rpc_url configured for %s: add rpc: {%s: https://…} to registry.yaml", e.network, e.network)
+}
+
+func (e noRPCError) Unwrap() error { return payments.ErrNoRPC }
 
 // redactedError is an error whose text has an RPC URL's secrets removed; it
 // still unwraps to the original.

@@ -33,9 +33,10 @@ const (
 	MaxResponseBytes = 4 << 20
 )
 
-// Client is a small Ethereum JSON-RPC 2.0 client: the three read-only
-// methods reconciliation needs (eth_chainId, eth_call at the latest block,
-// the latest block's timestamp), over HTTP(S) or WebSocket. Its errors never
+// Client is a small Ethereum JSON-RPC 2.0 client: the read-only methods
+// reconciliation needs (eth_chainId, eth_call at the latest block or at a
+// block number, eth_getBlockByNumber by tag or number, eth_getLogs), over
+// HTTP(S) or WebSocket. Its errors never
 // contain the URL's path, query or password, where node providers put API
 // keys. It is safe for concurrent use.
 type Client struct {
@@ -109,27 +110,116 @@ func (c *Client) Call(ctx context.Context, to common.Address, data []byte) ([]by
 	return out, nil
 }
 
-// LatestBlockTime returns the timestamp of the latest block
-// (eth_getBlockByNumber("latest", false)).
-func (c *Client) LatestBlockTime(ctx context.Context) (time.Time, error) {
+// CallAt is Call on block number n (eth_call at that block): what the
+// contract returned in the state after block n. A node that does not have
+// block n yet (it lags) fails.
+func (c *Client) CallAt(ctx context.Context, to common.Address, data []byte, n uint64) ([]byte, error) {
+	msg := map[string]string{"to": to.Hex(), "data": "0x" + hex.EncodeToString(data)}
+	var s string
+	if err := c.request(ctx, "eth_call", []any{msg, quantity(n)}, &s); err != nil {
+		return nil, err
+	}
+	out, err := parseData(s)
+	if err != nil {
+		return nil, redact(fmt.Errorf("eth_call: %w", err), c.raw)
+	}
+	return out, nil
+}
+
+// Block is a block's number and timestamp.
+type Block struct {
+	Number uint64
+	Time   time.Time
+}
+
+// ErrNoBlock is wrapped by the error of a block the node does not have (it
+// answered null): a tag it does not support, or a number it has not reached.
+var ErrNoBlock = errors.New("the node has no such block")
+
+// BlockByTag returns the block a tag names: "latest", "safe" or "finalized"
+// (eth_getBlockByNumber(tag, false)).
+func (c *Client) BlockByTag(ctx context.Context, tag string) (Block, error) {
+	return c.block(ctx, tag)
+}
+
+// BlockByNumber returns block n.
+func (c *Client) BlockByNumber(ctx context.Context, n uint64) (Block, error) {
+	return c.block(ctx, quantity(n))
+}
+
+func (c *Client) block(ctx context.Context, which string) (Block, error) {
 	var b *struct {
+		Number    *string `json:"number"`
 		Timestamp *string `json:"timestamp"`
 	}
-	if err := c.request(ctx, "eth_getBlockByNumber", []any{"latest", false}, &b); err != nil {
-		return time.Time{}, err
+	if err := c.request(ctx, "eth_getBlockByNumber", []any{which, false}, &b); err != nil {
+		return Block{}, err
 	}
 	if b == nil {
-		return time.Time{}, errors.New("eth_getBlockByNumber: the node has no latest block")
+		return Block{}, fmt.Errorf("eth_getBlockByNumber(%s): %w", which, ErrNoBlock)
 	}
-	if b.Timestamp == nil {
-		return time.Time{}, errors.New("eth_getBlockByNumber: the latest block has no timestamp")
+	if b.Number == nil || b.Timestamp == nil {
+		return Block{}, fmt.Errorf("eth_getBlockByNumber(%s): the block has no number or timestamp", which)
+	}
+	n, err := parseQuantity(*b.Number)
+	if err != nil || !n.IsUint64() {
+		return Block{}, fmt.Errorf("eth_getBlockByNumber(%s): number %q is not a block number", which, clip(*b.Number))
 	}
 	ts, err := parseQuantity(*b.Timestamp)
 	if err != nil || !ts.IsInt64() {
-		return time.Time{}, fmt.Errorf("eth_getBlockByNumber: timestamp %q is not a time", clip(*b.Timestamp))
+		return Block{}, fmt.Errorf("eth_getBlockByNumber(%s): timestamp %q is not a time", which, clip(*b.Timestamp))
 	}
-	return time.Unix(ts.Int64(), 0), nil
+	return Block{Number: n.Uint64(), Time: time.Unix(ts.Int64(), 0)}, nil
 }
+
+// LatestBlockTime returns the timestamp of the latest block
+// (eth_getBlockByNumber("latest", false)).
+func (c *Client) LatestBlockTime(ctx context.Context) (time.Time, error) {
+	b, err := c.BlockByTag(ctx, "latest")
+	if err != nil {
+		return time.Time{}, err
+	}
+	return b.Time, nil
+}
+
+// Log is one log entry eth_getLogs returned.
+type Log struct {
+	TxHash      common.Hash
+	BlockNumber uint64
+	// Removed is set for a log of a block that a reorganisation dropped.
+	Removed bool
+}
+
+// Logs returns the logs of the contract at address whose topics are topics
+// (each one exact, in order), in blocks from to to inclusive (eth_getLogs).
+// Nodes cap the range they accept; callers ask for windows of LogWindow
+// blocks.
+func (c *Client) Logs(ctx context.Context, address common.Address, topics []common.Hash, from, to uint64) ([]Log, error) {
+	filter := map[string]any{"address": address.Hex(), "topics": topics, "fromBlock": quantity(from), "toBlock": quantity(to)}
+	var raw []struct {
+		TxHash      *common.Hash `json:"transactionHash"`
+		BlockNumber *string      `json:"blockNumber"`
+		Removed     bool         `json:"removed"`
+	}
+	if err := c.request(ctx, "eth_getLogs", []any{filter}, &raw); err != nil {
+		return nil, err
+	}
+	out := make([]Log, 0, len(raw))
+	for _, l := range raw {
+		if l.TxHash == nil || l.BlockNumber == nil {
+			continue // a pending log: not in a block yet
+		}
+		n, err := parseQuantity(*l.BlockNumber)
+		if err != nil || !n.IsUint64() {
+			return nil, redact(fmt.Errorf("eth_getLogs: block number %q is not a number", clip(*l.BlockNumber)), c.raw)
+		}
+		out = append(out, Log{TxHash: *l.TxHash, BlockNumber: n.Uint64(), Removed: l.Removed})
+	}
+	return out, nil
+}
+
+// quantity is n as a JSON-RPC quantity.
+func quantity(n uint64) string { return "0x" + strconv.FormatUint(n, 16) }
 
 // RPCError is an error a node answered a request with.
 type RPCError struct {

@@ -112,6 +112,32 @@ func AuthorizationState(ctx context.Context, c Caller, asset, payer common.Addre
 	return used, nil
 }
 
+// BlockCaller runs a read-only call of the contract at to on block number n
+// (eth_call at that block). *Client implements it.
+type BlockCaller interface {
+	CallAt(ctx context.Context, to common.Address, data []byte, n uint64) ([]byte, error)
+}
+
+// AuthorizationStateAt is AuthorizationState in the state after block n.
+func AuthorizationStateAt(ctx context.Context, c BlockCaller, asset, payer common.Address, nonce [32]byte, n uint64) (bool, error) {
+	return AuthorizationState(ctx, atBlock{c, n}, asset, payer, nonce)
+}
+
+// atBlock is a BlockCaller pinned to one block, as a Caller.
+type atBlock struct {
+	c BlockCaller
+	n uint64
+}
+
+func (a atBlock) Call(ctx context.Context, to common.Address, data []byte) ([]byte, error) {
+	return a.c.CallAt(ctx, to, data, a.n)
+}
+
+// TopicAuthorizationUsed is the topic of the token's AuthorizationUsed
+// (address indexed authorizer, bytes32 indexed nonce) event, which
+// transferWithAuthorization emits beside its Transfer.
+var TopicAuthorizationUsed = crypto.Keccak256Hash([]byte("AuthorizationUsed(address,bytes32)"))
+
 // BalanceOf returns addr's balance of the token at asset, in atomic units.
 // It fails when the balance does not fit a payments.Amount.
 func BalanceOf(ctx context.Context, c Caller, asset, addr common.Address) (payments.Amount, error) {

@@ -9,10 +9,13 @@
 //   - A row walks reserved → signed → settled | rejected | unknown, and a
 //     reservation that was never signed → released. The signed record (the
 //     nonce and the exact header value) is written before the payment leaves.
-//   - Reserved, signed, settled and unknown payments count against the
-//     budgets; a rejected one counts until its authorization expires; a
-//     released one does not count. Only Reconcile, with proof from the chain
-//     that an authorization is unused and expired, releases a signed payment.
+//   - Reserved, signed, settled, unknown and rejected payments count against
+//     the budgets; a released one does not. Once an authorization has left
+//     the process it counts until Reconcile proves, from the chain, that its
+//     nonce is used (settled) or unused at a block past its validBefore
+//     (released); a seller's refusal and the clock prove nothing.
+//     ReleaseUnsent releases a signed payment whose authorization provably
+//     never left.
 //   - Every row names its asset: its amount is in that asset's atomic units,
 //     with its symbol and decimals, and its unit names the budgets that
 //     count it ("USDC" for the USDC contracts x402-mcp knows, else the
@@ -21,6 +24,9 @@
 //
 // The file is in WAL mode with a 5 s busy timeout; every write transaction
 // begins IMMEDIATE. Within one process all writes share one connection.
+// Any number of processes may open a file that does not exist yet at the
+// same moment: the switch to WAL and each migration wait their turn
+// (OpenLockWait at most).
 package ledger
 
 import (
@@ -31,6 +37,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -59,11 +66,6 @@ const (
 // to release it: a call signs within moments of reserving.
 const StaleReservation = 10 * time.Minute
 
-// ExpiryGrace is how long after an authorization's validBefore Reconcile
-// waits before it trusts "unused on chain" as final: block timestamps may lag
-// the local clock.
-const ExpiryGrace = time.Minute
-
 // Ledger is the durable payments.Ledger. It is safe for concurrent use, and
 // several processes may open the same file.
 type Ledger struct {
@@ -83,6 +85,8 @@ type Ledger struct {
 	commits atomic.Uint64
 	syncMu  sync.Mutex
 	synced  uint64 // guarded by syncMu
+	// prompt wakes a Reconciler when a payment becomes rejected or unknown.
+	prompt chan struct{}
 }
 
 var _ payments.Ledger = (*Ledger)(nil)
@@ -161,8 +165,14 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	}
 	f.Close()
 
+	// busy_timeout comes first, so that everything after it waits on a lock
+	// held by another process instead of failing. The switch to WAL and the
+	// migrations are not in the DSN: they take the file's locks, and SQLite
+	// answers some of those waits (a journal-mode change, a lock upgrade
+	// while another process creates the file) with SQLITE_BUSY at once,
+	// whatever the timeout; Open retries them (retryBusy).
 	const common = "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", abs+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(4000)&_pragma=synchronous("+sync+")&_txlock=immediate")
+	w, err := sql.Open("sqlite", abs+common+"&_pragma=wal_autocheckpoint(4000)&_pragma=synchronous("+sync+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
@@ -172,9 +182,13 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	l := &Ledger{path: abs, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned}
+	l := &Ledger{path: abs, now: cfg.now, w: w, syncSigned: cfg.durability == DurableSigned, prompt: make(chan struct{}, 1)}
 	l.SetBudget(b)
-	if err := migrate(ctx, w, cfg.now()); err != nil {
+	err = retryBusy(ctx, func() error { return walMode(ctx, w) })
+	if err == nil {
+		err = retryBusy(ctx, func() error { return migrate(ctx, w, cfg.now()) })
+	}
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
@@ -220,6 +234,63 @@ func (l *Ledger) Close() error {
 	}
 	errs = append(errs, l.w.Close())
 	return errors.Join(errs...)
+}
+
+// OpenLockWait bounds how long Open waits for other processes that are
+// creating or migrating the same ledger file.
+const OpenLockWait = 30 * time.Second
+
+// retryBusy runs f until it does not fail with SQLITE_BUSY or SQLITE_LOCKED,
+// waiting a little longer (with jitter) each time, for at most OpenLockWait
+// or until ctx ends. Any number of processes opening one new file take
+// turns this way: each step f makes is one transaction, or one pragma,
+// that either happens whole or not at all.
+func retryBusy(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(OpenLockWait)
+	wait := 2 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !isBusy(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (other processes held the ledger file for %s)", err, OpenLockWait)
+		}
+		d := wait/2 + time.Duration(rand.Int64N(int64(wait)))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (while waiting for the ledger file: %v)", err, ctx.Err())
+		case <-time.After(d):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+// isBusy says err is SQLite's "database is locked" (SQLITE_BUSY, in any of
+// its extended forms) or "database table is locked" (SQLITE_LOCKED).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// walMode puts the file in WAL mode (it stays so: later connections need
+// not ask).
+func walMode(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("open: journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("open: journal mode is %q: SQLite refused WAL (is the file on a network file system?)", mode)
+	}
+	return nil
 }
 
 // migrations returns the embedded migrations in order: 0001_x.sql is version 1.
@@ -284,15 +355,9 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	return tx.Commit()
 }
 
-// counted is what this ledger counts row by row: the rejected payments are
-// added while their authorization is valid (see expiredRejected).
-const counted = `state IN ('reserved', 'signed', 'settled', 'unknown')`
-
-// expiredRejected selects the rejected payments whose authorization has
-// expired (?8 is now). The running sums (spend) count every rejected
-// payment; this ledger stops counting one once its authorization expires,
-// so the sums of spend are read minus these rows.
-const expiredRejected = `state = 'rejected' AND (valid_before IS NULL OR valid_before <= ?8)`
+// counted is the states that count against the budgets
+// (0003_rejected_counts.sql, 0004_assets.sql).
+const counted = `state IN ('reserved', 'signed', 'settled', 'unknown', 'rejected')`
 
 // open is the WHERE clause of the partial index payments_open, verbatim: a
 // query must repeat it for SQLite to use the index.
@@ -311,6 +376,7 @@ type stmts struct {
 	spent, oldest, insert, byCall            *sql.Stmt
 	tipSpent, tipOldest                      *sql.Stmt
 	signed, settle, reject, unknown, release *sql.Stmt
+	releaseUnsent                            *sql.Stmt
 	state, summary, get                      *sql.Stmt
 }
 
@@ -321,27 +387,18 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		sql string
 	}{
 		{&s.spent, `SELECT
-	(SELECT amount FROM spend WHERE scope = 'total' AND unit = ?9 AND key = ''),
-	(SELECT amount FROM spend WHERE scope = 'tool' AND unit = ?9 AND key = ?1),
-	(SELECT amount FROM spend WHERE scope = 'host' AND unit = ?9 AND key = ?2),
-	(SELECT amount FROM spend WHERE scope = 'session' AND unit = ?9 AND key = ?3),
-	(SELECT amount FROM spend WHERE scope = 'network' AND unit = ?9 AND key = ?4),
-	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND unit = ?9 AND key >= ?5),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND unit = ?9 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?8)),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND tool = ?1),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND host = ?2),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND session = ?3),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND network = ?4),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE ` + expiredRejected + ` AND unit = ?9 AND created_at >= ?7)`},
-		{&s.oldest, `SELECT MIN(created_at) FROM payments
-	WHERE created_at >= ?1 AND unit = ?3 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+	(SELECT amount FROM spend WHERE scope = 'total' AND unit = ?8 AND key = ''),
+	(SELECT amount FROM spend WHERE scope = 'tool' AND unit = ?8 AND key = ?1),
+	(SELECT amount FROM spend WHERE scope = 'host' AND unit = ?8 AND key = ?2),
+	(SELECT amount FROM spend WHERE scope = 'session' AND unit = ?8 AND key = ?3),
+	(SELECT amount FROM spend WHERE scope = 'network' AND unit = ?8 AND key = ?4),
+	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND unit = ?8 AND key >= ?5),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND unit = ?8 AND ` + counted + `)`},
+		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND unit = ?2 AND ` + counted},
 		{&s.tipSpent, `SELECT
-	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND unit = ?5 AND key >= ?1),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?5 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?4)),
-	(SELECT SUM(amount) FROM payments INDEXED BY payments_rejected WHERE state = 'rejected' AND (valid_before IS NULL OR valid_before <= ?4) AND kind = 'tip' AND unit = ?5 AND created_at >= ?3)`},
-		{&s.tipOldest, `SELECT MIN(created_at) FROM payments
-	WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?3 AND (` + counted + ` OR state = 'rejected' AND valid_before > ?2)`},
+	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND unit = ?4 AND key >= ?1),
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?4 AND ` + counted + `)`},
+		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
 	symbol, decimals, unit)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?)`},
@@ -356,6 +413,8 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
 		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
 		{&s.release, `UPDATE payments SET state = 'released', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'reserved'`},
+		{&s.releaseUnsent, `UPDATE payments SET state = 'released', reason = ?2, header = '', payload = '', updated_at = ?3
+	WHERE id = ?1 AND state = 'signed'`},
 		{&s.state, `SELECT state FROM payments WHERE id = ?1`},
 		{&s.summary, `SELECT
 	(SELECT amount FROM spend WHERE scope = 'settled' AND unit = ?1 AND key = ''),
@@ -374,7 +433,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -405,15 +464,15 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 	if r.IsTip() {
 		// The tip budget's window is the day window, summed the same way
 		// from the tips' own hourly sums.
-		var v [3]sql.NullInt64
-		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli(), unit).Scan(&v[0], &v[1], &v[2])
+		var v [2]sql.NullInt64
+		err := tx.StmtContext(ctx, st.tipSpent).QueryRowContext(ctx, fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, unit).Scan(&v[0], &v[1])
 		if err != nil {
 			return s, fmt.Errorf("ledger: sum the tip budget: %w", err)
 		}
-		s.TipDay = sub(add(amountOf(v[0]), amountOf(v[1])), amountOf(v[2]))
+		s.TipDay = add(amountOf(v[0]), amountOf(v[1]))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, now.UnixMilli(), unit).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.tipOldest).QueryRowContext(ctx, dayStart, unit).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest tip of the day window: %w", err)
 			}
 			if o.Valid {
@@ -425,31 +484,25 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		// An empty edge and no hours: the day is not needed.
 		dayStart, edgeEnd, firstHour = 0, 0, math.MaxInt32
 	}
-	var v [13]sql.NullInt64
+	var v [7]sql.NullInt64
 	dest := make([]any, len(v))
 	for i := range v {
 		dest[i] = &v[i]
 	}
 	err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network),
-		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, now.UnixMilli(), unit).Scan(dest...)
+		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, unit).Scan(dest...)
 	if err != nil {
 		return s, fmt.Errorf("ledger: sum budgets: %w", err)
 	}
-	// Columns: the running sums of r's unit (total, tool, host, session,
-	// network, whole hours of the window) and the window's edge row by row,
-	// then the expired rejected payments the running sums still hold
-	// (total, tool, host, session, network, in the window's whole hours).
+	// Columns: the running sums of r's unit (total, tool, host, session and
+	// network), then the day window: its whole hours and its edge.
 	a := func(i int) payments.Amount { return amountOf(v[i]) }
-	s.Total = sub(a(0), a(7))
-	s.Tool = sub(a(1), a(8))
-	s.Host = sub(a(2), a(9))
-	s.Session = sub(a(3), a(10))
-	s.Network = sub(a(4), a(11))
+	s.Total, s.Tool, s.Host, s.Session, s.Network = a(0), a(1), a(2), a(3), a(4)
 	if day {
-		s.Day = add(sub(a(5), a(12)), a(6))
+		s.Day = add(a(5), a(6))
 		if oldest {
 			var o sql.NullInt64
-			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), now.UnixMilli(), unit).Scan(&o); err != nil {
+			if err := tx.StmtContext(ctx, st.oldest).QueryRowContext(ctx, l.bud().Day.Start(now).UnixMilli(), unit).Scan(&o); err != nil {
 				return s, fmt.Errorf("ledger: oldest payment of the day window: %w", err)
 			}
 			if o.Valid {
@@ -729,20 +782,38 @@ func (l *Ledger) Settle(ctx context.Context, id string, rc payments.Receipt) err
 	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli())
 }
 
-// Reject implements payments.Ledger.
+// Reject implements payments.Ledger. The payment stays counted; a
+// Reconciler running on this ledger is prompted to check it soon.
 func (l *Ledger) Reject(ctx context.Context, id, reason string) error {
-	return l.update(ctx, id, payments.StateRejected, l.ws.reject, reason, l.now().UnixMilli())
+	err := l.update(ctx, id, payments.StateRejected, l.ws.reject, reason, l.now().UnixMilli())
+	if err == nil {
+		l.promptReconciler()
+	}
+	return err
 }
 
-// MarkUnknown implements payments.Ledger.
+// MarkUnknown implements payments.Ledger. The payment stays counted; a
+// Reconciler running on this ledger is prompted to check it soon.
 func (l *Ledger) MarkUnknown(ctx context.Context, id, reason string) error {
-	return l.update(ctx, id, payments.StateUnknown, l.ws.unknown, reason, l.now().UnixMilli())
+	err := l.update(ctx, id, payments.StateUnknown, l.ws.unknown, reason, l.now().UnixMilli())
+	if err == nil {
+		l.promptReconciler()
+	}
+	return err
 }
 
 // Release implements payments.Ledger: it frees a reservation that was never
 // signed, and fails for any other.
 func (l *Ledger) Release(ctx context.Context, id, reason string) error {
 	return l.update(ctx, id, payments.StateReleased, l.ws.release, reason, l.now().UnixMilli())
+}
+
+// ReleaseUnsent implements payments.Ledger: it frees a signed payment whose
+// authorization never left the process, and clears its stored header and
+// payload (the nonce stays, for the books), so that no copy of the
+// authorization remains. It fails for a payment in any other state.
+func (l *Ledger) ReleaseUnsent(ctx context.Context, id, reason string) error {
+	return l.update(ctx, id, payments.StateReleased, l.ws.releaseUnsent, reason, l.now().UnixMilli())
 }
 
 // Summary implements payments.Ledger.
@@ -782,7 +853,6 @@ func (l *Ledger) unitSummary(ctx context.Context, tx *sql.Tx, cur payments.Curre
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}
-	// s.Total is everything counted (settled included); an expired rejected
-	// payment that settled after all is settled, not pending.
+	// s.Total is everything counted, settled included.
 	return amountOf(st), sub(s.Total, amountOf(st)), int(cnt.Int64), s.Day, nil
 }

@@ -3,21 +3,19 @@ package ledger
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
-// AuthorizationChecker asks the chain whether an EIP-3009 authorization was
-// used (USDC's authorizationState(payer, nonce)). payments/chain has the real
-// one.
-type AuthorizationChecker interface {
-	AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error)
-}
+// AuthorizationChecker reads an EIP-3009 authorization's state on chain
+// (USDC's authorizationState(payer, nonce)) at one block, with that
+// block's number and timestamp. payments/chain's RPCChecker is the real one.
+type AuthorizationChecker = payments.ChainChecker
 
 // ReconcileReport says what Reconcile did. Checked = Settled + Released +
 // StillOpen, counting the rows asked about on chain; Released also counts
@@ -28,6 +26,9 @@ type ReconcileReport struct {
 	Released  int      `json:"released"`
 	StillOpen int      `json:"stillOpen"`
 	Errors    []string `json:"errors,omitempty"`
+	// NoRPC lists the networks of open payments that have no rpc endpoint:
+	// those stay counted (in StillOpen) until one is configured.
+	NoRPC []string `json:"noRpc,omitempty"`
 }
 
 // Reason texts Reconcile records.
@@ -41,15 +42,17 @@ const (
 // proves never will be:
 //   - a reservation older than StaleReservation that was never signed is
 //     released (its call died before signing);
-//   - for each Unresolved payment, c says whether its authorization was
-//     used: used → settled; unused and expired → released; otherwise it
-//     stays as it is. Expired means the chain's latest block is at or past
-//     validBefore when c is also a ChainClock, else validBefore +
-//     ExpiryGrace is in the past by the ledger's clock.
+//   - for each Unresolved payment, c reads its authorization at one block:
+//     used → settled, with the transaction that used it when c found it;
+//     unused at a block whose timestamp is at or past validBefore → it can
+//     never be used (later blocks are never older) → released; otherwise it
+//     stays as it is, counted. The clock proves nothing: with no chain
+//     answer, nothing is released.
 //
 // A row changed meanwhile (its call recorded an outcome) is left alone.
-// A checker error for one row is recorded in Errors and the row left as it
-// is; the error returned is the ledger's own.
+// A checker error for one row is recorded in Errors (or, for a network
+// without an rpc endpoint, in NoRPC once) and the row left as it is; the
+// error returned is the ledger's own.
 func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (ReconcileReport, error) {
 	var rep ReconcileReport
 	now := l.now()
@@ -65,29 +68,23 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 	if err != nil {
 		return rep, err
 	}
-	// The chain's own clock, read per network before any authorization is
-	// checked: a nonce unused after the head was already past validBefore
-	// can never be used (later blocks are never older), with no grace.
-	clock, _ := c.(ChainClock)
-	chainNow := map[string]time.Time{}
-	if clock != nil {
-		for _, r := range rows {
-			if _, seen := chainNow[r.Network]; seen {
-				continue
-			}
-			t, err := clock.ChainTime(ctx, payments.Network(r.Network))
-			if err != nil {
-				t = time.Time{} // fall back to our clock and ExpiryGrace
-			}
-			chainNow[r.Network] = t
-		}
-	}
+	noRPC := map[string]bool{}
 	for _, r := range rows {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		rep.Checked++
-		used, err := l.check(ctx, c, r)
+		if noRPC[r.Network] {
+			rep.StillOpen++
+			continue
+		}
+		st, err := l.check(ctx, c, r)
+		if errors.Is(err, payments.ErrNoRPC) {
+			noRPC[r.Network] = true
+			rep.NoRPC = append(rep.NoRPC, r.Network)
+			rep.StillOpen++
+			continue
+		}
 		if err != nil {
 			rep.StillOpen++
 			rep.Errors = append(rep.Errors, fmt.Sprintf("payment %s: %v", r.ID, err))
@@ -100,11 +97,12 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 		now := l.now()
 		var to payments.State
 		switch {
-		case used:
+		case st.Used:
 			to = payments.StateSettled
-			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'settled', reason = ?2, reconciled_at = ?3, updated_at = ?3
-	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli())
-		case expired(r, chainNow[r.Network], now):
+			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'settled', reason = ?2, reconciled_at = ?3, updated_at = ?3,
+	tx = CASE WHEN tx = '' THEN ?4 ELSE tx END
+	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli(), sanitizeTx(st.Transaction))
+		case expired(r, st):
 			to = payments.StateReleased
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'released', reason = ?2, reconciled_at = ?3, updated_at = ?3
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUnusedExpired, now.UnixMilli())
@@ -139,38 +137,37 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 	return rep, nil
 }
 
-// ChainClock is an optional part of an AuthorizationChecker: the timestamp
-// of a network's latest block. With it, Reconcile proves an authorization
-// expired by the chain's clock; without it, by its own plus ExpiryGrace.
-type ChainClock interface {
-	ChainTime(ctx context.Context, network payments.Network) (time.Time, error)
+// expired says an authorization read unused can no longer be used: the
+// block it was read at is at or past its validBefore.
+func expired(r Row, st payments.AuthorizationStatus) bool {
+	return !r.ValidBefore.IsZero() && !st.BlockTime.IsZero() && !st.BlockTime.Before(r.ValidBefore)
 }
 
-// expired says an unused authorization can no longer be used: the chain's
-// head (read before the check) is at or past validBefore, or, with no chain
-// time, validBefore + ExpiryGrace is past by our clock.
-func expired(r Row, chainTime, now time.Time) bool {
-	if r.ValidBefore.IsZero() {
-		return false
+// sanitizeTx keeps a transaction hash only if it is one: 0x and 64 hex
+// digits.
+func sanitizeTx(tx string) string {
+	if len(tx) != 66 || !strings.HasPrefix(tx, "0x") {
+		return ""
 	}
-	if !chainTime.IsZero() {
-		return !chainTime.Before(r.ValidBefore)
+	if _, err := hex.DecodeString(tx[2:]); err != nil {
+		return ""
 	}
-	return r.ValidBefore.Add(ExpiryGrace).Before(now)
+	return tx
 }
 
-func (l *Ledger) check(ctx context.Context, c AuthorizationChecker, r Row) (bool, error) {
+// check reads r's authorization on chain.
+func (l *Ledger) check(ctx context.Context, c AuthorizationChecker, r Row) (payments.AuthorizationStatus, error) {
 	if !common.IsHexAddress(r.Asset) {
-		return false, fmt.Errorf("asset %q is not an address", r.Asset)
+		return payments.AuthorizationStatus{}, fmt.Errorf("asset %q is not an address", r.Asset)
 	}
 	if !common.IsHexAddress(r.Payer) {
-		return false, fmt.Errorf("payer %q is not an address", r.Payer)
+		return payments.AuthorizationStatus{}, fmt.Errorf("payer %q is not an address", r.Payer)
 	}
 	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(r.Nonce, "0x"), "0X"))
 	if err != nil || len(b) != 32 {
-		return false, fmt.Errorf("nonce %q is not 32 bytes of hex", r.Nonce)
+		return payments.AuthorizationStatus{}, fmt.Errorf("nonce %q is not 32 bytes of hex", r.Nonce)
 	}
-	var nonce [32]byte
-	copy(nonce[:], b)
-	return c.AuthorizationUsed(ctx, payments.Network(r.Network), common.HexToAddress(r.Asset), common.HexToAddress(r.Payer), nonce)
+	ref := payments.AuthorizationRef{Network: payments.Network(r.Network), Asset: common.HexToAddress(r.Asset), Payer: common.HexToAddress(r.Payer),
+		Nonce: [32]byte(b), Since: r.CreatedAt}
+	return c.CheckAuthorization(ctx, ref)
 }

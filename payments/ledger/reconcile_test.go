@@ -9,29 +9,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
-// fakeChain answers AuthorizationUsed from a table of nonces. The real
-// checker (USDC's authorizationState on chain) is tested in payments/chain.
+// fakeChain answers CheckAuthorization from a table of nonces, at a block
+// whose time is head. The real checker (USDC's authorizationState on chain,
+// read at one block over JSON-RPC) is tested in payments/chain/simchain and
+// in reconcile_chain_test.go.
 type fakeChain struct {
 	mu    sync.Mutex
 	used  map[[32]byte]bool
 	fail  map[[32]byte]bool
+	tx    map[[32]byte]string
+	head  time.Time
 	asked []string
 }
 
-func (f *fakeChain) AuthorizationUsed(_ context.Context, n payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
+func newFakeChain(head time.Time) *fakeChain {
+	return &fakeChain{used: map[[32]byte]bool{}, fail: map[[32]byte]bool{}, tx: map[[32]byte]string{}, head: head}
+}
+
+func (f *fakeChain) CheckAuthorization(_ context.Context, a payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.asked = append(f.asked, fmt.Sprintf("%s %s %s %x", n, asset.Hex(), payer.Hex(), nonce[:2]))
-	if f.fail[nonce] {
-		return false, errors.New("rpc: connection refused")
+	f.asked = append(f.asked, fmt.Sprintf("%s %s %s %x", a.Network, a.Asset.Hex(), a.Payer.Hex(), a.Nonce[:2]))
+	if f.fail[a.Nonce] {
+		return payments.AuthorizationStatus{}, errors.New("rpc: connection refused")
 	}
-	return f.used[nonce], nil
+	return payments.AuthorizationStatus{Used: f.used[a.Nonce], Transaction: f.tx[a.Nonce], Block: 7, BlockTime: f.head}, nil
 }
 
 func nonceN(i byte) (string, [32]byte) {
@@ -46,7 +52,7 @@ func TestReconcile(t *testing.T) {
 	ctx := context.Background()
 	c := newClock(t0)
 	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
-	chain := &fakeChain{used: map[[32]byte]bool{}, fail: map[[32]byte]bool{}}
+	chain := newFakeChain(t0)
 
 	// sign reserves and signs a payment of amt whose authorization expires
 	// after valid; the chain says used, or fails, as asked.
@@ -85,8 +91,11 @@ func TestReconcile(t *testing.T) {
 		t.Fatalf("%d unresolved rows, want 7: %v", len(un), un)
 	}
 
-	c.Add(ledger.StaleReservation + time.Second) // every one-minute authorization expired long ago
-	fresh, err := l.Reserve(ctx, res("t", 8))    // being signed right now
+	c.Add(ledger.StaleReservation + time.Second) // every one-minute authorization expired long ago…
+	chain.head = c.Now()                         // …on chain too
+	_, usedN := nonceN(1)
+	chain.tx[usedN] = "0x" + strings.Repeat("ab", 32)
+	fresh, err := l.Reserve(ctx, res("t", 8)) // being signed right now
 	must(t, err)
 	before, _ := l.Summary(ctx)
 	rep, err := l.Reconcile(ctx, chain)
@@ -123,6 +132,14 @@ func TestReconcile(t *testing.T) {
 			t.Errorf("payment %s reason %q", id, r.Reason)
 		}
 	}
+	// The transaction the chain named is recorded; one it did not name
+	// leaves the column empty.
+	if r, _ := l.Get(ctx, usedUnknown); r.Transaction != chain.tx[usedN] {
+		t.Errorf("settled by reconciliation with tx %q, want %q", r.Transaction, chain.tx[usedN])
+	}
+	if r, _ := l.Get(ctx, rejectedUsed); r.Transaction != "" {
+		t.Errorf("tx %q for a row whose transaction the chain did not name", r.Transaction)
+	}
 	// Counted now: 10 + 40 + 80 + 100 (rejected, but used: counted again) + 2 + 8.
 	after, _ := l.Summary(ctx)
 	if after.Counted() != 240 || after.Settled != 112 || after.Payments != 3 {
@@ -140,13 +157,14 @@ func TestReconcile(t *testing.T) {
 	s := signed(c.Now().Add(10 * time.Second))
 	s.Nonce, _ = nonceN(9)
 	must(t, l.MarkSigned(ctx, fresh, s))
-	// Just past validBefore, within ExpiryGrace: not trusted as unused yet.
-	c.Add(10*time.Second + ledger.ExpiryGrace/2)
+	// Past validBefore by our clock, but the chain's block is not yet:
+	// not unused for good.
+	c.Add(time.Hour)
 	if _, err := l.Reconcile(ctx, chain); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := l.Get(ctx, fresh); r.State != payments.StateSigned {
-		t.Fatalf("a signed payment whose authorization is within the grace period was %s", r.State)
+		t.Fatalf("a signed payment released by our clock alone: %s", r.State)
 	}
 }
 
@@ -174,27 +192,18 @@ func TestReconcileLeavesRowsChangedMeanwhile(t *testing.T) {
 
 type checkerFunc func() (bool, error)
 
-func (f checkerFunc) AuthorizationUsed(context.Context, payments.Network, common.Address, common.Address, [32]byte) (bool, error) {
-	return f()
+func (f checkerFunc) CheckAuthorization(context.Context, payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
+	used, err := f()
+	return payments.AuthorizationStatus{Used: used, Block: 1, BlockTime: time.Unix(1<<40, 0)}, err
 }
 
-// clockChain is a fakeChain that also reports its latest block's time.
-type clockChain struct {
-	*fakeChain
-	head time.Time
-}
-
-func (c *clockChain) ChainTime(context.Context, payments.Network) (time.Time, error) {
-	return c.head, nil
-}
-
-// TestReconcileByChainTime: with a chain clock, expiry is judged by the
-// chain's latest block, not by the ledger's clock and its grace.
-func TestReconcileByChainTime(t *testing.T) {
+// TestReconcileByBlockTime: expiry is judged by the time of the block the
+// chain read the nonce at, never by the ledger's clock.
+func TestReconcileByBlockTime(t *testing.T) {
 	ctx := context.Background()
 	c := newClock(t0)
 	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
-	chain := &clockChain{fakeChain: &fakeChain{used: map[[32]byte]bool{}, fail: map[[32]byte]bool{}}}
+	chain := newFakeChain(time.Time{})
 	sign := func(i byte, valid time.Duration) string {
 		t.Helper()
 		id, err := l.Reserve(ctx, res("t", 10))
@@ -206,19 +215,58 @@ func TestReconcileByChainTime(t *testing.T) {
 		return id
 	}
 	sign(1, time.Hour)                 // valid for another hour by our clock
-	sign(2, -5*time.Minute)            // expired five minutes ago by ours, within the grace
-	chain.head = t0.Add(2 * time.Hour) // the chain is past both
+	sign(2, -5*time.Minute)            // expired five minutes ago by ours
+	chain.head = t0.Add(2 * time.Hour) // the block read is past both
 	rep, err := l.Reconcile(ctx, chain)
 	must(t, err)
 	if rep.Released != 2 || rep.StillOpen != 0 {
-		t.Fatalf("chain head past both validBefores: %+v", rep)
+		t.Fatalf("block past both validBefores: %+v", rep)
 	}
 	sign(3, -5*time.Minute)                // expired by our clock…
-	chain.head = t0.Add(-10 * time.Minute) // …but not yet on chain
-	c.Add(time.Hour)                       // and well past our grace
+	chain.head = t0.Add(-10 * time.Minute) // …but not at the block read
+	c.Add(24 * time.Hour)                  // and long past by ours
 	rep, err = l.Reconcile(ctx, chain)
 	must(t, err)
 	if rep.StillOpen != 1 || rep.Released != 0 {
-		t.Fatalf("a chain head before validBefore must keep it open: %+v", rep)
+		t.Fatalf("a block before validBefore must keep it open: %+v", rep)
 	}
+	chain.head = time.Time{} // a checker that names no block time proves no expiry
+	rep, err = l.Reconcile(ctx, chain)
+	must(t, err)
+	if rep.StillOpen != 1 || rep.Released != 0 {
+		t.Fatalf("no block time: %+v", rep)
+	}
+}
+
+// TestReconcileNoRPC: a network without an rpc endpoint is reported once,
+// not once per payment, and its payments stay counted.
+func TestReconcileNoRPC(t *testing.T) {
+	ctx := context.Background()
+	c := newClock(t0)
+	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
+	for i := range byte(3) {
+		id, err := l.Reserve(ctx, res("t", 10))
+		must(t, err)
+		s := signed(t0.Add(time.Minute))
+		s.Nonce, _ = nonceN(i + 1)
+		must(t, l.MarkSigned(ctx, id, s))
+		must(t, l.Reject(ctx, id, "no"))
+	}
+	c.Add(24 * time.Hour)
+	var asked int
+	rep, err := l.Reconcile(ctx, noRPCChecker{&asked})
+	must(t, err)
+	if rep.Checked != 3 || rep.StillOpen != 3 || len(rep.Errors) != 0 || len(rep.NoRPC) != 1 || rep.NoRPC[0] != "eip155:84532" || asked != 1 {
+		t.Fatalf("report %+v, asked %d", rep, asked)
+	}
+	if s, _ := l.Summary(ctx); s.Pending != 30 {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+type noRPCChecker struct{ asked *int }
+
+func (c noRPCChecker) CheckAuthorization(_ context.Context, a payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
+	*c.asked++
+	return payments.AuthorizationStatus{}, fmt.Errorf("no rpc_url configured for %s: %w", a.Network, payments.ErrNoRPC)
 }

@@ -45,8 +45,9 @@ func (r Row) Currency() payments.Currency {
 	return payments.Currency{Symbol: r.Symbol, Decimals: r.Decimals, Budget: r.Unit}
 }
 
-// Counted says whether the row counts against the budgets at now.
-func (r Row) Counted(now time.Time) bool { return payments.Counted(r.State, r.ValidBefore, now) }
+// Counted says whether the row counts against the budgets: in every state
+// but released.
+func (r Row) Counted() bool { return r.State.Counts() }
 
 // Filter selects rows for List and WriteCSV. Zero fields select everything.
 type Filter struct {
@@ -156,8 +157,9 @@ func (l *Ledger) List(ctx context.Context, f Filter) ([]Row, error) {
 
 // Unresolved returns the payments whose outcome is not proven, oldest first:
 // signed (sent, or about to be, with no outcome recorded), unknown, and
-// rejected ones (a rejected authorization is not proven unused until it has
-// expired and the chain says so). These are what Reconcile looks at.
+// rejected ones (a rejected authorization is not proven unused until the
+// chain shows its nonce unused at a block past its validBefore). These are
+// what Reconcile looks at; all of them count.
 func (l *Ledger) Unresolved(ctx context.Context) ([]Row, error) {
 	return l.query(ctx, "SELECT "+rowColumns+" FROM payments INDEXED BY payments_open WHERE "+open+" AND state IN ('signed', 'unknown', 'rejected') ORDER BY id")
 }

@@ -145,6 +145,8 @@
 //	multi_accept        three accepts: scheme "streamed-magic", 0.05, and 0.001
 //	drop_after_settle   settles, then closes the connection without answering; a
 //	                    resend of the same payment gets 402 invalid_exact_evm_nonce_already_used
+//	settle_then_402     a hostile seller: settles (the money moves), then answers 402 with a
+//	                    fresh challenge, as second_402 does, as if it had refused the payment
 //	deep_json           settles, then 200 with application/json of 10 MiB of "[" (nesting
 //	                    that would overflow a recursive JSON parser's stack)
 //

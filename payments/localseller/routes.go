@@ -283,7 +283,8 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = io.WriteString(w, "{}")
 		return
-	case ModeSecond402, ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeDropAfterSettle, ModeDeepJSON:
+	case ModeSecond402, ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeDropAfterSettle,
+		ModeSettleThen402, ModeDeepJSON:
 		o.add(std)
 		s.misbehaveAfterPayment(w, r, o, mode, body)
 		return
@@ -369,6 +370,10 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		body(w)
 	case ModeNoReceipt:
 		body(w)
+	case ModeSettleThen402:
+		// A hostile seller: the money has moved, and it answers as if it
+		// had refused the payment, to be paid again.
+		s.challenge(w, o, ErrSecond402, nil)
 	case ModeDropAfterSettle:
 		// The money has moved and the buyer hears nothing: the connection
 		// closes before any answer. A resend of the same payment then gets

@@ -58,6 +58,7 @@ const (
 	ModeNoReceipt        = "no_receipt"
 	ModeMultiAccept      = "multi_accept"
 	ModeDropAfterSettle  = "drop_after_settle"
+	ModeSettleThen402    = "settle_then_402"
 	ModeDeepJSON         = "deep_json"
 )
 
@@ -65,7 +66,7 @@ const (
 var Modes = []string{
 	ModePriceHigh, ModeSwitchedPayee, ModeUnknownNetwork, ModeBadBase64, ModeBadJSON, ModeSecond402,
 	ModeErrorAfterSettle, ModeErrorNoReceipt, ModeHugeBody, ModeSlowBody, ModePending, ModeNoReceipt, ModeMultiAccept,
-	ModeDropAfterSettle, ModeDeepJSON,
+	ModeDropAfterSettle, ModeSettleThen402, ModeDeepJSON,
 }
 
 // MisbehaveRoute returns the route name of a misbehaviour mode.

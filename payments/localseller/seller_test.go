@@ -411,7 +411,8 @@ func TestMisbehaviour(t *testing.T) {
 		{mode: ModeUnknownNetwork, code: payments.CodeNotAllowed},
 		{mode: ModeBadBase64, code: payments.CodeBadChallenge},
 		{mode: ModeBadJSON, code: payments.CodeBadChallenge},
-		{mode: ModeSecond402, code: payments.CodePaymentRejected, headers: 1},
+		// The seller refused a payment it received: not proven unused.
+		{mode: ModeSecond402, code: payments.CodePaymentRejected, charged: payments.ChargeUnknown, headers: 1},
 		{mode: ModeSwitchedPayee, status: 200, charged: payments.Charged, state: "settled", headers: 1,
 			check: func(t *testing.T, run *Running, res *payments.Result) {
 				if run.Facilitator.Balance(SwitchedPayTo) != 1000 || res.Receipt.PayTo != SwitchedPayTo.Hex() {
@@ -440,14 +441,21 @@ func TestMisbehaviour(t *testing.T) {
 				}
 			}},
 		{mode: ModeNoReceipt, status: 200, charged: payments.Charged, state: "unconfirmed", moved: 1000, headers: 1},
+		// Settled, then "refused": the client cannot know, and must not say
+		// not charged.
+		{mode: ModeSettleThen402, code: payments.CodePaymentRejected, charged: payments.ChargeUnknown, moved: 1000, headers: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			run := start(t, Config{})
 			res, err := clientDo(t, context.Background(), newClient(t), "GET", run.URL+"/v2/misbehave/"+tt.mode, nil, payments.Limit{Tool: tt.mode})
 			if tt.code != "" {
-				if pe := wantError(t, err, tt.code); pe.Charged != payments.NotCharged {
-					t.Fatalf("charged %q", pe.Charged)
+				want := tt.charged
+				if want == "" {
+					want = payments.NotCharged
+				}
+				if pe := wantError(t, err, tt.code); pe.Charged != want {
+					t.Fatalf("charged %q, want %q", pe.Charged, want)
 				}
 			} else {
 				if err != nil {
@@ -464,7 +472,7 @@ func TestMisbehaviour(t *testing.T) {
 				t.Errorf("payment headers seen %d, want %d", got, tt.headers)
 			}
 			wantPaid := 0
-			if tt.charged != "" {
+			if tt.moved != 0 || tt.state == "settled" {
 				wantPaid = 1
 			}
 			if got := run.Seller.PaidCount(MisbehaveRoute(tt.mode)); got != wantPaid {

@@ -303,6 +303,23 @@ func (s *Sim) AdjustTime(d time.Duration) error {
 	return err
 }
 
+// Seal seals n empty blocks, each at the wall clock's time or one second
+// after its parent, whichever is later. go-ethereum's simulated beacon
+// answers "safe" with the head and "finalized" with the newest block whose
+// number is a multiple of 32: sealing 32 blocks makes a block at least as
+// late as the head before them final.
+func (s *Sim) Seal(n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("simulated chain is closed")
+	}
+	for range n {
+		s.backend.Commit()
+	}
+	return nil
+}
+
 // Signatures of the two transferWithAuthorization overloads.
 var (
 	transferVRS   = Method("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")
