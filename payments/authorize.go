@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -16,11 +18,12 @@ import (
 type Pending struct {
 	c *Client
 	// Payload is the signed payment to send (once; never re-signed).
-	Payload *PaymentPayload
+	Payload *x402.PaymentPayload
 	// Requirement is the accept that was chosen.
-	Requirement *Requirement
+	Requirement *x402.Requirement
 	// Receipt describes the payment; its State is set by the outcome.
 	Receipt     *Receipt
+	auth        AuthorizationJSON
 	validBefore time.Time
 	signedAt    time.Time
 	// hName and hValue are the encoded payment header (HTTP carriage).
@@ -35,7 +38,7 @@ type Pending struct {
 // what is bought (such as "MCP mcp://tool/x on https://host/mcp") and host
 // is the seller's host:port for the per-host budget. An error is a *Error
 // that says nothing was charged.
-func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, resource, host string) (*Pending, error) {
+func (c *Client) Authorize(ctx context.Context, pr *x402.PaymentRequired, lim Limit, resource, host string) (*Pending, error) {
 	opts, best := c.Policy.evaluate(pr, lim)
 	if best == nil {
 		return nil, refusal(opts, lim)
@@ -44,7 +47,7 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 }
 
 // authorize is Authorize once the option best of pr is chosen.
-func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Option, lim Limit, resource, host string) (*Pending, error) {
+func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *Option, lim Limit, resource, host string) (*Pending, error) {
 	req0 := &pr.Accepts[best.Index]
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")
@@ -87,32 +90,33 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 	// so that a signed row always gets an outcome.
 	payLim := lim
 	payLim.CallID = paymentID(lim.CallID)
-	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
+	payload, auth, validBefore, err := c.buildPayment(pr, req0, best, payLim)
 	var hName, hValue string
 	if err == nil {
 		hName, hValue, err = payload.Encode()
 	}
 	if err == nil {
-		err = c.Ledger.MarkSigned(bg, id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
+		err = c.Ledger.MarkSigned(bg, id, signedRecord(payload, auth, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "signing failed"))
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
 	}
-	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
+	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, auth, validBefore, hName, hValue), nil
 }
 
 // reserveSigned is the rest of authorize for a payment that needs no
 // approval, through a ledger that reserves and records the signed payment
 // in one step.
-func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *PaymentRequired, req0 *Requirement, best *Option, lim Limit,
+func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *x402.PaymentRequired, req0 *x402.Requirement, best *Option, lim Limit,
 	rsv Reservation) (*Pending, error) {
 	progress(ctx, StepPaying)
 	payLim := lim
 	payLim.CallID = paymentID(lim.CallID)
 	var (
-		payload       *PaymentPayload
+		payload       *x402.PaymentPayload
+		auth          AuthorizationJSON
 		validBefore   time.Time
 		hName, hValue string
 		signErr       error
@@ -120,14 +124,14 @@ func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *Paymen
 	// The signed record is written even if the call is cancelled meanwhile,
 	// so that a signed row always gets an outcome.
 	id, err := sl.ReserveSigned(context.WithoutCancel(ctx), rsv, func() (Signed, error) {
-		payload, validBefore, signErr = c.buildPayment(pr, req0, best, payLim)
+		payload, auth, validBefore, signErr = c.buildPayment(pr, req0, best, payLim)
 		if signErr == nil {
 			hName, hValue, signErr = payload.Encode()
 		}
 		if signErr != nil {
 			return Signed{}, signErr
 		}
-		return signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID), nil
+		return signedRecord(payload, auth, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID), nil
 	})
 	switch pe, ok := AsError(err); {
 	case err == nil:
@@ -138,12 +142,12 @@ func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *Paymen
 	default:
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not record the payment; nothing was sent"}
 	}
-	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
+	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, auth, validBefore, hName, hValue), nil
 }
 
 // pending returns the Pending of a payment signed and recorded as ledger row id.
-func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Requirement, best *Option, lim Limit, rsv Reservation, id string,
-	payload *PaymentPayload, validBefore time.Time, hName, hValue string) *Pending {
+func (c *Client) pending(ctx context.Context, pr *x402.PaymentRequired, req0 *x402.Requirement, best *Option, lim Limit, rsv Reservation, id string,
+	payload *x402.PaymentPayload, auth AuthorizationJSON, validBefore time.Time, hName, hValue string) *Pending {
 	receipt := &Receipt{
 		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
@@ -151,19 +155,19 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue, red: lim.Redaction}
+	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, auth: auth, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue, red: lim.Redaction}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
 // output. settle is the seller's receipt (nil when it sent none). It returns
 // whether money moved, with the receipt.
-func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Charge, *Receipt) {
+func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse) (Charge, *Receipt) {
 	bg, rc := context.WithoutCancel(ctx), p.Receipt
 	if settle != nil && settle.Transaction != "" {
 		rc.Transaction = Sanitize(settle.Transaction, 128)
 	}
 	switch {
-	case settle != nil && (settle.Success || settle.ErrorReason == ReasonSettlementPending):
+	case settle != nil && (settle.Success || settle.ErrorReason == x402.ReasonSettlementPending):
 		rc.State = string(StateSettled)
 		if !settle.Success {
 			rc.State = "pending"
@@ -200,7 +204,7 @@ func (p *Pending) settledOnChain(ctx context.Context) bool {
 	if c.Chain == nil || wait < 0 || ctx.Err() != nil || p.Payload == nil || p.Requirement == nil {
 		return false
 	}
-	a, err := ParseAuthorization(p.Payload.Payload.Authorization)
+	a, err := ParseAuthorization(p.auth)
 	if err != nil {
 		return false
 	}
@@ -281,10 +285,4 @@ func (c *Client) logWrite(op, id string, err error) {
 	if err != nil {
 		c.log().Error("ledger write failed", "op", op, "ledger", id, "err", err)
 	}
-}
-
-// ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over
-// MCP), with the checks ParseChallenge makes.
-func ParseChallengeJSON(raw []byte) (*PaymentRequired, error) {
-	return ParseChallenge(nil, raw)
 }

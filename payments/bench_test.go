@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // BenchmarkSignAndEncode: choose, sign an EIP-3009 authorization and encode
@@ -13,14 +15,14 @@ import (
 func BenchmarkSignAndEncode(b *testing.B) {
 	w, _ := ParseHexKey(anvil0)
 	c := &Client{Wallet: w, Policy: Policy{Networks: []Network{"eip155:84532"}}, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
-	pr, err := ParseChallenge(challengeHeader(), nil)
+	pr, err := x402.ParseChallenge(challengeHeader(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	_, best := c.Policy.evaluate(pr, Limit{Tool: "t"})
 	b.ReportAllocs()
 	for b.Loop() {
-		p, _, err := c.buildPayment(pr, &pr.Accepts[best.Index], best, Limit{Tool: "t", CallID: "call_0123456789abcdef"})
+		p, _, _, err := c.buildPayment(pr, &pr.Accepts[best.Index], best, Limit{Tool: "t", CallID: "call_0123456789abcdef"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -49,7 +51,7 @@ func BenchmarkParseChallenge(b *testing.B) {
 	pol := Policy{Networks: []Network{"eip155:84532"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		pr, err := ParseChallenge(h, nil)
+		pr, err := x402.ParseChallenge(h, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,6 +63,6 @@ func BenchmarkParseChallenge(b *testing.B) {
 
 func challengeHeader() http.Header {
 	h := http.Header{}
-	h.Set(HeaderPaymentRequired, base64.StdEncoding.EncodeToString([]byte(v2Challenge)))
+	h.Set(x402.HeaderPaymentRequired, base64.StdEncoding.EncodeToString([]byte(v2Challenge)))
 	return h
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -246,7 +248,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		lim.CallID = paymentID("")
 	}
 	var (
-		pr          *PaymentRequired
+		pr          *x402.PaymentRequired
 		stated      time.Time // when the seller stated pr's terms
 		warmRefused *Receipt  // a warm payment the seller refused in this call
 	)
@@ -280,7 +282,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 			res.Elapsed = stated.Sub(start)
 			return res, nil
 		}
-		if pr, err = ParseChallenge(res.Header, res.Body); err != nil {
+		if pr, err = x402.ParseChallenge(res.Header, res.Body); err != nil {
 			return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
 				Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
 		}
@@ -328,7 +330,7 @@ func withRefusedWarm(err error, warm *Receipt) error {
 // request, fresh, no other warm payment of the entry in flight, and still
 // allowed by the policy and lim. When it returns a challenge, the entry
 // has a warm payment in flight until Warm.land.
-func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*PaymentRequired, *Option) {
+func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*x402.PaymentRequired, *Option) {
 	cached := c.Warm.take(lim.WarmKey, req, now)
 	if cached == nil {
 		return nil, nil
@@ -350,19 +352,19 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 // records the outcome. For a warm payment (warm) that the seller refused
 // with a fresh 402 offering other terms, it records the refusal and returns
 // that challenge instead of a result, for the caller to pay.
-func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *PaymentRequired, error) {
+func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *x402.PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *x402.PaymentRequired, error) {
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
-	settle, serr := ParseSettlement(paid.Header)
+	settle, serr := x402.ParseSettlement(paid.Header)
 	if serr != nil {
 		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", lim.Redaction.Err(serr))
 	}
 	settledOK := settle != nil && settle.Success
-	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
+	pending := settle != nil && settle.ErrorReason == x402.ReasonSettlementPending
 	reason := rejectionReason(paid, settle)
 	switch {
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending && (attempts > 1 || nonceUsed(reason)):
@@ -382,7 +384,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
 		if warm {
 			c.chillWarm(lim, p, warm)
-			if fresh, ferr := ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
+			if fresh, ferr := x402.ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
 				// The terms changed since they were remembered. The refused
 				// authorization was never settled by the seller's account,
 				// but it stays counted until reconciliation proves it
@@ -423,7 +425,7 @@ func (c *Client) chillWarm(lim Limit, p *Pending, warm bool) {
 // retryCallID derives the call id of the payment that follows a refused
 // warm one: the ledger keeps one payment per call id.
 func retryCallID(id string) string {
-	if next := id + "-2"; ValidPaymentID(next) {
+	if next := id + "-2"; x402.ValidPaymentID(next) {
 		return next
 	}
 	return paymentID("")
@@ -431,7 +433,7 @@ func retryCallID(id string) string {
 
 // reservation is what the ledger holds for paying o (requirement r) for
 // resource at the seller host (host:port).
-func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requirement, resource, host string) Reservation {
+func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *x402.Requirement, resource, host string) Reservation {
 	session := lim.Session
 	if session == "" {
 		session = c.SessionFor(ctx)
@@ -462,8 +464,7 @@ func HostPort(u *url.URL) string {
 }
 
 // signedRecord is what the ledger records before the payment leaves.
-func signedRecord(p *PaymentPayload, validBefore time.Time, payer, hName, hValue, pid string) Signed {
-	a := p.Payload.Authorization
+func signedRecord(p *x402.PaymentPayload, a AuthorizationJSON, validBefore time.Time, payer, hName, hValue, pid string) Signed {
 	s := Signed{
 		Nonce: a.Nonce, ValidBefore: time.Unix(validBefore.Unix(), 0), Payer: payer,
 		Header: hName, Payload: hValue, X402Version: p.X402Version,
@@ -471,7 +472,7 @@ func signedRecord(p *PaymentPayload, validBefore time.Time, payer, hName, hValue
 	if after, err := strconv.ParseInt(a.ValidAfter, 10, 64); err == nil {
 		s.ValidAfter = time.Unix(after, 0)
 	}
-	if _, ok := p.Extensions[ExtPaymentIdentifier]; ok {
+	if _, ok := p.Extensions[x402.ExtPaymentIdentifier]; ok {
 		s.PaymentID = pid
 	}
 	return s
@@ -479,12 +480,12 @@ func signedRecord(p *PaymentPayload, validBefore time.Time, payer, hName, hValue
 
 // rejectionReason reads why a paid request was refused, from the receipt or
 // the fresh challenge, sanitized for display.
-func rejectionReason(paid *Result, settle *SettlementResponse) string {
+func rejectionReason(paid *Result, settle *x402.SettlementResponse) string {
 	if settle != nil && settle.ErrorReason != "" {
 		return Sanitize(settle.ErrorReason, 200)
 	}
 	if paid.Status == http.StatusPaymentRequired {
-		if pr, err := ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
+		if pr, err := x402.ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
 			return Sanitize(pr.Error, 200)
 		}
 	}
@@ -498,10 +499,10 @@ func nonceUsed(reason string) bool {
 }
 
 // buildPayment signs an EIP-3009 authorization for the chosen requirement.
-func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, lim Limit) (*PaymentPayload, time.Time, error) {
+func (c *Client) buildPayment(pr *x402.PaymentRequired, r *x402.Requirement, o *Option, lim Limit) (*x402.PaymentPayload, AuthorizationJSON, time.Time, error) {
 	var nonce [32]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, time.Time{}, fmt.Errorf("nonce: %w", err)
+		return nil, AuthorizationJSON{}, time.Time{}, fmt.Errorf("nonce: %w", err)
 	}
 	now := c.now()
 	timeout := int64(r.MaxTimeoutSeconds)
@@ -523,15 +524,17 @@ func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, li
 	}
 	sig, err := c.Wallet.Sign(o.domain, auth)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, AuthorizationJSON{}, time.Time{}, err
 	}
-	p := &PaymentPayload{
-		X402Version: pr.X402Version,
-		Payload:     EIP3009Payload{Signature: "0x" + hex.EncodeToString(sig), Authorization: auth.JSON()},
+	aj := auth.JSON()
+	payload, err := json.Marshal(EIP3009Payload{Signature: "0x" + hex.EncodeToString(sig), Authorization: aj})
+	if err != nil {
+		return nil, AuthorizationJSON{}, time.Time{}, fmt.Errorf("encode the payload: %w", err)
 	}
+	p := &x402.PaymentPayload{X402Version: pr.X402Version, Payload: payload}
 	if pr.X402Version == 1 {
 		p.Scheme, p.Network = r.Scheme, r.Network
-		return p, validBefore, nil
+		return p, aj, validBefore, nil
 	}
 	p.Accepted, p.Resource = r.Raw, pr.Resource
 	if len(pr.Extensions) > 0 {
@@ -539,15 +542,15 @@ func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, li
 		for k, v := range pr.Extensions {
 			p.Extensions[k] = v
 		}
-		if raw, ok := pr.Extensions[ExtPaymentIdentifier]; ok {
-			withID, err := withPaymentID(raw, paymentID(lim.CallID))
+		if raw, ok := pr.Extensions[x402.ExtPaymentIdentifier]; ok {
+			withID, err := x402.WithPaymentID(raw, paymentID(lim.CallID))
 			if err != nil {
-				return nil, time.Time{}, err
+				return nil, AuthorizationJSON{}, time.Time{}, err
 			}
-			p.Extensions[ExtPaymentIdentifier] = withID
+			p.Extensions[x402.ExtPaymentIdentifier] = withID
 		}
 	}
-	return p, validBefore, nil
+	return p, aj, validBefore, nil
 }
 
 // maxValiditySeconds bounds how long a signed authorization stays valid,
@@ -720,47 +723,10 @@ func redactRawURL(raw string) string {
 // paymentID returns the payment identifier for a call: the call id if it is a
 // valid identifier, else a fresh "pay_" + 32 hex characters.
 func paymentID(callID string) string {
-	if ValidPaymentID(callID) {
+	if x402.ValidPaymentID(callID) {
 		return callID
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return "pay_" + hex.EncodeToString(b[:])
-}
-
-// ValidPaymentID says whether s is a valid x402 payment identifier: 16 to
-// 128 characters of [A-Za-z0-9_-] (the payment-identifier extension).
-func ValidPaymentID(s string) bool {
-	if len(s) < 16 || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// withPaymentID adds info.id to the server's payment-identifier extension,
-// keeping every field the server sent as it was.
-func withPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
-	var ext map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &ext); err != nil {
-		return nil, fmt.Errorf("payment-identifier extension is not an object: %w", err)
-	}
-	info := map[string]json.RawMessage{}
-	if ri, ok := ext["info"]; ok && string(ri) != "null" {
-		if err := json.Unmarshal(ri, &info); err != nil {
-			return nil, fmt.Errorf("payment-identifier info is not an object: %w", err)
-		}
-	}
-	idJSON, _ := json.Marshal(id)
-	info["id"] = idJSON
-	b, err := json.Marshal(info)
-	if err != nil {
-		return nil, err
-	}
-	ext["info"] = b
-	return json.Marshal(ext)
 }

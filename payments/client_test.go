@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
@@ -423,9 +425,9 @@ func TestSignedRecordedBeforeSending(t *testing.T) {
 		version      int
 		paymentID    bool
 	}{
-		{"/v2/weather/paris", payments.HeaderPaymentSignature, 2, false},
-		{"/v1/quote?symbol=ACME", payments.HeaderXPayment, 1, false},
-		{"/v2/idempotent", payments.HeaderPaymentSignature, 2, true},
+		{"/v2/weather/paris", x402.HeaderPaymentSignature, 2, false},
+		{"/v1/quote?symbol=ACME", x402.HeaderXPayment, 1, false},
+		{"/v2/idempotent", x402.HeaderPaymentSignature, 2, true},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
 			rec := &recordingLedger{Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1_000_000}, nil)}
@@ -442,7 +444,7 @@ func TestSignedRecordedBeforeSending(t *testing.T) {
 					problems = append(problems, "the payment arrived before the ledger recorded it")
 				case sg.Header != r.Header:
 					problems = append(problems, "header name "+sg.Header+" recorded, "+r.Header+" sent")
-				case r.Payload == nil || sg.Nonce != r.Payload.Payload.Authorization.Nonce:
+				case r.Payload == nil || sg.Nonce != payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Nonce:
 					problems = append(problems, "the recorded nonce is not the one sent")
 				}
 			}})

@@ -3,6 +3,7 @@ package payments
 import (
 	"crypto/ecdsa"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // TransferWithAuthorizationTypehash is keccak256 of the EIP-3009 type string.
@@ -204,4 +206,68 @@ func decodeHex(s string) ([]byte, error) {
 		return nil, errors.New("missing 0x prefix")
 	}
 	return hex.DecodeString(s[2:])
+}
+
+// EIP3009Payload is the EVM exact scheme's payload.
+type EIP3009Payload struct {
+	Signature     string            `json:"signature"`
+	Authorization AuthorizationJSON `json:"authorization"`
+}
+
+// AuthorizationJSON is an EIP-3009 authorization as it travels in JSON.
+type AuthorizationJSON struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Value       string `json:"value"`
+	ValidAfter  string `json:"validAfter"`
+	ValidBefore string `json:"validBefore"`
+	Nonce       string `json:"nonce"`
+}
+
+// EVMExtra is the EVM scheme's `extra` object.
+type EVMExtra struct {
+	Name                string `json:"name"`
+	Version             string `json:"version"`
+	AssetTransferMethod string `json:"assetTransferMethod,omitempty"`
+	PaymentFlow         string `json:"paymentFlow,omitempty"`
+}
+
+// evmExtra decodes extra leniently: a seller may add keys we do not know.
+func evmExtra(r *x402.Requirement) (EVMExtra, error) {
+	var e EVMExtra
+	if len(r.Extra) == 0 || string(r.Extra) == "null" {
+		return e, nil
+	}
+	if err := json.Unmarshal(r.Extra, &e); err != nil {
+		return e, fmt.Errorf("extra is not an object of strings: %w", err)
+	}
+	return e, nil
+}
+
+// ParseEIP3009Payload reads the EVM exact scheme's payload from its JSON.
+func ParseEIP3009Payload(raw json.RawMessage) (EIP3009Payload, error) {
+	var p EIP3009Payload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return p, fmt.Errorf("payload is not an EIP-3009 authorization with its signature: %w", err)
+	}
+	return p, nil
+}
+
+// MustEIP3009Payload is ParseEIP3009Payload for a payload x402-mcp wrote
+// itself (tests): it panics on one it cannot read.
+func MustEIP3009Payload(raw json.RawMessage) EIP3009Payload {
+	p, err := ParseEIP3009Payload(raw)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// Raw returns the payload as JSON, as PaymentPayload.Payload carries it.
+func (p EIP3009Payload) Raw() json.RawMessage {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // a struct of strings always encodes
+	}
+	return b
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
@@ -42,14 +44,6 @@ const DefaultFacilitatorTimeout = 30 * time.Second
 
 // maxFacilitatorAnswer caps what is read of a facilitator's answer.
 const maxFacilitatorAnswer = 64 << 10
-
-// VerifyResponse is a facilitator's /verify answer.
-type VerifyResponse struct {
-	IsValid        bool   `json:"isValid"`
-	InvalidReason  string `json:"invalidReason,omitempty"`
-	InvalidMessage string `json:"invalidMessage,omitempty"`
-	Payer          string `json:"payer,omitempty"`
-}
 
 // FacilitatorError is a /verify or /settle request that got no usable
 // answer.
@@ -83,8 +77,8 @@ func (e *FacilitatorError) Timeout() bool {
 
 // Verify asks the facilitator whether p is a valid payment for r. An answer
 // with isValid false is a VerifyResponse, not an error.
-func (f *FacilitatorClient) Verify(ctx context.Context, p *PaymentPayload, r *Requirement) (*VerifyResponse, error) {
-	var v VerifyResponse
+func (f *FacilitatorClient) Verify(ctx context.Context, p *x402.PaymentPayload, r *x402.Requirement) (*x402.VerifyResponse, error) {
+	var v x402.VerifyResponse
 	if err := f.post(ctx, "verify", p, r, &v); err != nil {
 		return nil, err
 	}
@@ -93,8 +87,8 @@ func (f *FacilitatorClient) Verify(ctx context.Context, p *PaymentPayload, r *Re
 
 // Settle asks the facilitator to settle p. An answer with success false is
 // a SettlementResponse, not an error.
-func (f *FacilitatorClient) Settle(ctx context.Context, p *PaymentPayload, r *Requirement) (*SettlementResponse, error) {
-	var s SettlementResponse
+func (f *FacilitatorClient) Settle(ctx context.Context, p *x402.PaymentPayload, r *x402.Requirement) (*x402.SettlementResponse, error) {
+	var s x402.SettlementResponse
 	if err := f.post(ctx, "settle", p, r, &s); err != nil {
 		return nil, err
 	}
@@ -103,12 +97,12 @@ func (f *FacilitatorClient) Settle(ctx context.Context, p *PaymentPayload, r *Re
 
 // facilitatorBody is the body of /verify and /settle (x402 v2).
 type facilitatorBody struct {
-	X402Version         int             `json:"x402Version"`
-	PaymentPayload      *PaymentPayload `json:"paymentPayload"`
-	PaymentRequirements json.RawMessage `json:"paymentRequirements"`
+	X402Version         int                  `json:"x402Version"`
+	PaymentPayload      *x402.PaymentPayload `json:"paymentPayload"`
+	PaymentRequirements json.RawMessage      `json:"paymentRequirements"`
 }
 
-func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPayload, r *Requirement, out any) error {
+func (f *FacilitatorClient) post(ctx context.Context, op string, p *x402.PaymentPayload, r *x402.Requirement, out any) error {
 	red := f.Redaction
 	fail := func(sent bool, status int, detail string, err error) error {
 		return &FacilitatorError{Op: op, Sent: sent, Status: status, Detail: Sanitize(red.Text(detail), 300), Err: red.Err(err)}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // deepJSON is a JSON value nested one level deeper than jsonlimit allows.
@@ -39,7 +41,7 @@ func TestParsersRefuseDeepJSON(t *testing.T) {
 		}))
 		defer srv.Close()
 		f := &FacilitatorClient{URL: srv.URL}
-		_, err := f.Settle(context.Background(), &PaymentPayload{X402Version: 2}, &Requirement{Raw: []byte(`{}`)})
+		_, err := f.Settle(context.Background(), &x402.PaymentPayload{X402Version: 2}, &x402.Requirement{Raw: []byte(`{}`)})
 		return err
 	}
 	tests := []struct {
@@ -47,12 +49,21 @@ func TestParsersRefuseDeepJSON(t *testing.T) {
 		parse func(doc string) error
 		doc   string
 	}{
-		{"v1 challenge body", func(d string) error { _, err := ParseChallenge(http.Header{}, []byte(d)); return err }, v1Challenge},
-		{"v2 challenge header", func(d string) error { _, err := ParseChallenge(hdr(HeaderPaymentRequired, b64(d)), nil); return err }, v2Challenge},
-		{"x402 over MCP challenge", func(d string) error { _, err := ParseChallengeJSON([]byte(d)); return err }, v2Challenge},
-		{"PAYMENT-RESPONSE", func(d string) error { _, err := ParseSettlement(hdr(HeaderPaymentResponse, b64(d))); return err }, settlement},
-		{"X-PAYMENT-RESPONSE", func(d string) error { _, err := ParseSettlement(hdr(HeaderXPaymentResponse, b64(d))); return err }, settlement},
-		{"payment header", func(d string) error { _, err := DecodePaymentHeader(b64(d)); return err }, `{"x402Version":2}`},
+		{"v1 challenge body", func(d string) error { _, err := x402.ParseChallenge(http.Header{}, []byte(d)); return err }, v1Challenge},
+		{"v2 challenge header", func(d string) error {
+			_, err := x402.ParseChallenge(hdr(x402.HeaderPaymentRequired, b64(d)), nil)
+			return err
+		}, v2Challenge},
+		{"x402 over MCP challenge", func(d string) error { _, err := x402.ParseChallengeJSON([]byte(d)); return err }, v2Challenge},
+		{"PAYMENT-RESPONSE", func(d string) error {
+			_, err := x402.ParseSettlement(hdr(x402.HeaderPaymentResponse, b64(d)))
+			return err
+		}, settlement},
+		{"X-PAYMENT-RESPONSE", func(d string) error {
+			_, err := x402.ParseSettlement(hdr(x402.HeaderXPaymentResponse, b64(d)))
+			return err
+		}, settlement},
+		{"payment header", func(d string) error { _, err := x402.DecodePaymentHeader(b64(d)); return err }, `{"x402Version":2}`},
 		{"facilitator answer", facilitator, settlement},
 		{"keystore", func(d string) error { _, err := DecryptKeystore([]byte(d), testPass); return err }, string(keystore)},
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -224,7 +226,7 @@ func (o *Option) Currency() Currency { return o.cur }
 
 // evaluate judges every requirement and returns them with the cheapest payable
 // one, or nil. Ties go to the authorization flow, then to the seller's order.
-func (p *Policy) evaluate(pr *PaymentRequired, lim Limit) ([]Option, *Option) {
+func (p *Policy) evaluate(pr *x402.PaymentRequired, lim Limit) ([]Option, *Option) {
 	ceiling, capName := p.cap(lim)
 	opts := make([]Option, len(pr.Accepts))
 	var best *Option
@@ -244,7 +246,7 @@ func (p *Policy) evaluate(pr *PaymentRequired, lim Limit) ([]Option, *Option) {
 	return opts, best
 }
 
-func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
+func (p *Policy) judge(r *x402.Requirement, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
 	if r.Scheme != "exact" {
 		return CodeUnsupported, fmt.Sprintf("scheme %q is not supported (x402-mcp pays the exact scheme)", Sanitize(r.Scheme, 40))
 	}
@@ -260,7 +262,7 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 	if !p.allows(n) {
 		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is not in the allowed networks (defaults.networks in registry.yaml)", n, n.Name())
 	}
-	extra, err := r.evmExtra()
+	extra, err := evmExtra(r)
 	if err != nil {
 		return CodeUnsupported, "extra is malformed: " + err.Error()
 	}

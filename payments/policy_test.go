@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -18,9 +20,9 @@ func accept(network, amount, asset, payTo, extra string) string {
 	return fmt.Sprintf(`{"scheme":"exact","network":%q,"amount":%q,"asset":%q,"payTo":%q,"maxTimeoutSeconds":60,"extra":%s}`, network, amount, asset, payTo, extra)
 }
 
-func challenge(t *testing.T, accepts ...string) *PaymentRequired {
+func challenge(t *testing.T, accepts ...string) *x402.PaymentRequired {
 	t.Helper()
-	var pr PaymentRequired
+	var pr x402.PaymentRequired
 	if err := json.Unmarshal([]byte(`{"x402Version":2,"accepts":[`+strings.Join(accepts, ",")+`]}`), &pr); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package payments
 import (
 	"context"
 	"net/http"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Quote is what a seller asks for a request, judged by the policy, with
@@ -56,7 +58,7 @@ func (c *Client) quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 		q.Free = true
 		return q, nil
 	}
-	pr, err := ParseChallenge(res.Header, res.Body)
+	pr, err := x402.ParseChallenge(res.Header, res.Body)
 	if err != nil {
 		q.Reason = "the seller's 402 is malformed: " + err.Error()
 		return q, nil

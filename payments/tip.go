@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -319,7 +321,7 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 		return failed(p.tipFailed(bg, err, rec, host))
 	}
 	switch {
-	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
+	case sr.Success || sr.ErrorReason == x402.ReasonSettlementPending:
 		// Delivered records settled (or pending, which counts as paid).
 		res.Charged, res.Receipt = p.Delivered(bg, sr)
 		c.log().Info("tipped", "amount", p.Receipt.Currency().Format(p.Receipt.Amount), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
@@ -346,12 +348,12 @@ func tipNote(s string) (string, *Error) {
 // challenge is the payment requirement a tip pays: the exact scheme on the
 // tipping network, the amount to the recipient, with the token's EIP-712
 // domain in extra.
-func (t *Tipping) challenge(to common.Address, amt Amount) (*PaymentRequired, error) {
+func (t *Tipping) challenge(to common.Address, amt Amount) (*x402.PaymentRequired, error) {
 	extra, err := json.Marshal(EVMExtra{Name: t.Domain.Name, Version: t.Domain.Version})
 	if err != nil {
 		return nil, err
 	}
-	r := Requirement{
+	r := x402.Requirement{
 		Scheme: "exact", Network: string(t.Network), Amount: amt.Atomic(), Asset: t.Asset.Hex(), PayTo: to.Hex(),
 		MaxTimeoutSeconds: DefaultTipValidity, Extra: extra,
 	}
@@ -360,7 +362,7 @@ func (t *Tipping) challenge(to common.Address, amt Amount) (*PaymentRequired, er
 		return nil, err
 	}
 	r.Raw = raw
-	return &PaymentRequired{X402Version: 2, Accepts: []Requirement{r}}, nil
+	return &x402.PaymentRequired{X402Version: 2, Accepts: []x402.Requirement{r}}, nil
 }
 
 // facilitatorHost is the facilitator's host:port: the tip's host in the

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -61,10 +63,10 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 		body, _ := io.ReadAll(r.Body)
 		op := strings.TrimPrefix(r.URL.Path, "/")
 		var req struct {
-			PaymentPayload payments.PaymentPayload `json:"paymentPayload"`
+			PaymentPayload x402.PaymentPayload `json:"paymentPayload"`
 		}
 		_ = json.Unmarshal(body, &req)
-		a := req.PaymentPayload.Payload.Authorization
+		a := payments.MustEIP3009Payload(req.PaymentPayload.Payload).Authorization
 		f.mu.Lock()
 		f.seen = append(f.seen, facRequest{op: op, nonce: a.Nonce, to: a.To, value: a.Value, body: string(body)})
 		mis := f.misbehave

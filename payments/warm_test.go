@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -58,7 +60,7 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 	t.Helper()
 	f := &warmFixture{seller: localseller.New(cfg), clock: &testClock{t: time.Now()}}
 	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v := r.Header.Get(payments.HeaderPaymentSignature) + r.Header.Get(payments.HeaderXPayment); v != "" {
+		if v := r.Header.Get(x402.HeaderPaymentSignature) + r.Header.Get(x402.HeaderXPayment); v != "" {
 			f.mu.Lock()
 			f.paidSeen = append(f.paidSeen, v)
 			f.mu.Unlock()
@@ -73,8 +75,8 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 				return
 			}
 			if f.strip.Load() {
-				r.Header.Del(payments.HeaderPaymentSignature)
-				r.Header.Del(payments.HeaderXPayment)
+				r.Header.Del(x402.HeaderPaymentSignature)
+				r.Header.Del(x402.HeaderXPayment)
 			}
 		}
 		f.seller.Handler().ServeHTTP(w, r)
@@ -172,7 +174,7 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 				f.mu.Lock()
 				last := f.paidSeen[len(f.paidSeen)-1]
 				f.mu.Unlock()
-				p, err := payments.DecodePaymentHeader(last)
+				p, err := x402.DecodePaymentHeader(last)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -229,14 +231,14 @@ func TestWarmPathTermsChanged(t *testing.T) {
 			f.mu.Lock()
 			warmHeader := f.paidSeen[len(f.paidSeen)-2]
 			f.mu.Unlock()
-			wp, derr := payments.DecodePaymentHeader(warmHeader)
+			wp, derr := x402.DecodePaymentHeader(warmHeader)
 			if derr != nil {
 				t.Fatal(derr)
 			}
-			if wp.Payload.Authorization.Value != "1000" {
-				t.Fatalf("the warm payment signed %s, want the remembered 1000", wp.Payload.Authorization.Value)
+			if payments.MustEIP3009Payload(wp.Payload).Authorization.Value != "1000" {
+				t.Fatalf("the warm payment signed %s, want the remembered 1000", payments.MustEIP3009Payload(wp.Payload).Authorization.Value)
 			}
-			if fac.NonceUsed(f.client.Wallet.Address(), hashOf(t, wp.Payload.Authorization.Nonce)) {
+			if fac.NonceUsed(f.client.Wallet.Address(), hashOf(t, payments.MustEIP3009Payload(wp.Payload).Authorization.Nonce)) {
 				t.Fatal("the refused warm authorization was settled")
 			}
 			// …counted, never twice, and still counted once it expired by the
@@ -525,7 +527,7 @@ func TestWarmPathKeyedOnRequest(t *testing.T) {
 		res, err, reqs, paid := f.call(t, "/v2/tip/bob?amount=0.001", lim)
 		mustPaid(t, res, err, 1000)
 		got := f.seller.ReceivedPayments()[n0:]
-		if reqs != 2 || paid != 1 || len(got) != 1 || got[0].Payload.Payload.Authorization.Value != "1000" {
+		if reqs != 2 || paid != 1 || len(got) != 1 || payments.MustEIP3009Payload(got[0].Payload.Payload).Authorization.Value != "1000" {
 			t.Fatalf("%d requests, %d payments (%v); want a cold call that signs 1000 once", reqs, paid, values(got))
 		}
 		if s := summary(t, f.ledger); s.Settled != 3000 || s.Pending != 0 {
@@ -553,7 +555,7 @@ func TestWarmPathNeverV1(t *testing.T) {
 			t.Fatalf("call %d: %d requests, %d payments; a v1 call must ask first (2, 1)", i, reqs, paid)
 		}
 		for _, r := range f.seller.ReceivedPayments()[n0:] {
-			if r.Payload == nil || r.Payload.Payload.Authorization.Value != price.Atomic() {
+			if r.Payload == nil || payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Value != price.Atomic() {
 				t.Fatalf("call %d: the seller received %v for a resource it quoted at %d", i, values(f.seller.ReceivedPayments()[n0:]), price)
 			}
 		}
@@ -623,7 +625,7 @@ func TestWarmPathSingleFlight(t *testing.T) {
 	got := f.seller.ReceivedPayments()[n0:]
 	var old, fresh int64
 	for _, r := range got {
-		switch v := r.Payload.Payload.Authorization.Value; v {
+		switch v := payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Value; v {
 		case "1000":
 			old++
 		case newPrice.Atomic():
@@ -659,7 +661,7 @@ func values(rs []localseller.Received) []string {
 			out = append(out, "(undecodable)")
 			continue
 		}
-		out = append(out, r.Payload.Payload.Authorization.Value)
+		out = append(out, payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Value)
 	}
 	return out
 }

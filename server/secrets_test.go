@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -237,7 +239,7 @@ func TestEnvSecretsNeverShown(t *testing.T) {
 		if r.Payload == "" {
 			continue
 		}
-		p, err := payments.DecodePaymentHeader(r.Payload)
+		p, err := x402.DecodePaymentHeader(r.Payload)
 		if err != nil {
 			t.Fatalf("ledger %s: payload: %v", r.ID, err)
 		}

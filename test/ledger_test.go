@@ -338,7 +338,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	for _, rc := range received {
-		nonce := strings.ToLower(rc.Payload.Payload.Authorization.Nonce)
+		nonce := strings.ToLower(payments.MustEIP3009Payload(rc.Payload.Payload).Authorization.Nonce)
 		if _, ok := byNonce[nonce]; !ok {
 			t.Fatalf("the seller received authorization %s that the ledger has no row for", nonce)
 		}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -166,11 +168,11 @@ type dropProxy struct {
 func (p *dropProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	var req struct {
-		PaymentPayload payments.PaymentPayload `json:"paymentPayload"`
+		PaymentPayload x402.PaymentPayload `json:"paymentPayload"`
 	}
 	_ = json.Unmarshal(body, &req)
 	p.mu.Lock()
-	p.nonces = append(p.nonces, r.URL.Path+" "+req.PaymentPayload.Payload.Authorization.Nonce)
+	p.nonces = append(p.nonces, r.URL.Path+" "+payments.MustEIP3009Payload(req.PaymentPayload.Payload).Authorization.Nonce)
 	p.mu.Unlock()
 	if r.URL.Path == "/settle" {
 		if p.settle {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"go.yaml.in/yaml/v4"
@@ -855,8 +857,8 @@ func parseHeaders(p *problems, where string, path []any, raw map[string]string) 
 // payment client owns them.
 var reservedHeaders = []string{
 	"Host", "Content-Length", "Transfer-Encoding", "Connection",
-	payments.HeaderPaymentSignature, payments.HeaderXPayment, payments.HeaderPaymentRequired,
-	payments.HeaderPaymentResponse, payments.HeaderXPaymentResponse,
+	x402.HeaderPaymentSignature, x402.HeaderXPayment, x402.HeaderPaymentRequired,
+	x402.HeaderPaymentResponse, x402.HeaderXPaymentResponse,
 }
 
 func checkHeaderName(k string) string {

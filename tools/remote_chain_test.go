@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -57,15 +59,15 @@ func TestRemoteUnknownAnsweredByTheChain(t *testing.T) {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{mcp.NewTextContent(string(challenge))}}, nil
 		}
 		raw, _ := json.Marshal(req.Params.Meta.AdditionalFields[MetaPayment])
-		var p payments.PaymentPayload
+		var p x402.PaymentPayload
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return nil, fmt.Errorf("payload: %w", err)
 		}
-		a, err := payments.ParseAuthorization(p.Payload.Authorization)
+		a, err := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
 		if err != nil {
 			return nil, fmt.Errorf("authorization: %w", err)
 		}
-		sig, err := hexutil.Decode(p.Payload.Signature)
+		sig, err := hexutil.Decode(payments.MustEIP3009Payload(p.Payload).Signature)
 		if err != nil {
 			return nil, fmt.Errorf("signature: %w", err)
 		}

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
@@ -57,9 +59,9 @@ func startPaidRemote(t *testing.T, price payments.Amount, wrap func(http.Handler
 	return p
 }
 
-func (p *paidRemote) requirement() payments.Requirement {
+func (p *paidRemote) requirement() x402.Requirement {
 	extra, _ := json.Marshal(payments.EVMExtra{Name: "USDC", Version: "2"})
-	rq := payments.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: p.price.Atomic(),
+	rq := x402.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: p.price.Atomic(),
 		Asset: p.fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
 	rq.Raw, _ = json.Marshal(rq)
 	return rq
@@ -84,7 +86,7 @@ func (p *paidRemote) serve(ctx context.Context, req mcp.CallToolRequest, tool st
 	}
 	p.payments.Add(1)
 	b, _ := json.Marshal(raw)
-	var payload payments.PaymentPayload
+	var payload x402.PaymentPayload
 	if err := json.Unmarshal(b, &payload); err != nil {
 		return p.challenge(tool, "invalid_payload")
 	}

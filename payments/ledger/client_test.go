@@ -45,7 +45,7 @@ func TestPaidCallsOnDurableLedger(t *testing.T) {
 	}
 	r := rows[0]
 	if r.ID != res.Receipt.LedgerID || r.State != payments.StateSettled || r.Transaction != res.Receipt.Transaction || r.Transaction == "" ||
-		r.Payload != got[0].Value || r.Header != got[0].Header || r.Nonce != got[0].Payload.Payload.Authorization.Nonce ||
+		r.Payload != got[0].Value || r.Header != got[0].Header || r.Nonce != payments.MustEIP3009Payload(got[0].Payload.Payload).Authorization.Nonce ||
 		r.CallID != lim.CallID || r.Session != "stdio-1" || r.Tool != "weather" || r.Payer != w.Address().Hex() ||
 		r.Amount != 1000 || r.X402Version != 2 || r.ValidBefore.Before(time.Now()) {
 		t.Fatalf("row %+v", r)

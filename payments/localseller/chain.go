@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -69,10 +71,10 @@ func (f *Facilitator) checkChainState(ctx context.Context, c checked, reason str
 // settleOnChain checks the chain's state and sends the transfer. Settles
 // through one facilitator run one at a time, so that the checks describe
 // the state the transfer meets.
-func (f *Facilitator) settleOnChain(ctx context.Context, c checked, sig []byte, network string) payments.SettlementResponse {
+func (f *Facilitator) settleOnChain(ctx context.Context, c checked, sig []byte, network string) x402.SettlementResponse {
 	a := c.auth
-	fail := func(r *rejection) payments.SettlementResponse {
-		return payments.SettlementResponse{Network: network, Payer: r.payer, ErrorReason: r.reason, ErrorMessage: r.message}
+	fail := func(r *rejection) x402.SettlementResponse {
+		return x402.SettlementResponse{Network: network, Payer: r.payer, ErrorReason: r.reason, ErrorMessage: r.message}
 	}
 	f.chainMu.Lock()
 	defer f.chainMu.Unlock()
@@ -100,7 +102,7 @@ func (f *Facilitator) settleOnChain(ctx context.Context, c checked, sig []byte, 
 	})
 	f.total, _ = f.total.AddChecked(c.value)
 	f.mu.Unlock()
-	return payments.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: a.From.Hex(), Amount: c.value.Atomic()}
+	return x402.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: a.From.Hex(), Amount: c.value.Atomic()}
 }
 
 // chainCtx is the context of the chain calls behind methods that take none.

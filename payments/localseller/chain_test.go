@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -104,7 +106,7 @@ func chainFixture(t *testing.T) (*fixture, *fakeChain) {
 	return f, ch
 }
 
-func (f *fixture) chainPayload(t *testing.T) *payments.PaymentPayload {
+func (f *fixture) chainPayload(t *testing.T) *x402.PaymentPayload {
 	t.Helper()
 	p := f.payload(t, f.payer, nil)
 	p.Accepted = mustJSON(t, f.req)
@@ -158,7 +160,7 @@ func TestChainFacilitatorSettles(t *testing.T) {
 		t.Fatalf("verify = %+v", vr)
 	}
 	sr := f.fac.Settle(ctx, p, f.req)
-	a, _ := payments.ParseAuthorization(p.Payload.Authorization)
+	a, _ := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
 	if want := crypto.Keccak256Hash([]byte("tx"), a.Nonce[:]).Hex(); !sr.Success || sr.Transaction != want || sr.Network != "eip155:1337" || sr.Amount != "10000" {
 		t.Fatalf("settle = %+v, want the chain's hash %s", sr, want)
 	}
@@ -181,26 +183,26 @@ func TestChainFacilitatorRefusals(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name     string
-		setup    func(f *fixture, ch *fakeChain, p *payments.PaymentPayload)
+		setup    func(f *fixture, ch *fakeChain, p *x402.PaymentPayload)
 		verify   string // Verify's reason
 		settle   string // Settle's reason
 		tx       string // Settle's transaction
 		sent     int    // transfers attempted
 		contains string
 	}{
-		{name: "balance too low", setup: func(f *fixture, ch *fakeChain, _ *payments.PaymentPayload) {
+		{name: "balance too low", setup: func(f *fixture, ch *fakeChain, _ *x402.PaymentPayload) {
 			ch.balances[f.payer.Address()] = 9_999
 		}, verify: ReasonInsufficientBalance, settle: ReasonInsufficientBalance},
-		{name: "chain unreadable", setup: func(_ *fixture, ch *fakeChain, _ *payments.PaymentPayload) {
+		{name: "chain unreadable", setup: func(_ *fixture, ch *fakeChain, _ *x402.PaymentPayload) {
 			ch.readErr = errors.New("node down")
 		}, verify: ReasonUnexpectedVerifyError, settle: ReasonUnexpectedSettleError, contains: "node down"},
-		{name: "spent meanwhile", setup: func(_ *fixture, ch *fakeChain, _ *payments.PaymentPayload) {
+		{name: "spent meanwhile", setup: func(_ *fixture, ch *fakeChain, _ *x402.PaymentPayload) {
 			ch.onTransfer = func(a payments.Authorization) (common.Hash, error) {
 				ch.used[a.Nonce] = true // another relayer got there first
 				return common.Hash{}, errors.New("reverted: EIP3009: authorization is used")
 			}
 		}, settle: ReasonNonceUsed, sent: 1},
-		{name: "reverted on chain", setup: func(_ *fixture, ch *fakeChain, _ *payments.PaymentPayload) {
+		{name: "reverted on chain", setup: func(_ *fixture, ch *fakeChain, _ *x402.PaymentPayload) {
 			ch.onTransfer = func(payments.Authorization) (common.Hash, error) {
 				return common.HexToHash("0xdead"), errors.New("reverted: EIP3009: authorization is expired")
 			}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
@@ -62,7 +64,7 @@ func (s *Seller) discoveryItems(r *http.Request) []DiscoveryItem {
 			Metadata:    map[string]any{"description": rt.desc, "mimeType": rt.mime},
 		}
 		if rt.bazaar != nil {
-			it.Extensions = map[string]json.RawMessage{payments.ExtBazaar: rt.bazaar}
+			it.Extensions = map[string]json.RawMessage{x402.ExtBazaar: rt.bazaar}
 		}
 		items = append(items, it)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -333,7 +335,7 @@ func reject(reason, format string, args ...any) *rejection {
 // Verify checks payload against req without moving money. A payment that
 // verifies can still fail to settle if another payment spends the nonce or
 // the balance first.
-func (f *Facilitator) Verify(ctx context.Context, payload *payments.PaymentPayload, req payments.Requirement) VerifyResponse {
+func (f *Facilitator) Verify(ctx context.Context, payload *x402.PaymentPayload, req x402.Requirement) VerifyResponse {
 	if err := ctx.Err(); err != nil {
 		return VerifyResponse{InvalidReason: ReasonUnexpectedVerifyError, InvalidMessage: err.Error()}
 	}
@@ -363,14 +365,14 @@ func (f *Facilitator) Verify(ctx context.Context, payload *payments.PaymentPaylo
 // invalid_exact_evm_nonce_already_used or …_insufficient_balance when the
 // chain's state explains it, and invalid_exact_evm_transaction_failed
 // otherwise.
-func (f *Facilitator) Settle(ctx context.Context, payload *payments.PaymentPayload, req payments.Requirement) payments.SettlementResponse {
+func (f *Facilitator) Settle(ctx context.Context, payload *x402.PaymentPayload, req x402.Requirement) x402.SettlementResponse {
 	network := req.Network
 	if err := ctx.Err(); err != nil {
-		return payments.SettlementResponse{Network: network, ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: err.Error()}
+		return x402.SettlementResponse{Network: network, ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: err.Error()}
 	}
 	c, rej := f.check(payload, req)
 	if rej != nil {
-		return payments.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
+		return x402.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
 	}
 	if f.chain != nil {
 		return f.settleOnChain(ctx, c, c.sig, network)
@@ -379,11 +381,11 @@ func (f *Facilitator) Settle(ctx context.Context, payload *payments.PaymentPaylo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if rej := f.checkStateLocked(c); rej != nil {
-		return payments.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
+		return x402.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
 	}
 	to, ok := f.balances[a.To].AddChecked(c.value)
 	if !ok {
-		return payments.SettlementResponse{Network: network, Payer: a.From.Hex(), ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: "payee balance would overflow"}
+		return x402.SettlementResponse{Network: network, Payer: a.From.Hex(), ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: "payee balance would overflow"}
 	}
 	f.balances[a.From] -= c.value
 	f.balances[a.To] = to
@@ -393,7 +395,7 @@ func (f *Facilitator) Settle(ctx context.Context, payload *payments.PaymentPaylo
 		Payer: a.From, To: a.To, Value: c.value, Nonce: a.Nonce, Transaction: tx, Network: network, At: f.now(),
 	})
 	f.total, _ = f.total.AddChecked(c.value)
-	return payments.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: a.From.Hex(), Amount: c.value.Atomic()}
+	return x402.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: a.From.Hex(), Amount: c.value.Atomic()}
 }
 
 // checkStateLocked checks what depends on the ledger: the nonce and the
@@ -412,7 +414,7 @@ func (f *Facilitator) checkStateLocked(c checked) *rejection {
 
 // check runs every check that does not depend on the ledger's state, in the
 // order a reference facilitator runs them.
-func (f *Facilitator) check(p *payments.PaymentPayload, req payments.Requirement) (checked, *rejection) {
+func (f *Facilitator) check(p *x402.PaymentPayload, req x402.Requirement) (checked, *rejection) {
 	var c checked
 	if p == nil {
 		return c, reject(ReasonInvalidPayload, "no payment payload")
@@ -488,7 +490,11 @@ func (f *Facilitator) check(p *payments.PaymentPayload, req payments.Requirement
 		return c, reject(ReasonInvalidRequirements, "price: %v", err)
 	}
 
-	a, err := payments.ParseAuthorization(p.Payload.Authorization)
+	var pl payments.EIP3009Payload
+	if err := json.Unmarshal(p.Payload, &pl); err != nil {
+		return c, reject(ReasonInvalidPayload, "payload is not an EIP-3009 authorization with its signature: %v", err)
+	}
+	a, err := payments.ParseAuthorization(pl.Authorization)
 	if err != nil {
 		return c, reject(ReasonInvalidPayload, "%v", err)
 	}
@@ -511,7 +517,7 @@ func (f *Facilitator) check(p *payments.PaymentPayload, req payments.Requirement
 	if a.ValidBefore.Cmp(big.NewInt(now.Add(ValidBeforeMargin).Unix())) <= 0 {
 		return fail(ReasonValidBefore, "authorization expires at %s, too soon to settle (now %d)", a.ValidBefore, now.Unix())
 	}
-	sig, err := decodeSig(p.Payload.Signature)
+	sig, err := decodeSig(pl.Signature)
 	if err != nil {
 		return fail(ReasonSignature, "%v", err)
 	}
@@ -578,7 +584,7 @@ func (f *Facilitator) Supported() Supported {
 			{X402Version: 2, Scheme: "exact", Network: string(f.network), Extra: json.RawMessage(`{}`)},
 			{X402Version: 1, Scheme: "exact", Network: f.v1Network, Extra: json.RawMessage(`{}`)},
 		},
-		Extensions: []string{payments.ExtPaymentIdentifier},
+		Extensions: []string{x402.ExtPaymentIdentifier},
 		Signers:    map[string][]string{"eip155:*": {f.signer().Hex()}},
 	}
 }
@@ -604,8 +610,8 @@ const maxFacilitatorBody = 1 << 20
 // A body that is not such JSON is answered 400 with {"error": "..."}.
 func (f *Facilitator) Handler() http.Handler {
 	mux := http.NewServeMux()
-	decode := func(w http.ResponseWriter, r *http.Request) (*payments.PaymentPayload, payments.Requirement, bool) {
-		var req payments.Requirement
+	decode := func(w http.ResponseWriter, r *http.Request) (*x402.PaymentPayload, x402.Requirement, bool) {
+		var req x402.Requirement
 		var body facilitatorRequest
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxFacilitatorBody+1))
 		if err == nil && len(b) > maxFacilitatorBody {
@@ -614,7 +620,7 @@ func (f *Facilitator) Handler() http.Handler {
 		if err == nil {
 			err = json.Unmarshal(b, &body)
 		}
-		var p payments.PaymentPayload
+		var p x402.PaymentPayload
 		if err == nil && (len(body.PaymentPayload) == 0 || len(body.PaymentRequirements) == 0) {
 			err = fmt.Errorf("paymentPayload and paymentRequirements are required")
 		}

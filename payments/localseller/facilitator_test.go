@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -23,11 +25,11 @@ import (
 var testNow = time.Unix(1_800_000_000, 0)
 
 // v2Requirement is a seller's accept as it arrives on the wire.
-func v2Requirement(t testing.TB, payTo common.Address, amount string) payments.Requirement {
+func v2Requirement(t testing.TB, payTo common.Address, amount string) x402.Requirement {
 	t.Helper()
 	raw := fmt.Sprintf(`{"scheme":"exact","network":"eip155:84532","amount":%q,"asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":%q,"maxTimeoutSeconds":300,"extra":{"name":"USDC","version":"2"}}`,
 		amount, payTo.Hex())
-	var rq payments.Requirement
+	var rq x402.Requirement
 	if err := json.Unmarshal([]byte(raw), &rq); err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +37,9 @@ func v2Requirement(t testing.TB, payTo common.Address, amount string) payments.R
 	return rq
 }
 
-func v1Requirement(t testing.TB, payTo common.Address, amount string) payments.Requirement {
+func v1Requirement(t testing.TB, payTo common.Address, amount string) x402.Requirement {
 	t.Helper()
-	return payments.Requirement{
+	return x402.Requirement{
 		Scheme: "exact", Network: "base-sepolia", MaxAmountRequired: amount, Asset: BaseSepoliaUSDC.Hex(),
 		PayTo: payTo.Hex(), MaxTimeoutSeconds: 60, Extra: json.RawMessage(`{"name":"USDC","version":"2"}`),
 		Resource: "http://x/v1/quote", MimeType: "application/json",
@@ -47,7 +49,7 @@ func v1Requirement(t testing.TB, payTo common.Address, amount string) payments.R
 type fixture struct {
 	fac    *Facilitator
 	payer  *payments.Wallet
-	req    payments.Requirement
+	req    x402.Requirement
 	price  payments.Amount
 	payTo  common.Address
 	funded payments.Amount
@@ -67,16 +69,16 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // payload signs a v2 payment for f.req; mod changes the authorization first.
-func (f *fixture) payload(t *testing.T, signer *payments.Wallet, mod func(*payments.Authorization)) *payments.PaymentPayload {
+func (f *fixture) payload(t *testing.T, signer *payments.Wallet, mod func(*payments.Authorization)) *x402.PaymentPayload {
 	t.Helper()
 	a := authFor(t, f.payer.Address(), f.req, testNow)
 	if mod != nil {
 		mod(&a)
 	}
-	return &payments.PaymentPayload{
+	return &x402.PaymentPayload{
 		X402Version: 2,
 		Accepted:    f.req.Raw,
-		Payload:     payments.EIP3009Payload{Signature: signWith(t, signer, f.fac.Domain(), a), Authorization: a.JSON()},
+		Payload:     payments.EIP3009Payload{Signature: signWith(t, signer, f.fac.Domain(), a), Authorization: a.JSON()}.Raw(),
 	}
 }
 
@@ -111,7 +113,7 @@ func TestFacilitatorSettlesValidPayment(t *testing.T) {
 	if !sr.Success || sr.Network != "eip155:84532" || sr.Payer != anvilAddr0.Hex() || sr.Amount != "10000" {
 		t.Fatalf("settle = %+v", sr)
 	}
-	a, _ := payments.ParseAuthorization(p.Payload.Authorization)
+	a, _ := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
 	if want := crypto.Keccak256Hash(a.Nonce[:], anvilAddr0[:]).Hex(); sr.Transaction != want || !txHashRE.MatchString(sr.Transaction) {
 		t.Fatalf("transaction %q, want keccak(nonce‖payer) %q", sr.Transaction, want)
 	}
@@ -237,7 +239,9 @@ func TestFacilitatorTamperedSignature(t *testing.T) {
 		"not hex": func(s string) string { return "0xzz" + s[4:] },
 	} {
 		p := f.payload(t, f.payer, nil)
-		p.Payload.Signature = sig(p.Payload.Signature)
+		pl := payments.MustEIP3009Payload(p.Payload)
+		pl.Signature = sig(pl.Signature)
+		p.Payload = pl.Raw()
 		if vr := f.fac.Verify(context.Background(), p, f.req); vr.IsValid || vr.InvalidReason != ReasonSignature {
 			t.Errorf("%s: verify = %+v", name, vr)
 		}
@@ -259,7 +263,7 @@ func TestFacilitatorNonceReuse(t *testing.T) {
 		t.Fatalf("second settle = %+v", sr)
 	}
 	// The same nonce in a fresh authorization is still a reused nonce.
-	a, _ := payments.ParseAuthorization(p.Payload.Authorization)
+	a, _ := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
 	p2 := f.payload(t, f.payer, func(b *payments.Authorization) { b.Nonce = a.Nonce })
 	if sr := f.fac.Settle(ctx, p2, f.req); sr.ErrorReason != ReasonNonceUsed {
 		t.Fatalf("settle of a re-signed nonce = %+v", sr)
@@ -277,7 +281,7 @@ func TestFacilitatorConcurrentDoubleSettle(t *testing.T) {
 	p := f.payload(t, f.payer, nil)
 	const n = 32
 	var wg sync.WaitGroup
-	results := make(chan payments.SettlementResponse, n)
+	results := make(chan x402.SettlementResponse, n)
 	start := make(chan struct{})
 	for range n {
 		wg.Add(1)
@@ -312,8 +316,8 @@ func TestFacilitatorV1(t *testing.T) {
 	f.req = v1Requirement(t, f.payTo, "2000")
 	a := authFor(t, f.payer.Address(), f.req, testNow)
 	a.ValidAfter = big.NewInt(testNow.Unix() - 600)
-	p := &payments.PaymentPayload{X402Version: 1, Scheme: "exact", Network: "base-sepolia",
-		Payload: payments.EIP3009Payload{Signature: signWith(t, f.payer, f.fac.Domain(), a), Authorization: a.JSON()}}
+	p := &x402.PaymentPayload{X402Version: 1, Scheme: "exact", Network: "base-sepolia",
+		Payload: payments.EIP3009Payload{Signature: signWith(t, f.payer, f.fac.Domain(), a), Authorization: a.JSON()}.Raw()}
 	ctx := context.Background()
 
 	bad := *p
@@ -367,13 +371,13 @@ func TestFacilitatorHTTP(t *testing.T) {
 		t.Fatalf("/verify: %d %s", status, b)
 	}
 	status, b = postJSON(t, srv.URL+"/settle", body)
-	var sr payments.SettlementResponse
+	var sr x402.SettlementResponse
 	if err := json.Unmarshal(b, &sr); err != nil || status != 200 || !sr.Success || !txHashRE.MatchString(sr.Transaction) {
 		t.Fatalf("/settle: %d %s", status, b)
 	}
 	// A second settle of the same payment fails, still with 200.
 	status, b = postJSON(t, srv.URL+"/settle", body)
-	sr = payments.SettlementResponse{}
+	sr = x402.SettlementResponse{}
 	if err := json.Unmarshal(b, &sr); err != nil || status != 200 || sr.Success || sr.ErrorReason != ReasonNonceUsed {
 		t.Fatalf("second /settle: %d %s", status, b)
 	}

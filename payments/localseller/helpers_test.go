@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -44,7 +46,7 @@ func randomNonce(t testing.TB) [32]byte {
 }
 
 // domainOf returns the EIP-712 domain a requirement names.
-func domainOf(t testing.TB, rq payments.Requirement) payments.Domain {
+func domainOf(t testing.TB, rq x402.Requirement) payments.Domain {
 	t.Helper()
 	var ex payments.EVMExtra
 	if err := json.Unmarshal(rq.Extra, &ex); err != nil {
@@ -58,7 +60,7 @@ func domainOf(t testing.TB, rq payments.Requirement) payments.Domain {
 }
 
 // authFor is the authorization an honest client signs for rq at now.
-func authFor(t testing.TB, from common.Address, rq payments.Requirement, now time.Time) payments.Authorization {
+func authFor(t testing.TB, from common.Address, rq x402.Requirement, now time.Time) payments.Authorization {
 	t.Helper()
 	price, err := payments.ParseAtomic(rq.Price())
 	if err != nil {
@@ -82,7 +84,7 @@ func signWith(t testing.TB, signer *payments.Wallet, dom payments.Domain, a paym
 
 // payloadFor builds the payment payload answering accept i of pr. mod, if
 // set, changes the authorization before it is signed by w.
-func payloadFor(t testing.TB, pr *payments.PaymentRequired, i int, w *payments.Wallet, mod func(*payments.Authorization)) *payments.PaymentPayload {
+func payloadFor(t testing.TB, pr *x402.PaymentRequired, i int, w *payments.Wallet, mod func(*payments.Authorization)) *x402.PaymentPayload {
 	t.Helper()
 	rq := pr.Accepts[i]
 	a := authFor(t, w.Address(), rq, time.Now())
@@ -92,9 +94,9 @@ func payloadFor(t testing.TB, pr *payments.PaymentRequired, i int, w *payments.W
 	if mod != nil {
 		mod(&a)
 	}
-	p := &payments.PaymentPayload{
+	p := &x402.PaymentPayload{
 		X402Version: pr.X402Version,
-		Payload:     payments.EIP3009Payload{Signature: signWith(t, w, domainOf(t, rq), a), Authorization: a.JSON()},
+		Payload:     payments.EIP3009Payload{Signature: signWith(t, w, domainOf(t, rq), a), Authorization: a.JSON()}.Raw(),
 	}
 	if pr.X402Version == 1 {
 		p.Scheme, p.Network = rq.Scheme, rq.Network
@@ -111,7 +113,7 @@ type answer struct {
 }
 
 // do sends one request, with the payment header of p when p is set.
-func do(t testing.TB, method, url string, body []byte, p *payments.PaymentPayload) answer {
+func do(t testing.TB, method, url string, body []byte, p *x402.PaymentPayload) answer {
 	t.Helper()
 	var hName, hValue string
 	if p != nil {
@@ -150,22 +152,22 @@ func doHeader(t testing.TB, method, url string, body []byte, hName, hValue strin
 }
 
 // challengeOf fetches url unpaid and parses its 402.
-func challengeOf(t testing.TB, method, url string, body []byte) *payments.PaymentRequired {
+func challengeOf(t testing.TB, method, url string, body []byte) *x402.PaymentRequired {
 	t.Helper()
 	a := do(t, method, url, body, nil)
 	if a.status != http.StatusPaymentRequired {
 		t.Fatalf("%s %s: status %d, want 402 (body %s)", method, url, a.status, a.body)
 	}
-	pr, err := payments.ParseChallenge(a.header, a.body)
+	pr, err := x402.ParseChallenge(a.header, a.body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pr
 }
 
-func receiptOf(t testing.TB, h http.Header) *payments.SettlementResponse {
+func receiptOf(t testing.TB, h http.Header) *x402.SettlementResponse {
 	t.Helper()
-	sr, err := payments.ParseSettlement(h)
+	sr, err := x402.ParseSettlement(h)
 	if err != nil {
 		t.Fatal(err)
 	}

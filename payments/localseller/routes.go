@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
@@ -118,7 +120,7 @@ func (s *Seller) handleWeather(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.simpleOffer(r, RouteWeather, 2, "Current weather for "+city, "application/json", s.Prices().Weather)
-	o.extensions = map[string]json.RawMessage{payments.ExtBazaar: weatherBazaar}
+	o.extensions = map[string]json.RawMessage{x402.ExtBazaar: weatherBazaar}
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, WeatherFor(city, units)) })
 }
 
@@ -164,7 +166,7 @@ func (s *Seller) handleSummarize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.simpleOffer(r, RouteSummarize, 2, "Summarize a text", "application/json", s.Prices().Summarize)
-	o.extensions = map[string]json.RawMessage{payments.ExtBazaar: summarizeBazaar}
+	o.extensions = map[string]json.RawMessage{x402.ExtBazaar: summarizeBazaar}
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, Summarize(*in.Text)) })
 }
 
@@ -272,13 +274,13 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 		o.add(s.requirement(o, PriceMultiHigh))
 		o.add(std)
 	case ModeBadBase64:
-		w.Header().Set(payments.HeaderPaymentRequired, "%%% this is not base64 %%%")
+		w.Header().Set(x402.HeaderPaymentRequired, "%%% this is not base64 %%%")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = io.WriteString(w, "{}")
 		return
 	case ModeBadJSON:
-		w.Header().Set(payments.HeaderPaymentRequired, base64.StdEncoding.EncodeToString([]byte("<html>pay me</html>")))
+		w.Header().Set(x402.HeaderPaymentRequired, base64.StdEncoding.EncodeToString([]byte("<html>pay me</html>")))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusPaymentRequired)
 		_, _ = io.WriteString(w, "{}")
@@ -364,7 +366,7 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		// The money has moved, as when a transaction is broadcast and mined
 		// but the facilitator timed out waiting for its receipt.
 		sr.Success = false
-		sr.ErrorReason = payments.ReasonSettlementPending
+		sr.ErrorReason = x402.ReasonSettlementPending
 		sr.ErrorMessage = "transaction broadcast; its receipt is not known yet"
 		s.setReceipt(w.Header(), o, sr)
 		body(w)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -157,7 +159,7 @@ type Received struct {
 	// Value is the header's raw value.
 	Value string
 	// Payload is the decoded payment, nil when the value did not decode.
-	Payload *payments.PaymentPayload
+	Payload *x402.PaymentPayload
 }
 
 // Seller is a local paid HTTP API that speaks x402 v1 and v2 and settles
@@ -314,17 +316,17 @@ func (s *Seller) PaymentIDs() []string {
 }
 
 func (s *Seller) observe(r *http.Request) {
-	name := payments.HeaderPaymentSignature
+	name := x402.HeaderPaymentSignature
 	v := r.Header.Get(name)
 	if v == "" {
-		name = payments.HeaderXPayment
+		name = x402.HeaderXPayment
 		v = r.Header.Get(name)
 	}
 	if v == "" {
 		return
 	}
 	rec := Received{Method: r.Method, Path: r.URL.Path, Header: name, Value: v}
-	if p, err := payments.DecodePaymentHeader(v); err == nil {
+	if p, err := x402.DecodePaymentHeader(v); err == nil {
 		rec.Payload = p
 	}
 	s.mu.Lock()
@@ -354,7 +356,7 @@ type offer struct {
 	route      string
 	version    int
 	resource   resource
-	accepts    []payments.Requirement
+	accepts    []x402.Requirement
 	extensions map[string]json.RawMessage
 }
 
@@ -372,10 +374,10 @@ func (s *Seller) simpleOffer(r *http.Request, route string, version int, desc, m
 
 // requirement returns the seller's standard exact accept at price, in the
 // offer's version.
-func (s *Seller) requirement(o *offer, price payments.Amount) payments.Requirement {
+func (s *Seller) requirement(o *offer, price payments.Amount) x402.Requirement {
 	extra, _ := json.Marshal(payments.EVMExtra{Name: s.fac.name, Version: s.fac.version})
-	rq := payments.Requirement{
-		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: payments.Seconds(s.timeout), Extra: extra,
+	rq := x402.Requirement{
+		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: x402.Seconds(s.timeout), Extra: extra,
 	}
 	if o.version == 1 {
 		rq.Network, rq.MaxAmountRequired = s.fac.v1Network, price.Atomic()
@@ -389,35 +391,35 @@ func (s *Seller) requirement(o *offer, price payments.Amount) payments.Requireme
 
 // add appends rq, fixing its Raw bytes: what the challenge carries and what
 // a v2 payment's `accepted` is compared with.
-func (o *offer) add(rq payments.Requirement) {
+func (o *offer) add(rq x402.Requirement) {
 	rq.Raw, _ = json.Marshal(rq)
 	o.accepts = append(o.accepts, rq)
 }
 
 func (o *offer) paymentHeader() string {
 	if o.version == 1 {
-		return payments.HeaderXPayment
+		return x402.HeaderXPayment
 	}
-	return payments.HeaderPaymentSignature
+	return x402.HeaderPaymentSignature
 }
 
 func (o *offer) receiptHeader() string {
 	if o.version == 1 {
-		return payments.HeaderXPaymentResponse
+		return x402.HeaderXPaymentResponse
 	}
-	return payments.HeaderPaymentResponse
+	return x402.HeaderPaymentResponse
 }
 
 // match finds the accept a payment answers: by deep equality of `accepted`
 // in v2, by scheme and network in v1.
-func (o *offer) match(p *payments.PaymentPayload) (payments.Requirement, bool) {
+func (o *offer) match(p *x402.PaymentPayload) (x402.Requirement, bool) {
 	for _, a := range o.accepts {
 		if o.version == 2 && sameJSON(p.Accepted, a.Raw) ||
 			o.version == 1 && a.Scheme == p.Scheme && a.Network == p.Network {
 			return a, true
 		}
 	}
-	return payments.Requirement{}, false
+	return x402.Requirement{}, false
 }
 
 // Errors the seller puts in a challenge's error field besides the
@@ -440,7 +442,7 @@ type challengeJSON struct {
 
 // challenge answers 402 with the offer: the PAYMENT-REQUIRED header and a {}
 // body in v2, a JSON body in v1. A failed settlement's receipt goes along.
-func (s *Seller) challenge(w http.ResponseWriter, o *offer, errMsg string, receipt *payments.SettlementResponse) {
+func (s *Seller) challenge(w http.ResponseWriter, o *offer, errMsg string, receipt *x402.SettlementResponse) {
 	c := challengeJSON{X402Version: o.version, Error: errMsg, Extensions: o.extensions}
 	for _, a := range o.accepts {
 		c.Accepts = append(c.Accepts, a.Raw)
@@ -453,27 +455,27 @@ func (s *Seller) challenge(w http.ResponseWriter, o *offer, errMsg string, recei
 		return
 	}
 	c.Resource = &o.resource
-	v, err := payments.EncodeHeaderJSON(c)
+	v, err := x402.EncodeHeaderJSON(c)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set(payments.HeaderPaymentRequired, v)
+	w.Header().Set(x402.HeaderPaymentRequired, v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusPaymentRequired)
 	_, _ = w.Write([]byte("{}"))
 }
 
-func (s *Seller) setReceipt(h http.Header, o *offer, sr payments.SettlementResponse) {
-	if v, err := payments.EncodeHeaderJSON(sr); err == nil {
+func (s *Seller) setReceipt(h http.Header, o *offer, sr x402.SettlementResponse) {
+	if v, err := x402.EncodeHeaderJSON(sr); err == nil {
 		h.Set(o.receiptHeader(), v)
 	}
 }
 
 // paid is a payment that verified against one of the offer's accepts.
 type paid struct {
-	payload *payments.PaymentPayload
-	req     payments.Requirement
+	payload *x402.PaymentPayload
+	req     x402.Requirement
 }
 
 // accept reads and verifies the request's payment. When it returns false it
@@ -488,7 +490,7 @@ func (s *Seller) accept(w http.ResponseWriter, r *http.Request, o *offer) (*paid
 		s.challenge(w, o, msg, nil)
 		return nil, false
 	}
-	p, err := payments.DecodePaymentHeader(v)
+	p, err := x402.DecodePaymentHeader(v)
 	if err != nil {
 		s.challenge(w, o, ReasonInvalidPayload, nil)
 		return nil, false
@@ -496,7 +498,7 @@ func (s *Seller) accept(w http.ResponseWriter, r *http.Request, o *offer) (*paid
 	return s.acceptPayload(w, r, o, p)
 }
 
-func (s *Seller) acceptPayload(w http.ResponseWriter, r *http.Request, o *offer, p *payments.PaymentPayload) (*paid, bool) {
+func (s *Seller) acceptPayload(w http.ResponseWriter, r *http.Request, o *offer, p *x402.PaymentPayload) (*paid, bool) {
 	if p.X402Version != o.version {
 		s.challenge(w, o, ReasonInvalidVersion, nil)
 		return nil, false
@@ -515,7 +517,7 @@ func (s *Seller) acceptPayload(w http.ResponseWriter, r *http.Request, o *offer,
 
 // settle settles a verified payment. When it fails it answers 402 with a
 // fresh challenge and the failed receipt, and returns false.
-func (s *Seller) settle(w http.ResponseWriter, r *http.Request, o *offer, pd *paid) (payments.SettlementResponse, bool) {
+func (s *Seller) settle(w http.ResponseWriter, r *http.Request, o *offer, pd *paid) (x402.SettlementResponse, bool) {
 	if s.beforeSettle != nil {
 		s.beforeSettle()
 	}
@@ -601,8 +603,8 @@ var paymentIdentifierExt = json.RawMessage(`{"info":{"required":true},"schema":{
 
 // paymentIdentifier reads info.id from a payment's payment-identifier
 // extension.
-func paymentIdentifier(p *payments.PaymentPayload) (string, error) {
-	raw, ok := p.Extensions[payments.ExtPaymentIdentifier]
+func paymentIdentifier(p *x402.PaymentPayload) (string, error) {
+	raw, ok := p.Extensions[x402.ExtPaymentIdentifier]
 	if !ok {
 		return "", errors.New(ErrIdentifierRequired + ": the payment does not echo the extension")
 	}
@@ -618,7 +620,7 @@ func paymentIdentifier(p *payments.PaymentPayload) (string, error) {
 		return "", errors.New(ErrIdentifierRequired + ": info.id is missing")
 	}
 	id := *ext.Info.ID
-	if !payments.ValidPaymentID(id) {
+	if !x402.ValidPaymentID(id) {
 		return "", errors.New("payment-identifier info.id must be 16 to 128 characters of [A-Za-z0-9_-]")
 	}
 	return id, nil
@@ -626,7 +628,7 @@ func paymentIdentifier(p *payments.PaymentPayload) (string, error) {
 
 // payloadKey is a payment's canonical JSON: equal for the same payment
 // however its JSON was spaced or ordered.
-func payloadKey(p *payments.PaymentPayload) string {
+func payloadKey(p *x402.PaymentPayload) string {
 	b, _ := json.Marshal(p)
 	var v any
 	if json.Unmarshal(b, &v) == nil {
@@ -640,13 +642,13 @@ func payloadKey(p *payments.PaymentPayload) string {
 // the first answer, with a different payment it gets 409.
 func (s *Seller) handleIdempotent(w http.ResponseWriter, r *http.Request) {
 	o := s.simpleOffer(r, RouteIdempotent, 2, "Idempotent purchase (payment-identifier required)", "application/json", s.Prices().Idempotent)
-	o.extensions = map[string]json.RawMessage{payments.ExtPaymentIdentifier: paymentIdentifierExt}
-	v := r.Header.Get(payments.HeaderPaymentSignature)
+	o.extensions = map[string]json.RawMessage{x402.ExtPaymentIdentifier: paymentIdentifierExt}
+	v := r.Header.Get(x402.HeaderPaymentSignature)
 	if v == "" {
 		s.challenge(w, o, ErrV2PaymentRequired, nil)
 		return
 	}
-	p, err := payments.DecodePaymentHeader(v)
+	p, err := x402.DecodePaymentHeader(v)
 	if err != nil {
 		s.challenge(w, o, ReasonInvalidPayload, nil)
 		return

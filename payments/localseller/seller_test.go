@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
@@ -86,11 +88,11 @@ func TestClientPaysV2Weather(t *testing.T) {
 		t.Fatalf("body %s", res.Body)
 	}
 	sr := receiptOf(t, res.Header)
-	if sr == nil || !sr.Success || res.Header.Get(payments.HeaderPaymentResponse) == "" || sr.Transaction != res.Receipt.Transaction {
+	if sr == nil || !sr.Success || res.Header.Get(x402.HeaderPaymentResponse) == "" || sr.Transaction != res.Receipt.Transaction {
 		t.Fatalf("PAYMENT-RESPONSE %+v", sr)
 	}
 	got := run.Seller.ReceivedPayments()
-	if len(got) != 1 || got[0].Header != payments.HeaderPaymentSignature || got[0].Payload == nil || got[0].Payload.X402Version != 2 {
+	if len(got) != 1 || got[0].Header != x402.HeaderPaymentSignature || got[0].Payload == nil || got[0].Payload.X402Version != 2 {
 		t.Fatalf("received %+v", got)
 	}
 	if run.Seller.PaymentHeadersSeen() != 1 || run.Facilitator.SettledCount() != 1 {
@@ -105,7 +107,7 @@ func TestClientPaysV1Quote(t *testing.T) {
 		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
 	assertPaid(t, run, res, RouteQuote, 2000)
-	if res.Receipt.X402Version != 1 || res.Header.Get(payments.HeaderXPaymentResponse) == "" || res.Header.Get(payments.HeaderPaymentResponse) != "" {
+	if res.Receipt.X402Version != 1 || res.Header.Get(x402.HeaderXPaymentResponse) == "" || res.Header.Get(x402.HeaderPaymentResponse) != "" {
 		t.Fatalf("v1 receipt: %+v %v", res.Receipt, res.Header)
 	}
 	var q Quote
@@ -113,7 +115,7 @@ func TestClientPaysV1Quote(t *testing.T) {
 		t.Fatalf("body %s", res.Body)
 	}
 	rp := run.Seller.ReceivedPayments()
-	if len(rp) != 1 || rp[0].Header != payments.HeaderXPayment || rp[0].Payload.Network != "base-sepolia" {
+	if len(rp) != 1 || rp[0].Header != x402.HeaderXPayment || rp[0].Payload.Network != "base-sepolia" {
 		t.Fatalf("received %+v", rp)
 	}
 }
@@ -181,7 +183,7 @@ func TestV2ChallengeShape(t *testing.T) {
 	if a.status != 402 || string(a.body) != "{}" {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
-	raw, err := base64.StdEncoding.DecodeString(a.header.Get(payments.HeaderPaymentRequired))
+	raw, err := base64.StdEncoding.DecodeString(a.header.Get(x402.HeaderPaymentRequired))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +205,7 @@ func TestV2ChallengeShape(t *testing.T) {
 func TestV1ChallengeShape(t *testing.T) {
 	run := start(t, Config{})
 	a := do(t, "GET", run.URL+"/v1/quote?symbol=XYZ", nil, nil)
-	if a.status != 402 || a.header.Get(payments.HeaderPaymentRequired) != "" {
+	if a.status != 402 || a.header.Get(x402.HeaderPaymentRequired) != "" {
 		t.Fatalf("%d %v", a.status, a.header)
 	}
 	var c struct {
@@ -231,10 +233,10 @@ func TestSellerRejectsBadPayments(t *testing.T) {
 	pr := challengeOf(t, "GET", url, nil)
 	w := mustWallet(t, anvilKey0)
 
-	check := func(name string, p *payments.PaymentPayload, wantErr string) {
+	check := func(name string, p *x402.PaymentPayload, wantErr string) {
 		t.Helper()
 		a := do(t, "GET", url, nil, p)
-		got, err := payments.ParseChallenge(a.header, a.body)
+		got, err := x402.ParseChallenge(a.header, a.body)
 		if a.status != 402 || err != nil || got.Error != wantErr {
 			t.Errorf("%s: %d error %q, want 402 %q", name, a.status, got.Error, wantErr)
 		}
@@ -246,22 +248,22 @@ func TestSellerRejectsBadPayments(t *testing.T) {
 	check("unfunded payer", payloadFor(t, pr, 0, mustWallet(t, anvilKey1), nil), ReasonInsufficientBalance)
 	p = payloadFor(t, pr, 0, w, nil)
 	p.X402Version = 1
-	v1, err := payments.EncodeHeaderJSON(p)
+	v1, err := x402.EncodeHeaderJSON(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := doHeader(t, "GET", url, nil, payments.HeaderPaymentSignature, v1)
-	if got, _ := payments.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ReasonInvalidVersion {
+	a := doHeader(t, "GET", url, nil, x402.HeaderPaymentSignature, v1)
+	if got, _ := x402.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ReasonInvalidVersion {
 		t.Errorf("v1 payload on v2: %d %+v", a.status, got)
 	}
 
-	a = doHeader(t, "GET", url, nil, payments.HeaderPaymentSignature, "!!!")
-	if got, _ := payments.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ReasonInvalidPayload {
+	a = doHeader(t, "GET", url, nil, x402.HeaderPaymentSignature, "!!!")
+	if got, _ := x402.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ReasonInvalidPayload {
 		t.Errorf("garbage header: %d %+v", a.status, got)
 	}
 	// A v1 payment header on a v2 route is not read.
-	a = doHeader(t, "GET", url, nil, payments.HeaderXPayment, "e30=")
-	if got, _ := payments.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ErrV2PaymentRequired {
+	a = doHeader(t, "GET", url, nil, x402.HeaderXPayment, "e30=")
+	if got, _ := x402.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ErrV2PaymentRequired {
 		t.Errorf("X-PAYMENT on v2: %d %+v", a.status, got)
 	}
 	if run.Facilitator.SettledCount() != 0 || run.Seller.PaymentHeadersSeen() != 6 {
@@ -285,19 +287,19 @@ func TestV1PaymentManually(t *testing.T) {
 	w := mustWallet(t, anvilKey0)
 	p := payloadFor(t, pr, 0, w, func(a *payments.Authorization) { a.Value.SetInt64(1999) })
 	a := do(t, "GET", url, nil, p)
-	got, err := payments.ParseChallenge(a.header, a.body)
+	got, err := x402.ParseChallenge(a.header, a.body)
 	if a.status != 402 || err != nil || got.Error != ReasonValueMismatch {
 		t.Fatalf("underpaid v1: %d %s", a.status, a.body)
 	}
 	p = payloadFor(t, pr, 0, w, nil)
 	a = do(t, "GET", url, nil, p)
 	sr := receiptOf(t, a.header)
-	if a.status != 200 || sr == nil || !sr.Success || a.header.Get(payments.HeaderXPaymentResponse) == "" {
+	if a.status != 200 || sr == nil || !sr.Success || a.header.Get(x402.HeaderXPaymentResponse) == "" {
 		t.Fatalf("v1 payment: %d %s %v", a.status, a.body, a.header)
 	}
 	// Replaying the same X-PAYMENT is refused: the nonce is spent.
 	a = do(t, "GET", url, nil, p)
-	if got, _ := payments.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ReasonNonceUsed {
+	if got, _ := x402.ParseChallenge(a.header, a.body); a.status != 402 || got.Error != ReasonNonceUsed {
 		t.Fatalf("replay: %d %s", a.status, a.body)
 	}
 	if run.Facilitator.Balance(DefaultPayTo) != 2000 {
@@ -323,7 +325,7 @@ func TestSettleFailureWithholdsBody(t *testing.T) {
 	pr := challengeOf(t, "GET", url, nil)
 	a := do(t, "GET", url, nil, payloadFor(t, pr, 0, w, nil))
 	sr := receiptOf(t, a.header)
-	got, err := payments.ParseChallenge(a.header, a.body)
+	got, err := x402.ParseChallenge(a.header, a.body)
 	if a.status != 402 || string(a.body) != "{}" || err != nil || got.Error != ReasonInsufficientBalance ||
 		sr == nil || sr.Success || sr.ErrorReason != ReasonInsufficientBalance {
 		t.Fatalf("settle failure: %d %s %+v %+v", a.status, a.body, got, sr)
@@ -344,7 +346,7 @@ func TestIdempotent(t *testing.T) {
 	run := start(t, Config{})
 	url := run.URL + "/v2/idempotent"
 	pr := challengeOf(t, "GET", url, nil)
-	if ext := pr.Extensions[payments.ExtPaymentIdentifier]; !bytes.Contains(ext, []byte(`"info":{"required":true}`)) || !bytes.Contains(ext, []byte(`"schema":`)) {
+	if ext := pr.Extensions[x402.ExtPaymentIdentifier]; !bytes.Contains(ext, []byte(`"info":{"required":true}`)) || !bytes.Contains(ext, []byte(`"schema":`)) {
 		t.Fatalf("extension %s", ext)
 	}
 
@@ -359,7 +361,7 @@ func TestIdempotent(t *testing.T) {
 	// The same payment again: the same answer, not settled twice.
 	first := run.Seller.ReceivedPayments()[0]
 	a := doHeader(t, "GET", url, nil, first.Header, first.Value)
-	if a.status != 200 || !bytes.Equal(a.body, res.Body) || a.header.Get(payments.HeaderPaymentResponse) != res.Header.Get(payments.HeaderPaymentResponse) {
+	if a.status != 200 || !bytes.Equal(a.body, res.Body) || a.header.Get(x402.HeaderPaymentResponse) != res.Header.Get(x402.HeaderPaymentResponse) {
 		t.Fatalf("replay: %d %s", a.status, a.body)
 	}
 	if run.Facilitator.SettledCount() != 1 || run.Facilitator.Balance(DefaultPayTo) != 1000 || run.Seller.PaidCount(RouteIdempotent) != 1 {
@@ -369,15 +371,15 @@ func TestIdempotent(t *testing.T) {
 	// The same id with another payment: 409.
 	w := mustWallet(t, anvilKey0)
 	p := payloadFor(t, pr, 0, w, nil)
-	p.Extensions = map[string]json.RawMessage{payments.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true,"id":"` + id + `"}}`)}
+	p.Extensions = map[string]json.RawMessage{x402.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true,"id":"` + id + `"}}`)}
 	if a := do(t, "GET", url, nil, p); a.status != http.StatusConflict {
 		t.Fatalf("same id, other payment: %d %s", a.status, a.body)
 	}
 	// No id, or a malformed one: 400.
 	for _, ext := range []map[string]json.RawMessage{
 		nil,
-		{payments.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true}}`)},
-		{payments.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true,"id":"short"}}`)},
+		{x402.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true}}`)},
+		{x402.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true,"id":"short"}}`)},
 	} {
 		p := payloadFor(t, pr, 0, w, nil)
 		p.Extensions = ext
@@ -387,7 +389,7 @@ func TestIdempotent(t *testing.T) {
 	}
 	// A fresh id pays again.
 	p = payloadFor(t, pr, 0, w, nil)
-	p.Extensions = map[string]json.RawMessage{payments.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true,"id":"another_id_0123456789"}}`)}
+	p.Extensions = map[string]json.RawMessage{x402.ExtPaymentIdentifier: json.RawMessage(`{"info":{"required":true,"id":"another_id_0123456789"}}`)}
 	if a := do(t, "GET", url, nil, p); a.status != 200 {
 		t.Fatalf("fresh id: %d %s", a.status, a.body)
 	}
@@ -436,7 +438,7 @@ func TestMisbehaviour(t *testing.T) {
 		{mode: ModePending, status: 200, charged: payments.Charged, state: "pending", moved: 1000, headers: 1,
 			check: func(t *testing.T, run *Running, res *payments.Result) {
 				sr := receiptOf(t, res.Header)
-				if sr.Success || sr.ErrorReason != payments.ReasonSettlementPending || !txHashRE.MatchString(res.Receipt.Transaction) {
+				if sr.Success || sr.ErrorReason != x402.ReasonSettlementPending || !txHashRE.MatchString(res.Receipt.Transaction) {
 					t.Fatalf("pending receipt %+v", sr)
 				}
 			}},
@@ -556,7 +558,7 @@ func TestConfigPricesAndPayee(t *testing.T) {
 	s := New(Config{OnPayment: func(r Received) { seen = append(seen, r) }})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	doHeader(t, "GET", srv.URL+"/free/ping", nil, payments.HeaderPaymentSignature, "e30=")
+	doHeader(t, "GET", srv.URL+"/free/ping", nil, x402.HeaderPaymentSignature, "e30=")
 	if len(seen) != 1 || seen[0].Path != "/free/ping" || seen[0].Payload == nil {
 		t.Fatalf("OnPayment saw %+v", seen)
 	}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -55,15 +57,15 @@ type offerInfo struct {
 	url         string
 	method      string // from the flag; "" lets the seller's info decide
 	description string
-	accepts     []payments.Requirement
+	accepts     []x402.Requirement
 	info        *httpInfo // bazaar info.input and schema, or v1 outputSchema.input
 }
 
 // cheapest picks the cheapest accept x402-mcp can pay (exact scheme, an EVM
 // network, an atomic amount, 0x payee, USDC) within the filter.
-func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, payments.Network, payments.Amount, error) {
+func cheapest(accepts []x402.Requirement, f Filter) (x402.Requirement, payments.Network, payments.Amount, error) {
 	var (
-		best    payments.Requirement
+		best    x402.Requirement
 		bestNet payments.Network
 		bestAmt payments.Amount
 		found   bool

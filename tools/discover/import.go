@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
@@ -205,7 +206,7 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 	}
 	o := offerInfo{url: it.Resource.URL}
 	for i, raw := range it.Accepts {
-		var r payments.Requirement
+		var r x402.Requirement
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return Draft{}, nil, fmt.Errorf("accepts[%d] is not a payment requirement", i)
 		}
@@ -219,7 +220,7 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 			o.description = d
 		}
 	}
-	o.info = inputOf(it.Extensions[payments.ExtBazaar], true)
+	o.info = inputOf(it.Extensions[x402.ExtBazaar], true)
 	for _, a := range o.accepts {
 		if o.description == "" {
 			o.description = a.Description

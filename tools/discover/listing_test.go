@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Payment options for the listings below: one v2 accept and one v1 accept.
@@ -285,9 +285,9 @@ func TestDraftInputSchemaIsCleaned(t *testing.T) {
 	parseOne(t, d)
 }
 
-func mustAccepts(t *testing.T, raw ...string) []payments.Requirement {
+func mustAccepts(t *testing.T, raw ...string) []x402.Requirement {
 	t.Helper()
-	out := make([]payments.Requirement, len(raw))
+	out := make([]x402.Requirement, len(raw))
 	for i, r := range raw {
 		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
 			t.Fatal(err)

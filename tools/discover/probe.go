@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // maxProbeBody bounds what Probe reads of an answer.
@@ -67,7 +67,7 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		}
 		return Draft{}, nil, fmt.Errorf("%s", msg)
 	}
-	pr, err := payments.ParseChallenge(resp.Header, bytes.TrimSpace(b))
+	pr, err := x402.ParseChallenge(resp.Header, bytes.TrimSpace(b))
 	if err != nil {
 		return Draft{}, nil, fmt.Errorf("%s %s answered 402 but not a usable x402 challenge: %w", method, opts.URL, err)
 	}
@@ -78,7 +78,7 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		}
 		_ = json.Unmarshal(pr.Resource, &res)
 		o.description = res.Description
-		o.info = inputOf(pr.Extensions[payments.ExtBazaar], true)
+		o.info = inputOf(pr.Extensions[x402.ExtBazaar], true)
 	} else {
 		o.description = pr.Accepts[0].Description
 		for _, a := range pr.Accepts {

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
@@ -144,7 +146,7 @@ func receivedAuthorization(t *testing.T, s *localseller.Seller, i int) payments.
 	if len(rp) <= i || rp[i].Payload == nil {
 		t.Fatalf("seller received %d payments, want payment %d", len(rp), i)
 	}
-	a, err := payments.ParseAuthorization(rp[i].Payload.Payload.Authorization)
+	a, err := payments.ParseAuthorization(payments.MustEIP3009Payload(rp[i].Payload.Payload).Authorization)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestConcurrentSettlesOnChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	pr, err := payments.ParseChallenge(resp.Header, nil)
+	pr, err := x402.ParseChallenge(resp.Header, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +204,8 @@ func TestConcurrentSettlesOnChain(t *testing.T) {
 	w := wallet(t, anvilKey0)
 	a := auth(t, w, 1_000)
 	a.To = cs.run.Seller.PayTo()
-	p := &payments.PaymentPayload{X402Version: 2, Accepted: rq.Raw, Resource: pr.Resource,
-		Payload: payments.EIP3009Payload{Signature: hexutil.Encode(sign(t, w, fac.Domain(), a)), Authorization: a.JSON()}}
+	p := &x402.PaymentPayload{X402Version: 2, Accepted: rq.Raw, Resource: pr.Resource,
+		Payload: payments.EIP3009Payload{Signature: hexutil.Encode(sign(t, w, fac.Domain(), a)), Authorization: a.JSON()}.Raw()}
 	var ok, nonceUsed atomic.Int32
 	for i := 0; i < 5; i++ {
 		wg.Add(1)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -104,7 +106,7 @@ func TestUnknownCheckIsBounded(t *testing.T) {
 	target, _ := url.Parse(cs.run.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(payments.HeaderPaymentSignature) != "" {
+		if r.Header.Get(x402.HeaderPaymentSignature) != "" {
 			conn, _, err := http.NewResponseController(w).Hijack()
 			if err == nil {
 				conn.Close() // the paid request is lost before the seller sees it

@@ -1,4 +1,14 @@
-package payments
+// Package x402 is the wire format of x402, versions 1 and 2: the 402
+// challenge (PaymentRequired and its accepts), the payment a client sends
+// (PaymentPayload, in the PAYMENT-SIGNATURE or X-PAYMENT header), the
+// receipt (SettlementResponse, in PAYMENT-RESPONSE or X-PAYMENT-RESPONSE,
+// also a facilitator's /settle answer) and a facilitator's /verify answer,
+// the _meta keys that carry them over MCP, and the payment-identifier
+// extension. It decodes what others wrote within fixed bounds (64 KiB, 512
+// levels of nesting) and keeps the exact bytes a seller sent where they are
+// echoed. It knows no chain and no money rules: a scheme's payload is raw
+// JSON here, and amounts are the atomic decimal strings of the wire.
+package x402
 
 import (
 	"bytes"
@@ -18,6 +28,16 @@ const (
 	HeaderPaymentResponse  = "PAYMENT-RESPONSE"   // v2 receipt
 	HeaderXPayment         = "X-PAYMENT"          // v1 payment
 	HeaderXPaymentResponse = "X-PAYMENT-RESPONSE" // v1 receipt
+)
+
+// _meta keys of x402 over MCP (x402-protocol.md §5).
+const (
+	// MetaPayment carries the PaymentPayload, as a JSON object, on a paid
+	// tools/call.
+	MetaPayment = "x402/payment"
+	// MetaPaymentResponse carries the SettlementResponse in a tool
+	// result's _meta.
+	MetaPaymentResponse = "x402/payment-response"
 )
 
 // Extension keys x402-mcp understands.
@@ -76,26 +96,6 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// EVMExtra is the EVM scheme's `extra` object.
-type EVMExtra struct {
-	Name                string `json:"name"`
-	Version             string `json:"version"`
-	AssetTransferMethod string `json:"assetTransferMethod,omitempty"`
-	PaymentFlow         string `json:"paymentFlow,omitempty"`
-}
-
-// evmExtra decodes extra leniently: a seller may add keys we do not know.
-func (r *Requirement) evmExtra() (EVMExtra, error) {
-	var e EVMExtra
-	if len(r.Extra) == 0 || string(r.Extra) == "null" {
-		return e, nil
-	}
-	if err := json.Unmarshal(r.Extra, &e); err != nil {
-		return e, fmt.Errorf("extra is not an object of strings: %w", err)
-	}
-	return e, nil
-}
-
 // PaymentRequired is a 402 challenge, v1 or v2.
 type PaymentRequired struct {
 	X402Version int                        `json:"x402Version"`
@@ -130,8 +130,8 @@ func (p *PaymentRequired) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// maxChallengeBytes bounds the 402 body and header we are willing to read.
-const maxChallengeBytes = 64 << 10
+// MaxChallengeBytes bounds the 402 body and header we are willing to read.
+const MaxChallengeBytes = 64 << 10
 
 // ParseChallenge reads an x402 challenge from a 402 (or 412) response: the v2
 // PAYMENT-REQUIRED header if present, else the JSON body (v1, or v2 from servers
@@ -139,10 +139,10 @@ const maxChallengeBytes = 64 << 10
 func ParseChallenge(h http.Header, body []byte) (*PaymentRequired, error) {
 	var raw []byte
 	if v := h.Get(HeaderPaymentRequired); v != "" {
-		if len(v) > maxChallengeBytes {
-			return nil, fmt.Errorf("PAYMENT-REQUIRED header is %d bytes, over the %d-byte limit", len(v), maxChallengeBytes)
+		if len(v) > MaxChallengeBytes {
+			return nil, fmt.Errorf("PAYMENT-REQUIRED header is %d bytes, over the %d-byte limit", len(v), MaxChallengeBytes)
 		}
-		dec, err := decodeB64(v)
+		dec, err := DecodeB64(v)
 		if err != nil {
 			return nil, fmt.Errorf("PAYMENT-REQUIRED header is not base64: %w", err)
 		}
@@ -153,8 +153,8 @@ func ParseChallenge(h http.Header, body []byte) (*PaymentRequired, error) {
 			return nil, fmt.Errorf("402 response has neither a PAYMENT-REQUIRED header nor a JSON body: the seller does not speak x402")
 		}
 	}
-	if len(raw) > maxChallengeBytes {
-		return nil, fmt.Errorf("payment challenge is %d bytes, over the %d-byte limit", len(raw), maxChallengeBytes)
+	if len(raw) > MaxChallengeBytes {
+		return nil, fmt.Errorf("payment challenge is %d bytes, over the %d-byte limit", len(raw), MaxChallengeBytes)
 	}
 	var pr PaymentRequired
 	if err := jsonlimit.Unmarshal(raw, &pr); err != nil {
@@ -176,8 +176,8 @@ func ParseChallenge(h http.Header, body []byte) (*PaymentRequired, error) {
 	return &pr, nil
 }
 
-// decodeB64 accepts standard base64 with or without padding (sellers differ).
-func decodeB64(s string) ([]byte, error) {
+// DecodeB64 accepts standard base64 with or without padding (sellers differ).
+func DecodeB64(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
 		return b, nil
@@ -185,33 +185,19 @@ func decodeB64(s string) ([]byte, error) {
 	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
 }
 
-// EIP3009Payload is the EVM exact scheme's payload.
-type EIP3009Payload struct {
-	Signature     string            `json:"signature"`
-	Authorization AuthorizationJSON `json:"authorization"`
-}
-
-// AuthorizationJSON is an EIP-3009 authorization as it travels in JSON.
-type AuthorizationJSON struct {
-	From        string `json:"from"`
-	To          string `json:"to"`
-	Value       string `json:"value"`
-	ValidAfter  string `json:"validAfter"`
-	ValidBefore string `json:"validBefore"`
-	Nonce       string `json:"nonce"`
-}
-
 // PaymentPayload is what the client sends in PAYMENT-SIGNATURE (v2) or
 // X-PAYMENT (v1). Accepted, Resource and Extensions are raw so that they echo
 // byte for byte what the seller sent.
 type PaymentPayload struct {
-	X402Version int                        `json:"x402Version"`
-	Scheme      string                     `json:"scheme,omitempty"`  // v1
-	Network     string                     `json:"network,omitempty"` // v1
-	Resource    json.RawMessage            `json:"resource,omitempty"`
-	Accepted    json.RawMessage            `json:"accepted,omitempty"`
-	Payload     EIP3009Payload             `json:"payload"`
-	Extensions  map[string]json.RawMessage `json:"extensions,omitempty"`
+	X402Version int             `json:"x402Version"`
+	Scheme      string          `json:"scheme,omitempty"`  // v1
+	Network     string          `json:"network,omitempty"` // v1
+	Resource    json.RawMessage `json:"resource,omitempty"`
+	Accepted    json.RawMessage `json:"accepted,omitempty"`
+	// Payload is the scheme's payload (EVM exact: the EIP-3009
+	// authorization and its signature), as the scheme wrote it.
+	Payload    json.RawMessage            `json:"payload"`
+	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
 }
 
 // Encode returns the header name and the base64 value to send.
@@ -229,7 +215,7 @@ func (p *PaymentPayload) Encode() (name, value string, err error) {
 
 // DecodePaymentHeader decodes a PAYMENT-SIGNATURE or X-PAYMENT value.
 func DecodePaymentHeader(v string) (*PaymentPayload, error) {
-	b, err := decodeB64(v)
+	b, err := DecodeB64(v)
 	if err != nil {
 		return nil, fmt.Errorf("payment header is not base64: %w", err)
 	}
@@ -266,10 +252,10 @@ func ParseSettlement(h http.Header) (*SettlementResponse, error) {
 	if v == "" {
 		return nil, nil
 	}
-	if len(v) > maxChallengeBytes {
-		return nil, fmt.Errorf("payment response header is over the %d-byte limit", maxChallengeBytes)
+	if len(v) > MaxChallengeBytes {
+		return nil, fmt.Errorf("payment response header is over the %d-byte limit", MaxChallengeBytes)
 	}
-	b, err := decodeB64(v)
+	b, err := DecodeB64(v)
 	if err != nil {
 		return nil, fmt.Errorf("payment response header is not base64: %w", err)
 	}
@@ -307,4 +293,55 @@ func Sanitize(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over
+// MCP), with the checks ParseChallenge makes.
+func ParseChallengeJSON(raw []byte) (*PaymentRequired, error) {
+	return ParseChallenge(nil, raw)
+}
+
+// VerifyResponse is a facilitator's /verify answer.
+type VerifyResponse struct {
+	IsValid        bool   `json:"isValid"`
+	InvalidReason  string `json:"invalidReason,omitempty"`
+	InvalidMessage string `json:"invalidMessage,omitempty"`
+	Payer          string `json:"payer,omitempty"`
+}
+
+// ValidPaymentID says whether s is a valid x402 payment identifier: 16 to
+// 128 characters of [A-Za-z0-9_-] (the payment-identifier extension).
+func ValidPaymentID(s string) bool {
+	if len(s) < 16 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// WithPaymentID adds info.id to the server's payment-identifier extension,
+// keeping every field the server sent as it was.
+func WithPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
+	var ext map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &ext); err != nil {
+		return nil, fmt.Errorf("payment-identifier extension is not an object: %w", err)
+	}
+	info := map[string]json.RawMessage{}
+	if ri, ok := ext["info"]; ok && string(ri) != "null" {
+		if err := json.Unmarshal(ri, &info); err != nil {
+			return nil, fmt.Errorf("payment-identifier info is not an object: %w", err)
+		}
+	}
+	idJSON, _ := json.Marshal(id)
+	info["id"] = idJSON
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	ext["info"] = b
+	return json.Marshal(ext)
 }

@@ -1,4 +1,4 @@
-package payments
+package x402
 
 import (
 	"encoding/base64"
@@ -117,7 +117,7 @@ func TestParseSettlement(t *testing.T) {
 
 func TestWithPaymentIDKeepsServerFields(t *testing.T) {
 	raw := json.RawMessage(`{"info":{"required":true,"x":1.0},"schema":{"type":"object"}}`)
-	got, err := withPaymentID(raw, "pay_0123456789abcdef")
+	got, err := WithPaymentID(raw, "pay_0123456789abcdef")
 	if err != nil {
 		t.Fatal(err)
 	}
