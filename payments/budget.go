@@ -234,7 +234,7 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), toolLimit, s.Tool, toolSetting},
 		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), hostLimit, s.Host, "budget.per_host"},
 		{ScopeSession, r.Session, "the per-session budget", b.PerSession, s.Session, "budget.per_session"},
-		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
+		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network, r.NetworkName), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
 		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},
 		{ScopeTotal, "", "the total budget", b.Total, s.Total, "budget.total"},
 	}
@@ -321,8 +321,8 @@ func quoteName(s string) string {
 	return Sanitize(s, 80)
 }
 
-func networkBudgetName(n Network) string {
-	if name := n.Name(); name != "" && !strings.EqualFold(name, string(n)) {
+func networkBudgetName(n Network, name string) string {
+	if name != "" && !strings.EqualFold(name, string(n)) {
 		return fmt.Sprintf("the budget for network %s (%s)", n, name)
 	}
 	return "the budget for network " + string(n)

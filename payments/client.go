@@ -10,17 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/payments/x402"
-
-	"github.com/ethereum/go-ethereum/common"
 )
 
 // Receipt describes a payment that left the wallet.
@@ -114,15 +110,19 @@ type Result struct {
 // with changed terms, the refused one staying counted until reconciliation
 // proves it unused; a signed payment the seller refused is never called
 // "not charged" (the seller holds the signature); a
-// transport failure on the paid request resends the same signed header (the
-// single-use nonce makes a double charge impossible); an ambiguous outcome is
-// never followed by a new signature.
+// transport failure on the paid request resends the same signed header (a
+// signed payment settles at most once: EVM's nonce, Solana's signature);
+// an ambiguous outcome is never followed by a new signature.
 type Client struct {
-	HTTP   *http.Client
-	Wallet *Wallet
-	Policy Policy
-	Ledger Ledger
-	Logger *slog.Logger
+	HTTP *http.Client
+	// Schemes are the schemes the client pays with (evm.Exact, …): they
+	// judge the options of a 402, sign, and prove a payment's fate.
+	Schemes *Schemes
+	// Signers are the wallet's keys, one per family (package wallet).
+	Signers Signers
+	Policy  Policy
+	Ledger  Ledger
+	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// MaxBody caps the bytes read from an upstream body (default 10 MiB).
@@ -141,14 +141,13 @@ type Client struct {
 	// request so that warm calls take one round trip; nil turns the warm
 	// path off.
 	Warm *Warm
-	// Chain, when set, is asked at once whether a payment whose outcome is
-	// unknown was used on chain, for at most ProveWithin and never past the
-	// call's context: a used one is recorded settled, with its transaction,
-	// and the call answers charged. Nil (or a network without an rpc
-	// endpoint) leaves the outcome unknown until reconciliation.
-	Chain ChainChecker
-	// ProveWithin bounds that check (DefaultProveWithin when zero; a
-	// negative value turns it off).
+	// ProveWithin bounds how long the payment's scheme is asked at once,
+	// never past the call's context, whether a payment whose outcome is
+	// unknown was used on chain (Scheme.Prove): a used one is recorded
+	// settled, with its transaction, and the call answers charged. A
+	// network without an rpc endpoint leaves the outcome unknown until
+	// reconciliation. DefaultProveWithin when zero; a negative value turns
+	// the check off.
 	ProveWithin time.Duration
 }
 
@@ -340,7 +339,7 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*x402.P
 	// query or user info), since the signed payload is kept in the ledger
 	// (v2 sellers match on `accepted`).
 	pr := forResource(cached, lim.Redaction.shownURL(req.URL))
-	if _, best := c.Policy.evaluate(pr, lim); best != nil {
+	if _, best := c.Policy.evaluate(c.Schemes, c.Signers, pr, lim); best != nil {
 		return pr, best
 	}
 	// The entry's limits changed since (a reload): ask the seller again.
@@ -418,7 +417,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *x
 // the payment's authorization expires at least.
 func (c *Client) chillWarm(lim Limit, p *Pending, warm bool) {
 	if warm && c.Warm != nil {
-		c.Warm.chill(lim.WarmKey, c.now(), p.validBefore)
+		c.Warm.chill(lim.WarmKey, c.now(), p.proof.Deadline)
 	}
 }
 
@@ -431,17 +430,21 @@ func retryCallID(id string) string {
 	return paymentID("")
 }
 
-// reservation is what the ledger holds for paying o (requirement r) for
-// resource at the seller host (host:port).
-func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *x402.Requirement, resource, host string) Reservation {
+// reservation is what the ledger holds for paying o for resource at the
+// seller host (host:port).
+func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, resource, host string) Reservation {
 	session := lim.Session
 	if session == "" {
 		session = c.SessionFor(ctx)
 	}
+	t := &o.terms
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
-		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
-		Currency: o.cur.or(), Host: host, Session: session, ToolBudget: lim.ToolBudget,
+		Network: t.Network, PayTo: t.PayTo, Asset: t.Asset,
+		Currency: t.Currency.or(), Host: host, Session: session, ToolBudget: lim.ToolBudget,
+	}
+	if t.Scheme != nil {
+		rsv.NetworkName = t.Scheme.Family().NetworkName(t.Network)
 	}
 	if lim.Tip != nil {
 		rsv.Kind, rsv.Note = KindTip, lim.Tip.Note
@@ -464,14 +467,8 @@ func HostPort(u *url.URL) string {
 }
 
 // signedRecord is what the ledger records before the payment leaves.
-func signedRecord(p *x402.PaymentPayload, a AuthorizationJSON, validBefore time.Time, payer, hName, hValue, pid string) Signed {
-	s := Signed{
-		Nonce: a.Nonce, ValidBefore: time.Unix(validBefore.Unix(), 0), Payer: payer,
-		Header: hName, Payload: hValue, X402Version: p.X402Version,
-	}
-	if after, err := strconv.ParseInt(a.ValidAfter, 10, 64); err == nil {
-		s.ValidAfter = time.Unix(after, 0)
-	}
+func signedRecord(p *x402.PaymentPayload, proof Proof, hName, hValue, pid string) Signed {
+	s := Signed{Proof: proof, Header: hName, Payload: hValue, X402Version: p.X402Version}
 	if _, ok := p.Extensions[x402.ExtPaymentIdentifier]; ok {
 		s.PaymentID = pid
 	}
@@ -492,49 +489,30 @@ func rejectionReason(paid *Result, settle *x402.SettlementResponse) string {
 	return "no reason given"
 }
 
-// nonceUsed says the seller reports our authorization as already used: it
-// settled, through this call or a replay of it.
+// nonceUsed says the seller reports our payment as already used (EVM's
+// nonce_already_used, Solana's duplicate_settlement): it settled, through
+// this call or a replay of it.
 func nonceUsed(reason string) bool {
 	return strings.Contains(reason, "nonce_already_used") || strings.Contains(reason, "duplicate_settlement")
 }
 
-// buildPayment signs an EIP-3009 authorization for the chosen requirement.
-func (c *Client) buildPayment(pr *x402.PaymentRequired, r *x402.Requirement, o *Option, lim Limit) (*x402.PaymentPayload, AuthorizationJSON, time.Time, error) {
-	var nonce [32]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, AuthorizationJSON{}, time.Time{}, fmt.Errorf("nonce: %w", err)
+// buildPayment has o's scheme sign the payment that pays it (pr is the
+// challenge it answers) and wraps it in the x402 payment payload.
+func (c *Client) buildPayment(ctx context.Context, pr *x402.PaymentRequired, o *Option, lim Limit) (*x402.PaymentPayload, Proof, error) {
+	t := &o.terms
+	signer := c.Signers.For(t.Scheme.Family().Name())
+	if signer == nil {
+		return nil, Proof{}, fmt.Errorf("the wallet holds no %s key", t.Scheme.Family().Title())
 	}
-	now := c.now()
-	timeout := int64(r.MaxTimeoutSeconds)
-	if timeout <= 0 {
-		timeout = 60
-		if pr.X402Version == 1 {
-			timeout = 600 // the reference v1 client's default
-		}
-	}
-	timeout = min(timeout, maxValiditySeconds)
-	validBefore := now.Add(time.Duration(timeout) * time.Second)
-	validAfter := big.NewInt(0)
-	if pr.X402Version == 1 {
-		validAfter = big.NewInt(now.Unix() - 600)
-	}
-	auth := Authorization{
-		From: c.Wallet.Address(), To: common.HexToAddress(r.PayTo), Value: new(big.Int).SetUint64(uint64(o.Amount)),
-		ValidAfter: validAfter, ValidBefore: big.NewInt(validBefore.Unix()), Nonce: nonce,
-	}
-	sig, err := c.Wallet.Sign(o.domain, auth)
+	payload, proof, err := t.Scheme.Sign(ctx, t, signer, c.now())
 	if err != nil {
-		return nil, AuthorizationJSON{}, time.Time{}, err
+		return nil, Proof{}, err
 	}
-	aj := auth.JSON()
-	payload, err := json.Marshal(EIP3009Payload{Signature: "0x" + hex.EncodeToString(sig), Authorization: aj})
-	if err != nil {
-		return nil, AuthorizationJSON{}, time.Time{}, fmt.Errorf("encode the payload: %w", err)
-	}
+	r := t.Requirement
 	p := &x402.PaymentPayload{X402Version: pr.X402Version, Payload: payload}
 	if pr.X402Version == 1 {
 		p.Scheme, p.Network = r.Scheme, r.Network
-		return p, aj, validBefore, nil
+		return p, proof, nil
 	}
 	p.Accepted, p.Resource = r.Raw, pr.Resource
 	if len(pr.Extensions) > 0 {
@@ -545,18 +523,13 @@ func (c *Client) buildPayment(pr *x402.PaymentRequired, r *x402.Requirement, o *
 		if raw, ok := pr.Extensions[x402.ExtPaymentIdentifier]; ok {
 			withID, err := x402.WithPaymentID(raw, paymentID(lim.CallID))
 			if err != nil {
-				return nil, AuthorizationJSON{}, time.Time{}, err
+				return nil, Proof{}, err
 			}
 			p.Extensions[x402.ExtPaymentIdentifier] = withID
 		}
 	}
-	return p, aj, validBefore, nil
+	return p, proof, nil
 }
-
-// maxValiditySeconds bounds how long a signed authorization stays valid,
-// whatever the seller asks: an unused one is held against the budget until
-// it expires.
-const maxValiditySeconds = 900
 
 // send performs one request. A non-empty header name attaches the payment.
 func (c *Client) send(ctx context.Context, req *http.Request, hName, hValue string) (*Result, error) {
@@ -633,7 +606,7 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 // stopped is the error of a call whose context ended before anything was
 // signed; o is the option it would have paid.
 func stopped(ctx context.Context, o *Option) *Error {
-	price := o.cur.Format(o.Amount)
+	price := o.terms.Currency.Format(o.Amount)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &Error{Code: CodeUpstreamTimeout, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
 			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", price)}

@@ -1,4 +1,4 @@
-package payments
+package payments_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
@@ -19,28 +20,21 @@ func withDeep(s string) string {
 	return strings.TrimSuffix(s, "}") + `,"x":` + deepJSON + `}`
 }
 
-// TestParsersRefuseDeepJSON: every parser of what a seller, a facilitator or
-// a keystore file says refuses nesting deeper than 512 levels, however
-// valid the rest, with an error that names the problem.
+// TestParsersRefuseDeepJSON: every parser of what a seller or a facilitator
+// says refuses nesting deeper than 512 levels, however valid the rest, with
+// an error that names the problem (a keystore file's parser:
+// payments/wallet's TestKeystoreRefusesDeepJSON).
 func TestParsersRefuseDeepJSON(t *testing.T) {
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	hdr := func(k, v string) http.Header { h := http.Header{}; h.Set(k, v); return h }
 	settlement := `{"success":true,"transaction":"0xabc","network":"eip155:84532"}`
-	w, err := ParseHexKey(anvil0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keystore, err := EncryptKeystore(w.key, testPass, 1<<10, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	facilitator := func(answer string) error {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(answer))
 		}))
 		defer srv.Close()
-		f := &FacilitatorClient{URL: srv.URL}
+		f := &payments.FacilitatorClient{URL: srv.URL}
 		_, err := f.Settle(context.Background(), &x402.PaymentPayload{X402Version: 2}, &x402.Requirement{Raw: []byte(`{}`)})
 		return err
 	}
@@ -65,7 +59,6 @@ func TestParsersRefuseDeepJSON(t *testing.T) {
 		}, settlement},
 		{"payment header", func(d string) error { _, err := x402.DecodePaymentHeader(b64(d)); return err }, `{"x402Version":2}`},
 		{"facilitator answer", facilitator, settlement},
-		{"keystore", func(d string) error { _, err := DecryptKeystore([]byte(d), testPass); return err }, string(keystore)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -66,7 +69,7 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 			PaymentPayload x402.PaymentPayload `json:"paymentPayload"`
 		}
 		_ = json.Unmarshal(body, &req)
-		a := payments.MustEIP3009Payload(req.PaymentPayload.Payload).Authorization
+		a := evm.MustPayload(req.PaymentPayload.Payload).Authorization
 		f.mu.Lock()
 		f.seen = append(f.seen, facRequest{op: op, nonce: a.Nonce, to: a.To, value: a.Value, body: string(body)})
 		mis := f.misbehave
@@ -85,7 +88,7 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.srv.Close)
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +100,12 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 	t.Cleanup(func() { book.Close() })
 	f.book = book
 	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 10_000, Budget: budget}
-	f.client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "s"}
-	usdc, _ := payments.KnownUSDC("eip155:84532")
+	f.client = &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "s"}
+	usdc, _ := evm.KnownUSDC("eip155:84532")
 	f.tips = &payments.Tipping{
-		Network: "eip155:84532", Asset: usdc.Address, Domain: payments.Domain{Name: usdc.Name, Version: usdc.Version},
+		Network: "eip155:84532", Family: evm.Family{}, Asset: usdc,
 		Facilitator: f.srv.URL, PerDay: budget.TipPerDay, MaxTip: 2_000_000, AllowAddresses: true, Timeout: 2 * time.Second,
-		Recipients: []payments.Recipient{{Name: "alice", Address: alice}},
+		Recipients: []payments.Recipient{{Name: "alice", Address: alice.Hex()}},
 	}
 	return f
 }
@@ -156,13 +159,13 @@ func TestTipSettles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Charged != payments.Charged || res.Receipt.State != "settled" || res.Receipt.Transaction == "" || res.Recipient.Address != alice || res.Note != "great article, thanks" {
+	if res.Charged != payments.Charged || res.Receipt.State != "settled" || res.Receipt.Transaction == "" || res.Recipient.Address != alice.Hex() || res.Note != "great article, thanks" {
 		t.Fatalf("result %+v receipt %+v", res, res.Receipt)
 	}
 	if got := f.fac.Balance(alice); got != 1_500_000 {
 		t.Fatalf("alice holds %s, want exactly 1.5", got)
 	}
-	if got := f.fac.Balance(f.client.Wallet.Address()); got != 8_500_000 {
+	if got := f.fac.Balance(f.client.Signers[0].(*wallet.EVMKey).Address()); got != 8_500_000 {
 		t.Fatalf("the wallet holds %s", got)
 	}
 	if asked.Load() != 1 || question.Tip == nil || question.Tip.Name != "alice" || question.Tip.Note != "great article, thanks" || question.Amount != 1_500_000 || question.PayTo != alice.Hex() {

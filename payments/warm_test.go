@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -84,7 +87,7 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 	srv := httptest.NewServer(front)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +100,7 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 	}
 	t.Cleanup(func() { _ = f.ledger.Close() })
 	f.client = &payments.Client{
-		HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: f.ledger, Now: f.clock.Now,
+		HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: f.ledger, Now: f.clock.Now,
 		PaidRetries: -1, Warm: &payments.Warm{TTL: time.Minute, Cooldown: 10 * time.Minute},
 	}
 	return f
@@ -235,10 +238,10 @@ func TestWarmPathTermsChanged(t *testing.T) {
 			if derr != nil {
 				t.Fatal(derr)
 			}
-			if payments.MustEIP3009Payload(wp.Payload).Authorization.Value != "1000" {
-				t.Fatalf("the warm payment signed %s, want the remembered 1000", payments.MustEIP3009Payload(wp.Payload).Authorization.Value)
+			if evm.MustPayload(wp.Payload).Authorization.Value != "1000" {
+				t.Fatalf("the warm payment signed %s, want the remembered 1000", evm.MustPayload(wp.Payload).Authorization.Value)
 			}
-			if fac.NonceUsed(f.client.Wallet.Address(), hashOf(t, payments.MustEIP3009Payload(wp.Payload).Authorization.Nonce)) {
+			if fac.NonceUsed(f.client.Signers[0].(*wallet.EVMKey).Address(), hashOf(t, evm.MustPayload(wp.Payload).Authorization.Nonce)) {
 				t.Fatal("the refused warm authorization was settled")
 			}
 			// …counted, never twice, and still counted once it expired by the
@@ -527,7 +530,7 @@ func TestWarmPathKeyedOnRequest(t *testing.T) {
 		res, err, reqs, paid := f.call(t, "/v2/tip/bob?amount=0.001", lim)
 		mustPaid(t, res, err, 1000)
 		got := f.seller.ReceivedPayments()[n0:]
-		if reqs != 2 || paid != 1 || len(got) != 1 || payments.MustEIP3009Payload(got[0].Payload.Payload).Authorization.Value != "1000" {
+		if reqs != 2 || paid != 1 || len(got) != 1 || evm.MustPayload(got[0].Payload.Payload).Authorization.Value != "1000" {
 			t.Fatalf("%d requests, %d payments (%v); want a cold call that signs 1000 once", reqs, paid, values(got))
 		}
 		if s := summary(t, f.ledger); s.Settled != 3000 || s.Pending != 0 {
@@ -555,7 +558,7 @@ func TestWarmPathNeverV1(t *testing.T) {
 			t.Fatalf("call %d: %d requests, %d payments; a v1 call must ask first (2, 1)", i, reqs, paid)
 		}
 		for _, r := range f.seller.ReceivedPayments()[n0:] {
-			if r.Payload == nil || payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Value != price.Atomic() {
+			if r.Payload == nil || evm.MustPayload(r.Payload.Payload).Authorization.Value != price.Atomic() {
 				t.Fatalf("call %d: the seller received %v for a resource it quoted at %d", i, values(f.seller.ReceivedPayments()[n0:]), price)
 			}
 		}
@@ -625,7 +628,7 @@ func TestWarmPathSingleFlight(t *testing.T) {
 	got := f.seller.ReceivedPayments()[n0:]
 	var old, fresh int64
 	for _, r := range got {
-		switch v := payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Value; v {
+		switch v := evm.MustPayload(r.Payload.Payload).Authorization.Value; v {
 		case "1000":
 			old++
 		case newPrice.Atomic():
@@ -661,7 +664,7 @@ func values(rs []localseller.Received) []string {
 			out = append(out, "(undecodable)")
 			continue
 		}
-		out = append(out, payments.MustEIP3009Payload(r.Payload.Payload).Authorization.Value)
+		out = append(out, evm.MustPayload(r.Payload.Payload).Authorization.Value)
 	}
 	return out
 }

@@ -106,18 +106,27 @@ func scopeIn(cur payments.Currency, limit, counted payments.Amount) *ScopeStatus
 	return &ScopeStatus{Limit: cur.Decimal(limit), Counted: cur.Decimal(counted), Left: cur.Decimal(left)}
 }
 
+// payerOf is the wallet's address as x402_wallet shows it: its first key's
+// (the EVM key's, when it has one).
+func payerOf(c *payments.Client) string {
+	if len(c.Signers) == 0 {
+		return ""
+	}
+	return c.Signers[0].Payer()
+}
+
 func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	c := s.cfg.Client
 	sum, err := c.Ledger.Summary(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger summary: %w", err)
 	}
-	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
+	st := &WalletStatus{Address: payerOf(c), PerCallCap: perCall(c.Policy).String(),
 		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
-	rpc := s.catalog().reg.RPC
+	reg := s.catalog().reg
 	for _, n := range c.Policy.Networks {
-		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
-		if rpc[n] == "" {
+		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: reg.Families().NetworkName(n)})
+		if reg.RPC[n] == "" {
 			st.NoRPC = append(st.NoRPC, string(n))
 		}
 	}
@@ -174,7 +183,7 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 			Pending: cur.Decimal(a.Pending), Left: cur.Decimal(a.Left()), Payments: a.Payments}
 		for _, ap := range c.Policy.Assets {
 			if ap.Currency() == cur {
-				as.Network, as.Address = string(ap.Network), ap.Address.Hex()
+				as.Network, as.Address = string(ap.Network), ap.Address
 				if ap.PerCall != 0 {
 					as.PerCallCap = cur.Decimal(ap.PerCall)
 				}

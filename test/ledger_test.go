@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -338,7 +340,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	for _, rc := range received {
-		nonce := strings.ToLower(payments.MustEIP3009Payload(rc.Payload.Payload).Authorization.Nonce)
+		nonce := strings.ToLower(evm.MustPayload(rc.Payload.Payload).Authorization.Nonce)
 		if _, ok := byNonce[nonce]; !ok {
 			t.Fatalf("the seller received authorization %s that the ledger has no row for", nonce)
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -49,7 +51,7 @@ func startPaidMCP(t *testing.T, fac *localseller.Facilitator) *paidMCP {
 }
 
 func (p *paidMCP) requirement() x402.Requirement {
-	extra, _ := json.Marshal(payments.EVMExtra{Name: "USDC", Version: "2"})
+	extra, _ := json.Marshal(evm.Extra{Name: "USDC", Version: "2"})
 	rq := x402.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: paidMCPPrice.Atomic(),
 		Asset: p.fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
 	rq.Raw, _ = json.Marshal(rq)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -172,7 +174,7 @@ func (p *dropProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.Unmarshal(body, &req)
 	p.mu.Lock()
-	p.nonces = append(p.nonces, r.URL.Path+" "+payments.MustEIP3009Payload(req.PaymentPayload.Payload).Authorization.Nonce)
+	p.nonces = append(p.nonces, r.URL.Path+" "+evm.MustPayload(req.PaymentPayload.Payload).Authorization.Nonce)
 	p.mu.Unlock()
 	if r.URL.Path == "/settle" {
 		if p.settle {

@@ -221,7 +221,7 @@ func (rm *remoteTool) tool(rt mcp.Tool) mcp.Tool {
 		schema = json.RawMessage(`{"type":"object"}`)
 	}
 	desc := fmt.Sprintf("[Remote MCP server %s, entry %s] %s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
-		redactRawURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.networks))
+		redactRawURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.fams, e.networks))
 	t := mcp.NewToolWithRawSchema(rm.local, desc, schema)
 	title := strings.ReplaceAll(rm.local, "_", " ")
 	title = strings.ToUpper(title[:1]) + title[1:] + " (paid)"

@@ -10,9 +10,10 @@ import (
 // heavyDeps are packages the binary must not link (issue 6: start-up time
 // and memory). go-ethereum's rpc, ethclient and accounts pull OpenTelemetry,
 // gopsutil and metrics; its abi and core/types pull the KZG and BLS12-381
-// cryptography of blob transactions. payments/chain speaks JSON-RPC and the
-// token's ABI itself, and payments reads keystores itself; the simulated
-// chain (payments/chain/simchain) links them only with -tags simchain.
+// cryptography of blob transactions. payments/evm speaks JSON-RPC and the
+// token's ABI itself, and payments/wallet reads keystores itself; the
+// simulated chain (payments/chain/simchain) links them only with -tags
+// simchain.
 var heavyDeps = regexp.MustCompile(`core/types|kzg|gnark|otel|gopsutil|go-ethereum/rpc|go-ethereum/accounts|go-ethereum/ethclient|go-ethereum/core|go-ethereum/params|go-ethereum/metrics`)
 
 func TestBinaryLinksNoHeavyDeps(t *testing.T) {
@@ -38,7 +39,7 @@ func TestBinaryLinksNoHeavyDeps(t *testing.T) {
 	}
 	// The list is the real one: it has the packages the binary reads chains
 	// and keystores with.
-	for _, want := range []string{"github.com/x402-mcp/x402-mcp/payments/chain", "golang.org/x/crypto/scrypt", "github.com/ethereum/go-ethereum/crypto"} {
+	for _, want := range []string{"github.com/x402-mcp/x402-mcp/payments/evm", "golang.org/x/crypto/scrypt", "github.com/ethereum/go-ethereum/crypto"} {
 		if !strings.Contains("\n"+string(out), "\n"+want+"\n") {
 			t.Errorf("go list -deps does not show %s: is this the binary's list?\n%s", want, out)
 		}

@@ -630,7 +630,8 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 		if err != nil {
 			return "", err // rolled back: nothing was recorded
 		}
-		args := []any{id, sg.Nonce, msOrNull(sg.ValidAfter), msOrNull(sg.ValidBefore), sg.Payer,
+		pf := sg.Proof
+		args := []any{id, pf.ID, msOrNull(pf.ValidAfter), msOrNull(pf.Deadline), pf.Payer,
 			sg.Header, sg.Payload, sg.X402Version, sg.PaymentID, l.now().UnixMilli()}
 		if res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...); err != nil {
 			return "", fmt.Errorf("ledger: payment %d → signed: %w", id, err)
@@ -714,7 +715,8 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 	if err != nil {
 		return err
 	}
-	args := []any{n, s.Nonce, msOrNull(s.ValidAfter), msOrNull(s.ValidBefore), s.Payer,
+	pf := s.Proof
+	args := []any{n, pf.ID, msOrNull(pf.ValidAfter), msOrNull(pf.Deadline), pf.Payer,
 		s.Header, s.Payload, s.X402Version, s.PaymentID, l.now().UnixMilli()}
 	if err := l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...)); err != nil {
 		return err

@@ -39,6 +39,21 @@ type Row struct {
 	Unit     string
 }
 
+// Proof is what the row's scheme proves its fate with (Scheme.Prove).
+// Every row is an EVM exact payment: its nonce, payer, asset and
+// validBefore.
+func (r Row) Proof() payments.Proof {
+	p := payments.Proof{Family: "evm", Scheme: "exact", Network: payments.Network(r.Network), Payer: r.Payer, Asset: r.Asset,
+		ID: r.Nonce, ValidAfter: r.ValidAfter, Deadline: r.ValidBefore, Since: r.CreatedAt}
+	if secs := r.ValidBefore.Unix(); !r.ValidBefore.IsZero() && secs > 0 {
+		if r.ValidBefore.Nanosecond() > 0 {
+			secs++ // never earlier than validBefore
+		}
+		p.Expiry = uint64(secs)
+	}
+	return p
+}
+
 // Currency returns the row's currency: how its amount reads and which
 // budgets count it.
 func (r Row) Currency() payments.Currency {

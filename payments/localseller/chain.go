@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -19,7 +21,7 @@ import (
 type Chain interface {
 	// Domain is the token's EIP-712 domain: name, version, chain id and the
 	// token's address (verifyingContract).
-	Domain() payments.Domain
+	Domain() evm.Domain
 	// Balance returns addr's token balance.
 	Balance(ctx context.Context, addr common.Address) (payments.Amount, error)
 	// Mint creates amt tokens for to.
@@ -30,7 +32,7 @@ type Chain interface {
 	// it to be mined. It returns the transaction hash and a nil error only
 	// when the transfer succeeded; on error the hash is that of a reverted
 	// transaction, or zero when none was sent.
-	TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error)
+	TransferWithAuthorization(ctx context.Context, a evm.Authorization, sig []byte) (common.Hash, error)
 }
 
 // ReasonTransactionFailed is the reason code of a settlement whose on-chain

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -21,7 +23,7 @@ import (
 // fakeChain is a Chain in memory that records what the facilitator asks of
 // it. The real one, payments/chain/simchain.Sim, is tested in payments/chain.
 type fakeChain struct {
-	domain payments.Domain
+	domain evm.Domain
 
 	mu        sync.Mutex
 	balances  map[common.Address]payments.Amount
@@ -30,20 +32,20 @@ type fakeChain struct {
 	readErr   error // fails Balance and AuthorizationUsed
 	// onTransfer, when set, replaces the transfer: it runs under mu and
 	// returns what TransferWithAuthorization returns.
-	onTransfer func(a payments.Authorization) (common.Hash, error)
+	onTransfer func(a evm.Authorization) (common.Hash, error)
 }
 
 var fakeToken = common.HexToAddress("0x3009300930093009300930093009300930093009")
 
 func newFakeChain() *fakeChain {
 	return &fakeChain{
-		domain:   payments.Domain{Name: "USDC", Version: "2", ChainID: big.NewInt(1337), VerifyingContract: fakeToken},
+		domain:   evm.Domain{Name: "USDC", Version: "2", ChainID: big.NewInt(1337), VerifyingContract: fakeToken},
 		balances: map[common.Address]payments.Amount{},
 		used:     map[[32]byte]bool{},
 	}
 }
 
-func (c *fakeChain) Domain() payments.Domain { return c.domain }
+func (c *fakeChain) Domain() evm.Domain { return c.domain }
 
 func (c *fakeChain) Relayer() common.Address {
 	return common.HexToAddress("0x1111111111111111111111111111111111111111")
@@ -71,7 +73,7 @@ func (c *fakeChain) AuthorizationUsed(_ context.Context, n payments.Network, ass
 	return c.used[nonce], c.readErr
 }
 
-func (c *fakeChain) TransferWithAuthorization(_ context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
+func (c *fakeChain) TransferWithAuthorization(_ context.Context, a evm.Authorization, sig []byte) (common.Hash, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.transfers++
@@ -160,7 +162,7 @@ func TestChainFacilitatorSettles(t *testing.T) {
 		t.Fatalf("verify = %+v", vr)
 	}
 	sr := f.fac.Settle(ctx, p, f.req)
-	a, _ := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
+	a, _ := evm.ParseAuthorization(evm.MustPayload(p.Payload).Authorization)
 	if want := crypto.Keccak256Hash([]byte("tx"), a.Nonce[:]).Hex(); !sr.Success || sr.Transaction != want || sr.Network != "eip155:1337" || sr.Amount != "10000" {
 		t.Fatalf("settle = %+v, want the chain's hash %s", sr, want)
 	}
@@ -197,13 +199,13 @@ func TestChainFacilitatorRefusals(t *testing.T) {
 			ch.readErr = errors.New("node down")
 		}, verify: ReasonUnexpectedVerifyError, settle: ReasonUnexpectedSettleError, contains: "node down"},
 		{name: "spent meanwhile", setup: func(_ *fixture, ch *fakeChain, _ *x402.PaymentPayload) {
-			ch.onTransfer = func(a payments.Authorization) (common.Hash, error) {
+			ch.onTransfer = func(a evm.Authorization) (common.Hash, error) {
 				ch.used[a.Nonce] = true // another relayer got there first
 				return common.Hash{}, errors.New("reverted: EIP3009: authorization is used")
 			}
 		}, settle: ReasonNonceUsed, sent: 1},
 		{name: "reverted on chain", setup: func(_ *fixture, ch *fakeChain, _ *x402.PaymentPayload) {
-			ch.onTransfer = func(payments.Authorization) (common.Hash, error) {
+			ch.onTransfer = func(evm.Authorization) (common.Hash, error) {
 				return common.HexToHash("0xdead"), errors.New("reverted: EIP3009: authorization is expired")
 			}
 		}, settle: ReasonTransactionFailed, tx: common.HexToHash("0xdead").Hex(), sent: 1, contains: "expired"},

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -64,7 +66,7 @@ type FacilitatorConfig struct {
 	// Network is the CAIP-2 network (default eip155:84532).
 	Network payments.Network
 	// Asset is the token contract, the EIP-712 verifyingContract (default:
-	// the network's USDC from payments.KnownUSDC).
+	// the network's USDC from evm.KnownUSDC).
 	Asset common.Address
 	// Name and Version are the token's EIP-712 domain (default: the known
 	// USDC's).
@@ -143,13 +145,13 @@ func NewFacilitator(cfg FacilitatorConfig) *Facilitator {
 	if cfg.Network == "" {
 		cfg.Network = BaseSepolia
 	}
-	n, err := payments.ParseNetwork(string(cfg.Network))
+	n, err := evm.ParseNetwork(string(cfg.Network))
 	if err != nil {
 		panic("localseller: " + err.Error())
 	}
-	if known, ok := payments.KnownUSDC(n); ok {
+	if known, ok := evm.KnownUSDC(n); ok {
 		if cfg.Asset == (common.Address{}) {
-			cfg.Asset = known.Address
+			cfg.Asset = common.HexToAddress(known.Address)
 		}
 		if cfg.Name == "" && cfg.Version == "" {
 			cfg.Name, cfg.Version = known.Name, known.Version
@@ -188,7 +190,7 @@ func withChainDomain(cfg FacilitatorConfig) FacilitatorConfig {
 		panic(fmt.Sprintf("localseller: FacilitatorConfig.%s is %v but the chain's token has %v: leave it empty to use the chain's", field, got, want))
 	}
 	if cfg.Network != "" {
-		if p, err := payments.ParseNetwork(string(cfg.Network)); err != nil || p != n {
+		if p, err := evm.ParseNetwork(string(cfg.Network)); err != nil || p != n {
 			mismatch("Network", cfg.Network, n)
 		}
 	}
@@ -233,8 +235,8 @@ func (f *Facilitator) V1Network() string { return f.v1Network }
 func (f *Facilitator) Asset() common.Address { return f.asset }
 
 // Domain returns the token's EIP-712 domain.
-func (f *Facilitator) Domain() payments.Domain {
-	return payments.Domain{Name: f.name, Version: f.version, ChainID: f.network.ChainID(), VerifyingContract: f.asset}
+func (f *Facilitator) Domain() evm.Domain {
+	return evm.Domain{Name: f.name, Version: f.version, ChainID: evm.ChainID(f.network), VerifyingContract: f.asset}
 }
 
 // Fund credits amt to addr. It panics if the balance would overflow. On a
@@ -318,7 +320,7 @@ func (f *Facilitator) Settlements() []Settlement {
 
 // checked is an authorization that passed every check not involving state.
 type checked struct {
-	auth  payments.Authorization
+	auth  evm.Authorization
 	value payments.Amount
 	sig   []byte
 }
@@ -447,11 +449,11 @@ func (f *Facilitator) check(p *x402.PaymentPayload, req x402.Requirement) (check
 	if scheme != req.Scheme {
 		return c, reject(ReasonInvalidScheme, "the payload's scheme %q is not the requirement's %q", scheme, req.Scheme)
 	}
-	rn, err := payments.ParseNetwork(req.Network)
+	rn, err := evm.ParseNetwork(req.Network)
 	if err != nil || rn != f.network {
 		return c, reject(ReasonInvalidNetwork, "network %q is not %s, the network this facilitator settles on", req.Network, f.network)
 	}
-	if pn, err := payments.ParseNetwork(network); err != nil || pn != rn {
+	if pn, err := evm.ParseNetwork(network); err != nil || pn != rn {
 		return c, reject(ReasonInvalidNetwork, "the payload's network %q is not the requirement's %q", network, req.Network)
 	}
 	if p.X402Version == 2 {
@@ -474,7 +476,7 @@ func (f *Facilitator) check(p *x402.PaymentPayload, req x402.Requirement) (check
 		return c, reject(ReasonInvalidRequirements, "payTo %q is not an address", req.PayTo)
 	}
 	if len(req.Extra) > 0 && string(req.Extra) != "null" {
-		var ex payments.EVMExtra
+		var ex evm.Extra
 		if err := json.Unmarshal(req.Extra, &ex); err != nil {
 			return c, reject(ReasonInvalidRequirements, "extra is malformed: %v", err)
 		}
@@ -490,11 +492,11 @@ func (f *Facilitator) check(p *x402.PaymentPayload, req x402.Requirement) (check
 		return c, reject(ReasonInvalidRequirements, "price: %v", err)
 	}
 
-	var pl payments.EIP3009Payload
+	var pl evm.Payload
 	if err := json.Unmarshal(p.Payload, &pl); err != nil {
 		return c, reject(ReasonInvalidPayload, "payload is not an EIP-3009 authorization with its signature: %v", err)
 	}
-	a, err := payments.ParseAuthorization(pl.Authorization)
+	a, err := evm.ParseAuthorization(pl.Authorization)
 	if err != nil {
 		return c, reject(ReasonInvalidPayload, "%v", err)
 	}
@@ -521,7 +523,7 @@ func (f *Facilitator) check(p *x402.PaymentPayload, req x402.Requirement) (check
 	if err != nil {
 		return fail(ReasonSignature, "%v", err)
 	}
-	signer, err := payments.RecoverSigner(payments.Digest(f.domainSep, a.StructHash()), sig)
+	signer, err := evm.RecoverSigner(evm.Digest(f.domainSep, a.StructHash()), sig)
 	if err != nil {
 		return fail(ReasonSignature, "%v", err)
 	}

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -48,7 +51,7 @@ func v1Requirement(t testing.TB, payTo common.Address, amount string) x402.Requi
 
 type fixture struct {
 	fac    *Facilitator
-	payer  *payments.Wallet
+	payer  *wallet.EVMKey
 	req    x402.Requirement
 	price  payments.Amount
 	payTo  common.Address
@@ -69,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // payload signs a v2 payment for f.req; mod changes the authorization first.
-func (f *fixture) payload(t *testing.T, signer *payments.Wallet, mod func(*payments.Authorization)) *x402.PaymentPayload {
+func (f *fixture) payload(t *testing.T, signer *wallet.EVMKey, mod func(*evm.Authorization)) *x402.PaymentPayload {
 	t.Helper()
 	a := authFor(t, f.payer.Address(), f.req, testNow)
 	if mod != nil {
@@ -78,7 +81,7 @@ func (f *fixture) payload(t *testing.T, signer *payments.Wallet, mod func(*payme
 	return &x402.PaymentPayload{
 		X402Version: 2,
 		Accepted:    f.req.Raw,
-		Payload:     payments.EIP3009Payload{Signature: signWith(t, signer, f.fac.Domain(), a), Authorization: a.JSON()}.Raw(),
+		Payload:     evm.Payload{Signature: signWith(t, signer, f.fac.Domain(), a), Authorization: a.JSON()}.Raw(),
 	}
 }
 
@@ -113,7 +116,7 @@ func TestFacilitatorSettlesValidPayment(t *testing.T) {
 	if !sr.Success || sr.Network != "eip155:84532" || sr.Payer != anvilAddr0.Hex() || sr.Amount != "10000" {
 		t.Fatalf("settle = %+v", sr)
 	}
-	a, _ := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
+	a, _ := evm.ParseAuthorization(evm.MustPayload(p.Payload).Authorization)
 	if want := crypto.Keccak256Hash(a.Nonce[:], anvilAddr0[:]).Hex(); sr.Transaction != want || !txHashRE.MatchString(sr.Transaction) {
 		t.Fatalf("transaction %q, want keccak(nonce‖payer) %q", sr.Transaction, want)
 	}
@@ -141,18 +144,18 @@ func TestFacilitatorRejects(t *testing.T) {
 	tests := []struct {
 		name   string
 		signer string // key; default the payer's
-		mod    func(*payments.Authorization)
+		mod    func(*evm.Authorization)
 		req    func(t *testing.T, f *fixture) // changes the fixture
 		reason string
 	}{
 		{name: "wrong signer", signer: anvilKey1, reason: ReasonSignature},
-		{name: "from another address", mod: func(a *payments.Authorization) { a.From = other.Address() }, reason: ReasonSignature},
-		{name: "wrong payee", mod: func(a *payments.Authorization) { a.To = SwitchedPayTo }, reason: ReasonRecipientMismatch},
-		{name: "value above price", mod: func(a *payments.Authorization) { a.Value = big.NewInt(10_001) }, reason: ReasonValueMismatch},
-		{name: "value below price", mod: func(a *payments.Authorization) { a.Value = big.NewInt(9_999) }, reason: ReasonValueMismatch},
-		{name: "expired", mod: func(a *payments.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() - 1) }, reason: ReasonValidBefore},
-		{name: "expires within the margin", mod: func(a *payments.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() + 6) }, reason: ReasonValidBefore},
-		{name: "valid after in the future", mod: func(a *payments.Authorization) { a.ValidAfter = big.NewInt(testNow.Unix() + 60) }, reason: ReasonValidAfter},
+		{name: "from another address", mod: func(a *evm.Authorization) { a.From = other.Address() }, reason: ReasonSignature},
+		{name: "wrong payee", mod: func(a *evm.Authorization) { a.To = SwitchedPayTo }, reason: ReasonRecipientMismatch},
+		{name: "value above price", mod: func(a *evm.Authorization) { a.Value = big.NewInt(10_001) }, reason: ReasonValueMismatch},
+		{name: "value below price", mod: func(a *evm.Authorization) { a.Value = big.NewInt(9_999) }, reason: ReasonValueMismatch},
+		{name: "expired", mod: func(a *evm.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() - 1) }, reason: ReasonValidBefore},
+		{name: "expires within the margin", mod: func(a *evm.Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() + 6) }, reason: ReasonValidBefore},
+		{name: "valid after in the future", mod: func(a *evm.Authorization) { a.ValidAfter = big.NewInt(testNow.Unix() + 60) }, reason: ReasonValidAfter},
 		{name: "insufficient balance", req: func(t *testing.T, f *fixture) {
 			f.fac = NewFacilitator(FacilitatorConfig{Now: func() time.Time { return testNow }})
 			f.funded = 9_999
@@ -239,7 +242,7 @@ func TestFacilitatorTamperedSignature(t *testing.T) {
 		"not hex": func(s string) string { return "0xzz" + s[4:] },
 	} {
 		p := f.payload(t, f.payer, nil)
-		pl := payments.MustEIP3009Payload(p.Payload)
+		pl := evm.MustPayload(p.Payload)
 		pl.Signature = sig(pl.Signature)
 		p.Payload = pl.Raw()
 		if vr := f.fac.Verify(context.Background(), p, f.req); vr.IsValid || vr.InvalidReason != ReasonSignature {
@@ -263,8 +266,8 @@ func TestFacilitatorNonceReuse(t *testing.T) {
 		t.Fatalf("second settle = %+v", sr)
 	}
 	// The same nonce in a fresh authorization is still a reused nonce.
-	a, _ := payments.ParseAuthorization(payments.MustEIP3009Payload(p.Payload).Authorization)
-	p2 := f.payload(t, f.payer, func(b *payments.Authorization) { b.Nonce = a.Nonce })
+	a, _ := evm.ParseAuthorization(evm.MustPayload(p.Payload).Authorization)
+	p2 := f.payload(t, f.payer, func(b *evm.Authorization) { b.Nonce = a.Nonce })
 	if sr := f.fac.Settle(ctx, p2, f.req); sr.ErrorReason != ReasonNonceUsed {
 		t.Fatalf("settle of a re-signed nonce = %+v", sr)
 	}
@@ -317,7 +320,7 @@ func TestFacilitatorV1(t *testing.T) {
 	a := authFor(t, f.payer.Address(), f.req, testNow)
 	a.ValidAfter = big.NewInt(testNow.Unix() - 600)
 	p := &x402.PaymentPayload{X402Version: 1, Scheme: "exact", Network: "base-sepolia",
-		Payload: payments.EIP3009Payload{Signature: signWith(t, f.payer, f.fac.Domain(), a), Authorization: a.JSON()}.Raw()}
+		Payload: evm.Payload{Signature: signWith(t, f.payer, f.fac.Domain(), a), Authorization: a.JSON()}.Raw()}
 	ctx := context.Background()
 
 	bad := *p

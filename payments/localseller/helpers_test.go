@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -27,9 +30,9 @@ const (
 
 var anvilAddr0 = common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
 
-func mustWallet(t testing.TB, key string) *payments.Wallet {
+func mustWallet(t testing.TB, key string) *wallet.EVMKey {
 	t.Helper()
-	w, err := payments.ParseHexKey(key)
+	w, err := wallet.ParseHexKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,36 +49,36 @@ func randomNonce(t testing.TB) [32]byte {
 }
 
 // domainOf returns the EIP-712 domain a requirement names.
-func domainOf(t testing.TB, rq x402.Requirement) payments.Domain {
+func domainOf(t testing.TB, rq x402.Requirement) evm.Domain {
 	t.Helper()
-	var ex payments.EVMExtra
+	var ex evm.Extra
 	if err := json.Unmarshal(rq.Extra, &ex); err != nil {
 		t.Fatal(err)
 	}
-	n, err := payments.ParseNetwork(rq.Network)
+	n, err := evm.ParseNetwork(rq.Network)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return payments.Domain{Name: ex.Name, Version: ex.Version, ChainID: n.ChainID(), VerifyingContract: common.HexToAddress(rq.Asset)}
+	return evm.Domain{Name: ex.Name, Version: ex.Version, ChainID: evm.ChainID(n), VerifyingContract: common.HexToAddress(rq.Asset)}
 }
 
 // authFor is the authorization an honest client signs for rq at now.
-func authFor(t testing.TB, from common.Address, rq x402.Requirement, now time.Time) payments.Authorization {
+func authFor(t testing.TB, from common.Address, rq x402.Requirement, now time.Time) evm.Authorization {
 	t.Helper()
 	price, err := payments.ParseAtomic(rq.Price())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return payments.Authorization{
+	return evm.Authorization{
 		From: from, To: common.HexToAddress(rq.PayTo), Value: new(big.Int).SetUint64(uint64(price)),
 		ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(now.Unix() + 300), Nonce: randomNonce(t),
 	}
 }
 
 // signWith signs a under dom with signer's key, whatever a.From says.
-func signWith(t testing.TB, signer *payments.Wallet, dom payments.Domain, a payments.Authorization) string {
+func signWith(t testing.TB, signer *wallet.EVMKey, dom evm.Domain, a evm.Authorization) string {
 	t.Helper()
-	sig, err := signer.SignDigest(payments.Digest(dom.Separator(), a.StructHash()))
+	sig, err := signer.SignDigest(context.Background(), evm.Digest(dom.Separator(), a.StructHash()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +87,7 @@ func signWith(t testing.TB, signer *payments.Wallet, dom payments.Domain, a paym
 
 // payloadFor builds the payment payload answering accept i of pr. mod, if
 // set, changes the authorization before it is signed by w.
-func payloadFor(t testing.TB, pr *x402.PaymentRequired, i int, w *payments.Wallet, mod func(*payments.Authorization)) *x402.PaymentPayload {
+func payloadFor(t testing.TB, pr *x402.PaymentRequired, i int, w *wallet.EVMKey, mod func(*evm.Authorization)) *x402.PaymentPayload {
 	t.Helper()
 	rq := pr.Accepts[i]
 	a := authFor(t, w.Address(), rq, time.Now())
@@ -96,7 +99,7 @@ func payloadFor(t testing.TB, pr *x402.PaymentRequired, i int, w *payments.Walle
 	}
 	p := &x402.PaymentPayload{
 		X402Version: pr.X402Version,
-		Payload:     payments.EIP3009Payload{Signature: signWith(t, w, domainOf(t, rq), a), Authorization: a.JSON()}.Raw(),
+		Payload:     evm.Payload{Signature: signWith(t, w, domainOf(t, rq), a), Authorization: a.JSON()}.Raw(),
 	}
 	if pr.X402Version == 1 {
 		p.Scheme, p.Network = rq.Scheme, rq.Network
@@ -179,8 +182,8 @@ func receiptOf(t testing.TB, h http.Header) *x402.SettlementResponse {
 func newClient(t testing.TB) *payments.Client {
 	t.Helper()
 	return &payments.Client{
-		HTTP:   payments.NewHTTPClient(),
-		Wallet: mustWallet(t, anvilKey0),
+		HTTP:    payments.NewHTTPClient(),
+		Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{mustWallet(t, anvilKey0)},
 		Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100000},
 		Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1000000}, nil),
 	}

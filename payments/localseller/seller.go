@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -375,7 +377,7 @@ func (s *Seller) simpleOffer(r *http.Request, route string, version int, desc, m
 // requirement returns the seller's standard exact accept at price, in the
 // offer's version.
 func (s *Seller) requirement(o *offer, price payments.Amount) x402.Requirement {
-	extra, _ := json.Marshal(payments.EVMExtra{Name: s.fac.name, Version: s.fac.version})
+	extra, _ := json.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version})
 	rq := x402.Requirement{
 		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: x402.Seconds(s.timeout), Extra: extra,
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -244,7 +246,7 @@ func TestSellerRejectsBadPayments(t *testing.T) {
 	p := payloadFor(t, pr, 0, w, nil)
 	p.Accepted = json.RawMessage(strings.Replace(string(p.Accepted), `"amount":"1000"`, `"amount":"1"`, 1))
 	check("accepted changed", p, ErrNoMatchingAccept)
-	check("wrong signer", payloadFor(t, pr, 0, mustWallet(t, anvilKey1), func(a *payments.Authorization) { a.From = w.Address() }), ReasonSignature)
+	check("wrong signer", payloadFor(t, pr, 0, mustWallet(t, anvilKey1), func(a *evm.Authorization) { a.From = w.Address() }), ReasonSignature)
 	check("unfunded payer", payloadFor(t, pr, 0, mustWallet(t, anvilKey1), nil), ReasonInsufficientBalance)
 	p = payloadFor(t, pr, 0, w, nil)
 	p.X402Version = 1
@@ -272,7 +274,7 @@ func TestSellerRejectsBadPayments(t *testing.T) {
 
 	// Through the client: the rejection names the reason and nothing moved.
 	c := newClient(t)
-	c.Wallet = mustWallet(t, anvilKey1)
+	c.Signers = payments.Signers{mustWallet(t, anvilKey1)}
 	_, err = clientDo(t, context.Background(), c, "GET", url, nil, payments.Limit{Tool: "text"})
 	pe := wantError(t, err, payments.CodePaymentRejected)
 	if !strings.Contains(pe.Message, ReasonInsufficientBalance) {
@@ -285,7 +287,7 @@ func TestV1PaymentManually(t *testing.T) {
 	url := run.URL + "/v1/quote?symbol=XYZ"
 	pr := challengeOf(t, "GET", url, nil)
 	w := mustWallet(t, anvilKey0)
-	p := payloadFor(t, pr, 0, w, func(a *payments.Authorization) { a.Value.SetInt64(1999) })
+	p := payloadFor(t, pr, 0, w, func(a *evm.Authorization) { a.Value.SetInt64(1999) })
 	a := do(t, "GET", url, nil, p)
 	got, err := x402.ParseChallenge(a.header, a.body)
 	if a.status != 402 || err != nil || got.Error != ReasonValueMismatch {

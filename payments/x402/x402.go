@@ -40,6 +40,9 @@ const (
 	MetaPaymentResponse = "x402/payment-response"
 )
 
+// SchemeExact is the exact scheme: a payment of exactly the amount asked.
+const SchemeExact = "exact"
+
 // Extension keys x402-mcp understands.
 const (
 	ExtPaymentIdentifier = "payment-identifier"

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
@@ -33,6 +34,8 @@ type ImportOptions struct {
 	Filter Filter
 	Limit  int // at most this many drafts (default DefaultImportLimit)
 	Client *http.Client
+	// Families read the resources' networks and addresses.
+	Families payments.Families
 }
 
 // discoveryItem is one resource of a discovery listing (x402-protocol.md §7).
@@ -130,7 +133,7 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 				continue
 			}
 			seen[it.Resource.URL] = true
-			d, w, err := fromItem(it, opts.Filter)
+			d, w, err := fromItem(it, opts.Filter, opts.Families)
 			for _, s := range w {
 				warn = append(warn, SellerText(it.Resource.URL, 200)+": "+s)
 			}
@@ -200,7 +203,7 @@ func getPage(ctx context.Context, c *http.Client, u string, h http.Header) (*dis
 }
 
 // fromItem drafts one discovery item.
-func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
+func fromItem(it discoveryItem, f Filter, fams payments.Families) (Draft, []string, error) {
 	if it.Type != "" && it.Type != "http" {
 		return Draft{}, nil, fmt.Errorf("type %q is not http", SellerText(it.Type, 20))
 	}
@@ -229,5 +232,5 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 			o.info = inputOf(a.OutputSchema, false)
 		}
 	}
-	return draft(o, "", f)
+	return draft(o, "", f, fams)
 }

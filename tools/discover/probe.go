@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
@@ -22,6 +23,8 @@ type ProbeOptions struct {
 	Body   string // a JSON body to send (some sellers refuse bad input before asking to pay)
 	Name   string // default: derived from the URL path
 	Client *http.Client
+	// Families read the 402's networks and addresses.
+	Families payments.Families
 }
 
 // Probe requests opts.URL without paying, reads its 402 and proposes a
@@ -87,5 +90,5 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 			}
 		}
 	}
-	return draft(o, opts.Name, Filter{})
+	return draft(o, opts.Name, Filter{}, opts.Families)
 }

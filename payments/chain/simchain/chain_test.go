@@ -14,16 +14,17 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
 )
 
-// Sim is a localseller.Chain, and a reconciliation checker like chain.RPCChecker.
+// Sim is a localseller.Chain, and a reconciliation checker like evm.RPCChecker.
 var (
 	_ localseller.Chain = (*Sim)(nil)
 	_ interface {
 		AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error)
-	} = (*chain.RPCChecker)(nil)
+	} = (*evm.RPCChecker)(nil)
 )
 
 // Anvil's well-known development keys #0 and #1.
@@ -59,9 +60,9 @@ func dial(t testing.TB, s *Sim) *ethclient.Client {
 	return c
 }
 
-func wallet(t testing.TB, key string) *payments.Wallet {
+func key(t testing.TB, hexKey string) *wallet.EVMKey {
 	t.Helper()
-	w, err := payments.ParseHexKey(key)
+	w, err := wallet.ParseHexKey(hexKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,15 +79,15 @@ func nonce(t testing.TB) [32]byte {
 }
 
 // auth is an authorization of value from w to payee valid for five minutes.
-func auth(t testing.TB, w *payments.Wallet, value int64) payments.Authorization {
+func auth(t testing.TB, w *wallet.EVMKey, value int64) evm.Authorization {
 	t.Helper()
-	return payments.Authorization{
+	return evm.Authorization{
 		From: w.Address(), To: payee, Value: big.NewInt(value),
 		ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(time.Now().Unix() + 300), Nonce: nonce(t),
 	}
 }
 
-func sign(t testing.TB, w *payments.Wallet, d payments.Domain, a payments.Authorization) []byte {
+func sign(t testing.TB, w *wallet.EVMKey, d evm.Domain, a evm.Authorization) []byte {
 	t.Helper()
 	sig, err := w.Sign(d, a)
 	if err != nil {
@@ -119,13 +120,13 @@ func TestSimServesHTTPAndDomainMatches(t *testing.T) {
 	if err != nil || len(code) == 0 {
 		t.Fatalf("no code at the token %s: %v", s.Token().Hex(), err)
 	}
-	got, err := chain.DomainSeparator(ctx, Caller(c), s.Token())
+	got, err := evm.DomainSeparator(ctx, Caller(c), s.Token())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := payments.Domain{Name: "USDC", Version: "2", ChainID: big.NewInt(1337), VerifyingContract: s.Token()}.Separator()
+	want := evm.Domain{Name: "USDC", Version: "2", ChainID: big.NewInt(1337), VerifyingContract: s.Token()}.Separator()
 	if got != want || s.Domain().Separator() != want {
-		t.Fatalf("on-chain DOMAIN_SEPARATOR %s, payments.Domain %s", got.Hex(), want.Hex())
+		t.Fatalf("on-chain DOMAIN_SEPARATOR %s, evm.Domain %s", got.Hex(), want.Hex())
 	}
 	// A second chain runs beside the first, on its own port.
 	s2 := startSim(t)
@@ -137,7 +138,7 @@ func TestSimServesHTTPAndDomainMatches(t *testing.T) {
 func TestTransferWithAuthorizationOnChain(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	if err := s.Mint(ctx, w.Address(), 1_000_000); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestTransferWithAuthorizationOnChain(t *testing.T) {
 
 	// The replay reverts before anything is sent, and moves nothing.
 	h2, err := s.TransferWithAuthorization(ctx, a, sig)
-	if !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "authorization is used") || h2 != (common.Hash{}) {
+	if !errors.Is(err, evm.ErrReverted) || !strings.Contains(err.Error(), "authorization is used") || h2 != (common.Hash{}) {
 		t.Fatalf("replay: %v, hash %s", err, h2.Hex())
 	}
 	if balance(t, s, w.Address()) != 990_000 || balance(t, s, payee) != 10_000 {
@@ -187,7 +188,7 @@ func TestTransferWithAuthorizationOnChain(t *testing.T) {
 func TestTransferBytesOverload(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	if err := s.Mint(ctx, w.Address(), 100); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestTransferBytesOverload(t *testing.T) {
 	// Through TransferWithAuthorization, a signature that is not 65 bytes
 	// takes the bytes overload, which accepts only 65.
 	_, err = s.TransferWithAuthorization(ctx, auth(t, w, 1), append(sig, 0))
-	if !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "invalid signature length") {
+	if !errors.Is(err, evm.ErrReverted) || !strings.Contains(err.Error(), "invalid signature length") {
 		t.Fatalf("66-byte signature: %v", err)
 	}
 }
@@ -217,30 +218,30 @@ func TestTransferBytesOverload(t *testing.T) {
 func TestTokenRefuses(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w, other := wallet(t, anvilKey0), wallet(t, anvilKey1)
+	w, other := key(t, anvilKey0), key(t, anvilKey1)
 	if err := s.Mint(ctx, w.Address(), 1_000); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().Unix()
 	tests := []struct {
 		name   string
-		mod    func(a *payments.Authorization)
-		sign   func(a payments.Authorization) []byte
+		mod    func(a *evm.Authorization)
+		sign   func(a evm.Authorization) []byte
 		reason string
 	}{
-		{name: "expired", mod: func(a *payments.Authorization) { a.ValidBefore = big.NewInt(now - 1) }, reason: "authorization is expired"},
-		{name: "not yet valid", mod: func(a *payments.Authorization) { a.ValidAfter = big.NewInt(now + 3600) }, reason: "authorization is not yet valid"},
-		{name: "over balance", mod: func(a *payments.Authorization) { a.Value = big.NewInt(1_001) }, reason: "exceeds balance"},
-		{name: "signed by another key", sign: func(a payments.Authorization) []byte {
-			sig, _ := other.SignDigest(payments.Digest(s.Domain().Separator(), a.StructHash()))
+		{name: "expired", mod: func(a *evm.Authorization) { a.ValidBefore = big.NewInt(now - 1) }, reason: "authorization is expired"},
+		{name: "not yet valid", mod: func(a *evm.Authorization) { a.ValidAfter = big.NewInt(now + 3600) }, reason: "authorization is not yet valid"},
+		{name: "over balance", mod: func(a *evm.Authorization) { a.Value = big.NewInt(1_001) }, reason: "exceeds balance"},
+		{name: "signed by another key", sign: func(a evm.Authorization) []byte {
+			sig, _ := other.SignDigest(context.Background(), evm.Digest(s.Domain().Separator(), a.StructHash()))
 			return sig
 		}, reason: "invalid signature"},
-		{name: "other domain", sign: func(a payments.Authorization) []byte {
+		{name: "other domain", sign: func(a evm.Authorization) []byte {
 			d := s.Domain()
 			d.Name = "USD Coin"
 			return sign(t, w, d, a)
 		}, reason: "invalid signature"},
-		{name: "high s", sign: func(a payments.Authorization) []byte {
+		{name: "high s", sign: func(a evm.Authorization) []byte {
 			// (r, n-s, v^1) is the same signature, malleated.
 			sig := sign(t, w, s.Domain(), a)
 			n, _ := new(big.Int).SetString("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
@@ -261,7 +262,7 @@ func TestTokenRefuses(t *testing.T) {
 				sig = tt.sign(a)
 			}
 			h, err := s.TransferWithAuthorization(ctx, a, sig)
-			if !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), tt.reason) || h != (common.Hash{}) {
+			if !errors.Is(err, evm.ErrReverted) || !strings.Contains(err.Error(), tt.reason) || h != (common.Hash{}) {
 				t.Fatalf("err %v, hash %s; want a revert for %q and no transaction", err, h.Hex(), tt.reason)
 			}
 			if used, _ := s.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce); used {
@@ -285,7 +286,7 @@ func TestTokenRefuses(t *testing.T) {
 func TestExpiredOnChain(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	if err := s.Mint(ctx, w.Address(), 1_000); err != nil {
 		t.Fatal(err)
 	}
@@ -298,16 +299,16 @@ func TestExpiredOnChain(t *testing.T) {
 	if err != nil || ct.Unix() <= a.ValidBefore.Int64() {
 		t.Fatalf("chain time %v (%v), want past validBefore %s", ct, err, a.ValidBefore)
 	}
-	if _, err := s.TransferWithAuthorization(ctx, a, sign(t, w, s.Domain(), a)); !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "expired") {
+	if _, err := s.TransferWithAuthorization(ctx, a, sign(t, w, s.Domain(), a)); !errors.Is(err, evm.ErrReverted) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("transfer after expiry: %v", err)
 	}
 	// Later blocks keep the adjusted time: a fresh authorization valid for
 	// five minutes of wall-clock time is expired too.
 	b := auth(t, w, 10)
-	if _, err := s.TransferWithAuthorization(ctx, b, sign(t, w, s.Domain(), b)); !errors.Is(err, chain.ErrReverted) {
+	if _, err := s.TransferWithAuthorization(ctx, b, sign(t, w, s.Domain(), b)); !errors.Is(err, evm.ErrReverted) {
 		t.Fatalf("transfer in the adjusted future: %v", err)
 	}
-	used, err := chain.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()}).AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce)
+	used, err := evm.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()}).AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce)
 	if err != nil || used {
 		t.Fatalf("expired authorization: used %v, %v", used, err)
 	}
@@ -316,11 +317,11 @@ func TestExpiredOnChain(t *testing.T) {
 func TestRPCChecker(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	if err := s.Mint(ctx, w.Address(), 50_000); err != nil {
 		t.Fatal(err)
 	}
-	c := chain.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
+	c := evm.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
 	defer c.Close()
 	a := auth(t, w, 20_000)
 	used, err := c.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce)
@@ -348,7 +349,7 @@ func TestRPCChecker(t *testing.T) {
 func TestRPCCheckerOverHTTPAndWebSocket(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	if err := s.Mint(ctx, w.Address(), 7_000); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func TestRPCCheckerOverHTTPAndWebSocket(t *testing.T) {
 	}
 	for _, u := range []string{s.URL(), s.WSURL()} {
 		t.Run(strings.SplitN(u, ":", 2)[0], func(t *testing.T) {
-			c := chain.NewRPCChecker(map[payments.Network]string{s.Network(): u})
+			c := evm.NewRPCChecker(map[payments.Network]string{s.Network(): u})
 			defer c.Close()
 			if used, err := c.AuthorizationUsed(ctx, s.Network(), s.Token(), w.Address(), a.Nonce); err != nil || !used {
 				t.Fatalf("settled authorization: used %v, %v", used, err)
@@ -376,7 +377,7 @@ func TestRPCCheckerOverHTTPAndWebSocket(t *testing.T) {
 			if ct, err := c.ChainTime(ctx, s.Network()); err != nil || !ct.Equal(simTime) {
 				t.Fatalf("chain time %v, %v; the sim says %v", ct, err, simTime)
 			}
-			cl, err := chain.Dial(u)
+			cl, err := evm.Dial(u)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,13 +385,13 @@ func TestRPCCheckerOverHTTPAndWebSocket(t *testing.T) {
 			if id, err := cl.ChainID(ctx); err != nil || id.Int64() != ChainID {
 				t.Fatalf("chain id %v, %v", id, err)
 			}
-			if ds, err := chain.DomainSeparator(ctx, cl, s.Token()); err != nil || ds != s.Domain().Separator() {
+			if ds, err := evm.DomainSeparator(ctx, cl, s.Token()); err != nil || ds != s.Domain().Separator() {
 				t.Fatalf("DOMAIN_SEPARATOR %s, %v", ds.Hex(), err)
 			}
 			// A call the EVM reverts (mint by someone else than the minter
 			// is not a view, but eth_call runs it) is ErrReverted.
 			data, _ := TokenABI.Pack("mint", w.Address(), big.NewInt(1))
-			if _, err := cl.Call(ctx, s.Token(), data); !errors.Is(err, chain.ErrReverted) || !strings.Contains(err.Error(), "caller is not the minter") {
+			if _, err := cl.Call(ctx, s.Token(), data); !errors.Is(err, evm.ErrReverted) || !strings.Contains(err.Error(), "caller is not the minter") {
 				t.Fatalf("reverting call: %v", err)
 			}
 		})
@@ -400,9 +401,9 @@ func TestRPCCheckerOverHTTPAndWebSocket(t *testing.T) {
 func TestRPCCheckerErrors(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	const secret = "sk_live_0123456789"
-	c := chain.NewRPCChecker(map[payments.Network]string{
+	c := evm.NewRPCChecker(map[payments.Network]string{
 		"eip155:1337": s.URL(),
 		"base":        s.URL(),                                                                   // a v1 name, and a node on the wrong chain
 		"eip155:1":    "https://user:" + secret + "@127.0.0.1:1/v2/" + secret + "?key=" + secret, // nobody listens there
@@ -431,8 +432,8 @@ func TestRPCCheckerErrors(t *testing.T) {
 			}
 		})
 	}
-	if got := chain.RedactURL("https://user:pw@base.example/v2/" + secret); got != "https://base.example/…" {
-		t.Fatalf("chain.RedactURL = %q", got)
+	if got := evm.RedactURL("https://user:pw@base.example/v2/" + secret); got != "https://base.example/…" {
+		t.Fatalf("evm.RedactURL = %q", got)
 	}
 }
 
@@ -444,7 +445,7 @@ func TestRPCCheckerErrors(t *testing.T) {
 func TestTokenDecimals(t *testing.T) {
 	s := startSim(t)
 	ctx := context.Background()
-	c := chain.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
+	c := evm.NewRPCChecker(map[payments.Network]string{s.Network(): s.URL()})
 	defer c.Close()
 	for _, tc := range []struct {
 		symbol   string
@@ -454,7 +455,7 @@ func TestTokenDecimals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := c.Decimals(ctx, s.Network(), tok.Address())
+		got, err := c.Decimals(ctx, s.Network(), tok.Address().Hex())
 		if err != nil || got != int(tc.decimals) {
 			t.Fatalf("%s: decimals %d, %v; want %d", tc.symbol, got, err, tc.decimals)
 		}
@@ -462,13 +463,13 @@ func TestTokenDecimals(t *testing.T) {
 			t.Fatalf("%s was deployed at the default token's address", tc.symbol)
 		}
 	}
-	if got, err := c.Decimals(ctx, s.Network(), s.Token()); err != nil || got != 6 {
+	if got, err := c.Decimals(ctx, s.Network(), s.Token().Hex()); err != nil || got != 6 {
 		t.Fatalf("default token: decimals %d, %v; want 6", got, err)
 	}
-	if _, err := c.Decimals(ctx, s.Network(), payee); err == nil || !strings.Contains(err.Error(), "no answer") {
+	if _, err := c.Decimals(ctx, s.Network(), payee.Hex()); err == nil || !strings.Contains(err.Error(), "no answer") {
 		t.Fatalf("decimals of an address without a token: %v", err)
 	}
-	if _, err := c.Decimals(ctx, "eip155:8453", s.Token()); err == nil || !strings.Contains(err.Error(), "no rpc_url") {
+	if _, err := c.Decimals(ctx, "eip155:8453", s.Token().Hex()); err == nil || !strings.Contains(err.Error(), "no rpc_url") {
 		t.Fatalf("decimals on a network without rpc: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
@@ -36,21 +36,21 @@ func startChainSeller(t *testing.T) *chainSeller {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = run.Close() })
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	run.Facilitator.Fund(w.Address(), 1_000_000) // mints on chain
 	// The sim's token is no USDC x402-mcp knows (there is none on
 	// eip155:1337): it is declared, with a budget of its own, as
 	// registry.yaml's assets: does.
-	tok := payments.Asset{Network: Network, Address: s.Token(), Name: s.Domain().Name, Version: s.Domain().Version, Symbol: "USDC", Decimals: 6}
+	tok := payments.Asset{Network: Network, Address: s.Token().Hex(), Name: s.Domain().Name, Version: s.Domain().Version, Symbol: "USDC", Decimals: 6}
 	pol := payments.Policy{Networks: []payments.Network{Network}, Assets: []payments.AssetPolicy{{Asset: tok, PerCall: 100_000}},
 		Budget: payments.Budget{Assets: map[string]payments.AssetBudget{tok.Currency().Budget: {Currency: tok.Currency(), Total: 1_000_000}}}}
 	return &chainSeller{
 		sim: s, run: run, payer: w.Address(),
-		client: &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)},
+		client: &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)},
 	}
 }
 
-// limit pins the sim's token: payments.KnownUSDC has no USDC on eip155:1337,
+// limit pins the sim's token: evm.KnownUSDC has no USDC on eip155:1337,
 // so only a declared asset, pinned, is paid there (as with assets: and
 // `asset:` in registry.yaml).
 func (cs *chainSeller) limit(tool string) payments.Limit {
@@ -102,7 +102,7 @@ func TestPaidCallSettlesOnChain(t *testing.T) {
 				t.Fatalf("transaction %s does not call the token: %v", rc.Transaction, err)
 			}
 			a := receivedAuthorization(t, cs.run.Seller, 0)
-			checker := chain.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()})
+			checker := evm.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()})
 			defer checker.Close()
 			if used, err := checker.AuthorizationUsed(ctx, Network, cs.sim.Token(), cs.payer, a.Nonce); err != nil || !used {
 				t.Fatalf("authorizationState over RPC: %v, %v", used, err)
@@ -129,7 +129,7 @@ func TestLostAnswerIsUsedOnChain(t *testing.T) {
 		t.Logf("client verdict on a lost answer: %v", err)
 	}
 	a := receivedAuthorization(t, cs.run.Seller, 0)
-	used, err := chain.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()}).AuthorizationUsed(ctx, Network, cs.sim.Token(), cs.payer, a.Nonce)
+	used, err := evm.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()}).AuthorizationUsed(ctx, Network, cs.sim.Token(), cs.payer, a.Nonce)
 	if err != nil || !used {
 		t.Fatalf("authorizationState: %v, %v; want used", used, err)
 	}
@@ -140,13 +140,13 @@ func TestLostAnswerIsUsedOnChain(t *testing.T) {
 
 // receivedAuthorization returns the authorization of the i-th payment the
 // seller received.
-func receivedAuthorization(t *testing.T, s *localseller.Seller, i int) payments.Authorization {
+func receivedAuthorization(t *testing.T, s *localseller.Seller, i int) evm.Authorization {
 	t.Helper()
 	rp := s.ReceivedPayments()
 	if len(rp) <= i || rp[i].Payload == nil {
 		t.Fatalf("seller received %d payments, want payment %d", len(rp), i)
 	}
-	a, err := payments.ParseAuthorization(payments.MustEIP3009Payload(rp[i].Payload.Payload).Authorization)
+	a, err := evm.ParseAuthorization(evm.MustPayload(rp[i].Payload.Payload).Authorization)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,11 +201,11 @@ func TestConcurrentSettlesOnChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	rq := pr.Accepts[0]
-	w := wallet(t, anvilKey0)
+	w := key(t, anvilKey0)
 	a := auth(t, w, 1_000)
 	a.To = cs.run.Seller.PayTo()
 	p := &x402.PaymentPayload{X402Version: 2, Accepted: rq.Raw, Resource: pr.Resource,
-		Payload: payments.EIP3009Payload{Signature: hexutil.Encode(sign(t, w, fac.Domain(), a)), Authorization: a.JSON()}.Raw()}
+		Payload: evm.Payload{Signature: hexutil.Encode(sign(t, w, fac.Domain(), a)), Authorization: a.JSON()}.Raw()}
 	var ok, nonceUsed atomic.Int32
 	for i := 0; i < 5; i++ {
 		wg.Add(1)

@@ -31,7 +31,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/contracts"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 )
 
 // TokenABI is the EIP-3009 test token's ABI; its balanceOf,
@@ -58,8 +58,8 @@ func Method(sig string) abi.Method {
 }
 
 // Caller adapts a go-ethereum client (ethclient, the simulated backend's
-// client) to chain.Caller, for chain's token reads.
-func Caller(c ethereum.ContractCaller) chain.Caller { return caller{c} }
+// client) to evm.Caller, for chain's token reads.
+func Caller(c ethereum.ContractCaller) evm.Caller { return caller{c} }
 
 type caller struct{ c ethereum.ContractCaller }
 
@@ -204,7 +204,7 @@ func (s *Sim) DeployToken(ctx context.Context, o TokenOptions) (*Token, error) {
 		return nil, fmt.Errorf("deploy token %s: %w", o.Symbol, err)
 	}
 	return &Token{sim: s, addr: rc.ContractAddress, symbol: o.Symbol, decimals: o.Decimals,
-		domain: payments.Domain{Name: o.Name, Version: o.Version, ChainID: big.NewInt(ChainID), VerifyingContract: rc.ContractAddress}}, nil
+		domain: evm.Domain{Name: o.Name, Version: o.Version, ChainID: big.NewInt(ChainID), VerifyingContract: rc.ContractAddress}}, nil
 }
 
 // newBackend is simulated.NewBackend with its panics turned into errors.
@@ -231,7 +231,7 @@ func (s *Sim) Network() payments.Network { return Network }
 func (s *Sim) Token() common.Address { return s.token.addr }
 
 // Domain returns the EIP-712 domain of the token Start deployed.
-func (s *Sim) Domain() payments.Domain { return s.token.Domain() }
+func (s *Sim) Domain() evm.Domain { return s.token.Domain() }
 
 // Default returns the token Start deployed.
 func (s *Sim) Default() *Token { return s.token }
@@ -259,12 +259,12 @@ func (s *Sim) Balance(ctx context.Context, addr common.Address) (payments.Amount
 
 // AuthorizationUsed reports whether payer's nonce has been used on the token
 // at asset. network must be eip155:1337. With this signature Sim is also a
-// reconciliation checker, like chain.RPCChecker.
+// reconciliation checker, like evm.RPCChecker.
 func (s *Sim) AuthorizationUsed(ctx context.Context, network payments.Network, asset, payer common.Address, nonce [32]byte) (bool, error) {
-	if n, err := payments.ParseNetwork(string(network)); err != nil || n != Network {
+	if n, err := evm.ParseNetwork(string(network)); err != nil || n != Network {
 		return false, fmt.Errorf("the simulated chain is %s, not %s", Network, network)
 	}
-	return chain.AuthorizationState(ctx, Caller(s.client), asset, payer, nonce)
+	return evm.AuthorizationState(ctx, Caller(s.client), asset, payer, nonce)
 }
 
 // Time returns the latest block's timestamp: the chain's "now" as the last
@@ -328,7 +328,7 @@ var (
 
 // TransferWithAuthorization settles a (signed with sig) on the default token (see
 // Token.TransferWithAuthorization).
-func (s *Sim) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
+func (s *Sim) TransferWithAuthorization(ctx context.Context, a evm.Authorization, sig []byte) (common.Hash, error) {
 	return s.token.TransferWithAuthorization(ctx, a, sig)
 }
 
@@ -339,7 +339,7 @@ func (s *Sim) TransferWithAuthorization(ctx context.Context, a payments.Authoriz
 type Token struct {
 	sim      *Sim
 	addr     common.Address
-	domain   payments.Domain
+	domain   evm.Domain
 	symbol   string
 	decimals uint8
 }
@@ -354,7 +354,7 @@ func (t *Token) Symbol() string { return t.symbol }
 func (t *Token) Decimals() uint8 { return t.decimals }
 
 // Domain returns the token's EIP-712 domain.
-func (t *Token) Domain() payments.Domain {
+func (t *Token) Domain() evm.Domain {
 	d := t.domain
 	d.ChainID = new(big.Int).Set(t.domain.ChainID)
 	return d
@@ -376,7 +376,7 @@ func (t *Token) Mint(ctx context.Context, to common.Address, amt payments.Amount
 
 // Balance returns addr's balance, in atomic units.
 func (t *Token) Balance(ctx context.Context, addr common.Address) (payments.Amount, error) {
-	return chain.BalanceOf(ctx, Caller(t.sim.client), t.addr, addr)
+	return evm.BalanceOf(ctx, Caller(t.sim.client), t.addr, addr)
 }
 
 // AuthorizationUsed is Sim.AuthorizationUsed.
@@ -390,10 +390,10 @@ func (t *Token) AuthorizationUsed(ctx context.Context, network payments.Network,
 // bytes overload otherwise) and the transaction is mined at once. It
 // returns the transaction hash when the transfer succeeded. A transfer the
 // token refuses (used nonce, expired, bad signature, low balance) fails with
-// an error wrapping chain.ErrReverted that gives the contract's reason; when that
+// an error wrapping evm.ErrReverted that gives the contract's reason; when that
 // is found before sending, as it usually is, no transaction is sent and the
 // hash is zero, otherwise it is the hash of the reverted transaction.
-func (t *Token) TransferWithAuthorization(ctx context.Context, a payments.Authorization, sig []byte) (common.Hash, error) {
+func (t *Token) TransferWithAuthorization(ctx context.Context, a evm.Authorization, sig []byte) (common.Hash, error) {
 	data, err := transferCalldata(a, sig)
 	if err != nil {
 		return common.Hash{}, err
@@ -412,7 +412,7 @@ func (t *Token) TransferWithAuthorization(ctx context.Context, a payments.Author
 }
 
 // transferCalldata encodes transferWithAuthorization for a and sig.
-func transferCalldata(a payments.Authorization, sig []byte) ([]byte, error) {
+func transferCalldata(a evm.Authorization, sig []byte) ([]byte, error) {
 	if a.Value == nil || a.ValidAfter == nil || a.ValidBefore == nil {
 		return nil, errors.New("transferWithAuthorization: authorization has a nil value or validity bound")
 	}
@@ -496,7 +496,7 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 		// Replay it on the block it was mined in for the reason.
 		_, cerr := s.client.CallContract(ctx, msg, new(big.Int).Sub(rc.BlockNumber, big.NewInt(1)))
 		if cerr == nil {
-			cerr = chain.ErrReverted
+			cerr = evm.ErrReverted
 		}
 		return rc, fmt.Errorf("transaction %s: %w", tx.Hash().Hex(), revertErr(cerr))
 	}
@@ -504,18 +504,18 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 }
 
 // revertErr makes an "execution reverted: reason" error from a node wrap
-// chain.ErrReverted, keeping the node's text.
+// evm.ErrReverted, keeping the node's text.
 func revertErr(err error) error {
-	if err == nil || errors.Is(err, chain.ErrReverted) {
+	if err == nil || errors.Is(err, evm.ErrReverted) {
 		return err
 	}
 	msg := err.Error()
 	if reason, ok := strings.CutPrefix(msg, "execution reverted"); ok {
 		reason = strings.TrimPrefix(reason, ": ")
 		if reason == "" {
-			return chain.ErrReverted
+			return evm.ErrReverted
 		}
-		return fmt.Errorf("%w: %s", chain.ErrReverted, reason)
+		return fmt.Errorf("%w: %s", evm.ErrReverted, reason)
 	}
 	return err
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
@@ -35,9 +35,9 @@ func (cs *chainSeller) withChain(t *testing.T, budget payments.Budget) *ledger.L
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { book.Close() })
-	checker := chain.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()})
+	checker := evm.NewRPCChecker(map[payments.Network]string{Network: cs.sim.URL()})
 	t.Cleanup(checker.Close)
-	cs.client.Ledger, cs.client.Chain = book, checker
+	cs.client.Ledger, cs.client.Schemes = book, payments.NewSchemes(evm.NewExact(checker))
 	return book
 }
 
@@ -179,8 +179,8 @@ func TestLostTipAnsweredByTheChain(t *testing.T) {
 	t.Cleanup(front.Close)
 	alice := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 	tips := &payments.Tipping{
-		Network: Network, Asset: cs.sim.Token(), Currency: cur, Domain: payments.Domain{Name: "USDC", Version: "2"}, Facilitator: front.URL + "/facilitator",
-		PerDay: 1_000_000, MaxTip: 100_000, Timeout: 5 * time.Second, Recipients: []payments.Recipient{{Name: "alice", Address: alice}},
+		Network: Network, Family: evm.Family{}, Asset: payments.Asset{Network: Network, Address: cs.sim.Token().Hex(), Name: "USDC", Version: "2"}, Currency: cur, Facilitator: front.URL + "/facilitator",
+		PerDay: 1_000_000, MaxTip: 100_000, Timeout: 5 * time.Second, Recipients: []payments.Recipient{{Name: "alice", Address: alice.Hex()}},
 	}
 	cs.client.Approve = func(context.Context, payments.ApprovalRequest) error { return nil }
 	res, err := cs.client.Tip(context.Background(), tips, payments.TipRequest{Tool: "x402_tip", To: "alice", Amount: 2_500})

@@ -1,17 +1,18 @@
-package payments
+package evm
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // AuthorizationRef names one EIP-3009 authorization on chain: the payer's
 // nonce on the token at Asset on Network.
 type AuthorizationRef struct {
-	Network      Network
+	Network      payments.Network
 	Asset, Payer common.Address
 	Nonce        [32]byte
 	// Since is a time no later than the authorization was signed: the
@@ -35,12 +36,21 @@ type AuthorizationStatus struct {
 	BlockTime time.Time
 }
 
-// ChainChecker reads an authorization's state on chain. payments/chain's
-// RPCChecker implements it over JSON-RPC; payments does not import it.
-type ChainChecker interface {
+// Checker reads an authorization's state on chain: what Exact proves a
+// payment's fate with. RPCChecker implements it over JSON-RPC. An error for
+// a network without an endpoint wraps payments.ErrNoRPC.
+type Checker interface {
 	CheckAuthorization(ctx context.Context, a AuthorizationRef) (AuthorizationStatus, error)
 }
 
-// ErrNoRPC is wrapped by a ChainChecker's error for a network it has no
-// endpoint for: nothing can be proven there until one is configured.
-var ErrNoRPC = errors.New("no rpc endpoint configured for the network")
+// Signer is an EVM key that signs without showing itself: the payer of
+// Exact.Sign. package wallet's keys implement it. Its errors never hold key
+// material.
+type Signer interface {
+	payments.Signer
+	// Address is the signer's address (Payer is its checksummed form).
+	Address() common.Address
+	// SignDigest signs a 32-byte EIP-712 digest and returns r‖s‖v, v = 27
+	// or 28.
+	SignDigest(ctx context.Context, digest common.Hash) ([]byte, error)
+}

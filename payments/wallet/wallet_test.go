@@ -1,4 +1,4 @@
-package payments
+package wallet
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -34,21 +35,21 @@ func TestLoadWallet(t *testing.T) {
 		env     map[string]string
 		errLike string
 	}{
-		{"hex env", map[string]string{EnvPrivateKey: anvil0}, ""},
-		{"hex env 0x", map[string]string{EnvPrivateKey: "0x" + anvil0}, ""},
-		{"key file", map[string]string{EnvKeyFile: keyFile}, ""},
-		{"keystore+password", map[string]string{EnvKeystore: ks, EnvKeystorePassword: "correct horse"}, ""},
-		{"keystore+password file", map[string]string{EnvKeystore: ks, EnvKeystorePassFile: passFile}, ""},
-		{"keystore wrong password", map[string]string{EnvKeystore: ks, EnvKeystorePassword: "nope"}, "check the passphrase"},
-		{"keystore no password", map[string]string{EnvKeystore: ks}, "no passphrase"},
-		{"short hex", map[string]string{EnvPrivateKey: "abcd"}, "64 hex characters"},
-		{"bad hex", map[string]string{EnvPrivateKey: strings.Repeat("zz", 32)}, "not valid hex"},
-		{"missing file", map[string]string{EnvKeyFile: filepath.Join(dir, "nope")}, "read key file"},
+		{"hex env", map[string]string{payments.EnvPrivateKey: anvil0}, ""},
+		{"hex env 0x", map[string]string{payments.EnvPrivateKey: "0x" + anvil0}, ""},
+		{"key file", map[string]string{payments.EnvKeyFile: keyFile}, ""},
+		{"keystore+password", map[string]string{payments.EnvKeystore: ks, payments.EnvKeystorePassword: "correct horse"}, ""},
+		{"keystore+password file", map[string]string{payments.EnvKeystore: ks, payments.EnvKeystorePassFile: passFile}, ""},
+		{"keystore wrong password", map[string]string{payments.EnvKeystore: ks, payments.EnvKeystorePassword: "nope"}, "check the passphrase"},
+		{"keystore no password", map[string]string{payments.EnvKeystore: ks}, "no passphrase"},
+		{"short hex", map[string]string{payments.EnvPrivateKey: "abcd"}, "64 hex characters"},
+		{"bad hex", map[string]string{payments.EnvPrivateKey: strings.Repeat("zz", 32)}, "not valid hex"},
+		{"missing file", map[string]string{payments.EnvKeyFile: filepath.Join(dir, "nope")}, "read key file"},
 		{"nothing", map[string]string{}, "no wallet configured"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := LoadWallet(env(tt.env))
+			lw, err := Load(env(tt.env))
 			if tt.errLike != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errLike) {
 					t.Fatalf("err = %v, want %q", err, tt.errLike)
@@ -61,6 +62,7 @@ func TestLoadWallet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			w := lw.EVM
 			if w.Address().Hex() != want {
 				t.Fatalf("address %s", w.Address().Hex())
 			}
@@ -88,3 +90,5 @@ func TestWalletNeverPrintsKey(t *testing.T) {
 		t.Fatal("address not shown")
 	}
 }
+
+const anvil0 = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"

@@ -1,4 +1,4 @@
-package chain
+package evm
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // ReferenceTags are the block tags CheckAuthorization reads an unused
@@ -39,7 +37,7 @@ const (
 	MaxLogBlocks = 20_000
 )
 
-// CheckAuthorization implements payments.ChainChecker: it reads the
+// CheckAuthorization implements Checker: it reads the
 // authorization's state at one block, so that a lagging or load-balanced
 // node can never pair one block's time with another's state.
 //
@@ -56,19 +54,19 @@ const (
 //
 // A node that does not have the block asked for (a lagging node behind a
 // load balancer) fails the check: nothing is concluded from it.
-func (c *RPCChecker) CheckAuthorization(ctx context.Context, a payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
+func (c *RPCChecker) CheckAuthorization(ctx context.Context, a AuthorizationRef) (AuthorizationStatus, error) {
 	cl, raw, err := c.client(ctx, a.Network)
 	if err != nil {
-		return payments.AuthorizationStatus{}, err
+		return AuthorizationStatus{}, err
 	}
-	fail := func(err error) (payments.AuthorizationStatus, error) {
-		return payments.AuthorizationStatus{}, redact(fmt.Errorf("%s via %s: %w", a.Network, raw, err), raw)
+	fail := func(err error) (AuthorizationStatus, error) {
+		return AuthorizationStatus{}, redact(fmt.Errorf("%s via %s: %w", a.Network, raw, err), raw)
 	}
 	ref, tag, err := c.reference(ctx, cl, raw)
 	if err != nil {
 		return fail(err)
 	}
-	st := payments.AuthorizationStatus{Block: ref.Number, BlockTime: ref.Time}
+	st := AuthorizationStatus{Block: ref.Number, BlockTime: ref.Time}
 	used, refErr := AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, ref.Number)
 	if refErr != nil {
 		refErr = fmt.Errorf("at block %d (%s): %w", ref.Number, tag, refErr)
@@ -134,7 +132,7 @@ func (c *RPCChecker) reference(ctx context.Context, cl *Client, raw string) (Blo
 
 // findUse looks for the AuthorizationUsed log of a, from block upTo back
 // (see LogWindow and MaxLogBlocks), and returns its transaction.
-func findUse(ctx context.Context, cl *Client, a payments.AuthorizationRef, upTo uint64) (common.Hash, bool) {
+func findUse(ctx context.Context, cl *Client, a AuthorizationRef, upTo uint64) (common.Hash, bool) {
 	var payer common.Hash
 	copy(payer[12:], a.Payer[:])
 	topics := []common.Hash{TopicAuthorizationUsed, payer, common.Hash(a.Nonce)}

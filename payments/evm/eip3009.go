@@ -1,7 +1,6 @@
-package payments
+package evm
 
 import (
-	"crypto/ecdsa"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -141,16 +140,6 @@ func Digest(domainSeparator, structHash common.Hash) common.Hash {
 	return crypto.Keccak256Hash(buf)
 }
 
-// SignDigest signs an EIP-712 digest and returns r‖s‖v with v = 27/28.
-func signDigest(key *ecdsa.PrivateKey, digest common.Hash) ([]byte, error) {
-	sig, err := crypto.Sign(digest[:], key)
-	if err != nil {
-		return nil, fmt.Errorf("sign digest: %w", err)
-	}
-	sig[64] += 27
-	return sig, nil
-}
-
 // RecoverSigner returns the address that produced a 65-byte r‖s‖v signature
 // (v = 27/28 or 0/1) over digest. It refuses high-s signatures.
 func RecoverSigner(digest common.Hash, sig []byte) (common.Address, error) {
@@ -208,8 +197,8 @@ func decodeHex(s string) ([]byte, error) {
 	return hex.DecodeString(s[2:])
 }
 
-// EIP3009Payload is the EVM exact scheme's payload.
-type EIP3009Payload struct {
+// Payload is the EVM exact scheme's payload.
+type Payload struct {
 	Signature     string            `json:"signature"`
 	Authorization AuthorizationJSON `json:"authorization"`
 }
@@ -224,17 +213,18 @@ type AuthorizationJSON struct {
 	Nonce       string `json:"nonce"`
 }
 
-// EVMExtra is the EVM scheme's `extra` object.
-type EVMExtra struct {
+// Extra is the EVM scheme's `extra` object.
+type Extra struct {
 	Name                string `json:"name"`
 	Version             string `json:"version"`
 	AssetTransferMethod string `json:"assetTransferMethod,omitempty"`
 	PaymentFlow         string `json:"paymentFlow,omitempty"`
 }
 
-// evmExtra decodes extra leniently: a seller may add keys we do not know.
-func evmExtra(r *x402.Requirement) (EVMExtra, error) {
-	var e EVMExtra
+// ParseExtra decodes an option's extra leniently: a seller may add keys we
+// do not know.
+func ParseExtra(r *x402.Requirement) (Extra, error) {
+	var e Extra
 	if len(r.Extra) == 0 || string(r.Extra) == "null" {
 		return e, nil
 	}
@@ -244,19 +234,19 @@ func evmExtra(r *x402.Requirement) (EVMExtra, error) {
 	return e, nil
 }
 
-// ParseEIP3009Payload reads the EVM exact scheme's payload from its JSON.
-func ParseEIP3009Payload(raw json.RawMessage) (EIP3009Payload, error) {
-	var p EIP3009Payload
+// ParsePayload reads the EVM exact scheme's payload from its JSON.
+func ParsePayload(raw json.RawMessage) (Payload, error) {
+	var p Payload
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return p, fmt.Errorf("payload is not an EIP-3009 authorization with its signature: %w", err)
 	}
 	return p, nil
 }
 
-// MustEIP3009Payload is ParseEIP3009Payload for a payload x402-mcp wrote
+// MustPayload is ParsePayload for a payload x402-mcp wrote
 // itself (tests): it panics on one it cannot read.
-func MustEIP3009Payload(raw json.RawMessage) EIP3009Payload {
-	p, err := ParseEIP3009Payload(raw)
+func MustPayload(raw json.RawMessage) Payload {
+	p, err := ParsePayload(raw)
 	if err != nil {
 		panic(err)
 	}
@@ -264,10 +254,19 @@ func MustEIP3009Payload(raw json.RawMessage) EIP3009Payload {
 }
 
 // Raw returns the payload as JSON, as PaymentPayload.Payload carries it.
-func (p EIP3009Payload) Raw() json.RawMessage {
+func (p Payload) Raw() json.RawMessage {
 	b, err := json.Marshal(p)
 	if err != nil {
 		panic(err) // a struct of strings always encodes
 	}
 	return b
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

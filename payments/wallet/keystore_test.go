@@ -1,4 +1,4 @@
-package payments
+package wallet
 
 import (
 	"encoding/hex"
@@ -32,7 +32,7 @@ func TestKeystoreInteropWithGeth(t *testing.T) {
 		t.Fatal("our scrypt costs differ from geth's")
 	}
 	ScryptN, ScryptP = LightScryptN, LightScryptP
-	w, err := GenerateWallet()
+	w, err := GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package payments
+package evm_test
 
 import (
 	"encoding/hex"
@@ -9,14 +9,16 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
 )
 
 // Test vectors from x402-protocol.md §9.
 const anvil0 = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 var (
-	baseSepoliaUSDC = Domain{Name: "USDC", Version: "2", ChainID: big.NewInt(84532), VerifyingContract: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e")}
-	baseUSDC        = Domain{Name: "USD Coin", Version: "2", ChainID: big.NewInt(8453), VerifyingContract: common.HexToAddress("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")}
+	baseSepoliaUSDC = evm.Domain{Name: "USDC", Version: "2", ChainID: big.NewInt(84532), VerifyingContract: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e")}
+	baseUSDC        = evm.Domain{Name: "USD Coin", Version: "2", ChainID: big.NewInt(8453), VerifyingContract: common.HexToAddress("0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")}
 	vectorNonce     = mustNonce("0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480")
 	vectorTo        = common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
 )
@@ -43,12 +45,12 @@ func mustHex(t *testing.T, s string) []byte {
 // TestSpecVector checks vector 1: the x402 spec's example is a valid signature
 // and our hashing reproduces its domain separator, struct hash and digest.
 func TestSpecVector(t *testing.T) {
-	a := Authorization{
+	a := evm.Authorization{
 		From: common.HexToAddress("0x857b06519E91e3A54538791bDbb0E22373e36b66"), To: vectorTo,
 		Value: big.NewInt(10000), ValidAfter: big.NewInt(1740672089), ValidBefore: big.NewInt(1740672154), Nonce: vectorNonce,
 	}
 	sep, sh := baseSepoliaUSDC.Separator(), a.StructHash()
-	digest := Digest(sep, sh)
+	digest := evm.Digest(sep, sh)
 	for _, c := range []struct{ name, got, want string }{
 		{"domainSeparator", sep.Hex(), "0x71f17a3b2ff373b803d70a5a07c046c1a2bc8e89c09ef722fcb047abe94c9818"},
 		{"structHash", sh.Hex(), "0x49ad644555c7bdf3ea4fc022a4940ae5589b230b1dde0065c5504fa19bbe39a4"},
@@ -59,7 +61,7 @@ func TestSpecVector(t *testing.T) {
 		}
 	}
 	sig := mustHex(t, "0x2d6a7588d6acca505cbf0d9a4a227e0c52c6c34008c8e8986a1283259764173608a2ce6496642e377d6da8dbbf5836e9bd15092f9ecab05ded3d6293af148b571c")
-	signer, err := RecoverSigner(digest, sig)
+	signer, err := evm.RecoverSigner(digest, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,17 +72,17 @@ func TestSpecVector(t *testing.T) {
 
 // TestComputedVectors checks vector 2: our signatures match byte for byte.
 func TestComputedVectors(t *testing.T) {
-	w, err := ParseHexKey(anvil0)
+	w, err := wallet.ParseHexKey(anvil0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := w.Address().Hex(); got != "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" {
 		t.Fatalf("anvil #0 address = %s", got)
 	}
-	a := Authorization{From: w.Address(), To: vectorTo, Value: big.NewInt(10000), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(1740672154), Nonce: vectorNonce}
+	a := evm.Authorization{From: w.Address(), To: vectorTo, Value: big.NewInt(10000), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(1740672154), Nonce: vectorNonce}
 	tests := []struct {
 		name                         string
-		domain                       Domain
+		domain                       evm.Domain
 		sep, structHash, digest, sig string
 	}{
 		{"base-sepolia", baseSepoliaUSDC, "0x71f17a3b2ff373b803d70a5a07c046c1a2bc8e89c09ef722fcb047abe94c9818",
@@ -99,7 +101,7 @@ func TestComputedVectors(t *testing.T) {
 			if got := a.StructHash().Hex(); got != tt.structHash {
 				t.Errorf("structHash = %s, want %s", got, tt.structHash)
 			}
-			digest := Digest(tt.domain.Separator(), a.StructHash())
+			digest := evm.Digest(tt.domain.Separator(), a.StructHash())
 			if digest.Hex() != tt.digest {
 				t.Errorf("digest = %s, want %s", digest.Hex(), tt.digest)
 			}
@@ -113,7 +115,7 @@ func TestComputedVectors(t *testing.T) {
 			if sig[64] != 27 && sig[64] != 28 {
 				t.Errorf("v = %d, want 27 or 28", sig[64])
 			}
-			got, err := RecoverSigner(digest, sig)
+			got, err := evm.RecoverSigner(digest, sig)
 			if err != nil || got != w.Address() {
 				t.Errorf("ecrecover = %s, %v; want %s", got.Hex(), err, w.Address().Hex())
 			}
@@ -124,7 +126,7 @@ func TestComputedVectors(t *testing.T) {
 // TestDigestMatchesGoEthereum cross-checks the hand-rolled encoding against
 // go-ethereum's generic EIP-712 implementation.
 func TestDigestMatchesGoEthereum(t *testing.T) {
-	a := Authorization{From: common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), To: vectorTo,
+	a := evm.Authorization{From: common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), To: vectorTo,
 		Value: big.NewInt(123456789), ValidAfter: big.NewInt(5), ValidBefore: big.NewInt(1999999999), Nonce: vectorNonce}
 	td := apitypes.TypedData{
 		Types: apitypes.Types{
@@ -135,22 +137,22 @@ func TestDigestMatchesGoEthereum(t *testing.T) {
 		PrimaryType: "TransferWithAuthorization",
 		Domain:      apitypes.TypedDataDomain{Name: "USD Coin", Version: "2", ChainId: math.NewHexOrDecimal256(8453), VerifyingContract: baseUSDC.VerifyingContract.Hex()},
 		Message: apitypes.TypedDataMessage{"from": a.From.Hex(), "to": a.To.Hex(), "value": "123456789", "validAfter": "5",
-			"validBefore": "1999999999", "nonce": hexBytes(a.Nonce[:])},
+			"validBefore": "1999999999", "nonce": "0x" + hex.EncodeToString(a.Nonce[:])},
 	}
 	want, _, err := apitypes.TypedDataAndHash(td)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := Digest(baseUSDC.Separator(), a.StructHash()); !strings.EqualFold(got.Hex(), hexBytes(want)) {
+	if got := evm.Digest(baseUSDC.Separator(), a.StructHash()); !strings.EqualFold(got.Hex(), "0x"+hex.EncodeToString(want)) {
 		t.Fatalf("digest %s, go-ethereum %x", got.Hex(), want)
 	}
 }
 
 func TestRecoverSignerRejects(t *testing.T) {
-	w, _ := ParseHexKey(anvil0)
-	a := Authorization{From: w.Address(), To: vectorTo, Value: big.NewInt(1), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(9), Nonce: vectorNonce}
+	w, _ := wallet.ParseHexKey(anvil0)
+	a := evm.Authorization{From: w.Address(), To: vectorTo, Value: big.NewInt(1), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(9), Nonce: vectorNonce}
 	sig, _ := w.Sign(baseUSDC, a)
-	digest := Digest(baseUSDC.Separator(), a.StructHash())
+	digest := evm.Digest(baseUSDC.Separator(), a.StructHash())
 	highS := append([]byte(nil), sig...)
 	// s' = n - s is the malleable twin; it must be refused.
 	n, _ := new(big.Int).SetString("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16)
@@ -158,41 +160,41 @@ func TestRecoverSignerRejects(t *testing.T) {
 	copy(highS[32:64], common.LeftPadBytes(s.Bytes(), 32))
 	highS[64] ^= 1
 	for name, bad := range map[string][]byte{"short": sig[:64], "bad v": append(append([]byte(nil), sig[:64]...), 35), "high s": highS} {
-		if _, err := RecoverSigner(digest, bad); err == nil {
-			t.Errorf("%s: RecoverSigner accepted it", name)
+		if _, err := evm.RecoverSigner(digest, bad); err == nil {
+			t.Errorf("%s: evm.RecoverSigner accepted it", name)
 		}
 	}
 	other := a
 	other.Value = big.NewInt(2)
-	got, err := RecoverSigner(Digest(baseUSDC.Separator(), other.StructHash()), sig)
+	got, err := evm.RecoverSigner(evm.Digest(baseUSDC.Separator(), other.StructHash()), sig)
 	if err == nil && got == w.Address() {
 		t.Error("a signature over one value recovered the signer for another value")
 	}
 }
 
 func TestParseAuthorizationRoundTrip(t *testing.T) {
-	a := Authorization{From: common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), To: vectorTo,
+	a := evm.Authorization{From: common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"), To: vectorTo,
 		Value: big.NewInt(10000), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(1740672154), Nonce: vectorNonce}
-	got, err := ParseAuthorization(a.JSON())
+	got, err := evm.ParseAuthorization(a.JSON())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.StructHash() != a.StructHash() {
 		t.Fatal("round trip changed the authorization")
 	}
-	bad := []func(*AuthorizationJSON){
-		func(j *AuthorizationJSON) { j.From = "0x123" },
-		func(j *AuthorizationJSON) { j.Value = "-1" },
-		func(j *AuthorizationJSON) { j.Value = "1e6" },
-		func(j *AuthorizationJSON) { j.ValidBefore = "0x10" },
-		func(j *AuthorizationJSON) { j.Nonce = "0x1234" },
-		func(j *AuthorizationJSON) { j.Nonce = strings.Repeat("ab", 32) },
-		func(j *AuthorizationJSON) { j.Nonce = "0x" + strings.Repeat("zz", 32) },
+	bad := []func(*evm.AuthorizationJSON){
+		func(j *evm.AuthorizationJSON) { j.From = "0x123" },
+		func(j *evm.AuthorizationJSON) { j.Value = "-1" },
+		func(j *evm.AuthorizationJSON) { j.Value = "1e6" },
+		func(j *evm.AuthorizationJSON) { j.ValidBefore = "0x10" },
+		func(j *evm.AuthorizationJSON) { j.Nonce = "0x1234" },
+		func(j *evm.AuthorizationJSON) { j.Nonce = strings.Repeat("ab", 32) },
+		func(j *evm.AuthorizationJSON) { j.Nonce = "0x" + strings.Repeat("zz", 32) },
 	}
 	for i, mutate := range bad {
 		j := a.JSON()
 		mutate(&j)
-		if _, err := ParseAuthorization(j); err == nil {
+		if _, err := evm.ParseAuthorization(j); err == nil {
 			t.Errorf("case %d: accepted %+v", i, j)
 		}
 	}

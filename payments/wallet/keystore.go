@@ -1,4 +1,4 @@
-package payments
+package wallet
 
 import (
 	"crypto/aes"
@@ -107,7 +107,7 @@ type pbkdf2Params struct {
 }
 
 // OpenKeystore decrypts a Web3 secret-storage (v3) keystore file.
-func OpenKeystore(path, passphrase string) (*Wallet, error) {
+func OpenKeystore(path, passphrase string) (*EVMKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read keystore: %w", err)
@@ -132,7 +132,7 @@ func OpenKeystore(path, passphrase string) (*Wallet, error) {
 
 // DecryptKeystore decrypts the JSON of a v3 keystore. Its errors never
 // contain the passphrase or key material.
-func DecryptKeystore(keyJSON []byte, passphrase string) (*Wallet, error) {
+func DecryptKeystore(keyJSON []byte, passphrase string) (*EVMKey, error) {
 	var k keystoreJSON
 	if err := jsonlimit.CheckDepth(keyJSON); err != nil {
 		return nil, fmt.Errorf("not a keystore file (%v)", err)
@@ -186,7 +186,7 @@ func DecryptKeystore(keyJSON []byte, passphrase string) (*Wallet, error) {
 	if err != nil {
 		return nil, errors.New("the keystore decrypts to an invalid secp256k1 key")
 	}
-	w := NewWallet(priv)
+	w := NewEVMKey(priv)
 	if k.Address != "" {
 		want := strings.TrimPrefix(strings.TrimPrefix(k.Address, "0x"), "0X")
 		if !common.IsHexAddress(want) || !strings.EqualFold(want, hex.EncodeToString(w.address[:])) {
@@ -342,11 +342,11 @@ func EncryptKeystore(key *ecdsa.PrivateKey, passphrase string, n, p int) ([]byte
 	return json.Marshal(k)
 }
 
-// WriteKeystore encrypts the wallet's key with passphrase into a new file in
+// WriteKeystore encrypts the key with passphrase into a new file in
 // dir (created 0700) and returns its path. The file is written 0600 and
 // named as geth names its keys (UTC--<time>--<address>), so geth,
 // MetaMask's import and other wallets read it.
-func (w *Wallet) WriteKeystore(dir, passphrase string) (string, error) {
+func (w *EVMKey) WriteKeystore(dir, passphrase string) (string, error) {
 	b, err := EncryptKeystore(w.key, passphrase, ScryptN, ScryptP)
 	if err != nil {
 		return "", fmt.Errorf("write keystore: %w", err)

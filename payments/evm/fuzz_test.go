@@ -1,4 +1,4 @@
-package chain
+package evm
 
 // A fuzz test of what an RPC node answers (hosted RPC providers are someone
 // else). Run it with

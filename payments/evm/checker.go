@@ -1,23 +1,7 @@
-// Package chain reads and writes EIP-3009 tokens on EVM chains over
-// JSON-RPC: whether an authorization was used (what reconciliation asks to
-// settle or release a payment whose outcome is unknown), balances, and a
-// token's decimals.
-//
-// RPCChecker answers AuthorizationUsed for any network with an rpc_url. It
-// dials lazily, checks once per URL that the node serves the network's chain
-// id (a wrong URL would otherwise report every authorization as unused), and
-// keeps URL secrets (API keys in paths or queries) out of its errors.
-//
-// It speaks JSON-RPC itself (Client) and encodes the three token calls by
-// hand (token.go), so that the binary links neither go-ethereum's rpc and
-// ethclient (OpenTelemetry, gopsutil, metrics) nor its abi and core/types
-// (KZG and BLS12-381 crypto): they cost megabytes and milliseconds of start.
-//
-// A real EVM to test against (go-ethereum's simulated chain with the EIP-3009
-// test token, real transferWithAuthorization settlement) is in the
-// sub-package simchain, kept apart so the binary does not link an Ethereum
-// node; its tests cover RPCChecker and Client against it.
-package chain
+// This file is the chain client of the EVM family: RPCChecker reads
+// EIP-3009 authorizations, balances and decimals over JSON-RPC.
+
+package evm
 
 import (
 	"context"
@@ -35,7 +19,7 @@ import (
 )
 
 // RPCChecker reads EIP-3009 authorization state and balances over JSON-RPC,
-// one URL per network (the rpc map of registry.yaml). It dials each URL on
+// one URL per network (the rpc map of registry.yaml): Exact's Checker. It dials each URL on
 // first use and keeps the client; before trusting a URL it checks that the
 // node's chain id is the network's. It is safe for concurrent use.
 type RPCChecker struct {
@@ -46,14 +30,14 @@ type RPCChecker struct {
 	tags    map[string]string  // by URL: the reference tag its node answers
 }
 
-var _ payments.ChainChecker = (*RPCChecker)(nil)
+var _ Checker = (*RPCChecker)(nil)
 
 // NewRPCChecker returns a checker for the given networks. Keys may be CAIP-2
 // ids or x402 v1 names ("base-sepolia"); nothing is dialed yet.
 func NewRPCChecker(rpcURLs map[payments.Network]string) *RPCChecker {
 	c := &RPCChecker{urls: make(map[payments.Network]string, len(rpcURLs)), clients: map[string]*Client{}, tags: map[string]string{}}
 	for n, u := range rpcURLs {
-		if p, err := payments.ParseNetwork(string(n)); err == nil {
+		if p, err := ParseNetwork(string(n)); err == nil {
 			n = p
 		}
 		c.urls[n] = u
@@ -63,7 +47,7 @@ func NewRPCChecker(rpcURLs map[payments.Network]string) *RPCChecker {
 
 // Has says whether the checker has an rpc_url for network.
 func (c *RPCChecker) Has(network payments.Network) bool {
-	n, err := payments.ParseNetwork(string(network))
+	n, err := ParseNetwork(string(network))
 	return err == nil && c.urls[n] != ""
 }
 
@@ -115,12 +99,15 @@ func (c *RPCChecker) Balance(ctx context.Context, network payments.Network, asse
 // Decimals returns the decimals() of the token at asset on network, for an
 // asset of registry.yaml whose decimals are read from the chain (or checked
 // against it) at start.
-func (c *RPCChecker) Decimals(ctx context.Context, network payments.Network, asset common.Address) (int, error) {
+func (c *RPCChecker) Decimals(ctx context.Context, network payments.Network, asset string) (int, error) {
+	if !common.IsHexAddress(asset) {
+		return 0, fmt.Errorf("%q is not a token address", payments.Sanitize(asset, 80))
+	}
 	cl, raw, err := c.client(ctx, network)
 	if err != nil {
 		return 0, err
 	}
-	d, err := Decimals(ctx, cl, asset)
+	d, err := Decimals(ctx, cl, common.HexToAddress(asset))
 	if err != nil {
 		return 0, redact(fmt.Errorf("%s via %s: %w", network, raw, err), raw)
 	}
@@ -140,7 +127,7 @@ func (c *RPCChecker) Close() {
 
 // client returns the checked client for network and its URL.
 func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*Client, string, error) {
-	n, err := payments.ParseNetwork(string(network))
+	n, err := ParseNetwork(string(network))
 	if err != nil {
 		return nil, "", err
 	}
@@ -164,7 +151,7 @@ func (c *RPCChecker) client(ctx context.Context, network payments.Network) (*Cli
 		cl.Close()
 		return nil, raw, redact(fmt.Errorf("%s: rpc_url %s: eth_chainId: %w", n, raw, err), raw)
 	}
-	if want := n.ChainID(); id.Cmp(want) != 0 {
+	if want := ChainID(n); id.Cmp(want) != 0 {
 		cl.Close()
 		return nil, raw, redact(fmt.Errorf("%s: rpc_url %s serves chain %s, not %s: fix the rpc entry in registry.yaml", n, raw, id, want), raw)
 	}

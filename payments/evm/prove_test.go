@@ -1,4 +1,4 @@
-package chain
+package evm
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func TestCheckAuthorizationReadsOneBlock(t *testing.T) {
 			n := proofNode(t, tt.finalized)
 			c := NewRPCChecker(map[payments.Network]string{"eip155:8453": n.serve(t) + "/rpc/k"})
 			defer c.Close()
-			ref := payments.AuthorizationRef{Network: "eip155:8453", Asset: token, Payer: payer, Nonce: nonce}
+			ref := AuthorizationRef{Network: "eip155:8453", Asset: token, Payer: payer, Nonce: nonce}
 			st, err := c.CheckAuthorization(context.Background(), ref)
 			if err != nil {
 				t.Fatal(err)
@@ -138,11 +138,11 @@ func TestCheckAuthorizationErrors(t *testing.T) {
 	}}
 	c := NewRPCChecker(map[payments.Network]string{"eip155:8453": n.serve(t) + "/rpc/k"})
 	defer c.Close()
-	_, err := c.CheckAuthorization(context.Background(), payments.AuthorizationRef{Network: "eip155:8453"})
+	_, err := c.CheckAuthorization(context.Background(), AuthorizationRef{Network: "eip155:8453"})
 	if err == nil || !strings.Contains(err.Error(), "no reference block") || !errors.Is(err, ErrNoBlock) {
 		t.Fatalf("no blocks: %v", err)
 	}
-	_, err = c.CheckAuthorization(context.Background(), payments.AuthorizationRef{Network: "eip155:84532"})
+	_, err = c.CheckAuthorization(context.Background(), AuthorizationRef{Network: "eip155:84532"})
 	if !errors.Is(err, payments.ErrNoRPC) || !strings.Contains(err.Error(), "no rpc_url configured for eip155:84532") {
 		t.Fatalf("no rpc: %v", err)
 	}

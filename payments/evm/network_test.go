@@ -1,0 +1,31 @@
+package evm
+
+import (
+	"testing"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+func TestParseNetwork(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+	}{{"base", "eip155:8453"}, {"base-sepolia", "eip155:84532"}, {"eip155:84532", "eip155:84532"}, {"eip155:0x2105", ""},
+		{"eip155:", ""}, {"eip155:0", ""}, {"eip155:01", ""}, {"solana", ""}, {"", ""}, {"eip155:99999999999999999999999", ""}} {
+		got, err := ParseNetwork(tt.in)
+		if string(got) != tt.want || (err == nil) != (tt.want != "") {
+			t.Errorf("ParseNetwork(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestKnownUSDC: the USDC x402-mcp knows is counted as USDC, with its
+// checksummed address and EIP-712 domain.
+func TestKnownUSDC(t *testing.T) {
+	known, ok := KnownUSDC("eip155:84532")
+	if !ok || known.Currency() != payments.USDC || known.Address != "0x036CbD53842c5426634e7929541eC2318f3dCF7e" || known.Name != "USDC" || known.Version != "2" {
+		t.Fatalf("the known USDC %+v, %v (currency %+v)", known, ok, known.Currency())
+	}
+	if _, ok := KnownUSDC("eip155:1337"); ok {
+		t.Fatal("a USDC on the local dev chain")
+	}
+}
