@@ -19,9 +19,9 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // warmFixture is a local seller behind a switchable front (that can drop

@@ -59,7 +59,7 @@ tools:
 
 // chainDecimals answers decimals() from a map. It stands in for the
 // chain here: reading decimals() from a real token over JSON-RPC is
-// covered by payments/chain/simchain and the end-to-end tests.
+// covered by internal/simchain and the end-to-end tests.
 type chainDecimals map[string]int
 
 func (c chainDecimals) Decimals(_ context.Context, _ payments.Network, a string) (int, error) {

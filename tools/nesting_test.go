@@ -13,9 +13,9 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/mcptest"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // boundStack lowers the goroutine stack limit for the rest of the test, so a

@@ -22,9 +22,9 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )

@@ -12,7 +12,7 @@ import (
 // gopsutil and metrics; its abi and core/types pull the KZG and BLS12-381
 // cryptography of blob transactions. payments/evm speaks JSON-RPC and the
 // token's ABI itself, and payments/wallet reads keystores itself; the
-// simulated chain (payments/chain/simchain) links them only with -tags
+// simulated chain (internal/simchain) links them only with -tags
 // simchain.
 var heavyDeps = regexp.MustCompile(`core/types|kzg|gnark|otel|gopsutil|go-ethereum/rpc|go-ethereum/accounts|go-ethereum/ethclient|go-ethereum/core|go-ethereum/params|go-ethereum/metrics`)
 

@@ -3,7 +3,7 @@ package evm
 // A fuzz test of what an RPC node answers (hosted RPC providers are someone
 // else). Run it with
 //
-//	go test -run='^$' -fuzz='^FuzzRPCAnswer$' -fuzztime=60s ./payments/chain
+//	go test -run='^$' -fuzz='^FuzzRPCAnswer$' -fuzztime=60s ./payments/evm
 //
 // Inputs that once failed are kept in testdata/fuzz/FuzzRPCAnswer/ and run
 // with the ordinary tests.

@@ -20,7 +20,7 @@ import (
 // refused payment is released only once a finalized block is past its
 // validBefore (about 13 minutes behind the head on Ethereum, longer on
 // rollups that finalize through it). go-ethereum's simulated chain
-// (payments/chain/simchain) answers safe with the head and finalized with
+// (internal/simchain) answers safe with the head and finalized with
 // the newest block whose number is a multiple of 32.
 var ReferenceTags = []string{"finalized", "safe", "latest"}
 

@@ -17,7 +17,7 @@ import (
 
 // fakeChain answers CheckAuthorization from a table of nonces, at a block
 // whose time is head. The real checker (USDC's authorizationState on chain,
-// read at one block over JSON-RPC) is tested in payments/chain/simchain and
+// read at one block over JSON-RPC) is tested in internal/simchain and
 // in reconcile_chain_test.go.
 type fakeChain struct {
 	mu    sync.Mutex

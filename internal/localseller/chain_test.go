@@ -21,7 +21,7 @@ import (
 )
 
 // fakeChain is a Chain in memory that records what the facilitator asks of
-// it. The real one, payments/chain/simchain.Sim, is tested in payments/chain.
+// it. The real one, internal/simchain.Sim, is tested there.
 type fakeChain struct {
 	domain evm.Domain
 

@@ -77,7 +77,7 @@ type FacilitatorConfig struct {
 	// nonce and the balance on chain, Settle sends transferWithAuthorization
 	// and answers with the real transaction hash, Fund mints and Balance
 	// reads the token. Network, Asset, Name and Version default to the
-	// chain's token domain (with payments/chain/simchain.Sim: eip155:1337, the
+	// chain's token domain (with internal/simchain.Sim: eip155:1337, the
 	// deployed token, "USDC", "2"); set otherwise, they must agree with it.
 	Chain Chain
 }

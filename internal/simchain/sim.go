@@ -1,10 +1,11 @@
 // Package simchain is a real EVM for tests and demos: go-ethereum's
 // simulated chain (chain id 1337), served over HTTP JSON-RPC on loopback,
 // with the EIP-3009 test token of contracts/ deployed (a 6-decimal "USDC" by
-// default; DeployToken adds tokens with other symbols and decimals). It is its own package
-// so that the x402-mcp binary, which only reads chains (payments/chain),
-// does not link a whole Ethereum node. Its tests also cover payments/chain's
-// RPCChecker against it.
+// default; DeployToken adds tokens with other symbols and decimals). It is
+// its own package so that the x402-mcp binary, which only reads chains
+// (payments/evm), does not link a whole Ethereum node; it is internal
+// because only tests, benchmarks and `demo --chain` use it. Its tests also
+// cover payments/evm's RPCChecker against it.
 package simchain
 
 import (
@@ -36,7 +37,7 @@ import (
 
 // TokenABI is the EIP-3009 test token's ABI; its balanceOf,
 // authorizationState and DOMAIN_SEPARATOR are those of USDC (FiatTokenV2).
-// It sends transactions here; payments/chain reads the token without it.
+// It sends transactions here; payments/evm reads the token without it.
 var TokenABI = func() abi.ABI {
 	a, err := abi.JSON(strings.NewReader(contracts.EIP3009TokenABI))
 	if err != nil {

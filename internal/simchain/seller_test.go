@@ -12,9 +12,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // chainSeller is a local seller whose facilitator settles on a sim, with

@@ -15,7 +15,7 @@ import (
 // resend's 402 invalid_exact_evm_nonce_already_used follows a transport error
 // on the same signed payment, so the first attempt may have settled. (With
 // an rpc endpoint it asks the chain and answers charged: see
-// payments/chain/simchain TestUnknownAnsweredByTheChain.)
+// internal/simchain TestUnknownAnsweredByTheChain.)
 func TestDropAfterSettle(t *testing.T) {
 	run := start(t, Config{})
 	_, err := clientDo(t, context.Background(), newClient(t), "GET", run.URL+"/v2/misbehave/drop_after_settle", nil, payments.Limit{Tool: "drop"})

@@ -27,7 +27,7 @@
 // # Settling on a chain
 //
 // FacilitatorConfig.Chain makes the facilitator settle on an EVM chain
-// instead: payments/chain/simchain.Sim (go-ethereum's simulated chain, eip155:1337,
+// instead: internal/simchain.Sim (go-ethereum's simulated chain, eip155:1337,
 // with a real EIP-3009 token) implements Chain; this package does not import
 // it (simchain links an Ethereum node, which the x402-mcp binary leaves out
 // unless it is built with -tags simchain). The facilitator's network, asset, name and version become the chain

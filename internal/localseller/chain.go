@@ -15,7 +15,7 @@ import (
 )
 
 // Chain is an EVM chain with one EIP-3009 token that a Facilitator can
-// settle on instead of its in-memory ledger. payments/chain/simchain.Sim implements
+// settle on instead of its in-memory ledger. internal/simchain.Sim implements
 // it (go-ethereum's simulated chain); this package does not import that one,
 // so that sellers without a chain stay light.
 type Chain interface {
