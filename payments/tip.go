@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/facilitator"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
@@ -281,7 +282,10 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	// The tip goes on even if the call is cancelled meanwhile (the human
 	// approved it), bounded by the facilitator's timeout.
 	bg := context.WithoutCancel(ctx)
-	fc := &FacilitatorClient{URL: t.Facilitator, Header: t.FacilitatorHeader, Redaction: t.FacilitatorRedaction, HTTP: c.httpClient(), Timeout: t.Timeout}
+	fc := &facilitator.Client{URL: t.Facilitator, Header: t.FacilitatorHeader, HTTP: c.httpClient(), Timeout: t.Timeout}
+	if red := t.FacilitatorRedaction; red != nil {
+		fc.Redactor, fc.ShownURL = red, red.URL
+	}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
 	// failed returns e, or, when the chain showed the tip used (e is nil),
 	// the settled tip.
@@ -405,7 +409,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 // the first request. The one other copy, the ledger's, is cleared by
 // ReleaseUnsent. If that fails the tip stays signed, and counted, until
 // reconciliation.
-func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Recipient, host string) *Error {
+func (p *Pending) tipNeverSent(ctx context.Context, fe *facilitator.Error, rec Recipient, host string) *Error {
 	id := p.Receipt.LedgerID
 	e := &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: fe, Receipt: p.Receipt}
 	if err := p.c.Ledger.ReleaseUnsent(ctx, id, Sanitize("never sent: "+fe.Error(), 300)); err != nil {
@@ -425,7 +429,7 @@ func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Re
 // tipFailed records a facilitator request that got no usable answer. It
 // returns nil when the chain shows the tip used (see tipUnknown).
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
-	var fe *FacilitatorError
+	var fe *facilitator.Error
 	if !errors.As(err, &fe) {
 		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err, p.red)+")", rec, host)
 	}

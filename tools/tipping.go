@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/facilitator"
 )
 
 // Tipping defaults.
@@ -17,7 +18,7 @@ const (
 	// DefaultMaxTip is tipping.max_tip when unset (but never above per_day).
 	DefaultMaxTip payments.Amount = 1_000_000
 	// DefaultTipTimeout bounds each facilitator request of a tip.
-	DefaultTipTimeout = payments.DefaultFacilitatorTimeout
+	DefaultTipTimeout = facilitator.DefaultTimeout
 )
 
 var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)

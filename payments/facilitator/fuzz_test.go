@@ -1,10 +1,9 @@
-package payments
+package facilitator
 
-// Fuzz tests of every parser in this package that reads what someone else
-// wrote: a facilitator's answers and keystore files (the wire format's are
-// in payments/x402). Run one with
+// Fuzz tests of what this package reads that someone else wrote: a
+// facilitator's answers. Run one with
 //
-//	go test -run='^$' -fuzz='^FuzzFacilitatorAnswer$' -fuzztime=60s ./payments
+//	go test -run='^$' -fuzz='^FuzzFacilitatorAnswer$' -fuzztime=60s ./payments/facilitator
 //
 // Inputs that once failed are kept in testdata/fuzz/<name>/ and run with
 // the ordinary tests.
@@ -59,7 +58,7 @@ type cannedAnswer struct {
 
 // FuzzFacilitatorAnswer: whatever a facilitator answers to /settle and
 // /verify, over real HTTP, the client returns a response or a
-// *FacilitatorError whose detail is short and free of control characters;
+// *Error whose detail is short and free of control characters;
 // it never panics.
 func FuzzFacilitatorAnswer(f *testing.F) {
 	f.Add(200, []byte(`{"success":true,"transaction":"0xabc","network":"eip155:84532","payer":"0x1"}`))
@@ -91,7 +90,7 @@ func FuzzFacilitatorAnswer(f *testing.F) {
 		fuzzFacilitator.answers.Store(key, cannedAnswer{status, body})
 		defer fuzzFacilitator.answers.Delete(key)
 		// The server answers at once: a timeout is a hang.
-		fc := &FacilitatorClient{URL: fuzzFacilitator.url + "/" + key, Timeout: 5 * time.Second}
+		fc := &Client{URL: fuzzFacilitator.url + "/" + key, Timeout: 5 * time.Second}
 		req := &x402.Requirement{Raw: []byte(`{"scheme":"exact"}`)}
 		p := &x402.PaymentPayload{X402Version: 2}
 		for _, op := range []string{"settle", "verify"} {
@@ -104,9 +103,9 @@ func FuzzFacilitatorAnswer(f *testing.F) {
 			if err == nil {
 				continue
 			}
-			var fe *FacilitatorError
+			var fe *Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("%s: error %T %v, want a *FacilitatorError", op, err, err)
+				t.Fatalf("%s: error %T %v, want a *Error", op, err, err)
 			}
 			if len(fe.Detail) > 310 || !utf8.ValidString(fe.Detail) || strings.ContainsFunc(fe.Detail, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 				t.Fatalf("%s: detail %q", op, fe.Detail)

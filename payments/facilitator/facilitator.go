@@ -1,4 +1,14 @@
-package payments
+// Package facilitator is the client of an x402 facilitator's HTTP API
+// (x402-protocol.md §6): POST /verify and POST /settle, for payments
+// x402-mcp settles itself with no seller in between (tips). It never signs
+// and never retries: a request that may have reached the facilitator is not
+// sent again, and an error says whether the request provably never left
+// (Error.Sent), the one case in which a signed payment may be released at
+// once. Answers are read within fixed bounds, and what the catalog's ${ENV}
+// references expanded to (credentials in the URL or headers) is hidden in
+// every error through the Redactor it is given. It knows no chain and no
+// money rules.
+package facilitator
 
 import (
 	"bytes"
@@ -18,36 +28,42 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
-// FacilitatorClient calls an x402 facilitator's POST /verify and POST
-// /settle (x402-protocol.md §6) for payments x402-mcp settles itself, with
-// no seller in between: tips. It never signs anything and never retries: a
-// request that may have reached the facilitator is not sent again.
-type FacilitatorClient struct {
+// Client calls an x402 facilitator's POST /verify and POST /settle. Its
+// zero value needs a URL.
+type Client struct {
 	// URL is the facilitator's base URL; /verify and /settle are appended.
 	URL string
 	// Header is sent with every request: the credentials of a facilitator
 	// that requires them (Authorization, an API key).
 	Header http.Header
-	// Redaction hides the secrets of URL and Header (values expanded from
-	// the catalog's ${ENV}) in errors; its URL names the facilitator in
-	// them. Nil: the URL is shown without its query and user info.
-	Redaction *Redaction
+	// Redactor hides the secrets of URL and Header (values expanded from
+	// the catalog's ${ENV}) in errors: *payments.Redaction is one. Nil
+	// hides nothing but the URL's query and user info.
+	Redactor Redactor
+	// ShownURL is how errors name the facilitator; empty: URL without its
+	// query and user info.
+	ShownURL string
 	// HTTP sends the requests (http.DefaultClient when nil). It should not
 	// follow redirects (NewHTTPClient does not).
 	HTTP *http.Client
-	// Timeout bounds each request (DefaultFacilitatorTimeout when zero).
+	// Timeout bounds each request (DefaultTimeout when zero).
 	Timeout time.Duration
 }
 
-// DefaultFacilitatorTimeout bounds one facilitator request.
-const DefaultFacilitatorTimeout = 30 * time.Second
+// Redactor hides secrets in text and errors.
+type Redactor interface {
+	Text(s string) string
+	Err(err error) error
+}
 
-// maxFacilitatorAnswer caps what is read of a facilitator's answer.
-const maxFacilitatorAnswer = 64 << 10
+// DefaultTimeout bounds one facilitator request.
+const DefaultTimeout = 30 * time.Second
 
-// FacilitatorError is a /verify or /settle request that got no usable
-// answer.
-type FacilitatorError struct {
+// maxAnswer caps what is read of a facilitator's answer.
+const maxAnswer = 64 << 10
+
+// Error is a /verify or /settle request that got no usable answer.
+type Error struct {
 	// Op is "verify" or "settle".
 	Op string
 	// Sent is false only when the request provably never left x402-mcp (the
@@ -63,21 +79,21 @@ type FacilitatorError struct {
 	Err    error
 }
 
-func (e *FacilitatorError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("facilitator /%s: %s", e.Op, e.Detail)
 }
 
-func (e *FacilitatorError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Timeout says the facilitator did not answer in time.
-func (e *FacilitatorError) Timeout() bool {
+func (e *Error) Timeout() bool {
 	var ne net.Error
 	return errors.Is(e.Err, context.DeadlineExceeded) || errors.As(e.Err, &ne) && ne.Timeout()
 }
 
 // Verify asks the facilitator whether p is a valid payment for r. An answer
 // with isValid false is a VerifyResponse, not an error.
-func (f *FacilitatorClient) Verify(ctx context.Context, p *x402.PaymentPayload, r *x402.Requirement) (*x402.VerifyResponse, error) {
+func (f *Client) Verify(ctx context.Context, p *x402.PaymentPayload, r *x402.Requirement) (*x402.VerifyResponse, error) {
 	var v x402.VerifyResponse
 	if err := f.post(ctx, "verify", p, r, &v); err != nil {
 		return nil, err
@@ -87,7 +103,7 @@ func (f *FacilitatorClient) Verify(ctx context.Context, p *x402.PaymentPayload, 
 
 // Settle asks the facilitator to settle p. An answer with success false is
 // a SettlementResponse, not an error.
-func (f *FacilitatorClient) Settle(ctx context.Context, p *x402.PaymentPayload, r *x402.Requirement) (*x402.SettlementResponse, error) {
+func (f *Client) Settle(ctx context.Context, p *x402.PaymentPayload, r *x402.Requirement) (*x402.SettlementResponse, error) {
 	var s x402.SettlementResponse
 	if err := f.post(ctx, "settle", p, r, &s); err != nil {
 		return nil, err
@@ -102,10 +118,13 @@ type facilitatorBody struct {
 	PaymentRequirements json.RawMessage      `json:"paymentRequirements"`
 }
 
-func (f *FacilitatorClient) post(ctx context.Context, op string, p *x402.PaymentPayload, r *x402.Requirement, out any) error {
-	red := f.Redaction
+func (f *Client) post(ctx context.Context, op string, p *x402.PaymentPayload, r *x402.Requirement, out any) error {
+	red := f.Redactor
+	if red == nil {
+		red = noRedactor{}
+	}
 	fail := func(sent bool, status int, detail string, err error) error {
-		return &FacilitatorError{Op: op, Sent: sent, Status: status, Detail: Sanitize(red.Text(detail), 300), Err: red.Err(err)}
+		return &Error{Op: op, Sent: sent, Status: status, Detail: x402.Sanitize(red.Text(detail), 300), Err: red.Err(err)}
 	}
 	reqJSON := []byte(r.Raw)
 	if len(reqJSON) == 0 {
@@ -121,16 +140,16 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *x402.Payment
 	}
 	timeout := f.Timeout
 	if timeout <= 0 {
-		timeout = DefaultFacilitatorTimeout
+		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	endpoint := strings.TrimRight(f.URL, "/") + "/" + op
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		shown := redactRawURL(f.URL)
-		if red != nil && red.URL != "" {
-			shown = red.URL
+		shown := f.ShownURL
+		if shown == "" {
+			shown = redactRawURL(f.URL)
 		}
 		return fail(false, 0, "bad facilitator URL: "+shown, err)
 	}
@@ -152,18 +171,18 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *x402.Payment
 		} else if errors.Is(err, context.DeadlineExceeded) {
 			what = fmt.Sprintf("no answer within %s", timeout)
 		}
-		return fail(sent, 0, what+" ("+safeErr(err, red)+")", err)
+		return fail(sent, 0, what+" ("+errText(err, red)+")", err)
 	}
 	defer resp.Body.Close()
-	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxFacilitatorAnswer+1))
+	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fail(true, resp.StatusCode, fmt.Sprintf("answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), excerpt(b)), nil)
 	}
 	switch {
 	case rerr != nil:
-		return fail(true, 0, "the answer broke off ("+safeErr(rerr, red)+")", rerr)
-	case len(b) > maxFacilitatorAnswer:
-		return fail(true, 0, fmt.Sprintf("the answer is over %d bytes", maxFacilitatorAnswer), nil)
+		return fail(true, 0, "the answer broke off ("+errText(rerr, red)+")", rerr)
+	case len(b) > maxAnswer:
+		return fail(true, 0, fmt.Sprintf("the answer is over %d bytes", maxAnswer), nil)
 	}
 	if err := jsonlimit.Unmarshal(b, out); err != nil {
 		return fail(true, 0, "the answer is not JSON ("+err.Error()+"): "+excerpt(b), err)
@@ -194,5 +213,36 @@ func excerpt(b []byte) string {
 	if len(b) == 0 {
 		return "(empty body)"
 	}
-	return Sanitize(string(b), 200)
+	return x402.Sanitize(string(b), 200)
+}
+
+// noRedactor hides nothing.
+type noRedactor struct{}
+
+func (noRedactor) Text(s string) string { return s }
+func (noRedactor) Err(err error) error  { return err }
+
+// errText shortens a transport error for the logs and messages: a URL in it
+// is shown without its query string or user info (where an operator's
+// ${ENV} secret may have been expanded), and red's secrets are hidden in the
+// rest of the text.
+func errText(err error, red Redactor) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg := ue.Op + " " + redactRawURL(ue.URL) + ": "
+		if ue.Err != nil {
+			msg += ue.Err.Error()
+		}
+		return x402.Sanitize(red.Text(msg), 300)
+	}
+	return x402.Sanitize(red.Text(err.Error()), 300)
+}
+
+func redactRawURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(url)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
