@@ -197,7 +197,8 @@ type Ledger interface {
 	Release(ctx context.Context, id, reason string) error
 	// ReleaseUnsent frees a signed payment whose authorization provably never
 	// left the process (the connection to send it was never made), and
-	// forgets the signed payload. It fails unless the payment is signed.
+	// forgets the signed payload and the proof's own record (which may hold
+	// the signed transaction). It fails unless the payment is signed.
 	ReleaseUnsent(ctx context.Context, id, reason string) error
 	// Summary reports the budget.
 	Summary(ctx context.Context) (Summary, error)
@@ -434,7 +435,7 @@ func (l *MemoryLedger) release(id string, from State, reason, only string) error
 		return fmt.Errorf("ledger: payment %s is %s; %s", id, row.state, only)
 	}
 	row.state, row.reason = StateReleased, reason
-	row.signed.Header, row.signed.Payload = "", ""
+	row.signed.Header, row.signed.Payload, row.signed.Proof.Data = "", "", nil
 	return nil
 }
 

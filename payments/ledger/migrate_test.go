@@ -21,7 +21,7 @@ func schemaAt(t *testing.T, path string, n int) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	_, err = db.Exec(`CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL) STRICT`)
 	must(t, err)
-	for i, name := range []string{"0001_init.sql", "0002_tips.sql", "0003_rejected_counts.sql"}[:n] {
+	for i, name := range []string{"0001_init.sql", "0002_tips.sql", "0003_rejected_counts.sql", "0004_assets.sql"}[:n] {
 		b, err := os.ReadFile("migrations/" + name)
 		must(t, err)
 		_, err = db.Exec(string(b))

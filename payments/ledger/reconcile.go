@@ -2,10 +2,8 @@ package ledger
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 )
@@ -130,14 +128,17 @@ func (l *Ledger) Reconcile(ctx context.Context, p payments.Prover) (ReconcileRep
 	return rep, nil
 }
 
-// sanitizeTx keeps a transaction hash only if it is one: 0x and 64 hex
-// digits.
+// sanitizeTx keeps a transaction id only if it reads as one in some
+// family: letters and digits only (EVM: 0x and 64 hex digits; Solana: a
+// base58 signature), at most 128 of them.
 func sanitizeTx(tx string) string {
-	if len(tx) != 66 || !strings.HasPrefix(tx, "0x") {
+	if tx == "" || len(tx) > 128 {
 		return ""
 	}
-	if _, err := hex.DecodeString(tx[2:]); err != nil {
-		return ""
+	for i := 0; i < len(tx); i++ {
+		if c := tx[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return ""
+		}
 	}
 	return tx
 }
