@@ -54,3 +54,45 @@ func TestBinaryLinksNoHeavyDeps(t *testing.T) {
 		t.Error("with -tags simchain the binary links no go-ethereum node: the pattern above checks nothing")
 	}
 }
+
+// TestLayersKnowNoChain: the paying core, the catalog and the server know
+// no chain: none of them links go-ethereum or a network family (every
+// family is a package beside payments/evm that the command wires in), and
+// the families and the wire format never import what is above them.
+func TestLayersKnowNoChain(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go tool is not on PATH, so the dependencies cannot be listed (CI runs this test)")
+	}
+	const mod = "github.com/x402-mcp/x402-mcp/"
+	chain := regexp.MustCompile(`^github\.com/ethereum/go-ethereum|^` + regexp.QuoteMeta(mod) + `payments/(evm|wallet)$`)
+	above := regexp.MustCompile(`^` + regexp.QuoteMeta(mod) + `(server|tools|cmd)(/|$)`)
+	for _, tt := range []struct {
+		pkg  string
+		deny *regexp.Regexp
+	}{
+		{"payments", chain},
+		{"payments/ledger", chain},
+		{"payments/x402", regexp.MustCompile(chain.String() + `|^` + regexp.QuoteMeta(mod) + `payments$`)},
+		{"payments/facilitator", regexp.MustCompile(chain.String() + `|^` + regexp.QuoteMeta(mod) + `payments$`)},
+		{"tools", chain},
+		{"tools/discover", chain},
+		{"server", chain},
+		{"payments/evm", above},
+		{"payments/wallet", above},
+	} {
+		out, err := exec.Command(goTool, "list", "-tags=", "-deps", mod+tt.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", tt.pkg, err, out)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 2 || deps[len(deps)-1] != mod+tt.pkg {
+			t.Fatalf("go list -deps %s listed %d packages, not ending with it: is this the list?", tt.pkg, len(deps))
+		}
+		for _, d := range deps {
+			if tt.deny.MatchString(d) {
+				t.Errorf("%s depends on %s", tt.pkg, d)
+			}
+		}
+	}
+}
