@@ -260,7 +260,7 @@ func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, 
 		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is a %s network and the wallet holds no %s key (the README's section The wallet says how to add one)", n, fam.NetworkName(n), fam.Title(), fam.Title())
 	}
 	want := Want{Tool: lim.Tool, PayTo: lim.PayTo, Asset: lim.Asset, Currency: lim.Currency, Assets: p.Assets}
-	t, refusal := sc.Judge(r, n, &want)
+	t, refusal := sc.Judge(r, n, want)
 	if t.Currency != (Currency{}) {
 		o.Symbol, o.Decimals = t.Currency.Symbol, t.Currency.Decimals
 	}

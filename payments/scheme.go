@@ -102,7 +102,7 @@ type Scheme interface {
 	// Want.PickAsset say it the same way for every family). The core checks
 	// the amount afterwards. On a refusal the Terms hold what was learnt
 	// (their Currency, once the asset is known).
-	Judge(r *x402.Requirement, n Network, want *Want) (Terms, *Refusal)
+	Judge(r *x402.Requirement, n Network, want Want) (Terms, *Refusal)
 	// Prepare reads from the chain what signing t needs (a recent
 	// blockhash, the mint's program and decimals, the payer's balance) and
 	// keeps it in t.Data; it is called once the payment is allowed, just

@@ -135,7 +135,7 @@ func (*Exact) Family() payments.Family { return Family{} }
 func (*Exact) Scheme() string          { return x402.SchemeExact }
 
 // Judge reads payTo and the asset, and needs extra {"ok": true}.
-func (*Exact) Judge(r *x402.Requirement, n payments.Network, want *payments.Want) (payments.Terms, *payments.Refusal) {
+func (*Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Want) (payments.Terms, *payments.Refusal) {
 	t := payments.Terms{Requirement: r, Network: n}
 	var extra struct{ OK bool }
 	if len(r.Extra) > 0 && json.Unmarshal(r.Extra, &extra) != nil || !extra.OK {

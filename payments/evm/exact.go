@@ -53,7 +53,7 @@ type terms struct {
 // or upfront; assetTransferMethod unset or eip3009), payTo and asset as
 // addresses, the payee pin, the asset (Want.PickAsset), and the token's
 // EIP-712 domain (from extra, else the known or declared asset's).
-func (*Exact) Judge(r *x402.Requirement, n payments.Network, want *payments.Want) (payments.Terms, *payments.Refusal) {
+func (*Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Want) (payments.Terms, *payments.Refusal) {
 	t := payments.Terms{Requirement: r, Network: n}
 	extra, err := ParseExtra(r)
 	if err != nil {
@@ -73,7 +73,7 @@ func (*Exact) Judge(r *x402.Requirement, n payments.Network, want *payments.Want
 		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("payTo %q is not an address", payments.Sanitize(r.PayTo, 60))}
 	}
 	payTo := common.HexToAddress(r.PayTo)
-	t.PayTo = payTo.Hex()
+	t.PayTo = checksummed(payTo)
 	if ref := want.Payee(Family{}, t.PayTo, r.PayTo); ref != nil {
 		return t, ref
 	}
@@ -81,7 +81,7 @@ func (*Exact) Judge(r *x402.Requirement, n payments.Network, want *payments.Want
 		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("asset %q is not a token address", payments.Sanitize(r.Asset, 60))}
 	}
 	addr := common.HexToAddress(r.Asset)
-	t.Asset = addr.Hex()
+	t.Asset = checksummed(addr)
 	asset, ref := want.PickAsset(Family{}, n, t.Asset, r.Asset)
 	if asset.Symbol != "" {
 		t.Currency = asset.Currency()

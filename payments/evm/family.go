@@ -3,6 +3,8 @@ package evm
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -48,7 +50,7 @@ func (Family) ParseAddress(s string) (string, error) {
 	if !common.IsHexAddress(s) {
 		return "", notAddress(s)
 	}
-	return common.HexToAddress(s).Hex(), nil
+	return checksummed(common.HexToAddress(s)), nil
 }
 
 // CheckAddress implements payments.Family (see ParseAddress, the function).
@@ -107,5 +109,28 @@ func notAddress(s string) error {
 	}
 	return fmt.Errorf(format, payments.Sanitize(s, 80))
 }
+
+// checksummed returns a's EIP-55 form, remembered for the few addresses a
+// process meets (sellers' payees and tokens): computing it hashes the
+// address and allocates, and every option of every 402 names two.
+func checksummed(a common.Address) string {
+	if s, ok := checksums.Load(a); ok {
+		return s.(string)
+	}
+	s := a.Hex()
+	if checksumCount.Add(1) <= maxChecksums {
+		checksums.Store(a, s)
+	}
+	return s
+}
+
+var (
+	checksums     sync.Map // common.Address → string
+	checksumCount atomic.Int64
+)
+
+// maxChecksums bounds the cache: addresses come from sellers' 402 answers,
+// and a hostile seller must not grow it without end.
+const maxChecksums = 4096
 
 func hasHexPrefix(s string) bool { return strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") }
