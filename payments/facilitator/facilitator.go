@@ -1,6 +1,8 @@
 // Package facilitator is the client of an x402 facilitator's HTTP API
-// (x402-protocol.md §6): POST /verify and POST /settle, for payments
-// x402-mcp settles itself with no seller in between (tips). It never signs
+// (x402-protocol.md §6, §7): POST /verify and POST /settle, for payments
+// x402-mcp settles itself with no seller in between (tips), and the
+// discovery API's listing and search (GET /discovery/resources, GET
+// /discovery/search) that `registry import` drafts entries from. It never signs
 // and never retries: a request that may have reached the facilitator is not
 // sent again, and an error says whether the request provably never left
 // (Error.Sent), the one case in which a signed payment may be released at
@@ -20,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -245,4 +248,93 @@ func redactRawURL(raw string) string {
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
+}
+
+// maxDiscoveryPage caps what is read of one page of a discovery listing.
+const maxDiscoveryPage = 4 << 20
+
+// DiscoveryQuery is one page of the discovery API: a search (Search, the
+// page after Cursor) or the listing of http resources (from Offset, at most
+// Limit).
+type DiscoveryQuery struct {
+	Search, Cursor string
+	Offset, Limit  int
+}
+
+// DiscoveryError is a discovery page the facilitator refused: its answer
+// (at most 4 MiB of Body), for the caller to quote as it cleans a
+// facilitator's words.
+type DiscoveryError struct {
+	URL    string
+	Status string
+	Body   []byte
+}
+
+func (e *DiscoveryError) Error() string {
+	return fmt.Sprintf("discovery: GET %s answered %s: %s", e.URL, e.Status, excerpt(e.Body))
+}
+
+// Discover fetches one page of the facilitator's discovery API, bounded by
+// ctx (and by Timeout when it is set). An answer other than 200 is a
+// *DiscoveryError; one over 4 MiB, or one that is not a listing, is an
+// error naming the page.
+func (f *Client) Discover(ctx context.Context, q DiscoveryQuery) (*x402.DiscoveryPage, error) {
+	if f.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.Timeout)
+		defer cancel()
+	}
+	base, err := url.Parse(strings.TrimRight(f.URL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("discovery: bad facilitator URL: %w", err)
+	}
+	v := url.Values{}
+	u := *base
+	if q.Search != "" {
+		u.Path += "/discovery/search"
+		v.Set("query", q.Search)
+		if q.Cursor != "" {
+			v.Set("cursor", q.Cursor)
+		}
+	} else {
+		u.Path += "/discovery/resources"
+		v.Set("type", "http")
+		v.Set("limit", strconv.Itoa(q.Limit))
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	u.RawQuery = v.Encode()
+	page := u.String()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, page, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range f.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "x402-mcp")
+	hc := f.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryPage+1))
+	if err != nil {
+		return nil, fmt.Errorf("discovery: read %s: %w", page, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &DiscoveryError{URL: page, Status: resp.Status, Body: b}
+	}
+	if len(b) > maxDiscoveryPage {
+		return nil, fmt.Errorf("discovery: GET %s answered over %d bytes", page, maxDiscoveryPage)
+	}
+	var pg x402.DiscoveryPage
+	if err := jsonlimit.Unmarshal(b, &pg); err != nil {
+		return nil, fmt.Errorf("discovery: GET %s did not answer a discovery listing: %v", page, err)
+	}
+	return &pg, nil
 }

@@ -348,3 +348,46 @@ func WithPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
 	ext["info"] = b
 	return json.Marshal(ext)
 }
+
+// DiscoveryPage is one page of a facilitator's discovery API
+// (x402-protocol.md §7): the listing of resources (Items) or a search's
+// results (Resources), and where the next page starts.
+type DiscoveryPage struct {
+	Items      []DiscoveryItem `json:"items"`
+	Resources  []DiscoveryItem `json:"resources"`
+	Pagination struct {
+		Limit  int             `json:"limit"`
+		Offset int             `json:"offset"`
+		Total  int             `json:"total"`
+		Cursor json.RawMessage `json:"cursor"`
+	} `json:"pagination"`
+}
+
+// DiscoveryItem is one resource of a discovery listing.
+type DiscoveryItem struct {
+	Resource DiscoveryResource `json:"resource"`
+	// Description is read where a listing puts it: metadata.description,
+	// description, resource.description, or (v1) accepts[].description.
+	Description string                     `json:"description"`
+	Type        string                     `json:"type"`
+	X402Version int                        `json:"x402Version"`
+	Accepts     []json.RawMessage          `json:"accepts"`
+	Metadata    map[string]any             `json:"metadata"`
+	Extensions  map[string]json.RawMessage `json:"extensions"`
+}
+
+// DiscoveryResource is an item's resource: its URL, or (as in a v2
+// PaymentRequired) an object with the URL and a description.
+type DiscoveryResource struct {
+	URL         string `json:"url"`
+	Description string `json:"description"`
+}
+
+// UnmarshalJSON reads a URL string or a resource object.
+func (r *DiscoveryResource) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &r.URL); err == nil {
+		return nil
+	}
+	type plain DiscoveryResource
+	return json.Unmarshal(b, (*plain)(r))
+}
