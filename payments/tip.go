@@ -245,6 +245,15 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	if t == nil {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: "tipping is not configured: the operator must add a tipping: section to registry.yaml. Nothing was signed."}
 	}
+	if t.Family == nil {
+		f := c.Schemes.Families().Family(t.Network)
+		if f == nil {
+			return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("tipping.network %s is not a network x402-mcp pays on. Nothing was signed.", t.Network)}
+		}
+		cp := *t
+		cp.Family = f
+		t = &cp
+	}
 	note, perr := tipNote(req.Note)
 	if perr != nil {
 		return nil, perr

@@ -486,3 +486,25 @@ func TestTipsUnderConcurrency(t *testing.T) {
 		t.Fatalf("paid %d refused %d; alice holds %s", paid.Load(), refused.Load(), f.fac.Balance(alice))
 	}
 }
+
+// TestTipFamilyFromTheNetwork: a tipping section built without its family
+// (not by the catalog) tips through the family of its network, as the
+// client's schemes know it; a network of no family is refused, nothing
+// signed.
+func TestTipFamilyFromTheNetwork(t *testing.T) {
+	f := newTipFixture(t, payments.Budget{Total: 10_000_000, TipPerDay: 5_000_000}, 10_000_000)
+	f.client.Approve = func(context.Context, payments.ApprovalRequest) error { return nil }
+	f.tips.Family = nil
+	res, err := f.client.Tip(context.Background(), f.tips, payments.TipRequest{Tool: "x402_tip", To: "alice", Amount: 100_000})
+	if err != nil || res.Charged != payments.Charged || f.fac.Balance(alice) != 100_000 {
+		t.Fatalf("tip without the family set: %+v %v", res, err)
+	}
+	f.tips.Network = "tst:1"
+	_, err = f.client.Tip(context.Background(), f.tips, payments.TipRequest{Tool: "x402_tip", To: "alice", Amount: 100_000})
+	if pe, ok := payments.AsError(err); !ok || pe.Code != payments.CodeNotAllowed || pe.Charged != payments.NotCharged || !strings.Contains(pe.Message, "tipping.network tst:1 is not a network x402-mcp pays on") {
+		t.Fatalf("a network of no family: %v", err)
+	}
+	if n := len(f.requests()); n != 2 {
+		t.Fatalf("the facilitator got %d requests, want the first tip's verify and settle", n)
+	}
+}

@@ -56,6 +56,9 @@ func cmdWallet(e env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if w.EVM == nil {
+			return wallet.ErrNoWallet
+		}
 		fmt.Fprintln(e.stdout, w.EVM.Address().Hex())
 		return nil
 	default:
