@@ -24,24 +24,6 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
-// maxErrorBytes bounds the error message of any parser here: whatever a
-// seller sends, what the model and the logs get from it stays short.
-const maxErrorBytes = 2 << 10
-
-func checkErrorText(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := err.Error()
-	if len(msg) > maxErrorBytes {
-		t.Fatalf("error of %d bytes: %.300s…", len(msg), msg)
-	}
-	if msg == "" {
-		t.Fatal("empty error message")
-	}
-}
-
 // fuzzFacilitator serves the answers of FuzzFacilitatorAnswer: the request
 // path names which.
 var fuzzFacilitator struct {

@@ -8,25 +8,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/x402-mcp/x402-mcp/internal/fuzzcheck"
 )
-
-// maxErrorBytes bounds the error message of a keystore's parser: whatever
-// the file holds, what the logs get from it stays short.
-const maxErrorBytes = 2 << 10
-
-func checkErrorText(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := err.Error()
-	if len(msg) > maxErrorBytes {
-		t.Fatalf("error of %d bytes: %.300s…", len(msg), msg)
-	}
-	if msg == "" {
-		t.Fatal("empty error message")
-	}
-}
 
 // FuzzDecryptKeystore: any keystore file decrypts or fails with a short
 // error that never holds the passphrase; it never panics.
@@ -58,7 +42,7 @@ func FuzzDecryptKeystore(f *testing.F) {
 			t.Skip("a costly KDF")
 		}
 		_, err := DecryptKeystore(keyJSON, testPass)
-		checkErrorText(t, err)
+		fuzzcheck.ErrorText(t, err)
 		if err != nil && strings.Contains(err.Error(), testPass) {
 			t.Fatalf("the error holds the passphrase: %v", err)
 		}

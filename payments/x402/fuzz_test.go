@@ -15,25 +15,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/x402-mcp/x402-mcp/internal/fuzzcheck"
 )
-
-// maxErrorBytes bounds the error message of any parser here: whatever a
-// seller sends, what the model and the logs get from it stays short.
-const maxErrorBytes = 2 << 10
-
-func checkErrorText(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := err.Error()
-	if len(msg) > maxErrorBytes {
-		t.Fatalf("error of %d bytes: %.300s…", len(msg), msg)
-	}
-	if msg == "" {
-		t.Fatal("empty error message")
-	}
-}
 
 // FuzzParseChallenge: any 402 (a PAYMENT-REQUIRED header, a body, or both)
 // parses or fails with a short error, never panics; what parses is version 1
@@ -53,7 +37,7 @@ func FuzzParseChallenge(f *testing.F) {
 			h.Set(HeaderPaymentRequired, header)
 		}
 		pr, err := ParseChallenge(h, body)
-		checkErrorText(t, err)
+		fuzzcheck.ErrorText(t, err)
 		if err != nil {
 			return
 		}
@@ -110,7 +94,7 @@ func FuzzParseSettlement(f *testing.F) {
 		}
 		h.Set(name, value)
 		s, err := ParseSettlement(h)
-		checkErrorText(t, err)
+		fuzzcheck.ErrorText(t, err)
 		if err != nil || s == nil {
 			return
 		}
@@ -144,7 +128,7 @@ func FuzzDecodePaymentHeader(f *testing.F) {
 	f.Add(base64.StdEncoding.EncodeToString([]byte(`{"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":{}}`)))
 	f.Fuzz(func(t *testing.T, value string) {
 		p, err := DecodePaymentHeader(value)
-		checkErrorText(t, err)
+		fuzzcheck.ErrorText(t, err)
 		if err != nil {
 			return
 		}
