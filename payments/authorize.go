@@ -58,9 +58,11 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount, Currency: rsv.Currency,
 		Network: rsv.Network, NetworkName: rsv.NetworkName, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
 	}
-	if sl, ok := c.Ledger.(SigningLedger); ok && !ask.needed() {
-		// Nothing to ask: reserve and record the signed payment in one
-		// step of the ledger.
+	if sl, ok := c.Ledger.(SigningLedger); ok && !ask.needed() && c.signsInProcess(best) {
+		// Nothing to ask, and the key is in memory: reserve and record the
+		// signed payment in one step of the ledger. A signer elsewhere (a
+		// remote signer, a KMS) is asked below, with the payment only
+		// reserved, so that it never holds the ledger's lock.
 		return c.reserveSigned(ctx, sl, pr, best, lim, rsv)
 	}
 	id, err := c.Ledger.Reserve(ctx, rsv)
@@ -86,18 +88,24 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 	progress(ctx, StepPaying)
 	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "refused before signing"))
-		return nil, signError(err)
+		return nil, signError(err, best)
 	}
-	// The signed record is written even if the call is cancelled meanwhile,
-	// so that a signed row always gets an outcome.
-	sp, err := c.sign(bg, pr, best, lim)
+	// The signer is asked within the call's context (a remote signer may
+	// take a while, a human may be deciding; a signature that arrives after
+	// the call is cancelled is simply never used). The signed record is
+	// written even if the call is cancelled once the signature is here, so
+	// that a signed row always gets an outcome.
+	sp, err := c.sign(ctx, pr, best, lim)
 	if err == nil {
 		err = c.Ledger.MarkSigned(bg, id, sp.record)
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "signing failed"))
-		return nil, signError(err)
+		if ctx.Err() != nil {
+			return nil, stopped(ctx, best)
+		}
+		return nil, signError(err, best)
 	}
 	return c.pending(ctx, pr, best, lim, rsv, id, sp), nil
 }
@@ -125,15 +133,36 @@ func (c *Client) sign(ctx context.Context, pr *x402.PaymentRequired, best *Optio
 	return signedPayment{payload: payload, hName: hName, hValue: hValue, record: signedRecord(payload, proof, hName, hValue, pid)}, nil
 }
 
-// signError is the error of a payment that could not be signed: the
-// scheme's refusal (nothing was signed, and why it cannot be paid now), or
-// an internal error.
-func signError(err error) *Error {
+// signError is the error of a payment best that could not be signed: the
+// scheme's refusal (nothing was signed, and why it cannot be paid now), the
+// signer's refusal or failure (SignerError: nothing was signed), or an
+// internal error.
+func signError(err error, best *Option) *Error {
 	var ref *Refusal
 	if errors.As(err, &ref) {
 		return &Error{Code: ref.Code, Charged: NotCharged, Err: err, Message: ref.Message + ". Nothing was signed."}
 	}
+	var se *SignerError
+	if errors.As(err, &se) {
+		what := fmt.Sprintf("the payment of %s to %s on %s", best.terms.Currency.Format(best.Amount), best.terms.PayTo, best.terms.Network)
+		reason := Sanitize(se.Reason, 300)
+		if se.Refused {
+			return &Error{Code: CodeSignerRefused, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+				"the wallet's signer (%s) refused to sign %s: %s. Nothing was signed and nothing was sent: not charged. The signer's own rules decide what it signs: its operator can change them; calling again gets the same answer.",
+				se.Signer, what, reason)}
+		}
+		return &Error{Code: CodeSignerFailed, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+			"the wallet's signer (%s) could not sign %s: %s. Nothing was signed and nothing was sent: not charged. Check that the signer is running and reachable, then call again.",
+			se.Signer, what, reason)}
+	}
 	return &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
+}
+
+// signsInProcess says best's signer holds its key in this process
+// (InProcessSigner): it may sign inside the ledger's write transaction.
+func (c *Client) signsInProcess(best *Option) bool {
+	s := c.Signers.For(best.terms.Scheme.Family().Name())
+	return s != nil && inProcess(s)
 }
 
 // reserveSigned is the rest of authorize for a payment that needs no
@@ -143,7 +172,7 @@ func signError(err error) *Error {
 func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *x402.PaymentRequired, best *Option, lim Limit, rsv Reservation) (*Pending, error) {
 	progress(ctx, StepPaying)
 	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
-		return nil, signError(err)
+		return nil, signError(err, best)
 	}
 	var (
 		sp      signedPayment
@@ -161,7 +190,7 @@ func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *x402.P
 	case ok:
 		return nil, pe // a budget refused it: nothing was signed
 	case signErr != nil:
-		return nil, signError(signErr)
+		return nil, signError(signErr, best)
 	default:
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not record the payment; nothing was sent"}
 	}

@@ -42,6 +42,8 @@ const (
 	CodeInternal         Code = "internal"                 // a bug; details are in the log only
 	CodeUnknownRecipient Code = "unknown_recipient"        // a tip's recipient is neither an address nor in the address book
 	CodeInvalidTip       Code = "invalid_tip"              // a tip's amount or note is not acceptable
+	CodeSignerRefused    Code = "signer_refused"           // the wallet's signer (its rules, a human, a key policy) refused to sign
+	CodeSignerFailed     Code = "signer_unavailable"       // the wallet's signer could not be asked (unreachable, misconfigured)
 )
 
 // Error is a payment failure that is safe to show to the model and the user.

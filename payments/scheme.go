@@ -574,3 +574,46 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// SignerError is a signer's failure to sign a payment: it refused (its own
+// rules, a human or a key policy said no: Refused) or could not be asked
+// (it is unreachable, or misconfigured). Nothing was signed and nothing left
+// the process: the core answers "not charged" (CodeSignerRefused,
+// CodeSignerFailed) and releases the reservation. Signer names the signer
+// as the operator configured it ("clef at /run/clef.ipc", "AWS KMS key
+// alias/x402"); Reason is the signer's own words. Neither ever holds key
+// material or a credential: the signer that builds the error sees to it.
+type SignerError struct {
+	Signer  string
+	Refused bool
+	Reason  string
+	// Err is the cause, for logs.
+	Err error
+}
+
+func (e *SignerError) Error() string {
+	if e.Refused {
+		return "the signer " + e.Signer + " refused to sign: " + e.Reason
+	}
+	return "the signer " + e.Signer + " could not sign: " + e.Reason
+}
+
+func (e *SignerError) Unwrap() error { return e.Err }
+
+// InProcessSigner is a Signer whose key is in this process's memory: it
+// signs by computing alone, in microseconds, and never refuses. The core
+// may sign with it while the ledger holds its write lock (SigningLedger).
+// Any other signer (a remote signer, a KMS) is asked with the payment only
+// reserved, outside the ledger's lock, so that a slow signer or a human
+// deciding never holds up other payments.
+type InProcessSigner interface {
+	Signer
+	// InProcess reports that the key is held in this process.
+	InProcess() bool
+}
+
+// inProcess says s signs in this process (InProcessSigner).
+func inProcess(s Signer) bool {
+	ip, ok := s.(InProcessSigner)
+	return ok && ip.InProcess()
+}

@@ -108,7 +108,7 @@ func dispatch(ctx context.Context, e env, args []string) error {
 	case "registry":
 		return cmdRegistry(ctx, e, args)
 	case "wallet":
-		return cmdWallet(e, args)
+		return cmdWallet(ctx, e, args)
 	case "seller":
 		return cmdSeller(ctx, e, args)
 	case "ledger":

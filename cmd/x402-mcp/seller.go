@@ -41,8 +41,8 @@ func cmdSeller(ctx context.Context, e env, args []string) error {
 			}
 			funded = append(funded, a)
 		}
-	} else if w, err := wallet.Load(e.getenv); err == nil && w.EVM != nil {
-		funded = append(funded, w.EVM.Address().Hex())
+	} else if w, err := wallet.Load(ctx, e.getenv); err == nil && w.EVM() != nil {
+		funded = append(funded, w.EVM().Address().Hex())
 	}
 	for _, a := range funded {
 		seller.Facilitator().Fund(common.HexToAddress(a), amt)

@@ -59,7 +59,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	walletCh, ledgerCh := make(chan loaded[*wallet.Wallet], 1), make(chan loaded[*ledger.Ledger], 1)
 	go func() {
-		w, err := wallet.Load(e.getenv)
+		w, err := wallet.Load(ctx, e.getenv)
 		walletCh <- loaded[*wallet.Wallet]{w, err}
 	}()
 	go func() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
-func cmdWallet(e env, args []string) error {
+func cmdWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"wallet needs a subcommand: new or address"}
 	}
@@ -52,14 +53,14 @@ func cmdWallet(e env, args []string) error {
 			w.Address().Hex(), path, path)
 		return nil
 	case "address":
-		w, err := wallet.Load(e.getenv)
+		w, err := wallet.Load(ctx, e.getenv)
 		if err != nil {
 			return err
 		}
-		if w.EVM == nil {
+		if w.EVM() == nil {
 			return wallet.ErrNoWallet
 		}
-		fmt.Fprintln(e.stdout, w.EVM.Address().Hex())
+		fmt.Fprintln(e.stdout, w.EVM().Address().Hex())
 		return nil
 	default:
 		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new or address", args[0])}

@@ -150,9 +150,18 @@ func (*Exact) Sign(ctx context.Context, t *payments.Terms, s payments.Signer, no
 		From: es.Address(), To: d.payTo, Value: new(big.Int).SetUint64(uint64(t.Amount)),
 		ValidAfter: big.NewInt(validAfter), ValidBefore: big.NewInt(validBefore), Nonce: nonce,
 	}
-	sig, err := es.SignDigest(ctx, Digest(d.domain.Separator(), auth.StructHash()))
+	td := TypedData{Domain: d.domain, Message: auth}
+	sig, err := es.SignTypedData(ctx, td)
 	if err != nil {
 		return nil, payments.Proof{}, err
+	}
+	if ip, ok := es.(payments.InProcessSigner); !ok || !ip.InProcess() {
+		// A signer elsewhere answered: check its signature before it can
+		// leave (a misconfigured signer would otherwise have the seller
+		// refuse a payment that then stays counted).
+		if err := checkSignature(es, td.Digest(), sig); err != nil {
+			return nil, payments.Proof{}, err
+		}
 	}
 	aj := auth.JSON()
 	payload, err := json.Marshal(Payload{Signature: "0x" + hex.EncodeToString(sig), Authorization: aj})
@@ -216,4 +225,25 @@ func (*Exact) Offer(o payments.Offer) (x402.Requirement, error) {
 	}
 	r.Raw = raw
 	return r, nil
+}
+
+// checkSignature checks that sig, from a signer outside the process, is a
+// valid low-s signature of digest by the signer's address.
+func checkSignature(s Signer, digest common.Hash, sig []byte) error {
+	got, err := RecoverSigner(digest, sig)
+	switch {
+	case err != nil:
+		return &payments.SignerError{Signer: signerName(s), Reason: "its signature is not usable: " + err.Error(), Err: err}
+	case got != s.Address():
+		return &payments.SignerError{Signer: signerName(s), Reason: fmt.Sprintf("its signature does not recover to %s (it recovers to %s): it signed with another key", s.Address().Hex(), got.Hex())}
+	}
+	return nil
+}
+
+// signerName names a signer for messages: its String, else its address.
+func signerName(s Signer) string {
+	if st, ok := s.(fmt.Stringer); ok {
+		return st.String()
+	}
+	return s.Payer()
 }

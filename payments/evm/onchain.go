@@ -42,15 +42,3 @@ type AuthorizationStatus struct {
 type Checker interface {
 	CheckAuthorization(ctx context.Context, a AuthorizationRef) (AuthorizationStatus, error)
 }
-
-// Signer is an EVM key that signs without showing itself: the payer of
-// Exact.Sign. package wallet's keys implement it. Its errors never hold key
-// material.
-type Signer interface {
-	payments.Signer
-	// Address is the signer's address (Payer is its checksummed form).
-	Address() common.Address
-	// SignDigest signs a 32-byte EIP-712 digest and returns r‖s‖v, v = 27
-	// or 28.
-	SignDigest(ctx context.Context, digest common.Hash) ([]byte, error)
-}

@@ -15,19 +15,28 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 )
 
+// EVMKey is an EVM key held in this process's memory (read from the
+// environment, a key file, a keystore or the OS keychain): an evm.Signer
+// that signs by computing alone. String, GoString and LogValue show only
+// its address.
 type EVMKey struct {
 	key     *ecdsa.PrivateKey
 	address common.Address
 	hex     string // address.Hex(), once
 }
 
-var _ evm.Signer = (*EVMKey)(nil)
+var (
+	_ evm.Signer               = (*EVMKey)(nil)
+	_ payments.InProcessSigner = (*EVMKey)(nil)
+)
 
+// NewEVMKey wraps key.
 func NewEVMKey(key *ecdsa.PrivateKey) *EVMKey {
 	a := crypto.PubkeyToAddress(key.PublicKey)
 	return &EVMKey{key: key, address: a, hex: a.Hex()}
 }
 
+// GenerateEVMKey makes a new random key.
 func GenerateEVMKey() (*EVMKey, error) {
 	k, err := crypto.GenerateKey()
 	if err != nil {
@@ -36,6 +45,8 @@ func GenerateEVMKey() (*EVMKey, error) {
 	return NewEVMKey(k), nil
 }
 
+// ParseHexKey reads a 32-byte key written as 64 hex digits (0x optional).
+// Its errors never repeat the input.
 func ParseHexKey(s string) (*EVMKey, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
@@ -49,18 +60,27 @@ func ParseHexKey(s string) (*EVMKey, error) {
 	return NewEVMKey(k), nil
 }
 
+// Address implements evm.Signer.
 func (w *EVMKey) Address() common.Address { return w.address }
 
+// Family implements payments.Signer: "evm".
 func (w *EVMKey) Family() string { return evm.Name }
 
+// Payer implements payments.Signer: the checksummed address.
 func (w *EVMKey) Payer() string { return w.hex }
+
+// InProcess implements payments.InProcessSigner: the key is in memory.
+func (w *EVMKey) InProcess() bool { return true }
 
 func (w EVMKey) String() string { return "wallet(" + w.address.Hex() + ")" }
 
+// GoString shows only the address.
 func (w EVMKey) GoString() string { return w.String() }
 
+// LogValue shows only the address.
 func (w EVMKey) LogValue() slog.Value { return slog.StringValue(w.address.Hex()) }
 
+// Sign signs an EIP-3009 authorization from this key under d.
 func (w *EVMKey) Sign(d evm.Domain, a evm.Authorization) ([]byte, error) {
 	if a.From != w.address {
 		return nil, fmt.Errorf("authorization is from %s but the wallet is %s", a.From.Hex(), w.address.Hex())
@@ -68,6 +88,12 @@ func (w *EVMKey) Sign(d evm.Domain, a evm.Authorization) ([]byte, error) {
 	return signDigest(w.key, evm.Digest(d.Separator(), a.StructHash()))
 }
 
+// SignTypedData implements evm.Signer: it signs td's digest.
+func (w *EVMKey) SignTypedData(_ context.Context, td evm.TypedData) ([]byte, error) {
+	return signDigest(w.key, td.Digest())
+}
+
+// SignDigest signs a 32-byte digest and returns r‖s‖v, v = 27 or 28.
 func (w *EVMKey) SignDigest(_ context.Context, digest common.Hash) ([]byte, error) {
 	return signDigest(w.key, digest)
 }
@@ -81,74 +107,143 @@ func signDigest(key *ecdsa.PrivateKey, digest common.Hash) ([]byte, error) {
 	return sig, nil
 }
 
+// Wallet is the wallet's keys, at most one per network family, each with
+// where it lives. String and LogValue show addresses and sources, never a
+// key.
 type Wallet struct {
-	// EVM is the EVM key, or nil.
-	EVM *EVMKey
-	// A Solana key (package svm's signer) takes a field beside it when
-	// the Solana family is wired in.
+	keys []Key
 }
 
+// Key is one signer of the wallet and where its key lives.
+type Key struct {
+	Signer payments.Signer
+	Source Source
+}
+
+// Keys returns the wallet's keys, EVM first.
+func (w *Wallet) Keys() []Key {
+	if w == nil {
+		return nil
+	}
+	return w.keys
+}
+
+// add adds k, refusing a second key of its family.
+func (w *Wallet) add(k Key) error {
+	for _, x := range w.keys {
+		if x.Signer.Family() == k.Signer.Family() {
+			return fmt.Errorf("two %s keys are configured (%s and %s): the wallet holds one per family; unset one", familyTitle(k.Signer.Family()), x.Source, k.Source)
+		}
+	}
+	w.keys = append(w.keys, k)
+	return nil
+}
+
+// EVM returns the EVM signer, or nil.
+func (w *Wallet) EVM() evm.Signer {
+	for _, k := range w.Keys() {
+		if s, ok := k.Signer.(evm.Signer); ok {
+			return s
+		}
+	}
+	return nil
+}
+
+// Signers returns the signers the paying core uses.
 func (w *Wallet) Signers() payments.Signers {
 	var s payments.Signers
-	if w != nil && w.EVM != nil {
-		s = append(s, w.EVM)
+	for _, k := range w.Keys() {
+		s = append(s, k.Signer)
 	}
 	return s
 }
 
 func (w Wallet) String() string {
-	if w.EVM == nil {
-		return "wallet()"
+	parts := make([]string, len(w.keys))
+	for i, k := range w.keys {
+		parts[i] = k.Signer.Payer() + " (" + k.Source.String() + ")"
 	}
-	return w.EVM.String()
+	return "wallet(" + strings.Join(parts, ", ") + ")"
 }
 
+// LogValue shows each key's address and source.
 func (w Wallet) LogValue() slog.Value {
-	if w.EVM == nil {
-		return slog.StringValue("")
+	parts := make([]string, len(w.keys))
+	for i, k := range w.keys {
+		parts[i] = k.Signer.Payer() + " (" + k.Source.String() + ")"
 	}
-	return w.EVM.LogValue()
+	return slog.StringValue(strings.Join(parts, ", "))
 }
 
-func Load(getenv func(string) string) (*Wallet, error) {
-	k, err := loadEVM(getenv)
-	if err != nil {
-		return nil, err
-	}
-	return &Wallet{EVM: k}, nil
-}
-
-func loadEVM(getenv func(string) string) (*EVMKey, error) {
-	if v := getenv(payments.EnvPrivateKey); v != "" {
-		w, err := ParseHexKey(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", payments.EnvPrivateKey, err)
+// Load reads the wallet's keys from where the environment says they live:
+// an EVM key from exactly one of X402_PRIVATE_KEY (hex), X402_KEY_FILE (a
+// file with a hex key) or X402_KEYSTORE (with its passphrase). Two sources
+// for one family are an error, never a silent choice. Errors never hold key
+// material.
+func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
+	w := &Wallet{}
+	var set []string
+	for _, name := range []string{payments.EnvPrivateKey, payments.EnvKeyFile, payments.EnvKeystore} {
+		if getenv(name) != "" {
+			set = append(set, name)
 		}
-		return w, nil
 	}
-	if path := getenv(payments.EnvKeyFile); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: read key file: %w", payments.EnvKeyFile, err)
-		}
-		w, err := ParseHexKey(string(b))
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", payments.EnvKeyFile, path, err)
-		}
-		return w, nil
+	if len(set) > 1 {
+		return nil, fmt.Errorf("%s are all set: each names where the EVM key lives and the wallet holds one; unset all but one", strings.Join(set, " and "))
 	}
-	if path := getenv(payments.EnvKeystore); path != "" {
-		pass, err := keystorePassword(getenv)
+	if len(set) == 1 {
+		k, err := loadEVM(ctx, set[0], getenv)
 		if err != nil {
 			return nil, err
 		}
-		return OpenKeystore(path, pass)
+		if err := w.add(k); err != nil {
+			return nil, err
+		}
 	}
-	return nil, ErrNoWallet
+	if len(w.keys) == 0 {
+		return nil, ErrNoWallet
+	}
+	return w, nil
 }
 
-var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (hex key), %s (file with a hex key) or %s (encrypted keystore, with %s or %s); `x402-mcp wallet new` creates a keystore",
-	payments.EnvPrivateKey, payments.EnvKeyFile, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile)
+// loadEVM reads the EVM key from the source the variable name names.
+func loadEVM(ctx context.Context, name string, getenv func(string) string) (Key, error) {
+	v := getenv(name)
+	switch name {
+	case payments.EnvPrivateKey:
+		k, err := ParseHexKey(v)
+		if err != nil {
+			return Key{}, fmt.Errorf("%s: %w", name, err)
+		}
+		return Key{Signer: k, Source: Source{Kind: SourceEnv, Where: name}}, nil
+	case payments.EnvKeyFile:
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return Key{}, fmt.Errorf("%s: read key file: %w", name, err)
+		}
+		defer clear(b)
+		k, err := ParseHexKey(string(b))
+		if err != nil {
+			return Key{}, fmt.Errorf("%s %s: %w", name, v, err)
+		}
+		return Key{Signer: k, Source: Source{Kind: SourceKeyFile, Where: v}}, nil
+	case payments.EnvKeystore:
+		pass, err := keystorePassword(getenv)
+		if err != nil {
+			return Key{}, err
+		}
+		k, err := OpenKeystore(v, pass)
+		if err != nil {
+			return Key{}, err
+		}
+		return Key{Signer: k, Source: Source{Kind: SourceKeystore, Where: v}}, nil
+	}
+	return Key{}, fmt.Errorf("%s is not a key source", name)
+}
+
+// ErrNoWallet is the error of an environment that names no key.
+var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key)",
+	payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey)
 
 func keystorePassword(getenv func(string) string) (string, error) {
 	if p := getenv(payments.EnvKeystorePassword); p != "" {
@@ -162,4 +257,15 @@ func keystorePassword(getenv func(string) string) (string, error) {
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return "", fmt.Errorf("%s is set but no passphrase: set %s or %s", payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile)
+}
+
+// familyTitle names a family for messages.
+func familyTitle(name string) string {
+	switch name {
+	case evm.Name:
+		return "EVM"
+	case "svm":
+		return "Solana"
+	}
+	return name
 }

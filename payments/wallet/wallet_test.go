@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -49,7 +50,7 @@ func TestLoadWallet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lw, err := Load(env(tt.env))
+			lw, err := Load(context.Background(), env(tt.env))
 			if tt.errLike != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errLike) {
 					t.Fatalf("err = %v, want %q", err, tt.errLike)
@@ -62,7 +63,7 @@ func TestLoadWallet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := lw.EVM
+			w := lw.EVM()
 			if w.Address().Hex() != want {
 				t.Fatalf("address %s", w.Address().Hex())
 			}
@@ -92,3 +93,32 @@ func TestWalletNeverPrintsKey(t *testing.T) {
 }
 
 const anvil0 = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+// TestLoadRefusesTwoSources: two variables that each name where the EVM
+// key lives are an error naming both, never a silent choice of one; the
+// wallet says where its key lives and never shows it.
+func TestLoadRefusesTwoSources(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.hex")
+	if err := os.WriteFile(keyFile, []byte(anvil0), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(context.Background(), env(map[string]string{payments.EnvPrivateKey: anvil0, payments.EnvKeyFile: keyFile}))
+	if err == nil || !strings.Contains(err.Error(), "X402_PRIVATE_KEY and X402_KEY_FILE are all set") || strings.Contains(err.Error(), anvil0) {
+		t.Fatalf("err = %v", err)
+	}
+	w, err := Load(context.Background(), env(map[string]string{payments.EnvKeyFile: keyFile}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := w.Keys()
+	if len(keys) != 1 || keys[0].Source != (Source{Kind: SourceKeyFile, Where: keyFile}) || !keys[0].Source.Plain() {
+		t.Fatalf("keys %+v", keys)
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("serving", "wallet", w)
+	out := logs.String() + fmt.Sprint(w) + fmt.Sprintf("%+v", *w)
+	if !strings.Contains(out, "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 (key file "+keyFile+")") || strings.Contains(out, anvil0) {
+		t.Fatalf("the wallet shows %q", out)
+	}
+}

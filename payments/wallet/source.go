@@ -1,0 +1,50 @@
+package wallet
+
+// Source says where a key lives: what `wallet show` prints and what the
+// mainnet guard judges. It never holds the key, a passphrase or a
+// credential: Where is a variable's name, a path, a keychain entry, a
+// signer's endpoint without user info or query, or a KMS key id.
+type Source struct {
+	Kind SourceKind
+	// Where names the key within its kind.
+	Where string
+}
+
+// SourceKind is how a key is kept.
+type SourceKind string
+
+// The key sources, from the plainest to the most protected.
+const (
+	// SourceEnv: a hex key in an environment variable, in the clear.
+	SourceEnv SourceKind = "environment variable"
+	// SourceKeyFile: a hex key in a file, in the clear.
+	SourceKeyFile SourceKind = "key file"
+	// SourceKeystore: a Web3 v3 keystore, encrypted under a passphrase
+	// that x402-mcp reads from the environment or a file.
+	SourceKeystore SourceKind = "keystore"
+	// SourceKeychain: the OS keychain (Secret Service, macOS Keychain,
+	// Windows Credential Manager), read into memory at start; never in a
+	// file of x402-mcp's.
+	SourceKeychain SourceKind = "OS keychain"
+	// SourceClef: go-ethereum's clef holds the key in its own encrypted
+	// store and signs under its own rules; x402-mcp never sees the key.
+	SourceClef SourceKind = "clef"
+	// SourceKMS: an AWS KMS key that never leaves KMS.
+	SourceKMS SourceKind = "AWS KMS"
+)
+
+func (s Source) String() string {
+	if s.Where == "" {
+		return string(s.Kind)
+	}
+	return string(s.Kind) + " " + s.Where
+}
+
+// Plain reports a key kept in the clear: in an environment variable or a
+// hex key file, readable by anything that reads the process's environment
+// or the file.
+func (s Source) Plain() bool { return s.Kind == SourceEnv || s.Kind == SourceKeyFile }
+
+// Remote reports a key x402-mcp never holds: an external signer or a KMS
+// signs for it.
+func (s Source) Remote() bool { return s.Kind == SourceClef || s.Kind == SourceKMS }
