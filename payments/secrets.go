@@ -20,6 +20,10 @@ const (
 	EnvKeystorePassword = "X402_KEYSTORE_PASSWORD"
 	EnvKeystorePassFile = "X402_KEYSTORE_PASSWORD_FILE"
 	EnvMCPToken         = "X402_MCP_TOKEN"
+	// Keys that never sit in the clear: clef (an external signer) and the
+	// account it pays from.
+	EnvClef        = "X402_CLEF"
+	EnvClefAccount = "X402_CLEF_ACCOUNT"
 )
 
 // secretEnv describes each secret variable, for messages.
@@ -30,6 +34,8 @@ var secretEnv = []struct{ name, what string }{
 	{EnvKeystorePassword, "the keystore's passphrase"},
 	{EnvKeystorePassFile, "the path of the keystore's passphrase file"},
 	{EnvMCPToken, "the bearer token of the MCP HTTP transport"},
+	{EnvClef, "the endpoint of the clef signer that holds the wallet's key"},
+	{EnvClefAccount, "the clef account the wallet pays from"},
 }
 
 // SecretEnv lists the environment variables x402-mcp reads its own secrets

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/x402-mcp/x402-mcp/internal/keytest"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// chainSeller is a local seller whose facilitator settles on the simulated
+// chain, weather at 0.001 and text at 0.005 test USDC, and the catalog that
+// points at it (the seller's payee pinned).
+func chainSeller(t *testing.T) (*simchain.Sim, *localseller.Running, catalog) {
+	t.Helper()
+	sim, err := simchain.Start(context.Background(), simchain.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	fac := localseller.NewFacilitator(localseller.FacilitatorConfig{Chain: sim})
+	seller, err := localseller.Start(localseller.Config{Facilitator: fac, Prices: localseller.Prices{Weather: 1_000, Text: 5_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	cat := catalog(fmt.Sprintf(`
+version: 1
+defaults:
+  networks: [eip155:1337]
+  max_per_call: "0.01"
+  timeout: 30s
+budget:
+  total: "1.00"
+rpc:
+  eip155:1337: %[1]s
+assets:
+  - {symbol: USDC, network: eip155:1337, address: %[2]q, budget: {total: "1.00"}}
+tools:
+  - name: weather
+    description: Weather, settled on chain.
+    url: "{{URL}}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.001"
+    network: eip155:1337
+    asset: %[2]q
+    pay_to: %[3]q
+  - name: text
+    description: A text, dearer than the signer's own rules allow.
+    url: "{{URL}}/v2/text"
+    max_price: "0.005"
+    network: eip155:1337
+    asset: %[2]q
+    pay_to: %[3]q
+`, sim.URL(), sim.Token().Hex(), seller.Seller.PayTo().Hex()))
+	return sim, seller, cat
+}
+
+// payOnChainAndRefuse drives a running x402-mcp whose key lives elsewhere:
+// the weather call is signed by that signer and settles on the simulated
+// chain (a real transferWithAuthorization from its address); the text call
+// is refused by the signer, which says so, not charged, with no payment
+// sent and nothing left counted.
+func payOnChainAndRefuse(t *testing.T, s *session, sim *simchain.Sim, from common.Address, refusedBy string) {
+	t.Helper()
+	ctx := context.Background()
+	before, err := sim.Balance(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.call("weather", map[string]any{"city": "lima"})
+	if res.IsError {
+		t.Fatalf("the paid call: %s\nstderr:\n%s", text(res), s.stderr.String())
+	}
+	rc := meta(res, "x402/payment-response")
+	tx, _ := rc["transaction"].(string)
+	if rc["payer"] != from.Hex() || tx == "" {
+		t.Fatalf("receipt %v, want paid by %s with a transaction", rc, from.Hex())
+	}
+	receipt, err := sim.Client().TransactionReceipt(ctx, common.HexToHash(tx))
+	if err != nil || receipt.Status != 1 {
+		t.Fatalf("the settlement %s on chain: %v %v", tx, receipt, err)
+	}
+	after, err := sim.Balance(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before-after != 1_000 {
+		t.Fatalf("%s paid %d on chain, want 1000 (0.001 USDC)", from.Hex(), before-after)
+	}
+
+	headers := s.seller.Seller.PaymentHeadersSeen()
+	res = s.call("text", nil)
+	xe := meta(res, "x402/error")
+	if !res.IsError || xe["code"] != string(payments.CodeSignerRefused) || res.Meta.AdditionalFields["x402/charged"] != string(payments.NotCharged) {
+		t.Fatalf("the call above the signer's rules: %s %v", text(res), res.Meta)
+	}
+	for _, want := range []string{refusedBy, "refused to sign the payment of 0.005 USDC", "not charged"} {
+		if !strings.Contains(text(res), want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, text(res))
+		}
+	}
+	if n := s.seller.Seller.PaymentHeadersSeen(); n != headers {
+		t.Errorf("the seller saw %d more payments after the refusal", n-headers)
+	}
+	if again, _ := sim.Balance(ctx, from); again != after {
+		t.Errorf("the balance moved by %d after the refusal", after-again)
+	}
+}
+
+// TestClefPaysOnChain: the key lives in clef (headless, with the rules
+// file of docs/clef/rules.js allowing the seller's payee and token on the
+// simulated chain up to 0.002 USDC); x402-mcp, given only X402_CLEF, pays a
+// call that settles on chain, and clef's refusal of a dearer one is
+// signer_refused, not charged.
+func TestClefPaysOnChain(t *testing.T) {
+	sim, seller, cat := chainSeller(t)
+	clef := keytest.StartClef(t, keytest.ClefRules{ChainIDs: []int64{simchain.ChainID}, Tokens: []common.Address{sim.Token()},
+		Payees: []common.Address{seller.Seller.PayTo()}, MaxAmount: 2_000})
+	if err := sim.Mint(context.Background(), clef.Address, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	s := startWith(t, seller, cat, "X402_PRIVATE_KEY=", "X402_CLEF="+clef.IPC)
+	payOnChainAndRefuse(t, s, sim, clef.Address, "clef at "+clef.IPC)
+	if !strings.Contains(clef.Log(), "request denied") {
+		t.Errorf("clef's log shows no denial:\n%s", clef.Log())
+	}
+}
