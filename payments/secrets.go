@@ -21,9 +21,15 @@ const (
 	EnvKeystorePassFile = "X402_KEYSTORE_PASSWORD_FILE"
 	EnvMCPToken         = "X402_MCP_TOKEN"
 	// Keys that never sit in the clear: clef (an external signer) and the
-	// account it pays from.
-	EnvClef        = "X402_CLEF"
-	EnvClefAccount = "X402_CLEF_ACCOUNT"
+	// account it pays from; an AWS KMS key, and the AWS credentials the KMS
+	// signer uses (the AWS SDK reads them itself; they are listed so that no
+	// catalog can read them).
+	EnvClef               = "X402_CLEF"
+	EnvClefAccount        = "X402_CLEF_ACCOUNT"
+	EnvAWSKMSKeyID        = "X402_AWS_KMS_KEY_ID"
+	EnvAWSAccessKeyID     = "AWS_ACCESS_KEY_ID"
+	EnvAWSSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	EnvAWSSessionToken    = "AWS_SESSION_TOKEN"
 )
 
 // secretEnv describes each secret variable, for messages.
@@ -36,6 +42,10 @@ var secretEnv = []struct{ name, what string }{
 	{EnvMCPToken, "the bearer token of the MCP HTTP transport"},
 	{EnvClef, "the endpoint of the clef signer that holds the wallet's key"},
 	{EnvClefAccount, "the clef account the wallet pays from"},
+	{EnvAWSKMSKeyID, "the AWS KMS key that signs for the wallet"},
+	{EnvAWSAccessKeyID, "the AWS access key id of the KMS signer"},
+	{EnvAWSSecretAccessKey, "the AWS secret access key of the KMS signer"},
+	{EnvAWSSessionToken, "the AWS session token of the KMS signer"},
 }
 
 // SecretEnv lists the environment variables x402-mcp reads its own secrets

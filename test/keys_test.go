@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/x402-mcp/x402-mcp/internal/keytest"
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
@@ -68,7 +72,7 @@ tools:
 // chain (a real transferWithAuthorization from its address); the text call
 // is refused by the signer, which says so, not charged, with no payment
 // sent and nothing left counted.
-func payOnChainAndRefuse(t *testing.T, s *session, sim *simchain.Sim, from common.Address, refusedBy string) {
+func payOnChainAndRefuse(t *testing.T, s *session, sim *simchain.Sim, from common.Address, refusedBy string, beforeRefusal func()) {
 	t.Helper()
 	ctx := context.Background()
 	before, err := sim.Balance(ctx, from)
@@ -96,6 +100,9 @@ func payOnChainAndRefuse(t *testing.T, s *session, sim *simchain.Sim, from commo
 		t.Fatalf("%s paid %d on chain, want 1000 (0.001 USDC)", from.Hex(), before-after)
 	}
 
+	if beforeRefusal != nil {
+		beforeRefusal()
+	}
 	headers := s.seller.Seller.PaymentHeadersSeen()
 	res = s.call("text", nil)
 	xe := meta(res, "x402/error")
@@ -128,8 +135,35 @@ func TestClefPaysOnChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startWith(t, seller, cat, "X402_PRIVATE_KEY=", "X402_CLEF="+clef.IPC)
-	payOnChainAndRefuse(t, s, sim, clef.Address, "clef at "+clef.IPC)
+	payOnChainAndRefuse(t, s, sim, clef.Address, "clef at "+clef.IPC, nil)
 	if !strings.Contains(clef.Log(), "request denied") {
 		t.Errorf("clef's log shows no denial:\n%s", clef.Log())
+	}
+}
+
+// TestKMSPaysOnChain: the key is an ECC_SECG_P256K1 key in local-kms (an
+// AWS KMS emulator on loopback); x402-mcp, given X402_AWS_KMS_KEY_ID and
+// the standard AWS environment (region, endpoint, credentials), pays from
+// the key's address, and the payment settles on chain; once the key is
+// disabled, KMS's refusal is signer_refused, not charged. The AWS secret
+// shows nowhere.
+func TestKMSPaysOnChain(t *testing.T) {
+	sim, seller, cat := chainSeller(t)
+	lk := keytest.StartLocalKMS(t)
+	id := lk.CreateKey(t, types.KeySpecEccSecgP256k1)
+	pub, err := lk.Client.GetPublicKey(context.Background(), &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	point := pub.PublicKey[len(pub.PublicKey)-65:]
+	from := common.BytesToAddress(crypto.Keccak256(point[1:])[12:])
+	if err := sim.Mint(context.Background(), from, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	s := startWith(t, seller, cat, append(lk.Env(), "X402_PRIVATE_KEY=", "X402_AWS_KMS_KEY_ID="+id)...)
+	payOnChainAndRefuse(t, s, sim, from, "AWS KMS key "+id, func() { lk.DisableKey(t, id) })
+	s.close()
+	if out := s.stdout.String() + s.stderr.String(); strings.Contains(out, keytest.KMSSecretAccessKey) {
+		t.Errorf("the AWS secret access key shows in x402-mcp's output")
 	}
 }

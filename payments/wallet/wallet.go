@@ -177,14 +177,15 @@ func (w Wallet) LogValue() slog.Value {
 
 // Load reads the wallet's keys from where the environment says they live:
 // an EVM key from exactly one of X402_PRIVATE_KEY (hex), X402_KEY_FILE (a
-// file with a hex key), X402_KEYSTORE (with its passphrase) or X402_CLEF (an
-// external signer, asked for its address within ctx). Two sources for one
+// file with a hex key), X402_KEYSTORE (with its passphrase), X402_CLEF (an
+// external signer) or X402_AWS_KMS_KEY_ID (a KMS key); a remote signer is
+// asked for its address within ctx. Two sources for one
 // family are an error, never a silent choice. Errors never hold key
 // material.
 func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
 	w := &Wallet{}
 	var set []string
-	for _, name := range []string{payments.EnvPrivateKey, payments.EnvKeyFile, payments.EnvKeystore, payments.EnvClef} {
+	for _, name := range []string{payments.EnvPrivateKey, payments.EnvKeyFile, payments.EnvKeystore, payments.EnvClef, payments.EnvAWSKMSKeyID} {
 		if getenv(name) != "" {
 			set = append(set, name)
 		}
@@ -244,13 +245,19 @@ func loadEVM(ctx context.Context, name string, getenv func(string) string) (Key,
 			return Key{}, fmt.Errorf("%s: %w", name, err)
 		}
 		return Key{Signer: c, Source: c.Source()}, nil
+	case payments.EnvAWSKMSKeyID:
+		k, err := OpenKMS(ctx, v)
+		if err != nil {
+			return Key{}, fmt.Errorf("%s: %w", name, err)
+		}
+		return Key{Signer: k, Source: k.Source()}, nil
 	}
 	return Key{}, fmt.Errorf("%s is not a key source", name)
 }
 
 // ErrNoWallet is the error of an environment that names no key.
-var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (a clef signer), %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key)",
-	payments.EnvClef, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey)
+var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (a clef signer), %s (an AWS KMS key), %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key)",
+	payments.EnvClef, payments.EnvAWSKMSKeyID, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey)
 
 func keystorePassword(getenv func(string) string) (string, error) {
 	if p := getenv(payments.EnvKeystorePassword); p != "" {
