@@ -20,10 +20,11 @@ const (
 	EnvKeystorePassword = "X402_KEYSTORE_PASSWORD"
 	EnvKeystorePassFile = "X402_KEYSTORE_PASSWORD_FILE"
 	EnvMCPToken         = "X402_MCP_TOKEN"
-	// Keys that never sit in the clear: clef (an external signer) and the
-	// account it pays from; an AWS KMS key, and the AWS credentials the KMS
-	// signer uses (the AWS SDK reads them itself; they are listed so that no
-	// catalog can read them).
+	// Keys that never sit in the clear: the OS keychain's entries; clef (an
+	// external signer) and the account it pays from; an AWS KMS key, and the
+	// AWS credentials the KMS signer uses (the AWS SDK reads them itself;
+	// they are listed so that no catalog can read them).
+	EnvKeychain           = "X402_KEYCHAIN"
 	EnvClef               = "X402_CLEF"
 	EnvClefAccount        = "X402_CLEF_ACCOUNT"
 	EnvAWSKMSKeyID        = "X402_AWS_KMS_KEY_ID"
@@ -40,6 +41,7 @@ var secretEnv = []struct{ name, what string }{
 	{EnvKeystorePassword, "the keystore's passphrase"},
 	{EnvKeystorePassFile, "the path of the keystore's passphrase file"},
 	{EnvMCPToken, "the bearer token of the MCP HTTP transport"},
+	{EnvKeychain, "the OS keychain entries of the wallet's keys"},
 	{EnvClef, "the endpoint of the clef signer that holds the wallet's key"},
 	{EnvClefAccount, "the clef account the wallet pays from"},
 	{EnvAWSKMSKeyID, "the AWS KMS key that signs for the wallet"},

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -165,5 +167,60 @@ func TestKMSPaysOnChain(t *testing.T) {
 	s.close()
 	if out := s.stdout.String() + s.stderr.String(); strings.Contains(out, keytest.KMSSecretAccessKey) {
 		t.Errorf("the AWS secret access key shows in x402-mcp's output")
+	}
+}
+
+// TestKeychainWalletPays: `x402-mcp wallet new --keychain` makes a key in
+// the OS keychain (a real GNOME Keyring on a private D-Bus session) and
+// writes no file; it never overwrites an entry; X402_KEYCHAIN then selects
+// it, and a paid call against the local seller settles from its address.
+func TestKeychainWalletPays(t *testing.T) {
+	if !keytest.InKeychainSession(t) {
+		return
+	}
+	bus := "DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS")
+	home := t.TempDir()
+	out, stderr, err := run(t, []string{bus, "HOME=" + home}, "wallet", "new", "--keychain")
+	if err != nil {
+		t.Fatalf("wallet new --keychain: %v\n%s", err, stderr)
+	}
+	var addr string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "address:"); ok {
+			addr = strings.TrimSpace(v)
+		}
+	}
+	if !common.IsHexAddress(addr) || !strings.Contains(out, "keychain: x402-mcp/default") || !strings.Contains(out, "X402_KEYCHAIN=x402-mcp/default") {
+		t.Fatalf("wallet new --keychain printed:\n%s", out)
+	}
+	if err := filepath.WalkDir(home, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("wallet new --keychain wrote %s", p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := run(t, []string{bus}, "wallet", "new", "--keychain"); err == nil || !strings.Contains(stderr, "already has an entry x402-mcp/default") {
+		t.Fatalf("a second wallet new --keychain: %v\n%s", err, stderr)
+	}
+
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seller.Close() })
+	from := common.HexToAddress(addr)
+	seller.Facilitator.Fund(from, walletFunding)
+	s := startWith(t, seller, mainCatalog, "X402_PRIVATE_KEY=", "X402_KEYCHAIN=x402-mcp/default", bus)
+	res := s.call("weather", map[string]any{"city": "lima"})
+	if res.IsError {
+		t.Fatalf("the paid call: %s\nstderr:\n%s", text(res), s.stderr.String())
+	}
+	if rc := meta(res, "x402/payment-response"); rc["payer"] != from.Hex() || rc["state"] != string(payments.StateSettled) {
+		t.Fatalf("receipt %v, want settled from %s", rc, from.Hex())
+	}
+	if got := walletFunding - seller.Facilitator.Balance(from); got != 1_000 {
+		t.Fatalf("the keychain's address paid %d, want 1000", got)
 	}
 }

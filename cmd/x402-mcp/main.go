@@ -154,6 +154,8 @@ commands:
                                draft disabled entries from a facilitator's discovery API
                                (default --out registry.drafts.yaml)
   wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
+  wallet new --keychain [--entry x402-mcp/default]
+                               create a key in the OS keychain (never in a file)
   wallet address               print the configured wallet's address
   ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
@@ -164,9 +166,11 @@ commands:
   version, --version           print the version
   help, --help, -h             print this; COMMAND --help prints a command's flags
 
-The wallet key comes from the environment, never a flag:
-  X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
-  X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE.
+The wallet key comes from the environment, never a flag (docs/keys.md):
+  X402_KEYCHAIN (OS keychain entries, <service>/<account>), X402_CLEF (clef's IPC
+  socket or HTTP URL), X402_AWS_KMS_KEY_ID (an AWS KMS key), X402_KEYSTORE with
+  X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE, X402_KEY_FILE (file with
+  hex) or X402_PRIVATE_KEY (hex).
 The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
 The ledger: --ledger FILE, else $X402_LEDGER, else ledger.db in the state directory
 ($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp).

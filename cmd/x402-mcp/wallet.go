@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,8 +21,19 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 	case "new":
 		fs := newFlags("wallet new", e)
 		dir := fs.String("dir", "", "where to write the keystore (default: the user's state directory)")
+		inKeychain := fs.Bool("keychain", false, "store the new key in the OS keychain (Secret Service, macOS Keychain, Windows Credential Manager) instead of a keystore file")
+		entry := fs.String("entry", wallet.DefaultKeychainService+"/default", "with --keychain: the keychain entry, <service>/<account>")
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
+		}
+		if *inKeychain {
+			if *dir != "" {
+				return usageError{"--dir writes a keystore file; --keychain writes none: give one of them"}
+			}
+			return newInKeychain(ctx, e, *entry)
+		}
+		if flagSet(fs, "entry") {
+			return usageError{"--entry names a keychain entry: give --keychain with it"}
 		}
 		if *dir == "" {
 			d, err := stateDir(e)
@@ -82,4 +94,34 @@ func trimNewline(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// newInKeychain creates a key in the OS keychain's entry spec and prints
+// its address and how to use it. The key never touches a file.
+func newInKeychain(ctx context.Context, e env, spec string) error {
+	entry, err := wallet.ParseKeychainEntry(spec)
+	if err != nil {
+		return usageError{"--entry: " + err.Error()}
+	}
+	w, err := wallet.GenerateEVMKey()
+	if err != nil {
+		return err
+	}
+	if err := w.StoreInKeychain(ctx, wallet.OSKeychain, entry); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "address:  %s\nkeychain: %s\n\nUse it with:\n  %s=%s\nFund the address with USDC on a network your registry allows. The key is in the OS keychain, encrypted under your login; it never touches a file.\n",
+		w.Address().Hex(), entry, payments.EnvKeychain, entry)
+	return nil
+}
+
+// flagSet says whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }

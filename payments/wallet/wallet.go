@@ -178,8 +178,9 @@ func (w Wallet) LogValue() slog.Value {
 // Load reads the wallet's keys from where the environment says they live:
 // an EVM key from exactly one of X402_PRIVATE_KEY (hex), X402_KEY_FILE (a
 // file with a hex key), X402_KEYSTORE (with its passphrase), X402_CLEF (an
-// external signer) or X402_AWS_KMS_KEY_ID (a KMS key); a remote signer is
-// asked for its address within ctx. Two sources for one
+// external signer) or X402_AWS_KMS_KEY_ID (a KMS key), or an entry of
+// X402_KEYCHAIN (the OS keychain; each entry records its family); a remote
+// signer is asked for its address within ctx. Two sources for one
 // family are an error, never a silent choice. Errors never hold key
 // material.
 func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
@@ -190,8 +191,12 @@ func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
 			set = append(set, name)
 		}
 	}
-	if len(set) > 1 {
-		return nil, fmt.Errorf("%s are all set: each names where the EVM key lives and the wallet holds one; unset all but one", strings.Join(set, " and "))
+	switch len(set) {
+	case 0, 1:
+	case 2:
+		return nil, fmt.Errorf("%s and %s are both set: each names where the EVM key lives and the wallet holds one; unset one", set[0], set[1])
+	default:
+		return nil, fmt.Errorf("%s and %s are all set: each names where the EVM key lives and the wallet holds one; unset all but one", strings.Join(set[:len(set)-1], ", "), set[len(set)-1])
 	}
 	if len(set) == 1 {
 		k, err := loadEVM(ctx, set[0], getenv)
@@ -200,6 +205,17 @@ func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
 		}
 		if err := w.add(k); err != nil {
 			return nil, err
+		}
+	}
+	if v := getenv(payments.EnvKeychain); v != "" {
+		keys, err := loadKeychain(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if err := w.add(k); err != nil {
+				return nil, fmt.Errorf("%s: %w", payments.EnvKeychain, err)
+			}
 		}
 	}
 	if len(w.keys) == 0 {
@@ -256,8 +272,8 @@ func loadEVM(ctx context.Context, name string, getenv func(string) string) (Key,
 }
 
 // ErrNoWallet is the error of an environment that names no key.
-var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (a clef signer), %s (an AWS KMS key), %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key)",
-	payments.EnvClef, payments.EnvAWSKMSKeyID, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey)
+var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (an OS keychain entry; `x402-mcp wallet new --keychain` creates one), %s (a clef signer), %s (an AWS KMS key), %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key)",
+	payments.EnvKeychain, payments.EnvClef, payments.EnvAWSKMSKeyID, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey)
 
 func keystorePassword(getenv func(string) string) (string, error) {
 	if p := getenv(payments.EnvKeystorePassword); p != "" {

@@ -104,7 +104,7 @@ func TestLoadRefusesTwoSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(context.Background(), env(map[string]string{payments.EnvPrivateKey: anvil0, payments.EnvKeyFile: keyFile}))
-	if err == nil || !strings.Contains(err.Error(), "X402_PRIVATE_KEY and X402_KEY_FILE are all set") || strings.Contains(err.Error(), anvil0) {
+	if err == nil || !strings.Contains(err.Error(), "X402_PRIVATE_KEY and X402_KEY_FILE are both set") || strings.Contains(err.Error(), anvil0) {
 		t.Fatalf("err = %v", err)
 	}
 	w, err := Load(context.Background(), env(map[string]string{payments.EnvKeyFile: keyFile}))
