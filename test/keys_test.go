@@ -136,6 +136,7 @@ func TestClefPaysOnChain(t *testing.T) {
 	if err := sim.Mint(context.Background(), clef.Address, 1_000_000); err != nil {
 		t.Fatal(err)
 	}
+	showsSource(t, []string{"X402_CLEF=" + clef.IPC}, clef.Address, "clef "+clef.IPC)
 	s := startWith(t, seller, cat, "X402_PRIVATE_KEY=", "X402_CLEF="+clef.IPC)
 	payOnChainAndRefuse(t, s, sim, clef.Address, "clef at "+clef.IPC, nil)
 	if !strings.Contains(clef.Log(), "request denied") {
@@ -162,6 +163,7 @@ func TestKMSPaysOnChain(t *testing.T) {
 	if err := sim.Mint(context.Background(), from, 1_000_000); err != nil {
 		t.Fatal(err)
 	}
+	showsSource(t, append(lk.Env(), "X402_AWS_KMS_KEY_ID="+id), from, "AWS KMS "+id)
 	s := startWith(t, seller, cat, append(lk.Env(), "X402_PRIVATE_KEY=", "X402_AWS_KMS_KEY_ID="+id)...)
 	payOnChainAndRefuse(t, s, sim, from, "AWS KMS key "+id, func() { lk.DisableKey(t, id) })
 	s.close()
@@ -205,12 +207,13 @@ func TestKeychainWalletPays(t *testing.T) {
 		t.Fatalf("a second wallet new --keychain: %v\n%s", err, stderr)
 	}
 
+	from := common.HexToAddress(addr)
+	showsSource(t, []string{bus, "X402_KEYCHAIN=x402-mcp/default"}, from, "OS keychain x402-mcp/default")
 	seller, err := localseller.Start(localseller.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { seller.Close() })
-	from := common.HexToAddress(addr)
 	seller.Facilitator.Fund(from, walletFunding)
 	s := startWith(t, seller, mainCatalog, "X402_PRIVATE_KEY=", "X402_KEYCHAIN=x402-mcp/default", bus)
 	res := s.call("weather", map[string]any{"city": "lima"})
@@ -222,5 +225,19 @@ func TestKeychainWalletPays(t *testing.T) {
 	}
 	if got := walletFunding - seller.Facilitator.Balance(from); got != 1_000 {
 		t.Fatalf("the keychain's address paid %d, want 1000", got)
+	}
+}
+
+// showsSource runs `x402-mcp wallet show` with env: it shows the EVM key's
+// address and where it lives, and no warning of a key in the clear.
+func showsSource(t *testing.T, env []string, addr common.Address, where string) {
+	t.Helper()
+	out, stderr, err := run(t, env, "wallet", "show")
+	if err != nil {
+		t.Fatalf("wallet show: %v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], addr.Hex()) || !strings.HasSuffix(lines[1], where) {
+		t.Fatalf("wallet show printed:\n%s\nwant the address %s and %q", out, addr.Hex(), where)
 	}
 }

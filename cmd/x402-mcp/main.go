@@ -6,7 +6,7 @@
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
-//	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
+//	x402-mcp wallet new|address|show     create a key (keystore or OS keychain) / print the address / where each key lives
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
@@ -157,6 +157,7 @@ commands:
   wallet new --keychain [--entry x402-mcp/default]
                                create a key in the OS keychain (never in a file)
   wallet address               print the configured wallet's address
+  wallet show                  print each key's family, address and where it lives (never the key)
   ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 
 	"github.com/x402-mcp/x402-mcp/payments/wallet"
 
@@ -15,7 +17,7 @@ import (
 
 func cmdWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usageError{"wallet needs a subcommand: new or address"}
+		return usageError{"wallet needs a subcommand: new, address or show"}
 	}
 	switch args[0] {
 	case "new":
@@ -74,8 +76,19 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 		}
 		fmt.Fprintln(e.stdout, w.EVM().Address().Hex())
 		return nil
+	case "show":
+		fs := newFlags("wallet show", e)
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		w, err := wallet.Load(ctx, e.getenv)
+		if err != nil {
+			return err
+		}
+		showWallet(e.stdout, w)
+		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new or address", args[0])}
+		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address or show", args[0])}
 	}
 }
 
@@ -124,4 +137,29 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return set
+}
+
+// showWallet prints each key's family, address and where it lives: never
+// the key. A key kept in the clear gets a line naming the safer sources.
+func showWallet(out io.Writer, w *wallet.Wallet) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "family\taddress\tthe key lives in")
+	for _, k := range w.Keys() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", familyTitle(k.Signer.Family()), k.Signer.Payer(), k.Source)
+	}
+	_ = tw.Flush()
+	for _, k := range w.Keys() {
+		if k.Source.Plain() {
+			fmt.Fprintf(out, "\nThe %s key is in the clear (%s): anything that reads this process's environment or that file can spend from it. For real money keep it in %s.\n",
+				familyTitle(k.Signer.Family()), k.Source, wallet.SaferSources)
+		}
+	}
+}
+
+// familyTitle names a network family for people.
+func familyTitle(name string) string {
+	if f := families.Named(name); f != nil {
+		return f.Title()
+	}
+	return name
 }

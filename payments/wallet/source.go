@@ -48,3 +48,7 @@ func (s Source) Plain() bool { return s.Kind == SourceEnv || s.Kind == SourceKey
 // Remote reports a key x402-mcp never holds: an external signer or a KMS
 // signs for it.
 func (s Source) Remote() bool { return s.Kind == SourceClef || s.Kind == SourceKMS }
+
+// SaferSources names the key sources that keep a key out of the clear, for
+// messages: the mainnet guard's warning, `wallet show`.
+const SaferSources = "the OS keychain (X402_KEYCHAIN; `x402-mcp wallet new --keychain`), an external signer (X402_CLEF) or an AWS KMS key (X402_AWS_KMS_KEY_ID)"
