@@ -354,9 +354,25 @@ type Offer struct {
 	Extra json.RawMessage
 }
 
+// TestNetworks is implemented by a Family that knows which of its networks
+// are test networks, whose tokens are worth nothing (a testnet, a local
+// development chain).
+type TestNetworks interface {
+	// IsTestnet reports that n is a test network the family knows.
+	IsTestnet(n Network) bool
+}
+
 // Families are the network families x402-mcp pays on, in the order the
 // command lists them.
 type Families []Family
+
+// IsTestnet reports that n is a test network by its family's word
+// (TestNetworks). Any other network, of a family that does not say or that
+// the family does not know, counts as one where money is real.
+func (fs Families) IsTestnet(n Network) bool {
+	tn, ok := fs.Family(n).(TestNetworks)
+	return ok && tn.IsTestnet(n)
+}
 
 // Family returns the family of a network in CAIP-2 form, or nil.
 func (fs Families) Family(n Network) Family {

@@ -99,8 +99,9 @@ var ErrRestartNeeded = errors.New("restart x402-mcp to apply them")
 // so does the tipping section (x402_tip appears, changes or goes) except its
 // per_day and its asset's currency. The payment policy and budgets
 // (defaults.networks, max_per_call, approve_above, budget, assets,
-// tipping.per_day, rpc) are the payments client's and the ledger's,
-// fixed at start: a registry that changes them is refused whole (the old
+// tipping.per_day, rpc) are the payments client's and the ledger's, and the
+// wallet section is checked once against the wallet's keys, all fixed at
+// start: a registry that changes them is refused whole (the old
 // catalog stays) with an error wrapping ErrRestartNeeded.
 func (s *Server) Reload(reg *tools.Registry) error {
 	if reg == nil {
@@ -163,6 +164,9 @@ func policyChanges(a, b *tools.Registry) []string {
 	}
 	if !maps.Equal(a.RPC, b.RPC) {
 		out = append(out, "rpc")
+	}
+	if a.Wallet != b.Wallet {
+		out = append(out, "wallet.require_protected_key")
 	}
 	return out
 }

@@ -74,6 +74,16 @@ func TestReload(t *testing.T) {
 		t.Fatalf("tools after a refused reload %v, want %v", got, after)
 	}
 
+	// So is turning the mainnet guard on or off: it was checked against the
+	// wallet's key at start.
+	guarded, err := tools.Parse("registry.yaml", []byte(strings.Replace(registry, "version: 1\n", "version: 1\nwallet:\n  require_protected_key: true\n", 1)), testFamilies)
+	if err != nil || !guarded.Wallet.RequireProtectedKey {
+		t.Fatalf("guarded catalog: %v", err)
+	}
+	if err := f.srv.Reload(guarded); !errors.Is(err, server.ErrRestartNeeded) || !strings.Contains(err.Error(), "wallet.require_protected_key") {
+		t.Fatalf("wallet section change: %v", err)
+	}
+
 	// Back to the first catalog: the tool is gone.
 	first, _ := tools.Parse("registry.yaml", []byte(registry), testFamilies)
 	if err := f.srv.Reload(first); err != nil {

@@ -67,6 +67,8 @@ type Registry struct {
 	// Tipping is the tipping section (x402_tip); nil when absent. Its
 	// per_day is also Budget.TipPerDay.
 	Tipping *payments.Tipping
+	// Wallet is what the catalog asks of the wallet's keys.
+	Wallet WalletRules
 
 	byName   map[string]*Entry
 	tipURL   []part           // tipping.facilitator_url, parsed
@@ -74,6 +76,16 @@ type Registry struct {
 	rpcParts map[payments.Network][]part
 	data     []byte // the file, to parse again once the chain gave decimals (WithDecimals)
 	fams     payments.Families
+}
+
+// WalletRules are the wallet: section: what the catalog asks of where the
+// wallet's keys live.
+type WalletRules struct {
+	// RequireProtectedKey: x402-mcp refuses to start when the catalog
+	// allows a network where money is real and a key of its family is in
+	// the clear (an environment variable or a hex key file), instead of
+	// warning.
+	RequireProtectedKey bool
 }
 
 // Defaults apply to every entry.
@@ -239,6 +251,11 @@ type rawRegistry struct {
 	Assets   []*rawAsset       `yaml:"assets"`
 	Tools    []*rawTool        `yaml:"tools"`
 	Tipping  *rawTipping       `yaml:"tipping"`
+	Wallet   *rawWallet        `yaml:"wallet"`
+}
+
+type rawWallet struct {
+	RequireProtectedKey *bool `yaml:"require_protected_key"`
 }
 
 type rawTipping struct {
@@ -449,6 +466,9 @@ func parse(name string, data []byte, chain map[string]int, fams payments.Familie
 	reg.Budget = parseBudget(p, &raw.Budget, reg.Defaults.Networks)
 	reg.RPC, reg.rpcParts = parseRPC(p, raw.RPC)
 	reg.Assets = parseAssets(p, raw.Assets, &reg.Defaults, reg.RPC, chain)
+	if raw.Wallet != nil && raw.Wallet.RequireProtectedKey != nil {
+		reg.Wallet.RequireProtectedKey = *raw.Wallet.RequireProtectedKey
+	}
 	if raw.Tipping != nil {
 		reg.Tipping, reg.tipURL, reg.tipHdrs = parseTipping(p, raw.Tipping, reg.Defaults.Networks, reg.Assets)
 		if reg.Tipping != nil {

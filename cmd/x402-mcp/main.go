@@ -139,9 +139,10 @@ func isTopLevelFlag(arg string) bool {
 const usage = `usage: x402-mcp [command] [flags]
 
 commands:
-  serve [--registry FILE] [--ledger FILE] [--pprof 127.0.0.1:PORT]
-                               serve MCP over stdio (default command); --pprof serves Go's
-                               profiles on loopback (for benchmarks, off by default)
+  serve [--registry FILE] [--ledger FILE] [--require-protected-key] [--pprof 127.0.0.1:PORT]
+                               serve MCP over stdio (default command); --require-protected-key
+                               refuses a key in the clear when the catalog allows a mainnet;
+                               --pprof serves Go's profiles on loopback (for benchmarks, off by default)
   serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
                                serve MCP over HTTP on ADDR instead: Streamable HTTP at /mcp,
                                legacy SSE at /sse, /metrics, /healthz; bearer token from

@@ -29,6 +29,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	warm := fs.Bool("warm-path", true, "pay a warm call in one round trip with the terms the seller last accepted (docs/warm-path.md)")
 	every := fs.Duration("reconcile-every", ledger.DefaultReconcileEvery, "how often to reconcile open payments against the chain (rpc: in the catalog) while serving, besides soon after a payment is refused or of unknown outcome and once its authorization expires; 0 reconciles at start only (docs/ledger.md)")
 	httpFlags := addHTTPFlags(fs)
+	requireProtected := fs.Bool("require-protected-key", false, "refuse to start when the catalog allows a network where money is real and the wallet's key is in the clear (X402_PRIVATE_KEY or X402_KEY_FILE) instead of warning (docs/keys.md)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this loopback address, e.g. 127.0.0.1:6060 (for benchmarking; off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -100,6 +101,13 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 	}
 	keys, l := lw.v, ll.v
+	warnings, err := keyGuard(reg, keys, *requireProtected)
+	for _, w := range warnings {
+		log.Warn("the wallet's key is in the clear", "problem", w)
+	}
+	if err != nil {
+		return err
+	}
 	l.SetBudget(reg.Policy().Budget)
 	// Reconcile beside serving, so a slow or unreachable chain never delays
 	// the host's start: what an earlier run left open (a crash, a lost

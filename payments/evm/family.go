@@ -19,7 +19,10 @@ const Name = "evm"
 // contracts x402-mcp knows. Its zero value is ready to use.
 type Family struct{}
 
-var _ payments.Family = Family{}
+var (
+	_ payments.Family       = Family{}
+	_ payments.TestNetworks = Family{}
+)
 
 // Name implements payments.Family: "evm".
 func (Family) Name() string { return Name }
@@ -40,6 +43,9 @@ func (Family) ParseNetwork(s string) (payments.Network, bool, error) {
 	}
 	return n, true, nil
 }
+
+// IsTestnet implements payments.TestNetworks (see IsTestnet, the function).
+func (Family) IsTestnet(n payments.Network) bool { return IsTestnet(n) }
 
 // NetworkName implements payments.Family.
 func (Family) NetworkName(n payments.Network) string { return NetworkName(n) }

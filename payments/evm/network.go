@@ -26,6 +26,21 @@ func NetworkName(n payments.Network) string {
 	return string(n)
 }
 
+// testnets are the EVM chains whose tokens are worth nothing: public
+// testnets and the local development chains (1337: go-ethereum's simulated
+// chain and geth --dev; 31337: Anvil and Hardhat).
+var testnets = map[uint64]bool{
+	84532: true, 11155111: true, 43113: true, 80002: true, 421614: true, 1328: true, 11124: true,
+	10143: true, 2201: true, 324705682: true, 1337: true, 31337: true,
+}
+
+// IsTestnet reports that n is a test network x402-mcp knows; any other EVM
+// network counts as one with real money.
+func IsTestnet(n payments.Network) bool {
+	id, err := chainIDOf(string(n))
+	return err == nil && testnets[id]
+}
+
 // v1Networks maps x402 v1 network names to EVM chain ids.
 var v1Networks = map[string]uint64{
 	"base": 8453, "base-sepolia": 84532, "ethereum": 1, "sepolia": 11155111,

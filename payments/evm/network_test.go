@@ -29,3 +29,16 @@ func TestKnownUSDC(t *testing.T) {
 		t.Fatal("a USDC on the local dev chain")
 	}
 }
+
+// TestIsTestnet: the known testnets and local chains are test networks;
+// mainnets, and chains x402-mcp does not know, are not.
+func TestIsTestnet(t *testing.T) {
+	for n, want := range map[payments.Network]bool{
+		"eip155:84532": true, "eip155:11155111": true, "eip155:1337": true, "eip155:31337": true, "eip155:43113": true,
+		"eip155:8453": false, "eip155:1": false, "eip155:137": false, "eip155:999999": false, "solana:x": false,
+	} {
+		if got := (Family{}).IsTestnet(n); got != want {
+			t.Errorf("IsTestnet(%s) = %v, want %v", n, got, want)
+		}
+	}
+}
