@@ -54,7 +54,12 @@
 //     maxTimeoutSeconds, 60 s when unset, 600 s in v1), and the ledger
 //     records it as signed, with its Proof and the exact header value,
 //     before the paid request leaves. A ledger that can (SigningLedger)
-//     reserves and records in one step when no approval is needed.
+//     reserves and records in one step when no approval is needed and the
+//     key is in the process (InProcessSigner); a signer elsewhere (clef, a
+//     KMS) is asked with the payment reserved, outside the ledger's lock.
+//     A signer that refuses (its rules, a human, a key policy) or cannot
+//     be asked returns a SignerError: the reservation is released, not
+//     charged (CodeSignerRefused, CodeSignerFailed).
 //  6. The paid request is sent. A transport error resends the same header
 //     (PaidRetries, default 2): a signed payment settles at most once. The
 //     HTTP client x402-mcp uses (NewHTTPClient) never follows a redirect.
@@ -124,8 +129,9 @@
 //
 // # Keys
 //
-// The wallet's keys (package wallet: a hex key, a key file or an encrypted
-// keystore from the environment) reach the core only as Signers, one per
+// The wallet's keys (package wallet: the OS keychain, clef, an AWS KMS key,
+// an encrypted keystore, a key file or a hex key in the environment) reach
+// the core only as Signers, one per
 // family, that sign for their family's scheme and never show the key; no
 // key is ever written to logs, errors or results.
 package payments

@@ -79,3 +79,21 @@ func TestClefSignsWithinItsRules(t *testing.T) {
 		t.Errorf("dial a clef that is not there: %v", err)
 	}
 }
+
+// TestClefURLSecretsHidden: user info and a query in clef's HTTP URL (a
+// proxy's credentials) are sent, never shown: not in errors, not in where
+// the key lives (which is the endpoint as the error shows it).
+func TestClefURLSecretsHidden(t *testing.T) {
+	_, err := DialClef(context.Background(), "http://x402:pa55w0rd-9c1e@127.0.0.1:1/clef?token=tok3n-77ab", "")
+	if err == nil {
+		t.Fatal("dialled a clef that is not there")
+	}
+	for _, secret := range []string{"pa55w0rd-9c1e", "tok3n-77ab"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows %s: %v", secret, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "clef at http://127.0.0.1:1/clef") {
+		t.Errorf("the error does not name clef's endpoint as shown: %v", err)
+	}
+}

@@ -1,11 +1,20 @@
 // Package wallet holds x402-mcp's keys: it reads them from where the
-// operator keeps them (a hex key in the environment, a key file, a Web3
-// Secret Storage v3 keystore, which it also writes for `wallet new`) and
-// gives each network family a signer that never shows its key (EVMKey is an
-// evm.Signer; the Solana family's key takes a slot beside it in Wallet).
-// Keys come from the environment or files, never from flags or the
-// catalog; errors never hold key material, and String, GoString
-// and LogValue show only addresses. Keystores are read and written without
-// go-ethereum's accounts/keystore, which would link its transaction types
-// and their KZG cryptography into the binary.
+// operator keeps them and gives each network family a signer that never
+// shows its key (an evm.Signer for EVM; the Solana family's key takes a
+// slot beside it in Wallet, and a keychain entry records its family so that
+// it can hold one). The sources (Source): the OS keychain (Keychain,
+// through go-keyring), go-ethereum's clef (Clef, an external signer over
+// JSON-RPC that applies its own rules), an AWS KMS key (KMS), a Web3
+// Secret Storage v3 keystore (which it also writes for `wallet new`), a hex
+// key file and a hex key in the environment. Keys held in memory (EVMKey)
+// sign by computing; clef and KMS are asked over the network, and their
+// refusals and failures are *payments.SignerError, "not charged".
+//
+// Keys come from the environment, files or the keychain, never from flags
+// or the catalog; no function returns a key, errors never hold key
+// material, and String, GoString and LogValue show only addresses and
+// where keys live. Keystores are read and written without go-ethereum's
+// accounts/keystore, and EIP-712 typed data is written without its
+// signer/core/apitypes, which would link its transaction types and their
+// KZG cryptography into the binary.
 package wallet
