@@ -1,15 +1,21 @@
 package wallet
 
-// Fuzz tests of what reads others' files: keystores. Run one with
+// Fuzz tests of what reads others' files and answers: keystores, a KMS's
+// signatures. Run one with
 //
 //	go test -run='^$' -fuzz='^FuzzDecryptKeystore$' -fuzztime=60s ./payments/wallet
 
 import (
+	"encoding/asn1"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/crypto"
+
 	"github.com/x402-mcp/x402-mcp/internal/fuzzcheck"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 )
 
 // FuzzDecryptKeystore: any keystore file decrypts or fails with a short
@@ -45,6 +51,40 @@ func FuzzDecryptKeystore(f *testing.F) {
 		fuzzcheck.ErrorText(t, err)
 		if err != nil && strings.Contains(err.Error(), testPass) {
 			t.Fatalf("the error holds the passphrase: %v", err)
+		}
+	})
+}
+
+// FuzzEthereumSignature: whatever bytes a KMS answers as its DER
+// signature, EthereumSignature never panics, and a signature it returns is
+// one Ethereum accepts (low s, v 27 or 28) that recovers to the key.
+func FuzzEthereumSignature(f *testing.F) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	pub := crypto.FromECDSAPub(&key.PublicKey)
+	digest := crypto.Keccak256Hash([]byte("x402"))
+	sig, err := crypto.Sign(digest[:], key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:64])
+	for _, ss := range []*big.Int{s, new(big.Int).Sub(crypto.S256().Params().N, s)} {
+		der, _ := asn1.Marshal(struct{ R, S *big.Int }{r, ss})
+		f.Add(der)
+	}
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		out, err := EthereumSignature(digest, der, pub)
+		if err != nil {
+			fuzzcheck.ErrorText(t, err)
+			return
+		}
+		got, err := evm.RecoverSigner(digest, out)
+		if err != nil || got != crypto.PubkeyToAddress(key.PublicKey) {
+			t.Fatalf("EthereumSignature returned %x, which recovers to %s (%v)", out, got.Hex(), err)
 		}
 	})
 }
