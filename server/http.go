@@ -240,6 +240,13 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/", guarded)
+	if s.cfg.Books != nil {
+		// The dashboard takes the token from a browser too (HTTP Basic),
+		// and only an admin principal's.
+		dash := s.dashboardHandler(opts.Token)
+		root.Handle("/dashboard", dash)
+		root.Handle("/dashboard/", dash)
+	}
 	t.handler = checkOrigin(origins, noOAuth(root))
 	return t
 }

@@ -65,7 +65,14 @@ type Config struct {
 	Client   *payments.Client
 	// History, when set, serves x402_spend_history (the durable ledger).
 	History History
-	Version string
+	// Books, when set, is the ledger the spend dashboard reads: over HTTP,
+	// /dashboard/ serves it to the admin principal.
+	Books Books
+	// ReconcileEvery is how often this process reconciles open payments in
+	// the background (serve's --reconcile-every; 0: at start only), which
+	// the dashboard tells the reader.
+	ReconcileEvery time.Duration
+	Version        string
 	// Getenv resolves ${VAR} in the catalog (os.Getenv in production).
 	Getenv func(string) string
 	Logger *slog.Logger
