@@ -11,13 +11,13 @@ import (
 
 // Chart geometry, in SVG user units (the image scales to its box).
 const (
-	chartW, chartH                = 640, 240
-	chartLeft, chartRight         = 12, 12
-	chartTop, chartBottom         = 26, 30
+	chartW, chartH                = 480, 200
+	chartLeft, chartRight         = 8, 8
+	chartTop, chartBottom         = 28, 28
 	chartPlotW                    = chartW - chartLeft - chartRight
 	chartPlotH                    = chartH - chartTop - chartBottom
-	chartFont                     = `font-family="system-ui, sans-serif" font-size="12"`
-	chartTicks                    = 4 // time labels under the bars
+	chartFont                     = `font-family="system-ui, sans-serif" font-size="15"`
+	chartTicks                    = 3 // time labels under the bars, besides the first
 	chartGap              float64 = 0.15
 )
 
@@ -29,7 +29,7 @@ func renderChart(c SpendChart, win dashWindow, since time.Time) []byte {
 	var b bytes.Buffer
 	cur := currencyOf(c.cur)
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img">`, chartW, chartH, chartW, chartH)
-	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(fmt.Sprintf("Counted %s in %s, %s bars", c.Title, cur.Symbol, win.bucket)))
+	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(fmt.Sprintf("Counted %s in %s, a bar per %s", c.Title, cur.Symbol, win.per)))
 	buckets := c.buckets
 	if len(buckets) == 0 {
 		n := int(win.span / win.bucket)
@@ -46,7 +46,7 @@ func renderChart(c SpendChart, win dashWindow, since time.Time) []byte {
 		}
 		top = max(top, t)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="16" fill="#6b7280" %s>max %s per bar</text>`, chartLeft, chartFont, html.EscapeString(cur.Format(top)))
+	fmt.Fprintf(&b, `<text x="%d" y="18" fill="#6b7280" %s>max %s per bar</text>`, chartLeft, chartFont, html.EscapeString(cur.Format(top)))
 	base := chartTop + chartPlotH
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af" stroke-width="1"/>`, chartLeft, base, chartLeft+chartPlotW, base)
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#e5e7eb" stroke-width="1" stroke-dasharray="4 4"/>`, chartLeft, chartTop, chartLeft+chartPlotW, chartTop)

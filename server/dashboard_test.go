@@ -227,6 +227,13 @@ func TestDashboardData(t *testing.T) {
 		t.Fatalf("the ledger has %d rows, want 7", len(rows))
 	}
 	st := dashState(t, g.URL, testToken, "24h")
+	// No signed authorization (spendable until it expires) in the data.
+	_, raw := get(t, g.URL+"/dashboard/api/state", testToken)
+	for _, r := range rows {
+		if r.Payload != "" && strings.Contains(string(raw), r.Payload[:40]) {
+			t.Fatalf("the state shows payment %s's signed header", r.ID)
+		}
+	}
 	usdc, jp := payments.USDC, rows[0].Currency()
 	if jp.Symbol != "JPYX" || jp.Decimals != 2 {
 		t.Fatalf("newest row is %+v, want JPYX", jp)
@@ -276,8 +283,14 @@ func TestDashboardData(t *testing.T) {
 		if b := findBudget(t, st, "tool", "yen_weather", jp.Budget); b.Counted.Amount != "3" || b.Limit.Amount != "5" {
 			t.Errorf("yen_weather's own budget %+v", b)
 		}
-		if !strings.Contains(findBudget(t, st, "total", "", "USDC").Counts, "refused and unknown payments") {
-			t.Errorf("what the total counts: %q", findBudget(t, st, "total", "", "USDC").Counts)
+		for _, c := range []struct{ scope, key, unit, counts string }{
+			{"total", "", "USDC", "Every USDC payment ever."},
+			{"day", "", jp.Budget, "JPYX payments reserved in the rolling 24 hours window."},
+			{"tool", "weather", "USDC", "Payments of this tool, lifetime."},
+		} {
+			if got := findBudget(t, st, c.scope, c.key, c.unit).Counts; got != c.counts {
+				t.Errorf("what %s %s %s counts: %q, want %q", c.scope, c.key, c.unit, got, c.counts)
+			}
 		}
 	})
 
@@ -483,17 +496,22 @@ func TestDashboardAuth(t *testing.T) {
 			}
 		})
 	}
-	// The token still works on /mcp, and the Basic form stays the
-	// dashboard's: /mcp does not take it.
-	res := rawPost(t, h.URL+server.PathMCP, "", []byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	// The Basic form stays the dashboard's: /mcp does not take it.
+	req, _ := http.NewRequest(http.MethodPost, h.URL+server.PathMCP, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", basic("admin", testToken))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("/mcp without a token: %d", res.StatusCode)
+		t.Fatalf("/mcp with the token as Basic's password: %d", res.StatusCode)
 	}
 	// A write method is not served.
-	req, _ := http.NewRequest(http.MethodPost, h.URL+"/dashboard/api/state", strings.NewReader("{}"))
+	req, _ = http.NewRequest(http.MethodPost, h.URL+"/dashboard/api/state", strings.NewReader("{}"))
 	req.Header.Set("Authorization", "Bearer "+testToken)
-	res, err := http.DefaultClient.Do(req)
+	res, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

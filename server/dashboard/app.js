@@ -60,11 +60,12 @@
       tr.dataset.key = b.key || '';
       tr.dataset.unit = b.unit;
       var name = cell(tr, 'Budget', 'name', b.name);
+      name.classList.add('wrap');
       name.querySelector('.v').appendChild(el('small', 'counts', b.counts));
       moneyCell(tr, 'Counted', 'counted', b.counted);
       moneyCell(tr, 'Limit', 'limit', b.limit);
       moneyCell(tr, 'Left', 'left', b.left);
-      cell(tr, 'Resets', 'resets', b.resetText);
+      cell(tr, 'Resets', 'resets', b.resetText).classList.add('wrap');
       return tr;
     });
     if (rows.length === 0) {
@@ -84,7 +85,8 @@
     var box = document.getElementById('spend');
     var w = st.window;
     document.getElementById('spend-note').textContent = 'What counted from ' + when(w.since) + ' to ' + when(w.until) +
-      ' UTC, in bars of ' + w.bucket + ', one chart per asset.';
+      ' UTC, in bars of ' + w.bucket + ', one chart per asset. A session is a principal during one run over HTTP ' +
+      '(the token\'s), and one process over stdio.';
     var figs = [];
     var seen = {};
     st.spend.forEach(function (c) {
@@ -157,7 +159,7 @@
       moneyCell(tr, 'Amount', 'amount', p.amount);
       cell(tr, 'State', 'state', p.state);
       cell(tr, 'Network', 'network', networkText(p));
-      cell(tr, 'Next', 'next', p.next);
+      cell(tr, 'Next', 'next', p.next).classList.add('wrap');
       return tr;
     });
     if (rows.length === 0) {
@@ -183,6 +185,7 @@
       cell(tr, 'State', 'state', p.state);
       cell(tr, 'Network', 'network', networkText(p));
       var rc = cell(tr, 'Receipt', 'transaction');
+      rc.classList.add('wrap');
       var v = rc.querySelector('.v');
       if (p.transaction) {
         rc.dataset.tx = p.transaction;
