@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -342,16 +343,16 @@ func (d *dashboard) serveChart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	unit := q.Get("unit")
-	chart := SpendChart{cur: payments.USDC, Unit: unit}
-	for _, c := range charts {
-		if c.Unit == unit {
-			chart = c
-		}
+	i := slices.IndexFunc(charts, func(c SpendChart) bool { return c.Unit == unit })
+	if i < 0 {
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("nothing counted in unit %q by %s in the last %s", payments.Sanitize(unit, 120), by, win.name))
+		return
 	}
+	chart := charts[i]
 	w.Header().Set("Content-Type", "image/svg+xml")
 	// An SVG opened on its own runs nothing either.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'")
-	_, _ = w.Write(renderChart(chart, win, since))
+	_, _ = w.Write(renderChart(chart, win))
 }
 
 func chartable(by ledger.Dimension) bool {

@@ -25,18 +25,12 @@ const (
 // SVG: no script, no style sheet, every text escaped. The scale's top is the
 // tallest bar, written exactly in the chart's asset; the floats only place
 // the bars.
-func renderChart(c SpendChart, win dashWindow, since time.Time) []byte {
+func renderChart(c SpendChart, win dashWindow) []byte {
 	var b bytes.Buffer
 	cur := currencyOf(c.cur)
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img">`, chartW, chartH, chartW, chartH)
 	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(fmt.Sprintf("Counted %s in %s, a bar per %s", c.Title, cur.Symbol, win.per)))
 	buckets := c.buckets
-	if len(buckets) == 0 {
-		n := int(win.span / win.bucket)
-		for i := range n {
-			buckets = append(buckets, bucketSums{start: since.Add(time.Duration(i) * win.bucket)})
-		}
-	}
 	// The tallest bar, exactly, then as a float for drawing.
 	var top payments.Amount
 	for _, bk := range buckets {

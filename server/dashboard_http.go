@@ -150,8 +150,9 @@ func ServeDashboard(ctx context.Context, ln net.Listener, o DashboardOptions) er
 	}
 	d := &dashboard{books: o.Books, catalog: func() *tools.Registry { return o.Registry }, now: o.Now, log: o.Logger, readOnly: true}
 	mux := http.NewServeMux()
-	mux.Handle("/dashboard", d.handler())
-	mux.Handle("/dashboard/", d.handler())
+	page := d.handler()
+	mux.Handle("/dashboard", page)
+	mux.Handle("/dashboard/", page)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		u := *r.URL
 		u.Path = PathDashboard

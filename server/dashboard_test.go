@@ -410,6 +410,10 @@ func TestDashboardData(t *testing.T) {
 		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `window \"1y\": use one of 24h, 7d, 30d`) {
 			t.Errorf("window 1y: %d %s", res.StatusCode, body)
 		}
+		res, body = get(t, g.URL+"/dashboard/api/chart.svg?by=tool&unit=EURC", testToken)
+		if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `nothing counted in unit \"EURC\" by tool in the last 24h`) {
+			t.Errorf("chart of a unit with nothing: %d %s", res.StatusCode, body)
+		}
 		res, body = get(t, g.URL+"/dashboard/api/chart.svg?by=payee&unit=USDC", testToken)
 		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "chart by one of tool, session, network") {
 			t.Errorf("chart by payee: %d %s", res.StatusCode, body)
