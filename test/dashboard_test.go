@@ -41,8 +41,8 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	const how = "install Debian's Chromium (apt-get install -y --no-install-recommends chromium); " +
-		"`bash .ci/run` installs it and runs this test with " + EnvRequireBrowser + "=1"
+	const how = "install Debian's Chromium (apt-get install -y --no-install-recommends chromium) and run " +
+		EnvRequireBrowser + "=1 go test ./test -run TestDashboardInBrowser; `bash .ci/run` does both"
 	if os.Getenv(EnvRequireBrowser) != "" {
 		t.Fatalf("Chromium is not on PATH and %s is set: %s", EnvRequireBrowser, how)
 	}
