@@ -1,7 +1,8 @@
 // Package server is x402-mcp's MCP side, on mcp-go: it lists the catalog
 // (package tools) as MCP tools with x402-mcp's built-in tools, serves them
 // over stdio (ServeStdio) or HTTP (HTTPHandler, ListenAndServe: Streamable
-// HTTP at /mcp, legacy SSE at /sse and /message, /healthz, /metrics), and
+// HTTP at /mcp, legacy SSE at /sse and /message, /dashboard/, /healthz,
+// /metrics), and
 // puts payments above the approval threshold to the human. It knows nothing
 // of how a payment is signed: that is package payments'.
 //
@@ -27,6 +28,14 @@
 //     are capped
 //     (HTTPOptions.MaxRequestBytes); CORS is off unless origins are given;
 //     shutdown waits for calls in flight (HTTPOptions.DrainTimeout).
+//   - Dashboard: with Config.Books set, /dashboard/ on the HTTP listener
+//     shows the admin principal (today the bearer token's; a browser gives
+//     it as HTTP Basic's password) every budget, spend over time by tool,
+//     session and network, recent payments with receipts, and the open
+//     ones with what reconciliation will do, read from the ledger;
+//     ServeDashboard serves the same page read-only on loopback, for a
+//     ledger written over stdio. Every file is embedded; the page loads
+//     nothing from another origin.
 //   - For the host: progress notifications for each step of a paid call
 //     with a heartbeat (DefaultHeartbeat), and a logging notification for
 //     every call that involved money. For the operator: slog on the
@@ -65,7 +74,14 @@ type Config struct {
 	Client   *payments.Client
 	// History, when set, serves x402_spend_history (the durable ledger).
 	History History
-	Version string
+	// Books, when set, is the ledger the spend dashboard reads: over HTTP,
+	// /dashboard/ serves it to the admin principal.
+	Books Books
+	// ReconcileEvery is how often this process reconciles open payments in
+	// the background (serve's --reconcile-every; 0: at start only), which
+	// the dashboard tells the reader.
+	ReconcileEvery time.Duration
+	Version        string
 	// Getenv resolves ${VAR} in the catalog (os.Getenv in production).
 	Getenv func(string) string
 	Logger *slog.Logger
