@@ -85,10 +85,14 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	c := s.catalog()
 	out := FindResult{Tools: []FoundTool{}}
 	for _, st := range c.tools {
-		e, ok := c.reg.Entry(st.Tool.Name)
+		// The tools of remote MCP servers (kind: mcp) are not entries.
+		e, ok := c.entry(st.Tool.Name)
+		if !ok {
+			continue
+		}
 		cur := currencyOf(e.Currency)
 		// max_price is in USDC: an amount of another asset is not comparable.
-		if !ok || maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
+		if maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
 			continue
 		}
 		ns := e.Networks()
