@@ -354,6 +354,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
+		c.chillWarm(lim, p, warm)
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
