@@ -44,6 +44,40 @@ func TestCheckRefusesOwnSecrets(t *testing.T) {
 	}
 }
 
+// TestRegistryImportKeyInQuery: a facilitator whose API key goes in the
+// query string of its URL gets it on every discovery request (the query
+// x402-mcp adds for paging goes beside it), and the key is never shown.
+func TestRegistryImportKeyInQuery(t *testing.T) {
+	const key = "querykey5e1b77"
+	seller := localseller.New(localseller.Config{})
+	h := seller.Handler()
+	var refused []string
+	fac := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("key") != key {
+			refused = append(refused, r.URL.RawQuery)
+			http.Error(w, "unauthorized: "+r.URL.String(), http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer fac.Close()
+	drafts := filepath.Join(t.TempDir(), "drafts.yaml")
+	env := map[string]string{"FAC": fac.URL, "FAC_KEY": key}
+	out, stderr, err := runCmd(t, env, "registry", "import", "--from", "${FAC}?key=${FAC_KEY}", "--out", drafts)
+	if err != nil || !strings.Contains(out, "wrote ") {
+		t.Fatalf("import from a facilitator keyed in its query: %v (queries refused: %q)\n%s%s", err, refused, out, stderr)
+	}
+	written, err := os.ReadFile(drafts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{out, stderr, string(written)} {
+		if strings.Contains(s, key) {
+			t.Errorf("the key is shown:\n%s", s)
+		}
+	}
+}
+
 // TestRegistryImportFacilitatorSecrets: `registry import --from` takes
 // ${ENV} references and --header sends credentials to facilitators that
 // require them; neither is shown in the output, the errors or the drafts.
