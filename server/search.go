@@ -132,7 +132,7 @@ func (s *Server) callTool() mcpserver.ServerTool {
 "arguments":{"type":"object","description":"The tool's arguments, following its input schema."}},
 "required":["name"],"additionalProperties":false}`
 	t := mcp.NewToolWithRawSchema(ToolCall,
-		"Call a paid tool of the catalog by name (find it with x402_find_tools). The call may spend USDC from the operator's wallet, up to the tool's max price, under the same policy, budgets and approval as any paid tool.",
+		"Call a paid tool of the catalog by name (find it with x402_find_tools). The call may spend money from the operator's wallet (in the asset of the tool's price, USDC unless it names another), up to the tool's max price, under the same policy, budgets and approval as any paid tool.",
 		json.RawMessage(schema))
 	t.Title = "Call a paid tool (paid)"
 	t.Annotations = mcp.ToolAnnotation{Title: t.Title, ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
