@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -221,5 +223,19 @@ func TestDeclaredAssetShownInItsUnits(t *testing.T) {
 	}
 	if text, _ := walletText(); !strings.Contains(text, "0.0000001 of 3 TOK counted") || !strings.Contains(text, "(2 payments)") {
 		t.Errorf("the wallet's text: %s", text)
+	}
+
+	// /metrics: amounts of two assets never share a series.
+	rec := httptest.NewRecorder()
+	f.srv.HTTPHandler(server.HTTPOptions{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/metrics", nil))
+	m := rec.Body.String()
+	for _, want := range []string{
+		`x402_paid_amount_atomic_total{tool="tok_weather",network="eip155:84532",asset="TOK"} 1000`,
+		`x402_budget_left_atomic{asset="USDC",unit="USDC"} 1000000`,
+		`x402_budget_left_atomic{asset="TOK",unit="eip155:84532/0x00000000000000000000000000000000000A0018"} 4999999899999998000`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, m)
+		}
 	}
 }
