@@ -142,7 +142,8 @@ commands:
   serve [--registry FILE] [--ledger FILE] [--warm-path=false] [--reconcile-every 5m] [--pprof 127.0.0.1:PORT]
                                serve MCP over stdio (default command), reconciling open payments
                                in the background (0: at start only); --pprof serves Go's
-                               profiles on loopback (for benchmarks, off by default)
+                               profiles on loopback to local tools, never to browser pages
+                               (for benchmarks, off by default)
   serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
                                serve MCP over HTTP on ADDR instead: Streamable HTTP at /mcp,
                                legacy SSE at /sse, /metrics, /healthz; bearer token from
