@@ -28,7 +28,8 @@ func readOnly(title string) mcp.ToolAnnotation {
 }
 
 // WalletStatus is x402_wallet's structured answer. Its amounts are decimal
-// USDC, except those of Assets, each in its own asset.
+// USDC, except those of Assets, each in its own asset, and the tip budget's
+// (Budget.TipsPerDay), in the tipping asset its Symbol names.
 type WalletStatus struct {
 	Address    string        `json:"address"`
 	Networks   []NetworkInfo `json:"networks"`
