@@ -354,6 +354,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
+		c.chillWarm(lim, p, warm)
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
@@ -695,7 +696,7 @@ func txText(rc *Receipt) string {
 func safeErr(err error, red *Redaction) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		shown := redactRawURL(ue.URL)
+		shown := RedactURL(ue.URL)
 		if red != nil && red.URL != "" && ue.URL == red.sent {
 			shown = red.URL
 		}
@@ -708,7 +709,12 @@ func safeErr(err error, red *Redaction) string {
 	return Sanitize(red.Text(err.Error()), 300)
 }
 
-func redactRawURL(raw string) string {
+// RedactURL returns raw without its user info, query and fragment, where
+// an operator's ${ENV} secret may be (the scheme, host and path, which say
+// where a request goes, stay), or "(url)" when raw does not parse. A
+// Redaction, when there is one, shows a request better: this is for URLs
+// without one.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(url)"
