@@ -71,11 +71,20 @@ func (r *Receipt) Line() string {
 		tx = "; the seller named transaction " + r.Transaction
 	}
 	switch r.State {
-	case string(StateSettled), "pending":
+	case string(StateSettled):
 		if r.Transaction == "" {
 			return fmt.Sprintf("Paid %s; tx no transaction hash reported [%s].", what, r.State)
 		}
 		return fmt.Sprintf("Paid %s; tx %s [%s].", what, r.Transaction, r.State)
+	case "pending":
+		// The facilitator broadcast the transfer but has not seen it land:
+		// charged, but not yet settled.
+		if r.Transaction == "" {
+			tx = "; no transaction hash reported"
+		} else {
+			tx = "; tx " + r.Transaction
+		}
+		return fmt.Sprintf("Payment of %s sent; its settlement is pending (broadcast, not yet confirmed)%s: counted as charged [%s].", what, tx, r.State)
 	case string(StateRejected):
 		return fmt.Sprintf("Payment of %s refused by the seller, no settlement reported%s: counted until reconciliation proves it unused [%s].", what, tx, r.State)
 	case string(StateReleased):

@@ -118,7 +118,9 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	}
 	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
 		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
-	rpc := s.catalog().reg.RPC
+	// An endpoint whose ${ENV} does not expand is no endpoint: serve leaves
+	// it out of reconciliation too (the error is serve's to log).
+	rpc, _ := s.catalog().reg.RPCURLs(s.cfg.Getenv)
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
 		if rpc[n] == "" {

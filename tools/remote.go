@@ -263,6 +263,12 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 		return remoteErrorResult(paidFailure(ctx, pend, err)), nil
 	}
 	if pr2 != nil {
+		if payments.NonceUsed(pr2.Error) {
+			// The server refused the payment as already used: it may
+			// have settled it (a resend of one that did), as over HTTP.
+			return remoteErrorResult(paidFailure(ctx, pend, &remoteError{answered: true,
+				what: "refused the payment as already used (" + payments.Sanitize(pr2.Error, 200) + ")"})), nil
+		}
 		return remoteErrorResult(pend.Rejected(ctx, pr2.Error)), nil
 	}
 	settle := settlementOf(paid)
@@ -684,11 +690,17 @@ func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc
 
 // remotePaymentLine says what happened to the money of a paid remote call
 // in one line. It starts "Paid …" only for a payment the remote server
-// reported settled (or its settlement pending); otherwise it says what is
+// reported settled; otherwise (its settlement pending included) it says what is
 // known: that the payment was sent, why it is not known to have settled
 // (why, when not said elsewhere), and the outcome.
 func remotePaymentLine(rc *payments.Receipt, charged payments.Charge, why string, isError bool) string {
-	if charged == payments.Charged && (rc.State == string(payments.StateSettled) || rc.State == "pending") {
+	if charged == payments.Charged && rc.State == "pending" {
+		if isError {
+			return rc.Line() + " The remote tool answered with an error after its payment was broadcast."
+		}
+		return rc.Line() + " Delivered; the payment is counted as charged while its settlement is pending."
+	}
+	if charged == payments.Charged && rc.State == string(payments.StateSettled) {
 		if isError {
 			return rc.Line() + " Charged, nothing delivered: the remote tool answered with an error after its payment settled."
 		}
