@@ -32,16 +32,32 @@ build() {
   echo "$name $version: built in $((SECONDS - start))s"
 }
 
-build clef github.com/ethereum/go-ethereum/cmd/clef "$CLEF_VERSION" github.com/ethereum/go-ethereum
-build local-kms github.com/nsmithuk/local-kms "$LOCAL_KMS_VERSION" github.com/nsmithuk/local-kms
+packages() {
+  if command -v gnome-keyring-daemon >/dev/null && command -v dbus-run-session >/dev/null && command -v secret-tool >/dev/null; then
+    echo "gnome-keyring, dbus, libsecret-tools: installed"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "gnome-keyring, dbus, libsecret-tools: installing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnome-keyring dbus libsecret-tools >/dev/null
+  else
+    echo "error: install the Debian packages gnome-keyring, dbus and libsecret-tools (as root: apt-get install gnome-keyring dbus libsecret-tools)" >&2
+    exit 1
+  fi
+}
 
-if command -v gnome-keyring-daemon >/dev/null && command -v dbus-run-session >/dev/null && command -v secret-tool >/dev/null; then
-  echo "gnome-keyring, dbus, libsecret-tools: installed"
-elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "gnome-keyring, dbus, libsecret-tools: installing"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnome-keyring dbus libsecret-tools >/dev/null
-else
-  echo "error: install the Debian packages gnome-keyring, dbus and libsecret-tools (as root: apt-get install gnome-keyring dbus libsecret-tools)" >&2
-  exit 1
-fi
+# What to do: packages, build, or (no argument) both. .ci/run installs the
+# packages first, then builds in the background while it does other work.
+builds() {
+  build clef github.com/ethereum/go-ethereum/cmd/clef "$CLEF_VERSION" github.com/ethereum/go-ethereum
+  build local-kms github.com/nsmithuk/local-kms "$LOCAL_KMS_VERSION" github.com/nsmithuk/local-kms
+}
+
+case "${1:-all}" in
+  packages) packages ;;
+  build) builds ;;
+  all)
+    packages
+    builds
+    ;;
+  *) echo "usage: $0 [packages|build]" >&2; exit 2 ;;
+esac
