@@ -45,6 +45,10 @@ type Reservation struct {
 	// Session keys the per-session budget (the stdio process, or the
 	// authenticated principal over HTTP).
 	Session string
+	// Principal names who made the call (the HTTP transport's
+	// authenticated principal; "default" over stdio): the ledger records
+	// it, and its own budgets (Budget.Principals) count the payment.
+	Principal string
 	// ToolBudget is the entry's own lifetime budget; zero means Budget.PerTool.
 	ToolBudget Amount
 	// Kind is KindPayment (also when empty) for a paid call, KindTip for a
@@ -342,6 +346,18 @@ func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 		}
 		if row.Session == r.Session {
 			s.Session = addSat(s.Session, a)
+		}
+		if r.Principal != "" && row.Principal == r.Principal {
+			s.Principal = addSat(s.Principal, a)
+			if row.Tool == r.Tool {
+				s.PrincipalTool = addSat(s.PrincipalTool, a)
+			}
+			if !row.created.Before(dayStart) {
+				s.PrincipalDay = addSat(s.PrincipalDay, a)
+				if s.PrincipalDayOldest.IsZero() || row.created.Before(s.PrincipalDayOldest) {
+					s.PrincipalDayOldest = row.created
+				}
+			}
 		}
 		if row.Tool == r.Tool {
 			s.Tool = addSat(s.Tool, a)
