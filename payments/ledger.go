@@ -159,6 +159,24 @@ func (s Summary) DayLeft() Amount {
 	return 0
 }
 
+// PrincipalSummary is one principal's books in USDC, as a ledger sees
+// them: what it settled (and how many payments), the rest that counts, and
+// what counts within the current day window, with its own budgets.
+type PrincipalSummary struct {
+	Name string
+	// Budget is the principal's own budgets (zero: none).
+	Budget   PrincipalBudget
+	Settled  Amount
+	Pending  Amount // reserved, signed, unknown or rejected
+	Payments int    // settled payments
+	Day      Amount
+	// DayResets is when a calendar day ends (zero for a rolling window).
+	DayResets time.Time
+}
+
+// Counted is everything the principal counted.
+func (s PrincipalSummary) Counted() Amount { return addSat(s.Settled, s.Pending) }
+
 // SigningLedger is a Ledger that can reserve a payment and record its signed
 // authorization in one atomic step, for payments that need no approval
 // between the two: the payment is never seen reserved but unsigned, and the
@@ -448,6 +466,30 @@ func (l *MemoryLedger) release(id string, from State, reason, only string) error
 	row.state, row.reason = StateReleased, reason
 	row.signed.Header, row.signed.Payload = "", ""
 	return nil
+}
+
+// PrincipalSummary reports one principal's books (its USDC payments).
+func (l *MemoryLedger) PrincipalSummary(_ context.Context, name string) (PrincipalSummary, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	s := PrincipalSummary{Name: name, Budget: l.budget.Principals[name], DayResets: l.budget.Day.Next(now)}
+	dayStart := l.budget.Day.Start(now)
+	for _, r := range l.rows {
+		if !r.counted() || r.Principal != name || name == "" || !r.Currency.or().IsUSDC() {
+			continue
+		}
+		if r.state == StateSettled {
+			s.Settled = addSat(s.Settled, r.Amount)
+			s.Payments++
+		} else {
+			s.Pending = addSat(s.Pending, r.Amount)
+		}
+		if !r.created.Before(dayStart) {
+			s.Day = addSat(s.Day, r.Amount)
+		}
+	}
+	return s, nil
 }
 
 // Summary implements Ledger.
