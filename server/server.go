@@ -19,14 +19,29 @@
 //     elicitation/create while the call waits, at most
 //     payments.ApprovalTimeout. A host that cannot ask gets
 //     approval_required, never a payment.
+//   - Principals: every call has one (Principal). Over stdio it is the
+//     implicit DefaultPrincipal, an admin; over HTTP the principal a bearer
+//     token or an OAuth access token names (HTTPOptions.Auth), or the
+//     implicit one with the single HTTPOptions.Token. The ledger books each
+//     payment to its principal, under the principal's own budgets; a
+//     principal lists and calls only its tools; x402_wallet and
+//     x402_spend_history show a principal that is not an admin its own
+//     budgets and payments only; metrics and logs name the principal,
+//     never its token.
 //   - Sessions: over stdio the per-session budget keys on the Client's
-//     Session (one per process); over HTTP on the bearer token (Principal)
-//     during this run, never on an MCP session id.
-//   - HTTP: with a token set, every request but /healthz must carry it;
-//     CheckBind refuses to serve beyond loopback without one; request bodies
-//     are capped
-//     (HTTPOptions.MaxRequestBytes); CORS is off unless origins are given;
-//     shutdown waits for calls in flight (HTTPOptions.DrainTimeout).
+//     Session (one per process); over HTTP on the principal during this
+//     run, never on an MCP session id. A Streamable HTTP or SSE session
+//     belongs to the principal that opened it.
+//   - HTTP: with credentials set, every request but /healthz (and the
+//     OAuth metadata) must carry one; HTTPOptions.Check refuses to serve
+//     beyond loopback without any; /metrics is for admins; request bodies
+//     are capped (HTTPOptions.MaxRequestBytes); CORS is off unless origins
+//     are given; shutdown waits for calls in flight
+//     (HTTPOptions.DrainTimeout).
+//   - OAuth (oauth.go): as a resource server, the Protected Resource
+//     Metadata (RFC 9728), a WWW-Authenticate challenge that points at it,
+//     and JWT access tokens checked against the issuer's keys, issuer,
+//     expiry and audience (RFC 8707).
 //   - For the host: progress notifications for each step of a paid call
 //     with a heartbeat (DefaultHeartbeat), and a logging notification for
 //     every call that involved money. For the operator: slog on the
@@ -72,6 +87,10 @@ type Config struct {
 	// Heartbeat is how often a long call repeats its progress (default
 	// DefaultHeartbeat).
 	Heartbeat time.Duration
+	// ProtectedEnv are the environment variables that hold the principals'
+	// tokens (tools.Gateway.Env): a reloaded catalog that reads one is
+	// refused.
+	ProtectedEnv []string
 }
 
 // Server is an MCP server whose tools pay.
@@ -89,6 +108,9 @@ type Server struct {
 	// cat is the catalog served now; reloadMu serializes Reload.
 	cat      satomic.Pointer[catalog]
 	reloadMu sync.Mutex
+	// principals are the HTTP transport's, once it is built (nil over
+	// stdio): an admin's x402_wallet and /metrics list them.
+	principals satomic.Pointer[[]*Principal]
 }
 
 // instructions tell the model how to use a paying server.
@@ -129,11 +151,17 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.observe),
 		mcpserver.WithToolHandlerMiddleware(s.notifyMoney),
 		mcpserver.WithLogging(),
+		// A principal lists, and may call, only its tools (principal.go).
+		mcpserver.WithToolFilter(s.filterTools),
 	)
 	// Payments above the approval threshold are put to the human through
 	// MCP elicitation (approval.go).
 	if cfg.Client.Approve == nil {
 		cfg.Client.Approve = s.approve
+	}
+	// A call whose context names no principal (stdio) is the implicit one's.
+	if cfg.Client.Principal == "" {
+		cfg.Client.Principal = DefaultPrincipal
 	}
 	c := s.newCatalog(cfg.Registry)
 	s.cat.Store(c)
@@ -164,7 +192,7 @@ func (s *Server) logCalls(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerF
 		start := time.Now()
 		res, err := next(ctx, req)
 		isErr := err != nil || res != nil && res.IsError
-		s.cfg.Logger.Info("tool call", "tool", req.Params.Name, "ms", time.Since(start).Milliseconds(), "error", isErr)
+		s.cfg.Logger.Info("tool call", "tool", req.Params.Name, "principal", caller(ctx).Name, "ms", time.Since(start).Milliseconds(), "error", isErr)
 		return res, err
 	}
 }

@@ -144,7 +144,7 @@ func TestServeHTTP(t *testing.T) {
 	}
 	body, _ := io.ReadAll(mres.Body)
 	mres.Body.Close()
-	if !strings.Contains(string(body), `x402_payments_total{tool="weather",network="eip155:84532",outcome="charged"} 1`) {
+	if !strings.Contains(string(body), `x402_payments_total{tool="weather",network="eip155:84532",outcome="charged",principal="default"} 1`) {
 		t.Fatalf("metrics:\n%s", body)
 	}
 
