@@ -292,6 +292,8 @@ func (v *oauthVerifier) describe(err error, tok string) string {
 		return "the access token is not for this resource: request it with resource=" + v.cfg.Resource
 	case strings.Contains(msg, "different provider"):
 		return "the access token was issued by another authorization server: get one from " + v.cfg.Issuer
+	case strings.Contains(msg, "malformed jwt"):
+		return "the access token is not a JWT signed with an algorithm x402-mcp accepts (RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)"
 	case strings.Contains(msg, "nbf"):
 		return "the access token is not valid yet (nbf)"
 	case strings.Contains(msg, "signature"):

@@ -78,6 +78,19 @@ principals:
 // environment; logs go to the returned buffer.
 func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuf) {
 	t.Helper()
+	return principalsServerAt(t, func(string) string { return reg }, nil)
+}
+
+// principalsServerAt is principalsServer for a catalog that names the
+// server's own URL (reg gets it, e.g. for oauth.resource); tune may change
+// the options before the server starts.
+func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*server.HTTPOptions)) (*httpServer, *lockedBuf) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
 	seller, err := localseller.Start(localseller.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +101,7 @@ func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuf) {
 		t.Fatal(err)
 	}
 	seller.Facilitator.Fund(w.Address(), 1_000_000)
-	r, err := tools.Parse("registry.yaml", []byte(reg))
+	r, err := tools.Parse("registry.yaml", []byte(reg(base)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +124,13 @@ func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuf) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	opts := server.HTTPOptions{Auth: auth}
+	if tune != nil {
+		tune(&opts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &httpServer{URL: "http://" + ln.Addr().String(), seller: seller, book: book, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- srv.Serve(ctx, ln, server.HTTPOptions{Auth: auth}) }()
+	h := &httpServer{URL: base, seller: seller, book: book, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- srv.Serve(ctx, ln, opts) }()
 	t.Cleanup(func() { h.stop(t) })
 	return h, logs
 }
