@@ -26,6 +26,8 @@ type tsClientOutput struct {
 	// Structured names the built-ins that declared an outputSchema and
 	// answered structured content, which the SDK checked against it.
 	Structured []string `json:"structured"`
+	// Principal is the principal x402_wallet named.
+	Principal string `json:"principal"`
 }
 
 // requireTSClient skips when the TypeScript SDK client cannot run here.
