@@ -179,3 +179,33 @@ func TestGatewayFile(t *testing.T) {
 		t.Fatalf("a missing file: %v", err)
 	}
 }
+
+// TestDocGatewayExamples: the principals files of docs/gateway.md and the
+// principals: example of docs/registry.md are valid as written.
+func TestDocGatewayExamples(t *testing.T) {
+	var blocks []string
+	for _, doc := range []string{"../docs/gateway.md", "../docs/registry.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range strings.Split(string(b), "```yaml\n")[1:] {
+			block, _, _ := strings.Cut(part, "```")
+			if strings.Contains(block, "principals:") && !strings.Contains(block, "version: 1\ndefaults") {
+				blocks = append(blocks, block)
+			}
+		}
+	}
+	if len(blocks) < 3 {
+		t.Fatalf("found %d principals examples in the docs, want 3 (gateway.md's two, registry.md's)", len(blocks))
+	}
+	for i, block := range blocks {
+		g, err := ParseGateway("example", []byte(block))
+		if err != nil {
+			t.Fatalf("example %d:\n%s\n%v", i, block, err)
+		}
+		if len(g.Principals) < 2 {
+			t.Fatalf("example %d has %d principals", i, len(g.Principals))
+		}
+	}
+}
