@@ -403,9 +403,20 @@ func wellKnown(v *oauthVerifier, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if v != nil && slices.Contains(meta, p) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			v.serveMetadata(w, r)
-			return
+		if v != nil && slices.Contains(meta, p) {
+			switch r.Method {
+			case http.MethodGet, http.MethodHead:
+				allowOrigin(w, r)
+				v.serveMetadata(w, r)
+				return
+			case http.MethodOptions:
+				// A browser's preflight (an SDK sends MCP-Protocol-Version).
+				allowOrigin(w, r)
+				w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+				w.Header().Set("Access-Control-Allow-Headers", "Mcp-Protocol-Version")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		if strings.Contains(p, "/.well-known/") || p == "/register" || p == "/authorize" || p == "/token" {
 			w.Header().Set("Content-Type", "application/json")
@@ -415,4 +426,15 @@ func wellKnown(v *oauthVerifier, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// allowOrigin lets a browser page read an answer x402-mcp writes itself
+// (the metadata, a 401 or 403 with its WWW-Authenticate): when the request
+// has an Origin, checkOrigin has already refused any but the allowed ones.
+func allowOrigin(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Add("Vary", "Origin")
+		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+	}
 }

@@ -196,3 +196,30 @@ func encodeSegment(t *testing.T, v any) string {
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// TestOAuthBrowser: a page from an allowed origin can read the metadata
+// (its preflight included) and the WWW-Authenticate of a 401, which a
+// browser hides unless the answer allows its origin and exposes the header.
+// (No token is checked here, so the issuer is never contacted.)
+func TestOAuthBrowser(t *testing.T) {
+	const origin = "https://app.example"
+	h, _ := principalsServerAt(t, oauthRegistry("http://127.0.0.1:1"), func(o *server.HTTPOptions) { o.CORSOrigins = []string{origin} })
+	res, body := rawDo(t, http.MethodGet, h.URL+server.PathProtectedResource+"/mcp", map[string]string{"Origin": origin}, "")
+	if res.StatusCode != http.StatusOK || res.Header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("the metadata from %s: %d %q %s", origin, res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), body)
+	}
+	res, body = rawDo(t, http.MethodOptions, h.URL+server.PathProtectedResource+"/mcp",
+		map[string]string{"Origin": origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "mcp-protocol-version"}, "")
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != origin ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Mcp-Protocol-Version") {
+		t.Fatalf("the metadata's preflight: %d %v %s", res.StatusCode, res.Header, body)
+	}
+	res, body = rawDo(t, http.MethodPost, h.URL+"/mcp", map[string]string{"Origin": origin}, initLegacy)
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Access-Control-Allow-Origin") != origin ||
+		res.Header.Get("Access-Control-Expose-Headers") != "WWW-Authenticate" || !strings.Contains(res.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+		t.Fatalf("a 401 to %s: %d %v %s", origin, res.StatusCode, res.Header, body)
+	}
+	if res, _ := rawDo(t, http.MethodGet, h.URL+server.PathProtectedResource, map[string]string{"Origin": "https://evil.example"}, ""); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("the metadata from another origin: %d", res.StatusCode)
+	}
+}

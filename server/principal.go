@@ -309,6 +309,7 @@ func (s *Server) requireAuth(a *authenticator, cors bool, next http.Handler) htt
 				ch += ", " + ae.challenge
 			}
 			w.Header().Set("WWW-Authenticate", ch)
+			allowOrigin(w, r)
 			writeHTTPError(w, ae.status, -32001, ae.msg)
 			return
 		}

@@ -397,3 +397,45 @@ func TestPrincipalsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadKeepsPrincipals: principals and OAuth are fixed while serving:
+// a reloaded catalog that changes them is refused (restart needed), and so
+// is one that reads a principal's token variable.
+func TestReloadKeepsPrincipals(t *testing.T) {
+	f := newFixture(t, principalsRegistry, 1_000_000, localseller.Config{}, server.Config{ProtectedEnv: []string{"TEAM_A_TOKEN", "TEAM_B_TOKEN"}})
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"a principal's budget", `total: "0.002"`, `total: "0.02"`, "principals/oauth changed"},
+		{"a new principal", "  - name: ops\n", "  - name: intruder\n    token: ${INTRUDER_TOKEN}\n    admin: true\n  - name: ops\n", "principals/oauth changed"},
+		{"a tool reading a token", "    max_price: \"0.001\"\n  - name: text", "    headers: {X-Key: \"${TEAM_B_TOKEN}\"}\n    max_price: \"0.001\"\n  - name: text", "reads ${TEAM_B_TOKEN}, a principal's bearer token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(principalsRegistry, tc.from, tc.to, 1)
+			if src == principalsRegistry {
+				t.Fatal("the edit changed nothing")
+			}
+			reg, err := tools.Parse("registry.yaml", []byte(src))
+			if err != nil {
+				// The catalog's own token variables are refused at parse time.
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("parse: %v", err)
+				}
+				return
+			}
+			err = f.srv.Reload(reg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("reload: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A principals file's variables, which the catalog does not name itself.
+	src := strings.Replace(principalsRegistry[:strings.Index(principalsRegistry, "principals:")], "url: \"${SELLER}/v2/text\"", "url: \"${SELLER}/v2/text?k=${TEAM_A_TOKEN}\"", 1)
+	reg, err := tools.Parse("registry.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Reload(reg); err == nil || !strings.Contains(err.Error(), "reads ${TEAM_A_TOKEN}") {
+		t.Fatalf("a reload that reads a principals file's token variable: %v", err)
+	}
+}
