@@ -197,18 +197,7 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 		st.Budget.TipsPerDay = d
 	}
-	if b.PerTool != 0 {
-		st.Budget.PerTool = b.PerTool.String()
-	}
-	if b.PerHost != 0 {
-		st.Budget.PerHost = b.PerHost.String()
-	}
-	for n, a := range b.PerNetwork {
-		if st.Budget.PerNetwork == nil {
-			st.Budget.PerNetwork = map[string]string{}
-		}
-		st.Budget.PerNetwork[string(n)] = a.String()
-	}
+	st.Budget.setLimits(b)
 	for _, a := range sum.Assets {
 		cur := a.Currency
 		as := AssetStatus{Symbol: cur.Symbol, Decimals: cur.Decimals, Total: cur.Decimal(a.Total), Settled: cur.Decimal(a.Settled),
@@ -258,17 +247,23 @@ func (s *Server) ownBudget(st *WalletStatus, me *PrincipalStatus, b payments.Bud
 	}
 	st.Budget.PerDay = me.PerDay
 	st.Budget.PerTool = me.PerTool
-	if st.Budget.PerTool == "" && b.PerTool != 0 {
-		st.Budget.PerTool = b.PerTool.String()
+	st.Budget.setLimits(b)
+}
+
+// setLimits fills in the gateway's lifetime limits per tool (unless a
+// principal's own is there already), per host and per network.
+func (bs *BudgetStatus) setLimits(b payments.Budget) {
+	if bs.PerTool == "" && b.PerTool != 0 {
+		bs.PerTool = b.PerTool.String()
 	}
 	if b.PerHost != 0 {
-		st.Budget.PerHost = b.PerHost.String()
+		bs.PerHost = b.PerHost.String()
 	}
 	for n, a := range b.PerNetwork {
-		if st.Budget.PerNetwork == nil {
-			st.Budget.PerNetwork = map[string]string{}
+		if bs.PerNetwork == nil {
+			bs.PerNetwork = map[string]string{}
 		}
-		st.Budget.PerNetwork[string(n)] = a.String()
+		bs.PerNetwork[string(n)] = a.String()
 	}
 }
 

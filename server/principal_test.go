@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -76,7 +74,7 @@ principals:
 // principalsServer serves reg over HTTP on loopback with its principals, as
 // serve wires them: their budgets in the ledger, their tokens from the
 // environment; logs go to the returned buffer.
-func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuf) {
+func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuffer) {
 	t.Helper()
 	return principalsServerAt(t, func(string) string { return reg }, nil)
 }
@@ -84,7 +82,7 @@ func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuf) {
 // principalsServerAt is principalsServer for a catalog that names the
 // server's own URL (reg gets it, e.g. for oauth.resource); tune may change
 // the options before the server starts.
-func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*server.HTTPOptions)) (*httpServer, *lockedBuf) {
+func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*server.HTTPOptions)) (*httpServer, *lockedBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -117,7 +115,7 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { book.Close() })
-	logs := &lockedBuf{}
+	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}, Logger: log}
 	srv, err := server.New(server.Config{Registry: r, Client: c, History: book, Getenv: func(k string) string { return env[k] }, Logger: log, ProtectedEnv: r.Gateway.Env()})
@@ -133,23 +131,6 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 	go func() { h.done <- srv.Serve(ctx, ln, opts) }()
 	t.Cleanup(func() { h.stop(t) })
 	return h, logs
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // toolNames lists the tools cli sees, and checks that x402_quote's tool
