@@ -71,11 +71,20 @@ func (r *Receipt) Line() string {
 		tx = "; the seller named transaction " + r.Transaction
 	}
 	switch r.State {
-	case string(StateSettled), "pending":
+	case string(StateSettled):
 		if r.Transaction == "" {
 			return fmt.Sprintf("Paid %s; tx no transaction hash reported [%s].", what, r.State)
 		}
 		return fmt.Sprintf("Paid %s; tx %s [%s].", what, r.Transaction, r.State)
+	case "pending":
+		// The facilitator broadcast the transfer but has not seen it land:
+		// charged, but not yet settled.
+		if r.Transaction == "" {
+			tx = "; no transaction hash reported"
+		} else {
+			tx = "; tx " + r.Transaction
+		}
+		return fmt.Sprintf("Payment of %s sent; its settlement is pending (broadcast, not yet confirmed)%s: counted as charged [%s].", what, tx, r.State)
 	case string(StateRejected):
 		return fmt.Sprintf("Payment of %s refused by the seller, no settlement reported%s: counted until reconciliation proves it unused [%s].", what, tx, r.State)
 	case string(StateReleased):
@@ -357,6 +366,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
+		c.chillWarm(lim, p, warm)
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
@@ -698,7 +708,7 @@ func txText(rc *Receipt) string {
 func safeErr(err error, red *Redaction) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		shown := redactRawURL(ue.URL)
+		shown := RedactURL(ue.URL)
 		if red != nil && red.URL != "" && ue.URL == red.sent {
 			shown = red.URL
 		}
@@ -711,7 +721,12 @@ func safeErr(err error, red *Redaction) string {
 	return Sanitize(red.Text(err.Error()), 300)
 }
 
-func redactRawURL(raw string) string {
+// RedactURL returns raw without its user info, query and fragment, where
+// an operator's ${ENV} secret may be (the scheme, host and path, which say
+// where a request goes, stay), or "(url)" when raw does not parse. A
+// Redaction, when there is one, shows a request better: this is for URLs
+// without one.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(url)"

@@ -134,7 +134,7 @@ func (f *FacilitatorClient) post(ctx context.Context, op string, p *PaymentPaylo
 	endpoint := strings.TrimRight(f.URL, "/") + "/" + op
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		shown := redactRawURL(f.URL)
+		shown := RedactURL(f.URL)
 		if red != nil && red.URL != "" {
 			shown = red.URL
 		}

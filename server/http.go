@@ -189,7 +189,8 @@ type httpTransports struct {
 }
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
-// /sse and /message, with /healthz and /metrics (admins only), under opts'
+// /sse and /message, with /healthz, /metrics (admins only) and (with
+// Config.Books) the dashboard at /dashboard/ (admins only), under opts'
 // auth, size limit and CORS. A request that carries an Origin not in
 // opts.CORSOrigins gets 403, whatever its path. With OAuth, the Protected
 // Resource Metadata is served at PathProtectedResource; every other OAuth
@@ -258,6 +259,13 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/", guarded)
+	if s.cfg.Books != nil {
+		// The dashboard takes a principal's token from a browser too (HTTP
+		// Basic's password), and serves admins only.
+		dash := s.dashboardHandler(auth)
+		root.Handle("/dashboard", dash)
+		root.Handle("/dashboard/", dash)
+	}
 	t.handler = checkOrigin(origins, wellKnown(auth.oauth, root))
 	return t
 }
@@ -397,6 +405,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) e
 	args := []any{"addr", addr, "mcp", PathMCP, "sse", PathSSE, "auth", !t.auth.open, "principals", t.auth.names()}
 	if v := t.auth.oauth; v != nil {
 		args = append(args, "oauthIssuer", v.cfg.Issuer, "resource", v.cfg.Resource, "metadata", v.metaURL)
+	}
+	if s.cfg.Books != nil {
+		args = append(args, "dashboard", PathDashboard)
 	}
 	s.cfg.Logger.Info("listening", args...)
 	errc := make(chan error, 1)

@@ -34,7 +34,7 @@ type metrics struct {
 	// their duration is an upstream request.
 	paidTools map[string]bool
 	payments  map[[4]string]uint64 // tool, network, outcome, principal
-	paid      map[[3]string]uint64 // tool, network, principal: atomic units
+	paid      map[[4]string]uint64 // tool, network, asset symbol, principal: atomic units
 	calls     map[[3]string]uint64 // tool, error, principal
 	durations map[string]*histogram
 }
@@ -46,7 +46,7 @@ type histogram struct {
 }
 
 func newMetrics(reg *tools.Registry) *metrics {
-	m := &metrics{paidTools: map[string]bool{}, payments: map[[4]string]uint64{}, paid: map[[3]string]uint64{},
+	m := &metrics{paidTools: map[string]bool{}, payments: map[[4]string]uint64{}, paid: map[[4]string]uint64{},
 		calls: map[[3]string]uint64{}, durations: map[string]*histogram{}}
 	for _, e := range reg.Tools {
 		m.paidTools[e.Name] = true
@@ -134,7 +134,8 @@ func (m *metrics) record(tool, principal string, d time.Duration, res *mcp.CallT
 	m.payments[[4]string{tool, network, outcome, principal}]++
 	if outcome == "charged" {
 		if amt, ok := atomic(receipt["amountAtomic"]); ok {
-			m.paid[[3]string{tool, network, principal}] += amt
+			symbol, _ := receipt["symbol"].(string)
+			m.paid[[4]string{tool, network, symbol, principal}] += amt
 		}
 	}
 }
@@ -163,10 +164,18 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	s.metrics.write(&b)
 	if sum, err := s.cfg.Client.Ledger.Summary(r.Context()); err != nil {
 		s.cfg.Logger.Warn("metrics: ledger summary", "err", err)
-	} else if sum.Total != 0 {
-		// Omitted when the total budget is unlimited.
-		b.WriteString("# HELP x402_budget_left_atomic Total budget left, in the asset's atomic units.\n# TYPE x402_budget_left_atomic gauge\n")
-		fmt.Fprintf(&b, "x402_budget_left_atomic %s\n", sum.Left().Atomic())
+	} else {
+		// Each asset's budget.total (USDC's, and each declared asset's),
+		// omitted when unlimited; amounts of two assets never share a series.
+		b.WriteString("# HELP x402_budget_left_atomic What budget.total still allows, by asset (its symbol, and its budget unit: USDC or network/address), in that asset's atomic units.\n# TYPE x402_budget_left_atomic gauge\n")
+		if sum.Total != 0 {
+			fmt.Fprintf(&b, "x402_budget_left_atomic{asset=%s,unit=%s} %s\n", lv("USDC"), lv(payments.BudgetUSDC), sum.Left().Atomic())
+		}
+		for _, a := range sum.Assets {
+			if a.Total != 0 {
+				fmt.Fprintf(&b, "x402_budget_left_atomic{asset=%s,unit=%s} %s\n", lv(a.Currency.Symbol), lv(a.Currency.Budget), a.Left().Atomic())
+			}
+		}
 	}
 	s.principalMetrics(r.Context(), &b)
 	if wm := s.cfg.Client.Warm; wm != nil {
@@ -199,14 +208,14 @@ func (s *Server) principalMetrics(ctx context.Context, b *strings.Builder) {
 			continue
 		}
 		if !head {
-			b.WriteString("# HELP x402_principal_budget_left_atomic What a principal's own total budget still allows, in USDC's atomic units.\n# TYPE x402_principal_budget_left_atomic gauge\n")
+			b.WriteString("# HELP x402_principal_budget_left_atomic What a principal's own total budget still allows, in USDC's atomic units (a principal's budgets count USDC only).\n# TYPE x402_principal_budget_left_atomic gauge\n")
 			head = true
 		}
 		left := payments.Amount(0)
 		if c := sum.Counted(); c < sum.Budget.Total {
 			left = sum.Budget.Total - c
 		}
-		fmt.Fprintf(b, "x402_principal_budget_left_atomic{principal=%s} %s\n", lv(p.Name), left.Atomic())
+		fmt.Fprintf(b, "x402_principal_budget_left_atomic{principal=%s,asset=%s} %s\n", lv(p.Name), lv("USDC"), left.Atomic())
 	}
 }
 
@@ -217,9 +226,9 @@ func (m *metrics) write(b *strings.Builder) {
 	for _, k := range sortedKeys(m.payments) {
 		fmt.Fprintf(b, "x402_payments_total{tool=%s,network=%s,outcome=%s,principal=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), lv(k[3]), m.payments[k])
 	}
-	b.WriteString("# HELP x402_paid_amount_atomic_total Amount charged, in the asset's atomic units, by tool, network and principal.\n# TYPE x402_paid_amount_atomic_total counter\n")
+	b.WriteString("# HELP x402_paid_amount_atomic_total Amount charged, in the atomic units of the asset its symbol names, by tool, network, asset and principal.\n# TYPE x402_paid_amount_atomic_total counter\n")
 	for _, k := range sortedKeys(m.paid) {
-		fmt.Fprintf(b, "x402_paid_amount_atomic_total{tool=%s,network=%s,principal=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), m.paid[k])
+		fmt.Fprintf(b, "x402_paid_amount_atomic_total{tool=%s,network=%s,asset=%s,principal=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), lv(k[3]), m.paid[k])
 	}
 	b.WriteString("# HELP x402_upstream_request_seconds Duration of paid-tool calls, upstream request and payment included.\n# TYPE x402_upstream_request_seconds histogram\n")
 	names := make([]string, 0, len(m.durations))

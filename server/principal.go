@@ -277,11 +277,19 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, *authError) {
 		}
 		return nil, &authError{status: http.StatusUnauthorized, msg: msg}
 	}
+	return a.byCredential(r.Context(), tok)
+}
+
+// byCredential resolves a token a request carries (as a bearer token, or as
+// the dashboard's HTTP Basic password): a principal's static token first,
+// compared in constant time against every principal's, then an OAuth access
+// token when an authorization server is configured.
+func (a *authenticator) byCredential(ctx context.Context, tok string) (*Principal, *authError) {
 	if p := a.byToken(tok); p != nil {
 		return p, nil
 	}
 	if a.oauth != nil {
-		return a.oauth.authenticate(r.Context(), tok)
+		return a.oauth.authenticate(ctx, tok)
 	}
 	return nil, &authError{status: http.StatusUnauthorized, msg: "unauthorized: the bearer token is not one this server knows",
 		challenge: `error="invalid_token", error_description="unknown token"`}

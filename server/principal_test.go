@@ -118,7 +118,7 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}, Logger: log}
-	srv, err := server.New(server.Config{Registry: r, Client: c, History: book, Getenv: func(k string) string { return env[k] }, Logger: log, ProtectedEnv: r.Gateway.Env()})
+	srv, err := server.New(server.Config{Registry: r, Client: c, History: book, Books: book, Getenv: func(k string) string { return env[k] }, Logger: log, ProtectedEnv: r.Gateway.Env()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,9 +290,9 @@ func TestPrincipalsHTTP(t *testing.T) {
 		`x402_payments_total{tool="weather",network="eip155:84532",outcome="charged",principal="team-a"} 2`,
 		`x402_payments_total{tool="weather",network="",outcome="not_charged",principal="team-a"} 1`,
 		`x402_payments_total{tool="text",network="eip155:84532",outcome="charged",principal="team-b"} 3`,
-		`x402_paid_amount_atomic_total{tool="text",network="eip155:84532",principal="ops"} 1000`,
+		`x402_paid_amount_atomic_total{tool="text",network="eip155:84532",asset="USDC",principal="ops"} 1000`,
 		`x402_tool_calls_total{tool="x402_wallet",error="false",principal="team-b"} 1`,
-		`x402_principal_budget_left_atomic{principal="team-a"} 0`,
+		`x402_principal_budget_left_atomic{principal="team-a",asset="USDC"} 0`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s\n%s", want, m)

@@ -167,7 +167,7 @@ func TestGatewayPrincipals(t *testing.T) {
 	}
 
 	// The books, read by the CLI while the gateway runs.
-	out, err := exec.Command(binary, "ledger", "export", "--csv", "--principal", "team-b", "--ledger", p.ledger, "--registry", writeFile(t, "r.yaml", strings.ReplaceAll(string(mainCatalog), "{{URL}}", seller.URL))).Output()
+	out, err := exec.Command(binary, "ledger", "export", "--csv", "--principal", "team-b", "--ledger", p.Ledger, "--registry", writeFile(t, "r.yaml", strings.ReplaceAll(string(mainCatalog), "{{URL}}", seller.URL))).Output()
 	if err != nil {
 		t.Fatalf("ledger export: %v", err)
 	}
@@ -191,8 +191,8 @@ func TestGatewayPrincipals(t *testing.T) {
 	for _, want := range []string{
 		`x402_payments_total{tool="weather",network="eip155:84532",outcome="charged",principal="team-a"} 2`,
 		`x402_payments_total{tool="note",network="eip155:84532",outcome="charged",principal="team-b"} 3`,
-		`x402_paid_amount_atomic_total{tool="note",network="eip155:84532",principal="ops"} 1000`,
-		`x402_principal_budget_left_atomic{principal="team-a"} 0`,
+		`x402_paid_amount_atomic_total{tool="note",network="eip155:84532",asset="USDC",principal="ops"} 1000`,
+		`x402_principal_budget_left_atomic{principal="team-a",asset="USDC"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
@@ -264,7 +264,7 @@ oauth:
 	if d := fac.Balance(payTo) - before; d != 2000 {
 		t.Fatalf("the seller was paid %d, want 2000", d)
 	}
-	out, err := exec.Command(binary, "ledger", "list", "--ledger", p.ledger, "--registry", writeFile(t, "r.yaml", strings.ReplaceAll(string(mainCatalog), "{{URL}}", seller.URL))).Output()
+	out, err := exec.Command(binary, "ledger", "list", "--ledger", p.Ledger, "--registry", writeFile(t, "r.yaml", strings.ReplaceAll(string(mainCatalog), "{{URL}}", seller.URL))).Output()
 	if err != nil || !strings.Contains(string(out), "team-a") || !strings.Contains(string(out), "team-b") {
 		t.Fatalf("ledger list: %v\n%s", err, out)
 	}

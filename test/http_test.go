@@ -24,11 +24,12 @@ const httpToken = "e2e-token-3f9a1c0b7d2e4f5a6b8c"
 
 // httpProcess is the binary serving MCP over HTTP.
 type httpProcess struct {
-	URL    string
-	ledger string // the ledger file
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	exited chan error
+	URL string
+	// Registry and Ledger are the catalog and ledger files it serves.
+	Registry, Ledger string
+	cmd              *exec.Cmd
+	stderr           *lockedBuffer
+	exited           chan error
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
@@ -49,7 +50,7 @@ type gatewayOptions struct {
 }
 
 // startGateway runs `x402-mcp serve --http` with the catalog and its ledger
-// in a temp dir; the ledger's path is p.ledger.
+// in a temp dir: p.Registry and p.Ledger.
 func startGateway(t testing.TB, seller *localseller.Running, cat catalog, o gatewayOptions) *httpProcess {
 	t.Helper()
 	dir := t.TempDir()
@@ -63,7 +64,7 @@ func startGateway(t testing.TB, seller *localseller.Running, cat catalog, o gate
 	ledgerPath := filepath.Join(dir, "ledger.db")
 	cmd := exec.Command(binary, append([]string{"serve", "--http", o.addr, "--registry", reg, "--ledger", ledgerPath}, o.args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey}, o.env...)
-	p := &httpProcess{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1), ledger: ledgerPath}
+	p := &httpProcess{Registry: reg, Ledger: ledgerPath, cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -141,7 +141,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	payer.Session = newSessionID("stdio")
 	payer.Principal = server.DefaultPrincipal
 	srv, err := server.New(server.Config{
-		Registry: reg, Client: payer, History: l, Version: version, Getenv: e.getenv, Logger: log, ProtectedEnv: gw.Env(),
+		Registry: reg, Client: payer, History: l, Books: l, ReconcileEvery: *every, Version: version, Getenv: e.getenv, Logger: log, ProtectedEnv: gw.Env(),
 	})
 	if err != nil {
 		return err

@@ -98,8 +98,11 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 	)
 	offset, cursor := 0, ""
 	for page := 0; page < maxPages && len(out) < limit; page++ {
-		q := url.Values{}
+		// The facilitator's own query (an API key, say) goes on every
+		// request, beside the paging.
+		q := base.Query()
 		u := *base
+		u.Path, u.RawPath, u.Fragment = strings.TrimRight(base.Path, "/"), "", ""
 		if opts.Query != "" {
 			u.Path += "/discovery/search"
 			q.Set("query", opts.Query)
