@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -212,8 +214,8 @@ func counted(rows []ledger.Row, key func(ledger.Row) string) map[[2]string]payme
 
 // TestDashboardData: the gateway's /dashboard/api/state, after real paid
 // calls, shows exactly what the ledger holds: every budget with what counts
-// against it, its limit and when it resets; what counted by tool, session
-// and network, one chart per asset; the recent payments with receipts and
+// against it, its limit and when it resets; what counted by tool,
+// principal, session and network, one chart per asset; the recent payments with receipts and
 // explorer links; the open payment and what reconciliation will do.
 func TestDashboardData(t *testing.T) {
 	g := startDashGateway(t)
@@ -299,6 +301,7 @@ func TestDashboardData(t *testing.T) {
 			key func(ledger.Row) string
 		}{
 			{"tool", func(r ledger.Row) string { return r.Tool }},
+			{"principal", func(r ledger.Row) string { return r.Principal }},
 			{"session", func(r ledger.Row) string { return r.Session }},
 			{"network", func(r ledger.Row) string { return r.Network }},
 		} {
@@ -332,8 +335,12 @@ func TestDashboardData(t *testing.T) {
 		if n := findChart(t, st, "network", "USDC").Keys[0]; n.Label != "Base Sepolia (eip155:84532)" {
 			t.Errorf("network label %q", n.Label)
 		}
-		if len(st.Spend) != 6 {
-			t.Errorf("%d charts, want 6 (tool, session, network × USDC, JPYX)", len(st.Spend))
+		// The single token's calls are the implicit principal's.
+		if p := findChart(t, st, "principal", "USDC"); len(p.Keys) != 1 || p.Keys[0].Key != server.DefaultPrincipal || p.Total.Amount != "0.014" {
+			t.Errorf("by principal in USDC: %+v", p)
+		}
+		if len(st.Spend) != 8 {
+			t.Errorf("%d charts, want 8 (tool, principal, session, network × USDC, JPYX)", len(st.Spend))
 		}
 
 		// The chart: an SVG with one bar part per key that counted.
@@ -368,7 +375,8 @@ func TestDashboardData(t *testing.T) {
 		}
 		for i, p := range st.Recent {
 			r := rows[i]
-			if p.ID != r.ID || p.Amount != money(r.Currency(), r.Amount) || p.State != string(r.State) || p.Transaction != r.Transaction || p.Tool != r.Tool {
+			if p.ID != r.ID || p.Amount != money(r.Currency(), r.Amount) || p.State != string(r.State) || p.Transaction != r.Transaction || p.Tool != r.Tool ||
+				p.Principal != r.Principal || p.Principal != server.DefaultPrincipal {
 				t.Errorf("recent %d: %+v, ledger %+v", i, p, r)
 			}
 			explorer := ""
@@ -414,7 +422,7 @@ func TestDashboardData(t *testing.T) {
 			t.Errorf("chart of a unit with nothing: %d %s", res.StatusCode, body)
 		}
 		res, body = get(t, g.URL+"/dashboard/api/chart.svg?by=payee&unit=USDC", testToken)
-		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "chart by one of tool, session, network") {
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "chart by one of tool, principal, session, network") {
 			t.Errorf("chart by payee: %d %s", res.StatusCode, body)
 		}
 	})
@@ -597,6 +605,58 @@ func TestDashboardAdminOnly(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "principal=team-a") {
 		t.Errorf("the refusal of team-a is not logged with its name:\n%s", logs.String())
+	}
+}
+
+// TestDashboardByPrincipal: on a gateway with named principals, the admin's
+// dashboard charts what each principal's paid calls counted, exactly as the
+// ledger books them, and names each payment's principal.
+func TestDashboardByPrincipal(t *testing.T) {
+	h, _ := principalsServer(t, principalsRegistry)
+	a := mustConnect(t, "streamable", h.URL, tokenA)
+	b := mustConnect(t, "sse", h.URL, tokenB)
+	ops := mustConnect(t, "streamable", h.URL, tokenOps)
+	for _, c := range []struct {
+		cli  *client.Client
+		tool string
+		args map[string]any
+	}{
+		{a, "weather", map[string]any{"city": "Oslo"}}, {a, "weather", map[string]any{"city": "Rome"}},
+		{b, "text", nil}, {b, "text", nil}, {b, "weather", map[string]any{"city": "Lima"}},
+		{ops, "text", nil},
+	} {
+		if res := call(t, c.cli, c.tool, c.args); res.IsError {
+			t.Fatalf("%s: %s", c.tool, text(res))
+		}
+	}
+	rows, err := h.book.List(context.Background(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := counted(rows, func(r ledger.Row) string { return r.Principal })
+	if len(rows) != 6 || want[[2]string{"team-a", "USDC"}] != 2000 || want[[2]string{"team-b", "USDC"}] != 3000 || want[[2]string{"ops", "USDC"}] != 1000 {
+		t.Fatalf("the ledger books %v over %d rows", want, len(rows))
+	}
+	st := dashState(t, h.URL, tokenOps, "24h")
+	c := findChart(t, st, "principal", "USDC")
+	if len(c.Keys) != 3 || c.Total.Amount != "0.006" {
+		t.Fatalf("by principal: %+v", c)
+	}
+	for i, name := range []string{"team-b", "team-a", "ops"} { // the most counted first
+		k := c.Keys[i]
+		w := want[[2]string{name, "USDC"}]
+		if k.Key != name || k.Label != name || k.Counted.Atomic != w.Atomic() || k.Settled.Atomic != w.Atomic() || k.Payments != int(w/1000) {
+			t.Errorf("key %d: %+v, want %s with %s USDC", i, k, name, payments.USDC.Decimal(w))
+		}
+	}
+	res, body := get(t, h.URL+server.PathDashboard+c.Chart, tokenOps)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "team-b: 0.003 USDC") || !strings.Contains(string(body), "ops: 0.001 USDC") {
+		t.Errorf("the chart by principal: %d %s", res.StatusCode, body)
+	}
+	for i, p := range st.Recent {
+		if p.Principal != rows[i].Principal || p.Principal == "" {
+			t.Errorf("recent %d names principal %q, the ledger %q", i, p.Principal, rows[i].Principal)
+		}
 	}
 }
 

@@ -362,7 +362,7 @@ func TestDashboardInBrowser(t *testing.T) {
 				return false
 			}
 		}
-		return len(p.Charts) == 6
+		return len(p.Charts) == 8
 	})
 	b.screenshot(t, out, "dashboard-desktop.png")
 
@@ -468,7 +468,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		t.Fatalf("the ledger has %d rows, want %d", len(rows), n)
 	}
 	type unitKey struct{ key, unit string }
-	byTool, byNetwork, bySession := map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}
+	byTool, byNetwork, bySession, byPrincipal := map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}
 	counted := map[string]payments.Amount{}
 	cur := map[string]payments.Currency{}
 	for _, r := range rows {
@@ -477,6 +477,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 			byTool[unitKey{r.Tool, r.Unit}] += r.Amount
 			byNetwork[unitKey{r.Network, r.Unit}] += r.Amount
 			bySession[unitKey{r.Session, r.Unit}] += r.Amount
+			byPrincipal[unitKey{r.Principal, r.Unit}] += r.Amount
 			counted[r.Unit] += r.Amount
 		}
 	}
@@ -514,7 +515,8 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 	if seen != len(want) {
 		t.Errorf("%d of %d budgets shown: %+v", seen, len(want), p.Budgets)
 	}
-	// Spend by tool, network and session: every key of every asset.
+	// Spend by tool, principal, network and session: every key of every
+	// asset.
 	legends := 0
 	for _, l := range p.Legends {
 		var m map[unitKey]payments.Amount
@@ -525,6 +527,8 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 			m = byNetwork
 		case "session":
 			m = bySession
+		case "principal":
+			m = byPrincipal
 		}
 		c := cur[l.Unit]
 		if w := c.Format(m[unitKey{l.Key, l.Unit}]); l.Other || l.Counted != w {
@@ -532,7 +536,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		}
 		legends++
 	}
-	if want := len(byTool) + len(byNetwork) + len(bySession); legends != want {
+	if want := len(byTool) + len(byNetwork) + len(bySession) + len(byPrincipal); legends != want {
 		t.Errorf("%d keys in the legends, the ledger has %d", legends, want)
 	}
 	for _, c := range p.Charts {
@@ -549,6 +553,11 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		if s.ID != r.ID || s.Cells["amount"] != r.Currency().Format(r.Amount) || s.Cells["state"] != string(r.State) || s.Tx != r.Transaction {
 			t.Errorf("recent %d shows %+v, the ledger %s %s %s %s", i, s, r.ID, r.Currency().Format(r.Amount), r.State, r.Transaction)
 		}
+		// Over HTTP with the single token, every call is its implicit
+		// principal's, "default".
+		if s.Cells["principal"] != r.Principal || r.Principal != "default" {
+			t.Errorf("recent %d names principal %q, the ledger %q", i, s.Cells["principal"], r.Principal)
+		}
 		href := ""
 		if r.Network == "eip155:84532" && r.Transaction != "" {
 			href = "https://sepolia.basescan.org/tx/" + r.Transaction
@@ -558,7 +567,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		}
 	}
 	// The open payment, and what will become of it.
-	if len(p.Open) != 1 || p.Open[0].Cells["state"] != "unknown" || p.Open[0].Cells["amount"] != "0.001 USDC" ||
+	if len(p.Open) != 1 || p.Open[0].Cells["state"] != "unknown" || p.Open[0].Cells["amount"] != "0.001 USDC" || p.Open[0].Cells["principal"] != "default" ||
 		!strings.Contains(p.Open[0].Cells["next"], "No rpc endpoint for eip155:84532") || p.Open[0].Cells["age"] == "" {
 		t.Errorf("open payments: %+v", p.Open)
 	}
