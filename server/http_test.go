@@ -46,6 +46,8 @@ type httpServer struct {
 	URL    string
 	seller *localseller.Running
 	book   *ledger.Ledger
+	// srv is the server (set by principalsServerAt).
+	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan error
 }

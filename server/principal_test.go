@@ -127,7 +127,7 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 		tune(&opts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &httpServer{URL: base, seller: seller, book: book, cancel: cancel, done: make(chan error, 1)}
+	h := &httpServer{URL: base, seller: seller, book: book, srv: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- srv.Serve(ctx, ln, opts) }()
 	t.Cleanup(func() { h.stop(t) })
 	return h, logs
