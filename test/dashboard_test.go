@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/component"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -27,7 +28,7 @@ import (
 
 // EnvRequireBrowser, when set (as .ci/run sets it), makes a missing
 // Chromium a failure of TestDashboardInBrowser instead of a skip.
-const EnvRequireBrowser = "X402_REQUIRE_BROWSER"
+const EnvRequireBrowser = component.EnvBrowser
 
 // EnvArtifacts names the directory the browser test writes its screenshots
 // to; without it, a new temporary directory that is kept.
@@ -43,10 +44,7 @@ func chromiumPath(t *testing.T) string {
 	}
 	const how = "install Debian's Chromium (apt-get install -y --no-install-recommends chromium) and run " +
 		EnvRequireBrowser + "=1 go test ./test -run TestDashboardInBrowser; `bash .ci/run` does both"
-	if os.Getenv(EnvRequireBrowser) != "" {
-		t.Fatalf("Chromium is not on PATH and %s is set: %s", EnvRequireBrowser, how)
-	}
-	t.Skip("Chromium is not on PATH, so the dashboard's browser test does not run: " + how)
+	component.Missing(t, EnvRequireBrowser, "Chromium is not on PATH: the dashboard's browser test drives it", how)
 	return ""
 }
 

@@ -3,7 +3,8 @@
 // committed package-lock.json), on a random loopback port, and gets access
 // tokens from it as a client would: the client credentials grant with a
 // resource indicator (RFC 8707). It needs Node.js and `(cd test/oauth && npm
-// ci)`; without them a test that starts one fails, saying so.
+// ci)`; without them a test that starts one is skipped, saying so, or fails
+// under .ci/run (X402_REQUIRE_NODE, package component).
 package oauthtest
 
 import (
@@ -14,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/internal/component"
 )
 
 // Clients of the issuer (their secret is the id + "-secret"). Stranger's
@@ -58,16 +60,19 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "test", "oauth")
 }
 
-// Require fails t, saying how to fix it, unless the issuer can run here:
-// node on PATH and test/oauth's packages installed.
+// Require returns when the issuer can run here: node on PATH and
+// test/oauth's packages installed. Otherwise a plain go test skips the test,
+// saying what to install and which command runs it, and the README's test
+// command (.ci/run, which sets X402_REQUIRE_NODE) fails it.
 func Require(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is not on PATH: the OAuth tests run a real authorization server (oidc-provider, test/oauth) on Node.js 20.19 or later; install Node.js, then run: (cd test/oauth && npm ci)")
-	}
-	if _, err := os.Stat(filepath.Join(Dir(), "node_modules", "oidc-provider", "package.json")); err != nil {
-		t.Fatal("test/oauth/node_modules is missing: the OAuth tests run a real authorization server (oidc-provider); run: (cd test/oauth && npm ci)")
-	}
+	component.RequireNode(t, component.Node{
+		For:     "the OAuth tests run a real authorization server (oidc-provider, test/oauth)",
+		Modules: "test/oauth/node_modules",
+		Check:   filepath.Join(Dir(), "node_modules", "oidc-provider", "package.json"),
+		Install: "(cd test/oauth && npm ci)",
+		Run:     "go test ./server ./test -run OAuth",
+	})
 }
 
 // Start runs an issuer until the test ends.
