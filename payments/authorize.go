@@ -149,7 +149,7 @@ func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Require
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
 		Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
 	}
-	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
+	c.log().Info("paying", "tool", lim.Tool, "principal", rsv.Principal, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
 	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue, red: lim.Redaction}
 }

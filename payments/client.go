@@ -140,6 +140,9 @@ type Client struct {
 	// Session keys the per-session budget for calls whose Limit names none
 	// (over stdio: this process).
 	Session string
+	// Principal names who makes the calls whose context names no principal
+	// (WithPrincipal): over stdio, the one implicit principal.
+	Principal string
 	// Approve asks a human before a payment above the approval threshold
 	// (Policy.ApproveAbove, Limit.ApproveAbove) is signed. Nil with a
 	// threshold set refuses such payments (approval_required).
@@ -449,7 +452,7 @@ func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requi
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
-		Currency: o.cur.or(), Host: host, Session: session, ToolBudget: lim.ToolBudget,
+		Currency: o.cur.or(), Host: host, Session: session, Principal: c.PrincipalFor(ctx), ToolBudget: lim.ToolBudget,
 	}
 	if lim.Tip != nil {
 		rsv.Kind, rsv.Note = KindTip, lim.Tip.Note
