@@ -48,15 +48,3 @@ func TestParseAtomic(t *testing.T) {
 		}
 	}
 }
-
-func TestParseNetwork(t *testing.T) {
-	for _, tt := range []struct {
-		in, want string
-	}{{"base", "eip155:8453"}, {"base-sepolia", "eip155:84532"}, {"eip155:84532", "eip155:84532"}, {"eip155:0x2105", ""},
-		{"eip155:", ""}, {"eip155:0", ""}, {"eip155:01", ""}, {"solana", ""}, {"", ""}, {"eip155:99999999999999999999999", ""}} {
-		got, err := ParseNetwork(tt.in)
-		if string(got) != tt.want || (err == nil) != (tt.want != "") {
-			t.Errorf("ParseNetwork(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-	}
-}

@@ -15,9 +15,12 @@ type ApprovalRequest struct {
 	// query string).
 	Tool, Resource, Description string
 	// Amount and Threshold are in Currency's units.
-	Amount       Amount
-	Currency     Currency
+	Amount   Amount
+	Currency Currency
+	// Network is the CAIP-2 id, NetworkName how people call it ("Base
+	// Sepolia").
 	Network      Network
+	NetworkName  string
 	PayTo, Asset string
 	// Threshold is the approve_above the amount exceeds; for a tip, the
 	// tipping.auto_approve_up_to (zero: every tip asks).
@@ -25,6 +28,15 @@ type ApprovalRequest struct {
 	// Tip is set when the payment is a tip: the question names the
 	// recipient and the note.
 	Tip *TipInfo
+}
+
+// NetworkTitle names the network for people: "Base Sepolia", or its id
+// when it has no name.
+func (r ApprovalRequest) NetworkTitle() string {
+	if r.NetworkName != "" {
+		return r.NetworkName
+	}
+	return string(r.Network)
 }
 
 // Approver asks a human to approve a payment. It returns nil when the human

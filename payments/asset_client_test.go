@@ -7,10 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // assetSeller is a local seller paid in asset through its own facilitator
@@ -18,7 +21,7 @@ import (
 // with every route at price atomic units.
 func assetSeller(t *testing.T, asset payments.Asset, price payments.Amount, payer common.Address) (*localseller.Seller, string) {
 	t.Helper()
-	fac := localseller.NewFacilitator(localseller.FacilitatorConfig{Network: asset.Network, Asset: asset.Address, Name: asset.Name, Version: asset.Version})
+	fac := localseller.NewFacilitator(localseller.FacilitatorConfig{Network: asset.Network, Asset: common.HexToAddress(asset.Address), Name: asset.Name, Version: asset.Version})
 	s := localseller.New(localseller.Config{Facilitator: fac, Prices: localseller.Prices{Weather: price, Summarize: price, Quote: price}})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -34,17 +37,17 @@ func assetSeller(t *testing.T, asset payments.Asset, price payments.Amount, paye
 // and the decimals.
 func TestPayInDeclaredAssets(t *testing.T) {
 	ctx := context.Background()
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	weth := payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000e7418"),
+	weth := payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000e7418").Hex(),
 		Name: "Wrapped Ether", Version: "1", Symbol: "WETH", Decimals: 18}
-	jpyx := payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000a0002"),
+	jpyx := payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000a0002").Hex(),
 		Name: "JPY Coin", Version: "1", Symbol: "JPYX", Decimals: 2}
 	wethSeller, wethURL := assetSeller(t, weth, 40_000_000_000_000_000, w.Address()) // 0.04 WETH
 	jpyxSeller, jpyxURL := assetSeller(t, jpyx, 150, w.Address())                    // 1.50 JPYX
-	usdcSeller, usdcURL := assetSeller(t, payments.Asset{Network: "eip155:84532", Address: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e"), Name: "USDC", Version: "2"}, 1000, w.Address())
+	usdcSeller, usdcURL := assetSeller(t, payments.Asset{Network: "eip155:84532", Address: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e").Hex(), Name: "USDC", Version: "2"}, 1000, w.Address())
 
 	wc, jc := weth.Currency(), jpyx.Currency()
 	pol := payments.Policy{
@@ -55,9 +58,9 @@ func TestPayInDeclaredAssets(t *testing.T) {
 			jc.Budget: {Currency: jc, Total: 300, Setting: "assets[1]"},                     // 3.00 JPYX: two payments
 		}},
 	}
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
-	wethLim := payments.Limit{Tool: "eth_weather", Asset: weth.Address.Hex(), Network: weth.Network, Currency: wc, MaxPrice: 50_000_000_000_000_000}
-	jpyxLim := payments.Limit{Tool: "yen_weather", Asset: jpyx.Address.Hex(), Network: jpyx.Network, Currency: jc, MaxPrice: 200}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	wethLim := payments.Limit{Tool: "eth_weather", Asset: weth.Address, Network: weth.Network, Currency: wc, MaxPrice: 50_000_000_000_000_000}
+	jpyxLim := payments.Limit{Tool: "yen_weather", Asset: jpyx.Address, Network: jpyx.Network, Currency: jc, MaxPrice: 200}
 
 	for i := 0; i < 2; i++ {
 		res, err := c.Do(ctx, get(t, wethURL+"/v2/weather/oslo"), wethLim)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Pending is a payment authorized for one call, whatever carries it (HTTP
@@ -16,13 +16,15 @@ import (
 type Pending struct {
 	c *Client
 	// Payload is the signed payment to send (once; never re-signed).
-	Payload *PaymentPayload
+	Payload *x402.PaymentPayload
 	// Requirement is the accept that was chosen.
-	Requirement *Requirement
+	Requirement *x402.Requirement
 	// Receipt describes the payment; its State is set by the outcome.
-	Receipt     *Receipt
-	validBefore time.Time
-	signedAt    time.Time
+	Receipt *Receipt
+	// proof is what the scheme proves the payment's fate with; its
+	// Deadline is when the signed payment expires, by the clock.
+	proof    Proof
+	signedAt time.Time
 	// hName and hValue are the encoded payment header (HTTP carriage).
 	hName, hValue string
 	// red hides the request's ${ENV} secrets in what is recorded.
@@ -35,8 +37,8 @@ type Pending struct {
 // what is bought (such as "MCP mcp://tool/x on https://host/mcp") and host
 // is the seller's host:port for the per-host budget. An error is a *Error
 // that says nothing was charged.
-func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, resource, host string) (*Pending, error) {
-	opts, best := c.Policy.evaluate(pr, lim)
+func (c *Client) Authorize(ctx context.Context, pr *x402.PaymentRequired, lim Limit, resource, host string) (*Pending, error) {
+	opts, best := c.Policy.evaluate(c.Schemes, c.Signers, pr, lim)
 	if best == nil {
 		return nil, refusal(opts, lim)
 	}
@@ -44,23 +46,22 @@ func (c *Client) Authorize(ctx context.Context, pr *PaymentRequired, lim Limit, 
 }
 
 // authorize is Authorize once the option best of pr is chosen.
-func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Option, lim Limit, resource, host string) (*Pending, error) {
-	req0 := &pr.Accepts[best.Index]
+func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *Option, lim Limit, resource, host string) (*Pending, error) {
 	if lim.CallID == "" {
 		lim.CallID = paymentID("")
 	}
 	if ctx.Err() != nil {
 		return nil, stopped(ctx, best)
 	}
-	rsv := c.reservation(ctx, lim, best, req0, Sanitize(resource, 300), host)
+	rsv := c.reservation(ctx, lim, best, Sanitize(resource, 300), host)
 	ask := ApprovalRequest{
 		Tool: lim.Tool, Resource: rsv.Resource, Description: lim.Description, Amount: best.Amount, Currency: rsv.Currency,
-		Network: best.network, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
+		Network: rsv.Network, NetworkName: rsv.NetworkName, PayTo: rsv.PayTo, Asset: rsv.Asset, Threshold: c.approvalThreshold(lim), Tip: lim.Tip,
 	}
 	if sl, ok := c.Ledger.(SigningLedger); ok && !ask.needed() {
 		// Nothing to ask: reserve and record the signed payment in one
 		// step of the ledger.
-		return c.reserveSigned(ctx, sl, pr, req0, best, lim, rsv)
+		return c.reserveSigned(ctx, sl, pr, best, lim, rsv)
 	}
 	id, err := c.Ledger.Reserve(ctx, rsv)
 	if err != nil {
@@ -83,87 +84,113 @@ func (c *Client) authorize(ctx context.Context, pr *PaymentRequired, best *Optio
 		return nil, stopped(ctx, best)
 	}
 	progress(ctx, StepPaying)
+	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
+		c.logWrite("release", id, c.Ledger.Release(bg, id, "refused before signing"))
+		return nil, signError(err)
+	}
 	// The signed record is written even if the call is cancelled meanwhile,
 	// so that a signed row always gets an outcome.
-	payLim := lim
-	payLim.CallID = paymentID(lim.CallID)
-	payload, validBefore, err := c.buildPayment(pr, req0, best, payLim)
-	var hName, hValue string
+	sp, err := c.sign(bg, pr, best, lim)
 	if err == nil {
-		hName, hValue, err = payload.Encode()
-	}
-	if err == nil {
-		err = c.Ledger.MarkSigned(bg, id, signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID))
+		err = c.Ledger.MarkSigned(bg, id, sp.record)
 	}
 	if err != nil {
 		// Nothing has left the process: the reservation can be released.
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "signing failed"))
-		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
+		return nil, signError(err)
 	}
-	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
+	return c.pending(ctx, pr, best, lim, rsv, id, sp), nil
+}
+
+// signedPayment is a payment signed for one call, not yet sent.
+type signedPayment struct {
+	payload       *x402.PaymentPayload
+	hName, hValue string
+	record        Signed
+}
+
+// sign has best's scheme sign the payment and encodes its header: every
+// step that computes, none that records.
+func (c *Client) sign(ctx context.Context, pr *x402.PaymentRequired, best *Option, lim Limit) (signedPayment, error) {
+	pid := paymentID(lim.CallID)
+	lim.CallID = pid
+	payload, proof, err := c.buildPayment(ctx, pr, best, lim)
+	if err != nil {
+		return signedPayment{}, err
+	}
+	hName, hValue, err := payload.Encode()
+	if err != nil {
+		return signedPayment{}, err
+	}
+	return signedPayment{payload: payload, hName: hName, hValue: hValue, record: signedRecord(payload, proof, hName, hValue, pid)}, nil
+}
+
+// signError is the error of a payment that could not be signed: the
+// scheme's refusal (nothing was signed, and why it cannot be paid now), or
+// an internal error.
+func signError(err error) *Error {
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		return &Error{Code: ref.Code, Charged: NotCharged, Err: err, Message: ref.Message + ". Nothing was signed."}
+	}
+	return &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
 }
 
 // reserveSigned is the rest of authorize for a payment that needs no
 // approval, through a ledger that reserves and records the signed payment
-// in one step.
-func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *PaymentRequired, req0 *Requirement, best *Option, lim Limit,
-	rsv Reservation) (*Pending, error) {
+// in one step. What the scheme reads from the chain before signing
+// (Scheme.Prepare) is read first, outside the ledger's lock.
+func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *x402.PaymentRequired, best *Option, lim Limit, rsv Reservation) (*Pending, error) {
 	progress(ctx, StepPaying)
-	payLim := lim
-	payLim.CallID = paymentID(lim.CallID)
+	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
+		return nil, signError(err)
+	}
 	var (
-		payload       *PaymentPayload
-		validBefore   time.Time
-		hName, hValue string
-		signErr       error
+		sp      signedPayment
+		signErr error
 	)
 	// The signed record is written even if the call is cancelled meanwhile,
 	// so that a signed row always gets an outcome.
-	id, err := sl.ReserveSigned(context.WithoutCancel(ctx), rsv, func() (Signed, error) {
-		payload, validBefore, signErr = c.buildPayment(pr, req0, best, payLim)
-		if signErr == nil {
-			hName, hValue, signErr = payload.Encode()
-		}
-		if signErr != nil {
-			return Signed{}, signErr
-		}
-		return signedRecord(payload, validBefore, c.Wallet.Address().Hex(), hName, hValue, payLim.CallID), nil
+	bg := context.WithoutCancel(ctx)
+	id, err := sl.ReserveSigned(bg, rsv, func() (Signed, error) {
+		sp, signErr = c.sign(bg, pr, best, lim)
+		return sp.record, signErr
 	})
 	switch pe, ok := AsError(err); {
 	case err == nil:
 	case ok:
 		return nil, pe // a budget refused it: nothing was signed
 	case signErr != nil:
-		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not sign the payment; nothing was sent"}
+		return nil, signError(signErr)
 	default:
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: the ledger could not record the payment; nothing was sent"}
 	}
-	return c.pending(ctx, pr, req0, best, lim, rsv, id, payload, validBefore, hName, hValue), nil
+	return c.pending(ctx, pr, best, lim, rsv, id, sp), nil
 }
 
 // pending returns the Pending of a payment signed and recorded as ledger row id.
-func (c *Client) pending(ctx context.Context, pr *PaymentRequired, req0 *Requirement, best *Option, lim Limit, rsv Reservation, id string,
-	payload *PaymentPayload, validBefore time.Time, hName, hValue string) *Pending {
+func (c *Client) pending(ctx context.Context, pr *x402.PaymentRequired, best *Option, lim Limit, rsv Reservation, id string, sp signedPayment) *Pending {
 	receipt := &Receipt{
-		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(best.network),
+		Tool: lim.Tool, Amount: best.Amount, AmountAtom: best.Amount.Atomic(), Network: string(rsv.Network),
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
-		Payer: c.Wallet.Address().Hex(), LedgerID: id, X402Version: pr.X402Version,
+		Payer: sp.record.Proof.Payer, LedgerID: id, X402Version: pr.X402Version,
 	}
-	c.log().Info("paying", "tool", lim.Tool, "principal", rsv.Principal, "amount", rsv.Currency.Format(best.Amount), "network", best.network, "payTo", receipt.PayTo, "ledger", id)
+	c.log().Info("paying", "tool", lim.Tool, "principal", rsv.Principal, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
-	return &Pending{c: c, Payload: payload, Requirement: req0, Receipt: receipt, validBefore: validBefore, signedAt: c.now(), hName: hName, hValue: hValue, red: lim.Redaction}
+	return &Pending{c: c, Payload: sp.payload, Requirement: best.terms.Requirement, Receipt: receipt, proof: sp.record.Proof, signedAt: c.now(),
+		hName: sp.hName, hValue: sp.hValue, red: lim.Redaction}
 }
 
 // Delivered records the outcome of a paid call the seller answered with its
 // output. settle is the seller's receipt (nil when it sent none). It returns
 // whether money moved, with the receipt.
-func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Charge, *Receipt) {
+func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse) (Charge, *Receipt) {
 	bg, rc := context.WithoutCancel(ctx), p.Receipt
 	if settle != nil && settle.Transaction != "" {
 		rc.Transaction = Sanitize(settle.Transaction, 128)
 	}
 	switch {
-	case settle != nil && (settle.Success || settle.ErrorReason == ReasonSettlementPending):
+	case settle != nil && (settle.Success || settle.ErrorReason == x402.ReasonSettlementPending):
 		rc.State = string(StateSettled)
 		if !settle.Success {
 			rc.State = "pending"
@@ -185,8 +212,8 @@ func (p *Pending) Delivered(ctx context.Context, settle *SettlementResponse) (Ch
 	}
 }
 
-// settledOnChain asks the chain, when the client has a checker, whether the
-// authorization of p, whose outcome is unknown, was used: at once and
+// settledOnChain asks the chain, through p's scheme (Scheme.Prove), whether
+// p, whose outcome is unknown, was used: at once and
 // again until c.ProveWithin has passed or ctx ends, whichever is first. A
 // used one is recorded settled, with the transaction that used it, and the
 // receipt says so; it returns whether it was. Anything else leaves the
@@ -197,26 +224,23 @@ func (p *Pending) settledOnChain(ctx context.Context) bool {
 	if wait == 0 {
 		wait = DefaultProveWithin
 	}
-	if c.Chain == nil || wait < 0 || ctx.Err() != nil || p.Payload == nil || p.Requirement == nil {
+	if c.Schemes == nil || wait < 0 || ctx.Err() != nil || p.proof.Family == "" {
 		return false
 	}
-	a, err := ParseAuthorization(p.Payload.Payload.Authorization)
-	if err != nil {
-		return false
-	}
-	ref := AuthorizationRef{Network: Network(p.Receipt.Network), Asset: common.HexToAddress(p.Requirement.Asset), Payer: a.From, Nonce: a.Nonce, Since: p.signedAt}
+	proof := p.proof
+	proof.Since = p.signedAt
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		st, err := c.Chain.CheckAuthorization(ctx, ref)
+		fate, err := c.Schemes.Prove(ctx, proof)
 		switch {
-		case err == nil && st.Used:
+		case err == nil && fate.State == FateSettled:
 			rc := p.Receipt
 			rc.State = string(StateSettled)
-			if st.Transaction != "" {
-				rc.Transaction = st.Transaction
+			if fate.Transaction != "" {
+				rc.Transaction = fate.Transaction
 			}
-			c.log().Info("the chain shows the payment used", "ledger", rc.LedgerID, "tx", st.Transaction)
+			c.log().Info("the chain shows the payment used", "ledger", rc.LedgerID, "tx", fate.Transaction)
 			c.logWrite("settle", rc.LedgerID, c.Ledger.Settle(context.WithoutCancel(ctx), rc.LedgerID, *rc))
 			return true
 		case errors.Is(err, ErrNoRPC):
@@ -241,7 +265,7 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	reason = p.reject(ctx, reason)
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the seller refused the signed payment of %s (%s) and reported no settlement. It received the signed authorization, valid until %s, so the payment stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). x402-mcp did not sign again. Do not retry this call blindly: check x402_spend_history first, and retry only once the seller's terms are fixed.",
-		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.proof.Deadline.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // reject records the seller's refusal and returns the reason as shown.
@@ -281,10 +305,4 @@ func (c *Client) logWrite(op, id string, err error) {
 	if err != nil {
 		c.log().Error("ledger write failed", "op", op, "ledger", id, "err", err)
 	}
-}
-
-// ParseChallengeJSON reads a PaymentRequired carried as JSON (x402 over
-// MCP), with the checks ParseChallenge makes.
-func ParseChallengeJSON(raw []byte) (*PaymentRequired, error) {
-	return ParseChallenge(nil, raw)
 }

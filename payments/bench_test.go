@@ -1,26 +1,32 @@
-package payments
+package payments_test
 
 import (
+	"context"
 	"encoding/base64"
-	"math/big"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // BenchmarkSignAndEncode: choose, sign an EIP-3009 authorization and encode
 // the PAYMENT-SIGNATURE header, as one paid call does.
 func BenchmarkSignAndEncode(b *testing.B) {
-	w, _ := ParseHexKey(anvil0)
-	c := &Client{Wallet: w, Policy: Policy{Networks: []Network{"eip155:84532"}}, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
-	pr, err := ParseChallenge(challengeHeader(), nil)
+	w, _ := wallet.ParseHexKey(testKey)
+	c := &payments.Client{Schemes: evmExact, Signers: payments.Signers{w}, Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}},
+		Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}
+	pr, err := x402.ParseChallenge(challengeHeader(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, best := c.Policy.evaluate(pr, Limit{Tool: "t"})
+	_, best := c.Policy.Evaluate(c.Schemes, c.Signers, pr, payments.Limit{Tool: "t"})
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		p, _, err := c.buildPayment(pr, &pr.Accepts[best.Index], best, Limit{Tool: "t", CallID: "call_0123456789abcdef"})
+		p, _, err := c.BuildPayment(ctx, pr, best, payments.Limit{Tool: "t", CallID: "call_0123456789abcdef"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -30,30 +36,18 @@ func BenchmarkSignAndEncode(b *testing.B) {
 	}
 }
 
-// BenchmarkSignOnly: the EIP-712 digest and the secp256k1 signature alone.
-func BenchmarkSignOnly(b *testing.B) {
-	w, _ := ParseHexKey(anvil0)
-	a := Authorization{From: w.Address(), To: vectorTo, Value: big.NewInt(10000), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(1740672154), Nonce: vectorNonce}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := w.Sign(baseSepoliaUSDC, a); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkParseChallenge: decode and parse a v2 PAYMENT-REQUIRED header and
 // judge its accepts against the policy.
 func BenchmarkParseChallenge(b *testing.B) {
 	h := challengeHeader()
-	pol := Policy{Networks: []Network{"eip155:84532"}}
+	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		pr, err := ParseChallenge(h, nil)
+		pr, err := x402.ParseChallenge(h, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, best := pol.evaluate(pr, Limit{Tool: "t"}); best == nil {
+		if _, best := pol.Evaluate(evmExact, anvil, pr, payments.Limit{Tool: "t"}); best == nil {
 			b.Fatal("nothing payable")
 		}
 	}
@@ -61,6 +55,6 @@ func BenchmarkParseChallenge(b *testing.B) {
 
 func challengeHeader() http.Header {
 	h := http.Header{}
-	h.Set(HeaderPaymentRequired, base64.StdEncoding.EncodeToString([]byte(v2Challenge)))
+	h.Set(x402.HeaderPaymentRequired, base64.StdEncoding.EncodeToString([]byte(v2Challenge)))
 	return h
 }

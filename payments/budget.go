@@ -284,7 +284,7 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		{ScopePrincipalTool, r.Principal, "the budget of principal " + quoteName(r.Principal) + " for tool " + quoteName(r.Tool), pTool, s.PrincipalTool, pb.Setting + ".budget.per_tool"},
 		{ScopePrincipalDay, r.Principal, "the per-day budget of principal " + quoteName(r.Principal) + " (" + b.Day.String() + ")", pb.PerDay, s.PrincipalDay, pb.Setting + ".budget.per_day"},
 		{ScopePrincipalTotal, r.Principal, "the total budget of principal " + quoteName(r.Principal), pb.Total, s.Principal, pb.Setting + ".budget.total"},
-		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
+		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network, r.NetworkName), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
 		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},
 		{ScopeTotal, "", "the total budget", b.Total, s.Total, "budget.total"},
 	}
@@ -378,8 +378,8 @@ func quoteName(s string) string {
 	return Sanitize(s, 80)
 }
 
-func networkBudgetName(n Network) string {
-	if name := n.Name(); name != "" && !strings.EqualFold(name, string(n)) {
+func networkBudgetName(n Network, name string) string {
+	if name != "" && !strings.EqualFold(name, string(n)) {
 		return fmt.Sprintf("the budget for network %s (%s)", n, name)
 	}
 	return "the budget for network " + string(n)

@@ -10,7 +10,7 @@ import (
 // exactly and refuses one atomic unit more, naming itself.
 func TestBudgetCheckScopes(t *testing.T) {
 	now := time.Date(2026, 11, 23, 15, 4, 5, 0, time.UTC)
-	r := Reservation{Tool: "weather", Host: "api.example.com:443", Session: "s1", Network: "eip155:8453", Amount: 10}
+	r := Reservation{Tool: "weather", Host: "api.example.com:443", Session: "s1", Network: "eip155:8453", NetworkName: "Base", Amount: 10}
 	tests := []struct {
 		name    string
 		b       Budget
@@ -161,5 +161,12 @@ func TestRollingDay(t *testing.T) {
 	e = b.Check(Reservation{Amount: 20}, Spent{Day: 90, DayOldest: now.Add(-23 * time.Hour)}, now)
 	if e == nil || !strings.Contains(e.Message, "first at 2026-11-23T13:00:00Z") || !e.Over.Resets.Equal(now.Add(time.Hour)) {
 		t.Fatalf("with the oldest payment: %v", e)
+	}
+}
+
+func TestPolicyDefaultPerCall(t *testing.T) {
+	p := Policy{}
+	if c, _ := p.cap(Limit{}); c != DefaultPerCall {
+		t.Fatalf("default cap = %d", c)
 	}
 }

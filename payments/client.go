@@ -10,15 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Receipt describes a payment that left the wallet.
@@ -62,8 +60,9 @@ func (r Receipt) MarshalJSON() ([]byte, error) {
 }
 
 // Line returns the receipt as one short line of text. It says "Paid" only
-// for a payment that settled (or whose settlement the seller reported
-// pending); for any other it says what is known.
+// for a payment that settled; of one whose settlement the seller reported
+// pending, that it was sent and counts as charged; for any other, what is
+// known.
 func (r *Receipt) Line() string {
 	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer)
 	tx := ""
@@ -121,15 +120,19 @@ type Result struct {
 // with changed terms, the refused one staying counted until reconciliation
 // proves it unused; a signed payment the seller refused is never called
 // "not charged" (the seller holds the signature); a
-// transport failure on the paid request resends the same signed header (the
-// single-use nonce makes a double charge impossible); an ambiguous outcome is
-// never followed by a new signature.
+// transport failure on the paid request resends the same signed header (a
+// signed payment settles at most once: EVM's nonce, Solana's signature);
+// an ambiguous outcome is never followed by a new signature.
 type Client struct {
-	HTTP   *http.Client
-	Wallet *Wallet
-	Policy Policy
-	Ledger Ledger
-	Logger *slog.Logger
+	HTTP *http.Client
+	// Schemes are the schemes the client pays with (evm.Exact, …): they
+	// judge the options of a 402, sign, and prove a payment's fate.
+	Schemes *Schemes
+	// Signers are the wallet's keys, one per family (package wallet).
+	Signers Signers
+	Policy  Policy
+	Ledger  Ledger
+	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// MaxBody caps the bytes read from an upstream body (default 10 MiB).
@@ -151,14 +154,13 @@ type Client struct {
 	// request so that warm calls take one round trip; nil turns the warm
 	// path off.
 	Warm *Warm
-	// Chain, when set, is asked at once whether a payment whose outcome is
-	// unknown was used on chain, for at most ProveWithin and never past the
-	// call's context: a used one is recorded settled, with its transaction,
-	// and the call answers charged. Nil (or a network without an rpc
-	// endpoint) leaves the outcome unknown until reconciliation.
-	Chain ChainChecker
-	// ProveWithin bounds that check (DefaultProveWithin when zero; a
-	// negative value turns it off).
+	// ProveWithin bounds how long the payment's scheme is asked at once,
+	// never past the call's context, whether a payment whose outcome is
+	// unknown was used on chain (Scheme.Prove): a used one is recorded
+	// settled, with its transaction, and the call answers charged. A
+	// network without an rpc endpoint leaves the outcome unknown until
+	// reconciliation. DefaultProveWithin when zero; a negative value turns
+	// the check off.
 	ProveWithin time.Duration
 }
 
@@ -258,7 +260,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		lim.CallID = paymentID("")
 	}
 	var (
-		pr          *PaymentRequired
+		pr          *x402.PaymentRequired
 		stated      time.Time // when the seller stated pr's terms
 		warmRefused *Receipt  // a warm payment the seller refused in this call
 	)
@@ -292,7 +294,7 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 			res.Elapsed = stated.Sub(start)
 			return res, nil
 		}
-		if pr, err = ParseChallenge(res.Header, res.Body); err != nil {
+		if pr, err = x402.ParseChallenge(res.Header, res.Body); err != nil {
 			return nil, &Error{Code: CodeBadChallenge, Charged: NotCharged, Err: err,
 				Message: "the seller's 402 payment challenge is malformed: " + err.Error() + ". Nothing was signed; the seller must fix its x402 answer."}
 		}
@@ -340,7 +342,7 @@ func withRefusedWarm(err error, warm *Receipt) error {
 // request, fresh, no other warm payment of the entry in flight, and still
 // allowed by the policy and lim. When it returns a challenge, the entry
 // has a warm payment in flight until Warm.land.
-func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*PaymentRequired, *Option) {
+func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*x402.PaymentRequired, *Option) {
 	cached := c.Warm.take(lim.WarmKey, req, now)
 	if cached == nil {
 		return nil, nil
@@ -350,7 +352,7 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 	// query or user info), since the signed payload is kept in the ledger
 	// (v2 sellers match on `accepted`).
 	pr := forResource(cached, lim.Redaction.shownURL(req.URL))
-	if _, best := c.Policy.evaluate(pr, lim); best != nil {
+	if _, best := c.Policy.evaluate(c.Schemes, c.Signers, pr, lim); best != nil {
 		return pr, best
 	}
 	// The entry's limits changed since (a reload): ask the seller again.
@@ -362,7 +364,7 @@ func (c *Client) warmTerms(req *http.Request, lim Limit, now time.Time) (*Paymen
 // records the outcome. For a warm payment (warm) that the seller refused
 // with a fresh 402 offering other terms, it records the refusal and returns
 // that challenge instead of a result, for the caller to pay.
-func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *PaymentRequired, error) {
+func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *x402.PaymentRequired, p *Pending, start time.Time, warm bool) (*Result, *x402.PaymentRequired, error) {
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
@@ -370,12 +372,12 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
-	settle, serr := ParseSettlement(paid.Header)
+	settle, serr := x402.ParseSettlement(paid.Header)
 	if serr != nil {
 		c.log().Warn("unreadable payment response", "tool", lim.Tool, "err", lim.Redaction.Err(serr))
 	}
 	settledOK := settle != nil && settle.Success
-	pending := settle != nil && settle.ErrorReason == ReasonSettlementPending
+	pending := settle != nil && settle.ErrorReason == x402.ReasonSettlementPending
 	reason := rejectionReason(paid, settle)
 	switch {
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending && (attempts > 1 || nonceUsed(reason)):
@@ -395,7 +397,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending:
 		if warm {
 			c.chillWarm(lim, p, warm)
-			if fresh, ferr := ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
+			if fresh, ferr := x402.ParseChallenge(paid.Header, paid.Body); ferr == nil && !stillOffered(fresh, p.Requirement, pr.X402Version) {
 				// The terms changed since they were remembered. The refused
 				// authorization was never settled by the seller's account,
 				// but it stays counted until reconciliation proves it
@@ -429,30 +431,34 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *P
 // the payment's authorization expires at least.
 func (c *Client) chillWarm(lim Limit, p *Pending, warm bool) {
 	if warm && c.Warm != nil {
-		c.Warm.chill(lim.WarmKey, c.now(), p.validBefore)
+		c.Warm.chill(lim.WarmKey, c.now(), p.proof.Deadline)
 	}
 }
 
 // retryCallID derives the call id of the payment that follows a refused
 // warm one: the ledger keeps one payment per call id.
 func retryCallID(id string) string {
-	if next := id + "-2"; ValidPaymentID(next) {
+	if next := id + "-2"; x402.ValidPaymentID(next) {
 		return next
 	}
 	return paymentID("")
 }
 
-// reservation is what the ledger holds for paying o (requirement r) for
-// resource at the seller host (host:port).
-func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, r *Requirement, resource, host string) Reservation {
+// reservation is what the ledger holds for paying o for resource at the
+// seller host (host:port).
+func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, resource, host string) Reservation {
 	session := lim.Session
 	if session == "" {
 		session = c.SessionFor(ctx)
 	}
+	t := &o.terms
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
-		Network: o.network, PayTo: common.HexToAddress(r.PayTo).Hex(), Asset: common.HexToAddress(r.Asset).Hex(),
-		Currency: o.cur.or(), Host: host, Session: session, Principal: c.PrincipalFor(ctx), ToolBudget: lim.ToolBudget,
+		Network: t.Network, PayTo: t.PayTo, Asset: t.Asset,
+		Currency: t.Currency.or(), Host: host, Session: session, Principal: c.PrincipalFor(ctx), ToolBudget: lim.ToolBudget,
+	}
+	if t.Scheme != nil {
+		rsv.NetworkName = t.Scheme.Family().NetworkName(t.Network)
 	}
 	if lim.Tip != nil {
 		rsv.Kind, rsv.Note = KindTip, lim.Tip.Note
@@ -475,16 +481,9 @@ func HostPort(u *url.URL) string {
 }
 
 // signedRecord is what the ledger records before the payment leaves.
-func signedRecord(p *PaymentPayload, validBefore time.Time, payer, hName, hValue, pid string) Signed {
-	a := p.Payload.Authorization
-	s := Signed{
-		Nonce: a.Nonce, ValidBefore: time.Unix(validBefore.Unix(), 0), Payer: payer,
-		Header: hName, Payload: hValue, X402Version: p.X402Version,
-	}
-	if after, err := strconv.ParseInt(a.ValidAfter, 10, 64); err == nil {
-		s.ValidAfter = time.Unix(after, 0)
-	}
-	if _, ok := p.Extensions[ExtPaymentIdentifier]; ok {
+func signedRecord(p *x402.PaymentPayload, proof Proof, hName, hValue, pid string) Signed {
+	s := Signed{Proof: proof, Header: hName, Payload: hValue, X402Version: p.X402Version}
+	if _, ok := p.Extensions[x402.ExtPaymentIdentifier]; ok {
 		s.PaymentID = pid
 	}
 	return s
@@ -492,59 +491,42 @@ func signedRecord(p *PaymentPayload, validBefore time.Time, payer, hName, hValue
 
 // rejectionReason reads why a paid request was refused, from the receipt or
 // the fresh challenge, sanitized for display.
-func rejectionReason(paid *Result, settle *SettlementResponse) string {
+func rejectionReason(paid *Result, settle *x402.SettlementResponse) string {
 	if settle != nil && settle.ErrorReason != "" {
 		return Sanitize(settle.ErrorReason, 200)
 	}
 	if paid.Status == http.StatusPaymentRequired {
-		if pr, err := ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
+		if pr, err := x402.ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
 			return Sanitize(pr.Error, 200)
 		}
 	}
 	return "no reason given"
 }
 
-// nonceUsed says the seller reports our authorization as already used: it
-// settled, through this call or a replay of it.
+// nonceUsed says the seller reports our payment as already used (EVM's
+// nonce_already_used, Solana's duplicate_settlement): it settled, through
+// this call or a replay of it.
 func nonceUsed(reason string) bool {
 	return strings.Contains(reason, "nonce_already_used") || strings.Contains(reason, "duplicate_settlement")
 }
 
-// buildPayment signs an EIP-3009 authorization for the chosen requirement.
-func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, lim Limit) (*PaymentPayload, time.Time, error) {
-	var nonce [32]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, time.Time{}, fmt.Errorf("nonce: %w", err)
+// buildPayment has o's scheme sign the payment that pays it (pr is the
+// challenge it answers) and wraps it in the x402 payment payload.
+func (c *Client) buildPayment(ctx context.Context, pr *x402.PaymentRequired, o *Option, lim Limit) (*x402.PaymentPayload, Proof, error) {
+	t := &o.terms
+	signer := c.Signers.For(t.Scheme.Family().Name())
+	if signer == nil {
+		return nil, Proof{}, fmt.Errorf("the wallet holds no %s key", t.Scheme.Family().Title())
 	}
-	now := c.now()
-	timeout := int64(r.MaxTimeoutSeconds)
-	if timeout <= 0 {
-		timeout = 60
-		if pr.X402Version == 1 {
-			timeout = 600 // the reference v1 client's default
-		}
-	}
-	timeout = min(timeout, maxValiditySeconds)
-	validBefore := now.Add(time.Duration(timeout) * time.Second)
-	validAfter := big.NewInt(0)
-	if pr.X402Version == 1 {
-		validAfter = big.NewInt(now.Unix() - 600)
-	}
-	auth := Authorization{
-		From: c.Wallet.Address(), To: common.HexToAddress(r.PayTo), Value: new(big.Int).SetUint64(uint64(o.Amount)),
-		ValidAfter: validAfter, ValidBefore: big.NewInt(validBefore.Unix()), Nonce: nonce,
-	}
-	sig, err := c.Wallet.Sign(o.domain, auth)
+	payload, proof, err := t.Scheme.Sign(ctx, t, signer, c.now())
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, Proof{}, err
 	}
-	p := &PaymentPayload{
-		X402Version: pr.X402Version,
-		Payload:     EIP3009Payload{Signature: "0x" + hex.EncodeToString(sig), Authorization: auth.JSON()},
-	}
+	r := t.Requirement
+	p := &x402.PaymentPayload{X402Version: pr.X402Version, Payload: payload}
 	if pr.X402Version == 1 {
 		p.Scheme, p.Network = r.Scheme, r.Network
-		return p, validBefore, nil
+		return p, proof, nil
 	}
 	p.Accepted, p.Resource = r.Raw, pr.Resource
 	if len(pr.Extensions) > 0 {
@@ -552,21 +534,16 @@ func (c *Client) buildPayment(pr *PaymentRequired, r *Requirement, o *Option, li
 		for k, v := range pr.Extensions {
 			p.Extensions[k] = v
 		}
-		if raw, ok := pr.Extensions[ExtPaymentIdentifier]; ok {
-			withID, err := withPaymentID(raw, paymentID(lim.CallID))
+		if raw, ok := pr.Extensions[x402.ExtPaymentIdentifier]; ok {
+			withID, err := x402.WithPaymentID(raw, paymentID(lim.CallID))
 			if err != nil {
-				return nil, time.Time{}, err
+				return nil, Proof{}, err
 			}
-			p.Extensions[ExtPaymentIdentifier] = withID
+			p.Extensions[x402.ExtPaymentIdentifier] = withID
 		}
 	}
-	return p, validBefore, nil
+	return p, proof, nil
 }
-
-// maxValiditySeconds bounds how long a signed authorization stays valid,
-// whatever the seller asks: an unused one is held against the budget until
-// it expires.
-const maxValiditySeconds = 900
 
 // send performs one request. A non-empty header name attaches the payment.
 func (c *Client) send(ctx context.Context, req *http.Request, hName, hValue string) (*Result, error) {
@@ -643,7 +620,7 @@ func (c *Client) sendPaid(ctx context.Context, req *http.Request, hName, hValue 
 // stopped is the error of a call whose context ended before anything was
 // signed; o is the option it would have paid.
 func stopped(ctx context.Context, o *Option) *Error {
-	price := o.cur.Format(o.Amount)
+	price := o.terms.Currency.Format(o.Amount)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &Error{Code: CodeUpstreamTimeout, Charged: NotCharged, Err: ctx.Err(), Message: fmt.Sprintf(
 			"the call ran out of time before paying %s. Nothing was signed; it is safe to retry, or the operator can raise the tool's timeout in registry.yaml.", price)}
@@ -738,47 +715,10 @@ func RedactURL(raw string) string {
 // paymentID returns the payment identifier for a call: the call id if it is a
 // valid identifier, else a fresh "pay_" + 32 hex characters.
 func paymentID(callID string) string {
-	if ValidPaymentID(callID) {
+	if x402.ValidPaymentID(callID) {
 		return callID
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return "pay_" + hex.EncodeToString(b[:])
-}
-
-// ValidPaymentID says whether s is a valid x402 payment identifier: 16 to
-// 128 characters of [A-Za-z0-9_-] (the payment-identifier extension).
-func ValidPaymentID(s string) bool {
-	if len(s) < 16 || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// withPaymentID adds info.id to the server's payment-identifier extension,
-// keeping every field the server sent as it was.
-func withPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
-	var ext map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &ext); err != nil {
-		return nil, fmt.Errorf("payment-identifier extension is not an object: %w", err)
-	}
-	info := map[string]json.RawMessage{}
-	if ri, ok := ext["info"]; ok && string(ri) != "null" {
-		if err := json.Unmarshal(ri, &info); err != nil {
-			return nil, fmt.Errorf("payment-identifier info is not an object: %w", err)
-		}
-	}
-	idJSON, _ := json.Marshal(id)
-	info["id"] = idJSON
-	b, err := json.Marshal(info)
-	if err != nil {
-		return nil, err
-	}
-	ext["info"] = b
-	return json.Marshal(ext)
 }

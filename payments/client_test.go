@@ -13,8 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 const testKey = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -23,7 +28,7 @@ type fixture struct {
 	seller *localseller.Seller
 	url    string
 	client *payments.Client
-	wallet *payments.Wallet
+	wallet *wallet.EVMKey
 }
 
 func newFixture(t *testing.T, budget payments.Amount) *fixture {
@@ -31,13 +36,13 @@ func newFixture(t *testing.T, budget payments.Amount) *fixture {
 	s := localseller.New(localseller.Config{})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Facilitator().Fund(w.Address(), 100_000_000)
 	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100_000, Budget: payments.Budget{Total: budget}}
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
 	return &fixture{seller: s, url: srv.URL, client: c, wallet: w}
 }
 
@@ -265,10 +270,10 @@ func TestTransportRetryResendsSamePayment(t *testing.T) {
 				inner.ServeHTTP(w, r)
 			}))
 			defer srv.Close()
-			w, _ := payments.ParseHexKey(testKey)
+			w, _ := wallet.ParseHexKey(testKey)
 			s.Facilitator().Fund(w.Address(), 1_000_000)
 			pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}}
-			c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1_000_000}, nil), PaidRetries: 2}
+			c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1_000_000}, nil), PaidRetries: 2}
 			body := []byte(`{"text":"One. Two."}`)
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v2/summarize", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
@@ -423,9 +428,9 @@ func TestSignedRecordedBeforeSending(t *testing.T) {
 		version      int
 		paymentID    bool
 	}{
-		{"/v2/weather/paris", payments.HeaderPaymentSignature, 2, false},
-		{"/v1/quote?symbol=ACME", payments.HeaderXPayment, 1, false},
-		{"/v2/idempotent", payments.HeaderPaymentSignature, 2, true},
+		{"/v2/weather/paris", x402.HeaderPaymentSignature, 2, false},
+		{"/v1/quote?symbol=ACME", x402.HeaderXPayment, 1, false},
+		{"/v2/idempotent", x402.HeaderPaymentSignature, 2, true},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
 			rec := &recordingLedger{Ledger: payments.NewMemoryLedger(payments.Budget{Total: 1_000_000}, nil)}
@@ -442,15 +447,15 @@ func TestSignedRecordedBeforeSending(t *testing.T) {
 					problems = append(problems, "the payment arrived before the ledger recorded it")
 				case sg.Header != r.Header:
 					problems = append(problems, "header name "+sg.Header+" recorded, "+r.Header+" sent")
-				case r.Payload == nil || sg.Nonce != r.Payload.Payload.Authorization.Nonce:
+				case r.Payload == nil || sg.Proof.ID != evm.MustPayload(r.Payload.Payload).Authorization.Nonce:
 					problems = append(problems, "the recorded nonce is not the one sent")
 				}
 			}})
 			srv := httptest.NewServer(s.Handler())
 			defer srv.Close()
-			w, _ := payments.ParseHexKey(testKey)
+			w, _ := wallet.ParseHexKey(testKey)
 			s.Facilitator().Fund(w.Address(), 1_000_000)
-			c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Ledger: rec,
+			c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Ledger: rec,
 				Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}}}
 			start := time.Now()
 			lim := payments.Limit{Tool: "t", CallID: "call_0123456789abcdef0123456789abcdef", Session: "sess-1", ToolBudget: 500_000}
@@ -464,8 +469,8 @@ func TestSignedRecordedBeforeSending(t *testing.T) {
 				t.Fatalf("%d payments arrived; %v", arrived, problems)
 			}
 			sg, _ := rec.signedWith(s.ReceivedPayments()[0].Value)
-			if sg.Payer != w.Address().Hex() || sg.X402Version != tt.version || sg.Header != tt.header ||
-				!sg.ValidBefore.After(start) || sg.ValidBefore.Nanosecond() != 0 || sg.ValidAfter.After(start) {
+			if sg.Proof.Payer != w.Address().Hex() || sg.X402Version != tt.version || sg.Header != tt.header ||
+				!sg.Proof.Deadline.After(start) || sg.Proof.Deadline.Nanosecond() != 0 || sg.Proof.ValidAfter.After(start) {
 				t.Fatalf("signed record %+v", sg)
 			}
 			if got := sg.PaymentID; (got == lim.CallID) != tt.paymentID || !tt.paymentID && got != "" {

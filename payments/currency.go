@@ -2,14 +2,12 @@ package payments
 
 import (
 	"fmt"
-
-	"github.com/ethereum/go-ethereum/common"
 )
 
 // Currency says how the amounts of one asset are written and which budgets
 // count them. Its zero value is USDC.
 //
-// USDC, the USD Coin contracts x402-mcp knows (KnownUSDC), is counted by the
+// USDC, the USD Coin contracts x402-mcp knows (Family.KnownUSDC), is counted by the
 // operator's budgets (budget: in registry.yaml). Every other asset is paid
 // only when registry.yaml declares it (assets:), with its symbol, its decimals
 // and a budget of its own, and is counted only there: an amount of one asset
@@ -32,8 +30,9 @@ const BudgetUSDC = "USDC"
 var USDC = Currency{Symbol: "USDC", Decimals: USDCDecimals, Budget: BudgetUSDC}
 
 // AssetKey names an asset other than USDC for its budgets and the ledger:
-// its network and checksummed address, "eip155:8453/0x…".
-func AssetKey(n Network, addr common.Address) string { return string(n) + "/" + addr.Hex() }
+// its network and its address in its family's canonical form,
+// "eip155:8453/0x…" (EVM: checksummed).
+func AssetKey(n Network, addr string) string { return string(n) + "/" + addr }
 
 // or returns c, or USDC for the zero Currency.
 func (c Currency) or() Currency {

@@ -10,8 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // exactFixture is a local seller behind a request counter and a client paying
@@ -33,13 +36,13 @@ func newExactFixture(t *testing.T, budget payments.Budget) *exactFixture {
 	}))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.seller.Facilitator().Fund(w.Address(), 100_000_000)
 	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100_000, Budget: budget}
-	f.client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(budget, nil)}
+	f.client = &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(budget, nil)}
 	return f
 }
 
@@ -62,7 +65,7 @@ func TestExactAmountPays(t *testing.T) {
 		t.Run(amt.String(), func(t *testing.T) {
 			f := newExactFixture(t, payments.Budget{Total: 1_000_000})
 			fac := f.seller.Facilitator()
-			payer := f.client.Wallet.Address()
+			payer := f.client.Signers[0].(*wallet.EVMKey).Address()
 			before := fac.Balance(payer)
 			res, err := f.tip(t, amt, payments.Limit{MaxPrice: 50_000}, false)
 			if err != nil {

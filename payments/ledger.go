@@ -35,8 +35,12 @@ type Reservation struct {
 	// Amount is in Currency's atomic units.
 	Amount  Amount
 	Network Network
-	PayTo   string
-	Asset   string
+	// NetworkName is how people call Network ("Base Sepolia"), for
+	// messages; empty: its id.
+	NetworkName string
+	// PayTo and Asset are in their family's canonical form.
+	PayTo string
+	Asset string
 	// Currency is the asset's: how Amount reads and which budgets count it.
 	// The zero value is USDC.
 	Currency Currency
@@ -67,13 +71,13 @@ const (
 // IsTip says whether the reservation is a tip.
 func (r Reservation) IsTip() bool { return r.Kind == KindTip }
 
-// Signed records the authorization before it leaves the process: once it is
-// written, the payment counts until proven unused.
+// Signed records the signed payment before it leaves the process: once it
+// is written, the payment counts until proven unused.
 type Signed struct {
-	Nonce       string // 0x + 64 hex digits
-	ValidAfter  time.Time
-	ValidBefore time.Time
-	Payer       string // the wallet's address
+	// Proof is what its scheme proves the payment's fate with later: the
+	// family, the scheme, the payer, the id on chain (EVM: the nonce), the
+	// expiry and the family's own record.
+	Proof Proof
 	// Header and Payload are the payment header's name and the exact value
 	// sent (every resend carries the same one).
 	Header      string
@@ -215,7 +219,8 @@ type Ledger interface {
 	Release(ctx context.Context, id, reason string) error
 	// ReleaseUnsent frees a signed payment whose authorization provably never
 	// left the process (the connection to send it was never made), and
-	// forgets the signed payload. It fails unless the payment is signed.
+	// forgets the signed payload and the proof's own record (which may hold
+	// the signed transaction). It fails unless the payment is signed.
 	ReleaseUnsent(ctx context.Context, id, reason string) error
 	// Summary reports the budget.
 	Summary(ctx context.Context) (Summary, error)
@@ -226,9 +231,9 @@ type Ledger interface {
 
 // Counts says whether a payment in state s counts against the budgets:
 // every state but released. A rejected payment counts like an unknown one:
-// a seller that refused an authorization it holds may still settle it, and
-// its expiry proves nothing until the chain shows the nonce unused at a
-// block past validBefore.
+// a seller that refused a signed payment it holds may still settle it, and
+// its expiry proves nothing until the chain proves it unusable (EVM: the
+// nonce unused at a block past validBefore).
 func (s State) Counts() bool {
 	switch s {
 	case StateReserved, StateSigned, StateSettled, StateUnknown, StateRejected:
@@ -464,7 +469,7 @@ func (l *MemoryLedger) release(id string, from State, reason, only string) error
 		return fmt.Errorf("ledger: payment %s is %s; %s", id, row.state, only)
 	}
 	row.state, row.reason = StateReleased, reason
-	row.signed.Header, row.signed.Payload = "", ""
+	row.signed.Header, row.signed.Payload, row.signed.Proof.Data = "", "", nil
 	return nil
 }
 

@@ -52,7 +52,7 @@ func TestMemoryLedgerStates(t *testing.T) {
 	id3, _ := l.Reserve(ctx, Reservation{Amount: 30})
 	id4, _ := l.Reserve(ctx, Reservation{Amount: 5})
 	for _, id := range []string{id1, id2, id3} {
-		if err := l.MarkSigned(ctx, id, Signed{Nonce: "0x1", ValidBefore: now.Add(time.Minute)}); err != nil {
+		if err := l.MarkSigned(ctx, id, Signed{Proof: Proof{ID: "0x1", Deadline: now.Add(time.Minute)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

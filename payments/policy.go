@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // DefaultPerCall is the per-call cap when the registry sets none: 0.10 USDC.
@@ -47,20 +47,6 @@ type AssetPolicy struct {
 	Setting string
 }
 
-// asset returns the asset at addr on network n that the policy may pay in:
-// the USDC x402-mcp knows there, or a declared one.
-func (p *Policy) asset(n Network, addr common.Address) (Asset, bool) {
-	if known, ok := KnownUSDC(n); ok && known.Address == addr {
-		return known, true
-	}
-	for _, a := range p.Assets {
-		if a.Network == n && a.Address == addr {
-			return a.Asset, true
-		}
-	}
-	return Asset{}, false
-}
-
 // declared returns the declared asset of currency c, or nil.
 func (p *Policy) declared(c Currency) *AssetPolicy {
 	for i := range p.Assets {
@@ -78,6 +64,8 @@ type Limit struct {
 	// MaxPrice is the entry's max_price; zero means the per-call cap alone.
 	MaxPrice Amount
 	// Pins: when set, a requirement that differs is refused before signing.
+	// PayTo and Asset are addresses as the catalog writes them, compared in
+	// their family's canonical form.
 	PayTo   string // address
 	Network Network
 	Asset   string // token address
@@ -207,24 +195,32 @@ type Option struct {
 	Asset   string `json:"asset"`
 	// Symbol and Decimals say how Price reads; empty for an asset the
 	// policy does not know.
-	Symbol      string   `json:"symbol,omitempty"`
-	Decimals    int      `json:"decimals,omitempty"`
-	Payable     bool     `json:"payable"`
-	Reason      string   `json:"reason,omitempty"` // why not payable
-	code        Code     // which refusal, for choosing the error
-	domain      Domain   // EIP-712 domain, when payable
-	network     Network  // parsed network, when payable
-	cur         Currency // the asset's currency, when the policy knows it
-	flowPenalty int      // 0 for the authorization flow, 1 for upfront
+	Symbol   string `json:"symbol,omitempty"`
+	Decimals int    `json:"decimals,omitempty"`
+	Payable  bool   `json:"payable"`
+	Reason   string `json:"reason,omitempty"` // why not payable
+	code     Code   // which refusal, for choosing the error
+	// terms are the scheme's judgement; their Scheme is nil until one
+	// judged the option.
+	terms Terms
 }
 
 // Currency returns how the option's price reads (the zero Currency, USDC,
 // for an asset the policy does not know).
-func (o *Option) Currency() Currency { return o.cur }
+func (o *Option) Currency() Currency { return o.terms.Currency }
+
+// Evaluate judges every option of pr under the policy and lim with the
+// schemes s and the wallet's signers w (an option of a family w holds no
+// key of is not payable), and returns them with the one a call would pay
+// (the cheapest payable one), or nil. It signs nothing.
+func (p *Policy) Evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim Limit) ([]Option, *Option) {
+	return p.evaluate(s, w, pr, lim)
+}
 
 // evaluate judges every requirement and returns them with the cheapest payable
-// one, or nil. Ties go to the authorization flow, then to the seller's order.
-func (p *Policy) evaluate(pr *PaymentRequired, lim Limit) ([]Option, *Option) {
+// one, or nil. Ties go to the lower rank (EVM: the authorization flow), then
+// to the seller's order.
+func (p *Policy) evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim Limit) ([]Option, *Option) {
 	ceiling, capName := p.cap(lim)
 	opts := make([]Option, len(pr.Accepts))
 	var best *Option
@@ -232,87 +228,46 @@ func (p *Policy) evaluate(pr *PaymentRequired, lim Limit) ([]Option, *Option) {
 		r := &pr.Accepts[i]
 		o := &opts[i]
 		*o = Option{Index: i, Scheme: r.Scheme, Network: r.Network, Price: r.Price(), PayTo: r.PayTo, Asset: r.Asset}
-		o.code, o.Reason = p.judge(r, lim, ceiling, capName, o)
+		o.code, o.Reason = p.judge(s, w, r, pr.X402Version, lim, ceiling, capName, o)
 		o.Payable = o.Reason == ""
 		if !o.Payable {
 			continue
 		}
-		if best == nil || o.Amount < best.Amount || o.Amount == best.Amount && o.flowPenalty < best.flowPenalty {
+		if best == nil || o.Amount < best.Amount || o.Amount == best.Amount && o.terms.Rank < best.terms.Rank {
 			best = o
 		}
 	}
 	return opts, best
 }
 
-func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
-	if r.Scheme != "exact" {
-		return CodeUnsupported, fmt.Sprintf("scheme %q is not supported (x402-mcp pays the exact scheme)", Sanitize(r.Scheme, 40))
+// judge judges one requirement: the scheme and network (Schemes.route),
+// the allowed networks and the network pin, a key of the family in the
+// wallet, then the scheme's own judgement
+// (Scheme.Judge: extra, addresses, pins, the asset), then the price.
+func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
+	sc, n, ref := s.route(r)
+	if ref != nil {
+		return ref.Code, ref.Message
 	}
-	n, err := ParseNetwork(r.Network)
-	if err != nil {
-		return CodeUnsupported, fmt.Sprintf("network %q is not a supported EVM network", Sanitize(r.Network, 60))
-	}
-	o.network = n
 	o.Network = string(n)
 	if lim.Network != "" && n != lim.Network {
 		return CodeNotAllowed, fmt.Sprintf("network %s differs from the network pinned for %s (%s)", n, lim.Tool, lim.Network)
 	}
 	if !p.allows(n) {
-		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is not in the allowed networks (defaults.networks in registry.yaml)", n, n.Name())
+		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is not in the allowed networks (defaults.networks in registry.yaml)", n, sc.Family().NetworkName(n))
 	}
-	extra, err := r.evmExtra()
-	if err != nil {
-		return CodeUnsupported, "extra is malformed: " + err.Error()
+	if fam := sc.Family(); w.For(fam.Name()) == nil {
+		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is a %s network and the wallet holds no %s key (the README's section The wallet says how to add one)", n, fam.NetworkName(n), fam.Title(), fam.Title())
 	}
-	switch extra.PaymentFlow {
-	case "", "authorization":
-	case "upfront":
-		o.flowPenalty = 1
-	default:
-		return CodeUnsupported, fmt.Sprintf("paymentFlow %q is not supported", Sanitize(extra.PaymentFlow, 40))
+	want := Want{Tool: lim.Tool, PayTo: lim.PayTo, Asset: lim.Asset, Currency: lim.Currency, Assets: p.Assets}
+	t, refusal := sc.Judge(r, n, want)
+	if t.Currency != (Currency{}) {
+		o.Symbol, o.Decimals = t.Currency.Symbol, t.Currency.Decimals
 	}
-	if m := extra.AssetTransferMethod; m != "" && m != "eip3009" {
-		return CodeUnsupported, fmt.Sprintf("assetTransferMethod %q is not supported (x402-mcp signs EIP-3009)", Sanitize(m, 40))
+	if refusal != nil {
+		o.terms.Currency = t.Currency
+		return refusal.Code, refusal.Message
 	}
-	if !common.IsHexAddress(r.PayTo) {
-		return CodeUnsupported, fmt.Sprintf("payTo %q is not an address", Sanitize(r.PayTo, 60))
-	}
-	if lim.PayTo != "" && !strings.EqualFold(lim.PayTo, r.PayTo) {
-		return CodeNotAllowed, fmt.Sprintf("payee %s is not the payee pinned for %s (%s)", r.PayTo, lim.Tool, lim.PayTo)
-	}
-	if !common.IsHexAddress(r.Asset) {
-		return CodeUnsupported, fmt.Sprintf("asset %q is not a token address", Sanitize(r.Asset, 60))
-	}
-	addr := common.HexToAddress(r.Asset)
-	want := lim.Currency.or()
-	if !want.Valid() {
-		return CodeNotAllowed, fmt.Sprintf("the amounts of %s cannot be read yet (its decimals are not known): the operator must declare decimals under assets: or give an rpc: endpoint to read them", Sanitize(want.Symbol, 40))
-	}
-	asset, found := p.asset(n, addr)
-	if found {
-		o.cur = asset.Currency()
-		o.Symbol, o.Decimals = o.cur.Symbol, o.cur.Decimals
-	}
-	switch {
-	case lim.Asset != "" && !strings.EqualFold(lim.Asset, r.Asset):
-		return CodeNotAllowed, fmt.Sprintf("asset %s is not the asset pinned for %s (%s)", r.Asset, lim.Tool, lim.Asset)
-	case !found && lim.Asset != "":
-		return CodeNotAllowed, fmt.Sprintf("asset %s on %s is pinned for %s, but it is not the USDC x402-mcp knows there and is not declared under assets: in registry.yaml (its symbol, decimals and budget)", r.Asset, n, lim.Tool)
-	case !found:
-		return CodeNotAllowed, fmt.Sprintf("asset %s is not USDC on %s; declare it under assets: in registry.yaml and pin it with `asset:` in the entry to pay it", r.Asset, n)
-	case o.cur != want && want.IsUSDC():
-		return CodeNotAllowed, fmt.Sprintf("asset %s on %s is %s, not USDC, the currency %s is priced in; pin it with `asset:` in an entry priced in it", r.Asset, n, o.cur.Symbol, lim.Tool)
-	case o.cur != want:
-		return CodeNotAllowed, fmt.Sprintf("asset %s on %s is %s, not the %s that %s is priced in", r.Asset, n, o.cur.Symbol, want.Symbol, lim.Tool)
-	}
-	d := Domain{Name: extra.Name, Version: extra.Version, ChainID: n.ChainID(), VerifyingContract: addr}
-	if d.Name == "" || d.Version == "" {
-		if asset.Name == "" || asset.Version == "" {
-			return CodeUnsupported, "extra.name and extra.version (the token's EIP-712 domain) are missing"
-		}
-		d.Name, d.Version = asset.Name, asset.Version
-	}
-	o.domain = d
 	amt, err := ParseAtomic(r.Price())
 	if err != nil {
 		return CodeBadChallenge, "price " + err.Error()
@@ -320,8 +275,9 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 	if amt == 0 {
 		return CodeBadChallenge, "price is zero"
 	}
-	cur := o.cur
+	cur := t.Currency
 	o.Amount, o.Price = amt, cur.Decimal(amt)
+	o.terms.Currency = cur
 	if lim.ExactAmount != 0 && amt != lim.ExactAmount {
 		return CodePriceMismatch, fmt.Sprintf("the seller asks %s, not %s (%s)", cur.Format(amt), cur.Format(lim.ExactAmount), lim.exactWhat())
 	}
@@ -331,6 +287,8 @@ func (p *Policy) judge(r *Requirement, lim Limit, ceiling Amount, capName string
 	if r.MaxTimeoutSeconds < 0 {
 		return CodeBadChallenge, "maxTimeoutSeconds is negative"
 	}
+	t.Scheme, t.Requirement, t.Version, t.Network, t.Amount = sc, r, version, n, amt
+	o.terms = t
 	return "", ""
 }
 

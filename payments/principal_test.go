@@ -124,7 +124,7 @@ func TestPrincipalFromContext(t *testing.T) {
 	if PrincipalFrom(ctx) != "team-a" || c.PrincipalFor(ctx) != "team-a" {
 		t.Fatalf("principal in ctx: %q %q", PrincipalFrom(ctx), c.PrincipalFor(ctx))
 	}
-	if r := c.reservation(ctx, Limit{}, &Option{}, &Requirement{}, "GET http://seller.test/x", "seller.test:80"); r.Principal != "team-a" {
+	if r := c.reservation(ctx, Limit{}, &Option{}, "GET http://seller.test/x", "seller.test:80"); r.Principal != "team-a" {
 		t.Fatalf("reservation principal %q", r.Principal)
 	}
 }

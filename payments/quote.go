@@ -3,6 +3,8 @@ package payments
 import (
 	"context"
 	"net/http"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Quote is what a seller asks for a request, judged by the policy, with
@@ -56,18 +58,19 @@ func (c *Client) quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 		q.Free = true
 		return q, nil
 	}
-	pr, err := ParseChallenge(res.Header, res.Body)
+	pr, err := x402.ParseChallenge(res.Header, res.Body)
 	if err != nil {
 		q.Reason = "the seller's 402 is malformed: " + err.Error()
 		return q, nil
 	}
 	q.X402Version = pr.X402Version
-	opts, best := c.Policy.evaluate(pr, lim)
+	opts, best := c.Policy.evaluate(c.Schemes, c.Signers, pr, lim)
 	q.Options, q.Chosen = opts, best
-	if best != nil && !best.cur.IsUSDC() {
-		q.Currency, q.BudgetLeft = best.cur, 0
+	if best != nil && !best.Currency().IsUSDC() {
+		cur := best.Currency()
+		q.Currency, q.BudgetLeft = cur, 0
 		for _, a := range sum.Assets {
-			if a.Currency.Budget == best.cur.Budget {
+			if a.Currency.Budget == cur.Budget {
 				q.BudgetLeft = a.Left()
 			}
 		}
@@ -78,7 +81,7 @@ func (c *Client) quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 	case best.Amount > q.BudgetLeft:
 		q.Reason = "the price " + q.Currency.Format(best.Amount) + " is more than the budget left (" + q.Currency.Format(q.BudgetLeft) + ")"
 	default:
-		r := c.reservation(ctx, lim, best, &pr.Accepts[best.Index], requestName(req, lim.Redaction), HostPort(req.URL))
+		r := c.reservation(ctx, lim, best, requestName(req, lim.Redaction), HostPort(req.URL))
 		spent, err := c.Ledger.Spent(ctx, r)
 		if err != nil {
 			return nil, err

@@ -9,9 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // TestFailedReceiptReasonHidesSecrets: a seller that delivers with a
@@ -23,19 +26,19 @@ func TestFailedReceiptReasonHidesSecrets(t *testing.T) {
 	const secret = "pathsecret8d41c2"
 	seller := localseller.New(localseller.Config{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(payments.HeaderPaymentSignature) == "" {
+		if r.Header.Get(x402.HeaderPaymentSignature) == "" {
 			r = r.Clone(r.Context())
 			r.URL.Path = strings.Replace(r.URL.Path, "/"+secret, "", 1)
 			seller.Handler().ServeHTTP(w, r)
 			return
 		}
 		receipt := `{"success":false,"errorReason":"could not settle ` + r.URL.Path + `","network":"eip155:84532"}`
-		w.Header().Set(payments.HeaderPaymentResponse, base64.StdEncoding.EncodeToString([]byte(receipt)))
+		w.Header().Set(x402.HeaderPaymentResponse, base64.StdEncoding.EncodeToString([]byte(receipt)))
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	}))
 	t.Cleanup(up.Close)
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +48,7 @@ func TestFailedReceiptReasonHidesSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = book.Close() })
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book}
 
 	sent := up.URL + "/" + secret + "/v2/weather/paris"
 	red := payments.NewRedaction(sent, up.URL+"/${KEY}/v2/weather/paris")

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestRefusedPaymentStaysCounted: the seller answers the paid request with a

@@ -18,11 +18,11 @@ func TestSessionFromContext(t *testing.T) {
 	if SessionFrom(ctx) != "token:abcd1234" || c.SessionFor(ctx) != "token:abcd1234" {
 		t.Fatalf("session in ctx: %q %q", SessionFrom(ctx), c.SessionFor(ctx))
 	}
-	r := c.reservation(ctx, Limit{Session: "explicit"}, &Option{}, &Requirement{}, "GET http://seller.test/x", "seller.test:80")
+	r := c.reservation(ctx, Limit{Session: "explicit"}, &Option{}, "GET http://seller.test/x", "seller.test:80")
 	if r.Session != "explicit" {
 		t.Fatalf("Limit.Session wins: %q", r.Session)
 	}
-	if r := c.reservation(ctx, Limit{}, &Option{}, &Requirement{}, "GET http://seller.test/x", "seller.test:80"); r.Session != "token:abcd1234" {
+	if r := c.reservation(ctx, Limit{}, &Option{}, "GET http://seller.test/x", "seller.test:80"); r.Session != "token:abcd1234" {
 		t.Fatalf("ctx session: %q", r.Session)
 	}
 }

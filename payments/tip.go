@@ -2,7 +2,6 @@ package payments
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/facilitator"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Tipping is the operator's tipping section of registry.yaml, validated:
@@ -21,9 +21,11 @@ import (
 type Tipping struct {
 	// Network is the CAIP-2 network tips are paid on; the policy must allow it.
 	Network Network
-	// Asset is the token and Domain its EIP-712 domain (name, version).
-	Asset  common.Address
-	Domain Domain
+	// Family is the network's family: it reads recipients' addresses.
+	Family Family
+	// Asset is the token, with what its family needs to pay in it (EVM:
+	// the EIP-712 domain in Name and Version).
+	Asset Asset
 	// Currency is the token's: the unit of the caps, the tip budget and
 	// every tip (the zero value is USDC).
 	Currency Currency
@@ -53,16 +55,17 @@ type Tipping struct {
 
 // Recipient is a named address of the address book.
 type Recipient struct {
-	Name    string
-	Address common.Address
+	Name string
+	// Address is in its family's canonical form.
+	Address string
 }
 
 // String names the recipient: "alice (0x…)" or the bare address.
 func (r Recipient) String() string {
 	if r.Name == "" {
-		return r.Address.Hex()
+		return r.Address
 	}
-	return r.Name + " (" + r.Address.Hex() + ")"
+	return r.Name + " (" + r.Address + ")"
 }
 
 // MaxTipNote caps a tip's note, in bytes.
@@ -113,14 +116,15 @@ func (t *TipInfo) why(amt Amount) string {
 
 // Recipient names the payee for messages: "alice (0x…)" or the address.
 func (t *TipInfo) Recipient(payTo string) string {
-	return Recipient{Name: t.Name, Address: common.HexToAddress(payTo)}.String()
+	return Recipient{Name: t.Name, Address: payTo}.String()
 }
 
 // Resolve finds who a tip goes to: an address-book name (case-insensitive,
-// surrounding space and one leading @ ignored) or, when AllowAddresses, a
-// 0x address (EIP-55 checksum checked when mixed case). An address that is
-// in the book resolves to its name. Anything else is an *Error with
-// CodeUnknownRecipient.
+// surrounding space and one leading @ ignored) or, when AllowAddresses, an
+// address of the tipping network's family, as Family.CheckAddress reads it
+// (EVM: 0x and 40 hex digits, the EIP-55 checksum checked when mixed case).
+// An address that is in the book resolves to its name. Anything else is an
+// *Error with CodeUnknownRecipient.
 func (t *Tipping) Resolve(s string) (Recipient, *Error) {
 	in := strings.TrimSpace(s)
 	name := strings.TrimPrefix(in, "@")
@@ -129,34 +133,34 @@ func (t *Tipping) Resolve(s string) (Recipient, *Error) {
 			return r, nil
 		}
 	}
-	if strings.HasPrefix(in, "0x") || strings.HasPrefix(in, "0X") {
-		addr, err := ParseAddress(in)
-		if err != nil {
-			return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
-				"%s. Nothing was signed. %s", err.Error(), t.known())}
-		}
-		for _, r := range t.Recipients {
-			if r.Address == addr {
-				return r, nil
-			}
-		}
-		if !t.AllowAddresses {
-			return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
-				"%s is not in the address book, and the operator allows tips only to it (tipping.allow_addresses: false). Nothing was signed. %s",
-				addr.Hex(), t.known())}
-		}
-		return Recipient{Address: addr}, nil
+	addr, err := t.Family.CheckAddress(in)
+	switch {
+	case errors.Is(err, ErrNotAddress):
+		return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
+			"%q is not a recipient x402-mcp knows. Nothing was signed. %s Names are not looked up anywhere else (no ENS, no handles): ask the user for the recipient's %s, or the operator to add it to tipping.recipients.",
+			Sanitize(in, 80), t.known(), t.Family.AddressName())}
+	case err != nil:
+		return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
+			"%s. Nothing was signed. %s", err.Error(), t.known())}
 	}
-	return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
-		"%q is not a recipient x402-mcp knows. Nothing was signed. %s Names are not looked up anywhere else (no ENS, no handles): ask the user for the recipient's 0x address, or the operator to add it to tipping.recipients.",
-		Sanitize(in, 80), t.known())}
+	for _, r := range t.Recipients {
+		if r.Address == addr {
+			return r, nil
+		}
+	}
+	if !t.AllowAddresses {
+		return Recipient{}, &Error{Code: CodeUnknownRecipient, Charged: NotCharged, Message: fmt.Sprintf(
+			"%s is not in the address book, and the operator allows tips only to it (tipping.allow_addresses: false). Nothing was signed. %s",
+			addr, t.known())}
+	}
+	return Recipient{Address: addr}, nil
 }
 
 // known lists the address book for refusals.
 func (t *Tipping) known() string {
 	if len(t.Recipients) == 0 {
 		if t.AllowAddresses {
-			return "The address book is empty: give a 0x address."
+			return "The address book is empty: give a " + t.Family.AddressName() + "."
 		}
 		return "The address book is empty."
 	}
@@ -170,7 +174,7 @@ func (t *Tipping) known() string {
 	}
 	s := "Known recipients: " + strings.Join(names, ", ") + "."
 	if t.AllowAddresses {
-		s += " A 0x address is accepted too."
+		s += " A " + t.Family.AddressName() + " is accepted too."
 	}
 	return s
 }
@@ -183,24 +187,6 @@ func (t *Tipping) Names() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// ParseAddress reads a 0x address: 40 hex digits, and when written in mixed
-// case, a valid EIP-55 checksum (a typo in a checksummed address is caught
-// instead of paying a stranger). The zero address is refused.
-func ParseAddress(s string) (common.Address, error) {
-	if !common.IsHexAddress(s) || !(strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X")) {
-		return common.Address{}, fmt.Errorf("%q is not an address: write 0x and 40 hex digits", Sanitize(s, 80))
-	}
-	hexPart := s[2:]
-	a := common.HexToAddress(s)
-	if hexPart != strings.ToLower(hexPart) && hexPart != strings.ToUpper(hexPart) && a.Hex() != "0x"+hexPart {
-		return common.Address{}, fmt.Errorf("%s has a bad EIP-55 checksum (mixed case that does not match): check it for a typo; the checksummed form of what was written is %s", s, a.Hex())
-	}
-	if a == (common.Address{}) {
-		return common.Address{}, fmt.Errorf("the zero address burns what it receives: it cannot be tipped")
-	}
-	return a, nil
 }
 
 // TipRequest is one tip to send.
@@ -259,6 +245,15 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	if t == nil {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: "tipping is not configured: the operator must add a tipping: section to registry.yaml. Nothing was signed."}
 	}
+	if t.Family == nil {
+		f := c.Schemes.Families().Family(t.Network)
+		if f == nil {
+			return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("tipping.network %s is not a network x402-mcp pays on. Nothing was signed.", t.Network)}
+		}
+		cp := *t
+		cp.Family = f
+		t = &cp
+	}
 	note, perr := tipNote(req.Note)
 	if perr != nil {
 		return nil, perr
@@ -270,19 +265,19 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	if perr != nil {
 		return nil, perr
 	}
-	switch rec.Address {
-	case c.Wallet.Address():
+	if s := c.Signers.For(t.Family.Name()); s != nil && s.Payer() == rec.Address {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("%s is x402-mcp's own wallet: a tip to itself would move nothing. Nothing was signed.", rec)}
-	case t.Asset:
+	}
+	if rec.Address == t.Asset.Address {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("%s is the token contract itself, not a person: tokens sent there are lost. Nothing was signed.", rec)}
 	}
-	pr, err := t.challenge(rec.Address, req.Amount)
+	pr, err := c.tipChallenge(t, rec.Address, req.Amount)
 	if err != nil {
 		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not build the tip's payment requirements; nothing was signed"}
 	}
 	host := facilitatorHost(t.Facilitator)
 	lim := Limit{
-		Tool: req.Tool, PayTo: rec.Address.Hex(), Network: t.Network, Asset: t.Asset.Hex(), Currency: t.Currency.or(), CallID: req.CallID,
+		Tool: req.Tool, PayTo: rec.Address, Network: t.Network, Asset: t.Asset.Address, Currency: t.Currency.or(), CallID: req.CallID,
 		Description: "a tip to " + rec.String() + ", paid through the facilitator at " + host,
 		Tip:         &TipInfo{Name: rec.Name, Note: note, Cap: t.MaxTip, AutoApproveUpTo: t.AutoApproveUpTo, Facilitator: host, Currency: t.Currency.or()},
 		Redaction:   t.FacilitatorRedaction,
@@ -296,7 +291,10 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	// The tip goes on even if the call is cancelled meanwhile (the human
 	// approved it), bounded by the facilitator's timeout.
 	bg := context.WithoutCancel(ctx)
-	fc := &FacilitatorClient{URL: t.Facilitator, Header: t.FacilitatorHeader, Redaction: t.FacilitatorRedaction, HTTP: c.httpClient(), Timeout: t.Timeout}
+	fc := &facilitator.Client{URL: t.Facilitator, Header: t.FacilitatorHeader, HTTP: c.httpClient(), Timeout: t.Timeout}
+	if red := t.FacilitatorRedaction; red != nil {
+		fc.Redactor, fc.ShownURL = red, red.URL
+	}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
 	// failed returns e, or, when the chain showed the tip used (e is nil),
 	// the settled tip.
@@ -319,10 +317,10 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 		return failed(p.tipFailed(bg, err, rec, host))
 	}
 	switch {
-	case sr.Success || sr.ErrorReason == ReasonSettlementPending:
+	case sr.Success || sr.ErrorReason == x402.ReasonSettlementPending:
 		// Delivered records settled (or pending, which counts as paid).
 		res.Charged, res.Receipt = p.Delivered(bg, sr)
-		c.log().Info("tipped", "amount", p.Receipt.Currency().Format(p.Receipt.Amount), "to", rec.Address.Hex(), "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
+		c.log().Info("tipped", "amount", p.Receipt.Currency().Format(p.Receipt.Amount), "to", rec.Address, "ledger", p.Receipt.LedgerID, "tx", p.Receipt.Transaction)
 		return res, nil
 	case nonceUsed(sr.ErrorReason) || sr.ErrorReason == "unexpected_settle_error" || sr.ErrorReason == "":
 		// The authorization may have been used (by this settle, a replay,
@@ -343,24 +341,19 @@ func tipNote(s string) (string, *Error) {
 	return n, nil
 }
 
-// challenge is the payment requirement a tip pays: the exact scheme on the
-// tipping network, the amount to the recipient, with the token's EIP-712
-// domain in extra.
-func (t *Tipping) challenge(to common.Address, amt Amount) (*PaymentRequired, error) {
-	extra, err := json.Marshal(EVMExtra{Name: t.Domain.Name, Version: t.Domain.Version})
+// tipChallenge is the payment requirement a tip pays, as the tipping
+// network's exact scheme states it (Scheme.Offer): the amount to the
+// recipient, valid for DefaultTipValidity seconds.
+func (c *Client) tipChallenge(t *Tipping, to string, amt Amount) (*x402.PaymentRequired, error) {
+	sc := c.Schemes.Lookup(t.Family.Name(), x402.SchemeExact)
+	if sc == nil {
+		return nil, fmt.Errorf("no exact scheme of the %s family is configured", t.Family.Name())
+	}
+	r, err := sc.Offer(Offer{Network: t.Network, Asset: t.Asset, PayTo: to, Amount: amt, Timeout: DefaultTipValidity * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	r := Requirement{
-		Scheme: "exact", Network: string(t.Network), Amount: amt.Atomic(), Asset: t.Asset.Hex(), PayTo: to.Hex(),
-		MaxTimeoutSeconds: DefaultTipValidity, Extra: extra,
-	}
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	r.Raw = raw
-	return &PaymentRequired{X402Version: 2, Accepts: []Requirement{r}}, nil
+	return &x402.PaymentRequired{X402Version: 2, Accepts: []x402.Requirement{r}}, nil
 }
 
 // facilitatorHost is the facilitator's host:port: the tip's host in the
@@ -395,7 +388,7 @@ func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Re
 	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(p.red.Text(reason), 120), "ledger", p.Receipt.LedgerID)
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the facilitator at %s refused the tip of %s to %s at /%s (%s) and reported no settlement. x402-mcp did not sign again. The facilitator received the signed authorization, valid until %s, so the tip stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). Do not tip again blindly: check x402_spend_history first, and fix the cause (for example the wallet's balance).",
-		host, p.Receipt.Currency().Format(p.Receipt.Amount), rec, op, why, p.validBefore.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+		host, p.Receipt.Currency().Format(p.Receipt.Amount), rec, op, why, p.proof.Deadline.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
 }
 
 // tipUnknown records an ambiguous outcome: the tip may have settled. It
@@ -410,7 +403,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 	p.c.log().Warn("tip outcome unknown", "ledger", rc.LedgerID, "why", Sanitize(what, 300))
 	return &Error{Code: CodeOutcomeUnknown, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
 		"%s after the signed tip of %s to %s was sent to the facilitator at %s. The tip may have settled. x402-mcp did not sign again. Do not tip again blindly: it could pay twice. Check x402_spend_history later or ask the operator to reconcile (ledger %s; the authorization expires at %s).",
-		what, rc.Currency().Format(rc.Amount), rec, host, rc.LedgerID, p.validBefore.UTC().Format(time.RFC3339))}
+		what, rc.Currency().Format(rc.Amount), rec, host, rc.LedgerID, p.proof.Deadline.UTC().Format(time.RFC3339))}
 }
 
 // tipNeverSent releases a tip whose /verify request could not even be sent.
@@ -425,7 +418,7 @@ func (p *Pending) tipUnknown(ctx context.Context, what string, rec Recipient, ho
 // the first request. The one other copy, the ledger's, is cleared by
 // ReleaseUnsent. If that fails the tip stays signed, and counted, until
 // reconciliation.
-func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Recipient, host string) *Error {
+func (p *Pending) tipNeverSent(ctx context.Context, fe *facilitator.Error, rec Recipient, host string) *Error {
 	id := p.Receipt.LedgerID
 	e := &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: fe, Receipt: p.Receipt}
 	if err := p.c.Ledger.ReleaseUnsent(ctx, id, Sanitize("never sent: "+fe.Error(), 300)); err != nil {
@@ -445,7 +438,7 @@ func (p *Pending) tipNeverSent(ctx context.Context, fe *FacilitatorError, rec Re
 // tipFailed records a facilitator request that got no usable answer. It
 // returns nil when the chain shows the tip used (see tipUnknown).
 func (p *Pending) tipFailed(ctx context.Context, err error, rec Recipient, host string) *Error {
-	var fe *FacilitatorError
+	var fe *facilitator.Error
 	if !errors.As(err, &fe) {
 		return p.tipUnknown(ctx, "the facilitator request failed ("+safeErr(err, p.red)+")", rec, host)
 	}

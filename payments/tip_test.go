@@ -16,11 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 var (
@@ -62,10 +67,10 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 		body, _ := io.ReadAll(r.Body)
 		op := strings.TrimPrefix(r.URL.Path, "/")
 		var req struct {
-			PaymentPayload payments.PaymentPayload `json:"paymentPayload"`
+			PaymentPayload x402.PaymentPayload `json:"paymentPayload"`
 		}
 		_ = json.Unmarshal(body, &req)
-		a := req.PaymentPayload.Payload.Authorization
+		a := evm.MustPayload(req.PaymentPayload.Payload).Authorization
 		f.mu.Lock()
 		f.seen = append(f.seen, facRequest{op: op, nonce: a.Nonce, to: a.To, value: a.Value, body: string(body)})
 		mis := f.misbehave
@@ -84,7 +89,7 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.srv.Close)
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,12 +101,12 @@ func newTipFixture(t *testing.T, budget payments.Budget, funds payments.Amount) 
 	t.Cleanup(func() { book.Close() })
 	f.book = book
 	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 10_000, Budget: budget}
-	f.client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "s"}
-	usdc, _ := payments.KnownUSDC("eip155:84532")
+	f.client = &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "s"}
+	usdc, _ := evm.KnownUSDC("eip155:84532")
 	f.tips = &payments.Tipping{
-		Network: "eip155:84532", Asset: usdc.Address, Domain: payments.Domain{Name: usdc.Name, Version: usdc.Version},
+		Network: "eip155:84532", Family: evm.Family{}, Asset: usdc,
 		Facilitator: f.srv.URL, PerDay: budget.TipPerDay, MaxTip: 2_000_000, AllowAddresses: true, Timeout: 2 * time.Second,
-		Recipients: []payments.Recipient{{Name: "alice", Address: alice}},
+		Recipients: []payments.Recipient{{Name: "alice", Address: alice.Hex()}},
 	}
 	return f
 }
@@ -155,13 +160,13 @@ func TestTipSettles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Charged != payments.Charged || res.Receipt.State != "settled" || res.Receipt.Transaction == "" || res.Recipient.Address != alice || res.Note != "great article, thanks" {
+	if res.Charged != payments.Charged || res.Receipt.State != "settled" || res.Receipt.Transaction == "" || res.Recipient.Address != alice.Hex() || res.Note != "great article, thanks" {
 		t.Fatalf("result %+v receipt %+v", res, res.Receipt)
 	}
 	if got := f.fac.Balance(alice); got != 1_500_000 {
 		t.Fatalf("alice holds %s, want exactly 1.5", got)
 	}
-	if got := f.fac.Balance(f.client.Wallet.Address()); got != 8_500_000 {
+	if got := f.fac.Balance(f.client.Signers[0].(*wallet.EVMKey).Address()); got != 8_500_000 {
 		t.Fatalf("the wallet holds %s", got)
 	}
 	if asked.Load() != 1 || question.Tip == nil || question.Tip.Name != "alice" || question.Tip.Note != "great article, thanks" || question.Amount != 1_500_000 || question.PayTo != alice.Hex() {
@@ -480,6 +485,28 @@ func TestTipsUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if paid.Load() != 3 || refused.Load() != 9 || f.fac.Balance(alice) != 900_000 {
 		t.Fatalf("paid %d refused %d; alice holds %s", paid.Load(), refused.Load(), f.fac.Balance(alice))
+	}
+}
+
+// TestTipFamilyFromTheNetwork: a tipping section built without its family
+// (not by the catalog) tips through the family of its network, as the
+// client's schemes know it; a network of no family is refused, nothing
+// signed.
+func TestTipFamilyFromTheNetwork(t *testing.T) {
+	f := newTipFixture(t, payments.Budget{Total: 10_000_000, TipPerDay: 5_000_000}, 10_000_000)
+	f.client.Approve = func(context.Context, payments.ApprovalRequest) error { return nil }
+	f.tips.Family = nil
+	res, err := f.client.Tip(context.Background(), f.tips, payments.TipRequest{Tool: "x402_tip", To: "alice", Amount: 100_000})
+	if err != nil || res.Charged != payments.Charged || f.fac.Balance(alice) != 100_000 {
+		t.Fatalf("tip without the family set: %+v %v", res, err)
+	}
+	f.tips.Network = "tst:1"
+	_, err = f.client.Tip(context.Background(), f.tips, payments.TipRequest{Tool: "x402_tip", To: "alice", Amount: 100_000})
+	if pe, ok := payments.AsError(err); !ok || pe.Code != payments.CodeNotAllowed || pe.Charged != payments.NotCharged || !strings.Contains(pe.Message, "tipping.network tst:1 is not a network x402-mcp pays on") {
+		t.Fatalf("a network of no family: %v", err)
+	}
+	if n := len(f.requests()); n != 2 {
+		t.Fatalf("the facilitator got %d requests, want the first tip's verify and settle", n)
 	}
 }
 

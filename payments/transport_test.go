@@ -9,8 +9,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestHTTPClientReusesConnections: NewHTTPClient keeps connections to a
@@ -52,13 +55,13 @@ func TestHTTPClientReusesConnections(t *testing.T) {
 				srv.Start()
 			}
 			t.Cleanup(srv.Close)
-			w, err := payments.ParseHexKey(testKey)
+			w, err := wallet.ParseHexKey(testKey)
 			if err != nil {
 				t.Fatal(err)
 			}
 			s.Facilitator().Fund(w.Address(), 100_000_000)
 			pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100_000}
-			c := &payments.Client{HTTP: hc, Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil), Warm: &payments.Warm{}}
+			c := &payments.Client{HTTP: hc, Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil), Warm: &payments.Warm{}}
 			for i := 0; i < 10; i++ {
 				res, err := c.Do(context.Background(), get(t, srv.URL+"/v2/weather/paris"), weatherLim)
 				if err != nil || res.Charged != payments.Charged {

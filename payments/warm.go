@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Warm is the warm path's memory: the payment terms a seller last accepted,
@@ -92,7 +94,7 @@ type warmEntry struct {
 type warmTerms struct {
 	// pr is the challenge the accepted payment answered, reduced to the
 	// accept that was paid.
-	pr *PaymentRequired
+	pr *x402.PaymentRequired
 	// expires is TTL (or maxTimeoutSeconds) after the 402 that stated them.
 	expires time.Time
 }
@@ -170,7 +172,7 @@ func (w *Warm) keys(entry string, req *http.Request) (ek, rk string) {
 // take returns the remembered challenge for req of entry when it is fresh,
 // the entry is not cold and no warm payment of the entry is in flight; the
 // entry is then in flight until land.
-func (w *Warm) take(entry string, req *http.Request, now time.Time) *PaymentRequired {
+func (w *Warm) take(entry string, req *http.Request, now time.Time) *x402.PaymentRequired {
 	if w == nil || entry == "" {
 		return nil
 	}
@@ -210,7 +212,7 @@ func (w *Warm) land(entry string) {
 // rule lets a seller take a payment that meets or exceeds its price, so a
 // v1 seller that cut its price since would be paid the old one. Only asking
 // first proves a v1 price.
-func (w *Warm) store(entry string, req *http.Request, pr *PaymentRequired, req0 *Requirement, stated, now time.Time) {
+func (w *Warm) store(entry string, req *http.Request, pr *x402.PaymentRequired, req0 *x402.Requirement, stated, now time.Time) {
 	if w == nil || entry == "" || pr == nil || req0 == nil {
 		return
 	}
@@ -226,7 +228,7 @@ func (w *Warm) store(entry string, req *http.Request, pr *PaymentRequired, req0 
 		return
 	}
 	one := *pr
-	one.Accepts = []Requirement{*req0}
+	one.Accepts = []x402.Requirement{*req0}
 	ek, rk := w.keys(entry, req)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -336,7 +338,7 @@ func (w *Warm) evictLocked(now time.Time) {
 // forResource returns pr with its v2 resource naming rawURL (the warm
 // request's own URL, which may differ from the one the terms were quoted
 // for: one entry, many URLs). pr itself is shared and never changed.
-func forResource(pr *PaymentRequired, rawURL string) *PaymentRequired {
+func forResource(pr *x402.PaymentRequired, rawURL string) *x402.PaymentRequired {
 	if pr.X402Version == 1 || len(pr.Resource) == 0 {
 		return pr
 	}
@@ -362,7 +364,7 @@ func forResource(pr *PaymentRequired, rawURL string) *PaymentRequired {
 // the same accept, byte for byte once compacted, in v2 (where the payment
 // echoes it); the same scheme, network, amount, payee, asset and extra in v1
 // (where each accept also names its resource URL).
-func stillOffered(fresh *PaymentRequired, r *Requirement, version int) bool {
+func stillOffered(fresh *x402.PaymentRequired, r *x402.Requirement, version int) bool {
 	if fresh.X402Version != version {
 		return false
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // TestWarmMemory: the warm path's memory stays bounded however many
@@ -17,7 +19,7 @@ func TestWarmMemory(t *testing.T) {
 	const secret = "s3cret-from-env"
 	w := &Warm{}
 	now := time.Now()
-	pr := &PaymentRequired{X402Version: 2, Accepts: []Requirement{{Scheme: "exact", Amount: "1000", MaxTimeoutSeconds: 300}}}
+	pr := &x402.PaymentRequired{X402Version: 2, Accepts: []x402.Requirement{{Scheme: "exact", Amount: "1000", MaxTimeoutSeconds: 300}}}
 	req := func(i int) *http.Request {
 		return httptest.NewRequest("GET", fmt.Sprintf("https://seller.example/v2/weather/c%d?api_key=%s", i, secret), nil)
 	}

@@ -13,10 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // warmFixture is a local seller behind a switchable front (that can drop
@@ -58,7 +63,7 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 	t.Helper()
 	f := &warmFixture{seller: localseller.New(cfg), clock: &testClock{t: time.Now()}}
 	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v := r.Header.Get(payments.HeaderPaymentSignature) + r.Header.Get(payments.HeaderXPayment); v != "" {
+		if v := r.Header.Get(x402.HeaderPaymentSignature) + r.Header.Get(x402.HeaderXPayment); v != "" {
 			f.mu.Lock()
 			f.paidSeen = append(f.paidSeen, v)
 			f.mu.Unlock()
@@ -73,8 +78,8 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 				return
 			}
 			if f.strip.Load() {
-				r.Header.Del(payments.HeaderPaymentSignature)
-				r.Header.Del(payments.HeaderXPayment)
+				r.Header.Del(x402.HeaderPaymentSignature)
+				r.Header.Del(x402.HeaderXPayment)
 			}
 		}
 		f.seller.Handler().ServeHTTP(w, r)
@@ -82,7 +87,7 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 	srv := httptest.NewServer(front)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	w, err := payments.ParseHexKey(testKey)
+	w, err := wallet.ParseHexKey(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +100,7 @@ func newWarmFixture(t *testing.T, budget payments.Amount, cfg localseller.Config
 	}
 	t.Cleanup(func() { _ = f.ledger.Close() })
 	f.client = &payments.Client{
-		HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: f.ledger, Now: f.clock.Now,
+		HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: f.ledger, Now: f.clock.Now,
 		PaidRetries: -1, Warm: &payments.Warm{TTL: time.Minute, Cooldown: 10 * time.Minute},
 	}
 	return f
@@ -172,7 +177,7 @@ func TestWarmPathOneRoundTrip(t *testing.T) {
 				f.mu.Lock()
 				last := f.paidSeen[len(f.paidSeen)-1]
 				f.mu.Unlock()
-				p, err := payments.DecodePaymentHeader(last)
+				p, err := x402.DecodePaymentHeader(last)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -229,14 +234,14 @@ func TestWarmPathTermsChanged(t *testing.T) {
 			f.mu.Lock()
 			warmHeader := f.paidSeen[len(f.paidSeen)-2]
 			f.mu.Unlock()
-			wp, derr := payments.DecodePaymentHeader(warmHeader)
+			wp, derr := x402.DecodePaymentHeader(warmHeader)
 			if derr != nil {
 				t.Fatal(derr)
 			}
-			if wp.Payload.Authorization.Value != "1000" {
-				t.Fatalf("the warm payment signed %s, want the remembered 1000", wp.Payload.Authorization.Value)
+			if evm.MustPayload(wp.Payload).Authorization.Value != "1000" {
+				t.Fatalf("the warm payment signed %s, want the remembered 1000", evm.MustPayload(wp.Payload).Authorization.Value)
 			}
-			if fac.NonceUsed(f.client.Wallet.Address(), hashOf(t, wp.Payload.Authorization.Nonce)) {
+			if fac.NonceUsed(f.client.Signers[0].(*wallet.EVMKey).Address(), hashOf(t, evm.MustPayload(wp.Payload).Authorization.Nonce)) {
 				t.Fatal("the refused warm authorization was settled")
 			}
 			// …counted, never twice, and still counted once it expired by the
@@ -533,7 +538,7 @@ func TestWarmPathKeyedOnRequest(t *testing.T) {
 		res, err, reqs, paid := f.call(t, "/v2/tip/bob?amount=0.001", lim)
 		mustPaid(t, res, err, 1000)
 		got := f.seller.ReceivedPayments()[n0:]
-		if reqs != 2 || paid != 1 || len(got) != 1 || got[0].Payload.Payload.Authorization.Value != "1000" {
+		if reqs != 2 || paid != 1 || len(got) != 1 || evm.MustPayload(got[0].Payload.Payload).Authorization.Value != "1000" {
 			t.Fatalf("%d requests, %d payments (%v); want a cold call that signs 1000 once", reqs, paid, values(got))
 		}
 		if s := summary(t, f.ledger); s.Settled != 3000 || s.Pending != 0 {
@@ -561,7 +566,7 @@ func TestWarmPathNeverV1(t *testing.T) {
 			t.Fatalf("call %d: %d requests, %d payments; a v1 call must ask first (2, 1)", i, reqs, paid)
 		}
 		for _, r := range f.seller.ReceivedPayments()[n0:] {
-			if r.Payload == nil || r.Payload.Payload.Authorization.Value != price.Atomic() {
+			if r.Payload == nil || evm.MustPayload(r.Payload.Payload).Authorization.Value != price.Atomic() {
 				t.Fatalf("call %d: the seller received %v for a resource it quoted at %d", i, values(f.seller.ReceivedPayments()[n0:]), price)
 			}
 		}
@@ -631,7 +636,7 @@ func TestWarmPathSingleFlight(t *testing.T) {
 	got := f.seller.ReceivedPayments()[n0:]
 	var old, fresh int64
 	for _, r := range got {
-		switch v := r.Payload.Payload.Authorization.Value; v {
+		switch v := evm.MustPayload(r.Payload.Payload).Authorization.Value; v {
 		case "1000":
 			old++
 		case newPrice.Atomic():
@@ -667,7 +672,7 @@ func values(rs []localseller.Received) []string {
 			out = append(out, "(undecodable)")
 			continue
 		}
-		out = append(out, r.Payload.Payload.Authorization.Value)
+		out = append(out, evm.MustPayload(r.Payload.Payload).Authorization.Value)
 	}
 	return out
 }

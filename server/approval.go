@@ -223,7 +223,7 @@ func approvalMessage(r payments.ApprovalRequest) string {
 	cur := currencyOf(r.Currency)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Approve a payment of %s for the tool %q?\n", cur.Format(r.Amount), r.Tool)
-	fmt.Fprintf(&b, "Payee: %s\nNetwork: %s (%s)\n", r.PayTo, r.Network.Name(), r.Network)
+	fmt.Fprintf(&b, "Payee: %s\nNetwork: %s (%s)\n", r.PayTo, r.NetworkTitle(), r.Network)
 	if !cur.IsUSDC() {
 		fmt.Fprintf(&b, "Token: %s at %s (%d decimals)\n", cur.Symbol, r.Asset, cur.Decimals)
 	}
@@ -256,7 +256,7 @@ func tipMessage(r payments.ApprovalRequest) string {
 	if r.Tip.Name == "" {
 		b.WriteString("This address is not in the operator's address book: check it is the person you mean.\n")
 	}
-	fmt.Fprintf(&b, "Network: %s (%s), token %s (%s)\n", r.Network.Name(), r.Network, cur.Symbol, r.Asset)
+	fmt.Fprintf(&b, "Network: %s (%s), token %s (%s)\n", r.NetworkTitle(), r.Network, cur.Symbol, r.Asset)
 	if r.Tip.Note != "" {
 		fmt.Fprintf(&b, "Note: %q\n", r.Tip.Note)
 	}

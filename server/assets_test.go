@@ -15,8 +15,10 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -37,20 +39,20 @@ tools:
 // the decimals the chain gave at start (the reload reads no chain), and a
 // change to a declared asset is refused until a restart.
 func TestReloadKeepsAssetDecimals(t *testing.T) {
-	reg, err := tools.Parse("registry.yaml", []byte(assetRegistry))
+	reg, err := tools.Parse("registry.yaml", []byte(assetRegistry), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if reg, err = reg.WithDecimals(map[string]int{reg.Assets[0].Key(): 2}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pol := reg.Policy()
 	srv, err := server.New(server.Config{Registry: reg, Getenv: func(string) string { return "" },
-		Client: &payments.Client{Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil), Warm: &payments.Warm{}}})
+		Client: &payments.Client{Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil), Warm: &payments.Warm{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestReloadKeepsAssetDecimals(t *testing.T) {
 		t.Fatalf("before the reload: %q", d)
 	}
 	src := strings.Replace(assetRegistry, `max_price: "1.50"`, `max_price: "1.25"`, 1)
-	next, err := tools.Parse("registry.yaml", []byte(src))
+	next, err := tools.Parse("registry.yaml", []byte(src), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestReloadKeepsAssetDecimals(t *testing.T) {
 	if !strings.Contains(resultText(wallet), "JPYX (2 decimals, 0x00000000000000000000000000000000000A0002 on eip155:1337): budget 30 JPYX total") {
 		t.Fatalf("wallet: %s", resultText(wallet))
 	}
-	bigger, err := tools.Parse("registry.yaml", []byte(strings.Replace(src, `total: "30"`, `total: "300"`, 1)))
+	bigger, err := tools.Parse("registry.yaml", []byte(strings.Replace(src, `total: "30"`, `total: "300"`, 1)), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

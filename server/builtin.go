@@ -138,6 +138,15 @@ func scopeIn(cur payments.Currency, limit, counted payments.Amount) *ScopeStatus
 	return &ScopeStatus{Limit: cur.Decimal(limit), Counted: cur.Decimal(counted), Left: cur.Decimal(left)}
 }
 
+// payerOf is the wallet's address as x402_wallet shows it: its first key's
+// (the EVM key's, when it has one).
+func payerOf(c *payments.Client) string {
+	if len(c.Signers) == 0 {
+		return ""
+	}
+	return c.Signers[0].Payer()
+}
+
 func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	c := s.cfg.Client
 	who := caller(ctx)
@@ -149,13 +158,14 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &WalletStatus{Address: c.Wallet.Address().Hex(), PerCallCap: perCall(c.Policy).String(),
+	st := &WalletStatus{Address: payerOf(c), PerCallCap: perCall(c.Policy).String(),
 		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
+	reg := s.catalog().reg
 	// An endpoint whose ${ENV} does not expand is no endpoint: serve leaves
 	// it out of reconciliation too (the error is serve's to log).
-	rpc, _ := s.catalog().reg.RPCURLs(s.cfg.Getenv)
+	rpc, _ := reg.RPCURLs(s.cfg.Getenv)
 	for _, n := range c.Policy.Networks {
-		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: n.Name()})
+		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: reg.Families().NetworkName(n)})
 		if rpc[n] == "" {
 			st.NoRPC = append(st.NoRPC, string(n))
 		}
@@ -210,7 +220,7 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 			Pending: cur.Decimal(a.Pending), Left: cur.Decimal(a.Left()), Payments: a.Payments}
 		for _, ap := range c.Policy.Assets {
 			if ap.Currency() == cur {
-				as.Network, as.Address = string(ap.Network), ap.Address.Hex()
+				as.Network, as.Address = string(ap.Network), ap.Address
 				if ap.PerCall != 0 {
 					as.PerCallCap = cur.Decimal(ap.PerCall)
 				}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -64,7 +64,7 @@ func BenchmarkFindTools10000(b *testing.B) {
 // list_changed notification), without parsing.
 func BenchmarkReload1000(b *testing.B) {
 	f := newFixture(b, catalogOf(1000, tools.ExposeTools), 1_000_000, localseller.Config{}, server.Config{})
-	reg, err := tools.Parse("registry.yaml", []byte(catalogOf(1000, tools.ExposeTools)))
+	reg, err := tools.Parse("registry.yaml", []byte(catalogOf(1000, tools.ExposeTools)), testFamilies)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ func (d *dashboard) state(ctx context.Context, win dashWindow) (*DashboardState,
 	}
 	st.Recent = make([]PaymentRow, 0, len(rows))
 	for _, r := range rows {
-		st.Recent = append(st.Recent, paymentRow(r))
+		st.Recent = append(st.Recent, paymentRow(d.families(), r))
 	}
 	if st.Open, st.OpenCount, err = d.open(ctx, reg, now); err != nil {
 		return nil, err
@@ -68,52 +67,35 @@ func (d *dashboard) reconciler() string {
 	}
 }
 
-func paymentRow(r ledger.Row) PaymentRow {
+// families are the network families of the catalog served now: they name
+// networks and link transactions.
+func (d *dashboard) families() payments.Families {
+	if r := d.catalog(); r != nil {
+		return r.Families()
+	}
+	return nil
+}
+
+func paymentRow(fams payments.Families, r ledger.Row) PaymentRow {
 	n := payments.Network(r.Network)
 	return PaymentRow{ID: r.ID, Time: r.CreatedAt.UTC(), Kind: r.Kind, Tool: r.Tool, Session: r.Session, Principal: r.Principal, Amount: moneyOf(r.Currency(), r.Amount),
-		State: string(r.State), Network: r.Network, NetworkName: n.Name(), PayTo: r.PayTo, Payer: r.Payer, Transaction: r.Transaction,
-		Explorer: ExplorerURL(r.Network, r.Transaction), Reason: r.Reason}
+		State: string(r.State), Network: r.Network, NetworkName: fams.NetworkName(n), PayTo: r.PayTo, Payer: r.Payer, Transaction: r.Transaction,
+		Explorer: ExplorerURL(fams, n, r.Transaction), Reason: r.Reason}
 }
 
-// explorers are the block explorers a receipt links to, by network: the
-// transaction's page is the pattern with the hash in place of %s. A network
-// not here gets no link.
-var explorers = map[string]string{
-	"eip155:1":        "https://etherscan.io/tx/%s",
-	"eip155:11155111": "https://sepolia.etherscan.io/tx/%s",
-	"eip155:8453":     "https://basescan.org/tx/%s",
-	"eip155:84532":    "https://sepolia.basescan.org/tx/%s",
-	"eip155:10":       "https://optimistic.etherscan.io/tx/%s",
-	"eip155:11155420": "https://sepolia-optimism.etherscan.io/tx/%s",
-	"eip155:42161":    "https://arbiscan.io/tx/%s",
-	"eip155:421614":   "https://sepolia.arbiscan.io/tx/%s",
-	"eip155:137":      "https://polygonscan.com/tx/%s",
-	"eip155:80002":    "https://amoy.polygonscan.com/tx/%s",
-	"eip155:43114":    "https://snowtrace.io/tx/%s",
-	"eip155:43113":    "https://testnet.snowtrace.io/tx/%s",
-	"eip155:42220":    "https://celoscan.io/tx/%s",
-	// Solana mainnet and devnet.
-	"solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp": "https://solscan.io/tx/%s",
-	"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1": "https://solscan.io/tx/%s?cluster=devnet",
-}
-
-var (
-	evmTx    = regexp.MustCompile(`^0x[0-9a-fA-F]{64}$`)
-	solanaTx = regexp.MustCompile(`^[1-9A-HJ-NP-Za-km-z]{64,88}$`)
-)
-
-// ExplorerURL returns the page of transaction tx on network's block
-// explorer, or "" when x402-mcp knows no explorer for the network or tx is
-// not a transaction hash of its kind.
-func ExplorerURL(network, tx string) string {
-	pattern, ok := explorers[network]
-	if !ok {
+// ExplorerURL returns the page of transaction tx on the block explorer
+// the network's family knows for it (Family.ExplorerURL), or "" for none,
+// or for tx that is not a transaction id of its kind. Only an https link is
+// returned.
+func ExplorerURL(fams payments.Families, n payments.Network, tx string) string {
+	f := fams.Family(n)
+	if f == nil || tx == "" {
 		return ""
 	}
-	if strings.HasPrefix(network, "eip155:") && !evmTx.MatchString(tx) || strings.HasPrefix(network, "solana:") && !solanaTx.MatchString(tx) {
-		return ""
+	if u := f.ExplorerURL(n, tx); strings.HasPrefix(u, "https://") {
+		return u
 	}
-	return fmt.Sprintf(pattern, tx)
+	return ""
 }
 
 // spendCharts reads what counted in [since, until) by one dimension: one
@@ -173,7 +155,7 @@ func (d *dashboard) spendCharts(ctx context.Context, by ledger.Dimension, win da
 		})
 		for j := range c.Keys {
 			k := &c.Keys[j]
-			k.Label = keyLabel(by, k.Key)
+			k.Label = keyLabel(d.families(), by, k.Key)
 			k.Color = chartColors[j%len(chartColors)]
 			if k.Other {
 				k.Label, k.Color = "other", otherColor
@@ -193,14 +175,14 @@ func (d *dashboard) spendCharts(ctx context.Context, by ledger.Dimension, win da
 }
 
 // keyLabel is how the page names a key: a network by its name too.
-func keyLabel(by ledger.Dimension, key string) string {
+func keyLabel(fams payments.Families, by ledger.Dimension, key string) string {
 	switch {
 	case key == "" && by == ledger.ByTool:
 		return "(no tool)"
 	case key == "":
 		return "(none)"
 	case by == ledger.ByNetwork:
-		if name := payments.Network(key).Name(); name != key {
+		if name := fams.NetworkName(payments.Network(key)); name != key {
 			return name + " (" + key + ")"
 		}
 	}
@@ -266,7 +248,7 @@ func (d *dashboard) open(ctx context.Context, reg *tools.Registry, now time.Time
 	out := make([]OpenPayment, 0, len(rows))
 	for _, r := range rows {
 		age := max(now.Sub(r.CreatedAt), 0)
-		out = append(out, OpenPayment{PaymentRow: paymentRow(r), AgeSeconds: int64(age / time.Second), Age: ageText(age),
+		out = append(out, OpenPayment{PaymentRow: paymentRow(d.families(), r), AgeSeconds: int64(age / time.Second), Age: ageText(age),
 			ValidBefore: utcOrZero(r.ValidBefore), Next: d.next(r, reg, now)})
 	}
 	return out, total, nil
@@ -470,7 +452,7 @@ func (d *dashboard) keyedBudgets(ctx context.Context, b payments.Budget, reg *to
 	}
 	sort.Strings(nets)
 	for _, n := range nets {
-		rows = append(rows, budgetRow(usdc, payments.ScopeNetwork, n, "Network "+keyLabel(ledger.ByNetwork, n), counted(ledger.ByNetwork, n, payments.BudgetUSDC),
+		rows = append(rows, budgetRow(usdc, payments.ScopeNetwork, n, "Network "+keyLabel(d.families(), ledger.ByNetwork, n), counted(ledger.ByNetwork, n, payments.BudgetUSDC),
 			b.PerNetwork[payments.Network(n)], "USDC payments on this network, lifetime", "budget.per_network["+n+"]"))
 	}
 	return rows, hidden, nil

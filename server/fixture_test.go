@@ -5,12 +5,16 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -22,7 +26,7 @@ type fixture struct {
 	srv    *server.Server
 	seller *localseller.Running
 	book   *ledger.Ledger
-	wallet *payments.Wallet
+	wallet *wallet.EVMKey
 }
 
 // newFixture builds it; cfg may preset server.Config fields (Registry,
@@ -34,12 +38,12 @@ func newFixture(t testing.TB, src string, funds payments.Amount, sc localseller.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { seller.Close() })
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	seller.Facilitator.Fund(w.Address(), funds)
-	reg, err := tools.Parse("registry.yaml", []byte(src))
+	reg, err := tools.Parse("registry.yaml", []byte(src), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +55,7 @@ func newFixture(t testing.TB, src string, funds payments.Amount, sc localseller.
 	t.Cleanup(func() { book.Close() })
 	cfg.Registry, cfg.History, cfg.Books = reg, book, book
 	// As serve wires it: the warm path on.
-	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}}
+	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}}
 	cfg.Getenv = func(k string) string {
 		if k == "SELLER" {
 			return seller.URL

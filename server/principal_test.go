@@ -17,9 +17,11 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -94,12 +96,12 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { seller.Close() })
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	seller.Facilitator.Fund(w.Address(), 1_000_000)
-	r, err := tools.Parse("registry.yaml", []byte(reg(base)))
+	r, err := tools.Parse("registry.yaml", []byte(reg(base)), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 	t.Cleanup(func() { book.Close() })
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}, Logger: log}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}, Logger: log}
 	srv, err := server.New(server.Config{Registry: r, Client: c, History: book, Books: book, Getenv: func(k string) string { return env[k] }, Logger: log, ProtectedEnv: r.Gateway.Env()})
 	if err != nil {
 		t.Fatal(err)
@@ -396,7 +398,7 @@ func TestReloadKeepsPrincipals(t *testing.T) {
 			if src == principalsRegistry {
 				t.Fatal("the edit changed nothing")
 			}
-			reg, err := tools.Parse("registry.yaml", []byte(src))
+			reg, err := tools.Parse("registry.yaml", []byte(src), testFamilies)
 			if err != nil {
 				// The catalog's own token variables are refused at parse time.
 				if !strings.Contains(err.Error(), tc.want) {
@@ -412,7 +414,7 @@ func TestReloadKeepsPrincipals(t *testing.T) {
 	}
 	// A principals file's variables, which the catalog does not name itself.
 	src := strings.Replace(principalsRegistry[:strings.Index(principalsRegistry, "principals:")], "url: \"${SELLER}/v2/text\"", "url: \"${SELLER}/v2/text?k=${TEAM_A_TOKEN}\"", 1)
-	reg, err := tools.Parse("registry.yaml", []byte(src))
+	reg, err := tools.Parse("registry.yaml", []byte(src), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

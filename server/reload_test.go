@@ -13,7 +13,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -39,7 +39,7 @@ func TestReload(t *testing.T) {
 	ctx := context.Background()
 	before := listNames(t, ctx, cli)
 
-	reg, err := tools.Parse("registry.yaml", []byte(reloaded))
+	reg, err := tools.Parse("registry.yaml", []byte(reloaded), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestReload(t *testing.T) {
 
 	// A budget change is refused whole: the catalog stays.
 	n := changed.Load()
-	bigger, err := tools.Parse("registry.yaml", []byte(strings.Replace(registry, `total: "0.0015"`, `total: "5"`, 1)+"  - name: weather_three\n    description: W.\n    url: \"${SELLER}/v2/weather/{city}\"\n    params:\n      - {name: city, in: path, type: string, required: true}\n    max_price: \"0.001\"\n"))
+	bigger, err := tools.Parse("registry.yaml", []byte(strings.Replace(registry, `total: "0.0015"`, `total: "5"`, 1)+"  - name: weather_three\n    description: W.\n    url: \"${SELLER}/v2/weather/{city}\"\n    params:\n      - {name: city, in: path, type: string, required: true}\n    max_price: \"0.001\"\n"), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// Back to the first catalog: the tool is gone.
-	first, _ := tools.Parse("registry.yaml", []byte(registry))
+	first, _ := tools.Parse("registry.yaml", []byte(registry), testFamilies)
 	if err := f.srv.Reload(first); err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +93,8 @@ func TestReload(t *testing.T) {
 func TestReloadUnderCalls(t *testing.T) {
 	f := newFixture(t, registry, 1_000_000, localseller.Config{}, server.Config{})
 	cli := f.inProcess(t)
-	a, _ := tools.Parse("registry.yaml", []byte(registry))
-	b, _ := tools.Parse("registry.yaml", []byte(reloaded))
+	a, _ := tools.Parse("registry.yaml", []byte(registry), testFamilies)
+	b, _ := tools.Parse("registry.yaml", []byte(reloaded), testFamilies)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -124,7 +124,7 @@ func TestWatchRegistry(t *testing.T) {
 	var loads atomic.Int32
 	load := func(p string) (*tools.Registry, error) {
 		loads.Add(1)
-		return tools.Load(p)
+		return tools.Load(p, testFamilies)
 	}
 	// Settle is ten times the burst below, so that a busy machine that
 	// delays one of its writes does not split it.

@@ -72,7 +72,7 @@ func (s *Server) handleFind(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	}
 	var network payments.Network
 	if v, _ := args["network"].(string); v != "" {
-		n, err := payments.ParseNetwork(v)
+		n, err := s.catalog().reg.Families().ParseNetwork(v)
 		if err != nil {
 			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: network: %v (not charged)", err)), nil
 		}

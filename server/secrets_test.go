@@ -14,12 +14,18 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -137,12 +143,12 @@ func TestEnvSecretsNeverShown(t *testing.T) {
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
 
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	seller.Facilitator().Fund(w.Address(), 1_000_000)
-	reg, err := tools.Parse("registry.yaml", []byte(secretsRegistry))
+	reg, err := tools.Parse("registry.yaml", []byte(secretsRegistry), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func TestEnvSecretsNeverShown(t *testing.T) {
 	}
 	t.Cleanup(func() { book.Close() })
 	environ := map[string]string{"SELLER": up.URL, "DEAD": dead, "PATH_KEY": pathKey, "QUERY_KEY": queryKey, "HEADER_KEY": headerKey}
-	payer := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session",
+	payer := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "test-session",
 		Warm: &payments.Warm{}, Logger: log}
 	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Logger: log,
 		Getenv: func(k string) string { return environ[k] }})
@@ -237,7 +243,7 @@ func TestEnvSecretsNeverShown(t *testing.T) {
 		if r.Payload == "" {
 			continue
 		}
-		p, err := payments.DecodePaymentHeader(r.Payload)
+		p, err := x402.DecodePaymentHeader(r.Payload)
 		if err != nil {
 			t.Fatalf("ledger %s: payload: %v", r.ID, err)
 		}
@@ -305,7 +311,7 @@ func TestTipFacilitatorSecrets(t *testing.T) {
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
 
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +329,7 @@ tipping:
   auto_approve_up_to: "1"
   recipients:
     alice: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-`))
+`), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +340,7 @@ tipping:
 	}
 	t.Cleanup(func() { book.Close() })
 	environ := map[string]string{"FAC": up.URL, "FAC_KEY": facPathKey, "FAC_TOKEN": facToken}
-	payer := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Session: "test-session", Logger: log}
+	payer := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "test-session", Logger: log}
 	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Logger: log,
 		Getenv: func(k string) string { return environ[k] }})
 	if err != nil {

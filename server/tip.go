@@ -67,7 +67,7 @@ func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
 	desc := fmt.Sprintf("Tip a person in %s, directly from x402-mcp's wallet, with no gas: the payment is signed here and settled on %s (%s) through an x402 facilitator. "+
 		"The recipient is %s. At most %s per tip and %s of tips per day (the operator's limits; you cannot change them). %s "+
 		"The result says whether money moved: charged (with the transaction), not charged, or unknown. Never repeat a tip whose outcome is unknown: it could pay twice.",
-		cur.Symbol, t.Network.Name(), t.Network, who, cur.Format(t.MaxTip), cur.Format(t.PerDay), ask)
+		cur.Symbol, t.Family.NetworkName(t.Network), t.Network, who, cur.Format(t.MaxTip), cur.Format(t.PerDay), ask)
 	tool := mcp.NewToolWithRawSchema(ToolTip, desc, schema)
 	tool.Annotations = mcp.ToolAnnotation{Title: "Tip a person (" + cur.Symbol + ")", ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
 		IdempotentHint: mcp.ToBoolPtr(false), OpenWorldHint: mcp.ToBoolPtr(true)}
@@ -143,7 +143,7 @@ func (s *Server) handleTip(ctx context.Context, call mcp.CallToolRequest) (*mcp.
 		return tools.ErrorResult(err), nil
 	}
 	rc := res.Receipt
-	out := TipOut{Recipient: res.Recipient.Address.Hex(), RecipientName: res.Recipient.Name, Amount: rc.Currency().Decimal(rc.Amount), AmountAtom: rc.AmountAtom,
+	out := TipOut{Recipient: res.Recipient.Address, RecipientName: res.Recipient.Name, Amount: rc.Currency().Decimal(rc.Amount), AmountAtom: rc.AmountAtom,
 		Symbol: rc.Currency().Symbol, Decimals: rc.Currency().Decimals, Network: rc.Network, Note: res.Note, State: rc.State, Transaction: rc.Transaction, LedgerID: rc.LedgerID}
 	word := "Charged."
 	if res.Charged != payments.Charged {

@@ -11,9 +11,9 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -238,7 +238,7 @@ func TestTipReload(t *testing.T) {
 	ctx := context.Background()
 	s := newTipSession(t, tipRegistry, client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}}))
 	withBob := strings.Replace(tipRegistry, "    alice:", "    bob: \"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"\n    alice:", 1)
-	reg, err := tools.Parse("registry.yaml", []byte(withBob))
+	reg, err := tools.Parse("registry.yaml", []byte(withBob), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +248,14 @@ func TestTipReload(t *testing.T) {
 	if res := call(t, s.cli, server.ToolTip, map[string]any{"recipient": "bob", "amount": "0.5"}); res.IsError {
 		t.Fatalf("tip to the new recipient: %s", resultText(res))
 	}
-	moreDay, err := tools.Parse("registry.yaml", []byte(strings.Replace(tipRegistry, `per_day: "3"`, `per_day: "4"`, 1)))
+	moreDay, err := tools.Parse("registry.yaml", []byte(strings.Replace(tipRegistry, `per_day: "3"`, `per_day: "4"`, 1)), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.srv.Reload(moreDay); !errors.Is(err, server.ErrRestartNeeded) || !strings.Contains(err.Error(), "tipping.per_day") {
 		t.Fatalf("per_day change: %v", err)
 	}
-	none, err := tools.Parse("registry.yaml", []byte(strings.Replace(tipRegistry, tipRegistry[strings.Index(tipRegistry, "tipping:"):strings.Index(tipRegistry, "tools:")], "", 1)))
+	none, err := tools.Parse("registry.yaml", []byte(strings.Replace(tipRegistry, tipRegistry[strings.Index(tipRegistry, "tipping:"):strings.Index(tipRegistry, "tools:")], "", 1)), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

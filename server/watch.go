@@ -27,7 +27,8 @@ const maxLoggedProblems = 5
 type WatchOptions struct {
 	Interval time.Duration
 	Settle   time.Duration
-	// Load reads a catalog (tools.Load by default).
+	// Load reads a catalog (by default tools.Load, with the network
+	// families of the catalog served now).
 	Load func(path string) (*tools.Registry, error)
 }
 
@@ -49,7 +50,8 @@ func (s *Server) WatchRegistry(ctx context.Context, path string, o WatchOptions)
 		o.Settle = DefaultWatchSettle
 	}
 	if o.Load == nil {
-		o.Load = tools.Load
+		fams := s.catalog().reg.Families()
+		o.Load = func(path string) (*tools.Registry, error) { return tools.Load(path, fams) }
 	}
 	log := s.cfg.Logger
 	last, _ := stat(path)

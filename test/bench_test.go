@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 )
 
 // BenchmarkPaidToolCall measures one paid tools/call round trip: the MCP

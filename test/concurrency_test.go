@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 )
 
 // TestStdioRunsCallsConcurrently: a host's concurrent tool calls over stdio

@@ -20,10 +20,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/x402-mcp/x402-mcp/internal/component"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // EnvRequireBrowser, when set (as .ci/run sets it), makes a missing

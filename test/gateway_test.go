@@ -17,8 +17,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/oauthtest"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // The tokens of the gateway's principals. team-b's is given to the gateway

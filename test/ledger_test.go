@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestProcessesShareOneLedger: four x402-mcp processes on one ledger file,
@@ -338,7 +340,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	for _, rc := range received {
-		nonce := strings.ToLower(rc.Payload.Payload.Authorization.Nonce)
+		nonce := strings.ToLower(evm.MustPayload(rc.Payload.Payload).Authorization.Nonce)
 		if _, ok := byNonce[nonce]; !ok {
 			t.Fatalf("the seller received authorization %s that the ledger has no row for", nonce)
 		}

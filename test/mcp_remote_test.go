@@ -10,11 +10,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // paidMCP is a remote MCP server that charges per tool through x402's MCP
@@ -46,9 +50,9 @@ func startPaidMCP(t *testing.T, fac *localseller.Facilitator) *paidMCP {
 	return p
 }
 
-func (p *paidMCP) requirement() payments.Requirement {
-	extra, _ := json.Marshal(payments.EVMExtra{Name: "USDC", Version: "2"})
-	rq := payments.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: paidMCPPrice.Atomic(),
+func (p *paidMCP) requirement() x402.Requirement {
+	extra, _ := json.Marshal(evm.Extra{Name: "USDC", Version: "2"})
+	rq := x402.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: paidMCPPrice.Atomic(),
 		Asset: p.fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
 	rq.Raw, _ = json.Marshal(rq)
 	return rq
@@ -80,7 +84,7 @@ func (p *paidMCP) paid(ctx context.Context, req mcp.CallToolRequest, tool string
 	p.payments++
 	p.mu.Unlock()
 	b, _ := json.Marshal(raw)
-	var payload payments.PaymentPayload
+	var payload x402.PaymentPayload
 	if err := json.Unmarshal(b, &payload); err != nil {
 		return p.challenge(tool, "invalid_payload")
 	}

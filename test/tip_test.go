@@ -15,12 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
 )
 
 var tipee = common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
@@ -166,11 +170,11 @@ type dropProxy struct {
 func (p *dropProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	var req struct {
-		PaymentPayload payments.PaymentPayload `json:"paymentPayload"`
+		PaymentPayload x402.PaymentPayload `json:"paymentPayload"`
 	}
 	_ = json.Unmarshal(body, &req)
 	p.mu.Lock()
-	p.nonces = append(p.nonces, r.URL.Path+" "+req.PaymentPayload.Payload.Authorization.Nonce)
+	p.nonces = append(p.nonces, r.URL.Path+" "+evm.MustPayload(req.PaymentPayload.Payload).Authorization.Nonce)
 	p.mu.Unlock()
 	if r.URL.Path == "/settle" {
 		if p.settle {

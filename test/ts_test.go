@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/internal/component"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 )
 
 // tsClientOutput is the one JSON line ts/client.mjs prints.

@@ -3,8 +3,8 @@ package e2e
 import (
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestWarmPath drives the binary over stdio: the first paid call of a

@@ -66,7 +66,7 @@ func TestParseRefusesAliasBombs(t *testing.T) {
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() {
-			_, err := Parse("registry.yaml", []byte(tc.src))
+			_, err := Parse("registry.yaml", []byte(tc.src), testFamilies)
 			done <- err
 		}()
 		var err error

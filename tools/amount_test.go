@@ -8,11 +8,15 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/mcptest"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 const tipRegistry = `version: 1
@@ -130,14 +134,14 @@ func TestParseAmountFromErrors(t *testing.T) {
 			`amount_from: only applies to HTTP entries`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("registry.yaml", []byte(head+tt.body))
+			_, err := Parse("registry.yaml", []byte(head+tt.body), testFamilies)
 			if err == nil || !strings.Contains(err.Error(), "registry.yaml: tools[0] \"tip\": ") || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
 			}
 		})
 	}
 	// The key is known to the strict decoder's message.
-	_, err := Parse("registry.yaml", []byte(head+"    url: https://x.example/t\n    amount_form: amount\n"))
+	_, err := Parse("registry.yaml", []byte(head+"    url: https://x.example/t\n    amount_form: amount\n"), testFamilies)
 	if err == nil || !strings.Contains(err.Error(), `unknown key "amount_form"`) || !strings.Contains(err.Error(), "amount_from") {
 		t.Fatalf("misspelt key: %v", err)
 	}
@@ -238,14 +242,14 @@ func TestAmountToolOverMCP(t *testing.T) {
     amount_from: amount
     max_price: "0.05"
 `)
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	w, err := wallet.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fac := seller.Facilitator()
 	fac.Fund(w.Address(), 1_000_000)
 	pol := reg.Policy()
-	client := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	client := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
 	srv, err := mcptest.NewServer(t, Build(reg, client, env(map[string]string{"SELLER": up.URL}))...)
 	if err != nil {
 		t.Fatal(err)

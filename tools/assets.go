@@ -8,13 +8,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // Assets other than USDC. USDC, the contracts x402-mcp knows
-// (payments.KnownUSDC), is what registry.yaml's amounts are in by default,
+// (payments.Family.KnownUSDC), is what registry.yaml's amounts are in by default,
 // and what budget: counts. Any other token is paid only when the catalog
 // declares it under assets:, with its symbol, its network and address, its
 // decimals (declared, or read from the chain through rpc: at start), and a
@@ -98,40 +96,40 @@ func parseAssets(p *problems, raw []*rawAsset, d *Defaults, rpc map[payments.Net
 		case ra.Network == "":
 			p.add(at("network"), "missing: name the network the token is on, one of defaults.networks (%s)", networkList(d.Networks))
 		default:
-			n, err := payments.ParseNetwork(ra.Network)
+			n, err := p.fams.ParseNetwork(ra.Network)
 			switch {
 			case err != nil:
 				p.add(at("network"), "%v", err)
 			case !slices.Contains(d.Networks, n):
-				p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there, or remove the asset", n, n.Name(), networkList(d.Networks))
+				p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there, or remove the asset", n, p.fams.NetworkName(n), networkList(d.Networks))
 			default:
 				a.Network = n
 			}
 		}
-		switch addr, err := payments.ParseAddress(ra.Address); {
+		switch addr, err := p.fams.CheckAddress(a.Network, ra.Address); {
 		case ra.Address == "":
-			p.add(at("address"), "missing: write the token contract's 0x address")
+			p.add(at("address"), "missing: write the token's address (%s)", p.addressForms(a.Network))
 		case err != nil:
 			p.add(at("address"), "%v", err)
 		default:
 			a.Address = addr
 		}
-		known, hasUSDC := payments.KnownUSDC(a.Network)
+		known, hasUSDC := p.fams.KnownUSDC(a.Network)
 		switch {
 		case ra.Symbol == "":
 			p.add(at("symbol"), "missing: write the token's symbol, such as EURC: amounts in it are shown with it, and entries pin it by it")
 		case !symbolRE.MatchString(ra.Symbol):
 			p.add(at("symbol"), "%q is not a symbol: use 1 to 16 letters, digits and . _ -, starting with a letter (such as EURC or USDC.e)", ra.Symbol)
 		case a.Network != "" && hasUSDC && known.Address == a.Address:
-			p.add(at("address"), "%s is the USDC x402-mcp knows on %s: it needs no declaration, and budget: counts it; remove this asset", a.Address.Hex(), a.Network)
+			p.add(at("address"), "%s is the USDC x402-mcp knows on %s: it needs no declaration, and budget: counts it; remove this asset", a.Address, a.Network)
 		case a.Network != "" && hasUSDC && strings.EqualFold(ra.Symbol, payments.USDC.Symbol):
-			p.add(at("symbol"), "USDC on %s is %s; a token at another address named %s would be mistaken for it: give it another symbol (such as USDC.e)", a.Network, known.Address.Hex(), ra.Symbol)
+			p.add(at("symbol"), "USDC on %s is %s; a token at another address named %s would be mistaken for it: give it another symbol (such as USDC.e)", a.Network, known.Address, ra.Symbol)
 		}
 		for _, prev := range out {
 			switch {
 			case prev.Network != a.Network:
-			case prev.Address == a.Address && a.Address != (common.Address{}):
-				p.add(at("address"), "%s on %s is already declared as %s: declare each token once", a.Address.Hex(), a.Network, prev.Setting)
+			case prev.Address == a.Address && a.Address != "":
+				p.add(at("address"), "%s on %s is already declared as %s: declare each token once", a.Address, a.Network, prev.Setting)
 			case strings.EqualFold(prev.Symbol, a.Symbol) && a.Symbol != "":
 				p.add(at("symbol"), "%s on %s is already declared by %s: symbols are unique per network (ignoring case)", a.Symbol, a.Network, prev.Setting)
 			}
@@ -214,15 +212,16 @@ func parseMoney(cur payments.Currency, s string) (payments.Amount, error) {
 func known(cur payments.Currency) bool { return cur.Decimals >= 0 }
 
 // findAsset resolves an `asset:` pin: a declared symbol (on the entry's
-// network when it pins one), USDC, or a 0x address of a declared asset or of
-// the USDC x402-mcp knows on one of networks. It returns the declared asset
-// (nil for USDC) and the token address to pin ("" for USDC on any network).
-func findAsset(assets []*Asset, pin string, network payments.Network, networks []payments.Network) (*Asset, string, error) {
-	if strings.HasPrefix(pin, "0x") || strings.HasPrefix(pin, "0X") {
-		if !common.IsHexAddress(pin) {
-			return nil, "", fmt.Errorf("%q is not a token address: write the token contract's 0x address (40 hex digits), or the symbol of an asset declared under assets:", pin)
-		}
-		addr := common.HexToAddress(pin)
+// network when it pins one), USDC, or the address of a declared asset or of
+// the USDC x402-mcp knows on one of networks, as its family reads it. It
+// returns the declared asset (nil for USDC) and the token address to pin
+// ("" for USDC on any network), in its family's canonical form.
+func findAsset(fams payments.Families, assets []*Asset, pin string, network payments.Network, networks []payments.Network) (*Asset, string, error) {
+	addr, err := fams.ParseAddress(network, pin)
+	switch {
+	case err != nil && !errors.Is(err, payments.ErrNotAddress):
+		return nil, "", fmt.Errorf("%q is not a token address: write the token's %s, or the symbol of an asset declared under assets:", pin, addressForms(fams, networks))
+	case err == nil:
 		var found []*Asset
 		for _, a := range assets {
 			if a.Address == addr && (network == "" || a.Network == network) {
@@ -231,17 +230,17 @@ func findAsset(assets []*Asset, pin string, network payments.Network, networks [
 		}
 		switch len(found) {
 		case 1:
-			return found[0], addr.Hex(), nil
+			return found[0], addr, nil
 		case 0:
 		default:
-			return nil, "", fmt.Errorf("%s is declared on several networks (%s and %s): pin network: too", addr.Hex(), found[0].Network, found[1].Network)
+			return nil, "", fmt.Errorf("%s is declared on several networks (%s and %s): pin network: too", addr, found[0].Network, found[1].Network)
 		}
 		for _, n := range networks {
-			if k, ok := payments.KnownUSDC(n); ok && k.Address == addr {
-				return nil, addr.Hex(), nil
+			if k, ok := fams.KnownUSDC(n); ok && k.Address == addr {
+				return nil, addr, nil
 			}
 		}
-		return nil, "", fmt.Errorf("%s is neither the USDC x402-mcp knows on %s nor declared under assets:, so its units and budget are unknown: declare it there (symbol, network, address, decimals or an rpc: endpoint to read them, budget.total) and pin it by its symbol", addr.Hex(), networkList(networks))
+		return nil, "", fmt.Errorf("%s is neither the USDC x402-mcp knows on %s nor declared under assets:, so its units and budget are unknown: declare it there (symbol, network, address, decimals or an rpc: endpoint to read them, budget.total) and pin it by its symbol", addr, networkList(networks))
 	}
 	var found []*Asset
 	for _, a := range assets {
@@ -251,7 +250,7 @@ func findAsset(assets []*Asset, pin string, network payments.Network, networks [
 	}
 	switch {
 	case len(found) == 1:
-		return found[0], found[0].Address.Hex(), nil
+		return found[0], found[0].Address, nil
 	case len(found) > 1:
 		return nil, "", fmt.Errorf("%s is declared on several networks (%s and %s): pin network: too", pin, found[0].Network, found[1].Network)
 	case network != "" && slices.ContainsFunc(assets, func(a *Asset) bool { return a.Symbol == pin }):
@@ -259,11 +258,11 @@ func findAsset(assets []*Asset, pin string, network payments.Network, networks [
 		return nil, "", fmt.Errorf("%s is declared on %s, not on %s (the entry's network:): remove network: or pin another asset", pin, assets[i].Network, network)
 	case pin == payments.USDC.Symbol:
 		if network != "" {
-			k, ok := payments.KnownUSDC(network)
+			k, ok := fams.KnownUSDC(network)
 			if !ok {
 				return nil, "", fmt.Errorf("x402-mcp knows no USDC on %s: declare the token under assets: and pin it by its symbol", network)
 			}
-			return nil, k.Address.Hex(), nil
+			return nil, k.Address, nil
 		}
 		return nil, "", nil
 	}
@@ -275,7 +274,34 @@ func findAsset(assets []*Asset, pin string, network payments.Network, networks [
 	if len(syms) > 0 {
 		declared = "declared: " + strings.Join(syms, ", ")
 	}
-	return nil, "", fmt.Errorf("%q is not a token address (0x and 40 hex digits) nor the symbol of an asset declared under assets: (USDC, or one declared there; %s)", pin, declared)
+	return nil, "", fmt.Errorf("%q is not a token address (%s) nor the symbol of an asset declared under assets: (USDC, or one declared there; %s)", pin, addressForms(fams, networks), declared)
+}
+
+// addressForms says how the addresses of the families of networks are
+// written: "0x and 40 hex digits" (every family's when networks is empty,
+// or names none x402-mcp knows).
+func addressForms(fams payments.Families, networks []payments.Network) string {
+	var forms []string
+	for _, n := range networks {
+		if f := fams.Family(n); f != nil && !slices.Contains(forms, f.AddressForm()) {
+			forms = append(forms, f.AddressForm())
+		}
+	}
+	if len(forms) == 0 {
+		for _, f := range fams {
+			forms = append(forms, f.AddressForm())
+		}
+	}
+	return strings.Join(forms, ", or ")
+}
+
+// addressForms says how an address on n (any network when empty) is
+// written.
+func (p *problems) addressForms(n payments.Network) string {
+	if n == "" {
+		return addressForms(p.fams, nil)
+	}
+	return addressForms(p.fams, []payments.Network{n})
 }
 
 // Unresolved returns the declared assets whose decimals are left to the
@@ -291,10 +317,11 @@ func (r *Registry) Unresolved() []*Asset {
 	return out
 }
 
-// DecimalsReader reads a token's decimals() on a network
-// (payments/chain.RPCChecker does, through the rpc: endpoints).
+// DecimalsReader reads a token's decimals on a network from the chain, the
+// token named by its address in its family's canonical form
+// (payments/evm.RPCChecker does, through the rpc: endpoints).
 type DecimalsReader interface {
-	Decimals(ctx context.Context, network payments.Network, asset common.Address) (int, error)
+	Decimals(ctx context.Context, network payments.Network, asset string) (int, error)
 }
 
 // ResolveAssets reads, through dr, the decimals of every declared asset on
@@ -318,10 +345,10 @@ func (r *Registry) ResolveAssets(ctx context.Context, dr DecimalsReader) (*Regis
 			notes = append(notes, fmt.Sprintf("%s: %s: could not read decimals() to check the declared %d: %v", r.Path, a.Setting, a.Decimals, err))
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s: %s %q: decimals: not declared, and reading decimals() of %s on %s failed: %w; declare decimals: or fix rpc.%s",
-				r.Path, a.Setting, a.Symbol, a.Address.Hex(), a.Network, err, a.Network))
+				r.Path, a.Setting, a.Symbol, a.Address, a.Network, err, a.Network))
 		case a.DecimalsDeclared && d != a.Decimals:
 			errs = append(errs, fmt.Errorf("%s: %s %q: decimals: %d declared, but the token at %s on %s says %d (decimals()): amounts in %s would be misread by a factor of 10^%d; fix decimals",
-				r.Path, a.Setting, a.Symbol, a.Decimals, a.Address.Hex(), a.Network, d, a.Symbol, abs(d-a.Decimals)))
+				r.Path, a.Setting, a.Symbol, a.Decimals, a.Address, a.Network, d, a.Symbol, abs(d-a.Decimals)))
 		case !a.DecimalsDeclared:
 			chain[a.Key()] = d
 		}
@@ -361,7 +388,7 @@ func (r *Registry) WithDecimals(chain map[string]int) (*Registry, error) {
 			return nil, fmt.Errorf("%s: the chain says %s has %d decimals: x402-mcp counts tokens of at most %d", r.Path, k, d, payments.MaxDecimals)
 		}
 	}
-	return parse(r.Path, r.data, chain)
+	return parse(r.Path, r.data, chain, r.fams)
 }
 
 func abs(x int) int {

@@ -59,10 +59,10 @@ tools:
 
 // chainDecimals answers decimals() from a map. It stands in for the
 // chain here: reading decimals() from a real token over JSON-RPC is
-// covered by payments/chain/simchain and the end-to-end tests.
-type chainDecimals map[common.Address]int
+// covered by internal/simchain and the end-to-end tests.
+type chainDecimals map[string]int
 
-func (c chainDecimals) Decimals(_ context.Context, _ payments.Network, a common.Address) (int, error) {
+func (c chainDecimals) Decimals(_ context.Context, _ payments.Network, a string) (int, error) {
 	d, ok := c[a]
 	if !ok {
 		return 0, errors.New("no token answers there")
@@ -84,14 +84,14 @@ func TestParseAssets(t *testing.T) {
 	wc := w.Currency()
 	if !w.Resolved || !w.DecimalsDeclared || wc.Symbol != "WETH" || wc.Decimals != 18 || w.Name != "Wrapped Ether" || w.Version != "1" ||
 		w.PerCall != 50_000_000_000_000_000 || w.ApproveAbove != 30_000_000_000_000_000 || w.Total != 500_000_000_000_000_000 ||
-		w.PerDay != 100_000_000_000_000_000 || w.Setting != "assets[0]" || w.Address != common.HexToAddress("0x00000000000000000000000000000000000e7418") {
+		w.PerDay != 100_000_000_000_000_000 || w.Setting != "assets[0]" || w.Address != common.HexToAddress("0x00000000000000000000000000000000000e7418").Hex() {
 		t.Fatalf("WETH %+v", w)
 	}
 	e, _ := reg.Entry("eth_weather")
-	if e.Currency != wc || e.MaxPrice != 123 || e.Budget != 200_000_000_000_000_000 || e.Network != "eip155:1337" || e.Asset != w.Address.Hex() {
+	if e.Currency != wc || e.MaxPrice != 123 || e.Budget != 200_000_000_000_000_000 || e.Network != "eip155:1337" || e.Asset != w.Address {
 		t.Fatalf("eth_weather %+v", e)
 	}
-	if lim := e.Limit("call_x"); lim.Currency != wc || lim.MaxPrice != 123 || lim.Asset != w.Address.Hex() {
+	if lim := e.Limit("call_x"); lim.Currency != wc || lim.MaxPrice != 123 || lim.Asset != w.Address {
 		t.Fatalf("eth_weather limit %+v", lim)
 	}
 	if tl := e.Tool(); !strings.Contains(tl.Description, "up to 0.000000000000000123 WETH per call") || tl.Meta.AdditionalFields[MetaPrice].(map[string]any)["currency"] != "WETH" {
@@ -111,7 +111,7 @@ func TestParseAssets(t *testing.T) {
 	if len(pol.Assets) != 1 || len(pol.Budget.Assets) != 1 || pol.Budget.Assets[w.Key()].Total != w.Total || pol.Budget.Total != 1_000_000 {
 		t.Fatalf("policy before resolving %+v", pol)
 	}
-	jpyxAddr := common.HexToAddress("0x00000000000000000000000000000000000a0002")
+	jpyxAddr := common.HexToAddress("0x00000000000000000000000000000000000a0002").Hex()
 	resolved, notes, err := reg.ResolveAssets(context.Background(), chainDecimals{w.Address: 18, jpyxAddr: 2})
 	if err != nil || len(notes) != 0 {
 		t.Fatalf("resolve: %v %v", err, notes)
@@ -196,7 +196,7 @@ func TestParseAssetErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("registry.yaml", []byte(base+c.src))
+			_, err := Parse("registry.yaml", []byte(base+c.src), testFamilies)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -222,7 +222,7 @@ func TestDocAssetsExampleIsValid(t *testing.T) {
 	}
 	_, rest, _ = strings.Cut(rest, "```yaml\n")
 	example, _, _ := strings.Cut(rest, "```")
-	r, err := Parse("docs/registry.md assets example", []byte("version: 1\ndefaults:\n  networks: [eip155:8453]\n  approve_above: \"0.05\"\n"+example))
+	r, err := Parse("docs/registry.md assets example", []byte("version: 1\ndefaults:\n  networks: [eip155:8453]\n  approve_above: \"0.05\"\n"+example), testFamilies)
 	if err != nil {
 		t.Fatalf("the documented example is invalid:\n%v", err)
 	}

@@ -9,11 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -48,7 +52,7 @@ func BenchmarkLoad10000(b *testing.B) {
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	for b.Loop() {
-		reg, err := tools.Load(path)
+		reg, err := tools.Load(path, benchFamilies)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,7 +64,7 @@ func BenchmarkLoad10000(b *testing.B) {
 
 // BenchmarkBuild10000 turns a loaded 10,000-entry registry into MCP tools.
 func BenchmarkBuild10000(b *testing.B) {
-	reg, err := tools.Parse("registry.yaml", bigCatalog(10_000))
+	reg, err := tools.Parse("registry.yaml", bigCatalog(10_000), benchFamilies)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,11 +99,11 @@ tools:
     params:
       - {name: city, in: path, type: string, required: true, description: City}
     max_price: "0.001"
-`))
+`), benchFamilies)
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	w, err := wallet.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +114,7 @@ tools:
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { book.Close() })
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: book, Warm: &payments.Warm{}}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Warm: &payments.Warm{}}
 	h := tools.Build(reg, c, func(string) string { return "" })[0].Handler
 	req := mcp.CallToolRequest{}
 	req.Params.Name, req.Params.Arguments = "weather", map[string]any{"city": "paris"}
@@ -125,3 +129,6 @@ tools:
 		b.Fatalf("warm hits %d of %d calls", st.Hits, b.N)
 	}
 }
+
+// benchFamilies are the network families the catalogs here are read with.
+var benchFamilies = payments.Families{evm.Family{}}

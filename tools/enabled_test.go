@@ -11,7 +11,7 @@ func TestEnabledDrafts(t *testing.T) {
 		"  - {name: on, description: d, url: 'https://a.example/x', max_price: '0.01'}\n" +
 		"  - {name: on_too, description: d, url: 'https://a.example/x', max_price: '0.01', enabled: true}\n" +
 		"  - {name: draft, description: d, url: 'https://a.example/x', max_price: '0.01', enabled: false}\n"
-	reg, err := Parse("r.yaml", []byte(base))
+	reg, err := Parse("r.yaml", []byte(base), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,11 +26,11 @@ func TestEnabledDrafts(t *testing.T) {
 		t.Errorf("Build listed %v", names)
 	}
 	// A disabled entry is still validated.
-	_, err = Parse("r.yaml", []byte(base+"  - {name: bad, description: d, url: 'https://a.example/x', max_price: 'x', enabled: false}\n"))
+	_, err = Parse("r.yaml", []byte(base+"  - {name: bad, description: d, url: 'https://a.example/x', max_price: 'x', enabled: false}\n"), testFamilies)
 	if err == nil || !strings.Contains(err.Error(), `"bad": max_price`) {
 		t.Errorf("invalid draft: %v", err)
 	}
-	if _, err := Parse("r.yaml", []byte("version: 1\ntools:\n  - {name: a, description: d, url: 'https://a.example/x', max_price: '0.01', enabled: maybe}\n")); err == nil {
+	if _, err := Parse("r.yaml", []byte("version: 1\ntools:\n  - {name: a, description: d, url: 'https://a.example/x', max_price: '0.01', enabled: maybe}\n"), testFamilies); err == nil {
 		t.Error("enabled: maybe accepted")
 	}
 }

@@ -15,7 +15,7 @@ func TestExpose(t *testing.T) {
 		{"  expose: tools\n", tools.ExposeTools},
 		{"  expose: search\n", tools.ExposeSearch},
 	} {
-		reg, err := tools.Parse("r.yaml", []byte(head+tt.defaults+"  timeout: 5s\n"+entry))
+		reg, err := tools.Parse("r.yaml", []byte(head+tt.defaults+"  timeout: 5s\n"+entry), benchFamilies)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,7 +24,7 @@ func TestExpose(t *testing.T) {
 		}
 	}
 	// Every mistake is named, the bad expose among them.
-	_, err := tools.Parse("r.yaml", []byte(head+"  expose: list\n  max_per_call: \"0\"\n"+entry))
+	_, err := tools.Parse("r.yaml", []byte(head+"  expose: list\n  max_per_call: \"0\"\n"+entry), benchFamilies)
 	if err == nil {
 		t.Fatal("expose: list accepted")
 	}
@@ -35,14 +35,14 @@ func TestExpose(t *testing.T) {
 		}
 	}
 	// A misspelt key lists expose among the allowed ones.
-	_, err = tools.Parse("r.yaml", []byte(head+"  exposes: search\n"+entry))
+	_, err = tools.Parse("r.yaml", []byte(head+"  exposes: search\n"+entry), benchFamilies)
 	if err == nil || !strings.Contains(err.Error(), "approve_above, expose") {
 		t.Fatalf("misspelt key: %v", err)
 	}
 }
 
 func TestEntryMatchesAndNetworks(t *testing.T) {
-	reg, err := tools.Parse("r.yaml", []byte("version: 1\ndefaults:\n  networks: [base, base-sepolia]\ntools:\n  - {name: stock_quote, description: The Last trade., url: \"https://a.example/x\", max_price: \"0.01\", network: base}\n  - {name: b, description: B., url: \"https://a.example/x\", max_price: \"0.01\"}\n"))
+	reg, err := tools.Parse("r.yaml", []byte("version: 1\ndefaults:\n  networks: [base, base-sepolia]\ntools:\n  - {name: stock_quote, description: The Last trade., url: \"https://a.example/x\", max_price: \"0.01\", network: base}\n  - {name: b, description: B., url: \"https://a.example/x\", max_price: \"0.01\"}\n"), benchFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

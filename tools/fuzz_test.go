@@ -47,7 +47,7 @@ func FuzzParseRegistry(f *testing.F) {
 		// crashes the worker, which saves the input.
 		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("Parse of %d bytes took over 10s", len(data))) })
 		defer watchdog.Stop()
-		reg, err := Parse("fuzz.yaml", data)
+		reg, err := Parse("fuzz.yaml", data, testFamilies)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
 				t.Fatalf("the error does not name the file: %.300q", err)
@@ -64,7 +64,7 @@ func FuzzParseRegistry(f *testing.F) {
 				t.Fatalf("tool %q: schema is not JSON: %s", e.Name, e.schema)
 			}
 		}
-		again, err := Parse("fuzz.yaml", data)
+		again, err := Parse("fuzz.yaml", data, testFamilies)
 		if err != nil {
 			t.Fatalf("parsed once, not twice: %v", err)
 		}

@@ -122,7 +122,7 @@ func TestParseGatewayErrors(t *testing.T) {
 				src = strings.Replace(src, "    max_price:", "    headers: {X-Key: \"${A_TOKEN}\"}\n    max_price:", 1)
 				want = []string{`tools "weather" headers.X-Key reads ${A_TOKEN}, a principal's bearer token`}
 			}
-			_, err := Parse("registry.yaml", []byte(src))
+			_, err := Parse("registry.yaml", []byte(src), testFamilies)
 			if err == nil {
 				t.Fatalf("accepted:\n%s", src)
 			}

@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/mcptest"
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -393,7 +397,7 @@ func TestBuildOverMCP(t *testing.T) {
 }
 
 func TestToolsGolden(t *testing.T) {
-	reg, err := Load("testdata/sample.yaml")
+	reg, err := Load("testdata/sample.yaml", testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,11 +485,11 @@ tools:
 		{"weather", map[string]any{"city": "paris"}, env(map[string]string{"SELLER": "ftp://" + urlSecret, "WEATHER_API_KEY": apiKey, "URL_SECRET": urlSecret})},
 	}
 	// The real paying client: its transport errors quote the request URL.
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	realPayer := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: reg.Policy(),
+	realPayer := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: reg.Policy(),
 		Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil), Logger: slog.Default()}
 	for _, c := range calls {
 		e, _ := reg.Entry(c.tool)

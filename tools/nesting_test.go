@@ -7,11 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/mcptest"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // boundStack lowers the goroutine stack limit for the rest of the test, so a
@@ -94,14 +98,14 @@ tools:
     url: ${SELLER}/v2/misbehave/deep_json
     max_price: "0.01"
 `)
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	w, err := wallet.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fac := run.Facilitator()
 	fac.Fund(w.Address(), 1_000_000)
 	pol := reg.Policy()
-	client := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
+	client := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: payments.NewMemoryLedger(pol.Budget, nil)}
 	srv, err := mcptest.NewServer(t, Build(reg, client, env(map[string]string{"SELLER": up.URL}))...)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"go.yaml.in/yaml/v4"
 )
@@ -75,6 +76,7 @@ type Registry struct {
 	tipHdrs  []headerTemplate // tipping.headers, parsed, sorted by name
 	rpcParts map[payments.Network][]part
 	data     []byte // the file, to parse again once the chain gave decimals (WithDecimals)
+	fams     payments.Families
 }
 
 // Defaults apply to every entry.
@@ -143,6 +145,7 @@ type Entry struct {
 	AmountFrom string
 
 	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
+	fams     payments.Families  // name the networks
 	schema   json.RawMessage    // the compiled input schema
 	fields   []field            // how each argument is checked and placed
 	extraIn  string             // where undeclared arguments go ("" refuses them)
@@ -184,6 +187,9 @@ type headerTemplate struct {
 	parts []part
 }
 
+// Families returns the network families the registry was read with.
+func (r *Registry) Families() payments.Families { return r.fams }
+
 // Entry returns the tool with that name.
 func (r *Registry) Entry(name string) (*Entry, bool) {
 	e, ok := r.byName[name]
@@ -214,8 +220,9 @@ func (r *Registry) Policy() payments.Policy {
 	return pol
 }
 
-// Load reads and validates a registry file.
-func Load(path string) (*Registry, error) {
+// Load reads and validates a registry file; fams read its networks and
+// addresses (see Parse).
+func Load(path string, fams payments.Families) (*Registry, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry file not found: %s", path)
@@ -223,7 +230,7 @@ func Load(path string) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w", err)
 	}
-	return Parse(path, b)
+	return Parse(path, b, fams)
 }
 
 // The raw shapes registry.yaml decodes into. Pointers tell "absent" from zero.
@@ -394,6 +401,8 @@ func loadError(name string, le *yaml.LoadError) error {
 type problems struct {
 	file string
 	errs []error
+	// fams read networks and addresses.
+	fams payments.Families
 	// data is the file, root its YAML tree (parsed on demand), to name
 	// the line of a problem; tool is the index of the entry being parsed.
 	data []byte
@@ -401,21 +410,36 @@ type problems struct {
 	tool int
 }
 
+// pinNetwork is the network an entry pins, when it reads as one ("": none,
+// or one that does not read, reported elsewhere): its family reads the
+// entry's addresses.
+func (p *problems) pinNetwork(s string) payments.Network {
+	if s == "" {
+		return ""
+	}
+	n, err := p.fams.ParseNetwork(s)
+	if err != nil {
+		return ""
+	}
+	return n
+}
+
 func (p *problems) add(where, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s: %s: %s", p.file, where, fmt.Sprintf(format, args...)))
 }
 
 // Parse decodes and validates a registry. name is the file name used in
-// messages. Every mistake is reported, joined with errors.Join. Declared
-// assets whose decimals are left to the chain stay unresolved (Unresolved)
-// until ResolveAssets reads them.
-func Parse(name string, data []byte) (*Registry, error) {
-	return parse(name, data, nil)
+// messages; fams are the network families x402-mcp pays on, which read its
+// networks and addresses. Every mistake is reported, joined with
+// errors.Join. Declared assets whose decimals are left to the chain stay
+// unresolved (Unresolved) until ResolveAssets reads them.
+func Parse(name string, data []byte, fams payments.Families) (*Registry, error) {
+	return parse(name, data, nil, fams)
 }
 
 // parse is Parse with the decimals read from the chain for the assets that
 // declare none, by asset key.
-func parse(name string, data []byte, chain map[string]int) (*Registry, error) {
+func parse(name string, data []byte, chain map[string]int, fams payments.Families) (*Registry, error) {
 	if name == "" {
 		name = "registry.yaml"
 	}
@@ -426,8 +450,8 @@ func parse(name string, data []byte, chain map[string]int) (*Registry, error) {
 	if err := yaml.Load(data, &raw, yaml.WithKnownFields()); err != nil {
 		return nil, decodeError(name, err)
 	}
-	p := &problems{file: name, data: data}
-	reg := &Registry{Path: name, byName: map[string]*Entry{}, data: data}
+	p := &problems{file: name, data: data, fams: fams}
+	reg := &Registry{Path: name, byName: map[string]*Entry{}, data: data, fams: fams}
 
 	switch {
 	case raw.Version == nil:
@@ -524,7 +548,7 @@ func parseBudget(p *problems, rb *rawBudget, networks []payments.Network) Budget
 	}
 	for k, v := range rb.PerNetwork {
 		field := "budget.per_network." + k
-		n, err := payments.ParseNetwork(k)
+		n, err := p.fams.ParseNetwork(k)
 		if err != nil {
 			p.add(field, "%v", err)
 			continue
@@ -554,7 +578,7 @@ func parseRPC(p *problems, raw map[string]string) (map[payments.Network]string, 
 	out, parsed := map[payments.Network]string{}, map[payments.Network][]part{}
 	for k, v := range raw {
 		field := "rpc." + k
-		n, err := payments.ParseNetwork(k)
+		n, err := p.fams.ParseNetwork(k)
 		if err != nil {
 			p.add(field, "%v", err)
 			continue
@@ -588,7 +612,7 @@ func parseDefaults(p *problems, rd *rawDefaults) (Defaults, bool) {
 		}
 		d.Networks = nil
 		for i, s := range rd.Networks {
-			n, err := payments.ParseNetwork(s)
+			n, err := p.fams.ParseNetwork(s)
 			if err != nil {
 				p.add(fmt.Sprintf("defaults.networks[%d]", i), "%v", err)
 				continue
@@ -671,6 +695,7 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		Timeout:     d.Timeout,
 		Enabled:     rt.Enabled == nil || *rt.Enabled,
 		Kind:        KindHTTP,
+		fams:        p.fams,
 		AmountFrom:  rt.AmountFrom,
 		networks:    d.Networks,
 	}
@@ -731,18 +756,20 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 	}
 
 	// the pins, then max_price in the pinned asset's units
-	if rt.PayTo != "" && !common.IsHexAddress(rt.PayTo) {
-		p.add(at("pay_to"), "%q is not an address: write the seller's 0x address (40 hex digits)", rt.PayTo)
+	if rt.PayTo != "" {
+		if _, err := p.fams.ParseAddress(p.pinNetwork(rt.Network), rt.PayTo); err != nil {
+			p.add(at("pay_to"), "%v", err)
+		}
 	}
 	networkOK := true
 	if rt.Network != "" {
-		n, err := payments.ParseNetwork(rt.Network)
+		n, err := p.fams.ParseNetwork(rt.Network)
 		switch {
 		case err != nil:
 			p.add(at("network"), "%v", err)
 			networkOK = false
 		case !slices.Contains(d.Networks, n):
-			p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there or change the pin", n, n.Name(), networkList(d.Networks))
+			p.add(at("network"), "%s (%s) is not in defaults.networks (%s): add it there or change the pin", n, p.fams.NetworkName(n), networkList(d.Networks))
 			networkOK = false
 		default:
 			e.Network = n
@@ -751,7 +778,7 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 	}
 	var asset *Asset
 	if rt.Asset != "" && networkOK {
-		a, addr, err := findAsset(assets, rt.Asset, e.Network, e.networks)
+		a, addr, err := findAsset(p.fams, assets, rt.Asset, e.Network, e.networks)
 		switch {
 		case err != nil:
 			p.add(at("asset"), "%v", err)
@@ -875,8 +902,8 @@ func parseHeaders(p *problems, where string, path []any, raw map[string]string) 
 // payment client owns them.
 var reservedHeaders = []string{
 	"Host", "Content-Length", "Transfer-Encoding", "Connection",
-	payments.HeaderPaymentSignature, payments.HeaderXPayment, payments.HeaderPaymentRequired,
-	payments.HeaderPaymentResponse, payments.HeaderXPaymentResponse,
+	x402.HeaderPaymentSignature, x402.HeaderXPayment, x402.HeaderPaymentRequired,
+	x402.HeaderPaymentResponse, x402.HeaderXPaymentResponse,
 }
 
 func checkHeaderName(k string) string {

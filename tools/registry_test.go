@@ -62,7 +62,7 @@ tools:
 
 func mustParse(t *testing.T, src string) *Registry {
 	t.Helper()
-	r, err := Parse("registry.yaml", []byte(src))
+	r, err := Parse("registry.yaml", []byte(src), testFamilies)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -301,7 +301,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("registry.yaml", []byte(c.src))
+			_, err := Parse("registry.yaml", []byte(c.src), testFamilies)
 			if err == nil {
 				t.Fatalf("no error for:\n%s", c.src)
 			}
@@ -362,7 +362,7 @@ tools:
 }
 
 func TestParseHeaderValueNeverQuoted(t *testing.T) {
-	_, err := Parse("registry.yaml", []byte(tool(okTool+"    headers:\n      X-Key: \"sup3rs3cret\\r\\nX: y\"\n")))
+	_, err := Parse("registry.yaml", []byte(tool(okTool+"    headers:\n      X-Key: \"sup3rs3cret\\r\\nX: y\"\n")), testFamilies)
 	if err == nil || strings.Contains(err.Error(), "sup3rs3cret") {
 		t.Fatalf("error must exist and not quote the value: %v", err)
 	}
@@ -391,7 +391,7 @@ tools:
     max_price: "0.01"
     timeout: 0s
 `
-	_, err := Parse("cat.yaml", []byte(src))
+	_, err := Parse("cat.yaml", []byte(src), testFamilies)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -423,7 +423,7 @@ tools:
 func TestParseNoFollowOnErrors(t *testing.T) {
 	src := strings.Replace(tool(okTool), `max_per_call: "0.10"`, `max_per_call: "1,5"`, 1)
 	src = strings.Replace(src, `max_price: "0.01"`, `max_price: "0.5"`, 1)
-	_, err := Parse("registry.yaml", []byte(src))
+	_, err := Parse("registry.yaml", []byte(src), testFamilies)
 	if err == nil || strings.Count(err.Error(), "\n") != 0 || !strings.Contains(err.Error(), `defaults.max_per_call: "1,5" is not a USDC amount`) {
 		t.Errorf("error = %v", err)
 	}
@@ -448,7 +448,7 @@ func TestParseDecodeErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("registry.yaml", []byte(c.src))
+			_, err := Parse("registry.yaml", []byte(c.src), testFamilies)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -501,18 +501,18 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(path, []byte("version: 1\nbogus: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(path)
+	_, err := Load(path, testFamilies)
 	if err == nil || !strings.HasPrefix(err.Error(), path+":2: unknown key \"bogus\"") {
 		t.Errorf("Load error = %v", err)
 	}
-	_, err = Load(filepath.Join(dir, "missing.yaml"))
+	_, err = Load(filepath.Join(dir, "missing.yaml"), testFamilies)
 	if err == nil || err.Error() != "registry file not found: "+filepath.Join(dir, "missing.yaml") {
 		t.Errorf("missing file error = %v", err)
 	}
 	if err := os.WriteFile(path, []byte(fullRegistry), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Load(path)
+	r, err := Load(path, testFamilies)
 	if err != nil || r.Path != path || len(r.Tools) != 2 {
 		t.Errorf("Load = %v, %v", r, err)
 	}
@@ -530,7 +530,7 @@ func TestRepoRegistryIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Parse("registry.yaml", b); err != nil {
+	if _, err := Parse("registry.yaml", b, testFamilies); err != nil {
 		t.Fatalf("the repository's registry.yaml is invalid:\n%v", err)
 	}
 }
@@ -564,7 +564,7 @@ func TestDocExampleIsValid(t *testing.T) {
 		t.Fatal("no yaml example in docs/registry.md")
 	}
 	example, _, _ := strings.Cut(rest, "```")
-	r, err := Parse("docs/registry.md example", []byte(example))
+	r, err := Parse("docs/registry.md example", []byte(example), testFamilies)
 	if err != nil {
 		t.Fatalf("the documented example is invalid:\n%v", err)
 	}
@@ -575,7 +575,7 @@ func TestDocExampleIsValid(t *testing.T) {
 
 func TestApproveAbove(t *testing.T) {
 	src := "version: 1\ndefaults:\n  approve_above: \"0.05\"\ntools:\n  -" + strings.TrimPrefix(okTool, "   ") + "  -" + strings.TrimPrefix(strings.Replace(okTool, "name: weather", "name: pricey", 1), "   ") + "    approve_above: \"0.001\"\n"
-	r, err := Parse("registry.yaml", []byte(src))
+	r, err := Parse("registry.yaml", []byte(src), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -33,12 +35,9 @@ const (
 	KindMCP = "mcp"
 )
 
-// _meta keys of x402 over MCP (x402-protocol.md §5).
-const (
-	// MetaPayment carries the PaymentPayload, as a JSON object, on a paid
-	// tools/call.
-	MetaPayment = "x402/payment"
-)
+// MetaPayment is the _meta key of the PaymentPayload on a paid tools/call
+// (x402 over MCP, x402-protocol.md §5).
+const MetaPayment = x402.MetaPayment
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 
@@ -82,7 +81,7 @@ const remoteConnectTimeout = 10 * time.Second
 // Authorizer signs x402 payments for transports other than HTTP headers.
 // *payments.Client is the production Authorizer.
 type Authorizer interface {
-	Authorize(ctx context.Context, pr *payments.PaymentRequired, lim payments.Limit, resource, host string) (*payments.Pending, error)
+	Authorize(ctx context.Context, pr *x402.PaymentRequired, lim payments.Limit, resource, host string) (*payments.Pending, error)
 }
 
 // BuildRemote connects to every enabled kind: mcp entry of r, lists its
@@ -213,7 +212,7 @@ func (rm *remoteTool) tool(rt mcp.Tool) mcp.Tool {
 		schema = json.RawMessage(`{"type":"object"}`)
 	}
 	desc := fmt.Sprintf("[Remote MCP server %s, entry %s] %s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
-		payments.RedactURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.networks))
+		payments.RedactURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.fams, e.networks))
 	t := mcp.NewToolWithRawSchema(rm.local, desc, schema)
 	title := strings.ReplaceAll(rm.local, "_", " ")
 	title = strings.ToUpper(title[:1]) + title[1:] + " (paid)"
@@ -361,7 +360,7 @@ func remoteMessage(res *mcp.CallToolResult) string {
 // it carries: in an isError result, or in a JSON-RPC error with code 402
 // (whose data mcp-go's client drops, so it is read off the wire). Any
 // other failure is a *remoteError.
-func (rm *remoteTool) call(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, *payments.PaymentRequired, error) {
+func (rm *remoteTool) call(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, *x402.PaymentRequired, error) {
 	c := &capture{}
 	res, err := rm.cli.CallTool(context.WithValue(ctx, captureKey{}, c), req)
 	if err != nil {
@@ -465,12 +464,12 @@ func (c *capture) rpcErrors() []rpcError {
 
 // challenge finds a JSON-RPC error 402 with a PaymentRequired in the
 // captured bytes.
-func (c *capture) challenge() *payments.PaymentRequired {
+func (c *capture) challenge() *x402.PaymentRequired {
 	for _, e := range c.rpcErrors() {
 		if e.Code != 402 {
 			continue
 		}
-		if pr, err := payments.ParseChallengeJSON(e.Data); err == nil {
+		if pr, err := x402.ParseChallengeJSON(e.Data); err == nil {
 			return pr
 		}
 	}
@@ -600,20 +599,20 @@ func (b *cappedBody) Close() error { return b.rc.Close() }
 
 // challengeOf returns the PaymentRequired an isError result carries, in
 // structuredContent or else as the first text content.
-func challengeOf(res *mcp.CallToolResult) *payments.PaymentRequired {
+func challengeOf(res *mcp.CallToolResult) *x402.PaymentRequired {
 	if res == nil || !res.IsError {
 		return nil
 	}
 	if res.StructuredContent != nil {
 		if b, err := json.Marshal(res.StructuredContent); err == nil {
-			if pr, err := payments.ParseChallengeJSON(b); err == nil {
+			if pr, err := x402.ParseChallengeJSON(b); err == nil {
 				return pr
 			}
 		}
 	}
 	if len(res.Content) > 0 {
 		if tc, ok := res.Content[0].(mcp.TextContent); ok {
-			if pr, err := payments.ParseChallengeJSON([]byte(tc.Text)); err == nil {
+			if pr, err := x402.ParseChallengeJSON([]byte(tc.Text)); err == nil {
 				return pr
 			}
 		}
@@ -622,7 +621,7 @@ func challengeOf(res *mcp.CallToolResult) *payments.PaymentRequired {
 }
 
 // settlementOf reads result._meta["x402/payment-response"].
-func settlementOf(res *mcp.CallToolResult) *payments.SettlementResponse {
+func settlementOf(res *mcp.CallToolResult) *x402.SettlementResponse {
 	if res.Meta == nil {
 		return nil
 	}
@@ -634,7 +633,7 @@ func settlementOf(res *mcp.CallToolResult) *payments.SettlementResponse {
 	if err != nil {
 		return nil
 	}
-	var s payments.SettlementResponse
+	var s x402.SettlementResponse
 	if json.Unmarshal(b, &s) != nil {
 		return nil
 	}
@@ -644,7 +643,7 @@ func settlementOf(res *mcp.CallToolResult) *payments.SettlementResponse {
 // shape passes the remote content through, capped at maxBytes, with the
 // receipt in _meta and one line of text saying what happened to the money
 // (settle is the remote server's settlement receipt, nil when it sent none).
-func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc *payments.Receipt, settle *payments.SettlementResponse) *mcp.CallToolResult {
+func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc *payments.Receipt, settle *x402.SettlementResponse) *mcp.CallToolResult {
 	limit := rm.maxBytes
 	if limit <= 0 {
 		limit = DefaultMaxResultBytes

@@ -9,14 +9,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 )
 
 // TestRemoteUnknownAnsweredByTheChain: a remote MCP server settles the
@@ -37,7 +41,7 @@ func TestRemoteUnknownAnsweredByTheChain(t *testing.T) {
 			t.Errorf("close sim: %v", err)
 		}
 	})
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +50,7 @@ func TestRemoteUnknownAnsweredByTheChain(t *testing.T) {
 	}
 	payTo := common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")
 	dom := sim.Domain()
-	extra, _ := json.Marshal(payments.EVMExtra{Name: dom.Name, Version: dom.Version})
+	extra, _ := json.Marshal(evm.Extra{Name: dom.Name, Version: dom.Version})
 	challenge, _ := json.Marshal(map[string]any{"x402Version": 2, "resource": map[string]any{"url": "mcp://tool/job"},
 		"accepts": []any{map[string]any{"scheme": "exact", "network": string(simchain.Network), "amount": "1000",
 			"asset": sim.Token().Hex(), "payTo": payTo.Hex(), "maxTimeoutSeconds": 60, "extra": json.RawMessage(extra)}}})
@@ -57,15 +61,15 @@ func TestRemoteUnknownAnsweredByTheChain(t *testing.T) {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{mcp.NewTextContent(string(challenge))}}, nil
 		}
 		raw, _ := json.Marshal(req.Params.Meta.AdditionalFields[MetaPayment])
-		var p payments.PaymentPayload
+		var p x402.PaymentPayload
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return nil, fmt.Errorf("payload: %w", err)
 		}
-		a, err := payments.ParseAuthorization(p.Payload.Authorization)
+		a, err := evm.ParseAuthorization(evm.MustPayload(p.Payload).Authorization)
 		if err != nil {
 			return nil, fmt.Errorf("authorization: %w", err)
 		}
-		sig, err := hexutil.Decode(p.Payload.Signature)
+		sig, err := hexutil.Decode(evm.MustPayload(p.Payload).Signature)
 		if err != nil {
 			return nil, fmt.Errorf("signature: %w", err)
 		}
@@ -94,13 +98,13 @@ tools:
     max_price: "0.01"
     network: %[1]s
     asset: USDC
-`, simchain.Network, sim.URL(), sim.Token().Hex(), srv.URL+"/mcp")))
+`, simchain.Network, sim.URL(), sim.Token().Hex(), srv.URL+"/mcp")), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checker := chain.NewRPCChecker(map[payments.Network]string{simchain.Network: sim.URL()})
+	checker := evm.NewRPCChecker(map[payments.Network]string{simchain.Network: sim.URL()})
 	t.Cleanup(checker.Close)
-	c := &payments.Client{Wallet: w, Policy: reg.Policy(), Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil), Chain: checker}
+	c := &payments.Client{Schemes: payments.NewSchemes(evm.NewExact(checker)), Signers: payments.Signers{w}, Policy: reg.Policy(), Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil)}
 	ts := BuildRemote(ctx, reg, c, nil, nil)
 	if len(ts) != 1 {
 		t.Fatalf("tools %+v", ts)

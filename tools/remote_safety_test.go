@@ -17,12 +17,17 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // paidRemote is a remote MCP server (mcp-go's Streamable HTTP server on a
@@ -57,9 +62,9 @@ func startPaidRemote(t *testing.T, price payments.Amount, wrap func(http.Handler
 	return p
 }
 
-func (p *paidRemote) requirement() payments.Requirement {
-	extra, _ := json.Marshal(payments.EVMExtra{Name: "USDC", Version: "2"})
-	rq := payments.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: p.price.Atomic(),
+func (p *paidRemote) requirement() x402.Requirement {
+	extra, _ := json.Marshal(evm.Extra{Name: "USDC", Version: "2"})
+	rq := x402.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: p.price.Atomic(),
 		Asset: p.fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
 	rq.Raw, _ = json.Marshal(rq)
 	return rq
@@ -84,7 +89,7 @@ func (p *paidRemote) serve(ctx context.Context, req mcp.CallToolRequest, tool st
 	}
 	p.payments.Add(1)
 	b, _ := json.Marshal(raw)
-	var payload payments.PaymentPayload
+	var payload x402.PaymentPayload
 	if err := json.Unmarshal(b, &payload); err != nil {
 		return p.challenge(tool, "invalid_payload")
 	}
@@ -105,7 +110,7 @@ func (p *paidRemote) serve(ctx context.Context, req mcp.CallToolRequest, tool st
 // #0) and the real SQLite ledger, under reg's policy and budgets.
 func remoteClient(t *testing.T, reg *Registry, fac *localseller.Facilitator) (*payments.Client, *ledger.Ledger) {
 	t.Helper()
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	w, err := wallet.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +123,7 @@ func remoteClient(t *testing.T, reg *Registry, fac *localseller.Facilitator) (*p
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = book.Close() })
-	return &payments.Client{Wallet: w, Policy: pol, Ledger: book}, book
+	return &payments.Client{Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book}, book
 }
 
 func listedTool(t *testing.T, ts []mcpserver.ServerTool, name string) mcpserver.ServerTool {
@@ -152,7 +157,7 @@ func TestRemoteBudgetPerEntry(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			remote := startPaidRemote(t, 1000, nil, "a", "b")
-			reg, err := Parse("r.yaml", []byte(fmt.Sprintf(tc.catalog, remote.url)))
+			reg, err := Parse("r.yaml", []byte(fmt.Sprintf(tc.catalog, remote.url)), testFamilies)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +235,7 @@ func TestRemoteNeverFollowsRedirects(t *testing.T) {
 				})
 			}
 			remote := startPaidRemote(t, 1000, redirect, "job")
-			reg, err := Parse("r.yaml", []byte(fmt.Sprintf("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: %q\n    prefix: fk_\n    headers: {X-Api-Key: \"${REMOTE_KEY}\"}\n    max_price: \"0.01\"\n", remote.url)))
+			reg, err := Parse("r.yaml", []byte(fmt.Sprintf("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: %q\n    prefix: fk_\n    headers: {X-Api-Key: \"${REMOTE_KEY}\"}\n    max_price: \"0.01\"\n", remote.url)), testFamilies)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +318,7 @@ func TestRemoteAnswerLimit(t *testing.T) {
 		})
 	}
 	remote := startPaidRemote(t, 1000, bombing, "job")
-	reg, err := Parse("r.yaml", []byte(fmt.Sprintf("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: %q\n    prefix: fk_\n    max_price: \"0.01\"\n", remote.url)))
+	reg, err := Parse("r.yaml", []byte(fmt.Sprintf("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: %q\n    prefix: fk_\n    max_price: \"0.01\"\n", remote.url)), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +380,7 @@ func TestRemoteSaysWhatAnswered(t *testing.T) {
 		}, "charged", []string{"done", "Paid 0.001", "Charged and delivered"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg, err := Parse("r.yaml", []byte(fmt.Sprintf("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: %q\n    prefix: fk_\n    max_price: \"0.01\"\n", tc.url(t))))
+			reg, err := Parse("r.yaml", []byte(fmt.Sprintf("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: %q\n    prefix: fk_\n    max_price: \"0.01\"\n", tc.url(t))), testFamilies)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
@@ -42,7 +45,7 @@ tools:
     url: "https://x/mcp"
     prefix: x402_
     max_price: "0.01"
-`))
+`), testFamilies)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -60,7 +63,7 @@ tools:
     prefix: acme_
     headers: {Authorization: "Bearer ${TOKEN}"}
     max_price: "0.01"
-`))
+`), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func rpcChallenge(next http.Handler) http.Handler {
 }
 
 func remoteChallenge(reason string) *mcp.CallToolResult {
-	extra, _ := json.Marshal(payments.EVMExtra{Name: "USDC", Version: "2"})
+	extra, _ := json.Marshal(evm.Extra{Name: "USDC", Version: "2"})
 	pr := map[string]any{"x402Version": 2, "error": reason, "resource": map[string]any{"url": "mcp://tool/job"},
 		"accepts": []any{map[string]any{"scheme": "exact", "network": "eip155:84532", "amount": "1000",
 			"asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
@@ -157,12 +160,12 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, seen := fakeRemote(t, tc.rpc402, tc.answer)
-			reg, err := Parse("r.yaml", []byte("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: \""+url+"\"\n    prefix: fk_\n    max_price: \"0.01\"\n"))
+			reg, err := Parse("r.yaml", []byte("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: \""+url+"\"\n    prefix: fk_\n    max_price: \"0.01\"\n"), testFamilies)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, _ := payments.GenerateWallet()
-			c := &payments.Client{Wallet: w, Policy: reg.Policy(), Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil)}
+			w, _ := wallet.GenerateEVMKey()
+			c := &payments.Client{Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: reg.Policy(), Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil)}
 			ts := BuildRemote(context.Background(), reg, c, nil, nil)
 			if len(ts) != 1 || ts[0].Tool.Name != "fk_job" {
 				t.Fatalf("tools %+v", ts)

@@ -18,6 +18,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // _meta keys of tools and tool results.
@@ -29,7 +30,7 @@ const (
 	// or "unknown".
 	MetaCharged = "x402/charged"
 	// MetaPaymentResponse holds the receipt when a payment was signed.
-	MetaPaymentResponse = "x402/payment-response"
+	MetaPaymentResponse = x402.MetaPaymentResponse
 	// MetaError holds {code, charged} when a payment failed.
 	MetaError = "x402/error"
 )

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
@@ -47,7 +51,7 @@ func TestCatalogCannotReadOwnSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("cat.yaml", []byte(tt.src))
+			_, err := Parse("cat.yaml", []byte(tt.src), testFamilies)
 			if err == nil {
 				t.Fatalf("a catalog reading ${%s} loaded", tt.ref)
 			}
@@ -74,7 +78,7 @@ func TestCatalogCannotReadOwnSecrets(t *testing.T) {
 
 	// Other variables, including ones that merely look alike, stay usable.
 	for _, ok := range []string{"X402_SELLER_URL", "WEATHER_API_KEY", "X402_PRIVATE_KEY_HINT", "MY_X402_MCP_TOKEN"} {
-		if _, err := Parse("cat.yaml", []byte(tool("    url: https://api.example.com/v1/${"+ok+"}\n"))); err != nil {
+		if _, err := Parse("cat.yaml", []byte(tool("    url: https://api.example.com/v1/${"+ok+"}\n")), testFamilies); err != nil {
 			t.Errorf("${%s} refused: %v", ok, err)
 		}
 	}
@@ -102,8 +106,8 @@ func TestRemoteHeaderSecretsHidden(t *testing.T) {
 	reg := mustParse(t, "version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: \""+srv.URL+"/mcp\"\n    prefix: rm_\n    headers: {Authorization: \"Bearer ${TOKEN}\"}\n    max_price: \"0.01\"\n")
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	w, _ := payments.GenerateWallet()
-	c := &payments.Client{Wallet: w, Policy: reg.Policy(), Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil)}
+	w, _ := wallet.GenerateEVMKey()
+	c := &payments.Client{Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: reg.Policy(), Ledger: payments.NewMemoryLedger(reg.Policy().Budget, nil)}
 
 	ts := BuildRemote(context.Background(), reg, c, env(map[string]string{"TOKEN": token}), log)
 	if len(ts) != 1 {

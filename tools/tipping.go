@@ -9,9 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/facilitator"
 )
 
 // Tipping defaults.
@@ -19,7 +18,7 @@ const (
 	// DefaultMaxTip is tipping.max_tip when unset (but never above per_day).
 	DefaultMaxTip payments.Amount = 1_000_000
 	// DefaultTipTimeout bounds each facilitator request of a tip.
-	DefaultTipTimeout = payments.DefaultFacilitatorTimeout
+	DefaultTipTimeout = facilitator.DefaultTimeout
 )
 
 var recipientNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$`)
@@ -38,52 +37,54 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network, asse
 	case rt.Network == "":
 		p.add("tipping.network", "missing: name the network tips are paid on, one of defaults.networks (%s)", networkList(networks))
 	default:
-		n, err := payments.ParseNetwork(rt.Network)
+		n, err := p.fams.ParseNetwork(rt.Network)
 		switch {
 		case err != nil:
 			p.add("tipping.network", "%v", err)
 		case !slices.Contains(networks, n):
-			p.add("tipping.network", "%s (%s) is not in defaults.networks (%s): add it there or tip on an allowed network", n, n.Name(), networkList(networks))
+			p.add("tipping.network", "%s (%s) is not in defaults.networks (%s): add it there or tip on an allowed network", n, p.fams.NetworkName(n), networkList(networks))
 		default:
 			t.Network = n
 		}
 	}
 
-	// asset (USDC, or a declared one) and its EIP-712 domain
+	// asset (USDC, or a declared one), with what its family needs to pay in
+	// it with no seller's word (EVM: its EIP-712 domain)
 	if t.Network != "" {
-		known, isKnown := payments.KnownUSDC(t.Network)
+		t.Family = p.fams.Family(t.Network)
+		known, isKnown := t.Family.KnownUSDC(t.Network)
 		var declared *Asset
 		switch {
 		case rt.Asset == "" && !isKnown:
 			p.add("tipping.asset", "missing: x402-mcp knows no USDC on %s; declare the token under assets: and write its symbol or address here", t.Network)
 		case rt.Asset == "":
-			t.Asset = known.Address
+			t.Asset = known
 		default:
-			a, addr, err := findAsset(assets, rt.Asset, t.Network, []payments.Network{t.Network})
+			a, addr, err := findAsset(p.fams, assets, rt.Asset, t.Network, []payments.Network{t.Network})
 			switch {
 			case err != nil:
 				p.add("tipping.asset", "%v", err)
-			case addr == "":
-				t.Asset = known.Address
+			case a != nil:
+				declared, t.Asset = a, a.Asset
+			case addr == "" || isKnown && addr == known.Address:
+				t.Asset = known
 			default:
-				declared, t.Asset = a, common.HexToAddress(addr)
+				t.Asset = payments.Asset{Network: t.Network, Address: addr}
 			}
 		}
-		t.Domain = payments.Domain{Name: rt.AssetName, Version: rt.AssetVersion, ChainID: t.Network.ChainID(), VerifyingContract: t.Asset}
-		def := payments.Asset{Name: known.Name, Version: known.Version}
 		if declared != nil {
-			def, t.Currency = declared.Asset, declared.Currency()
-		} else if !isKnown || t.Asset != known.Address {
-			def = payments.Asset{}
+			t.Currency = declared.Currency()
 		}
-		if t.Domain.Name == "" {
-			t.Domain.Name = def.Name
+		if rt.AssetName != "" {
+			t.Asset.Name = rt.AssetName
 		}
-		if t.Domain.Version == "" {
-			t.Domain.Version = def.Version
+		if rt.AssetVersion != "" {
+			t.Asset.Version = rt.AssetVersion
 		}
-		if t.Asset != (common.Address{}) && (t.Domain.Name == "" || t.Domain.Version == "") {
-			p.add("tipping.asset", "the EIP-712 domain of %s on %s is not known: give asset_name and asset_version here, or eip712 under its assets: entry (such as \"USD Coin\" and \"2\")", t.Asset.Hex(), t.Network)
+		if t.Asset.Address != "" {
+			if err := t.Family.CheckAsset(t.Asset); err != nil {
+				p.add("tipping.asset", "%v: give asset_name and asset_version here, or eip712 under its assets: entry (such as \"USD Coin\" and \"2\")", err)
+			}
 		}
 	}
 	cur := t.Currency
@@ -175,13 +176,16 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network, asse
 			continue
 		}
 		seen[strings.ToLower(name)] = k
-		addr, err := payments.ParseAddress(strings.TrimSpace(rt.Recipients[k]))
+		if t.Family == nil {
+			continue // the network is wrong: reported above
+		}
+		addr, err := t.Family.CheckAddress(strings.TrimSpace(rt.Recipients[k]))
 		if err != nil {
 			p.add(field, "%v", err)
 			continue
 		}
-		if addr == t.Asset {
-			p.add(field, "%s is the token contract itself: tokens sent there are lost", addr.Hex())
+		if addr == t.Asset.Address {
+			p.add(field, "%s is the token contract itself: tokens sent there are lost", addr)
 			continue
 		}
 		t.Recipients = append(t.Recipients, payments.Recipient{Name: name, Address: addr})

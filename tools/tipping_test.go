@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -29,7 +31,7 @@ tipping:
 `
 
 func TestParseTipping(t *testing.T) {
-	reg, err := Parse("registry.yaml", []byte(tippingRegistry))
+	reg, err := Parse("registry.yaml", []byte(tippingRegistry), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +39,13 @@ func TestParseTipping(t *testing.T) {
 	if tp == nil {
 		t.Fatal("no tipping")
 	}
-	usdc, _ := payments.KnownUSDC("eip155:84532")
+	usdc, _ := evm.KnownUSDC("eip155:84532")
 	want := payments.Tipping{
-		Network: "eip155:84532", Asset: usdc.Address, Facilitator: "https://x402.org/facilitator/",
+		Network: "eip155:84532", Asset: usdc, Facilitator: "https://x402.org/facilitator/",
 		PerDay: 5_000_000, MaxTip: 2_500_000, AutoApproveUpTo: 250_000, AllowAddresses: true, Timeout: 10 * time.Second,
 		Recipients: []payments.Recipient{
-			{Name: "Alice", Address: common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C")},
-			{Name: "bob the builder", Address: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")},
+			{Name: "Alice", Address: common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C").Hex()},
+			{Name: "bob the builder", Address: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8").Hex()},
 		},
 	}
 	if tp.Network != want.Network || tp.Asset != want.Asset || tp.Facilitator != want.Facilitator || tp.PerDay != want.PerDay ||
@@ -51,8 +53,8 @@ func TestParseTipping(t *testing.T) {
 		len(tp.Recipients) != 2 || tp.Recipients[0] != want.Recipients[0] || tp.Recipients[1] != want.Recipients[1] {
 		t.Fatalf("tipping %+v", tp)
 	}
-	if tp.Domain.Name != "USDC" || tp.Domain.Version != "2" || tp.Domain.ChainID.Int64() != 84532 || tp.Domain.VerifyingContract != usdc.Address {
-		t.Fatalf("domain %+v", tp.Domain)
+	if tp.Asset.Name != "USDC" || tp.Asset.Version != "2" || evm.ChainID(tp.Network).Int64() != 84532 || tp.Asset.Address != usdc.Address {
+		t.Fatalf("domain %+v", tp.Asset)
 	}
 	if reg.Budget.TipPerDay != 5_000_000 || reg.Policy().Budget.TipPerDay != 5_000_000 {
 		t.Fatalf("the tip budget is not the ledger's: %+v", reg.Budget)
@@ -65,7 +67,7 @@ func TestParseTipping(t *testing.T) {
 	}
 
 	// facilitator_url reads the environment at call time, like a tool's url.
-	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:84532]\ntipping:\n  facilitator_url: ${FAC}/facilitator\n  per_day: \"1\"\n"))
+	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:84532]\ntipping:\n  facilitator_url: ${FAC}/facilitator\n  per_day: \"1\"\n"), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestParseTipping(t *testing.T) {
 	}
 
 	// Defaults: max_tip is 1 USDC but never above per_day; every tip asks.
-	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:84532]\ntipping:\n  facilitator_url: http://127.0.0.1:4021/facilitator\n  per_day: \"0.5\"\n"))
+	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:84532]\ntipping:\n  facilitator_url: http://127.0.0.1:4021/facilitator\n  per_day: \"0.5\"\n"), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,14 +93,14 @@ func TestParseTipping(t *testing.T) {
 		t.Fatalf("defaults %+v", reg.Tipping)
 	}
 	// No section: no tipping, no tip budget.
-	reg, err = Parse("registry.yaml", []byte("version: 1\n"))
+	reg, err = Parse("registry.yaml", []byte("version: 1\n"), testFamilies)
 	if err != nil || reg.Tipping != nil || reg.Budget.TipPerDay != 0 {
 		t.Fatalf("without a section: %+v %v", reg, err)
 	}
 	// Another token: declared under assets:, with its domain; the tip
 	// budget and caps are in its units, and so is the tip budget's currency.
-	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:1337]\nassets:\n  - {symbol: TIPX, network: eip155:1337, address: \"0x3009300930093009300930093009300930093009\", decimals: 2, budget: {total: \"100\"}}\ntipping:\n  facilitator_url: http://127.0.0.1:1/f\n  per_day: \"1\"\n  asset: TIPX\n  asset_name: USDC\n  asset_version: \"2\"\n"))
-	if err != nil || reg.Tipping.Domain.Name != "USDC" || reg.Tipping.Domain.ChainID.Int64() != 1337 || reg.Tipping.PerDay != 100 || reg.Tipping.MaxTip != 100 ||
+	reg, err = Parse("registry.yaml", []byte("version: 1\ndefaults:\n  networks: [eip155:1337]\nassets:\n  - {symbol: TIPX, network: eip155:1337, address: \"0x3009300930093009300930093009300930093009\", decimals: 2, budget: {total: \"100\"}}\ntipping:\n  facilitator_url: http://127.0.0.1:1/f\n  per_day: \"1\"\n  asset: TIPX\n  asset_name: USDC\n  asset_version: \"2\"\n"), testFamilies)
+	if err != nil || reg.Tipping.Asset.Name != "USDC" || evm.ChainID(reg.Tipping.Network).Int64() != 1337 || reg.Tipping.PerDay != 100 || reg.Tipping.MaxTip != 100 ||
 		reg.Tipping.Currency.Symbol != "TIPX" || reg.Budget.TipCurrency != reg.Tipping.Currency {
 		t.Fatalf("own token: %+v %v", reg, err)
 	}
@@ -132,7 +134,7 @@ func TestParseTippingErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("registry.yaml", []byte(base+c.src))
+			_, err := Parse("registry.yaml", []byte(base+c.src), testFamilies)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -166,7 +168,7 @@ func TestRepoRegistryTippingExample(t *testing.T) {
 		}
 		out = append(out, line)
 	}
-	reg, err := Parse("registry.yaml (tipping uncommented)", []byte(strings.Join(out, "\n")))
+	reg, err := Parse("registry.yaml (tipping uncommented)", []byte(strings.Join(out, "\n")), testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,10 @@ type Payer interface {
 func (e *Entry) Tool() mcp.Tool {
 	cur := e.currency()
 	desc := fmt.Sprintf("%s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
-		e.Description, cur.Format(e.MaxPrice), networkNames(e.networks))
+		e.Description, cur.Format(e.MaxPrice), networkNames(e.fams, e.networks))
 	if e.AmountFrom != "" {
 		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal %s string), up to %s per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
-			e.Description, e.AmountFrom, cur.Symbol, cur.Format(e.MaxPrice), networkNames(e.networks))
+			e.Description, e.AmountFrom, cur.Symbol, cur.Format(e.MaxPrice), networkNames(e.fams, e.networks))
 	}
 	t := mcp.NewToolWithRawSchema(e.Name, desc, e.schema)
 	title := e.title()
@@ -87,10 +87,10 @@ func networkIDs(ns []payments.Network) []string {
 }
 
 // networkNames renders "Base (eip155:8453)", "Base (eip155:8453) or Base Sepolia (eip155:84532)", ….
-func networkNames(ns []payments.Network) string {
+func networkNames(fams payments.Families, ns []payments.Network) string {
 	names := make([]string, len(ns))
 	for i, n := range ns {
-		names[i] = n.Name()
+		names[i] = fams.NetworkName(n)
 		if names[i] != string(n) {
 			names[i] += " (" + string(n) + ")"
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Seller pins: the local seller's payee, network and asset (payments/localseller).
+// Seller pins: the local seller's payee, network and asset (internal/localseller).
 const (
 	sellerPayTo   = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 	sellerNetwork = "eip155:84532"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 )
 
 func writeFile(t *testing.T, body string) string {

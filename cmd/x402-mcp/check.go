@@ -9,7 +9,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -28,12 +28,12 @@ func cmdCheck(e env, args []string) error {
 	}
 	nets := make([]string, len(reg.Defaults.Networks))
 	for i, n := range reg.Defaults.Networks {
-		nets[i] = string(n) + " (" + n.Name() + ")"
+		nets[i] = string(n) + " (" + reg.Families().NetworkName(n) + ")"
 	}
 	fmt.Fprintf(e.stdout, "%s: OK, %s\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
 		reg.Path, plural.Count(len(reg.Tools), "tool", "tools"), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
 	for _, n := range slices.Sorted(maps.Keys(reg.RPC)) {
-		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, chain.RedactURL(reg.RPC[n]))
+		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, evm.RedactURL(reg.RPC[n]))
 	}
 	for _, a := range reg.Assets {
 		fmt.Fprintf(e.stdout, "asset %s\n", assetLine(a))
@@ -124,7 +124,7 @@ func assetLine(a *tools.Asset) string {
 	if !a.DecimalsDeclared && a.Resolved {
 		dec = fmt.Sprintf("%d decimals (read from the chain)", a.Decimals)
 	}
-	parts := []string{fmt.Sprintf("%s: %s on %s (%s), %s", a.Setting, cur.Symbol, a.Network, a.Address.Hex(), dec)}
+	parts := []string{fmt.Sprintf("%s: %s on %s (%s), %s", a.Setting, cur.Symbol, a.Network, a.Address, dec)}
 	if a.PerCall != 0 {
 		parts = append(parts, "per-call cap "+money(cur, a.PerCall))
 	}

@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
 	"github.com/x402-mcp/x402-mcp/server"
 )
 
@@ -51,7 +53,7 @@ func paidLedger(t *testing.T, path string, n int) {
 		t.Fatal(err)
 	}
 	defer seller.Close()
-	w, err := payments.GenerateWallet()
+	w, err := wallet.GenerateEVMKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func paidLedger(t *testing.T, path string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Ledger: l, Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}, Budget: b}}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Ledger: l, Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}, Budget: b}}
 	for i := range n {
 		req, err := http.NewRequest(http.MethodGet, seller.URL+"/v2/weather/paris", nil)
 		if err != nil {

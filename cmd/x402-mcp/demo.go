@@ -13,15 +13,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -51,7 +54,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// 1. A throwaway wallet.
-	wallet, err := payments.GenerateWallet()
+	key, err := wallet.GenerateEVMKey()
 	if err != nil {
 		return err
 	}
@@ -65,7 +68,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		}
 		setup = chainDemo
 	}
-	d, err := setup(ctx, wallet.Address())
+	d, err := setup(ctx, key.Address())
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -88,7 +91,7 @@ tipping:
   recipients:
     author: %q
 `, d.tipAsset, demoAuthor.Hex())...)
-	reg, err := tools.Parse(d.registryName, src)
+	reg, err := tools.Parse(d.registryName, src, families)
 	if err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ tipping:
 		return err
 	}
 	defer book.Close()
-	payer := newClient(reg, wallet, book, log)
+	payer := newClient(reg, newSchemes(evm.NewRPCChecker(nil)), payments.Signers{key}, book, log)
 	payer.Session = newSessionID("demo")
 	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Version: version, Getenv: getenv, Logger: log})
 	if err != nil {
@@ -132,7 +135,7 @@ tipping:
 	fmt.Fprintf(out, "x402-mcp demo: everything runs here, offline, on loopback.\n\n")
 	fmt.Fprintf(out, "  seller   %s  (x402 v2 and v1; its facilitator checks every signature by ecrecover)\n", sellerURL)
 	fmt.Fprintf(out, "  money    %s\n", d.money)
-	fmt.Fprintf(out, "  wallet   %s  (throwaway key, funded with %s test USDC)\n", wallet.Address().Hex(), demoFunding)
+	fmt.Fprintf(out, "  wallet   %s  (throwaway key, funded with %s test USDC)\n", key.Address().Hex(), demoFunding)
 	fmt.Fprintf(out, "  budget   %s total, %s per call  (set by the operator in registry.yaml)\n", demoBudget.USDC(), reg.Defaults.MaxPerCall.USDC())
 	fmt.Fprintf(out, "  ledger   %s  (SQLite; a throwaway one for the demo)\n", book.Path())
 	fmt.Fprintf(out, "  MCP      %s %s, protocol %s, over the stdio transport\n\n", info.ServerInfo.Name, info.ServerInfo.Version, info.ProtocolVersion)
@@ -187,7 +190,7 @@ tipping:
 		}
 	}
 	fmt.Fprintf(out, "\nOn the seller's side: %s settled, %s received; the author was tipped %s; the wallet holds %s test USDC%s.\n",
-		plural.Count(fac.SettledCount()-tips, "payment", "payments"), fac.Balance(seller.PayTo()).USDC(), tipped.USDC(), fac.Balance(wallet.Address()), d.where)
+		plural.Count(fac.SettledCount()-tips, "payment", "payments"), fac.Balance(seller.PayTo()).USDC(), tipped.USDC(), fac.Balance(key.Address()), d.where)
 	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
 
 	_ = cli.Close()

@@ -8,8 +8,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 )
 
 // This file links go-ethereum's simulated chain into the binary (about

@@ -102,7 +102,7 @@ func (noHistory) List(context.Context, ledger.Filter) ([]ledger.Row, error) { re
 
 // listedTools is the tools/list of a server for the catalog src, by name.
 func listedTools(name string, src []byte) (map[string]mcp.Tool, error) {
-	reg, err := tools.Parse(name, src)
+	reg, err := tools.Parse(name, src, families)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func toolDocs() ([]byte, error) {
 	}
 	slices.Sort(builtins)
 	// The catalog's entries in the file's order.
-	reg, err := tools.Parse("registry.yaml", x402mcp.DefaultRegistry)
+	reg, err := tools.Parse("registry.yaml", x402mcp.DefaultRegistry, families)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -41,20 +41,20 @@ func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.
 // ${ENV} references read through getenv. An endpoint whose URL does not
 // expand is left out, and named in the error (which never holds a value
 // read from the environment).
-func rpcChecker(reg *tools.Registry, getenv func(string) string) (*chain.RPCChecker, error) {
+func rpcChecker(reg *tools.Registry, getenv func(string) string) (*evm.RPCChecker, error) {
 	urls, err := reg.RPCURLs(getenv)
 	if err != nil {
 		err = fmt.Errorf("%s: %w", reg.Path, err)
 	}
-	return chain.NewRPCChecker(urls), err
+	return evm.NewRPCChecker(urls), err
 }
 
 // reconcile resolves the ledger's open rows against the chain, through
-// checker (the catalog's rpc endpoints), in one pass.
-func reconcile(ctx context.Context, l *ledger.Ledger, checker ledger.AuthorizationChecker) (ledger.ReconcileReport, error) {
+// their schemes (the catalog's rpc endpoints), in one pass.
+func reconcile(ctx context.Context, l *ledger.Ledger, p payments.Prover) (ledger.ReconcileReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, ledger.DefaultPassTimeout)
 	defer cancel()
-	return l.Reconcile(ctx, checker)
+	return l.Reconcile(ctx, p)
 }
 
 func logReconcile(log *slog.Logger, rep ledger.ReconcileReport) {
@@ -165,7 +165,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		if rpcErr != nil {
 			return rpcErr
 		}
-		rep, err := reconcile(ctx, l, checker)
+		rep, err := reconcile(ctx, l, newSchemes(checker))
 		if err != nil {
 			return err
 		}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 func runCmd(t *testing.T, env map[string]string, args ...string) (string, string, error) {

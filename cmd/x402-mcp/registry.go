@@ -68,7 +68,7 @@ func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []stri
 	if len(pos) != 1 {
 		return usageError{"registry add takes one URL: x402-mcp registry add URL [--method M] [--name N] [--body JSON] [--write FILE]"}
 	}
-	d, warn, err := discover.Probe(ctx, discover.ProbeOptions{URL: pos[0], Method: *method, Body: *body, Name: *name, Client: client})
+	d, warn, err := discover.Probe(ctx, discover.ProbeOptions{URL: pos[0], Method: *method, Body: *body, Name: *name, Client: client, Families: families})
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []stri
 		fmt.Fprint(e.stdout, "# Proposed by x402-mcp registry add (nothing was paid). The description is the seller's, unverified.\n", string(y))
 		return nil
 	}
-	if err := discover.AppendEntry(*write, d); err != nil {
+	if err := discover.AppendEntry(*write, d, families); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "added %s to %s (max_price %s, pinned to %s on %s)\n", d.Name, *write, d.MaxPrice.USDC(), d.PayTo, d.Network)
@@ -116,7 +116,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 	}
 	var f discover.Filter
 	if *network != "" {
-		n, err := payments.ParseNetwork(*network)
+		n, err := families.ParseNetwork(*network)
 		if err != nil {
 			return usageError{"--network: " + err.Error()}
 		}
@@ -144,7 +144,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 		}
 		hdr.Add(name, value)
 	}
-	ds, warn, err := discover.Import(ctx, discover.ImportOptions{From: fromURL, Header: hdr, Query: *query, Filter: f, Limit: *limit, Client: client})
+	ds, warn, err := discover.Import(ctx, discover.ImportOptions{From: fromURL, Header: hdr, Query: *query, Filter: f, Limit: *limit, Client: client, Families: families})
 	for _, w := range warn {
 		fmt.Fprintln(e.stderr, "note:", red.Text(w))
 	}
@@ -160,7 +160,7 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 		"the sellers' own words, unverified. Review each entry (url, params, max_price, pins),",
 		"copy it into your registry and set enabled: true (or remove the line) to offer it.",
 	}, "\n")
-	if err := discover.WriteDrafts(*out, header, ds, *force); err != nil {
+	if err := discover.WriteDrafts(*out, header, ds, *force, families); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s to %s (all disabled):\n", plural.Count(len(ds), "draft", "drafts"), *out)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -39,7 +39,7 @@ func TestRegistryAddAndImport(t *testing.T) {
 	if _, _, err := runCmd(t, nil, "registry", "add", "--method", "POST", "--body", `{"text":"a b"}`, s.URL+"/v2/summarize", "--write", reg); err == nil || !strings.Contains(err.Error(), "already has a tool") {
 		t.Errorf("duplicate add: %v", err)
 	}
-	if r, err := tools.Load(reg); err != nil || len(r.Tools) != 1 || r.Tools[0].Method != "POST" {
+	if r, err := tools.Load(reg, testFamilies); err != nil || len(r.Tools) != 1 || r.Tools[0].Method != "POST" {
 		t.Errorf("written registry: %v", err)
 	}
 	if _, _, err := runCmd(t, nil, "registry", "add", s.URL+"/free/ping"); err == nil || !strings.Contains(err.Error(), "not 402") {
@@ -54,7 +54,7 @@ func TestRegistryAddAndImport(t *testing.T) {
 	if !strings.Contains(out, "wrote 4 drafts") || !strings.Contains(stderr, "over 0.005 USDC") {
 		t.Errorf("import output:\n%s\n%s", out, stderr)
 	}
-	r, err := tools.Load(drafts)
+	r, err := tools.Load(drafts, testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}

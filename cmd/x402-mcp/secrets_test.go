@@ -15,8 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestCheckRefusesOwnSecrets: `check`, and serve when it loads the
@@ -195,7 +195,7 @@ func TestEverySecretEnvIsListed(t *testing.T) {
 	}
 	fset := token.NewFileSet()
 	var reads int
-	for _, dir := range []string{".", "../../server", "../../tools", "../../tools/discover", "../../payments", "../../payments/ledger", "../../payments/chain"} {
+	for _, dir := range []string{".", "../../server", "../../tools", "../../tools/discover", "../../payments", "../../payments/ledger", "../../payments/evm", "../../payments/wallet", "../../payments/x402"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // cmdSeller runs the local x402 seller, for trying an agent host by hand
@@ -39,8 +41,8 @@ func cmdSeller(ctx context.Context, e env, args []string) error {
 			}
 			funded = append(funded, a)
 		}
-	} else if w, err := payments.LoadWallet(e.getenv); err == nil {
-		funded = append(funded, w.Address().Hex())
+	} else if w, err := wallet.Load(e.getenv); err == nil && w.EVM != nil {
+		funded = append(funded, w.EVM.Address().Hex())
 	}
 	for _, a := range funded {
 		seller.Facilitator().Fund(common.HexToAddress(a), amt)

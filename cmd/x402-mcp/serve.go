@@ -11,9 +11,11 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -55,10 +57,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		v   T
 		err error
 	}
-	walletCh, ledgerCh := make(chan loaded[*payments.Wallet], 1), make(chan loaded[*ledger.Ledger], 1)
+	walletCh, ledgerCh := make(chan loaded[*wallet.Wallet], 1), make(chan loaded[*ledger.Ledger], 1)
 	go func() {
-		w, err := payments.LoadWallet(e.getenv)
-		walletCh <- loaded[*payments.Wallet]{w, err}
+		w, err := wallet.Load(e.getenv)
+		walletCh <- loaded[*wallet.Wallet]{w, err}
 	}()
 	go func() {
 		if pathErr != nil {
@@ -80,7 +82,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// One chain client for the catalog's rpc endpoints (${ENV} expanded):
 	// the assets' decimals at start, reconciliation, and the check of an
 	// unknown outcome within its call.
-	checker := chain.NewRPCChecker(nil)
+	checker := evm.NewRPCChecker(nil)
 	if err == nil {
 		var rpcErr error
 		if checker, rpcErr = rpcChecker(reg, e.getenv); rpcErr != nil {
@@ -102,7 +104,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	wallet, l := lw.v, ll.v
+	keys, l := lw.v, ll.v
 	// The principals' own budgets apply over HTTP (over stdio every call is
 	// the implicit principal's).
 	budget := reg.Policy().Budget
@@ -114,14 +116,15 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// payment is resolved it simply stays counted.
 	reconciled := make(chan struct{})
 	rctx, stopReconcile := context.WithCancel(ctx)
-	rec := &ledger.Reconciler{Ledger: l, Checker: checker, Logger: log, Every: *every, NoRPC: withoutRPC(reg, checker)}
+	schemes := newSchemes(checker)
+	rec := &ledger.Reconciler{Ledger: l, Prover: schemes, Logger: log, Every: *every, NoRPC: withoutRPC(reg, checker)}
 	go func() {
 		defer close(reconciled)
 		if *every > 0 {
 			rec.Run(rctx)
 			return
 		}
-		if rep, err := reconcile(rctx, l, checker); err != nil {
+		if rep, err := reconcile(rctx, l, schemes); err != nil {
 			log.Warn("ledger reconcile at start", "err", err)
 		} else {
 			logReconcile(log, rep)
@@ -129,10 +132,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}()
 	defer func() { <-reconciled }() // before the checker and the ledger close…
 	defer stopReconcile()           // …and after it is told to stop
-	payer := newClient(reg, wallet, l, log)
+	// A payment of unknown outcome is asked about on chain within its call,
+	// through its scheme (the same rpc endpoints).
+	payer := newClient(reg, schemes, keys.Signers(), l, log)
 	payer.Policy.Budget = budget
-	// A payment of unknown outcome is asked about on chain within its call.
-	payer.Chain = checker
 	if !*warm {
 		payer.Warm = nil
 	}
@@ -156,11 +159,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	if httpFlags.addr != "" {
 		log.Info("x402-mcp serving MCP over HTTP", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-			"wallet", wallet, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+			"wallet", keys, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 		return srv.ListenAndServe(ctx, httpFlags.addr, httpOpts)
 	}
 	log.Info("x402-mcp serving MCP over stdio", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-		"wallet", wallet, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+		"wallet", keys, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 	if err := srv.ServeStdio(ctx, e.stdin, e.stdout); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stdio: %w", err)
 	}
@@ -169,7 +172,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 
 // withoutRPC lists the networks the policy allows that have no rpc
 // endpoint: refused and unknown payments there cannot be reconciled.
-func withoutRPC(reg *tools.Registry, c *chain.RPCChecker) []string {
+func withoutRPC(reg *tools.Registry, c *evm.RPCChecker) []string {
 	var out []string
 	for _, n := range reg.Policy().Networks {
 		if !c.Has(n) {
@@ -188,7 +191,7 @@ const assetsTimeout = 15 * time.Second
 // decimals can be neither read nor found. A declared value that could not be
 // checked stands, with a warning. A catalog without such assets reads
 // nothing.
-func resolveAssets(ctx context.Context, reg *tools.Registry, checker *chain.RPCChecker, log *slog.Logger) (*tools.Registry, error) {
+func resolveAssets(ctx context.Context, reg *tools.Registry, checker *evm.RPCChecker, log *slog.Logger) (*tools.Registry, error) {
 	need := false
 	for _, a := range reg.Assets {
 		if _, ok := reg.RPC[a.Network]; ok {
@@ -219,23 +222,25 @@ func registryFile(path string, e env) string {
 func loadRegistry(path string, e env) (*tools.Registry, error) {
 	path = registryFile(path, e)
 	if path == "" {
-		return tools.Parse("registry.yaml (built-in example)", x402mcp.DefaultRegistry)
+		return tools.Parse("registry.yaml (built-in example)", x402mcp.DefaultRegistry, families)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("registry file not found: %s (give --registry FILE or X402_REGISTRY; `x402-mcp check` validates one)", path)
 	}
-	return tools.Load(path)
+	return tools.Load(path, families)
 }
 
-// newClient builds the paying client for a catalog, wallet and ledger.
-func newClient(reg *tools.Registry, w *payments.Wallet, l payments.Ledger, log *slog.Logger) *payments.Client {
+// newClient builds the paying client for a catalog, its schemes, the
+// wallet's keys and a ledger.
+func newClient(reg *tools.Registry, s *payments.Schemes, w payments.Signers, l payments.Ledger, log *slog.Logger) *payments.Client {
 	return &payments.Client{
-		HTTP:   payments.NewHTTPClient(),
-		Wallet: w,
-		Policy: reg.Policy(),
-		Ledger: l,
-		Logger: log,
-		Warm:   &payments.Warm{},
+		HTTP:    payments.NewHTTPClient(),
+		Schemes: s,
+		Signers: w,
+		Policy:  reg.Policy(),
+		Ledger:  l,
+		Logger:  log,
+		Warm:    &payments.Warm{},
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -38,7 +40,7 @@ func cmdWallet(e env, args []string) error {
 		if len(pass) < 8 {
 			return fmt.Errorf("set %s or %s to a passphrase of at least 8 characters: the keystore is encrypted with it", payments.EnvKeystorePassword, payments.EnvKeystorePassFile)
 		}
-		w, err := payments.GenerateWallet()
+		w, err := wallet.GenerateEVMKey()
 		if err != nil {
 			return err
 		}
@@ -50,11 +52,14 @@ func cmdWallet(e env, args []string) error {
 			w.Address().Hex(), path, path)
 		return nil
 	case "address":
-		w, err := payments.LoadWallet(e.getenv)
+		w, err := wallet.Load(e.getenv)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(e.stdout, w.Address().Hex())
+		if w.EVM == nil {
+			return wallet.ErrNoWallet
+		}
+		fmt.Fprintln(e.stdout, w.EVM.Address().Hex())
 		return nil
 	default:
 		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new or address", args[0])}

@@ -18,8 +18,8 @@ import (
 
 // Two declared assets: an 18-decimal token and a 2-decimal one.
 var (
-	weth = payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000e7418"), Symbol: "WETH", Decimals: 18}.Currency()
-	jpyx = payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000a0002"), Symbol: "JPYX", Decimals: 2}.Currency()
+	weth = payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000e7418").Hex(), Symbol: "WETH", Decimals: 18}.Currency()
+	jpyx = payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x00000000000000000000000000000000000a0002").Hex(), Symbol: "JPYX", Decimals: 2}.Currency()
 )
 
 func inAsset(cur payments.Currency, tool string, amount payments.Amount) payments.Reservation {
@@ -95,7 +95,7 @@ func TestAssetsCountedInTheirOwnUnits(t *testing.T) {
 				t.Fatalf("WETH summary %+v", a)
 			}
 			// A currency that no budget names is refused.
-			other := payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x0000000000000000000000000000000000000bad"), Symbol: "BAD", Decimals: 6}.Currency()
+			other := payments.Asset{Network: "eip155:1337", Address: common.HexToAddress("0x0000000000000000000000000000000000000bad").Hex(), Symbol: "BAD", Decimals: 6}.Currency()
 			if _, err := l.Reserve(ctx, inAsset(other, "bad", 1)); err == nil || !strings.Contains(err.Error(), "no budget counts BAD") {
 				t.Fatalf("unbudgeted asset: %v", err)
 			}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // Defaults of a Reconciler.
@@ -40,9 +42,10 @@ const (
 // log: its payments stay counted until `x402-mcp ledger reconcile` can
 // reach a chain for it.
 type Reconciler struct {
-	Ledger  *Ledger
-	Checker AuthorizationChecker
-	Logger  *slog.Logger
+	Ledger *Ledger
+	// Prover proves a payment's fate through its scheme (payments.Schemes).
+	Prover payments.Prover
+	Logger *slog.Logger
 	// Every is the period (DefaultReconcileEvery when zero).
 	Every time.Duration
 	// Soon is the delay after a prompt (DefaultReconcileSoon when zero).
@@ -112,7 +115,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, durOr(r.PassTimeout, DefaultPassTimeout))
-		rep, err := l.Reconcile(pctx, r.Checker)
+		rep, err := l.Reconcile(pctx, r.Prover)
 		cancel()
 		if ctx.Err() != nil {
 			return

@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
-	"github.com/x402-mcp/x402-mcp/payments/chain/simchain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
@@ -25,8 +27,8 @@ import (
 type simBook struct {
 	sim     *simchain.Sim
 	book    *ledger.Ledger
-	checker *chain.RPCChecker
-	wallet  *payments.Wallet
+	checker *evm.RPCChecker
+	wallet  *wallet.EVMKey
 }
 
 func newSimBook(t *testing.T) *simBook {
@@ -37,28 +39,28 @@ func newSimBook(t *testing.T) *simBook {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	w, err := wallet.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 	must(t, err)
 	must(t, sim.Mint(ctx, w.Address(), 1_000_000))
-	checker := chain.NewRPCChecker(map[payments.Network]string{sim.Network(): sim.URL()})
+	checker := evm.NewRPCChecker(map[payments.Network]string{sim.Network(): sim.URL()})
 	t.Cleanup(checker.Close)
 	return &simBook{sim: sim, book: mustOpen(t, tempPath(t), payments.Budget{Total: 1_000_000}), checker: checker, wallet: w}
 }
 
 // signedRow books a signed payment of amount valid until validBefore and
 // returns its row id and authorization.
-func (s *simBook) signedRow(t *testing.T, amount int64, validBefore time.Time) (string, payments.Authorization) {
+func (s *simBook) signedRow(t *testing.T, amount int64, validBefore time.Time) (string, evm.Authorization) {
 	t.Helper()
 	var nonce [32]byte
 	_, _ = rand.Read(nonce[:])
-	a := payments.Authorization{From: s.wallet.Address(), To: common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C"), Value: big.NewInt(amount),
+	a := evm.Authorization{From: s.wallet.Address(), To: common.HexToAddress("0x209693Bc6afc0C5328bA36FaF03C514EF312287C"), Value: big.NewInt(amount),
 		ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(validBefore.Unix()), Nonce: nonce}
 	r := res("t", payments.Amount(amount))
 	r.Network, r.Asset, r.PayTo = s.sim.Network(), s.sim.Token().Hex(), a.To.Hex()
 	id, err := s.book.Reserve(context.Background(), r)
 	must(t, err)
 	sg := signed(validBefore)
-	sg.Nonce, sg.Payer = fmt.Sprintf("0x%x", nonce), s.wallet.Address().Hex()
+	sg.Proof.ID, sg.Proof.Payer = fmt.Sprintf("0x%x", nonce), s.wallet.Address().Hex()
 	must(t, s.book.MarkSigned(context.Background(), id, sg))
 	return id, a
 }
@@ -96,7 +98,7 @@ func TestReconcilerSoonAfterRefusal(t *testing.T) {
 	s := newSimBook(t)
 	ctx := context.Background()
 	passes := make(chan ledger.ReconcileReport, 100)
-	run(t, &ledger.Reconciler{Ledger: s.book, Checker: s.checker, Every: time.Hour, Soon: 100 * time.Millisecond,
+	run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 100 * time.Millisecond,
 		OnPass: func(rep ledger.ReconcileReport, _ error) { passes <- rep }})
 	<-passes // the pass at start
 	head, err := s.sim.Time(ctx)
@@ -126,7 +128,7 @@ func TestReconcilerAfterExpiry(t *testing.T) {
 	validBefore := time.Unix(max(head.Unix(), time.Now().Unix())+2, 0)
 	id, _ := s.signedRow(t, 2_000, validBefore)
 	must(t, s.book.MarkUnknown(ctx, id, "connection lost"))
-	run(t, &ledger.Reconciler{Ledger: s.book, Checker: s.checker, Every: time.Hour, Soon: 50 * time.Millisecond, RetryExpired: 200 * time.Millisecond})
+	run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 50 * time.Millisecond, RetryExpired: 200 * time.Millisecond})
 	time.Sleep(time.Until(validBefore.Add(time.Second)))
 	if r, _ := s.book.Get(ctx, id); r.State != payments.StateUnknown {
 		t.Fatalf("released before a finalized block was past validBefore: %s", r.State)
@@ -148,7 +150,7 @@ func TestReconcilerLogsNoRPCOnceAndSurvivesErrors(t *testing.T) {
 		id, err := l.Reserve(ctx, res("t", 10)) // eip155:84532: no rpc
 		must(t, err)
 		sg := signed(time.Now().Add(-time.Hour))
-		sg.Nonce, _ = nonceN(i + 1)
+		sg.Proof.ID, _ = nonceN(i + 1)
 		must(t, l.MarkSigned(ctx, id, sg))
 		must(t, l.Reject(ctx, id, "no"))
 	}
@@ -158,16 +160,16 @@ func TestReconcilerLogsNoRPCOnceAndSurvivesErrors(t *testing.T) {
 	id, err := l.Reserve(ctx, r)
 	must(t, err)
 	sg := signed(time.Now().Add(-time.Hour))
-	sg.Nonce, _ = nonceN(9)
+	sg.Proof.ID, _ = nonceN(9)
 	must(t, l.MarkSigned(ctx, id, sg))
 	must(t, l.MarkUnknown(ctx, id, "lost"))
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
-	checker := chain.NewRPCChecker(map[payments.Network]string{"eip155:8453": "http://127.0.0.1:1"})
+	checker := evm.NewRPCChecker(map[payments.Network]string{"eip155:8453": "http://127.0.0.1:1"})
 	t.Cleanup(checker.Close)
 	passes := make(chan error, 100)
-	run(t, &ledger.Reconciler{Ledger: l, Checker: checker, Logger: log, Every: 100 * time.Millisecond, NoRPC: []string{"eip155:84532"},
+	run(t, &ledger.Reconciler{Ledger: l, Prover: proveWith(checker), Logger: log, Every: 100 * time.Millisecond, NoRPC: []string{"eip155:84532"},
 		OnPass: func(_ ledger.ReconcileReport, err error) { passes <- err }})
 	for range 4 {
 		if err := <-passes; err != nil {
@@ -206,7 +208,7 @@ func TestReconcilerUnderAStreamOfRefusals(t *testing.T) {
 	s := newSimBook(t)
 	ctx := context.Background()
 	passes := make(chan ledger.ReconcileReport, 100)
-	run(t, &ledger.Reconciler{Ledger: s.book, Checker: s.checker, Every: time.Hour, Soon: 200 * time.Millisecond,
+	run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 200 * time.Millisecond,
 		OnPass: func(rep ledger.ReconcileReport, _ error) { passes <- rep }})
 	<-passes // the pass at start
 	head, err := s.sim.Time(ctx)

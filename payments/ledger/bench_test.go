@@ -46,7 +46,7 @@ func benchReserveSettle(b *testing.B, d ledger.Durability, oneStep bool) {
 	// requirement and the resource) is about this long; see
 	// TestPaidCallsOnDurableLedger's log.
 	s.Payload = strings.Repeat("A", payloadSize)
-	rc := payments.Receipt{Transaction: "0x" + fmt.Sprintf("%064x", 1), Payer: s.Payer}
+	rc := payments.Receipt{Transaction: "0x" + fmt.Sprintf("%064x", 1), Payer: s.Proof.Payer}
 	n := 0
 	start := time.Now()
 	b.ReportAllocs()

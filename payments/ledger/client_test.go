@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
-	"github.com/x402-mcp/x402-mcp/payments/localseller"
 )
 
 // TestPaidCallsOnDurableLedger: the paying client with the durable ledger
@@ -20,12 +23,12 @@ func TestPaidCallsOnDurableLedger(t *testing.T) {
 	s := localseller.New(localseller.Config{})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	w, err := payments.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+	w, err := wallet.ParseHexKey("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
 	must(t, err)
 	s.Facilitator().Fund(w.Address(), 1_000_000)
 	b := payments.Budget{Total: 1_000_000, PerDay: 500_000}
 	l := mustOpen(t, tempPath(t), b)
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Wallet: w, Ledger: l,
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Ledger: l,
 		Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}, Budget: b}}
 	get := func(path string) *http.Request {
 		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
@@ -45,7 +48,7 @@ func TestPaidCallsOnDurableLedger(t *testing.T) {
 	}
 	r := rows[0]
 	if r.ID != res.Receipt.LedgerID || r.State != payments.StateSettled || r.Transaction != res.Receipt.Transaction || r.Transaction == "" ||
-		r.Payload != got[0].Value || r.Header != got[0].Header || r.Nonce != got[0].Payload.Payload.Authorization.Nonce ||
+		r.Payload != got[0].Value || r.Header != got[0].Header || r.Nonce != evm.MustPayload(got[0].Payload.Payload).Authorization.Nonce ||
 		r.CallID != lim.CallID || r.Session != "stdio-1" || r.Tool != "weather" || r.Payer != w.Address().Hex() ||
 		r.Amount != 1000 || r.X402Version != 2 || r.ValidBefore.Before(time.Now()) {
 		t.Fatalf("row %+v", r)

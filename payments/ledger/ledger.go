@@ -1,6 +1,7 @@
 // Package ledger is x402-mcp's durable ledger: every reservation and payment
 // in one SQLite file (a pure-Go driver, no cgo), shared safely by every
-// x402-mcp process that opens it.
+// x402-mcp process that opens it, reconciled against the chain through the
+// payments' own schemes.
 //
 // Money rules:
 //   - Reserve checks every budget and holds the amount in one IMMEDIATE
@@ -8,14 +9,16 @@
 //     overspend by one atomic unit.
 //   - A row walks reserved → signed → settled | rejected | unknown, and a
 //     reservation that was never signed → released. The signed record (the
-//     nonce and the exact header value) is written before the payment leaves.
+//     payment's Proof: its family and scheme, its id on chain, its expiry,
+//     the family's own record; and the exact header value) is written
+//     before the payment leaves.
 //   - Reserved, signed, settled, unknown and rejected payments count against
-//     the budgets; a released one does not. Once an authorization has left
-//     the process it counts until Reconcile proves, from the chain, that its
-//     nonce is used (settled) or unused at a block past its validBefore
-//     (released); a seller's refusal and the clock prove nothing.
-//     ReleaseUnsent releases a signed payment whose authorization provably
-//     never left.
+//     the budgets; a released one does not. Once a signed payment has left
+//     the process it counts until Reconcile proves its fate from the chain,
+//     through its scheme (payments.Prover): used (settled), or unusable
+//     forever (released; EVM: its nonce unused at a block past its
+//     validBefore); a seller's refusal and the clock prove nothing.
+//     ReleaseUnsent releases a signed payment that provably never left.
 //   - Every row names its asset: its amount is in that asset's atomic units,
 //     with its symbol and decimals, and its unit names the budgets that
 //     count it ("USDC" for the USDC contracts x402-mcp knows, else the
@@ -365,10 +368,11 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, principal`
+	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof, principal`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
-	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10
+	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10,
+	family = ?11, scheme = ?12, expiry = ?13, proof = ?14
 	WHERE id = ?1 AND state = 'reserved'`
 
 // stmts are the prepared statements of one *sql.DB.
@@ -425,7 +429,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
 		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
 		{&s.release, `UPDATE payments SET state = 'released', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'reserved'`},
-		{&s.releaseUnsent, `UPDATE payments SET state = 'released', reason = ?2, header = '', payload = '', updated_at = ?3
+		{&s.releaseUnsent, `UPDATE payments SET state = 'released', reason = ?2, header = '', payload = '', proof = '', updated_at = ?3
 	WHERE id = ?1 AND state = 'signed'`},
 		{&s.state, `SELECT state FROM payments WHERE id = ?1`},
 		{&s.summary, `SELECT
@@ -675,8 +679,7 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 		if err != nil {
 			return "", err // rolled back: nothing was recorded
 		}
-		args := []any{id, sg.Nonce, msOrNull(sg.ValidAfter), msOrNull(sg.ValidBefore), sg.Payer,
-			sg.Header, sg.Payload, sg.X402Version, sg.PaymentID, l.now().UnixMilli()}
+		args := signedArgs(id, sg, l.now())
 		if res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...); err != nil {
 			return "", fmt.Errorf("ledger: payment %d → signed: %w", id, err)
 		} else if k, err := res.RowsAffected(); err != nil || k != 1 {
@@ -743,6 +746,19 @@ func (l *Ledger) explain(ctx context.Context, id string, n int64, to payments.St
 	}
 }
 
+// signedArgs are the arguments of signedSQL for payment id: the signed
+// record, with its proof.
+func signedArgs(id int64, s payments.Signed, now time.Time) []any {
+	pf := s.Proof
+	var expiry any
+	if pf.Expiry != 0 {
+		expiry = int64(min(pf.Expiry, math.MaxInt64))
+	}
+	return []any{id, pf.ID, msOrNull(pf.ValidAfter), msOrNull(pf.Deadline), pf.Payer,
+		s.Header, s.Payload, s.X402Version, s.PaymentID, now.UnixMilli(),
+		pf.Family, pf.Scheme, expiry, string(pf.Data)}
+}
+
 func msOrNull(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -759,8 +775,7 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 	if err != nil {
 		return err
 	}
-	args := []any{n, s.Nonce, msOrNull(s.ValidAfter), msOrNull(s.ValidBefore), s.Payer,
-		s.Header, s.Payload, s.X402Version, s.PaymentID, l.now().UnixMilli()}
+	args := signedArgs(n, s, l.now())
 	if err := l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...)); err != nil {
 		return err
 	}
@@ -854,9 +869,9 @@ func (l *Ledger) Release(ctx context.Context, id, reason string) error {
 }
 
 // ReleaseUnsent implements payments.Ledger: it frees a signed payment whose
-// authorization never left the process, and clears its stored header and
-// payload (the nonce stays, for the books), so that no copy of the
-// authorization remains. It fails for a payment in any other state.
+// authorization never left the process, and clears its stored header,
+// payload and proof record (the id stays, for the books), so that no copy
+// of the signed payment remains. It fails for a payment in any other state.
 func (l *Ledger) ReleaseUnsent(ctx context.Context, id, reason string) error {
 	return l.update(ctx, id, payments.StateReleased, l.ws.releaseUnsent, reason, l.now().UnixMilli())
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
@@ -71,9 +72,26 @@ func res(tool string, amount payments.Amount) payments.Reservation {
 const nonce1 = "0x0101010101010101010101010101010101010101010101010101010101010101"
 
 func signed(validBefore time.Time) payments.Signed {
-	return payments.Signed{Nonce: nonce1, ValidBefore: validBefore, Payer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-		Header: "PAYMENT-SIGNATURE", Payload: "eyJ4NDAyVmVyc2lvbiI6Mn0=", X402Version: 2, PaymentID: "call_0123456789abcdef"}
+	return payments.Signed{Proof: evmProof(nonce1, validBefore), Header: "PAYMENT-SIGNATURE", Payload: "eyJ4NDAyVmVyc2lvbiI6Mn0=", X402Version: 2, PaymentID: "call_0123456789abcdef"}
 }
+
+// evmProof is the proof of an EVM exact payment (evm.Exact.Sign's): its
+// nonce and validBefore, paid by Anvil's account #0.
+func evmProof(nonce string, validBefore time.Time) payments.Proof {
+	p := payments.Proof{Family: "evm", Scheme: "exact", Network: "eip155:84532", Payer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+		Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", ID: nonce, Deadline: validBefore}
+	if secs := validBefore.Unix(); secs > 0 {
+		if validBefore.Nanosecond() > 0 {
+			secs++
+		}
+		p.Expiry = uint64(secs)
+	}
+	return p
+}
+
+// proveWith is the set of schemes reconciliation proves fates with: EVM's
+// exact scheme over the checker c.
+func proveWith(c evm.Checker) *payments.Schemes { return payments.NewSchemes(evm.NewExact(c)) }
 
 func overScope(t *testing.T, err error) string {
 	t.Helper()

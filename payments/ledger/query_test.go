@@ -38,7 +38,7 @@ func book(t *testing.T, l *ledger.Ledger, c *clock) {
 		s := signed(c.Now().Add(time.Hour))
 		n, err := strconv.Atoi(id)
 		must(t, err)
-		s.Nonce = fmt.Sprintf("0x%064x", n)
+		s.Proof.ID = fmt.Sprintf("0x%064x", n)
 		must(t, l.MarkSigned(ctx, id, s))
 		switch state {
 		case payments.StateSettled:

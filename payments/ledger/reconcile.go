@@ -2,20 +2,11 @@ package ledger
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
-
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 )
-
-// AuthorizationChecker reads an EIP-3009 authorization's state on chain
-// (USDC's authorizationState(payer, nonce)) at one block, with that
-// block's number and timestamp. payments/chain's RPCChecker is the real one.
-type AuthorizationChecker = payments.ChainChecker
 
 // ReconcileReport says what Reconcile did. Checked = Settled + Released +
 // StillOpen, counting the rows asked about on chain; Released also counts
@@ -42,18 +33,18 @@ const (
 // proves never will be:
 //   - a reservation older than StaleReservation that was never signed is
 //     released (its call died before signing);
-//   - for each Unresolved payment, c reads its authorization at one block:
-//     used → settled, with the transaction that used it when c found it;
-//     unused at a block whose timestamp is at or past validBefore → it can
-//     never be used (later blocks are never older) → released; otherwise it
-//     stays as it is, counted. The clock proves nothing: with no chain
-//     answer, nothing is released.
+//   - for each Unresolved payment, p asks the payment's own scheme
+//     (payments.Schemes) to prove its fate from its Proof: used → settled,
+//     with the transaction that used it when found; unusable forever (EVM:
+//     the nonce unused at a block whose timestamp is at or past
+//     validBefore) → released; otherwise it stays as it is, counted. The
+//     clock proves nothing: with no chain answer, nothing is released.
 //
 // A row changed meanwhile (its call recorded an outcome) is left alone.
-// A checker error for one row is recorded in Errors (or, for a network
-// without an rpc endpoint, in NoRPC once) and the row left as it is; the
-// error returned is the ledger's own.
-func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (ReconcileReport, error) {
+// An error for one row is recorded in Errors (or, for a network without an
+// rpc endpoint, in NoRPC once) and the row left as it is; the error
+// returned is the ledger's own.
+func (l *Ledger) Reconcile(ctx context.Context, p payments.Prover) (ReconcileReport, error) {
 	var rep ReconcileReport
 	now := l.now()
 	res, err := l.w.ExecContext(ctx, `UPDATE payments INDEXED BY payments_open SET state = 'released', reason = ?1, reconciled_at = ?2, updated_at = ?2
@@ -78,7 +69,7 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 			rep.StillOpen++
 			continue
 		}
-		st, err := l.check(ctx, c, r)
+		fate, err := p.Prove(ctx, r.Proof())
 		if errors.Is(err, payments.ErrNoRPC) {
 			noRPC[r.Network] = true
 			rep.NoRPC = append(rep.NoRPC, r.Network)
@@ -96,13 +87,13 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 		}
 		now := l.now()
 		var to payments.State
-		switch {
-		case st.Used:
+		switch fate.State {
+		case payments.FateSettled:
 			to = payments.StateSettled
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'settled', reason = ?2, reconciled_at = ?3, updated_at = ?3,
 	tx = CASE WHEN tx = '' THEN ?4 ELSE tx END
-	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli(), sanitizeTx(st.Transaction))
-		case expired(r, st):
+	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli(), sanitizeTx(fate.Transaction))
+		case payments.FateUnusable:
 			to = payments.StateReleased
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'released', reason = ?2, reconciled_at = ?3, updated_at = ?3
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUnusedExpired, now.UnixMilli())
@@ -137,37 +128,17 @@ func (l *Ledger) Reconcile(ctx context.Context, c AuthorizationChecker) (Reconci
 	return rep, nil
 }
 
-// expired says an authorization read unused can no longer be used: the
-// block it was read at is at or past its validBefore.
-func expired(r Row, st payments.AuthorizationStatus) bool {
-	return !r.ValidBefore.IsZero() && !st.BlockTime.IsZero() && !st.BlockTime.Before(r.ValidBefore)
-}
-
-// sanitizeTx keeps a transaction hash only if it is one: 0x and 64 hex
-// digits.
+// sanitizeTx keeps a transaction id only if it reads as one in some
+// family: letters and digits only (EVM: 0x and 64 hex digits; Solana: a
+// base58 signature), at most 128 of them.
 func sanitizeTx(tx string) string {
-	if len(tx) != 66 || !strings.HasPrefix(tx, "0x") {
+	if tx == "" || len(tx) > 128 {
 		return ""
 	}
-	if _, err := hex.DecodeString(tx[2:]); err != nil {
-		return ""
+	for i := 0; i < len(tx); i++ {
+		if c := tx[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return ""
+		}
 	}
 	return tx
-}
-
-// check reads r's authorization on chain.
-func (l *Ledger) check(ctx context.Context, c AuthorizationChecker, r Row) (payments.AuthorizationStatus, error) {
-	if !common.IsHexAddress(r.Asset) {
-		return payments.AuthorizationStatus{}, fmt.Errorf("asset %q is not an address", r.Asset)
-	}
-	if !common.IsHexAddress(r.Payer) {
-		return payments.AuthorizationStatus{}, fmt.Errorf("payer %q is not an address", r.Payer)
-	}
-	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimPrefix(r.Nonce, "0x"), "0X"))
-	if err != nil || len(b) != 32 {
-		return payments.AuthorizationStatus{}, fmt.Errorf("nonce %q is not 32 bytes of hex", r.Nonce)
-	}
-	ref := payments.AuthorizationRef{Network: payments.Network(r.Network), Asset: common.HexToAddress(r.Asset), Payer: common.HexToAddress(r.Payer),
-		Nonce: [32]byte(b), Since: r.CreatedAt}
-	return c.CheckAuthorization(ctx, ref)
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/chain"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
@@ -79,13 +79,13 @@ func TestReconcileReadsOneBlock(t *testing.T) {
 	front := &laggingFront{node: sim.URL()}
 	srv := httptest.NewServer(front)
 	t.Cleanup(srv.Close)
-	checker := chain.NewRPCChecker(map[payments.Network]string{sim.Network(): srv.URL})
+	checker := evm.NewRPCChecker(map[payments.Network]string{sim.Network(): srv.URL})
 	t.Cleanup(checker.Close)
 
 	validBefore := time.Now().Add(60 * time.Second).Truncate(time.Second)
 	// refused books an authorization of amount, refused by the seller, and
 	// returns its row and the authorization.
-	refused := func(amount int64) (string, payments.Authorization) {
+	refused := func(amount int64) (string, evm.Authorization) {
 		t.Helper()
 		id, a := s.signedRow(t, amount, validBefore)
 		must(t, l.Reject(ctx, id, "the seller answered 402"))
@@ -105,7 +105,7 @@ func TestReconcileReadsOneBlock(t *testing.T) {
 	must(t, sim.Seal(40))
 
 	front.lag.Store(int64(before)) // the call node lags before the settlement
-	rep, err := l.Reconcile(ctx, checker)
+	rep, err := l.Reconcile(ctx, proveWith(checker))
 	must(t, err)
 	if r, _ := l.Get(ctx, settledID); r.State != payments.StateRejected {
 		t.Fatalf("a payment settled on chain became %s (%+v): the lagging node's state was paired with the up-to-date node's time", r.State, rep)
@@ -118,7 +118,7 @@ func TestReconcileReadsOneBlock(t *testing.T) {
 	}
 
 	front.lag.Store(0) // caught up
-	rep, err = l.Reconcile(ctx, checker)
+	rep, err = l.Reconcile(ctx, proveWith(checker))
 	must(t, err)
 	r, _ := l.Get(ctx, settledID)
 	if r.State != payments.StateSettled || r.Transaction != tx.Hex() || r.Reason != ledger.ReasonUsedOnChain {
@@ -145,13 +145,13 @@ func TestReconcileWaitsForFinality(t *testing.T) {
 	id, _ := s.signedRow(t, 500, head.Add(5*time.Minute)) // blocks sealed in a burst run ahead of the wall clock
 	must(t, l.MarkUnknown(ctx, id, "connection lost"))
 	must(t, sim.AdjustTime(time.Hour)) // the head is past validBefore; the finalized block is not
-	rep, err := l.Reconcile(ctx, checker)
+	rep, err := l.Reconcile(ctx, proveWith(checker))
 	must(t, err)
 	if row, _ := l.Get(ctx, id); row.State != payments.StateUnknown || rep.StillOpen != 1 {
 		t.Fatalf("released before a finalized block was past validBefore: %s %+v", row.State, rep)
 	}
 	must(t, sim.Seal(32))
-	rep, err = l.Reconcile(ctx, checker)
+	rep, err = l.Reconcile(ctx, proveWith(checker))
 	must(t, err)
 	if row, _ := l.Get(ctx, id); row.State != payments.StateReleased || rep.Released != 1 {
 		t.Fatalf("after finality: %s %+v", row.State, rep)

@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
 // fakeChain answers CheckAuthorization from a table of nonces, at a block
 // whose time is head. The real checker (USDC's authorizationState on chain,
-// read at one block over JSON-RPC) is tested in payments/chain/simchain and
+// read at one block over JSON-RPC) is tested in internal/simchain and
 // in reconcile_chain_test.go.
 type fakeChain struct {
 	mu    sync.Mutex
@@ -30,14 +32,14 @@ func newFakeChain(head time.Time) *fakeChain {
 	return &fakeChain{used: map[[32]byte]bool{}, fail: map[[32]byte]bool{}, tx: map[[32]byte]string{}, head: head}
 }
 
-func (f *fakeChain) CheckAuthorization(_ context.Context, a payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
+func (f *fakeChain) CheckAuthorization(_ context.Context, a evm.AuthorizationRef) (evm.AuthorizationStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, fmt.Sprintf("%s %s %s %x", a.Network, a.Asset.Hex(), a.Payer.Hex(), a.Nonce[:2]))
 	if f.fail[a.Nonce] {
-		return payments.AuthorizationStatus{}, errors.New("rpc: connection refused")
+		return evm.AuthorizationStatus{}, errors.New("rpc: connection refused")
 	}
-	return payments.AuthorizationStatus{Used: f.used[a.Nonce], Transaction: f.tx[a.Nonce], Block: 7, BlockTime: f.head}, nil
+	return evm.AuthorizationStatus{Used: f.used[a.Nonce], Transaction: f.tx[a.Nonce], Block: 7, BlockTime: f.head}, nil
 }
 
 func nonceN(i byte) (string, [32]byte) {
@@ -62,7 +64,7 @@ func TestReconcile(t *testing.T) {
 		must(t, err)
 		s := signed(c.Now().Add(valid))
 		var n [32]byte
-		s.Nonce, n = nonceN(i)
+		s.Proof.ID, n = nonceN(i)
 		chain.used[n], chain.fail[n] = used, fail
 		must(t, l.MarkSigned(ctx, id, s))
 		return id
@@ -98,7 +100,7 @@ func TestReconcile(t *testing.T) {
 	fresh, err := l.Reserve(ctx, res("t", 8)) // being signed right now
 	must(t, err)
 	before, _ := l.Summary(ctx)
-	rep, err := l.Reconcile(ctx, chain)
+	rep, err := l.Reconcile(ctx, proveWith(chain))
 	must(t, err)
 	if rep.Checked != 7 || rep.Settled != 2 || rep.Released != 4 || rep.StillOpen != 2 || len(rep.Errors) != 1 ||
 		!strings.Contains(rep.Errors[0], "payment "+failing+": rpc: connection refused") {
@@ -147,7 +149,7 @@ func TestReconcile(t *testing.T) {
 	}
 	// A second run asks only about what is still open.
 	chain.asked = nil
-	rep, err = l.Reconcile(ctx, chain)
+	rep, err = l.Reconcile(ctx, proveWith(chain))
 	must(t, err)
 	if rep.Checked != 2 || rep.StillOpen != 2 || len(chain.asked) != 2 {
 		t.Fatalf("second run %+v asked %v", rep, chain.asked)
@@ -155,12 +157,12 @@ func TestReconcile(t *testing.T) {
 	// The call that was signing finds its reservation intact; had it been
 	// released as stale, signing would fail and nothing would be sent.
 	s := signed(c.Now().Add(10 * time.Second))
-	s.Nonce, _ = nonceN(9)
+	s.Proof.ID, _ = nonceN(9)
 	must(t, l.MarkSigned(ctx, fresh, s))
 	// Past validBefore by our clock, but the chain's block is not yet:
 	// not unused for good.
 	c.Add(time.Hour)
-	if _, err := l.Reconcile(ctx, chain); err != nil {
+	if _, err := l.Reconcile(ctx, proveWith(chain)); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := l.Get(ctx, fresh); r.State != payments.StateSigned {
@@ -182,7 +184,7 @@ func TestReconcileLeavesRowsChangedMeanwhile(t *testing.T) {
 		must(t, l.Settle(ctx, id, payments.Receipt{Transaction: "0xaa"}))
 		return false, nil
 	})
-	rep, err := l.Reconcile(ctx, chain)
+	rep, err := l.Reconcile(ctx, proveWith(chain))
 	must(t, err)
 	r, _ := l.Get(ctx, id)
 	if r.State != payments.StateSettled || r.Transaction != "0xaa" || rep.Settled != 1 || rep.Released != 0 {
@@ -192,9 +194,9 @@ func TestReconcileLeavesRowsChangedMeanwhile(t *testing.T) {
 
 type checkerFunc func() (bool, error)
 
-func (f checkerFunc) CheckAuthorization(context.Context, payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
+func (f checkerFunc) CheckAuthorization(context.Context, evm.AuthorizationRef) (evm.AuthorizationStatus, error) {
 	used, err := f()
-	return payments.AuthorizationStatus{Used: used, Block: 1, BlockTime: time.Unix(1<<40, 0)}, err
+	return evm.AuthorizationStatus{Used: used, Block: 1, BlockTime: time.Unix(1<<40, 0)}, err
 }
 
 // TestReconcileByBlockTime: expiry is judged by the time of the block the
@@ -209,7 +211,7 @@ func TestReconcileByBlockTime(t *testing.T) {
 		id, err := l.Reserve(ctx, res("t", 10))
 		must(t, err)
 		s := signed(c.Now().Add(valid))
-		s.Nonce, _ = nonceN(i)
+		s.Proof.ID, _ = nonceN(i)
 		must(t, l.MarkSigned(ctx, id, s))
 		must(t, l.MarkUnknown(ctx, id, "lost"))
 		return id
@@ -217,7 +219,7 @@ func TestReconcileByBlockTime(t *testing.T) {
 	sign(1, time.Hour)                 // valid for another hour by our clock
 	sign(2, -5*time.Minute)            // expired five minutes ago by ours
 	chain.head = t0.Add(2 * time.Hour) // the block read is past both
-	rep, err := l.Reconcile(ctx, chain)
+	rep, err := l.Reconcile(ctx, proveWith(chain))
 	must(t, err)
 	if rep.Released != 2 || rep.StillOpen != 0 {
 		t.Fatalf("block past both validBefores: %+v", rep)
@@ -225,13 +227,13 @@ func TestReconcileByBlockTime(t *testing.T) {
 	sign(3, -5*time.Minute)                // expired by our clock…
 	chain.head = t0.Add(-10 * time.Minute) // …but not at the block read
 	c.Add(24 * time.Hour)                  // and long past by ours
-	rep, err = l.Reconcile(ctx, chain)
+	rep, err = l.Reconcile(ctx, proveWith(chain))
 	must(t, err)
 	if rep.StillOpen != 1 || rep.Released != 0 {
 		t.Fatalf("a block before validBefore must keep it open: %+v", rep)
 	}
 	chain.head = time.Time{} // a checker that names no block time proves no expiry
-	rep, err = l.Reconcile(ctx, chain)
+	rep, err = l.Reconcile(ctx, proveWith(chain))
 	must(t, err)
 	if rep.StillOpen != 1 || rep.Released != 0 {
 		t.Fatalf("no block time: %+v", rep)
@@ -248,13 +250,13 @@ func TestReconcileNoRPC(t *testing.T) {
 		id, err := l.Reserve(ctx, res("t", 10))
 		must(t, err)
 		s := signed(t0.Add(time.Minute))
-		s.Nonce, _ = nonceN(i + 1)
+		s.Proof.ID, _ = nonceN(i + 1)
 		must(t, l.MarkSigned(ctx, id, s))
 		must(t, l.Reject(ctx, id, "no"))
 	}
 	c.Add(24 * time.Hour)
 	var asked int
-	rep, err := l.Reconcile(ctx, noRPCChecker{&asked})
+	rep, err := l.Reconcile(ctx, proveWith(noRPCChecker{&asked}))
 	must(t, err)
 	if rep.Checked != 3 || rep.StillOpen != 3 || len(rep.Errors) != 0 || len(rep.NoRPC) != 1 || rep.NoRPC[0] != "eip155:84532" || asked != 1 {
 		t.Fatalf("report %+v, asked %d", rep, asked)
@@ -266,7 +268,7 @@ func TestReconcileNoRPC(t *testing.T) {
 
 type noRPCChecker struct{ asked *int }
 
-func (c noRPCChecker) CheckAuthorization(_ context.Context, a payments.AuthorizationRef) (payments.AuthorizationStatus, error) {
+func (c noRPCChecker) CheckAuthorization(_ context.Context, a evm.AuthorizationRef) (evm.AuthorizationStatus, error) {
 	*c.asked++
-	return payments.AuthorizationStatus{}, fmt.Errorf("no rpc_url configured for %s: %w", a.Network, payments.ErrNoRPC)
+	return evm.AuthorizationStatus{}, fmt.Errorf("no rpc_url configured for %s: %w", a.Network, payments.ErrNoRPC)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,23 @@ type Row struct {
 	// Principal names who made the call (empty for rows written before
 	// principals were recorded).
 	Principal string
+	// Family and Scheme name who signed the payment and proves its fate
+	// ("evm", "exact"; empty for a reservation never signed). Nonce is its
+	// id on chain in the family's form, ValidBefore when it is expected to
+	// expire, Expiry the point past which the chain can never take it in
+	// the family's own measure, and ProofData the family's own record
+	// (Proof puts them together).
+	Family, Scheme string
+	Expiry         uint64
+	ProofData      json.RawMessage
+}
+
+// Proof is what the row's scheme proves its fate with (Scheme.Prove): the
+// proof recorded when it was signed, with the reservation's network and
+// asset, and its time as Since.
+func (r Row) Proof() payments.Proof {
+	return payments.Proof{Family: r.Family, Scheme: r.Scheme, Network: payments.Network(r.Network), Payer: r.Payer, Asset: r.Asset,
+		ID: r.Nonce, Expiry: r.Expiry, ValidAfter: r.ValidAfter, Deadline: r.ValidBefore, Since: r.CreatedAt, Data: r.ProofData}
 }
 
 // Currency returns the row's currency: how its amount reads and which
@@ -72,13 +90,21 @@ func scanRow(sc scanner) (Row, error) {
 	var r Row
 	var id, amount int64
 	var state string
-	var validAfter, validBefore, reconciled sql.NullInt64
+	var validAfter, validBefore, reconciled, expiry sql.NullInt64
 	var created, updated int64
+	var proof string
 	err := sc.Scan(&id, &r.Kind, &r.CallID, &r.Tool, &r.Resource, &r.Host, &r.Session, &r.Network, &r.Asset, &r.PayTo,
 		&amount, &state, &r.Payer, &r.Nonce, &validAfter, &validBefore, &r.X402Version, &r.Header, &r.Payload, &r.PaymentID,
-		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note, &r.Symbol, &r.Decimals, &r.Unit, &r.Principal)
+		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note, &r.Symbol, &r.Decimals, &r.Unit,
+		&r.Family, &r.Scheme, &expiry, &proof, &r.Principal)
 	if err != nil {
 		return r, err
+	}
+	if expiry.Valid && expiry.Int64 > 0 {
+		r.Expiry = uint64(expiry.Int64)
+	}
+	if proof != "" {
+		r.ProofData = json.RawMessage(proof)
 	}
 	r.ID, r.Amount, r.State = strconv.FormatInt(id, 10), payments.Amount(amount), payments.State(state)
 	r.ValidAfter, r.ValidBefore, r.ReconciledAt = msTime(validAfter), msTime(validBefore), msTime(reconciled)

@@ -38,7 +38,7 @@ func TestReserveSigned(t *testing.T) {
 			}
 			if sql, ok := l.(*ledger.Ledger); ok {
 				row, err := sql.Get(ctx, id)
-				if err != nil || row.State != payments.StateSigned || row.Payload != s.Payload || row.Nonce != s.Nonce || row.Header != s.Header {
+				if err != nil || row.State != payments.StateSigned || row.Payload != s.Payload || row.Nonce != s.Proof.ID || row.Header != s.Header {
 					t.Fatalf("row %+v (%v)", row, err)
 				}
 			}

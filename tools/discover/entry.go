@@ -10,7 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -55,41 +56,49 @@ type offerInfo struct {
 	url         string
 	method      string // from the flag; "" lets the seller's info decide
 	description string
-	accepts     []payments.Requirement
+	accepts     []x402.Requirement
 	info        *httpInfo // bazaar info.input and schema, or v1 outputSchema.input
 }
 
-// cheapest picks the cheapest accept x402-mcp can pay (exact scheme, an EVM
-// network, an atomic amount, 0x payee, USDC) within the filter.
-func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, payments.Network, payments.Amount, error) {
+// cheapest picks the cheapest accept x402-mcp can pay (exact scheme, a
+// network of one of fams, an atomic amount, a payee and asset its family
+// reads, USDC) within the filter.
+func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x402.Requirement, payments.Network, payments.Amount, error) {
 	var (
-		best    payments.Requirement
+		best    x402.Requirement
 		bestNet payments.Network
 		bestAmt payments.Amount
 		found   bool
 		why     []string
 	)
 	for i, a := range accepts {
-		n, err := payments.ParseNetwork(a.Network)
+		n, err := fams.ParseNetwork(a.Network)
 		amt, aerr := payments.ParseAtomic(a.Price())
+		var payTo, asset string
+		var perr, serr error
+		if err == nil {
+			payTo, perr = fams.ParseAddress(n, a.PayTo)
+			asset, serr = fams.ParseAddress(n, a.Asset)
+		}
 		switch {
-		case a.Scheme != "exact":
+		case a.Scheme != x402.SchemeExact:
 			why = append(why, fmt.Sprintf("accepts[%d]: scheme %q is not exact", i, SellerText(a.Scheme, 40)))
 		case err != nil:
-			why = append(why, fmt.Sprintf("accepts[%d]: network %q is not an EVM network", i, SellerText(a.Network, 40)))
+			why = append(why, fmt.Sprintf("accepts[%d]: network %q is not %s network", i, SellerText(a.Network, 40), article(fams.Titles())))
 		case aerr != nil || amt == 0:
 			why = append(why, fmt.Sprintf("accepts[%d]: amount %q is not a positive atomic amount", i, SellerText(a.Price(), 40)))
-		case !common.IsHexAddress(a.PayTo) || !common.IsHexAddress(a.Asset):
-			why = append(why, fmt.Sprintf("accepts[%d]: payTo or asset is not a 0x address", i))
+		case perr != nil || serr != nil:
+			why = append(why, fmt.Sprintf("accepts[%d]: payTo or asset is not %s", i, article(fams.Family(n).AddressName())))
 		case f.Network != "" && n != f.Network:
 			why = append(why, fmt.Sprintf("accepts[%d]: network %s is not %s", i, n, f.Network))
-		case !isUSDC(n, a.Asset):
+		case !isUSDC(fams, n, asset):
 			// A draft's max_price is written in USDC: another token needs
 			// its own declaration (assets:) first.
-			why = append(why, fmt.Sprintf("accepts[%d]: asset %s is not the USDC x402-mcp knows on %s (to pay it, declare it under assets: and write the entry by hand)", i, common.HexToAddress(a.Asset).Hex(), n))
+			why = append(why, fmt.Sprintf("accepts[%d]: asset %s is not the USDC x402-mcp knows on %s (to pay it, declare it under assets: and write the entry by hand)", i, asset, n))
 		case f.MaxPrice != 0 && amt > f.MaxPrice:
 			why = append(why, fmt.Sprintf("accepts[%d]: price %s is over %s", i, amt.USDC(), f.MaxPrice.USDC()))
 		case !found || amt < bestAmt:
+			a.PayTo, a.Asset = payTo, asset
 			best, bestNet, bestAmt, found = a, n, amt, true
 		}
 	}
@@ -102,8 +111,16 @@ func cheapest(accepts []payments.Requirement, f Filter) (payments.Requirement, p
 	return best, bestNet, bestAmt, nil
 }
 
+// article puts "a" or "an" before a noun phrase: "an EVM", "a 0x address".
+func article(s string) string {
+	if s != "" && strings.ContainsRune("AEIOUaeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
+
 // draft builds the entry for one offer. Warnings say what was left out.
-func draft(o offerInfo, name string, f Filter) (Draft, []string, error) {
+func draft(o offerInfo, name string, f Filter, fams payments.Families) (Draft, []string, error) {
 	var warn []string
 	u, err := url.Parse(o.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -115,7 +132,7 @@ func draft(o offerInfo, name string, f Filter) (Draft, []string, error) {
 	if u.User != nil {
 		return Draft{}, nil, errors.New("the URL carries credentials (user:password@): leave them out")
 	}
-	acc, net, price, err := cheapest(o.accepts, f)
+	acc, net, price, err := cheapest(o.accepts, f, fams)
 	if err != nil {
 		return Draft{}, nil, err
 	}
@@ -148,9 +165,9 @@ func draft(o offerInfo, name string, f Filter) (Draft, []string, error) {
 	}
 	d := Draft{
 		Name: name, Description: desc, Method: method, URL: rawURL, MaxPrice: price, Params: params, InputSchema: schema,
-		PayTo: common.HexToAddress(acc.PayTo).Hex(), Network: string(net), Asset: common.HexToAddress(acc.Asset).Hex(),
+		PayTo: acc.PayTo, Network: string(net), Asset: acc.Asset,
 	}
-	if err := validate(d); err != nil {
+	if err := validate(d, fams); err != nil {
 		return Draft{}, warn, fmt.Errorf("the proposed entry is not valid: %w", err)
 	}
 	return d, warn, nil
@@ -217,8 +234,8 @@ func exampleType(raw json.RawMessage) string {
 	return "string"
 }
 
-// isUSDC says whether asset is the USDC x402-mcp knows on n.
-func isUSDC(n payments.Network, asset string) bool {
-	k, ok := payments.KnownUSDC(n)
-	return ok && k.Address == common.HexToAddress(asset)
+// isUSDC says whether asset (canonical) is the USDC x402-mcp knows on n.
+func isUSDC(fams payments.Families, n payments.Network, asset string) bool {
+	k, ok := fams.KnownUSDC(n)
+	return ok && k.Address == asset
 }

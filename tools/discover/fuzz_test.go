@@ -85,11 +85,11 @@ func checkDrafts(t *testing.T, ds []Draft, warn []string) {
 		}
 		seen[d.Name] = true
 	}
-	b, err := DraftsFile("fuzz", ds)
+	b, err := DraftsFile("fuzz", ds, testFamilies)
 	if err != nil {
 		t.Fatalf("drafts do not encode: %v", err)
 	}
-	reg, err := tools.Parse("drafts.yaml", b)
+	reg, err := tools.Parse("drafts.yaml", b, testFamilies)
 	if err != nil {
 		t.Fatalf("the drafts file does not parse: %v\n%s", err, b)
 	}
@@ -116,7 +116,7 @@ func FuzzImport(f *testing.F) {
 		}
 		u, forget := serve(canned{status: http.StatusOK, body: page})
 		defer forget()
-		ds, warn, err := Import(context.Background(), ImportOptions{From: u})
+		ds, warn, err := Import(context.Background(), ImportOptions{Families: testFamilies, From: u})
 		if err != nil {
 			if len(err.Error()) > 4<<10 {
 				t.Fatalf("error of %d bytes", len(err.Error()))
@@ -138,7 +138,7 @@ func FuzzProbe(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
 		u, forget := serve(canned{status: http.StatusPaymentRequired, header: header, body: body})
 		defer forget()
-		d, warn, err := Probe(context.Background(), ProbeOptions{URL: u + "/v2/item/{id}"})
+		d, warn, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: u + "/v2/item/{id}"})
 		if err != nil {
 			if len(err.Error()) > 4<<10 {
 				t.Fatalf("error of %d bytes", len(err.Error()))

@@ -3,15 +3,15 @@ package discover
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
+	"github.com/x402-mcp/x402-mcp/payments/facilitator"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Import limits.
@@ -19,7 +19,6 @@ const (
 	DefaultImportLimit = 20
 	maxPageSize        = 100
 	maxPages           = 50
-	maxDiscoveryBody   = 4 << 20
 )
 
 // ImportOptions is one import from a facilitator's discovery API.
@@ -32,46 +31,8 @@ type ImportOptions struct {
 	Filter Filter
 	Limit  int // at most this many drafts (default DefaultImportLimit)
 	Client *http.Client
-}
-
-// discoveryItem is one resource of a discovery listing (x402-protocol.md §7).
-type discoveryItem struct {
-	Resource resourceRef `json:"resource"`
-	// Description is read where a listing puts it: metadata.description,
-	// description, resource.description, or (v1) accepts[].description.
-	Description string                     `json:"description"`
-	Type        string                     `json:"type"`
-	X402Version int                        `json:"x402Version"`
-	Accepts     []json.RawMessage          `json:"accepts"`
-	Metadata    map[string]any             `json:"metadata"`
-	Extensions  map[string]json.RawMessage `json:"extensions"`
-}
-
-// resourceRef is an item's resource: its URL, or (as in a v2
-// PaymentRequired) an object with the URL and a description.
-type resourceRef struct {
-	URL         string `json:"url"`
-	Description string `json:"description"`
-}
-
-// UnmarshalJSON reads a URL string or a resource object.
-func (r *resourceRef) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, &r.URL); err == nil {
-		return nil
-	}
-	type plain resourceRef
-	return json.Unmarshal(b, (*plain)(r))
-}
-
-type discoveryPage struct {
-	Items      []discoveryItem `json:"items"`
-	Resources  []discoveryItem `json:"resources"`
-	Pagination struct {
-		Limit  int             `json:"limit"`
-		Offset int             `json:"offset"`
-		Total  int             `json:"total"`
-		Cursor json.RawMessage `json:"cursor"`
-	} `json:"pagination"`
+	// Families read the resources' networks and addresses.
+	Families payments.Families
 }
 
 // Import pages through the facilitator's discovery API and returns drafts
@@ -96,27 +57,14 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 		names = map[string]int{}
 		seen  = map[string]bool{}
 	)
+	fc := &facilitator.Client{URL: base.String(), Header: opts.Header, HTTP: c}
 	offset, cursor := 0, ""
 	for page := 0; page < maxPages && len(out) < limit; page++ {
-		// The facilitator's own query (an API key, say) goes on every
-		// request, beside the paging.
-		q := base.Query()
-		u := *base
-		u.Path, u.RawPath, u.Fragment = strings.TrimRight(base.Path, "/"), "", ""
-		if opts.Query != "" {
-			u.Path += "/discovery/search"
-			q.Set("query", opts.Query)
-			if cursor != "" {
-				q.Set("cursor", cursor)
-			}
-		} else {
-			u.Path += "/discovery/resources"
-			q.Set("type", "http")
-			q.Set("limit", strconv.Itoa(min(maxPageSize, limit)))
-			q.Set("offset", strconv.Itoa(offset))
+		pg, err := fc.Discover(ctx, facilitator.DiscoveryQuery{Search: opts.Query, Cursor: cursor, Offset: offset, Limit: min(maxPageSize, limit)})
+		var de *facilitator.DiscoveryError
+		if errors.As(err, &de) {
+			return nil, warn, fmt.Errorf("discovery: GET %s answered %s: %s", de.URL, de.Status, SellerText(string(de.Body), 200))
 		}
-		u.RawQuery = q.Encode()
-		pg, err := getPage(ctx, c, u.String(), opts.Header)
 		if err != nil {
 			return nil, warn, err
 		}
@@ -132,7 +80,7 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 				continue
 			}
 			seen[it.Resource.URL] = true
-			d, w, err := fromItem(it, opts.Filter)
+			d, w, err := fromItem(it, opts.Filter, opts.Families)
 			for _, s := range w {
 				warn = append(warn, SellerText(it.Resource.URL, 200)+": "+s)
 			}
@@ -169,46 +117,14 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 	return out, warn, nil
 }
 
-func getPage(ctx context.Context, c *http.Client, u string, h http.Header) (*discoveryPage, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	for k, vs := range h {
-		req.Header[k] = append([]string(nil), vs...)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "x402-mcp")
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("discovery: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDiscoveryBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("discovery: read %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("discovery: GET %s answered %s: %s", u, resp.Status, SellerText(string(b), 200))
-	}
-	if len(b) > maxDiscoveryBody {
-		return nil, fmt.Errorf("discovery: GET %s answered over %d bytes", u, maxDiscoveryBody)
-	}
-	var pg discoveryPage
-	if err := jsonlimit.Unmarshal(b, &pg); err != nil {
-		return nil, fmt.Errorf("discovery: GET %s did not answer a discovery listing: %v", u, err)
-	}
-	return &pg, nil
-}
-
 // fromItem drafts one discovery item.
-func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
+func fromItem(it x402.DiscoveryItem, f Filter, fams payments.Families) (Draft, []string, error) {
 	if it.Type != "" && it.Type != "http" {
 		return Draft{}, nil, fmt.Errorf("type %q is not http", SellerText(it.Type, 20))
 	}
 	o := offerInfo{url: it.Resource.URL}
 	for i, raw := range it.Accepts {
-		var r payments.Requirement
+		var r x402.Requirement
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return Draft{}, nil, fmt.Errorf("accepts[%d] is not a payment requirement", i)
 		}
@@ -222,7 +138,7 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 			o.description = d
 		}
 	}
-	o.info = inputOf(it.Extensions[payments.ExtBazaar], true)
+	o.info = inputOf(it.Extensions[x402.ExtBazaar], true)
 	for _, a := range o.accepts {
 		if o.description == "" {
 			o.description = a.Description
@@ -231,5 +147,5 @@ func fromItem(it discoveryItem, f Filter) (Draft, []string, error) {
 			o.info = inputOf(a.OutputSchema, false)
 		}
 	}
-	return draft(o, "", f)
+	return draft(o, "", f, fams)
 }

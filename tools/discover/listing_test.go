@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Payment options for the listings below: one v2 accept and one v1 accept.
@@ -155,7 +155,7 @@ func TestImportCarriesTheListing(t *testing.T) {
 	defer srv.Close()
 	base = srv.URL
 
-	ds, warn, err := Import(context.Background(), ImportOptions{From: srv.URL})
+	ds, warn, err := Import(context.Background(), ImportOptions{Families: testFamilies, From: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestImportCarriesTheListing(t *testing.T) {
 			checkDraft(t, d, tc.url, tc.desc, tc.schema, tc.in)
 		})
 	}
-	if _, err := DraftsFile("imported", ds); err != nil {
+	if _, err := DraftsFile("imported", ds, testFamilies); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -244,7 +244,7 @@ func TestProbeCarriesTheChallenge(t *testing.T) {
 		{base + "/v1/quote?symbol=ACME", "GET", "", "quote", base + "/v1/quote", "Stock quote", quoteSchema, map[string]string{"symbol": "query", "exchange": "query"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, warn, err := Probe(context.Background(), ProbeOptions{URL: tc.url, Method: tc.method, Body: tc.body, Name: tc.name})
+			d, warn, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: tc.url, Method: tc.method, Body: tc.body, Name: tc.name})
 			if err != nil {
 				t.Fatalf("%v (warnings %q)", err, warn)
 			}
@@ -263,7 +263,7 @@ func TestDraftInputSchemaIsCleaned(t *testing.T) {
     "bad name!":{"type":"string"},"ok":{"type":"string","description":"fine \"quoted\"","enum":["<b>x</b>","y"]}}}},"required":["opts"]}}}}}}`
 	o := offerInfo{url: "https://seller.example/v2/run", method: "POST", description: "Run",
 		accepts: mustAccepts(t, v2Accept), info: inputOf(json.RawMessage(hostile), true)}
-	d, warn, err := draft(o, "run", Filter{})
+	d, warn, err := draft(o, "run", Filter{}, testFamilies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,9 +285,9 @@ func TestDraftInputSchemaIsCleaned(t *testing.T) {
 	parseOne(t, d)
 }
 
-func mustAccepts(t *testing.T, raw ...string) []payments.Requirement {
+func mustAccepts(t *testing.T, raw ...string) []x402.Requirement {
 	t.Helper()
-	out := make([]payments.Requirement, len(raw))
+	out := make([]x402.Requirement, len(raw))
 	for i, r := range raw {
 		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
 			t.Fatal(err)

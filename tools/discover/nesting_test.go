@@ -21,7 +21,7 @@ func TestImportRefusesDeepJSON(t *testing.T) {
 			_, _ = w.Write([]byte(`{"x402Version":2,"items":[{"resource":"https://ok.example/c","type":"http","accepts":[` + acc +
 				`],"metadata":{"deep":` + deep + `}}],"pagination":{"limit":20,"offset":0,"total":1}}`))
 		}))
-		ds, _, err := Import(context.Background(), ImportOptions{From: srv.URL})
+		ds, _, err := Import(context.Background(), ImportOptions{Families: testFamilies, From: srv.URL})
 		srv.Close()
 		if tc.err {
 			if err == nil || !strings.Contains(err.Error(), "nested deeper than 512 levels") {

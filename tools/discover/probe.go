@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // maxProbeBody bounds what Probe reads of an answer.
@@ -22,6 +23,8 @@ type ProbeOptions struct {
 	Body   string // a JSON body to send (some sellers refuse bad input before asking to pay)
 	Name   string // default: derived from the URL path
 	Client *http.Client
+	// Families read the 402's networks and addresses.
+	Families payments.Families
 }
 
 // Probe requests opts.URL without paying, reads its 402 and proposes a
@@ -70,7 +73,7 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		}
 		return Draft{}, nil, fmt.Errorf("%s", msg)
 	}
-	pr, err := payments.ParseChallenge(resp.Header, bytes.TrimSpace(b))
+	pr, err := x402.ParseChallenge(resp.Header, bytes.TrimSpace(b))
 	if err != nil {
 		return Draft{}, nil, fmt.Errorf("%s %s answered 402 but not a usable x402 challenge: %w", method, opts.URL, err)
 	}
@@ -81,7 +84,7 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		}
 		_ = json.Unmarshal(pr.Resource, &res)
 		o.description = res.Description
-		o.info = inputOf(pr.Extensions[payments.ExtBazaar], true)
+		o.info = inputOf(pr.Extensions[x402.ExtBazaar], true)
 	} else {
 		o.description = pr.Accepts[0].Description
 		for _, a := range pr.Accepts {
@@ -90,5 +93,5 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 			}
 		}
 	}
-	return draft(o, opts.Name, Filter{})
+	return draft(o, opts.Name, Filter{}, opts.Families)
 }

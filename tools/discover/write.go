@@ -37,12 +37,12 @@ func YAML(ds []Draft) ([]byte, error) {
 // the entry added (for instance its defaults.networks must allow d's
 // network); otherwise nothing is written. The file is re-encoded (comments
 // are kept; indentation becomes two spaces).
-func AppendEntry(path string, d Draft) error {
+func AppendEntry(path string, d Draft, fams payments.Families) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	reg, err := tools.Parse(path, src)
+	reg, err := tools.Parse(path, src, fams)
 	if err != nil {
 		return fmt.Errorf("%s does not parse, so nothing was added:\n%w", path, err)
 	}
@@ -85,7 +85,7 @@ func AppendEntry(path string, d Draft) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tools.Parse(path, out); err != nil {
+	if _, err := tools.Parse(path, out, fams); err != nil {
 		return fmt.Errorf("the entry does not fit %s, so nothing was written (edit the entry or the file's defaults):\n%w", path, err)
 	}
 	return writeFile(path, out)
@@ -117,8 +117,8 @@ func writeFile(path string, data []byte) error {
 }
 
 // validate parses d alone as a registry that allows its network and price.
-func validate(d Draft) error {
-	_, err := draftsFile("", []Draft{d})
+func validate(d Draft, fams payments.Families) error {
+	_, err := draftsFile("", []Draft{d}, fams)
 	return err
 }
 
@@ -126,15 +126,15 @@ func validate(d Draft) error {
 // false), with defaults.networks listing their networks and
 // defaults.max_per_call raised to the dearest price when needed, so that the
 // file parses on its own. header is written first as comment lines.
-func DraftsFile(header string, ds []Draft) ([]byte, error) {
-	b, err := draftsFile(header, ds)
+func DraftsFile(header string, ds []Draft, fams payments.Families) ([]byte, error) {
+	b, err := draftsFile(header, ds, fams)
 	if err != nil {
 		return nil, fmt.Errorf("the drafts do not form a valid registry (a bug; please report it):\n%w", err)
 	}
 	return b, nil
 }
 
-func draftsFile(header string, ds []Draft) ([]byte, error) {
+func draftsFile(header string, ds []Draft, fams payments.Families) ([]byte, error) {
 	var nets []string
 	maxPrice := payments.DefaultPerCall
 	f := false
@@ -168,7 +168,7 @@ func draftsFile(header string, ds []Draft) ([]byte, error) {
 		}
 	}
 	b.Write(body)
-	if _, err := tools.Parse("drafts", b.Bytes()); err != nil {
+	if _, err := tools.Parse("drafts", b.Bytes(), fams); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -176,8 +176,8 @@ func draftsFile(header string, ds []Draft) ([]byte, error) {
 
 // WriteDrafts writes DraftsFile to path; an existing file is refused unless
 // force.
-func WriteDrafts(path, header string, ds []Draft, force bool) error {
-	data, err := DraftsFile(header, ds)
+func WriteDrafts(path, header string, ds []Draft, force bool, fams payments.Families) error {
+	data, err := DraftsFile(header, ds, fams)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,10 @@
+package main
+
+import (
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+)
+
+// testFamilies are the network families the tests read catalogs with, as
+// the command wires them in.
+var testFamilies = payments.Families{evm.Family{}}

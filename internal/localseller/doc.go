@@ -1,0 +1,161 @@
+// Package localseller is a local paid HTTP API and a facilitator that really
+// verifies x402 payments, for end-to-end tests, benchmarks and the
+// `x402-mcp demo` and `x402-mcp seller` commands. Everything runs in process,
+// on loopback and offline: the facilitator keeps an in-memory token ledger
+// instead of a chain, unless it is given one (see Settling on a chain).
+//
+// # Facilitator
+//
+// A Facilitator settles the exact scheme with EIP-3009 authorizations for one
+// asset (default Base Sepolia USDC: eip155:84532,
+// 0x036CbD53842c5426634e7929541eC2318f3dCF7e, EIP-712 "USDC" version "2").
+// Verify checks, in this order, with the reason codes of x402 §6: version,
+// scheme (unsupported_scheme, invalid_scheme), network (invalid_network), in
+// v2 that `accepted` is the same JSON as the requirement
+// (invalid_payment_requirements), the requirement's asset and EIP-712 name
+// and version, the authorization's form (invalid_payload), payee
+// (invalid_exact_evm_payload_recipient_mismatch), value equal to the price
+// (…_authorization_value_mismatch, in v1 as well), validAfter ≤ now
+// (…_valid_after), validBefore > now+6s (…_valid_before), the signature by
+// ecrecover over the EIP-712 digest (invalid_exact_evm_payload_signature),
+// the nonce unused for the payer (invalid_exact_evm_nonce_already_used) and
+// the balance (invalid_exact_evm_insufficient_balance). Settle repeats the
+// checks and moves the balance under one lock: of two settles of one nonce
+// exactly one succeeds. Its transaction hash is keccak256(nonce ‖ payer).
+// Handler serves POST /verify, POST /settle and GET /supported.
+//
+// # Settling on a chain
+//
+// FacilitatorConfig.Chain makes the facilitator settle on an EVM chain
+// instead: internal/simchain.Sim (go-ethereum's simulated chain, eip155:1337,
+// with a real EIP-3009 token) implements Chain; this package does not import
+// it (simchain links an Ethereum node, which the x402-mcp binary leaves out
+// unless it is built with -tags simchain). The facilitator's network, asset, name and version become the chain
+// token's. Every check above still runs; the nonce and the balance are read
+// on chain (authorizationState, balanceOf); Settle sends
+// transferWithAuthorization, waits for it to be mined and answers with its
+// transaction hash. A transfer the chain refuses fails the settlement with
+// the nonce or balance reason when the chain's state explains it, else
+// invalid_exact_evm_transaction_failed. Fund mints, Balance and NonceUsed
+// read the chain (they panic if the chain fails; Chain() has the
+// error-returning calls). Settlements through the facilitator run one at a
+// time.
+//
+//	sim, err := simchain.Start(ctx, simchain.Options{})
+//	run, err := localseller.Start(localseller.Config{
+//		Facilitator: localseller.NewFacilitator(localseller.FacilitatorConfig{Chain: sim}),
+//	})
+//	run.Facilitator.Fund(payer, 1_000_000) // mints 1 USDC on the sim
+//
+// A client pays it with eip155:1337 in its allowed networks and the token
+// declared and pinned (payments.Policy.Assets and Limit.Asset and
+// Currency; assets: and `asset:` in registry.yaml): x402-mcp knows no USDC
+// on that chain.
+//
+// # Seller routes
+//
+// Prices are the defaults (Config.Prices overrides them); all are paid to
+// Config.PayTo (default DefaultPayTo, 0x209693Bc6afc0C5328bA36FaF03C514EF312287C)
+// on the facilitator's network and asset, maxTimeoutSeconds 300.
+//
+//	GET  /                              free: JSON list of routes and prices
+//	GET  /free/ping                     free: {"ok":true,"source":…}
+//	GET  /v2/weather/{city}?units=metric|imperial   v2, 0.001: {"city","units","current":{"tempC","conditions","humidity","tempF"?},"source"}
+//	POST /v2/summarize {"text":"…"}     v2, 0.01:  {"summary": first sentence, "words": n, "source"}
+//	GET  /v1/quote?symbol=ABC           v1, 0.002: {"symbol","price","currency","source"}
+//	GET  /v2/text                       v2, 0.001: text/plain
+//	GET  /v2/image                      v2, 0.001: image/png, 16x16
+//	GET  /v2/idempotent                 v2, 0.001: requires the payment-identifier extension
+//	GET  /v2/tip/{name}?amount=0.25     v2, pay what you want: asks exactly amount (0.000001 to 100);
+//	                                    {"thanks","amount","amountAtomic","message","source"}; &inflate=1 asks double
+//	GET  /v2/misbehave/{mode}           v2, 0.001 unless said: see below
+//	POST /facilitator/verify, POST /facilitator/settle, GET /facilitator/supported
+//
+// Answers are deterministic (the weather and the quote follow from the city
+// and the symbol). Bad input (an unknown units value, a missing symbol, a
+// summarize body without text) is refused with 400 before any payment is
+// asked for.
+//
+// # Payment flow
+//
+// v2: an unpaid request gets 402 with PAYMENT-REQUIRED = base64 of
+// {x402Version:2, error, resource:{url,description,mimeType}, accepts:[{scheme:"exact",
+// network, amount, asset, payTo, maxTimeoutSeconds, extra:{name,version}}], extensions?}
+// and the body {}. The payment comes in PAYMENT-SIGNATURE; its `accepted` must
+// deep-equal one of the accepts ("No matching payment requirements"
+// otherwise). The seller verifies, serves into a buffer, settles, and only then
+// sends the body with PAYMENT-RESPONSE = base64 SettlementResponse. A failed
+// verification answers 402 with a fresh challenge whose error is the
+// facilitator's invalidReason; a failed settlement withholds the body and
+// answers 402 with the challenge and PAYMENT-RESPONSE {success:false,
+// errorReason}. A content answer of 400 or more is passed on unsettled.
+//
+// v1 (GET /v1/quote): the 402 body is {x402Version:1, error:"X-PAYMENT header is
+// required", accepts:[{scheme, network:"base-sepolia", maxAmountRequired,
+// resource, description, mimeType, outputSchema, payTo, maxTimeoutSeconds,
+// asset, extra}]}; the payment comes in X-PAYMENT and is matched by scheme
+// and network; the receipt goes in X-PAYMENT-RESPONSE.
+//
+// GET /v2/idempotent offers extensions["payment-identifier"] =
+// {"info":{"required":true},"schema":{…}}. A payment without info.id (16–128
+// of [A-Za-z0-9_-]) gets 400. The first settled payment for an id is
+// remembered: the same id with the same payment replays that answer without
+// settling again; the same id with a different payment gets 409.
+// PaymentIDs lists the ids received.
+//
+// GET /v2/weather/{city} and POST /v2/summarize also offer
+// extensions["bazaar"] = {"info":{"input":…,"output":…},"schema":…}
+// (x402-protocol.md §7): the weather's query params and the summarize body
+// schema, written as field schemas inside info.input (the schema part says
+// only "an object"), and example outputs. GET /v1/quote describes its query
+// in accepts[0].outputSchema.input, the v1 way.
+//
+// GET /v2/tip/{name}?amount=… is a pay-what-you-want (tip) route: the
+// caller chooses the price, the 402 asks exactly it, and the paid answer
+// thanks name for it. A name that is not 1 to 64 of [A-Za-z0-9_.-], or an
+// amount that is not a decimal USDC amount from 0.000001 to 100, is refused
+// with 400. With inflate=1 the seller misbehaves: it asks double the amount
+// given (a client that pays only the amount it chose must refuse).
+//
+// # Discovery
+//
+// GET /discovery/resources?type=&limit=&offset= lists the paid, well-behaved
+// routes (weather, summarize, quote, text, image) as a bazaar facilitator
+// does: {x402Version:2, items:[{resource, type:"http", x402Version, accepts,
+// lastUpdated, metadata, extensions?}], pagination:{limit, offset, total}}.
+// GET /discovery/search?query=&cursor= returns the resources whose URL or
+// description contains the query, two a page: {resources, pagination:{limit,
+// cursor?}}.
+//
+// # Misbehaviour modes
+//
+//	price_high          asks 5.00 USDC
+//	switched_payee      payTo is SwitchedPayTo, not the seller's payee
+//	unknown_network     network eip155:999999
+//	bad_base64          PAYMENT-REQUIRED is not base64
+//	bad_json            PAYMENT-REQUIRED is base64 of HTML
+//	second_402          verifies a valid payment, then answers 402 again, unsettled
+//	error_after_settle  settles, then 500 with a PAYMENT-RESPONSE success header
+//	error_no_receipt    settles, then 502 with no receipt
+//	huge_body           settles, then 200 with a 20 MiB text body
+//	slow_body           settles, then 200 writing "tick\n" every 200ms for 60s or until the client goes
+//	pending             settles (the money moves), then 200 with PAYMENT-RESPONSE
+//	                    {success:false, errorReason:"settlement_pending", transaction}
+//	no_receipt          settles, then 200 with no PAYMENT-RESPONSE
+//	multi_accept        three accepts: scheme "streamed-magic", 0.05, and 0.001
+//	drop_after_settle   settles, then closes the connection without answering; a
+//	                    resend of the same payment gets 402 invalid_exact_evm_nonce_already_used
+//	settle_then_402     a hostile seller: settles (the money moves), then answers 402 with a
+//	                    fresh challenge, as second_402 does, as if it had refused the payment
+//	deep_json           settles, then 200 with application/json of 10 MiB of "[" (nesting
+//	                    that would overflow a recursive JSON parser's stack)
+//
+// # Counters
+//
+// Seller.PaymentHeadersSeen counts requests that carried PAYMENT-SIGNATURE or
+// X-PAYMENT on any route (a refusal to pay leaves it unchanged);
+// PaidCount(route) counts settlements per route; ReceivedPayments returns
+// every payment header received, decoded; Config.OnPayment sees each as it
+// arrives. Facilitator.SettledCount, SettledTotal and Settlements report
+// what moved.
+package localseller
