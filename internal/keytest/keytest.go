@@ -5,10 +5,11 @@
 // GNOME Keyring on a private D-Bus session (the Secret Service of the OS
 // keychain). It is internal: only tests use it.
 //
-// The component rule: a test that needs a component that is not installed
-// skips in a plain `go test ./...`, with a message naming the command that
-// installs it (scripts/keys-tools.sh, which .ci/run runs), and fails when
-// X402_REQUIRE_KEYS=1 (set by .ci/run) or CI=1 (or true) is set.
+// The component rule (internal/component): a test that needs a component
+// that is not installed skips in a plain `go test ./...`, with a message
+// naming the command that installs it (scripts/keys-tools.sh, which .ci/run
+// runs), and fails when X402_REQUIRE_KEYS=1 (set by .ci/run) or CI=1 (or
+// true) is set.
 package keytest
 
 import (
@@ -17,12 +18,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/x402-mcp/x402-mcp/internal/component"
 )
 
 // Required reports whether a missing component fails the test rather than
-// skipping it: X402_REQUIRE_KEYS=1, or CI=1 or CI=true.
+// skipping it: X402_REQUIRE_KEYS=1 (component.EnvKeys, which .ci/run sets),
+// or CI=1 or CI=true.
 func Required() bool {
-	if os.Getenv("X402_REQUIRE_KEYS") == "1" {
+	if os.Getenv(component.EnvKeys) != "" {
 		return true
 	}
 	switch os.Getenv("CI") {
@@ -32,15 +36,16 @@ func Required() bool {
 	return false
 }
 
-// missing skips t, or fails it when components are required, saying what
-// is missing and how to install it.
+// missing ends t under the component rule (component.Missing): what is
+// missing, and the command that installs it and runs the test.
 func missing(t testing.TB, what string) {
 	t.Helper()
-	msg := what + ": run scripts/keys-tools.sh (what .ci/run runs: it builds clef and local-kms into " + ToolsDir() + " and installs gnome-keyring, dbus and libsecret-tools), then go test again"
-	if Required() {
-		t.Fatal(msg + " (X402_REQUIRE_KEYS or CI is set: the component must be there)")
+	run := "run scripts/keys-tools.sh (it builds clef and local-kms into " + ToolsDir() +
+		" and installs gnome-keyring, dbus and libsecret-tools), then " + component.EnvKeys + "=1 go test ./payments/wallet ./test; `bash .ci/run` does both"
+	if Required() && os.Getenv(component.EnvKeys) == "" {
+		t.Fatalf("%s, and CI is set, so the test fails instead of skipping: %s", what, run)
 	}
-	t.Skip(msg)
+	component.Missing(t, component.EnvKeys, what, run)
 }
 
 // ToolsDir is where scripts/keys-tools.sh builds clef and local-kms:
