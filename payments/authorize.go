@@ -84,7 +84,7 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 		return nil, stopped(ctx, best)
 	}
 	progress(ctx, StepPaying)
-	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
+	if err := c.prepare(ctx, best); err != nil {
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "refused before signing"))
 		return nil, signError(err)
 	}
@@ -100,6 +100,16 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 		return nil, signError(err)
 	}
 	return c.pending(ctx, pr, best, lim, rsv, id, sp), nil
+}
+
+// prepare has best's scheme read what signing needs (Scheme.Prepare), with
+// the terms' Payer set to the wallet's key of the family.
+func (c *Client) prepare(ctx context.Context, best *Option) error {
+	t := &best.terms
+	if signer := c.Signers.For(t.Scheme.Family().Name()); signer != nil {
+		t.Payer = signer.Payer()
+	}
+	return t.Scheme.Prepare(ctx, t)
 }
 
 // signedPayment is a payment signed for one call, not yet sent.
@@ -142,7 +152,7 @@ func signError(err error) *Error {
 // (Scheme.Prepare) is read first, outside the ledger's lock.
 func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *x402.PaymentRequired, best *Option, lim Limit, rsv Reservation) (*Pending, error) {
 	progress(ctx, StepPaying)
-	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
+	if err := c.prepare(ctx, best); err != nil {
 		return nil, signError(err)
 	}
 	var (
@@ -266,6 +276,22 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the seller refused the signed payment of %s (%s) and reported no settlement. It received the signed authorization, valid until %s, so the payment stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). x402-mcp did not sign again. Do not retry this call blindly: check x402_spend_history first, and retry only once the seller's terms are fixed.",
 		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.proof.Deadline.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+}
+
+// allowanceRequired records that the seller refused the payment for want
+// of the wallet's allowance to Permit2 (412 permit2_allowance_required) and
+// returns the error to show: what to approve and how. The seller holds the
+// signed payment, which it could settle once the allowance exists, so it
+// stays counted until reconciliation proves it unused; nothing is signed
+// again, and the call is not retried.
+func (p *Pending) allowanceRequired(ctx context.Context, reason string) *Error {
+	reason = p.reject(ctx, reason)
+	rc := p.Receipt
+	cur := rc.Currency()
+	return &Error{Code: CodeAllowanceRequired, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
+		"the seller refused the signed payment of %s (%s): a Permit2 payment needs the wallet's ERC-20 allowance to Permit2, and the wallet %s has not given enough for %s on %s. The operator must approve it once, from a shell: `x402-mcp wallet approve-permit2 --network %s --asset %s --amount %s` (it shows what it will do, then sends approve(Permit2, amount) from the wallet, which pays the gas). x402-mcp did not sign again and will not retry. The refused payment, valid until %s, stays counted until reconciliation proves it unused (ledger %s). Call again once the allowance is given.",
+		cur.Format(rc.Amount), reason, rc.Payer, rc.Asset, rc.Network, rc.Network, rc.Asset, cur.Decimal(rc.Amount),
+		p.proof.Deadline.UTC().Format(time.RFC3339), rc.LedgerID)}
 }
 
 // reject records the seller's refusal and returns the reason as shown.

@@ -365,6 +365,13 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *x
 	settledOK := settle != nil && settle.Success
 	pending := settle != nil && settle.ErrorReason == x402.ReasonSettlementPending
 	reason := rejectionReason(paid, settle)
+	if !settledOK && !pending && allowanceRequired(paid, reason) {
+		// A clear refusal, never a retry: nothing is signed again, and the
+		// signed payment stays counted until reconciliation proves it
+		// unused (once approved, the seller could still settle it).
+		c.chillWarm(lim, p, warm)
+		return nil, nil, p.allowanceRequired(ctx, reason)
+	}
 	switch {
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending && (attempts > 1 || nonceUsed(reason)):
 		// An attempt was lost in transit after it left (Go's transport may
@@ -475,13 +482,20 @@ func signedRecord(p *x402.PaymentPayload, proof Proof, hName, hValue, pid string
 	return s
 }
 
+// allowanceRequired says the seller refused the payment because the
+// wallet has not approved Permit2 to spend the token: 412 Precondition
+// Failed, or a 402 whose reason is permit2_allowance_required.
+func allowanceRequired(paid *Result, reason string) bool {
+	return paid.Status == http.StatusPreconditionFailed || paid.Status == http.StatusPaymentRequired && strings.Contains(reason, x402.ReasonPermit2AllowanceRequired)
+}
+
 // rejectionReason reads why a paid request was refused, from the receipt or
 // the fresh challenge, sanitized for display.
 func rejectionReason(paid *Result, settle *x402.SettlementResponse) string {
 	if settle != nil && settle.ErrorReason != "" {
 		return Sanitize(settle.ErrorReason, 200)
 	}
-	if paid.Status == http.StatusPaymentRequired {
+	if paid.Status == http.StatusPaymentRequired || paid.Status == http.StatusPreconditionFailed {
 		if pr, err := x402.ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
 			return Sanitize(pr.Error, 200)
 		}
@@ -515,9 +529,12 @@ func (c *Client) buildPayment(ctx context.Context, pr *x402.PaymentRequired, o *
 		return p, proof, nil
 	}
 	p.Accepted, p.Resource = r.Raw, pr.Resource
-	if len(pr.Extensions) > 0 {
-		p.Extensions = make(map[string]json.RawMessage, len(pr.Extensions))
+	if len(pr.Extensions) > 0 || len(t.Attach) > 0 {
+		p.Extensions = make(map[string]json.RawMessage, len(pr.Extensions)+len(t.Attach))
 		for k, v := range pr.Extensions {
+			p.Extensions[k] = v
+		}
+		for k, v := range t.Attach {
 			p.Extensions[k] = v
 		}
 		if raw, ok := pr.Extensions[x402.ExtPaymentIdentifier]; ok {

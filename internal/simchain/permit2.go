@@ -224,18 +224,8 @@ func (s *Sim) Code(ctx context.Context, addr common.Address) ([]byte, error) {
 	return s.client.CodeAt(ctx, addr, nil)
 }
 
-// Permit2Settlement is a Permit2 payment a facilitator settles through an
-// x402 proxy: the payer's signed authorization, the amount to move (exact:
-// the permitted amount; upto: at most it), and, for eip2612GasSponsoring,
-// the payer's signed EIP-2612 permit of Permit2.
-type Permit2Settlement struct {
-	Auth      evm.Permit2Authorization
-	Signature []byte
-	Amount    *big.Int
-	// Permit and PermitSig, when set, make it settleWithPermit.
-	Permit    *evm.EIP2612Permit
-	PermitSig []byte
-}
+// Permit2Settlement is evm.Permit2Settlement: what a facilitator submits.
+type Permit2Settlement = evm.Permit2Settlement
 
 type tokenPermissions struct {
 	Token  common.Address
@@ -359,3 +349,8 @@ var _ interface {
 	SettlePermit2(ctx context.Context, p Permit2Settlement) (common.Hash, error)
 	Balance(ctx context.Context, addr common.Address) (payments.Amount, error)
 } = (*Token)(nil)
+
+// Relayer returns the address that sends the chain's transactions: what a
+// facilitator settling on the token reports as its signer, and what an
+// upto payment's witness names.
+func (t *Token) Relayer() common.Address { return t.sim.relayerAddr }

@@ -347,3 +347,17 @@ func ParseEIP2612Sponsoring(ext json.RawMessage, domain Domain) (EIP2612Permit, 
 	}
 	return p, sig, nil
 }
+
+// Permit2Settlement is a Permit2 payment as a facilitator submits it
+// through an x402 proxy (the test facilitator of internal/localseller on
+// the simulated chain): the payer's signed authorization, the amount to
+// move (exact: the permitted amount; upto: from 1 up to it), and, for
+// eip2612GasSponsoring, the payer's signed EIP-2612 permit of Permit2.
+type Permit2Settlement struct {
+	Auth      Permit2Authorization
+	Signature []byte
+	Amount    *big.Int
+	// Permit and PermitSig, when set, make it settleWithPermit.
+	Permit    *EIP2612Permit
+	PermitSig []byte
+}

@@ -245,6 +245,11 @@ type SettlementResponse struct {
 // broadcast but its receipt is not known yet. x402-mcp treats it as paid.
 const ReasonSettlementPending = "settlement_pending"
 
+// ReasonPermit2AllowanceRequired is the error of a 412 Precondition Failed
+// (or of a 402) whose seller's facilitator refused a Permit2 payment: the
+// payer has not approved Permit2 to spend the token.
+const ReasonPermit2AllowanceRequired = "permit2_allowance_required"
+
 // ParseSettlement reads the receipt header of a response, v2 or v1. It returns
 // nil and no error when the response carries none.
 func ParseSettlement(h http.Header) (*SettlementResponse, error) {
