@@ -185,6 +185,9 @@ func (c *Client) pending(ctx context.Context, pr *x402.PaymentRequired, best *Op
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
 		Payer: sp.record.Proof.Payer, LedgerID: id, X402Version: pr.X402Version,
 	}
+	if best.terms.UpTo {
+		receipt.Maximum = best.Amount
+	}
 	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
 	return &Pending{c: c, Payload: sp.payload, Requirement: best.terms.Requirement, Receipt: receipt, proof: sp.record.Proof, signedAt: c.now(),
@@ -200,6 +203,8 @@ func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse
 		rc.Transaction = Sanitize(settle.Transaction, 128)
 	}
 	switch {
+	case rc.Maximum != 0 && settle != nil && (settle.Success || settle.ErrorReason == x402.ReasonSettlementPending):
+		return p.settledUpTo(ctx, settle)
 	case settle != nil && (settle.Success || settle.ErrorReason == x402.ReasonSettlementPending):
 		rc.State = string(StateSettled)
 		if !settle.Success {
@@ -220,6 +225,48 @@ func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse
 		p.settledOnChain(ctx)
 		return Charged, rc
 	}
+}
+
+// settledUpTo records the settlement of an upto payment (Receipt.Maximum
+// set): the seller settles what the call used, from nothing up to the
+// maximum, and says how much in the settlement response's amount.
+//   - Up to the maximum, above zero: that amount is booked and the rest
+//     of the maximum stops counting at once (the settlement used the
+//     payment's single-use nonce: the rest can never be taken).
+//   - Zero (no transaction): nothing was charged, but the signed maximum
+//     is still usable until its deadline, so it stays counted until
+//     reconciliation proves it expired unused.
+//   - Above the maximum, or not a number: a seller fault, recorded as
+//     such; the payment stays counted at the maximum (more cannot have
+//     left) until reconciliation reads the transfer on chain.
+func (p *Pending) settledUpTo(ctx context.Context, settle *x402.SettlementResponse) (Charge, *Receipt) {
+	bg, rc := context.WithoutCancel(ctx), p.Receipt
+	amt, err := ParseAtomic(settle.Amount)
+	switch {
+	case settle.Amount == "" || err != nil || amt > rc.Maximum:
+		reported := "no settled amount"
+		if settle.Amount != "" {
+			reported = "a settlement of " + Sanitize(settle.Amount, 80) + " atomic units"
+			if err == nil {
+				reported = fmt.Sprintf("a settlement of %s (%s atomic units), above the signed maximum of %s", rc.Currency().Format(amt), amt.Atomic(), rc.Currency().Format(rc.Maximum))
+			}
+		}
+		rc.State, rc.SellerFault = string(StateUnknown), reported
+		p.c.log().Warn("seller fault: an upto settlement the payment cannot have made", "ledger", rc.LedgerID, "reported", reported)
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "seller fault: the seller reported "+reported+"; counted at the maximum until reconciliation reads the transfer"))
+		return Charged, rc
+	case amt == 0 && rc.Transaction == "":
+		rc.Amount, rc.AmountAtom, rc.State = 0, "0", "unsettled"
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID,
+			fmt.Sprintf("upto: the seller settled nothing; the signed maximum stays usable until %s and counted until reconciliation proves it unused", p.proof.Deadline.UTC().Format(time.RFC3339))))
+		return Charged, rc
+	}
+	rc.Amount, rc.AmountAtom, rc.State = amt, amt.Atomic(), string(StateSettled)
+	if !settle.Success {
+		rc.State = "pending"
+	}
+	p.c.logWrite("settle", rc.LedgerID, p.c.Ledger.Settle(bg, rc.LedgerID, *rc))
+	return Charged, rc
 }
 
 // settledOnChain asks the chain, through p's scheme (Scheme.Prove), whether
@@ -246,9 +293,12 @@ func (p *Pending) settledOnChain(ctx context.Context) bool {
 		switch {
 		case err == nil && fate.State == FateSettled:
 			rc := p.Receipt
-			rc.State = string(StateSettled)
+			rc.State, rc.SellerFault = string(StateSettled), ""
 			if fate.Transaction != "" {
 				rc.Transaction = fate.Transaction
+			}
+			if rc.Maximum != 0 && fate.HasAmount && fate.Amount <= rc.Maximum {
+				rc.Amount, rc.AmountAtom = fate.Amount, fate.Amount.Atomic()
 			}
 			c.log().Info("the chain shows the payment used", "ledger", rc.LedgerID, "tx", fate.Transaction)
 			c.logWrite("settle", rc.LedgerID, c.Ledger.Settle(context.WithoutCancel(ctx), rc.LedgerID, *rc))

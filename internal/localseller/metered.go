@@ -37,7 +37,8 @@ type Metered struct {
 // transaction) is settled. &overreport=1 misbehaves: it settles what was
 // used but reports the maximum plus one in PAYMENT-RESPONSE (a seller
 // fault); &overcharge=1 asks the facilitator to settle the maximum plus
-// one, which it refuses. It needs a facilitator on a chain with Permit2:
+// one, which it refuses; &noreceipt=1 settles and answers without
+// PAYMENT-RESPONSE (a lost receipt). It needs a facilitator on a chain with Permit2:
 // otherwise 501.
 func (s *Seller) handleMetered(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.fac.permit2Chain(); !ok {
@@ -79,6 +80,8 @@ func (s *Seller) handleMetered(w http.ResponseWriter, r *http.Request) {
 	}
 	out := newResponse()
 	writeJSON(out, http.StatusOK, Metered{Units: units, Charged: used.Atomic(), Source: Source})
-	s.setReceipt(out.Header(), o, sr)
+	if r.URL.Query().Get("noreceipt") != "1" {
+		s.setReceipt(out.Header(), o, sr)
+	}
 	out.writeTo(w)
 }

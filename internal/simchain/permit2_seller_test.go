@@ -343,8 +343,10 @@ func TestPermit2Allowance(t *testing.T) {
 
 // TestPermit2ExpiredDeadline: a payment whose deadline is too soon for the
 // facilitator (maxTimeoutSeconds 5, under its 6 s margin) is refused; no
-// money moves, and it stays counted until proven unused.
+// money moves, and it stays counted until reconciliation proves its
+// Permit2 nonce unused at a block past its deadline, not before.
 func TestPermit2ExpiredDeadline(t *testing.T) {
+	ctx := context.Background()
 	p := startPermit2Seller(t, p2Options{method: "permit2", approve: 1_000_000, maxTimeout: 5})
 	_, err := p.get(t, "/v2/weather/paris", p.limit("weather"))
 	pe, ok := payments.AsError(err)
@@ -353,6 +355,27 @@ func TestPermit2ExpiredDeadline(t *testing.T) {
 	}
 	if payer, payee := p.balances(t); payer != 1_000_000 || payee != 0 {
 		t.Fatalf("money moved: payer %d payee %d", payer, payee)
+	}
+	if _, pending := p.counted(t); pending != 1_000 {
+		t.Fatalf("pending %d, want the refused 1000 counted", pending)
+	}
+	// The chain's finalized block is not past the deadline yet: open.
+	rep, err := p.ledger.Reconcile(ctx, p.client.Schemes)
+	if err != nil || rep.Released != 0 || rep.StillOpen != 1 {
+		t.Fatalf("reconcile before the deadline: %+v %v", rep, err)
+	}
+	if err := p.sim.AdjustTime(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.sim.Seal(40); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = p.ledger.Reconcile(ctx, p.client.Schemes)
+	if err != nil || rep.Released != 1 {
+		t.Fatalf("reconcile past the deadline: %+v %v", rep, err)
+	}
+	if _, pending := p.counted(t); pending != 0 {
+		t.Fatalf("pending %d after the chain proved the nonce unused past the deadline", pending)
 	}
 }
 
