@@ -43,6 +43,10 @@ const (
 // SchemeExact is the exact scheme: a payment of exactly the amount asked.
 const SchemeExact = "exact"
 
+// SchemeUpto is the upto scheme: the payer signs a maximum, and the seller
+// settles what the request used, from nothing up to it.
+const SchemeUpto = "upto"
+
 // Extension keys x402-mcp understands.
 const (
 	ExtPaymentIdentifier = "payment-identifier"
