@@ -132,6 +132,26 @@ func TestPermit2TypehashesAndDomain(t *testing.T) {
 		t.Errorf("Permit2's DOMAIN_SEPARATOR on chain is %x, payments/evm computes %s", onChain, got.Hex())
 	}
 
+	// An EIP-2612 token: its PERMIT_TYPEHASH and its domain (name,
+	// version, chain, address) are what payments/evm signs permits over.
+	tok, err := s.DeployEIP2612(ctx, TokenOptions{Name: "Mega USD", Version: "1", Symbol: "USDM", Decimals: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var permitTypehash, tokenDomain [32]byte
+	if err := s.callABI(ctx, EIP2612ABI, tok.Address(), "PERMIT_TYPEHASH", &permitTypehash); err != nil {
+		t.Fatal(err)
+	}
+	if common.Hash(permitTypehash) != evm.EIP2612PermitTypehash {
+		t.Errorf("the EIP-2612 token's PERMIT_TYPEHASH is %x, payments/evm has %s", permitTypehash, evm.EIP2612PermitTypehash.Hex())
+	}
+	if err := s.callABI(ctx, EIP2612ABI, tok.Address(), "DOMAIN_SEPARATOR", &tokenDomain); err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Domain().Separator(); got != common.Hash(tokenDomain) {
+		t.Errorf("the EIP-2612 token's DOMAIN_SEPARATOR is %x, payments/evm computes %s", tokenDomain, got.Hex())
+	}
+
 	// The spec's vector (x402-protocol.md §9, "Permit2 on 84532").
 	a := evm.Permit2Authorization{
 		From: key(t, anvilKey0).Address(), Token: common.HexToAddress("0x036CbD53842c5426634e7929541eC2318f3dCF7e"), Amount: big.NewInt(10000),
