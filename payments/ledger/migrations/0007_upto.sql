@@ -1,4 +1,4 @@
--- 0006: usage-priced payments (x402's upto). The payer signs a maximum and
+-- 0007: usage-priced payments (x402's upto). The payer signs a maximum and
 -- the seller settles what the call used, from nothing up to it.
 --
 -- `authorized` is the maximum an upto payment signed (0 for a payment of
