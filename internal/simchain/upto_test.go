@@ -3,6 +3,7 @@ package simchain
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,76 @@ func TestUpToLostReceipt(t *testing.T) {
 	}
 	if settled, pending := p.counted(t); settled != 2_500 || pending != 0 {
 		t.Fatalf("ledger: settled %d pending %d, want 2500 and 0", settled, pending)
+	}
+}
+
+// TestUpToByAPrincipal: an upto payment made for a principal (the HTTP
+// transport's) is booked to it; the principal's own running sums hold the
+// maximum until the settlement, then what settled, as the gateway's do:
+// the rest leaves them at once, whether the seller's response said how
+// much settled or reconciliation read it from the chain's transfer.
+func TestUpToByAPrincipal(t *testing.T) {
+	ctx := payments.WithPrincipal(context.Background(), "team-a")
+	p := startPermit2Seller(t, p2Options{approve: 1_000_000})
+	held := payments.Reservation{Tool: "metered", Principal: "team-a", Currency: p.asset.Currency(), Network: Network}
+	spent := func() payments.Spent {
+		t.Helper()
+		s, err := p.ledger.Spent(context.Background(), held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var heldDuring payments.Spent
+	p.client.Approve = func(context.Context, payments.ApprovalRequest) error {
+		heldDuring = spent()
+		return nil
+	}
+	lim := p.uptoLimit()
+	lim.ApproveAbove = 1
+	get := func(path string) *payments.Result {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.run.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.client.Do(ctx, req, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := get("/v2/metered?units=37")
+	if heldDuring.Principal != 10_000 || heldDuring.PrincipalTool != 10_000 || heldDuring.PrincipalDay != 10_000 {
+		t.Fatalf("the principal's sums held %+v while the call ran, want the maximum 10000", heldDuring)
+	}
+	if rc := res.Receipt; rc.State != "settled" || rc.Amount != 3_700 || rc.Maximum != 10_000 {
+		t.Fatalf("receipt %+v", rc)
+	}
+	if s := spent(); s.Principal != 3_700 || s.PrincipalTool != 3_700 || s.PrincipalDay != 3_700 || s.Total != 3_700 {
+		t.Fatalf("after settling 3700: %+v, want 3700 in the principal's sums and the gateway's", s)
+	}
+	if r := p.row(t); r.Principal != "team-a" || r.Amount != 3_700 || r.Authorized != 10_000 {
+		t.Fatalf("row: principal %q amount %d authorized %d", r.Principal, r.Amount, r.Authorized)
+	}
+
+	// The settlement response lost: the maximum counts until
+	// reconciliation reads the transfer.
+	lim.ApproveAbove = 0
+	if res := get("/v2/metered?units=25&noreceipt=1"); res.Receipt.State != "unconfirmed" {
+		t.Fatalf("receipt %+v", res.Receipt)
+	}
+	if s := spent(); s.Principal != 13_700 || s.PrincipalTool != 13_700 || s.PrincipalDay != 13_700 {
+		t.Fatalf("with a lost receipt: %+v, want 3700 and the maximum 10000", s)
+	}
+	rep, err := p.ledger.Reconcile(context.Background(), p.client.Schemes)
+	if err != nil || rep.Settled != 1 {
+		t.Fatalf("reconcile: %+v %v", rep, err)
+	}
+	if s := spent(); s.Principal != 6_200 || s.PrincipalTool != 6_200 || s.PrincipalDay != 6_200 || s.Total != 6_200 {
+		t.Fatalf("after reconciliation: %+v, want 3700 + 2500 in the principal's sums and the gateway's", s)
+	}
+	if payer, payee := p.balances(t); payer != 993_800 || payee != 6_200 {
+		t.Fatalf("on chain: payer %d payee %d, want 993800 and 6200", payer, payee)
 	}
 }

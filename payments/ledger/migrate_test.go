@@ -118,7 +118,8 @@ func TestMigrationRejectedCounts(t *testing.T) {
 // and new, equal the rows; the old rows' principal and amount cannot be
 // changed; reconciliation proves them through their proofs and the
 // principal sums stay exact; new rows name their principal and keep their
-// proof.
+// proof; a principal's upto payment settled for less gives the rest back to
+// the gateway's sums and the principal's alike.
 func TestMigrationFrom4(t *testing.T) {
 	ctx := context.Background()
 	path := tempPath(t)
@@ -271,4 +272,23 @@ func TestMigrationFrom4(t *testing.T) {
 		t.Fatalf("team-a's books %+v %v", sum, err)
 	}
 
+	// An upto payment by a principal, on the migrated ledger: the maximum
+	// held, the settled amount booked, the rest given back everywhere.
+	up := byPrincipal("team-b", "llm", 50)
+	up.UpTo = true
+	uid, err := l.Reserve(ctx, up)
+	must(t, err)
+	us := signed(t0.Add(time.Minute))
+	us.Proof.ID = "0x0303030303030303030303030303030303030303030303030303030303030303"
+	must(t, l.MarkSigned(ctx, uid, us))
+	must(t, l.Settle(ctx, uid, payments.Receipt{Amount: 20, Maximum: 50, State: "settled"}))
+	row, err = l.Get(ctx, uid)
+	must(t, err)
+	if row.Principal != "team-b" || row.Amount != 20 || row.Authorized != 50 || row.State != payments.StateSettled {
+		t.Fatalf("the upto row: principal %q amount %d authorized %d state %s", row.Principal, row.Amount, row.Authorized, row.State)
+	}
+	if sum, err := l.PrincipalSummary(ctx, "team-b"); err != nil || sum.Settled != 20 || sum.Pending != 0 {
+		t.Fatalf("team-b's books %+v %v", sum, err)
+	}
+	checkSums(t, path)
 }

@@ -150,3 +150,62 @@ func TestReconcileUpToAmountFromChain(t *testing.T) {
 		t.Fatalf("summary: settled %d pending %d, want 12500 and 0", sum.Settled, sum.Pending)
 	}
 }
+
+// TestUpToReleasesThePrincipalsBudget: an upto payment by a principal
+// holds its maximum in the principal's own budgets (total, per tool, per
+// day) as in the gateway's; a settlement for less gives the rest back to
+// the principal's budgets too, at once, in both ledgers, and a later
+// receipt of less (the payment already settled) lowers the principal's
+// settled sum as well; the running sums equal the rows. The budget the
+// rest was held in pays another call.
+func TestUpToReleasesThePrincipalsBudget(t *testing.T) {
+	ctx := context.Background()
+	b := payments.Budget{Total: 1_000_000, Principals: map[string]payments.PrincipalBudget{
+		"team-a": {Total: 10_000, PerDay: 20_000, PerTool: 20_000, Setting: "principals[0] (team-a)"},
+	}}
+	type summer interface {
+		PrincipalSummary(ctx context.Context, name string) (payments.PrincipalSummary, error)
+	}
+	for name, l := range impls(t, b, func() time.Time { return t0 }) {
+		t.Run(name, func(t *testing.T) {
+			r := byPrincipal("team-a", "llm", 10_000)
+			r.UpTo = true
+			id, err := l.Reserve(ctx, r)
+			must(t, err)
+			must(t, l.MarkSigned(ctx, id, signed(t0.Add(time.Minute))))
+			if s := spentOn(t, l, r); s.Principal != 10_000 || s.PrincipalTool != 10_000 || s.PrincipalDay != 10_000 || s.Total != 10_000 {
+				t.Fatalf("before settling: %+v, want the maximum 10000 in the principal's budgets", s)
+			}
+			if _, err := l.Reserve(ctx, byPrincipal("team-a", "search", 1)); overScope(t, err) != payments.ScopePrincipalTotal {
+				t.Fatal("team-a paid past the maximum its upto payment holds")
+			}
+			must(t, l.Settle(ctx, id, payments.Receipt{Amount: 1_858, Maximum: 10_000, State: "settled", Transaction: "0xabc"}))
+			if s := spentOn(t, l, r); s.Principal != 1_858 || s.PrincipalTool != 1_858 || s.PrincipalDay != 1_858 || s.Total != 1_858 {
+				t.Fatalf("after settling 1858: %+v, want 1858 in the principal's budgets", s)
+			}
+			ps, err := l.(summer).PrincipalSummary(ctx, "team-a")
+			must(t, err)
+			if ps.Settled != 1_858 || ps.Pending != 0 || ps.Payments != 1 || ps.Day != 1_858 {
+				t.Fatalf("team-a's books: %+v, want 1858 settled, nothing pending", ps)
+			}
+			// A later receipt of less lowers the settled payment again,
+			// in the principal's settled sum too.
+			must(t, l.Settle(ctx, id, payments.Receipt{Amount: 1_000, Maximum: 10_000, State: "settled"}))
+			ps, err = l.(summer).PrincipalSummary(ctx, "team-a")
+			must(t, err)
+			if ps.Settled != 1_000 || ps.Pending != 0 || ps.Day != 1_000 {
+				t.Fatalf("team-a's books after a receipt of 1000: %+v", ps)
+			}
+			// The rest is the principal's to spend again, to the last unit.
+			if _, err := l.Reserve(ctx, byPrincipal("team-a", "search", 9_001)); overScope(t, err) != payments.ScopePrincipalTotal {
+				t.Fatal("team-a paid past its total")
+			}
+			if _, err := l.Reserve(ctx, byPrincipal("team-a", "search", 9_000)); err != nil {
+				t.Fatalf("team-a's released rest: %v", err)
+			}
+			if sl, ok := l.(*ledger.Ledger); ok {
+				checkSums(t, sl.Path())
+			}
+		})
+	}
+}

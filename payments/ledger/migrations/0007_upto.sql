@@ -8,7 +8,8 @@
 -- used it, read on chain), `amount` is lowered, once or more, never raised
 -- and never below zero, and every running sum that counted it gives back
 -- the difference in the same statement. Nothing else may change a row's
--- amount, tool, host, session, network or creation time.
+-- amount, tool, host, session, network or creation time. (0006_principal's
+-- trigger already refuses any change of principal.)
 
 ALTER TABLE payments ADD COLUMN authorized INTEGER NOT NULL DEFAULT 0 CHECK (authorized >= 0);
 
@@ -26,9 +27,12 @@ END;
 -- An upto payment settled for less than its maximum: every sum that
 -- counted the maximum gives back the rest. The row counted before and
 -- after (it moves between counted states, into settled), so the counting
--- triggers of 0004 do not fire for it; the settled sum counts the new
--- amount already when the row becomes settled now (payments_settled), and
--- gives back the rest when it was settled before.
+-- triggers of 0004 and 0006 do not fire for it; the settled sums count
+-- the new amount already when the row becomes settled now
+-- (payments_settled, payments_principal_settled), and give back the rest
+-- when it was settled before. A principal's payment gives the rest back to
+-- its principal's own sums (0006's principal, principal_tool,
+-- principal_hour and principal_settled) as well as to the gateway's.
 CREATE TRIGGER payments_amount_lowered AFTER UPDATE OF amount ON payments
 WHEN NEW.amount < OLD.amount
 BEGIN
@@ -43,4 +47,13 @@ BEGIN
 		WHERE OLD.kind = 'tip' AND scope = 'tip_hour' AND unit = OLD.unit AND key = printf('%010d', OLD.created_at / 3600000);
 	UPDATE spend SET amount = amount - (OLD.amount - NEW.amount)
 		WHERE OLD.state = 'settled' AND scope = 'settled' AND unit = OLD.unit AND key = '';
+	UPDATE spend SET amount = amount - (OLD.amount - NEW.amount)
+		WHERE OLD.principal <> '' AND scope = 'principal' AND unit = OLD.unit AND key = OLD.principal;
+	UPDATE spend SET amount = amount - (OLD.amount - NEW.amount)
+		WHERE OLD.principal <> '' AND scope = 'principal_tool' AND unit = OLD.unit AND key = OLD.principal || '/' || OLD.tool;
+	UPDATE spend SET amount = amount - (OLD.amount - NEW.amount)
+		WHERE OLD.principal <> '' AND scope = 'principal_hour' AND unit = OLD.unit
+			AND key = OLD.principal || '/' || printf('%010d', OLD.created_at / 3600000);
+	UPDATE spend SET amount = amount - (OLD.amount - NEW.amount)
+		WHERE OLD.principal <> '' AND OLD.state = 'settled' AND scope = 'principal_settled' AND unit = OLD.unit AND key = OLD.principal;
 END;
