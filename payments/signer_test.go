@@ -33,6 +33,9 @@ func (r *remoteSigner) Address() common.Address {
 	return r.key.Address()
 }
 func (r *remoteSigner) String() string { return "test signer" }
+func (r *remoteSigner) SignTransaction(ctx context.Context, tx evm.DynamicFeeTx) ([]byte, error) {
+	return r.key.SignTransaction(ctx, tx)
+}
 func (r *remoteSigner) SignTypedData(ctx context.Context, td evm.TypedData) ([]byte, error) {
 	if r.sign != nil {
 		return r.sign(ctx, td)

@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -18,6 +20,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
 )
 
 // chainSeller is a local seller whose facilitator settles on the simulated
@@ -239,5 +242,127 @@ func showsSource(t *testing.T, env []string, addr common.Address, where string) 
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], addr.Hex()) || !strings.HasSuffix(lines[1], where) {
 		t.Fatalf("wallet show printed:\n%s\nwant the address %s and %q", out, addr.Hex(), where)
+	}
+}
+
+// TestRemoteSignersPayThroughPermit2: with the key in clef (its rules file
+// allowing the token and the seller, a payment up to 0.01 and an allowance
+// up to 0.05) and with the key in local-kms, the built binary's
+// `wallet approve-permit2` has the signer sign the approval of Permit2,
+// which is mined on the simulated chain; then a catalog entry in a
+// Permit2-only token and an upto entry are paid, each signed by the signer
+// and settled once on chain from its address. clef refuses an approval
+// above its rules' allowance: nothing is sent.
+func TestRemoteSignersPayThroughPermit2(t *testing.T) {
+	for _, signer := range []string{"clef", "kms"} {
+		t.Run(signer, func(t *testing.T) {
+			ctx := context.Background()
+			sim, err := simchain.Start(ctx, simchain.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sim.Close() })
+			tok, err := sim.DeployERC20(ctx, "Plain Dollar", "PUSD", 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seller, err := localseller.Start(localseller.Config{Facilitator: localseller.NewFacilitator(localseller.FacilitatorConfig{Chain: tok})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { seller.Close() })
+
+			var from common.Address
+			var env []string
+			var clef *keytest.Clef
+			switch signer {
+			case "clef":
+				clef = keytest.StartClef(t, keytest.ClefRules{ChainIDs: []int64{simchain.ChainID}, Tokens: []common.Address{tok.Address()},
+					Payees: []common.Address{seller.Seller.PayTo()}, MaxAmount: 10_000, MaxAllowance: 50_000})
+				from, env = clef.Address, []string{"X402_CLEF=" + clef.IPC}
+			case "kms":
+				lk := keytest.StartLocalKMS(t)
+				id := lk.CreateKey(t, types.KeySpecEccSecgP256k1)
+				pub, err := lk.Client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				point := pub.PublicKey[len(pub.PublicKey)-65:]
+				from = common.BytesToAddress(crypto.Keccak256(point[1:])[12:])
+				env = append(lk.Env(), "X402_AWS_KMS_KEY_ID="+id)
+			}
+			if err := tok.Mint(ctx, from, 1_000_000); err != nil {
+				t.Fatal(err)
+			}
+			if err := sim.FundETH(ctx, from, big.NewInt(1e17)); err != nil {
+				t.Fatal(err)
+			}
+			cat := catalog(fmt.Sprintf(`version: 1
+defaults:
+  networks: [eip155:1337]
+budget:
+  total: "1"
+rpc:
+  eip155:1337: %s
+assets:
+  - {symbol: PUSD, network: eip155:1337, address: %q, decimals: 6, transfer: permit2, budget: {total: "0.05"}}
+tools:
+  - name: page
+    description: Weather, paid in a Permit2-only token.
+    url: "{{URL}}/v2/weather/{city}"
+    params: [{name: city, in: path, required: true}]
+    max_price: "0.002"
+    asset: PUSD
+  - name: llm
+    description: Usage-priced work, paid in PUSD.
+    url: "{{URL}}/v2/metered"
+    params: [{name: units, in: query, type: string, required: true}]
+    max_price: "0.01"
+    asset: PUSD
+    scheme: upto
+`, sim.URL(), tok.Address().Hex()))
+			reg := writeCatalog(t, cat, seller.URL)
+			approve := func(amount string) (string, string, error) {
+				stop := sim.MineEvery(50 * time.Millisecond)
+				defer stop()
+				return run(t, env, "wallet", "approve-permit2", "--network", "eip155:1337", "--asset", "PUSD", "--amount", amount, "--registry", reg, "--yes")
+			}
+			allowance := func() int64 {
+				a, err := tok.Allowance(ctx, from, evm.Permit2Address)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a.Int64()
+			}
+			if clef != nil {
+				out, stderr, err := approve("0.06")
+				if err == nil || !strings.Contains(stderr, "clef at "+clef.IPC+" refused to sign") || allowance() != 0 {
+					t.Fatalf("an approval above clef's rules: %v\n%s\n%s", err, out, stderr)
+				}
+			}
+			out, stderr, err := approve("0.05")
+			if err != nil || !strings.Contains(out, "approved: transaction 0x") || !strings.Contains(out, "owner:     "+from.Hex()) {
+				t.Fatalf("approve-permit2: %v\n%s\n%s", err, out, stderr)
+			}
+			if a := allowance(); a != 50_000 {
+				t.Fatalf("allowance %d, want 50000", a)
+			}
+
+			s := startWith(t, seller, cat, append(env, "X402_PRIVATE_KEY=")...)
+			res := s.call("page", map[string]any{"city": "oslo"})
+			if rc := meta(res, "x402/payment-response"); res.IsError || rc["amount"] != "0.001" || rc["payer"] != from.Hex() {
+				t.Fatalf("page: %s %v\nstderr:\n%s", text(res), rc, s.stderr.String())
+			}
+			res = s.call("llm", map[string]any{"units": "37"})
+			if rc := meta(res, "x402/payment-response"); res.IsError || rc["amount"] != "0.0037" || rc["maximum"] != "0.01" || rc["payer"] != from.Hex() {
+				t.Fatalf("llm: %s %v\nstderr:\n%s", text(res), rc, s.stderr.String())
+			}
+			if got, _ := tok.Balance(ctx, from); got != 1_000_000-1_000-3_700 {
+				t.Fatalf("the signer's address holds %d on chain, want %d", got, 1_000_000-1_000-3_700)
+			}
+			if st := seller.Facilitator.Settlements(); len(st) != 2 || seller.Seller.PaymentHeadersSeen() != 2 {
+				t.Fatalf("%d settlements of %d payments, want one each", len(st), seller.Seller.PaymentHeadersSeen())
+			}
+		})
 	}
 }

@@ -55,7 +55,7 @@ func TestRunCommands(t *testing.T) {
 		// Refused before the wallet or the ledger is opened.
 		{name: "serve cors origin without token", args: []string{"serve", "--http", "127.0.0.1:0", "--cors-origin", "https://app.example"}, errLike: "refusing --cors-origin without a bearer token"},
 		{name: "serve cors any origin", args: []string{"serve", "--http", "127.0.0.1:0", "--cors-origin", "*"}, env: map[string]string{"X402_MCP_TOKEN": "0123456789abcdef0123"}, errLike: "exact origin"},
-		{name: "wallet no subcommand", args: []string{"wallet"}, usage: true, errLike: "new, address or show"},
+		{name: "wallet no subcommand", args: []string{"wallet"}, usage: true, errLike: "new, address, show or approve-permit2"},
 		{name: "wallet new entry without keychain", args: []string{"wallet", "new", "--entry", "x402-mcp/pay"}, usage: true, errLike: "give --keychain with it"},
 		{name: "wallet new keychain and dir", args: []string{"wallet", "new", "--keychain", "--dir", "DIR"}, usage: true, errLike: "give one of them"},
 		{name: "wallet new keychain bad entry", args: []string{"wallet", "new", "--keychain", "--entry", "x402-mcp"}, usage: true, errLike: "is not <service>/<account>"},

@@ -17,9 +17,11 @@ import (
 
 func cmdWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usageError{"wallet needs a subcommand: new, address or show"}
+		return usageError{"wallet needs a subcommand: new, address, show or approve-permit2"}
 	}
 	switch args[0] {
+	case "approve-permit2":
+		return cmdApprovePermit2(ctx, e, args[1:])
 	case "new":
 		fs := newFlags("wallet new", e)
 		dir := fs.String("dir", "", "where to write the keystore (default: the user's state directory)")
@@ -88,7 +90,7 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 		showWallet(e.stdout, w)
 		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address or show", args[0])}
+		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address, show or approve-permit2", args[0])}
 	}
 }
 

@@ -33,13 +33,15 @@ type Clef struct {
 }
 
 // ClefRules is what the rules file of docs/clef/rules.js allows: the file
-// itself, with its four lists set to these.
+// itself, with its lists and limits set to these.
 type ClefRules struct {
 	ChainIDs []int64
 	Tokens   []common.Address
 	Payees   []common.Address
 	// MaxAmount is the largest payment, in the token's atomic units.
 	MaxAmount uint64
+	// MaxAllowance is the largest approval of Permit2 it signs (0: none).
+	MaxAllowance uint64
 }
 
 // RulesFile returns docs/clef/rules.js with its lists set to r. It fails t
@@ -63,7 +65,8 @@ func (r ClefRules) RulesFile(t testing.TB) string {
 	for _, a := range r.Payees {
 		payees = append(payees, a.Hex())
 	}
-	for name, value := range map[string]string{"CHAIN_IDS": quote(chains), "TOKENS": quote(tokens), "PAYEES": quote(payees), "MAX_AMOUNT": fmt.Sprintf("%q", fmt.Sprint(r.MaxAmount))} {
+	for name, value := range map[string]string{"CHAIN_IDS": quote(chains), "TOKENS": quote(tokens), "PAYEES": quote(payees), "MAX_AMOUNT": fmt.Sprintf("%q", fmt.Sprint(r.MaxAmount)),
+		"MAX_ALLOWANCE": fmt.Sprintf("%q", fmt.Sprint(r.MaxAllowance))} {
 		re := regexp.MustCompile(`(?m)^var ` + name + ` = .*;$`)
 		if !re.MatchString(js) {
 			t.Fatalf("docs/clef/rules.js declares no `var %s = …;` line", name)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,15 +17,17 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 )
 
 // Clef is an EVM signer that never holds the key: go-ethereum's clef keeps
 // it in its own encrypted keystore and signs each payment's EIP-712 typed
-// data (account_signTypedData) under its own rules, a second line of
-// defence behind x402-mcp's budgets (docs/keys.md shows a rules file that
-// limits tokens, payees and amounts). It speaks JSON-RPC to clef over its
+// data (account_signTypedData) and the approval of Permit2
+// (account_signTransaction) under its own rules, a second line of defence
+// behind x402-mcp's budgets (docs/keys.md shows a rules file that limits
+// tokens, payees, amounts and the allowance). It speaks JSON-RPC to clef over its
 // IPC socket or over HTTP. A request clef's rules or its user deny is a
 // *payments.SignerError with Refused set: "not charged".
 type Clef struct {
@@ -133,6 +136,79 @@ func (c *Clef) SignTypedData(ctx context.Context, td evm.TypedData) ([]byte, err
 	return sig, nil
 }
 
+// clefTxArgs is a transaction as clef's account_signTransaction takes it
+// (go-ethereum's SendTxArgs): quantities in 0x-hex, addresses checksummed
+// (clef warns of, and so refuses, a recipient that is not).
+type clefTxArgs struct {
+	From                 string `json:"from"`
+	To                   string `json:"to"`
+	Gas                  string `json:"gas"`
+	MaxFeePerGas         string `json:"maxFeePerGas"`
+	MaxPriorityFeePerGas string `json:"maxPriorityFeePerGas"`
+	Value                string `json:"value"`
+	Nonce                string `json:"nonce"`
+	Data                 string `json:"data"`
+	ChainID              string `json:"chainId"`
+}
+
+// clefSignedTx is clef's answer to account_signTransaction: the signed
+// transaction as sent to a node, and its fields with the signature.
+type clefSignedTx struct {
+	Raw hexBytes `json:"raw"`
+	Tx  struct {
+		V string `json:"v"`
+		R string `json:"r"`
+		S string `json:"s"`
+	} `json:"tx"`
+}
+
+// SignTransaction implements evm.Signer: clef's account_signTransaction
+// with the whole transaction, so that its rules judge it (the rules file of
+// docs/clef/rules.js approves only approve(Permit2, amount) on a listed
+// token, up to its MAX_ALLOWANCE). clef's signed transaction must be tx as
+// asked: one that differs (its UI may change a transaction) is refused,
+// nothing sent. A denial is a *payments.SignerError with Refused set.
+func (c *Clef) SignTransaction(ctx context.Context, tx evm.DynamicFeeTx) ([]byte, error) {
+	value := tx.Value
+	if value == nil {
+		value = new(big.Int)
+	}
+	if tx.ChainID == nil || tx.Tip == nil || tx.FeeCap == nil {
+		return nil, c.failed("the transaction lacks its chain id or fees", nil)
+	}
+	args := clefTxArgs{
+		From: c.hex, To: tx.To.Hex(), Gas: hexutil.EncodeUint64(tx.Gas),
+		MaxFeePerGas: hexutil.EncodeBig(tx.FeeCap), MaxPriorityFeePerGas: hexutil.EncodeBig(tx.Tip),
+		Value: hexutil.EncodeBig(value), Nonce: hexutil.EncodeUint64(tx.Nonce), Data: hexutil.Encode(tx.Data),
+		ChainID: hexutil.EncodeBig(tx.ChainID),
+	}
+	var res clefSignedTx
+	if err := c.call(ctx, "account_signTransaction", []any{args}, &res); err != nil {
+		return nil, err
+	}
+	sig := make([]byte, 65)
+	for i, f := range []string{res.Tx.R, res.Tx.S} {
+		v, err := hexutil.DecodeBig(f)
+		if err != nil || v.BitLen() > 256 {
+			return nil, c.failed("its signed transaction's r or s is not a 256-bit quantity", err)
+		}
+		v.FillBytes(sig[32*i : 32*i+32])
+	}
+	v, err := hexutil.DecodeUint64(res.Tx.V)
+	if err != nil || v > 1 {
+		return nil, c.failed("its signed transaction's v is not 0 or 1", err)
+	}
+	sig[64] = 27 + byte(v)
+	want, err := tx.Encode(sig)
+	if err != nil {
+		return nil, c.failed("its signature does not fit the transaction", err)
+	}
+	if !bytes.Equal(want, res.Raw) {
+		return nil, c.failed("it signed another transaction than the one asked (its UI may have changed it)", nil)
+	}
+	return sig, nil
+}
+
 // hexBytes is a 0x-hex JSON string.
 type hexBytes []byte
 
@@ -202,6 +278,11 @@ func (c *Clef) call(ctx context.Context, method string, params []any, result any
 		if strings.EqualFold(strings.TrimSpace(resp.Error.Message), "request denied") {
 			return &payments.SignerError{Signer: c.String(), Refused: true,
 				Reason: "request denied: its rules, or its user, refused " + method}
+		}
+		if strings.HasPrefix(resp.Error.Message, "validation failed") {
+			// clef found the request suspicious (without --advanced, a
+			// warning is a refusal): it decided, as its rules would.
+			return &payments.SignerError{Signer: c.String(), Refused: true, Reason: method + ": " + msg}
 		}
 		return c.failed(fmt.Sprintf("%s: %s (code %d)", method, msg, resp.Error.Code), nil)
 	}

@@ -115,7 +115,21 @@ func (k *KMS) String() string { return "AWS KMS key " + k.keyID }
 
 // SignTypedData implements evm.Signer: KMS signs td's digest.
 func (k *KMS) SignTypedData(ctx context.Context, td evm.TypedData) ([]byte, error) {
-	digest := td.Digest()
+	return k.signDigest(ctx, td.Digest())
+}
+
+// SignTransaction implements evm.Signer: KMS signs tx's signing hash.
+func (k *KMS) SignTransaction(ctx context.Context, tx evm.DynamicFeeTx) ([]byte, error) {
+	h, err := tx.SigningHash()
+	if err != nil {
+		return nil, err
+	}
+	return k.signDigest(ctx, h)
+}
+
+// signDigest has KMS sign the 32-byte digest (ECDSA_SHA_256 over a DIGEST
+// message) and returns Ethereum's r‖s‖v (EthereumSignature).
+func (k *KMS) signDigest(ctx context.Context, digest common.Hash) ([]byte, error) {
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = DefaultKMSTimeout

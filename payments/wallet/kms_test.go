@@ -24,8 +24,9 @@ import (
 // ECC_SECG_P256K1 key: the signer's address is the key's (keccak of the
 // point in its public key), and every signature it makes (KMS's DER with s
 // high or low as it falls) recovers to that address with a low s, with both
-// recovery ids seen. A key of another curve is refused when opened; a
-// disabled key's refusal is a *payments.SignerError with Refused set.
+// recovery ids seen; so does its signature of a transaction. A key of
+// another curve is refused when opened; a disabled key's refusal is a
+// *payments.SignerError with Refused set.
 func TestKMSSignsAsItsKey(t *testing.T) {
 	lk := keytest.StartLocalKMS(t)
 	ctx := context.Background()
@@ -60,6 +61,21 @@ func TestKMSSignsAsItsKey(t *testing.T) {
 			t.Fatalf("signature %d recovers to %s (%v), want %s", i, got.Hex(), err, want.Hex())
 		}
 		seen[sig[64]]++
+	}
+	// The approval of Permit2 (`wallet approve-permit2`) is signed by KMS
+	// too: its signing hash, as the transaction's sender.
+	tx := evm.DynamicFeeTx{ChainID: big.NewInt(1337), Nonce: 1, Tip: big.NewInt(1e9), FeeCap: big.NewInt(3e9), Gas: 60_000,
+		To: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"), Data: common.FromHex("0x095ea7b3")}
+	sig, err := k.SignTransaction(ctx, tx)
+	if err != nil {
+		t.Fatalf("sign a transaction: %v", err)
+	}
+	h, err := tx.SigningHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := evm.RecoverSigner(h, sig); err != nil || got != want {
+		t.Fatalf("the transaction's signature recovers to %s (%v), want %s", got.Hex(), err, want.Hex())
 	}
 	if seen[27] == 0 || seen[28] == 0 {
 		t.Errorf("recovery ids seen %v: 24 signatures should show both 27 and 28", seen)

@@ -93,6 +93,15 @@ func (w *EVMKey) SignTypedData(_ context.Context, td evm.TypedData) ([]byte, err
 	return signDigest(w.key, td.Digest())
 }
 
+// SignTransaction implements evm.Signer: it signs tx's signing hash.
+func (w *EVMKey) SignTransaction(_ context.Context, tx evm.DynamicFeeTx) ([]byte, error) {
+	h, err := tx.SigningHash()
+	if err != nil {
+		return nil, err
+	}
+	return signDigest(w.key, h)
+}
+
 // SignDigest signs a 32-byte digest and returns r‖s‖v, v = 27 or 28.
 func (w *EVMKey) SignDigest(_ context.Context, digest common.Hash) ([]byte, error) {
 	return signDigest(w.key, digest)
