@@ -144,50 +144,52 @@ func TestReconcilerAfterExpiry(t *testing.T) {
 // endpoint is named once however many passes run; a checker that fails is
 // logged, never fatal, and the next pass tries again.
 func TestReconcilerLogsNoRPCOnceAndSurvivesErrors(t *testing.T) {
-	ctx := context.Background()
-	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000})
-	for i := range byte(2) {
-		id, err := l.Reserve(ctx, res("t", 10)) // eip155:84532: no rpc
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		l := mustOpen(t, be.new(t), payments.Budget{Total: 1000})
+		for i := range byte(2) {
+			id, err := l.Reserve(ctx, res("t", 10)) // eip155:84532: no rpc
+			must(t, err)
+			sg := signed(time.Now().Add(-time.Hour))
+			sg.Proof.ID, _ = nonceN(i + 1)
+			must(t, l.MarkSigned(ctx, id, sg))
+			must(t, l.Reject(ctx, id, "no"))
+		}
+		// One more on a network whose node is down: an error every pass.
+		r := res("t", 10)
+		r.Network = "eip155:8453"
+		id, err := l.Reserve(ctx, r)
 		must(t, err)
 		sg := signed(time.Now().Add(-time.Hour))
-		sg.Proof.ID, _ = nonceN(i + 1)
+		sg.Proof.ID, _ = nonceN(9)
 		must(t, l.MarkSigned(ctx, id, sg))
-		must(t, l.Reject(ctx, id, "no"))
-	}
-	// One more on a network whose node is down: an error every pass.
-	r := res("t", 10)
-	r.Network = "eip155:8453"
-	id, err := l.Reserve(ctx, r)
-	must(t, err)
-	sg := signed(time.Now().Add(-time.Hour))
-	sg.Proof.ID, _ = nonceN(9)
-	must(t, l.MarkSigned(ctx, id, sg))
-	must(t, l.MarkUnknown(ctx, id, "lost"))
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
-	checker := evm.NewRPCChecker(map[payments.Network]string{"eip155:8453": "http://127.0.0.1:1"})
-	t.Cleanup(checker.Close)
-	passes := make(chan error, 100)
-	run(t, &ledger.Reconciler{Ledger: l, Prover: proveWith(checker), Logger: log, Every: 100 * time.Millisecond, NoRPC: []string{"eip155:84532"},
-		OnPass: func(_ ledger.ReconcileReport, err error) { passes <- err }})
-	for range 4 {
-		if err := <-passes; err != nil {
-			t.Fatal(err)
+		must(t, l.MarkUnknown(ctx, id, "lost"))
+		var logs bytes.Buffer
+		var mu sync.Mutex
+		log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+		checker := evm.NewRPCChecker(map[payments.Network]string{"eip155:8453": "http://127.0.0.1:1"})
+		t.Cleanup(checker.Close)
+		passes := make(chan error, 100)
+		run(t, &ledger.Reconciler{Ledger: l, Prover: proveWith(checker), Logger: log, Every: 100 * time.Millisecond, NoRPC: []string{"eip155:84532"},
+			OnPass: func(_ ledger.ReconcileReport, err error) { passes <- err }})
+		for range 4 {
+			if err := <-passes; err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	mu.Lock()
-	out := logs.String()
-	mu.Unlock()
-	if n := strings.Count(out, "no rpc endpoint for a network"); n != 1 || !strings.Contains(out, "network=eip155:84532") {
-		t.Fatalf("named %d times:\n%s", n, out)
-	}
-	if n := strings.Count(out, "connection refused"); n != 1 || !strings.Contains(out, "payment "+id) {
-		t.Fatalf("the failing node logged %d times (want once, however many passes):\n%s", n, out)
-	}
-	if s, _ := l.Summary(ctx); s.Pending != 30 {
-		t.Fatalf("summary %+v", s)
-	}
+		mu.Lock()
+		out := logs.String()
+		mu.Unlock()
+		if n := strings.Count(out, "no rpc endpoint for a network"); n != 1 || !strings.Contains(out, "network=eip155:84532") {
+			t.Fatalf("named %d times:\n%s", n, out)
+		}
+		if n := strings.Count(out, "connection refused"); n != 1 || !strings.Contains(out, "payment "+id) {
+			t.Fatalf("the failing node logged %d times (want once, however many passes):\n%s", n, out)
+		}
+		if s, _ := l.Summary(ctx); s.Pending != 30 {
+			t.Fatalf("summary %+v", s)
+		}
+	})
 }
 
 type lockedWriter struct {

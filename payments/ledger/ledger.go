@@ -56,7 +56,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 // Kinds of rows: a paid call, or a tip (Reservation.Kind).
@@ -72,9 +72,13 @@ const StaleReservation = 10 * time.Minute
 // Ledger is the durable payments.Ledger. It is safe for concurrent use, and
 // several processes may open the same file.
 type Ledger struct {
-	path   string
-	budget atomic.Pointer[payments.Budget] // replaced whole by SetBudget, never changed in place
-	now    func() time.Time
+	// path is the SQLite file, or the PostgreSQL URL with its password
+	// redacted (pg set; secrets are what errors must not show).
+	path    string
+	pg      bool
+	secrets []string
+	budget  atomic.Pointer[payments.Budget] // replaced whole by SetBudget, never changed in place
+	now     func() time.Time
 
 	w, r   *sql.DB // writer (one connection, IMMEDIATE transactions) and readers
 	ws, rs *stmts
@@ -150,6 +154,9 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	if path == "" {
 		return nil, errors.New("ledger: no path")
 	}
+	if IsPostgres(path) {
+		return openPostgres(ctx, path, b, cfg)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
@@ -211,7 +218,8 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	return l, nil
 }
 
-// Path returns the ledger file's absolute path.
+// Path returns the ledger file's absolute path, or the PostgreSQL URL with
+// its password redacted.
 func (l *Ledger) Path() string { return l.path }
 
 // Budget returns the budget the ledger enforces.
@@ -297,8 +305,8 @@ func walMode(ctx context.Context, db *sql.DB) error {
 }
 
 // migrations returns the embedded migrations in order: 0001_x.sql is version 1.
-func migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+func migrations(dir string) ([]string, error) {
+	names, err := fs.Glob(migrationFS, dir+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -318,14 +326,14 @@ func migrations() ([]string, error) {
 	return out, nil
 }
 
-// SchemaVersion is the newest schema this package knows.
+// SchemaVersion is the newest SQLite schema this package knows.
 func SchemaVersion() int {
-	m, _ := migrations()
+	m, _ := migrations("migrations")
 	return len(m)
 }
 
 func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
-	ms, err := migrations()
+	ms, err := migrations("migrations")
 	if err != nil {
 		return err
 	}
@@ -405,7 +413,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
 	symbol, decimals, unit)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?)`},
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -559,7 +567,7 @@ func (l *Ledger) ReserveSigned(ctx context.Context, r payments.Reservation, sign
 	if err != nil {
 		return "", err
 	}
-	if l.syncSigned {
+	if l.syncSigned && !l.pg {
 		if err := l.flush(l.commits.Add(1)); err != nil {
 			// The row is committed, signed: it counts, and its payment must
 			// not leave. The caller records nothing more for it; a restart's
@@ -570,6 +578,10 @@ func (l *Ledger) ReserveSigned(ctx context.Context, r payments.Reservation, sign
 	return id, nil
 }
 
+// pgAttempts bounds how often a PostgreSQL reservation runs again after a
+// deadlock or serialization failure (each attempt rolled back whole).
+const pgAttempts = 5
+
 // reserve checks the budgets and inserts r in one transaction; with sign
 // set, it also records the signed authorization sign returns before the
 // transaction commits.
@@ -578,25 +590,48 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 		return "", &payments.Error{Code: payments.CodeBadChallenge, Charged: payments.NotCharged,
 			Message: fmt.Sprintf("the price %s atomic units is too large for the ledger. Nothing was signed.", r.Amount.Atomic())}
 	}
+	if !l.pg {
+		return l.reserveOnce(ctx, r, sign)
+	}
+	// A signature made in an attempt that rolled back was never recorded
+	// and never leaves the process: the next attempt signs anew.
+	for i := 1; ; i++ {
+		id, err := l.reserveOnce(ctx, r, sign)
+		if err == nil || i == pgAttempts || !pgRetryable(err) {
+			return id, l.redactErr(err)
+		}
+	}
+}
+
+func (l *Ledger) reserveOnce(ctx context.Context, r payments.Reservation, sign func() (payments.Signed, error)) (string, error) {
 	tx, err := l.w.BeginTx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if l.pg {
+		if err := lockUnit(ctx, tx, unitOf(r.Currency)); err != nil {
+			return "", err
+		}
+	}
 	now := l.now()
 	budget := l.bud()
 	s, err := l.spent(ctx, tx, l.ws, r, now, budget.DayLimit(r.Currency) != 0, false)
 	if err != nil {
 		return "", err
 	}
-	if e := budget.Check(r, s, now); e != nil {
-		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.bud().Day.Calendar {
-			// Only a refusal needs the oldest payment of a rolling window.
-			if s, err = l.spent(ctx, tx, l.ws, r, now, true, true); err != nil {
-				return "", err
-			}
-			e = budget.Check(r, s, now)
+	e := budget.Check(r, s, now)
+	if e != nil && e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.bud().Day.Calendar {
+		// Only a refusal needs the oldest payment of a rolling window. (On
+		// PostgreSQL the sums may have gone down since: a payment released
+		// by another transaction. They never go up: reservations of the
+		// unit wait for this one's lock. Check again, with both.)
+		if s, err = l.spent(ctx, tx, l.ws, r, now, true, true); err != nil {
+			return "", err
 		}
+		e = budget.Check(r, s, now)
+	}
+	if e != nil {
 		return "", e
 	}
 	if _, ok := s.Total.AddChecked(r.Amount); !ok || s.Total+r.Amount > math.MaxInt64 {
@@ -612,21 +647,20 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	if cur == (payments.Currency{}) {
 		cur = payments.USDC
 	}
-	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur))
+	var id int64
+	err = tx.StmtContext(ctx, l.ws.insert).QueryRowContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur)).Scan(&id)
 	if err != nil {
-		if isUnique(err) {
-			var id int64
+		if l.isUnique(err) {
+			// A transaction that failed in PostgreSQL takes no more
+			// statements: ask outside it.
+			tx.Rollback()
 			var state string
-			if qerr := tx.StmtContext(ctx, l.ws.byCall).QueryRowContext(ctx, r.CallID).Scan(&id, &state); qerr == nil {
+			if qerr := l.rs.byCall.QueryRowContext(ctx, r.CallID).Scan(&id, &state); qerr == nil {
 				return "", fmt.Errorf("ledger: call %s: %w (payment %d, %s)", r.CallID, payments.ErrDuplicateCall, id, state)
 			}
 			return "", fmt.Errorf("ledger: call %s: %w", r.CallID, payments.ErrDuplicateCall)
 		}
-		return "", fmt.Errorf("ledger: reserve: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
 		return "", fmt.Errorf("ledger: reserve: %w", err)
 	}
 	if sign != nil {
@@ -635,6 +669,11 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 			return "", err // rolled back: nothing was recorded
 		}
 		args := signedArgs(id, sg, l.now())
+		if l.pg && l.syncSigned {
+			if err := syncThisCommit(ctx, tx); err != nil {
+				return "", err
+			}
+		}
 		if res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...); err != nil {
 			return "", fmt.Errorf("ledger: payment %d → signed: %w", id, err)
 		} else if k, err := res.RowsAffected(); err != nil || k != 1 {
@@ -647,19 +686,32 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	return strconv.FormatInt(id, 10), nil
 }
 
-func isUnique(err error) bool {
+func (l *Ledger) isUnique(err error) bool {
+	if l.pg {
+		return pgUnique(err)
+	}
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
 // Spent implements payments.Ledger.
 func (l *Ledger) Spent(ctx context.Context, r payments.Reservation) (payments.Spent, error) {
-	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.readTx(ctx)
 	if err != nil {
 		return payments.Spent{}, fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
 	return l.spent(ctx, tx, l.rs, r, l.now(), true, true)
+}
+
+// readTx begins a read-only transaction that sees one snapshot of the
+// books (PostgreSQL's READ COMMITTED would take one per statement).
+func (l *Ledger) readTx(ctx context.Context) (*sql.Tx, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if l.pg {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return l.r.BeginTx(ctx, opts)
 }
 
 func parseID(id string) (int64, error) {
@@ -731,6 +783,9 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 		return err
 	}
 	args := signedArgs(n, s, l.now())
+	if l.pg {
+		return l.markSignedPG(ctx, id, n, args)
+	}
 	if err := l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...)); err != nil {
 		return err
 	}
@@ -742,6 +797,37 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 		}
 	}
 	return nil
+}
+
+// markSignedPG records the signed payment in a transaction whose commit
+// waits for the server's disk.
+func (l *Ledger) markSignedPG(ctx context.Context, id string, n int64, args []any) error {
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: payment %s → signed: begin: %w", id, err)
+	}
+	defer tx.Rollback()
+	if l.syncSigned {
+		if err := syncThisCommit(ctx, tx); err != nil {
+			return err
+		}
+	}
+	res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...)
+	if k, kerr := rowsAffected(res, err); err != nil || kerr != nil || k != 1 {
+		tx.Rollback()
+		return l.explain(ctx, id, n, payments.StateSigned)(res, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: payment %s → signed: commit: %w", id, err)
+	}
+	return nil
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // flush returns once commit number seq (counted after it committed) is on
@@ -835,7 +921,7 @@ func (l *Ledger) ReleaseUnsent(ctx context.Context, id, reason string) error {
 func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 	now := l.now()
 	sum := payments.Summary{Total: l.bud().Total, Budget: *l.bud(), DayStart: l.bud().Day.Start(now), DayResets: l.bud().Day.Next(now)}
-	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.readTx(ctx)
 	if err != nil {
 		return sum, fmt.Errorf("ledger: begin: %w", err)
 	}

@@ -94,13 +94,13 @@ func TestMigrationRejectedCounts(t *testing.T) {
 	if sp.Total != 470 || sp.Tool != 30 || sp.Host != 470 || sp.Session != 470 || sp.Network != 470 || sp.TipDay != 40 {
 		t.Fatalf("spent %+v", sp)
 	}
-	checkSums(t, path)
+	checkSums(t, backends[0], path)
 	// The new triggers count a rejection and uncount a release.
 	id, err := l.Reserve(ctx, res("c", 5))
 	must(t, err)
 	must(t, l.MarkSigned(ctx, id, signed(t0.Add(-time.Minute))))
 	must(t, l.Reject(ctx, id, "no"))
-	checkSums(t, path)
+	checkSums(t, backends[0], path)
 	if s, _ := l.Summary(ctx); s.Counted() != 475 {
 		t.Fatalf("a new rejection: %+v", s)
 	}

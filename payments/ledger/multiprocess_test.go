@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 const childReservations = 200
@@ -159,7 +160,7 @@ func TestProcessesShareBudget(t *testing.T) {
 	if refused == 0 {
 		t.Fatalf("no process was refused: the budget was not contended (counted %d)", s.Counted())
 	}
-	checkSums(t, path)
+	checkSums(t, backends[0], path)
 	t.Logf("4 processes × %d reservations: %d counted of %d, %d refused", childReservations, s.Counted(), total, refused)
 }
 
