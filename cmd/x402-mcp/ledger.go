@@ -32,7 +32,7 @@ func ledgerPath(flagValue string, e env) (string, error) {
 func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.Ledger, error) {
 	l, err := ledger.Open(ctx, path, reg.Policy().Budget)
 	if err != nil {
-		return nil, fmt.Errorf("open the ledger %s: %w", path, err)
+		return nil, fmt.Errorf("open the ledger: %w", err) // names it, password redacted
 	}
 	return l, nil
 }
@@ -77,7 +77,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("ledger "+sub, e)
-	path := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else the state directory's ledger.db)")
+	path := fs.String("ledger", "", "ledger: a SQLite file or a postgres:// URL (default $X402_LEDGER, else the state directory's ledger.db)")
 	regPath := fs.String("registry", "", "catalog file, for budgets and rpc endpoints (default $X402_REGISTRY, else the built-in example)")
 	var f ledger.Filter
 	var since string
@@ -153,7 +153,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "\n%s shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
-			plural.Count(len(rows), "row", "rows"), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
+			plural.Count(len(rows), "row", "rows"), ledger.Redact(p), sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
 		for _, a := range sum.Assets {
 			cur := a.Currency
 			fmt.Fprintf(e.stdout, "%s (%s): %s settled, %s pending, %s left of %s total.\n",

@@ -139,7 +139,7 @@ func isTopLevelFlag(arg string) bool {
 const usage = `usage: x402-mcp [command] [flags]
 
 commands:
-  serve [--registry FILE] [--ledger FILE] [--pprof 127.0.0.1:PORT]
+  serve [--registry FILE] [--ledger FILE|URL] [--pprof 127.0.0.1:PORT]
                                serve MCP over stdio (default command); --pprof serves Go's
                                profiles on loopback (for benchmarks, off by default)
   serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
@@ -169,7 +169,8 @@ The wallet key comes from the environment, never a flag:
   X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE.
 The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
 The ledger: --ledger FILE, else $X402_LEDGER, else ledger.db in the state directory
-($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp).
+($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp); a postgres:// URL instead of a
+file shares one ledger between replicas (its password from PGPASSWORD or ~/.pgpass).
 Logs go to stderr (X402_LOG_LEVEL=debug|info|warn|error, X402_LOG_FORMAT=text|json).
 `
 

@@ -24,7 +24,7 @@ import (
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("serve", e)
 	regPath := fs.String("registry", "", "catalog file (default $X402_REGISTRY, else the built-in example)")
-	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
+	ledgerFlag := fs.String("ledger", "", "ledger: a SQLite file, or a postgres:// URL shared by replicas (default $X402_LEDGER, else ledger.db in the state directory; keep a password out of the URL: docs/ledger.md)")
 	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
 	warm := fs.Bool("warm-path", true, "pay a warm call in one round trip with the terms the seller last accepted (docs/warm-path.md)")
 	every := fs.Duration("reconcile-every", ledger.DefaultReconcileEvery, "how often to reconcile open payments against the chain (rpc: in the catalog) while serving, besides soon after a payment is refused or of unknown outcome and once its authorization expires; 0 reconciles at start only (docs/ledger.md)")
@@ -69,7 +69,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 		l, err := ledger.Open(ctx, path, payments.Budget{})
 		if err != nil {
-			err = fmt.Errorf("open the ledger %s: %w", path, err)
+			err = fmt.Errorf("open the ledger: %w", err) // names it, password redacted
 		}
 		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
@@ -90,7 +90,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if ll.err == nil {
 		defer func() {
 			if err := ll.v.Close(); err != nil {
-				log.Error("close the ledger", "ledger", path, "err", err)
+				log.Error("close the ledger", "ledger", ledger.Redact(path), "err", err)
 			}
 		}()
 	}
@@ -150,11 +150,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	if httpFlags.addr != "" {
 		log.Info("x402-mcp serving MCP over HTTP", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-			"wallet", keys, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+			"wallet", keys, "ledger", ledger.Redact(path), "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 		return srv.ListenAndServe(ctx, httpFlags.addr, httpOpts)
 	}
 	log.Info("x402-mcp serving MCP over stdio", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-		"wallet", keys, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+		"wallet", keys, "ledger", ledger.Redact(path), "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 	if err := srv.ServeStdio(ctx, e.stdin, e.stdout); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stdio: %w", err)
 	}
