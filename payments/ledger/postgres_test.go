@@ -1,0 +1,114 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+)
+
+// TestPostgresSignedCommitIsSynchronous: the commit that records a signed
+// payment waits for the server's disk (synchronous_commit on, whatever the
+// connection's default), under DurableSigned the other commits do not, under
+// DurableAll every one does. A trigger added for the test records the
+// setting each transaction ran with.
+func TestPostgresSignedCommitIsSynchronous(t *testing.T) {
+	ctx := context.Background()
+	be := backendNamed("postgres")
+	for _, tt := range []struct {
+		d                    ledger.Durability
+		signed, oneStep, set string
+	}{
+		{ledger.DurableSigned, "on", "on", "off"},
+		{ledger.DurableAll, "on", "on", "on"},
+		{ledger.DurableProcess, "off", "off", "off"},
+	} {
+		url := be.new(t)
+		l := mustOpen(t, url, payments.Budget{Total: 100}, ledger.WithDurability(tt.d))
+		db := be.db(t, url)
+		for _, q := range []string{
+			`CREATE TABLE commits (id BIGINT, state TEXT, sync TEXT)`,
+			`CREATE FUNCTION note_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO commits VALUES (NEW.id, NEW.state, current_setting('synchronous_commit'));
+	RETURN NULL;
+END $$`,
+			`CREATE TRIGGER note_commit AFTER UPDATE OF state ON payments FOR EACH ROW EXECUTE FUNCTION note_commit()`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id, err := l.Reserve(ctx, res("a", 10))
+		must(t, err)
+		must(t, l.MarkSigned(ctx, id, signed(time.Now().Add(time.Minute))))
+		must(t, l.Settle(ctx, id, payments.Receipt{}))
+		id2, err := l.ReserveSigned(ctx, res("a", 10), func() (payments.Signed, error) { return signed(time.Now().Add(time.Minute)), nil })
+		must(t, err)
+		must(t, l.MarkUnknown(ctx, id2, "lost"))
+		got := map[string]string{}
+		rows, err := db.Query(`SELECT id, state, sync FROM commits`)
+		must(t, err)
+		for rows.Next() {
+			var rid, state, sync string
+			must(t, rows.Scan(&rid, &state, &sync))
+			got[rid+" "+state] = sync
+		}
+		must(t, rows.Err())
+		want := map[string]string{id + " signed": tt.signed, id + " settled": tt.set, id2 + " signed": tt.oneStep, id2 + " unknown": tt.set}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("durability %d: payment %s ran with synchronous_commit %q, want %q (all: %v)", tt.d, k, got[k], v, got)
+			}
+		}
+	}
+}
+
+// TestPostgresReconcileOneAtATime: while another session holds the
+// reconciliation lock (another replica's pass), TryReconcile skips and
+// Reconcile waits; once it is free a pass runs and gives it back.
+func TestPostgresReconcileOneAtATime(t *testing.T) {
+	ctx := context.Background()
+	be := backendNamed("postgres")
+	url := be.new(t)
+	c := newClock(t0)
+	l := mustOpen(t, url, payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
+	_, err := l.Reserve(ctx, res("a", 10)) // never signed: a stale reservation
+	must(t, err)
+	c.Add(ledger.StaleReservation + time.Minute)
+	other := be.db(t, url)
+	conn, err := other.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_lock(402002, 0)`)
+	must(t, err)
+
+	p := proveWith(newFakeChain(t0))
+	rep, err := l.TryReconcile(ctx, p)
+	if err != nil || !rep.Skipped || rep.Released != 0 {
+		t.Fatalf("a pass while another holds the lock: %+v %v", rep, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	rep, err = l.Reconcile(wctx, p)
+	cancel()
+	if err == nil || rep.Released != 0 {
+		t.Fatalf("Reconcile did not wait for the lock: %+v %v", rep, err)
+	}
+	if s, _ := l.Summary(ctx); s.Pending != 10 {
+		t.Fatalf("a skipped pass changed the books: %+v", s)
+	}
+	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_unlock(402002, 0)`)
+	must(t, err)
+	rep, err = l.TryReconcile(ctx, p)
+	if err != nil || rep.Skipped || rep.Released != 1 {
+		t.Fatalf("a pass once the lock is free: %+v %v", rep, err)
+	}
+	// The pass gave the lock back: another session takes it at once.
+	var got bool
+	must(t, conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(402002, 0)`).Scan(&got))
+	if !got {
+		t.Fatal("the pass kept the reconciliation lock")
+	}
+}
