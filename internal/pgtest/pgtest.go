@@ -87,6 +87,19 @@ func URL(t testing.TB) string {
 	return NewDatabase(t, admin)
 }
 
+// StartFor starts a throwaway cluster of t's own (one it may stop and
+// restart), closed when t ends. Without the PostgreSQL binaries it skips t,
+// or fails it under X402_REQUIRE_POSTGRES=1.
+func StartFor(t testing.TB, settings ...string) *Cluster {
+	t.Helper()
+	c, err := Start(settings...)
+	if err != nil {
+		unavailable(t, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // Available says whether a server can be had, without skipping.
 func Available() error {
 	_, err := server()
