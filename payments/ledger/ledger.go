@@ -77,6 +77,7 @@ type Ledger struct {
 	path    string
 	pg      bool
 	secrets []string
+	owner   string                          // PostgreSQL: this ledger's row of flushes
 	budget  atomic.Pointer[payments.Budget] // replaced whole by SetBudget, never changed in place
 	now     func() time.Time
 
@@ -567,8 +568,8 @@ func (l *Ledger) ReserveSigned(ctx context.Context, r payments.Reservation, sign
 	if err != nil {
 		return "", err
 	}
-	if l.syncSigned && !l.pg {
-		if err := l.flush(l.commits.Add(1)); err != nil {
+	if l.syncSigned {
+		if err := l.flush(ctx, l.commits.Add(1)); err != nil {
 			// The row is committed, signed: it counts, and its payment must
 			// not leave. The caller records nothing more for it; a restart's
 			// reconciliation settles or releases it.
@@ -669,11 +670,6 @@ func (l *Ledger) reserveOnce(ctx context.Context, r payments.Reservation, sign f
 			return "", err // rolled back: nothing was recorded
 		}
 		args := signedArgs(id, sg, l.now())
-		if l.pg && l.syncSigned {
-			if err := syncThisCommit(ctx, tx); err != nil {
-				return "", err
-			}
-		}
 		if res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...); err != nil {
 			return "", fmt.Errorf("ledger: payment %d → signed: %w", id, err)
 		} else if k, err := res.RowsAffected(); err != nil || k != 1 {
@@ -792,7 +788,7 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 	if l.syncSigned {
 		// The commit is in the log (the -wal file) but maybe not on disk yet:
 		// flush the log, and with it every commit before this one.
-		if err := l.flush(l.commits.Add(1)); err != nil {
+		if err := l.flush(ctx, l.commits.Add(1)); err != nil {
 			return fmt.Errorf("ledger: payment %s → signed: flush the log to disk: %w", id, err)
 		}
 	}
@@ -833,14 +829,24 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 // flush returns once commit number seq (counted after it committed) is on
 // disk: at once when a flush that started after it already covered it, else
 // after a flush of its own, which covers every commit counted so far.
-func (l *Ledger) flush(seq uint64) error {
+//
+// On PostgreSQL the commits before it did not wait for the server's disk
+// (synchronous_commit off, so that the budget lock is not held through a
+// flush); the flush is a transaction of its own that waits for the disk
+// (syncPG): the server's write-ahead log is one sequence, so flushing it up
+// to that transaction's commit flushes every commit before it.
+func (l *Ledger) flush(ctx context.Context, seq uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if l.synced >= seq {
 		return nil
 	}
 	upTo := l.commits.Load() // all committed before this flush begins
-	if err := l.syncLog(); err != nil {
+	sync := l.syncLog
+	if l.pg {
+		sync = func() error { return l.syncPG(ctx) }
+	}
+	if err := sync(); err != nil {
 		return err
 	}
 	l.synced = upTo

@@ -2,11 +2,13 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,10 +30,13 @@ import (
 //     IMMEDIATE makes them queue across processes; the running sums it reads
 //     are then up to date (READ COMMITTED takes a new snapshot per
 //     statement, after the lock).
-//   - The commit that records a signed payment waits for the server's disk
-//     (synchronous_commit=on for that transaction) before the payment
-//     leaves; under DurableSigned other commits do not wait
-//     (synchronous_commit=off), and under DurableAll every commit does.
+//   - The signed record of a payment is on the server's disk before the
+//     payment leaves: MarkSigned's commit waits for it (synchronous_commit
+//     on); ReserveSigned commits without waiting, so as not to hold the
+//     budget lock through a flush, then waits for a flush that covers its
+//     commit (flush, syncPG), shared by the payments that wait at the same
+//     time. Under DurableSigned other commits do not wait
+//     (synchronous_commit=off); under DurableAll every commit does.
 //   - The state machine, the immutable columns and the running sums are the
 //     database's own: CHECK constraints and triggers (migrations/postgres).
 //   - Reconcile runs in one replica at a time: it holds a session advisory
@@ -170,7 +175,7 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	db.SetMaxOpenConns(DefaultPostgresConns)
 	db.SetMaxIdleConns(DefaultPostgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	l := &Ledger{path: shown, pg: true, secrets: secrets, now: cfg.now, w: db, r: db,
+	l := &Ledger{path: shown, pg: true, secrets: secrets, owner: owner(), now: cfg.now, w: db, r: db,
 		syncSigned: cfg.durability != DurableProcess, prompt: make(chan struct{}, 1)}
 	l.SetBudget(b)
 	if err := migratePostgres(ctx, db, cfg.now()); err != nil {
@@ -183,6 +188,15 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	}
 	l.rs = l.ws
 	return l, nil
+}
+
+// owner names this open ledger's row of flushes: host, process, and a
+// random part.
+func owner() string {
+	host, _ := os.Hostname()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 // migratePostgres applies the PostgreSQL migrations in one transaction,
@@ -237,6 +251,25 @@ func lockUnit(ctx context.Context, tx *sql.Tx, unit string) error {
 		return fmt.Errorf("ledger: lock the budgets of %s: %w", unit, err)
 	}
 	return nil
+}
+
+// syncPG returns once every commit made before it is on the server's disk:
+// it commits a transaction that writes to the log (its own row of flushes)
+// and waits for its flush (PostgreSQL).
+func (l *Ledger) syncPG(ctx context.Context) error {
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := syncThisCommit(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO flushes (owner, n, at) VALUES ($1, 1, $2)
+	ON CONFLICT (owner) DO UPDATE SET n = flushes.n + 1, at = EXCLUDED.at`, l.owner, time.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // syncThisCommit makes tx's commit wait for the disk (PostgreSQL).

@@ -5,34 +5,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
-// TestPostgresSignedCommitIsSynchronous: the commit that records a signed
-// payment waits for the server's disk (synchronous_commit on, whatever the
-// connection's default), under DurableSigned the other commits do not, under
-// DurableAll every one does. A trigger added for the test records the
-// setting each transaction ran with.
+// TestPostgresSignedCommitIsSynchronous: the signed record of a payment is
+// on the server's disk before the payment leaves: MarkSigned's commit waits
+// for it (synchronous_commit on, whatever the connection's default);
+// ReserveSigned's commit does not (it holds the budget lock), but it
+// returns only once the server's log is flushed past the record. Under
+// DurableSigned the other commits do not wait, under DurableAll every one
+// does. A trigger added for the test records the setting each transaction
+// ran with and where the log was; the server's background flush is put off
+// (wal_writer_delay) so that only the ledger's own can explain a flush.
 func TestPostgresSignedCommitIsSynchronous(t *testing.T) {
 	ctx := context.Background()
 	be := backendNamed("postgres")
+	pg := pgtest.StartFor(t, "wal_writer_delay=10000ms", "wal_writer_flush_after=0")
 	for _, tt := range []struct {
 		d                    ledger.Durability
 		signed, oneStep, set string
+		flushed              bool
 	}{
-		{ledger.DurableSigned, "on", "on", "off"},
-		{ledger.DurableAll, "on", "on", "on"},
-		{ledger.DurableProcess, "off", "off", "off"},
+		{ledger.DurableSigned, "on", "off", "off", true},
+		{ledger.DurableAll, "on", "on", "on", true},
+		{ledger.DurableProcess, "off", "off", "off", false},
 	} {
-		url := be.new(t)
+		url := pgtest.NewDatabase(t, pg.URL("postgres"))
 		l := mustOpen(t, url, payments.Budget{Total: 100}, ledger.WithDurability(tt.d))
 		db := be.db(t, url)
 		for _, q := range []string{
-			`CREATE TABLE commits (id BIGINT, state TEXT, sync TEXT)`,
+			`CREATE TABLE commits (id BIGINT, state TEXT, sync TEXT, lsn pg_lsn)`,
 			`CREATE FUNCTION note_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	INSERT INTO commits VALUES (NEW.id, NEW.state, current_setting('synchronous_commit'));
+	INSERT INTO commits VALUES (NEW.id, NEW.state, current_setting('synchronous_commit'), pg_current_wal_insert_lsn());
 	RETURN NULL;
 END $$`,
 			`CREATE TRIGGER note_commit AFTER UPDATE OF state ON payments FOR EACH ROW EXECUTE FUNCTION note_commit()`,
@@ -47,6 +54,11 @@ END $$`,
 		must(t, l.Settle(ctx, id, payments.Receipt{}))
 		id2, err := l.ReserveSigned(ctx, res("a", 10), func() (payments.Signed, error) { return signed(time.Now().Add(time.Minute)), nil })
 		must(t, err)
+		var flushed bool
+		must(t, db.QueryRow(`SELECT pg_current_wal_flush_lsn() > lsn FROM commits WHERE id = $1 AND state = 'signed'`, id2).Scan(&flushed))
+		if flushed != tt.flushed {
+			t.Errorf("durability %d: ReserveSigned returned with its signed record flushed: %v, want %v", tt.d, flushed, tt.flushed)
+		}
 		must(t, l.MarkUnknown(ctx, id2, "lost"))
 		got := map[string]string{}
 		rows, err := db.Query(`SELECT id, state, sync FROM commits`)

@@ -190,3 +190,14 @@ END $$;
 CREATE TRIGGER payments_count_insert AFTER INSERT ON payments FOR EACH ROW EXECUTE FUNCTION payments_count();
 CREATE TRIGGER payments_count_update AFTER UPDATE OF state ON payments FOR EACH ROW
 	WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION payments_count();
+
+-- flushes: one row per open ledger (a process), written by the
+-- transaction that waits for the server's disk after a payment's signed
+-- record was committed without waiting (a commit that wrote nothing would
+-- not wait). The log is one sequence: that flush covers every commit
+-- before it.
+CREATE TABLE flushes (
+	owner TEXT   PRIMARY KEY,
+	n     BIGINT NOT NULL,
+	at    BIGINT NOT NULL
+);
