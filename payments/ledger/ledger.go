@@ -387,6 +387,7 @@ const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after
 // stmts are the prepared statements of one *sql.DB.
 type stmts struct {
 	spent, oldest, insert, byCall            *sql.Stmt
+	insertSigned                             *sql.Stmt
 	tipSpent, tipOldest                      *sql.Stmt
 	signed, settle, reject, unknown, release *sql.Stmt
 	releaseUnsent                            *sql.Stmt
@@ -415,6 +416,10 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
 	symbol, decimals, unit)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?) RETURNING id`},
+		{&s.insertSigned, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
+	symbol, decimals, unit, nonce, valid_after, valid_before, payer, header, payload, x402_version, payment_id, family, scheme, expiry, proof)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'signed', ?11, ?12, ?13, ?14, ?15, ?16,
+	?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28) RETURNING id`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -446,7 +451,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.insertSigned, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -649,8 +654,23 @@ func (l *Ledger) reserveOnce(ctx context.Context, r payments.Reservation, sign f
 		cur = payments.USDC
 	}
 	var id int64
-	err = tx.StmtContext(ctx, l.ws.insert).QueryRowContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur)).Scan(&id)
+	args := []any{kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur)}
+	insert := l.ws.insert
+	if l.pg && sign != nil {
+		// PostgreSQL: sign first and insert the row signed, one statement
+		// less while the budget lock is held (every round trip counts
+		// there). An error from sign records nothing, as below.
+		sg, err := sign()
+		if err != nil {
+			return "", err
+		}
+		sa := signedArgs(0, sg, l.now())
+		args[11] = sa[9] // updated_at: when it was signed
+		args = append(append(args, sa[1:9]...), sa[10:]...)
+		insert, sign = l.ws.insertSigned, nil
+	}
+	err = tx.StmtContext(ctx, insert).QueryRowContext(ctx, args...).Scan(&id)
 	if err != nil {
 		if l.isUnique(err) {
 			// A transaction that failed in PostgreSQL takes no more

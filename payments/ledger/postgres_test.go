@@ -42,7 +42,7 @@ BEGIN
 	INSERT INTO commits VALUES (NEW.id, NEW.state, current_setting('synchronous_commit'), pg_current_wal_insert_lsn());
 	RETURN NULL;
 END $$`,
-			`CREATE TRIGGER note_commit AFTER UPDATE OF state ON payments FOR EACH ROW EXECUTE FUNCTION note_commit()`,
+			`CREATE TRIGGER note_commit AFTER INSERT OR UPDATE OF state ON payments FOR EACH ROW EXECUTE FUNCTION note_commit()`,
 		} {
 			if _, err := db.Exec(q); err != nil {
 				t.Fatal(err)

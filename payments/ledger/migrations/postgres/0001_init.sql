@@ -126,18 +126,17 @@ CREATE TRIGGER payments_guard BEFORE UPDATE ON payments FOR EACH ROW EXECUTE FUN
 
 -- spend_add adds a row's amount (sign 1) or takes it away (sign -1) in
 -- every scope it counts in, in one fixed order of scopes, so that two
--- transactions never lock the same sums in opposite orders.
+-- transactions never lock the same sums in opposite orders: the insert in
+-- one statement (its rows in that order), the decrement sum by sum.
 CREATE FUNCTION spend_add(p payments, counts BOOLEAN, settled BOOLEAN, sign INTEGER) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	hour TEXT := lpad((p.created_at / 3600000)::text, 10, '0');
-	k    TEXT[];
-	s    TEXT[];
+	s    TEXT[] := ARRAY[]::TEXT[];
+	k    TEXT[] := ARRAY[]::TEXT[];
 BEGIN
-	s := ARRAY[]::TEXT[];
-	k := ARRAY[]::TEXT[];
 	IF counts THEN
-		s := s || ARRAY['total', 'tool', 'host', 'session', 'network', 'hour'];
-		k := k || ARRAY['', p.tool, p.host, p.session, p.network, hour];
+		s := ARRAY['total', 'tool', 'host', 'session', 'network', 'hour'];
+		k := ARRAY['', p.tool, p.host, p.session, p.network, hour];
 		IF p.kind = 'tip' THEN
 			s := s || 'tip_hour'::TEXT;
 			k := k || hour;
@@ -157,14 +156,17 @@ BEGIN
 			k := k || p.principal;
 		END IF;
 	END IF;
-	FOR i IN 1 .. coalesce(array_length(s, 1), 0) LOOP
-		IF sign > 0 THEN
-			INSERT INTO spend (scope, unit, key, amount, n) VALUES (s[i], p.unit, k[i], p.amount, 1)
-			ON CONFLICT (scope, unit, key) DO UPDATE SET amount = spend.amount + EXCLUDED.amount, n = spend.n + 1;
-		ELSE
+	IF sign > 0 THEN
+		INSERT INTO spend (scope, unit, key, amount, n)
+			SELECT x.scope, p.unit, x.key, p.amount, 1 FROM unnest(s, k) WITH ORDINALITY AS x(scope, key, i) ORDER BY x.i
+		ON CONFLICT (scope, unit, key) DO UPDATE SET amount = spend.amount + EXCLUDED.amount, n = spend.n + 1;
+	ELSE
+		-- One statement per sum, in the order above (a join would lock
+		-- them in whatever order its plan reads them).
+		FOR i IN 1 .. coalesce(array_length(s, 1), 0) LOOP
 			UPDATE spend SET amount = amount - p.amount, n = n - 1 WHERE scope = s[i] AND unit = p.unit AND key = k[i];
-		END IF;
-	END LOOP;
+		END LOOP;
+	END IF;
 END $$;
 
 CREATE FUNCTION payments_count() RETURNS trigger LANGUAGE plpgsql AS $$
