@@ -53,8 +53,12 @@ const (
 )
 
 // DefaultPostgresConns is how many connections one x402-mcp process opens to
-// PostgreSQL at most (max_connections must cover every replica's).
-const DefaultPostgresConns = 10
+// PostgreSQL at most, unless the URL's pool_max_conns says otherwise
+// (max_connections must cover every replica's). Reservations of one asset
+// take turns under one lock whatever the number of connections: more
+// connections than this only queue in the server instead of in the
+// process, where waiting is cheaper.
+const DefaultPostgresConns = 4
 
 // IsPostgres says whether a --ledger value names a PostgreSQL database (a
 // postgres:// or postgresql:// URL) rather than a SQLite file.
@@ -156,6 +160,10 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	fail := func(err error) error {
 		return &redactedError{fmt.Errorf("ledger %s: %w", shown, err), secrets}
 	}
+	location, conns, err := poolSize(location)
+	if err != nil {
+		return nil, fail(err)
+	}
 	pc, err := pgx.ParseConfig(location)
 	if err != nil {
 		return nil, fail(err)
@@ -172,8 +180,8 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 		pc.RuntimeParams["synchronous_commit"] = "off"
 	}
 	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*pc)})
-	db.SetMaxOpenConns(DefaultPostgresConns)
-	db.SetMaxIdleConns(DefaultPostgresConns)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	l := &Ledger{path: shown, pg: true, secrets: secrets, owner: owner(), now: cfg.now, w: db, r: db,
 		syncSigned: cfg.durability != DurableProcess, prompt: make(chan struct{}, 1)}
@@ -203,6 +211,28 @@ func owner() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%.40s-%d-%x", clean, os.Getpid(), b)
+}
+
+// poolSize takes the pool_max_conns parameter (as pgxpool names it) out of
+// a URL: how many connections to open at most (DefaultPostgresConns when
+// absent).
+func poolSize(location string) (string, int, error) {
+	u, err := url.Parse(location)
+	if err != nil {
+		return location, 0, errors.New("the URL does not parse")
+	}
+	q := u.Query()
+	v := q.Get("pool_max_conns")
+	if v == "" {
+		return location, DefaultPostgresConns, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 || n > 1000 {
+		return location, 0, fmt.Errorf("pool_max_conns=%q: give a number of connections from 2 to 1000", v)
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
 }
 
 // migratePostgres applies the PostgreSQL migrations in one transaction,
