@@ -1,12 +1,15 @@
 // Package ledger is x402-mcp's durable ledger: every reservation and payment
 // in one SQLite file (a pure-Go driver, no cgo), shared safely by every
-// x402-mcp process that opens it, reconciled against the chain through the
+// x402-mcp process that opens it, or in one PostgreSQL database shared by
+// any number of replicas (Open with a postgres:// URL; postgres.go says how
+// it keeps the same rules), reconciled against the chain through the
 // payments' own schemes.
 //
 // Money rules:
 //   - Reserve checks every budget and holds the amount in one IMMEDIATE
-//     transaction, so goroutines and processes that share the file never
-//     overspend by one atomic unit.
+//     transaction (PostgreSQL: one transaction under an advisory lock per
+//     unit), so goroutines, processes and replicas that share the ledger
+//     never overspend by one atomic unit.
 //   - A row walks reserved → signed → settled | rejected | unknown, and a
 //     reservation that was never signed → released. The signed record (the
 //     payment's Proof: its family and scheme, its id on chain, its expiry,
@@ -70,7 +73,7 @@ const (
 const StaleReservation = 10 * time.Minute
 
 // Ledger is the durable payments.Ledger. It is safe for concurrent use, and
-// several processes may open the same file.
+// several processes may open the same file (or PostgreSQL database).
 type Ledger struct {
 	// path is the SQLite file, or the PostgreSQL URL with its password
 	// redacted (pg set; secrets are what errors must not show).
@@ -133,7 +136,10 @@ const (
 func WithDurability(d Durability) Option { return func(c *config) { c.durability = d } }
 
 // Open opens the ledger at path, creating the file (0600) and its directory
-// (0700) if needed, and brings its schema up to date. It refuses a file whose
+// (0700) if needed, and brings its schema up to date. A path that is a
+// postgres:// or postgresql:// URL (IsPostgres) opens that PostgreSQL
+// database instead, with its own migrations; its password never shows in
+// Path or in an error. It refuses a file whose
 // schema is newer than this x402-mcp knows. b is the operator's budget, which
 // Reserve enforces.
 func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (*Ledger, error) {
