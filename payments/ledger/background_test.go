@@ -31,7 +31,7 @@ type simBook struct {
 	wallet  *wallet.EVMKey
 }
 
-func newSimBook(t *testing.T) *simBook {
+func newSimBook(t *testing.T, be backend) *simBook {
 	t.Helper()
 	ctx := context.Background()
 	sim, err := simchain.Start(ctx, simchain.Options{})
@@ -44,7 +44,7 @@ func newSimBook(t *testing.T) *simBook {
 	must(t, sim.Mint(ctx, w.Address(), 1_000_000))
 	checker := evm.NewRPCChecker(map[payments.Network]string{sim.Network(): sim.URL()})
 	t.Cleanup(checker.Close)
-	return &simBook{sim: sim, book: mustOpen(t, tempPath(t), payments.Budget{Total: 1_000_000}), checker: checker, wallet: w}
+	return &simBook{sim: sim, book: mustOpen(t, be.new(t), payments.Budget{Total: 1_000_000}), checker: checker, wallet: w}
 }
 
 // signedRow books a signed payment of amount valid until validBefore and
@@ -95,24 +95,26 @@ func waitState(t *testing.T, l *ledger.Ledger, id string, want payments.State, d
 // refused payment soon after it is recorded, not at the next period or the
 // next start, and records it settled with its transaction.
 func TestReconcilerSoonAfterRefusal(t *testing.T) {
-	s := newSimBook(t)
-	ctx := context.Background()
-	passes := make(chan ledger.ReconcileReport, 100)
-	run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 100 * time.Millisecond,
-		OnPass: func(rep ledger.ReconcileReport, _ error) { passes <- rep }})
-	<-passes // the pass at start
-	head, err := s.sim.Time(ctx)
-	must(t, err)
-	id, a := s.signedRow(t, 1_000, head.Add(10*time.Minute))
-	sig, err := s.wallet.Sign(s.sim.Domain(), a)
-	must(t, err)
-	tx, err := s.sim.TransferWithAuthorization(ctx, a, sig)
-	must(t, err)
-	must(t, s.book.Reject(ctx, id, "the seller answered 402"))
-	r := waitState(t, s.book, id, payments.StateSettled, 5*time.Second)
-	if r.Transaction != tx.Hex() || r.Reason != ledger.ReasonUsedOnChain {
-		t.Fatalf("row %+v, want settled with %s", r, tx.Hex())
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		s := newSimBook(t, be)
+		ctx := context.Background()
+		passes := make(chan ledger.ReconcileReport, 100)
+		run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 100 * time.Millisecond,
+			OnPass: func(rep ledger.ReconcileReport, _ error) { passes <- rep }})
+		<-passes // the pass at start
+		head, err := s.sim.Time(ctx)
+		must(t, err)
+		id, a := s.signedRow(t, 1_000, head.Add(10*time.Minute))
+		sig, err := s.wallet.Sign(s.sim.Domain(), a)
+		must(t, err)
+		tx, err := s.sim.TransferWithAuthorization(ctx, a, sig)
+		must(t, err)
+		must(t, s.book.Reject(ctx, id, "the seller answered 402"))
+		r := waitState(t, s.book, id, payments.StateSettled, 5*time.Second)
+		if r.Transaction != tx.Hex() || r.Reason != ledger.ReasonUsedOnChain {
+			t.Fatalf("row %+v, want settled with %s", r, tx.Hex())
+		}
+	})
 }
 
 // TestReconcilerAfterExpiry: an unknown payment whose authorization was
@@ -120,24 +122,26 @@ func TestReconcilerSoonAfterRefusal(t *testing.T) {
 // finalized block is past its validBefore, with no restart and no period;
 // until then it stays counted.
 func TestReconcilerAfterExpiry(t *testing.T) {
-	s := newSimBook(t)
-	ctx := context.Background()
-	head, err := s.sim.Time(ctx)
-	must(t, err)
-	// validBefore a moment after the chain's head and the wall clock.
-	validBefore := time.Unix(max(head.Unix(), time.Now().Unix())+2, 0)
-	id, _ := s.signedRow(t, 2_000, validBefore)
-	must(t, s.book.MarkUnknown(ctx, id, "connection lost"))
-	run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 50 * time.Millisecond, RetryExpired: 200 * time.Millisecond})
-	time.Sleep(time.Until(validBefore.Add(time.Second)))
-	if r, _ := s.book.Get(ctx, id); r.State != payments.StateUnknown {
-		t.Fatalf("released before a finalized block was past validBefore: %s", r.State)
-	}
-	must(t, s.sim.Seal(33)) // blocks past validBefore, one of them final
-	waitState(t, s.book, id, payments.StateReleased, 10*time.Second)
-	if sum, _ := s.book.Summary(ctx); sum.Pending != 0 {
-		t.Fatalf("summary %+v", sum)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		s := newSimBook(t, be)
+		ctx := context.Background()
+		head, err := s.sim.Time(ctx)
+		must(t, err)
+		// validBefore a moment after the chain's head and the wall clock.
+		validBefore := time.Unix(max(head.Unix(), time.Now().Unix())+2, 0)
+		id, _ := s.signedRow(t, 2_000, validBefore)
+		must(t, s.book.MarkUnknown(ctx, id, "connection lost"))
+		run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 50 * time.Millisecond, RetryExpired: 200 * time.Millisecond})
+		time.Sleep(time.Until(validBefore.Add(time.Second)))
+		if r, _ := s.book.Get(ctx, id); r.State != payments.StateUnknown {
+			t.Fatalf("released before a finalized block was past validBefore: %s", r.State)
+		}
+		must(t, s.sim.Seal(33)) // blocks past validBefore, one of them final
+		waitState(t, s.book, id, payments.StateReleased, 10*time.Second)
+		if sum, _ := s.book.Summary(ctx); sum.Pending != 0 {
+			t.Fatalf("summary %+v", sum)
+		}
+	})
 }
 
 // TestReconcilerLogsNoRPCOnceAndSurvivesErrors: a network without an rpc

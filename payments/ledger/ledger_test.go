@@ -243,50 +243,52 @@ func TestDuplicateCallID(t *testing.T) {
 	}
 }
 
-// TestDayWindows: the durable ledger sums the day window exactly, from its
+// TestDayWindows: each durable ledger sums the day window exactly, from its
 // hourly sums and the rows at the window's edge, for a rolling window and
 // for a calendar day in a zone whose midnight is not on a UTC hour.
 func TestDayWindows(t *testing.T) {
-	ctx := context.Background()
-	kolkata, err := time.LoadLocation("Asia/Kolkata") // UTC+5:30
-	if err != nil {
-		t.Skip("no time zone database:", err)
-	}
-	for _, w := range []payments.DayWindow{{}, {Calendar: true, Location: kolkata}, {Calendar: true}} {
-		t.Run(w.String(), func(t *testing.T) {
-			c := newClock(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
-			b := payments.Budget{PerDay: 1_000_000, Day: w}
-			sq := mustOpen(t, tempPath(t), b, ledger.WithNow(c.Now))
-			mem := payments.NewMemoryLedger(b, c.Now)
-			// A payment every 17 minutes 13 seconds for three days, with
-			// some rejected (counted until they expire) and some released.
-			for i := 0; c.Now().Before(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)); i++ {
-				for _, l := range []payments.Ledger{sq, mem} {
-					id, err := l.Reserve(ctx, res("a", payments.Amount(100+i%7)))
-					must(t, err)
-					switch i % 5 {
-					case 1:
-						must(t, l.MarkSigned(ctx, id, signed(c.Now().Add(20*time.Minute))))
-						must(t, l.Reject(ctx, id, "no"))
-					case 2:
-						must(t, l.Release(ctx, id, "no"))
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		kolkata, err := time.LoadLocation("Asia/Kolkata") // UTC+5:30
+		if err != nil {
+			t.Skip("no time zone database:", err)
+		}
+		for _, w := range []payments.DayWindow{{}, {Calendar: true, Location: kolkata}, {Calendar: true}} {
+			t.Run(w.String(), func(t *testing.T) {
+				c := newClock(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
+				b := payments.Budget{PerDay: 1_000_000, Day: w}
+				sq := mustOpen(t, be.new(t), b, ledger.WithNow(c.Now))
+				mem := payments.NewMemoryLedger(b, c.Now)
+				// A payment every 17 minutes 13 seconds for three days, with
+				// some rejected (counted until they expire) and some released.
+				for i := 0; c.Now().Before(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)); i++ {
+					for _, l := range []payments.Ledger{sq, mem} {
+						id, err := l.Reserve(ctx, res("a", payments.Amount(100+i%7)))
+						must(t, err)
+						switch i % 5 {
+						case 1:
+							must(t, l.MarkSigned(ctx, id, signed(c.Now().Add(20*time.Minute))))
+							must(t, l.Reject(ctx, id, "no"))
+						case 2:
+							must(t, l.Release(ctx, id, "no"))
+						}
+					}
+					c.Add(17*time.Minute + 13*time.Second)
+					if i%7 == 0 {
+						a, err := sq.Spent(ctx, res("a", 1))
+						must(t, err)
+						m, _ := mem.Spent(ctx, res("a", 1))
+						if !sameSpent(a, m) {
+							t.Fatalf("after %d payments: %s %+v, memory %+v", i, be.name, a, m)
+						}
+						if !a.DayOldest.IsZero() && a.DayOldest.Before(w.Start(c.Now())) {
+							t.Fatalf("day %+v for window from %v", a, w.Start(c.Now()))
+						}
 					}
 				}
-				c.Add(17*time.Minute + 13*time.Second)
-				if i%7 == 0 {
-					a, err := sq.Spent(ctx, res("a", 1))
-					must(t, err)
-					m, _ := mem.Spent(ctx, res("a", 1))
-					if !sameSpent(a, m) {
-						t.Fatalf("after %d payments: sqlite %+v, memory %+v", i, a, m)
-					}
-					if !a.DayOldest.IsZero() && a.DayOldest.Before(w.Start(c.Now())) {
-						t.Fatalf("day %+v for window from %v", a, w.Start(c.Now()))
-					}
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func sameSpent(a, b payments.Spent) bool {
