@@ -124,10 +124,12 @@ const (
 	// still counted, until Reconcile resolves it. Money can never leave
 	// without a record that survives.
 	DurableSigned Durability = iota
-	// DurableAll: every commit waits for the disk (SQLite synchronous=FULL).
+	// DurableAll: every commit waits for the disk (SQLite synchronous=FULL;
+	// PostgreSQL synchronous_commit=on).
 	DurableAll
-	// DurableProcess: no commit waits for the disk (synchronous=NORMAL).
-	// Everything survives a crash of x402-mcp, not a power loss.
+	// DurableProcess: no commit waits for the disk (synchronous=NORMAL;
+	// PostgreSQL synchronous_commit=off). Everything survives a crash of
+	// x402-mcp, not a power loss (nor, on PostgreSQL, a crash of the server).
 	DurableProcess
 )
 
