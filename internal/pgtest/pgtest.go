@@ -81,6 +81,9 @@ func Main(m *testing.M) int {
 func URL(t testing.TB) string {
 	t.Helper()
 	admin, err := server()
+	if err == nil {
+		err = ping(admin)
+	}
 	if err != nil {
 		unavailable(t, err)
 	}
@@ -309,8 +312,11 @@ func (c *Cluster) Restart() error {
 	}
 }
 
-func (c *Cluster) ping() error {
-	db, err := sql.Open("pgx", c.URL("postgres"))
+func (c *Cluster) ping() error { return ping(c.URL("postgres")) }
+
+// ping connects to the server of u.
+func ping(u string) error {
+	db, err := sql.Open("pgx", u)
 	if err != nil {
 		return err
 	}
