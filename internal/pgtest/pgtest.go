@@ -249,9 +249,6 @@ func (c *Cluster) URL(name string) string {
 	return "postgres://postgres@/" + name + "?host=" + url.QueryEscape(c.dir)
 }
 
-// Dir is the cluster's directory (its socket is there).
-func (c *Cluster) Dir() string { return c.dir }
-
 // Restart starts the server (again, after Stop or Kill) and waits until it
 // takes connections.
 func (c *Cluster) Restart() error {
@@ -330,9 +327,9 @@ func ping(u string) error {
 // rolled back, connections closed) and waits for it.
 func (c *Cluster) Stop() error { return c.signal(syscall.SIGINT) }
 
-// Kill stops the server as a crash would (SIGKILL to the postmaster, then
-// SIGQUIT's immediate shutdown of what is left): the next start recovers
-// from its write-ahead log.
+// Kill stops the server as a crash would: SIGQUIT, PostgreSQL's immediate
+// shutdown (every connection dropped, no checkpoint); the next start
+// recovers from its write-ahead log.
 func (c *Cluster) Kill() error { return c.signal(syscall.SIGQUIT) }
 
 func (c *Cluster) signal(sig syscall.Signal) error {
@@ -351,8 +348,6 @@ func (c *Cluster) signal(sig syscall.Signal) error {
 		<-c.done
 	}
 	c.cmd = nil
-	// A server that was killed leaves its pid file; the next start checks
-	// the process named in it is gone, so nothing to clean.
 	return nil
 }
 
@@ -361,16 +356,4 @@ func (c *Cluster) Close() error {
 	err := c.Stop()
 	os.Remove(filepath.Join(os.TempDir(), filepath.Base(c.dir)+".log"))
 	return errors.Join(err, os.RemoveAll(c.dir))
-}
-
-// Exec runs SQL on database name as the superuser (for tests that inspect
-// or sabotage a ledger).
-func (c *Cluster) Exec(ctx context.Context, name, query string) error {
-	db, err := sql.Open("pgx", c.URL(name))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.ExecContext(ctx, query)
-	return err
 }
