@@ -2,6 +2,8 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +125,76 @@ func TestPostgresReconcileOneAtATime(t *testing.T) {
 	if !got {
 		t.Fatal("the pass kept the reconciliation lock")
 	}
+}
+
+// slowProver answers "still open" after a pause, and records how many
+// passes asked it at once at most (it stands in for a chain: what is under
+// test is who asks).
+type slowProver struct {
+	mu           sync.Mutex
+	now, most, n int
+}
+
+func (p *slowProver) Prove(context.Context, payments.Proof) (payments.Fate, error) {
+	p.mu.Lock()
+	p.now++
+	p.n++
+	p.most = max(p.most, p.now)
+	p.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	p.mu.Lock()
+	p.now--
+	p.mu.Unlock()
+	return payments.Fate{}, nil
+}
+
+// TestPostgresReplicasReconcileOneAtATime: three replicas' background
+// reconcilers on one PostgreSQL ledger, each pass slow: the chain is never
+// asked by two passes at once, passes that find another under way are
+// skipped, and the replicas between them keep reconciling.
+func TestPostgresReplicasReconcileOneAtATime(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url := backendNamed("postgres").new(t)
+	first := mustOpen(t, url, payments.Budget{Total: 1000})
+	for i := range 3 {
+		id, err := first.Reserve(ctx, res("a", 10))
+		must(t, err)
+		s := signed(time.Now().Add(time.Hour))
+		s.Proof.ID = fmt.Sprintf("0x%064x", i+1)
+		must(t, first.MarkSigned(ctx, id, s))
+		must(t, first.MarkUnknown(ctx, id, "lost"))
+	}
+	p := &slowProver{}
+	var mu sync.Mutex
+	ran, skipped := 0, 0
+	var wg sync.WaitGroup
+	for i := range 3 {
+		l := first
+		if i > 0 {
+			l = mustOpen(t, url, payments.Budget{Total: 1000})
+		}
+		r := &ledger.Reconciler{Ledger: l, Prover: p, Every: 20 * time.Millisecond, Soon: 10 * time.Millisecond,
+			OnPass: func(rep ledger.ReconcileReport, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("pass: %v", err)
+				}
+				if rep.Skipped {
+					skipped++
+				} else {
+					ran++
+				}
+			}}
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Run(ctx) }()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if p.most != 1 || ran < 3 || skipped == 0 {
+		t.Fatalf("%d passes ran, %d skipped, at most %d asking the chain at once: want one at a time", ran, skipped, p.most)
+	}
+	t.Logf("%d passes ran, %d skipped, %d proofs asked", ran, skipped, p.n)
 }
