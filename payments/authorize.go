@@ -175,7 +175,7 @@ func (c *Client) pending(ctx context.Context, pr *x402.PaymentRequired, best *Op
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
 		Payer: sp.record.Proof.Payer, LedgerID: id, X402Version: pr.X402Version,
 	}
-	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
+	c.log().Info("paying", "tool", lim.Tool, "principal", rsv.Principal, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
 	return &Pending{c: c, Payload: sp.payload, Requirement: best.terms.Requirement, Receipt: receipt, proof: sp.record.Proof, signedAt: c.now(),
 		hName: sp.hName, hValue: sp.hValue, red: lim.Redaction}
@@ -198,15 +198,15 @@ func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse
 		p.c.logWrite("settle", rc.LedgerID, p.c.Ledger.Settle(bg, rc.LedgerID, *rc))
 		return Charged, rc
 	case settle != nil:
-		rc.State = string(StateUnknown)
-		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200)))
+		// The seller's reason may quote the request, and its secrets.
+		p.markUnknown(bg, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
 		if p.settledOnChain(ctx) {
 			return Charged, rc
 		}
 		return ChargeUnknown, rc
 	default:
+		p.markUnknown(bg, "delivered without a settlement receipt")
 		rc.State = "unconfirmed"
-		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt"))
 		p.settledOnChain(ctx)
 		return Charged, rc
 	}

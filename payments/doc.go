@@ -39,9 +39,12 @@
 //     is a refusal (*Error, NotCharged) naming the most actionable reason.
 //  3. The amount is reserved: Ledger.Reserve checks every budget and holds
 //     the amount in one atomic step (Budget.Check, in the order tool, host,
-//     session, network, day, total; a tip checks tipping.per_day first and
-//     skips the tool and host budgets). Over any budget: CodeOverBudget, not
-//     charged, naming the budget, its count, its limit and when it resets.
+//     session, the call's principal's per-tool, per-day and total budgets,
+//     network, day, total; a tip checks tipping.per_day first and skips the
+//     tool and host budgets). Over any budget: CodeOverBudget, not charged,
+//     naming the budget, its count, its limit and when it resets. The
+//     reservation names its principal (WithPrincipal, else
+//     Client.Principal), and the ledger books the payment to it.
 //  4. Above the approval threshold (Limit.ApproveAbove, else
 //     Policy.ApproveAbove; for a tip, unless auto-approved) the Approver asks
 //     the human. A refusal, or no way to ask, releases the reservation: not
@@ -63,8 +66,9 @@
 // # Outcomes of a paid request
 //
 //   - A settlement receipt that succeeded (or says settlement_pending):
-//     settled, Charged, with the receipt. Receipt.Line says "Paid" for
-//     these only; for any other state it says what is known.
+//     settled, Charged, with the receipt. Receipt.Line says "Paid" only
+//     for one that succeeded: of a pending one, that it was sent and its
+//     settlement is pending; for any other state, what is known.
 //   - A 2xx with no receipt: Charged (the answer was delivered), booked
 //     unknown until reconciled. A 2xx whose receipt reports a failure:
 //     unknown, ChargeUnknown.

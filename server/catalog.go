@@ -44,19 +44,27 @@ func (s *Server) newCatalog(reg *tools.Registry) *catalog {
 	return c
 }
 
-// entry returns a served entry: one the registry has and Build listed.
+// entry returns a served entry: one the registry has and Build listed. The
+// tools of remote MCP servers (kind: mcp) are not entries.
 func (c *catalog) entry(name string) (*tools.Entry, bool) {
 	if _, ok := c.handlers[name]; !ok {
 		return nil, false
 	}
-	return c.reg.Entry(name)
+	e, ok := c.reg.Entry(name)
+	if !ok || e.Kind == tools.KindMCP {
+		return nil, false
+	}
+	return e, true
 }
 
-// names returns the served entries' names in catalog order.
+// names returns the served entries' names in catalog order: not the tools
+// of remote MCP servers, which are no entries of the catalog.
 func (c *catalog) names() []string {
-	out := make([]string, len(c.tools))
-	for i, t := range c.tools {
-		out[i] = t.Tool.Name
+	out := make([]string, 0, len(c.tools))
+	for _, t := range c.tools {
+		if _, ok := c.entry(t.Tool.Name); ok {
+			out = append(out, t.Tool.Name)
+		}
 	}
 	return out
 }
@@ -99,9 +107,11 @@ var ErrRestartNeeded = errors.New("restart x402-mcp to apply them")
 // so does the tipping section (x402_tip appears, changes or goes) except its
 // per_day and its asset's currency. The payment policy and budgets
 // (defaults.networks, max_per_call, approve_above, budget, assets,
-// tipping.per_day, rpc) are the payments client's and the ledger's,
-// fixed at start: a registry that changes them is refused whole (the old
-// catalog stays) with an error wrapping ErrRestartNeeded.
+// tipping.per_day, rpc) are the payments client's and the ledger's, and the
+// principals and OAuth the HTTP transport's, fixed at start: a registry
+// that changes them is refused whole (the old catalog stays) with an error
+// wrapping ErrRestartNeeded. So is one that reads a principal's token
+// variable (Config.ProtectedEnv).
 func (s *Server) Reload(reg *tools.Registry) error {
 	if reg == nil {
 		return errors.New("reload: no registry")
@@ -117,6 +127,9 @@ func (s *Server) Reload(reg *tools.Registry) error {
 			return err
 		}
 		reg = r
+	}
+	if errs := reg.CheckSecretEnv(s.cfg.ProtectedEnv, "principals"); len(errs) > 0 {
+		return fmt.Errorf("nothing was reloaded: %w", errors.Join(errs...))
 	}
 	if diff := policyChanges(old.reg, reg); len(diff) > 0 {
 		return fmt.Errorf("%s: %s changed: the payment policy and budgets are fixed while x402-mcp runs, so nothing was reloaded; %w",
@@ -163,6 +176,9 @@ func policyChanges(a, b *tools.Registry) []string {
 	}
 	if !maps.Equal(a.RPC, b.RPC) {
 		out = append(out, "rpc")
+	}
+	if !a.Gateway.Equal(b.Gateway) {
+		out = append(out, "principals/oauth")
 	}
 	return out
 }

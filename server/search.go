@@ -57,7 +57,7 @@ func (s *Server) findTool() mcpserver.ServerTool {
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleFind}
 }
 
-func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (s *Server) handleFind(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	args := req.GetArguments()
 	query, _ := args["query"].(string)
 	words := strings.Fields(strings.ToLower(query))
@@ -83,12 +83,20 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		limit = min(max(int(v), 1), MaxFindLimit)
 	}
 	c := s.catalog()
+	who := caller(ctx)
 	out := FindResult{Tools: []FoundTool{}}
 	for _, st := range c.tools {
-		e, ok := c.reg.Entry(st.Tool.Name)
+		if !who.May(st.Tool.Name) {
+			continue // another principal's tool: not found
+		}
+		// The tools of remote MCP servers (kind: mcp) are not entries.
+		e, ok := c.entry(st.Tool.Name)
+		if !ok {
+			continue
+		}
 		cur := currencyOf(e.Currency)
 		// max_price is in USDC: an amount of another asset is not comparable.
-		if !ok || maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
+		if maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
 			continue
 		}
 		ns := e.Networks()
@@ -128,7 +136,7 @@ func (s *Server) callTool() mcpserver.ServerTool {
 "arguments":{"type":"object","description":"The tool's arguments, following its input schema."}},
 "required":["name"],"additionalProperties":false}`
 	t := mcp.NewToolWithRawSchema(ToolCall,
-		"Call a paid tool of the catalog by name (find it with x402_find_tools). The call may spend USDC from the operator's wallet, up to the tool's max price, under the same policy, budgets and approval as any paid tool.",
+		"Call a paid tool of the catalog by name (find it with x402_find_tools). The call may spend money from the operator's wallet (in the asset of the tool's price, USDC unless it names another), up to the tool's max price, under the same policy, budgets and approval as any paid tool.",
 		json.RawMessage(schema))
 	t.Title = "Call a paid tool (paid)"
 	t.Annotations = mcp.ToolAnnotation{Title: t.Title, ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),
@@ -144,7 +152,7 @@ func (s *Server) handleCall(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	args := req.GetArguments()
 	name, _ := args["name"].(string)
 	h, ok := s.catalog().handlers[name]
-	if !ok {
+	if !ok || !caller(ctx).May(name) {
 		return tools.ErrorResult(&tools.ArgumentError{Tool: ToolCall, Problems: []string{
 			fmt.Sprintf("name: no paid tool named %q: find one with x402_find_tools", name)}}), nil
 	}

@@ -8,6 +8,8 @@
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
+//	x402-mcp token new|hash              make a principal's bearer token / hash one for a principals file
+//	x402-mcp dashboard [--addr ADDR]     serve the spend dashboard of a ledger, read-only, on loopback
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
 //	x402-mcp version                     print the version (also --version)
@@ -113,6 +115,10 @@ func dispatch(ctx context.Context, e env, args []string) error {
 		return cmdSeller(ctx, e, args)
 	case "ledger":
 		return cmdLedger(ctx, e, args)
+	case "token":
+		return cmdToken(e, args)
+	case "dashboard":
+		return cmdDashboard(ctx, e, args)
 	case "docs":
 		return cmdDocs(e, args)
 	case "version", "--version", "-version":
@@ -139,26 +145,39 @@ func isTopLevelFlag(arg string) bool {
 const usage = `usage: x402-mcp [command] [flags]
 
 commands:
-  serve [--registry FILE] [--ledger FILE|URL] [--pprof 127.0.0.1:PORT]
-                               serve MCP over stdio (default command); --pprof serves Go's
-                               profiles on loopback (for benchmarks, off by default)
-  serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
+  serve [--registry FILE] [--ledger FILE|URL] [--warm-path=false] [--reconcile-every 5m] [--pprof 127.0.0.1:PORT]
+                               serve MCP over stdio (default command), reconciling open payments
+                               in the background (0: at start only); --pprof serves Go's
+                               profiles on loopback to local tools, never to browser pages
+                               (for benchmarks, off by default)
+  serve --http ADDR [--token-file FILE | --principals FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
                                serve MCP over HTTP on ADDR instead: Streamable HTTP at /mcp,
-                               legacy SSE at /sse, /metrics, /healthz; bearer token from
-                               X402_MCP_TOKEN or --token-file (required beyond loopback)
+                               legacy SSE at /sse, /dashboard/, /metrics, /healthz; one bearer
+                               token from X402_MCP_TOKEN or --token-file, or principals (each
+                               with its tokens, tools and budgets, and OAuth) from --principals
+                               FILE or the catalog (credentials required beyond loopback;
+                               docs/gateway.md)
   demo                         offline demo: local seller, throwaway wallet, a real MCP session
   check [FILE]                 validate a catalog offline; list its tools and prices
   registry add URL [--method M] [--name N] [--body JSON] [--write FILE]
                                probe URL's 402 without paying; print (or append) a catalog entry
-  registry import --from FAC [--query Q] [--network N] [--max-price P] [--limit K] [--out FILE] [--force]
+  registry import --from FAC [--header 'NAME: VALUE'] [--query Q] [--network N] [--max-price P] [--limit K] [--out FILE] [--force]
                                draft disabled entries from a facilitator's discovery API
-                               (default --out registry.drafts.yaml)
+                               (default --out registry.drafts.yaml; ${NAME} in --from and
+                               --header reads a credential from the environment)
   wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
   wallet address               print the configured wallet's address
-  ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
+  ledger list [--kind payment|tip] [--principal P] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)
-  ledger reconcile             resolve unknown payments against the chain (rpc: in the catalog)
+  ledger reconcile             resolve open payments (refused, unknown or signed) against the
+                               chain (rpc: in the catalog), once
+  token new                    print a new bearer token for a principal, and its sha256 hash
+  token hash < FILE            print the sha256 hash of the token on stdin, for a principals file
+  dashboard [--ledger FILE|URL] [--registry FILE] [--addr 127.0.0.1:0]
+                               serve the spend dashboard of a ledger (a file, or PostgreSQL in
+                               read-only transactions), read-only, on loopback; its URL (with
+                               a key for this run) goes to stderr
   seller [--addr ADDR]         run the local x402 test seller on loopback
   docs [--readme FILE]         rewrite README.md's tool list from the tool definitions (for developers)
   version, --version           print the version

@@ -6,9 +6,10 @@
 // database of its own.
 //
 // PostgreSQL refuses to run as root: as root, the cluster is created and run
-// as the postgres system user. Without a server, a test is skipped with a
-// message naming the command that installs one, or fails when
-// X402_REQUIRE_POSTGRES=1 (as .ci/run sets).
+// as the postgres system user. Without a server, a test follows
+// internal/component's rule: it is skipped with a message naming the
+// command that installs one, or fails when X402_REQUIRE_POSTGRES is set (as
+// .ci/run sets it).
 //
 // It is for tests only.
 package pgtest
@@ -33,14 +34,17 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver for database/sql
+
+	"github.com/x402-mcp/x402-mcp/internal/component"
 )
 
 // Environment variables that steer it.
 const (
 	// EnvURL names a server to use instead of a throwaway cluster.
 	EnvURL = "X402_TEST_POSTGRES"
-	// EnvRequire, set to 1, makes a missing server fail the test.
-	EnvRequire = "X402_REQUIRE_POSTGRES"
+	// EnvRequire, when set, makes a missing server fail the test
+	// (component.EnvPostgres).
+	EnvRequire = component.EnvPostgres
 )
 
 // Install is the command that installs PostgreSQL on Debian.
@@ -92,7 +96,7 @@ func URL(t testing.TB) string {
 
 // StartFor starts a throwaway cluster of t's own (one it may stop and
 // restart), closed when t ends. Without the PostgreSQL binaries it skips t,
-// or fails it under X402_REQUIRE_POSTGRES=1.
+// or fails it under X402_REQUIRE_POSTGRES.
 func StartFor(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
 	c, err := Start(settings...)
@@ -109,14 +113,13 @@ func Available() error {
 	return err
 }
 
-// unavailable skips t, or fails it under X402_REQUIRE_POSTGRES=1.
+// unavailable skips t, or fails it under X402_REQUIRE_POSTGRES
+// (component.Missing).
 func unavailable(t testing.TB, err error) {
 	t.Helper()
-	msg := fmt.Sprintf("no PostgreSQL server for the test (%v): install one (%s) or set %s=postgres://…", err, Install, EnvURL)
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s; %s=1 requires it", msg, EnvRequire)
-	}
-	t.Skip(msg)
+	component.Missing(t, EnvRequire, fmt.Sprintf("no PostgreSQL server for the test (%v)", err),
+		fmt.Sprintf("install one (%s), or set %s=postgres://… to a server whose user may create databases, then run: %s=1 go test ./payments/ledger ./cmd/x402-mcp ./test; `bash .ci/run` does both",
+			Install, EnvURL, EnvRequire))
 }
 
 // server returns the admin URL of the shared server, starting the

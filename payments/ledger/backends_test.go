@@ -81,6 +81,19 @@ func implOf(t *testing.T, name string, b payments.Budget, now func() time.Time) 
 	return mustOpen(t, backendNamed(name).new(t), b, ledger.WithNow(now))
 }
 
+// implAt opens the implementation name like implOf; for a durable one it
+// also returns its backend and location (for checkSums and direct SQL),
+// and loc is empty for the in-memory one.
+func implAt(t *testing.T, name string, b payments.Budget, now func() time.Time) (l payments.Ledger, be backend, loc string) {
+	t.Helper()
+	if name == "memory" {
+		return payments.NewMemoryLedger(b, now), backend{name: name}, ""
+	}
+	be = backendNamed(name)
+	loc = be.new(t)
+	return mustOpen(t, loc, b, ledger.WithNow(now)), be, loc
+}
+
 func tempPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "state", "x402-mcp", "ledger.db")
 }

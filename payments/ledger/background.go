@@ -98,6 +98,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	retry := durOr(r.RetryExpired, DefaultRetryExpired)
 	busy := durOr(r.Soon, DefaultReconcileSoon) // the wait after a skipped pass, doubled each time
 	timer := time.NewTimer(0)                   // a pass at once
+	due := time.Now()                           // when the timer fires
 	defer timer.Stop()
 	var lastErrs []string
 	for {
@@ -105,7 +106,13 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-l.prompts():
-			timer.Reset(durOr(r.Soon, DefaultReconcileSoon))
+			// A prompt only brings the next pass forward: prompts that keep
+			// coming never put it off.
+			soon := durOr(r.Soon, DefaultReconcileSoon)
+			if at := time.Now().Add(soon); at.Before(due) {
+				timer.Reset(soon)
+				due = at
+			}
 			retry = durOr(r.RetryExpired, DefaultRetryExpired)
 			continue
 		case <-timer.C:
@@ -124,6 +131,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 			// again soon, in case its pass began before our news.
 			busy = min(2*busy, r.every())
 			timer.Reset(busy)
+			due = time.Now().Add(busy)
 			continue
 		}
 		busy = durOr(r.Soon, DefaultReconcileSoon)
@@ -151,6 +159,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 			retry = min(2*retry, r.every())
 		}
 		timer.Reset(wait)
+		due = time.Now().Add(wait)
 	}
 }
 

@@ -551,11 +551,15 @@ want AS (
 	UNION ALL SELECT 'hour', unit, ` + hour + `, SUM(amount), COUNT(*) FROM c GROUP BY unit, 3
 	UNION ALL SELECT 'tip_hour', unit, ` + hour + `, SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY unit, 3
 	UNION ALL SELECT 'settled', unit, '', SUM(amount), COUNT(*) FROM c WHERE state = 'settled' GROUP BY unit
+	UNION ALL SELECT 'principal', unit, principal, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, principal
+	UNION ALL SELECT 'principal_settled', unit, principal, SUM(amount), COUNT(*) FROM c WHERE principal <> '' AND state = 'settled' GROUP BY unit, principal
+	UNION ALL SELECT 'principal_tool', unit, principal || '/' || tool, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
+	UNION ALL SELECT 'principal_hour', unit, principal || '/' || ` + hour + `, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
 )
 SELECT w.scope, w.unit || ' ' || w.key, w.amount, w.n, s.amount, s.n FROM want w LEFT JOIN spend s ON s.scope = w.scope AND s.unit = w.unit AND s.key = w.key
 WHERE w.n > 0 AND (s.amount IS DISTINCT FROM w.amount OR s.n IS DISTINCT FROM w.n)
 UNION ALL
-SELECT s.scope, s.unit || ' ' || s.key, NULL, NULL, s.amount, s.n FROM spend s WHERE s.n > 0 AND s.scope NOT LIKE 'principal%'
+SELECT s.scope, s.unit || ' ' || s.key, NULL, NULL, s.amount, s.n FROM spend s WHERE s.n > 0
 	AND NOT EXISTS (SELECT 1 FROM want w WHERE w.scope = s.scope AND w.unit = s.unit AND w.key = s.key AND w.n > 0)`
 	rows, err := db.Query(q)
 	must(t, err)

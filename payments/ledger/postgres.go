@@ -155,6 +155,63 @@ func (l *Ledger) redactErr(err error) error {
 // openPostgres opens the ledger in the PostgreSQL database location names
 // and brings its schema up to date.
 func openPostgres(ctx context.Context, location string, b payments.Budget, cfg config) (*Ledger, error) {
+	l, fail, err := newPostgres(location, b, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := migratePostgres(ctx, l.w, cfg.now()); err != nil {
+		l.w.Close()
+		return nil, fail(err)
+	}
+	if l.ws, err = prepare(ctx, l.w); err != nil {
+		l.w.Close()
+		return nil, fail(err)
+	}
+	l.rs = l.ws
+	return l, nil
+}
+
+// openPostgresReadOnly opens an existing PostgreSQL ledger for reading only
+// (OpenReadOnly): its sessions begin every transaction read-only
+// (default_transaction_read_only), so PostgreSQL itself refuses every
+// write. Nothing is created or migrated: a database without the ledger's
+// schema, or with another version of it, is refused.
+func openPostgresReadOnly(ctx context.Context, location string, b payments.Budget, cfg config) (*Ledger, error) {
+	l, fail, err := newPostgres(location, b, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	var have int
+	err = l.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42P01": // undefined_table
+		err = errors.New("no ledger in this database: give the URL x402-mcp serve writes with --ledger URL (or X402_LEDGER)")
+	case err == nil && have != PostgresSchemaVersion():
+		err = fmt.Errorf("the ledger's schema is version %d and this x402-mcp reads version %d: ", have, PostgresSchemaVersion())
+		if have < PostgresSchemaVersion() {
+			err = fmt.Errorf("%wopening it read-only never upgrades it; run `x402-mcp ledger list --ledger URL` with this URL once, which does", err)
+		} else {
+			err = fmt.Errorf("%wupgrade x402-mcp", err)
+		}
+	}
+	if err == nil {
+		l.rs, err = prepare(ctx, l.r)
+	}
+	if err != nil {
+		l.r.Close()
+		return nil, fail(err)
+	}
+	l.ws = l.rs
+	return l, nil
+}
+
+// newPostgres returns a ledger on a pool of connections to the PostgreSQL
+// database location names, not yet opened (no schema checked, no statement
+// prepared), and fail, which wraps an error with the URL redacted and its
+// secrets hidden. With readOnly, every transaction of its sessions is
+// read-only.
+func newPostgres(location string, b payments.Budget, cfg config, readOnly bool) (*Ledger, func(error) error, error) {
 	shown := Redact(location)
 	secrets := secretsOf(location)
 	fail := func(err error) error {
@@ -162,11 +219,11 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	}
 	location, conns, err := poolSize(location)
 	if err != nil {
-		return nil, fail(err)
+		return nil, fail, fail(err)
 	}
 	pc, err := pgx.ParseConfig(location)
 	if err != nil {
-		return nil, fail(err)
+		return nil, fail, fail(err)
 	}
 	if _, ok := pc.RuntimeParams["application_name"]; !ok {
 		pc.RuntimeParams["application_name"] = "x402-mcp"
@@ -179,6 +236,9 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	case DurableSigned, DurableProcess:
 		pc.RuntimeParams["synchronous_commit"] = "off"
 	}
+	if readOnly {
+		pc.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*pc)})
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
@@ -186,16 +246,7 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	l := &Ledger{path: shown, pg: true, secrets: secrets, owner: owner(), now: cfg.now, w: db, r: db,
 		syncSigned: cfg.durability != DurableProcess, prompt: make(chan struct{}, 1)}
 	l.SetBudget(b)
-	if err := migratePostgres(ctx, db, cfg.now()); err != nil {
-		db.Close()
-		return nil, fail(err)
-	}
-	if l.ws, err = prepare(ctx, db); err != nil {
-		db.Close()
-		return nil, fail(err)
-	}
-	l.rs = l.ws
-	return l, nil
+	return l, fail, nil
 }
 
 // owner names this open ledger's row of flushes: host, process, and a

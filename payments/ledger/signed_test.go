@@ -69,3 +69,40 @@ func TestReserveSigned(t *testing.T) {
 		})
 	}
 }
+
+// TestReserveSignedPrincipal: a payment reserved and signed in one step
+// names its principal and counts against the principal's own budgets, as
+// one reserved then signed does (PostgreSQL inserts it signed, in one
+// statement of its own).
+func TestReserveSignedPrincipal(t *testing.T) {
+	b := payments.Budget{Total: 10_000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 1500, Setting: "principals[0] (team-a)"}}}
+	for _, name := range implNames {
+		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, b, time.Now)
+			sl := l.(payments.SigningLedger)
+			ctx := context.Background()
+			sign := func() (payments.Signed, error) { return signed(time.Now().Add(time.Minute)), nil }
+			id, err := sl.ReserveSigned(ctx, byPrincipal("team-a", "weather", 1000), sign)
+			must(t, err)
+			if _, err := sl.ReserveSigned(ctx, byPrincipal("team-a", "search", 501), sign); overScope(t, err) != payments.ScopePrincipalTotal {
+				t.Fatal("team-a past its total")
+			}
+			if _, err := sl.ReserveSigned(ctx, byPrincipal("team-a", "search", 500), sign); err != nil {
+				t.Fatalf("team-a's last 500 units: %v", err)
+			}
+			sp, err := l.Spent(ctx, byPrincipal("team-a", "weather", 0))
+			must(t, err)
+			if sp.Principal != 1500 || sp.PrincipalTool != 1000 {
+				t.Fatalf("team-a spent %+v", sp)
+			}
+			if loc == "" {
+				return
+			}
+			row, err := l.(*ledger.Ledger).Get(ctx, id)
+			if err != nil || row.Principal != "team-a" || row.State != payments.StateSigned {
+				t.Fatalf("row %+v (%v)", row, err)
+			}
+			checkSums(t, be, loc)
+		})
+	}
+}
