@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -225,6 +226,11 @@ func DecodePaymentHeader(v string) (*PaymentPayload, error) {
 	var p PaymentPayload
 	if err := jsonlimit.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("payment header is not a JSON payment payload: %w", err)
+	}
+	// Every scheme's payload is a JSON object; without one there is nothing
+	// to verify (and nothing that would encode back to what was sent).
+	if pl := bytes.TrimLeft(p.Payload, " \t\r\n"); len(pl) == 0 || pl[0] != '{' {
+		return nil, errors.New(`payment header carries no scheme payload: its "payload" field must be a JSON object`)
 	}
 	return &p, nil
 }
