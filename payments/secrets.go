@@ -9,7 +9,8 @@ import (
 
 // The environment variables x402-mcp reads its own secrets from: the
 // wallet's key and where it is kept, the keystore's passphrase, the MCP
-// bearer token. A secret is never a flag: command lines are visible to
+// bearer token, and the PostgreSQL ledger's password and pass file (which
+// pgx reads itself, as libpq does). A secret is never a flag: command lines are visible to
 // every user of the machine. Every reader of a secret uses these names, and
 // SecretEnv lists them all: a catalog's ${ENV} references may read none of
 // them (a catalog is often written by someone other than the operator).
@@ -20,6 +21,8 @@ const (
 	EnvKeystorePassword = "X402_KEYSTORE_PASSWORD"
 	EnvKeystorePassFile = "X402_KEYSTORE_PASSWORD_FILE"
 	EnvMCPToken         = "X402_MCP_TOKEN"
+	EnvPGPassword       = "PGPASSWORD"
+	EnvPGPassFile       = "PGPASSFILE"
 )
 
 // secretEnv describes each secret variable, for messages.
@@ -30,6 +33,8 @@ var secretEnv = []struct{ name, what string }{
 	{EnvKeystorePassword, "the keystore's passphrase"},
 	{EnvKeystorePassFile, "the path of the keystore's passphrase file"},
 	{EnvMCPToken, "the bearer token of the MCP HTTP transport"},
+	{EnvPGPassword, "the PostgreSQL ledger's password"},
+	{EnvPGPassFile, "the path of the PostgreSQL ledger's password file"},
 }
 
 // SecretEnv lists the environment variables x402-mcp reads its own secrets
