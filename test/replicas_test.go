@@ -285,8 +285,16 @@ func TestReplicasKilledOnPostgres(t *testing.T) {
 	}
 	// Each settlement seals a block at least a second after the last, so
 	// the simulated chain's clock runs ahead of ours by up to a second per
-	// payment (several hundred here): give authorizations room.
+	// payment: once it is payments.MaxValidity (15 minutes, the longest an
+	// authorization is signed for, whatever the seller's maxTimeoutSeconds)
+	// ahead, every new authorization has expired on chain and its
+	// settlement fails. So each phase starts at most so many calls (its
+	// limit), paced at callsPerSecond so that they spread over the phase
+	// (about the rate the workers reach unpaced, so that calls are in
+	// flight at every kill): at most 750 in all, under 900 (unbounded, a
+	// fast run made over 1100, and the chain refused the last few hundred).
 	const validity = 3600
+	const callsPerSecond = 80
 	pg := pgtest.StartFor(t)
 	book := pgtest.NewDatabase(t, pg.URL("postgres"))
 	sim, seller, cat := simSeller(t, validity)
@@ -301,9 +309,15 @@ func TestReplicasKilledOnPostgres(t *testing.T) {
 
 	// load runs workers paying until stop closes; each result lands in
 	// the tally of the phase it ended in.
-	type tally struct{ ok, notCharged, transport, other atomic.Int64 }
+	type tally struct {
+		limit                            int64 // calls the phase may start
+		started                          atomic.Int64
+		ok, notCharged, transport, other atomic.Int64
+	}
 	var phase atomic.Pointer[tally]
 	var otherText sync.Map
+	pace := time.NewTicker(time.Second / callsPerSecond)
+	defer pace.Stop()
 	load := func(workers int, stop <-chan struct{}) *sync.WaitGroup {
 		var wg sync.WaitGroup
 		for range workers {
@@ -316,11 +330,14 @@ func TestReplicasKilledOnPostgres(t *testing.T) {
 						c.Close()
 					}
 				}()
-				for n := 0; n < 400; n++ {
+				for {
 					select {
 					case <-stop:
 						return
-					default:
+					case <-pace.C:
+					}
+					if p := phase.Load(); p.started.Add(1) > p.limit {
+						continue // this phase made its calls; wait for the next
 					}
 					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 					res, err := callOnce(cctx, f, cache)
@@ -345,7 +362,7 @@ func TestReplicasKilledOnPostgres(t *testing.T) {
 	}
 
 	// Replicas killed at random points during paid calls.
-	kills := &tally{}
+	kills := &tally{limit: 550}
 	phase.Store(kills)
 	stop := make(chan struct{})
 	wg := load(24, stop)
@@ -358,13 +375,13 @@ func TestReplicasKilledOnPostgres(t *testing.T) {
 
 	// PostgreSQL killed under load (as a crash: immediate shutdown), then
 	// started again: the replicas keep running.
-	down := &tally{}
+	down := &tally{limit: 100}
 	phase.Store(down)
 	if err := pg.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	resumed := &tally{}
+	resumed := &tally{limit: 100}
 	if err := pg.Restart(); err != nil {
 		t.Fatal(err)
 	}
