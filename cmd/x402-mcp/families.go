@@ -11,8 +11,9 @@ import (
 var families = payments.Families{evm.Family{}}
 
 // newSchemes returns the schemes the paying client and reconciliation use:
-// EVM's exact scheme, proving a payment's fate through the catalog's rpc
-// endpoints (checker, never nil).
+// EVM's exact scheme (EIP-3009 and Permit2) and upto, reading the chain
+// (allowances, and a payment's fate) through the catalog's rpc endpoints
+// (checker, never nil).
 func newSchemes(checker *evm.RPCChecker) *payments.Schemes {
-	return payments.NewSchemes(evm.NewExact(checker))
+	return payments.NewSchemes(evm.NewExact(checker), evm.NewUpTo(checker))
 }

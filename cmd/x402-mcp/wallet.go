@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +12,13 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
 
-func cmdWallet(e env, args []string) error {
+func cmdWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usageError{"wallet needs a subcommand: new or address"}
+		return usageError{"wallet needs a subcommand: new, address or approve-permit2"}
 	}
 	switch args[0] {
+	case "approve-permit2":
+		return cmdApprovePermit2(ctx, e, args[1:])
 	case "new":
 		fs := newFlags("wallet new", e)
 		dir := fs.String("dir", "", "where to write the keystore (default: the user's state directory)")
@@ -62,7 +65,7 @@ func cmdWallet(e env, args []string) error {
 		fmt.Fprintln(e.stdout, w.EVM.Address().Hex())
 		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new or address", args[0])}
+		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address or approve-permit2", args[0])}
 	}
 }
 

@@ -385,7 +385,7 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof, principal`
+	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof, principal, authorized`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
 	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10,
@@ -434,19 +434,20 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?4 AND ` + counted + `)`},
 		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
-	symbol, decimals, unit, principal)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+	symbol, decimals, unit, principal, authorized)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&s.insertSigned, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
-	symbol, decimals, unit, principal, nonce, valid_after, valid_before, payer, header, payload, x402_version, payment_id, family, scheme, expiry, proof)
-	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'signed', ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-	?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29) RETURNING id`},
+	symbol, decimals, unit, principal, authorized, nonce, valid_after, valid_before, payer, header, payload, x402_version, payment_id, family, scheme, expiry, proof)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'signed', ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+	?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) RETURNING id`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
 	tx = CASE WHEN ?2 <> '' THEN ?2 ELSE tx END,
 	payer = CASE WHEN ?3 <> '' THEN ?3 ELSE payer END,
 	reason = CASE WHEN ?4 <> '' THEN ?4 ELSE reason END,
-	updated_at = ?5
+	updated_at = ?5,
+	amount = CASE WHEN authorized > 0 AND CAST(?6 AS BIGINT) >= 0 AND CAST(?6 AS BIGINT) < amount THEN CAST(?6 AS BIGINT) ELSE amount END
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected', 'settled')`},
 		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
 		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
@@ -706,9 +707,13 @@ func (l *Ledger) reserveOnce(ctx context.Context, r payments.Reservation, sign f
 	if cur == (payments.Currency{}) {
 		cur = payments.USDC
 	}
+	var authorized int64
+	if r.UpTo {
+		authorized = int64(r.Amount)
+	}
 	var id int64
 	args := []any{kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal}
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal, authorized}
 	insert := l.ws.insert
 	if l.pg && sign != nil {
 		// PostgreSQL: sign first and insert the row signed, one statement
@@ -953,13 +958,19 @@ func (l *Ledger) syncLog() error {
 	return nil
 }
 
-// Settle implements payments.Ledger.
+// Settle implements payments.Ledger. For an upto payment (reserved with
+// Reservation.UpTo) whose receipt settled less than the maximum, the amount
+// becomes the receipt's, and every budget gets the rest back at once.
 func (l *Ledger) Settle(ctx context.Context, id string, rc payments.Receipt) error {
 	reason := ""
 	if rc.State == "pending" {
 		reason = "the seller reported settlement pending"
 	}
-	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli())
+	amount := int64(-1)
+	if rc.Maximum != 0 && rc.Amount <= rc.Maximum {
+		amount = int64(rc.Amount)
+	}
+	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli(), amount)
 }
 
 // Reject implements payments.Ledger. The payment stays counted; a

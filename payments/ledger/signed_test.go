@@ -106,3 +106,31 @@ func TestReserveSignedPrincipal(t *testing.T) {
 		})
 	}
 }
+
+// TestReserveSignedUpTo: an upto payment reserved and signed in one step
+// keeps its maximum (PostgreSQL inserts it signed, in one statement of its
+// own), so a settlement for less gives the rest back, as for one reserved
+// then signed.
+func TestReserveSignedUpTo(t *testing.T) {
+	for _, name := range implNames {
+		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, payments.Budget{Total: 1_000_000}, func() time.Time { return t0 })
+			ctx := context.Background()
+			r := uptoRes("llm", 10_000)
+			id, err := l.(payments.SigningLedger).ReserveSigned(ctx, r, func() (payments.Signed, error) { return signed(t0.Add(time.Minute)), nil })
+			must(t, err)
+			must(t, l.Settle(ctx, id, payments.Receipt{Amount: 1_858, Maximum: 10_000, State: "settled"}))
+			if s := spentOn(t, l, r); s.Total != 1_858 || s.Tool != 1_858 {
+				t.Fatalf("after settling 1858 of 10000: %+v", s)
+			}
+			if loc == "" {
+				return
+			}
+			row, err := l.(*ledger.Ledger).Get(ctx, id)
+			if err != nil || row.Authorized != 10_000 || row.Amount != 1_858 {
+				t.Fatalf("row %+v (%v)", row, err)
+			}
+			checkSums(t, be, loc)
+		})
+	}
+}

@@ -44,6 +44,10 @@ const (
 // SchemeExact is the exact scheme: a payment of exactly the amount asked.
 const SchemeExact = "exact"
 
+// SchemeUpto is the upto scheme: the payer signs a maximum, and the seller
+// settles what the request used, from nothing up to it.
+const SchemeUpto = "upto"
+
 // Extension keys x402-mcp understands.
 const (
 	ExtPaymentIdentifier = "payment-identifier"
@@ -250,6 +254,11 @@ type SettlementResponse struct {
 // ReasonSettlementPending is the reason a seller gives when the transaction was
 // broadcast but its receipt is not known yet. x402-mcp treats it as paid.
 const ReasonSettlementPending = "settlement_pending"
+
+// ReasonPermit2AllowanceRequired is the error of a 412 Precondition Failed
+// (or of a 402) whose seller's facilitator refused a Permit2 payment: the
+// payer has not approved Permit2 to spend the token.
+const ReasonPermit2AllowanceRequired = "permit2_allowance_required"
 
 // ParseSettlement reads the receipt header of a response, v2 or v1. It returns
 // nil and no error when the response carries none.

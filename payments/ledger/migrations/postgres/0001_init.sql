@@ -1,5 +1,6 @@
 -- PostgreSQL 0001: the whole ledger schema as SQLite's migrations 0001 to
--- 0005 leave it, plus each row's principal (SQLite gets it in its 0006),
+-- 0007 leave it (each row's principal and its running sums: 0006; an upto
+-- payment's maximum, and its amount only lowered, to what settled: 0007),
 -- with the same rules enforced by the database: CHECK constraints and
 -- triggers refuse a deletion, a change of what a row counts against, and
 -- any change of state the state machine does not allow; the running sums
@@ -41,7 +42,10 @@ CREATE TABLE payments (
 	expiry        BIGINT  CHECK (expiry IS NULL OR expiry >= 0),
 	proof         TEXT    NOT NULL DEFAULT '',
 	-- Who made the call (the HTTP transport's principal); '' for none.
-	principal     TEXT    NOT NULL DEFAULT '' CHECK (strpos(principal, '/') = 0)
+	principal     TEXT    NOT NULL DEFAULT '' CHECK (strpos(principal, '/') = 0),
+	-- The maximum an upto payment signed (0 for a payment of exactly its
+	-- amount): its amount starts there, and is lowered to what settled.
+	authorized    BIGINT  NOT NULL DEFAULT 0 CHECK (authorized >= 0)
 );
 
 -- At most one payment per tool call.
@@ -95,13 +99,19 @@ CREATE TRIGGER payments_no_truncate BEFORE TRUNCATE ON payments FOR EACH STATEME
 -- What a row counts against never changes, and its state moves only as
 -- the state machine allows (SQLite: payments_immutable,
 -- payments_transition, payments_kind_immutable, payments_asset_immutable,
--- payments_principal_immutable).
+-- payments_principal_immutable). The one change of an amount: an upto
+-- payment's (authorized > 0) is lowered, never raised, as it settles or
+-- once settled (SQLite's 0007); its maximum, authorized, never changes.
 CREATE FUNCTION payments_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	IF NEW.amount IS DISTINCT FROM OLD.amount OR NEW.tool IS DISTINCT FROM OLD.tool OR NEW.host IS DISTINCT FROM OLD.host
+	IF NEW.tool IS DISTINCT FROM OLD.tool OR NEW.host IS DISTINCT FROM OLD.host
 		OR NEW.session IS DISTINCT FROM OLD.session OR NEW.network IS DISTINCT FROM OLD.network
-		OR NEW.created_at IS DISTINCT FROM OLD.created_at OR NEW.id IS DISTINCT FROM OLD.id THEN
-		RAISE EXCEPTION 'ledger: amount, tool, host, session, network and created_at never change' USING ERRCODE = 'restrict_violation';
+		OR NEW.created_at IS DISTINCT FROM OLD.created_at OR NEW.id IS DISTINCT FROM OLD.id
+		OR NEW.authorized IS DISTINCT FROM OLD.authorized
+		OR (NEW.amount IS DISTINCT FROM OLD.amount AND NOT (OLD.authorized > 0 AND NEW.amount < OLD.amount AND NEW.state = 'settled'
+			AND OLD.state IN ('signed', 'unknown', 'rejected', 'settled'))) THEN
+		RAISE EXCEPTION 'ledger: amount, tool, host, session, network and created_at never change (an upto payment''s amount is only lowered, to what settled)'
+			USING ERRCODE = 'restrict_violation';
 	END IF;
 	IF NEW.kind IS DISTINCT FROM OLD.kind OR NEW.note IS DISTINCT FROM OLD.note THEN
 		RAISE EXCEPTION 'ledger: kind and note never change' USING ERRCODE = 'restrict_violation';
@@ -124,74 +134,105 @@ BEGIN
 END $$;
 CREATE TRIGGER payments_guard BEFORE UPDATE ON payments FOR EACH ROW EXECUTE FUNCTION payments_guard();
 
--- spend_add adds a row's amount (sign 1) or takes it away (sign -1) in
--- every scope it counts in, in one fixed order of scopes, so that two
--- transactions never lock the same sums in opposite orders: the insert in
--- one statement (its rows in that order), the decrement sum by sum.
-CREATE FUNCTION spend_add(p payments, counts BOOLEAN, settled BOOLEAN, sign INTEGER) RETURNS void LANGUAGE plpgsql AS $$
+-- spend_add adds counted (and counted_n payments) to every running sum of
+-- the scopes p counts in, and settled (settled_n) to its settled sums; a
+-- negative amount or count takes away. It visits the sums in one fixed
+-- order of scopes, so that two transactions never lock the same sums in
+-- opposite orders: when nothing is taken away (a reservation, a
+-- settlement), in one statement, its rows in that order; else sum by sum,
+-- in the same order (an insert of a negative amount would fail its CHECK
+-- before finding the row, and a join would lock the rows in whatever
+-- order its plan reads them).
+CREATE FUNCTION spend_add(p payments, counted BIGINT, counted_n INTEGER, settled BIGINT, settled_n INTEGER) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-	hour TEXT := lpad((p.created_at / 3600000)::text, 10, '0');
-	s    TEXT[] := ARRAY[]::TEXT[];
-	k    TEXT[] := ARRAY[]::TEXT[];
+	hour  TEXT := lpad((p.created_at / 3600000)::text, 10, '0');
+	cnt   BOOLEAN := counted <> 0 OR counted_n <> 0;
+	sett  BOOLEAN := settled <> 0 OR settled_n <> 0;
+	s     TEXT[] := ARRAY[]::TEXT[];
+	k     TEXT[] := ARRAY[]::TEXT[];
+	a     BIGINT[] := ARRAY[]::BIGINT[];
+	c     INTEGER[] := ARRAY[]::INTEGER[];
 BEGIN
-	IF counts THEN
+	IF cnt THEN
 		s := ARRAY['total', 'tool', 'host', 'session', 'network', 'hour'];
 		k := ARRAY['', p.tool, p.host, p.session, p.network, hour];
+		a := array_fill(counted, ARRAY[6]);
+		c := array_fill(counted_n, ARRAY[6]);
 		IF p.kind = 'tip' THEN
 			s := s || 'tip_hour'::TEXT;
 			k := k || hour;
+			a := a || counted;
+			c := c || counted_n;
 		END IF;
 	END IF;
-	IF settled THEN
+	IF sett THEN
 		s := s || 'settled'::TEXT;
 		k := k || ''::TEXT;
+		a := a || settled;
+		c := c || settled_n;
 	END IF;
 	IF p.principal <> '' THEN
-		IF counts THEN
+		IF cnt THEN
 			s := s || ARRAY['principal', 'principal_tool', 'principal_hour'];
 			k := k || ARRAY[p.principal, p.principal || '/' || p.tool, p.principal || '/' || hour];
+			a := a || array_fill(counted, ARRAY[3]);
+			c := c || array_fill(counted_n, ARRAY[3]);
 		END IF;
-		IF settled THEN
+		IF sett THEN
 			s := s || 'principal_settled'::TEXT;
 			k := k || p.principal;
+			a := a || settled;
+			c := c || settled_n;
 		END IF;
 	END IF;
-	IF sign > 0 THEN
+	IF counted >= 0 AND counted_n >= 0 AND settled >= 0 AND settled_n >= 0 THEN
 		INSERT INTO spend (scope, unit, key, amount, n)
-			SELECT x.scope, p.unit, x.key, p.amount, 1 FROM unnest(s, k) WITH ORDINALITY AS x(scope, key, i) ORDER BY x.i
-		ON CONFLICT (scope, unit, key) DO UPDATE SET amount = spend.amount + EXCLUDED.amount, n = spend.n + 1;
+			SELECT x.scope, p.unit, x.key, x.amount, x.n FROM unnest(s, k, a, c) WITH ORDINALITY AS x(scope, key, amount, n, i) ORDER BY x.i
+		ON CONFLICT (scope, unit, key) DO UPDATE SET amount = spend.amount + EXCLUDED.amount, n = spend.n + EXCLUDED.n;
 	ELSE
-		-- One statement per sum, in the order above (a join would lock
-		-- them in whatever order its plan reads them).
 		FOR i IN 1 .. coalesce(array_length(s, 1), 0) LOOP
-			UPDATE spend SET amount = amount - p.amount, n = n - 1 WHERE scope = s[i] AND unit = p.unit AND key = k[i];
+			IF a[i] >= 0 AND c[i] >= 0 THEN
+				INSERT INTO spend (scope, unit, key, amount, n) VALUES (s[i], p.unit, k[i], a[i], c[i])
+				ON CONFLICT (scope, unit, key) DO UPDATE SET amount = spend.amount + EXCLUDED.amount, n = spend.n + EXCLUDED.n;
+			ELSE
+				UPDATE spend SET amount = amount + a[i], n = n + c[i] WHERE scope = s[i] AND unit = p.unit AND key = k[i];
+			END IF;
 		END LOOP;
 	END IF;
 END $$;
 
+-- payments_count keeps the running sums exact in the statement that
+-- inserts a row, changes its state, or lowers an upto payment's amount:
+-- what the row counted before (nothing, for an insert) is taken away and
+-- what it counts now is added, per group of sums (counting, settled). A
+-- row's keys (tool, host, session, network, hour, kind, unit, principal)
+-- never change (payments_guard).
 CREATE FUNCTION payments_count() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
 	counting CONSTANT TEXT[] := ARRAY['reserved', 'signed', 'settled', 'unknown', 'rejected'];
 	was_counted BOOLEAN := false;
 	was_settled BOOLEAN := false;
+	old_amount  BIGINT := 0;
 	is_counted  BOOLEAN := NEW.state = ANY (counting);
 	is_settled  BOOLEAN := NEW.state = 'settled';
 BEGIN
 	IF TG_OP = 'UPDATE' THEN
 		was_counted := OLD.state = ANY (counting);
 		was_settled := OLD.state = 'settled';
+		old_amount := OLD.amount;
 	END IF;
-	IF was_counted AND NOT is_counted OR was_settled AND NOT is_settled THEN
-		PERFORM spend_add(OLD, was_counted AND NOT is_counted, was_settled AND NOT is_settled, -1);
-	END IF;
-	IF is_counted AND NOT was_counted OR is_settled AND NOT was_settled THEN
-		PERFORM spend_add(NEW, is_counted AND NOT was_counted, is_settled AND NOT was_settled, 1);
+	IF was_counted IS DISTINCT FROM is_counted OR was_settled IS DISTINCT FROM is_settled OR old_amount <> NEW.amount THEN
+		PERFORM spend_add(NEW,
+			CASE WHEN is_counted THEN NEW.amount ELSE 0 END - CASE WHEN was_counted THEN old_amount ELSE 0 END,
+			is_counted::INTEGER - was_counted::INTEGER,
+			CASE WHEN is_settled THEN NEW.amount ELSE 0 END - CASE WHEN was_settled THEN old_amount ELSE 0 END,
+			is_settled::INTEGER - was_settled::INTEGER);
 	END IF;
 	RETURN NULL;
 END $$;
 CREATE TRIGGER payments_count_insert AFTER INSERT ON payments FOR EACH ROW EXECUTE FUNCTION payments_count();
-CREATE TRIGGER payments_count_update AFTER UPDATE OF state ON payments FOR EACH ROW
-	WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION payments_count();
+CREATE TRIGGER payments_count_update AFTER UPDATE OF state, amount ON payments FOR EACH ROW
+	WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.amount IS DISTINCT FROM NEW.amount) EXECUTE FUNCTION payments_count();
 
 -- flushes: one row per open ledger (a process), written by the
 -- transaction that waits for the server's disk after a payment's signed
