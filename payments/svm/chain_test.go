@@ -1,0 +1,220 @@
+package svm
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/x402-mcp/x402-mcp/internal/solanatest"
+	"github.com/x402-mcp/x402-mcp/payments"
+)
+
+// These tests run against a real Solana (Surfnet, offline) and the
+// reference x402 facilitator for Solana (@x402/svm 2.27.0), started by
+// internal/solanatest from test/solana (npm ci there first). Balances are
+// read from the chain.
+
+// shape writes one payment option as a seller would, in x402 v1 or v2.
+type shape struct {
+	version int
+	network string
+}
+
+var (
+	v1Devnet = shape{1, "solana-devnet"}
+	v2Devnet = shape{2, string(Devnet)}
+)
+
+// option is one payment option in the seller's terms.
+type option struct {
+	amount uint64
+	payTo  string
+	asset  string
+	extra  map[string]any
+}
+
+// requirements is the option in shape's wire form.
+func (s shape) requirements(o option) map[string]any {
+	r := map[string]any{"scheme": "exact", "network": s.network, "asset": o.asset, "payTo": o.payTo, "maxTimeoutSeconds": 60, "extra": o.extra}
+	if s.version == 1 {
+		r["maxAmountRequired"] = payments.Amount(o.amount).Atomic()
+		r["resource"], r["description"], r["mimeType"] = "https://seller.example/paid", "a paid thing", "application/json"
+	} else {
+		r["amount"] = payments.Amount(o.amount).Atomic()
+	}
+	return r
+}
+
+// paymentPayload wraps the scheme payload as shape's PaymentPayload.
+func (s shape) paymentPayload(req map[string]any, payload json.RawMessage) map[string]any {
+	if s.version == 1 {
+		return map[string]any{"x402Version": 1, "scheme": "exact", "network": s.network, "payload": payload}
+	}
+	return map[string]any{"x402Version": 2, "accepted": req, "payload": payload, "resource": map[string]any{"url": "https://seller.example/paid"}}
+}
+
+// requirement reads the wire option back as the adapter will.
+func (s shape) requirement(t *testing.T, req map[string]any) Requirement {
+	t.Helper()
+	field := "amount"
+	if s.version == 1 {
+		field = "maxAmountRequired"
+	}
+	amt, err := payments.ParseAtomic(req[field].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := json.Marshal(req["extra"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Requirement{Scheme: "exact", Network: s.network, Amount: amt, PayTo: req["payTo"].(string), Asset: req["asset"].(string), MaxTimeoutSeconds: 60, Extra: extra}
+}
+
+// world is one test's parties on the chain.
+type world struct {
+	env    *solanatest.Env
+	client *Client
+	payer  *Key
+	payee  *Key
+}
+
+func newWorld(t *testing.T, env *solanatest.Env, mint string, funds uint64) *world {
+	t.Helper()
+	payer, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payee, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if funds > 0 {
+		env.Fund(t, payer.Address().String(), 0, mint, funds)
+	}
+	// The payee's token account must exist: the payment does not create it.
+	env.Fund(t, payee.Address().String(), 0, mint, 0)
+	return &world{env: env, client: &Client{RPC: map[Network]*RPC{Devnet: NewRPC(env.RPCURL, nil)}}, payer: payer, payee: payee}
+}
+
+var wantDevnet = Want{Networks: []Network{Devnet}}
+
+// pay judges and signs the option in shape, and returns what the seller
+// gets: the requirements and the payment payload, and the proof.
+func (w *world) pay(t *testing.T, s shape, o option, want Want) (map[string]any, map[string]any, *Proof) {
+	t.Helper()
+	req := s.requirements(o)
+	terms, ref := Judge(s.requirement(t, req), want)
+	if ref != nil {
+		t.Fatalf("Judge refused: %v", ref)
+	}
+	payload, proof, err := w.client.Sign(t.Context(), terms, w.payer)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	return req, s.paymentPayload(req, payload), proof
+}
+
+// TestPayOnChain signs with this package and has the reference facilitator
+// verify and settle, over v1 and v2 option shapes and a Token and a
+// Token-2022 mint; exact balances are read from the chain, and Prove finds
+// the landed transaction with the facilitator's id.
+func TestPayOnChain(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{})
+	for _, tc := range []struct {
+		name  string
+		shape shape
+		mint  func() string
+	}{
+		{"v1 USDC", v1Devnet, func() string { return env.USDCMint }},
+		{"v2 USDC", v2Devnet, func() string { return env.USDCMint }},
+		{"v2 Token-2022", v2Devnet, func() string { return env.Token2022Mint }},
+		{"v1 Token-2022", v1Devnet, func() string { return env.Token2022Mint }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mint := tc.mint()
+			w := newWorld(t, env, mint, 5_000)
+			want := wantDevnet
+			if mint != env.USDCMint {
+				want.Assets = map[string]payments.Currency{mint: {Symbol: "TK22", Decimals: 6, Budget: "solana/" + mint}}
+			}
+			o := option{amount: 1_234, payTo: w.payee.Address().String(), asset: mint, extra: map[string]any{"feePayer": env.FeePayer}}
+			req, pp, proof := w.pay(t, tc.shape, o, want)
+			if v := env.Verify(t, tc.shape.version, pp, req); !v.IsValid {
+				t.Fatalf("verify: %+v", v)
+			}
+			s := env.Settle(t, tc.shape.version, pp, req)
+			if !s.Success || s.Transaction == "" {
+				t.Fatalf("settle: %+v", s)
+			}
+			if s.Payer != w.payer.Address().String() {
+				t.Errorf("settle payer = %s, want %s", s.Payer, w.payer.Address())
+			}
+			if got := env.Balance(t, w.payer.Address().String(), mint); got != 5_000-1_234 {
+				t.Errorf("payer holds %d, want %d", got, 5_000-1_234)
+			}
+			if got := env.Balance(t, w.payee.Address().String(), mint); got != 1_234 {
+				t.Errorf("payee holds %d, want 1234", got)
+			}
+			f, err := w.client.Prove(t.Context(), *proof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.State != Settled || f.Tx != s.Transaction {
+				t.Errorf("Prove = %+v, want settled with the facilitator's id %s", f, s.Transaction)
+			}
+		})
+	}
+}
+
+// TestSignRefusesUnderfunded: a payer with less than the price is refused
+// before signing, with the amounts named; the reference facilitator would
+// have answered only a bare simulation failure.
+func TestSignRefusesUnderfunded(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{})
+	w := newWorld(t, env, env.USDCMint, 500)
+	o := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.USDCMint, extra: map[string]any{"feePayer": env.FeePayer}}
+	req := v2Devnet.requirements(o)
+	terms, ref := Judge(v2Devnet.requirement(t, req), wantDevnet)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	_, _, err := w.client.Sign(t.Context(), terms, w.payer)
+	r, ok := err.(*Refusal)
+	if !ok || r.Code != CodeInsufficientFunds {
+		t.Fatalf("Sign = %v, want an insufficient_funds refusal", err)
+	}
+	if want := "the wallet holds 0.0005 USDC on Solana devnet; this costs 0.001"; r.Message != want {
+		t.Errorf("message = %q, want %q", r.Message, want)
+	}
+
+	// What the facilitator says of the same payment signed regardless.
+	mint, err := w.client.Mint(t.Context(), Devnet, terms.Asset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	life := freshBlockhash(t, w.client)
+	payload, _, err := w.client.assemble(t.Context(), terms, w.payer, mint, life, "underfunded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := env.Verify(t, 2, v2Devnet.paymentPayload(req, payload), req)
+	if v.IsValid || !strings.Contains(v.InvalidReason, "simulation_failed") {
+		t.Errorf("facilitator on the underfunded payment: %+v, want a simulation failure", v)
+	}
+}
+
+func freshBlockhash(t *testing.T, c *Client) lifetime {
+	t.Helper()
+	h, lv, err := c.RPC[Devnet].latestBlockhash(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lifetime{solana.MustHashFromBase58(h), lv}
+}
+
+var _ = time.Second
+var _ = context.Background
