@@ -45,8 +45,9 @@ type Client struct {
 	// from 0 (then DefaultComputeUnitPrice) to MaxComputeUnitPrice.
 	ComputeUnitPrice uint64
 
-	mu    sync.Mutex
-	mints map[string]Mint
+	mu     sync.Mutex
+	mints  map[string]Mint
+	payees map[string]bool
 }
 
 // Mint is what the chain says of a mint: its token program (Token or
@@ -184,6 +185,9 @@ func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage,
 	if held < uint64(t.Amount) {
 		return nil, nil, refuse(CodeInsufficientFunds, "the wallet holds %s on %s; this costs %s", t.Currency.Format(payments.Amount(held)), t.Network.Name(), t.Currency.Decimal(t.Amount))
 	}
+	if err := c.payeeAccount(ctx, r, t, mint); err != nil {
+		return nil, nil, err
+	}
 	life, err := c.blockhash(ctx, r, t)
 	if err != nil {
 		return nil, nil, err
@@ -197,6 +201,38 @@ func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage,
 		memoText = hex.EncodeToString(nonce)
 	}
 	return c.assemble(ctx, t, s, mint, life, memoText)
+}
+
+// payeeAccount checks that payTo's associated token account exists: the
+// payment does not create it, and a transfer into a missing account fails
+// in the facilitator's simulation with no reason given. An account seen
+// once is remembered.
+func (c *Client) payeeAccount(ctx context.Context, r *RPC, t *Terms, mint Mint) error {
+	dest, _, err := solana.FindAssociatedTokenAddressWithProgram(t.PayTo, t.Asset, mint.Program)
+	if err != nil {
+		return fmt.Errorf("derive the payee's token account: %w", err)
+	}
+	key := string(t.Network) + "/" + dest.String()
+	c.mu.Lock()
+	seen := c.payees[key]
+	c.mu.Unlock()
+	if seen {
+		return nil
+	}
+	_, _, exists, err := r.accountInfo(ctx, dest.String())
+	if err != nil {
+		return fmt.Errorf("read the payee's token account on %s: %w", t.Network.Name(), err)
+	}
+	if !exists {
+		return refuse(CodePayeeAccountMissing, "the payee %s has no token account for %s on %s (%s would be it): the payment could not land; the seller must create it", t.PayTo, t.Asset, t.Network.Name(), dest)
+	}
+	c.mu.Lock()
+	if c.payees == nil {
+		c.payees = map[string]bool{}
+	}
+	c.payees[key] = true
+	c.mu.Unlock()
+	return nil
 }
 
 // lifetime is the blockhash a transaction is built on.
@@ -273,17 +309,23 @@ func newPlan(t *Terms, payer solana.PublicKey, mint Mint, life lifetime, memoTex
 	}, nil
 }
 
-// transaction encodes p as an unsigned v0 transaction. It refuses a layout
-// whose fee payer appears in an instruction's accounts.
-func (p plan) transaction() (*solana.Transaction, error) {
+// instructions are p's instructions, in the order the scheme requires.
+func (p plan) instructions() []solana.Instruction {
 	transfer := token.NewTransferCheckedInstruction(p.Amount, p.Decimals, p.Source, p.Mint, p.Destination, p.Payer, nil).Build()
 	transfer.SetProgramID(p.Program)
-	ixs := []solana.Instruction{
+	return []solana.Instruction{
 		computebudget.NewSetComputeUnitLimitInstruction(p.UnitLimit).Build(),
 		computebudget.NewSetComputeUnitPriceInstruction(p.UnitPrice).Build(),
 		transfer,
 		memo.NewMemoInstruction([]byte(p.Memo)).Build(),
 	}
+}
+
+// transaction encodes p as an unsigned v0 transaction. It refuses a layout
+// whose fee payer appears in an instruction's accounts: the facilitator's
+// key must only pay the fee.
+func (p plan) transaction() (*solana.Transaction, error) {
+	ixs := p.instructions()
 	for _, ix := range ixs {
 		for _, a := range ix.Accounts() {
 			if a.PublicKey == p.FeePayer {
@@ -291,7 +333,17 @@ func (p plan) transaction() (*solana.Transaction, error) {
 			}
 		}
 	}
-	return solana.NewTransaction(ixs, p.Blockhash, solana.TransactionPayer(p.FeePayer), solana.TransactionMessageVersion(solana.MessageVersionV0))
+	return encodePlan(ixs, p)
+}
+
+// encodePlan encodes ixs as a v0 transaction with p's fee payer and
+// blockhash.
+func encodePlan(ixs []solana.Instruction, p plan) (*solana.Transaction, error) {
+	tx, err := solana.NewTransaction(ixs, p.Blockhash, solana.TransactionPayer(p.FeePayer), solana.TransactionMessageVersion(solana.MessageVersionV0))
+	if err != nil {
+		return nil, fmt.Errorf("build the transaction: %w", err)
+	}
+	return tx, nil
 }
 
 // assemble builds and signs the payment with a known mint and blockhash: no

@@ -1,11 +1,10 @@
 package svm
 
 import (
-	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/x402-mcp/x402-mcp/internal/solanatest"
@@ -216,5 +215,176 @@ func freshBlockhash(t *testing.T, c *Client) lifetime {
 	return lifetime{solana.MustHashFromBase58(h), lv}
 }
 
-var _ = time.Second
-var _ = context.Background
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// signed builds the payment of o with its plan changed by mutate, signs it
+// as the payer and returns the payment payload in shape s. It is how a
+// test writes the transactions this package never builds.
+func (w *world) signed(t *testing.T, s shape, o option, want Want, mutate func(*plan)) (map[string]any, map[string]any) {
+	t.Helper()
+	req := s.requirements(o)
+	terms, ref := Judge(s.requirement(t, req), want)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	mint, err := w.client.Mint(t.Context(), terms.Network, terms.Asset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	life := freshBlockhash(t, w.client)
+	memoText := terms.Memo
+	if memoText == "" {
+		memoText = "0123456789abcdef0123456789abcdef"
+	}
+	p, err := newPlan(terms, w.payer.Address(), mint, life, memoText, DefaultComputeUnitPrice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate(&p)
+	tx, err := encodePlan(p.instructions(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _, err := signPlan(t.Context(), tx, p, terms, w.payer, life)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, s.paymentPayload(req, payload)
+}
+
+// TestFacilitatorRefusals: each way a payment can be wrong that the
+// reference facilitator refuses, shown on the real facilitator, and this
+// package's own transaction for the same option accepted. Sign never
+// writes these: it takes the payee's token account, the option's mint and
+// exact amount, extra.memo and a price under the cap by construction.
+func TestFacilitatorRefusals(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{})
+	for _, tc := range []struct {
+		name   string
+		memo   string
+		mutate func(p *plan, w *world)
+		reason string
+	}{
+		{"the payee's wallet instead of its token account", "", func(p *plan, w *world) { p.Destination = w.payee.Address() }, "invalid_exact_svm_payload_recipient_mismatch"},
+		{"another mint", "", func(p *plan, w *world) {
+			p.Mint = solana.MustPublicKeyFromBase58(env.Token2022Mint)
+			p.Program = solana.Token2022ProgramID
+		}, "invalid_exact_svm_payload_mint_mismatch"},
+		{"one unit less", "", func(p *plan, _ *world) { p.Amount-- }, "invalid_exact_svm_payload_amount_mismatch"},
+		{"one unit more", "", func(p *plan, _ *world) { p.Amount++ }, "invalid_exact_svm_payload_amount_mismatch"},
+		{"a memo other than extra.memo", "order-42", func(p *plan, _ *world) { p.Memo = "order-43" }, "invalid_exact_svm_payload_memo_mismatch"},
+		{"a compute price above the cap", "", func(p *plan, _ *world) { p.UnitPrice = MaxComputeUnitPrice + 1 }, "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, env, env.USDCMint, 10_000)
+			extra := map[string]any{"feePayer": env.FeePayer}
+			if tc.memo != "" {
+				extra["memo"] = tc.memo
+			}
+			o := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.USDCMint, extra: extra}
+			req, pp := w.signed(t, v2Devnet, o, wantDevnet, func(p *plan) { tc.mutate(p, w) })
+			if v := env.Verify(t, 2, pp, req); v.IsValid || v.InvalidReason != tc.reason {
+				t.Errorf("verify = %+v, want refused with %s", v, tc.reason)
+			}
+			if s := env.Settle(t, 2, pp, req); s.Success || s.ErrorReason != tc.reason {
+				t.Errorf("settle = %+v, want refused with %s", s, tc.reason)
+			}
+			_, good, _ := w.pay(t, v2Devnet, o, wantDevnet)
+			if v := env.Verify(t, 2, good, req); !v.IsValid {
+				t.Errorf("this package's transaction for the same option: %+v", v)
+			}
+			if got := env.Balance(t, w.payee.Address().String(), env.USDCMint); got != 0 {
+				t.Errorf("payee holds %d after refusals and a verify, want 0", got)
+			}
+		})
+	}
+}
+
+// TestFacilitatorRefusesFeePayerTransfer: a transfer whose authority is the
+// facilitator's fee payer is refused by the facilitator, and this package
+// refuses to build any transaction in which the fee payer is an account of
+// an instruction.
+func TestFacilitatorRefusesFeePayerTransfer(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{})
+	w := newWorld(t, env, env.USDCMint, 10_000)
+	fp := solana.MustPublicKeyFromBase58(env.FeePayer)
+	env.Fund(t, env.FeePayer, 0, env.USDCMint, 10_000)
+	o := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.USDCMint, extra: map[string]any{"feePayer": env.FeePayer}}
+	req := v2Devnet.requirements(o)
+	terms, ref := Judge(v2Devnet.requirement(t, req), wantDevnet)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	mint, err := w.client.Mint(t.Context(), Devnet, terms.Asset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPlan(terms, fp, mint, freshBlockhash(t, w.client), "fee-payer-pays", DefaultComputeUnitPrice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.transaction(); err == nil || !strings.Contains(err.Error(), "fee payer") {
+		t.Fatalf("transaction() with the fee payer as the authority = %v, want a refusal naming the fee payer", err)
+	}
+	tx, err := encodePlan(p.instructions(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Signatures = make([]solana.Signature, tx.Message.Header.NumRequiredSignatures)
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]string{"transaction": base64Std(raw)})
+	pp := v2Devnet.paymentPayload(req, payload)
+	if v := env.Verify(t, 2, pp, req); v.IsValid || v.InvalidReason != "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds" {
+		t.Errorf("verify = %+v, want fee_payer_transferring_funds", v)
+	}
+	if got := env.Balance(t, env.FeePayer, env.USDCMint); got != 10_000 {
+		t.Errorf("fee payer holds %d, want 10000", got)
+	}
+
+	// The seller naming the payer itself as the fee payer is refused too.
+	o.extra = map[string]any{"feePayer": w.payer.Address().String()}
+	terms, ref = Judge(v2Devnet.requirement(t, v2Devnet.requirements(o)), wantDevnet)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	if _, _, err := w.client.Sign(t.Context(), terms, w.payer); err == nil || !strings.Contains(err.Error(), "fee payer") {
+		t.Errorf("Sign with the payer as fee payer = %v, want a refusal", err)
+	}
+}
+
+// TestResendAfterLostAnswer: the same signed transaction sent again (the
+// seller's answer was lost) is refused as a duplicate and moves nothing
+// more; a newly signed one for the same option pays a second time, which
+// is why the client resends, never re-signs.
+func TestResendAfterLostAnswer(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{})
+	w := newWorld(t, env, env.USDCMint, 10_000)
+	o := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.USDCMint, extra: map[string]any{"feePayer": env.FeePayer}}
+	req, pp, proof := w.pay(t, v2Devnet, o, wantDevnet)
+	first := env.Settle(t, 2, pp, req)
+	if !first.Success {
+		t.Fatalf("settle: %+v", first)
+	}
+	again := env.Settle(t, 2, pp, req)
+	if again.Success || again.ErrorReason != "duplicate_settlement" {
+		t.Errorf("the same transaction again: %+v, want duplicate_settlement", again)
+	}
+	if got := env.Balance(t, w.payee.Address().String(), env.USDCMint); got != 1_000 {
+		t.Errorf("after a resend the payee holds %d, want 1000", got)
+	}
+	f, err := w.client.Prove(t.Context(), *proof)
+	if err != nil || f.State != Settled || f.Tx != first.Transaction {
+		t.Errorf("Prove = %+v, %v; want settled as %s", f, err, first.Transaction)
+	}
+
+	_, pp2, _ := w.pay(t, v2Devnet, o, wantDevnet)
+	if s := env.Settle(t, 2, pp2, req); !s.Success {
+		t.Fatalf("a newly signed payment: %+v", s)
+	}
+	if got := env.Balance(t, w.payee.Address().String(), env.USDCMint); got != 2_000 {
+		t.Errorf("after re-signing the payee holds %d, want 2000: a new signature pays again", got)
+	}
+}

@@ -28,6 +28,9 @@ const (
 	// CodeBlockhashExpired: the seller's extra.recentBlockhash is no longer
 	// valid, so a transaction built on it could never land.
 	CodeBlockhashExpired payments.Code = "blockhash_expired"
+	// CodePayeeAccountMissing: payTo has no token account for the mint, so
+	// the transfer could not land.
+	CodePayeeAccountMissing payments.Code = "payee_account_missing"
 )
 
 // Requirement is one payment option of a 402 as the adapter read it from
