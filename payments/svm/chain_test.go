@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/x402-mcp/x402-mcp/internal/solanatest"
@@ -386,5 +387,76 @@ func TestResendAfterLostAnswer(t *testing.T) {
 	}
 	if got := env.Balance(t, w.payee.Address().String(), env.USDCMint); got != 2_000 {
 		t.Errorf("after re-signing the payee holds %d, want 2000: a new signature pays again", got)
+	}
+}
+
+// TestExpiredBlockhash, on a chain with 20 ms slots: a signed payment that
+// never reached the facilitator is Open while its blockhash may still land
+// it, and Expired once the chain's finalized block height has passed its
+// last valid block height; the facilitator then refuses it and no token
+// moves; and a seller's expired extra.recentBlockhash is refused before
+// signing.
+func TestExpiredBlockhash(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{SlotMs: 20})
+	w := newWorld(t, env, env.USDCMint, 10_000)
+	o := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.USDCMint, extra: map[string]any{"feePayer": env.FeePayer}}
+	req, pp, proof := w.pay(t, v2Devnet, o, wantDevnet)
+	sreq, spp, settledProof := w.pay(t, v2Devnet, o, wantDevnet)
+	settled := env.Settle(t, 2, spp, sreq)
+	if !settled.Success {
+		t.Fatalf("settle: %+v", settled)
+	}
+	f, err := w.client.Prove(t.Context(), *proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != Open || f.Unusable() {
+		t.Fatalf("Prove right after signing = %+v, want open", f)
+	}
+	waitHeight(t, w.client, proof.LastValidBlockHeight)
+	f, err = w.client.Prove(t.Context(), *proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != Expired || !f.Unusable() || f.BlockHeight <= proof.LastValidBlockHeight {
+		t.Fatalf("Prove after the last valid block height = %+v, want expired (last valid %d)", f, proof.LastValidBlockHeight)
+	}
+	if f, err := w.client.Prove(t.Context(), *settledProof); err != nil || f.State != Settled || f.Tx != settled.Transaction {
+		t.Errorf("Prove of the settled payment after its blockhash expired = %+v, %v; want settled as %s", f, err, settled.Transaction)
+	}
+	if s := env.Settle(t, 2, pp, req); s.Success || s.ErrorReason != "invalid_exact_svm_transaction_simulation_failed" {
+		t.Errorf("settling the expired transaction = %+v, want the facilitator's bare simulation failure", s)
+	}
+	if got := env.Balance(t, w.payer.Address().String(), env.USDCMint); got != 10_000-1_000 {
+		t.Errorf("payer holds %d after one settled and one expired payment, want 9000", got)
+	}
+
+	o.extra = map[string]any{"feePayer": env.FeePayer, "recentBlockhash": proof.Blockhash, "lastValidBlockHeight": proof.LastValidBlockHeight}
+	terms, ref := Judge(v2Devnet.requirement(t, v2Devnet.requirements(o)), wantDevnet)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	_, _, err = w.client.Sign(t.Context(), terms, w.payer)
+	if r, ok := err.(*Refusal); !ok || r.Code != CodeBlockhashExpired {
+		t.Errorf("Sign on the seller's expired blockhash = %v, want blockhash_expired", err)
+	}
+}
+
+// waitHeight waits until the finalized block height is above h.
+func waitHeight(t *testing.T, c *Client, h uint64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := c.RPC[Devnet].finalizedBlockHeight(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got > h {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the finalized block height is %d after 60 s, want above %d", got, h)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
