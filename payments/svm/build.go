@@ -74,6 +74,11 @@ type Proof struct {
 	// height passes LastValidBlockHeight, the transaction can never land.
 	Blockhash            string `json:"blockhash"`
 	LastValidBlockHeight uint64 `json:"lastValidBlockHeight"`
+	// MinSlot is a slot the chain had reached before the payment was
+	// signed (the balance check's): it cannot have landed before it, so the
+	// search stops there, and a node whose ledger starts after it cannot
+	// prove the payment unused.
+	MinSlot uint64 `json:"minSlot"`
 	// SourceTokenAccount is the payer's associated token account, whose
 	// history the landed transaction is in.
 	SourceTokenAccount string `json:"sourceTokenAccount"`
@@ -178,7 +183,7 @@ func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage,
 	if err != nil {
 		return nil, nil, fmt.Errorf("derive the wallet's token account: %w", err)
 	}
-	held, _, err := r.tokenBalance(ctx, source.String())
+	held, slot, err := r.tokenBalance(ctx, source.String())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the wallet's balance on %s: %w", t.Network.Name(), err)
 	}
@@ -192,6 +197,7 @@ func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage,
 	if err != nil {
 		return nil, nil, err
 	}
+	life.MinSlot = slot
 	memoText := t.Memo
 	if memoText == "" {
 		nonce := make([]byte, memoNonceBytes)
@@ -239,6 +245,9 @@ func (c *Client) payeeAccount(ctx context.Context, r *RPC, t *Terms, mint Mint) 
 type lifetime struct {
 	Blockhash            solana.Hash
 	LastValidBlockHeight uint64
+	// MinSlot is a slot the chain had reached before signing: the
+	// transaction can only land after it.
+	MinSlot uint64
 }
 
 // blockhash returns the seller's blockhash when it is still valid, else the
@@ -256,7 +265,7 @@ func (c *Client) blockhash(ctx context.Context, r *RPC, t *Terms) (lifetime, err
 		if err != nil || lv == 0 {
 			return lifetime{}, fmt.Errorf("get a recent blockhash on %s: the node answered %q, last valid block height %d", t.Network.Name(), clip(h), lv)
 		}
-		return lifetime{hash, lv}, nil
+		return lifetime{Blockhash: hash, LastValidBlockHeight: lv}, nil
 	}
 	valid, err := r.blockhashValid(ctx, t.RecentBlockhash.String())
 	if err != nil {
@@ -273,7 +282,7 @@ func (c *Client) blockhash(ctx context.Context, r *RPC, t *Terms) (lifetime, err
 		}
 		lv = latest
 	}
-	return lifetime{*t.RecentBlockhash, lv}, nil
+	return lifetime{Blockhash: *t.RecentBlockhash, LastValidBlockHeight: lv}, nil
 }
 
 // plan is a payment transaction's content, before encoding.
@@ -403,7 +412,7 @@ func signPlan(ctx context.Context, tx *solana.Transaction, p plan, t *Terms, s S
 	}
 	return payload, &Proof{
 		Network: t.Network, Payer: p.Payer.String(), PayerSignature: sig.String(), Memo: p.Memo,
-		Blockhash: life.Blockhash.String(), LastValidBlockHeight: life.LastValidBlockHeight,
+		Blockhash: life.Blockhash.String(), LastValidBlockHeight: life.LastValidBlockHeight, MinSlot: life.MinSlot,
 		SourceTokenAccount: p.Source.String(), Mint: p.Mint.String(), PayTo: t.PayTo.String(),
 		Amount: t.Amount.Atomic(), Transaction: b64,
 	}, nil

@@ -21,7 +21,7 @@ func offlineTerms(t testing.TB, memo string) (*Terms, Mint, lifetime) {
 	if ref != nil {
 		t.Fatal(ref)
 	}
-	return terms, Mint{Program: solana.TokenProgramID, Decimals: 6}, lifetime{solana.MustHashFromBase58(blockhsh), 1_000}
+	return terms, Mint{Program: solana.TokenProgramID, Decimals: 6}, lifetime{Blockhash: solana.MustHashFromBase58(blockhsh), LastValidBlockHeight: 1_000}
 }
 
 // TestTransactionLayout decodes a signed payment and checks it against the

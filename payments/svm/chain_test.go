@@ -213,7 +213,7 @@ func freshBlockhash(t *testing.T, c *Client) lifetime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lifetime{solana.MustHashFromBase58(h), lv}
+	return lifetime{Blockhash: solana.MustHashFromBase58(h), LastValidBlockHeight: lv}
 }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

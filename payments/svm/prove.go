@@ -72,8 +72,9 @@ const (
 // carries the payer's signature and the memo. Found: Settled or Failed,
 // with its id. Not found: Expired when the height read first had already
 // passed the blockhash's last valid block height (every block that could
-// hold it was then finalized, and is searched), else Open. Nothing is
-// decided on the clock. An error means nothing was proven.
+// hold it was then finalized, and is searched) and the node's ledger
+// reaches back to the slot before signing (minimumLedgerSlot), else Open.
+// Nothing is decided on the clock. An error means nothing was proven.
 func (c *Client) Prove(ctx context.Context, p Proof) (Fate, error) {
 	r, err := c.rpcFor(p.Network)
 	if err != nil {
@@ -98,7 +99,16 @@ func (c *Client) Prove(ctx context.Context, p Proof) (Fate, error) {
 	if found {
 		return f, nil
 	}
-	if complete && height > p.LastValidBlockHeight {
+	if !complete || height <= p.LastValidBlockHeight {
+		return f, nil
+	}
+	// The search covered the history down to the floor only if the node
+	// still holds it.
+	oldest, err := r.minimumLedgerSlot(ctx)
+	if err != nil {
+		return Fate{}, fmt.Errorf("read how far back %s's node keeps history: %w", p.Network.Name(), err)
+	}
+	if oldest <= searchFloor(p) {
 		f.State = Expired
 	}
 	return f, nil
@@ -107,10 +117,7 @@ func (c *Client) Prove(ctx context.Context, p Proof) (Fate, error) {
 // search pages through the source account's history. complete is false
 // when the bounds ran out before reaching slots older than the blockhash.
 func (c *Client) search(ctx context.Context, r *RPC, p Proof, want solana.Signature) (f Fate, found, complete bool, err error) {
-	var floor uint64
-	if p.LastValidBlockHeight > blockhashSpan {
-		floor = p.LastValidBlockHeight - blockhashSpan
-	}
+	floor := searchFloor(p)
 	before, fetched := "", 0
 	for page := 0; page < provePages; page++ {
 		sigs, err := r.signatures(ctx, p.SourceTokenAccount, before, provePageSize)
@@ -146,6 +153,19 @@ func (c *Client) search(ctx context.Context, r *RPC, p Proof, want solana.Signat
 		before = sigs[len(sigs)-1].Signature
 	}
 	return Fate{}, false, false, nil
+}
+
+// searchFloor is the oldest slot the payment can have landed in: the slot
+// reached before signing, or, for a proof without it, blockhashSpan below
+// the last valid block height (a slot is never below its block's height).
+func searchFloor(p Proof) uint64 {
+	if p.MinSlot > 0 {
+		return p.MinSlot
+	}
+	if p.LastValidBlockHeight > blockhashSpan {
+		return p.LastValidBlockHeight - blockhashSpan
+	}
+	return 0
 }
 
 // matches fetches one landed transaction and says whether it is the

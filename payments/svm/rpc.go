@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -143,25 +144,38 @@ func (r *RPC) accountInfo(ctx context.Context, addr string) (owner string, data 
 
 // tokenBalance reads a token account's balance in atomic units; a missing
 // account holds 0.
-func (r *RPC) tokenBalance(ctx context.Context, account string) (uint64, bool, error) {
+func (r *RPC) tokenBalance(ctx context.Context, account string) (amount, slot uint64, err error) {
 	var res struct {
+		Context struct {
+			Slot uint64 `json:"slot"`
+		} `json:"context"`
 		Value struct {
 			Amount string `json:"amount"`
 		} `json:"value"`
 	}
-	err := r.call(ctx, "getTokenAccountBalance", []any{account, map[string]any{"commitment": "confirmed"}}, &res)
+	err = r.call(ctx, "getTokenAccountBalance", []any{account, map[string]any{"commitment": "confirmed"}}, &res)
 	var rerr *RPCError
 	if errors.As(err, &rerr) && (rerr.Code == -32602 || strings.Contains(strings.ToLower(rerr.Message), "could not find account")) {
-		return 0, false, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, 0, err
 	}
-	var v uint64
-	if _, err := fmt.Sscan(res.Value.Amount, &v); err != nil || !allDigits(res.Value.Amount) {
-		return 0, false, fmt.Errorf("solana rpc getTokenAccountBalance: amount %q is not a whole number", clip(res.Value.Amount))
+	v, perr := strconv.ParseUint(res.Value.Amount, 10, 64)
+	if perr != nil || !allDigits(res.Value.Amount) {
+		return 0, 0, fmt.Errorf("solana rpc getTokenAccountBalance: amount %q is not a whole number", clip(res.Value.Amount))
 	}
-	return v, true, nil
+	return v, res.Context.Slot, nil
+}
+
+// minimumLedgerSlot is the oldest slot the node still has: history older
+// than it cannot be searched there.
+func (r *RPC) minimumLedgerSlot(ctx context.Context) (uint64, error) {
+	var slot uint64
+	if err := r.call(ctx, "minimumLedgerSlot", []any{}, &slot); err != nil {
+		return 0, err
+	}
+	return slot, nil
 }
 
 // latestBlockhash returns a blockhash and its last valid block height.
