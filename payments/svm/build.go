@@ -176,6 +176,9 @@ func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage,
 	if err != nil {
 		return nil, nil, err
 	}
+	if !t.TokenProgram.IsZero() && t.TokenProgram != mint.Program {
+		return nil, nil, refuse(payments.CodeBadChallenge, "the seller says mint %s is under %s but on %s it is owned by %s", t.Asset, t.TokenProgram, t.Network.Name(), mint.Program)
+	}
 	if int(mint.Decimals) != currencyDecimals(t.Currency) {
 		return nil, nil, refuse(payments.CodeBadChallenge, "mint %s on %s has %d decimals on chain but x402-mcp reads it as %s with %d: fix the asset's decimals in registry.yaml", t.Asset, t.Network.Name(), mint.Decimals, t.Currency, currencyDecimals(t.Currency))
 	}

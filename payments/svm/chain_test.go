@@ -191,6 +191,16 @@ func TestSignRefusesUnderfunded(t *testing.T) {
 		t.Errorf("message = %q, want %q", r.Message, want)
 	}
 
+	// A seller's extra.tokenProgram that disagrees with the chain.
+	o.extra = map[string]any{"feePayer": env.FeePayer, "tokenProgram": solana.Token2022ProgramID.String()}
+	hinted, ref := Judge(v2Devnet.requirement(t, v2Devnet.requirements(o)), wantDevnet)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	if _, _, err := w.client.Sign(t.Context(), hinted, w.payer); err == nil || !strings.Contains(err.Error(), "owned by "+solana.TokenProgramID.String()) {
+		t.Errorf("Sign with a wrong extra.tokenProgram = %v, want a refusal naming the mint's real program", err)
+	}
+
 	// What the facilitator says of the same payment signed regardless.
 	mint, err := w.client.Mint(t.Context(), Devnet, terms.Asset)
 	if err != nil {

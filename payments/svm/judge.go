@@ -79,6 +79,9 @@ type Terms struct {
 	RecentBlockhash      *solana.Hash
 	LastValidBlockHeight uint64
 	MaxTimeoutSeconds    int
+	// TokenProgram is extra.tokenProgram, the zero key when absent: a hint
+	// that must agree with the mint's owner on chain.
+	TokenProgram solana.PublicKey
 }
 
 // Refusal says why an option cannot be paid, or why a payment was refused
@@ -249,7 +252,13 @@ func judgeExtra(raw json.RawMessage, t *Terms) *Refusal {
 		if !ok {
 			return refuse(payments.CodeBadChallenge, "extra.tokenProgram is not a string")
 		}
-		if s != "" && s != solana.TokenProgramID.String() && s != solana.Token2022ProgramID.String() {
+		switch s {
+		case "":
+		case solana.TokenProgramID.String():
+			t.TokenProgram = solana.TokenProgramID
+		case solana.Token2022ProgramID.String():
+			t.TokenProgram = solana.Token2022ProgramID
+		default:
 			return refuse(payments.CodeBadChallenge, "extra.tokenProgram %q is neither the Token nor the Token-2022 program", clip(s))
 		}
 	}
