@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,37 @@ func TestProveNeedsTheWholeWindow(t *testing.T) {
 				t.Errorf("Prove = %s, want %s", f.State, tc.want)
 			}
 		})
+	}
+}
+
+// TestRPCErrorsHideTheURL: a node that cannot be reached, answers an HTTP
+// error or a JSON-RPC error: no error shows the URL's path, query or user
+// info, where providers keep API keys.
+func TestRPCErrorsHideTheURL(t *testing.T) {
+	secrets := []string{"pathsecret", "querysecret", "usersecret", "passsecret"}
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no", http.StatusBadGateway)
+	}))
+	defer failing.Close()
+	withSecrets := func(base string) string {
+		return strings.Replace(base, "http://", "http://usersecret:passsecret@", 1) + "/v1/pathsecret?api-key=querysecret"
+	}
+	for _, base := range []string{deadURL, failing.URL} {
+		r := NewRPC(withSecrets(base), nil)
+		_, _, err := r.latestBlockhash(t.Context())
+		if err == nil {
+			t.Fatalf("%s: no error", base)
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error shows %q: %v", s, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "getLatestBlockhash") {
+			t.Errorf("error does not name the method: %v", err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -101,12 +102,30 @@ func (r *RPC) call(ctx context.Context, method string, params []any, out any) er
 
 var errNullResult = errors.New("null result")
 
-// redactURLError takes the URL out of a transport error's text.
-func redactURLError(err error, url string) error {
-	if url == "" || !strings.Contains(err.Error(), url) {
-		return err
+// redactURLError takes the RPC URL's secrets out of a transport error's
+// text: node providers put API keys in the path, the query or the user
+// info, and Go's HTTP errors quote the URL. The URL error's quoted URL is
+// dropped, and any remaining copy of the URL, its path, query, fragment or
+// user info becomes "…". The host stays, to tell which node failed.
+func redactURLError(err error, raw string) error {
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg = ue.Op + ": " + ue.Err.Error()
 	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), url, "<rpc>"), err: err}
+	pieces := []string{raw}
+	if u, perr := url.Parse(raw); perr == nil {
+		pieces = append(pieces, u.RawQuery, u.Fragment, u.EscapedPath(), u.Path, u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			pieces = append(pieces, pw)
+		}
+	}
+	for _, p := range pieces {
+		if len(p) >= 3 {
+			msg = strings.ReplaceAll(msg, p, "…")
+		}
+	}
+	return &redacted{msg: msg, err: err}
 }
 
 type redacted struct {
