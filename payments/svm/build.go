@@ -88,6 +88,10 @@ type Proof struct {
 	// Transaction is the exact signed transaction sent (base64): resending
 	// it after a lost answer is safe, signing a new one is not.
 	Transaction string `json:"transaction"`
+	// Tx is the transaction id a seller's receipt named, when one came
+	// back: Prove looks it up first, and believes it only when the chain's
+	// transaction of that id carries the payer's signature and the memo.
+	Tx string `json:"tx,omitempty"`
 }
 
 // rpcFor returns n's endpoint.

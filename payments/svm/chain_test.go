@@ -1,9 +1,13 @@
 package svm
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -392,8 +396,23 @@ func TestResendAfterLostAnswer(t *testing.T) {
 	}
 
 	_, pp2, _ := w.pay(t, v2Devnet, o, wantDevnet)
-	if s := env.Settle(t, 2, pp2, req); !s.Success {
-		t.Fatalf("a newly signed payment: %+v", s)
+	second := env.Settle(t, 2, pp2, req)
+	if !second.Success {
+		t.Fatalf("a newly signed payment: %+v", second)
+	}
+	// A receipt's id is looked up first and believed only when it is this
+	// payment: the second payment's id is not the first's.
+	for _, claim := range []string{first.Transaction, second.Transaction, "not-a-signature"} {
+		p := *proof
+		p.Tx = claim
+		calls := &methodCounter{}
+		c := &Client{RPC: map[Network]*RPC{Devnet: NewRPC(env.RPCURL, &http.Client{Transport: calls})}}
+		if f, err := c.Prove(t.Context(), p); err != nil || f.State != Settled || f.Tx != first.Transaction {
+			t.Errorf("Prove with the receipt's id %s = %+v, %v; want settled as %s", claim, f, err, first.Transaction)
+		}
+		if searched := calls.n("getSignaturesForAddress") > 0; searched != (claim != first.Transaction) {
+			t.Errorf("receipt id %s: history searched = %v (calls %v)", claim, searched, calls.seen)
+		}
 	}
 	if got := env.Balance(t, w.payee.Address().String(), env.USDCMint); got != 2_000 {
 		t.Errorf("after re-signing the payee holds %d, want 2000: a new signature pays again", got)
@@ -469,4 +488,36 @@ func waitHeight(t *testing.T, c *Client, h uint64) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// methodCounter is an http.RoundTripper that counts the JSON-RPC methods
+// sent through it.
+type methodCounter struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (m *methodCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(b, &req)
+	m.mu.Lock()
+	if m.seen == nil {
+		m.seen = map[string]int{}
+	}
+	m.seen[req.Method]++
+	m.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (m *methodCounter) n(method string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seen[method]
 }

@@ -91,6 +91,16 @@ func (c *Client) Prove(ctx context.Context, p Proof) (Fate, error) {
 	if err != nil {
 		return Fate{}, fmt.Errorf("read %s's block height: %w", p.Network.Name(), err)
 	}
+	if p.Tx != "" {
+		f, ok, err := c.claimed(ctx, r, p, want)
+		if err != nil {
+			return Fate{}, err
+		}
+		if ok {
+			f.BlockHeight = height
+			return f, nil
+		}
+	}
 	f, found, complete, err := c.search(ctx, r, p, want)
 	if err != nil {
 		return Fate{}, err
@@ -114,6 +124,33 @@ func (c *Client) Prove(ctx context.Context, p Proof) (Fate, error) {
 	return f, nil
 }
 
+// claimed checks the id a seller's receipt named: found only when the
+// chain has a transaction of that id that is this payment.
+func (c *Client) claimed(ctx context.Context, r *RPC, p Proof, want solana.Signature) (Fate, bool, error) {
+	if _, err := solana.SignatureFromBase58(p.Tx); err != nil {
+		return Fate{}, false, nil // not a Solana transaction id: search instead
+	}
+	landed, err := r.signatureStatus(ctx, p.Tx)
+	if err != nil {
+		return Fate{}, false, fmt.Errorf("look up transaction %s on %s: %w", clip(p.Tx), p.Network.Name(), err)
+	}
+	if !landed {
+		return Fate{}, false, nil
+	}
+	ok, failed, slot, err := c.matches(ctx, r, p.Tx, p, want)
+	if err != nil || !ok {
+		return Fate{}, false, err
+	}
+	return Fate{State: fateOf(failed), Tx: p.Tx, Slot: slot}, true, nil
+}
+
+func fateOf(failed bool) FateState {
+	if failed {
+		return Failed
+	}
+	return Settled
+}
+
 // search pages through the source account's history. complete is false
 // when the bounds ran out before reaching slots older than the blockhash.
 func (c *Client) search(ctx context.Context, r *RPC, p Proof, want solana.Signature) (f Fate, found, complete bool, err error) {
@@ -135,16 +172,12 @@ func (c *Client) search(ctx context.Context, r *RPC, p Proof, want solana.Signat
 				return Fate{}, false, false, nil
 			}
 			fetched++
-			ok, failed, err := c.matches(ctx, r, s.Signature, p, want)
+			ok, failed, _, err := c.matches(ctx, r, s.Signature, p, want)
 			if err != nil {
 				return Fate{}, false, false, err
 			}
 			if ok {
-				st := Settled
-				if failed {
-					st = Failed
-				}
-				return Fate{State: st, Tx: s.Signature, Slot: s.Slot}, true, true, nil
+				return Fate{State: fateOf(failed), Tx: s.Signature, Slot: s.Slot}, true, true, nil
 			}
 		}
 		if len(sigs) < provePageSize {
@@ -171,31 +204,31 @@ func searchFloor(p Proof) uint64 {
 // matches fetches one landed transaction and says whether it is the
 // payment: the payer's signature among its signatures and the memo among
 // its memo instructions. failed reports an on-chain error.
-func (c *Client) matches(ctx context.Context, r *RPC, id string, p Proof, want solana.Signature) (ok, failed bool, err error) {
+func (c *Client) matches(ctx context.Context, r *RPC, id string, p Proof, want solana.Signature) (ok, failed bool, slot uint64, err error) {
 	lt, found, err := r.transaction(ctx, id)
 	if err != nil {
-		return false, false, fmt.Errorf("fetch transaction %s on %s: %w", id, p.Network.Name(), err)
+		return false, false, 0, fmt.Errorf("fetch transaction %s on %s: %w", id, p.Network.Name(), err)
 	}
 	if !found {
-		return false, false, fmt.Errorf("transaction %s on %s is listed in the history but the node does not serve it: nothing is proven", id, p.Network.Name())
+		return false, false, 0, fmt.Errorf("transaction %s on %s is listed in the history but the node does not serve it: nothing is proven", id, p.Network.Name())
 	}
 	raw, err := decodeB64(lt.Transaction[0])
 	if err != nil {
-		return false, false, fmt.Errorf("transaction %s on %s is not base64: %w", id, p.Network.Name(), err)
+		return false, false, 0, fmt.Errorf("transaction %s on %s is not base64: %w", id, p.Network.Name(), err)
 	}
 	tx, err := solana.TransactionFromBytes(raw)
 	if err != nil {
-		return false, false, nil // not a transaction this package could have built
+		return false, false, 0, nil // not a transaction this package could have built
 	}
 	signed := false
 	for _, s := range tx.Signatures {
 		signed = signed || s == want
 	}
 	if !signed || !hasMemo(tx, p.Memo) {
-		return false, false, nil
+		return false, false, 0, nil
 	}
 	failed = lt.Meta != nil && len(lt.Meta.Err) > 0 && string(lt.Meta.Err) != "null"
-	return true, failed, nil
+	return true, failed, lt.Slot, nil
 }
 
 // hasMemo says whether tx carries a Memo instruction with exactly memo.

@@ -283,6 +283,22 @@ func (r *RPC) transaction(ctx context.Context, sig string) (*landedTx, bool, err
 	return &res, true, nil
 }
 
+// signatureStatus asks whether a transaction landed, searching the node's
+// whole history (searchTransactionHistory): a payment may be older than
+// the node's recent status cache. ok is false when the node knows no such
+// transaction.
+func (r *RPC) signatureStatus(ctx context.Context, sig string) (ok bool, err error) {
+	var res struct {
+		Value []*struct {
+			ConfirmationStatus string `json:"confirmationStatus"`
+		} `json:"value"`
+	}
+	if err := r.call(ctx, "getSignatureStatuses", []any{[]string{sig}, map[string]any{"searchTransactionHistory": true}}, &res); err != nil {
+		return false, err
+	}
+	return len(res.Value) == 1 && res.Value[0] != nil, nil
+}
+
 func allDigits(s string) bool {
 	if s == "" {
 		return false
