@@ -301,12 +301,18 @@ func TestFacilitatorRefusals(t *testing.T) {
 			if v := env.Verify(t, 2, pp, req); v.IsValid || v.InvalidReason != tc.reason {
 				t.Errorf("verify = %+v, want refused with %s", v, tc.reason)
 			}
+			if got := localVerify(t, v2Devnet, req, pp, env.FeePayer); got != tc.reason {
+				t.Errorf("Verify (this package's, for a local facilitator) = %q, want the reference's %q", got, tc.reason)
+			}
 			if s := env.Settle(t, 2, pp, req); s.Success || s.ErrorReason != tc.reason {
 				t.Errorf("settle = %+v, want refused with %s", s, tc.reason)
 			}
 			_, good, _ := w.pay(t, v2Devnet, o, wantDevnet)
 			if v := env.Verify(t, 2, good, req); !v.IsValid {
 				t.Errorf("this package's transaction for the same option: %+v", v)
+			}
+			if got := localVerify(t, v2Devnet, req, good, env.FeePayer); got != "" {
+				t.Errorf("Verify of this package's transaction: %s", got)
 			}
 			if got := env.Balance(t, w.payee.Address().String(), env.USDCMint); got != 0 {
 				t.Errorf("payee holds %d after refusals and a verify, want 0", got)
@@ -354,6 +360,9 @@ func TestFacilitatorRefusesFeePayerTransfer(t *testing.T) {
 	pp := v2Devnet.paymentPayload(req, payload)
 	if v := env.Verify(t, 2, pp, req); v.IsValid || v.InvalidReason != "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds" {
 		t.Errorf("verify = %+v, want fee_payer_transferring_funds", v)
+	}
+	if got := localVerify(t, v2Devnet, req, pp, env.FeePayer); got != ReasonFeePayerTransferring {
+		t.Errorf("Verify = %q, want %s as the reference", got, ReasonFeePayerTransferring)
 	}
 	if got := env.Balance(t, env.FeePayer, env.USDCMint); got != 10_000 {
 		t.Errorf("fee payer holds %d, want 10000", got)
@@ -520,4 +529,29 @@ func (m *methodCounter) n(method string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.seen[method]
+}
+
+// localVerify runs this package's Verify on a payment payload, as a local
+// facilitator would, and returns its refusal reason ("" when valid).
+func localVerify(t *testing.T, s shape, req, pp map[string]any, feePayer string) string {
+	t.Helper()
+	var p struct {
+		Transaction string `json:"transaction"`
+	}
+	if err := json.Unmarshal(pp["payload"].(json.RawMessage), &p); err != nil {
+		t.Fatal(err)
+	}
+	terms, ref := Judge(s.requirement(t, req), Want{Networks: Networks(), Assets: map[string]payments.Currency{req["asset"].(string): payments.USDC}})
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	_, err := Verify(p.Transaction, terms, []solana.PublicKey{solana.MustPublicKeyFromBase58(feePayer)}, 6)
+	if err == nil {
+		return ""
+	}
+	ve, ok := err.(*VerifyError)
+	if !ok {
+		t.Fatalf("Verify: %v is not a *VerifyError", err)
+	}
+	return ve.Reason
 }

@@ -1,6 +1,7 @@
 package svm
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gagliardetto/solana-go"
 )
 
 // FuzzJudge feeds Judge a seller's option fields: no panic; a refusal with
@@ -98,6 +101,43 @@ func FuzzSolanaRPCAnswer(f *testing.F) {
 			if err != nil && (strings.Contains(err.Error(), "secret-key-in-path") || len(err.Error()) > 2048) {
 				t.Fatalf("error: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzVerify feeds Verify any transaction bytes, as a local facilitator
+// gets them from a client: no panic; a *VerifyError with a reason, or a
+// transfer of exactly the option's amount to payTo's token account.
+func FuzzVerify(f *testing.F) {
+	k, _ := NewKey(testSeed())
+	terms, mint, life := offlineTerms(f, "")
+	payload, _, err := (&Client{}).assemble(f.Context(), terms, k, mint, life, "seed-memo")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var p struct {
+		Transaction string `json:"transaction"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		f.Fatal(err)
+	}
+	good, _ := base64.StdEncoding.DecodeString(p.Transaction)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{})
+	fps := []solana.PublicKey{terms.FeePayer}
+	dest, _, _ := solana.FindAssociatedTokenAddressWithProgram(terms.PayTo, terms.Asset, solana.TokenProgramID)
+	dest22, _, _ := solana.FindAssociatedTokenAddressWithProgram(terms.PayTo, terms.Asset, solana.Token2022ProgramID)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tr, err := Verify(base64.StdEncoding.EncodeToString(b), terms, fps, -1)
+		if err != nil {
+			if ve, ok := err.(*VerifyError); !ok || ve.Reason == "" {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		if tr.Amount != uint64(terms.Amount) || tr.Mint != terms.Asset || tr.Destination != dest && tr.Destination != dest22 || tr.Payer == terms.FeePayer {
+			t.Fatalf("accepted %+v", tr)
 		}
 	})
 }
