@@ -158,6 +158,28 @@ func parseMint(owner string, data []byte) (Mint, error) {
 	return m, nil
 }
 
+// Balance reads owner's balance of mint on n in atomic units (0 when owner
+// has no token account of it), for showing a wallet.
+func (c *Client) Balance(ctx context.Context, n Network, owner, mint solana.PublicKey) (payments.Amount, error) {
+	m, err := c.Mint(ctx, n, mint)
+	if err != nil {
+		return 0, err
+	}
+	ata, _, err := solana.FindAssociatedTokenAddressWithProgram(owner, mint, m.Program)
+	if err != nil {
+		return 0, fmt.Errorf("derive the token account: %w", err)
+	}
+	r, err := c.rpcFor(n)
+	if err != nil {
+		return 0, err
+	}
+	v, _, err := r.tokenBalance(ctx, ata.String())
+	if err != nil {
+		return 0, fmt.Errorf("read the balance on %s: %w", n.Name(), err)
+	}
+	return payments.Amount(v), nil
+}
+
 // Sign builds the payment for t and has s sign it: a v0 transaction whose
 // fee payer is t.FeePayer, with SetComputeUnitLimit, SetComputeUnitPrice,
 // a TransferChecked of exactly t.Amount from s's associated token account

@@ -163,6 +163,12 @@ func TestPayOnChain(t *testing.T) {
 			if got := env.Balance(t, w.payee.Address().String(), mint); got != 1_234 {
 				t.Errorf("payee holds %d, want 1234", got)
 			}
+			if got, err := w.client.Balance(t.Context(), Devnet, w.payer.Address(), solana.MustPublicKeyFromBase58(mint)); err != nil || got != 5_000-1_234 {
+				t.Errorf("Client.Balance = %d, %v; want %d", got, err, 5_000-1_234)
+			}
+			if got, err := w.client.Balance(t.Context(), Devnet, solana.MustPublicKeyFromBase58(env.FeePayer), solana.MustPublicKeyFromBase58(mint)); err != nil || got != 0 {
+				t.Errorf("Client.Balance of an owner with no token account = %d, %v; want 0", got, err)
+			}
 			f, err := w.client.Prove(t.Context(), *proof)
 			if err != nil {
 				t.Fatal(err)

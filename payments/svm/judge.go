@@ -15,6 +15,9 @@ import (
 // Scheme is the one x402 scheme this package pays.
 const Scheme = "exact"
 
+// Family names this network family for the core.
+const Family = "svm"
+
 // MaxMemoBytes is the longest extra.memo the reference client and
 // facilitator accept (MAX_MEMO_BYTES in @x402/svm).
 const MaxMemoBytes = 256
