@@ -186,9 +186,10 @@ func (c *Client) Balance(ctx context.Context, n Network, owner, mint solana.Publ
 // to payTo's, under the mint's own token program, and a Memo (t.Memo, else
 // 16 random bytes as hex), signed by s alone: the fee payer's signature is
 // left for the facilitator. Before signing it checks, over the network's
-// RPC, the mint (its program and decimals), the wallet's balance and, when
-// the seller gave one, that the blockhash is still valid; each failure is a
-// *Refusal with a plain reason. It returns the x402 payload
+// RPC, the mint (its program, agreeing with extra.tokenProgram, and its
+// decimals, agreeing with t.Currency), the wallet's balance, that the
+// payee's token account exists and, when the seller gave one, that the
+// blockhash is still valid; each failure is a *Refusal with a plain reason. It returns the x402 payload
 // ({"transaction":"<base64>"}) and the Proof the ledger must keep.
 func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage, *Proof, error) {
 	r, err := c.rpcFor(t.Network)

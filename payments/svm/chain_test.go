@@ -180,10 +180,13 @@ func TestPayOnChain(t *testing.T) {
 	}
 }
 
-// TestSignRefusesUnderfunded: a payer with less than the price is refused
-// before signing, with the amounts named; the reference facilitator would
-// have answered only a bare simulation failure.
-func TestSignRefusesUnderfunded(t *testing.T) {
+// TestSignRefusesBeforeSigning: a payer with less than the price is
+// refused before signing, with the amounts named (the reference
+// facilitator answers only a bare simulation failure, shown too); so are a
+// seller's extra.tokenProgram that the chain contradicts, a payee with no
+// token account of the mint, and a declared asset whose decimals differ
+// from the chain's.
+func TestSignRefusesBeforeSigning(t *testing.T) {
 	env := solanatest.Start(t, solanatest.Options{})
 	w := newWorld(t, env, env.USDCMint, 500)
 	o := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.USDCMint, extra: map[string]any{"feePayer": env.FeePayer}}
@@ -224,6 +227,30 @@ func TestSignRefusesUnderfunded(t *testing.T) {
 	v := env.Verify(t, 2, v2Devnet.paymentPayload(req, payload), req)
 	if v.IsValid || !strings.Contains(v.InvalidReason, "simulation_failed") {
 		t.Errorf("facilitator on the underfunded payment: %+v, want a simulation failure", v)
+	}
+
+	// A payee with no token account of the mint.
+	stranger, _ := GenerateKey()
+	env.Fund(t, w.payer.Address().String(), 0, env.USDCMint, 1_000)
+	o.payTo, o.extra = stranger.Address().String(), map[string]any{"feePayer": env.FeePayer}
+	noAccount, ref := Judge(v2Devnet.requirement(t, v2Devnet.requirements(o)), wantDevnet)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	if _, _, err := w.client.Sign(t.Context(), noAccount, w.payer); err == nil || err.(*Refusal).Code != CodePayeeAccountMissing {
+		t.Errorf("Sign to a payee without a token account = %v, want payee_account_missing", err)
+	}
+	o.payTo = w.payee.Address().String()
+
+	// A declared asset whose decimals registry.yaml gets wrong.
+	o22 := option{amount: 1_000, payTo: w.payee.Address().String(), asset: env.Token2022Mint, extra: map[string]any{"feePayer": env.FeePayer}}
+	wrong := Want{Networks: []Network{Devnet}, Assets: map[string]payments.Currency{env.Token2022Mint: {Symbol: "TK", Decimals: 9, Budget: "tk"}}}
+	misread, ref := Judge(v2Devnet.requirement(t, v2Devnet.requirements(o22)), wrong)
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	if _, _, err := w.client.Sign(t.Context(), misread, w.payer); err == nil || !strings.Contains(err.Error(), "has 6 decimals on chain") {
+		t.Errorf("Sign of a declared asset with wrong decimals = %v, want a refusal naming the chain's 6", err)
 	}
 }
 
