@@ -84,7 +84,7 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 		return nil, stopped(ctx, best)
 	}
 	progress(ctx, StepPaying)
-	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
+	if err := c.prepare(ctx, best); err != nil {
 		c.logWrite("release", id, c.Ledger.Release(bg, id, "refused before signing"))
 		return nil, signError(err)
 	}
@@ -100,6 +100,17 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 		return nil, signError(err)
 	}
 	return c.pending(ctx, pr, best, lim, rsv, id, sp), nil
+}
+
+// prepare has best's scheme read from the chain what signing it with the
+// wallet's key of its family needs (Scheme.Prepare).
+func (c *Client) prepare(ctx context.Context, best *Option) error {
+	t := &best.terms
+	signer := c.Signers.For(t.Scheme.Family().Name())
+	if signer == nil {
+		return fmt.Errorf("the wallet holds no %s key", t.Scheme.Family().Title())
+	}
+	return t.Scheme.Prepare(ctx, t, signer)
 }
 
 // signedPayment is a payment signed for one call, not yet sent.
@@ -142,7 +153,7 @@ func signError(err error) *Error {
 // (Scheme.Prepare) is read first, outside the ledger's lock.
 func (c *Client) reserveSigned(ctx context.Context, sl SigningLedger, pr *x402.PaymentRequired, best *Option, lim Limit, rsv Reservation) (*Pending, error) {
 	progress(ctx, StepPaying)
-	if err := best.terms.Scheme.Prepare(ctx, &best.terms); err != nil {
+	if err := c.prepare(ctx, best); err != nil {
 		return nil, signError(err)
 	}
 	var (

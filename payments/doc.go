@@ -2,7 +2,7 @@
 // challenges (v1 and v2) under the operator's Policy and the Ledger's
 // budgets, through the schemes of the network families it is given, and
 // says of every call whether money moved. It knows no chain: a network
-// family (payments/evm; Solana next) implements Family and Scheme in its
+// family (payments/evm, payments/svm) implements Family and Scheme in its
 // own package, and the command wires the families in (Families for the
 // catalog, Schemes for the Client and reconciliation, the wallet's
 // Signers). It knows nothing of MCP either: package server asks the human

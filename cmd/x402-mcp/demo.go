@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/wallet"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -106,7 +105,7 @@ tipping:
 		return err
 	}
 	defer book.Close()
-	payer := newClient(reg, newSchemes(evm.NewRPCChecker(nil)), payments.Signers{key}, book, log)
+	payer := newClient(reg, newSchemes(noChains()), payments.Signers{key}, book, log)
 	payer.Session = newSessionID("demo")
 	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Version: version, Getenv: getenv, Logger: log})
 	if err != nil {

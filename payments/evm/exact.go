@@ -102,7 +102,7 @@ func (*Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Want)
 
 // Prepare implements payments.Scheme: an EIP-3009 authorization needs
 // nothing from the chain to be signed.
-func (*Exact) Prepare(context.Context, *payments.Terms) error { return nil }
+func (*Exact) Prepare(context.Context, *payments.Terms, payments.Signer) error { return nil }
 
 // Default validity of an authorization when the seller states no
 // maxTimeoutSeconds: 60 s in v2, 600 s in v1 (the reference v1 client's).

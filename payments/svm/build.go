@@ -99,7 +99,7 @@ func (c *Client) rpcFor(n Network) (*RPC, error) {
 	if r := c.RPC[n]; r != nil {
 		return r, nil
 	}
-	return nil, &Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("no rpc endpoint is configured for %s: set networks.%s.rpc in registry.yaml to pay there", n.Name(), n.V1Name())}
+	return nil, &Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("no rpc endpoint is configured for %s: add `%s: <url>` under rpc: in registry.yaml to pay there", n.Name(), n.V1Name())}
 }
 
 // Mint reads the mint's token program and decimals from the chain, once per
@@ -180,55 +180,102 @@ func (c *Client) Balance(ctx context.Context, n Network, owner, mint solana.Publ
 	return payments.Amount(v), nil
 }
 
-// Sign builds the payment for t and has s sign it: a v0 transaction whose
-// fee payer is t.FeePayer, with SetComputeUnitLimit, SetComputeUnitPrice,
-// a TransferChecked of exactly t.Amount from s's associated token account
-// to payTo's, under the mint's own token program, and a Memo (t.Memo, else
-// 16 random bytes as hex), signed by s alone: the fee payer's signature is
-// left for the facilitator. Before signing it checks, over the network's
-// RPC, the mint (its program, agreeing with extra.tokenProgram, and its
-// decimals, agreeing with t.Currency), the wallet's balance, that the
-// payee's token account exists and, when the seller gave one, that the
-// blockhash is still valid; each failure is a *Refusal with a plain reason. It returns the x402 payload
-// ({"transaction":"<base64>"}) and the Proof the ledger must keep.
+// Sign builds the payment for t and has s sign it: Prepare, then
+// Prepared.Sign. It returns the x402 payload ({"transaction":"<base64>"})
+// and the Proof the ledger must keep; a *Refusal says nothing was signed and
+// why.
 func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage, *Proof, error) {
-	r, err := c.rpcFor(t.Network)
+	p, err := c.Prepare(ctx, t, s.Address())
 	if err != nil {
 		return nil, nil, err
 	}
-	if s.Address() == t.FeePayer {
-		return nil, nil, refuse(payments.CodeBadChallenge, "the seller names this wallet (%s) as the fee payer: the facilitator must pay the fee, never the payer", t.FeePayer)
+	return p.Sign(ctx, s)
+}
+
+// Prepared is a payment checked against the chain and ready to be signed
+// without any further read: the mint and the blockhash it is built on.
+type Prepared struct {
+	c     *Client
+	terms *Terms
+	payer solana.PublicKey
+	mint  Mint
+	life  lifetime
+}
+
+// Terms are the terms being paid.
+func (p *Prepared) Terms() *Terms { return p.terms }
+
+// Mint is what the chain says of the mint.
+func (p *Prepared) Mint() Mint { return p.mint }
+
+// LastValidBlockHeight is the last block height at which the payment can
+// land.
+func (p *Prepared) LastValidBlockHeight() uint64 { return p.life.LastValidBlockHeight }
+
+// Prepare reads from the chain, over the network's RPC, what paying t from
+// payer needs, and checks that the payment could land: the mint (its
+// program, agreeing with extra.tokenProgram, and its decimals, agreeing with
+// t.Currency), the wallet's balance, that the payee's token account exists
+// and, when the seller gave one, that the blockhash is still valid (else
+// the latest blockhash). Each failure the payer or the seller must fix is a
+// *Refusal with a plain reason (CodeInsufficientFunds,
+// CodePayeeAccountMissing, CodeBlockhashExpired, …), decided before anything
+// is signed: the reference facilitator would answer most of them with a
+// bare simulation failure.
+func (c *Client) Prepare(ctx context.Context, t *Terms, payer solana.PublicKey) (*Prepared, error) {
+	r, err := c.rpcFor(t.Network)
+	if err != nil {
+		return nil, err
+	}
+	if payer == t.FeePayer {
+		return nil, refuse(payments.CodeBadChallenge, "the seller names this wallet (%s) as the fee payer: the facilitator must pay the fee, never the payer", t.FeePayer)
 	}
 	mint, err := c.Mint(ctx, t.Network, t.Asset)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !t.TokenProgram.IsZero() && t.TokenProgram != mint.Program {
-		return nil, nil, refuse(payments.CodeBadChallenge, "the seller says mint %s is under %s but on %s it is owned by %s", t.Asset, t.TokenProgram, t.Network.Name(), mint.Program)
+		return nil, refuse(payments.CodeBadChallenge, "the seller says mint %s is under %s but on %s it is owned by %s", t.Asset, t.TokenProgram, t.Network.Name(), mint.Program)
 	}
 	if int(mint.Decimals) != currencyDecimals(t.Currency) {
-		return nil, nil, refuse(payments.CodeBadChallenge, "mint %s on %s has %d decimals on chain but x402-mcp reads it as %s with %d: fix the asset's decimals in registry.yaml", t.Asset, t.Network.Name(), mint.Decimals, t.Currency, currencyDecimals(t.Currency))
+		return nil, refuse(payments.CodeBadChallenge, "mint %s on %s has %d decimals on chain but x402-mcp reads it as %s with %d: fix the asset's decimals in registry.yaml", t.Asset, t.Network.Name(), mint.Decimals, currencyOf(t.Currency).Symbol, currencyDecimals(t.Currency))
 	}
-	source, _, err := solana.FindAssociatedTokenAddressWithProgram(s.Address(), t.Asset, mint.Program)
+	source, _, err := solana.FindAssociatedTokenAddressWithProgram(payer, t.Asset, mint.Program)
 	if err != nil {
-		return nil, nil, fmt.Errorf("derive the wallet's token account: %w", err)
+		return nil, fmt.Errorf("derive the wallet's token account: %w", err)
 	}
 	held, slot, err := r.tokenBalance(ctx, source.String())
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the wallet's balance on %s: %w", t.Network.Name(), err)
+		return nil, fmt.Errorf("read the wallet's balance on %s: %w", t.Network.Name(), err)
 	}
 	if held < uint64(t.Amount) {
-		return nil, nil, refuse(CodeInsufficientFunds, "the wallet holds %s on %s; this costs %s", t.Currency.Format(payments.Amount(held)), t.Network.Name(), t.Currency.Decimal(t.Amount))
+		cur := currencyOf(t.Currency)
+		return nil, refuse(CodeInsufficientFunds, "the wallet holds %s on %s (mint %s, %d decimals); this costs %s: fund the wallet's token account %s",
+			cur.Format(payments.Amount(held)), t.Network.Name(), t.Asset, cur.Decimals, cur.Format(t.Amount), source)
 	}
 	if err := c.payeeAccount(ctx, r, t, mint); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	life, err := c.blockhash(ctx, r, t)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	life.MinSlot = slot
-	memoText := t.Memo
+	return &Prepared{c: c, terms: t, payer: payer, mint: mint, life: life}, nil
+}
+
+// Sign signs the prepared payment with s, which must be the payer it was
+// prepared for: a v0 transaction whose fee payer is the seller's
+// extra.feePayer, with SetComputeUnitLimit, SetComputeUnitPrice, a
+// TransferChecked of exactly the price from s's associated token account to
+// payTo's, under the mint's own token program, and a Memo (extra.memo, else
+// 16 random bytes as hex), signed by s alone: the fee payer's signature is
+// left for the facilitator. It reads nothing from the chain.
+func (p *Prepared) Sign(ctx context.Context, s Signer) (json.RawMessage, *Proof, error) {
+	if s.Address() != p.payer {
+		return nil, nil, fmt.Errorf("the payment was prepared for %s, not %s", p.payer, s.Address())
+	}
+	memoText := p.terms.Memo
 	if memoText == "" {
 		nonce := make([]byte, memoNonceBytes)
 		if _, err := rand.Read(nonce); err != nil {
@@ -236,7 +283,7 @@ func (c *Client) Sign(ctx context.Context, t *Terms, s Signer) (json.RawMessage,
 		}
 		memoText = hex.EncodeToString(nonce)
 	}
-	return c.assemble(ctx, t, s, mint, life, memoText)
+	return p.c.assemble(ctx, p.terms, s, p.mint, p.life, memoText)
 }
 
 // payeeAccount checks that payTo's associated token account exists: the
@@ -449,11 +496,14 @@ func signPlan(ctx context.Context, tx *solana.Transaction, p plan, t *Terms, s S
 }
 
 // currencyDecimals is c's decimals (USDC's for the zero Currency).
-func currencyDecimals(c payments.Currency) int {
+func currencyDecimals(c payments.Currency) int { return currencyOf(c).Decimals }
+
+// currencyOf is c, or USDC for the zero Currency.
+func currencyOf(c payments.Currency) payments.Currency {
 	if c == (payments.Currency{}) {
-		return USDCDecimals
+		return payments.USDC
 	}
-	return c.Decimals
+	return c
 }
 
 func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -200,7 +200,8 @@ func TestSignRefusesBeforeSigning(t *testing.T) {
 	if !ok || r.Code != CodeInsufficientFunds {
 		t.Fatalf("Sign = %v, want an insufficient_funds refusal", err)
 	}
-	if want := "the wallet holds 0.0005 USDC on Solana devnet; this costs 0.001"; r.Message != want {
+	ata := env.ATA(t, w.payer.Address().String(), env.USDCMint)
+	if want := "the wallet holds 0.0005 USDC on Solana devnet (mint " + env.USDCMint + ", 6 decimals); this costs 0.001 USDC: fund the wallet's token account " + ata; r.Message != want {
 		t.Errorf("message = %q, want %q", r.Message, want)
 	}
 

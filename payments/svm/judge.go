@@ -15,8 +15,9 @@ import (
 // Scheme is the one x402 scheme this package pays.
 const Scheme = "exact"
 
-// Family names this network family for the core.
-const Family = "svm"
+// Name is this network family's name, as the ledger and the wallet's
+// signers write it.
+const Name = "svm"
 
 // MaxMemoBytes is the longest extra.memo the reference client and
 // facilitator accept (MAX_MEMO_BYTES in @x402/svm).
@@ -89,14 +90,9 @@ type Terms struct {
 
 // Refusal says why an option cannot be paid, or why a payment was refused
 // before signing: a code of the core's (or this family's) and a message that
-// is safe to show and names the fix.
-type Refusal struct {
-	Code    payments.Code
-	Message string
-}
-
-// Error makes a Refusal an error, so Sign can return one.
-func (r *Refusal) Error() string { return string(r.Code) + ": " + r.Message }
+// is safe to show and names the fix. It is the core's refusal, so the paying
+// flow reads it as "nothing was signed".
+type Refusal = payments.Refusal
 
 func refuse(code payments.Code, format string, a ...any) *Refusal {
 	return &Refusal{Code: code, Message: fmt.Sprintf(format, a...)}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // maxRPCResponse bounds one JSON-RPC answer: a getTransaction of a payment
@@ -309,4 +311,55 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// NewClient returns a Client of the Solana networks among urls (a
+// catalog's rpc: endpoints by network, CAIP-2 or v1 names; other families'
+// are skipped). An endpoint that is not http or https is left out and named
+// in the error, which never shows the URL.
+func NewClient(urls map[payments.Network]string) (*Client, error) {
+	c := &Client{RPC: map[Network]*RPC{}}
+	var errs []error
+	for n, u := range urls {
+		sn, ok, err := ParseNetwork(string(n))
+		if !ok || err != nil {
+			continue
+		}
+		p, perr := url.Parse(u)
+		if perr != nil || p.Scheme != "http" && p.Scheme != "https" {
+			errs = append(errs, fmt.Errorf("rpc %s: x402-mcp reads Solana over JSON-RPC on http or https: give the node's http(s) URL", n))
+			continue
+		}
+		c.RPC[sn] = NewRPC(u, nil)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Has says whether c has an rpc endpoint for n.
+func (c *Client) Has(n payments.Network) bool {
+	return c != nil && c.RPC[Network(n)] != nil
+}
+
+// Decimals reads a mint's decimals on n: for the assets of registry.yaml
+// whose decimals are read from the chain (or checked against it) at start.
+func (c *Client) Decimals(ctx context.Context, n payments.Network, asset string) (int, error) {
+	mint, err := ParseAddress("asset", asset)
+	if err != nil {
+		return 0, err
+	}
+	m, err := c.Mint(ctx, Network(n), mint)
+	if err != nil {
+		return 0, err
+	}
+	return int(m.Decimals), nil
+}
+
+// Close closes the idle connections of every endpoint.
+func (c *Client) Close() {
+	if c == nil {
+		return
+	}
+	for _, r := range c.RPC {
+		r.client.CloseIdleConnections()
+	}
 }

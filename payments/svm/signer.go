@@ -14,18 +14,24 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/base58"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // Signer is a Solana wallet that signs transaction messages without ever
-// showing its key: the payer of Client.Sign. Its errors never contain key
-// material.
+// showing its key: the payer of Client.Sign, and the wallet's signer of this
+// family for the core (payments.Signer, Family "svm"). Its errors never
+// contain key material.
 type Signer interface {
+	payments.Signer
 	// Address is the wallet's public key, the payer and authority of the
 	// token transfer.
 	Address() solana.PublicKey
 	// SignMessage signs a serialized transaction message (ed25519).
 	SignMessage(ctx context.Context, message []byte) (solana.Signature, error)
 }
+
+var _ Signer = (*Key)(nil)
 
 // Key is a Signer over an ed25519 key held in memory. String, GoString,
 // Format and LogValue show only its address.
@@ -168,6 +174,12 @@ func readBounded(path string, max int64, what string) ([]byte, error) {
 
 // Address is the key's public key.
 func (k *Key) Address() solana.PublicKey { return k.addr }
+
+// Family implements payments.Signer: "svm".
+func (k *Key) Family() string { return Name }
+
+// Payer implements payments.Signer: the address in base58.
+func (k *Key) Payer() string { return k.addr.String() }
 
 // SignMessage signs message with the key.
 func (k *Key) SignMessage(ctx context.Context, message []byte) (solana.Signature, error) {
