@@ -370,10 +370,18 @@ func TestQuote(t *testing.T) {
 	}
 }
 
-// TestKeyNeverLeaks runs paid calls, refusals and failures with a known key
-// and looks for it in everything the process wrote and returned.
+// solanaTestKey is a known base58 Solana secret (a 64-byte keypair), so a
+// leak is easy to spot.
+const solanaTestKey = "4NMwxzmYj2uvHuq8xoqhY8RXg63KSVJM1DXkpbmkUY7YQWuoyQgFnnzn6yo3CMnqZasnNPNuAT2TLwQsCaKkUddp"
+
+// solanaTestAddress is solanaTestKey's address.
+const solanaTestAddress = "G2FAbFQPFa5qKXCetoFZQEvF9BVvCKbvUZvodpVidnoY"
+
+// TestKeyNeverLeaks runs paid calls, refusals and failures with a known
+// EVM key and a known Solana key, and looks for either in everything the
+// process wrote and returned.
 func TestKeyNeverLeaks(t *testing.T) {
-	s := start(t, mainCatalog)
+	s := start(t, mainCatalog, "X402_SOLANA_PRIVATE_KEY="+solanaTestKey)
 	var results []string
 	for _, c := range []struct {
 		name string
@@ -391,10 +399,13 @@ func TestKeyNeverLeaks(t *testing.T) {
 	if !strings.Contains(haystacks["stderr"], "paying") {
 		t.Fatalf("expected payment logs on stderr, got:\n%s", haystacks["stderr"])
 	}
+	if !strings.Contains(haystacks["results"], solanaTestAddress) {
+		t.Fatalf("x402_wallet does not show the Solana key's address %s: is the key loaded?", solanaTestAddress)
+	}
 	for name, h := range haystacks {
-		for _, needle := range []string{testKey, strings.ToUpper(testKey), testKey[:16], testKey[len(testKey)-16:]} {
+		for _, needle := range []string{testKey, strings.ToUpper(testKey), testKey[:16], testKey[len(testKey)-16:], solanaTestKey[:16], solanaTestKey[40:56], solanaTestKey[len(solanaTestKey)-16:]} {
 			if strings.Contains(h, needle) {
-				t.Fatalf("the private key appears in %s", name)
+				t.Fatalf("a private key appears in %s", name)
 			}
 		}
 	}

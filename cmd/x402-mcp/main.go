@@ -6,7 +6,7 @@
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
-//	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
+//	x402-mcp wallet new|address          create an encrypted keystore / print the wallet's addresses
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
@@ -153,8 +153,10 @@ commands:
   registry import --from FAC [--query Q] [--network N] [--max-price P] [--limit K] [--out FILE] [--force]
                                draft disabled entries from a facilitator's discovery API
                                (default --out registry.drafts.yaml)
-  wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
-  wallet address               print the configured wallet's address
+  wallet new [--family evm|solana] [--dir DIR]
+                               create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE],
+                               for Solana X402_SOLANA_KEYSTORE_PASSWORD[_FILE])
+  wallet address [--family F]  print the configured wallet's addresses, one a line, EVM first
   ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)
@@ -164,9 +166,11 @@ commands:
   version, --version           print the version
   help, --help, -h             print this; COMMAND --help prints a command's flags
 
-The wallet key comes from the environment, never a flag:
-  X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
+The wallet's keys come from the environment, never a flag; an EVM key, a Solana key, or both:
+  EVM: X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
   X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE.
+  Solana: X402_SOLANA_PRIVATE_KEY (base58), X402_SOLANA_KEYPAIR (a solana-keygen file), or
+  X402_SOLANA_KEYSTORE with X402_SOLANA_KEYSTORE_PASSWORD or X402_SOLANA_KEYSTORE_PASSWORD_FILE.
 The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
 The ledger: --ledger FILE, else $X402_LEDGER, else ledger.db in the state directory
 ($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp).

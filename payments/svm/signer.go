@@ -201,18 +201,19 @@ func (k Key) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) 
 // LogValue shows only the address.
 func (k Key) LogValue() slog.Value { return slog.StringValue(k.addr.String()) }
 
-// Environment variables of the Solana key. A key is never a flag.
+// Environment variables of the Solana key. A key is never a flag. They are
+// the core's (payments.SecretEnv lists them: a catalog's ${ENV} may not read
+// them).
 const (
-	EnvPrivateKey       = "X402_SOLANA_PRIVATE_KEY"
-	EnvKeypairFile      = "X402_SOLANA_KEYPAIR"
-	EnvKeystore         = "X402_SOLANA_KEYSTORE"
-	EnvKeystorePassword = "X402_SOLANA_KEYSTORE_PASSWORD"
-	EnvKeystorePassFile = "X402_SOLANA_KEYSTORE_PASSWORD_FILE"
+	EnvPrivateKey       = payments.EnvSolanaPrivateKey
+	EnvKeypairFile      = payments.EnvSolanaKeypair
+	EnvKeystore         = payments.EnvSolanaKeystore
+	EnvKeystorePassword = payments.EnvSolanaKeystorePassword
+	EnvKeystorePassFile = payments.EnvSolanaKeystorePassFile
 )
 
 // SecretEnv lists the environment variables this family reads secrets (or
-// where they are kept) from: the core adds them to the names a catalog's
-// ${ENV} may not read.
+// where they are kept) from; every one is in payments.SecretEnv.
 func SecretEnv() []string {
 	return []string{EnvPrivateKey, EnvKeypairFile, EnvKeystore, EnvKeystorePassword, EnvKeystorePassFile}
 }
