@@ -26,22 +26,23 @@ type Code string
 
 // Error codes. They are part of the tool-result contract: do not rename.
 const (
-	CodeOverBudget       Code = "over_budget"              // a budget has too little left
-	CodePriceAboveCap    Code = "price_above_cap"          // the price is above max_price or the per-call cap
-	CodePriceMismatch    Code = "price_mismatch"           // the seller asks another amount than the call's amount argument
-	CodeNotAllowed       Code = "not_allowed"              // payee, network or asset not allowed or not pinned
-	CodeUnsupported      Code = "unsupported_requirements" // no accept we can pay (scheme, network, asset)
-	CodeBadChallenge     Code = "bad_challenge"            // a malformed 402
-	CodePaymentRejected  Code = "payment_rejected"         // the seller refused the signed payment
-	CodeOutcomeUnknown   Code = "outcome_unknown"          // the payment may or may not have settled
-	CodeUpstreamFailed   Code = "upstream_failed"          // the upstream failed (before or after payment)
-	CodeUpstreamTimeout  Code = "upstream_timeout"         // the upstream did not answer in time
-	CodeApprovalRequired Code = "approval_required"        // a human must approve and could not be asked
-	CodeApprovalDeclined Code = "approval_declined"        // the human declined the payment
-	CodeCancelled        Code = "cancelled"                // the call was cancelled before anything was signed
-	CodeInternal         Code = "internal"                 // a bug; details are in the log only
-	CodeUnknownRecipient Code = "unknown_recipient"        // a tip's recipient is neither an address nor in the address book
-	CodeInvalidTip       Code = "invalid_tip"              // a tip's amount or note is not acceptable
+	CodeOverBudget        Code = "over_budget"              // a budget has too little left
+	CodePriceAboveCap     Code = "price_above_cap"          // the price is above max_price or the per-call cap
+	CodePriceMismatch     Code = "price_mismatch"           // the seller asks another amount than the call's amount argument
+	CodeNotAllowed        Code = "not_allowed"              // payee, network or asset not allowed or not pinned
+	CodeUnsupported       Code = "unsupported_requirements" // no accept we can pay (scheme, network, asset)
+	CodeBadChallenge      Code = "bad_challenge"            // a malformed 402
+	CodePaymentRejected   Code = "payment_rejected"         // the seller refused the signed payment
+	CodeOutcomeUnknown    Code = "outcome_unknown"          // the payment may or may not have settled
+	CodeUpstreamFailed    Code = "upstream_failed"          // the upstream failed (before or after payment)
+	CodeUpstreamTimeout   Code = "upstream_timeout"         // the upstream did not answer in time
+	CodeApprovalRequired  Code = "approval_required"        // a human must approve and could not be asked
+	CodeApprovalDeclined  Code = "approval_declined"        // the human declined the payment
+	CodeCancelled         Code = "cancelled"                // the call was cancelled before anything was signed
+	CodeInternal          Code = "internal"                 // a bug; details are in the log only
+	CodeUnknownRecipient  Code = "unknown_recipient"        // a tip's recipient is neither an address nor in the address book
+	CodeInvalidTip        Code = "invalid_tip"              // a tip's amount or note is not acceptable
+	CodeInsufficientFunds Code = "insufficient_funds"       // the wallet holds less than the price (checked before signing where the family can)
 )
 
 // Error is a payment failure that is safe to show to the model and the user.

@@ -36,6 +36,18 @@ type coreWorld struct {
 }
 
 func newCoreWorld(t *testing.T, env *solanatest.Env, mint string, funds uint64, policy payments.Policy) *coreWorld {
+	return newCoreWorldWith(t, env, mint, funds, policy, worldOptions{})
+}
+
+// worldOptions vary a coreWorld's seller.
+type worldOptions struct {
+	// noPayeeAccount leaves the payee without a token account of the mint.
+	noPayeeAccount bool
+	// extra adds to the seller's Solana extra.
+	extra func() map[string]any
+}
+
+func newCoreWorldWith(t *testing.T, env *solanatest.Env, mint string, funds uint64, policy payments.Policy, o worldOptions) *coreWorld {
 	t.Helper()
 	payer, err := svm.GenerateKey()
 	if err != nil {
@@ -46,10 +58,12 @@ func newCoreWorld(t *testing.T, env *solanatest.Env, mint string, funds uint64, 
 		t.Fatal(err)
 	}
 	env.Fund(t, payer.Address().String(), 0, mint, funds)
-	env.Fund(t, payee.Address().String(), 0, mint, 0)
+	if !o.noPayeeAccount {
+		env.Fund(t, payee.Address().String(), 0, mint, 0)
+	}
 	seller, err := localseller.Start(localseller.Config{Solana: &localseller.SolanaConfig{
 		Network: payments.Network(env.Network), Mint: mint, PayTo: payee.Address().String(), FeePayer: env.FeePayer,
-		Facilitator: localseller.NewRemote(env.FacilitatorURL), Only: true,
+		Facilitator: localseller.NewRemote(env.FacilitatorURL), Only: true, Extra: o.extra,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -250,19 +264,109 @@ func TestExactReconcilesThroughTheLedger(t *testing.T) {
 // finalizedHeight reads the chain's finalized block height.
 func finalizedHeight(t *testing.T, env *solanatest.Env) uint64 {
 	t.Helper()
-	body := `{"jsonrpc":"2.0","id":1,"method":"getEpochInfo","params":[{"commitment":"finalized"}]}`
-	resp, err := http.Post(env.RPCURL, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Result struct {
 			BlockHeight uint64 `json:"blockHeight"`
 		} `json:"result"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	rpc(t, env, "getEpochInfo", `[{"commitment":"finalized"}]`, &out)
+	return out.Result.BlockHeight
+}
+
+// TestRefusedBeforeSigning: what the reference facilitator would answer
+// only with a bare simulation failure is refused before anything is signed,
+// through the core: not charged, nothing sent to the seller, nothing left
+// counted, and a plain reason that names the amounts with their asset and
+// decimals (insufficient funds), the payee's missing token account, or the
+// seller's expired blockhash.
+func TestRefusedBeforeSigning(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{SlotMs: 20})
+	expired := expiredBlockhash(t, env)
+	for _, tc := range []struct {
+		name  string
+		funds uint64
+		o     worldOptions
+		code  payments.Code
+		words []string
+	}{
+		{"insufficient funds", 500, worldOptions{}, svm.CodeInsufficientFunds,
+			[]string{"the wallet holds 0.0005 USDC on Solana devnet (mint " + env.USDCMint + ", 6 decimals); this costs 0.001 USDC"}},
+		{"payee without a token account", 10_000, worldOptions{noPayeeAccount: true}, svm.CodePayeeAccountMissing,
+			[]string{"has no token account for " + env.USDCMint + " on Solana devnet", "the seller must create it"}},
+		{"expired blockhash", 10_000, worldOptions{extra: func() map[string]any { return map[string]any{"recentBlockhash": expired} }}, svm.CodeBlockhashExpired,
+			[]string{"the seller's blockhash " + expired + " has expired on Solana devnet", "ask the seller for a fresh 402"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newCoreWorldWith(t, env, env.USDCMint, tc.funds, payments.Policy{}, tc.o)
+			_, err := w.get(t, "/v2/weather/kyiv", payments.Limit{Tool: "weather", MaxPrice: 1_000})
+			pe, ok := payments.AsError(err)
+			if !ok || pe.Code != tc.code || pe.Charged != payments.NotCharged {
+				t.Fatalf("Do = %v, want %s, not charged", err, tc.code)
+			}
+			for _, word := range append(tc.words, "Nothing was signed.") {
+				if !strings.Contains(pe.Message, word) {
+					t.Errorf("message %q lacks %q", pe.Message, word)
+				}
+			}
+			if n := w.seller.Seller.PaymentHeadersSeen(); n != 0 {
+				t.Errorf("the seller saw %d payments", n)
+			}
+			rows, err := w.book.List(t.Context(), ledger.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Counted() || r.Nonce != "" {
+					t.Errorf("row %s is %s with id %q: a refusal before signing must leave nothing counted or signed", r.ID, r.State, r.Nonce)
+				}
+			}
+			if got := env.Balance(t, w.payer.Address().String(), env.USDCMint); got != tc.funds {
+				t.Errorf("payer holds %d, want %d", got, tc.funds)
+			}
+		})
+	}
+}
+
+// expiredBlockhash returns a blockhash of env's chain that is no longer
+// valid, waiting for one to expire.
+func expiredBlockhash(t *testing.T, env *solanatest.Env) string {
+	t.Helper()
+	var latest struct {
+		Result struct {
+			Value struct {
+				Blockhash string `json:"blockhash"`
+			} `json:"value"`
+		} `json:"result"`
+	}
+	rpc(t, env, "getLatestBlockhash", `[{"commitment":"confirmed"}]`, &latest)
+	hash := latest.Result.Value.Blockhash
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var valid struct {
+			Result struct {
+				Value bool `json:"value"`
+			} `json:"result"`
+		}
+		rpc(t, env, "isBlockhashValid", `["`+hash+`",{"commitment":"confirmed"}]`, &valid)
+		if !valid.Result.Value {
+			return hash
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("blockhash %s did not expire within 30 s", hash)
+	return ""
+}
+
+// rpc calls one JSON-RPC method of env's chain.
+func rpc(t *testing.T, env *solanatest.Env, method, params string, out any) {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":` + params + `}`
+	resp, err := http.Post(env.RPCURL, "application/json", strings.NewReader(body))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return out.Result.BlockHeight
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
 }

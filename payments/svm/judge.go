@@ -27,8 +27,8 @@ const MaxMemoBytes = 256
 const (
 	// CodeInsufficientFunds: the wallet's token account holds less than the
 	// price (checked before signing: the facilitator would answer only a
-	// bare simulation failure).
-	CodeInsufficientFunds payments.Code = "insufficient_funds"
+	// bare simulation failure). It is the core's code.
+	CodeInsufficientFunds = payments.CodeInsufficientFunds
 	// CodeBlockhashExpired: the seller's extra.recentBlockhash is no longer
 	// valid, so a transaction built on it could never land.
 	CodeBlockhashExpired payments.Code = "blockhash_expired"
