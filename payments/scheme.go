@@ -236,6 +236,11 @@ func (w *Want) pinned(f Family, addr string) bool {
 type Refusal struct {
 	Code    Code
 	Message string
+	// Stale says the terms themselves went stale since the seller stated
+	// them (Solana: its recentBlockhash expired): the seller's fresh terms
+	// may be payable. The warm path then asks the seller again instead of
+	// failing the call.
+	Stale bool
 }
 
 func (r *Refusal) Error() string { return string(r.Code) + ": " + r.Message }

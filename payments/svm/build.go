@@ -349,7 +349,9 @@ func (c *Client) blockhash(ctx context.Context, r *RPC, t *Terms) (lifetime, err
 		return lifetime{}, fmt.Errorf("check the seller's blockhash on %s: %w", t.Network.Name(), err)
 	}
 	if !valid {
-		return lifetime{}, refuse(CodeBlockhashExpired, "the seller's blockhash %s has expired on %s: a transaction on it could never land; ask the seller for a fresh 402", t.RecentBlockhash, t.Network.Name())
+		r := refuse(CodeBlockhashExpired, "the seller's blockhash %s has expired on %s: a transaction on it could never land; ask the seller for a fresh 402", t.RecentBlockhash, t.Network.Name())
+		r.Stale = true
+		return lifetime{}, r
 	}
 	lv := t.LastValidBlockHeight
 	if lv == 0 {

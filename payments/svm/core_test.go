@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,4 +370,109 @@ func rpc(t *testing.T, env *solanatest.Env, method, params string, out any) {
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWarmPathOnlyWhileTheBlockhashLives: a seller that states its own
+// recentBlockhash is paid warm (one round trip, the remembered terms)
+// while that blockhash lives; once it has expired the remembered terms are
+// not signed (a transaction on them could never land): the call asks the
+// seller again and pays its fresh terms, charged once, and nothing signed
+// on the expired blockhash reaches the seller.
+func TestWarmPathOnlyWhileTheBlockhashLives(t *testing.T) {
+	env := solanatest.Start(t, solanatest.Options{SlotMs: 20})
+	// The seller states one blockhash until the test refreshes it, as a
+	// seller that refreshes its own now and then.
+	var stated atomic.Value
+	refresh := func() {
+		var latest struct {
+			Result struct {
+				Value struct {
+					Blockhash string `json:"blockhash"`
+				} `json:"value"`
+			} `json:"result"`
+		}
+		rpc(t, env, "getLatestBlockhash", `[{"commitment":"confirmed"}]`, &latest)
+		stated.Store(latest.Result.Value.Blockhash)
+	}
+	refresh()
+	extra := func() map[string]any { return map[string]any{"recentBlockhash": stated.Load()} }
+	w := newCoreWorldWith(t, env, env.USDCMint, 10_000, payments.Policy{}, worldOptions{extra: extra})
+	w.client.Warm = &payments.Warm{}
+	lim := payments.Limit{Tool: "weather", MaxPrice: 1_000, WarmKey: "weather"}
+	call := func(what string) {
+		t.Helper()
+		lim.CallID = ""
+		res, err := w.get(t, "/v2/weather/kyiv", lim)
+		if err != nil || res.Charged != payments.Charged {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	call("cold")
+	before := w.seller.Seller.Requests()
+	call("warm")
+	if n := w.seller.Seller.Requests() - before; n != 1 || w.client.Warm.Stats().Hits != 1 {
+		t.Fatalf("the warm call took %d requests, %d warm hits: want one round trip", n, w.client.Warm.Stats().Hits)
+	}
+	// Let the blockhash of the remembered terms expire.
+	var used struct {
+		Transaction string `json:"transaction"`
+	}
+	got := w.seller.Seller.ReceivedPayments()
+	if err := json.Unmarshal(got[len(got)-1].Payload.Payload, &used); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := solana.TransactionFromBase64(used.Transaction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.Message.RecentBlockhash.String() != stated.Load() {
+		t.Fatalf("the warm payment is built on %s, not the seller's blockhash %s", tx.Message.RecentBlockhash, stated.Load())
+	}
+	waitExpired(t, env, tx.Message.RecentBlockhash.String())
+	refresh()
+	before = w.seller.Seller.Requests()
+	call("after the blockhash expired")
+	if n := w.seller.Seller.Requests() - before; n != 2 {
+		t.Errorf("the call after expiry took %d requests, want 2 (ask, then pay the fresh terms)", n)
+	}
+	if n := w.seller.Seller.PaymentHeadersSeen(); n != 3 {
+		t.Errorf("the seller saw %d payments, want 3", n)
+	}
+	if got := env.Balance(t, w.payer.Address().String(), env.USDCMint); got != 7_000 {
+		t.Errorf("payer holds %d, want 7000: three payments", got)
+	}
+	rows, err := w.book.List(t.Context(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled := 0
+	for _, r := range rows {
+		if r.State == payments.StateSettled {
+			settled++
+		} else if r.Counted() {
+			t.Errorf("row %s is %s", r.ID, r.State)
+		}
+	}
+	if settled != 3 {
+		t.Errorf("%d rows settled, want 3", settled)
+	}
+}
+
+// waitExpired waits until hash is no longer a valid blockhash on env.
+func waitExpired(t *testing.T, env *solanatest.Env, hash string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var valid struct {
+			Result struct {
+				Value bool `json:"value"`
+			} `json:"result"`
+		}
+		rpc(t, env, "isBlockhashValid", `["`+hash+`",{"commitment":"confirmed"}]`, &valid)
+		if !valid.Result.Value {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("blockhash %s did not expire within 30 s", hash)
 }
