@@ -57,9 +57,11 @@ func NewRemote(url string) *Remote {
 }
 
 // Verify implements Settler. A request that got no usable answer is
-// invalid, with the reason unexpected_verify_error.
+// invalid, with the reason unexpected_verify_error. It runs to its end
+// even when the buyer has gone away (ctx's cancellation is ignored; the
+// facilitator client's timeout bounds it), as a seller's does.
 func (f *Remote) Verify(ctx context.Context, p *x402.PaymentPayload, req x402.Requirement) VerifyResponse {
-	v, err := f.c.Verify(ctx, p, &req)
+	v, err := f.c.Verify(context.WithoutCancel(ctx), p, &req)
 	if err != nil {
 		return VerifyResponse{InvalidReason: ReasonUnexpectedVerifyError, InvalidMessage: err.Error()}
 	}
@@ -67,9 +69,10 @@ func (f *Remote) Verify(ctx context.Context, p *x402.PaymentPayload, req x402.Re
 }
 
 // Settle implements Settler. A request that got no usable answer fails
-// with unexpected_settle_error.
+// with unexpected_settle_error. Like Verify, it settles even when the
+// buyer has gone away.
 func (f *Remote) Settle(ctx context.Context, p *x402.PaymentPayload, req x402.Requirement) x402.SettlementResponse {
-	s, err := f.c.Settle(ctx, p, &req)
+	s, err := f.c.Settle(context.WithoutCancel(ctx), p, &req)
 	if err != nil {
 		return x402.SettlementResponse{Network: req.Network, ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: err.Error()}
 	}

@@ -7,7 +7,8 @@
 //
 // It is for tests only. Its npm packages come from test/solana's lockfile:
 // .ci/run installs them; locally run (cd test/solana && npm ci). Without
-// them a test is skipped, except under CI (CI set), where it fails.
+// them a test is skipped with a message naming that command, except under
+// CI (CI or X402_REQUIRE_SOLANA set, as .ci/run sets them), where it fails.
 package solanatest
 
 import (
@@ -58,13 +59,13 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "test", "solana")
 }
 
-// Require skips t, or fails it under CI, when Node or test/solana's npm
-// packages are missing.
+// Require skips t, or fails it under CI (CI or X402_REQUIRE_SOLANA set),
+// when Node or test/solana's npm packages are missing.
 func Require(t testing.TB) {
 	t.Helper()
 	miss := func(why string) {
 		msg := why + ": the real-Solana tests need Node.js 20+ and test/solana's packages: run (cd test/solana && npm ci)"
-		if os.Getenv("CI") != "" {
+		if os.Getenv("CI") != "" || os.Getenv("X402_REQUIRE_SOLANA") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
