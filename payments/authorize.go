@@ -209,15 +209,15 @@ func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse
 		p.c.logWrite("settle", rc.LedgerID, p.c.Ledger.Settle(bg, rc.LedgerID, *rc))
 		return Charged, rc
 	case settle != nil:
-		rc.State = string(StateUnknown)
-		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200)))
+		// The seller's reason may quote the request, and its secrets.
+		p.markUnknown(bg, "delivered with a failed settlement receipt: "+Sanitize(settle.ErrorReason, 200))
 		if p.settledOnChain(ctx) {
 			return Charged, rc
 		}
 		return ChargeUnknown, rc
 	default:
+		p.markUnknown(bg, "delivered without a settlement receipt")
 		rc.State = "unconfirmed"
-		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "delivered without a settlement receipt"))
 		p.settledOnChain(ctx)
 		return Charged, rc
 	}

@@ -60,8 +60,9 @@ func (r Receipt) MarshalJSON() ([]byte, error) {
 }
 
 // Line returns the receipt as one short line of text. It says "Paid" only
-// for a payment that settled (or whose settlement the seller reported
-// pending); for any other it says what is known.
+// for a payment that settled; of one whose settlement the seller reported
+// pending, that it was sent and counts as charged; for any other, what is
+// known.
 func (r *Receipt) Line() string {
 	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer)
 	tx := ""
@@ -69,11 +70,20 @@ func (r *Receipt) Line() string {
 		tx = "; the seller named transaction " + r.Transaction
 	}
 	switch r.State {
-	case string(StateSettled), "pending":
+	case string(StateSettled):
 		if r.Transaction == "" {
 			return fmt.Sprintf("Paid %s; tx no transaction hash reported [%s].", what, r.State)
 		}
 		return fmt.Sprintf("Paid %s; tx %s [%s].", what, r.Transaction, r.State)
+	case "pending":
+		// The facilitator broadcast the transfer but has not seen it land:
+		// charged, but not yet settled.
+		if r.Transaction == "" {
+			tx = "; no transaction hash reported"
+		} else {
+			tx = "; tx " + r.Transaction
+		}
+		return fmt.Sprintf("Payment of %s sent; its settlement is pending (broadcast, not yet confirmed)%s: counted as charged [%s].", what, tx, r.State)
 	case string(StateRejected):
 		return fmt.Sprintf("Payment of %s refused by the seller, no settlement reported%s: counted until reconciliation proves it unused [%s].", what, tx, r.State)
 	case string(StateReleased):
@@ -384,6 +394,7 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *x
 	// From here on a signed authorization exists: every path records an outcome.
 	paid, attempts, err := c.sendPaid(ctx, req, p.hName, p.hValue, lim.Redaction)
 	if err != nil {
+		c.chillWarm(lim, p, warm)
 		return nil, nil, p.Unknown(ctx, err)
 	}
 	paid.Elapsed = c.now().Sub(start)
@@ -700,7 +711,7 @@ func txText(rc *Receipt) string {
 func safeErr(err error, red *Redaction) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		shown := redactRawURL(ue.URL)
+		shown := RedactURL(ue.URL)
 		if red != nil && red.URL != "" && ue.URL == red.sent {
 			shown = red.URL
 		}
@@ -713,7 +724,12 @@ func safeErr(err error, red *Redaction) string {
 	return Sanitize(red.Text(err.Error()), 300)
 }
 
-func redactRawURL(raw string) string {
+// RedactURL returns raw without its user info, query and fragment, where
+// an operator's ${ENV} secret may be (the scheme, host and path, which say
+// where a request goes, stay), or "(url)" when raw does not parse. A
+// Redaction, when there is one, shows a request better: this is for URLs
+// without one.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(url)"

@@ -63,8 +63,9 @@
 // # Outcomes of a paid request
 //
 //   - A settlement receipt that succeeded (or says settlement_pending):
-//     settled, Charged, with the receipt. Receipt.Line says "Paid" for
-//     these only; for any other state it says what is known.
+//     settled, Charged, with the receipt. Receipt.Line says "Paid" only
+//     for one that succeeded: of a pending one, that it was sent and its
+//     settlement is pending; for any other state, what is known.
 //   - A 2xx with no receipt: Charged (the answer was delivered), booked
 //     unknown until reconciled. A 2xx whose receipt reports a failure:
 //     unknown, ChargeUnknown.

@@ -72,3 +72,9 @@ func AsError(err error) (*Error, bool) {
 	ok := errors.As(err, &pe)
 	return pe, ok
 }
+
+// NonceUsed says a seller's or facilitator's reason reports a signed
+// authorization as already used (nonce_already_used, duplicate_settlement):
+// it settled, through this call or a replay of it, so a refusal with such a
+// reason is an unknown outcome, not a refusal.
+func NonceUsed(reason string) bool { return nonceUsed(reason) }

@@ -8,8 +8,9 @@ import (
 )
 
 // TestReceiptLineSaysPaidOnlyWhenSettled: the one line of text a result
-// carries says "Paid" for a settled payment only (or one whose settlement
-// the seller reported pending), and for any other says what is known.
+// carries says "Paid" for a settled payment only,
+// and for any other, a settlement still pending included, says what is
+// known.
 func TestReceiptLineSaysPaidOnlyWhenSettled(t *testing.T) {
 	for _, tt := range []struct {
 		state, tx string
@@ -18,7 +19,8 @@ func TestReceiptLineSaysPaidOnlyWhenSettled(t *testing.T) {
 	}{
 		{"settled", "0xabc", true, "tx 0xabc [settled]"},
 		{"settled", "", true, "no transaction hash reported [settled]"},
-		{"pending", "0xabc", true, "tx 0xabc [pending]"},
+		{"pending", "0xabc", false, "its settlement is pending (broadcast, not yet confirmed); tx 0xabc: counted as charged [pending]"},
+		{"pending", "", false, "no transaction hash reported: counted as charged [pending]"},
 		{"unknown", "", false, "whether it settled is unknown"},
 		{"unknown", "0xdead", false, "the seller named transaction 0xdead"},
 		{"unconfirmed", "", false, "no settlement receipt: not confirmed"},

@@ -66,6 +66,10 @@ type Family interface {
 	// paid without a declaration and counted by the operator's USDC
 	// budgets.
 	KnownUSDC(n Network) (Asset, bool)
+	// ExplorerURL links transaction tx on n to a block explorer the family
+	// knows for the network (an https URL), or returns "" when it knows
+	// none or tx is not a transaction id of its kind.
+	ExplorerURL(n Network, tx string) string
 	// CheckAsset says what the family still needs to know of a token to
 	// pay in it with no seller to state it (a tip): EVM, its EIP-712
 	// domain (Asset.Name and Version). Nil when nothing is missing.

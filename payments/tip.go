@@ -385,7 +385,7 @@ func (p *Pending) tipRefused(ctx context.Context, op, reason, msg string, rec Re
 	why := p.red.Text(reasonText(reason, msg))
 	p.c.logWrite("reject", p.Receipt.LedgerID, p.c.Ledger.Reject(ctx, p.Receipt.LedgerID, Sanitize("facilitator /"+op+": "+why, 300)))
 	p.Receipt.State = string(StateRejected)
-	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(reason, 120), "ledger", p.Receipt.LedgerID)
+	p.c.log().Info("tip refused by the facilitator", "op", op, "reason", Sanitize(p.red.Text(reason), 120), "ledger", p.Receipt.LedgerID)
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the facilitator at %s refused the tip of %s to %s at /%s (%s) and reported no settlement. x402-mcp did not sign again. The facilitator received the signed authorization, valid until %s, so the tip stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). Do not tip again blindly: check x402_spend_history first, and fix the cause (for example the wallet's balance).",
 		host, p.Receipt.Currency().Format(p.Receipt.Amount), rec, op, why, p.proof.Deadline.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}

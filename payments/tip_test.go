@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -507,4 +508,38 @@ func TestTipFamilyFromTheNetwork(t *testing.T) {
 	if n := len(f.requests()); n != 2 {
 		t.Fatalf("the facilitator got %d requests, want the first tip's verify and settle", n)
 	}
+}
+
+// TestTipRefusalHidesFacilitatorSecrets: a facilitator that refuses a tip
+// and quotes its credentials (the catalog's ${ENV} values) in its reason
+// gets them written ${NAME} in the error, the ledger and the logs.
+func TestTipRefusalHidesFacilitatorSecrets(t *testing.T) {
+	const token = "factoken61c0d9"
+	f := newTipFixture(t, payments.Budget{Total: 5_000_000, TipPerDay: 3_000_000}, 10_000_000)
+	f.misbehave = func(op string, w http.ResponseWriter, r *http.Request, _ func() *httptest.ResponseRecorder) bool {
+		writeJSONAnswer(w, `{"isValid":false,"invalidReason":"bad_token_`+token+`","invalidMessage":"token `+token+` is not allowed"}`)
+		return true
+	}
+	red := payments.NewRedaction("", "")
+	red.AddSecret("FAC_TOKEN", token)
+	f.tips.FacilitatorRedaction = red
+	var logs bytes.Buffer
+	f.client.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.client.Approve = approveAll(new(atomic.Int32))
+	_, err := f.client.Tip(context.Background(), f.tips, payments.TipRequest{Tool: "x402_tip", To: "alice", Amount: 100_000})
+	pe := tipErr(t, err, payments.CodePaymentRejected, payments.ChargeUnknown)
+	rows := f.rows(t)
+	if len(rows) != 1 || !strings.Contains(rows[0].Reason, "${FAC_TOKEN}") {
+		t.Fatalf("rows %+v: want the facilitator's reason with its token as ${FAC_TOKEN}", rows)
+	}
+	for what, s := range map[string]string{"error": pe.Message + pe.Error(), "ledger reason": rows[0].Reason, "logs": logs.String()} {
+		if strings.Contains(s, token) {
+			t.Errorf("the %s shows the facilitator's token:\n%s", what, s)
+		}
+	}
+}
+
+func writeJSONAnswer(w http.ResponseWriter, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, body)
 }

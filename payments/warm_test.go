@@ -358,7 +358,9 @@ func TestWarmPathSameTermsRefused(t *testing.T) {
 }
 
 // TestWarmPathLostAnswer: the warm paid request is lost in transit. The
-// outcome is unknown and counted; nothing is signed again; no fallback.
+// outcome is unknown and counted; nothing is signed again; no fallback; and
+// the entry goes cold, as after any warm payment that went wrong: its next
+// call asks the seller first.
 func TestWarmPathLostAnswer(t *testing.T) {
 	f := newWarmFixture(t, 1_000_000, localseller.Config{})
 	f.client.PaidRetries = 2
@@ -383,6 +385,12 @@ func TestWarmPathLostAnswer(t *testing.T) {
 	}
 	if s := summary(t, f.ledger); s.Pending != 1000 || s.Settled != 1000 {
 		t.Fatalf("ledger %+v: the unknown payment must stay counted", s)
+	}
+	f.drop.Store(false)
+	res, err, reqs, _ := f.call(t, "/v2/weather/paris", weatherLim)
+	mustPaid(t, res, err, 1000)
+	if reqs != 2 {
+		t.Fatalf("after a lost warm payment the entry must be cold: %d requests", reqs)
 	}
 }
 

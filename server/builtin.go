@@ -28,7 +28,8 @@ func readOnly(title string) mcp.ToolAnnotation {
 }
 
 // WalletStatus is x402_wallet's structured answer. Its amounts are decimal
-// USDC, except those of Assets, each in its own asset.
+// USDC, except those of Assets, each in its own asset, and the tip budget's
+// (Budget.TipsPerDay), in the tipping asset its Symbol names.
 type WalletStatus struct {
 	// Address is the wallet's first key's address (the EVM key's, when it
 	// has one); Keys lists every key.
@@ -102,8 +103,11 @@ type ScopeStatus struct {
 	Limit   string `json:"limit"`
 	Counted string `json:"counted"`
 	Left    string `json:"left"`
-	Window  string `json:"window,omitempty"`
-	Resets  string `json:"resets,omitempty"`
+	// Symbol names the asset of the amounts where it may be another than
+	// the object's (the tip budget, in the tipping asset).
+	Symbol string `json:"symbol,omitempty"`
+	Window string `json:"window,omitempty"`
+	Resets string `json:"resets,omitempty"`
 }
 
 func scope(limit, counted payments.Amount) *ScopeStatus {
@@ -151,9 +155,12 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 		st.Keys = append(st.Keys, ks)
 	}
+	// An endpoint whose ${ENV} does not expand is no endpoint: serve leaves
+	// it out of reconciliation too (the error is serve's to log).
+	rpc, _ := reg.RPCURLs(s.cfg.Getenv)
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: fams.NetworkName(n)})
-		if reg.RPC[n] == "" {
+		if rpc[n] == "" {
 			st.NoRPC = append(st.NoRPC, string(n))
 		}
 	}
@@ -186,7 +193,7 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 			return nil, fmt.Errorf("ledger spent: %w", err)
 		}
 		d := scopeIn(tc, b.TipPerDay, sp.TipDay)
-		d.Window = b.Day.String()
+		d.Symbol, d.Window = tc.Symbol, b.Day.String()
 		if !sum.DayResets.IsZero() {
 			d.Resets = sum.DayResets.Format(time.RFC3339)
 		}
@@ -257,11 +264,11 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 			text += fmt.Sprintf(" This session: %s of %s USDC counted, %s left.", ss.Counted, ss.Limit, ss.Left)
 		}
 		if tp := st.Budget.TipsPerDay; tp != nil {
-			text += fmt.Sprintf(" Tips today (%s): %s of %s %s counted, %s left.", tp.Window, tp.Counted, tp.Limit, currencyOf(s.cfg.Client.Policy.Budget.TipCurrency).Symbol, tp.Left)
+			text += fmt.Sprintf(" Tips today (%s): %s of %s %s counted, %s left.", tp.Window, tp.Counted, tp.Limit, tp.Symbol, tp.Left)
 		}
 		for _, a := range st.Assets {
-			text += fmt.Sprintf(" %s (%d decimals, %s on %s): budget %s %s total, %s settled, %s pending, %s left (%d payments)",
-				a.Symbol, a.Decimals, a.Address, a.Network, a.Total, a.Symbol, a.Settled, a.Pending, a.Left, a.Payments)
+			text += fmt.Sprintf(" %s (%d decimals, %s on %s): budget %s %s total, %s settled, %s pending, %s left (%s)",
+				a.Symbol, a.Decimals, a.Address, a.Network, a.Total, a.Symbol, a.Settled, a.Pending, a.Left, plural.Count(a.Payments, "payment", "payments"))
 			if a.PerCallCap != "" {
 				text += fmt.Sprintf("; per-call cap %s %s", a.PerCallCap, a.Symbol)
 			}

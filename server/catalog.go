@@ -44,19 +44,27 @@ func (s *Server) newCatalog(reg *tools.Registry) *catalog {
 	return c
 }
 
-// entry returns a served entry: one the registry has and Build listed.
+// entry returns a served entry: one the registry has and Build listed. The
+// tools of remote MCP servers (kind: mcp) are not entries.
 func (c *catalog) entry(name string) (*tools.Entry, bool) {
 	if _, ok := c.handlers[name]; !ok {
 		return nil, false
 	}
-	return c.reg.Entry(name)
+	e, ok := c.reg.Entry(name)
+	if !ok || e.Kind == tools.KindMCP {
+		return nil, false
+	}
+	return e, true
 }
 
-// names returns the served entries' names in catalog order.
+// names returns the served entries' names in catalog order: not the tools
+// of remote MCP servers, which are no entries of the catalog.
 func (c *catalog) names() []string {
-	out := make([]string, len(c.tools))
-	for i, t := range c.tools {
-		out[i] = t.Tool.Name
+	out := make([]string, 0, len(c.tools))
+	for _, t := range c.tools {
+		if _, ok := c.entry(t.Tool.Name); ok {
+			out = append(out, t.Tool.Name)
+		}
 	}
 	return out
 }

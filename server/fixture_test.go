@@ -53,7 +53,7 @@ func newFixture(t testing.TB, src string, funds payments.Amount, sc localseller.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { book.Close() })
-	cfg.Registry, cfg.History = reg, book
+	cfg.Registry, cfg.History, cfg.Books = reg, book, book
 	// As serve wires it: the warm path on. A preset Client's signers join
 	// the EVM key.
 	signers := payments.Signers{w}

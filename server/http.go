@@ -174,8 +174,8 @@ type httpTransports struct {
 }
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
-// /sse and /message, with /healthz and /metrics, under opts' auth, size
-// limit and CORS. A request that carries an Origin not in opts.CORSOrigins
+// /sse and /message, with /healthz, /metrics and (with Config.Books) the
+// dashboard at /dashboard/, under opts' auth, size limit and CORS. A request that carries an Origin not in opts.CORSOrigins
 // gets 403, whatever its path; OAuth discovery and registration paths get
 // 404 (x402-mcp has no OAuth). mcp-go's DNS-rebinding protection stays on:
 // a request that reaches a loopback listener must name a loopback Host.
@@ -240,6 +240,13 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	root.Handle("/", guarded)
+	if s.cfg.Books != nil {
+		// The dashboard takes the token from a browser too (HTTP Basic),
+		// and only an admin principal's.
+		dash := s.dashboardHandler(opts.Token)
+		root.Handle("/dashboard", dash)
+		root.Handle("/dashboard/", dash)
+	}
 	t.handler = checkOrigin(origins, noOAuth(root))
 	return t
 }
@@ -423,7 +430,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) e
 		// No WriteTimeout: SSE and Streamable HTTP streams stay open.
 		ErrorLog: log.New(slogWriter{s.cfg.Logger}, "", 0),
 	}
-	s.cfg.Logger.Info("listening", "addr", addr, "mcp", PathMCP, "sse", PathSSE, "auth", opts.Token != "", "principal", Principal(opts.Token))
+	attrs := []any{"addr", addr, "mcp", PathMCP, "sse", PathSSE, "auth", opts.Token != "", "principal", Principal(opts.Token)}
+	if s.cfg.Books != nil {
+		attrs = append(attrs, "dashboard", PathDashboard)
+	}
+	s.cfg.Logger.Info("listening", attrs...)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

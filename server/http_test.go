@@ -381,12 +381,12 @@ func TestHTTPMetricsAndSessionBudget(t *testing.T) {
 	for _, want := range []string{
 		`x402_payments_total{tool="weather",network="eip155:84532",outcome="charged"} 2`,
 		`x402_payments_total{tool="weather",network="",outcome="not_charged"} 1`,
-		`x402_paid_amount_atomic_total{tool="weather",network="eip155:84532"} 2000`,
+		`x402_paid_amount_atomic_total{tool="weather",network="eip155:84532",asset="USDC"} 2000`,
 		`x402_upstream_request_seconds_count{tool="weather"} 3`,
 		`x402_upstream_request_seconds_bucket{tool="weather",le="+Inf"} 3`,
 		`x402_tool_calls_total{tool="weather",error="false"} 2`,
 		`x402_tool_calls_total{tool="weather",error="true"} 1`,
-		`x402_budget_left_atomic 998000`,
+		`x402_budget_left_atomic{asset="USDC",unit="USDC"} 998000`,
 		// The second call paid the terms the first one learned: one round trip.
 		`x402_warm_payments_total{outcome="sent"} 1`,
 		`x402_warm_payments_total{outcome="fallback"} 0`,

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -32,7 +33,7 @@ type metrics struct {
 	// their duration is an upstream request.
 	paidTools map[string]bool
 	payments  map[[3]string]uint64 // tool, network, outcome
-	paid      map[[2]string]uint64 // tool, network: atomic units
+	paid      map[[3]string]uint64 // tool, network, asset symbol: atomic units
 	calls     map[[2]string]uint64 // tool, error
 	durations map[string]*histogram
 }
@@ -44,7 +45,7 @@ type histogram struct {
 }
 
 func newMetrics(reg *tools.Registry) *metrics {
-	m := &metrics{paidTools: map[string]bool{}, payments: map[[3]string]uint64{}, paid: map[[2]string]uint64{},
+	m := &metrics{paidTools: map[string]bool{}, payments: map[[3]string]uint64{}, paid: map[[3]string]uint64{},
 		calls: map[[2]string]uint64{}, durations: map[string]*histogram{}}
 	for _, e := range reg.Tools {
 		m.paidTools[e.Name] = true
@@ -132,7 +133,8 @@ func (m *metrics) record(tool string, d time.Duration, res *mcp.CallToolResult, 
 	m.payments[[3]string{tool, network, outcome}]++
 	if outcome == "charged" {
 		if amt, ok := atomic(receipt["amountAtomic"]); ok {
-			m.paid[[2]string{tool, network}] += amt
+			symbol, _ := receipt["symbol"].(string)
+			m.paid[[3]string{tool, network, symbol}] += amt
 		}
 	}
 }
@@ -161,10 +163,18 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	s.metrics.write(&b)
 	if sum, err := s.cfg.Client.Ledger.Summary(r.Context()); err != nil {
 		s.cfg.Logger.Warn("metrics: ledger summary", "err", err)
-	} else if sum.Total != 0 {
-		// Omitted when the total budget is unlimited.
-		b.WriteString("# HELP x402_budget_left_atomic Total budget left, in the asset's atomic units.\n# TYPE x402_budget_left_atomic gauge\n")
-		fmt.Fprintf(&b, "x402_budget_left_atomic %s\n", sum.Left().Atomic())
+	} else {
+		// Each asset's budget.total (USDC's, and each declared asset's),
+		// omitted when unlimited; amounts of two assets never share a series.
+		b.WriteString("# HELP x402_budget_left_atomic What budget.total still allows, by asset (its symbol, and its budget unit: USDC or network/address), in that asset's atomic units.\n# TYPE x402_budget_left_atomic gauge\n")
+		if sum.Total != 0 {
+			fmt.Fprintf(&b, "x402_budget_left_atomic{asset=%s,unit=%s} %s\n", lv("USDC"), lv(payments.BudgetUSDC), sum.Left().Atomic())
+		}
+		for _, a := range sum.Assets {
+			if a.Total != 0 {
+				fmt.Fprintf(&b, "x402_budget_left_atomic{asset=%s,unit=%s} %s\n", lv(a.Currency.Symbol), lv(a.Currency.Budget), a.Left().Atomic())
+			}
+		}
 	}
 	if wm := s.cfg.Client.Warm; wm != nil {
 		st := wm.Stats()
@@ -183,9 +193,9 @@ func (m *metrics) write(b *strings.Builder) {
 	for _, k := range sortedKeys(m.payments) {
 		fmt.Fprintf(b, "x402_payments_total{tool=%s,network=%s,outcome=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), m.payments[k])
 	}
-	b.WriteString("# HELP x402_paid_amount_atomic_total Amount charged, in the asset's atomic units.\n# TYPE x402_paid_amount_atomic_total counter\n")
+	b.WriteString("# HELP x402_paid_amount_atomic_total Amount charged, in the atomic units of the asset its symbol names.\n# TYPE x402_paid_amount_atomic_total counter\n")
 	for _, k := range sortedKeys(m.paid) {
-		fmt.Fprintf(b, "x402_paid_amount_atomic_total{tool=%s,network=%s} %d\n", lv(k[0]), lv(k[1]), m.paid[k])
+		fmt.Fprintf(b, "x402_paid_amount_atomic_total{tool=%s,network=%s,asset=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), m.paid[k])
 	}
 	b.WriteString("# HELP x402_upstream_request_seconds Duration of paid-tool calls, upstream request and payment included.\n# TYPE x402_upstream_request_seconds histogram\n")
 	names := make([]string, 0, len(m.durations))

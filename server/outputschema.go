@@ -100,6 +100,19 @@ func assetScopeSchema(desc string) map[string]any {
 	}, "limit", "counted", "left")
 }
 
+// tipScopeSchema is the tip budget's ScopeStatus, in the tipping asset
+// (USDC, or one declared under assets:), which symbol names.
+func tipScopeSchema(desc string) map[string]any {
+	return object(desc, map[string]any{
+		"limit":   decimal("The budget's limit"),
+		"counted": decimal("What counts against it now: settled, in-flight, unknown and refused tips"),
+		"left":    decimal("What it still allows"),
+		"symbol":  str("The tipping asset's symbol, such as USDC: the unit of limit, counted and left"),
+		"window":  str("How the day is measured: \"rolling 24 hours\" or \"calendar day in <time zone>\""),
+		"resets":  str("When it resets: an RFC 3339 time (a calendar day)"),
+	}, "limit", "counted", "left", "symbol")
+}
+
 // walletOutputSchema is x402_wallet's outputSchema (WalletStatus).
 var walletOutputSchema = mustJSON(object("", map[string]any{
 	"address": str("The paying wallet's first key's address (the EVM key's 0x address, when it has one)"),
@@ -131,7 +144,7 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 		"perHost":    usdc("budget.per_host: the lifetime limit of each upstream host, when set"),
 		"perNetwork": map[string]any{"type": "object", "description": "budget.per_network: the lifetime limit of each network (CAIP-2 id), when set",
 			"additionalProperties": usdc("The network's limit")},
-		"tipsPerDay": scopeSchema("tipping.per_day: the tip budget, when tipping is on"),
+		"tipsPerDay": tipScopeSchema("tipping.per_day: the tip budget, when tipping is on, in the tipping asset"),
 	}, "total", "settled", "pending", "left", "payments"),
 	"assets": map[string]any{"type": "array", "description": "The declared assets other than USDC, each with its own cap and budget, in its own units",
 		"items": object("", map[string]any{

@@ -126,7 +126,9 @@ func TestWatchRegistry(t *testing.T) {
 		loads.Add(1)
 		return tools.Load(p, testFamilies)
 	}
-	go f.srv.WatchRegistry(ctx, path, server.WatchOptions{Interval: 20 * time.Millisecond, Settle: 50 * time.Millisecond, Load: load})
+	// Settle is ten times the burst below, so that a busy machine that
+	// delays one of its writes does not split it.
+	go f.srv.WatchRegistry(ctx, path, server.WatchOptions{Interval: 20 * time.Millisecond, Settle: 250 * time.Millisecond, Load: load})
 	time.Sleep(50 * time.Millisecond)
 
 	// An invalid edit: refused.

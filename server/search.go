@@ -85,10 +85,14 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 	c := s.catalog()
 	out := FindResult{Tools: []FoundTool{}}
 	for _, st := range c.tools {
-		e, ok := c.reg.Entry(st.Tool.Name)
+		// The tools of remote MCP servers (kind: mcp) are not entries.
+		e, ok := c.entry(st.Tool.Name)
+		if !ok {
+			continue
+		}
 		cur := currencyOf(e.Currency)
 		// max_price is in USDC: an amount of another asset is not comparable.
-		if !ok || maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
+		if maxPrice != 0 && (!cur.IsUSDC() || e.MaxPrice > maxPrice) || !e.Matches(words) {
 			continue
 		}
 		ns := e.Networks()
@@ -128,7 +132,7 @@ func (s *Server) callTool() mcpserver.ServerTool {
 "arguments":{"type":"object","description":"The tool's arguments, following its input schema."}},
 "required":["name"],"additionalProperties":false}`
 	t := mcp.NewToolWithRawSchema(ToolCall,
-		"Call a paid tool of the catalog by name (find it with x402_find_tools). The call may spend USDC from the operator's wallet, up to the tool's max price, under the same policy, budgets and approval as any paid tool.",
+		"Call a paid tool of the catalog by name (find it with x402_find_tools). The call may spend money from the operator's wallet (in the asset of the tool's price, USDC unless it names another), up to the tool's max price, under the same policy, budgets and approval as any paid tool.",
 		json.RawMessage(schema))
 	t.Title = "Call a paid tool (paid)"
 	t.Annotations = mcp.ToolAnnotation{Title: t.Title, ReadOnlyHint: mcp.ToBoolPtr(false), DestructiveHint: mcp.ToBoolPtr(false),

@@ -1,7 +1,8 @@
 // Package server is x402-mcp's MCP side, on mcp-go: it lists the catalog
 // (package tools) as MCP tools with x402-mcp's built-in tools, serves them
 // over stdio (ServeStdio) or HTTP (HTTPHandler, ListenAndServe: Streamable
-// HTTP at /mcp, legacy SSE at /sse and /message, /healthz, /metrics), and
+// HTTP at /mcp, legacy SSE at /sse and /message, /dashboard/, /healthz,
+// /metrics), and
 // puts payments above the approval threshold to the human. It knows nothing
 // of how a payment is signed: that is package payments'.
 //
@@ -17,16 +18,31 @@
 //     MCP 2026-07-28 get an input request and call again with the answer
 //     (the question stays here, under a random id); older hosts get
 //     elicitation/create while the call waits, at most
-//     payments.ApprovalTimeout. A host that cannot ask gets
-//     approval_required, never a payment.
+//     payments.ApprovalTimeout, over the legacy SSE transport too (sse.go
+//     carries the request on the host's stream and takes its answer off
+//     /message). A host that cannot ask gets approval_required, never a
+//     payment.
 //   - Sessions: over stdio the per-session budget keys on the Client's
 //     Session (one per process); over HTTP on the bearer token (Principal)
 //     during this run, never on an MCP session id.
-//   - HTTP: with a token set, every request but /healthz must carry it;
-//     CheckBind refuses to serve beyond loopback without one; request bodies
-//     are capped
-//     (HTTPOptions.MaxRequestBytes); CORS is off unless origins are given;
-//     shutdown waits for calls in flight (HTTPOptions.DrainTimeout).
+//   - HTTP: a request whose Origin header names an origin not given in
+//     HTTPOptions.CORSOrigins gets 403, on every path (loopback origins
+//     included), and CheckOrigins refuses origins without a token; with a
+//     token set, every request but /healthz must carry it; CheckBind
+//     refuses to serve beyond loopback without one; the OAuth discovery
+//     and registration paths answer 404 (there is no OAuth); Streamable
+//     HTTP sessions are remembered (DELETE ends one, an id never issued or
+//     ended gets 404); request bodies are capped
+//     (HTTPOptions.MaxRequestBytes); shutdown waits for calls in flight
+//     (HTTPOptions.DrainTimeout).
+//   - Dashboard: with Config.Books set, /dashboard/ on the HTTP listener
+//     shows the admin principal (today the bearer token's; a browser gives
+//     it as HTTP Basic's password) every budget, spend over time by tool,
+//     session and network, recent payments with receipts, and the open
+//     ones with what reconciliation will do, read from the ledger;
+//     ServeDashboard serves the same page read-only on loopback, for a
+//     ledger written over stdio. Every file is embedded; the page loads
+//     nothing from another origin.
 //   - For the host: progress notifications for each step of a paid call
 //     with a heartbeat (DefaultHeartbeat), and a logging notification for
 //     every call that involved money. For the operator: slog on the
@@ -65,7 +81,14 @@ type Config struct {
 	Client   *payments.Client
 	// History, when set, serves x402_spend_history (the durable ledger).
 	History History
-	Version string
+	// Books, when set, is the ledger the spend dashboard reads: over HTTP,
+	// /dashboard/ serves it to the admin principal.
+	Books Books
+	// ReconcileEvery is how often this process reconciles open payments in
+	// the background (serve's --reconcile-every; 0: at start only), which
+	// the dashboard tells the reader.
+	ReconcileEvery time.Duration
+	Version        string
 	// Getenv resolves ${VAR} in the catalog (os.Getenv in production).
 	Getenv func(string) string
 	Logger *slog.Logger
@@ -92,10 +115,10 @@ type Server struct {
 }
 
 // instructions tell the model how to use a paying server.
-const instructions = `x402-mcp exposes paid HTTP APIs as tools. Calling a paid tool may spend USDC from the operator's wallet, within budgets the operator set (you cannot change them).
+const instructions = `x402-mcp exposes paid HTTP APIs as tools. Calling a paid tool may spend money from the operator's wallet (USDC, or the token a tool names in its price), within budgets the operator set (you cannot change them).
 - x402_wallet shows the wallet address, caps and the budgets left; x402_quote shows what a tool would cost without paying; x402_spend_history lists past payments.
 - When the catalog is large, x402_find_tools searches it and x402_call calls an entry by name, under the same rules.
-- When the operator enabled tipping, x402_tip sends a person a tip in USDC (to an address-book name or a 0x address); the user approves tips, not you.
+- When the operator enabled tipping, x402_tip sends a person a tip (in USDC, or the token its description names) to an address-book name or a 0x address; the user approves tips, not you.
 - Each paid result says whether money moved: "charged", "not charged" or "unknown", with a receipt when charged.
 - Never retry a call whose outcome is "unknown": it could pay twice. Payments above the operator's threshold are put to the user for approval; you cannot approve them yourself.`
 

@@ -21,6 +21,9 @@ func TestWalletNamesNetworksWithoutRPC(t *testing.T) {
 	}{
 		{"none", "", []string{"eip155:84532"}},
 		{"configured", "rpc:\n  eip155:84532: https://sepolia.base.org\n", nil},
+		// An endpoint whose ${ENV} is unset is no endpoint (serve leaves it
+		// out of reconciliation too).
+		{"unset variable", "rpc:\n  eip155:84532: https://node.example/v2/${X402_TEST_UNSET_RPC_KEY}\n", []string{"eip155:84532"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, registry+tt.extra, 1_000_000, localseller.Config{}, server.Config{})

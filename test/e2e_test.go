@@ -281,8 +281,8 @@ func TestMisbehavingSellers(t *testing.T) {
 		{localseller.ModeErrorNoReceipt, true, "unknown", []string{"502", "retry"}, 1, 1, 1000},
 		{localseller.ModeHugeBody, false, "charged", []string{"truncated"}, 1, 1, 1000},
 		{localseller.ModeSlowBody, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
-		{localseller.ModePending, false, "charged", []string{"pending"}, 1, 1, 1000},
-		{localseller.ModeNoReceipt, false, "charged", []string{"no settlement receipt: not confirmed"}, 1, 1, 1000},
+		{localseller.ModePending, false, "charged", []string{"its settlement is pending", "counted as charged while its settlement is pending"}, 1, 1, 1000},
+		{localseller.ModeNoReceipt, false, "charged", []string{"no settlement receipt: not confirmed", "counted as charged until reconciliation confirms it"}, 1, 1, 1000},
 		{localseller.ModeMultiAccept, false, "charged", []string{"Paid 0.001 USDC"}, 1, 1, 1000},
 		{localseller.ModeDropAfterSettle, true, "unknown", []string{"outcome_unknown", "Do not retry"}, 2, 1, 1000},
 		{localseller.ModeSettleThen402, true, "unknown", []string{"payment_rejected", "reported no settlement", "until reconciliation proves it unused"}, 1, 1, 1000},
@@ -306,6 +306,14 @@ func TestMisbehavingSellers(t *testing.T) {
 			for _, w := range tt.says {
 				if !strings.Contains(out, w) {
 					t.Fatalf("text lacks %q:\n%s", w, out)
+				}
+			}
+			if tt.mode == localseller.ModePending || tt.mode == localseller.ModeNoReceipt || tt.charged != "charged" {
+				// Not settled, or not known to be: never "Paid".
+				for _, w := range []string{"Paid ", "Charged and delivered"} {
+					if strings.Contains(out, w) {
+						t.Fatalf("text says %q of a payment not known to have settled:\n%s", w, out)
+					}
 				}
 			}
 			if n := seller.PaymentHeadersSeen() - seen; n != tt.paid {

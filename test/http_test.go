@@ -24,10 +24,12 @@ const httpToken = "e2e-token-3f9a1c0b7d2e4f5a6b8c"
 
 // httpProcess is the binary serving MCP over HTTP.
 type httpProcess struct {
-	URL    string
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	exited chan error
+	URL string
+	// Registry and Ledger are the catalog and ledger files it serves.
+	Registry, Ledger string
+	cmd              *exec.Cmd
+	stderr           *lockedBuffer
+	exited           chan error
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
@@ -44,7 +46,7 @@ func startHTTPBinary(t testing.TB, seller *localseller.Running, cat catalog, ext
 	cmd := exec.Command(binary, "serve", "--http", "127.0.0.1:0", "--registry", reg, "--ledger", filepath.Join(dir, "ledger.db"))
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey,
 		"X402_MCP_TOKEN=" + httpToken}, extraEnv...)
-	p := &httpProcess{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &httpProcess{Registry: reg, Ledger: filepath.Join(dir, "ledger.db"), cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

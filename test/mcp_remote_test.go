@@ -165,6 +165,11 @@ func TestRemotePaidMCPServer(t *testing.T) {
 	if !strings.Contains(string(mustJSON(t, echo.InputSchema))+string(echo.RawInputSchema), "message") {
 		t.Errorf("remote input schema lost: %+v", echo)
 	}
+	// x402_quote prices catalog entries (it asks an HTTP seller without
+	// paying): a remote server's tools are not among its choices.
+	if q := names["x402_quote"]; strings.Contains(string(mustJSON(t, q.InputSchema))+string(q.RawInputSchema), "acme_echo") {
+		t.Errorf("x402_quote offers a remote tool it cannot price: %s", q.RawInputSchema)
+	}
 
 	payeeBefore := seller.Facilitator.Balance(localseller.DefaultPayTo)
 	res := s.call("acme_echo", map[string]any{"message": "hi"})
@@ -245,6 +250,12 @@ func TestRemoteToolsListedInSearchMode(t *testing.T) {
 	}
 	if !names["acme_echo"] || !names["x402_find_tools"] || !names["x402_call"] {
 		t.Fatalf("search mode lists %v", names)
+	}
+	// x402_find_tools searches the catalog's entries; the remote tools
+	// beside them are not entries, and must not break the search.
+	found := s.call("x402_find_tools", map[string]any{"query": ""})
+	if found.IsError || strings.Contains(text(found), "acme_echo") || !strings.Contains(text(found), "0 paid tools match") {
+		t.Fatalf("x402_find_tools beside remote tools: %s", text(found))
 	}
 	res := s.call("acme_echo", map[string]any{"message": "hi"})
 	if res.IsError || meta(res, "x402/payment-response") == nil || remote.paymentsSeen() != 1 {

@@ -107,7 +107,7 @@ func BuildRemote(ctx context.Context, r *Registry, a Authorizer, getenv func(str
 			defer wg.Done()
 			ts, err := e.remoteTools(ctx, a, r.Defaults.MaxResultBytes, getenv, log)
 			if err != nil {
-				log.Warn("remote MCP server unavailable: its tools are not listed", "entry", e.Name, "url", redactRawURL(e.URL), "err", payments.Sanitize(err.Error(), 300))
+				log.Warn("remote MCP server unavailable: its tools are not listed", "entry", e.Name, "url", payments.RedactURL(e.URL), "err", payments.Sanitize(err.Error(), 300))
 				return
 			}
 			found[i] = ts
@@ -119,15 +119,6 @@ func BuildRemote(ctx context.Context, r *Registry, a Authorizer, getenv func(str
 		out = append(out, ts...)
 	}
 	return out
-}
-
-func redactRawURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(url)"
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
 }
 
 func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, getenv func(string) string, log *slog.Logger) ([]mcpserver.ServerTool, error) {
@@ -192,7 +183,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 			return redactResult(res, rm.red), err
 		}})
 	}
-	log.Info("remote MCP server listed", "entry", e.Name, "url", redactRawURL(e.URL), "tools", len(out))
+	log.Info("remote MCP server listed", "entry", e.Name, "url", payments.RedactURL(e.URL), "tools", len(out))
 	return out, nil
 }
 
@@ -221,7 +212,7 @@ func (rm *remoteTool) tool(rt mcp.Tool) mcp.Tool {
 		schema = json.RawMessage(`{"type":"object"}`)
 	}
 	desc := fmt.Sprintf("[Remote MCP server %s, entry %s] %s\n\nPaid tool: up to %s per call on %s. Each call may spend money from the operator's wallet.",
-		redactRawURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.fams, e.networks))
+		payments.RedactURL(e.URL), e.Name, rm.desc, e.currency().Format(e.MaxPrice), networkNames(e.fams, e.networks))
 	t := mcp.NewToolWithRawSchema(rm.local, desc, schema)
 	title := strings.ReplaceAll(rm.local, "_", " ")
 	title = strings.ToUpper(title[:1]) + title[1:] + " (paid)"
@@ -261,7 +252,7 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 	if rm.desc != "" {
 		lim.Description = rm.desc
 	}
-	pend, err := rm.auth.Authorize(ctx, pr, lim, "MCP tool "+rm.remote+" at "+redactRawURL(e.URL), rm.host)
+	pend, err := rm.auth.Authorize(ctx, pr, lim, "MCP tool "+rm.remote+" at "+payments.RedactURL(e.URL), rm.host)
 	if err != nil {
 		return ErrorResult(err), nil
 	}
@@ -271,6 +262,12 @@ func (rm *remoteTool) handle(ctx context.Context, call mcp.CallToolRequest) (*mc
 		return remoteErrorResult(paidFailure(ctx, pend, err)), nil
 	}
 	if pr2 != nil {
+		if payments.NonceUsed(pr2.Error) {
+			// The server refused the payment as already used: it may
+			// have settled it (a resend of one that did), as over HTTP.
+			return remoteErrorResult(paidFailure(ctx, pend, &remoteError{answered: true,
+				what: "refused the payment as already used (" + payments.Sanitize(pr2.Error, 200) + ")"})), nil
+		}
 		return remoteErrorResult(pend.Rejected(ctx, pr2.Error)), nil
 	}
 	settle := settlementOf(paid)
@@ -528,7 +525,7 @@ func newRemoteHTTPClient() *http.Client {
 	return &http.Client{
 		Transport: &remoteTransport{base: http.DefaultTransport, limit: remoteAnswerLimit},
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-			rd := &redirectError{to: redactRawURL(req.URL.String())}
+			rd := &redirectError{to: payments.RedactURL(req.URL.String())}
 			if req.Response != nil {
 				rd.status = req.Response.StatusCode
 			}
@@ -692,11 +689,17 @@ func (rm *remoteTool) shape(res *mcp.CallToolResult, charged payments.Charge, rc
 
 // remotePaymentLine says what happened to the money of a paid remote call
 // in one line. It starts "Paid …" only for a payment the remote server
-// reported settled (or its settlement pending); otherwise it says what is
+// reported settled; otherwise (its settlement pending included) it says what is
 // known: that the payment was sent, why it is not known to have settled
 // (why, when not said elsewhere), and the outcome.
 func remotePaymentLine(rc *payments.Receipt, charged payments.Charge, why string, isError bool) string {
-	if charged == payments.Charged && (rc.State == string(payments.StateSettled) || rc.State == "pending") {
+	if charged == payments.Charged && rc.State == "pending" {
+		if isError {
+			return rc.Line() + " The remote tool answered with an error after its payment was broadcast."
+		}
+		return rc.Line() + " Delivered; the payment is counted as charged while its settlement is pending."
+	}
+	if charged == payments.Charged && rc.State == string(payments.StateSettled) {
 		if isError {
 			return rc.Line() + " Charged, nothing delivered: the remote tool answered with an error after its payment settled."
 		}

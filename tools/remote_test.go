@@ -151,6 +151,11 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 		}, "", "charged"},
 		// The server refused a payment it received: not proven unused.
 		{"second challenge", false, func() (*mcp.CallToolResult, error) { return remoteChallenge("invalid_signature"), nil }, payments.CodePaymentRejected, "unknown"},
+		// Refused as already used: it may have settled (a resend of one
+		// that did), an unknown outcome as over HTTP, not a refusal.
+		{"second challenge: nonce already used", false, func() (*mcp.CallToolResult, error) {
+			return remoteChallenge("invalid_exact_evm_nonce_already_used"), nil
+		}, payments.CodeOutcomeUnknown, "unknown"},
 		{"error after paying", false, func() (*mcp.CallToolResult, error) { return nil, errors.New("boom") }, payments.CodeOutcomeUnknown, "unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,8 +60,13 @@ func Shape(e *Entry, res *payments.Result, maxBytes int) *mcp.CallToolResult {
 		out = shapeBody(e, res, maxBytes)
 		if res.Receipt != nil {
 			word := "Charged and delivered."
-			if charged != payments.Charged {
+			switch {
+			case charged != payments.Charged:
 				word = "Payment outcome: " + string(charged) + "."
+			case res.Receipt.State == "unconfirmed":
+				word = "Delivered; the payment is counted as charged until reconciliation confirms it."
+			case res.Receipt.State == "pending":
+				word = "Delivered; the payment is counted as charged while its settlement is pending."
 			}
 			out.Content = append(out.Content, mcp.NewTextContent(res.Receipt.Line()+" "+word))
 		}

@@ -242,7 +242,7 @@ func (r *Registry) expandRPC(n payments.Network, getenv func(string) string) (st
 // network, their ${ENV} references expanded through getenv (nil: the
 // process environment is not read, and a reference with no default is an
 // error). The URLs hold secrets: show them only through
-// chain.RedactURL.
+// evm.RedactURL.
 func (r *Registry) RPCURLs(getenv func(string) string) (map[payments.Network]string, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }

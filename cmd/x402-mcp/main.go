@@ -8,6 +8,7 @@
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet's addresses
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
+//	x402-mcp dashboard [--addr ADDR]     serve the spend dashboard of a local ledger, read-only, on loopback
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
 //	x402-mcp version                     print the version (also --version)
@@ -113,6 +114,8 @@ func dispatch(ctx context.Context, e env, args []string) error {
 		return cmdSeller(ctx, e, args)
 	case "ledger":
 		return cmdLedger(ctx, e, args)
+	case "dashboard":
+		return cmdDashboard(ctx, e, args)
 	case "docs":
 		return cmdDocs(e, args)
 	case "version", "--version", "-version":
@@ -139,20 +142,23 @@ func isTopLevelFlag(arg string) bool {
 const usage = `usage: x402-mcp [command] [flags]
 
 commands:
-  serve [--registry FILE] [--ledger FILE] [--pprof 127.0.0.1:PORT]
-                               serve MCP over stdio (default command); --pprof serves Go's
-                               profiles on loopback (for benchmarks, off by default)
+  serve [--registry FILE] [--ledger FILE] [--warm-path=false] [--reconcile-every 5m] [--pprof 127.0.0.1:PORT]
+                               serve MCP over stdio (default command), reconciling open payments
+                               in the background (0: at start only); --pprof serves Go's
+                               profiles on loopback to local tools, never to browser pages
+                               (for benchmarks, off by default)
   serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
                                serve MCP over HTTP on ADDR instead: Streamable HTTP at /mcp,
-                               legacy SSE at /sse, /metrics, /healthz; bearer token from
-                               X402_MCP_TOKEN or --token-file (required beyond loopback)
+                               legacy SSE at /sse, /dashboard/, /metrics, /healthz; bearer token
+                               from X402_MCP_TOKEN or --token-file (required beyond loopback)
   demo                         offline demo: local seller, throwaway wallet, a real MCP session
   check [FILE]                 validate a catalog offline; list its tools and prices
   registry add URL [--method M] [--name N] [--body JSON] [--write FILE]
                                probe URL's 402 without paying; print (or append) a catalog entry
-  registry import --from FAC [--query Q] [--network N] [--max-price P] [--limit K] [--out FILE] [--force]
+  registry import --from FAC [--header 'NAME: VALUE'] [--query Q] [--network N] [--max-price P] [--limit K] [--out FILE] [--force]
                                draft disabled entries from a facilitator's discovery API
-                               (default --out registry.drafts.yaml)
+                               (default --out registry.drafts.yaml; ${NAME} in --from and
+                               --header reads a credential from the environment)
   wallet new [--family evm|solana] [--dir DIR]
                                create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE],
                                for Solana X402_SOLANA_KEYSTORE_PASSWORD[_FILE])
@@ -160,7 +166,11 @@ commands:
   ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)
-  ledger reconcile             resolve unknown payments against the chain (rpc: in the catalog)
+  ledger reconcile             resolve open payments (refused, unknown or signed) against the
+                               chain (rpc: in the catalog), once
+  dashboard [--ledger FILE] [--registry FILE] [--addr 127.0.0.1:0]
+                               serve the spend dashboard of a local ledger, read-only, on
+                               loopback; its URL (with a key for this run) goes to stderr
   seller [--addr ADDR]         run the local x402 test seller on loopback
   docs [--readme FILE]         rewrite README.md's tool list from the tool definitions (for developers)
   version, --version           print the version

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,7 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: localOnly(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = hs.Close()
@@ -40,4 +41,23 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) error {
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("pprof profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return nil
+}
+
+// localOnly answers 403 to browsers: a request with an Origin header (a web
+// page, whatever its origin) or whose Host is not a loopback name (a page
+// that rebound its own DNS name to 127.0.0.1). Profiling tools send
+// neither.
+func localOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		if r.Header.Get("Origin") != "" || !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "forbidden: pprof answers local tools only, not browser pages", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -25,7 +25,11 @@ func cmdRegistry(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"registry needs a subcommand: add or import"}
 	}
-	client := &http.Client{Timeout: registryTimeout}
+	// Never follow a redirect: --header's credentials (a custom header such
+	// as X-Api-Key goes along to any host) would reach wherever the
+	// facilitator or endpoint points; the 3xx is reported instead.
+	client := &http.Client{Timeout: registryTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	switch args[0] {
 	case "add":
 		return cmdRegistryAdd(ctx, e, client, args[1:])

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
@@ -42,6 +43,73 @@ func TestCheckRefusesOwnSecrets(t *testing.T) {
 		if strings.Contains(err.Error()+out+stderr, env["X402_PRIVATE_KEY"]) {
 			t.Errorf("%s shows the key", args[0])
 		}
+	}
+}
+
+// TestRegistryImportKeyInQuery: a facilitator whose API key goes in the
+// query string of its URL gets it on every discovery request (the query
+// x402-mcp adds for paging goes beside it), and the key is never shown.
+func TestRegistryImportKeyInQuery(t *testing.T) {
+	const key = "querykey5e1b77"
+	seller := localseller.New(localseller.Config{})
+	h := seller.Handler()
+	var refused []string
+	fac := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("key") != key {
+			refused = append(refused, r.URL.RawQuery)
+			http.Error(w, "unauthorized: "+r.URL.String(), http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer fac.Close()
+	drafts := filepath.Join(t.TempDir(), "drafts.yaml")
+	env := map[string]string{"FAC": fac.URL, "FAC_KEY": key}
+	out, stderr, err := runCmd(t, env, "registry", "import", "--from", "${FAC}?key=${FAC_KEY}", "--out", drafts)
+	if err != nil || !strings.Contains(out, "wrote ") {
+		t.Fatalf("import from a facilitator keyed in its query: %v (queries refused: %q)\n%s%s", err, refused, out, stderr)
+	}
+	written, err := os.ReadFile(drafts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{out, stderr, string(written)} {
+		if strings.Contains(s, key) {
+			t.Errorf("the key is shown:\n%s", s)
+		}
+	}
+}
+
+// TestRegistryImportNeverFollowsRedirects: a facilitator that redirects
+// the discovery request elsewhere does not get the credentials of --header
+// sent there; the import fails, naming the redirect.
+func TestRegistryImportNeverFollowsRedirects(t *testing.T) {
+	const key = "redirkey90a7e3"
+	var leaked sync.Map
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store("request", r.Header.Get("X-Api-Key"))
+		http.Error(w, "nothing here", http.StatusNotFound)
+	}))
+	defer elsewhere.Close()
+	fac := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer fac.Close()
+	env := map[string]string{"FAC": fac.URL, "FAC_KEY": key}
+	out, stderr, err := runCmd(t, env, "registry", "import", "--from", "${FAC}", "--header", "X-Api-Key: ${FAC_KEY}", "--out", filepath.Join(t.TempDir(), "d.yaml"))
+	if got, ok := leaked.Load("request"); ok {
+		t.Fatalf("the redirect was followed (the key went along: %v)", got == key)
+	}
+	if err == nil || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("a redirected import: %v\n%s%s", err, out, stderr)
+	}
+	if strings.Contains(err.Error()+out+stderr, key) {
+		t.Errorf("the key is shown: %v", err)
+	}
+	// registry add shares the rule, and says where the endpoint redirects.
+	_, _, err = runCmd(t, env, "registry", "add", fac.URL+"/v2/weather/paris")
+	if _, ok := leaked.Load("request"); ok || err == nil || !strings.Contains(err.Error(), "redirects to "+elsewhere.URL+"/v2/weather/paris") {
+		t.Errorf("registry add of a redirecting URL: %v", err)
 	}
 }
 

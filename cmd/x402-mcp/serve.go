@@ -134,7 +134,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		payer.Session = server.Principal(httpOpts.Token)
 	}
 	srv, err := server.New(server.Config{
-		Registry: reg, Client: payer, History: l, Version: version, Getenv: e.getenv, Logger: log,
+		Registry: reg, Client: payer, History: l, Books: l, ReconcileEvery: *every, Version: version, Getenv: e.getenv, Logger: log,
 	})
 	if err != nil {
 		return err

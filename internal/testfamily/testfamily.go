@@ -97,6 +97,9 @@ func (Family) KnownUSDC(n payments.Network) (payments.Asset, bool) {
 	return payments.Asset{Network: n, Address: USDC, Symbol: "USDC", Decimals: 6, USDC: true}, true
 }
 
+// ExplorerURL links to no explorer.
+func (Family) ExplorerURL(payments.Network, string) string { return "" }
+
 // CheckAsset needs nothing.
 func (Family) CheckAsset(payments.Asset) error { return nil }
 

@@ -1,6 +1,7 @@
 package evm
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -70,6 +71,39 @@ func (Family) AddressForm() string { return "0x and 40 hex digits" }
 
 // KnownUSDC implements payments.Family (see KnownUSDC, the function).
 func (Family) KnownUSDC(n payments.Network) (payments.Asset, bool) { return KnownUSDC(n) }
+
+// explorers are the block explorers a receipt links to, by chain id: the
+// transaction's page is the pattern with the hash in place of %s.
+var explorers = map[uint64]string{
+	1:        "https://etherscan.io/tx/%s",
+	11155111: "https://sepolia.etherscan.io/tx/%s",
+	8453:     "https://basescan.org/tx/%s",
+	84532:    "https://sepolia.basescan.org/tx/%s",
+	10:       "https://optimistic.etherscan.io/tx/%s",
+	11155420: "https://sepolia-optimism.etherscan.io/tx/%s",
+	42161:    "https://arbiscan.io/tx/%s",
+	421614:   "https://sepolia.arbiscan.io/tx/%s",
+	137:      "https://polygonscan.com/tx/%s",
+	80002:    "https://amoy.polygonscan.com/tx/%s",
+	43114:    "https://snowtrace.io/tx/%s",
+	43113:    "https://testnet.snowtrace.io/tx/%s",
+	42220:    "https://celoscan.io/tx/%s",
+}
+
+// ExplorerURL implements payments.Family: the explorers of Ethereum, Base,
+// Optimism, Arbitrum, Polygon, Avalanche and Celo (and their testnets), for
+// a transaction hash (0x and 64 hex digits).
+func (Family) ExplorerURL(n payments.Network, tx string) string {
+	id, err := chainIDOf(string(n))
+	pattern, ok := explorers[id]
+	if err != nil || !ok || len(tx) != 66 || !strings.HasPrefix(tx, "0x") {
+		return ""
+	}
+	if _, err := hex.DecodeString(tx[2:]); err != nil {
+		return ""
+	}
+	return fmt.Sprintf(pattern, tx)
+}
 
 // CheckAsset implements payments.Family: an EIP-3009 token is signed for
 // under its EIP-712 domain, so its name and version must be known.

@@ -29,3 +29,29 @@ func TestKnownUSDC(t *testing.T) {
 		t.Fatal("a USDC on the local dev chain")
 	}
 }
+
+// TestExplorerURL: a transaction hash on a network whose explorer the
+// family knows links to its page there; anything else links nowhere (the
+// dashboard shows the hash alone).
+func TestExplorerURL(t *testing.T) {
+	const tx = "0x" + "0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef"
+	for _, tt := range []struct {
+		network, tx, want string
+	}{
+		{"eip155:84532", tx, "https://sepolia.basescan.org/tx/" + tx},
+		{"eip155:8453", tx, "https://basescan.org/tx/" + tx},
+		{"eip155:1", tx, "https://etherscan.io/tx/" + tx},
+		{"eip155:42220", tx, "https://celoscan.io/tx/" + tx},
+		{"eip155:1337", tx, ""},                  // a local chain: no explorer
+		{"eip155:84532", tx[:65], ""},            // too short
+		{"eip155:84532", tx[2:] + "00", ""},      // no 0x
+		{"eip155:84532", tx[:65] + "g", ""},      // not hex
+		{"eip155:84532", tx + "/../../evil", ""}, // not a hash
+		{"eip155:84532", "", ""},
+		{"solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", tx, ""}, // not the family's
+	} {
+		if got := (Family{}).ExplorerURL(payments.Network(tt.network), tt.tx); got != tt.want {
+			t.Errorf("ExplorerURL(%s, %q) = %q, want %q", tt.network, tt.tx, got, tt.want)
+		}
+	}
+}

@@ -275,7 +275,8 @@ func (e *DiscoveryError) Error() string {
 }
 
 // Discover fetches one page of the facilitator's discovery API, bounded by
-// ctx (and by Timeout when it is set). An answer other than 200 is a
+// ctx (and by Timeout when it is set), with the query of the facilitator's
+// URL (an API key, say) beside the paging. An answer other than 200 is a
 // *DiscoveryError; one over 4 MiB, or one that is not a listing, is an
 // error naming the page.
 func (f *Client) Discover(ctx context.Context, q DiscoveryQuery) (*x402.DiscoveryPage, error) {
@@ -284,12 +285,15 @@ func (f *Client) Discover(ctx context.Context, q DiscoveryQuery) (*x402.Discover
 		ctx, cancel = context.WithTimeout(ctx, f.Timeout)
 		defer cancel()
 	}
-	base, err := url.Parse(strings.TrimRight(f.URL, "/"))
+	base, err := url.Parse(f.URL)
 	if err != nil {
 		return nil, fmt.Errorf("discovery: bad facilitator URL: %w", err)
 	}
-	v := url.Values{}
+	// The facilitator's own query (an API key, say) goes on every request,
+	// beside the paging.
+	v := base.Query()
 	u := *base
+	u.Path, u.RawPath, u.Fragment = strings.TrimRight(base.Path, "/"), "", ""
 	if q.Search != "" {
 		u.Path += "/discovery/search"
 		v.Set("query", q.Search)

@@ -95,6 +95,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	name(r.NoRPC)
 	retry := durOr(r.RetryExpired, DefaultRetryExpired)
 	timer := time.NewTimer(0) // a pass at once
+	due := time.Now()         // when the timer fires
 	defer timer.Stop()
 	var lastErrs []string
 	for {
@@ -102,7 +103,13 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-l.prompts():
-			timer.Reset(durOr(r.Soon, DefaultReconcileSoon))
+			// A prompt only brings the next pass forward: prompts that keep
+			// coming never put it off.
+			soon := durOr(r.Soon, DefaultReconcileSoon)
+			if at := time.Now().Add(soon); at.Before(due) {
+				timer.Reset(soon)
+				due = at
+			}
 			retry = durOr(r.RetryExpired, DefaultRetryExpired)
 			continue
 		case <-timer.C:
@@ -140,6 +147,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 			retry = min(2*retry, r.every())
 		}
 		timer.Reset(wait)
+		due = time.Now().Add(wait)
 	}
 }
 

@@ -200,3 +200,31 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.w.Write(p)
 }
+
+// TestReconcilerUnderAStreamOfRefusals: refusals that keep coming, each
+// sooner than Soon after the last, do not put passes off for ever: a pass
+// runs at most Soon after the first of them.
+func TestReconcilerUnderAStreamOfRefusals(t *testing.T) {
+	s := newSimBook(t)
+	ctx := context.Background()
+	passes := make(chan ledger.ReconcileReport, 100)
+	run(t, &ledger.Reconciler{Ledger: s.book, Prover: proveWith(s.checker), Every: time.Hour, Soon: 200 * time.Millisecond,
+		OnPass: func(rep ledger.ReconcileReport, _ error) { passes <- rep }})
+	<-passes // the pass at start
+	head, err := s.sim.Time(ctx)
+	must(t, err)
+	stop := time.Now().Add(1500 * time.Millisecond)
+	ran := 0
+	for time.Now().Before(stop) {
+		id, _ := s.signedRow(t, 1_000, head.Add(10*time.Minute))
+		must(t, s.book.Reject(ctx, id, "the seller answered 402"))
+		select {
+		case <-passes:
+			ran++
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if ran == 0 {
+		t.Fatal("no pass ran while refusals kept coming 50 ms apart (Soon is 200 ms)")
+	}
+}

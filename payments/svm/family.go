@@ -97,6 +97,23 @@ func (Family) KnownUSDC(n payments.Network) (payments.Asset, bool) {
 	return payments.Asset{Network: n, Address: mint.String(), Symbol: "USDC", Decimals: USDCDecimals, USDC: true}, true
 }
 
+// ExplorerURL implements payments.Family: the Solana Explorer's page of
+// transaction tx (a base58 signature) on mainnet, devnet or testnet.
+func (Family) ExplorerURL(n payments.Network, tx string) string {
+	if _, err := solana.SignatureFromBase58(tx); err != nil || len(tx) > 90 {
+		return ""
+	}
+	switch Network(n) {
+	case Mainnet:
+		return "https://explorer.solana.com/tx/" + tx
+	case Devnet:
+		return "https://explorer.solana.com/tx/" + tx + "?cluster=devnet"
+	case Testnet:
+		return "https://explorer.solana.com/tx/" + tx + "?cluster=testnet"
+	}
+	return ""
+}
+
 // CheckAsset implements payments.Family: a Solana token needs nothing
 // besides its mint; its program and decimals are read from the chain
 // before each payment.

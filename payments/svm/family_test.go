@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gagliardetto/solana-go"
+
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/svm"
@@ -58,6 +60,16 @@ func TestFamily(t *testing.T) {
 	a, ok := f.KnownUSDC(payments.Network(svm.Devnet))
 	if !ok || a.Address != usdc || a.Decimals != 6 || !a.USDC || a.Currency() != payments.USDC {
 		t.Errorf("KnownUSDC = %+v, %v", a, ok)
+	}
+	sig := strings.Repeat("5", 87) + "j"
+	if _, err := solana.SignatureFromBase58(sig); err != nil {
+		sig = "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW"
+	}
+	if got := f.ExplorerURL(payments.Network(svm.Devnet), sig); got != "https://explorer.solana.com/tx/"+sig+"?cluster=devnet" {
+		t.Errorf("ExplorerURL = %q", got)
+	}
+	if got := f.ExplorerURL(payments.Network(svm.Devnet), "0x"+strings.Repeat("ab", 32)); got != "" {
+		t.Errorf("ExplorerURL of an EVM hash = %q", got)
 	}
 	// Beside the EVM family, each reads its own.
 	fams := payments.Families{evm.Family{}, f}

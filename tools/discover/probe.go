@@ -68,6 +68,9 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		if t := SellerText(string(b), 200); resp.StatusCode >= 400 && t != "" {
 			msg += "; it said: " + t
 		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+			msg += "; it redirects to " + SellerText(loc, 200) + ", which is not followed: probe that URL if it is the endpoint"
+		}
 		return Draft{}, nil, fmt.Errorf("%s", msg)
 	}
 	pr, err := x402.ParseChallenge(resp.Header, bytes.TrimSpace(b))

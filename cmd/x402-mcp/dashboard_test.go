@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
+	"github.com/x402-mcp/x402-mcp/server"
+)
+
+// syncBuffer is a strings.Builder safe across goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// paidLedger writes a ledger at path holding n real payments of 0.001 USDC
+// to the local seller (each checked there by ecrecover), then closes it.
+func paidLedger(t *testing.T, path string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	seller, err := localseller.Start(localseller.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seller.Close()
+	w, err := wallet.GenerateEVMKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seller.Facilitator.Fund(w.Address(), 1_000_000)
+	b := payments.Budget{Total: 1_000_000}
+	l, err := ledger.Open(ctx, path, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Ledger: l, Policy: payments.Policy{Networks: []payments.Network{"eip155:84532"}, Budget: b}}
+	for i := range n {
+		req, err := http.NewRequest(http.MethodGet, seller.URL+"/v2/weather/paris", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Do(ctx, req, payments.Limit{Tool: "weather", CallID: fmt.Sprintf("call_%032d", i), Session: "stdio-test"})
+		if err != nil || res.Charged != payments.Charged {
+			t.Fatalf("payment %d: %v %v", i, res, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+var dashboardURL = regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/dashboard/\?key=([0-9a-f]{32})\b`)
+
+// TestDashboardCommand: `x402-mcp dashboard` serves a ledger it opened
+// read-only on loopback, prints its URL (with its key) on stderr and
+// nothing on stdout, shows the ledger's figures, and leaves the file as it
+// found it.
+func TestDashboardCommand(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "ledger.db")
+	paidLedger(t, db, 3)
+	reg := filepath.Join(dir, "registry.yaml")
+	if err := os.WriteFile(reg, []byte("version: 1\nbudget:\n  total: \"0.5\"\ntools:\n  - {name: weather, description: W., url: \"https://a.example/w\", max_price: \"0.001\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, db)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dashboard", "--ledger", db, "--registry", reg}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	}()
+	var base, key string
+	deadline := time.Now().Add(20 * time.Second)
+	for base == "" {
+		if m := dashboardURL.FindStringSubmatch(stderr.String()); m != nil {
+			base, key = m[1], m[2]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("dashboard exited: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL on stderr within 20s:\n%s", stderr.String())
+		}
+	}
+
+	// Without the key: 401. Through the printed URL: a cookie, then the page.
+	res, err := http.Get(base + "/dashboard/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without the key: %d", res.StatusCode)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar}
+	res, err = browser.Get(base + "/dashboard/?key=" + key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.RawQuery != "" || !strings.Contains(string(page), "x402-mcp spend") {
+		t.Fatalf("the printed URL: %d at %s", res.StatusCode, res.Request.URL)
+	}
+	res, err = browser.Get(base + "/dashboard/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st server.DashboardState
+	err = json.NewDecoder(res.Body).Decode(&st)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ReadOnly || len(st.Recent) != 3 || st.Recent[0].Amount.Amount != "0.001" || st.Recent[0].State != "settled" {
+		t.Fatalf("state: %+v", st)
+	}
+	var total server.BudgetRow
+	for _, b := range st.Budgets {
+		if b.Scope == "total" && b.Unit == "USDC" {
+			total = b
+		}
+	}
+	if total.Counted.Amount != "0.003" || total.Limit.Amount != "0.5" || total.Left.Amount != "0.497" {
+		t.Fatalf("the total budget: %+v", total)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	if stdout.String() != "" {
+		t.Fatalf("stdout: %q", stdout.String())
+	}
+	if fileHash(t, db) != before {
+		t.Fatal("the dashboard changed the ledger file")
+	}
+	if rows := listRows(t, db); rows != 3 {
+		t.Fatalf("%d rows after the dashboard", rows)
+	}
+}
+
+func listRows(t *testing.T, db string) int {
+	t.Helper()
+	l, err := ledger.OpenReadOnly(context.Background(), db, payments.Budget{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rows, err := l.List(context.Background(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(rows)
+}
+
+// TestDashboardCommandRefuses: an address beyond loopback and a ledger
+// that is not there are refused before anything is opened or created.
+func TestDashboardCommandRefuses(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "none", "ledger.db")
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string
+	}{
+		{"every interface", []string{"dashboard", "--addr", ":8403", "--ledger", missing}, true, "loopback only"},
+		{"a LAN address", []string{"dashboard", "--addr", "192.168.1.10:0", "--ledger", missing}, true, "loopback only"},
+		{"no ledger", []string{"dashboard", "--ledger", missing}, false, "no ledger at " + missing},
+		{"a stray argument", []string{"dashboard", "extra"}, true, "no arguments"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runCmd(t, nil, tt.args...)
+			var u usageError
+			if err == nil || errors.As(err, &u) != tt.usage || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q (usage %v)", err, tt.want, tt.usage)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
+		t.Fatalf("the dashboard created %s", filepath.Dir(missing))
+	}
+}

@@ -1,0 +1,565 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/simchain"
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/ledger"
+)
+
+// EnvRequireBrowser, when set (as .ci/run sets it), makes a missing
+// Chromium a failure of TestDashboardInBrowser instead of a skip.
+const EnvRequireBrowser = "X402_REQUIRE_BROWSER"
+
+// EnvArtifacts names the directory the browser test writes its screenshots
+// to; without it, a new temporary directory that is kept.
+const EnvArtifacts = "X402_ARTIFACTS"
+
+// chromiumPath finds Debian's Chromium (package chromium, /usr/bin/chromium).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const how = "install Debian's Chromium (apt-get install -y --no-install-recommends chromium) and run " +
+		EnvRequireBrowser + "=1 go test ./test -run TestDashboardInBrowser; `bash .ci/run` does both"
+	if os.Getenv(EnvRequireBrowser) != "" {
+		t.Fatalf("Chromium is not on PATH and %s is set: %s", EnvRequireBrowser, how)
+	}
+	t.Skip("Chromium is not on PATH, so the dashboard's browser test does not run: " + how)
+	return ""
+}
+
+// artifactDir is where the screenshots go.
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv(EnvArtifacts)
+	if dir == "" {
+		d, err := os.MkdirTemp("", "x402-artifacts-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browser is a headless Chromium tab that answers an HTTP Basic prompt
+// with the given password, as a person types the token into the prompt
+// once, and records every request the page makes and every error it logs.
+type browser struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	requests []string
+	errors   []string
+	prompts  int
+}
+
+func newBrowser(t *testing.T, password string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		// As root on CI, and with this machine's closed network (env/machines/go.md).
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(cancel)
+	b := &browser{ctx: ctx}
+	b.watch(t, password)
+	return b
+}
+
+// watch answers the tab's requests and prompts and records them.
+func (b *browser) watch(t *testing.T, password string) {
+	t.Helper()
+	ctx := b.ctx
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	auth := chromedp.Events(ctx, fetch.AuthRequired)
+	logged := chromedp.Events(ctx, cdplog.EntryAdded)
+	thrown := chromedp.Events(ctx, runtime.ExceptionThrown)
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: ptr(true)}); err != nil {
+		t.Fatalf("start Chromium (%s): %v", chromiumPath(t), err)
+	}
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.requests = append(b.requests, ev.Request.URL)
+			b.mu.Unlock()
+			_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	go func() {
+		for ev, err := range auth {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.prompts++
+			b.mu.Unlock()
+			_, _ = chromedp.Call(ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID,
+				AuthChallengeResponse: &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: "admin", Password: password}})
+		}
+	}()
+	go func() {
+		for ev, err := range logged {
+			if err != nil {
+				return
+			}
+			if ev.Entry.Level == cdplog.EntryLevelError {
+				b.mu.Lock()
+				b.errors = append(b.errors, fmt.Sprintf("%s: %s (%s)", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range thrown {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.errors = append(b.errors, "exception: "+ev.ExceptionDetails.Text)
+			b.mu.Unlock()
+		}
+	}()
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// page is what the dashboard shows, read from its DOM: each figure as the
+// text a person reads, located by the data attributes the page sets.
+type page struct {
+	State   string
+	Updated string
+	Budgets []struct {
+		Scope, Key, Unit string
+		Cells            map[string]string
+	}
+	Legends []struct {
+		By, Unit, Key, Counted string
+		Other                  bool
+	}
+	Charts []struct {
+		By, Unit, Total string
+		Loaded          bool
+	}
+	Recent []struct {
+		ID, Tx, Href string
+		Cells        map[string]string
+	}
+	Open []struct {
+		ID    string
+		Cells map[string]string
+	}
+	ScrollWidth, InnerWidth int
+}
+
+const readPage = `(() => {
+  const cells = (tr) => Object.fromEntries([...tr.querySelectorAll('td[data-field]')].map(td => [td.dataset.field, td.querySelector('.v').textContent.trim()]));
+  const figs = [...document.querySelectorAll('#spend figure')];
+  return {
+    state: document.body.dataset.state || '',
+    updated: document.body.dataset.updated || '',
+    budgets: [...document.querySelectorAll('#budgets tbody tr[data-scope]')].map(tr => ({scope: tr.dataset.scope, key: tr.dataset.key, unit: tr.dataset.unit, cells: cells(tr)})),
+    legends: figs.flatMap(f => [...f.querySelectorAll('li')].map(li => ({by: f.dataset.by, unit: f.dataset.unit, key: li.dataset.key,
+      other: li.dataset.other === 'true', counted: li.querySelector('.amount').textContent}))),
+    charts: figs.map(f => { const img = f.querySelector('img'); return {by: f.dataset.by, unit: f.dataset.unit,
+      total: f.querySelector('[data-field=total]').dataset.amount + ' ' + f.querySelector('[data-field=total]').dataset.symbol,
+      loaded: img.complete && img.naturalWidth > 0}; }),
+    recent: [...document.querySelectorAll('#recent tbody tr[data-payment]')].map(tr => { const rc = tr.querySelector('[data-field=transaction]'); const a = rc.querySelector('a');
+      return {id: tr.dataset.payment, tx: rc.dataset.tx || '', href: a ? a.href : '', cells: cells(tr)}; }),
+    open: [...document.querySelectorAll('#open tbody tr[data-open]')].map(tr => ({id: tr.dataset.open, cells: cells(tr)})),
+    scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
+    innerWidth: window.innerWidth,
+  };
+})()`
+
+func (b *browser) read(t *testing.T) page {
+	t.Helper()
+	p, err := chromedp.Run(b.ctx, chromedp.Evaluate[page](readPage))
+	if err != nil {
+		t.Fatalf("read the page: %v", err)
+	}
+	return p
+}
+
+// waitFor polls the page until cond holds, or fails after 30 s.
+func (b *browser) waitFor(t *testing.T, what string, cond func(page) bool) page {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := b.read(t)
+		if cond(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not show %s within 30s: %+v\nerrors: %v", what, p, b.errors)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (b *browser) screenshot(t *testing.T, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// dashCatalog pays USDC through the local seller's in-memory facilitator
+// (a network without an rpc endpoint) and JPYX, a declared 2-decimal
+// token, on the simulated chain.
+const dashCatalog = `version: 1
+defaults:
+  networks: [eip155:84532, eip155:1337]
+  max_per_call: "0.05"
+budget:
+  total: "1.00"
+  per_day: "0.50"
+  per_tool: "0.20"
+rpc:
+  eip155:1337: %s
+assets:
+  - symbol: JPYX
+    network: eip155:1337
+    address: %q
+    decimals: 2
+    eip712: {name: JPY Coin, version: "1"}
+    budget: {total: "30", per_day: "10"}
+tools:
+  - name: weather
+    description: Weather, paid in USDC.
+    url: "{{URL}}/v2/weather/{city}"
+    params: [{name: city, in: path, required: true}]
+    max_price: "0.001"
+  - name: summarize
+    description: Summaries, paid in USDC.
+    method: POST
+    url: "{{URL}}/v2/summarize"
+    params: [{name: text, in: body, type: string, required: true}]
+    max_price: "0.01"
+  - name: lost
+    description: A seller that settles and never sends its receipt.
+    url: "{{URL}}/v2/misbehave/error_no_receipt"
+    max_price: "0.001"
+  - name: yen_weather
+    description: Weather, paid in JPYX.
+    url: %s/v2/weather/{city}
+    params: [{name: city, in: path, required: true}]
+    max_price: "2"
+    asset: JPYX
+    budget: "5"
+`
+
+// TestDashboardInBrowser: headless Chromium (Debian's) loads /dashboard/
+// from the built binary serving over HTTP, after it paid real sellers in
+// USDC and in JPYX, signing in through the Basic prompt with the token. The
+// figures it shows are the ledger's, exactly and per asset; it updates by
+// itself after another payment; it never asks another origin for
+// anything; it logs no error (a CSP violation would be one); and it has no
+// horizontal scroll at 375 px. The same for `x402-mcp dashboard` over the
+// same ledger, opened through the URL it prints. Screenshots go to
+// $X402_ARTIFACTS.
+func TestDashboardInBrowser(t *testing.T) {
+	chromiumPath(t)
+	out := artifactDir(t)
+	ctx := context.Background()
+	sim, err := simchain.Start(ctx, simchain.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	jpyx, err := sim.DeployToken(ctx, simchain.TokenOptions{Name: "JPY Coin", Version: "1", Symbol: "JPYX", Decimals: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jpyx.Mint(ctx, payer, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	jpyxSeller := tokenSeller(t, jpyx, 150) // 1.50 JPYX
+	usdcSeller := fundedSeller(t, localseller.Config{})
+	cat := catalog(fmt.Sprintf(dashCatalog, sim.URL(), jpyx.Address().Hex(), jpyxSeller.URL))
+	gw := startHTTPBinary(t, usdcSeller, cat)
+	cli := connectHTTP(t, gw.URL)
+	pay := func(tool string, args map[string]any) {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		res, err := callHTTP(cctx, cli, tool, args)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tool, err, gw.stderr.String())
+		}
+		want := "charged"
+		if tool == "lost" {
+			want = "unknown"
+		}
+		if got := res.Meta.AdditionalFields["x402/charged"]; got != want {
+			t.Fatalf("%s: charged %v, want %s: %s", tool, got, want, text(res))
+		}
+	}
+	for _, city := range []string{"Paris", "Oslo", "Lima"} {
+		pay("weather", map[string]any{"city": city})
+	}
+	pay("summarize", map[string]any{"text": "One. Two."})
+	pay("lost", nil)
+	pay("yen_weather", map[string]any{"city": "Osaka"})
+	pay("yen_weather", map[string]any{"city": "Kyoto"})
+
+	book, err := ledger.OpenReadOnly(ctx, gw.Ledger, payments.Budget{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { book.Close() })
+
+	b := newBrowser(t, httpToken)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(gw.URL+"/dashboard/")); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	p := b.waitFor(t, "its figures", func(p page) bool { return p.State == "ready" && len(p.Recent) == 7 })
+	checkPage(t, book, p, 7)
+	b.waitFor(t, "its charts", func(p page) bool {
+		for _, c := range p.Charts {
+			if !c.Loaded {
+				return false
+			}
+		}
+		return len(p.Charts) == 6
+	})
+	b.screenshot(t, out, "dashboard-desktop.png")
+
+	// Live: another payment shows up without a reload.
+	pay("weather", map[string]any{"city": "Rome"})
+	p = b.waitFor(t, "the new payment", func(p page) bool { return len(p.Recent) == 8 })
+	checkPage(t, book, p, 8)
+
+	// A phone: 375 px wide, nothing scrolls sideways.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	p = b.waitFor(t, "its figures at 375 px", func(p page) bool { return p.State == "ready" && len(p.Recent) == 8 })
+	// A phone widens its layout viewport to content wider than the screen.
+	if p.InnerWidth != 375 || p.ScrollWidth > 375 {
+		t.Errorf("on a 375 px screen the page lays out %d px and is %d px wide: it scrolls sideways", p.InnerWidth, p.ScrollWidth)
+	}
+	checkPage(t, book, p, 8)
+	b.screenshot(t, out, "dashboard-phone.png")
+
+	b.mu.Lock()
+	for _, u := range b.requests {
+		if !strings.HasPrefix(u, gw.URL+"/dashboard/") {
+			t.Errorf("the page asked %s, outside the dashboard", u)
+		}
+	}
+	if len(b.requests) < 10 {
+		t.Errorf("only %d requests recorded: %v", len(b.requests), b.requests)
+	}
+	if b.prompts == 0 {
+		t.Error("the browser was never asked for the token")
+	}
+	errs := append([]string(nil), b.errors...)
+	b.mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+
+	// The local dashboard, over the same ledger, read-only.
+	t.Run("local", func(t *testing.T) {
+		cmd := exec.Command(binary, "dashboard", "--ledger", gw.Ledger, "--registry", gw.Registry)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+		stderr := &lockedBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Error("x402-mcp dashboard did not stop within 10s of SIGINT")
+			}
+		})
+		printed := regexp.MustCompile(`open (http://127\.0\.0\.1:\d+/dashboard/\?key=[0-9a-f]+)`)
+		var url string
+		for deadline := time.Now().Add(30 * time.Second); url == ""; {
+			if m := printed.FindStringSubmatch(stderr.String()); m != nil {
+				url = m[1]
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no URL printed:\n%s", stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		tab, cancel := chromedp.NewContext(b.ctx)
+		defer cancel()
+		lb := &browser{ctx: tab}
+		if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(url)); err != nil {
+			t.Fatal(err)
+		}
+		p := lb.waitFor(t, "its figures", func(p page) bool { return p.State == "ready" && len(p.Recent) == 8 })
+		checkPage(t, book, p, 8)
+		if loc, err := chromedp.Run(tab, chromedp.Location()); err != nil || strings.Contains(loc, "key=") {
+			t.Errorf("the address bar keeps the key: %q %v", loc, err)
+		}
+		lb.screenshot(t, out, "dashboard-local.png")
+	})
+}
+
+// callHTTP calls a tool over the client and returns its result.
+func callHTTP(ctx context.Context, cli *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = name, args
+	return cli.CallTool(ctx, req)
+}
+
+// checkPage compares what the page shows with the ledger's rows: the
+// figures are computed here from the rows, asset by asset.
+func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
+	t.Helper()
+	rows, err := book.List(context.Background(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != n {
+		t.Fatalf("the ledger has %d rows, want %d", len(rows), n)
+	}
+	type unitKey struct{ key, unit string }
+	byTool, byNetwork, bySession := map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}
+	counted := map[string]payments.Amount{}
+	cur := map[string]payments.Currency{}
+	for _, r := range rows {
+		cur[r.Unit] = r.Currency()
+		if r.Counted() {
+			byTool[unitKey{r.Tool, r.Unit}] += r.Amount
+			byNetwork[unitKey{r.Network, r.Unit}] += r.Amount
+			bySession[unitKey{r.Session, r.Unit}] += r.Amount
+			counted[r.Unit] += r.Amount
+		}
+	}
+	usdc := payments.USDC
+	var jpyx payments.Currency
+	for u, c := range cur {
+		if u != "USDC" {
+			jpyx = c
+		}
+	}
+	if jpyx.Symbol != "JPYX" || jpyx.Decimals != 2 {
+		t.Fatalf("no JPYX rows: %v", cur)
+	}
+	// Budgets: counted, limit and left, each in its own asset.
+	want := map[[3]string][3]string{
+		{"total", "", "USDC"}:                {usdc.Format(counted["USDC"]), "1 USDC", usdc.Format(1_000_000 - counted["USDC"])},
+		{"day", "", "USDC"}:                  {usdc.Format(counted["USDC"]), "0.5 USDC", usdc.Format(500_000 - counted["USDC"])},
+		{"total", "", jpyx.Budget}:           {jpyx.Format(counted[jpyx.Budget]), "30 JPYX", jpyx.Format(3000 - counted[jpyx.Budget])},
+		{"day", "", jpyx.Budget}:             {jpyx.Format(counted[jpyx.Budget]), "10 JPYX", jpyx.Format(1000 - counted[jpyx.Budget])},
+		{"tool", "weather", "USDC"}:          {usdc.Format(byTool[unitKey{"weather", "USDC"}]), "0.2 USDC", usdc.Format(200_000 - byTool[unitKey{"weather", "USDC"}])},
+		{"tool", "lost", "USDC"}:             {"0.001 USDC", "0.2 USDC", "0.199 USDC"},
+		{"tool", "yen_weather", jpyx.Budget}: {"3 JPYX", "5 JPYX", "2 JPYX"},
+	}
+	seen := 0
+	for _, r := range p.Budgets {
+		w, ok := want[[3]string{r.Scope, r.Key, r.Unit}]
+		if !ok {
+			continue
+		}
+		seen++
+		if got := [3]string{r.Cells["counted"], r.Cells["limit"], r.Cells["left"]}; got != w {
+			t.Errorf("budget %s %s %s shows %q, the ledger %q", r.Scope, r.Key, r.Unit, got, w)
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d of %d budgets shown: %+v", seen, len(want), p.Budgets)
+	}
+	// Spend by tool, network and session: every key of every asset.
+	legends := 0
+	for _, l := range p.Legends {
+		var m map[unitKey]payments.Amount
+		switch l.By {
+		case "tool":
+			m = byTool
+		case "network":
+			m = byNetwork
+		case "session":
+			m = bySession
+		}
+		c := cur[l.Unit]
+		if w := c.Format(m[unitKey{l.Key, l.Unit}]); l.Other || l.Counted != w {
+			t.Errorf("spend by %s, %s %s: shows %q, the ledger %q", l.By, l.Key, l.Unit, l.Counted, w)
+		}
+		legends++
+	}
+	if want := len(byTool) + len(byNetwork) + len(bySession); legends != want {
+		t.Errorf("%d keys in the legends, the ledger has %d", legends, want)
+	}
+	for _, c := range p.Charts {
+		if w := cur[c.Unit].Format(counted[c.Unit]); c.Total != w {
+			t.Errorf("chart by %s in %s: total %q, the ledger %q", c.By, c.Unit, c.Total, w)
+		}
+	}
+	// Recent payments, newest first, with their receipts.
+	if len(p.Recent) != len(rows) {
+		t.Fatalf("%d recent payments shown, the ledger has %d", len(p.Recent), len(rows))
+	}
+	for i, s := range p.Recent {
+		r := rows[i]
+		if s.ID != r.ID || s.Cells["amount"] != r.Currency().Format(r.Amount) || s.Cells["state"] != string(r.State) || s.Tx != r.Transaction {
+			t.Errorf("recent %d shows %+v, the ledger %s %s %s %s", i, s, r.ID, r.Currency().Format(r.Amount), r.State, r.Transaction)
+		}
+		href := ""
+		if r.Network == "eip155:84532" && r.Transaction != "" {
+			href = "https://sepolia.basescan.org/tx/" + r.Transaction
+		}
+		if s.Href != href {
+			t.Errorf("recent %d on %s links %q, want %q", i, r.Network, s.Href, href)
+		}
+	}
+	// The open payment, and what will become of it.
+	if len(p.Open) != 1 || p.Open[0].Cells["state"] != "unknown" || p.Open[0].Cells["amount"] != "0.001 USDC" ||
+		!strings.Contains(p.Open[0].Cells["next"], "No rpc endpoint for eip155:84532") || p.Open[0].Cells["age"] == "" {
+		t.Errorf("open payments: %+v", p.Open)
+	}
+}
