@@ -548,3 +548,58 @@ tools:
 		}
 	})
 }
+
+// TestSolanaTip: the binary tips on Solana through the reference
+// facilitator with no seller in between: the fee payer comes from the
+// facilitator's /supported answer, the recipient is written in base58 in
+// the address book, exactly the tip moves on chain, and the ledger books
+// it as a tip with its Solana proof.
+func TestSolanaTip(t *testing.T) {
+	w := newSolanaWorld(t, solanatest.Options{})
+	seller := w.seller(t, w.env.USDCMint, false, nil)
+	book := t.TempDir() + "/ledger.db"
+	cat := catalog(`version: 1
+defaults:
+  networks: [solana-devnet]
+budget:
+  total: "1.00"
+rpc:
+  solana-devnet: "{{RPC}}"
+tipping:
+  network: solana-devnet
+  facilitator_url: "` + w.env.FacilitatorURL + `"
+  per_day: "0.50"
+  max_tip: "0.30"
+  auto_approve_up_to: "0.30"
+  recipients:
+    author: "{{PAYEE}}"
+tools:
+  - name: weather
+    description: Current weather for a city.
+    url: "{{URL}}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City name}
+    max_price: "0.001"
+`)
+	s := startWith(t, seller, w.catalog(cat), solanaEnv, "X402_LEDGER="+book)
+	payerBefore, payeeBefore := w.balance(t, solanaTestAddress, w.env.USDCMint), w.balance(t, w.payee, w.env.USDCMint)
+	res := s.call("x402_tip", map[string]any{"recipient": "author", "amount": "0.25", "note": "loved the post"})
+	if res.IsError {
+		t.Fatalf("tip: %s\n%s", text(res), s.stderr.String())
+	}
+	rc := meta(res, "x402/payment-response")
+	if rc["network"] != w.env.Network || rc["payTo"] != w.payee || rc["payer"] != solanaTestAddress || rc["state"] != "settled" {
+		t.Errorf("receipt %v", rc)
+	}
+	if d := payerBefore - w.balance(t, solanaTestAddress, w.env.USDCMint); d != 250_000 {
+		t.Errorf("the wallet paid %d on chain, want 250000", d)
+	}
+	if d := w.balance(t, w.payee, w.env.USDCMint) - payeeBefore; d != 250_000 {
+		t.Errorf("the author got %d on chain, want 250000", d)
+	}
+	s.close()
+	rows := readLedger(t, book)
+	if len(rows) != 1 || rows[0].Kind != "tip" || rows[0].State != payments.StateSettled || rows[0].Family != svm.Name || rows[0].Note != "loved the post" {
+		t.Errorf("ledger %+v", rows)
+	}
+}
