@@ -19,6 +19,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/internal/solanatest"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/svm"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // These tests drive the built binary, with a Solana key
@@ -601,5 +602,58 @@ tools:
 	rows := readLedger(t, book)
 	if len(rows) != 1 || rows[0].Kind != "tip" || rows[0].State != payments.StateSettled || rows[0].Family != svm.Name || rows[0].Note != "loved the post" {
 		t.Errorf("ledger %+v", rows)
+	}
+}
+
+// TestSolanaRemoteMCPAndQuote: a remote MCP server that charges per tool
+// in Solana USDC (x402 over MCP, settled by the reference facilitator) is
+// paid by the binary like any seller: the exact price moves on chain and
+// the receipt names Solana; x402_quote prices a Solana-priced catalog
+// entry without paying.
+func TestSolanaRemoteMCPAndQuote(t *testing.T) {
+	w := newSolanaWorld(t, solanatest.Options{})
+	extra, _ := json.Marshal(map[string]string{"feePayer": w.env.FeePayer})
+	remote := startPaidMCPWith(t, localseller.NewRemote(w.env.FacilitatorURL), x402.Requirement{
+		Scheme: "exact", Network: w.env.Network, Amount: paidMCPPrice.Atomic(), Asset: w.env.USDCMint, PayTo: w.payee, MaxTimeoutSeconds: 60, Extra: extra})
+	seller := w.seller(t, w.env.USDCMint, false, nil)
+	cat := w.catalog(catalog(`version: 1
+defaults:
+  networks: [solana-devnet]
+  max_per_call: "0.05"
+rpc:
+  solana-devnet: "{{RPC}}"
+tools:
+  - name: remote
+    kind: mcp
+    url: "` + remote.url + `"
+    prefix: acme_
+    max_price: "0.005"
+  - name: weather
+    description: Current weather for a city.
+    url: "{{URL}}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City name}
+    max_price: "0.001"
+`))
+	s := startWith(t, seller, cat, solanaEnv)
+	before := w.balance(t, w.payee, w.env.USDCMint)
+	res := s.call("acme_echo", map[string]any{"message": "hi"})
+	if res.IsError || !strings.Contains(text(res), "echo: hi") {
+		t.Fatalf("paid remote call: %s\n%s", text(res), s.stderr.String())
+	}
+	if rc := meta(res, "x402/payment-response"); rc["network"] != w.env.Network || rc["payer"] != solanaTestAddress {
+		t.Errorf("receipt %v", rc)
+	}
+	if d := w.balance(t, w.payee, w.env.USDCMint) - before; d != uint64(paidMCPPrice) {
+		t.Errorf("the payee got %d on chain, want %d", d, paidMCPPrice)
+	}
+	seen := seller.Seller.PaymentHeadersSeen()
+	q := s.call("x402_quote", map[string]any{"tool": "weather", "arguments": map[string]any{"city": "rome"}})
+	b, _ := json.Marshal(q.StructuredContent)
+	if q.IsError || !strings.Contains(string(b), w.env.Network) || !strings.Contains(string(b), `"payable":true`) || !strings.Contains(text(q), "0.001 USDC") {
+		t.Errorf("quote: %s\n%s", text(q), b)
+	}
+	if seller.Seller.PaymentHeadersSeen() != seen {
+		t.Error("the quote paid")
 	}
 }
