@@ -235,6 +235,12 @@ func New(cfg Config) *Seller {
 	mux.HandleFunc("GET /discovery/resources", s.handleDiscoveryResources)
 	mux.HandleFunc("GET /discovery/search", s.handleDiscoverySearch)
 	mux.Handle("/facilitator/", http.StripPrefix("/facilitator", s.fac.Handler()))
+	if s.sol != nil {
+		if sf, ok := s.sol.cfg.Facilitator.(*SolanaFacilitator); ok {
+			mux.Handle("/solana/facilitator/", http.StripPrefix("/solana/facilitator", sf.Handler()))
+			mux.Handle("POST /solana/rpc", sf.RPC())
+		}
+	}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.observe(r)

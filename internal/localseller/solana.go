@@ -23,9 +23,13 @@ type SolanaConfig struct {
 	Mint string
 	// PayTo is the seller's Solana address (base58).
 	PayTo string
-	// FeePayer is the facilitator's fee payer, extra.feePayer.
+	// FeePayer is the facilitator's fee payer, extra.feePayer (default,
+	// with a SolanaFacilitator, its own).
 	FeePayer string
-	// Facilitator verifies and settles the Solana payments.
+	// Facilitator verifies and settles the Solana payments. A
+	// *SolanaFacilitator is also served by the seller: its facilitator API
+	// under /solana/facilitator/ and its chain's JSON-RPC at /solana/rpc;
+	// the seller's token account is opened there.
 	Facilitator Settler
 	// Only offers Solana alone: the EVM options are left out.
 	Only bool
@@ -96,6 +100,17 @@ func newSolanaSide(cfg *SolanaConfig) *solanaSide {
 	n, ok, err := svm.ParseNetwork(string(c.Network))
 	if !ok || err != nil {
 		panic("localseller: SolanaConfig.Network " + string(c.Network) + " is not a Solana network x402-mcp knows")
+	}
+	if sf, ok := c.Facilitator.(*SolanaFacilitator); ok {
+		if c.FeePayer == "" {
+			c.FeePayer = sf.FeePayer()
+		}
+		if c.Mint == "" {
+			c.Mint = sf.Mint()
+		}
+		if c.PayTo != "" {
+			sf.Fund(c.PayTo, 0)
+		}
 	}
 	if c.Mint == "" {
 		mint, _ := svm.KnownUSDC(n)
