@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gagliardetto/solana-go"
 	computebudget "github.com/gagliardetto/solana-go/programs/compute-budget"
@@ -44,10 +45,33 @@ type Client struct {
 	// ComputeUnitPrice is the priority fee in micro-lamports per unit,
 	// from 0 (then DefaultComputeUnitPrice) to MaxComputeUnitPrice.
 	ComputeUnitPrice uint64
+	// Now is the clock (time.Now when nil): it says when a blockhash read
+	// is too old to reuse (BlockhashReuse).
+	Now func() time.Time
 
 	mu     sync.Mutex
 	mints  map[string]Mint
 	payees map[string]bool
+	recent map[Network]recentBlockhash
+}
+
+// BlockhashReuse is how long a blockhash read from the network
+// (getLatestBlockhash) is reused for later payments there: a blockhash is
+// valid for about 60 to 90 s, so one read 15 s ago leaves a facilitator at
+// least 45 s to land the payment, and a paid call saves a round trip.
+const BlockhashReuse = 15 * time.Second
+
+// recentBlockhash is a blockhash read from a network, and when.
+type recentBlockhash struct {
+	life lifetime
+	at   time.Time
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // Mint is what the chain says of a mint: its token program (Token or
@@ -328,12 +352,19 @@ type lifetime struct {
 }
 
 // blockhash returns the seller's blockhash when it is still valid, else the
-// network's latest. A seller's blockhash without its last valid block
+// network's latest (one read within BlockhashReuse is reused). A seller's blockhash without its last valid block
 // height gets the latest blockhash's as an upper bound (a blockhash never
 // outlives a newer one), so the proof of an unused payment waits long
 // enough.
 func (c *Client) blockhash(ctx context.Context, r *RPC, t *Terms) (lifetime, error) {
 	if t.RecentBlockhash == nil {
+		now := c.now()
+		c.mu.Lock()
+		rb, ok := c.recent[t.Network]
+		c.mu.Unlock()
+		if ok && now.Sub(rb.at) < BlockhashReuse && !now.Before(rb.at) {
+			return rb.life, nil
+		}
 		h, lv, err := r.latestBlockhash(ctx)
 		if err != nil {
 			return lifetime{}, fmt.Errorf("get a recent blockhash on %s: %w", t.Network.Name(), err)
@@ -342,7 +373,14 @@ func (c *Client) blockhash(ctx context.Context, r *RPC, t *Terms) (lifetime, err
 		if err != nil || lv == 0 {
 			return lifetime{}, fmt.Errorf("get a recent blockhash on %s: the node answered %q, last valid block height %d", t.Network.Name(), clip(h), lv)
 		}
-		return lifetime{Blockhash: hash, LastValidBlockHeight: lv}, nil
+		life := lifetime{Blockhash: hash, LastValidBlockHeight: lv}
+		c.mu.Lock()
+		if c.recent == nil {
+			c.recent = map[Network]recentBlockhash{}
+		}
+		c.recent[t.Network] = recentBlockhash{life: life, at: now}
+		c.mu.Unlock()
+		return life, nil
 	}
 	valid, err := r.blockhashValid(ctx, t.RecentBlockhash.String())
 	if err != nil {

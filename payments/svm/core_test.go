@@ -1,8 +1,11 @@
 package svm_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -475,4 +478,49 @@ func waitExpired(t *testing.T, env *solanatest.Env, hash string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("blockhash %s did not expire within 30 s", hash)
+}
+
+// TestBlockhashReused: payments signed within BlockhashReuse of each other
+// are built on one blockhash, read once (a blockhash lives 60 to 90 s, and
+// each read is a round trip on every paid call); later ones read a fresh
+// one. A seller's own recentBlockhash is never replaced.
+func TestBlockhashReused(t *testing.T) {
+	fac := localseller.NewSolanaFacilitator(localseller.SolanaFacilitatorConfig{})
+	payer, _ := svm.GenerateKey()
+	payee, _ := svm.GenerateKey()
+	fac.Fund(payer.Payer(), 10_000)
+	fac.Fund(payee.Payer(), 0)
+	var reads atomic.Int64
+	rpcSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(b), "getLatestBlockhash") {
+			reads.Add(1)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		fac.RPC().ServeHTTP(w, r)
+	}))
+	defer rpcSrv.Close()
+	chain, err := svm.NewClient(map[payments.Network]string{"solana-devnet": rpcSrv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	chain.Now = func() time.Time { return now }
+	extra := json.RawMessage(`{"feePayer":"` + fac.FeePayer() + `"}`)
+	terms, ref := svm.Judge(svm.Requirement{Scheme: "exact", Network: "solana-devnet", Amount: 1000, PayTo: payee.Payer(), Asset: fac.Mint(), Extra: extra}, svm.Want{Networks: []svm.Network{svm.Devnet}})
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	var hashes []string
+	for _, step := range []time.Duration{0, svm.BlockhashReuse - time.Second, 2 * time.Second} {
+		now = now.Add(step)
+		_, proof, err := chain.Sign(t.Context(), terms, payer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, proof.Blockhash)
+	}
+	if hashes[0] != hashes[1] || reads.Load() != 2 {
+		t.Errorf("blockhashes %v, %d reads: want the first two on one blockhash, read once, and a fresh read after BlockhashReuse", hashes, reads.Load())
+	}
 }
