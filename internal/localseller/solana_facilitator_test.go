@@ -57,7 +57,8 @@ func newSolanaLocal(t *testing.T, slot time.Duration) *solanaLocal {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { book.Close() })
-	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(&svm.Exact{Client: chain, SlotTime: slot}),
+	chain.SlotTime = slot
+	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(svm.NewExact(chain)),
 		Signers: payments.Signers{payer}, Policy: payments.Policy{Networks: []payments.Network{payments.Network(svm.Devnet)}}, Ledger: book}
 	return &solanaLocal{fac: fac, seller: seller, payer: payer, payee: payee.Payer(), chain: chain, client: c, book: book}
 }

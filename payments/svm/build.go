@@ -48,6 +48,10 @@ type Client struct {
 	// Now is the clock (time.Now when nil): it says when a blockhash read
 	// is too old to reuse (BlockhashReuse).
 	Now func() time.Time
+	// SlotTime is how long a slot lasts on the networks (DefaultSlotTime
+	// when zero): a blockhash read is reused for at most a quarter of its
+	// life (150 slots), and BlockhashReuse.
+	SlotTime time.Duration
 
 	mu     sync.Mutex
 	mints  map[string]Mint
@@ -55,11 +59,22 @@ type Client struct {
 	recent map[Network]recentBlockhash
 }
 
-// BlockhashReuse is how long a blockhash read from the network
+// BlockhashReuse is the longest a blockhash read from the network
 // (getLatestBlockhash) is reused for later payments there: a blockhash is
-// valid for about 60 to 90 s, so one read 15 s ago leaves a facilitator at
-// least 45 s to land the payment, and a paid call saves a round trip.
+// valid for 150 blocks, about 60 s at 400 ms a slot, so one read 15 s ago
+// leaves a facilitator at least 45 s to land the payment, and a paid call
+// saves a round trip. On a network with shorter slots (Client.SlotTime) the
+// reuse is a quarter of the blockhash's life.
 const BlockhashReuse = 15 * time.Second
+
+// reuse is how long a blockhash read is reused.
+func (c *Client) reuse() time.Duration {
+	slot := c.SlotTime
+	if slot <= 0 {
+		slot = DefaultSlotTime
+	}
+	return min(BlockhashReuse, 150*slot/4)
+}
 
 // recentBlockhash is a blockhash read from a network, and when.
 type recentBlockhash struct {
@@ -362,7 +377,7 @@ func (c *Client) blockhash(ctx context.Context, r *RPC, t *Terms) (lifetime, err
 		c.mu.Lock()
 		rb, ok := c.recent[t.Network]
 		c.mu.Unlock()
-		if ok && now.Sub(rb.at) < BlockhashReuse && !now.Before(rb.at) {
+		if ok && now.Sub(rb.at) < c.reuse() && !now.Before(rb.at) {
 			return rb.life, nil
 		}
 		h, lv, err := r.latestBlockhash(ctx)

@@ -77,7 +77,8 @@ func newCoreWorldWith(t *testing.T, env *solanatest.Env, mint string, funds uint
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := &svm.Exact{Client: chain, SlotTime: time.Duration(env.SlotMs) * time.Millisecond}
+	chain.SlotTime = time.Duration(env.SlotMs) * time.Millisecond
+	scheme := svm.NewExact(chain)
 	book, err := ledger.Open(t.Context(), filepath.Join(t.TempDir(), "ledger.db"), policy.Budget)
 	if err != nil {
 		t.Fatal(err)

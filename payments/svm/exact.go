@@ -27,7 +27,8 @@ type Exact struct {
 	Client *Client
 	// SlotTime is how long a slot lasts, by the clock: a payment's
 	// Deadline (when it is expected to be past its last valid block
-	// height) is about 151 slots after signing. DefaultSlotTime when zero.
+	// height) is about 151 slots after signing. When zero, the Client's,
+	// else DefaultSlotTime.
 	SlotTime time.Duration
 }
 
@@ -135,6 +136,9 @@ func (e *Exact) Sign(ctx context.Context, t *payments.Terms, s payments.Signer, 
 		return nil, payments.Proof{}, fmt.Errorf("svm: encode the proof: %w", err)
 	}
 	slot := e.SlotTime
+	if slot <= 0 && e.Client != nil {
+		slot = e.Client.SlotTime
+	}
 	if slot <= 0 {
 		slot = DefaultSlotTime
 	}
