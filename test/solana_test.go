@@ -189,7 +189,18 @@ func TestSolanaPaidCalls(t *testing.T) {
 	if st.Budget.Settled != "0.003" || len(st.Keys) != 2 || st.Keys[1].Family != "Solana" || st.Keys[1].Address != solanaTestAddress {
 		t.Errorf("wallet %s", b)
 	}
+	hist := text(s.call("x402_spend_history", nil))
+	if !strings.Contains(hist, "Solana devnet") && !strings.Contains(hist, w.env.Network) || !strings.Contains(hist, "0.001 T22") {
+		t.Errorf("spend history:\n%s", hist)
+	}
 	s.close()
+	csv, stderr, err := run(t, []string{"X402_LEDGER=" + book, "X402_REGISTRY=" + writeCatalog(t, cat, usdcSeller.URL)}, "ledger", "export", "--csv")
+	if err != nil {
+		t.Fatalf("ledger export: %v\n%s", err, stderr)
+	}
+	if n := strings.Count(csv, w.env.Network); n != 3 || !strings.Contains(csv, solanaTestAddress) || !strings.Contains(csv, "T22") {
+		t.Errorf("the CSV names the Solana network %d times, want 3:\n%s", n, csv)
+	}
 	rows := readLedger(t, book)
 	if len(rows) != 3 {
 		t.Fatalf("%d ledger rows, want 3", len(rows))
