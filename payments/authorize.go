@@ -186,7 +186,7 @@ func (c *Client) pending(ctx context.Context, pr *x402.PaymentRequired, best *Op
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
 		Payer: sp.record.Proof.Payer, LedgerID: id, X402Version: pr.X402Version,
 	}
-	c.log().Info("paying", "tool", lim.Tool, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
+	c.log().Info("paying", "tool", lim.Tool, "principal", rsv.Principal, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
 	return &Pending{c: c, Payload: sp.payload, Requirement: best.terms.Requirement, Receipt: receipt, proof: sp.record.Proof, signedAt: c.now(),
 		hName: sp.hName, hValue: sp.hValue, red: lim.Redaction}

@@ -46,7 +46,30 @@ type Budget struct {
 	TipCurrency Currency
 	// Assets are the budgets of the declared assets, by Currency.Budget.
 	Assets map[string]AssetBudget
+	// Principals are the budgets of the HTTP transport's principals, by
+	// name (Reservation.Principal), on top of every other budget.
+	Principals map[string]PrincipalBudget
 }
+
+// PrincipalBudget is one principal's own budgets, on top of the gateway's:
+// in USDC, counting that principal's USDC payments only. A principal that
+// has any of them may not pay in another asset (it could not be counted).
+// A zero limit means none.
+type PrincipalBudget struct {
+	// Total caps everything the principal ever counted.
+	Total Amount
+	// PerDay caps what the principal counted within the day window
+	// (Budget.Day).
+	PerDay Amount
+	// PerTool caps what the principal counted for one tool, lifetime.
+	PerTool Amount
+	// Setting names where the principal is configured, e.g.
+	// "principals.yaml: principals[0] (team-a)", for messages.
+	Setting string
+}
+
+// any says whether the principal has a budget of its own.
+func (p PrincipalBudget) any() bool { return p.Total != 0 || p.PerDay != 0 || p.PerTool != 0 }
 
 // DayLimit returns the per-day budget of currency c: PerDay for USDC, the
 // asset's own for a declared one (zero: none).
@@ -133,6 +156,15 @@ type Spent struct {
 	// them for tip reservations only (zero otherwise).
 	TipDay       Amount
 	TipDayOldest time.Time
+	// Principal, PrincipalDay and PrincipalTool are what the reservation's
+	// principal counted in all, within the day window, and for the
+	// reservation's tool; PrincipalDayOldest is when the oldest of the
+	// principal's payments in the day window was reserved (zero when none,
+	// or when not computed).
+	Principal          Amount
+	PrincipalDay       Amount
+	PrincipalTool      Amount
+	PrincipalDayOldest time.Time
 }
 
 // Budget scopes, the values of OverBudget.Scope, in the order Check tries them.
@@ -146,14 +178,19 @@ const (
 	// ScopeTipDay is the tip budget (tipping.per_day), checked for tips only,
 	// before every other scope.
 	ScopeTipDay = "tip_day"
+	// The reservation's principal's own budgets (Budget.Principals): per
+	// tool, per day and total, checked after the session's.
+	ScopePrincipalTool  = "principal_tool"
+	ScopePrincipalDay   = "principal_day"
+	ScopePrincipalTotal = "principal_total"
 )
 
 // OverBudget details a CodeOverBudget refusal, for tool results' metadata.
 type OverBudget struct {
 	// Scope is one of the Scope constants.
 	Scope string `json:"scope"`
-	// Key is the tool, host, session or network the budget applies to; empty
-	// for the day and total budgets.
+	// Key is the tool, host, session, network or principal the budget
+	// applies to; empty for the day and total budgets.
 	Key string `json:"key,omitempty"`
 	// Name is how the message names the budget, e.g. "the per-day budget
 	// (calendar day in Europe/Paris)".
@@ -202,7 +239,8 @@ func (o *OverBudget) Left() Amount {
 // Check returns nil when paying r.Amount keeps every budget r touches within
 // its limit, given what already counts (s); else a *Error with
 // CodeOverBudget, NotCharged and Over set, naming the first budget r would
-// exceed, in this order: tool, host, session, network, day, total. (The
+// exceed, in this order: tool, host, session, the principal's per-tool,
+// per-day and total budgets (Principals[r.Principal]), network, day, total. (The
 // per-call cap is the Policy's, checked before any reservation.) A tip
 // (r.Kind KindTip) is first checked against TipPerDay, and not against the
 // tool and host budgets. The message
@@ -212,9 +250,18 @@ func (o *OverBudget) Left() Amount {
 // A payment in a declared asset (r.Currency other than USDC) is checked
 // against that asset's budgets only (Assets: its day and total budgets) and
 // its entry's own budget, in its units; s must hold what counts in that
-// currency only. One in an asset no budget names is refused (CodeNotAllowed).
+// currency only. One in an asset no budget names is refused (CodeNotAllowed),
+// and so is one by a principal that has budgets of its own (they are in
+// USDC).
 func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 	cur := r.Currency.or()
+	pb := b.Principals[r.Principal]
+	if !cur.IsUSDC() && pb.any() {
+		return &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf(
+			"principal %s has budgets of its own, in USDC, which cannot count %s: the operator must remove its budget (%s) or leave the tools priced in %s out of its tools. Nothing was signed.",
+			quoteName(r.Principal), cur, pb.Setting, cur.Symbol)}
+	}
+	pTool := pb.PerTool
 	toolLimit, toolSetting := b.PerTool, "budget.per_tool"
 	if r.ToolBudget != 0 {
 		toolLimit, toolSetting = r.ToolBudget, fmt.Sprintf("the budget of the %s entry", r.Tool)
@@ -224,7 +271,7 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 	if r.IsTip() {
 		// A tip has its own budget instead of a tool's, and no upstream
 		// host (the facilitator only relays it).
-		toolLimit, hostLimit = 0, 0
+		toolLimit, hostLimit, pTool = 0, 0, 0
 		if b.TipCurrency.or() == cur {
 			tipLimit = b.TipPerDay
 		}
@@ -234,6 +281,9 @@ func (b Budget) Check(r Reservation, s Spent, now time.Time) *Error {
 		{ScopeTool, r.Tool, "the budget of tool " + quoteName(r.Tool), toolLimit, s.Tool, toolSetting},
 		{ScopeHost, r.Host, "the per-host budget for " + quoteName(r.Host), hostLimit, s.Host, "budget.per_host"},
 		{ScopeSession, r.Session, "the per-session budget", b.PerSession, s.Session, "budget.per_session"},
+		{ScopePrincipalTool, r.Principal, "the budget of principal " + quoteName(r.Principal) + " for tool " + quoteName(r.Tool), pTool, s.PrincipalTool, pb.Setting + ".budget.per_tool"},
+		{ScopePrincipalDay, r.Principal, "the per-day budget of principal " + quoteName(r.Principal) + " (" + b.Day.String() + ")", pb.PerDay, s.PrincipalDay, pb.Setting + ".budget.per_day"},
+		{ScopePrincipalTotal, r.Principal, "the total budget of principal " + quoteName(r.Principal), pb.Total, s.Principal, pb.Setting + ".budget.total"},
 		{ScopeNetwork, string(r.Network), networkBudgetName(r.Network, r.NetworkName), netLimit, s.Network, "budget.per_network[" + string(r.Network) + "]"},
 		{ScopeDay, "", "the per-day budget (" + b.Day.String() + ")", b.PerDay, s.Day, "budget.per_day"},
 		{ScopeTotal, "", "the total budget", b.Total, s.Total, "budget.total"},
@@ -293,16 +343,23 @@ type budgetScope struct {
 func (b Budget) resets(o *OverBudget, s Spent, now time.Time) string {
 	raise := "the operator can raise " + o.Setting + " in registry.yaml."
 	switch o.Scope {
+	case ScopePrincipalTool, ScopePrincipalDay, ScopePrincipalTotal:
+		raise = "the operator can raise " + o.Setting + "."
+	}
+	switch o.Scope {
 	case ScopeSession:
 		return "It resets when this session ends; " + raise
-	case ScopeDay, ScopeTipDay:
+	case ScopeDay, ScopeTipDay, ScopePrincipalDay:
 		if b.Day.Calendar {
 			o.Resets = b.Day.Next(now)
 			return "It resets at " + o.Resets.Format(time.RFC3339) + "; or " + raise
 		}
 		oldest, what := s.DayOldest, "payments"
-		if o.Scope == ScopeTipDay {
+		switch o.Scope {
+		case ScopeTipDay:
 			oldest, what = s.TipDayOldest, "tips"
+		case ScopePrincipalDay:
+			oldest, what = s.PrincipalDayOldest, "its payments"
 		}
 		if oldest.IsZero() {
 			return "It frees up as " + what + " leave the 24-hour window; or " + raise

@@ -143,6 +143,9 @@ type Client struct {
 	// Session keys the per-session budget for calls whose Limit names none
 	// (over stdio: this process).
 	Session string
+	// Principal names who makes the calls whose context names no principal
+	// (WithPrincipal): over stdio, the one implicit principal.
+	Principal string
 	// Approve asks a human before a payment above the approval threshold
 	// (Policy.ApproveAbove, Limit.ApproveAbove) is signed. Nil with a
 	// threshold set refuses such payments (approval_required).
@@ -481,7 +484,7 @@ func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, resource
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: t.Network, PayTo: t.PayTo, Asset: t.Asset,
-		Currency: t.Currency.or(), Host: host, Session: session, ToolBudget: lim.ToolBudget,
+		Currency: t.Currency.or(), Host: host, Session: session, Principal: c.PrincipalFor(ctx), ToolBudget: lim.ToolBudget,
 	}
 	if t.Scheme != nil {
 		rsv.NetworkName = t.Scheme.Family().NetworkName(t.Network)

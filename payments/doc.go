@@ -39,9 +39,12 @@
 //     is a refusal (*Error, NotCharged) naming the most actionable reason.
 //  3. The amount is reserved: Ledger.Reserve checks every budget and holds
 //     the amount in one atomic step (Budget.Check, in the order tool, host,
-//     session, network, day, total; a tip checks tipping.per_day first and
-//     skips the tool and host budgets). Over any budget: CodeOverBudget, not
-//     charged, naming the budget, its count, its limit and when it resets.
+//     session, the call's principal's per-tool, per-day and total budgets,
+//     network, day, total; a tip checks tipping.per_day first and skips the
+//     tool and host budgets). Over any budget: CodeOverBudget, not charged,
+//     naming the budget, its count, its limit and when it resets. The
+//     reservation names its principal (WithPrincipal, else
+//     Client.Principal), and the ledger books the payment to it.
 //  4. Above the approval threshold (Limit.ApproveAbove, else
 //     Policy.ApproveAbove; for a tip, unless auto-approved) the Approver asks
 //     the human. A refusal, or no way to ask, releases the reservation: not

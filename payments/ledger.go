@@ -49,6 +49,10 @@ type Reservation struct {
 	// Session keys the per-session budget (the stdio process, or the
 	// authenticated principal over HTTP).
 	Session string
+	// Principal names who made the call (the HTTP transport's
+	// authenticated principal; "default" over stdio): the ledger records
+	// it, and its own budgets (Budget.Principals) count the payment.
+	Principal string
 	// ToolBudget is the entry's own lifetime budget; zero means Budget.PerTool.
 	ToolBudget Amount
 	// Kind is KindPayment (also when empty) for a paid call, KindTip for a
@@ -158,6 +162,24 @@ func (s Summary) DayLeft() Amount {
 	}
 	return 0
 }
+
+// PrincipalSummary is one principal's books in USDC, as a ledger sees
+// them: what it settled (and how many payments), the rest that counts, and
+// what counts within the current day window, with its own budgets.
+type PrincipalSummary struct {
+	Name string
+	// Budget is the principal's own budgets (zero: none).
+	Budget   PrincipalBudget
+	Settled  Amount
+	Pending  Amount // reserved, signed, unknown or rejected
+	Payments int    // settled payments
+	Day      Amount
+	// DayResets is when a calendar day ends (zero for a rolling window).
+	DayResets time.Time
+}
+
+// Counted is everything the principal counted.
+func (s PrincipalSummary) Counted() Amount { return addSat(s.Settled, s.Pending) }
 
 // SigningLedger is a Ledger that can reserve a payment and record its signed
 // authorization in one atomic step, for payments that need no approval
@@ -348,6 +370,18 @@ func (l *MemoryLedger) spentLocked(r Reservation, now time.Time) Spent {
 		if row.Session == r.Session {
 			s.Session = addSat(s.Session, a)
 		}
+		if r.Principal != "" && row.Principal == r.Principal {
+			s.Principal = addSat(s.Principal, a)
+			if row.Tool == r.Tool {
+				s.PrincipalTool = addSat(s.PrincipalTool, a)
+			}
+			if !row.created.Before(dayStart) {
+				s.PrincipalDay = addSat(s.PrincipalDay, a)
+				if s.PrincipalDayOldest.IsZero() || row.created.Before(s.PrincipalDayOldest) {
+					s.PrincipalDayOldest = row.created
+				}
+			}
+		}
 		if row.Tool == r.Tool {
 			s.Tool = addSat(s.Tool, a)
 		}
@@ -437,6 +471,30 @@ func (l *MemoryLedger) release(id string, from State, reason, only string) error
 	row.state, row.reason = StateReleased, reason
 	row.signed.Header, row.signed.Payload, row.signed.Proof.Data = "", "", nil
 	return nil
+}
+
+// PrincipalSummary reports one principal's books (its USDC payments).
+func (l *MemoryLedger) PrincipalSummary(_ context.Context, name string) (PrincipalSummary, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	s := PrincipalSummary{Name: name, Budget: l.budget.Principals[name], DayResets: l.budget.Day.Next(now)}
+	dayStart := l.budget.Day.Start(now)
+	for _, r := range l.rows {
+		if !r.counted() || r.Principal != name || name == "" || !r.Currency.or().IsUSDC() {
+			continue
+		}
+		if r.state == StateSettled {
+			s.Settled = addSat(s.Settled, r.Amount)
+			s.Payments++
+		} else {
+			s.Pending = addSat(s.Pending, r.Amount)
+		}
+		if !r.created.Before(dayStart) {
+			s.Day = addSat(s.Day, r.Amount)
+		}
+	}
+	return s, nil
 }
 
 // Summary implements Ledger.

@@ -30,3 +30,31 @@ func (c *Client) SessionFor(ctx context.Context) string {
 	}
 	return c.Session
 }
+
+// principalKey carries the name of the call's principal in a context.
+type principalKey struct{}
+
+// WithPrincipal returns a context whose paid calls the ledger books to the
+// principal name, under its own budgets (Budget.Principals). An empty name
+// leaves ctx as it is.
+func WithPrincipal(ctx context.Context, name string) context.Context {
+	if name == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, principalKey{}, name)
+}
+
+// PrincipalFrom returns the principal WithPrincipal put in ctx, or "".
+func PrincipalFrom(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey{}).(string)
+	return p
+}
+
+// PrincipalFor is the principal of a call made with ctx: the context's
+// (WithPrincipal), else c.Principal.
+func (c *Client) PrincipalFor(ctx context.Context) string {
+	if p := PrincipalFrom(ctx); p != "" {
+		return p
+	}
+	return c.Principal
+}

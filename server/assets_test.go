@@ -232,7 +232,7 @@ func TestDeclaredAssetShownInItsUnits(t *testing.T) {
 	f.srv.HTTPHandler(server.HTTPOptions{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/metrics", nil))
 	m := rec.Body.String()
 	for _, want := range []string{
-		`x402_paid_amount_atomic_total{tool="tok_weather",network="eip155:84532",asset="TOK"} 1000`,
+		`x402_paid_amount_atomic_total{tool="tok_weather",network="eip155:84532",asset="TOK",principal="default"} 1000`,
 		`x402_budget_left_atomic{asset="USDC",unit="USDC"} 1000000`,
 		`x402_budget_left_atomic{asset="TOK",unit="eip155:84532/0x00000000000000000000000000000000000A0018"} 4999999899999998000`,
 	} {

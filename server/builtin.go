@@ -46,8 +46,31 @@ type WalletStatus struct {
 	// chain.
 	NoRPC []string `json:"noRpc,omitempty"`
 	// Assets are the declared assets other than USDC, each with its own
-	// per-call cap and budget, in its own units.
+	// per-call cap and budget, in its own units (shown to admins only:
+	// their budgets count every principal's payments).
 	Assets []AssetStatus `json:"assets,omitempty"`
+	// Principal is the caller: who x402-mcp books its payments to.
+	Principal PrincipalStatus `json:"principal"`
+	// Principals are every principal of the HTTP transport, with what each
+	// spent: shown to admins only.
+	Principals []PrincipalStatus `json:"principals,omitempty"`
+}
+
+// PrincipalStatus is one principal, its own budgets and its payments in
+// USDC.
+type PrincipalStatus struct {
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+	// Tools are the only tools it may call; absent: every tool.
+	Tools    []string `json:"tools,omitempty"`
+	Settled  string   `json:"settled"`
+	Pending  string   `json:"pending"`
+	Payments int      `json:"payments"`
+	// Total, PerDay: its own budgets with what counts against them, when
+	// set; PerTool: its own lifetime limit of each tool, when set.
+	Total   *ScopeStatus `json:"total,omitempty"`
+	PerDay  *ScopeStatus `json:"perDay,omitempty"`
+	PerTool string       `json:"perTool,omitempty"`
 }
 
 // AssetStatus is one declared asset's limits and what counts against them,
@@ -80,8 +103,13 @@ type NetworkInfo struct {
 	Name string `json:"name"`
 }
 
-// BudgetStatus reports the operator's budgets in decimal USDC.
+// BudgetStatus reports the operator's budgets in decimal USDC: to an admin
+// the gateway's, counting every payment (Of "gateway"); to any other
+// principal its own, counting its own payments (Of "principal").
 type BudgetStatus struct {
+	// Of says whose budgets and payments these are: "gateway" or
+	// "principal".
+	Of       string `json:"of"`
 	Total    string `json:"total"`
 	Settled  string `json:"settled"`
 	Pending  string `json:"pending"`
@@ -134,9 +162,14 @@ func payerOf(c *payments.Client) string {
 
 func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	c := s.cfg.Client
+	who := caller(ctx)
 	sum, err := c.Ledger.Summary(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger summary: %w", err)
+	}
+	me, err := s.principalStatus(ctx, who)
+	if err != nil {
+		return nil, err
 	}
 	st := &WalletStatus{Address: payerOf(c), PerCallCap: perCall(c.Policy).String(),
 		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
@@ -165,7 +198,20 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 	}
 	b := sum.Budget
-	st.Budget = BudgetStatus{Total: "unlimited", Settled: sum.Settled.String(), Pending: sum.Pending.String(),
+	st.Principal = *me
+	if !who.Admin {
+		// Its own budgets and payments only: the gateway's count everyone's.
+		s.ownBudget(st, me, b)
+		return st, s.sessionStatus(ctx, st, b)
+	}
+	for _, p := range s.httpPrincipals() {
+		ps, err := s.principalStatus(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		st.Principals = append(st.Principals, *ps)
+	}
+	st.Budget = BudgetStatus{Of: "gateway", Total: "unlimited", Settled: sum.Settled.String(), Pending: sum.Pending.String(),
 		Left: "unlimited", Payments: sum.Payments}
 	if sum.Total != 0 {
 		st.Budget.Total, st.Budget.Left = sum.Total.String(), sum.Left().String()
@@ -178,13 +224,8 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 		st.Budget.PerDay = d
 	}
-	if session := c.SessionFor(ctx); b.PerSession != 0 && session != "" {
-		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Session: session})
-		if err != nil {
-			return nil, fmt.Errorf("ledger spent: %w", err)
-		}
-		st.Budget.PerSession = scope(b.PerSession, sp.Session)
-		st.Budget.PerSession.Resets = "when this session ends"
+	if err := s.sessionStatus(ctx, st, b); err != nil {
+		return nil, err
 	}
 	if b.TipPerDay != 0 {
 		tc := currencyOf(b.TipCurrency)
@@ -199,18 +240,7 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		}
 		st.Budget.TipsPerDay = d
 	}
-	if b.PerTool != 0 {
-		st.Budget.PerTool = b.PerTool.String()
-	}
-	if b.PerHost != 0 {
-		st.Budget.PerHost = b.PerHost.String()
-	}
-	for n, a := range b.PerNetwork {
-		if st.Budget.PerNetwork == nil {
-			st.Budget.PerNetwork = map[string]string{}
-		}
-		st.Budget.PerNetwork[string(n)] = a.String()
-	}
+	st.Budget.setLimits(b)
 	for _, a := range sum.Assets {
 		cur := a.Currency
 		as := AssetStatus{Symbol: cur.Symbol, Decimals: cur.Decimals, Total: cur.Decimal(a.Total), Settled: cur.Decimal(a.Settled),
@@ -235,6 +265,83 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	return st, nil
 }
 
+// sessionStatus fills in the per-session budget of the caller's session.
+func (s *Server) sessionStatus(ctx context.Context, st *WalletStatus, b payments.Budget) error {
+	c := s.cfg.Client
+	if session := c.SessionFor(ctx); b.PerSession != 0 && session != "" {
+		sp, err := c.Ledger.Spent(ctx, payments.Reservation{Session: session})
+		if err != nil {
+			return fmt.Errorf("ledger spent: %w", err)
+		}
+		st.Budget.PerSession = scope(b.PerSession, sp.Session)
+		st.Budget.PerSession.Resets = "when this session ends"
+	}
+	return nil
+}
+
+// ownBudget is the budget a principal that is not an admin sees: its own
+// limits (unlimited where it has none: the gateway's shared budgets, which
+// also apply, are not shown) and its own payments; the per-tool, per-host
+// and per-network limits, which are limits only, as they are.
+func (s *Server) ownBudget(st *WalletStatus, me *PrincipalStatus, b payments.Budget) {
+	st.Budget = BudgetStatus{Of: "principal", Total: "unlimited", Settled: me.Settled, Pending: me.Pending, Left: "unlimited", Payments: me.Payments}
+	if me.Total != nil {
+		st.Budget.Total, st.Budget.Left = me.Total.Limit, me.Total.Left
+	}
+	st.Budget.PerDay = me.PerDay
+	st.Budget.PerTool = me.PerTool
+	st.Budget.setLimits(b)
+}
+
+// setLimits fills in the gateway's lifetime limits per tool (unless a
+// principal's own is there already), per host and per network.
+func (bs *BudgetStatus) setLimits(b payments.Budget) {
+	if bs.PerTool == "" && b.PerTool != 0 {
+		bs.PerTool = b.PerTool.String()
+	}
+	if b.PerHost != 0 {
+		bs.PerHost = b.PerHost.String()
+	}
+	for n, a := range b.PerNetwork {
+		if bs.PerNetwork == nil {
+			bs.PerNetwork = map[string]string{}
+		}
+		bs.PerNetwork[string(n)] = a.String()
+	}
+}
+
+// principalStatus is p's books and own budgets, from the ledger when it
+// keeps books per principal.
+func (s *Server) principalStatus(ctx context.Context, p *Principal) (*PrincipalStatus, error) {
+	ps := &PrincipalStatus{Name: p.Name, Admin: p.Admin, Tools: p.Tools, Settled: "0", Pending: "0"}
+	books, ok := s.cfg.Client.Ledger.(interface {
+		PrincipalSummary(context.Context, string) (payments.PrincipalSummary, error)
+	})
+	if !ok {
+		return ps, nil
+	}
+	sum, err := books.PrincipalSummary(ctx, p.Name)
+	if err != nil {
+		return nil, fmt.Errorf("books of principal %s: %w", p.Name, err)
+	}
+	ps.Settled, ps.Pending, ps.Payments = sum.Settled.String(), sum.Pending.String(), sum.Payments
+	day := s.cfg.Client.Policy.Budget.Day
+	if sum.Budget.Total != 0 {
+		ps.Total = scope(sum.Budget.Total, sum.Counted())
+	}
+	if sum.Budget.PerDay != 0 {
+		ps.PerDay = scope(sum.Budget.PerDay, sum.Day)
+		ps.PerDay.Window = day.String()
+		if !sum.DayResets.IsZero() {
+			ps.PerDay.Resets = sum.DayResets.Format(time.RFC3339)
+		}
+	}
+	if sum.Budget.PerTool != 0 {
+		ps.PerTool = sum.Budget.PerTool.String()
+	}
+	return ps, nil
+}
+
 func perCall(p payments.Policy) payments.Amount {
 	if p.PerCall == 0 {
 		return payments.DefaultPerCall
@@ -254,8 +361,12 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 			s.cfg.Logger.Error("wallet status", "err", err)
 			return mcp.NewToolResultError("internal error (not charged)"), nil
 		}
-		text := fmt.Sprintf("Wallet %s. Per-call cap: %s USDC. Budget: %s USDC total, %s settled, %s pending, %s left (%s).",
-			walletKeysText(st), st.PerCallCap, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
+		whose := "Budget"
+		if st.Budget.Of == "principal" {
+			whose = fmt.Sprintf("Your budget (principal %s: your own payments; the gateway's shared budgets also apply)", st.Principal.Name)
+		}
+		text := fmt.Sprintf("Wallet %s. Per-call cap: %s USDC. %s: %s USDC total, %s settled, %s pending, %s left (%s).",
+			walletKeysText(st), st.PerCallCap, whose, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
 			plural.Count(st.Budget.Payments, "payment", "payments"))
 		if d := st.Budget.PerDay; d != nil {
 			text += fmt.Sprintf(" Today (%s): %s of %s USDC counted, %s left.", d.Window, d.Counted, d.Limit, d.Left)
@@ -274,6 +385,16 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 			}
 			if d := a.PerDay; d != nil {
 				text += fmt.Sprintf("; today (%s) %s of %s %s counted, %s left", d.Window, d.Counted, d.Limit, a.Symbol, d.Left)
+			}
+			text += "."
+		}
+		for _, p := range st.Principals {
+			text += fmt.Sprintf(" Principal %s: %s settled, %s pending USDC (%s)", p.Name, p.Settled, p.Pending, plural.Count(p.Payments, "payment", "payments"))
+			if p.Total != nil {
+				text += fmt.Sprintf("; total %s of %s USDC counted", p.Total.Counted, p.Total.Limit)
+			}
+			if p.PerDay != nil {
+				text += fmt.Sprintf("; today %s of %s USDC counted", p.PerDay.Counted, p.PerDay.Limit)
 			}
 			text += "."
 		}
@@ -338,7 +459,7 @@ func (s *Server) handleQuote(ctx context.Context, req mcp.CallToolRequest) (*mcp
 	args := req.GetArguments()
 	name, _ := args["tool"].(string)
 	e, ok := s.catalog().entry(name)
-	if !ok {
+	if !ok || !caller(ctx).May(name) {
 		return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: no paid tool named %q; x402_quote prices the catalog's tools (not charged)", name)), nil
 	}
 	callArgs, _ := args["arguments"].(map[string]any)

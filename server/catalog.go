@@ -107,9 +107,11 @@ var ErrRestartNeeded = errors.New("restart x402-mcp to apply them")
 // so does the tipping section (x402_tip appears, changes or goes) except its
 // per_day and its asset's currency. The payment policy and budgets
 // (defaults.networks, max_per_call, approve_above, budget, assets,
-// tipping.per_day, rpc) are the payments client's and the ledger's,
-// fixed at start: a registry that changes them is refused whole (the old
-// catalog stays) with an error wrapping ErrRestartNeeded.
+// tipping.per_day, rpc) are the payments client's and the ledger's, and the
+// principals and OAuth the HTTP transport's, fixed at start: a registry
+// that changes them is refused whole (the old catalog stays) with an error
+// wrapping ErrRestartNeeded. So is one that reads a principal's token
+// variable (Config.ProtectedEnv).
 func (s *Server) Reload(reg *tools.Registry) error {
 	if reg == nil {
 		return errors.New("reload: no registry")
@@ -125,6 +127,9 @@ func (s *Server) Reload(reg *tools.Registry) error {
 			return err
 		}
 		reg = r
+	}
+	if errs := reg.CheckSecretEnv(s.cfg.ProtectedEnv, "principals"); len(errs) > 0 {
+		return fmt.Errorf("nothing was reloaded: %w", errors.Join(errs...))
 	}
 	if diff := policyChanges(old.reg, reg); len(diff) > 0 {
 		return fmt.Errorf("%s: %s changed: the payment policy and budgets are fixed while x402-mcp runs, so nothing was reloaded; %w",
@@ -171,6 +176,9 @@ func policyChanges(a, b *tools.Registry) []string {
 	}
 	if !maps.Equal(a.RPC, b.RPC) {
 		out = append(out, "rpc")
+	}
+	if !a.Gateway.Equal(b.Gateway) {
+		out = append(out, "principals/oauth")
 	}
 	return out
 }

@@ -32,17 +32,19 @@ type Books interface {
 	Totals(ctx context.Context, by ledger.Dimension) ([]ledger.Sum, error)
 }
 
-// chartBy are the dimensions the dashboard charts spend by. The ledger's
-// session column is the principal over HTTP (the token's, during one run)
-// and the process over stdio.
-var chartBy = []ledger.Dimension{ledger.ByTool, ledger.BySession, ledger.ByNetwork}
+// chartBy are the dimensions the dashboard charts spend by. A principal is
+// who made the call (over stdio, the implicit DefaultPrincipal); the
+// ledger's session column is a principal during one run over HTTP, and the
+// process over stdio.
+var chartBy = []ledger.Dimension{ledger.ByTool, ledger.ByPrincipal, ledger.BySession, ledger.ByNetwork}
 
 // dimensionTitle names a dimension on the page.
 var dimensionTitle = map[ledger.Dimension]string{
-	ledger.ByTool:    "by tool",
-	ledger.BySession: "by session",
-	ledger.ByNetwork: "by network",
-	ledger.ByHost:    "by host",
+	ledger.ByTool:      "by tool",
+	ledger.ByPrincipal: "by principal",
+	ledger.BySession:   "by session",
+	ledger.ByNetwork:   "by network",
+	ledger.ByHost:      "by host",
 }
 
 // dashWindow is a span the charts cover and the length of each bar.
@@ -210,18 +212,21 @@ type SpendKey struct {
 
 // PaymentRow is one payment with its receipt.
 type PaymentRow struct {
-	ID          string    `json:"id"`
-	Time        time.Time `json:"time"`
-	Kind        string    `json:"kind"`
-	Tool        string    `json:"tool"`
-	Session     string    `json:"session"`
-	Amount      Money     `json:"amount"`
-	State       string    `json:"state"`
-	Network     string    `json:"network"`
-	NetworkName string    `json:"networkName"`
-	PayTo       string    `json:"payTo"`
-	Payer       string    `json:"payer,omitempty"`
-	Transaction string    `json:"transaction,omitempty"`
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Tool    string    `json:"tool"`
+	Session string    `json:"session"`
+	// Principal made the call (empty for a row from before principals
+	// were recorded).
+	Principal   string `json:"principal,omitempty"`
+	Amount      Money  `json:"amount"`
+	State       string `json:"state"`
+	Network     string `json:"network"`
+	NetworkName string `json:"networkName"`
+	PayTo       string `json:"payTo"`
+	Payer       string `json:"payer,omitempty"`
+	Transaction string `json:"transaction,omitempty"`
 	// Explorer is the transaction's page on the network's block explorer;
 	// empty for a network x402-mcp knows none for.
 	Explorer string `json:"explorer,omitempty"`

@@ -78,7 +78,7 @@ func (d *dashboard) families() payments.Families {
 
 func paymentRow(fams payments.Families, r ledger.Row) PaymentRow {
 	n := payments.Network(r.Network)
-	return PaymentRow{ID: r.ID, Time: r.CreatedAt.UTC(), Kind: r.Kind, Tool: r.Tool, Session: r.Session, Amount: moneyOf(r.Currency(), r.Amount),
+	return PaymentRow{ID: r.ID, Time: r.CreatedAt.UTC(), Kind: r.Kind, Tool: r.Tool, Session: r.Session, Principal: r.Principal, Amount: moneyOf(r.Currency(), r.Amount),
 		State: string(r.State), Network: r.Network, NetworkName: fams.NetworkName(n), PayTo: r.PayTo, Payer: r.Payer, Transaction: r.Transaction,
 		Explorer: ExplorerURL(fams, n, r.Transaction), Reason: r.Reason}
 }

@@ -22,58 +22,69 @@ import (
 // sends it with every request of the page, its polling included.
 const dashboardRealm = "x402-mcp dashboard"
 
-// authenticator returns the principal whose credentials a request carries,
-// and false when it carries none that are valid.
-type authenticator func(r *http.Request) (principal string, ok bool)
-
-// tokenAuth authenticates the server's single bearer token, sent as
-// "Authorization: Bearer <token>" or, by a browser, as the password of HTTP
-// Basic (the user name is ignored); both compared in constant time. Without
-// a token every request is the local principal, as on /mcp (CheckBind
-// keeps such a server on loopback).
-func tokenAuth(token string) authenticator {
-	if token == "" {
-		return func(*http.Request) (string, bool) { return Principal(""), true }
+// dashboardCredential resolves the principal of a dashboard request: a
+// bearer token as on /mcp (a principal's token, or an OAuth access token),
+// or, from a browser, a principal's token as the password of HTTP Basic
+// (the user name is ignored), checked against every principal's hash in
+// constant time as a bearer token is. A server without credentials (on
+// loopback only, as /mcp) serves the implicit admin.
+func (a *authenticator) dashboardCredential(r *http.Request) (*Principal, *authError) {
+	if a.open {
+		return implicit, nil
 	}
-	want := sha256.Sum256([]byte(token))
-	return func(r *http.Request) (string, bool) {
-		got, ok := bearer(r.Header.Get("Authorization"))
-		if !ok {
-			_, got, ok = r.BasicAuth()
-		}
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			return "", false
-		}
-		return Principal(token), true
+	if _, pass, ok := r.BasicAuth(); ok {
+		return a.byCredential(r.Context(), pass)
 	}
+	return a.authenticate(r)
 }
 
-// isAdmin says whether a principal may read the dashboard, which shows every
-// principal's payments. Today the only principal is the single bearer
-// token's (or, without a token, the local one), and it is the admin. Named
-// principals replace this function with their admin flag.
-func isAdmin(principal string) bool { return principal != "" }
+// dashboardUnauthorized is the 401 of the dashboard: what it needs, how a
+// browser gives it, and what was wrong with the credential sent, if any.
+func (a *authenticator) dashboardUnauthorized(r *http.Request, ae *authError) string {
+	msg := "unauthorized: the dashboard needs an admin principal's token"
+	if len(a.principals) == 1 && a.principals[0] == implicit {
+		msg = "unauthorized: the dashboard needs the server's bearer token (X402_MCP_TOKEN)"
+	} else if a.oauth != nil {
+		msg += " (or an admin's access token from " + a.oauth.cfg.Issuer + ")"
+	}
+	msg += ": send Authorization: Bearer <token>, or, in a browser, give it as the password when asked (any user name)"
+	if r.Header.Get("Authorization") != "" {
+		msg += "; " + strings.TrimPrefix(ae.msg, "unauthorized: ")
+	}
+	return msg
+}
 
-// adminOnly lets through requests whose credentials name an admin: 401
-// without valid credentials (with WWW-Authenticate for a browser's Basic
-// prompt and for bearer tokens), 403 for a principal that is not an admin.
-func adminOnly(authn authenticator, admin func(string) bool, next http.Handler) http.Handler {
+// dashboardAuth lets through requests whose credentials name an admin
+// principal, with that principal in the context: 401 without valid
+// credentials (with WWW-Authenticate for a browser's Basic prompt and for
+// bearer tokens), 403 for a principal that is not an admin (the dashboard
+// shows every principal's payments). A refusal is logged with its reason,
+// never the credential.
+func (s *Server) dashboardAuth(a *authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		principal, ok := authn(r)
-		if !ok {
-			w.Header().Add("WWW-Authenticate", `Basic realm="`+dashboardRealm+`", charset="UTF-8"`)
-			w.Header().Add("WWW-Authenticate", `Bearer realm="x402-mcp"`)
-			writeJSONError(w, http.StatusUnauthorized, "unauthorized: the dashboard needs the server's bearer token (X402_MCP_TOKEN): "+
-				"send Authorization: Bearer <token>, or, in a browser, give it as the password when asked (any user name)")
+		p, ae := a.dashboardCredential(r)
+		if ae != nil {
+			s.cfg.Logger.Info("http: refused", "status", ae.status, "path", payments.Sanitize(r.URL.Path, 100), "reason", ae.msg)
+			if ae.status == http.StatusUnauthorized {
+				w.Header().Add("WWW-Authenticate", `Basic realm="`+dashboardRealm+`", charset="UTF-8"`)
+				ch := `Bearer realm="x402-mcp"`
+				if a.oauth != nil {
+					ch += `, resource_metadata="` + a.oauth.metadataURL() + `"`
+				}
+				w.Header().Add("WWW-Authenticate", ch)
+				writeJSONError(w, ae.status, a.dashboardUnauthorized(r, ae))
+				return
+			}
+			writeJSONError(w, ae.status, ae.msg)
 			return
 		}
-		if !admin(principal) {
+		if !p.Admin {
+			s.cfg.Logger.Info("http: refused", "status", http.StatusForbidden, "path", payments.Sanitize(r.URL.Path, 100), "principal", p.Name, "reason", "not an admin")
 			writeJSONError(w, http.StatusForbidden, fmt.Sprintf("forbidden: principal %s is not an admin; the dashboard shows every "+
-				"principal's payments, so only an admin principal may read it", payments.Sanitize(principal, 80)))
+				"principal's payments, so only an admin principal (admin: true) may read it", p.Name))
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(s.withPrincipal(r.Context(), p)))
 	})
 }
 
@@ -93,12 +104,12 @@ func rejectRebinding(next http.Handler) http.Handler {
 	})
 }
 
-// dashboardHandler is the gateway's dashboard: the admin's, behind the same
+// dashboardHandler is the gateway's dashboard: the admins', behind the same
 // credentials as /mcp, read from the server's ledger (Config.Books).
-func (s *Server) dashboardHandler(token string) http.Handler {
+func (s *Server) dashboardHandler(auth *authenticator) http.Handler {
 	d := &dashboard{books: s.cfg.Books, catalog: func() *tools.Registry { return s.catalog().reg }, now: time.Now,
 		log: s.cfg.Logger, reconcileEvery: s.cfg.ReconcileEvery}
-	return rejectRebinding(adminOnly(tokenAuth(token), isAdmin, d.handler()))
+	return rejectRebinding(s.dashboardAuth(auth, d.handler()))
 }
 
 // DashboardOptions configure ServeDashboard.

@@ -8,11 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/client"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/simchain"
@@ -213,8 +214,8 @@ func counted(rows []ledger.Row, key func(ledger.Row) string) map[[2]string]payme
 
 // TestDashboardData: the gateway's /dashboard/api/state, after real paid
 // calls, shows exactly what the ledger holds: every budget with what counts
-// against it, its limit and when it resets; what counted by tool, session
-// and network, one chart per asset; the recent payments with receipts and
+// against it, its limit and when it resets; what counted by tool,
+// principal, session and network, one chart per asset; the recent payments with receipts and
 // explorer links; the open payment and what reconciliation will do.
 func TestDashboardData(t *testing.T) {
 	g := startDashGateway(t)
@@ -300,6 +301,7 @@ func TestDashboardData(t *testing.T) {
 			key func(ledger.Row) string
 		}{
 			{"tool", func(r ledger.Row) string { return r.Tool }},
+			{"principal", func(r ledger.Row) string { return r.Principal }},
 			{"session", func(r ledger.Row) string { return r.Session }},
 			{"network", func(r ledger.Row) string { return r.Network }},
 		} {
@@ -333,8 +335,12 @@ func TestDashboardData(t *testing.T) {
 		if n := findChart(t, st, "network", "USDC").Keys[0]; n.Label != "Base Sepolia (eip155:84532)" {
 			t.Errorf("network label %q", n.Label)
 		}
-		if len(st.Spend) != 6 {
-			t.Errorf("%d charts, want 6 (tool, session, network × USDC, JPYX)", len(st.Spend))
+		// The single token's calls are the implicit principal's.
+		if p := findChart(t, st, "principal", "USDC"); len(p.Keys) != 1 || p.Keys[0].Key != server.DefaultPrincipal || p.Total.Amount != "0.014" {
+			t.Errorf("by principal in USDC: %+v", p)
+		}
+		if len(st.Spend) != 8 {
+			t.Errorf("%d charts, want 8 (tool, principal, session, network × USDC, JPYX)", len(st.Spend))
 		}
 
 		// The chart: an SVG with one bar part per key that counted.
@@ -369,7 +375,8 @@ func TestDashboardData(t *testing.T) {
 		}
 		for i, p := range st.Recent {
 			r := rows[i]
-			if p.ID != r.ID || p.Amount != money(r.Currency(), r.Amount) || p.State != string(r.State) || p.Transaction != r.Transaction || p.Tool != r.Tool {
+			if p.ID != r.ID || p.Amount != money(r.Currency(), r.Amount) || p.State != string(r.State) || p.Transaction != r.Transaction || p.Tool != r.Tool ||
+				p.Principal != r.Principal || p.Principal != server.DefaultPrincipal {
 				t.Errorf("recent %d: %+v, ledger %+v", i, p, r)
 			}
 			explorer := ""
@@ -415,7 +422,7 @@ func TestDashboardData(t *testing.T) {
 			t.Errorf("chart of a unit with nothing: %d %s", res.StatusCode, body)
 		}
 		res, body = get(t, g.URL+"/dashboard/api/chart.svg?by=payee&unit=USDC", testToken)
-		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "chart by one of tool, session, network") {
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "chart by one of tool, principal, session, network") {
 			t.Errorf("chart by payee: %d %s", res.StatusCode, body)
 		}
 	})
@@ -537,36 +544,119 @@ func TestDashboardNoToken(t *testing.T) {
 	}
 }
 
-// TestDashboardAdminOnly: a principal that is not an admin gets 403, one
-// without credentials 401; the admin check is one function (isAdmin) that
-// named principals replace.
+// TestDashboardAdminOnly: on a gateway with named principals, the
+// dashboard (page, data, charts and files) is for admin principals only: a
+// principal that is not an admin gets 403 with its bearer token and with
+// its token as HTTP Basic's password, an admin gets the page either way,
+// and anything else (no credentials, an unknown token, a token's hash
+// given as the password) gets 401. No answer and no log line shows a
+// token or its hash.
 func TestDashboardAdminOnly(t *testing.T) {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "dashboard") })
-	authn := func(r *http.Request) (string, bool) {
-		p := r.Header.Get("X-Principal")
-		return p, p != ""
+	h, logs := principalsServer(t, principalsRegistry)
+	basic := func(pass string) []string {
+		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("someone:"+pass))}
 	}
-	h := server.AdminOnly(authn, func(p string) bool { return p == "ops" }, ok)
+	var answers strings.Builder
 	for _, tt := range []struct {
-		principal string
-		status    int
-		body      string
+		name   string
+		token  string
+		hdr    []string
+		status int
+		body   string
 	}{
-		{"", http.StatusUnauthorized, "unauthorized"},
-		{"agent-7", http.StatusForbidden, "principal agent-7 is not an admin"},
-		{"ops", http.StatusOK, "dashboard"},
+		{"team-a, page", tokenA, nil, http.StatusForbidden, "principal team-a is not an admin"},
+		{"team-a, data", tokenA, nil, http.StatusForbidden, "principal team-a is not an admin"},
+		{"team-a, chart", tokenA, nil, http.StatusForbidden, "principal team-a is not an admin"},
+		{"team-a, files", tokenA, nil, http.StatusForbidden, "principal team-a is not an admin"},
+		{"team-a as Basic's password", "", basic(tokenA), http.StatusForbidden, "principal team-a is not an admin"},
+		{"team-b as Basic's password", "", basic(tokenB), http.StatusForbidden, "principal team-b is not an admin"},
+		{"ops, the admin", tokenOps, nil, http.StatusOK, ""},
+		{"ops as Basic's password", "", basic(tokenOps), http.StatusOK, ""},
+		{"nothing", "", nil, http.StatusUnauthorized, "needs an admin principal's token"},
+		{"an unknown token", "not-a-token-of-anyone-0000", nil, http.StatusUnauthorized, "not one this server knows"},
+		{"an unknown Basic password", "", basic("not-a-token-of-anyone-0000"), http.StatusUnauthorized, "not one this server knows"},
+		{"ops's hash as the password", "", basic(hashHex(tokenOps)), http.StatusUnauthorized, "not one this server knows"},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, "/dashboard/", nil)
-		req.Header.Set("X-Principal", tt.principal)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.body) {
-			t.Errorf("%q: %d %s", tt.principal, rec.Code, rec.Body.String())
+		for _, path := range []string{"/dashboard/", "/dashboard/api/state", "/dashboard/api/chart.svg?by=tool&unit=USDC", "/dashboard/static/app.js"} {
+			res, body := get(t, h.URL+path, tt.token, tt.hdr...)
+			answers.Write(body)
+			answers.WriteString(strings.Join(res.Header.Values("WWW-Authenticate"), " "))
+			want := tt.status
+			if want == http.StatusOK && strings.Contains(path, "chart.svg") {
+				want = http.StatusNotFound // nothing paid yet: no chart, as the admin is told
+			}
+			if res.StatusCode != want || !strings.Contains(string(body), tt.body) {
+				t.Errorf("%s, %s: %d %s, want %d with %q", tt.name, path, res.StatusCode, body, want, tt.body)
+			}
+			if tt.status == http.StatusUnauthorized {
+				if got := res.Header.Values("WWW-Authenticate"); len(got) != 2 || got[0] != `Basic realm="x402-mcp dashboard", charset="UTF-8"` {
+					t.Errorf("%s, %s: WWW-Authenticate %q", tt.name, path, got)
+				}
+			}
 		}
 	}
-	// Today's only principal, the token's, is the admin.
-	if !server.IsAdmin(server.Principal(testToken)) || !server.IsAdmin(server.Principal("")) {
-		t.Error("the single token's principal is not the admin")
+	all := answers.String() + logs.String()
+	for _, tok := range []string{tokenA, tokenB, tokenOps} {
+		for _, secret := range []string{tok, hashHex(tok), hashHex(tok)[:8]} {
+			if strings.Contains(all, secret) {
+				t.Errorf("%q appears in an answer or the logs", secret)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "principal=team-a") {
+		t.Errorf("the refusal of team-a is not logged with its name:\n%s", logs.String())
+	}
+}
+
+// TestDashboardByPrincipal: on a gateway with named principals, the admin's
+// dashboard charts what each principal's paid calls counted, exactly as the
+// ledger books them, and names each payment's principal.
+func TestDashboardByPrincipal(t *testing.T) {
+	h, _ := principalsServer(t, principalsRegistry)
+	a := mustConnect(t, "streamable", h.URL, tokenA)
+	b := mustConnect(t, "sse", h.URL, tokenB)
+	ops := mustConnect(t, "streamable", h.URL, tokenOps)
+	for _, c := range []struct {
+		cli  *client.Client
+		tool string
+		args map[string]any
+	}{
+		{a, "weather", map[string]any{"city": "Oslo"}}, {a, "weather", map[string]any{"city": "Rome"}},
+		{b, "text", nil}, {b, "text", nil}, {b, "weather", map[string]any{"city": "Lima"}},
+		{ops, "text", nil},
+	} {
+		if res := call(t, c.cli, c.tool, c.args); res.IsError {
+			t.Fatalf("%s: %s", c.tool, text(res))
+		}
+	}
+	rows, err := h.book.List(context.Background(), ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := counted(rows, func(r ledger.Row) string { return r.Principal })
+	if len(rows) != 6 || want[[2]string{"team-a", "USDC"}] != 2000 || want[[2]string{"team-b", "USDC"}] != 3000 || want[[2]string{"ops", "USDC"}] != 1000 {
+		t.Fatalf("the ledger books %v over %d rows", want, len(rows))
+	}
+	st := dashState(t, h.URL, tokenOps, "24h")
+	c := findChart(t, st, "principal", "USDC")
+	if len(c.Keys) != 3 || c.Total.Amount != "0.006" {
+		t.Fatalf("by principal: %+v", c)
+	}
+	for i, name := range []string{"team-b", "team-a", "ops"} { // the most counted first
+		k := c.Keys[i]
+		w := want[[2]string{name, "USDC"}]
+		if k.Key != name || k.Label != name || k.Counted.Atomic != w.Atomic() || k.Settled.Atomic != w.Atomic() || k.Payments != int(w/1000) {
+			t.Errorf("key %d: %+v, want %s with %s USDC", i, k, name, payments.USDC.Decimal(w))
+		}
+	}
+	res, body := get(t, h.URL+server.PathDashboard+c.Chart, tokenOps)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "team-b: 0.003 USDC") || !strings.Contains(string(body), "ops: 0.001 USDC") {
+		t.Errorf("the chart by principal: %d %s", res.StatusCode, body)
+	}
+	for i, p := range st.Recent {
+		if p.Principal != rows[i].Principal || p.Principal == "" {
+			t.Errorf("recent %d names principal %q, the ledger %q", i, p.Principal, rows[i].Principal)
+		}
 	}
 }
 

@@ -45,6 +45,9 @@ type HistoryEntry struct {
 	Reconciled  bool   `json:"reconciled,omitempty"`
 	// Note is a tip's note.
 	Note string `json:"note,omitempty"`
+	// Principal is who made the call (empty for payments booked before
+	// principals were recorded).
+	Principal string `json:"principal,omitempty"`
 }
 
 func (s *Server) historyTool() mcpserver.ServerTool {
@@ -53,10 +56,11 @@ func (s *Server) historyTool() mcpserver.ServerTool {
 "kind":{"type":"string","enum":["payment","tip"],"description":"Only paid tool calls (payment) or only tips (tip)."},
 "state":{"type":"string","enum":["reserved","signed","settled","rejected","unknown","released"],"description":"Only payments in this state (unknown: the outcome is not known yet; do not pay again for those calls)."},
 "since":{"type":"string","description":"Only payments since this long ago (e.g. 24h, 30m) or since this RFC 3339 time."},
-"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many payments, newest first (default 20)."}},
+"limit":{"type":"integer","minimum":1,"maximum":200,"description":"At most this many payments, newest first (default 20)."},
+"principal":{"type":"string","description":"Only the payments of this principal (admins only: any other caller sees its own payments only)."}},
 "additionalProperties":false}`)
 	t := mcp.NewToolWithRawSchema(ToolSpendHistory,
-		"List recent payments and tips from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction), state, and a tip's recipient and note. Filter by kind, tool, state and time. Spends nothing.",
+		"List recent payments and tips from x402-mcp's ledger, newest first, with their receipts (amount, payee, network, transaction), state, and a tip's recipient and note: the caller's own (an admin sees every principal's). Filter by kind, tool, state and time. Spends nothing.",
 		raw)
 	t.RawOutputSchema = historyOutputSchema
 	t.Annotations = readOnly("Spend history")
@@ -77,6 +81,15 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	if v, ok := args["limit"].(float64); ok {
 		f.Limit = min(max(int(v), 1), 200)
 	}
+	who := caller(ctx)
+	f.Principal, _ = args["principal"].(string)
+	if !who.Admin {
+		if f.Principal != "" && f.Principal != who.Name {
+			return mcp.NewToolResultError(fmt.Sprintf("invalid arguments: principal %q: you are principal %s and see your own payments only; leave principal out. Not charged.",
+				payments.Sanitize(f.Principal, 80), who.Name)), nil
+		}
+		f.Principal = who.Name
+	}
 	if since, _ := args["since"].(string); since != "" {
 		t, err := ParseSince(since, time.Now())
 		if err != nil {
@@ -94,15 +107,18 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	}{Payments: make([]HistoryEntry, 0, len(rows))}
 	var b strings.Builder
 	b.WriteString(plural.Count(len(rows), "payment", "payments"))
-	if f.Tool != "" || f.Kind != "" || f.State != "" || !f.Since.IsZero() {
+	if f.Tool != "" || f.Kind != "" || f.State != "" || !f.Since.IsZero() || f.Principal != "" && who.Admin {
 		b.WriteString(" matching the filter")
+	}
+	if !who.Admin {
+		b.WriteString(" of principal " + who.Name)
 	}
 	b.WriteString(", newest first.")
 	for _, r := range rows {
 		cur := r.Currency()
 		h := HistoryEntry{ID: r.ID, Time: r.CreatedAt.UTC().Format(time.RFC3339), Kind: r.Kind, Tool: r.Tool, Amount: cur.Decimal(r.Amount),
 			AmountAtom: r.Amount.Atomic(), Symbol: cur.Symbol, Decimals: cur.Decimals, Asset: r.Asset, State: string(r.State), Network: r.Network, PayTo: r.PayTo, Payer: r.Payer,
-			Transaction: r.Transaction, Resource: r.Resource, Reason: r.Reason, Reconciled: !r.ReconciledAt.IsZero(), Note: r.Note}
+			Transaction: r.Transaction, Resource: r.Resource, Reason: r.Reason, Reconciled: !r.ReconciledAt.IsZero(), Note: r.Note, Principal: r.Principal}
 		out.Payments = append(out.Payments, h)
 		tx := h.Transaction
 		if tx == "" {
@@ -117,6 +133,9 @@ func (s *Server) handleHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s %s %s %s to %s on %s: %s (%s)", h.Time, h.Tool, h.Amount, h.Symbol, h.PayTo, h.Network, h.State, tx)
+		if who.Admin && h.Principal != "" {
+			b.WriteString(" by " + h.Principal)
+		}
 	}
 	return mcp.NewToolResultStructured(out, b.String()), nil
 }

@@ -3,9 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +41,14 @@ const (
 // HTTPOptions configure the HTTP transports.
 type HTTPOptions struct {
 	// Token, when set, is the bearer token every request but GET /healthz
-	// must carry. A bind beyond loopback refuses to start without one.
+	// (and the OAuth metadata) must carry: the implicit principal's
+	// (DefaultPrincipal, an admin). A bind beyond loopback refuses to start
+	// without a Token or an Auth.
 	Token string
+	// Auth, instead of Token, names the principals that may call, with
+	// their tokens, and the OAuth authorization server whose access tokens
+	// name principals too (AuthFrom builds it).
+	Auth *Auth
 	// MaxRequestBytes caps a request body (DefaultMaxRequestBytes when ≤ 0);
 	// a larger one gets 413.
 	MaxRequestBytes int64
@@ -73,17 +76,24 @@ func (o HTTPOptions) drainTimeout() time.Duration {
 	return o.DrainTimeout
 }
 
-// Principal is the per-session budget key of HTTP requests made with token:
-// "token:" and the first 8 hex characters of its SHA-256, or "http-local"
-// without a token. Every client holding one token shares one session budget:
-// money never keys on MCP session ids, which clients choose and the newest
-// protocol revision does not have.
-func Principal(token string) string {
-	if token == "" {
-		return "http-local"
+// Check refuses options that would let anyone who can reach addr spend
+// the wallet (no credentials beyond loopback, or browser origins without
+// credentials), a token too short to resist guessing, and a Token given
+// with principals.
+func (o HTTPOptions) Check(addr string) error {
+	if o.Auth == nil {
+		return errors.Join(CheckBind(addr, o.Token), CheckOrigins(o.CORSOrigins, o.Token))
 	}
-	sum := sha256.Sum256([]byte(token))
-	return "token:" + hex.EncodeToString(sum[:4])
+	if o.Token != "" {
+		return errors.New("X402_MCP_TOKEN (or --token-file) and principals are both set: list that token's principal under principals: " +
+			"(its hash, from `x402-mcp token hash`, in tokens:) and unset X402_MCP_TOKEN, or drop the principals")
+	}
+	if len(o.Auth.Principals) == 0 {
+		return errors.New("no principals: list who may call under principals:")
+	}
+	// Every principal has a token or signs in with OAuth (tools checks it):
+	// the server has credentials.
+	return checkOrigins(o.CORSOrigins, true)
 }
 
 // IsLoopback says whether a listen address (host:port, or a bare host) is
@@ -120,10 +130,14 @@ func CheckBind(addr, token string) error {
 // "*", and anything that is not an exact origin (scheme http or https, a
 // host, an optional port, no path).
 func CheckOrigins(origins []string, token string) error {
+	return checkOrigins(origins, token != "")
+}
+
+func checkOrigins(origins []string, credentials bool) error {
 	if len(origins) == 0 {
 		return nil
 	}
-	if token == "" {
+	if !credentials {
 		return fmt.Errorf("refusing --cors-origin without a bearer token: a page from %s could spend the wallet; "+
 			"set X402_MCP_TOKEN or --token-file FILE (the page must send it)", payments.Sanitize(strings.Join(origins, ", "), 300))
 	}
@@ -171,25 +185,30 @@ type httpTransports struct {
 	sessions *sessionIDs
 	// asker carries elicitation/create over the legacy SSE streams (sse.go).
 	asker *sseAsker
+	auth  *authenticator
 }
 
 // HTTPHandler serves MCP over Streamable HTTP at /mcp and legacy SSE at
-// /sse and /message, with /healthz, /metrics and (with Config.Books) the
-// dashboard at /dashboard/, under opts' auth, size limit and CORS. A request that carries an Origin not in opts.CORSOrigins
-// gets 403, whatever its path; OAuth discovery and registration paths get
-// 404 (x402-mcp has no OAuth). mcp-go's DNS-rebinding protection stays on:
-// a request that reaches a loopback listener must name a loopback Host.
+// /sse and /message, with /healthz, /metrics (admins only) and (with
+// Config.Books) the dashboard at /dashboard/ (admins only), under opts'
+// auth, size limit and CORS. A request that carries an Origin not in
+// opts.CORSOrigins gets 403, whatever its path. With OAuth, the Protected
+// Resource Metadata is served at PathProtectedResource; every other OAuth
+// discovery and registration path gets 404 (they belong to the
+// authorization server). mcp-go's DNS-rebinding protection stays on: a
+// request that reaches a loopback listener must name a loopback Host.
 func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 	return s.httpTransports(opts).handler
 }
 
 func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
-	// A session is one principal during this server's run: the per-session
-	// budget resets when the server restarts, as it does over stdio.
-	principal := Principal(opts.Token) + "@" + s.run
-	withPrincipal := func(ctx context.Context, _ *http.Request) context.Context {
-		return payments.WithSession(ctx, principal)
-	}
+	// Every request is authenticated before it reaches a transport
+	// (requireAuth), which puts its principal in the request's context: a
+	// session is one principal during this server's run (withPrincipal),
+	// and the per-session budget resets when the server restarts, as it
+	// does over stdio.
+	auth := s.newAuthenticator(opts)
+	s.principals.Store(&auth.principals)
 	// Only exact origins are allowed; one that does not parse is never
 	// allowed (Serve refuses it at start, through CheckOrigins).
 	var origins []string
@@ -198,18 +217,18 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 			origins = append(origins, n)
 		}
 	}
-	t := &httpTransports{sessions: newSessionIDs(), asker: newSSEAsker(s.cfg.Logger)}
+	t := &httpTransports{sessions: newSessionIDs(), asker: newSSEAsker(s.cfg.Logger), auth: auth}
 	streamOpts := []mcpserver.StreamableHTTPOption{
 		mcpserver.WithEndpointPath(PathMCP),
-		mcpserver.WithHTTPContextFunc(withPrincipal),
 		mcpserver.WithStreamableHTTPLogger(s.cfg.Logger),
-		mcpserver.WithSessionIdManager(t.sessions),
+		// A session belongs to the principal that opened it.
+		mcpserver.WithSessionIdManagerResolver(t.sessions),
 	}
 	sseOpts := []mcpserver.SSEOption{
 		mcpserver.WithSSEEndpoint(PathSSE),
 		mcpserver.WithMessageEndpoint(PathMessage),
-		mcpserver.WithSSEContextFunc(func(ctx context.Context, r *http.Request) context.Context {
-			return t.asker.wrapSession(withPrincipal(ctx, r), s.mcp)
+		mcpserver.WithSSEContextFunc(func(ctx context.Context, _ *http.Request) context.Context {
+			return t.asker.wrapSession(ctx, s.mcp)
 		}),
 		mcpserver.WithSessionIDGenerator(t.asker.newSessionID),
 	}
@@ -232,8 +251,8 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	}
 	mux.Handle(PathSSE, t.asker.streams(sse))
 	mux.Handle(PathMessage, t.asker.messages(sse))
-	mux.HandleFunc("GET "+PathMetrics, s.serveMetrics)
-	guarded := requireToken(opts.Token, len(origins) > 0, limitBody(opts.maxBytes(), mux))
+	mux.HandleFunc("GET "+PathMetrics, adminOnly(s.serveMetrics))
+	guarded := s.requireAuth(auth, len(origins) > 0, limitBody(opts.maxBytes(), mux))
 	root := http.NewServeMux()
 	root.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -241,13 +260,13 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	})
 	root.Handle("/", guarded)
 	if s.cfg.Books != nil {
-		// The dashboard takes the token from a browser too (HTTP Basic),
-		// and only an admin principal's.
-		dash := s.dashboardHandler(opts.Token)
+		// The dashboard takes a principal's token from a browser too (HTTP
+		// Basic's password), and serves admins only.
+		dash := s.dashboardHandler(auth)
 		root.Handle("/dashboard", dash)
 		root.Handle("/dashboard/", dash)
 	}
-	t.handler = checkOrigin(origins, noOAuth(root))
+	t.handler = checkOrigin(origins, wellKnown(auth.oauth, root))
 	return t
 }
 
@@ -274,27 +293,9 @@ func checkOrigin(allowed []string, next http.Handler) http.Handler {
 	})
 }
 
-// noOAuth answers 404 to the paths of OAuth discovery (RFC 9728, RFC 8414,
-// OpenID Connect Discovery, in their path-suffixed and path-inserted forms)
-// and of the endpoints an OAuth client falls back to (registration,
-// authorization, token), before auth: x402-mcp has no OAuth. A 401 there
-// sent OAuth-aware clients (mcp-remote, MCP Inspector) into a dynamic client
-// registration that failed with a garbled message. The body is an OAuth
-// error (RFC 6749 §5.2), so that such a client shows its description: send
-// the bearer token.
-func noOAuth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if strings.Contains(p, "/.well-known/") || p == "/register" || p == "/authorize" || p == "/token" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, noOAuthBody)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
+// noOAuthBody is the 404 of the OAuth paths without OAuth (wellKnown): an
+// OAuth error (RFC 6749 §5.2), so that an OAuth-aware client shows its
+// description: send the bearer token.
 const noOAuthBody = `{"error":"not_found","error_description":"x402-mcp has no OAuth: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)"}` + "\n"
 
 // noAnyOrigin drops the "Access-Control-Allow-Origin: *" that mcp-go's SSE
@@ -327,32 +328,6 @@ func writeHTTPError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":%q}}`+"\n", code, msg)
-}
-
-// requireToken lets through only requests with "Authorization: Bearer
-// <token>" (compared in constant time); no token means no check. With CORS
-// on, a browser's preflight (OPTIONS, which never carries credentials) goes
-// through to mcp-go's CORS handling, which answers it and does nothing else.
-func requireToken(token string, cors bool, next http.Handler) http.Handler {
-	if token == "" {
-		return next
-	}
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cors && r.Method == http.MethodOptions {
-			next.ServeHTTP(w, r)
-			return
-		}
-		got, ok := bearer(r.Header.Get("Authorization"))
-		sum := sha256.Sum256([]byte(got))
-		// Hashing first makes the comparison constant-time whatever the lengths.
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="x402-mcp"`)
-			writeHTTPError(w, http.StatusUnauthorized, -32001, "unauthorized: send Authorization: Bearer <token> (the server's X402_MCP_TOKEN)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func bearer(h string) (string, bool) {
@@ -395,10 +370,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // non-loopback addr without a token, and opts.CORSOrigins that CheckOrigins
 // refuses.
 func (s *Server) ListenAndServe(ctx context.Context, addr string, opts HTTPOptions) error {
-	if err := CheckBind(addr, opts.Token); err != nil {
-		return err
-	}
-	if err := CheckOrigins(opts.CORSOrigins, opts.Token); err != nil {
+	if err := opts.Check(addr); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -416,7 +388,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, opts HTTPOptio
 // and opts.CORSOrigins that CheckOrigins refuses.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) error {
 	addr := ln.Addr().String()
-	if err := errors.Join(CheckBind(addr, opts.Token), CheckOrigins(opts.CORSOrigins, opts.Token)); err != nil {
+	if err := opts.Check(addr); err != nil {
 		_ = ln.Close()
 		return err
 	}
@@ -430,11 +402,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) e
 		// No WriteTimeout: SSE and Streamable HTTP streams stay open.
 		ErrorLog: log.New(slogWriter{s.cfg.Logger}, "", 0),
 	}
-	attrs := []any{"addr", addr, "mcp", PathMCP, "sse", PathSSE, "auth", opts.Token != "", "principal", Principal(opts.Token)}
-	if s.cfg.Books != nil {
-		attrs = append(attrs, "dashboard", PathDashboard)
+	args := []any{"addr", addr, "mcp", PathMCP, "sse", PathSSE, "auth", !t.auth.open, "principals", t.auth.names()}
+	if v := t.auth.oauth; v != nil {
+		args = append(args, "oauthIssuer", v.cfg.Issuer, "resource", v.cfg.Resource, "metadata", v.metaURL)
 	}
-	s.cfg.Logger.Info("listening", attrs...)
+	if s.cfg.Books != nil {
+		args = append(args, "dashboard", PathDashboard)
+	}
+	s.cfg.Logger.Info("listening", args...)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

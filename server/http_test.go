@@ -46,6 +46,8 @@ type httpServer struct {
 	URL    string
 	seller *localseller.Running
 	book   *ledger.Ledger
+	// srv is the server (set by principalsServerAt).
+	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -373,19 +375,19 @@ func TestHTTPMetricsAndSessionBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rows {
-		if !strings.HasPrefix(r.Session, server.Principal(testToken)+"@") || len(r.Session) != len("token:")+8+1+16 {
-			t.Errorf("ledger row session %q, want %q@<run>", r.Session, server.Principal(testToken))
+		if !strings.HasPrefix(r.Session, server.DefaultPrincipal+"@") || len(r.Session) != len(server.DefaultPrincipal)+1+16 || r.Principal != server.DefaultPrincipal {
+			t.Errorf("ledger row session %q principal %q, want %s@<run> and %s", r.Session, r.Principal, server.DefaultPrincipal, server.DefaultPrincipal)
 		}
 	}
 	m := scrape(t, h.URL, testToken)
 	for _, want := range []string{
-		`x402_payments_total{tool="weather",network="eip155:84532",outcome="charged"} 2`,
-		`x402_payments_total{tool="weather",network="",outcome="not_charged"} 1`,
-		`x402_paid_amount_atomic_total{tool="weather",network="eip155:84532",asset="USDC"} 2000`,
+		`x402_payments_total{tool="weather",network="eip155:84532",outcome="charged",principal="default"} 2`,
+		`x402_payments_total{tool="weather",network="",outcome="not_charged",principal="default"} 1`,
+		`x402_paid_amount_atomic_total{tool="weather",network="eip155:84532",asset="USDC",principal="default"} 2000`,
 		`x402_upstream_request_seconds_count{tool="weather"} 3`,
 		`x402_upstream_request_seconds_bucket{tool="weather",le="+Inf"} 3`,
-		`x402_tool_calls_total{tool="weather",error="false"} 2`,
-		`x402_tool_calls_total{tool="weather",error="true"} 1`,
+		`x402_tool_calls_total{tool="weather",error="false",principal="default"} 2`,
+		`x402_tool_calls_total{tool="weather",error="true",principal="default"} 1`,
 		`x402_budget_left_atomic{asset="USDC",unit="USDC"} 998000`,
 		// The second call paid the terms the first one learned: one round trip.
 		`x402_warm_payments_total{outcome="sent"} 1`,

@@ -26,15 +26,16 @@ const otherTool = "other"
 
 // metrics holds the Prometheus counters, written by hand in the text format.
 // Every label value comes from a bounded set: tool names from the catalog
-// (anything else is "other"), networks from the policy, outcomes from three.
+// (anything else is "other"), networks from the policy, outcomes from three,
+// principals from the configured ones (their names, never their tokens).
 type metrics struct {
 	mu sync.Mutex
 	// paidTools are the catalog tools, every one served since the start:
 	// their duration is an upstream request.
 	paidTools map[string]bool
-	payments  map[[3]string]uint64 // tool, network, outcome
-	paid      map[[3]string]uint64 // tool, network, asset symbol: atomic units
-	calls     map[[2]string]uint64 // tool, error
+	payments  map[[4]string]uint64 // tool, network, outcome, principal
+	paid      map[[4]string]uint64 // tool, network, asset symbol, principal: atomic units
+	calls     map[[3]string]uint64 // tool, error, principal
 	durations map[string]*histogram
 }
 
@@ -45,8 +46,8 @@ type histogram struct {
 }
 
 func newMetrics(reg *tools.Registry) *metrics {
-	m := &metrics{paidTools: map[string]bool{}, payments: map[[3]string]uint64{}, paid: map[[3]string]uint64{},
-		calls: map[[2]string]uint64{}, durations: map[string]*histogram{}}
+	m := &metrics{paidTools: map[string]bool{}, payments: map[[4]string]uint64{}, paid: map[[4]string]uint64{},
+		calls: map[[3]string]uint64{}, durations: map[string]*histogram{}}
 	for _, e := range reg.Tools {
 		m.paidTools[e.Name] = true
 	}
@@ -63,7 +64,7 @@ func (s *Server) observe(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFu
 		defer s.calls.leave()
 		start := time.Now()
 		res, err := next(ctx, req)
-		s.metrics.record(s.toolLabel(s.paidName(req)), time.Since(start), res, err)
+		s.metrics.record(s.toolLabel(s.paidName(req)), caller(ctx).Name, time.Since(start), res, err)
 		return res, err
 	}
 }
@@ -92,11 +93,11 @@ func (m *metrics) isPaid(name string) bool {
 	return m.paidTools[name]
 }
 
-func (m *metrics) record(tool string, d time.Duration, res *mcp.CallToolResult, err error) {
+func (m *metrics) record(tool, principal string, d time.Duration, res *mcp.CallToolResult, err error) {
 	isErr := err != nil || res != nil && res.IsError
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.calls[[2]string{tool, strconv.FormatBool(isErr)}]++
+	m.calls[[3]string{tool, strconv.FormatBool(isErr), principal}]++
 	if !m.paidTools[tool] {
 		return
 	}
@@ -130,11 +131,11 @@ func (m *metrics) record(tool string, d time.Duration, res *mcp.CallToolResult, 
 	default:
 		outcome = "unknown"
 	}
-	m.payments[[3]string{tool, network, outcome}]++
+	m.payments[[4]string{tool, network, outcome, principal}]++
 	if outcome == "charged" {
 		if amt, ok := atomic(receipt["amountAtomic"]); ok {
 			symbol, _ := receipt["symbol"].(string)
-			m.paid[[3]string{tool, network, symbol}] += amt
+			m.paid[[4]string{tool, network, symbol, principal}] += amt
 		}
 	}
 }
@@ -176,6 +177,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	s.principalMetrics(r.Context(), &b)
 	if wm := s.cfg.Client.Warm; wm != nil {
 		st := wm.Stats()
 		b.WriteString("# HELP x402_warm_payments_total Warm-path payments (terms the seller last accepted, one round trip) by outcome: sent, fallback (refused with new terms, then paid on the normal path), refused (refused with the same terms).\n# TYPE x402_warm_payments_total counter\n")
@@ -186,16 +188,47 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
+// principalMetrics writes, for each principal with a total budget of its
+// own, what that budget still allows.
+func (s *Server) principalMetrics(ctx context.Context, b *strings.Builder) {
+	books, ok := s.cfg.Client.Ledger.(interface {
+		PrincipalSummary(context.Context, string) (payments.PrincipalSummary, error)
+	})
+	if !ok {
+		return
+	}
+	head := false
+	for _, p := range s.httpPrincipals() {
+		sum, err := books.PrincipalSummary(ctx, p.Name)
+		if err != nil {
+			s.cfg.Logger.Warn("metrics: books of a principal", "principal", p.Name, "err", err)
+			continue
+		}
+		if sum.Budget.Total == 0 {
+			continue
+		}
+		if !head {
+			b.WriteString("# HELP x402_principal_budget_left_atomic What a principal's own total budget still allows, in USDC's atomic units (a principal's budgets count USDC only).\n# TYPE x402_principal_budget_left_atomic gauge\n")
+			head = true
+		}
+		left := payments.Amount(0)
+		if c := sum.Counted(); c < sum.Budget.Total {
+			left = sum.Budget.Total - c
+		}
+		fmt.Fprintf(b, "x402_principal_budget_left_atomic{principal=%s,asset=%s} %s\n", lv(p.Name), lv("USDC"), left.Atomic())
+	}
+}
+
 func (m *metrics) write(b *strings.Builder) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b.WriteString("# HELP x402_payments_total Payments attempted by tool, network and outcome (charged, not_charged, unknown).\n# TYPE x402_payments_total counter\n")
+	b.WriteString("# HELP x402_payments_total Payments attempted by tool, network, outcome (charged, not_charged, unknown) and principal.\n# TYPE x402_payments_total counter\n")
 	for _, k := range sortedKeys(m.payments) {
-		fmt.Fprintf(b, "x402_payments_total{tool=%s,network=%s,outcome=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), m.payments[k])
+		fmt.Fprintf(b, "x402_payments_total{tool=%s,network=%s,outcome=%s,principal=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), lv(k[3]), m.payments[k])
 	}
-	b.WriteString("# HELP x402_paid_amount_atomic_total Amount charged, in the atomic units of the asset its symbol names.\n# TYPE x402_paid_amount_atomic_total counter\n")
+	b.WriteString("# HELP x402_paid_amount_atomic_total Amount charged, in the atomic units of the asset its symbol names, by tool, network, asset and principal.\n# TYPE x402_paid_amount_atomic_total counter\n")
 	for _, k := range sortedKeys(m.paid) {
-		fmt.Fprintf(b, "x402_paid_amount_atomic_total{tool=%s,network=%s,asset=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), m.paid[k])
+		fmt.Fprintf(b, "x402_paid_amount_atomic_total{tool=%s,network=%s,asset=%s,principal=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), lv(k[3]), m.paid[k])
 	}
 	b.WriteString("# HELP x402_upstream_request_seconds Duration of paid-tool calls, upstream request and payment included.\n# TYPE x402_upstream_request_seconds histogram\n")
 	names := make([]string, 0, len(m.durations))
@@ -214,13 +247,13 @@ func (m *metrics) write(b *strings.Builder) {
 		fmt.Fprintf(b, "x402_upstream_request_seconds_sum{tool=%s} %s\n", lv(t), strconv.FormatFloat(h.sum, 'g', -1, 64))
 		fmt.Fprintf(b, "x402_upstream_request_seconds_count{tool=%s} %d\n", lv(t), h.count)
 	}
-	b.WriteString("# HELP x402_tool_calls_total Tool calls by tool and whether the result was an error.\n# TYPE x402_tool_calls_total counter\n")
+	b.WriteString("# HELP x402_tool_calls_total Tool calls by tool, whether the result was an error, and principal.\n# TYPE x402_tool_calls_total counter\n")
 	for _, k := range sortedKeys(m.calls) {
-		fmt.Fprintf(b, "x402_tool_calls_total{tool=%s,error=%s} %d\n", lv(k[0]), lv(k[1]), m.calls[k])
+		fmt.Fprintf(b, "x402_tool_calls_total{tool=%s,error=%s,principal=%s} %d\n", lv(k[0]), lv(k[1]), lv(k[2]), m.calls[k])
 	}
 }
 
-func sortedKeys[K [2]string | [3]string, V any](m map[K]V) []K {
+func sortedKeys[K [2]string | [3]string | [4]string, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

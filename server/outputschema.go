@@ -132,7 +132,8 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 			"name": str("The network's name, such as Base"),
 		}, "id", "name")},
 	"perCallCap": usdc("The most any single payment may be"),
-	"budget": object("The operator's budgets and what counts against them", map[string]any{
+	"budget": object("The budgets and what counts against them: to an admin the gateway's (every payment), to any other principal its own (its own payments)", map[string]any{
+		"of":         enum("Whose budgets these are: gateway (every principal's payments count) or principal (the caller's own; the gateway's shared budgets also apply and are not shown)", "gateway", "principal"),
 		"total":      limit("budget.total: the most the ledger may ever count, in all"),
 		"settled":    usdc("What the ledger counts as settled"),
 		"pending":    usdc("What the ledger counts that is not settled: reserved, signed, unknown or rejected payments, each counted until reconciliation proves it settled or unused"),
@@ -145,7 +146,9 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 		"perNetwork": map[string]any{"type": "object", "description": "budget.per_network: the lifetime limit of each network (CAIP-2 id), when set",
 			"additionalProperties": usdc("The network's limit")},
 		"tipsPerDay": tipScopeSchema("tipping.per_day: the tip budget, when tipping is on, in the tipping asset"),
-	}, "total", "settled", "pending", "left", "payments"),
+	}, "of", "total", "settled", "pending", "left", "payments"),
+	"principal":  principalSchema("The caller: the principal its payments are booked to"),
+	"principals": map[string]any{"type": "array", "description": "Every principal of the HTTP transport and what it spent (admins only)", "items": principalSchema("")},
 	"assets": map[string]any{"type": "array", "description": "The declared assets other than USDC, each with its own cap and budget, in its own units",
 		"items": object("", map[string]any{
 			"symbol":     str("The asset's symbol"),
@@ -162,7 +165,22 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 		}, "symbol", "decimals", "network", "address", "total", "settled", "pending", "left", "payments")},
 	"noRpc": map[string]any{"type": "array", "description": "The allowed networks (CAIP-2 ids) without an rpc endpoint in the catalog: payments there that a seller refused, or whose outcome is unknown, stay counted until `x402-mcp ledger reconcile` can reach a chain",
 		"items": str("CAIP-2 network id")},
-}, "address", "keys", "networks", "perCallCap", "budget"))
+}, "address", "keys", "networks", "perCallCap", "budget", "principal"))
+
+// principalSchema is a PrincipalStatus.
+func principalSchema(desc string) map[string]any {
+	return object(desc, map[string]any{
+		"name":     str("The principal's name"),
+		"admin":    boolean("An admin sees every principal's payments and budgets"),
+		"tools":    map[string]any{"type": "array", "description": "The only tools it may call (absent: every tool)", "items": str("A tool name")},
+		"settled":  usdc("Its settled payments"),
+		"pending":  usdc("Its payments not settled: reserved, signed, unknown or rejected, each counted until reconciliation proves it settled or unused"),
+		"payments": integer("How many of its payments settled", 0),
+		"total":    scopeSchema("Its own budget.total, when set"),
+		"perDay":   scopeSchema("Its own budget.per_day, when set"),
+		"perTool":  usdc("Its own lifetime limit of each tool, when set"),
+	}, "name", "admin", "settled", "pending", "payments")
+}
 
 // historyStates are the ledger states x402_spend_history reports.
 var historyStates = []string{
@@ -193,6 +211,7 @@ var historyOutputSchema = mustJSON(object("", map[string]any{
 			"reason":       str("Why it was rejected, released or unknown"),
 			"reconciled":   boolean("Its state was read from the chain"),
 			"note":         str("A tip's note"),
+			"principal":    str("Who made the call"),
 		}, "id", "time", "kind", "tool", "amount", "amountAtomic", "symbol", "decimals", "state", "network", "payTo")},
 }, "payments"))
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -201,4 +202,58 @@ func TestBuiltinOutputSchemas(t *testing.T) {
 	}
 	validates(t, history, "filtered history", call(t, cli, server.ToolSpendHistory, map[string]any{"kind": "tip"}))
 	validates(t, quote, "quote after payments", call(t, cli, server.ToolQuote, map[string]any{"tool": "weather", "arguments": map[string]any{"city": "rome"}}))
+}
+
+// TestPrincipalOutputSchemas: over HTTP with named principals, what
+// x402_wallet and x402_spend_history answer a principal that is not an
+// admin (its own budgets, total, per day and per tool, and its tools) and
+// the admin (every principal, each with its budgets) validates against the
+// declared outputSchemas, and holds the principal fields the test means to
+// cover.
+func TestPrincipalOutputSchemas(t *testing.T) {
+	own := "    budget:\n      total: \"0.002\"\n"
+	reg := strings.Replace(principalsRegistry, own, own+"      per_day: \"0.002\"\n      per_tool: \"0.001\"\n", 1)
+	if reg == principalsRegistry {
+		t.Fatal("team-a's budget is not in principalsRegistry as the test expects")
+	}
+	h, _ := principalsServer(t, reg)
+	schemas := rawToolsList(t, h.srv)
+	wallet := compileSchema(t, server.ToolWallet, schemas[server.ToolWallet])
+	history := compileSchema(t, server.ToolSpendHistory, schemas[server.ToolSpendHistory])
+	a := mustConnect(t, "streamable", h.URL, tokenA)
+	b := mustConnect(t, "sse", h.URL, tokenB)
+	ops := mustConnect(t, "streamable", h.URL, tokenOps)
+	for _, c := range []struct {
+		cli  *client.Client
+		tool string
+		args map[string]any
+	}{{a, "weather", map[string]any{"city": "Oslo"}}, {b, "text", nil}, {ops, "text", nil}} {
+		if res := call(t, c.cli, c.tool, c.args); res.IsError {
+			t.Fatalf("%s: %s", c.tool, text(res))
+		}
+	}
+	for _, tt := range []struct {
+		who    string
+		cli    *client.Client
+		fields []string
+	}{
+		{"team-a", a, []string{`"of":"principal"`, `"tools":["weather"]`, `"perTool":"0.001"`, `"perDay":{`, `"total":{`}},
+		{"team-b", b, []string{`"of":"principal"`, `"perDay":{`, `"perSession":{`}},
+		{"ops", ops, []string{`"of":"gateway"`, `"admin":true`, `"principals":[`, `"name":"team-a"`, `"perTool":"0.001"`}},
+	} {
+		res := call(t, tt.cli, server.ToolWallet, nil)
+		validates(t, wallet, tt.who+"'s wallet", res)
+		j, _ := json.Marshal(res.StructuredContent)
+		for _, f := range tt.fields {
+			if !bytes.Contains(j, []byte(f)) {
+				t.Errorf("%s's wallet lacks %s (the test meant to cover it): %s", tt.who, f, j)
+			}
+		}
+		res = call(t, tt.cli, server.ToolSpendHistory, nil)
+		validates(t, history, tt.who+"'s history", res)
+		if j, _ := json.Marshal(res.StructuredContent); !bytes.Contains(j, []byte(`"principal":"`+tt.who+`"`)) {
+			t.Errorf("%s's history names no principal: %s", tt.who, j)
+		}
+	}
+	validates(t, history, "the admin's history of team-b", call(t, ops, server.ToolSpendHistory, map[string]any{"principal": "team-b"}))
 }

@@ -57,7 +57,7 @@ func (s *Server) findTool() mcpserver.ServerTool {
 	return mcpserver.ServerTool{Tool: t, Handler: s.handleFind}
 }
 
-func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (s *Server) handleFind(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	args := req.GetArguments()
 	query, _ := args["query"].(string)
 	words := strings.Fields(strings.ToLower(query))
@@ -83,8 +83,12 @@ func (s *Server) handleFind(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 		limit = min(max(int(v), 1), MaxFindLimit)
 	}
 	c := s.catalog()
+	who := caller(ctx)
 	out := FindResult{Tools: []FoundTool{}}
 	for _, st := range c.tools {
+		if !who.May(st.Tool.Name) {
+			continue // another principal's tool: not found
+		}
 		// The tools of remote MCP servers (kind: mcp) are not entries.
 		e, ok := c.entry(st.Tool.Name)
 		if !ok {
@@ -148,7 +152,7 @@ func (s *Server) handleCall(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	args := req.GetArguments()
 	name, _ := args["name"].(string)
 	h, ok := s.catalog().handlers[name]
-	if !ok {
+	if !ok || !caller(ctx).May(name) {
 		return tools.ErrorResult(&tools.ArgumentError{Tool: ToolCall, Problems: []string{
 			fmt.Sprintf("name: no paid tool named %q: find one with x402_find_tools", name)}}), nil
 	}

@@ -22,27 +22,42 @@
 //     carries the request on the host's stream and takes its answer off
 //     /message). A host that cannot ask gets approval_required, never a
 //     payment.
+//   - Principals: every call has one (Principal). Over stdio it is the
+//     implicit DefaultPrincipal, an admin; over HTTP the principal a bearer
+//     token or an OAuth access token names (HTTPOptions.Auth), or the
+//     implicit one with the single HTTPOptions.Token. The ledger books each
+//     payment to its principal, under the principal's own budgets; a
+//     principal lists and calls only its tools; x402_wallet and
+//     x402_spend_history show a principal that is not an admin its own
+//     budgets and payments only; metrics and logs name the principal,
+//     never its token.
 //   - Sessions: over stdio the per-session budget keys on the Client's
-//     Session (one per process); over HTTP on the bearer token (Principal)
-//     during this run, never on an MCP session id.
+//     Session (one per process); over HTTP on the principal during this
+//     run, never on an MCP session id. A Streamable HTTP or SSE session
+//     belongs to the principal that opened it.
 //   - HTTP: a request whose Origin header names an origin not given in
 //     HTTPOptions.CORSOrigins gets 403, on every path (loopback origins
-//     included), and CheckOrigins refuses origins without a token; with a
-//     token set, every request but /healthz must carry it; CheckBind
-//     refuses to serve beyond loopback without one; the OAuth discovery
-//     and registration paths answer 404 (there is no OAuth); Streamable
-//     HTTP sessions are remembered (DELETE ends one, an id never issued or
-//     ended gets 404); request bodies are capped
+//     included), and HTTPOptions.Check refuses origins without
+//     credentials; with credentials set, every request but /healthz (and
+//     the OAuth metadata) must carry one; HTTPOptions.Check refuses to
+//     serve beyond loopback without any; /metrics is for admins;
+//     Streamable HTTP sessions are remembered (DELETE ends one, an id never
+//     issued or ended gets 404); request bodies are capped
 //     (HTTPOptions.MaxRequestBytes); shutdown waits for calls in flight
 //     (HTTPOptions.DrainTimeout).
+//   - OAuth (oauth.go): as a resource server, the Protected Resource
+//     Metadata (RFC 9728), a WWW-Authenticate challenge that points at it,
+//     and JWT access tokens checked against the issuer's keys, issuer,
+//     expiry and audience (RFC 8707). Without it, the OAuth discovery and
+//     registration paths answer 404.
 //   - Dashboard: with Config.Books set, /dashboard/ on the HTTP listener
-//     shows the admin principal (today the bearer token's; a browser gives
-//     it as HTTP Basic's password) every budget, spend over time by tool,
-//     session and network, recent payments with receipts, and the open
-//     ones with what reconciliation will do, read from the ledger;
-//     ServeDashboard serves the same page read-only on loopback, for a
-//     ledger written over stdio. Every file is embedded; the page loads
-//     nothing from another origin.
+//     shows an admin principal (a browser may give its bearer token as
+//     HTTP Basic's password) every budget, spend over time by tool,
+//     principal, session and network, recent payments with receipts, and
+//     the open ones with what reconciliation will do, read from the
+//     ledger; ServeDashboard serves the same page read-only on loopback,
+//     for a ledger written over stdio. Every file is embedded; the page
+//     loads nothing from another origin.
 //   - For the host: progress notifications for each step of a paid call
 //     with a heartbeat (DefaultHeartbeat), and a logging notification for
 //     every call that involved money. For the operator: slog on the
@@ -95,6 +110,10 @@ type Config struct {
 	// Heartbeat is how often a long call repeats its progress (default
 	// DefaultHeartbeat).
 	Heartbeat time.Duration
+	// ProtectedEnv are the environment variables that hold the principals'
+	// tokens (tools.Gateway.Env): a reloaded catalog that reads one is
+	// refused.
+	ProtectedEnv []string
 }
 
 // Server is an MCP server whose tools pay.
@@ -112,6 +131,9 @@ type Server struct {
 	// cat is the catalog served now; reloadMu serializes Reload.
 	cat      satomic.Pointer[catalog]
 	reloadMu sync.Mutex
+	// principals are the HTTP transport's, once it is built (nil over
+	// stdio): an admin's x402_wallet and /metrics list them.
+	principals satomic.Pointer[[]*Principal]
 }
 
 // instructions tell the model how to use a paying server.
@@ -152,11 +174,17 @@ func New(cfg Config) (*Server, error) {
 		mcpserver.WithToolHandlerMiddleware(s.observe),
 		mcpserver.WithToolHandlerMiddleware(s.notifyMoney),
 		mcpserver.WithLogging(),
+		// A principal lists, and may call, only its tools (principal.go).
+		mcpserver.WithToolFilter(s.filterTools),
 	)
 	// Payments above the approval threshold are put to the human through
 	// MCP elicitation (approval.go).
 	if cfg.Client.Approve == nil {
 		cfg.Client.Approve = s.approve
+	}
+	// A call whose context names no principal (stdio) is the implicit one's.
+	if cfg.Client.Principal == "" {
+		cfg.Client.Principal = DefaultPrincipal
 	}
 	c := s.newCatalog(cfg.Registry)
 	s.cat.Store(c)
@@ -187,7 +215,7 @@ func (s *Server) logCalls(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerF
 		start := time.Now()
 		res, err := next(ctx, req)
 		isErr := err != nil || res != nil && res.IsError
-		s.cfg.Logger.Info("tool call", "tool", req.Params.Name, "ms", time.Since(start).Milliseconds(), "error", isErr)
+		s.cfg.Logger.Info("tool call", "tool", req.Params.Name, "principal", caller(ctx).Name, "ms", time.Since(start).Milliseconds(), "error", isErr)
 		return res, err
 	}
 }

@@ -41,6 +41,9 @@ type sseAsker struct {
 
 	mu      sync.Mutex
 	waiting map[askKey]chan askAnswer
+	// owners are the principals that opened the live SSE sessions: only
+	// the principal that opened a session may post to it.
+	owners map[string]string
 }
 
 // askKey names one request: an answer counts only on the session (the
@@ -54,19 +57,34 @@ type askAnswer struct {
 }
 
 func newSSEAsker(log *slog.Logger) *sseAsker {
-	return &sseAsker{log: log, waiting: map[askKey]chan askAnswer{}}
+	return &sseAsker{log: log, waiting: map[askKey]chan askAnswer{}, owners: map[string]string{}}
 }
 
 type sseStreamKey struct{}
 
 // newSessionID is the SSE server's session id generator (128 random bits).
 // It also tells streams which session its GET /sse opened.
-func (a *sseAsker) newSessionID(ctx context.Context, _ *http.Request) (string, error) {
+func (a *sseAsker) newSessionID(ctx context.Context, r *http.Request) (string, error) {
 	id := randomHex()
 	if opened, ok := ctx.Value(sseStreamKey{}).(*string); ok {
 		*opened = id
 	}
+	owner := caller(ctx)
+	if r != nil {
+		owner = caller(r.Context())
+	}
+	a.mu.Lock()
+	a.owners[id] = owner.Name
+	a.mu.Unlock()
 	return id, nil
+}
+
+// ownedBy says whether session was opened by the principal named owner.
+func (a *sseAsker) ownedBy(session, owner string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	o, ok := a.owners[session]
+	return ok && o == owner
 }
 
 // streams wraps GET /sse: when a stream ends, the questions still waiting
@@ -81,7 +99,9 @@ func (a *sseAsker) streams(next http.Handler) http.Handler {
 	})
 }
 
-// messages wraps POST /message. An answer to a request x402-mcp sent is
+// messages wraps POST /message. A message to a session another principal
+// opened (or one that is not live) gets 404, as an unknown session. An
+// answer to a request x402-mcp sent is
 // handed to the call waiting for it (202, as for any message). Other
 // messages go to mcp-go without Mcp-Protocol-Version: that header, and the
 // Mcp-Method, Mcp-Name and parameter headers mcp-go checks against the body
@@ -91,6 +111,10 @@ func (a *sseAsker) streams(next http.Handler) http.Handler {
 func (a *sseAsker) messages(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del(mcp.HeaderProtocolVersion)
+		if id := r.URL.Query().Get("sessionId"); id != "" && !a.ownedBy(id, caller(r.Context()).Name) {
+			writeHTTPError(w, http.StatusNotFound, -32001, "unknown or ended session: open a new one with GET "+PathSSE)
+			return
+		}
 		if r.Method == http.MethodPost && r.Body != nil {
 			body, err := io.ReadAll(r.Body) // limitBody has bounded it
 			if err != nil {
@@ -135,10 +159,11 @@ func (a *sseAsker) answer(session string, body []byte) bool {
 	return true
 }
 
-// endSession fails the requests still waiting on session.
+// endSession fails the requests still waiting on session, and forgets it.
 func (a *sseAsker) endSession(session string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	delete(a.owners, session)
 	for k, ch := range a.waiting {
 		if k.session == session {
 			delete(a.waiting, k)

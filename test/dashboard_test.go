@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/x402-mcp/x402-mcp/internal/component"
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -27,7 +28,7 @@ import (
 
 // EnvRequireBrowser, when set (as .ci/run sets it), makes a missing
 // Chromium a failure of TestDashboardInBrowser instead of a skip.
-const EnvRequireBrowser = "X402_REQUIRE_BROWSER"
+const EnvRequireBrowser = component.EnvBrowser
 
 // EnvArtifacts names the directory the browser test writes its screenshots
 // to; without it, a new temporary directory that is kept.
@@ -43,10 +44,7 @@ func chromiumPath(t *testing.T) string {
 	}
 	const how = "install Debian's Chromium (apt-get install -y --no-install-recommends chromium) and run " +
 		EnvRequireBrowser + "=1 go test ./test -run TestDashboardInBrowser; `bash .ci/run` does both"
-	if os.Getenv(EnvRequireBrowser) != "" {
-		t.Fatalf("Chromium is not on PATH and %s is set: %s", EnvRequireBrowser, how)
-	}
-	t.Skip("Chromium is not on PATH, so the dashboard's browser test does not run: " + how)
+	component.Missing(t, EnvRequireBrowser, "Chromium is not on PATH: the dashboard's browser test drives it", how)
 	return ""
 }
 
@@ -362,7 +360,7 @@ func TestDashboardInBrowser(t *testing.T) {
 				return false
 			}
 		}
-		return len(p.Charts) == 6
+		return len(p.Charts) == 8
 	})
 	b.screenshot(t, out, "dashboard-desktop.png")
 
@@ -468,7 +466,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		t.Fatalf("the ledger has %d rows, want %d", len(rows), n)
 	}
 	type unitKey struct{ key, unit string }
-	byTool, byNetwork, bySession := map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}
+	byTool, byNetwork, bySession, byPrincipal := map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}, map[unitKey]payments.Amount{}
 	counted := map[string]payments.Amount{}
 	cur := map[string]payments.Currency{}
 	for _, r := range rows {
@@ -477,6 +475,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 			byTool[unitKey{r.Tool, r.Unit}] += r.Amount
 			byNetwork[unitKey{r.Network, r.Unit}] += r.Amount
 			bySession[unitKey{r.Session, r.Unit}] += r.Amount
+			byPrincipal[unitKey{r.Principal, r.Unit}] += r.Amount
 			counted[r.Unit] += r.Amount
 		}
 	}
@@ -514,7 +513,8 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 	if seen != len(want) {
 		t.Errorf("%d of %d budgets shown: %+v", seen, len(want), p.Budgets)
 	}
-	// Spend by tool, network and session: every key of every asset.
+	// Spend by tool, principal, network and session: every key of every
+	// asset.
 	legends := 0
 	for _, l := range p.Legends {
 		var m map[unitKey]payments.Amount
@@ -525,6 +525,8 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 			m = byNetwork
 		case "session":
 			m = bySession
+		case "principal":
+			m = byPrincipal
 		}
 		c := cur[l.Unit]
 		if w := c.Format(m[unitKey{l.Key, l.Unit}]); l.Other || l.Counted != w {
@@ -532,7 +534,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		}
 		legends++
 	}
-	if want := len(byTool) + len(byNetwork) + len(bySession); legends != want {
+	if want := len(byTool) + len(byNetwork) + len(bySession) + len(byPrincipal); legends != want {
 		t.Errorf("%d keys in the legends, the ledger has %d", legends, want)
 	}
 	for _, c := range p.Charts {
@@ -549,6 +551,11 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		if s.ID != r.ID || s.Cells["amount"] != r.Currency().Format(r.Amount) || s.Cells["state"] != string(r.State) || s.Tx != r.Transaction {
 			t.Errorf("recent %d shows %+v, the ledger %s %s %s %s", i, s, r.ID, r.Currency().Format(r.Amount), r.State, r.Transaction)
 		}
+		// Over HTTP with the single token, every call is its implicit
+		// principal's, "default".
+		if s.Cells["principal"] != r.Principal || r.Principal != "default" {
+			t.Errorf("recent %d names principal %q, the ledger %q", i, s.Cells["principal"], r.Principal)
+		}
 		href := ""
 		if r.Network == "eip155:84532" && r.Transaction != "" {
 			href = "https://sepolia.basescan.org/tx/" + r.Transaction
@@ -558,7 +565,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		}
 	}
 	// The open payment, and what will become of it.
-	if len(p.Open) != 1 || p.Open[0].Cells["state"] != "unknown" || p.Open[0].Cells["amount"] != "0.001 USDC" ||
+	if len(p.Open) != 1 || p.Open[0].Cells["state"] != "unknown" || p.Open[0].Cells["amount"] != "0.001 USDC" || p.Open[0].Cells["principal"] != "default" ||
 		!strings.Contains(p.Open[0].Cells["next"], "No rpc endpoint for eip155:84532") || p.Open[0].Cells["age"] == "" {
 		t.Errorf("open payments: %+v", p.Open)
 	}

@@ -38,15 +38,33 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // and waits for its "listening" log line to learn the port.
 func startHTTPBinary(t testing.TB, seller *localseller.Running, cat catalog, extraEnv ...string) *httpProcess {
 	t.Helper()
+	return startGateway(t, seller, cat, gatewayOptions{env: append([]string{"X402_MCP_TOKEN=" + httpToken}, extraEnv...)})
+}
+
+// gatewayOptions tune startGateway: the address (127.0.0.1:0 when empty),
+// extra flags for serve and the environment beyond PATH, HOME and the key.
+type gatewayOptions struct {
+	addr string
+	args []string
+	env  []string
+}
+
+// startGateway runs `x402-mcp serve --http` with the catalog and its ledger
+// in a temp dir: p.Registry and p.Ledger.
+func startGateway(t testing.TB, seller *localseller.Running, cat catalog, o gatewayOptions) *httpProcess {
+	t.Helper()
 	dir := t.TempDir()
 	reg := filepath.Join(dir, "registry.yaml")
 	if err := os.WriteFile(reg, []byte(strings.ReplaceAll(string(cat), "{{URL}}", seller.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "--http", "127.0.0.1:0", "--registry", reg, "--ledger", filepath.Join(dir, "ledger.db"))
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey,
-		"X402_MCP_TOKEN=" + httpToken}, extraEnv...)
-	p := &httpProcess{Registry: reg, Ledger: filepath.Join(dir, "ledger.db"), cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	if o.addr == "" {
+		o.addr = "127.0.0.1:0"
+	}
+	ledgerPath := filepath.Join(dir, "ledger.db")
+	cmd := exec.Command(binary, append([]string{"serve", "--http", o.addr, "--registry", reg, "--ledger", ledgerPath}, o.args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "X402_PRIVATE_KEY=" + testKey}, o.env...)
+	p := &httpProcess{Registry: reg, Ledger: ledgerPath, cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -75,8 +93,14 @@ func startHTTPBinary(t testing.TB, seller *localseller.Running, cat catalog, ext
 // connectHTTP opens an initialized Streamable HTTP client with the token.
 func connectHTTP(t testing.TB, base string) *client.Client {
 	t.Helper()
+	return connectHTTPAs(t, base, httpToken)
+}
+
+// connectHTTPAs opens an initialized Streamable HTTP client with token.
+func connectHTTPAs(t testing.TB, base, token string) *client.Client {
+	t.Helper()
 	cli, err := client.NewStreamableHttpClient(base+"/mcp",
-		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + httpToken}))
+		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +170,7 @@ func TestServeHTTP(t *testing.T) {
 	}
 	body, _ := io.ReadAll(mres.Body)
 	mres.Body.Close()
-	if !strings.Contains(string(body), `x402_payments_total{tool="weather",network="eip155:84532",outcome="charged"} 1`) {
+	if !strings.Contains(string(body), `x402_payments_total{tool="weather",network="eip155:84532",outcome="charged",principal="default"} 1`) {
 		t.Fatalf("metrics:\n%s", body)
 	}
 

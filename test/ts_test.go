@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/component"
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 )
 
@@ -26,17 +27,21 @@ type tsClientOutput struct {
 	// Structured names the built-ins that declared an outputSchema and
 	// answered structured content, which the SDK checked against it.
 	Structured []string `json:"structured"`
+	// Principal is the principal x402_wallet named.
+	Principal string `json:"principal"`
 }
 
-// requireTSClient skips when the TypeScript SDK client cannot run here.
+// requireTSClient returns when the TypeScript SDK client can run here;
+// otherwise a plain go test skips, and .ci/run (X402_REQUIRE_NODE) fails.
 func requireTSClient(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not on PATH: the TypeScript SDK client test needs Node.js 20+")
-	}
-	if _, err := os.Stat(filepath.Join("ts", "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		t.Skip("test/ts/node_modules is missing: run: (cd test/ts && npm ci)")
-	}
+	component.RequireNode(t, component.Node{
+		For:     "the tests that drive x402-mcp with the official TypeScript MCP SDK client (test/ts) run it",
+		Modules: "test/ts/node_modules",
+		Check:   filepath.Join("ts", "node_modules", "@modelcontextprotocol", "sdk", "package.json"),
+		Install: "(cd test/ts && npm ci)",
+		Run:     "go test ./test -run 'TestTypeScriptSDK|TestGatewayOAuth'",
+	})
 }
 
 // runTSClient runs ts/client.mjs with args and env and decodes its output line.

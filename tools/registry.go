@@ -67,6 +67,9 @@ type Registry struct {
 	// Tipping is the tipping section (x402_tip); nil when absent. Its
 	// per_day is also Budget.TipPerDay.
 	Tipping *payments.Tipping
+	// Gateway is the principals: and oauth: sections (who may call over
+	// HTTP); nil when both are absent.
+	Gateway *Gateway
 
 	byName   map[string]*Entry
 	tipURL   []part           // tipping.facilitator_url, parsed
@@ -242,6 +245,9 @@ type rawRegistry struct {
 	Assets   []*rawAsset       `yaml:"assets"`
 	Tools    []*rawTool        `yaml:"tools"`
 	Tipping  *rawTipping       `yaml:"tipping"`
+	// Principals and OAuth are the gateway sections (gateway.go).
+	Principals []*rawPrincipal `yaml:"principals"`
+	OAuth      *rawOAuth       `yaml:"oauth"`
 }
 
 type rawTipping struct {
@@ -317,30 +323,39 @@ type rawParam struct {
 // yamlPlaces maps the decoder's Go type names to places in the file, and
 // yamlKeys lists the keys each place allows, for decode messages.
 var yamlPlaces = map[string]string{
-	"tools.rawRegistry":    "the top level",
-	"tools.rawDefaults":    "defaults",
-	"tools.rawBudget":      "budget",
-	"tools.rawTipping":     "tipping",
-	"tools.rawTool":        "a tool",
-	"tools.rawParam":       "a param",
-	"tools.rawAsset":       "an asset",
-	"tools.rawAssetBudget": "an asset's budget",
-	"tools.rawEIP712":      "an asset's eip712",
-	"[]*tools.rawTool":     "a list of tools",
-	"[]*tools.rawParam":    "a list of params",
-	"[]*tools.rawAsset":    "a list of assets",
+	"tools.rawRegistry":        "the top level",
+	"tools.rawDefaults":        "defaults",
+	"tools.rawBudget":          "budget",
+	"tools.rawTipping":         "tipping",
+	"tools.rawTool":            "a tool",
+	"tools.rawParam":           "a param",
+	"tools.rawAsset":           "an asset",
+	"tools.rawAssetBudget":     "an asset's budget",
+	"tools.rawEIP712":          "an asset's eip712",
+	"[]*tools.rawTool":         "a list of tools",
+	"[]*tools.rawParam":        "a list of params",
+	"[]*tools.rawAsset":        "a list of assets",
+	"tools.rawGateway":         "the top level",
+	"tools.rawPrincipal":       "a principal",
+	"tools.rawPrincipalBudget": "a principal's budget",
+	"tools.rawOAuth":           "oauth",
+	"[]*tools.rawPrincipal":    "a list of principals",
 }
 
 var yamlKeys = map[string]string{
-	"tools.rawRegistry":    "version, defaults, budget, rpc, assets, tipping, tools",
-	"tools.rawAsset":       "symbol, network, address, decimals, eip712, max_per_call, approve_above, budget",
-	"tools.rawAssetBudget": "total, per_day",
-	"tools.rawEIP712":      "name, version",
-	"tools.rawTipping":     "network, asset, asset_name, asset_version, facilitator_url, headers, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
-	"tools.rawDefaults":    "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
-	"tools.rawBudget":      "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
-	"tools.rawTool":        "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
-	"tools.rawParam":       "name, in, type, description, required, enum, default",
+	"tools.rawRegistry":        "version, defaults, budget, rpc, assets, tipping, principals, oauth, tools",
+	"tools.rawGateway":         "version, principals, oauth",
+	"tools.rawPrincipal":       "name, token, tokens, admin, tools, budget",
+	"tools.rawPrincipalBudget": "total, per_day, per_tool",
+	"tools.rawOAuth":           "issuer, resource, claim, subjects, scopes, jwks_uri",
+	"tools.rawAsset":           "symbol, network, address, decimals, eip712, max_per_call, approve_above, budget",
+	"tools.rawAssetBudget":     "total, per_day",
+	"tools.rawEIP712":          "name, version",
+	"tools.rawTipping":         "network, asset, asset_name, asset_version, facilitator_url, headers, per_day, max_tip, auto_approve_up_to, allow_addresses, timeout, recipients",
+	"tools.rawDefaults":        "networks, max_per_call, timeout, max_result_bytes, approve_above, expose",
+	"tools.rawBudget":          "total, per_day, day, timezone, per_session, per_tool, per_host, per_network",
+	"tools.rawTool":            "name, description, method, url, params, input_schema, headers, max_price, budget, pay_to, network, asset, result, timeout, approve_above, enabled, kind, prefix, amount_from",
+	"tools.rawParam":           "name, in, type, description, required, enum, default",
 }
 
 var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
@@ -478,6 +493,11 @@ func parse(name string, data []byte, chain map[string]int, fams payments.Familie
 		}
 		reg.byName[e.Name] = e
 		reg.Tools = append(reg.Tools, e)
+	}
+	if reg.Gateway = parseGateway(p, raw.Principals, raw.OAuth); reg.Gateway != nil && len(p.errs) == 0 {
+		if err := reg.CheckGateway(reg.Gateway); err != nil {
+			p.errs = append(p.errs, err)
+		}
 	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)

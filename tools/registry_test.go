@@ -434,7 +434,7 @@ func TestParseDecodeErrors(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"unknown top key", "version: 1\ntool: []\n", []string{`registry.yaml:2: unknown key "tool" in the top level: check the spelling; allowed keys are version, defaults, budget, rpc, assets, tipping, tools`}},
+		{"unknown top key", "version: 1\ntool: []\n", []string{`registry.yaml:2: unknown key "tool" in the top level: check the spelling; allowed keys are version, defaults, budget, rpc, assets, tipping, principals, oauth, tools`}},
 		{"unknown tool and param keys", "version: 1\ntools:\n  - name: a\n    descripton: x\n    params:\n      - name: q\n        requird: true\n",
 			[]string{`registry.yaml:4: unknown key "descripton" in a tool`, `registry.yaml:7: unknown key "requird" in a param: check the spelling; allowed keys are name, in, type, description, required, enum, default`}},
 		{"unknown defaults key", "version: 1\ndefaults:\n  max_price: 1\n", []string{`registry.yaml:3: unknown key "max_price" in defaults`}},

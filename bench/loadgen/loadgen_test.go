@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/x402-mcp/x402-mcp/internal/component"
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
 )
@@ -142,13 +143,18 @@ func refServer() string { return filepath.Join("..", "ref", "server.mjs") }
 
 const testToken = "loadgen-smoke-test-token-0123456789"
 
-// requireReference skips when bench/ref's packages are not installed: CI
-// installs them (.ci/run: npm ci --prefix bench/ref).
+// requireReference returns when the reference server can run here (node,
+// and bench/ref's packages); otherwise a plain go test skips its cases, and
+// .ci/run, which installs them and sets X402_REQUIRE_NODE, fails them.
 func requireReference(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join("..", "ref", "node_modules", "@x402", "fetch")); err != nil {
-		t.Skip("bench/ref/node_modules is missing: run `npm ci --prefix bench/ref` to smoke-test the reference server")
-	}
+	component.RequireNode(t, component.Node{
+		For:     "the smoke test of the benchmark's reference server (bench/ref) runs it",
+		Modules: "bench/ref/node_modules",
+		Check:   filepath.Join("..", "ref", "node_modules", "@x402", "fetch"),
+		Install: "npm ci --prefix bench/ref",
+		Run:     "go test ./bench/loadgen",
+	})
 }
 
 func TestLoadSmoke(t *testing.T) {

@@ -72,6 +72,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	if sub == "list" || sub == "export" {
 		fs.StringVar(&f.Tool, "tool", "", "only this tool")
 		fs.StringVar(&f.Kind, "kind", "", "only this kind of row: payment (paid tool calls) or tip")
+		fs.StringVar(&f.Principal, "principal", "", "only the payments of this principal (who made the call over HTTP; default over stdio)")
 		fs.StringVar((*string)(&f.State), "state", "", "only this state (reserved, signed, settled, rejected, unknown, released)")
 		fs.StringVar(&since, "since", "", "only payments since this long ago (e.g. 24h) or this RFC 3339 time")
 		fs.IntVar(&f.Limit, "limit", 0, "at most this many rows (newest first; list defaults to 50)")
@@ -127,10 +128,10 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCREATED\tKIND\tTOOL\tAMOUNT\tSTATE\tNETWORK\tPAY TO\tTRANSACTION\tNOTE")
+		fmt.Fprintln(tw, "ID\tCREATED\tKIND\tPRINCIPAL\tTOOL\tAMOUNT\tSTATE\tNETWORK\tPAY TO\tTRANSACTION\tNOTE")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, r.Tool, r.Currency().Format(r.Amount),
-				r.State, r.Network, r.PayTo, dash(r.Transaction), dash(noteCell(r.Note)))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.CreatedAt.UTC().Format(time.RFC3339), r.Kind, dash(r.Principal), r.Tool,
+				r.Currency().Format(r.Amount), r.State, r.Network, r.PayTo, dash(r.Transaction), dash(noteCell(r.Note)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

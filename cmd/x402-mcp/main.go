@@ -8,6 +8,7 @@
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet's addresses
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
+//	x402-mcp token new|hash              make a principal's bearer token / hash one for a principals file
 //	x402-mcp dashboard [--addr ADDR]     serve the spend dashboard of a local ledger, read-only, on loopback
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
@@ -114,6 +115,8 @@ func dispatch(ctx context.Context, e env, args []string) error {
 		return cmdSeller(ctx, e, args)
 	case "ledger":
 		return cmdLedger(ctx, e, args)
+	case "token":
+		return cmdToken(e, args)
 	case "dashboard":
 		return cmdDashboard(ctx, e, args)
 	case "docs":
@@ -147,10 +150,13 @@ commands:
                                in the background (0: at start only); --pprof serves Go's
                                profiles on loopback to local tools, never to browser pages
                                (for benchmarks, off by default)
-  serve --http ADDR [--token-file FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
+  serve --http ADDR [--token-file FILE | --principals FILE] [--cors-origin O] [--max-request-bytes N] [--drain-timeout D]
                                serve MCP over HTTP on ADDR instead: Streamable HTTP at /mcp,
-                               legacy SSE at /sse, /dashboard/, /metrics, /healthz; bearer token
-                               from X402_MCP_TOKEN or --token-file (required beyond loopback)
+                               legacy SSE at /sse, /dashboard/, /metrics, /healthz; one bearer
+                               token from X402_MCP_TOKEN or --token-file, or principals (each
+                               with its tokens, tools and budgets, and OAuth) from --principals
+                               FILE or the catalog (credentials required beyond loopback;
+                               docs/gateway.md)
   demo                         offline demo: local seller, throwaway wallet, a real MCP session
   check [FILE]                 validate a catalog offline; list its tools and prices
   registry add URL [--method M] [--name N] [--body JSON] [--write FILE]
@@ -163,11 +169,13 @@ commands:
                                create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE],
                                for Solana X402_SOLANA_KEYSTORE_PASSWORD[_FILE])
   wallet address [--family F]  print the configured wallet's addresses, one a line, EVM first
-  ledger list [--kind payment|tip] [--tool T] [--state S] [--since 24h] [--limit N]
+  ledger list [--kind payment|tip] [--principal P] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)
   ledger reconcile             resolve open payments (refused, unknown or signed) against the
                                chain (rpc: in the catalog), once
+  token new                    print a new bearer token for a principal, and its sha256 hash
+  token hash < FILE            print the sha256 hash of the token on stdin, for a principals file
   dashboard [--ledger FILE] [--registry FILE] [--addr 127.0.0.1:0]
                                serve the spend dashboard of a local ledger, read-only, on
                                loopback; its URL (with a key for this run) goes to stderr

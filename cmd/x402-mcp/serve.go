@@ -35,7 +35,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if *every < 0 {
 		return usageError{fmt.Sprintf("--reconcile-every %s: give a positive duration such as 5m, or 0 to reconcile at start only", *every)}
 	}
-	httpOpts, err := httpFlags.options(e)
+	httpOpts, gw, err := httpFlags.options(e)
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
 	reg, err := loadRegistry(*regPath, e)
+	if err == nil && httpFlags.addr != "" {
+		// Who may call over HTTP: the principals file, else the catalog's
+		// sections, else the single token.
+		gw, err = httpFlags.auth(&httpOpts, gw, reg, e)
+	}
 	// One chain client for the catalog's rpc endpoints (${ENV} expanded):
 	// the assets' decimals at start, reconciliation, and the check of an
 	// unknown outcome within its call.
@@ -99,7 +104,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 	}
 	keys, l := lw.v, ll.v
-	l.SetBudget(reg.Policy().Budget)
+	// The principals' own budgets apply over HTTP (over stdio every call is
+	// the implicit principal's).
+	budget := reg.Policy().Budget
+	budget.Principals = gw.Budgets()
+	l.SetBudget(budget)
 	// Reconcile beside serving, so a slow or unreachable chain never delays
 	// the host's start: what an earlier run left open (a crash, a lost
 	// answer) at once, then in the background (ledger.Reconciler). Until a
@@ -125,16 +134,16 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// A payment of unknown outcome is asked about on chain within its call,
 	// through its scheme (the same rpc endpoints).
 	payer := newClient(reg, schemes, keys.Signers(), l, log)
+	payer.Policy.Budget = budget
 	if !*warm {
 		payer.Warm = nil
 	}
+	// Over stdio a session is this process; over HTTP each request names
+	// its session and its principal: the authenticated one, during this run.
 	payer.Session = newSessionID("stdio")
-	if httpFlags.addr != "" {
-		// Over HTTP each request names its session: the authenticated principal.
-		payer.Session = server.Principal(httpOpts.Token)
-	}
+	payer.Principal = server.DefaultPrincipal
 	srv, err := server.New(server.Config{
-		Registry: reg, Client: payer, History: l, Books: l, ReconcileEvery: *every, Version: version, Getenv: e.getenv, Logger: log,
+		Registry: reg, Client: payer, History: l, Books: l, ReconcileEvery: *every, Version: version, Getenv: e.getenv, Logger: log, ProtectedEnv: gw.Env(),
 	})
 	if err != nil {
 		return err

@@ -368,7 +368,7 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof`
+	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof, principal`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
 	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10,
@@ -379,6 +379,8 @@ const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after
 type stmts struct {
 	spent, oldest, insert, byCall            *sql.Stmt
 	tipSpent, tipOldest                      *sql.Stmt
+	principalSpent, principalOldest          *sql.Stmt
+	principalSummary                         *sql.Stmt
 	signed, settle, reject, unknown, release *sql.Stmt
 	releaseUnsent                            *sql.Stmt
 	state, summary, get                      *sql.Stmt
@@ -397,15 +399,25 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	(SELECT amount FROM spend WHERE scope = 'session' AND unit = ?8 AND key = ?3),
 	(SELECT amount FROM spend WHERE scope = 'network' AND unit = ?8 AND key = ?4),
 	(SELECT SUM(amount) FROM spend WHERE scope = 'hour' AND unit = ?8 AND key >= ?5),
-	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND unit = ?8 AND ` + counted + `)`},
+	(SELECT SUM(amount) FROM payments WHERE created_at >= ?6 AND created_at < ?7 AND unit = ?8 AND ` + counted + `),
+	(SELECT amount FROM spend WHERE scope = 'principal' AND unit = ?8 AND key = ?9),
+	(SELECT amount FROM spend WHERE scope = 'principal_tool' AND unit = ?8 AND key = ?10)`},
+		{&s.principalSpent, `SELECT
+	(SELECT SUM(amount) FROM spend WHERE scope = 'principal_hour' AND unit = ?1 AND key >= ?2 AND key <= ?3),
+	(SELECT SUM(amount) FROM payments WHERE principal = ?4 AND principal <> '' AND created_at >= ?5 AND created_at < ?6 AND unit = ?1 AND ` + counted + `)`},
+		{&s.principalOldest, `SELECT MIN(created_at) FROM payments WHERE principal = ?1 AND principal <> '' AND created_at >= ?2 AND unit = ?3 AND ` + counted},
+		{&s.principalSummary, `SELECT
+	(SELECT amount FROM spend WHERE scope = 'principal' AND unit = ?1 AND key = ?2),
+	(SELECT amount FROM spend WHERE scope = 'principal_settled' AND unit = ?1 AND key = ?2),
+	(SELECT n FROM spend WHERE scope = 'principal_settled' AND unit = ?1 AND key = ?2)`},
 		{&s.oldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND unit = ?2 AND ` + counted},
 		{&s.tipSpent, `SELECT
 	(SELECT SUM(amount) FROM spend WHERE scope = 'tip_hour' AND unit = ?4 AND key >= ?1),
 	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?4 AND ` + counted + `)`},
 		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
-	symbol, decimals, unit)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?)`},
+	symbol, decimals, unit, principal)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -437,7 +449,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.principalSpent, s.principalOldest, s.principalSummary, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -455,9 +467,9 @@ func amountOf(n sql.NullInt64) payments.Amount {
 }
 
 // spent computes what counts against each scope of r at now, in one query.
-// With day set it also sums the day window (and, with oldest, finds its
-// oldest payment).
-func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, oldest bool) (payments.Spent, error) {
+// With day set it also sums the day window, and with pday the day window of
+// r's principal (and, with oldest, finds the oldest payment of each).
+func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Reservation, now time.Time, day, pday, oldest bool) (payments.Spent, error) {
 	var s payments.Spent
 	unit := unitOf(r.Currency)
 	dayStart := l.bud().Day.Start(now).UnixMilli()
@@ -484,24 +496,31 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 			}
 		}
 	}
+	if pday && r.Principal != "" {
+		if err := l.principalDay(ctx, tx, st, r.Principal, unit, &s, dayStart, edgeEnd, firstHour, oldest); err != nil {
+			return s, err
+		}
+	}
 	if !day {
 		// An empty edge and no hours: the day is not needed.
 		dayStart, edgeEnd, firstHour = 0, 0, math.MaxInt32
 	}
-	var v [7]sql.NullInt64
+	var v [9]sql.NullInt64
 	dest := make([]any, len(v))
 	for i := range v {
 		dest[i] = &v[i]
 	}
 	err := tx.StmtContext(ctx, st.spent).QueryRowContext(ctx, r.Tool, r.Host, r.Session, string(r.Network),
-		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, unit).Scan(dest...)
+		fmt.Sprintf("%010d", firstHour), dayStart, edgeEnd, unit, r.Principal, r.Principal+"/"+r.Tool).Scan(dest...)
 	if err != nil {
 		return s, fmt.Errorf("ledger: sum budgets: %w", err)
 	}
 	// Columns: the running sums of r's unit (total, tool, host, session and
-	// network), then the day window: its whole hours and its edge.
+	// network), then the day window: its whole hours and its edge, then the
+	// principal's total and its sum for the tool (none without a principal).
 	a := func(i int) payments.Amount { return amountOf(v[i]) }
 	s.Total, s.Tool, s.Host, s.Session, s.Network = a(0), a(1), a(2), a(3), a(4)
+	s.Principal, s.PrincipalTool = a(7), a(8)
 	if day {
 		s.Day = add(a(5), a(6))
 		if oldest {
@@ -515,6 +534,31 @@ func (l *Ledger) spent(ctx context.Context, tx *sql.Tx, st *stmts, r payments.Re
 		}
 	}
 	return s, nil
+}
+
+// principalDay sums what principal counted in unit within the day window
+// that begins at dayStart: whole hours from its hourly sums, the edge before
+// the first hour boundary from the rows; with oldest, it also finds the
+// oldest of those payments.
+func (l *Ledger) principalDay(ctx context.Context, tx *sql.Tx, st *stmts, principal, unit string, s *payments.Spent, dayStart, edgeEnd, firstHour int64, oldest bool) error {
+	var v [2]sql.NullInt64
+	err := tx.StmtContext(ctx, st.principalSpent).QueryRowContext(ctx, unit, fmt.Sprintf("%s/%010d", principal, firstHour), principal+"/9999999999",
+		principal, dayStart, edgeEnd).Scan(&v[0], &v[1])
+	if err != nil {
+		return fmt.Errorf("ledger: sum the per-day budget of principal %s: %w", principal, err)
+	}
+	s.PrincipalDay = add(amountOf(v[0]), amountOf(v[1]))
+	if !oldest {
+		return nil
+	}
+	var o sql.NullInt64
+	if err := tx.StmtContext(ctx, st.principalOldest).QueryRowContext(ctx, principal, dayStart, unit).Scan(&o); err != nil {
+		return fmt.Errorf("ledger: oldest payment of principal %s in the day window: %w", principal, err)
+	}
+	if o.Valid {
+		s.PrincipalDayOldest = time.UnixMilli(o.Int64)
+	}
+	return nil
 }
 
 // add never wraps: a sum past MaxAmount is over any limit anyway.
@@ -585,14 +629,15 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	defer tx.Rollback()
 	now := l.now()
 	budget := l.bud()
-	s, err := l.spent(ctx, tx, l.ws, r, now, budget.DayLimit(r.Currency) != 0, false)
+	pday := budget.Principals[r.Principal].PerDay != 0
+	s, err := l.spent(ctx, tx, l.ws, r, now, budget.DayLimit(r.Currency) != 0, pday, false)
 	if err != nil {
 		return "", err
 	}
 	if e := budget.Check(r, s, now); e != nil {
-		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay) && !l.bud().Day.Calendar {
+		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay || e.Over.Scope == payments.ScopePrincipalDay) && !l.bud().Day.Calendar {
 			// Only a refusal needs the oldest payment of a rolling window.
-			if s, err = l.spent(ctx, tx, l.ws, r, now, true, true); err != nil {
+			if s, err = l.spent(ctx, tx, l.ws, r, now, true, pday, true); err != nil {
 				return "", err
 			}
 			e = budget.Check(r, s, now)
@@ -613,7 +658,7 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 		cur = payments.USDC
 	}
 	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur))
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal)
 	if err != nil {
 		if isUnique(err) {
 			var id int64
@@ -659,7 +704,7 @@ func (l *Ledger) Spent(ctx context.Context, r payments.Reservation) (payments.Sp
 		return payments.Spent{}, fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
-	return l.spent(ctx, tx, l.rs, r, l.now(), true, true)
+	return l.spent(ctx, tx, l.rs, r, l.now(), true, r.Principal != "", true)
 }
 
 func parseID(id string) (int64, error) {
@@ -864,10 +909,39 @@ func (l *Ledger) unitSummary(ctx context.Context, tx *sql.Tx, cur payments.Curre
 	if err := tx.StmtContext(ctx, l.rs.summary).QueryRowContext(ctx, unitOf(cur)).Scan(&st, &cnt); err != nil {
 		return 0, 0, 0, 0, fmt.Errorf("ledger: summary: %w", err)
 	}
-	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{Currency: cur}, now, true, false)
+	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{Currency: cur}, now, true, false, false)
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}
 	// s.Total is everything counted, settled included.
 	return amountOf(st), sub(s.Total, amountOf(st)), int(cnt.Int64), s.Day, nil
+}
+
+// PrincipalSummary reports one principal's books in USDC (its payments in
+// other assets are not in them): settled, the rest that counts, and what
+// counts in the current day window, with its own budgets. Rows with an
+// empty principal belong to none.
+func (l *Ledger) PrincipalSummary(ctx context.Context, name string) (payments.PrincipalSummary, error) {
+	now := l.now()
+	b := l.bud()
+	sum := payments.PrincipalSummary{Name: name, Budget: b.Principals[name], DayResets: b.Day.Next(now)}
+	if name == "" {
+		return sum, nil
+	}
+	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return sum, fmt.Errorf("ledger: begin: %w", err)
+	}
+	defer tx.Rollback()
+	var counted, settled, n sql.NullInt64
+	if err := tx.StmtContext(ctx, l.rs.principalSummary).QueryRowContext(ctx, payments.BudgetUSDC, name).Scan(&counted, &settled, &n); err != nil {
+		return sum, fmt.Errorf("ledger: books of principal %s: %w", name, err)
+	}
+	sum.Settled, sum.Pending, sum.Payments = amountOf(settled), sub(amountOf(counted), amountOf(settled)), int(n.Int64)
+	s, err := l.spent(ctx, tx, l.rs, payments.Reservation{Principal: name}, now, false, true, false)
+	if err != nil {
+		return sum, err
+	}
+	sum.Day = s.PrincipalDay
+	return sum, nil
 }

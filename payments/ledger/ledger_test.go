@@ -552,6 +552,10 @@ want AS (
 	UNION ALL SELECT 'hour', unit, printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c GROUP BY unit, 3
 	UNION ALL SELECT 'tip_hour', unit, printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY unit, 3
 	UNION ALL SELECT 'settled', unit, '', SUM(amount), COUNT(*) FROM c WHERE state = 'settled' GROUP BY unit
+	UNION ALL SELECT 'principal', unit, principal, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, principal
+	UNION ALL SELECT 'principal_settled', unit, principal, SUM(amount), COUNT(*) FROM c WHERE principal <> '' AND state = 'settled' GROUP BY unit, principal
+	UNION ALL SELECT 'principal_tool', unit, principal || '/' || tool, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
+	UNION ALL SELECT 'principal_hour', unit, principal || '/' || printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
 )
 SELECT w.scope, w.unit || ' ' || w.key, w.amount, w.n, s.amount, s.n FROM want w LEFT JOIN spend s ON s.scope = w.scope AND s.unit = w.unit AND s.key = w.key
 WHERE w.n > 0 AND (s.amount IS NOT w.amount OR s.n IS NOT w.n)

@@ -3,7 +3,9 @@ package ledger_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,165 @@ func TestMigrationRejectedCounts(t *testing.T) {
 	checkSums(t, path)
 	if s, _ := l.Summary(ctx); s.Counted() != 475 {
 		t.Fatalf("a new rejection: %+v", s)
+	}
+}
+
+// TestMigrationFrom4: a ledger as every x402-mcp before proofs and
+// principals left it (schema 4, the newest in the field) opens under both
+// migrations at once, 0005_proofs and then 0006_principal, with its rows in
+// every state, in USDC and in a declared asset: each migration is recorded
+// once; every signed row is an EVM exact payment whose expiry is its
+// validBefore in seconds and belongs to no principal; nothing that counted
+// stops counting and the running sums, old and new, equal the rows; the old
+// rows' principal cannot be changed; reconciliation proves them through
+// their proofs and the principal sums stay exact; new rows name their
+// principal and keep their proof.
+func TestMigrationFrom4(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	db := schemaAt(t, path, 4)
+	created := t0.Add(-2 * time.Hour).UnixMilli()
+	vb := t0.Add(-time.Hour).UnixMilli() + 250 // expired, and not on a second
+	const eurcUnit = "eip155:84532/0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"
+	type old struct {
+		kind, tool, state, nonce, unit string
+		amount                         int64
+	}
+	rows := []old{
+		{"payment", "weather", "settled", "0x11", "USDC", 10},
+		{"payment", "weather", "rejected", "0x12", "USDC", 20},
+		{"tip", "x402_tip", "rejected", "0x13", "USDC", 40},
+		{"payment", "search", "unknown", nonce1, "USDC", 80},
+		{"payment", "search", "released", "", "USDC", 160},
+		{"payment", "search", "reserved", "", "USDC", 320},
+		{"payment", "search", "signed", "0x14", "USDC", 100},
+		{"payment", "weather", "unknown", "0x15", eurcUnit, 7},
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		symbol := "USDC"
+		if r.unit != "USDC" {
+			symbol = "EURC"
+		}
+		// Rows walk their states as the old code wrote them, so that 0004's
+		// triggers keep 0004's sums.
+		res, err := db.Exec(`INSERT INTO payments (kind, tool, host, session, network, asset, amount, state, created_at, updated_at, symbol, decimals, unit)
+			VALUES (?, ?, 'h:443', 's1', 'eip155:84532', '0x036CbD53842c5426634e7929541eC2318f3dCF7e', ?, 'reserved', ?, ?, ?, 6, ?)`,
+			r.kind, r.tool, r.amount, created, created, symbol, r.unit)
+		must(t, err)
+		id, _ := res.LastInsertId()
+		ids[i] = fmt.Sprint(id)
+		if r.nonce != "" {
+			_, err = db.Exec(`UPDATE payments SET state = 'signed', nonce = ?, valid_before = ?, payer = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
+				header = 'PAYMENT-SIGNATURE', payload = 'eyJ4NDAyVmVyc2lvbiI6Mn0=' WHERE id = ?`, r.nonce, vb, id)
+			must(t, err)
+		}
+		if r.state != "reserved" && r.state != "signed" {
+			_, err = db.Exec(`UPDATE payments SET state = ? WHERE id = ?`, r.state, id)
+			must(t, err)
+		}
+	}
+	var before int64
+	must(t, db.QueryRow(`SELECT amount FROM spend WHERE scope = 'total' AND unit = 'USDC'`).Scan(&before))
+	if before != 10+20+40+80+320+100 {
+		t.Fatalf("schema 4 counted %d", before)
+	}
+	must(t, db.Close())
+
+	b := payments.Budget{Total: 1000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 100}}}
+	l := mustOpen(t, path, b, ledger.WithNow(func() time.Time { return t0 }))
+	if v := ledger.SchemaVersion(); v != 6 {
+		t.Fatalf("schema version %d, want 6", v)
+	}
+	check, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	must(t, err)
+	defer check.Close()
+	var versions string
+	must(t, check.QueryRow(`SELECT group_concat(version, ',') FROM (SELECT version FROM schema_version ORDER BY version)`).Scan(&versions))
+	if versions != "1,2,3,4,5,6" {
+		t.Fatalf("migrations recorded: %s", versions)
+	}
+	for i, r := range rows {
+		row, err := l.Get(ctx, ids[i])
+		must(t, err)
+		if row.Principal != "" || string(row.State) != r.state || int64(row.Amount) != r.amount || row.Unit != r.unit {
+			t.Fatalf("old row %d: principal %q state %s amount %d unit %s", i, row.Principal, row.State, row.Amount, row.Unit)
+		}
+		if r.nonce == "" {
+			if row.Family != "" || row.Scheme != "" || row.Expiry != 0 {
+				t.Fatalf("old row %d, never signed: family %q scheme %q expiry %d", i, row.Family, row.Scheme, row.Expiry)
+			}
+			continue
+		}
+		p := row.Proof()
+		if p.Family != "evm" || p.Scheme != "exact" || p.ID != r.nonce || p.Expiry != uint64(vb/1000+1) || !p.Deadline.Equal(time.UnixMilli(vb)) ||
+			p.Payer != "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" || p.Network != "eip155:84532" || len(p.Data) != 0 {
+			t.Fatalf("old row %d: proof %+v", i, p)
+		}
+	}
+	checkSums(t, path)
+	if s, err := l.Summary(ctx); err != nil || int64(s.Settled+s.Pending) != before {
+		t.Fatalf("after the migrations %+v %v, want %d counted", s, err, before)
+	}
+	if _, err := check.Exec(`UPDATE payments SET principal = 'team-a' WHERE id = ?`, ids[0]); err == nil {
+		t.Fatal("an old row was given a principal")
+	}
+
+	// New rows name their principal and keep their proof; the old rows are
+	// no principal's, but still the gateway's.
+	id, err := l.Reserve(ctx, byPrincipal("team-a", "weather", 100))
+	must(t, err)
+	s := signed(t0.Add(time.Minute))
+	s.Proof.ID = "0x0202020202020202020202020202020202020202020202020202020202020202"
+	must(t, l.MarkSigned(ctx, id, s))
+	row, err := l.Get(ctx, id)
+	must(t, err)
+	if row.Principal != "team-a" || row.Family != "evm" || row.Scheme != "exact" || row.Nonce != s.Proof.ID || row.Expiry != s.Proof.Expiry {
+		t.Fatalf("new row: principal %q family %q scheme %q nonce %s expiry %d", row.Principal, row.Family, row.Scheme, row.Nonce, row.Expiry)
+	}
+	if _, err := l.Reserve(ctx, byPrincipal("team-a", "weather", 1)); overScope(t, err) != payments.ScopePrincipalTotal {
+		t.Fatal("team-a past its own total")
+	}
+	if _, err := l.Reserve(ctx, byPrincipal("team-b", "search", payments.Amount(1000-before-100+1))); overScope(t, err) != payments.ScopeTotal {
+		t.Fatal("the gateway's total lost the old rows")
+	}
+	checkSums(t, path)
+
+	// Reconciliation proves the old rows through the proofs 0005 gave them.
+	pv := &proofProver{fates: map[string]payments.Fate{
+		nonce1:     {State: payments.FateSettled, Transaction: "0x" + strings.Repeat("ab", 32)},
+		"0x12":     {State: payments.FateUnusable},
+		"0x13":     {State: payments.FateUnusable},
+		"0x14":     {State: payments.FateSettled},
+		"0x15":     {State: payments.FateUnusable},
+		s.Proof.ID: {State: payments.FateOpen},
+	}}
+	rep, err := l.Reconcile(ctx, pv)
+	must(t, err)
+	if rep.Settled != 2 || rep.Released != 4 || len(rep.Errors) != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for i, want := range []payments.State{payments.StateSettled, payments.StateReleased, payments.StateReleased, payments.StateSettled,
+		payments.StateReleased, payments.StateReleased, payments.StateSettled, payments.StateReleased} {
+		row, err := l.Get(ctx, ids[i])
+		must(t, err)
+		if row.State != want {
+			t.Fatalf("old row %d is %s, want %s", i, row.State, want)
+		}
+	}
+	if len(pv.asked) != 6 {
+		t.Fatalf("asked about %d proofs, want 6", len(pv.asked))
+	}
+	for _, p := range pv.asked {
+		if p.ID == s.Proof.ID {
+			continue
+		}
+		if p.Family != "evm" || p.Scheme != "exact" || p.Expiry != uint64(vb/1000+1) {
+			t.Fatalf("asked about %+v", p)
+		}
+	}
+	checkSums(t, path)
+	if sum, err := l.PrincipalSummary(ctx, "team-a"); err != nil || sum.Pending != 100 || sum.Settled != 0 {
+		t.Fatalf("team-a's books %+v %v", sum, err)
 	}
 }

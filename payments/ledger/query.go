@@ -25,12 +25,16 @@ const (
 	BySession Dimension = "session"
 	ByNetwork Dimension = "network"
 	ByHost    Dimension = "host"
+	// ByPrincipal groups by who made the call (rows written before
+	// principals were recorded have none, and are in no principal's
+	// running sums).
+	ByPrincipal Dimension = "principal"
 )
 
 // dimensions are the columns Series and Totals group by, in order; each
 // column's lifetime running sums are the spend scope of the same name.
 // A new dimension is one line here.
-var dimensions = []Dimension{ByTool, BySession, ByNetwork, ByHost}
+var dimensions = []Dimension{ByTool, BySession, ByNetwork, ByHost, ByPrincipal}
 
 // Dimensions returns every dimension the ledger groups spend by, in order.
 func Dimensions() []Dimension { return append([]Dimension(nil), dimensions...) }
@@ -55,7 +59,8 @@ func (d Dimension) column() (string, error) {
 // the unit's asset, read with Symbol and Decimals; sums of two units are
 // never added together.
 type Sum struct {
-	// Key is the tool, session, network or host; empty with Other.
+	// Key is the tool, session, network, host or principal; empty with
+	// Other.
 	Key string
 	// Other: the sum of every key of the unit beyond SeriesQuery.Keys.
 	Other bool

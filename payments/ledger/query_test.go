@@ -18,17 +18,17 @@ import (
 
 // book writes a small history on a ledger whose clock starts at t0 (15:04
 // UTC): USDC payments in three states that count and one released, and a
-// JPYX payment, across three hours and two sessions.
+// JPYX payment, across three hours, two sessions and two principals.
 func book(t *testing.T, l *ledger.Ledger, c *clock) {
 	t.Helper()
 	ctx := context.Background()
-	pay := func(tool, session, network string, cur payments.Currency, amount payments.Amount, state payments.State) {
+	pay := func(tool, session, principal, network string, cur payments.Currency, amount payments.Amount, state payments.State) {
 		t.Helper()
 		r := res(tool, amount)
 		if cur != payments.USDC {
 			r = inAsset(cur, tool, amount)
 		}
-		r.Session, r.Network = session, payments.Network(network)
+		r.Session, r.Principal, r.Network = session, principal, payments.Network(network)
 		id, err := l.Reserve(ctx, r)
 		must(t, err)
 		if state == payments.StateReleased {
@@ -49,13 +49,13 @@ func book(t *testing.T, l *ledger.Ledger, c *clock) {
 			must(t, l.Reject(ctx, id, "refused"))
 		}
 	}
-	pay("weather", "s1", "eip155:84532", payments.USDC, 1000, payments.StateSettled) // 15:04
+	pay("weather", "s1", "team-a", "eip155:84532", payments.USDC, 1000, payments.StateSettled) // 15:04
 	c.Add(time.Hour)
-	pay("weather", "s2", "eip155:84532", payments.USDC, 2000, payments.StateUnknown) // 16:04
-	pay("quote", "s2", "eip155:8453", payments.USDC, 500, payments.StateReleased)    // 16:04, counts nothing
-	pay("yen", "s2", "eip155:1337", jpyx, 150, payments.StateSettled)                // 16:04
+	pay("weather", "s2", "team-b", "eip155:84532", payments.USDC, 2000, payments.StateUnknown) // 16:04
+	pay("quote", "s2", "team-a", "eip155:8453", payments.USDC, 500, payments.StateReleased)    // 16:04, counts nothing
+	pay("yen", "s2", "team-b", "eip155:1337", jpyx, 150, payments.StateSettled)                // 16:04
 	c.Add(time.Hour)
-	pay("quote", "s1", "eip155:8453", payments.USDC, 700, payments.StateRejected) // 17:04
+	pay("quote", "s1", "team-b", "eip155:8453", payments.USDC, 700, payments.StateRejected) // 17:04
 }
 
 // TestSeries: what counts per key, per unit and per hour, summed by the
@@ -90,6 +90,11 @@ func TestSeries(t *testing.T) {
 			{Key: "eip155:84532", Start: h15.Add(time.Hour), Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 2000, Payments: 1},
 			{Key: "eip155:1337", Start: h15.Add(time.Hour), Unit: jp, Symbol: "JPYX", Decimals: 2, Counted: 150, Settled: 150, Payments: 1},
 			{Key: "eip155:8453", Start: h15.Add(2 * time.Hour), Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 700, Payments: 1},
+		}},
+		{"by principal, one bucket", ledger.SeriesQuery{By: ledger.ByPrincipal, Since: h15, Until: h15.Add(3 * time.Hour), Bucket: 3 * time.Hour}, []ledger.Sum{
+			{Key: "team-a", Start: h15, Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 1000, Settled: 1000, Payments: 1},
+			{Key: "team-b", Start: h15, Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 2700, Payments: 2},
+			{Key: "team-b", Start: h15, Unit: jp, Symbol: "JPYX", Decimals: 2, Counted: 150, Settled: 150, Payments: 1},
 		}},
 		// The top key of each unit keeps its name; the rest of the unit is
 		// one "other" series.
@@ -153,6 +158,11 @@ func TestTotals(t *testing.T) {
 			{Key: "api.example.com:443", Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 3700, Payments: 3},
 			{Key: "api.example.com:443", Unit: jp, Symbol: "JPYX", Decimals: 2, Counted: 150, Payments: 1},
 		}},
+		{ledger.ByPrincipal, []ledger.Sum{
+			{Key: "team-b", Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 2700, Payments: 2},
+			{Key: "team-a", Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 1000, Payments: 1},
+			{Key: "team-b", Unit: jp, Symbol: "JPYX", Decimals: 2, Counted: 150, Payments: 1},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.by), func(t *testing.T) {
@@ -174,6 +184,14 @@ func TestTotals(t *testing.T) {
 	if sp.Tool != 3000 || sp.Session != 1700 || sp.Network != 3000 || sp.Host != 3700 || sp.Total != 3700 {
 		t.Fatalf("spent %+v", sp)
 	}
+	// A principal's total is the one its own budget checks.
+	for name, want := range map[string]payments.Amount{"team-a": 1000, "team-b": 2700} {
+		ps, err := l.PrincipalSummary(ctx, name)
+		must(t, err)
+		if ps.Counted() != want {
+			t.Errorf("%s: its summary counts %d, the totals %d", name, ps.Counted(), want)
+		}
+	}
 }
 
 // TestQueryRefusals: a dimension the ledger does not know, and a window or
@@ -182,7 +200,7 @@ func TestTotals(t *testing.T) {
 func TestQueryRefusals(t *testing.T) {
 	ctx := context.Background()
 	l := mustOpen(t, tempPath(t), payments.Budget{Total: 100})
-	if _, err := l.Totals(ctx, "payee"); err == nil || !strings.Contains(err.Error(), `no dimension "payee"`) || !strings.Contains(err.Error(), "tool, session, network, host") {
+	if _, err := l.Totals(ctx, "payee"); err == nil || !strings.Contains(err.Error(), `no dimension "payee"`) || !strings.Contains(err.Error(), "tool, session, network, host, principal") {
 		t.Errorf("totals by payee: %v", err)
 	}
 	since := t0.Add(-time.Hour)
@@ -201,7 +219,8 @@ func TestQueryRefusals(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", tt.q, err, tt.want)
 		}
 	}
-	if got := ledger.Dimensions(); len(got) != 4 || got[0] != ledger.ByTool || got[1] != ledger.BySession || got[2] != ledger.ByNetwork || got[3] != ledger.ByHost {
+	if got := ledger.Dimensions(); len(got) != 5 || got[0] != ledger.ByTool || got[1] != ledger.BySession || got[2] != ledger.ByNetwork ||
+		got[3] != ledger.ByHost || got[4] != ledger.ByPrincipal {
 		t.Errorf("dimensions %v", got)
 	}
 }

@@ -38,6 +38,9 @@ type Row struct {
 	Symbol   string
 	Decimals int
 	Unit     string
+	// Principal names who made the call (empty for rows written before
+	// principals were recorded).
+	Principal string
 	// Family and Scheme name who signed the payment and proves its fate
 	// ("evm", "exact"; empty for a reservation never signed). Nonce is its
 	// id on chain in the family's form, ValidBefore when it is expected to
@@ -73,6 +76,8 @@ type Filter struct {
 	// Kind selects payments (KindPayment) or tips (KindTip).
 	Kind  string
 	State payments.State
+	// Principal selects one principal's payments.
+	Principal string
 	// Since and Until bound the reservation time: Since ≤ created < Until.
 	Since, Until time.Time
 	// Limit caps the rows returned; 0 means no limit.
@@ -91,7 +96,7 @@ func scanRow(sc scanner) (Row, error) {
 	err := sc.Scan(&id, &r.Kind, &r.CallID, &r.Tool, &r.Resource, &r.Host, &r.Session, &r.Network, &r.Asset, &r.PayTo,
 		&amount, &state, &r.Payer, &r.Nonce, &validAfter, &validBefore, &r.X402Version, &r.Header, &r.Payload, &r.PaymentID,
 		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note, &r.Symbol, &r.Decimals, &r.Unit,
-		&r.Family, &r.Scheme, &expiry, &proof)
+		&r.Family, &r.Scheme, &expiry, &proof, &r.Principal)
 	if err != nil {
 		return r, err
 	}
@@ -164,6 +169,9 @@ func (l *Ledger) List(ctx context.Context, f Filter) ([]Row, error) {
 	if f.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, f.Kind)
 	}
+	if f.Principal != "" {
+		where, args = append(where, "principal = ? AND principal <> ''"), append(args, f.Principal)
+	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "created_at >= ?"), append(args, f.Since.UnixMilli())
 	}
@@ -195,7 +203,7 @@ var CSVHeader = []string{
 	"id", "created_at", "updated_at", "kind", "state", "tool", "resource", "host", "session", "call_id",
 	"network", "asset", "pay_to", "payer", "amount_usdc", "amount_atomic", "nonce", "valid_after", "valid_before",
 	"transaction", "reason", "x402_version", "payment_id", "reconciled_at", "note",
-	"amount", "symbol", "decimals",
+	"amount", "symbol", "decimals", "principal",
 }
 
 // WriteCSV writes the payments f selects as CSV (RFC 4180, CRLF line ends),
@@ -227,7 +235,7 @@ func (l *Ledger) WriteCSV(ctx context.Context, w io.Writer, f Filter) error {
 			cell(r.Host), cell(r.Session), cell(r.CallID), cell(r.Network), cell(r.Asset), cell(r.PayTo), cell(r.Payer),
 			usdc, r.Amount.Atomic(), cell(r.Nonce), csvTime(r.ValidAfter), csvTime(r.ValidBefore),
 			cell(r.Transaction), cell(r.Reason), strconv.Itoa(r.X402Version), cell(r.PaymentID), csvTime(r.ReconciledAt),
-			cell(r.Note), cur.Decimal(r.Amount), cell(cur.Symbol), strconv.Itoa(cur.Decimals),
+			cell(r.Note), cur.Decimal(r.Amount), cell(cur.Symbol), strconv.Itoa(cur.Decimals), cell(r.Principal),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err

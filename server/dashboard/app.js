@@ -85,8 +85,8 @@
     var box = document.getElementById('spend');
     var w = st.window;
     document.getElementById('spend-note').textContent = 'What counted from ' + when(w.since) + ' to ' + when(w.until) +
-      ' UTC, in bars of ' + w.bucket + ', one chart per asset. A session is a principal during one run over HTTP ' +
-      '(the token\'s), and one process over stdio.';
+      ' UTC, in bars of ' + w.bucket + ', one chart per asset. A principal is who made the call (over stdio, ' +
+      '"default"); a session is a principal during one run over HTTP, and one process over stdio.';
     var figs = [];
     var seen = {};
     st.spend.forEach(function (c) {
@@ -148,6 +148,12 @@
     return p.kind === 'tip' ? 'tip' + (p.tool ? ' (' + p.tool + ')' : '') : p.tool;
   }
 
+  // principalText names who made the call; a payment booked before
+  // principals were recorded has none.
+  function principalText(p) {
+    return p.principal || '—';
+  }
+
   function renderOpen(st) {
     var rows = st.open.map(function (p) {
       var tr = el('tr');
@@ -156,6 +162,7 @@
       var age = cell(tr, 'Age', 'age', p.age);
       age.dataset.seconds = String(p.ageSeconds);
       cell(tr, 'Tool', 'tool', toolText(p));
+      cell(tr, 'Principal', 'principal', principalText(p));
       moneyCell(tr, 'Amount', 'amount', p.amount);
       cell(tr, 'State', 'state', p.state);
       cell(tr, 'Network', 'network', networkText(p));
@@ -181,6 +188,7 @@
       tr.dataset.state = p.state;
       cell(tr, 'Time (UTC)', 'time', when(p.time));
       cell(tr, 'Tool', 'tool', toolText(p));
+      cell(tr, 'Principal', 'principal', principalText(p));
       moneyCell(tr, 'Amount', 'amount', p.amount);
       cell(tr, 'State', 'state', p.state);
       cell(tr, 'Network', 'network', networkText(p));

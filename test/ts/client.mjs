@@ -20,6 +20,13 @@
 //                                                    question with accept (approve checked) or decline)
 //   node client.mjs oauth <url>                      (Streamable HTTP as an OAuth-aware client with no token:
 //                                                    prints {"error":"..."}, the error connecting reports)
+//   node client.mjs oauth-client <url> <clientId> <clientSecret> <issuer>
+//                                                   (Streamable HTTP with the SDK's ClientCredentialsProvider and no
+//                                                    token: it reads the server's Protected Resource Metadata, finds
+//                                                    the authorization server there (it must be <issuer>), gets an
+//                                                    access token for the server's resource with scope mcp:tools,
+//                                                    then goes on as http does; "principal" in the output is the
+//                                                    principal x402_wallet names)
 //
 // test/ts_test.go runs it; install first with: (cd test/ts && npm ci)
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -27,9 +34,10 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
 
 const usage =
-  "usage: node client.mjs stdio <binary> <registryPath> | node client.mjs http <url> <token> | node client.mjs sse <url> <token> accept|decline | node client.mjs oauth <url>";
+  "usage: node client.mjs stdio <binary> <registryPath> | node client.mjs http <url> <token> | node client.mjs sse <url> <token> accept|decline | node client.mjs oauth <url> | node client.mjs oauth-client <url> <clientId> <clientSecret> <issuer>";
 
 // oauthProvider is what an OAuth-aware client such as mcp-remote brings: no
 // token yet, ready to register itself and send the user to authorize.
@@ -73,6 +81,12 @@ function transportFor(argv) {
     case "oauth":
       if (!a) throw new Error(usage);
       return new StreamableHTTPClientTransport(new URL(a), { authProvider: oauthProvider });
+    case "oauth-client": {
+      const [, , , secret, issuer] = argv;
+      if (!a || !b || !secret || !issuer) throw new Error(usage);
+      const authProvider = new ClientCredentialsProvider({ clientId: b, clientSecret: secret, scope: "mcp:tools", expectedIssuer: issuer });
+      return new StreamableHTTPClientTransport(new URL(a), { authProvider });
+    }
     case "sse":
       if (!a || !b) throw new Error(usage);
       return new SSEClientTransport(new URL(a), {
@@ -128,6 +142,7 @@ async function main() {
     const receipt = res._meta?.[RECEIPT] ?? null;
 
     const structured = [];
+    let principal = null;
     for (const [name, args] of [
       ["x402_wallet", {}],
       ["x402_quote", { tool: "weather", arguments: { city: "paris" } }],
@@ -136,8 +151,9 @@ async function main() {
       const r = await client.callTool({ name, arguments: args });
       if (r.isError) throw new Error(`${name} answered an error: ${JSON.stringify(r.content)}`);
       if (r.structuredContent && withOutputSchema.has(name)) structured.push(name);
+      if (name === "x402_wallet") principal = r.structuredContent?.principal?.name ?? null;
     }
-    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt, asked, structured }) + "\n");
+    process.stdout.write(JSON.stringify({ tools, isError: res.isError === true, text, receipt, asked, structured, principal }) + "\n");
   } finally {
     await client.close();
   }
