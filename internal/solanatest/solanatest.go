@@ -7,8 +7,8 @@
 //
 // It is for tests only. Its npm packages come from test/solana's lockfile:
 // .ci/run installs them; locally run (cd test/solana && npm ci). Without
-// them a test is skipped with a message naming that command, except under
-// CI (CI or X402_REQUIRE_SOLANA set, as .ci/run sets them), where it fails.
+// them a test is skipped with a message naming that command, or fails under
+// .ci/run (X402_REQUIRE_SOLANA, package component).
 package solanatest
 
 import (
@@ -20,13 +20,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/x402-mcp/x402-mcp/internal/component"
 )
 
 // Env is a running Solana and facilitator.
@@ -59,24 +60,21 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "test", "solana")
 }
 
-// Require skips t, or fails it under CI (CI or X402_REQUIRE_SOLANA set),
-// when Node or test/solana's npm packages are missing.
+// Require returns when Node.js and test/solana's npm packages are here;
+// otherwise a plain go test skips t, naming the command that installs them,
+// and the README's test command (.ci/run, which sets X402_REQUIRE_SOLANA)
+// fails it.
 func Require(t testing.TB) {
 	t.Helper()
-	miss := func(why string) {
-		msg := why + ": the real-Solana tests need Node.js 20+ and test/solana's packages: run (cd test/solana && npm ci)"
-		if os.Getenv("CI") != "" || os.Getenv("X402_REQUIRE_SOLANA") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		miss("node is not on PATH")
-	}
 	for _, p := range []string{"@solana/surfpool-linux-x64-gnu", "@x402/svm", "@x402/core", "@solana/kit"} {
-		if _, err := os.Stat(filepath.Join(Dir(), "node_modules", p, "package.json")); err != nil {
-			miss("test/solana/node_modules/" + p + " is missing")
-		}
+		component.RequireNode(t, component.Node{
+			Env:     component.EnvSolana,
+			For:     "the real-Solana tests run Surfnet and the reference x402 Solana facilitator (test/solana)",
+			Modules: "test/solana/node_modules/" + p,
+			Check:   filepath.Join(Dir(), "node_modules", p, "package.json"),
+			Install: "(cd test/solana && npm ci)",
+			Run:     "go test ./payments/svm ./test",
+		})
 	}
 }
 
