@@ -103,13 +103,15 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 }
 
 // prepare has best's scheme read from the chain what signing it with the
-// wallet's key of its family needs (Scheme.Prepare).
+// wallet's key of its family needs (Scheme.Prepare), with the terms' Payer
+// set to that key's address.
 func (c *Client) prepare(ctx context.Context, best *Option) error {
 	t := &best.terms
 	signer := c.Signers.For(t.Scheme.Family().Name())
 	if signer == nil {
 		return fmt.Errorf("the wallet holds no %s key", t.Scheme.Family().Title())
 	}
+	t.Payer = signer.Payer()
 	return t.Scheme.Prepare(ctx, t, signer)
 }
 
@@ -186,6 +188,9 @@ func (c *Client) pending(ctx context.Context, pr *x402.PaymentRequired, best *Op
 		PayTo: rsv.PayTo, Asset: rsv.Asset, Symbol: rsv.Currency.Symbol, Decimals: rsv.Currency.Decimals,
 		Payer: sp.record.Proof.Payer, LedgerID: id, X402Version: pr.X402Version,
 	}
+	if best.terms.UpTo {
+		receipt.Maximum = best.Amount
+	}
 	c.log().Info("paying", "tool", lim.Tool, "principal", rsv.Principal, "amount", rsv.Currency.Format(best.Amount), "network", rsv.Network, "payTo", receipt.PayTo, "ledger", id)
 	progress(ctx, StepWaitingPaid)
 	return &Pending{c: c, Payload: sp.payload, Requirement: best.terms.Requirement, Receipt: receipt, proof: sp.record.Proof, signedAt: c.now(),
@@ -201,6 +206,8 @@ func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse
 		rc.Transaction = Sanitize(settle.Transaction, 128)
 	}
 	switch {
+	case rc.Maximum != 0 && settle != nil && (settle.Success || settle.ErrorReason == x402.ReasonSettlementPending):
+		return p.settledUpTo(ctx, settle)
 	case settle != nil && (settle.Success || settle.ErrorReason == x402.ReasonSettlementPending):
 		rc.State = string(StateSettled)
 		if !settle.Success {
@@ -221,6 +228,48 @@ func (p *Pending) Delivered(ctx context.Context, settle *x402.SettlementResponse
 		p.settledOnChain(ctx)
 		return Charged, rc
 	}
+}
+
+// settledUpTo records the settlement of an upto payment (Receipt.Maximum
+// set): the seller settles what the call used, from nothing up to the
+// maximum, and says how much in the settlement response's amount.
+//   - Up to the maximum, above zero: that amount is booked and the rest
+//     of the maximum stops counting at once (the settlement used the
+//     payment's single-use nonce: the rest can never be taken).
+//   - Zero (no transaction): nothing was charged, but the signed maximum
+//     is still usable until its deadline, so it stays counted until
+//     reconciliation proves it expired unused.
+//   - Above the maximum, or not a number: a seller fault, recorded as
+//     such; the payment stays counted at the maximum (more cannot have
+//     left) until reconciliation reads the transfer on chain.
+func (p *Pending) settledUpTo(ctx context.Context, settle *x402.SettlementResponse) (Charge, *Receipt) {
+	bg, rc := context.WithoutCancel(ctx), p.Receipt
+	amt, err := ParseAtomic(settle.Amount)
+	switch {
+	case settle.Amount == "" || err != nil || amt > rc.Maximum:
+		reported := "no settled amount"
+		if settle.Amount != "" {
+			reported = "a settlement of " + Sanitize(settle.Amount, 80) + " atomic units"
+			if err == nil {
+				reported = fmt.Sprintf("a settlement of %s (%s atomic units), above the signed maximum of %s", rc.Currency().Format(amt), amt.Atomic(), rc.Currency().Format(rc.Maximum))
+			}
+		}
+		rc.State, rc.SellerFault = string(StateUnknown), reported
+		p.c.log().Warn("seller fault: an upto settlement the payment cannot have made", "ledger", rc.LedgerID, "reported", reported)
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID, "seller fault: the seller reported "+reported+"; counted at the maximum until reconciliation reads the transfer"))
+		return Charged, rc
+	case amt == 0 && rc.Transaction == "":
+		rc.Amount, rc.AmountAtom, rc.State = 0, "0", "unsettled"
+		p.c.logWrite("mark unknown", rc.LedgerID, p.c.Ledger.MarkUnknown(bg, rc.LedgerID,
+			fmt.Sprintf("upto: the seller settled nothing; the signed maximum stays usable until %s and counted until reconciliation proves it unused", p.proof.Deadline.UTC().Format(time.RFC3339))))
+		return Charged, rc
+	}
+	rc.Amount, rc.AmountAtom, rc.State = amt, amt.Atomic(), string(StateSettled)
+	if !settle.Success {
+		rc.State = "pending"
+	}
+	p.c.logWrite("settle", rc.LedgerID, p.c.Ledger.Settle(bg, rc.LedgerID, *rc))
+	return Charged, rc
 }
 
 // settledOnChain asks the chain, through p's scheme (Scheme.Prove), whether
@@ -247,9 +296,12 @@ func (p *Pending) settledOnChain(ctx context.Context) bool {
 		switch {
 		case err == nil && fate.State == FateSettled:
 			rc := p.Receipt
-			rc.State = string(StateSettled)
+			rc.State, rc.SellerFault = string(StateSettled), ""
 			if fate.Transaction != "" {
 				rc.Transaction = fate.Transaction
+			}
+			if rc.Maximum != 0 && fate.HasAmount && fate.Amount <= rc.Maximum {
+				rc.Amount, rc.AmountAtom = fate.Amount, fate.Amount.Atomic()
 			}
 			c.log().Info("the chain shows the payment used", "ledger", rc.LedgerID, "tx", fate.Transaction)
 			c.logWrite("settle", rc.LedgerID, c.Ledger.Settle(context.WithoutCancel(ctx), rc.LedgerID, *rc))
@@ -277,6 +329,22 @@ func (p *Pending) Rejected(ctx context.Context, reason string) *Error {
 	return &Error{Code: CodePaymentRejected, Charged: ChargeUnknown, Receipt: p.Receipt, Message: fmt.Sprintf(
 		"the seller refused the signed payment of %s (%s) and reported no settlement. It received the signed authorization, valid until %s, so the payment stays counted against the budgets until reconciliation proves it unused on chain (ledger %s). x402-mcp did not sign again. Do not retry this call blindly: check x402_spend_history first, and retry only once the seller's terms are fixed.",
 		p.Receipt.Currency().Format(p.Receipt.Amount), reason, p.proof.Deadline.UTC().Format(time.RFC3339), p.Receipt.LedgerID)}
+}
+
+// allowanceRequired records that the seller refused the payment for want
+// of the wallet's allowance to Permit2 (412 permit2_allowance_required) and
+// returns the error to show: what to approve and how. The seller holds the
+// signed payment, which it could settle once the allowance exists, so it
+// stays counted until reconciliation proves it unused; nothing is signed
+// again, and the call is not retried.
+func (p *Pending) allowanceRequired(ctx context.Context, reason string) *Error {
+	reason = p.reject(ctx, reason)
+	rc := p.Receipt
+	cur := rc.Currency()
+	return &Error{Code: CodeAllowanceRequired, Charged: ChargeUnknown, Receipt: rc, Message: fmt.Sprintf(
+		"the seller refused the signed payment of %s (%s): a Permit2 payment needs the wallet's ERC-20 allowance to Permit2, and the wallet %s has not given enough for %s on %s. The operator must approve it once, from a shell: `x402-mcp wallet approve-permit2 --network %s --asset %s --amount %s` (it shows what it will do, then sends approve(Permit2, amount) from the wallet, which pays the gas). x402-mcp did not sign again and will not retry. The refused payment, valid until %s, stays counted until reconciliation proves it unused (ledger %s). Call again once the allowance is given.",
+		cur.Format(rc.Amount), reason, rc.Payer, rc.Asset, rc.Network, rc.Network, rc.Asset, cur.Decimal(rc.Amount),
+		p.proof.Deadline.UTC().Format(time.RFC3339), rc.LedgerID)}
 }
 
 // reject records the seller's refusal and returns the reason as shown.

@@ -23,12 +23,19 @@ import (
 type Receipt struct {
 	Tool string `json:"tool,omitempty"`
 	// Amount is in the asset's atomic units; JSON shows it as a decimal of
-	// the asset (Symbol, Decimals), and AmountAtom as atomic units.
+	// the asset (Symbol, Decimals), and AmountAtom as atomic units. For an
+	// upto payment it is what the seller settled (until then, the maximum).
 	Amount     Amount `json:"amount"`
 	AmountAtom string `json:"amountAtomic"`
-	Network    string `json:"network"` // CAIP-2
-	PayTo      string `json:"payTo"`
-	Asset      string `json:"asset"`
+	// Maximum is, for an upto payment, the most it signed for (JSON: as a
+	// decimal in "maximum", atomic in "maximumAtomic"); zero for exact.
+	Maximum Amount `json:"-"`
+	// SellerFault says what the seller reported that its payment cannot
+	// have done (an upto settlement above the maximum); empty otherwise.
+	SellerFault string `json:"sellerFault,omitempty"`
+	Network     string `json:"network"` // CAIP-2
+	PayTo       string `json:"payTo"`
+	Asset       string `json:"asset"`
 	// Symbol and Decimals say how Amount reads ("USDC", 6).
 	Symbol      string `json:"symbol"`
 	Decimals    int    `json:"decimals"`
@@ -53,10 +60,16 @@ func (r *Receipt) Currency() Currency {
 // MarshalJSON writes the amount as a decimal of the receipt's asset.
 func (r Receipt) MarshalJSON() ([]byte, error) {
 	type plain Receipt
-	return json.Marshal(struct {
-		Amount string `json:"amount"`
+	out := struct {
+		Amount      string `json:"amount"`
+		Maximum     string `json:"maximum,omitempty"`
+		MaximumAtom string `json:"maximumAtomic,omitempty"`
 		plain
-	}{r.Currency().Decimal(r.Amount), plain(r)})
+	}{Amount: r.Currency().Decimal(r.Amount), plain: plain(r)}
+	if r.Maximum != 0 {
+		out.Maximum, out.MaximumAtom = r.Currency().Decimal(r.Maximum), r.Maximum.Atomic()
+	}
+	return json.Marshal(out)
 }
 
 // Line returns the receipt as one short line of text. It says "Paid" only
@@ -65,6 +78,13 @@ func (r Receipt) MarshalJSON() ([]byte, error) {
 // known.
 func (r *Receipt) Line() string {
 	what := fmt.Sprintf("%s (%s atomic) on %s to %s from %s", r.Currency().Format(r.Amount), r.AmountAtom, r.Network, r.PayTo, r.Payer)
+	if r.Maximum != 0 {
+		what = fmt.Sprintf("%s (%s atomic) of at most %s on %s to %s from %s", r.Currency().Format(r.Amount), r.AmountAtom, r.Currency().Format(r.Maximum), r.Network, r.PayTo, r.Payer)
+	}
+	if r.SellerFault != "" {
+		return fmt.Sprintf("Payment of at most %s on %s to %s from %s: the seller reported %s, which the payment cannot have done (a seller fault); it stays counted at the maximum until reconciliation reads the transfer on chain [%s].",
+			r.Currency().Format(r.Maximum), r.Network, r.PayTo, r.Payer, r.SellerFault, r.State)
+	}
 	tx := ""
 	if r.Transaction != "" {
 		tx = "; the seller named transaction " + r.Transaction
@@ -90,6 +110,8 @@ func (r *Receipt) Line() string {
 		return fmt.Sprintf("Payment of %s never sent: released [%s].", what, r.State)
 	case "unconfirmed":
 		return fmt.Sprintf("Payment of %s sent and the answer delivered, but the seller sent no settlement receipt: not confirmed [%s].", what, r.State)
+	case "unsettled":
+		return fmt.Sprintf("Settled nothing of at most %s on %s to %s: the seller charged 0, and the signed maximum stays counted until reconciliation proves it expired unused [%s].", r.Currency().Format(r.Maximum), r.Network, r.PayTo, r.State)
 	default:
 		return fmt.Sprintf("Payment of %s sent; whether it settled is unknown%s: counted until reconciliation proves it used or unused [%s].", what, tx, r.State)
 	}
@@ -408,6 +430,13 @@ func (c *Client) finish(ctx context.Context, req *http.Request, lim Limit, pr *x
 	settledOK := settle != nil && settle.Success
 	pending := settle != nil && settle.ErrorReason == x402.ReasonSettlementPending
 	reason := rejectionReason(paid, settle)
+	if !settledOK && !pending && allowanceRequired(paid, reason) {
+		// A clear refusal, never a retry: nothing is signed again, and the
+		// signed payment stays counted until reconciliation proves it
+		// unused (once approved, the seller could still settle it).
+		c.chillWarm(lim, p, warm)
+		return nil, nil, p.allowanceRequired(ctx, reason)
+	}
 	switch {
 	case paid.Status == http.StatusPaymentRequired && !settledOK && !pending && (attempts > 1 || nonceUsed(reason)):
 		// An attempt was lost in transit after it left (Go's transport may
@@ -484,7 +513,7 @@ func (c *Client) reservation(ctx context.Context, lim Limit, o *Option, resource
 	rsv := Reservation{
 		Tool: lim.Tool, Resource: resource, CallID: lim.CallID, Amount: o.Amount,
 		Network: t.Network, PayTo: t.PayTo, Asset: t.Asset,
-		Currency: t.Currency.or(), Host: host, Session: session, Principal: c.PrincipalFor(ctx), ToolBudget: lim.ToolBudget,
+		Currency: t.Currency.or(), Host: host, Session: session, Principal: c.PrincipalFor(ctx), ToolBudget: lim.ToolBudget, UpTo: t.UpTo,
 	}
 	if t.Scheme != nil {
 		rsv.NetworkName = t.Scheme.Family().NetworkName(t.Network)
@@ -518,13 +547,20 @@ func signedRecord(p *x402.PaymentPayload, proof Proof, hName, hValue, pid string
 	return s
 }
 
+// allowanceRequired says the seller refused the payment because the
+// wallet has not approved Permit2 to spend the token: 412 Precondition
+// Failed, or a 402 whose reason is permit2_allowance_required.
+func allowanceRequired(paid *Result, reason string) bool {
+	return paid.Status == http.StatusPreconditionFailed || paid.Status == http.StatusPaymentRequired && strings.Contains(reason, x402.ReasonPermit2AllowanceRequired)
+}
+
 // rejectionReason reads why a paid request was refused, from the receipt or
 // the fresh challenge, sanitized for display.
 func rejectionReason(paid *Result, settle *x402.SettlementResponse) string {
 	if settle != nil && settle.ErrorReason != "" {
 		return Sanitize(settle.ErrorReason, 200)
 	}
-	if paid.Status == http.StatusPaymentRequired {
+	if paid.Status == http.StatusPaymentRequired || paid.Status == http.StatusPreconditionFailed {
 		if pr, err := x402.ParseChallenge(paid.Header, paid.Body); err == nil && pr.Error != "" {
 			return Sanitize(pr.Error, 200)
 		}
@@ -558,9 +594,12 @@ func (c *Client) buildPayment(ctx context.Context, pr *x402.PaymentRequired, o *
 		return p, proof, nil
 	}
 	p.Accepted, p.Resource = r.Raw, pr.Resource
-	if len(pr.Extensions) > 0 {
-		p.Extensions = make(map[string]json.RawMessage, len(pr.Extensions))
+	if len(pr.Extensions) > 0 || len(t.Attach) > 0 {
+		p.Extensions = make(map[string]json.RawMessage, len(pr.Extensions)+len(t.Attach))
 		for k, v := range pr.Extensions {
+			p.Extensions[k] = v
+		}
+		for k, v := range t.Attach {
 			p.Extensions[k] = v
 		}
 		if raw, ok := pr.Extensions[x402.ExtPaymentIdentifier]; ok {

@@ -72,6 +72,12 @@
 //   - A 2xx with no receipt: Charged (the answer was delivered), booked
 //     unknown until reconciled. A 2xx whose receipt reports a failure:
 //     unknown, ChargeUnknown.
+//   - A 412, or a 402 saying permit2_allowance_required: the seller refused
+//     it for want of the wallet's allowance to Permit2. A clear refusal
+//     (CodeAllowanceRequired, ChargeUnknown: the seller holds the signed
+//     payment, which it could settle once approved, so it stays counted
+//     until reconciliation proves it unused), naming the command that
+//     approves; never retried, nothing signed again.
 //   - A 402 to the first send of the paid request: rejected, ChargeUnknown
 //     (CodePaymentRejected). The seller holds the signed payment and may
 //     still settle it, so the call is not "not charged": the model is told
@@ -103,6 +109,18 @@
 // never left the process (Ledger.ReleaseUnsent: a tip whose facilitator
 // request could not even be sent), and reconciliation with proof from the
 // chain. No payment is ever released on the clock alone.
+//
+// A usage-priced payment (the upto scheme, Terms.UpTo) signs a maximum and
+// the seller settles what the call used. Every cap, budget and approval
+// threshold judges the maximum, and the ledger reserves all of it. A
+// settlement of some amount, up to the maximum, books that amount and gives
+// the rest back at once (the settlement used the payment's single-use
+// nonce, so the rest can never be taken; Receipt.Maximum and Amount show
+// both). A settlement of nothing leaves the signed maximum usable until its
+// deadline: it stays counted until reconciliation proves it expired
+// unused. A settlement reported above the maximum is the seller's fault
+// (Receipt.SellerFault): counted at the maximum until reconciliation books
+// the transfer it finds on chain.
 //
 // # At most one payment per call
 //

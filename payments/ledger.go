@@ -60,6 +60,10 @@ type Reservation struct {
 	Kind string
 	// Note is a tip's note, sanitized, for the books only (never sent).
 	Note string
+	// UpTo says Amount is a maximum the seller settles from nothing up to
+	// (Terms.UpTo): it is held in full, and a settlement for less books
+	// the settled amount and gives the rest back (Ledger.Settle).
+	UpTo bool
 }
 
 // Kinds of ledger rows.
@@ -207,7 +211,10 @@ type Ledger interface {
 	// MarkSigned records the authorization before it is sent. It fails
 	// unless the payment is reserved: a payment is signed at most once.
 	MarkSigned(ctx context.Context, id string, s Signed) error
-	// Settle records the seller's receipt.
+	// Settle records the seller's receipt. For an upto payment
+	// (Reservation.UpTo) whose receipt settled less than its maximum
+	// (Receipt.Amount below Receipt.Maximum), it books Receipt.Amount and
+	// the rest stops counting at once.
 	Settle(ctx context.Context, id string, rc Receipt) error
 	// Reject records that the seller refused the payment. The seller had the
 	// signed authorization and may still use it: the amount stays counted
@@ -431,7 +438,12 @@ func (l *MemoryLedger) MarkSigned(_ context.Context, id string, s Signed) error 
 
 // Settle implements Ledger.
 func (l *MemoryLedger) Settle(_ context.Context, id string, rc Receipt) error {
-	return l.update(id, StateSettled, func(r *memRow) { r.receipt = &rc })
+	return l.update(id, StateSettled, func(r *memRow) {
+		r.receipt = &rc
+		if r.UpTo && rc.Maximum != 0 && rc.Amount < r.Amount {
+			r.Amount = rc.Amount
+		}
+	})
 }
 
 // Reject implements Ledger.

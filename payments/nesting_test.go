@@ -45,7 +45,7 @@ func TestParsersRefuseDeepJSON(t *testing.T) {
 			_, err := x402.ParseSettlement(hdr(x402.HeaderXPaymentResponse, b64(d)))
 			return err
 		}, settlement},
-		{"payment header", func(d string) error { _, err := x402.DecodePaymentHeader(b64(d)); return err }, `{"x402Version":2}`},
+		{"payment header", func(d string) error { _, err := x402.DecodePaymentHeader(b64(d)); return err }, `{"x402Version":2,"payload":{}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,10 @@ type Asset struct {
 	// USDC says the token is the USDC x402-mcp knows on its network
 	// (Family.KnownUSDC): the operator's USDC budgets count it.
 	USDC bool
+	// Transfer is how the token moves when a seller does not say, in its
+	// family's words (EVM: "eip3009", or "permit2" for a token without
+	// EIP-3009); empty: the family's default.
+	Transfer string
 }
 
 // Currency returns how the asset's amounts read and which budgets count

@@ -1,6 +1,7 @@
 package payments
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -23,6 +24,8 @@ type Policy struct {
 	// ApproveAbove: a payment above it is signed only after a human approves
 	// it through the Client's Approver. Zero asks for no approval.
 	ApproveAbove Amount
+	// GaslessApproval is AssetPolicy.GaslessApproval for USDC.
+	GaslessApproval Amount
 	// Assets are the tokens other than the USDC x402-mcp knows that the
 	// operator declared (registry.yaml's assets:). A requirement in one of
 	// them is paid only by a call priced in it (Limit.Currency), under its
@@ -38,6 +41,11 @@ type AssetPolicy struct {
 	// PerCall caps any single payment in the asset; zero leaves each call to
 	// its entry's max_price.
 	PerCall Amount
+	// GaslessApproval is the largest payment in the asset for which a
+	// scheme may sign an approval the seller's facilitator submits (EVM: an
+	// EIP-2612 permit of Permit2 for exactly the payment, when the seller
+	// offers eip2612GasSponsoring). Zero allows none.
+	GaslessApproval Amount
 	// ApproveAbove: a payment in the asset above it is signed only after a
 	// human approves it. Zero asks for no approval (an entry may still set
 	// its own).
@@ -107,6 +115,14 @@ type Limit struct {
 	ExactAmount Amount
 	// ExactArg names the argument ExactAmount came from, for messages.
 	ExactArg string
+	// Scheme is the x402 scheme the entry pays: "exact" (also when empty)
+	// or "upto", whose seller settles what was used up to the price asked
+	// (the maximum, which every cap, budget and threshold judges). An
+	// option of another scheme is refused.
+	Scheme string
+	// TransferMethod pins how the asset moves, in its family's words (EVM:
+	// "eip3009" or "permit2"); empty lets the seller and the asset decide.
+	TransferMethod string
 	// Tip, when set, makes the payment a tip (tip.go): its cap replaces the
 	// per-call cap, its approval rule replaces the thresholds, and the
 	// ledger books it as a tip under the tip budget.
@@ -116,6 +132,15 @@ type Limit struct {
 	// values hidden in any text (tools builds it when it expands the
 	// entry's templates). Nil: the URL without its query and user info.
 	Redaction *Redaction
+}
+
+// scheme is the x402 scheme the call pays: Limit.Scheme, "exact" when
+// unset.
+func (lim Limit) scheme() string {
+	if lim.Scheme == "" {
+		return "exact"
+	}
+	return lim.Scheme
 }
 
 // exactWhat names where a call's exact amount came from, for messages.
@@ -242,7 +267,7 @@ func (p *Policy) evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim L
 		r := &pr.Accepts[i]
 		o := &opts[i]
 		*o = Option{Index: i, Scheme: r.Scheme, Network: r.Network, Price: r.Price(), PayTo: r.PayTo, Asset: r.Asset}
-		o.code, o.Reason = p.judge(s, w, r, pr.X402Version, lim, ceiling, capName, o)
+		o.code, o.Reason = p.judge(s, w, r, pr.X402Version, pr.Extensions, lim, ceiling, capName, o)
 		o.Payable = o.Reason == ""
 		if !o.Payable {
 			continue
@@ -259,12 +284,15 @@ func (p *Policy) evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim L
 // the allowed networks and the network pin, a key of the family in the
 // wallet, then the scheme's own judgement
 // (Scheme.Judge: extra, addresses, pins, the asset), then the price.
-func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
+func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, extensions map[string]json.RawMessage, lim Limit, ceiling Amount, capName string, o *Option) (Code, string) {
 	sc, n, ref := s.route(r)
 	if ref != nil {
 		return ref.Code, ref.Message
 	}
 	o.Network = string(n)
+	if want := lim.scheme(); r.Scheme != want {
+		return CodeNotAllowed, fmt.Sprintf("scheme %s is not the scheme %s pays (%s; an entry pays another only with scheme: in registry.yaml)", r.Scheme, lim.Tool, want)
+	}
 	if lim.Network != "" && n != lim.Network {
 		return CodeNotAllowed, fmt.Sprintf("network %s differs from the network pinned for %s (%s)", n, lim.Tool, lim.Network)
 	}
@@ -281,7 +309,8 @@ func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, 
 	if fam := sc.Family(); w.For(fam.Name()) == nil {
 		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is a %s network and the wallet holds no %s key (the README's section The wallet says how to add one)", n, fam.NetworkName(n), fam.Title(), fam.Title())
 	}
-	want := Want{Tool: lim.Tool, PayTo: lim.PayTo, Asset: lim.Asset, Currency: lim.Currency, Assets: p.Assets}
+	want := Want{Tool: lim.Tool, PayTo: lim.PayTo, Asset: lim.Asset, Currency: lim.Currency, Assets: p.Assets,
+		Method: lim.TransferMethod, GaslessApproval: p.GaslessApproval, Extensions: extensions}
 	t, refusal := sc.Judge(r, n, want)
 	if t.Currency != (Currency{}) {
 		o.Symbol, o.Decimals = t.Currency.Symbol, t.Currency.Decimals

@@ -93,7 +93,11 @@ func TestPolicyEvaluate(t *testing.T) {
 		{"authorization flow preferred on a tie", payments.Limit{Tool: "t"}, []string{
 			accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","paymentFlow":"upfront"}`),
 			accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, usdc)}, 1, "", ""},
-		{"permit2", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","assetTransferMethod":"permit2"}`)}, -1, payments.CodeUnsupported, "permit2"},
+		{"permit2", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","assetTransferMethod":"permit2"}`)}, 0, "", ""},
+		{"permit2 without a token domain", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"assetTransferMethod":"permit2"}`)}, 0, "", ""},
+		{"erc7710", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","assetTransferMethod":"erc7710"}`)}, -1, payments.CodeUnsupported, "erc7710"},
+		{"method pinned to eip3009, seller asks permit2", payments.Limit{Tool: "t", TransferMethod: "eip3009"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","assetTransferMethod":"permit2"}`)}, -1, payments.CodeNotAllowed, "transfer_method: eip3009"},
+		{"method pinned to permit2, seller asks eip3009", payments.Limit{Tool: "t", TransferMethod: "permit2"}, []string{accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2","assetTransferMethod":"eip3009"}`)}, -1, payments.CodeNotAllowed, "transfer_method: permit2"},
 		{"zero price", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "0", sepoliaUSDC, sellerPayee, usdc)}, -1, payments.CodeBadChallenge, "zero"},
 		{"decimal price", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "0.01", sepoliaUSDC, sellerPayee, usdc)}, -1, payments.CodeBadChallenge, "atomic"},
 		{"huge price", payments.Limit{Tool: "t"}, []string{accept("eip155:84532", "1000000000000000000000000", sepoliaUSDC, sellerPayee, usdc)}, -1, payments.CodeBadChallenge, "too large"},
@@ -267,5 +271,52 @@ func TestPolicyDeclaredAssets(t *testing.T) {
 	lim.ExactAmount = 151
 	if e := pol.CheckExact(lim); e == nil || !strings.Contains(e.Message, "1.51 JPYX") || !strings.Contains(e.Message, "(1.5 JPYX)") {
 		t.Fatalf("checkExact: %v", e)
+	}
+}
+
+// TestPolicyScheme: an entry pays one scheme, exact unless it says upto;
+// upto is judged on its maximum, through Permit2 only, to the facilitator
+// the seller names.
+func TestPolicyScheme(t *testing.T) {
+	schemes := payments.NewSchemes(evm.NewExact(nil), evm.NewUpTo(nil))
+	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100_000}
+	const fac = `"facilitatorAddress":"0x4020000000000000000000000000000000000402"`
+	upto := func(amount, extra string) string {
+		return `{"scheme":"upto","network":"eip155:84532","amount":"` + amount + `","asset":"` + sepoliaUSDC + `","payTo":"` + sellerPayee + `","maxTimeoutSeconds":60,"extra":` + extra + `}`
+	}
+	exact := accept("eip155:84532", "10", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2"}`)
+	for _, tt := range []struct {
+		name     string
+		lim      payments.Limit
+		accepts  []string
+		pick     int
+		code     payments.Code
+		inReason string
+	}{
+		{"an exact entry refuses upto", payments.Limit{Tool: "t"}, []string{upto("10", `{`+fac+`}`)}, -1, payments.CodeNotAllowed, "scheme upto is not the scheme t pays (exact"},
+		{"an upto entry pays upto", payments.Limit{Tool: "t", Scheme: "upto"}, []string{exact, upto("10", `{`+fac+`}`)}, 1, "", ""},
+		{"an upto entry refuses exact", payments.Limit{Tool: "t", Scheme: "upto"}, []string{exact}, -1, payments.CodeNotAllowed, "scheme exact is not the scheme t pays (upto"},
+		{"upto needs the facilitator", payments.Limit{Tool: "t", Scheme: "upto"}, []string{upto("10", `{}`)}, -1, payments.CodeUnsupported, "facilitatorAddress"},
+		{"upto is Permit2 only", payments.Limit{Tool: "t", Scheme: "upto"}, []string{upto("10", `{"assetTransferMethod":"eip3009",`+fac+`}`)}, -1, payments.CodeUnsupported, "Permit2 only"},
+		{"upto's maximum at max_price", payments.Limit{Tool: "t", Scheme: "upto", MaxPrice: 50_000}, []string{upto("50000", `{`+fac+`}`)}, 0, "", ""},
+		{"upto's maximum one unit above max_price", payments.Limit{Tool: "t", Scheme: "upto", MaxPrice: 50_000}, []string{upto("50001", `{`+fac+`}`)}, -1, payments.CodePriceAboveCap, "above the max_price of t"},
+		{"upto's maximum above the per-call cap", payments.Limit{Tool: "t", Scheme: "upto"}, []string{upto("100001", `{`+fac+`}`)}, -1, payments.CodePriceAboveCap, "per-call cap"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, best := pol.Evaluate(schemes, anvil, challenge(t, tt.accepts...), tt.lim)
+			if tt.pick >= 0 {
+				if best == nil || best.Index != tt.pick {
+					t.Fatalf("picked %v, want %d: %+v", best, tt.pick, opts)
+				}
+				return
+			}
+			if best != nil {
+				t.Fatalf("picked %d, want a refusal", best.Index)
+			}
+			e := payments.RefusalOf(opts, tt.lim)
+			if e.Code != tt.code || !strings.Contains(e.Message, tt.inReason) {
+				t.Fatalf("refusal = %s %q, want %s containing %q", e.Code, e.Message, tt.code, tt.inReason)
+			}
+		})
 	}
 }

@@ -158,6 +158,17 @@ type Terms struct {
 	// Rank orders options of equal price: lower is preferred (EVM: the
 	// authorization flow before the upfront one).
 	Rank int
+	// UpTo says the scheme signs a maximum (Amount) and the seller settles
+	// what was used, from nothing up to it (x402's upto): the budgets
+	// reserve the maximum, and the settlement's own amount is booked.
+	UpTo bool
+	// Payer is the wallet's address that will sign, in the family's
+	// canonical form (set by the core before Prepare).
+	Payer string
+	// Attach are extension objects the scheme's Sign adds to the payment
+	// payload's extensions, by key (EVM: eip2612GasSponsoring with the
+	// payer's signed permit), replacing the challenge's echo of that key.
+	Attach map[string]json.RawMessage
 	// Data is the family's checked form of the option, for its Sign.
 	Data any
 }
@@ -175,6 +186,31 @@ type Want struct {
 	Currency Currency
 	// Assets are the tokens other than USDC the operator declared.
 	Assets []AssetPolicy
+	// Method is the call's pin on how the asset moves, in the family's
+	// words (EVM: "eip3009" or "permit2"); empty pins nothing.
+	Method string
+	// GaslessApproval is, for USDC, the largest payment for which the
+	// scheme may sign an approval that the seller's facilitator submits
+	// (Policy.GaslessApproval; a declared asset has its own in Assets).
+	GaslessApproval Amount
+	// Extensions are the challenge's extensions, by key, as the seller sent
+	// them (EVM: eip2612GasSponsoring says the facilitator submits a permit).
+	Extensions map[string]json.RawMessage
+}
+
+// GaslessCap returns the largest payment in a for which a scheme may sign
+// an approval the seller's facilitator submits: the declared asset's
+// GaslessApproval, USDC's from the policy; zero when none is allowed.
+func (w *Want) GaslessCap(a Asset) Amount {
+	if a.USDC {
+		return w.GaslessApproval
+	}
+	for _, d := range w.Assets {
+		if d.Network == a.Network && d.Address == a.Address {
+			return d.GaslessApproval
+		}
+	}
+	return 0
 }
 
 // Payee refuses a payee other than the pinned one. payTo is the option's
@@ -313,6 +349,11 @@ type Fate struct {
 	State FateState
 	// Transaction is the transaction that used the payment, when found.
 	Transaction string
+	// Amount is what the transaction moved, when the scheme settles less
+	// than it signed (Terms.UpTo) and the transaction was found
+	// (HasAmount); the ledger books it instead of the maximum.
+	Amount    Amount
+	HasAmount bool
 }
 
 // FateState is what a Scheme proved of a payment.

@@ -60,6 +60,13 @@ type rawAsset struct {
 	MaxPerCall   string         `yaml:"max_per_call"`
 	ApproveAbove string         `yaml:"approve_above"`
 	Budget       rawAssetBudget `yaml:"budget"`
+	// Transfer is how the token moves when a seller does not say
+	// (eip3009 or permit2).
+	Transfer string `yaml:"transfer"`
+	// GaslessApproval is the largest payment for which x402-mcp may sign an
+	// approval the seller's facilitator submits (EVM: an EIP-2612 permit of
+	// Permit2 for exactly the payment).
+	GaslessApproval string `yaml:"gasless_approval"`
 }
 
 type rawEIP712 struct {
@@ -173,6 +180,14 @@ func parseAssets(p *problems, raw []*rawAsset, d *Defaults, rpc map[payments.Net
 			return x
 		}
 		a.PerCall = amount("max_per_call", ra.MaxPerCall, "0 would refuse every payment: write a positive amount, or leave it out (each entry's max_price then bounds its calls)")
+		a.GaslessApproval = amount("gasless_approval", ra.GaslessApproval, "0 allows none: leave gasless_approval out to allow none, or write the largest payment x402-mcp may sign a gasless approval of Permit2 for")
+		if ra.Transfer != "" {
+			if !slices.Contains(TransferMethods, ra.Transfer) {
+				p.add(at("transfer"), "%q is not a transfer method: write eip3009 (transferWithAuthorization, as USDC) or permit2 (any ERC-20, through Permit2 and an allowance)", ra.Transfer)
+			} else {
+				a.Transfer = ra.Transfer
+			}
+		}
 		a.ApproveAbove = amount("approve_above", ra.ApproveAbove, "0 is not a threshold: write the largest amount paid without asking, or leave it out")
 		if ra.ApproveAbove == "" && d.ApproveAbove != 0 {
 			p.add(at("approve_above"), "missing while defaults.approve_above is set: that threshold is in USDC, so a payment in %s would never ask; write this asset's threshold in %s, such as approve_above: \"0.05\"", ra.Symbol, ra.Symbol)

@@ -95,6 +95,10 @@ type Defaults struct {
 	// Expose is how the catalog is listed: ExposeTools (or "", the
 	// default) or ExposeSearch.
 	Expose string
+	// GaslessApproval is the largest USDC payment for which x402-mcp may
+	// sign an approval the seller's facilitator submits (EVM: an EIP-2612
+	// permit of Permit2). Zero allows none.
+	GaslessApproval payments.Amount
 }
 
 // Budget is the operator's spending limits (see payments.Budget).
@@ -146,6 +150,13 @@ type Entry struct {
 	// and pay-what-you-want endpoints (`amount_from:`): a 402 asking any
 	// other amount is refused. Empty for a seller-priced entry.
 	AmountFrom string
+	// Scheme is the x402 scheme the entry pays: SchemeExact (also when
+	// empty) or SchemeUpto (a usage-priced endpoint: MaxPrice bounds the
+	// maximum the seller asks; it settles what the call used).
+	Scheme string
+	// TransferMethod pins how the asset moves (eip3009 or permit2); empty
+	// lets the seller and the asset decide.
+	TransferMethod string
 
 	networks []payments.Network // where the entry may pay: its pin, else defaults.networks
 	fams     payments.Families  // name the networks
@@ -204,10 +215,11 @@ func (r *Registry) Entry(name string) (*Entry, bool) {
 // decimals are still to be read from the chain is not paid in).
 func (r *Registry) Policy() payments.Policy {
 	pol := payments.Policy{
-		Networks:     slices.Clone(r.Defaults.Networks),
-		PerCall:      r.Defaults.MaxPerCall,
-		Budget:       r.Budget,
-		ApproveAbove: r.Defaults.ApproveAbove,
+		Networks:        slices.Clone(r.Defaults.Networks),
+		PerCall:         r.Defaults.MaxPerCall,
+		Budget:          r.Budget,
+		ApproveAbove:    r.Defaults.ApproveAbove,
+		GaslessApproval: r.Defaults.GaslessApproval,
 	}
 	pol.Budget.Assets = nil
 	for _, a := range r.Assets {
@@ -272,6 +284,8 @@ type rawDefaults struct {
 	MaxResultBytes *int     `yaml:"max_result_bytes"`
 	ApproveAbove   string   `yaml:"approve_above"`
 	Expose         string   `yaml:"expose"`
+	// GaslessApproval is assets:'s gasless_approval for USDC.
+	GaslessApproval string `yaml:"gasless_approval"`
 }
 
 type rawBudget struct {
@@ -308,6 +322,8 @@ type rawTool struct {
 	Kind         string            `yaml:"kind"`
 	Prefix       string            `yaml:"prefix"`
 	AmountFrom   string            `yaml:"amount_from"`
+	Scheme       string            `yaml:"scheme"`
+	Transfer     string            `yaml:"transfer_method"`
 }
 
 type rawParam struct {
@@ -657,6 +673,16 @@ func parseDefaults(p *problems, rd *rawDefaults) (Defaults, bool) {
 		}
 	}
 	d.ApproveAbove = parseApproveAbove(p, "defaults.approve_above", rd.ApproveAbove, payments.USDC)
+	if rd.GaslessApproval != "" {
+		switch a, err := payments.ParseAmount(rd.GaslessApproval); {
+		case err != nil:
+			p.add("defaults.gasless_approval", "%v", err)
+		case a == 0:
+			p.add("defaults.gasless_approval", "0 allows none: leave it out to allow none, or write the largest USDC payment x402-mcp may sign a gasless approval of Permit2 for, such as 0.10")
+		default:
+			d.GaslessApproval = a
+		}
+	}
 	d.Expose = parseExpose(p, rd.Expose)
 	return d, perCallOK
 }
@@ -937,7 +963,41 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 	if rt.AmountFrom != "" {
 		parseAmountFrom(p, where, rt, e)
 	}
+	parseScheme(p, at, rt, e)
 	return e
+}
+
+// The x402 schemes an entry may pay (scheme:), and the transfer methods it
+// may pin (transfer_method:) and an asset may declare (transfer:).
+const (
+	SchemeExact = "exact"
+	SchemeUpto  = "upto"
+)
+
+// TransferMethods are the values of transfer_method: and transfer:.
+var TransferMethods = []string{"eip3009", "permit2"}
+
+// parseScheme reads scheme: and transfer_method:.
+func parseScheme(p *problems, at func(string) string, rt *rawTool, e *Entry) {
+	switch rt.Scheme {
+	case "", SchemeExact:
+	case SchemeUpto:
+		e.Scheme = SchemeUpto
+		if e.AmountFrom != "" {
+			p.add(at("scheme"), "upto settles what a call used, up to the maximum the seller asks; amount_from fixes the price: use one or the other")
+		}
+	default:
+		p.add(at("scheme"), "%q is not a scheme x402-mcp pays: write exact (the default: the seller's price, paid in full) or upto (a usage-priced endpoint: the seller asks a maximum, capped by max_price, and settles what the call used)", rt.Scheme)
+	}
+	switch {
+	case rt.Transfer == "":
+	case !slices.Contains(TransferMethods, rt.Transfer):
+		p.add(at("transfer_method"), "%q is not a transfer method: write eip3009 (transferWithAuthorization, as USDC) or permit2 (any ERC-20, through Permit2 and an allowance)", rt.Transfer)
+	case e.Scheme == SchemeUpto && rt.Transfer != "permit2":
+		p.add(at("transfer_method"), "upto pays through Permit2 only: write permit2, or leave it out")
+	default:
+		e.TransferMethod = rt.Transfer
+	}
 }
 
 // parseHeaders reads static request headers (where names the map, path

@@ -262,7 +262,7 @@ func PaidMeta(charged payments.Charge, rc *payments.Receipt, extra map[string]an
 
 // receiptMeta is the x402/payment-response object.
 func receiptMeta(rc *payments.Receipt, charged payments.Charge) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"success":      charged == payments.Charged,
 		"transaction":  rc.Transaction,
 		"network":      rc.Network,
@@ -277,6 +277,14 @@ func receiptMeta(rc *payments.Receipt, charged payments.Charge) map[string]any {
 		"ledgerId":     rc.LedgerID,
 		"x402Version":  rc.X402Version,
 	}
+	if rc.Maximum != 0 {
+		// upto: amount is what settled, maximum what was signed.
+		m["maximum"], m["maximumAtomic"] = rc.Currency().Decimal(rc.Maximum), rc.Maximum.Atomic()
+	}
+	if rc.SellerFault != "" {
+		m["sellerFault"] = rc.SellerFault
+	}
+	return m
 }
 
 // ErrorResult turns a failed call into a tool result the model can act on.

@@ -31,6 +31,10 @@ func (e *Entry) Tool() mcp.Tool {
 		desc = fmt.Sprintf("%s\n\nPaid tool: pays the amount you give in %q (a decimal %s string), up to %s per call, on %s; the seller must ask exactly that amount or nothing is paid. Each call spends money from the operator's wallet.",
 			e.Description, e.AmountFrom, cur.Symbol, cur.Format(e.MaxPrice), networkNames(e.fams, e.networks))
 	}
+	if e.Scheme == SchemeUpto {
+		desc = fmt.Sprintf("%s\n\nPaid tool, priced by usage: each call authorizes up to %s on %s and is charged what it used, possibly nothing. Each call may spend money from the operator's wallet.",
+			e.Description, cur.Format(e.MaxPrice), networkNames(e.fams, e.networks))
+	}
 	t := mcp.NewToolWithRawSchema(e.Name, desc, e.schema)
 	title := e.title()
 	t.Title = title
@@ -56,6 +60,12 @@ func (e *Entry) Tool() mcp.Tool {
 	}
 	if e.AmountFrom != "" {
 		price["amountFrom"] = e.AmountFrom
+	}
+	if e.Scheme == SchemeUpto {
+		price["scheme"] = SchemeUpto
+	}
+	if e.TransferMethod != "" {
+		price["transferMethod"] = e.TransferMethod
 	}
 	t.Meta = &mcp.Meta{AdditionalFields: map[string]any{MetaPrice: price}}
 	return t
@@ -117,6 +127,9 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		Currency:   e.Currency,
 		CallID:     callID,
 		ToolBudget: e.Budget,
+		// upto: MaxPrice caps the maximum the seller asks.
+		Scheme:         e.Scheme,
+		TransferMethod: e.TransferMethod,
 		// The approval question shows what the call buys.
 		ApproveAbove: e.ApproveAbove,
 		Description:  e.Description,

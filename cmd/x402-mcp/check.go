@@ -32,6 +32,9 @@ func cmdCheck(e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: OK, %s\nnetworks: %s\nper-call cap: %s\nbudgets: %s\n",
 		reg.Path, plural.Count(len(reg.Tools), "tool", "tools"), strings.Join(nets, ", "), reg.Defaults.MaxPerCall.USDC(), budgets(reg.Budget))
+	if g := reg.Defaults.GaslessApproval; g != 0 {
+		fmt.Fprintf(e.stdout, "gasless Permit2 approval (USDC): up to %s\n", g.USDC())
+	}
 	for _, n := range slices.Sorted(maps.Keys(reg.RPC)) {
 		fmt.Fprintf(e.stdout, "rpc %s: %s\n", n, evm.RedactURL(reg.RPC[n]))
 	}
@@ -56,7 +59,7 @@ func cmdCheck(e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOOL\tMAX PRICE\tBUDGET\tMETHOD\tURL\tPINS")
+	fmt.Fprintln(tw, "TOOL\tMAX PRICE\tSCHEME\tBUDGET\tMETHOD\tURL\tPINS")
 	for _, t := range reg.Tools {
 		budget := "-"
 		if t.Budget != 0 {
@@ -74,7 +77,10 @@ func cmdCheck(e env, args []string) error {
 		if t.AmountFrom != "" {
 			price = "arg " + t.AmountFrom + " ≤ " + price
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, price, budget, method, t.URL, pins(t))
+		if t.Scheme == tools.SchemeUpto {
+			price = "maximum " + price
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, price, scheme(reg, t), budget, method, t.URL, pins(t))
 	}
 	return tw.Flush()
 }
@@ -131,11 +137,43 @@ func assetLine(a *tools.Asset) string {
 	if a.ApproveAbove != 0 {
 		parts = append(parts, "asks above "+money(cur, a.ApproveAbove))
 	}
+	if a.Transfer != "" {
+		parts = append(parts, "transfer "+a.Transfer)
+	}
+	if a.GaslessApproval != 0 {
+		parts = append(parts, "gasless Permit2 approval up to "+money(cur, a.GaslessApproval))
+	}
 	b := "budget total " + money(cur, a.Total)
 	if a.PerDay != 0 {
 		b += ", per day " + money(cur, a.PerDay)
 	}
 	return strings.Join(append(parts, b), "; ")
+}
+
+// scheme names how an entry pays: its x402 scheme and the transfer
+// method, pinned (transfer_method:), or the one its asset declares
+// (transfer:), or upto's Permit2; "exact" alone lets the seller choose
+// (EIP-3009 unless it asks for Permit2).
+func scheme(reg *tools.Registry, t *tools.Entry) string {
+	s := t.Scheme
+	if s == "" {
+		s = tools.SchemeExact
+	}
+	m := t.TransferMethod
+	if m == "" {
+		for _, a := range reg.Assets {
+			if a.Address == t.Asset && a.Network == t.Network && a.Transfer != "" {
+				m = a.Transfer + " (asset)"
+			}
+		}
+	}
+	if m == "" && s == tools.SchemeUpto {
+		m = "permit2"
+	}
+	if m == "" {
+		return s
+	}
+	return s + "/" + m
 }
 
 func pins(t *tools.Entry) string {
@@ -148,6 +186,9 @@ func pins(t *tools.Entry) string {
 	}
 	if t.Asset != "" {
 		p = append(p, "asset")
+	}
+	if t.TransferMethod != "" {
+		p = append(p, "transfer_method")
 	}
 	if len(p) == 0 {
 		return "-"

@@ -83,8 +83,10 @@ func chainsOf(reg *tools.Registry, getenv func(string) string) (*chains, error) 
 }
 
 // newSchemes returns the schemes the paying client and reconciliation use,
-// in the order the families are listed: EVM's exact scheme and Solana's,
-// reading and proving payments through c's rpc endpoints.
+// in the order the families are listed: EVM's exact scheme (EIP-3009 and
+// Permit2) and upto, then Solana's exact scheme, reading the chain
+// (allowances, blockhashes, balances, and a payment's fate) through c's rpc
+// endpoints.
 func newSchemes(c *chains) *payments.Schemes {
-	return payments.NewSchemes(evm.NewExact(c.evm), svm.NewExact(c.svm))
+	return payments.NewSchemes(evm.NewExact(c.evm), evm.NewUpTo(c.evm), svm.NewExact(c.svm))
 }

@@ -7,6 +7,7 @@
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
 //	x402-mcp wallet new|address          create an encrypted keystore / print the wallet's addresses
+//	x402-mcp wallet approve-permit2 …    approve Permit2 to spend the wallet's token (sends one transaction)
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp token new|hash              make a principal's bearer token / hash one for a principals file
 //	x402-mcp dashboard [--addr ADDR]     serve the spend dashboard of a local ledger, read-only, on loopback
@@ -110,7 +111,7 @@ func dispatch(ctx context.Context, e env, args []string) error {
 	case "registry":
 		return cmdRegistry(ctx, e, args)
 	case "wallet":
-		return cmdWallet(e, args)
+		return cmdWallet(ctx, e, args)
 	case "seller":
 		return cmdSeller(ctx, e, args)
 	case "ledger":
@@ -169,6 +170,10 @@ commands:
                                create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE],
                                for Solana X402_SOLANA_KEYSTORE_PASSWORD[_FILE])
   wallet address [--family F]  print the configured wallet's addresses, one a line, EVM first
+  wallet approve-permit2 --network N --asset A --amount X [--yes]
+                               give Permit2 an allowance of the wallet's token (Permit2 and upto
+                               payments need one): shows what it will do, then sends approve
+                               from the wallet through the registry's rpc: endpoint
   ledger list [--kind payment|tip] [--principal P] [--tool T] [--state S] [--since 24h] [--limit N]
                                show recent payments from the durable ledger
   ledger export --csv          write the ledger as CSV (same filters)

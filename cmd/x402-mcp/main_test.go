@@ -55,7 +55,7 @@ func TestRunCommands(t *testing.T) {
 		// Refused before the wallet or the ledger is opened.
 		{name: "serve cors origin without token", args: []string{"serve", "--http", "127.0.0.1:0", "--cors-origin", "https://app.example"}, errLike: "refusing --cors-origin without a bearer token"},
 		{name: "serve cors any origin", args: []string{"serve", "--http", "127.0.0.1:0", "--cors-origin", "*"}, env: map[string]string{"X402_MCP_TOKEN": "0123456789abcdef0123"}, errLike: "exact origin"},
-		{name: "wallet no subcommand", args: []string{"wallet"}, usage: true, errLike: "new or address"},
+		{name: "wallet no subcommand", args: []string{"wallet"}, usage: true, errLike: "new, address or approve-permit2"},
 		{name: "wallet new short passphrase", args: []string{"wallet", "new", "--dir", "DIR"}, env: map[string]string{"X402_KEYSTORE_PASSWORD": "short"}, errLike: "at least 8"},
 		{name: "seller bad amount", args: []string{"seller", "--amount", "1.1234567"}, usage: true, errLike: "decimals"},
 	}

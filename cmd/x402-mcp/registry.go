@@ -86,7 +86,7 @@ func cmdRegistryAdd(ctx context.Context, e env, client *http.Client, args []stri
 	if err := discover.AppendEntry(*write, d, families); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "added %s to %s (max_price %s, pinned to %s on %s)\n", d.Name, *write, d.MaxPrice.USDC(), d.PayTo, d.Network)
+	fmt.Fprintf(e.stdout, "added %s to %s (%s, pinned to %s on %s)\n", d.Name, *write, draftPrice(d), d.PayTo, d.Network)
 	return nil
 }
 
@@ -165,7 +165,20 @@ func cmdRegistryImport(ctx context.Context, e env, client *http.Client, args []s
 	}
 	fmt.Fprintf(e.stdout, "wrote %s to %s (all disabled):\n", plural.Count(len(ds), "draft", "drafts"), *out)
 	for _, d := range ds {
-		fmt.Fprintf(e.stdout, "  %s\t%s\t%s %s\n", d.Name, d.MaxPrice.USDC(), d.Method, d.URL)
+		fmt.Fprintf(e.stdout, "  %s\t%s\t%s %s\n", d.Name, draftPrice(d), d.Method, d.URL)
 	}
 	return nil
+}
+
+// draftPrice says what a draft pays: its max_price, the maximum of an upto
+// entry, and the transfer method it pins.
+func draftPrice(d discover.Draft) string {
+	s := "max_price " + d.MaxPrice.USDC()
+	if d.Scheme == tools.SchemeUpto {
+		s = "upto, maximum " + d.MaxPrice.USDC()
+	}
+	if d.TransferMethod != "" {
+		s += ", " + d.TransferMethod
+	}
+	return s
 }

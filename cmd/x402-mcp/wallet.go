@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -28,11 +29,13 @@ func familyFlag(v string) (string, error) {
 	return "", usageError{fmt.Sprintf("--family %q: write evm or solana", v)}
 }
 
-func cmdWallet(e env, args []string) error {
+func cmdWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
-		return usageError{"wallet needs a subcommand: new or address"}
+		return usageError{"wallet needs a subcommand: new, address or approve-permit2"}
 	}
 	switch args[0] {
+	case "approve-permit2":
+		return cmdApprovePermit2(ctx, e, args[1:])
 	case "new":
 		fs := newFlags("wallet new", e)
 		dir := fs.String("dir", "", "where to write the keystore (default: the user's state directory)")
@@ -81,7 +84,7 @@ func cmdWallet(e env, args []string) error {
 		}
 		return printAddresses(e.stdout, w, *family)
 	default:
-		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new or address", args[0])}
+		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address or approve-permit2", args[0])}
 	}
 }
 

@@ -47,6 +47,41 @@
 //	})
 //	run.Facilitator.Fund(payer, 1_000_000) // mints 1 USDC on the sim
 //
+// # Permit2 and upto
+//
+// A chain that is also a Permit2Chain (internal/simchain's Token: any of
+// its tokens, with Permit2 and the x402 proxies at their canonical
+// addresses) settles Permit2 payments too. Verify and Settle take a
+// payload with a permit2Authorization (or any upto payment) down that path,
+// with the checks of the spec (specs/schemes/exact/scheme_exact_evm.md
+// Phase 3, scheme_upto_evm.md): `accepted` is the requirement (at an upto
+// settlement, but for the amount), the signature recovers to the payer
+// over Permit2's EIP-712 digest (invalid_permit2_signature), the spender is
+// the scheme's x402 proxy (invalid_permit2_spender), the token
+// (invalid_permit2_token_mismatch), the witness's payee
+// (invalid_permit2_recipient_mismatch), the permitted amount is the price
+// (invalid_permit2_amount_mismatch; at an upto settlement the requirement's
+// amount is the actual one, at most the permitted maximum, else
+// invalid_upto_evm_payload_settlement_exceeds_amount), the deadline is more
+// than 6 s away (permit2_deadline_expired), validAfter has passed
+// (invalid_permit2_valid_after), an upto witness names this facilitator
+// (invalid_permit2_facilitator_mismatch), and on chain the nonce is unused
+// in Permit2's nonceBitmap (invalid_permit2_nonce_already_used), the
+// allowance to Permit2 covers the permitted amount (else
+// permit2_allowance_required, which the seller answers with 412
+// Precondition Failed), unless the payload attaches an EIP-2612 permit of
+// Permit2 for exactly it (eip2612GasSponsoring, whose nonce must be the
+// token's next), and the balance covers it (insufficient_funds). Settle
+// sends the proxy's settle (settleWithPermit with the permit) from the
+// relayer, which is the facilitator address /supported reports (with an
+// upto kind whose extra.facilitatorAddress it is). An upto settlement of 0
+// sends nothing and answers success with no transaction and amount "0".
+// FacilitatorConfig.Method is what the seller's accepts write in
+// extra.assetTransferMethod (none by default), and GasSponsoring makes its
+// challenges declare eip2612GasSponsoring. Settlement.Value is the amount
+// that moved. Without a Permit2 chain, Permit2 and upto payments are
+// unsupported_scheme.
+//
 // A client pays it with eip155:1337 in its allowed networks and the token
 // declared and pinned (payments.Policy.Assets and Limit.Asset and
 // Currency; assets: and `asset:` in registry.yaml): x402-mcp knows no USDC
@@ -92,6 +127,11 @@
 //	GET  /v2/tip/{name}?amount=0.25     v2, pay what you want: asks exactly amount (0.000001 to 100);
 //	                                    {"thanks","amount","amountAtomic","message","source"}; &inflate=1 asks double
 //	GET  /v2/misbehave/{mode}           v2, 0.001 unless said: see below
+//	GET  /v2/metered?units=N            v2 upto (a Permit2 chain only, else 501): at most 0.01 (Prices.Metered),
+//	                                    settles N × 0.0001 up to it; {"units","charged","source"};
+//	                                    &overreport=1 reports the maximum plus one (a seller fault),
+//	                                    &overcharge=1 asks to settle the maximum plus one (refused),
+//	                                    &noreceipt=1 settles and sends no PAYMENT-RESPONSE
 //	POST /facilitator/verify, POST /facilitator/settle, GET /facilitator/supported
 //
 // Answers are deterministic (the weather and the quote follow from the city

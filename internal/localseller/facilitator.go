@@ -79,7 +79,19 @@ type FacilitatorConfig struct {
 	// reads the token. Network, Asset, Name and Version default to the
 	// chain's token domain (with internal/simchain.Sim: eip155:1337, the
 	// deployed token, "USDC", "2"); set otherwise, they must agree with it.
+	// A chain that is also a Permit2Chain (a simchain Token) settles
+	// Permit2 payments, exact and upto, through the x402 proxies.
 	Chain Chain
+	// Method is what the seller's exact accepts write in
+	// extra.assetTransferMethod: "" (nothing: the payer chooses by the
+	// token), "eip3009" or "permit2". The facilitator settles whichever
+	// payload it gets.
+	Method string
+	// GasSponsoring makes the seller's challenges offer
+	// eip2612GasSponsoring: the facilitator then submits a payer's attached
+	// EIP-2612 permit of Permit2 (settleWithPermit) when its allowance
+	// falls short.
+	GasSponsoring bool
 }
 
 // VerifyResponse is a facilitator's /verify answer.
@@ -108,6 +120,8 @@ type Settlement struct {
 // broadcasting a transaction, unless FacilitatorConfig.Chain gives it a
 // chain to settle on. It is safe for concurrent use.
 type Facilitator struct {
+	method    string // what the seller's accepts say in extra.assetTransferMethod
+	sponsor   bool   // the seller offers eip2612GasSponsoring
 	network   payments.Network
 	v1Network string
 	asset     common.Address
@@ -157,13 +171,20 @@ func NewFacilitator(cfg FacilitatorConfig) *Facilitator {
 			cfg.Name, cfg.Version = known.Name, known.Version
 		}
 	}
-	if cfg.Asset == (common.Address{}) || cfg.Name == "" || cfg.Version == "" {
+	if cfg.Asset == (common.Address{}) || cfg.Chain == nil && (cfg.Name == "" || cfg.Version == "") {
 		panic(fmt.Sprintf("localseller: network %s has no known USDC: set FacilitatorConfig.Asset, Name and Version", n))
+	}
+	switch cfg.Method {
+	case "", evm.MethodEIP3009, evm.MethodPermit2:
+	default:
+		panic(fmt.Sprintf("localseller: FacilitatorConfig.Method %q is not eip3009 or permit2", cfg.Method))
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	f := &Facilitator{
+		method:    cfg.Method,
+		sponsor:   cfg.GasSponsoring,
 		network:   n,
 		v1Network: v1Name(n),
 		asset:     cfg.Asset,
@@ -341,6 +362,9 @@ func (f *Facilitator) Verify(ctx context.Context, payload *x402.PaymentPayload, 
 	if err := ctx.Err(); err != nil {
 		return VerifyResponse{InvalidReason: ReasonUnexpectedVerifyError, InvalidMessage: err.Error()}
 	}
+	if isPermit2(payload, req) {
+		return f.verifyPermit2(ctx, payload, req)
+	}
 	c, rej := f.check(payload, req)
 	if rej == nil && f.chain != nil {
 		rej = f.checkChainState(ctx, c, ReasonUnexpectedVerifyError)
@@ -371,6 +395,9 @@ func (f *Facilitator) Settle(ctx context.Context, payload *x402.PaymentPayload, 
 	network := req.Network
 	if err := ctx.Err(); err != nil {
 		return x402.SettlementResponse{Network: network, ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: err.Error()}
+	}
+	if isPermit2(payload, req) {
+		return f.settlePermit2(ctx, payload, req)
 	}
 	c, rej := f.check(payload, req)
 	if rej != nil {
@@ -414,83 +441,106 @@ func (f *Facilitator) checkStateLocked(c checked) *rejection {
 	return nil
 }
 
-// check runs every check that does not depend on the ledger's state, in the
-// order a reference facilitator runs them.
+// check runs every check of an EIP-3009 payment that does not depend on
+// the ledger's state, in the order a reference facilitator runs them.
 func (f *Facilitator) check(p *x402.PaymentPayload, req x402.Requirement) (checked, *rejection) {
 	var c checked
+	price, rej := f.checkRequirement(p, req, false)
+	if rej != nil {
+		return c, rej
+	}
+	if req.Scheme != "exact" {
+		return c, reject(ReasonUnsupportedScheme, "scheme %q is not supported with EIP-3009; this facilitator settles exact", req.Scheme)
+	}
+	return f.checkEIP3009(p, req, price)
+}
+
+// checkRequirement checks a payment's version, scheme and network, that its
+// `accepted` (v2) is the requirement (at an upto settlement, but for the
+// amount: anyAmount), and that the requirement names this facilitator's
+// asset, a payTo and its token's EIP-712 name and version; it returns the
+// requirement's price.
+func (f *Facilitator) checkRequirement(p *x402.PaymentPayload, req x402.Requirement, anyAmount bool) (payments.Amount, *rejection) {
 	if p == nil {
-		return c, reject(ReasonInvalidPayload, "no payment payload")
+		return 0, reject(ReasonInvalidPayload, "no payment payload")
 	}
 	reqV1 := req.Amount == "" && req.MaxAmountRequired != ""
 	switch {
 	case p.X402Version != 1 && p.X402Version != 2:
-		return c, reject(ReasonInvalidVersion, "x402Version %d is not supported", p.X402Version)
+		return 0, reject(ReasonInvalidVersion, "x402Version %d is not supported", p.X402Version)
 	case reqV1 != (p.X402Version == 1):
-		return c, reject(ReasonInvalidVersion, "a version %d payload does not answer these requirements", p.X402Version)
+		return 0, reject(ReasonInvalidVersion, "a version %d payload does not answer these requirements", p.X402Version)
 	}
 
 	// What the payer says it accepted: top-level in v1, `accepted` in v2.
 	scheme, network := p.Scheme, p.Network
 	if p.X402Version == 2 {
 		if len(p.Accepted) == 0 {
-			return c, reject(ReasonInvalidPayload, "the payload has no `accepted` requirement")
+			return 0, reject(ReasonInvalidPayload, "the payload has no `accepted` requirement")
 		}
 		// Only the two fields are read here; the whole object is compared
 		// with the requirement below.
 		var acc struct{ Scheme, Network string }
 		if err := json.Unmarshal(p.Accepted, &acc); err != nil {
-			return c, reject(ReasonInvalidPayload, "`accepted` is not a requirement object: %v", err)
+			return 0, reject(ReasonInvalidPayload, "`accepted` is not a requirement object: %v", err)
 		}
 		scheme, network = acc.Scheme, acc.Network
 	}
-	if req.Scheme != "exact" {
-		return c, reject(ReasonUnsupportedScheme, "scheme %q is not supported; this facilitator settles exact", req.Scheme)
+	if req.Scheme != "exact" && req.Scheme != "upto" {
+		return 0, reject(ReasonUnsupportedScheme, "scheme %q is not supported; this facilitator settles exact and upto", req.Scheme)
 	}
 	if scheme != req.Scheme {
-		return c, reject(ReasonInvalidScheme, "the payload's scheme %q is not the requirement's %q", scheme, req.Scheme)
+		return 0, reject(ReasonInvalidScheme, "the payload's scheme %q is not the requirement's %q", scheme, req.Scheme)
 	}
 	rn, err := evm.ParseNetwork(req.Network)
 	if err != nil || rn != f.network {
-		return c, reject(ReasonInvalidNetwork, "network %q is not %s, the network this facilitator settles on", req.Network, f.network)
+		return 0, reject(ReasonInvalidNetwork, "network %q is not %s, the network this facilitator settles on", req.Network, f.network)
 	}
 	if pn, err := evm.ParseNetwork(network); err != nil || pn != rn {
-		return c, reject(ReasonInvalidNetwork, "the payload's network %q is not the requirement's %q", network, req.Network)
+		return 0, reject(ReasonInvalidNetwork, "the payload's network %q is not the requirement's %q", network, req.Network)
 	}
 	if p.X402Version == 2 {
 		want := []byte(req.Raw)
 		if len(want) == 0 {
 			if want, err = json.Marshal(req); err != nil {
-				return c, reject(ReasonInvalidRequirements, "requirements do not encode: %v", err)
+				return 0, reject(ReasonInvalidRequirements, "requirements do not encode: %v", err)
 			}
 		}
-		if !sameJSON(p.Accepted, want) {
-			return c, reject(ReasonInvalidRequirements, "`accepted` differs from the payment requirements")
+		if !sameJSON(p.Accepted, want) && !(anyAmount && sameJSONExcept(p.Accepted, want, "amount")) {
+			return 0, reject(ReasonInvalidRequirements, "`accepted` differs from the payment requirements")
 		}
 	}
 
 	// The requirement itself must name this facilitator's asset.
 	if !common.IsHexAddress(req.Asset) || common.HexToAddress(req.Asset) != f.asset {
-		return c, reject(ReasonInvalidRequirements, "asset %q is not %s", req.Asset, f.asset.Hex())
+		return 0, reject(ReasonInvalidRequirements, "asset %q is not %s", req.Asset, f.asset.Hex())
 	}
 	if !common.IsHexAddress(req.PayTo) {
-		return c, reject(ReasonInvalidRequirements, "payTo %q is not an address", req.PayTo)
+		return 0, reject(ReasonInvalidRequirements, "payTo %q is not an address", req.PayTo)
 	}
 	if len(req.Extra) > 0 && string(req.Extra) != "null" {
 		var ex evm.Extra
 		if err := json.Unmarshal(req.Extra, &ex); err != nil {
-			return c, reject(ReasonInvalidRequirements, "extra is malformed: %v", err)
+			return 0, reject(ReasonInvalidRequirements, "extra is malformed: %v", err)
 		}
 		if ex.Name != "" && ex.Name != f.name {
-			return c, reject(ReasonTokenNameMismatch, "extra.name %q is not the token's EIP-712 name %q", ex.Name, f.name)
+			return 0, reject(ReasonTokenNameMismatch, "extra.name %q is not the token's EIP-712 name %q", ex.Name, f.name)
 		}
 		if ex.Version != "" && ex.Version != f.version {
-			return c, reject(ReasonTokenVersionMismatch, "extra.version %q is not the token's EIP-712 version %q", ex.Version, f.version)
+			return 0, reject(ReasonTokenVersionMismatch, "extra.version %q is not the token's EIP-712 version %q", ex.Version, f.version)
 		}
 	}
 	price, err := payments.ParseAtomic(req.Price())
 	if err != nil {
-		return c, reject(ReasonInvalidRequirements, "price: %v", err)
+		return 0, reject(ReasonInvalidRequirements, "price: %v", err)
 	}
+	return price, nil
+}
+
+// checkEIP3009 checks an EIP-3009 payment's authorization against req at
+// price.
+func (f *Facilitator) checkEIP3009(p *x402.PaymentPayload, req x402.Requirement, price payments.Amount) (checked, *rejection) {
+	var c checked
 
 	var pl evm.Payload
 	if err := json.Unmarshal(p.Payload, &pl); err != nil {
@@ -581,7 +631,7 @@ type Supported struct {
 // Supported returns what GET /supported reports: exact on the facilitator's
 // network, in v1 and v2.
 func (f *Facilitator) Supported() Supported {
-	return Supported{
+	s := Supported{
 		Kinds: []SupportedKind{
 			{X402Version: 2, Scheme: "exact", Network: string(f.network), Extra: json.RawMessage(`{}`)},
 			{X402Version: 1, Scheme: "exact", Network: f.v1Network, Extra: json.RawMessage(`{}`)},
@@ -589,7 +639,19 @@ func (f *Facilitator) Supported() Supported {
 		Extensions: []string{x402.ExtPaymentIdentifier},
 		Signers:    map[string][]string{"eip155:*": {f.signer().Hex()}},
 	}
+	if _, ok := f.permit2Chain(); ok {
+		extra, _ := json.Marshal(map[string]string{"facilitatorAddress": f.signer().Hex()})
+		s.Kinds = append(s.Kinds, SupportedKind{X402Version: 2, Scheme: "upto", Network: string(f.network), Extra: extra})
+		if f.sponsor {
+			s.Extensions = append(s.Extensions, evm.ExtEIP2612GasSponsoring)
+		}
+	}
+	return s
 }
+
+// FacilitatorAddress is the address that settles (the chain's relayer):
+// what an upto payment's witness names.
+func (f *Facilitator) FacilitatorAddress() common.Address { return f.signer() }
 
 // signer is the address that sends settlements: the chain's relayer when
 // the chain names one, else FacilitatorAddress.

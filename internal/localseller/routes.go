@@ -124,7 +124,7 @@ func (s *Seller) handleWeather(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.simpleOffer(r, RouteWeather, 2, "Current weather for "+city, "application/json", s.Prices().Weather)
-	o.extensions = map[string]json.RawMessage{x402.ExtBazaar: weatherBazaar}
+	o.setExtension(x402.ExtBazaar, weatherBazaar)
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, WeatherFor(city, units)) })
 }
 
@@ -170,7 +170,7 @@ func (s *Seller) handleSummarize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := s.simpleOffer(r, RouteSummarize, 2, "Summarize a text", "application/json", s.Prices().Summarize)
-	o.extensions = map[string]json.RawMessage{x402.ExtBazaar: summarizeBazaar}
+	o.setExtension(x402.ExtBazaar, summarizeBazaar)
 	s.sell(w, r, o, func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, Summarize(*in.Text)) })
 }
 

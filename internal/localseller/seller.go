@@ -104,6 +104,8 @@ type Prices struct {
 	// Misbehave is the price of every misbehaviour route but price_high and
 	// multi_accept's dearer option.
 	Misbehave payments.Amount
+	// Metered is the maximum GET /v2/metered (upto) asks for.
+	Metered payments.Amount
 }
 
 // DefaultPrices are the seller's prices unless Config.Prices overrides them.
@@ -115,13 +117,14 @@ var DefaultPrices = Prices{
 	Image:      1_000,
 	Idempotent: 1_000,
 	Misbehave:  1_000,
+	Metered:    DefaultMeteredMax,
 }
 
 func (p Prices) withDefaults() Prices {
 	d := DefaultPrices
 	for _, f := range []struct{ dst, def *payments.Amount }{
 		{&p.Weather, &d.Weather}, {&p.Summarize, &d.Summarize}, {&p.Quote, &d.Quote}, {&p.Text, &d.Text},
-		{&p.Image, &d.Image}, {&p.Idempotent, &d.Idempotent}, {&p.Misbehave, &d.Misbehave},
+		{&p.Image, &d.Image}, {&p.Idempotent, &d.Idempotent}, {&p.Misbehave, &d.Misbehave}, {&p.Metered, &d.Metered},
 	} {
 		if *f.dst == 0 {
 			*f.dst = *f.def
@@ -232,6 +235,7 @@ func New(cfg Config) *Seller {
 	mux.HandleFunc("GET /v2/idempotent", s.handleIdempotent)
 	mux.HandleFunc("GET /v2/tip/{name}", s.handleTip)
 	mux.HandleFunc("GET /v2/misbehave/{mode}", s.handleMisbehave)
+	mux.HandleFunc("GET /v2/metered", s.handleMetered)
 	mux.HandleFunc("GET /discovery/resources", s.handleDiscoveryResources)
 	mux.HandleFunc("GET /discovery/search", s.handleDiscoverySearch)
 	mux.Handle("/facilitator/", http.StripPrefix("/facilitator", s.fac.Handler()))
@@ -379,17 +383,41 @@ func (s *Seller) newOffer(r *http.Request, route string, version int, desc, mime
 	return &offer{route: route, version: version, resource: resource{URL: requestURL(r), Description: desc, MimeType: mime}, sol: s.sol}
 }
 
-// simpleOffer is an offer with one accept at price.
+// simpleOffer is an offer with one accept at price, and the facilitator's
+// gas sponsoring when it offers it.
 func (s *Seller) simpleOffer(r *http.Request, route string, version int, desc, mime string, price payments.Amount) *offer {
 	o := s.newOffer(r, route, version, desc, mime)
 	o.add(s.requirement(o, price))
+	s.offerSponsoring(o)
 	return o
 }
+
+// offerSponsoring adds eip2612GasSponsoring to a v2 offer when the
+// facilitator sponsors gas (FacilitatorConfig.GasSponsoring).
+func (s *Seller) offerSponsoring(o *offer) {
+	if !s.fac.sponsor || o.version != 2 {
+		return
+	}
+	o.setExtension(evm.ExtEIP2612GasSponsoring, eip2612SponsoringExt)
+}
+
+// setExtension declares extension key in the offer's challenge.
+func (o *offer) setExtension(key string, ext json.RawMessage) {
+	if o.extensions == nil {
+		o.extensions = map[string]json.RawMessage{}
+	}
+	o.extensions[key] = ext
+}
+
+// eip2612SponsoringExt is the eip2612GasSponsoring extension a sponsoring
+// seller declares (specs/extensions/eip2612_gas_sponsoring.md): the payer
+// fills info.
+var eip2612SponsoringExt = json.RawMessage(`{"info":{"description":"The facilitator accepts EIP-2612 gasless Permit to ` + "`Permit2`" + ` canonical contract.","version":"1"},"schema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"from":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$"},"asset":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$"},"spender":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$"},"amount":{"type":"string","pattern":"^[0-9]+$"},"nonce":{"type":"string","pattern":"^[0-9]+$"},"deadline":{"type":"string","pattern":"^[0-9]+$"},"signature":{"type":"string","pattern":"^0x[a-fA-F0-9]+$"},"version":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)*$"}},"required":["from","asset","spender","amount","nonce","deadline","signature","version"]}}`)
 
 // requirement returns the seller's standard exact accept at price, in the
 // offer's version.
 func (s *Seller) requirement(o *offer, price payments.Amount) x402.Requirement {
-	extra, _ := json.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version})
+	extra, _ := json.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version, AssetTransferMethod: s.fac.method})
 	rq := x402.Requirement{
 		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: x402.Seconds(s.timeout), Extra: extra,
 	}
@@ -470,6 +498,12 @@ type challengeJSON struct {
 // challenge answers 402 with the offer: the PAYMENT-REQUIRED header and a {}
 // body in v2, a JSON body in v1. A failed settlement's receipt goes along.
 func (s *Seller) challenge(w http.ResponseWriter, o *offer, errMsg string, receipt *x402.SettlementResponse) {
+	s.challengeStatus(w, o, http.StatusPaymentRequired, errMsg, receipt)
+}
+
+// challengeStatus is challenge with another status: 412 Precondition
+// Failed for permit2_allowance_required (x402-protocol.md §1).
+func (s *Seller) challengeStatus(w http.ResponseWriter, o *offer, status int, errMsg string, receipt *x402.SettlementResponse) {
 	c := challengeJSON{X402Version: o.version, Error: errMsg, Extensions: o.extensions}
 	for _, a := range o.accepts {
 		c.Accepts = append(c.Accepts, a.Raw)
@@ -478,7 +512,7 @@ func (s *Seller) challenge(w http.ResponseWriter, o *offer, errMsg string, recei
 		s.setReceipt(w.Header(), o, *receipt)
 	}
 	if o.version == 1 {
-		writeJSON(w, http.StatusPaymentRequired, c)
+		writeJSON(w, status, c)
 		return
 	}
 	c.Resource = &o.resource
@@ -489,7 +523,7 @@ func (s *Seller) challenge(w http.ResponseWriter, o *offer, errMsg string, recei
 	}
 	w.Header().Set(x402.HeaderPaymentRequired, v)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusPaymentRequired)
+	w.WriteHeader(status)
 	_, _ = w.Write([]byte("{}"))
 }
 
@@ -536,7 +570,11 @@ func (s *Seller) acceptPayload(w http.ResponseWriter, r *http.Request, o *offer,
 		return nil, false
 	}
 	if vr := s.settlerFor(rq).Verify(r.Context(), p, rq); !vr.IsValid {
-		s.challenge(w, o, vr.InvalidReason, nil)
+		status := http.StatusPaymentRequired
+		if vr.InvalidReason == ReasonPermit2AllowanceRequired {
+			status = http.StatusPreconditionFailed
+		}
+		s.challengeStatus(w, o, status, vr.InvalidReason, nil)
 		return nil, false
 	}
 	return &paid{payload: p, req: rq}, true
@@ -669,7 +707,7 @@ func payloadKey(p *x402.PaymentPayload) string {
 // the first answer, with a different payment it gets 409.
 func (s *Seller) handleIdempotent(w http.ResponseWriter, r *http.Request) {
 	o := s.simpleOffer(r, RouteIdempotent, 2, "Idempotent purchase (payment-identifier required)", "application/json", s.Prices().Idempotent)
-	o.extensions = map[string]json.RawMessage{x402.ExtPaymentIdentifier: paymentIdentifierExt}
+	o.setExtension(x402.ExtPaymentIdentifier, paymentIdentifierExt)
 	v := r.Header.Get(x402.HeaderPaymentSignature)
 	if v == "" {
 		s.challenge(w, o, ErrV2PaymentRequired, nil)

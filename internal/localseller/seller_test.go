@@ -560,7 +560,7 @@ func TestConfigPricesAndPayee(t *testing.T) {
 	s := New(Config{OnPayment: func(r Received) { seen = append(seen, r) }})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	doHeader(t, "GET", srv.URL+"/free/ping", nil, x402.HeaderPaymentSignature, "e30=")
+	doHeader(t, "GET", srv.URL+"/free/ping", nil, x402.HeaderPaymentSignature, "eyJ4NDAyVmVyc2lvbiI6MiwicGF5bG9hZCI6e319")
 	if len(seen) != 1 || seen[0].Path != "/free/ping" || seen[0].Payload == nil {
 		t.Fatalf("OnPayment saw %+v", seen)
 	}

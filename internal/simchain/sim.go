@@ -1,7 +1,10 @@
 // Package simchain is a real EVM for tests and demos: go-ethereum's
 // simulated chain (chain id 1337), served over HTTP JSON-RPC on loopback,
 // with the EIP-3009 test token of contracts/ deployed (a 6-decimal "USDC" by
-// default; DeployToken adds tokens with other symbols and decimals). It is
+// default; DeployToken adds tokens with other symbols and decimals), and
+// x402-mcp's own Permit2 and x402 exact and upto Permit2 proxies at their
+// canonical addresses from the first block (DeployERC20 and DeployEIP2612
+// add tokens without EIP-3009, paid through them; see permit2.go). It is
 // its own package so that the x402-mcp binary, which only reads chains
 // (payments/evm), does not link a whole Ethereum node; it is internal
 // because only tests, benchmarks and `demo --chain` use it. Its tests also
@@ -147,8 +150,13 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	// go-ethereum's Backend does not expose its node, so the HTTP endpoint
 	// it bound (port 0: the kernel picks a free one) is learnt from the log
 	// line the node writes when its HTTP server starts.
+	alloc, err := canonicalAlloc()
+	if err != nil {
+		return nil, fmt.Errorf("simulated chain: %w", err)
+	}
+	alloc[addr] = types.Account{Balance: relayerFunds}
 	catcher := &endpointCatcher{next: opts.Logger}
-	backend, err := newBackend(types.GenesisAlloc{addr: {Balance: relayerFunds}}, func(nc *node.Config, ec *ethconfig.Config) {
+	backend, err := newBackend(alloc, func(nc *node.Config, ec *ethconfig.Config) {
 		nc.HTTPHost = "127.0.0.1"
 		nc.HTTPPort = 0
 		nc.HTTPModules = []string{"eth", "net", "web3"}
@@ -204,7 +212,7 @@ func (s *Sim) DeployToken(ctx context.Context, o TokenOptions) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy token %s: %w", o.Symbol, err)
 	}
-	return &Token{sim: s, addr: rc.ContractAddress, symbol: o.Symbol, decimals: o.Decimals,
+	return &Token{sim: s, addr: rc.ContractAddress, symbol: o.Symbol, decimals: o.Decimals, kind: KindEIP3009,
 		domain: evm.Domain{Name: o.Name, Version: o.Version, ChainID: big.NewInt(ChainID), VerifyingContract: rc.ContractAddress}}, nil
 }
 
@@ -343,6 +351,7 @@ type Token struct {
 	domain   evm.Domain
 	symbol   string
 	decimals uint8
+	kind     TokenKind
 }
 
 // Address returns the token contract's address.
@@ -395,6 +404,9 @@ func (t *Token) AuthorizationUsed(ctx context.Context, network payments.Network,
 // is found before sending, as it usually is, no transaction is sent and the
 // hash is zero, otherwise it is the hash of the reverted transaction.
 func (t *Token) TransferWithAuthorization(ctx context.Context, a evm.Authorization, sig []byte) (common.Hash, error) {
+	if t.kind != KindEIP3009 {
+		return common.Hash{}, fmt.Errorf("transferWithAuthorization: %s is %s, without EIP-3009", t.symbol, t.kind)
+	}
 	data, err := transferCalldata(a, sig)
 	if err != nil {
 		return common.Hash{}, err
@@ -444,6 +456,13 @@ func transferCalldata(a evm.Authorization, sig []byte) ([]byte, error) {
 // that still reverts when mined returns its receipt with the error. s.mu must
 // be held.
 func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (*types.Receipt, error) {
+	return s.sendAsLocked(ctx, s.relayer, to, nil, data)
+}
+
+// sendAsLocked is sendLocked with key as the sender (it pays the gas) and
+// value wei sent along (nil: none).
+func (s *Sim) sendAsLocked(ctx context.Context, key *ecdsa.PrivateKey, to *common.Address, value *big.Int, data []byte) (*types.Receipt, error) {
+	from := crypto.PubkeyToAddress(key.PublicKey)
 	if s.closed {
 		return nil, errors.New("simulated chain is closed")
 	}
@@ -460,14 +479,14 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 			return nil, fmt.Errorf("latest header: %w", err)
 		}
 	}
-	msg := ethereum.CallMsg{From: s.relayerAddr, To: to, Data: data}
+	msg := ethereum.CallMsg{From: from, To: to, Value: value, Data: data}
 	gas, err := s.client.EstimateGas(ctx, msg)
 	if err != nil {
 		return nil, revertErr(err)
 	}
-	nonce, err := s.client.PendingNonceAt(ctx, s.relayerAddr)
+	nonce, err := s.client.PendingNonceAt(ctx, from)
 	if err != nil {
-		return nil, fmt.Errorf("relayer nonce: %w", err)
+		return nil, fmt.Errorf("sender nonce: %w", err)
 	}
 	tip, err := s.client.SuggestGasTipCap(ctx)
 	if err != nil {
@@ -475,9 +494,9 @@ func (s *Sim) sendLocked(ctx context.Context, to *common.Address, data []byte) (
 	}
 	// Twice the base fee covers its largest rise over one block.
 	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
-	tx, err := types.SignNewTx(s.relayer, s.signer, &types.DynamicFeeTx{
+	tx, err := types.SignNewTx(key, s.signer, &types.DynamicFeeTx{
 		ChainID: big.NewInt(ChainID), Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap,
-		Gas: gas + gas/5, To: to, Data: data,
+		Gas: gas + gas/5, To: to, Value: value, Data: data,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign transaction: %w", err)

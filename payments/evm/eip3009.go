@@ -219,6 +219,9 @@ type Extra struct {
 	Version             string `json:"version"`
 	AssetTransferMethod string `json:"assetTransferMethod,omitempty"`
 	PaymentFlow         string `json:"paymentFlow,omitempty"`
+	// FacilitatorAddress is, for upto, the facilitator that alone may
+	// settle (it goes into the witness).
+	FacilitatorAddress string `json:"facilitatorAddress,omitempty"`
 }
 
 // ParseExtra decodes an option's extra leniently: a seller may add keys we

@@ -17,17 +17,28 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
-// Exact is the exact scheme on EVM networks with an EIP-3009 authorization
-// (transferWithAuthorization): payments.Scheme. The payer signs an
-// authorization of exactly the price to the payee, with a random 32-byte
-// nonce and a validity window; the seller's facilitator submits it. Its
-// proof is the nonce: USDC's authorizationState(payer, nonce) says whether
-// it was used, and a block whose timestamp is at or past validBefore with
-// the nonce unused proves it never will be.
+// Exact is the exact scheme on EVM networks: payments.Scheme. It pays with
+// one of two asset transfer methods, chosen as the spec says: the seller's
+// extra.assetTransferMethod, else the asset's own (EIP-3009 for the USDC
+// x402-mcp knows; a declared asset's transfer:), else EIP-3009; the entry's
+// transfer_method pins one.
+//
+//   - EIP-3009 (transferWithAuthorization): the payer signs an
+//     authorization of exactly the price to the payee, with a random 32-byte
+//     nonce and a validity window; its proof is the nonce, which USDC's
+//     authorizationState(payer, nonce) says was used or not.
+//   - Permit2: the payer signs a PermitWitnessTransferFrom of exactly the
+//     price, spendable once by the x402 exact Permit2 proxy, which can only
+//     pay the witness's payee; a random uint256 nonce, a deadline. It needs
+//     the payer's ERC-20 allowance to Permit2 (see Prepare); its proof is
+//     the nonce, which Permit2's nonceBitmap says was used or not.
+//
+// A block whose timestamp is past the authorization's validity with the
+// nonce unused proves it never will be.
 type Exact struct {
 	// Chain reads authorizations on chain (RPCChecker over the catalog's
 	// rpc endpoints). Nil proves nothing: Prove fails with
-	// payments.ErrNoRPC.
+	// payments.ErrNoRPC. For Permit2 it must also be a Permit2Checker.
 	Chain Checker
 }
 
@@ -43,66 +54,163 @@ func (*Exact) Family() payments.Family { return Family{} }
 // Scheme implements payments.Scheme: "exact".
 func (*Exact) Scheme() string { return "exact" }
 
-// terms is Exact's checked form of an option.
+// terms is the EVM schemes' checked form of an option.
 type terms struct {
-	domain Domain
-	payTo  common.Address
+	method string // MethodEIP3009 or MethodPermit2
+	// domain is the token's EIP-712 domain: EIP-3009's signing domain; for
+	// Permit2, the domain of an EIP-2612 permit (known: hasDomain).
+	domain    Domain
+	hasDomain bool
+	payTo     common.Address
+	token     common.Address
+	// facilitator is upto's: the one that may settle.
+	facilitator *common.Address
+	// sponsor is the challenge's eip2612GasSponsoring object, when offered,
+	// and gaslessCap the largest payment the operator lets x402-mcp sign
+	// an EIP-2612 permit of Permit2 for.
+	sponsor    json.RawMessage
+	gaslessCap payments.Amount
+	// permitNonce is set by Prepare when the payment carries an EIP-2612
+	// permit of Permit2: the token's nonces(payer).
+	permitNonce *big.Int
 }
 
-// Judge implements payments.Scheme: extra (paymentFlow unset, authorization
-// or upfront; assetTransferMethod unset or eip3009), payTo and asset as
-// addresses, the payee pin, the asset (Want.PickAsset), and the token's
-// EIP-712 domain (from extra, else the known or declared asset's).
-func (*Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Want) (payments.Terms, *payments.Refusal) {
-	t := payments.Terms{Requirement: r, Network: n}
+// judged is what judgeOption learnt of an option before the method's own
+// checks.
+type judged struct {
+	extra Extra
+	asset payments.Asset
+	payTo common.Address
+	token common.Address
+}
+
+// judgeOption checks what every EVM scheme checks: extra (paymentFlow),
+// payTo and asset as addresses, the payee pin, and the asset
+// (Want.PickAsset).
+func judgeOption(t *payments.Terms, r *x402.Requirement, n payments.Network, want payments.Want) (judged, *payments.Refusal) {
+	var j judged
 	extra, err := ParseExtra(r)
 	if err != nil {
-		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: "extra is malformed: " + err.Error()}
+		return j, &payments.Refusal{Code: payments.CodeUnsupported, Message: "extra is malformed: " + err.Error()}
 	}
+	j.extra = extra
 	switch extra.PaymentFlow {
 	case "", "authorization":
 	case "upfront":
 		t.Rank = 1
 	default:
-		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("paymentFlow %q is not supported", payments.Sanitize(extra.PaymentFlow, 40))}
-	}
-	if m := extra.AssetTransferMethod; m != "" && m != "eip3009" {
-		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("assetTransferMethod %q is not supported (x402-mcp signs EIP-3009)", payments.Sanitize(m, 40))}
+		return j, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("paymentFlow %q is not supported", payments.Sanitize(extra.PaymentFlow, 40))}
 	}
 	if !common.IsHexAddress(r.PayTo) {
-		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("payTo %q is not an address", payments.Sanitize(r.PayTo, 60))}
+		return j, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("payTo %q is not an address", payments.Sanitize(r.PayTo, 60))}
 	}
-	payTo := common.HexToAddress(r.PayTo)
-	t.PayTo = checksummed(payTo)
+	j.payTo = common.HexToAddress(r.PayTo)
+	t.PayTo = checksummed(j.payTo)
 	if ref := want.Payee(Family{}, t.PayTo, r.PayTo); ref != nil {
-		return t, ref
+		return j, ref
 	}
 	if !common.IsHexAddress(r.Asset) {
-		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("asset %q is not a token address", payments.Sanitize(r.Asset, 60))}
+		return j, &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf("asset %q is not a token address", payments.Sanitize(r.Asset, 60))}
 	}
-	addr := common.HexToAddress(r.Asset)
-	t.Asset = checksummed(addr)
+	j.token = common.HexToAddress(r.Asset)
+	t.Asset = checksummed(j.token)
 	asset, ref := want.PickAsset(Family{}, n, t.Asset, r.Asset)
 	if asset.Symbol != "" {
 		t.Currency = asset.Currency()
 	}
+	j.asset = asset
+	return j, ref
+}
+
+// method chooses the asset transfer method as the spec says: the seller's
+// assetTransferMethod, else the asset's, else EIP-3009; the call's pin
+// (Want.Method) refuses another.
+func (j judged) method(want payments.Want) (string, *payments.Refusal) {
+	m := j.extra.AssetTransferMethod
+	switch m {
+	case "", MethodEIP3009, MethodPermit2:
+	default:
+		return "", &payments.Refusal{Code: payments.CodeUnsupported, Message: fmt.Sprintf(
+			"assetTransferMethod %q is not supported (x402-mcp pays eip3009 and permit2)", payments.Sanitize(m, 40))}
+	}
+	if want.Method != "" && m != "" && m != want.Method {
+		return "", &payments.Refusal{Code: payments.CodeNotAllowed, Message: fmt.Sprintf(
+			"assetTransferMethod %s is not the method pinned for %s (transfer_method: %s)", m, want.Tool, want.Method)}
+	}
+	switch {
+	case m != "":
+	case want.Method != "":
+		m = want.Method
+	case j.asset.Transfer != "":
+		m = j.asset.Transfer
+	default:
+		m = MethodEIP3009
+	}
+	return m, nil
+}
+
+// domain is the token's EIP-712 domain: extra's name and version, else the
+// known or declared asset's; ok is false when neither says both.
+func (j judged) domain(n payments.Network) (Domain, bool) {
+	d := Domain{Name: j.extra.Name, Version: j.extra.Version, ChainID: ChainID(n), VerifyingContract: j.token}
+	if d.Name == "" || d.Version == "" {
+		if j.asset.Name == "" || j.asset.Version == "" {
+			return d, false
+		}
+		d.Name, d.Version = j.asset.Name, j.asset.Version
+	}
+	return d, true
+}
+
+// Judge implements payments.Scheme: extra (paymentFlow unset,
+// authorization or upfront; assetTransferMethod unset, eip3009 or permit2,
+// within the call's pin), payTo and asset as addresses, the payee pin, the
+// asset (Want.PickAsset), and for EIP-3009 the token's EIP-712 domain (from
+// extra, else the known or declared asset's).
+func (*Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Want) (payments.Terms, *payments.Refusal) {
+	t := payments.Terms{Requirement: r, Network: n}
+	j, ref := judgeOption(&t, r, n, want)
 	if ref != nil {
 		return t, ref
 	}
-	d := Domain{Name: extra.Name, Version: extra.Version, ChainID: ChainID(n), VerifyingContract: addr}
-	if d.Name == "" || d.Version == "" {
-		if asset.Name == "" || asset.Version == "" {
-			return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: "extra.name and extra.version (the token's EIP-712 domain) are missing"}
-		}
-		d.Name, d.Version = asset.Name, asset.Version
+	m, ref := j.method(want)
+	if ref != nil {
+		return t, ref
 	}
-	t.Data = &terms{domain: d, payTo: payTo}
+	d, ok := j.domain(n)
+	if m == MethodPermit2 {
+		t.Data = permit2Terms(j, d, ok, want)
+		return t, nil
+	}
+	if !ok {
+		return t, &payments.Refusal{Code: payments.CodeUnsupported, Message: "extra.name and extra.version (the token's EIP-712 domain) are missing"}
+	}
+	t.Data = &terms{method: MethodEIP3009, domain: d, hasDomain: true, payTo: j.payTo, token: j.token}
 	return t, nil
 }
 
-// Prepare implements payments.Scheme: an EIP-3009 authorization needs
-// nothing from the chain to be signed.
-func (*Exact) Prepare(context.Context, *payments.Terms, payments.Signer) error { return nil }
+// permit2Terms are the terms of a Permit2 payment: the token's domain when
+// known (for an EIP-2612 permit), and the gas sponsoring the seller offers
+// with the operator's cap on it.
+func permit2Terms(j judged, d Domain, hasDomain bool, want payments.Want) *terms {
+	pt := &terms{method: MethodPermit2, domain: d, hasDomain: hasDomain, payTo: j.payTo, token: j.token, gaslessCap: want.GaslessCap(j.asset)}
+	if ext, ok := want.Extensions[ExtEIP2612GasSponsoring]; ok {
+		pt.sponsor = ext
+	}
+	return pt
+}
+
+// Prepare implements payments.Scheme. An EIP-3009 authorization needs
+// nothing from the chain. A Permit2 payment needs the payer's ERC-20
+// allowance to Permit2 (prepareAllowance), read for t.Payer, the signer's
+// address.
+func (e *Exact) Prepare(ctx context.Context, t *payments.Terms, _ payments.Signer) error {
+	d, ok := t.Data.(*terms)
+	if !ok || d.method != MethodPermit2 {
+		return nil
+	}
+	return prepareAllowance(ctx, e.Chain, t, d)
+}
 
 // Default validity of an authorization when the seller states no
 // maxTimeoutSeconds: 60 s in v2, 600 s in v1 (the reference v1 client's).
@@ -114,12 +222,25 @@ const (
 	v1Backdate = 600
 )
 
-// Sign implements payments.Scheme: an EIP-3009 authorization of exactly
-// t.Amount from the signer to the payee, with a random 32-byte nonce,
-// validAfter 0 (v1: now − 10 minutes) and validBefore now plus the seller's
+// timeout is how long a payment of t stays usable: the seller's
 // maxTimeoutSeconds (60 s when unset; 600 s in v1), never more than
-// payments.MaxValidity. The proof is the nonce, with validBefore as its
-// expiry.
+// payments.MaxValidity.
+func timeout(t *payments.Terms) int64 {
+	s := int64(t.Requirement.MaxTimeoutSeconds)
+	if s <= 0 {
+		s = defaultTimeout
+		if t.Version == 1 {
+			s = defaultTimeoutV1
+		}
+	}
+	return min(s, int64(payments.MaxValidity/time.Second))
+}
+
+// Sign implements payments.Scheme. EIP-3009: an authorization of exactly
+// t.Amount from the signer to the payee, with a random 32-byte nonce,
+// validAfter 0 (v1: now − 10 minutes) and validBefore now plus timeout;
+// its proof is the nonce, with validBefore as its expiry. Permit2: see
+// signPermit2.
 func (*Exact) Sign(ctx context.Context, t *payments.Terms, s payments.Signer, now time.Time) (json.RawMessage, payments.Proof, error) {
 	es, ok := s.(Signer)
 	if !ok {
@@ -127,21 +248,16 @@ func (*Exact) Sign(ctx context.Context, t *payments.Terms, s payments.Signer, no
 	}
 	d, ok := t.Data.(*terms)
 	if !ok {
-		return nil, payments.Proof{}, errors.New("evm: the terms were not judged by the EVM exact scheme")
+		return nil, payments.Proof{}, errors.New("evm: the terms were not judged by an EVM scheme")
+	}
+	if d.method == MethodPermit2 {
+		return signPermit2(ctx, t, d, es, now, "exact", ExactPermit2ProxyAddress)
 	}
 	var nonce [32]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, payments.Proof{}, fmt.Errorf("nonce: %w", err)
 	}
-	timeout := int64(t.Requirement.MaxTimeoutSeconds)
-	if timeout <= 0 {
-		timeout = defaultTimeout
-		if t.Version == 1 {
-			timeout = defaultTimeoutV1
-		}
-	}
-	timeout = min(timeout, int64(payments.MaxValidity/time.Second))
-	validBefore := now.Unix() + timeout
+	validBefore := now.Unix() + timeout(t)
 	var validAfter int64
 	if t.Version == 1 {
 		validAfter = now.Unix() - v1Backdate
@@ -167,13 +283,16 @@ func (*Exact) Sign(ctx context.Context, t *payments.Terms, s payments.Signer, no
 }
 
 // Prove implements payments.Scheme: it reads the nonce's state at one
-// block (Checker.CheckAuthorization). Used: settled, with the transaction
-// when found. Unused at a block whose timestamp is at or past validBefore
-// (Proof.Expiry): unusable, since later blocks are never older. Otherwise
-// open.
+// block (Checker.CheckAuthorization; for Permit2,
+// Permit2Checker.CheckPermit2Nonce). Used: settled, with the transaction
+// when found. Unused at a block whose timestamp is at or past Proof.Expiry:
+// unusable, since later blocks are never older. Otherwise open.
 func (e *Exact) Prove(ctx context.Context, p payments.Proof) (payments.Fate, error) {
 	if e.Chain == nil {
 		return payments.Fate{}, fmt.Errorf("no rpc endpoint for %s: %w", p.Network, payments.ErrNoRPC)
+	}
+	if isPermit2Proof(p) {
+		return provePermit2(ctx, e.Chain, p)
 	}
 	if !common.IsHexAddress(p.Asset) {
 		return payments.Fate{}, fmt.Errorf("asset %q is not an address", p.Asset)
@@ -187,11 +306,20 @@ func (e *Exact) Prove(ctx context.Context, p payments.Proof) (payments.Fate, err
 	}
 	st, err := e.Chain.CheckAuthorization(ctx, AuthorizationRef{Network: p.Network, Asset: common.HexToAddress(p.Asset),
 		Payer: common.HexToAddress(p.Payer), Nonce: [32]byte(b), Since: p.Since})
+	return fateOf(st, err, p)
+}
+
+// fateOf turns what the chain said of a nonce into a payment's fate.
+func fateOf(st AuthorizationStatus, err error, p payments.Proof) (payments.Fate, error) {
 	switch {
 	case err != nil:
 		return payments.Fate{}, err
 	case st.Used:
-		return payments.Fate{State: payments.FateSettled, Transaction: st.Transaction}, nil
+		f := payments.Fate{State: payments.FateSettled, Transaction: st.Transaction}
+		if st.Amount != nil && st.Amount.IsUint64() {
+			f.Amount, f.HasAmount = payments.Amount(st.Amount.Uint64()), true
+		}
+		return f, nil
 	case p.Expiry != 0 && !st.BlockTime.IsZero() && !st.BlockTime.Before(time.Unix(int64(p.Expiry), 0)):
 		return payments.Fate{State: payments.FateUnusable}, nil
 	}

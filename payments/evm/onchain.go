@@ -2,6 +2,7 @@ package evm
 
 import (
 	"context"
+	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -34,6 +35,9 @@ type AuthorizationStatus struct {
 	// BlockTime can never be used: later blocks are never older).
 	Block     uint64
 	BlockTime time.Time
+	// Amount is what the transaction that used a Permit2 nonce moved to the
+	// payee, when it was found (nil otherwise, and for EIP-3009).
+	Amount *big.Int
 }
 
 // Checker reads an authorization's state on chain: what Exact proves a
@@ -41,6 +45,36 @@ type AuthorizationStatus struct {
 // a network without an endpoint wraps payments.ErrNoRPC.
 type Checker interface {
 	CheckAuthorization(ctx context.Context, a AuthorizationRef) (AuthorizationStatus, error)
+}
+
+// Permit2NonceRef names one Permit2 payment on chain: the owner's
+// unordered nonce, and the token and payee of the transfer that would use
+// it.
+type Permit2NonceRef struct {
+	Network      payments.Network
+	Token, Owner common.Address
+	PayTo        common.Address
+	Nonce        *big.Int
+	// Since is a time no later than the payment was signed (see
+	// AuthorizationRef.Since).
+	Since time.Time
+}
+
+// Permit2Checker reads what Permit2 payments need from the chain: an
+// owner's ERC-20 allowance, a token's EIP-2612 nonce and domain separator,
+// and a Permit2 nonce's state. RPCChecker implements it. An error for a
+// network without an endpoint wraps payments.ErrNoRPC.
+type Permit2Checker interface {
+	// Allowance is the token's allowance(owner, spender).
+	Allowance(ctx context.Context, network payments.Network, token, owner, spender common.Address) (*big.Int, error)
+	// PermitNonce is an EIP-2612 token's nonces(owner).
+	PermitNonce(ctx context.Context, network payments.Network, token, owner common.Address) (*big.Int, error)
+	// DomainSeparatorOf is the token's DOMAIN_SEPARATOR().
+	DomainSeparatorOf(ctx context.Context, network payments.Network, token common.Address) (common.Hash, error)
+	// CheckPermit2Nonce is CheckAuthorization for a Permit2 nonce: its bit
+	// in Permit2's nonceBitmap at one block, with the transfer that used it
+	// (transaction and amount) when found.
+	CheckPermit2Nonce(ctx context.Context, r Permit2NonceRef) (AuthorizationStatus, error)
 }
 
 // Signer is an EVM key that signs without showing itself: the payer of

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/x402-mcp/x402-mcp/payments"
 )
 
 // ReferenceTags are the block tags CheckAuthorization reads an unused
@@ -55,23 +58,41 @@ const (
 // A node that does not have the block asked for (a lagging node behind a
 // load balancer) fails the check: nothing is concluded from it.
 func (c *RPCChecker) CheckAuthorization(ctx context.Context, a AuthorizationRef) (AuthorizationStatus, error) {
-	cl, raw, err := c.client(ctx, a.Network)
+	return c.check(ctx, a.Network, func(ctx context.Context, cl *Client, block uint64) (bool, error) {
+		return AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, block)
+	}, func(ctx context.Context, cl *Client, upTo uint64) (common.Hash, *big.Int, bool) {
+		h, ok := findUse(ctx, cl, a, upTo)
+		return h, nil, ok
+	})
+}
+
+// usedAt reads whether a payment's nonce is used in the state after block.
+type usedAt func(ctx context.Context, cl *Client, block uint64) (bool, error)
+
+// finder looks for the transaction that used a nonce, from block upTo
+// back, and what it moved (nil when not known).
+type finder func(ctx context.Context, cl *Client, upTo uint64) (common.Hash, *big.Int, bool)
+
+// check reads a nonce's state at one block (see CheckAuthorization) with
+// used, and names the transaction that used it with find.
+func (c *RPCChecker) check(ctx context.Context, network payments.Network, used usedAt, find finder) (AuthorizationStatus, error) {
+	cl, raw, err := c.client(ctx, network)
 	if err != nil {
 		return AuthorizationStatus{}, err
 	}
 	fail := func(err error) (AuthorizationStatus, error) {
-		return AuthorizationStatus{}, redact(fmt.Errorf("%s via %s: %w", a.Network, raw, err), raw)
+		return AuthorizationStatus{}, redact(fmt.Errorf("%s via %s: %w", network, raw, err), raw)
 	}
 	ref, tag, err := c.reference(ctx, cl, raw)
 	if err != nil {
 		return fail(err)
 	}
 	st := AuthorizationStatus{Block: ref.Number, BlockTime: ref.Time}
-	used, refErr := AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, ref.Number)
+	isUsed, refErr := used(ctx, cl, ref.Number)
 	if refErr != nil {
 		refErr = fmt.Errorf("at block %d (%s): %w", ref.Number, tag, refErr)
 	}
-	if !used && tag != "latest" {
+	if !isUsed && tag != "latest" {
 		// A settlement too recent to be final is still a settlement (and a
 		// token deployed after the reference block can only be read later).
 		head, err := cl.BlockByTag(ctx, "latest")
@@ -80,8 +101,8 @@ func (c *RPCChecker) CheckAuthorization(ctx context.Context, a AuthorizationRef)
 		}
 		if head.Number > ref.Number {
 			// An error here leaves the answer read at the reference block.
-			if usedHead, err := AuthorizationStateAt(ctx, cl, a.Asset, a.Payer, a.Nonce, head.Number); err == nil && usedHead {
-				used, refErr, st.Block, st.BlockTime = true, nil, head.Number, head.Time
+			if usedHead, err := used(ctx, cl, head.Number); err == nil && usedHead {
+				isUsed, refErr, st.Block, st.BlockTime = true, nil, head.Number, head.Time
 			}
 		}
 	}
@@ -90,10 +111,10 @@ func (c *RPCChecker) CheckAuthorization(ctx context.Context, a AuthorizationRef)
 		// proven unused.
 		return fail(refErr)
 	}
-	st.Used = used
-	if used {
-		if h, ok := findUse(ctx, cl, a, st.Block); ok {
-			st.Transaction = h.Hex()
+	st.Used = isUsed
+	if isUsed {
+		if h, amt, ok := find(ctx, cl, st.Block); ok {
+			st.Transaction, st.Amount = h.Hex(), amt
 		}
 	}
 	return st, nil
@@ -136,20 +157,27 @@ func findUse(ctx context.Context, cl *Client, a AuthorizationRef, upTo uint64) (
 	var payer common.Hash
 	copy(payer[12:], a.Payer[:])
 	topics := []common.Hash{TopicAuthorizationUsed, payer, common.Hash(a.Nonce)}
-	since := a.Since
+	l, ok := findLog(ctx, cl, a.Asset, topics, a.Since, upTo, func(Log) bool { return true })
+	return l.TxHash, ok
+}
+
+// findLog looks for a log of the contract at address with topics, from
+// block upTo back (see LogWindow and MaxLogBlocks, and
+// AuthorizationRef.Since), that match accepts, newest first in each window.
+func findLog(ctx context.Context, cl *Client, address common.Address, topics []common.Hash, since time.Time, upTo uint64, match func(Log) bool) (Log, bool) {
 	if !since.IsZero() {
 		since = since.Add(-10 * time.Minute) // block clocks may run ahead of ours
 	}
 	to := upTo
 	for scanned := uint64(0); scanned < MaxLogBlocks; {
 		from := to - min(LogWindow-1, to)
-		logs, err := cl.Logs(ctx, a.Asset, topics, from, to)
+		logs, err := cl.Logs(ctx, address, topics, from, to)
 		if err != nil {
-			return common.Hash{}, false
+			return Log{}, false
 		}
-		for _, l := range logs {
-			if !l.Removed {
-				return l.TxHash, true
+		for i := len(logs) - 1; i >= 0; i-- {
+			if l := logs[i]; !l.Removed && match(l) {
+				return l, true
 			}
 		}
 		if from == 0 {
@@ -164,5 +192,5 @@ func findUse(ctx context.Context, cl *Client, a AuthorizationRef, upTo uint64) (
 		scanned += to - from + 1
 		to = from - 1
 	}
-	return common.Hash{}, false
+	return Log{}, false
 }

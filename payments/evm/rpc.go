@@ -188,6 +188,8 @@ type Log struct {
 	BlockNumber uint64
 	// Removed is set for a log of a block that a reorganisation dropped.
 	Removed bool
+	// Data is the log's non-indexed data (an ERC-20 Transfer's amount).
+	Data []byte
 }
 
 // Logs returns the logs of the contract at address whose topics are topics
@@ -200,6 +202,7 @@ func (c *Client) Logs(ctx context.Context, address common.Address, topics []comm
 		TxHash      *common.Hash `json:"transactionHash"`
 		BlockNumber *string      `json:"blockNumber"`
 		Removed     bool         `json:"removed"`
+		Data        string       `json:"data"`
 	}
 	if err := c.request(ctx, "eth_getLogs", []any{filter}, &raw); err != nil {
 		return nil, err
@@ -213,9 +216,123 @@ func (c *Client) Logs(ctx context.Context, address common.Address, topics []comm
 		if err != nil || !n.IsUint64() {
 			return nil, redact(fmt.Errorf("eth_getLogs: block number %q is not a number", clip(*l.BlockNumber)), c.raw)
 		}
-		out = append(out, Log{TxHash: *l.TxHash, BlockNumber: n.Uint64(), Removed: l.Removed})
+		var data []byte
+		if l.Data != "" {
+			if data, err = parseData(l.Data); err != nil {
+				return nil, redact(fmt.Errorf("eth_getLogs: %w", err), c.raw)
+			}
+		}
+		out = append(out, Log{TxHash: *l.TxHash, BlockNumber: n.Uint64(), Removed: l.Removed, Data: data})
 	}
 	return out, nil
+}
+
+// TransactionInput returns the input (calldata) of the transaction with
+// hash h (eth_getTransactionByHash). A transaction the node does not know
+// fails with an error wrapping ErrNoBlock.
+func (c *Client) TransactionInput(ctx context.Context, h common.Hash) ([]byte, error) {
+	var tx *struct {
+		Input *string `json:"input"`
+	}
+	if err := c.request(ctx, "eth_getTransactionByHash", []any{h}, &tx); err != nil {
+		return nil, err
+	}
+	if tx == nil || tx.Input == nil {
+		return nil, fmt.Errorf("eth_getTransactionByHash(%s): %w", h.Hex(), ErrNoBlock)
+	}
+	in, err := parseData(*tx.Input)
+	if err != nil {
+		return nil, redact(fmt.Errorf("eth_getTransactionByHash: %w", err), c.raw)
+	}
+	return in, nil
+}
+
+// Send submits a signed raw transaction (eth_sendRawTransaction) and
+// returns its hash.
+func (c *Client) Send(ctx context.Context, raw []byte) (common.Hash, error) {
+	var h common.Hash
+	if err := c.request(ctx, "eth_sendRawTransaction", []any{"0x" + hex.EncodeToString(raw)}, &h); err != nil {
+		return common.Hash{}, err
+	}
+	return h, nil
+}
+
+// Receipt is what a mined transaction's receipt says.
+type Receipt struct {
+	Status      uint64
+	BlockNumber uint64
+	GasUsed     uint64
+}
+
+// TransactionReceipt returns the receipt of the transaction with hash h;
+// ok is false while it is not mined (eth_getTransactionReceipt answers
+// null).
+func (c *Client) TransactionReceipt(ctx context.Context, h common.Hash) (Receipt, bool, error) {
+	var rc *struct {
+		Status      *string `json:"status"`
+		BlockNumber *string `json:"blockNumber"`
+		GasUsed     *string `json:"gasUsed"`
+	}
+	if err := c.request(ctx, "eth_getTransactionReceipt", []any{h}, &rc); err != nil {
+		return Receipt{}, false, err
+	}
+	if rc == nil || rc.BlockNumber == nil {
+		return Receipt{}, false, nil
+	}
+	var out Receipt
+	for _, f := range []struct {
+		s   *string
+		dst *uint64
+	}{{rc.Status, &out.Status}, {rc.BlockNumber, &out.BlockNumber}, {rc.GasUsed, &out.GasUsed}} {
+		if f.s == nil {
+			continue
+		}
+		v, err := parseQuantity(*f.s)
+		if err != nil || !v.IsUint64() {
+			return Receipt{}, false, redact(fmt.Errorf("eth_getTransactionReceipt: %q is not a quantity", clip(*f.s)), c.raw)
+		}
+		*f.dst = v.Uint64()
+	}
+	return out, true, nil
+}
+
+// Quantity asks a method whose result is one quantity (eth_gasPrice,
+// eth_maxPriorityFeePerGas, eth_getTransactionCount, eth_estimateGas).
+func (c *Client) Quantity(ctx context.Context, method string, params ...any) (*big.Int, error) {
+	if params == nil {
+		params = []any{}
+	}
+	var s string
+	if err := c.request(ctx, method, params, &s); err != nil {
+		return nil, err
+	}
+	v, err := parseQuantity(s)
+	if err != nil {
+		return nil, redact(fmt.Errorf("%s: %w", method, err), c.raw)
+	}
+	return v, nil
+}
+
+// BaseFee returns the latest block's base fee per gas (zero before
+// London).
+func (c *Client) BaseFee(ctx context.Context) (*big.Int, error) {
+	var b *struct {
+		BaseFee *string `json:"baseFeePerGas"`
+	}
+	if err := c.request(ctx, "eth_getBlockByNumber", []any{"latest", false}, &b); err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, fmt.Errorf("eth_getBlockByNumber(latest): %w", ErrNoBlock)
+	}
+	if b.BaseFee == nil {
+		return new(big.Int), nil
+	}
+	v, err := parseQuantity(*b.BaseFee)
+	if err != nil {
+		return nil, redact(fmt.Errorf("baseFeePerGas: %w", err), c.raw)
+	}
+	return v, nil
 }
 
 // quantity is n as a JSON-RPC quantity.

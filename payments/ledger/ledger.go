@@ -368,7 +368,7 @@ const open = `state IN ('reserved', 'signed', 'unknown', 'rejected')`
 
 const rowColumns = `id, kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state,
 	payer, nonce, valid_after, valid_before, x402_version, header, payload, payment_id, tx, reason,
-	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof, principal`
+	created_at, updated_at, reconciled_at, note, symbol, decimals, unit, family, scheme, expiry, proof, principal, authorized`
 
 const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after = ?3, valid_before = ?4, payer = ?5,
 	header = ?6, payload = ?7, x402_version = ?8, payment_id = ?9, updated_at = ?10,
@@ -416,15 +416,16 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	(SELECT SUM(amount) FROM payments WHERE created_at >= ?2 AND created_at < ?3 AND kind = 'tip' AND unit = ?4 AND ` + counted + `)`},
 		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
-	symbol, decimals, unit, principal)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?)`},
+	symbol, decimals, unit, principal, authorized)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
 	tx = CASE WHEN ?2 <> '' THEN ?2 ELSE tx END,
 	payer = CASE WHEN ?3 <> '' THEN ?3 ELSE payer END,
 	reason = CASE WHEN ?4 <> '' THEN ?4 ELSE reason END,
-	updated_at = ?5
+	updated_at = ?5,
+	amount = CASE WHEN authorized > 0 AND ?6 >= 0 AND ?6 < amount THEN ?6 ELSE amount END
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected', 'settled')`},
 		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
 		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
@@ -657,8 +658,12 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	if cur == (payments.Currency{}) {
 		cur = payments.USDC
 	}
+	var authorized int64
+	if r.UpTo {
+		authorized = int64(r.Amount)
+	}
 	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal)
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal, authorized)
 	if err != nil {
 		if isUnique(err) {
 			var id int64
@@ -833,13 +838,19 @@ func (l *Ledger) syncLog() error {
 	return nil
 }
 
-// Settle implements payments.Ledger.
+// Settle implements payments.Ledger. For an upto payment (reserved with
+// Reservation.UpTo) whose receipt settled less than the maximum, the amount
+// becomes the receipt's, and every budget gets the rest back at once.
 func (l *Ledger) Settle(ctx context.Context, id string, rc payments.Receipt) error {
 	reason := ""
 	if rc.State == "pending" {
 		reason = "the seller reported settlement pending"
 	}
-	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli())
+	amount := int64(-1)
+	if rc.Maximum != 0 && rc.Amount <= rc.Maximum {
+		amount = int64(rc.Amount)
+	}
+	return l.update(ctx, id, payments.StateSettled, l.ws.settle, rc.Transaction, rc.Payer, reason, l.now().UnixMilli(), amount)
 }
 
 // Reject implements payments.Ledger. The payment stays counted; a

@@ -108,16 +108,18 @@ func TestMigrationRejectedCounts(t *testing.T) {
 	}
 }
 
-// TestMigrationFrom4: a ledger as every x402-mcp before proofs and
-// principals left it (schema 4, the newest in the field) opens under both
-// migrations at once, 0005_proofs and then 0006_principal, with its rows in
-// every state, in USDC and in a declared asset: each migration is recorded
-// once; every signed row is an EVM exact payment whose expiry is its
-// validBefore in seconds and belongs to no principal; nothing that counted
-// stops counting and the running sums, old and new, equal the rows; the old
-// rows' principal cannot be changed; reconciliation proves them through
-// their proofs and the principal sums stay exact; new rows name their
-// principal and keep their proof.
+// TestMigrationFrom4: a ledger as every x402-mcp before proofs, principals
+// and upto left it (schema 4, the newest in the field) opens under every
+// migration at once, 0005_proofs, 0006_principal and then 0007_upto, with
+// its rows in every state, in USDC and in a declared asset: each migration
+// is recorded once; every signed row is an EVM exact payment whose expiry
+// is its validBefore in seconds, belongs to no principal and authorized no
+// maximum; nothing that counted stops counting and the running sums, old
+// and new, equal the rows; the old rows' principal and amount cannot be
+// changed; reconciliation proves them through their proofs and the
+// principal sums stay exact; new rows name their principal and keep their
+// proof; a principal's upto payment settled for less gives the rest back to
+// the gateway's sums and the principal's alike.
 func TestMigrationFrom4(t *testing.T) {
 	ctx := context.Background()
 	path := tempPath(t)
@@ -172,22 +174,22 @@ func TestMigrationFrom4(t *testing.T) {
 
 	b := payments.Budget{Total: 1000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 100}}}
 	l := mustOpen(t, path, b, ledger.WithNow(func() time.Time { return t0 }))
-	if v := ledger.SchemaVersion(); v != 6 {
-		t.Fatalf("schema version %d, want 6", v)
+	if v := ledger.SchemaVersion(); v != 7 {
+		t.Fatalf("schema version %d, want 7", v)
 	}
 	check, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
 	must(t, err)
 	defer check.Close()
 	var versions string
 	must(t, check.QueryRow(`SELECT group_concat(version, ',') FROM (SELECT version FROM schema_version ORDER BY version)`).Scan(&versions))
-	if versions != "1,2,3,4,5,6" {
+	if versions != "1,2,3,4,5,6,7" {
 		t.Fatalf("migrations recorded: %s", versions)
 	}
 	for i, r := range rows {
 		row, err := l.Get(ctx, ids[i])
 		must(t, err)
-		if row.Principal != "" || string(row.State) != r.state || int64(row.Amount) != r.amount || row.Unit != r.unit {
-			t.Fatalf("old row %d: principal %q state %s amount %d unit %s", i, row.Principal, row.State, row.Amount, row.Unit)
+		if row.Principal != "" || string(row.State) != r.state || int64(row.Amount) != r.amount || row.Unit != r.unit || row.Authorized != 0 {
+			t.Fatalf("old row %d: principal %q state %s amount %d unit %s authorized %d", i, row.Principal, row.State, row.Amount, row.Unit, row.Authorized)
 		}
 		if r.nonce == "" {
 			if row.Family != "" || row.Scheme != "" || row.Expiry != 0 {
@@ -207,6 +209,9 @@ func TestMigrationFrom4(t *testing.T) {
 	}
 	if _, err := check.Exec(`UPDATE payments SET principal = 'team-a' WHERE id = ?`, ids[0]); err == nil {
 		t.Fatal("an old row was given a principal")
+	}
+	if _, err := check.Exec(`UPDATE payments SET amount = 5 WHERE id = ?`, ids[0]); err == nil {
+		t.Fatal("an old settled row's amount was lowered")
 	}
 
 	// New rows name their principal and keep their proof; the old rows are
@@ -266,4 +271,24 @@ func TestMigrationFrom4(t *testing.T) {
 	if sum, err := l.PrincipalSummary(ctx, "team-a"); err != nil || sum.Pending != 100 || sum.Settled != 0 {
 		t.Fatalf("team-a's books %+v %v", sum, err)
 	}
+
+	// An upto payment by a principal, on the migrated ledger: the maximum
+	// held, the settled amount booked, the rest given back everywhere.
+	up := byPrincipal("team-b", "llm", 50)
+	up.UpTo = true
+	uid, err := l.Reserve(ctx, up)
+	must(t, err)
+	us := signed(t0.Add(time.Minute))
+	us.Proof.ID = "0x0303030303030303030303030303030303030303030303030303030303030303"
+	must(t, l.MarkSigned(ctx, uid, us))
+	must(t, l.Settle(ctx, uid, payments.Receipt{Amount: 20, Maximum: 50, State: "settled"}))
+	row, err = l.Get(ctx, uid)
+	must(t, err)
+	if row.Principal != "team-b" || row.Amount != 20 || row.Authorized != 50 || row.State != payments.StateSettled {
+		t.Fatalf("the upto row: principal %q amount %d authorized %d state %s", row.Principal, row.Amount, row.Authorized, row.State)
+	}
+	if sum, err := l.PrincipalSummary(ctx, "team-b"); err != nil || sum.Settled != 20 || sum.Pending != 0 {
+		t.Fatalf("team-b's books %+v %v", sum, err)
+	}
+	checkSums(t, path)
 }

@@ -185,7 +185,7 @@ func TestMigrationProofColumns(t *testing.T) {
 	if row.Family != "" || row.Scheme != "" || row.Expiry != 0 {
 		t.Fatalf("the old reservation: family %q scheme %q expiry %d", row.Family, row.Scheme, row.Expiry)
 	}
-	if v := ledger.SchemaVersion(); v != 6 {
+	if v := ledger.SchemaVersion(); v != 7 {
 		t.Fatalf("schema version %d", v)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 )
@@ -90,9 +91,14 @@ func (l *Ledger) Reconcile(ctx context.Context, p payments.Prover) (ReconcileRep
 		switch fate.State {
 		case payments.FateSettled:
 			to = payments.StateSettled
+			amount := int64(-1) // an upto payment's amount stays its maximum unless the transfer says less
+			if fate.HasAmount && fate.Amount <= math.MaxInt64 {
+				amount = int64(fate.Amount)
+			}
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'settled', reason = ?2, reconciled_at = ?3, updated_at = ?3,
-	tx = CASE WHEN tx = '' THEN ?4 ELSE tx END
-	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli(), sanitizeTx(fate.Transaction))
+	tx = CASE WHEN tx = '' THEN ?4 ELSE tx END,
+	amount = CASE WHEN authorized > 0 AND ?5 >= 0 AND ?5 < amount THEN ?5 ELSE amount END
+	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli(), sanitizeTx(fate.Transaction), amount)
 		case payments.FateUnusable:
 			to = payments.StateReleased
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'released', reason = ?2, reconciled_at = ?3, updated_at = ?3

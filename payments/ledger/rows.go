@@ -50,6 +50,9 @@ type Row struct {
 	Family, Scheme string
 	Expiry         uint64
 	ProofData      json.RawMessage
+	// Authorized is the maximum an upto payment signed (zero for a payment
+	// of exactly Amount); Amount is what it settled for once it settled.
+	Authorized payments.Amount
 }
 
 // Proof is what the row's scheme proves its fate with (Scheme.Prove): the
@@ -93,13 +96,15 @@ func scanRow(sc scanner) (Row, error) {
 	var validAfter, validBefore, reconciled, expiry sql.NullInt64
 	var created, updated int64
 	var proof string
+	var authorized int64
 	err := sc.Scan(&id, &r.Kind, &r.CallID, &r.Tool, &r.Resource, &r.Host, &r.Session, &r.Network, &r.Asset, &r.PayTo,
 		&amount, &state, &r.Payer, &r.Nonce, &validAfter, &validBefore, &r.X402Version, &r.Header, &r.Payload, &r.PaymentID,
 		&r.Transaction, &r.Reason, &created, &updated, &reconciled, &r.Note, &r.Symbol, &r.Decimals, &r.Unit,
-		&r.Family, &r.Scheme, &expiry, &proof, &r.Principal)
+		&r.Family, &r.Scheme, &expiry, &proof, &r.Principal, &authorized)
 	if err != nil {
 		return r, err
 	}
+	r.Authorized = payments.Amount(max(authorized, 0))
 	if expiry.Valid && expiry.Int64 > 0 {
 		r.Expiry = uint64(expiry.Int64)
 	}

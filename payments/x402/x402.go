@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -42,6 +43,10 @@ const (
 
 // SchemeExact is the exact scheme: a payment of exactly the amount asked.
 const SchemeExact = "exact"
+
+// SchemeUpto is the upto scheme: the payer signs a maximum, and the seller
+// settles what the request used, from nothing up to it.
+const SchemeUpto = "upto"
 
 // Extension keys x402-mcp understands.
 const (
@@ -226,6 +231,11 @@ func DecodePaymentHeader(v string) (*PaymentPayload, error) {
 	if err := jsonlimit.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("payment header is not a JSON payment payload: %w", err)
 	}
+	// Every scheme's payload is a JSON object; without one there is nothing
+	// to verify (and nothing that would encode back to what was sent).
+	if pl := bytes.TrimLeft(p.Payload, " \t\r\n"); len(pl) == 0 || pl[0] != '{' {
+		return nil, errors.New(`payment header carries no scheme payload: its "payload" field must be a JSON object`)
+	}
 	return &p, nil
 }
 
@@ -244,6 +254,11 @@ type SettlementResponse struct {
 // ReasonSettlementPending is the reason a seller gives when the transaction was
 // broadcast but its receipt is not known yet. x402-mcp treats it as paid.
 const ReasonSettlementPending = "settlement_pending"
+
+// ReasonPermit2AllowanceRequired is the error of a 412 Precondition Failed
+// (or of a 402) whose seller's facilitator refused a Permit2 payment: the
+// payer has not approved Permit2 to spend the token.
+const ReasonPermit2AllowanceRequired = "permit2_allowance_required"
 
 // ParseSettlement reads the receipt header of a response, v2 or v1. It returns
 // nil and no error when the response carries none.

@@ -70,7 +70,8 @@ func TestAcceptedEchoedVerbatim(t *testing.T) {
 	if err := json.Unmarshal([]byte(v2Challenge), &pr); err != nil {
 		t.Fatal(err)
 	}
-	p := PaymentPayload{X402Version: 2, Accepted: pr.Accepts[0].Raw, Resource: pr.Resource, Extensions: pr.Extensions}
+	p := PaymentPayload{X402Version: 2, Accepted: pr.Accepts[0].Raw, Resource: pr.Resource, Extensions: pr.Extensions,
+		Payload: json.RawMessage(`{"signature":"0x01"}`)}
 	name, val, err := p.Encode()
 	if err != nil || name != HeaderPaymentSignature {
 		t.Fatalf("Encode = %s, %v", name, err)
@@ -139,5 +140,26 @@ func TestSanitize(t *testing.T) {
 	}
 	if got := Sanitize("héllo wörld", 6); got != "héllo…" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestPaymentHeaderNeedsASchemePayload: a header whose "payload" is missing,
+// null or not an object is refused by name (FuzzDecodePaymentHeader found a
+// missing one decoding to nil and encoding back as null).
+func TestPaymentHeaderNeedsASchemePayload(t *testing.T) {
+	for _, body := range []string{
+		`{"x402Version":2}`,
+		`{"x402Version":2,"payload":null}`,
+		`{"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":"0x01"}`,
+		`{"x402Version":2,"payload":[]}`,
+	} {
+		_, err := DecodePaymentHeader(base64.StdEncoding.EncodeToString([]byte(body)))
+		if err == nil || !strings.Contains(err.Error(), `"payload" field must be a JSON object`) {
+			t.Errorf("%s: err = %v, want the missing scheme payload named", body, err)
+		}
+	}
+	p, err := DecodePaymentHeader(base64.StdEncoding.EncodeToString([]byte(`{"x402Version":2,"payload": {}}`)))
+	if err != nil || string(p.Payload) != "{}" {
+		t.Fatalf("an empty object payload: %v, %v", p, err)
 	}
 }

@@ -117,11 +117,11 @@ func TestProbeErrors(t *testing.T) {
 func TestProbeNothingPayable(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusPaymentRequired)
-		_, _ = w.Write([]byte(`{"x402Version":1,"accepts":[{"scheme":"upto","network":"base","maxAmountRequired":"1","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C"},{"scheme":"exact","network":"solana","maxAmountRequired":"1","asset":"x","payTo":"y"}]}`))
+		_, _ = w.Write([]byte(`{"x402Version":1,"accepts":[{"scheme":"deferred","network":"base","maxAmountRequired":"1","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C"},{"scheme":"exact","network":"solana","maxAmountRequired":"1","asset":"x","payTo":"y"}]}`))
 	}))
 	defer srv.Close()
 	_, _, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: srv.URL + "/x"})
-	if err == nil || !strings.Contains(err.Error(), "no payment option x402-mcp can pay") || !strings.Contains(err.Error(), `scheme "upto"`) || !strings.Contains(err.Error(), `network "solana"`) {
+	if err == nil || !strings.Contains(err.Error(), "no payment option x402-mcp can pay") || !strings.Contains(err.Error(), `scheme "deferred" is neither exact nor upto`) || !strings.Contains(err.Error(), `network "solana"`) {
 		t.Errorf("err = %v", err)
 	}
 }

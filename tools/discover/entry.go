@@ -30,6 +30,12 @@ type Draft struct {
 	PayTo       string          `yaml:"pay_to"`
 	Network     string          `yaml:"network"`
 	Asset       string          `yaml:"asset"`
+	// Scheme is "upto" for a usage-priced endpoint (MaxPrice is then the
+	// maximum the seller asks), empty for exact.
+	Scheme string `yaml:"scheme,omitempty"`
+	// TransferMethod pins the method the seller named (permit2), so that a
+	// later 402 cannot switch it.
+	TransferMethod string `yaml:"transfer_method,omitempty"`
 	// Enabled is nil for a probed entry (enabled) and false for a draft.
 	Enabled *bool `yaml:"enabled,omitempty"`
 }
@@ -60,9 +66,18 @@ type offerInfo struct {
 	info        *httpInfo // bazaar info.input and schema, or v1 outputSchema.input
 }
 
-// cheapest picks the cheapest accept x402-mcp can pay (exact scheme, a
-// network of one of fams, an atomic amount, a payee and asset its family
-// reads, USDC) within the filter.
+// acceptExtra is what the draft reads of an accept's extra: the transfer
+// method the seller names and upto's facilitator.
+type acceptExtra struct {
+	AssetTransferMethod string `json:"assetTransferMethod"`
+	FacilitatorAddress  string `json:"facilitatorAddress"`
+}
+
+// cheapest picks the cheapest accept x402-mcp can pay (the exact or upto
+// scheme, a network of one of fams, an atomic amount, a payee and asset
+// its family reads, USDC, a transfer method it pays: eip3009 or permit2;
+// upto through Permit2, with its facilitator named) within the filter. On
+// a tie, exact comes before upto.
 func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x402.Requirement, payments.Network, payments.Amount, error) {
 	var (
 		best    x402.Requirement
@@ -80,9 +95,23 @@ func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x40
 			payTo, perr = fams.ParseAddress(n, a.PayTo)
 			asset, serr = fams.ParseAddress(n, a.Asset)
 		}
+		var ex acceptExtra
+		exErr := error(nil)
+		if len(a.Extra) > 0 && string(a.Extra) != "null" {
+			exErr = json.Unmarshal(a.Extra, &ex)
+		}
+		_, facErr := fams.ParseAddress(n, ex.FacilitatorAddress)
 		switch {
-		case a.Scheme != x402.SchemeExact:
-			why = append(why, fmt.Sprintf("accepts[%d]: scheme %q is not exact", i, SellerText(a.Scheme, 40)))
+		case a.Scheme != x402.SchemeExact && a.Scheme != x402.SchemeUpto:
+			why = append(why, fmt.Sprintf("accepts[%d]: scheme %q is neither exact nor upto", i, SellerText(a.Scheme, 40)))
+		case exErr != nil:
+			why = append(why, fmt.Sprintf("accepts[%d]: extra is not an object of strings", i))
+		case ex.AssetTransferMethod != "" && ex.AssetTransferMethod != "eip3009" && ex.AssetTransferMethod != "permit2":
+			why = append(why, fmt.Sprintf("accepts[%d]: assetTransferMethod %q is not one x402-mcp pays (eip3009, permit2)", i, SellerText(ex.AssetTransferMethod, 40)))
+		case a.Scheme == x402.SchemeUpto && ex.AssetTransferMethod == "eip3009":
+			why = append(why, fmt.Sprintf("accepts[%d]: upto through eip3009 cannot be paid (upto is Permit2 only)", i))
+		case a.Scheme == x402.SchemeUpto && (err != nil || facErr != nil):
+			why = append(why, fmt.Sprintf("accepts[%d]: upto names no facilitatorAddress (the one facilitator that may settle)", i))
 		case err != nil:
 			why = append(why, fmt.Sprintf("accepts[%d]: network %q is not %s network", i, SellerText(a.Network, 40), article(fams.Titles())))
 		case aerr != nil || amt == 0:
@@ -97,7 +126,7 @@ func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x40
 			why = append(why, fmt.Sprintf("accepts[%d]: asset %s is not the USDC x402-mcp knows on %s (to pay it, declare it under assets: and write the entry by hand)", i, asset, n))
 		case f.MaxPrice != 0 && amt > f.MaxPrice:
 			why = append(why, fmt.Sprintf("accepts[%d]: price %s is over %s", i, amt.USDC(), f.MaxPrice.USDC()))
-		case !found || amt < bestAmt:
+		case !found || amt < bestAmt || amt == bestAmt && best.Scheme == x402.SchemeUpto && a.Scheme == x402.SchemeExact:
 			a.PayTo, a.Asset = payTo, asset
 			best, bestNet, bestAmt, found = a, n, amt, true
 		}
@@ -166,6 +195,16 @@ func draft(o offerInfo, name string, f Filter, fams payments.Families) (Draft, [
 	d := Draft{
 		Name: name, Description: desc, Method: method, URL: rawURL, MaxPrice: price, Params: params, InputSchema: schema,
 		PayTo: acc.PayTo, Network: string(net), Asset: acc.Asset,
+	}
+	var ex acceptExtra
+	_ = json.Unmarshal(acc.Extra, &ex) // cheapest read it already
+	if acc.Scheme == x402.SchemeUpto {
+		d.Scheme = x402.SchemeUpto
+		warn = append(warn, fmt.Sprintf("usage-priced (upto): each call authorizes up to %s and is charged what it used; max_price caps that maximum", price.USDC()))
+	}
+	if ex.AssetTransferMethod == "permit2" || acc.Scheme == x402.SchemeUpto {
+		d.TransferMethod = "permit2"
+		warn = append(warn, "paid through Permit2: the wallet needs an ERC-20 allowance to Permit2 first (`x402-mcp wallet approve-permit2 --network "+string(net)+" --asset "+acc.Asset+" --amount …`)")
 	}
 	if err := validate(d, fams); err != nil {
 		return Draft{}, warn, fmt.Errorf("the proposed entry is not valid: %w", err)
