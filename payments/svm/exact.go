@@ -87,6 +87,11 @@ func (e *Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Wan
 	if ref != nil {
 		return t, ref
 	}
+	if want.Method != "" {
+		// The entry pins how the asset moves (transfer_method:), in EVM's
+		// words: a Solana payment moves it otherwise, so it is not paid.
+		return t, refuse(payments.CodeNotAllowed, "%s pins transfer_method %s, an EVM transfer method: a Solana payment is an SPL token transfer (pin an EVM network, or leave transfer_method out)", want.Tool, want.Method)
+	}
 	amt, err := payments.ParseAtomic(r.Price())
 	if err != nil {
 		return t, refuse(payments.CodeBadChallenge, "price %v", err)

@@ -86,8 +86,8 @@ func TestFamily(t *testing.T) {
 
 // TestExactJudge: the scheme's judgement of an option, before any chain
 // is read: pins compared as base58, the asset (the known USDC or a
-// declared one), extra, and a network without an rpc endpoint refused so
-// that another option may be paid.
+// declared one), extra, a transfer method pinned (EVM's), and a network
+// without an rpc endpoint refused so that another option may be paid.
 func TestExactJudge(t *testing.T) {
 	const (
 		payee    = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
@@ -123,6 +123,9 @@ func TestExactJudge(t *testing.T) {
 		{"0x payee", req(func(r *x402.Requirement) { r.PayTo = "0x" + other }), n, payments.Want{Tool: "w"}, payments.CodeBadChallenge, "EVM address"},
 		{"no fee payer", req(func(r *x402.Requirement) { r.Extra = json.RawMessage(`{}`) }), n, payments.Want{Tool: "w"}, payments.CodeBadChallenge, "extra.feePayer"},
 		{"no rpc", req(func(r *x402.Requirement) { r.Network, r.Asset = "solana", svm.USDCMainnet.String() }), payments.Network(svm.Mainnet), payments.Want{Tool: "w"}, payments.CodeNotAllowed, "Solana has no rpc endpoint"},
+		// An entry pinned to an EVM transfer method (transfer_method:) is
+		// not paid by an SPL transfer instead.
+		{"transfer method pinned", req(nil), n, payments.Want{Tool: "w", Method: "permit2"}, payments.CodeNotAllowed, "w pins transfer_method permit2, an EVM transfer method: a Solana payment is an SPL token transfer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			terms, ref := e.Judge(tc.r, tc.n, tc.want)
