@@ -8,8 +8,8 @@ import (
 )
 
 // The environment variables x402-mcp reads its own secrets from: the
-// wallet's key and where it is kept, the keystore's passphrase, the MCP
-// bearer token. A secret is never a flag: command lines are visible to
+// wallet's keys (EVM and Solana) and where they are kept, the keystores'
+// passphrases, the MCP bearer token. A secret is never a flag: command lines are visible to
 // every user of the machine. Every reader of a secret uses these names, and
 // SecretEnv lists them all: a catalog's ${ENV} references may read none of
 // them (a catalog is often written by someone other than the operator).
@@ -20,6 +20,14 @@ const (
 	EnvKeystorePassword = "X402_KEYSTORE_PASSWORD"
 	EnvKeystorePassFile = "X402_KEYSTORE_PASSWORD_FILE"
 	EnvMCPToken         = "X402_MCP_TOKEN"
+
+	// The Solana key (package svm reads them): a base58 secret, a Solana
+	// CLI keypair file, or an encrypted keystore and its passphrase.
+	EnvSolanaPrivateKey       = "X402_SOLANA_PRIVATE_KEY"
+	EnvSolanaKeypair          = "X402_SOLANA_KEYPAIR"
+	EnvSolanaKeystore         = "X402_SOLANA_KEYSTORE"
+	EnvSolanaKeystorePassword = "X402_SOLANA_KEYSTORE_PASSWORD"
+	EnvSolanaKeystorePassFile = "X402_SOLANA_KEYSTORE_PASSWORD_FILE"
 )
 
 // secretEnv describes each secret variable, for messages.
@@ -30,6 +38,11 @@ var secretEnv = []struct{ name, what string }{
 	{EnvKeystorePassword, "the keystore's passphrase"},
 	{EnvKeystorePassFile, "the path of the keystore's passphrase file"},
 	{EnvMCPToken, "the bearer token of the MCP HTTP transport"},
+	{EnvSolanaPrivateKey, "the Solana wallet's private key"},
+	{EnvSolanaKeypair, "the path of the Solana wallet's keypair file"},
+	{EnvSolanaKeystore, "the path of the Solana wallet's keystore"},
+	{EnvSolanaKeystorePassword, "the Solana keystore's passphrase"},
+	{EnvSolanaKeystorePassFile, "the path of the Solana keystore's passphrase file"},
 }
 
 // SecretEnv lists the environment variables x402-mcp reads its own secrets

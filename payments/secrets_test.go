@@ -65,13 +65,14 @@ func TestSecretEnvWhat(t *testing.T) {
 		secret bool
 	}{
 		{EnvPrivateKey, true}, {"x402_private_key", true}, {EnvMCPToken, true}, {EnvKeystorePassFile, true},
+		{EnvSolanaPrivateKey, true}, {"x402_solana_keystore_password", true},
 		{"X402_LEDGER", false}, {"X402_PRIVATE_KEY_2", false}, {"", false},
 	} {
 		if _, got := SecretEnvWhat(tt.name); got != tt.secret {
 			t.Errorf("SecretEnvWhat(%q) = %v, want %v", tt.name, got, tt.secret)
 		}
 	}
-	if len(SecretEnv()) != 6 {
+	if len(SecretEnv()) != 11 {
 		t.Errorf("SecretEnv() = %v", SecretEnv())
 	}
 }
