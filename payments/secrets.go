@@ -8,10 +8,10 @@ import (
 )
 
 // The environment variables x402-mcp reads its own secrets from: the
-// wallet's key and where it is kept, the keystore's passphrase, the MCP
-// bearer token, and the PostgreSQL ledger's password and pass file (which
-// pgx reads itself, as libpq does). A secret is never a flag: command lines are visible to
-// every user of the machine. Every reader of a secret uses these names, and
+// wallet's keys (EVM and Solana) and where they are kept, the keystores'
+// passphrases, the MCP bearer token, and the PostgreSQL ledger's password
+// and pass file (which pgx reads itself, as libpq does). A secret is never
+// a flag: command lines are visible to every user of the machine. Every reader of a secret uses these names, and
 // SecretEnv lists them all: a catalog's ${ENV} references may read none of
 // them (a catalog is often written by someone other than the operator).
 const (
@@ -23,6 +23,14 @@ const (
 	EnvMCPToken         = "X402_MCP_TOKEN"
 	EnvPGPassword       = "PGPASSWORD"
 	EnvPGPassFile       = "PGPASSFILE"
+
+	// The Solana key (package svm reads them): a base58 secret, a Solana
+	// CLI keypair file, or an encrypted keystore and its passphrase.
+	EnvSolanaPrivateKey       = "X402_SOLANA_PRIVATE_KEY"
+	EnvSolanaKeypair          = "X402_SOLANA_KEYPAIR"
+	EnvSolanaKeystore         = "X402_SOLANA_KEYSTORE"
+	EnvSolanaKeystorePassword = "X402_SOLANA_KEYSTORE_PASSWORD"
+	EnvSolanaKeystorePassFile = "X402_SOLANA_KEYSTORE_PASSWORD_FILE"
 )
 
 // secretEnv describes each secret variable, for messages.
@@ -35,6 +43,11 @@ var secretEnv = []struct{ name, what string }{
 	{EnvMCPToken, "the bearer token of the MCP HTTP transport"},
 	{EnvPGPassword, "the PostgreSQL ledger's password"},
 	{EnvPGPassFile, "the path of the PostgreSQL ledger's password file"},
+	{EnvSolanaPrivateKey, "the Solana wallet's private key"},
+	{EnvSolanaKeypair, "the path of the Solana wallet's keypair file"},
+	{EnvSolanaKeystore, "the path of the Solana wallet's keystore"},
+	{EnvSolanaKeystorePassword, "the Solana keystore's passphrase"},
+	{EnvSolanaKeystorePassFile, "the path of the Solana keystore's passphrase file"},
 }
 
 // SecretEnv lists the environment variables x402-mcp reads its own secrets

@@ -40,7 +40,7 @@ func cmdDashboard(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e)
-	checker, rpcErr := rpcChecker(reg, e.getenv)
+	checker, rpcErr := chainsOf(reg, e.getenv)
 	defer checker.Close()
 	if rpcErr != nil {
 		log.Warn("rpc endpoints left out", "err", rpcErr)

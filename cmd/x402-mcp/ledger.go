@@ -11,7 +11,6 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -35,18 +34,6 @@ func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.
 		return nil, fmt.Errorf("open the ledger: %w", err) // names it, password redacted
 	}
 	return l, nil
-}
-
-// rpcChecker is the chain client of the catalog's rpc endpoints, their
-// ${ENV} references read through getenv. An endpoint whose URL does not
-// expand is left out, and named in the error (which never holds a value
-// read from the environment).
-func rpcChecker(reg *tools.Registry, getenv func(string) string) (*evm.RPCChecker, error) {
-	urls, err := reg.RPCURLs(getenv)
-	if err != nil {
-		err = fmt.Errorf("%s: %w", reg.Path, err)
-	}
-	return evm.NewRPCChecker(urls), err
 }
 
 // reconcile resolves the ledger's open rows against the chain, through
@@ -108,7 +95,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	checker, rpcErr := rpcChecker(reg, e.getenv)
+	checker, rpcErr := chainsOf(reg, e.getenv)
 	defer checker.Close()
 	if sub != "reconcile" {
 		// The assets' budgets, for the summary; rows read in their own

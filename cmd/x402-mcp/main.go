@@ -6,7 +6,7 @@
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
-//	x402-mcp wallet new|address          create an encrypted keystore / print the wallet address
+//	x402-mcp wallet new|address          create an encrypted keystore / print the wallet's addresses
 //	x402-mcp wallet approve-permit2 …    approve Permit2 to spend the wallet's token (sends one transaction)
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp token new|hash              make a principal's bearer token / hash one for a principals file
@@ -166,8 +166,10 @@ commands:
                                draft disabled entries from a facilitator's discovery API
                                (default --out registry.drafts.yaml; ${NAME} in --from and
                                --header reads a credential from the environment)
-  wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
-  wallet address               print the configured wallet's address
+  wallet new [--family evm|solana] [--dir DIR]
+                               create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE],
+                               for Solana X402_SOLANA_KEYSTORE_PASSWORD[_FILE])
+  wallet address [--family F]  print the configured wallet's addresses, one a line, EVM first
   wallet approve-permit2 --network N --asset A --amount X [--yes]
                                give Permit2 an allowance of the wallet's token (Permit2 and upto
                                payments need one): shows what it will do, then sends approve
@@ -188,9 +190,11 @@ commands:
   version, --version           print the version
   help, --help, -h             print this; COMMAND --help prints a command's flags
 
-The wallet key comes from the environment, never a flag:
-  X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
+The wallet's keys come from the environment, never a flag; an EVM key, a Solana key, or both:
+  EVM: X402_PRIVATE_KEY (hex), X402_KEY_FILE (file with hex), or
   X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE.
+  Solana: X402_SOLANA_PRIVATE_KEY (base58), X402_SOLANA_KEYPAIR (a solana-keygen file), or
+  X402_SOLANA_KEYSTORE with X402_SOLANA_KEYSTORE_PASSWORD or X402_SOLANA_KEYSTORE_PASSWORD_FILE.
 The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
 The ledger: --ledger FILE, else $X402_LEDGER, else ledger.db in the state directory
 ($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp); a postgres:// URL instead of a

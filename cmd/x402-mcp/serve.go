@@ -15,7 +15,6 @@ import (
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -82,10 +81,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// One chain client for the catalog's rpc endpoints (${ENV} expanded):
 	// the assets' decimals at start, reconciliation, and the check of an
 	// unknown outcome within its call.
-	checker := evm.NewRPCChecker(nil)
+	checker := noChains()
 	if err == nil {
 		var rpcErr error
-		if checker, rpcErr = rpcChecker(reg, e.getenv); rpcErr != nil {
+		if checker, rpcErr = chainsOf(reg, e.getenv); rpcErr != nil {
 			log.Warn("rpc endpoints left out: payments on their networks stay counted until an rpc endpoint reconciles them", "err", rpcErr)
 		}
 		reg, err = resolveAssets(ctx, reg, checker, log)
@@ -172,7 +171,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 
 // withoutRPC lists the networks the policy allows that have no rpc
 // endpoint: refused and unknown payments there cannot be reconciled.
-func withoutRPC(reg *tools.Registry, c *evm.RPCChecker) []string {
+func withoutRPC(reg *tools.Registry, c *chains) []string {
 	var out []string
 	for _, n := range reg.Policy().Networks {
 		if !c.Has(n) {
@@ -191,7 +190,7 @@ const assetsTimeout = 15 * time.Second
 // decimals can be neither read nor found. A declared value that could not be
 // checked stands, with a warning. A catalog without such assets reads
 // nothing.
-func resolveAssets(ctx context.Context, reg *tools.Registry, checker *evm.RPCChecker, log *slog.Logger) (*tools.Registry, error) {
+func resolveAssets(ctx context.Context, reg *tools.Registry, checker *chains, log *slog.Logger) (*tools.Registry, error) {
 	need := false
 	for _, a := range reg.Assets {
 		if _, ok := reg.RPC[a.Network]; ok {

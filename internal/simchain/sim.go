@@ -501,7 +501,7 @@ func (s *Sim) sendAsLocked(ctx context.Context, key *ecdsa.PrivateKey, to *commo
 	if err != nil {
 		return nil, fmt.Errorf("sign transaction: %w", err)
 	}
-	if err := s.client.SendTransaction(ctx, tx); err != nil {
+	if err := s.sendToPool(ctx, tx); err != nil {
 		return nil, fmt.Errorf("send transaction: %w", err)
 	}
 	// The transaction is in the pool: mine it and read the outcome even if
@@ -588,4 +588,24 @@ func (h *endpointCatcher) get() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.endpoint
+}
+
+// sendToPool hands tx to the pool. The simulated backend's pool moves to a
+// newly sealed block asynchronously, so for a moment after a seal it may
+// still judge a sender by the state before it: an account funded in that
+// block looks empty ("insufficient funds"). Such a refusal is retried for up
+// to two seconds; any other error, or one that persists, is returned.
+func (s *Sim) sendToPool(ctx context.Context, tx *types.Transaction) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := s.client.SendTransaction(ctx, tx)
+		if err == nil || !strings.Contains(err.Error(), "insufficient funds") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
