@@ -110,14 +110,17 @@ func (c *Client) authorize(ctx context.Context, pr *x402.PaymentRequired, best *
 	return c.pending(ctx, pr, best, lim, rsv, id, sp), nil
 }
 
-// prepare has best's scheme read what signing needs (Scheme.Prepare), with
-// the terms' Payer set to the wallet's key of the family.
+// prepare has best's scheme read from the chain what signing it with the
+// wallet's key of its family needs (Scheme.Prepare), with the terms' Payer
+// set to that key's address.
 func (c *Client) prepare(ctx context.Context, best *Option) error {
 	t := &best.terms
-	if signer := c.Signers.For(t.Scheme.Family().Name()); signer != nil {
-		t.Payer = signer.Payer()
+	signer := c.Signers.For(t.Scheme.Family().Name())
+	if signer == nil {
+		return fmt.Errorf("the wallet holds no %s key", t.Scheme.Family().Title())
 	}
-	return t.Scheme.Prepare(ctx, t)
+	t.Payer = signer.Payer()
+	return t.Scheme.Prepare(ctx, t, signer)
 }
 
 // signedPayment is a payment signed for one call, not yet sent.

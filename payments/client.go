@@ -286,25 +286,35 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 		stated      time.Time // when the seller stated pr's terms
 		warmRefused *Receipt  // a warm payment the seller refused in this call
 	)
-	if warm, best := c.warmTerms(req, lim, start); warm != nil {
+	warm, best := c.warmTerms(req, lim, start)
+	if warm != nil {
 		// The warm path: pay the terms the seller last accepted for this
 		// request at once, in one round trip. The entry has this warm
 		// payment in flight until the call ends.
 		defer c.Warm.land(lim.WarmKey)
 		p, err := c.authorize(ctx, warm, best, lim, requestName(req, lim.Redaction), HostPort(req.URL))
-		if err != nil {
+		switch {
+		case staleTerms(err):
+			// The remembered terms went stale (nothing was signed): forget
+			// them and ask the seller, as a cold call does.
+			c.Warm.forget(lim.WarmKey, req)
+			c.log().Info("warm terms went stale; asking the seller again", "tool", lim.Tool, "why", errText(err))
+			warm, lim.CallID = nil, retryCallID(lim.CallID)
+		case err != nil:
 			return nil, err
+		default:
+			c.Warm.hits.Add(1)
+			res, fresh, err := c.finish(ctx, req, lim, warm, p, start, true)
+			if fresh == nil {
+				return res, err
+			}
+			warmRefused = p.Receipt
+			// The seller changed its terms: pay its fresh challenge as a new
+			// payment of the same call (the refused one stays counted).
+			pr, lim.CallID, stated = fresh, retryCallID(lim.CallID), c.now()
 		}
-		c.Warm.hits.Add(1)
-		res, fresh, err := c.finish(ctx, req, lim, warm, p, start, true)
-		if fresh == nil {
-			return res, err
-		}
-		warmRefused = p.Receipt
-		// The seller changed its terms: pay its fresh challenge as a new
-		// payment of the same call (the refused one stays counted).
-		pr, lim.CallID, stated = fresh, retryCallID(lim.CallID), c.now()
-	} else {
+	}
+	if warm == nil {
 		progress(ctx, StepRequesting)
 		res, err := c.send(ctx, req, "", "")
 		if err != nil {
@@ -337,10 +347,29 @@ func (c *Client) do(ctx context.Context, req *http.Request, lim Limit) (*Result,
 	res, _, err := c.finish(ctx, req, lim, pr, p, start, false)
 	if err == nil && res.Charged == Charged {
 		// The seller accepted a payment of the terms it stated for this
-		// request: the warm path may pay them until they are stale.
-		c.Warm.store(lim.WarmKey, req, pr, p.Requirement, stated, c.now())
+		// request: the warm path may pay them until they are stale, and
+		// never past when this payment is expected to expire (Solana: its
+		// blockhash's life).
+		c.Warm.store(lim.WarmKey, req, pr, p.Requirement, stated, c.now(), p.proof.Deadline)
 	}
 	return res, err
+}
+
+// staleTerms says err is a refusal before signing because the terms
+// themselves went stale (Refusal.Stale): nothing was signed, and the
+// seller's fresh terms may be payable.
+func staleTerms(err error) bool {
+	var ref *Refusal
+	pe, ok := AsError(err)
+	return ok && pe.Charged == NotCharged && errors.As(pe.Err, &ref) && ref.Stale
+}
+
+// errText is err's message for logs.
+func errText(err error) string {
+	if pe, ok := AsError(err); ok {
+		return pe.Message
+	}
+	return err.Error()
 }
 
 // withRefusedWarm adds to a refusal of the fresh terms (before anything

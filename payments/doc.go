@@ -2,7 +2,7 @@
 // challenges (v1 and v2) under the operator's Policy and the Ledger's
 // budgets, through the schemes of the network families it is given, and
 // says of every call whether money moved. It knows no chain: a network
-// family (payments/evm; Solana next) implements Family and Scheme in its
+// family (payments/evm, payments/svm) implements Family and Scheme in its
 // own package, and the command wires the families in (Families for the
 // catalog, Schemes for the Client and reconciliation, the wallet's
 // Signers). It knows nothing of MCP either: package server asks the human
@@ -133,9 +133,12 @@
 // call id (Reservation.CallID, ErrDuplicateCall). The one exception is the
 // warm path (Warm, on when Client.Warm is set and the call has a
 // Limit.WarmKey): a call whose entry's terms the seller accepted within the
-// TTL (60 s, and at most the seller's maxTimeoutSeconds) pays them at once,
-// in one round trip; when the seller refuses that payment with different
-// terms, the call pays the fresh terms as a second payment (call id +
+// TTL (60 s, at most the seller's maxTimeoutSeconds, and never past when
+// the payment that proved them expires) pays them at once, in one round
+// trip; terms that went stale meanwhile (Refusal.Stale: a Solana seller's
+// blockhash expired) are not signed, and the call asks the seller again.
+// When the seller refuses a warm payment with different terms, the call
+// pays the fresh terms as a second payment (call id +
 // "-2"), the refused one stays counted until reconciliation proves it
 // unused, and the entry stays cold for the cooldown (10 minutes) or until
 // that payment expires, whichever is later.

@@ -42,6 +42,7 @@ const (
 	CodeInternal          Code = "internal"                 // a bug; details are in the log only
 	CodeUnknownRecipient  Code = "unknown_recipient"        // a tip's recipient is neither an address nor in the address book
 	CodeInvalidTip        Code = "invalid_tip"              // a tip's amount or note is not acceptable
+	CodeInsufficientFunds Code = "insufficient_funds"       // the wallet holds less than the price (checked before signing where the family can)
 	CodeAllowanceRequired Code = "allowance_required"       // the wallet must first approve a spender of the asset (EVM: Permit2)
 	CodeSellerFault       Code = "seller_fault"             // the seller reported what its payment cannot have done (settled above the maximum)
 	CodeSignerRefused     Code = "signer_refused"           // the wallet's signer (its rules, a human, a key policy) refused to sign

@@ -77,6 +77,9 @@ type Limit struct {
 	PayTo   string // address
 	Network Network
 	Asset   string // token address
+	// Family, when set, is the only network family the call may pay on
+	// (Family.Name: "evm", "svm"; the catalog's family:).
+	Family string
 	// Currency is the asset the call is priced in, and so the only one it
 	// may pay in: the units of MaxPrice, ToolBudget, ApproveAbove and
 	// ExactAmount. The zero value is USDC. Another currency must be one of
@@ -200,6 +203,16 @@ func (p *Policy) perCallSetting(cur Currency) string {
 	return "the asset's max_per_call"
 }
 
+// preference is n's place in the allowed networks: lower is preferred.
+func (p *Policy) preference(n Network) int {
+	for i, a := range p.Networks {
+		if a == n {
+			return i
+		}
+	}
+	return len(p.Networks)
+}
+
 func (p *Policy) allows(n Network) bool {
 	for _, a := range p.Networks {
 		if a == n {
@@ -244,7 +257,8 @@ func (p *Policy) Evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim L
 
 // evaluate judges every requirement and returns them with the cheapest payable
 // one, or nil. Ties go to the lower rank (EVM: the authorization flow), then
-// to the seller's order.
+// to the network listed first in Networks (the operator's order of
+// preference, defaults.networks), then to the seller's order.
 func (p *Policy) evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim Limit) ([]Option, *Option) {
 	ceiling, capName := p.cap(lim)
 	opts := make([]Option, len(pr.Accepts))
@@ -258,7 +272,8 @@ func (p *Policy) evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim L
 		if !o.Payable {
 			continue
 		}
-		if best == nil || o.Amount < best.Amount || o.Amount == best.Amount && o.terms.Rank < best.terms.Rank {
+		if best == nil || o.Amount < best.Amount || o.Amount == best.Amount && (o.terms.Rank < best.terms.Rank ||
+			o.terms.Rank == best.terms.Rank && p.preference(o.terms.Network) < p.preference(best.terms.Network)) {
 			best = o
 		}
 	}
@@ -283,6 +298,13 @@ func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, 
 	}
 	if !p.allows(n) {
 		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is not in the allowed networks (defaults.networks in registry.yaml)", n, sc.Family().NetworkName(n))
+	}
+	if fam := sc.Family(); lim.Family != "" && fam.Name() != lim.Family {
+		want := lim.Family
+		if f := s.Families().Named(lim.Family); f != nil {
+			want = f.Title()
+		}
+		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is %s %s network; %s pays only on %s networks (family: in registry.yaml)", n, fam.NetworkName(n), article(fam.Title()), fam.Title(), lim.Tool, want)
 	}
 	if fam := sc.Family(); w.For(fam.Name()) == nil {
 		return CodeNotAllowed, fmt.Sprintf("network %s (%s) is a %s network and the wallet holds no %s key (the README's section The wallet says how to add one)", n, fam.NetworkName(n), fam.Title(), fam.Title())
@@ -319,6 +341,15 @@ func (p *Policy) judge(s *Schemes, w Signers, r *x402.Requirement, version int, 
 	t.Scheme, t.Requirement, t.Version, t.Network, t.Amount = sc, r, version, n, amt
 	o.terms = t
 	return "", ""
+}
+
+// article is "an" before a vowel sound of the family titles ("an EVM",
+// "a Solana", "a Test"), else "a".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("AEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // perCallSettingOf names the per-call cap's setting for lim's currency.

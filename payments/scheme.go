@@ -107,13 +107,14 @@ type Scheme interface {
 	// the amount afterwards. On a refusal the Terms hold what was learnt
 	// (their Currency, once the asset is known).
 	Judge(r *x402.Requirement, n Network, want Want) (Terms, *Refusal)
-	// Prepare reads from the chain what signing t needs (a recent
-	// blockhash, the mint's program and decimals, the payer's balance) and
-	// keeps it in t.Data; it is called once the payment is allowed, just
-	// before Sign, outside any lock of the ledger. A *Refusal error says the
-	// option cannot be paid now and why (such as insufficient funds);
-	// nothing was signed. A family that needs nothing returns nil.
-	Prepare(ctx context.Context, t *Terms) error
+	// Prepare reads from the chain what signing t with s (the wallet's
+	// Signer of the family) needs (a recent blockhash, the mint's program
+	// and decimals, the payer's balance) and keeps it in t.Data; it is
+	// called once the payment is allowed, just before Sign, outside any
+	// lock of the ledger. A *Refusal error says the option cannot be paid
+	// now and why (such as insufficient funds); nothing was signed. A
+	// family that needs nothing returns nil.
+	Prepare(ctx context.Context, t *Terms, s Signer) error
 	// Sign builds and signs the payload that pays t with s, the wallet's
 	// Signer of the family, valid for at most MaxValidity from now, and
 	// returns it with the Proof the ledger keeps. It sends nothing, and it
@@ -275,6 +276,11 @@ func (w *Want) pinned(f Family, addr string) bool {
 type Refusal struct {
 	Code    Code
 	Message string
+	// Stale says the terms themselves went stale since the seller stated
+	// them (Solana: its recentBlockhash expired): the seller's fresh terms
+	// may be payable. The warm path then asks the seller again instead of
+	// failing the call.
+	Stale bool
 }
 
 func (r *Refusal) Error() string { return string(r.Code) + ": " + r.Message }

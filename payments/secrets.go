@@ -8,11 +8,14 @@ import (
 )
 
 // The environment variables x402-mcp reads its own secrets from: the
-// wallet's key and where it is kept, the keystore's passphrase, the MCP
-// bearer token. A secret is never a flag: command lines are visible to
-// every user of the machine. Every reader of a secret uses these names, and
-// SecretEnv lists them all: a catalog's ${ENV} references may read none of
-// them (a catalog is often written by someone other than the operator).
+// wallet's keys (EVM and Solana) and where they are kept (the OS keychain,
+// clef, AWS KMS with the AWS credentials), the keystores' passphrases, the
+// MCP bearer token, and the PostgreSQL ledger's password and pass file
+// (which pgx reads itself, as libpq does). A secret is never a flag:
+// command lines are visible to every user of the machine. Every reader of a
+// secret uses these names, and SecretEnv lists them all: a catalog's ${ENV}
+// references may read none of them (a catalog is often written by someone
+// other than the operator).
 const (
 	EnvPrivateKey       = "X402_PRIVATE_KEY"
 	EnvKeyFile          = "X402_KEY_FILE"
@@ -31,6 +34,18 @@ const (
 	EnvAWSAccessKeyID     = "AWS_ACCESS_KEY_ID"
 	EnvAWSSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
 	EnvAWSSessionToken    = "AWS_SESSION_TOKEN"
+
+	// The PostgreSQL ledger's password, and the file that holds it.
+	EnvPGPassword = "PGPASSWORD"
+	EnvPGPassFile = "PGPASSFILE"
+
+	// The Solana key (package svm reads them): a base58 secret, a Solana
+	// CLI keypair file, or an encrypted keystore and its passphrase.
+	EnvSolanaPrivateKey       = "X402_SOLANA_PRIVATE_KEY"
+	EnvSolanaKeypair          = "X402_SOLANA_KEYPAIR"
+	EnvSolanaKeystore         = "X402_SOLANA_KEYSTORE"
+	EnvSolanaKeystorePassword = "X402_SOLANA_KEYSTORE_PASSWORD"
+	EnvSolanaKeystorePassFile = "X402_SOLANA_KEYSTORE_PASSWORD_FILE"
 )
 
 // secretEnv describes each secret variable, for messages.
@@ -48,6 +63,13 @@ var secretEnv = []struct{ name, what string }{
 	{EnvAWSAccessKeyID, "the AWS access key id of the KMS signer"},
 	{EnvAWSSecretAccessKey, "the AWS secret access key of the KMS signer"},
 	{EnvAWSSessionToken, "the AWS session token of the KMS signer"},
+	{EnvPGPassword, "the PostgreSQL ledger's password"},
+	{EnvPGPassFile, "the path of the PostgreSQL ledger's password file"},
+	{EnvSolanaPrivateKey, "the Solana wallet's private key"},
+	{EnvSolanaKeypair, "the path of the Solana wallet's keypair file"},
+	{EnvSolanaKeystore, "the path of the Solana wallet's keystore"},
+	{EnvSolanaKeystorePassword, "the Solana keystore's passphrase"},
+	{EnvSolanaKeystorePassFile, "the path of the Solana keystore's passphrase file"},
 }
 
 // SecretEnv lists the environment variables x402-mcp reads its own secrets

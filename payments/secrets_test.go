@@ -67,13 +67,15 @@ func TestSecretEnvWhat(t *testing.T) {
 		{EnvPrivateKey, true}, {"x402_private_key", true}, {EnvMCPToken, true}, {EnvKeystorePassFile, true},
 		{EnvKeychain, true}, {EnvClef, true}, {EnvClefAccount, true}, {EnvAWSKMSKeyID, true},
 		{"AWS_SECRET_ACCESS_KEY", true}, {"aws_session_token", true}, {EnvAWSAccessKeyID, true},
+		{"PGPASSWORD", true}, {"PGPASSFILE", true},
+		{EnvSolanaPrivateKey, true}, {"x402_solana_keystore_password", true},
 		{"X402_LEDGER", false}, {"X402_PRIVATE_KEY_2", false}, {"", false},
 	} {
 		if _, got := SecretEnvWhat(tt.name); got != tt.secret {
 			t.Errorf("SecretEnvWhat(%q) = %v, want %v", tt.name, got, tt.secret)
 		}
 	}
-	if len(SecretEnv()) != 13 {
+	if len(SecretEnv()) != 20 {
 		t.Errorf("SecretEnv() = %v", SecretEnv())
 	}
 }

@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -271,11 +272,15 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	if rec.Address == t.Asset.Address {
 		return nil, &Error{Code: CodeNotAllowed, Charged: NotCharged, Message: fmt.Sprintf("%s is the token contract itself, not a person: tokens sent there are lost. Nothing was signed.", rec)}
 	}
-	pr, err := c.tipChallenge(t, rec.Address, req.Amount)
-	if err != nil {
-		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Err: err, Message: "internal error: could not build the tip's payment requirements; nothing was signed"}
-	}
 	host := facilitatorHost(t.Facilitator)
+	fc := &facilitator.Client{URL: t.Facilitator, Header: t.FacilitatorHeader, HTTP: c.httpClient(), Timeout: t.Timeout}
+	if red := t.FacilitatorRedaction; red != nil {
+		fc.Redactor, fc.ShownURL = red, red.URL
+	}
+	pr, perr := c.tipChallenge(ctx, t, fc, rec.Address, req.Amount)
+	if perr != nil {
+		return nil, perr
+	}
 	lim := Limit{
 		Tool: req.Tool, PayTo: rec.Address, Network: t.Network, Asset: t.Asset.Address, Currency: t.Currency.or(), CallID: req.CallID,
 		Description: "a tip to " + rec.String() + ", paid through the facilitator at " + host,
@@ -291,10 +296,6 @@ func (c *Client) tip(ctx context.Context, t *Tipping, req TipRequest) (*TipResul
 	// The tip goes on even if the call is cancelled meanwhile (the human
 	// approved it), bounded by the facilitator's timeout.
 	bg := context.WithoutCancel(ctx)
-	fc := &facilitator.Client{URL: t.Facilitator, Header: t.FacilitatorHeader, HTTP: c.httpClient(), Timeout: t.Timeout}
-	if red := t.FacilitatorRedaction; red != nil {
-		fc.Redactor, fc.ShownURL = red, red.URL
-	}
 	res := &TipResult{Receipt: p.Receipt, Recipient: rec, Note: note}
 	// failed returns e, or, when the chain showed the tip used (e is nil),
 	// the settled tip.
@@ -343,17 +344,59 @@ func tipNote(s string) (string, *Error) {
 
 // tipChallenge is the payment requirement a tip pays, as the tipping
 // network's exact scheme states it (Scheme.Offer): the amount to the
-// recipient, valid for DefaultTipValidity seconds.
-func (c *Client) tipChallenge(t *Tipping, to string, amt Amount) (*x402.PaymentRequired, error) {
+// recipient, valid for DefaultTipValidity seconds. A scheme that needs what
+// the facilitator states for the network (a Solana fee payer) gets it from
+// the facilitator's /supported answer. Its error says nothing was signed.
+func (c *Client) tipChallenge(ctx context.Context, t *Tipping, fc *facilitator.Client, to string, amt Amount) (*x402.PaymentRequired, *Error) {
 	sc := c.Schemes.Lookup(t.Family.Name(), x402.SchemeExact)
 	if sc == nil {
-		return nil, fmt.Errorf("no exact scheme of the %s family is configured", t.Family.Name())
+		return nil, &Error{Code: CodeInternal, Charged: NotCharged, Message: fmt.Sprintf("internal error: no exact scheme of the %s family is configured; nothing was signed", t.Family.Name())}
 	}
-	r, err := sc.Offer(Offer{Network: t.Network, Asset: t.Asset, PayTo: to, Amount: amt, Timeout: DefaultTipValidity * time.Second})
+	o := Offer{Network: t.Network, Asset: t.Asset, PayTo: to, Amount: amt, Timeout: DefaultTipValidity * time.Second}
+	r, err := sc.Offer(o)
 	if err != nil {
-		return nil, err
+		// The scheme needs the facilitator's word for the network.
+		extra, ferr := supportedExtra(ctx, fc, t)
+		if ferr != nil {
+			return nil, ferr
+		}
+		o.Extra = extra
+		if r, err = sc.Offer(o); err != nil {
+			return nil, &Error{Code: CodeUnsupported, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+				"the facilitator at %s cannot take a tip on %s: %s. Nothing was signed; the operator must point tipping.facilitator_url at a facilitator that settles exact payments there.",
+				facilitatorHost(t.Facilitator), t.Family.NetworkName(t.Network), Sanitize(err.Error(), 200))}
+		}
 	}
 	return &x402.PaymentRequired{X402Version: 2, Accepts: []x402.Requirement{r}}, nil
+}
+
+// supportedExtra is what the facilitator states in its /supported answer
+// for the exact scheme on t's network (x402 v2, or its v1 name).
+func supportedExtra(ctx context.Context, fc *facilitator.Client, t *Tipping) ([]byte, *Error) {
+	s, err := fc.Supported(ctx)
+	if err != nil {
+		return nil, &Error{Code: CodeUpstreamFailed, Charged: NotCharged, Err: err, Message: fmt.Sprintf(
+			"could not ask the facilitator at %s what it settles on %s (GET /supported: %s). Nothing was signed; tipping again later is safe.",
+			facilitatorHost(t.Facilitator), t.Family.NetworkName(t.Network), safeErr(err, t.FacilitatorRedaction))}
+	}
+	var found json.RawMessage
+	for _, k := range s.Kinds {
+		if k.Scheme != x402.SchemeExact {
+			continue
+		}
+		if n, ok, perr := t.Family.ParseNetwork(k.Network); ok && perr == nil && n == t.Network {
+			found = k.Extra
+			if k.X402Version == 2 {
+				break
+			}
+		}
+	}
+	if found == nil {
+		return nil, &Error{Code: CodeUnsupported, Charged: NotCharged, Message: fmt.Sprintf(
+			"the facilitator at %s does not settle exact payments on %s (its /supported answer lists no such kind). Nothing was signed; the operator must point tipping.facilitator_url at one that does.",
+			facilitatorHost(t.Facilitator), t.Family.NetworkName(t.Network))}
+	}
+	return found, nil
 }
 
 // facilitatorHost is the facilitator's host:port: the tip's host in the

@@ -207,12 +207,14 @@ func (w *Warm) land(entry string) {
 }
 
 // store remembers that the seller accepted a payment of req0, an accept of
-// pr, the challenge it stated at stated in answer to req. v1 terms are never
+// pr, the challenge it stated at stated in answer to req, fresh until the
+// TTL, the accept's maxTimeoutSeconds or until (when set: when the paid
+// payment is expected to expire), whichever is first. v1 terms are never
 // remembered: a v1 payment does not echo the terms it answers, and the v1
 // rule lets a seller take a payment that meets or exceeds its price, so a
 // v1 seller that cut its price since would be paid the old one. Only asking
 // first proves a v1 price.
-func (w *Warm) store(entry string, req *http.Request, pr *x402.PaymentRequired, req0 *x402.Requirement, stated, now time.Time) {
+func (w *Warm) store(entry string, req *http.Request, pr *x402.PaymentRequired, req0 *x402.Requirement, stated, now, until time.Time) {
 	if w == nil || entry == "" || pr == nil || req0 == nil {
 		return
 	}
@@ -224,6 +226,9 @@ func (w *Warm) store(entry string, req *http.Request, pr *x402.PaymentRequired, 
 		ttl = s
 	}
 	expires := stated.Add(ttl)
+	if !until.IsZero() && until.Before(expires) {
+		expires = until
+	}
 	if !now.Before(expires) {
 		return
 	}

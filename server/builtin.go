@@ -31,7 +31,12 @@ func readOnly(title string) mcp.ToolAnnotation {
 // USDC, except those of Assets, each in its own asset, and the tip budget's
 // (Budget.TipsPerDay), in the tipping asset its Symbol names.
 type WalletStatus struct {
-	Address    string        `json:"address"`
+	// Address is the wallet's first key's address (the EVM key's, when it
+	// has one); Keys lists every key.
+	Address string `json:"address"`
+	// Keys are the wallet's keys, one per network family, EVM first, each
+	// with the allowed networks of its family.
+	Keys       []KeyStatus   `json:"keys"`
 	Networks   []NetworkInfo `json:"networks"`
 	PerCallCap string        `json:"perCallCap"`
 	Budget     BudgetStatus  `json:"budget"`
@@ -82,6 +87,14 @@ type AssetStatus struct {
 	Left       string       `json:"left"`
 	Payments   int          `json:"payments"`
 	PerDay     *ScopeStatus `json:"perDay,omitempty"`
+}
+
+// KeyStatus is one key of the wallet: its family ("EVM", "Solana"), its
+// address, and the allowed networks it pays on.
+type KeyStatus struct {
+	Family   string        `json:"family"`
+	Address  string        `json:"address"`
+	Networks []NetworkInfo `json:"networks"`
 }
 
 // NetworkInfo names an allowed network.
@@ -161,11 +174,25 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	st := &WalletStatus{Address: payerOf(c), PerCallCap: perCall(c.Policy).String(),
 		Networks: make([]NetworkInfo, 0, len(c.Policy.Networks))}
 	reg := s.catalog().reg
+	fams := reg.Families()
+	st.Keys = make([]KeyStatus, 0, len(c.Signers))
+	for _, k := range c.Signers {
+		ks := KeyStatus{Family: k.Family(), Address: k.Payer(), Networks: []NetworkInfo{}}
+		if f := fams.Named(k.Family()); f != nil {
+			ks.Family = f.Title()
+		}
+		for _, n := range c.Policy.Networks {
+			if f := fams.Family(n); f != nil && f.Name() == k.Family() {
+				ks.Networks = append(ks.Networks, NetworkInfo{ID: string(n), Name: fams.NetworkName(n)})
+			}
+		}
+		st.Keys = append(st.Keys, ks)
+	}
 	// An endpoint whose ${ENV} does not expand is no endpoint: serve leaves
 	// it out of reconciliation too (the error is serve's to log).
 	rpc, _ := reg.RPCURLs(s.cfg.Getenv)
 	for _, n := range c.Policy.Networks {
-		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: reg.Families().NetworkName(n)})
+		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: fams.NetworkName(n)})
 		if rpc[n] == "" {
 			st.NoRPC = append(st.NoRPC, string(n))
 		}
@@ -324,7 +351,7 @@ func perCall(p payments.Policy) payments.Amount {
 
 func (s *Server) walletTool() mcpserver.ServerTool {
 	t := mcp.NewTool(ToolWallet,
-		mcp.WithDescription("Show x402-mcp's paying wallet: its address, the allowed networks, the per-call cap and the budget spent and left. Spends nothing."),
+		mcp.WithDescription("Show x402-mcp's paying wallet: the address of each key (EVM, Solana) with the allowed networks it pays on, the per-call cap and the budget spent and left. Spends nothing."),
 		mcp.WithRawOutputSchema(walletOutputSchema),
 	)
 	t.Annotations = readOnly("Wallet and budget")
@@ -334,16 +361,12 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 			s.cfg.Logger.Error("wallet status", "err", err)
 			return mcp.NewToolResultError("internal error (not charged)"), nil
 		}
-		names := make([]string, len(st.Networks))
-		for i, n := range st.Networks {
-			names[i] = n.ID + " (" + n.Name + ")"
-		}
 		whose := "Budget"
 		if st.Budget.Of == "principal" {
 			whose = fmt.Sprintf("Your budget (principal %s: your own payments; the gateway's shared budgets also apply)", st.Principal.Name)
 		}
-		text := fmt.Sprintf("Wallet %s. Networks: %s. Per-call cap: %s USDC. %s: %s USDC total, %s settled, %s pending, %s left (%s).",
-			st.Address, strings.Join(names, ", "), st.PerCallCap, whose, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
+		text := fmt.Sprintf("Wallet %s. Per-call cap: %s USDC. %s: %s USDC total, %s settled, %s pending, %s left (%s).",
+			walletKeysText(st), st.PerCallCap, whose, st.Budget.Total, st.Budget.Settled, st.Budget.Pending, st.Budget.Left,
 			plural.Count(st.Budget.Payments, "payment", "payments"))
 		if d := st.Budget.PerDay; d != nil {
 			text += fmt.Sprintf(" Today (%s): %s of %s USDC counted, %s left.", d.Window, d.Counted, d.Limit, d.Left)
@@ -380,6 +403,28 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 		}
 		return mcp.NewToolResultStructured(st, text), nil
 	}}
+}
+
+// walletKeysText names each key with the networks it pays on: "0x… (EVM:
+// eip155:8453 (Base)); 9Wz… (Solana: solana:… (Solana devnet))". A key
+// whose family has no allowed network says so.
+func walletKeysText(st *WalletStatus) string {
+	if len(st.Keys) == 0 {
+		return "(no key)"
+	}
+	parts := make([]string, len(st.Keys))
+	for i, k := range st.Keys {
+		names := make([]string, len(k.Networks))
+		for j, n := range k.Networks {
+			names[j] = n.ID + " (" + n.Name + ")"
+		}
+		nets := strings.Join(names, ", ")
+		if nets == "" {
+			nets = "no allowed network (defaults.networks in registry.yaml)"
+		}
+		parts[i] = fmt.Sprintf("%s (%s: %s)", k.Address, k.Family, nets)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (s *Server) quoteTool(c *catalog) mcpserver.ServerTool {

@@ -54,8 +54,13 @@ func newFixture(t testing.TB, src string, funds payments.Amount, sc localseller.
 	}
 	t.Cleanup(func() { book.Close() })
 	cfg.Registry, cfg.History, cfg.Books = reg, book, book
-	// As serve wires it: the warm path on.
-	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}}
+	// As serve wires it: the warm path on. A preset Client's signers join
+	// the EVM key.
+	signers := payments.Signers{w}
+	if cfg.Client != nil {
+		signers = append(signers, cfg.Client.Signers...)
+	}
+	cfg.Client = &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: signers, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}}
 	cfg.Getenv = func(k string) string {
 		if k == "SELLER" {
 			return seller.URL

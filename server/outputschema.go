@@ -115,7 +115,17 @@ func tipScopeSchema(desc string) map[string]any {
 
 // walletOutputSchema is x402_wallet's outputSchema (WalletStatus).
 var walletOutputSchema = mustJSON(object("", map[string]any{
-	"address": str("The paying wallet's 0x address"),
+	"address": str("The paying wallet's first key's address (the EVM key's 0x address, when it has one)"),
+	"keys": map[string]any{"type": "array", "description": "The wallet's keys, one per network family, EVM first",
+		"items": object("", map[string]any{
+			"family":  str("The key's network family: EVM or Solana"),
+			"address": str("The key's address: 0x and 40 hex digits (EVM), base58 (Solana)"),
+			"networks": map[string]any{"type": "array", "description": "The allowed networks this key pays on",
+				"items": object("", map[string]any{
+					"id":   str("CAIP-2 network id"),
+					"name": str("The network's name"),
+				}, "id", "name")},
+		}, "family", "address", "networks")},
 	"networks": map[string]any{"type": "array", "description": "The networks the wallet may pay on",
 		"items": object("", map[string]any{
 			"id":   str("CAIP-2 network id, such as eip155:8453"),
@@ -155,7 +165,7 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 		}, "symbol", "decimals", "network", "address", "total", "settled", "pending", "left", "payments")},
 	"noRpc": map[string]any{"type": "array", "description": "The allowed networks (CAIP-2 ids) without an rpc endpoint in the catalog: payments there that a seller refused, or whose outcome is unknown, stay counted until `x402-mcp ledger reconcile` can reach a chain",
 		"items": str("CAIP-2 network id")},
-}, "address", "networks", "perCallCap", "budget", "principal"))
+}, "address", "keys", "networks", "perCallCap", "budget", "principal"))
 
 // principalSchema is a PrincipalStatus.
 func principalSchema(desc string) map[string]any {

@@ -86,12 +86,30 @@ func principalsServer(t *testing.T, reg string) (*httpServer, *lockedBuffer) {
 // the options before the server starts.
 func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*server.HTTPOptions)) (*httpServer, *lockedBuffer) {
 	t.Helper()
+	return gateway(t, gatewaySetup{reg: reg, tune: tune})
+}
+
+// gatewaySetup is what gateway serves: the catalog (given the server's own
+// URL), the options, the local seller's configuration, and what to change
+// in the paying client (given the seller) before the server starts, such
+// as another family's key and scheme.
+type gatewaySetup struct {
+	reg    func(base string) string
+	tune   func(*server.HTTPOptions)
+	seller localseller.Config
+	client func(*payments.Client, *localseller.Running)
+}
+
+// gateway is principalsServerAt with a seller and client of g's.
+func gateway(t *testing.T, g gatewaySetup) (*httpServer, *lockedBuffer) {
+	t.Helper()
+	reg, tune := g.reg, g.tune
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	seller, err := localseller.Start(localseller.Config{})
+	seller, err := localseller.Start(g.seller)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +138,9 @@ func principalsServerAt(t *testing.T, reg func(base string) string, tune func(*s
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := &payments.Client{HTTP: payments.NewHTTPClient(), Schemes: payments.NewSchemes(evm.NewExact(nil)), Signers: payments.Signers{w}, Policy: pol, Ledger: book, Session: "test-session", Warm: &payments.Warm{}, Logger: log}
+	if g.client != nil {
+		g.client(c, seller)
+	}
 	srv, err := server.New(server.Config{Registry: r, Client: c, History: book, Books: book, Getenv: func(k string) string { return env[k] }, Logger: log, ProtectedEnv: r.Gateway.Env()})
 	if err != nil {
 		t.Fatal(err)

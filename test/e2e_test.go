@@ -378,10 +378,18 @@ func TestQuote(t *testing.T) {
 	}
 }
 
-// TestKeyNeverLeaks runs paid calls, refusals and failures with a known key
-// and looks for it in everything the process wrote and returned.
+// solanaTestKey is a known base58 Solana secret (a 64-byte keypair), so a
+// leak is easy to spot.
+const solanaTestKey = "4NMwxzmYj2uvHuq8xoqhY8RXg63KSVJM1DXkpbmkUY7YQWuoyQgFnnzn6yo3CMnqZasnNPNuAT2TLwQsCaKkUddp"
+
+// solanaTestAddress is solanaTestKey's address.
+const solanaTestAddress = "G2FAbFQPFa5qKXCetoFZQEvF9BVvCKbvUZvodpVidnoY"
+
+// TestKeyNeverLeaks runs paid calls, refusals and failures with a known
+// EVM key and a known Solana key, and looks for either in everything the
+// process wrote and returned.
 func TestKeyNeverLeaks(t *testing.T) {
-	s := start(t, mainCatalog)
+	s := start(t, mainCatalog, "X402_SOLANA_PRIVATE_KEY="+solanaTestKey)
 	var results []string
 	for _, c := range []struct {
 		name string
@@ -399,10 +407,13 @@ func TestKeyNeverLeaks(t *testing.T) {
 	if !strings.Contains(haystacks["stderr"], "paying") {
 		t.Fatalf("expected payment logs on stderr, got:\n%s", haystacks["stderr"])
 	}
+	if !strings.Contains(haystacks["results"], solanaTestAddress) {
+		t.Fatalf("x402_wallet does not show the Solana key's address %s: is the key loaded?", solanaTestAddress)
+	}
 	for name, h := range haystacks {
-		for _, needle := range []string{testKey, strings.ToUpper(testKey), testKey[:16], testKey[len(testKey)-16:]} {
+		for _, needle := range []string{testKey, strings.ToUpper(testKey), testKey[:16], testKey[len(testKey)-16:], solanaTestKey[:16], solanaTestKey[40:56], solanaTestKey[len(solanaTestKey)-16:]} {
 			if strings.Contains(h, needle) {
-				t.Fatalf("the private key appears in %s", name)
+				t.Fatalf("a private key appears in %s", name)
 			}
 		}
 	}
@@ -478,7 +489,9 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out, stderr)
 	}
-	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "Thank you for tipping 0.0005 USDC to alice.", "Paid 0.0005 USDC", "3 payments settled", "asks the user: Approve a tip of 0.001 USDC to author", "Tipped 0.001 USDC", "the author was tipped 0.001 USDC"} {
+	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "Thank you for tipping 0.0005 USDC to alice.", "Paid 0.0005 USDC", "3 payments settled", "asks the user: Approve a tip of 0.001 USDC to author", "Tipped 0.001 USDC", "the author was tipped 0.001 USDC",
+		// One payment on Solana, checked by the local facilitator for real.
+		"tools/call solana_weather", "on solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "On Solana devnet: 1 payment settled, 0.001 USDC received"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo transcript lacks %q:\n%s", want, out)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
 )
 
 // chainSeller is a local seller whose facilitator settles on the simulated
@@ -179,6 +180,8 @@ func TestKMSPaysOnChain(t *testing.T) {
 // the OS keychain (a real GNOME Keyring on a private D-Bus session) and
 // writes no file; it never overwrites an entry; X402_KEYCHAIN then selects
 // it, and a paid call against the local seller settles from its address.
+// `wallet new --keychain --family solana` adds a Solana key in an entry of
+// its own; with both entries named, a Solana call is paid from it.
 func TestKeychainWalletPays(t *testing.T) {
 	if !keytest.InKeychainSession(t) {
 		return
@@ -228,6 +231,61 @@ func TestKeychainWalletPays(t *testing.T) {
 	}
 	if got := walletFunding - seller.Facilitator.Balance(from); got != 1_000 {
 		t.Fatalf("the keychain's address paid %d, want 1000", got)
+	}
+	s.close()
+
+	// A Solana key beside it: `wallet new --keychain --family solana` puts
+	// it in the family's own entry; one X402_KEYCHAIN names both, `wallet
+	// show` lists both, and a Solana call is paid from the keychain's key.
+	out, stderr, err = run(t, []string{bus}, "wallet", "new", "--keychain", "--family", "solana")
+	if err != nil {
+		t.Fatalf("wallet new --keychain --family solana: %v\n%s", err, stderr)
+	}
+	var solAddr string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "address:"); ok {
+			solAddr = strings.TrimSpace(v)
+		}
+	}
+	if _, err := svm.ParseAddress("address", solAddr); err != nil || !strings.Contains(out, "X402_KEYCHAIN=x402-mcp/solana") {
+		t.Fatalf("wallet new --keychain --family solana printed:\n%s", out)
+	}
+	both := []string{bus, "X402_KEYCHAIN=x402-mcp/default,x402-mcp/solana"}
+	out, stderr, err = run(t, both, "wallet", "show")
+	if err != nil || !strings.Contains(out, from.Hex()) || !strings.Contains(out, solAddr) || strings.Count(out, "OS keychain x402-mcp/") != 2 ||
+		!strings.Contains(out, "OS keychain x402-mcp/solana") || strings.Contains(out, "in the clear") {
+		t.Fatalf("wallet show with both keychain entries: %v\n%s\n%s", err, out, stderr)
+	}
+	sol := localseller.NewSolanaFacilitator(localseller.SolanaFacilitatorConfig{})
+	solSeller, err := localseller.Start(localseller.Config{Solana: &localseller.SolanaConfig{PayTo: localseller.SwitchedSolanaPayTo, Facilitator: sol, Only: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { solSeller.Close() })
+	sol.Fund(solAddr, 1_000_000)
+	s = startWith(t, solSeller, catalog(`version: 1
+defaults:
+  networks: [solana-devnet]
+  max_per_call: "0.01"
+  timeout: 10s
+budget:
+  total: "1.00"
+rpc:
+  solana-devnet: "{{URL}}/solana/rpc"
+tools:
+  - name: weather
+    description: Current weather for a city.
+    url: "{{URL}}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City name}
+    max_price: "0.001"
+`), append([]string{"X402_PRIVATE_KEY="}, both...)...)
+	res = s.call("weather", map[string]any{"city": "lima"})
+	if rc := meta(res, "x402/payment-response"); res.IsError || rc["payer"] != solAddr || rc["state"] != string(payments.StateSettled) {
+		t.Fatalf("the Solana call: %s %v\nstderr:\n%s", text(res), rc, s.stderr.String())
+	}
+	if got := 1_000_000 - sol.Balance(solAddr); got != 1_000 {
+		t.Fatalf("the keychain's Solana address paid %d, want 1000", got)
 	}
 }
 

@@ -25,7 +25,9 @@ import (
 // transport (x402-protocol.md §5), settling through a local facilitator.
 type paidMCP struct {
 	url string
-	fac *localseller.Facilitator
+	// settler verifies and settles; rq is the one payment option offered.
+	settler localseller.Settler
+	rq      x402.Requirement
 
 	mu       sync.Mutex
 	payments int // calls that carried _meta["x402/payment"]
@@ -35,7 +37,22 @@ const paidMCPPrice payments.Amount = 2000 // 0.002 USDC
 
 func startPaidMCP(t *testing.T, fac *localseller.Facilitator) *paidMCP {
 	t.Helper()
-	p := &paidMCP{fac: fac}
+	extra, _ := json.Marshal(evm.Extra{Name: "USDC", Version: "2"})
+	rq := x402.Requirement{Scheme: "exact", Network: string(fac.Network()), Amount: paidMCPPrice.Atomic(),
+		Asset: fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
+	return startPaidMCPWith(t, fac, rq)
+}
+
+// startPaidMCPWith starts a paid MCP server offering rq, settled by s.
+func startPaidMCPWith(t *testing.T, s localseller.Settler, rq x402.Requirement) *paidMCP {
+	t.Helper()
+	rq.Raw, _ = json.Marshal(rq)
+	p := &paidMCP{settler: s, rq: rq}
+	p.start(t)
+	return p
+}
+
+func (p *paidMCP) start(t *testing.T) {
 	s := mcpserver.NewMCPServer("paid-mcp", "1", mcpserver.WithToolCapabilities(false))
 	s.AddTool(mcp.NewTool("echo", mcp.WithDescription("Echoes a message back."),
 		mcp.WithString("message", mcp.Required(), mcp.Description("What to echo"))),
@@ -47,16 +64,9 @@ func startPaidMCP(t *testing.T, fac *localseller.Facilitator) *paidMCP {
 	srv := httptest.NewServer(mcpserver.NewStreamableHTTPServer(s))
 	t.Cleanup(srv.Close)
 	p.url = srv.URL + "/mcp"
-	return p
 }
 
-func (p *paidMCP) requirement() x402.Requirement {
-	extra, _ := json.Marshal(evm.Extra{Name: "USDC", Version: "2"})
-	rq := x402.Requirement{Scheme: "exact", Network: string(p.fac.Network()), Amount: paidMCPPrice.Atomic(),
-		Asset: p.fac.Asset().Hex(), PayTo: localseller.DefaultPayTo.Hex(), MaxTimeoutSeconds: 60, Extra: extra}
-	rq.Raw, _ = json.Marshal(rq)
-	return rq
-}
+func (p *paidMCP) requirement() x402.Requirement { return p.rq }
 
 func (p *paidMCP) challenge(tool, reason string) *mcp.CallToolResult {
 	rq := p.requirement()
@@ -89,10 +99,10 @@ func (p *paidMCP) paid(ctx context.Context, req mcp.CallToolRequest, tool string
 		return p.challenge(tool, "invalid_payload")
 	}
 	rq := p.requirement()
-	if v := p.fac.Verify(ctx, &payload, rq); !v.IsValid {
+	if v := p.settler.Verify(ctx, &payload, rq); !v.IsValid {
 		return p.challenge(tool, v.InvalidReason)
 	}
-	settle := p.fac.Settle(ctx, &payload, rq)
+	settle := p.settler.Settle(ctx, &payload, rq)
 	if !settle.Success {
 		return p.challenge(tool, settle.ErrorReason)
 	}

@@ -136,6 +136,9 @@ type Entry struct {
 	// Pins: when set, a 402 asking for anything else is refused.
 	PayTo   string
 	Network payments.Network
+	// Family is the network family the entry pays on (Family.Name: "evm",
+	// "svm"; family: in the file), or "" for any.
+	Family string
 	// Asset is the pinned token's address, written as a symbol or an
 	// address in the file.
 	Asset string
@@ -327,6 +330,7 @@ type rawTool struct {
 	Budget       string            `yaml:"budget"`
 	PayTo        string            `yaml:"pay_to"`
 	Network      string            `yaml:"network"`
+	Family       string            `yaml:"family"`
 	Asset        string            `yaml:"asset"`
 	Result       string            `yaml:"result"`
 	Timeout      string            `yaml:"timeout"`
@@ -729,6 +733,77 @@ func parseTimeout(s string) (time.Duration, error) {
 	return t, nil
 }
 
+// parseFamily reads an entry's family pin: the entry pays only on the
+// family's allowed networks (its network pin, when it has one, must be of
+// the family). It reports a problem and returns false when the pin cannot
+// hold.
+func parseFamily(p *problems, at, atNetwork, name string, e *Entry, d *Defaults) bool {
+	f := familyNamed(p.fams, name)
+	if f == nil {
+		names := make([]string, len(p.fams))
+		for i, x := range p.fams {
+			names[i] = strings.ToLower(x.Title())
+		}
+		p.add(at, "%q is not a network family x402-mcp pays on: write %s", name, strings.Join(names, " or "))
+		return false
+	}
+	e.Family = f.Name()
+	if e.Network != "" {
+		if p.fams.Family(e.Network) != f {
+			p.add(atNetwork, "%s (%s) is not %s %s network, but family: pins %s: remove one of them", e.Network, p.fams.NetworkName(e.Network), article(f.Title()), f.Title(), name)
+			return false
+		}
+		return true
+	}
+	var nets []payments.Network
+	for _, n := range d.Networks {
+		if p.fams.Family(n) == f {
+			nets = append(nets, n)
+		}
+	}
+	if len(nets) == 0 {
+		example := ""
+		for _, n := range []string{"solana-devnet", "eip155:84532"} {
+			if _, ok, err := f.ParseNetwork(n); ok && err == nil {
+				example = ", such as " + n
+			}
+		}
+		p.add(at, "%s has no network in defaults.networks (%s): add one there%s", name, networkList(d.Networks), example)
+		return false
+	}
+	e.networks = nets
+	return true
+}
+
+// familyNamed finds a family by its name ("evm", "svm"), its title
+// ("EVM", "Solana") or its CAIP-2 namespace ("eip155", "solana"), in any
+// case.
+func familyNamed(fams payments.Families, s string) payments.Family {
+	for _, f := range fams {
+		if strings.EqualFold(s, f.Name()) || strings.EqualFold(s, f.Title()) || strings.EqualFold(s, f.Namespace()) {
+			return f
+		}
+	}
+	return nil
+}
+
+// familyName is the name of n's family, or "".
+func familyName(fams payments.Families, n payments.Network) string {
+	if f := fams.Family(n); f != nil {
+		return f.Name()
+	}
+	return ""
+}
+
+// article is "an" before a vowel sound of the family titles ("an EVM"),
+// else "a".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("AEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
 func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK bool, assets []*Asset) *Entry {
 	e := &Entry{
 		Name:        rt.Name,
@@ -822,6 +897,9 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 			e.networks = []payments.Network{n}
 		}
 	}
+	if rt.Family != "" && networkOK {
+		networkOK = parseFamily(p, at("family"), at("network"), rt.Family, e, d)
+	}
 	var asset *Asset
 	if rt.Asset != "" && networkOK {
 		a, addr, err := findAsset(p.fams, assets, rt.Asset, e.Network, e.networks)
@@ -830,6 +908,8 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 			p.add(at("asset"), "%v", err)
 		case a != nil && e.Network != "" && a.Network != e.Network:
 			p.add(at("network"), "%s is not the network of asset %s (%s): remove network: or change it", e.Network, a.Symbol, a.Network)
+		case a != nil && e.Family != "" && familyName(p.fams, a.Network) != e.Family:
+			p.add(at("asset"), "%s is on %s (%s), not a network of the family pinned by family:: remove one of them", a.Symbol, a.Network, p.fams.NetworkName(a.Network))
 		case a != nil:
 			asset, e.Asset, e.Currency = a, addr, a.Currency()
 			e.Network, e.networks = a.Network, []payments.Network{a.Network}

@@ -23,7 +23,8 @@ import (
 
 // TestCatalogCannotReadOwnSecrets: a ${ENV} reference to one of x402-mcp's
 // own secrets (the wallet key and where it is kept, the keystore's
-// passphrase, the MCP bearer token), in any field that expands references,
+// passphrase, the MCP bearer token, the PostgreSQL ledger's password and
+// its pass file), in any field that expands references,
 // in any spelling, is a load error naming the file, the line, the place and
 // the fix. A catalog is often written by someone other than the operator.
 func TestCatalogCannotReadOwnSecrets(t *testing.T) {
@@ -48,6 +49,8 @@ func TestCatalogCannotReadOwnSecrets(t *testing.T) {
 			10, `tools[0] "acme": headers.Authorization`, "X402_MCP_TOKEN"},
 		{"tipping facilitator_url", head + "tipping:\n  facilitator_url: https://fac.example/${X402_PRIVATE_KEY}\n  per_day: \"1\"\n", 5, "tipping.facilitator_url", "X402_PRIVATE_KEY"},
 		{"rpc", head + "rpc:\n  eip155:84532: https://node.example/v2/${X402_KEYSTORE_PASSWORD}\n", 5, "rpc.eip155:84532", "X402_KEYSTORE_PASSWORD"},
+		{"the PostgreSQL ledger's password", tool("    url: https://api.example.com/v1\n    headers:\n      X-Api-Key: \"${PGPASSWORD}\"\n"), 10, `tools[0] "weather": headers.X-Api-Key`, "PGPASSWORD"},
+		{"the PostgreSQL ledger's pass file", tool("    url: https://api.example.com/v1?f=${PGPASSFILE}\n"), 8, `tools[0] "weather": url`, "PGPASSFILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

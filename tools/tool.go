@@ -122,6 +122,7 @@ func (e *Entry) Limit(callID string) payments.Limit {
 		MaxPrice:   e.MaxPrice,
 		PayTo:      e.PayTo,
 		Network:    e.Network,
+		Family:     e.Family,
 		Asset:      e.Asset,
 		Currency:   e.Currency,
 		CallID:     callID,

@@ -43,6 +43,11 @@ func cmdApprovePermit2(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return usageError{"--network: " + err.Error()}
 	}
+	if f := families.Family(n); f != nil {
+		if _, ok := f.(evm.Family); !ok {
+			return usageError{fmt.Sprintf("--network %s is a %s network: Permit2 is an EVM contract, and %s payments need no approval", *network, f.Title(), f.Title())}
+		}
+	}
 	reg, err := loadRegistry(*regPath, e)
 	if err != nil {
 		return err

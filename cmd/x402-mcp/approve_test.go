@@ -104,4 +104,9 @@ tools:
 			t.Errorf("%v: no error", bad)
 		}
 	}
+	// A Solana network: Permit2 is an EVM contract, and nothing is sent.
+	_, _, err = runCmd(t, env, "wallet", "approve-permit2", "--network", "solana-devnet", "--asset", "USDC", "--amount", "1", "--registry", cat)
+	if err == nil || !strings.Contains(err.Error(), "solana-devnet is a Solana network") || !strings.Contains(err.Error(), "need no approval") {
+		t.Errorf("approve-permit2 on Solana devnet: %v", err)
+	}
 }

@@ -11,13 +11,14 @@ import (
 	"github.com/x402-mcp/x402-mcp/server"
 )
 
-// cmdDashboard: x402-mcp dashboard [--ledger FILE] [--registry FILE] [--addr
-// 127.0.0.1:0]. It serves the spend dashboard of a local ledger, opened
-// read-only, on loopback, until interrupted; its URL, which carries a key
-// made for this run, goes to stderr.
+// cmdDashboard: x402-mcp dashboard [--ledger FILE|URL] [--registry FILE]
+// [--addr 127.0.0.1:0]. It serves the spend dashboard of a ledger (a SQLite
+// file, or a PostgreSQL database whose every transaction is then
+// read-only), opened read-only, on loopback, until interrupted; its URL,
+// which carries a key made for this run, goes to stderr.
 func cmdDashboard(ctx context.Context, e env, args []string) error {
 	fs := newFlags("dashboard", e)
-	path := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else the state directory's ledger.db)")
+	path := fs.String("ledger", "", "ledger: a SQLite file or a postgres:// URL (default $X402_LEDGER, else the state directory's ledger.db)")
 	regPath := fs.String("registry", "", "catalog file, for the budgets and rpc endpoints (default $X402_REGISTRY, else the built-in example)")
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to serve on (port 0 picks a free one)")
 	if err := parseFlags(fs, args); err != nil {
@@ -39,7 +40,7 @@ func cmdDashboard(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e)
-	checker, rpcErr := rpcChecker(reg, e.getenv)
+	checker, rpcErr := chainsOf(reg, e.getenv)
 	defer checker.Close()
 	if rpcErr != nil {
 		log.Warn("rpc endpoints left out", "err", rpcErr)
@@ -57,7 +58,7 @@ func cmdDashboard(ctx context.Context, e env, args []string) error {
 	}
 	defer func() {
 		if err := l.Close(); err != nil {
-			log.Error("close the ledger", "ledger", p, "err", err)
+			log.Error("close the ledger", "ledger", ledger.Redact(p), "err", err)
 		}
 	}()
 	var k [16]byte
@@ -70,6 +71,6 @@ func cmdDashboard(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("dashboard: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "x402-mcp dashboard of %s (read-only): open http://%s%s?key=%s\n(the key in the URL is this run's; Ctrl-C stops)\n",
-		p, ln.Addr(), server.PathDashboard, key)
+		ledger.Redact(p), ln.Addr(), server.PathDashboard, key)
 	return server.ServeDashboard(ctx, ln, server.DashboardOptions{Books: l, Registry: reg, Key: key, Logger: log})
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -92,17 +95,34 @@ var dashboardURL = regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/dashboard/\?key
 
 // TestDashboardCommand: `x402-mcp dashboard` serves a ledger it opened
 // read-only on loopback, prints its URL (with its key) on stderr and
-// nothing on stdout, shows the ledger's figures, and leaves the file as it
-// found it.
+// nothing on stdout, shows the ledger's figures, and leaves the ledger as
+// it found it: a SQLite file, or a PostgreSQL database (whose URL's
+// password never shows).
 func TestDashboardCommand(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testDashboardCommand(t, backend) })
+	}
+}
+
+func testDashboardCommand(t *testing.T, backend string) {
+	const secret = "s3cr3t-Pa55word"
 	dir := t.TempDir()
 	db := filepath.Join(dir, "ledger.db")
+	if backend == "postgres" {
+		// The test server takes any password (trust).
+		u, err := url.Parse(pgtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(u.User.Username(), secret)
+		db = u.String()
+	}
 	paidLedger(t, db, 3)
 	reg := filepath.Join(dir, "registry.yaml")
 	if err := os.WriteFile(reg, []byte("version: 1\nbudget:\n  total: \"0.5\"\ntools:\n  - {name: weather, description: W., url: \"https://a.example/w\", max_price: \"0.001\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	before := fileHash(t, db)
+	before := ledgerHash(t, db)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
@@ -180,12 +200,37 @@ func TestDashboardCommand(t *testing.T) {
 	if stdout.String() != "" {
 		t.Fatalf("stdout: %q", stdout.String())
 	}
-	if fileHash(t, db) != before {
-		t.Fatal("the dashboard changed the ledger file")
+	if strings.Contains(stderr.String(), secret) || !strings.Contains(stderr.String(), "dashboard of "+ledger.Redact(db)) {
+		t.Fatalf("stderr does not name the ledger %s, or shows its password:\n%s", ledger.Redact(db), stderr.String())
+	}
+	if ledgerHash(t, db) != before {
+		t.Fatal("the dashboard changed the ledger")
 	}
 	if rows := listRows(t, db); rows != 3 {
 		t.Fatalf("%d rows after the dashboard", rows)
 	}
+}
+
+// ledgerHash is a hash of the ledger at loc: a SQLite file's bytes, or
+// every row, running sum and schema version of a PostgreSQL database.
+func ledgerHash(t *testing.T, loc string) [32]byte {
+	t.Helper()
+	if !ledger.IsPostgres(loc) {
+		return fileHash(t, loc)
+	}
+	db, err := sql.Open("pgx", loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var dump string
+	err = db.QueryRow(`SELECT (SELECT string_agg(p::text, E'\n' ORDER BY id) FROM payments p) || E'\n' ||
+	(SELECT string_agg(s::text, E'\n' ORDER BY scope, unit, key) FROM spend s) || E'\n' ||
+	(SELECT string_agg(v::text, E'\n' ORDER BY version) FROM schema_version v)`).Scan(&dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256([]byte(dump))
 }
 
 func listRows(t *testing.T, db string) int {

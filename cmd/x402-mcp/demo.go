@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/wallet"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -25,16 +24,20 @@ import (
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
 // Demo settings: a budget small enough that the transcript shows a refusal.
 const (
-	demoFunding payments.Amount = 1_000_000 // 1 test USDC in the throwaway wallet
-	demoBudget  payments.Amount = 5_000     // 0.005 USDC
+	demoFunding payments.Amount = 1_000_000 // 1 test USDC in the throwaway wallet, on each family
+	demoBudget  payments.Amount = 6_000     // 0.006 USDC
 	demoTip     payments.Amount = 1_000     // 0.001 USDC, to demoAuthor
 )
+
+// demoSolanaPayee is the seller's Solana address in the demo.
+const demoSolanaPayee = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 
 // demoAuthor is who the demo tips: an address in its address book.
 var demoAuthor = common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
@@ -53,8 +56,12 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	out := e.stdout
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	// 1. A throwaway wallet.
+	// 1. A throwaway wallet: an EVM key and a Solana key.
 	key, err := wallet.GenerateEVMKey()
+	if err != nil {
+		return err
+	}
+	solKey, err := svm.GenerateKey()
 	if err != nil {
 		return err
 	}
@@ -68,7 +75,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		}
 		setup = chainDemo
 	}
-	d, err := setup(ctx, key.Address())
+	d, err := setup(ctx, key.Address(), solKey.Payer())
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -106,7 +113,14 @@ tipping:
 		return err
 	}
 	defer book.Close()
-	payer := newClient(reg, newSchemes(evm.NewRPCChecker(nil)), payments.Signers{key}, book, log)
+	// The chain clients of the catalog's rpc endpoints: the local Solana's
+	// JSON-RPC, served by the seller, when the demo has it.
+	chain, rpcErr := chainsOf(reg, getenv)
+	if rpcErr != nil {
+		return rpcErr
+	}
+	defer chain.Close()
+	payer := newClient(reg, newSchemes(chain), payments.Signers{key, solKey}, book, log)
 	payer.Session = newSessionID("demo")
 	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Version: version, Getenv: getenv, Logger: log})
 	if err != nil {
@@ -133,9 +147,12 @@ tipping:
 	}
 
 	fmt.Fprintf(out, "x402-mcp demo: everything runs here, offline, on loopback.\n\n")
-	fmt.Fprintf(out, "  seller   %s  (x402 v2 and v1; its facilitator checks every signature by ecrecover)\n", sellerURL)
+	fmt.Fprintf(out, "  seller   %s  (x402 v2 and v1; its facilitators check every signature: ecrecover on EVM, ed25519 and the transfer on Solana)\n", sellerURL)
 	fmt.Fprintf(out, "  money    %s\n", d.money)
 	fmt.Fprintf(out, "  wallet   %s  (throwaway key, funded with %s test USDC)\n", key.Address().Hex(), demoFunding)
+	if d.solana != nil {
+		fmt.Fprintf(out, "           %s  (throwaway Solana key, funded with %s test USDC on Solana devnet)\n", solKey.Payer(), demoFunding)
+	}
 	fmt.Fprintf(out, "  budget   %s total, %s per call  (set by the operator in registry.yaml)\n", demoBudget.USDC(), reg.Defaults.MaxPerCall.USDC())
 	fmt.Fprintf(out, "  ledger   %s  (SQLite; a throwaway one for the demo)\n", book.Path())
 	fmt.Fprintf(out, "  MCP      %s %s, protocol %s, over the stdio transport\n\n", info.ServerInfo.Name, info.ServerInfo.Version, info.ProtocolVersion)
@@ -161,6 +178,7 @@ tipping:
 	}{
 		{"a paid call (x402 v2)", "weather", map[string]any{"city": "paris"}},
 		{"a paid call (x402 v1)", "stock_quote", map[string]any{"symbol": "ACME"}},
+		{"a paid call on Solana (x402 v2: a transaction the facilitator checks, ed25519 signature and transfer)", "solana_weather", map[string]any{"city": "lima"}},
 		{"pay what you want: the price is the amount argument", "tip_jar", map[string]any{"author": "alice", "amount": "0.0005"}},
 		{"a tip to a person, asked of the user first (MCP elicitation)", server.ToolTip, map[string]any{"recipient": "author", "amount": demoTip.String(), "note": "thanks for the x402 explainer"}},
 		{"the budget after them", server.ToolWallet, nil},
@@ -168,6 +186,9 @@ tipping:
 		{"the books, from the durable ledger", server.ToolSpendHistory, map[string]any{"limit": 5}},
 	}
 	for _, call := range calls {
+		if call.name == "solana_weather" && d.solana == nil {
+			continue
+		}
 		req := mcp.CallToolRequest{}
 		req.Params.Name, req.Params.Arguments = call.name, call.args
 		argJSON, _ := json.Marshal(call.args)
@@ -191,6 +212,10 @@ tipping:
 	}
 	fmt.Fprintf(out, "\nOn the seller's side: %s settled, %s received; the author was tipped %s; the wallet holds %s test USDC%s.\n",
 		plural.Count(fac.SettledCount()-tips, "payment", "payments"), fac.Balance(seller.PayTo()).USDC(), tipped.USDC(), fac.Balance(key.Address()), d.where)
+	if sf := d.solana; sf != nil {
+		fmt.Fprintf(out, "On Solana devnet: %s settled, %s received by %s; the wallet holds %s test USDC (in the facilitator's memory).\n",
+			plural.Count(sf.SettledCount(), "payment", "payments"), sf.Balance(demoSolanaPayee).USDC(), demoSolanaPayee, sf.Balance(solKey.Payer()))
+	}
 	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
 
 	_ = cli.Close()
@@ -210,25 +235,65 @@ type demoSetup struct {
 	registry     []byte
 	money        string // how money moves, for the transcript's header
 	where        string // where balances are kept, for its footer
-	tipAsset     string // the tipping section's asset lines ("" for known USDC)
-	close        func()
+	tipAsset     string // the tipping section's network and asset lines ("" for the only network's USDC)
+	// solana, when set, is the seller's in-memory Solana: the catalog
+	// allows Solana devnet, reads it at ${X402_SELLER_URL}/solana/rpc and
+	// has a Solana-priced tool, solana_weather.
+	solana *localseller.SolanaFacilitator
+	close  func()
 }
 
-// memoryDemo: the built-in catalog and a facilitator that keeps balances
-// in memory (Base Sepolia test USDC).
-func memoryDemo(_ context.Context, wallet common.Address) (*demoSetup, error) {
-	running, err := localseller.Start(localseller.Config{})
+// memoryDemo: the built-in catalog and facilitators that keep balances in
+// memory: Base Sepolia test USDC, and Solana devnet test USDC beside it
+// (with the catalog allowing Solana devnet for one tool, solana_weather).
+func memoryDemo(_ context.Context, wallet common.Address, solWallet string) (*demoSetup, error) {
+	sol := localseller.NewSolanaFacilitator(localseller.SolanaFacilitatorConfig{})
+	running, err := localseller.Start(localseller.Config{Solana: &localseller.SolanaConfig{PayTo: demoSolanaPayee, Facilitator: sol}})
 	if err != nil {
 		return nil, err
 	}
 	running.Facilitator.Fund(wallet, demoFunding)
-	return &demoSetup{seller: running, registryName: "registry.yaml (built-in example)", registry: x402mcp.DefaultRegistry,
-		money: "Base Sepolia test USDC, balances kept in memory by the facilitator (`demo --chain` settles on a real EVM)",
-		where: " (in the facilitator's memory)", close: func() { running.Close() }}, nil
+	sol.Fund(solWallet, demoFunding)
+	reg, err := withSolana(x402mcp.DefaultRegistry)
+	if err != nil {
+		running.Close()
+		return nil, err
+	}
+	return &demoSetup{seller: running, registryName: "registry.yaml (built-in example, with a Solana tool)", registry: reg,
+		money: "Base Sepolia and Solana devnet test USDC, balances kept in memory by the facilitators (`demo --chain` settles on a real EVM)",
+		where: " (in the facilitator's memory)", tipAsset: "  network: eip155:84532\n", solana: sol, close: func() { running.Close() }}, nil
+}
+
+// withSolana adds Solana to the built-in catalog for the demo: Solana
+// devnet allowed after Base Sepolia, its rpc endpoint at the local
+// seller's /solana/rpc, and a tool paid on Solana (family: solana).
+func withSolana(reg []byte) ([]byte, error) {
+	src := string(reg)
+	for _, edit := range []struct{ old, new string }{
+		{"  networks: [eip155:84532]", "  networks: [eip155:84532, solana-devnet]"},
+		{"rpc:\n  eip155:84532: https://sepolia.base.org\n", "rpc:\n  eip155:84532: https://sepolia.base.org\n  solana-devnet: ${X402_SELLER_URL}/solana/rpc\n"},
+	} {
+		if !strings.Contains(src, edit.old) {
+			return nil, fmt.Errorf("the built-in registry.yaml no longer has %q: the demo cannot add Solana to it", edit.old)
+		}
+		src = strings.Replace(src, edit.old, edit.new, 1)
+	}
+	src = strings.TrimRight(src, "\n") + `
+
+  - name: solana_weather
+    description: Current weather for a city, paid in USDC on Solana devnet, from the local demo seller.
+    url: ${X402_SELLER_URL}/v2/weather/{city}
+    params:
+      - {name: city, in: path, type: string, required: true, description: City name}
+    max_price: "0.001"
+    family: solana
+    pay_to: "` + demoSolanaPayee + `"
+`
+	return []byte(src), nil
 }
 
 // chainDemo is set when the binary is built with -tags simchain (demo_chain.go).
-var chainDemo func(ctx context.Context, wallet common.Address) (*demoSetup, error)
+var chainDemo func(ctx context.Context, wallet common.Address, solWallet string) (*demoSetup, error)
 
 // demoUser is the demo's human: it prints the question x402-mcp asks and
 // approves it.

@@ -22,7 +22,7 @@ func init() { chainDemo = simChainDemo }
 // catalog that declares that token (it is not a USDC contract x402-mcp
 // knows: assets:, with the demo's budget) and pins it, with the chain as its
 // rpc endpoint.
-func simChainDemo(ctx context.Context, wallet common.Address) (*demoSetup, error) {
+func simChainDemo(ctx context.Context, wallet common.Address, _ string) (*demoSetup, error) {
 	sim, err := simchain.Start(ctx, simchain.Options{})
 	if err != nil {
 		return nil, err

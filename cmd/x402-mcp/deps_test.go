@@ -56,8 +56,9 @@ func TestBinaryLinksNoHeavyDeps(t *testing.T) {
 }
 
 // TestLayersKnowNoChain: the paying core, the catalog and the server know
-// no chain: none of them links go-ethereum or a network family (every
-// family is a package beside payments/evm that the command wires in), and
+// no chain: none of them links go-ethereum, solana-go or a network family
+// (every family is a package beside payments/evm and payments/svm that the
+// command wires in), and
 // the families and the wire format never import what is above them.
 func TestLayersKnowNoChain(t *testing.T) {
 	goTool, err := exec.LookPath("go")
@@ -65,7 +66,7 @@ func TestLayersKnowNoChain(t *testing.T) {
 		t.Skip("the go tool is not on PATH, so the dependencies cannot be listed (CI runs this test)")
 	}
 	const mod = "github.com/x402-mcp/x402-mcp/"
-	chain := regexp.MustCompile(`^github\.com/ethereum/go-ethereum|^` + regexp.QuoteMeta(mod) + `payments/(evm|wallet)$`)
+	chain := regexp.MustCompile(`^github\.com/ethereum/go-ethereum|^github\.com/gagliardetto/|^` + regexp.QuoteMeta(mod) + `payments/(evm|svm|wallet)$`)
 	above := regexp.MustCompile(`^` + regexp.QuoteMeta(mod) + `(server|tools|cmd)(/|$)`)
 	for _, tt := range []struct {
 		pkg  string
@@ -79,6 +80,7 @@ func TestLayersKnowNoChain(t *testing.T) {
 		{"tools/discover", chain},
 		{"server", chain},
 		{"payments/evm", above},
+		{"payments/svm", above},
 		{"payments/wallet", above},
 	} {
 		out, err := exec.Command(goTool, "list", "-tags=", "-deps", mod+tt.pkg).CombinedOutput()

@@ -33,7 +33,7 @@ func keyGuard(reg *tools.Registry, w *wallet.Wallet, requireFlag bool) (warnings
 			continue
 		}
 		msg := fmt.Sprintf("the catalog allows %s, where money is real, and the %s key %s is in the clear (%s): anything that reads x402-mcp's environment or that file can spend from it; keep it in %s",
-			strings.Join(real, ", "), familyTitle(k.Signer.Family()), k.Signer.Payer(), k.Source, wallet.SaferSources)
+			strings.Join(real, ", "), familyTitle(k.Signer.Family()), k.Signer.Payer(), k.Source, wallet.SaferSources(k.Signer.Family()))
 		if require {
 			refused = append(refused, msg)
 			continue

@@ -11,7 +11,6 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -32,21 +31,9 @@ func ledgerPath(flagValue string, e env) (string, error) {
 func openLedger(ctx context.Context, path string, reg *tools.Registry) (*ledger.Ledger, error) {
 	l, err := ledger.Open(ctx, path, reg.Policy().Budget)
 	if err != nil {
-		return nil, fmt.Errorf("open the ledger %s: %w", path, err)
+		return nil, fmt.Errorf("open the ledger: %w", err) // names it, password redacted
 	}
 	return l, nil
-}
-
-// rpcChecker is the chain client of the catalog's rpc endpoints, their
-// ${ENV} references read through getenv. An endpoint whose URL does not
-// expand is left out, and named in the error (which never holds a value
-// read from the environment).
-func rpcChecker(reg *tools.Registry, getenv func(string) string) (*evm.RPCChecker, error) {
-	urls, err := reg.RPCURLs(getenv)
-	if err != nil {
-		err = fmt.Errorf("%s: %w", reg.Path, err)
-	}
-	return evm.NewRPCChecker(urls), err
 }
 
 // reconcile resolves the ledger's open rows against the chain, through
@@ -77,7 +64,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("ledger "+sub, e)
-	path := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else the state directory's ledger.db)")
+	path := fs.String("ledger", "", "ledger: a SQLite file or a postgres:// URL (default $X402_LEDGER, else the state directory's ledger.db)")
 	regPath := fs.String("registry", "", "catalog file, for budgets and rpc endpoints (default $X402_REGISTRY, else the built-in example)")
 	var f ledger.Filter
 	var since string
@@ -108,7 +95,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	checker, rpcErr := rpcChecker(reg, e.getenv)
+	checker, rpcErr := chainsOf(reg, e.getenv)
 	defer checker.Close()
 	if sub != "reconcile" {
 		// The assets' budgets, for the summary; rows read in their own
@@ -154,7 +141,7 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "\n%s shown. Ledger %s: %s settled, %s pending, %s left of %s total.\n",
-			plural.Count(len(rows), "row", "rows"), p, sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
+			plural.Count(len(rows), "row", "rows"), ledger.Redact(p), sum.Settled.USDC(), sum.Pending.USDC(), leftText(sum), totalText(sum))
 		for _, a := range sum.Assets {
 			cur := a.Currency
 			fmt.Fprintf(e.stdout, "%s (%s): %s settled, %s pending, %s left of %s total.\n",

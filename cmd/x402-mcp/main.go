@@ -6,11 +6,11 @@
 //	x402-mcp demo                        run the offline demo: local seller, wallet, MCP session
 //	x402-mcp check [FILE]                validate a catalog offline and list its tools and prices
 //	x402-mcp registry add|import         propose catalog entries from a 402 or a discovery API
-//	x402-mcp wallet new|address|show     create a key (keystore or OS keychain) / print the address / where each key lives
+//	x402-mcp wallet new|address|show     create a key (keystore or OS keychain) / print the addresses / where each key lives
 //	x402-mcp wallet approve-permit2 …    approve Permit2 to spend the wallet's token (sends one transaction)
 //	x402-mcp ledger list|export|reconcile  read and reconcile the durable ledger
 //	x402-mcp token new|hash              make a principal's bearer token / hash one for a principals file
-//	x402-mcp dashboard [--addr ADDR]     serve the spend dashboard of a local ledger, read-only, on loopback
+//	x402-mcp dashboard [--addr ADDR]     serve the spend dashboard of a ledger, read-only, on loopback
 //	x402-mcp seller [--addr ADDR]        run the local x402 seller for trying things by hand
 //	x402-mcp docs [--readme FILE]        rewrite README.md's generated tool list
 //	x402-mcp version                     print the version (also --version)
@@ -146,7 +146,7 @@ func isTopLevelFlag(arg string) bool {
 const usage = `usage: x402-mcp [command] [flags]
 
 commands:
-  serve [--registry FILE] [--ledger FILE] [--warm-path=false] [--reconcile-every 5m]
+  serve [--registry FILE] [--ledger FILE|URL] [--warm-path=false] [--reconcile-every 5m]
         [--require-protected-key] [--pprof 127.0.0.1:PORT]
                                serve MCP over stdio (default command), reconciling open payments
                                in the background (0: at start only); --require-protected-key
@@ -168,10 +168,13 @@ commands:
                                draft disabled entries from a facilitator's discovery API
                                (default --out registry.drafts.yaml; ${NAME} in --from and
                                --header reads a credential from the environment)
-  wallet new [--dir DIR]       create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE])
-  wallet new --keychain [--entry x402-mcp/default]
-                               create a key in the OS keychain (never in a file)
-  wallet address               print the configured wallet's address
+  wallet new [--family evm|solana] [--dir DIR]
+                               create an encrypted keystore (passphrase from X402_KEYSTORE_PASSWORD[_FILE],
+                               for Solana X402_SOLANA_KEYSTORE_PASSWORD[_FILE])
+  wallet new --keychain [--family evm|solana] [--entry x402-mcp/default]
+                               create a key in the OS keychain (never in a file; Solana's default
+                               entry is x402-mcp/solana)
+  wallet address [--family F]  print the configured wallet's addresses, one a line, EVM first
   wallet show                  print each key's family, address and where it lives (never the key)
   wallet approve-permit2 --network N --asset A --amount X [--yes]
                                give Permit2 an allowance of the wallet's token (Permit2 and upto
@@ -184,22 +187,28 @@ commands:
                                chain (rpc: in the catalog), once
   token new                    print a new bearer token for a principal, and its sha256 hash
   token hash < FILE            print the sha256 hash of the token on stdin, for a principals file
-  dashboard [--ledger FILE] [--registry FILE] [--addr 127.0.0.1:0]
-                               serve the spend dashboard of a local ledger, read-only, on
-                               loopback; its URL (with a key for this run) goes to stderr
+  dashboard [--ledger FILE|URL] [--registry FILE] [--addr 127.0.0.1:0]
+                               serve the spend dashboard of a ledger (a file, or PostgreSQL in
+                               read-only transactions), read-only, on loopback; its URL (with
+                               a key for this run) goes to stderr
   seller [--addr ADDR]         run the local x402 test seller on loopback
   docs [--readme FILE]         rewrite README.md's tool list from the tool definitions (for developers)
   version, --version           print the version
   help, --help, -h             print this; COMMAND --help prints a command's flags
 
-The wallet key comes from the environment, never a flag (docs/keys.md):
-  X402_KEYCHAIN (OS keychain entries, <service>/<account>), X402_CLEF (clef's IPC
-  socket or HTTP URL), X402_AWS_KMS_KEY_ID (an AWS KMS key), X402_KEYSTORE with
-  X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE, X402_KEY_FILE (file with
-  hex) or X402_PRIVATE_KEY (hex).
+The wallet's keys come from the environment, never a flag (docs/keys.md); an EVM key, a
+Solana key, or both, one source each:
+  X402_KEYCHAIN: OS keychain entries, <service>/<account>, comma-separated (either family).
+  EVM: X402_CLEF (clef's IPC socket or HTTP URL), X402_AWS_KMS_KEY_ID (an AWS KMS key),
+  X402_KEYSTORE with X402_KEYSTORE_PASSWORD or X402_KEYSTORE_PASSWORD_FILE, X402_KEY_FILE
+  (file with hex) or X402_PRIVATE_KEY (hex).
+  Solana: X402_SOLANA_KEYSTORE with X402_SOLANA_KEYSTORE_PASSWORD or
+  X402_SOLANA_KEYSTORE_PASSWORD_FILE, X402_SOLANA_KEYPAIR (a solana-keygen file) or
+  X402_SOLANA_PRIVATE_KEY (base58).
 The catalog: --registry FILE, else $X402_REGISTRY, else the built-in example.
 The ledger: --ledger FILE, else $X402_LEDGER, else ledger.db in the state directory
-($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp).
+($XDG_STATE_HOME/x402-mcp or ~/.local/state/x402-mcp); a postgres:// URL instead of a
+file shares one ledger between replicas (its password from PGPASSWORD or ~/.pgpass).
 Logs go to stderr (X402_LOG_LEVEL=debug|info|warn|error, X402_LOG_FORMAT=text|json).
 `
 

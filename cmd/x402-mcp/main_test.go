@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 
+	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -163,3 +166,56 @@ func TestCountsReadNaturally(t *testing.T) {
 		t.Errorf("ledger list of one row: %q, %v", out, err)
 	}
 }
+
+// TestPostgresLedgerURLRedacted: a PostgreSQL ledger's password never shows:
+// not in an error (server unreachable, or refusing), not in `ledger list`'s
+// output, not in serve's log or --help.
+func TestPostgresLedgerURLRedacted(t *testing.T) {
+	const secret = "s3cr3t-Pa55word"
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "registry.yaml")
+	if err := os.WriteFile(reg, x402mcp.DefaultRegistry, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what, text string) {
+		t.Helper()
+		if strings.Contains(text, secret) {
+			t.Fatalf("%s shows the password:\n%s", what, text)
+		}
+	}
+	// Unreachable: nothing listens on port 1.
+	bad := "postgres://x402:" + secret + "@127.0.0.1:1/ledger?connect_timeout=2"
+	out, errOut, err := runCmd(t, map[string]string{"X402_LEDGER": bad}, "ledger", "list", "--registry", reg)
+	if err == nil || !strings.Contains(err.Error(), "postgres://x402:xxxxx@127.0.0.1:1/ledger") {
+		t.Fatalf("unreachable server: %v", err)
+	}
+	check("the error", err.Error())
+	check("stdout", out)
+	check("stderr", errOut)
+	// A password as a parameter, and a URL that does not parse.
+	for _, u := range []string{"postgres://x402@127.0.0.1:1/ledger?connect_timeout=2&password=" + secret, "postgres://x402:" + secret + "@[::1/ledger"} {
+		_, _, err := runCmd(t, nil, "ledger", "list", "--ledger", u, "--registry", reg)
+		if err == nil {
+			t.Fatalf("%s opened", ledger.Redact(u))
+		}
+		check("the error", err.Error())
+	}
+	_, errOut, _ = runCmd(t, map[string]string{"X402_LEDGER": bad}, "serve", "--help")
+	check("serve --help", errOut)
+
+	// A server that takes any password (trust): the books' line names the
+	// ledger with its password redacted.
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), secret)
+	out, errOut, err = runCmd(t, map[string]string{"X402_LEDGER": u.String()}, "ledger", "list", "--registry", reg)
+	if err != nil || !strings.Contains(out, "0 rows shown. Ledger postgres://postgres:xxxxx@/") {
+		t.Fatalf("ledger list on PostgreSQL: %v\n%s%s", err, out, errOut)
+	}
+	check("stdout", out)
+	check("stderr", errOut)
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

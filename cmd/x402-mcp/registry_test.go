@@ -70,7 +70,7 @@ func TestRegistryAddAndImport(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"registry"}, {"registry", "nope"}, {"registry", "add"}, {"registry", "import"},
-		{"registry", "import", "--from", s.URL, "--max-price", "x"}, {"registry", "import", "--from", s.URL, "--network", "solana"},
+		{"registry", "import", "--from", s.URL, "--max-price", "x"}, {"registry", "import", "--from", s.URL, "--network", "tron"},
 	} {
 		var u usageError
 		if _, _, err := runCmd(t, nil, args...); !errors.As(err, &u) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
 )
 
 // TestCheckRefusesOwnSecrets: `check`, and serve when it loads the
@@ -195,7 +196,7 @@ func TestEverySecretEnvIsListed(t *testing.T) {
 	}
 	fset := token.NewFileSet()
 	var reads int
-	for _, dir := range []string{".", "../../server", "../../tools", "../../tools/discover", "../../payments", "../../payments/ledger", "../../payments/evm", "../../payments/wallet", "../../payments/x402"} {
+	for _, dir := range []string{".", "../../server", "../../tools", "../../tools/discover", "../../payments", "../../payments/ledger", "../../payments/evm", "../../payments/svm", "../../payments/wallet", "../../payments/x402"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +230,7 @@ func TestEverySecretEnvIsListed(t *testing.T) {
 						}
 					}
 				case *ast.ValueSpec:
-					if filepath.Base(dir) != "payments" {
+					if base := filepath.Base(dir); base != "payments" && base != "svm" {
 						return true
 					}
 					for i, id := range n.Names {
@@ -250,5 +251,11 @@ func TestEverySecretEnvIsListed(t *testing.T) {
 	}
 	if reads < 10 {
 		t.Fatalf("found only %d environment reads: is the source being read?", reads)
+	}
+	// The Solana family's key variables are x402-mcp's secrets too.
+	for _, v := range svm.SecretEnv() {
+		if !slices.Contains(secret, v) {
+			t.Errorf("svm reads a secret from %s, which is not in payments.SecretEnv", v)
+		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 
 	x402mcp "github.com/x402-mcp/x402-mcp"
 	"github.com/x402-mcp/x402-mcp/payments"
-	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -24,7 +23,7 @@ import (
 func cmdServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("serve", e)
 	regPath := fs.String("registry", "", "catalog file (default $X402_REGISTRY, else the built-in example)")
-	ledgerFlag := fs.String("ledger", "", "ledger file (default $X402_LEDGER, else ledger.db in the state directory)")
+	ledgerFlag := fs.String("ledger", "", "ledger: a SQLite file, or a postgres:// URL shared by replicas (default $X402_LEDGER, else ledger.db in the state directory; keep a password out of the URL: docs/ledger.md)")
 	_ = fs.Bool("stdio", true, "serve over stdio (the default)")
 	warm := fs.Bool("warm-path", true, "pay a warm call in one round trip with the terms the seller last accepted (docs/warm-path.md)")
 	every := fs.Duration("reconcile-every", ledger.DefaultReconcileEvery, "how often to reconcile open payments against the chain (rpc: in the catalog) while serving, besides soon after a payment is refused or of unknown outcome and once its authorization expires; 0 reconciles at start only (docs/ledger.md)")
@@ -70,7 +69,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		}
 		l, err := ledger.Open(ctx, path, payments.Budget{})
 		if err != nil {
-			err = fmt.Errorf("open the ledger %s: %w", path, err)
+			err = fmt.Errorf("open the ledger: %w", err) // names it, password redacted
 		}
 		ledgerCh <- loaded[*ledger.Ledger]{l, err}
 	}()
@@ -83,10 +82,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	// One chain client for the catalog's rpc endpoints (${ENV} expanded):
 	// the assets' decimals at start, reconciliation, and the check of an
 	// unknown outcome within its call.
-	checker := evm.NewRPCChecker(nil)
+	checker := noChains()
 	if err == nil {
 		var rpcErr error
-		if checker, rpcErr = rpcChecker(reg, e.getenv); rpcErr != nil {
+		if checker, rpcErr = chainsOf(reg, e.getenv); rpcErr != nil {
 			log.Warn("rpc endpoints left out: payments on their networks stay counted until an rpc endpoint reconciles them", "err", rpcErr)
 		}
 		reg, err = resolveAssets(ctx, reg, checker, log)
@@ -96,7 +95,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if ll.err == nil {
 		defer func() {
 			if err := ll.v.Close(); err != nil {
-				log.Error("close the ledger", "ledger", path, "err", err)
+				log.Error("close the ledger", "ledger", ledger.Redact(path), "err", err)
 			}
 		}()
 	}
@@ -167,11 +166,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	if httpFlags.addr != "" {
 		log.Info("x402-mcp serving MCP over HTTP", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-			"wallet", keys, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+			"wallet", keys, "ledger", ledger.Redact(path), "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 		return srv.ListenAndServe(ctx, httpFlags.addr, httpOpts)
 	}
 	log.Info("x402-mcp serving MCP over stdio", "version", version, "registry", reg.Path, "tools", len(reg.Tools),
-		"wallet", keys, "ledger", path, "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
+		"wallet", keys, "ledger", ledger.Redact(path), "budget", reg.Budget.Total.USDC(), "perCall", reg.Defaults.MaxPerCall.USDC())
 	if err := srv.ServeStdio(ctx, e.stdin, e.stdout); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("stdio: %w", err)
 	}
@@ -180,7 +179,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 
 // withoutRPC lists the networks the policy allows that have no rpc
 // endpoint: refused and unknown payments there cannot be reconciled.
-func withoutRPC(reg *tools.Registry, c *evm.RPCChecker) []string {
+func withoutRPC(reg *tools.Registry, c *chains) []string {
 	var out []string
 	for _, n := range reg.Policy().Networks {
 		if !c.Has(n) {
@@ -199,7 +198,7 @@ const assetsTimeout = 15 * time.Second
 // decimals can be neither read nor found. A declared value that could not be
 // checked stands, with a warning. A catalog without such assets reads
 // nothing.
-func resolveAssets(ctx context.Context, reg *tools.Registry, checker *evm.RPCChecker, log *slog.Logger) (*tools.Registry, error) {
+func resolveAssets(ctx context.Context, reg *tools.Registry, checker *chains, log *slog.Logger) (*tools.Registry, error) {
 	need := false
 	for _, a := range reg.Assets {
 		if _, ok := reg.RPC[a.Network]; ok {

@@ -7,13 +7,29 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
-
-	"github.com/x402-mcp/x402-mcp/payments/wallet"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
+	"github.com/x402-mcp/x402-mcp/payments/wallet"
 )
+
+// solanaKeystoreCost is the scrypt cost (N, p) of the Solana keystores
+// `wallet new --family solana` writes: geth's standard.
+var solanaKeystoreCost = [2]int{svm.StandardScryptN, svm.StandardScryptP}
+
+// familyFlag reads --family: evm (the default) or solana (svm).
+func familyFlag(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "", "evm":
+		return "evm", nil
+	case "solana", "svm":
+		return svm.Name, nil
+	}
+	return "", usageError{fmt.Sprintf("--family %q: write evm or solana", v)}
+}
 
 func cmdWallet(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
@@ -25,16 +41,21 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 	case "new":
 		fs := newFlags("wallet new", e)
 		dir := fs.String("dir", "", "where to write the keystore (default: the user's state directory)")
+		family := fs.String("family", "evm", "the key's network family: evm or solana")
 		inKeychain := fs.Bool("keychain", false, "store the new key in the OS keychain (Secret Service, macOS Keychain, Windows Credential Manager) instead of a keystore file")
-		entry := fs.String("entry", wallet.DefaultKeychainService+"/default", "with --keychain: the keychain entry, <service>/<account>")
+		entry := fs.String("entry", "", "with --keychain: the keychain entry, <service>/<account> (default "+wallet.DefaultKeychainService+"/default for EVM, "+wallet.DefaultKeychainService+"/solana for Solana)")
 		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
+		fam, err := familyFlag(*family)
+		if err != nil {
 			return err
 		}
 		if *inKeychain {
 			if *dir != "" {
 				return usageError{"--dir writes a keystore file; --keychain writes none: give one of them"}
 			}
-			return newInKeychain(ctx, e, *entry)
+			return newInKeychain(ctx, e, fam, *entry)
 		}
 		if flagSet(fs, "entry") {
 			return usageError{"--entry names a keychain entry: give --keychain with it"}
@@ -46,16 +67,12 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 			}
 			*dir = filepath.Join(d, "keystore")
 		}
-		pass := e.getenv(payments.EnvKeystorePassword)
-		if pass == "" && e.getenv(payments.EnvKeystorePassFile) != "" {
-			b, err := os.ReadFile(e.getenv(payments.EnvKeystorePassFile))
-			if err != nil {
-				return fmt.Errorf("%s: %w", payments.EnvKeystorePassFile, err)
-			}
-			pass = string(trimNewline(b))
+		if fam == svm.Name {
+			return newSolanaKeystore(e, *dir)
 		}
-		if len(pass) < 8 {
-			return fmt.Errorf("set %s or %s to a passphrase of at least 8 characters: the keystore is encrypted with it", payments.EnvKeystorePassword, payments.EnvKeystorePassFile)
+		pass, err := passphrase(e, payments.EnvKeystorePassword, payments.EnvKeystorePassFile)
+		if err != nil {
+			return err
 		}
 		w, err := wallet.GenerateEVMKey()
 		if err != nil {
@@ -65,19 +82,20 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "address:  %s\nkeystore: %s\n\nUse it with:\n  X402_KEYSTORE=%s\n  X402_KEYSTORE_PASSWORD_FILE=<file holding the passphrase>\nFund the address with USDC on a network your registry allows. The key never leaves the keystore file.\n",
-			w.Address().Hex(), path, path)
+		fmt.Fprintf(e.stdout, "address:  %s\nkeystore: %s\n\nUse it with:\n  %s=%s\n  %s=<file holding the passphrase>\nFund the address with USDC on a network your registry allows. The key never leaves the keystore file.\n",
+			w.Address().Hex(), path, payments.EnvKeystore, path, payments.EnvKeystorePassFile)
 		return nil
 	case "address":
+		fs := newFlags("wallet address", e)
+		family := fs.String("family", "", "show only this family's address: evm or solana (default: every key's, EVM first)")
+		if err := parseFlags(fs, args[1:]); err != nil {
+			return err
+		}
 		w, err := wallet.Load(ctx, e.getenv)
 		if err != nil {
 			return err
 		}
-		if w.EVM() == nil {
-			return wallet.ErrNoWallet
-		}
-		fmt.Fprintln(e.stdout, w.EVM().Address().Hex())
-		return nil
+		return printAddresses(e.stdout, w, *family)
 	case "show":
 		fs := newFlags("wallet show", e)
 		if err := parseFlags(fs, args[1:]); err != nil {
@@ -92,6 +110,66 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 	default:
 		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address, show or approve-permit2", args[0])}
 	}
+}
+
+// printAddresses writes the wallet's addresses, one a line, EVM first; with
+// family set, that family's alone.
+func printAddresses(out io.Writer, w *wallet.Wallet, family string) error {
+	if family == "" {
+		for _, s := range w.Signers() {
+			fmt.Fprintln(out, s.Payer())
+		}
+		return nil
+	}
+	fam, err := familyFlag(family)
+	if err != nil {
+		return err
+	}
+	s := w.Signers().For(fam)
+	if s == nil {
+		title := families.Named(fam).Title()
+		return fmt.Errorf("the wallet holds no %s key: %w", title, wallet.ErrNoWallet)
+	}
+	fmt.Fprintln(out, s.Payer())
+	return nil
+}
+
+// newSolanaKeystore writes a new Solana key to an encrypted keystore in
+// dir, under the passphrase of the Solana keystore's variables.
+func newSolanaKeystore(e env, dir string) error {
+	pass, err := passphrase(e, payments.EnvSolanaKeystorePassword, payments.EnvSolanaKeystorePassFile)
+	if err != nil {
+		return err
+	}
+	k, err := svm.GenerateKey()
+	if err != nil {
+		return err
+	}
+	path, err := k.WriteKeystore(dir, pass, solanaKeystoreCost[0], solanaKeystoreCost[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "address:  %s\nkeystore: %s\n\nUse it with:\n  %s=%s\n  %s=<file holding the passphrase>\nFund the address with USDC on a Solana network your registry allows (its USDC token account receives it). The key never leaves the keystore file.\n",
+		k.Address(), path, payments.EnvSolanaKeystore, path, payments.EnvSolanaKeystorePassFile)
+	return nil
+}
+
+// passphrase reads a new keystore's passphrase from the variable named
+// pass, else from the file the variable named file gives, and refuses one
+// shorter than 8 characters.
+func passphrase(e env, pass, file string) (string, error) {
+	p := e.getenv(pass)
+	if p == "" && e.getenv(file) != "" {
+		b, err := os.ReadFile(e.getenv(file))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", file, err)
+		}
+		p = string(trimNewline(b))
+	}
+	if len(p) < 8 {
+		return "", fmt.Errorf("set %s or %s to a passphrase of at least 8 characters: the keystore is encrypted with it", pass, file)
+	}
+	return p, nil
 }
 
 // stateDir is the folder the durable ledger lives in by default
@@ -111,22 +189,37 @@ func trimNewline(b []byte) []byte {
 	return b
 }
 
-// newInKeychain creates a key in the OS keychain's entry spec and prints
-// its address and how to use it. The key never touches a file.
-func newInKeychain(ctx context.Context, e env, spec string) error {
+// newInKeychain creates a key of the family fam in the OS keychain's entry
+// spec (empty: the family's default entry) and prints its address and how
+// to use it. The key never touches a file.
+func newInKeychain(ctx context.Context, e env, fam, spec string) error {
+	if spec == "" {
+		spec = wallet.DefaultKeychainEntry(fam).String()
+	}
 	entry, err := wallet.ParseKeychainEntry(spec)
 	if err != nil {
 		return usageError{"--entry: " + err.Error()}
 	}
-	w, err := wallet.GenerateEVMKey()
-	if err != nil {
+	var k payments.Signer
+	where := "a network your registry allows"
+	if fam == svm.Name {
+		sk, err := svm.GenerateKey()
+		if err != nil {
+			return err
+		}
+		k, where = sk, "a Solana network your registry allows (its USDC token account receives it)"
+	} else {
+		ek, err := wallet.GenerateEVMKey()
+		if err != nil {
+			return err
+		}
+		k = ek
+	}
+	if err := wallet.StoreInKeychain(ctx, wallet.OSKeychain, entry, k); err != nil {
 		return err
 	}
-	if err := w.StoreInKeychain(ctx, wallet.OSKeychain, entry); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "address:  %s\nkeychain: %s\n\nUse it with:\n  %s=%s\nFund the address with USDC on a network your registry allows. The key is in the OS keychain, encrypted under your login; it never touches a file.\n",
-		w.Address().Hex(), entry, payments.EnvKeychain, entry)
+	fmt.Fprintf(e.stdout, "address:  %s\nkeychain: %s\n\nUse it with:\n  %s=%s\n(one entry per family, separated by commas). Fund the address with USDC on %s. The key is in the OS keychain, encrypted under your login; it never touches a file.\n",
+		k.Payer(), entry, payments.EnvKeychain, entry, where)
 	return nil
 }
 
@@ -153,7 +246,7 @@ func showWallet(out io.Writer, w *wallet.Wallet) {
 	for _, k := range w.Keys() {
 		if k.Source.Plain() {
 			fmt.Fprintf(out, "\nThe %s key is in the clear (%s): anything that reads this process's environment or that file can spend from it. For real money keep it in %s.\n",
-				familyTitle(k.Signer.Family()), k.Source, wallet.SaferSources)
+				familyTitle(k.Signer.Family()), k.Source, wallet.SaferSources(k.Signer.Family()))
 		}
 	}
 }

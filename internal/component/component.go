@@ -1,8 +1,10 @@
 // Package component decides what a test does when something it needs
 // beyond Go is not installed: Node.js with an npm package (the TypeScript
 // MCP SDK client, the OAuth authorization server, the benchmark's reference
-// server), Chromium (the dashboard's browser test), or the components that
-// hold keys (clef, local-kms, GNOME Keyring: internal/keytest). A plain `go test
+// server, the offline Solana of test/solana), Chromium (the dashboard's
+// browser test), a PostgreSQL server (the ledger's second backend, through
+// internal/pgtest) or the components that hold keys (clef, local-kms,
+// GNOME Keyring: internal/keytest). A plain `go test
 // ./...` skips the test, saying what is missing and which command runs it;
 // the README's test command (.ci/run, which installs every component and
 // sets the X402_REQUIRE_* variables) fails it instead, so that a broken
@@ -15,13 +17,22 @@ import (
 	"testing"
 )
 
-// The variables that make a missing component a failure; .ci/run sets them.
+// The variables that make a missing component a failure; .ci/run sets
+// them all.
 const (
 	// EnvNode covers Node.js and the npm packages of test/ts, test/oauth
 	// and bench/ref.
 	EnvNode = "X402_REQUIRE_NODE"
 	// EnvBrowser covers Chromium.
 	EnvBrowser = "X402_REQUIRE_BROWSER"
+	// EnvSolana covers Node.js and test/solana's packages: Surfnet, an
+	// offline Solana whose npm package carries a native binary for a few
+	// platforms only, and the reference x402 Solana facilitator
+	// (internal/solanatest runs both). It has a variable of its own so that
+	// requiring Node.js does not require a platform Surfnet runs on.
+	EnvSolana = "X402_REQUIRE_SOLANA"
+	// EnvPostgres covers PostgreSQL (internal/pgtest).
+	EnvPostgres = "X402_REQUIRE_POSTGRES"
 	// EnvKeys covers what the key sources' tests run against: clef,
 	// local-kms, GNOME Keyring and D-Bus (internal/keytest).
 	EnvKeys = "X402_REQUIRE_KEYS"
@@ -40,6 +51,9 @@ func Missing(t testing.TB, env, what, run string) {
 
 // Node is a test's need of Node.js and one npm package.
 type Node struct {
+	// Env is the variable that makes its absence a failure: EnvNode when
+	// empty.
+	Env string
 	// For says what the test runs on Node.js, e.g. "the OAuth tests run a
 	// real authorization server (oidc-provider, test/oauth)".
 	For string
@@ -56,17 +70,21 @@ type Node struct {
 
 // RequireNode returns when node is on PATH and n's package is installed
 // (n.Check exists);
-// otherwise it ends t with Missing (EnvNode), naming what to install and
-// n.Run.
+// otherwise it ends t with Missing (n.Env, else EnvNode), naming what to
+// install and n.Run.
 func RequireNode(t testing.TB, n Node) {
 	t.Helper()
+	env := n.Env
+	if env == "" {
+		env = EnvNode
+	}
 	if _, err := exec.LookPath("node"); err != nil {
-		Missing(t, EnvNode, "node is not on PATH: "+n.For+" on Node.js 20.19 or later",
-			"install Node.js, then run: "+n.Install+" && "+EnvNode+"=1 "+n.Run+"; `bash .ci/run` does both")
+		Missing(t, env, "node is not on PATH: "+n.For+" on Node.js 20.19 or later",
+			"install Node.js, then run: "+n.Install+" && "+env+"=1 "+n.Run+"; `bash .ci/run` does both")
 		return
 	}
 	if _, err := os.Stat(n.Check); err != nil {
-		Missing(t, EnvNode, n.Modules+" is missing: "+n.For,
-			"run: "+n.Install+" && "+EnvNode+"=1 "+n.Run+"; `bash .ci/run` does both")
+		Missing(t, env, n.Modules+" is missing: "+n.For,
+			"run: "+n.Install+" && "+env+"=1 "+n.Run+"; `bash .ci/run` does both")
 	}
 }

@@ -24,6 +24,9 @@ func TestHelper(t *testing.T) {
 	case "node":
 		component.RequireNode(t, component.Node{For: "the thing runs a server", Modules: "test/thing/node_modules",
 			Check: filepath.Join(t.TempDir(), "node_modules", "thing", "package.json"), Install: "(cd test/thing && npm ci)", Run: "go test ./test -run Thing"})
+	case "solana":
+		component.RequireNode(t, component.Node{Env: component.EnvSolana, For: "the thing runs a chain", Modules: "test/chain/node_modules",
+			Check: filepath.Join(t.TempDir(), "node_modules", "chain", "package.json"), Install: "(cd test/chain && npm ci)", Run: "go test ./test -run Chain"})
 	}
 	t.Log("the helper returned") // it must skip or fail first
 }
@@ -33,7 +36,8 @@ func TestHelper(t *testing.T) {
 // X402_REQUIRE_* variable is set (as .ci/run sets them). Each case runs this
 // package's test binary again, as the child, with what it needs missing:
 // Chromium, node (an empty PATH), or an npm package (node found, the
-// package's file absent).
+// package's file absent), and a component with a variable of its own (the
+// real Solana of test/solana: X402_REQUIRE_SOLANA).
 func TestSkipOrFail(t *testing.T) {
 	empty := t.TempDir()
 	// A PATH on which node is found: a stand-in script, since RequireNode
@@ -59,13 +63,21 @@ func TestSkipOrFail(t *testing.T) {
 			[]string{"--- SKIP", "test/thing/node_modules is missing: the thing runs a server", "run: (cd test/thing && npm ci)"}},
 		{"no package, required", "node", withNode, component.EnvNode, "1", true,
 			[]string{"--- FAIL", "test/thing/node_modules is missing", "X402_REQUIRE_NODE is set"}},
+		{"no Solana package, plain", "solana", withNode, component.EnvSolana, "", false,
+			[]string{"--- SKIP", "test/chain/node_modules is missing: the thing runs a chain", "run: (cd test/chain && npm ci) && X402_REQUIRE_SOLANA=1 go test ./test -run Chain", "with X402_REQUIRE_SOLANA=1, as in .ci/run, it fails instead"}},
+		{"no Solana package, required", "solana", withNode, component.EnvSolana, "1", true,
+			[]string{"--- FAIL", "test/chain/node_modules is missing", "X402_REQUIRE_SOLANA is set"}},
+		{"no node for Solana, required", "solana", empty, component.EnvSolana, "1", true,
+			[]string{"--- FAIL", "node is not on PATH: the thing runs a chain", "X402_REQUIRE_SOLANA is set"}},
 		// Another component's variable changes nothing.
 		{"no node, the browser required", "node", empty, component.EnvBrowser, "1", false, []string{"--- SKIP"}},
+		{"no Solana package, Node required", "solana", withNode, component.EnvNode, "1", false, []string{"--- SKIP", "X402_REQUIRE_SOLANA=1"}},
+		{"no package, Solana required", "node", withNode, component.EnvSolana, "1", false, []string{"--- SKIP", "X402_REQUIRE_NODE=1"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelper$", "-test.v")
 			cmd.Env = append(os.Environ(), envHelper+"="+tt.helper, "PATH="+tt.path,
-				component.EnvNode+"=", component.EnvBrowser+"=", tt.env+"="+tt.require)
+				component.EnvNode+"=", component.EnvBrowser+"=", component.EnvSolana+"=", tt.env+"="+tt.require)
 			out, err := cmd.CombinedOutput()
 			if failed := err != nil; failed != tt.fail {
 				t.Fatalf("the child failed: %v, want %v:\n%s", failed, tt.fail, out)

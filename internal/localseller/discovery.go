@@ -52,14 +52,18 @@ func (s *Seller) discoveryItems(r *http.Request) []DiscoveryItem {
 	}
 	items := make([]DiscoveryItem, 0, len(routes))
 	for _, rt := range routes {
-		o := &offer{version: rt.version, resource: resource{URL: base + rt.path, Description: rt.desc, MimeType: rt.mime}}
+		o := &offer{version: rt.version, resource: resource{URL: base + rt.path, Description: rt.desc, MimeType: rt.mime}, sol: s.sol}
 		rq := s.requirement(o, rt.price)
 		if rt.outputSchema != nil {
 			rq.OutputSchema = rt.outputSchema
 		}
 		o.add(rq)
+		accepts := make([]json.RawMessage, len(o.accepts))
+		for i, a := range o.accepts {
+			accepts[i] = a.Raw
+		}
 		it := DiscoveryItem{
-			Resource: o.resource.URL, Type: "http", X402Version: rt.version, Accepts: []json.RawMessage{o.accepts[0].Raw},
+			Resource: o.resource.URL, Type: "http", X402Version: rt.version, Accepts: accepts,
 			LastUpdated: "2026-01-01T00:00:00Z",
 			Metadata:    map[string]any{"description": rt.desc, "mimeType": rt.mime},
 		}

@@ -87,6 +87,29 @@
 // Currency; assets: and `asset:` in registry.yaml): x402-mcp knows no USDC
 // on that chain.
 //
+// # Solana
+//
+// Config.Solana (SolanaConfig) makes the seller offer every exact option on
+// Solana too, at the same price: after the EVM option (or instead of it,
+// with Only), paid to its base58 PayTo in its Mint (default devnet USDC),
+// with the facilitator's fee payer in extra (and any Extra, such as a
+// recentBlockhash). Solana payments go to SolanaConfig.Facilitator, a
+// Settler: Remote, a facilitator over HTTP (the reference @x402/svm one that
+// test/solana runs on Surfnet), or a SolanaFacilitator.
+//
+// A SolanaFacilitator keeps a token's balances in memory and checks every
+// payment for real: svm.Verify (its own fee payer, the payer's ed25519
+// signature, the instructions, the transfer of exactly the price into
+// payTo's token account, the memo), then what the reference facilitator's
+// simulation checks (a blockhash it issued and still valid, the payer's
+// balance, the payee's account) and a transaction landed before
+// (duplicate_settlement). Settle signs as fee payer; the transaction's id
+// is that signature. Blocks follow the clock (one per SlotTime; a blockhash
+// lives 150). The seller serves its facilitator API under
+// /solana/facilitator/ and its chain as Solana JSON-RPC at POST
+// /solana/rpc, which x402-mcp reads the mint, balances, blockhashes and
+// landed transactions from as from a node (rpc: solana-devnet: <seller>/solana/rpc).
+//
 // # Seller routes
 //
 // Prices are the defaults (Config.Prices overrides them); all are paid to

@@ -673,6 +673,12 @@ const maxFacilitatorBody = 1 << 20
 //
 // A body that is not such JSON is answered 400 with {"error": "..."}.
 func (f *Facilitator) Handler() http.Handler {
+	return settlerHandler(f, func() any { return f.Supported() })
+}
+
+// settlerHandler serves s as a facilitator's HTTP API (see
+// Facilitator.Handler), with supported's answer at GET /supported.
+func settlerHandler(s Settler, supported func() any) http.Handler {
 	mux := http.NewServeMux()
 	decode := func(w http.ResponseWriter, r *http.Request) (*x402.PaymentPayload, x402.Requirement, bool) {
 		var req x402.Requirement
@@ -703,16 +709,16 @@ func (f *Facilitator) Handler() http.Handler {
 	}
 	mux.HandleFunc("POST /verify", func(w http.ResponseWriter, r *http.Request) {
 		if p, req, ok := decode(w, r); ok {
-			writeJSON(w, http.StatusOK, f.Verify(r.Context(), p, req))
+			writeJSON(w, http.StatusOK, s.Verify(r.Context(), p, req))
 		}
 	})
 	mux.HandleFunc("POST /settle", func(w http.ResponseWriter, r *http.Request) {
 		if p, req, ok := decode(w, r); ok {
-			writeJSON(w, http.StatusOK, f.Settle(r.Context(), p, req))
+			writeJSON(w, http.StatusOK, s.Settle(r.Context(), p, req))
 		}
 	})
 	mux.HandleFunc("GET /supported", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, f.Supported())
+		writeJSON(w, http.StatusOK, supported())
 	})
 	return mux
 }

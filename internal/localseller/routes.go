@@ -49,9 +49,13 @@ func (s *Seller) Routes() []RouteInfo {
 }
 
 func (s *Seller) handleIndex(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	index := map[string]any{
 		"source": Source, "payTo": s.payTo.Hex(), "network": s.fac.network, "asset": s.fac.asset.Hex(), "routes": s.Routes(),
-	})
+	}
+	if sol := s.solanaIndex(); sol != nil {
+		index["solana"] = sol
+	}
+	writeJSON(w, http.StatusOK, index)
 }
 
 func (s *Seller) handlePing(w http.ResponseWriter, r *http.Request) {

@@ -153,6 +153,8 @@ type Config struct {
 	// OnPayment, if set, is called for every request carrying a payment
 	// header, before the request is handled.
 	OnPayment func(Received)
+	// Solana, when set, offers every route on Solana too (SolanaConfig).
+	Solana *SolanaConfig
 }
 
 // Received is a request that carried a payment header.
@@ -178,6 +180,7 @@ type Seller struct {
 	delay     time.Duration
 	onPayment func(Received)
 	handler   http.Handler
+	sol       *solanaSide
 
 	mu          sync.Mutex
 	headersSeen int
@@ -206,6 +209,7 @@ func New(cfg Config) *Seller {
 		timeout:   cfg.MaxTimeoutSeconds,
 		delay:     cfg.Delay,
 		onPayment: cfg.OnPayment,
+		sol:       newSolanaSide(cfg.Solana),
 		paid:      map[string]int{},
 		idem:      map[string]*idemEntry{},
 	}
@@ -235,6 +239,12 @@ func New(cfg Config) *Seller {
 	mux.HandleFunc("GET /discovery/resources", s.handleDiscoveryResources)
 	mux.HandleFunc("GET /discovery/search", s.handleDiscoverySearch)
 	mux.Handle("/facilitator/", http.StripPrefix("/facilitator", s.fac.Handler()))
+	if s.sol != nil {
+		if sf, ok := s.sol.cfg.Facilitator.(*SolanaFacilitator); ok {
+			mux.Handle("/solana/facilitator/", http.StripPrefix("/solana/facilitator", sf.Handler()))
+			mux.Handle("POST /solana/rpc", sf.RPC())
+		}
+	}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.observe(r)
@@ -364,11 +374,13 @@ type offer struct {
 	resource   resource
 	accepts    []x402.Requirement
 	extensions map[string]json.RawMessage
+	// sol, when set, adds a Solana counterpart to every exact option.
+	sol *solanaSide
 }
 
 // newOffer starts an offer with no accepts.
 func (s *Seller) newOffer(r *http.Request, route string, version int, desc, mime string) *offer {
-	return &offer{route: route, version: version, resource: resource{URL: requestURL(r), Description: desc, MimeType: mime}}
+	return &offer{route: route, version: version, resource: resource{URL: requestURL(r), Description: desc, MimeType: mime}, sol: s.sol}
 }
 
 // simpleOffer is an offer with one accept at price, and the facilitator's
@@ -420,8 +432,21 @@ func (s *Seller) requirement(o *offer, price payments.Amount) x402.Requirement {
 }
 
 // add appends rq, fixing its Raw bytes: what the challenge carries and what
-// a v2 payment's `accepted` is compared with.
+// a v2 payment's `accepted` is compared with. A seller that takes Solana
+// appends its Solana counterpart of an exact option after it (or instead
+// of it, SolanaConfig.Only).
 func (o *offer) add(rq x402.Requirement) {
+	if o.sol == nil || rq.Scheme != "exact" {
+		o.append(rq)
+		return
+	}
+	if !o.sol.cfg.Only {
+		o.append(rq)
+	}
+	o.append(o.sol.counterpart(o, rq))
+}
+
+func (o *offer) append(rq x402.Requirement) {
 	rq.Raw, _ = json.Marshal(rq)
 	o.accepts = append(o.accepts, rq)
 }
@@ -544,7 +569,7 @@ func (s *Seller) acceptPayload(w http.ResponseWriter, r *http.Request, o *offer,
 		s.challenge(w, o, ErrNoMatchingAccept, nil)
 		return nil, false
 	}
-	if vr := s.fac.Verify(r.Context(), p, rq); !vr.IsValid {
+	if vr := s.settlerFor(rq).Verify(r.Context(), p, rq); !vr.IsValid {
 		status := http.StatusPaymentRequired
 		if vr.InvalidReason == ReasonPermit2AllowanceRequired {
 			status = http.StatusPreconditionFailed
@@ -561,7 +586,7 @@ func (s *Seller) settle(w http.ResponseWriter, r *http.Request, o *offer, pd *pa
 	if s.beforeSettle != nil {
 		s.beforeSettle()
 	}
-	sr := s.fac.Settle(r.Context(), pd.payload, pd.req)
+	sr := s.settlerFor(pd.req).Settle(r.Context(), pd.payload, pd.req)
 	if !sr.Success {
 		s.challenge(w, o, sr.ErrorReason, &sr)
 		return sr, false

@@ -165,7 +165,7 @@ func (*Exact) Judge(r *x402.Requirement, n payments.Network, want payments.Want)
 }
 
 // Prepare needs nothing.
-func (*Exact) Prepare(context.Context, *payments.Terms) error { return nil }
+func (*Exact) Prepare(context.Context, *payments.Terms, payments.Signer) error { return nil }
 
 // Sign signs the payload; the proof's id is random, its expiry the
 // deadline in seconds.

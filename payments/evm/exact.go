@@ -202,8 +202,9 @@ func permit2Terms(j judged, d Domain, hasDomain bool, want payments.Want) *terms
 
 // Prepare implements payments.Scheme. An EIP-3009 authorization needs
 // nothing from the chain. A Permit2 payment needs the payer's ERC-20
-// allowance to Permit2 (prepareAllowance).
-func (e *Exact) Prepare(ctx context.Context, t *payments.Terms) error {
+// allowance to Permit2 (prepareAllowance), read for t.Payer, the signer's
+// address.
+func (e *Exact) Prepare(ctx context.Context, t *payments.Terms, _ payments.Signer) error {
 	d, ok := t.Data.(*terms)
 	if !ok || d.method != MethodPermit2 {
 		return nil

@@ -73,7 +73,7 @@ func (*UpTo) Judge(r *x402.Requirement, n payments.Network, want payments.Want) 
 
 // Prepare implements payments.Scheme: the payer's allowance to Permit2
 // must cover the maximum (see Exact's Permit2 payments).
-func (u *UpTo) Prepare(ctx context.Context, t *payments.Terms) error {
+func (u *UpTo) Prepare(ctx context.Context, t *payments.Terms, _ payments.Signer) error {
 	d, ok := t.Data.(*terms)
 	if !ok {
 		return nil

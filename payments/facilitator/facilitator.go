@@ -1,5 +1,6 @@
 // Package facilitator is the client of an x402 facilitator's HTTP API
-// (x402-protocol.md §6, §7): POST /verify and POST /settle, for payments
+// (x402-protocol.md §6, §7): POST /verify and POST /settle (and GET
+// /supported, for what it states per network, such as a Solana fee payer), for payments
 // x402-mcp settles itself with no seller in between (tips), and the
 // discovery API's listing and search (GET /discovery/resources, GET
 // /discovery/search) that `registry import` drafts entries from. It never signs
@@ -252,6 +253,60 @@ func redactRawURL(raw string) string {
 
 // maxDiscoveryPage caps what is read of one page of a discovery listing.
 const maxDiscoveryPage = 4 << 20
+
+// Supported asks the facilitator what it settles (GET /supported), bounded
+// by ctx and Timeout, reading at most 64 KiB. Its errors are *Error with Op
+// "supported".
+func (f *Client) Supported(ctx context.Context) (*x402.Supported, error) {
+	red := f.Redactor
+	if red == nil {
+		red = noRedactor{}
+	}
+	fail := func(sent bool, status int, detail string, err error) error {
+		return &Error{Op: "supported", Sent: sent, Status: status, Detail: x402.Sanitize(red.Text(detail), 300), Err: red.Err(err)}
+	}
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(f.URL, "/")+"/supported", nil)
+	if err != nil {
+		shown := f.ShownURL
+		if shown == "" {
+			shown = redactRawURL(f.URL)
+		}
+		return nil, fail(false, 0, "bad facilitator URL: "+shown, err)
+	}
+	for k, vs := range f.Header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Accept", "application/json")
+	hc := f.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fail(!neverSent(err), 0, "no answer ("+errText(err, red)+")", err)
+	}
+	defer resp.Body.Close()
+	b, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return nil, fail(true, resp.StatusCode, fmt.Sprintf("answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), excerpt(b)), nil)
+	case rerr != nil:
+		return nil, fail(true, 0, "the answer broke off ("+errText(rerr, red)+")", rerr)
+	case len(b) > maxAnswer:
+		return nil, fail(true, 0, fmt.Sprintf("the answer is over %d bytes", maxAnswer), nil)
+	}
+	var s x402.Supported
+	if err := jsonlimit.Unmarshal(b, &s); err != nil {
+		return nil, fail(true, 0, "the answer is not JSON ("+err.Error()+"): "+excerpt(b), err)
+	}
+	return &s, nil
+}
 
 // DiscoveryQuery is one page of the discovery API: a search (Search, the
 // page after Cursor) or the listing of http resources (from Offset, at most

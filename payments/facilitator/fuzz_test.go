@@ -38,8 +38,8 @@ type cannedAnswer struct {
 	body   []byte
 }
 
-// FuzzFacilitatorAnswer: whatever a facilitator answers to /settle and
-// /verify, over real HTTP, the client returns a response or a
+// FuzzFacilitatorAnswer: whatever a facilitator answers to /settle,
+// /verify and /supported, over real HTTP, the client returns a response or a
 // *Error whose detail is short and free of control characters;
 // it never panics.
 func FuzzFacilitatorAnswer(f *testing.F) {
@@ -48,6 +48,7 @@ func FuzzFacilitatorAnswer(f *testing.F) {
 	f.Add(400, []byte(`{"error":"bad request"}`))
 	f.Add(200, []byte("<html>\x1b[31m</html>"))
 	f.Add(502, []byte(nil))
+	f.Add(200, []byte(`{"kinds":[{"x402Version":2,"scheme":"exact","network":"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1","extra":{"feePayer":"2wKupLR9q6wXYppw8Gr2NvWxKBUqm4PPJKkQfoxHDBg4"}}],"extensions":[],"signers":{}}`))
 	fuzzFacilitator.once.Do(func() {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -75,12 +76,15 @@ func FuzzFacilitatorAnswer(f *testing.F) {
 		fc := &Client{URL: fuzzFacilitator.url + "/" + key, Timeout: 5 * time.Second}
 		req := &x402.Requirement{Raw: []byte(`{"scheme":"exact"}`)}
 		p := &x402.PaymentPayload{X402Version: 2}
-		for _, op := range []string{"settle", "verify"} {
+		for _, op := range []string{"settle", "verify", "supported"} {
 			var err error
-			if op == "settle" {
+			switch op {
+			case "settle":
 				_, err = fc.Settle(context.Background(), p, req)
-			} else {
+			case "verify":
 				_, err = fc.Verify(context.Background(), p, req)
+			default:
+				_, err = fc.Supported(context.Background())
 			}
 			if err == nil {
 				continue

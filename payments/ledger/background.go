@@ -30,7 +30,9 @@ const (
 	afterExpiry = 5 * time.Second
 )
 
-// Reconciler reconciles a ledger in the background while a server runs:
+// Reconciler reconciles a ledger in the background while a server runs
+// (on PostgreSQL, in one replica at a time: a pass that finds another
+// replica's under way is skipped and tried again soon):
 // once at start (what an earlier run left open), every Every, soon after a
 // payment of this process becomes rejected or unknown (Ledger.Reject and
 // MarkUnknown prompt it), and again once such a payment's authorization
@@ -94,8 +96,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 	name(r.NoRPC)
 	retry := durOr(r.RetryExpired, DefaultRetryExpired)
-	timer := time.NewTimer(0) // a pass at once
-	due := time.Now()         // when the timer fires
+	busy := durOr(r.Soon, DefaultReconcileSoon) // the wait after a skipped pass, doubled each time
+	timer := time.NewTimer(0)                   // a pass at once
+	due := time.Now()                           // when the timer fires
 	defer timer.Stop()
 	var lastErrs []string
 	for {
@@ -115,7 +118,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, durOr(r.PassTimeout, DefaultPassTimeout))
-		rep, err := l.Reconcile(pctx, r.Prover)
+		rep, err := l.TryReconcile(pctx, r.Prover)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -123,6 +126,15 @@ func (r *Reconciler) Run(ctx context.Context) {
 		if r.OnPass != nil {
 			r.OnPass(rep, err)
 		}
+		if rep.Skipped {
+			// Another replica is reconciling this ledger (PostgreSQL): try
+			// again soon, in case its pass began before our news.
+			busy = min(2*busy, r.every())
+			timer.Reset(busy)
+			due = time.Now().Add(busy)
+			continue
+		}
+		busy = durOr(r.Soon, DefaultReconcileSoon)
 		switch {
 		case err != nil:
 			r.log().Warn("ledger reconcile", "err", err)

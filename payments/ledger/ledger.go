@@ -1,12 +1,15 @@
 // Package ledger is x402-mcp's durable ledger: every reservation and payment
 // in one SQLite file (a pure-Go driver, no cgo), shared safely by every
-// x402-mcp process that opens it, reconciled against the chain through the
+// x402-mcp process that opens it, or in one PostgreSQL database shared by
+// any number of replicas (Open with a postgres:// URL; postgres.go says how
+// it keeps the same rules), reconciled against the chain through the
 // payments' own schemes.
 //
 // Money rules:
 //   - Reserve checks every budget and holds the amount in one IMMEDIATE
-//     transaction, so goroutines and processes that share the file never
-//     overspend by one atomic unit.
+//     transaction (PostgreSQL: one transaction under an advisory lock per
+//     unit), so goroutines, processes and replicas that share the ledger
+//     never overspend by one atomic unit.
 //   - A row walks reserved → signed → settled | rejected | unknown, and a
 //     reservation that was never signed → released. The signed record (the
 //     payment's Proof: its family and scheme, its id on chain, its expiry,
@@ -56,7 +59,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 // Kinds of rows: a paid call, or a tip (Reservation.Kind).
@@ -70,11 +73,16 @@ const (
 const StaleReservation = 10 * time.Minute
 
 // Ledger is the durable payments.Ledger. It is safe for concurrent use, and
-// several processes may open the same file.
+// several processes may open the same file (or PostgreSQL database).
 type Ledger struct {
-	path   string
-	budget atomic.Pointer[payments.Budget] // replaced whole by SetBudget, never changed in place
-	now    func() time.Time
+	// path is the SQLite file, or the PostgreSQL URL with its password
+	// redacted (pg set; secrets are what errors must not show).
+	path    string
+	pg      bool
+	secrets []string
+	owner   string                          // PostgreSQL: this ledger's row of flushes
+	budget  atomic.Pointer[payments.Budget] // replaced whole by SetBudget, never changed in place
+	now     func() time.Time
 
 	w, r   *sql.DB // writer (one connection, IMMEDIATE transactions) and readers
 	ws, rs *stmts
@@ -116,10 +124,12 @@ const (
 	// still counted, until Reconcile resolves it. Money can never leave
 	// without a record that survives.
 	DurableSigned Durability = iota
-	// DurableAll: every commit waits for the disk (SQLite synchronous=FULL).
+	// DurableAll: every commit waits for the disk (SQLite synchronous=FULL;
+	// PostgreSQL synchronous_commit=on).
 	DurableAll
-	// DurableProcess: no commit waits for the disk (synchronous=NORMAL).
-	// Everything survives a crash of x402-mcp, not a power loss.
+	// DurableProcess: no commit waits for the disk (synchronous=NORMAL;
+	// PostgreSQL synchronous_commit=off). Everything survives a crash of
+	// x402-mcp, not a power loss (nor, on PostgreSQL, a crash of the server).
 	DurableProcess
 )
 
@@ -128,7 +138,10 @@ const (
 func WithDurability(d Durability) Option { return func(c *config) { c.durability = d } }
 
 // Open opens the ledger at path, creating the file (0600) and its directory
-// (0700) if needed, and brings its schema up to date. It refuses a file whose
+// (0700) if needed, and brings its schema up to date. A path that is a
+// postgres:// or postgresql:// URL (IsPostgres) opens that PostgreSQL
+// database instead, with its own migrations; its password never shows in
+// Path or in an error. It refuses a file whose
 // schema is newer than this x402-mcp knows. b is the operator's budget, which
 // Reserve enforces.
 func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (*Ledger, error) {
@@ -149,6 +162,9 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	}
 	if path == "" {
 		return nil, errors.New("ledger: no path")
+	}
+	if IsPostgres(path) {
+		return openPostgres(ctx, path, b, cfg)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -211,7 +227,8 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	return l, nil
 }
 
-// Path returns the ledger file's absolute path.
+// Path returns the ledger file's absolute path, or the PostgreSQL URL with
+// its password redacted.
 func (l *Ledger) Path() string { return l.path }
 
 // Budget returns the budget the ledger enforces.
@@ -297,8 +314,8 @@ func walMode(ctx context.Context, db *sql.DB) error {
 }
 
 // migrations returns the embedded migrations in order: 0001_x.sql is version 1.
-func migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+func migrations(dir string) ([]string, error) {
+	names, err := fs.Glob(migrationFS, dir+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -318,14 +335,14 @@ func migrations() ([]string, error) {
 	return out, nil
 }
 
-// SchemaVersion is the newest schema this package knows.
+// SchemaVersion is the newest SQLite schema this package knows.
 func SchemaVersion() int {
-	m, _ := migrations()
+	m, _ := migrations("migrations")
 	return len(m)
 }
 
 func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
-	ms, err := migrations()
+	ms, err := migrations("migrations")
 	if err != nil {
 		return err
 	}
@@ -378,6 +395,7 @@ const signedSQL = `UPDATE payments SET state = 'signed', nonce = ?2, valid_after
 // stmts are the prepared statements of one *sql.DB.
 type stmts struct {
 	spent, oldest, insert, byCall            *sql.Stmt
+	insertSigned                             *sql.Stmt
 	tipSpent, tipOldest                      *sql.Stmt
 	principalSpent, principalOldest          *sql.Stmt
 	principalSummary                         *sql.Stmt
@@ -417,7 +435,11 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		{&s.tipOldest, `SELECT MIN(created_at) FROM payments WHERE created_at >= ?1 AND kind = 'tip' AND unit = ?2 AND ` + counted},
 		{&s.insert, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
 	symbol, decimals, unit, principal, authorized)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?)`},
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+		{&s.insertSigned, `INSERT INTO payments (kind, call_id, tool, resource, host, session, network, asset, pay_to, amount, state, created_at, updated_at, note,
+	symbol, decimals, unit, principal, authorized, nonce, valid_after, valid_before, payer, header, payload, x402_version, payment_id, family, scheme, expiry, proof)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'signed', ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+	?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) RETURNING id`},
 		{&s.byCall, `SELECT id, state FROM payments WHERE call_id = ?1`},
 		{&s.signed, signedSQL},
 		{&s.settle, `UPDATE payments SET state = 'settled',
@@ -425,7 +447,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	payer = CASE WHEN ?3 <> '' THEN ?3 ELSE payer END,
 	reason = CASE WHEN ?4 <> '' THEN ?4 ELSE reason END,
 	updated_at = ?5,
-	amount = CASE WHEN authorized > 0 AND ?6 >= 0 AND ?6 < amount THEN ?6 ELSE amount END
+	amount = CASE WHEN authorized > 0 AND CAST(?6 AS BIGINT) >= 0 AND CAST(?6 AS BIGINT) < amount THEN CAST(?6 AS BIGINT) ELSE amount END
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected', 'settled')`},
 		{&s.reject, `UPDATE payments SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'rejected')`},
 		{&s.unknown, `UPDATE payments SET state = 'unknown', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state IN ('signed', 'unknown')`},
@@ -450,7 +472,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.principalSpent, s.principalOldest, s.principalSummary, s.insert, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
+	for _, st := range []*sql.Stmt{s.spent, s.oldest, s.tipSpent, s.tipOldest, s.principalSpent, s.principalOldest, s.principalSummary, s.insert, s.insertSigned, s.byCall, s.signed, s.settle, s.reject, s.unknown, s.release, s.releaseUnsent, s.state, s.summary, s.get} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -605,7 +627,7 @@ func (l *Ledger) ReserveSigned(ctx context.Context, r payments.Reservation, sign
 		return "", err
 	}
 	if l.syncSigned {
-		if err := l.flush(l.commits.Add(1)); err != nil {
+		if err := l.flush(ctx, l.commits.Add(1)); err != nil {
 			// The row is committed, signed: it counts, and its payment must
 			// not leave. The caller records nothing more for it; a restart's
 			// reconciliation settles or releases it.
@@ -615,6 +637,10 @@ func (l *Ledger) ReserveSigned(ctx context.Context, r payments.Reservation, sign
 	return id, nil
 }
 
+// pgAttempts bounds how often a PostgreSQL reservation runs again after a
+// deadlock or serialization failure (each attempt rolled back whole).
+const pgAttempts = 5
+
 // reserve checks the budgets and inserts r in one transaction; with sign
 // set, it also records the signed authorization sign returns before the
 // transaction commits.
@@ -623,11 +649,30 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 		return "", &payments.Error{Code: payments.CodeBadChallenge, Charged: payments.NotCharged,
 			Message: fmt.Sprintf("the price %s atomic units is too large for the ledger. Nothing was signed.", r.Amount.Atomic())}
 	}
+	if !l.pg {
+		return l.reserveOnce(ctx, r, sign)
+	}
+	// A signature made in an attempt that rolled back was never recorded
+	// and never leaves the process: the next attempt signs anew.
+	for i := 1; ; i++ {
+		id, err := l.reserveOnce(ctx, r, sign)
+		if err == nil || i == pgAttempts || !pgRetryable(err) {
+			return id, l.redactErr(err)
+		}
+	}
+}
+
+func (l *Ledger) reserveOnce(ctx context.Context, r payments.Reservation, sign func() (payments.Signed, error)) (string, error) {
 	tx, err := l.w.BeginTx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if l.pg {
+		if err := lockUnit(ctx, tx, unitOf(r.Currency)); err != nil {
+			return "", err
+		}
+	}
 	now := l.now()
 	budget := l.bud()
 	pday := budget.Principals[r.Principal].PerDay != 0
@@ -635,14 +680,18 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	if err != nil {
 		return "", err
 	}
-	if e := budget.Check(r, s, now); e != nil {
-		if e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay || e.Over.Scope == payments.ScopePrincipalDay) && !l.bud().Day.Calendar {
-			// Only a refusal needs the oldest payment of a rolling window.
-			if s, err = l.spent(ctx, tx, l.ws, r, now, true, pday, true); err != nil {
-				return "", err
-			}
-			e = budget.Check(r, s, now)
+	e := budget.Check(r, s, now)
+	if e != nil && e.Over != nil && (e.Over.Scope == payments.ScopeDay || e.Over.Scope == payments.ScopeTipDay || e.Over.Scope == payments.ScopePrincipalDay) && !l.bud().Day.Calendar {
+		// Only a refusal needs the oldest payment of a rolling window. (On
+		// PostgreSQL the sums may have gone down since: a payment released
+		// by another transaction. They never go up: reservations of the
+		// unit wait for this one's lock. Check again, with both.)
+		if s, err = l.spent(ctx, tx, l.ws, r, now, true, pday, true); err != nil {
+			return "", err
 		}
+		e = budget.Check(r, s, now)
+	}
+	if e != nil {
 		return "", e
 	}
 	if _, ok := s.Total.AddChecked(r.Amount); !ok || s.Total+r.Amount > math.MaxInt64 {
@@ -662,21 +711,35 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	if r.UpTo {
 		authorized = int64(r.Amount)
 	}
-	res, err := tx.StmtContext(ctx, l.ws.insert).ExecContext(ctx, kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
-		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal, authorized)
+	var id int64
+	args := []any{kind, r.CallID, r.Tool, r.Resource, r.Host, r.Session,
+		string(r.Network), r.Asset, r.PayTo, int64(r.Amount), ms, ms, r.Note, cur.Symbol, cur.Decimals, unitOf(cur), r.Principal, authorized}
+	insert := l.ws.insert
+	if l.pg && sign != nil {
+		// PostgreSQL: sign first and insert the row signed, one statement
+		// less while the budget lock is held (every round trip counts
+		// there). An error from sign records nothing, as below.
+		sg, err := sign()
+		if err != nil {
+			return "", err
+		}
+		sa := signedArgs(0, sg, l.now())
+		args[11] = sa[9] // updated_at: when it was signed
+		args = append(append(args, sa[1:9]...), sa[10:]...)
+		insert, sign = l.ws.insertSigned, nil
+	}
+	err = tx.StmtContext(ctx, insert).QueryRowContext(ctx, args...).Scan(&id)
 	if err != nil {
-		if isUnique(err) {
-			var id int64
+		if l.isUnique(err) {
+			// A transaction that failed in PostgreSQL takes no more
+			// statements: ask outside it.
+			tx.Rollback()
 			var state string
-			if qerr := tx.StmtContext(ctx, l.ws.byCall).QueryRowContext(ctx, r.CallID).Scan(&id, &state); qerr == nil {
+			if qerr := l.rs.byCall.QueryRowContext(ctx, r.CallID).Scan(&id, &state); qerr == nil {
 				return "", fmt.Errorf("ledger: call %s: %w (payment %d, %s)", r.CallID, payments.ErrDuplicateCall, id, state)
 			}
 			return "", fmt.Errorf("ledger: call %s: %w", r.CallID, payments.ErrDuplicateCall)
 		}
-		return "", fmt.Errorf("ledger: reserve: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
 		return "", fmt.Errorf("ledger: reserve: %w", err)
 	}
 	if sign != nil {
@@ -697,19 +760,32 @@ func (l *Ledger) reserve(ctx context.Context, r payments.Reservation, sign func(
 	return strconv.FormatInt(id, 10), nil
 }
 
-func isUnique(err error) bool {
+func (l *Ledger) isUnique(err error) bool {
+	if l.pg {
+		return pgUnique(err)
+	}
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
 // Spent implements payments.Ledger.
 func (l *Ledger) Spent(ctx context.Context, r payments.Reservation) (payments.Spent, error) {
-	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.readTx(ctx)
 	if err != nil {
 		return payments.Spent{}, fmt.Errorf("ledger: begin: %w", err)
 	}
 	defer tx.Rollback()
 	return l.spent(ctx, tx, l.rs, r, l.now(), true, r.Principal != "", true)
+}
+
+// readTx begins a read-only transaction that sees one snapshot of the
+// books (PostgreSQL's READ COMMITTED would take one per statement).
+func (l *Ledger) readTx(ctx context.Context) (*sql.Tx, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if l.pg {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return l.r.BeginTx(ctx, opts)
 }
 
 func parseID(id string) (int64, error) {
@@ -781,30 +857,74 @@ func (l *Ledger) MarkSigned(ctx context.Context, id string, s payments.Signed) e
 		return err
 	}
 	args := signedArgs(n, s, l.now())
+	if l.pg {
+		return l.markSignedPG(ctx, id, n, args)
+	}
 	if err := l.explain(ctx, id, n, payments.StateSigned)(l.ws.signed.ExecContext(ctx, args...)); err != nil {
 		return err
 	}
 	if l.syncSigned {
 		// The commit is in the log (the -wal file) but maybe not on disk yet:
 		// flush the log, and with it every commit before this one.
-		if err := l.flush(l.commits.Add(1)); err != nil {
+		if err := l.flush(ctx, l.commits.Add(1)); err != nil {
 			return fmt.Errorf("ledger: payment %s → signed: flush the log to disk: %w", id, err)
 		}
 	}
 	return nil
 }
 
+// markSignedPG records the signed payment in a transaction whose commit
+// waits for the server's disk.
+func (l *Ledger) markSignedPG(ctx context.Context, id string, n int64, args []any) error {
+	tx, err := l.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: payment %s → signed: begin: %w", id, err)
+	}
+	defer tx.Rollback()
+	if l.syncSigned {
+		if err := syncThisCommit(ctx, tx); err != nil {
+			return err
+		}
+	}
+	res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...)
+	if k, kerr := rowsAffected(res, err); err != nil || kerr != nil || k != 1 {
+		tx.Rollback()
+		return l.explain(ctx, id, n, payments.StateSigned)(res, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: payment %s → signed: commit: %w", id, err)
+	}
+	return nil
+}
+
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // flush returns once commit number seq (counted after it committed) is on
 // disk: at once when a flush that started after it already covered it, else
 // after a flush of its own, which covers every commit counted so far.
-func (l *Ledger) flush(seq uint64) error {
+//
+// On PostgreSQL the commits before it did not wait for the server's disk
+// (synchronous_commit off, so that the budget lock is not held through a
+// flush); the flush is a transaction of its own that waits for the disk
+// (syncPG): the server's write-ahead log is one sequence, so flushing it up
+// to that transaction's commit flushes every commit before it.
+func (l *Ledger) flush(ctx context.Context, seq uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if l.synced >= seq {
 		return nil
 	}
 	upTo := l.commits.Load() // all committed before this flush begins
-	if err := l.syncLog(); err != nil {
+	sync := l.syncLog
+	if l.pg {
+		sync = func() error { return l.syncPG(ctx) }
+	}
+	if err := sync(); err != nil {
 		return err
 	}
 	l.synced = upTo
@@ -891,7 +1011,7 @@ func (l *Ledger) ReleaseUnsent(ctx context.Context, id, reason string) error {
 func (l *Ledger) Summary(ctx context.Context) (payments.Summary, error) {
 	now := l.now()
 	sum := payments.Summary{Total: l.bud().Total, Budget: *l.bud(), DayStart: l.bud().Day.Start(now), DayResets: l.bud().Day.Next(now)}
-	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.readTx(ctx)
 	if err != nil {
 		return sum, fmt.Errorf("ledger: begin: %w", err)
 	}
@@ -939,7 +1059,7 @@ func (l *Ledger) PrincipalSummary(ctx context.Context, name string) (payments.Pr
 	if name == "" {
 		return sum, nil
 	}
-	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := l.readTx(ctx)
 	if err != nil {
 		return sum, fmt.Errorf("ledger: begin: %w", err)
 	}

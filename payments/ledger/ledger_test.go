@@ -52,18 +52,6 @@ func mustOpen(t testing.TB, path string, b payments.Budget, opts ...ledger.Optio
 	return l
 }
 
-func tempPath(t testing.TB) string {
-	return filepath.Join(t.TempDir(), "state", "x402-mcp", "ledger.db")
-}
-
-// impls opens each Ledger implementation: the budget rules must agree.
-func impls(t *testing.T, b payments.Budget, now func() time.Time) map[string]payments.Ledger {
-	return map[string]payments.Ledger{
-		"sqlite": mustOpen(t, tempPath(t), b, ledger.WithNow(now)),
-		"memory": payments.NewMemoryLedger(b, now),
-	}
-}
-
 func res(tool string, amount payments.Amount) payments.Reservation {
 	return payments.Reservation{Tool: tool, Amount: amount, Host: "api.example.com:443", Session: "s1", Network: "eip155:84532",
 		PayTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", Asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"}
@@ -139,8 +127,9 @@ func TestScopes(t *testing.T) {
 		{"total", payments.Budget{Total: 60}, []step{{res("a", 59), ""}, {res("a", 2), payments.ScopeTotal}, {res("a", 1), ""}, {res("b", 1), payments.ScopeTotal}}},
 	}
 	for _, tt := range tests {
-		for name, l := range impls(t, tt.b, newClock(t0).Now) {
+		for _, name := range implNames {
 			t.Run(tt.name+"/"+name, func(t *testing.T) {
+				l := implOf(t, name, tt.b, newClock(t0).Now)
 				for i, s := range tt.steps {
 					_, err := l.Reserve(ctx, s.r)
 					switch {
@@ -162,10 +151,10 @@ func TestScopes(t *testing.T) {
 // TestStates: what counts in each state, in both ledgers.
 func TestStates(t *testing.T) {
 	ctx := context.Background()
-	for _, name := range []string{"sqlite", "memory"} {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
 			c := newClock(t0)
-			l := impls(t, payments.Budget{Total: 100}, c.Now)[name]
+			l := implOf(t, name, payments.Budget{Total: 100}, c.Now)
 			id1, _ := l.Reserve(ctx, res("a", 10))
 			id2, _ := l.Reserve(ctx, res("a", 20))
 			id3, _ := l.Reserve(ctx, res("a", 30))
@@ -233,8 +222,9 @@ func must(t testing.TB, err error) {
 
 func TestDuplicateCallID(t *testing.T) {
 	ctx := context.Background()
-	for name, l := range impls(t, payments.Budget{}, nil) {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			l := implOf(t, name, payments.Budget{}, time.Now)
 			r := res("a", 1)
 			r.CallID = "call_0123456789abcdef"
 			if _, err := l.Reserve(ctx, r); err != nil {
@@ -253,50 +243,52 @@ func TestDuplicateCallID(t *testing.T) {
 	}
 }
 
-// TestDayWindows: the durable ledger sums the day window exactly, from its
+// TestDayWindows: each durable ledger sums the day window exactly, from its
 // hourly sums and the rows at the window's edge, for a rolling window and
 // for a calendar day in a zone whose midnight is not on a UTC hour.
 func TestDayWindows(t *testing.T) {
-	ctx := context.Background()
-	kolkata, err := time.LoadLocation("Asia/Kolkata") // UTC+5:30
-	if err != nil {
-		t.Skip("no time zone database:", err)
-	}
-	for _, w := range []payments.DayWindow{{}, {Calendar: true, Location: kolkata}, {Calendar: true}} {
-		t.Run(w.String(), func(t *testing.T) {
-			c := newClock(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
-			b := payments.Budget{PerDay: 1_000_000, Day: w}
-			sq := mustOpen(t, tempPath(t), b, ledger.WithNow(c.Now))
-			mem := payments.NewMemoryLedger(b, c.Now)
-			// A payment every 17 minutes 13 seconds for three days, with
-			// some rejected (counted until they expire) and some released.
-			for i := 0; c.Now().Before(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)); i++ {
-				for _, l := range []payments.Ledger{sq, mem} {
-					id, err := l.Reserve(ctx, res("a", payments.Amount(100+i%7)))
-					must(t, err)
-					switch i % 5 {
-					case 1:
-						must(t, l.MarkSigned(ctx, id, signed(c.Now().Add(20*time.Minute))))
-						must(t, l.Reject(ctx, id, "no"))
-					case 2:
-						must(t, l.Release(ctx, id, "no"))
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		kolkata, err := time.LoadLocation("Asia/Kolkata") // UTC+5:30
+		if err != nil {
+			t.Skip("no time zone database:", err)
+		}
+		for _, w := range []payments.DayWindow{{}, {Calendar: true, Location: kolkata}, {Calendar: true}} {
+			t.Run(w.String(), func(t *testing.T) {
+				c := newClock(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
+				b := payments.Budget{PerDay: 1_000_000, Day: w}
+				sq := mustOpen(t, be.new(t), b, ledger.WithNow(c.Now))
+				mem := payments.NewMemoryLedger(b, c.Now)
+				// A payment every 17 minutes 13 seconds for three days, with
+				// some rejected (counted until they expire) and some released.
+				for i := 0; c.Now().Before(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)); i++ {
+					for _, l := range []payments.Ledger{sq, mem} {
+						id, err := l.Reserve(ctx, res("a", payments.Amount(100+i%7)))
+						must(t, err)
+						switch i % 5 {
+						case 1:
+							must(t, l.MarkSigned(ctx, id, signed(c.Now().Add(20*time.Minute))))
+							must(t, l.Reject(ctx, id, "no"))
+						case 2:
+							must(t, l.Release(ctx, id, "no"))
+						}
+					}
+					c.Add(17*time.Minute + 13*time.Second)
+					if i%7 == 0 {
+						a, err := sq.Spent(ctx, res("a", 1))
+						must(t, err)
+						m, _ := mem.Spent(ctx, res("a", 1))
+						if !sameSpent(a, m) {
+							t.Fatalf("after %d payments: %s %+v, memory %+v", i, be.name, a, m)
+						}
+						if !a.DayOldest.IsZero() && a.DayOldest.Before(w.Start(c.Now())) {
+							t.Fatalf("day %+v for window from %v", a, w.Start(c.Now()))
+						}
 					}
 				}
-				c.Add(17*time.Minute + 13*time.Second)
-				if i%7 == 0 {
-					a, err := sq.Spent(ctx, res("a", 1))
-					must(t, err)
-					m, _ := mem.Spent(ctx, res("a", 1))
-					if !sameSpent(a, m) {
-						t.Fatalf("after %d payments: sqlite %+v, memory %+v", i, a, m)
-					}
-					if !a.DayOldest.IsZero() && a.DayOldest.Before(w.Start(c.Now())) {
-						t.Fatalf("day %+v for window from %v", a, w.Start(c.Now()))
-					}
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func sameSpent(a, b payments.Spent) bool {
@@ -308,110 +300,114 @@ func sameSpent(a, b payments.Spent) bool {
 // TestRollingRefusalNamesFirstRelease: a refusal under a rolling window says
 // when the oldest payment leaves it.
 func TestRollingRefusalNamesFirstRelease(t *testing.T) {
-	ctx := context.Background()
-	c := newClock(t0)
-	l := mustOpen(t, tempPath(t), payments.Budget{PerDay: 100}, ledger.WithNow(c.Now))
-	_, err := l.Reserve(ctx, res("a", 60))
-	must(t, err)
-	c.Add(3 * time.Hour)
-	_, err = l.Reserve(ctx, res("a", 40))
-	must(t, err)
-	_, err = l.Reserve(ctx, res("a", 1))
-	pe, _ := payments.AsError(err)
-	if overScope(t, err) != payments.ScopeDay || !pe.Over.Resets.Equal(t0.Add(24*time.Hour)) ||
-		!strings.Contains(pe.Message, "first at "+t0.Add(24*time.Hour).Format(time.RFC3339)) {
-		t.Fatalf("refusal %v (resets %v)", err, pe.Over.Resets)
-	}
-	c.Add(21*time.Hour + time.Second) // the first payment left the window
-	if _, err := l.Reserve(ctx, res("a", 60)); err != nil {
-		t.Fatal(err)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		c := newClock(t0)
+		l := mustOpen(t, be.new(t), payments.Budget{PerDay: 100}, ledger.WithNow(c.Now))
+		_, err := l.Reserve(ctx, res("a", 60))
+		must(t, err)
+		c.Add(3 * time.Hour)
+		_, err = l.Reserve(ctx, res("a", 40))
+		must(t, err)
+		_, err = l.Reserve(ctx, res("a", 1))
+		pe, _ := payments.AsError(err)
+		if overScope(t, err) != payments.ScopeDay || !pe.Over.Resets.Equal(t0.Add(24*time.Hour)) ||
+			!strings.Contains(pe.Message, "first at "+t0.Add(24*time.Hour).Format(time.RFC3339)) {
+			t.Fatalf("refusal %v (resets %v)", err, pe.Over.Resets)
+		}
+		c.Add(21*time.Hour + time.Second) // the first payment left the window
+		if _, err := l.Reserve(ctx, res("a", 60)); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestListFilterAndCSV(t *testing.T) {
-	ctx := context.Background()
-	c := newClock(t0)
-	l := mustOpen(t, tempPath(t), payments.Budget{}, ledger.WithNow(c.Now))
-	var ids []string
-	for i, tool := range []string{"weather", "quote", "weather", "=cmd"} {
-		r := res(tool, payments.Amount(10_000*(i+1)))
-		r.CallID = fmt.Sprintf("call_%016d", i)
-		r.Resource = "GET https://api.example.com/x"
-		id, err := l.Reserve(ctx, r)
-		must(t, err)
-		ids = append(ids, id)
-		c.Add(time.Minute)
-	}
-	must(t, l.MarkSigned(ctx, ids[0], signed(c.Now().Add(time.Minute))))
-	must(t, l.Settle(ctx, ids[0], payments.Receipt{Transaction: "0xfeed", Payer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}))
-	must(t, l.Release(ctx, ids[1], "declined, \"quoted\"\nreason"))
-
-	all, err := l.List(ctx, ledger.Filter{})
-	must(t, err)
-	if len(all) != 4 || all[0].ID != ids[3] || all[3].ID != ids[0] {
-		t.Fatalf("list %v", all)
-	}
-	r0 := all[3]
-	if r0.State != payments.StateSettled || r0.Transaction != "0xfeed" || r0.Nonce != nonce1 || r0.Payload == "" || r0.Header != "PAYMENT-SIGNATURE" ||
-		r0.CallID != "call_0000000000000000" || r0.Kind != ledger.KindPayment || r0.X402Version != 2 || r0.Amount != 10_000 ||
-		!r0.CreatedAt.Equal(t0) || r0.Host != "api.example.com:443" || r0.Session != "s1" || r0.PaymentID != "call_0123456789abcdef" {
-		t.Fatalf("row %+v", r0)
-	}
-	for _, tt := range []struct {
-		f    ledger.Filter
-		want []string
-	}{
-		{ledger.Filter{Tool: "weather"}, []string{ids[2], ids[0]}},
-		{ledger.Filter{State: payments.StateReserved}, []string{ids[3], ids[2]}},
-		{ledger.Filter{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []string{ids[2], ids[1]}},
-		{ledger.Filter{Limit: 1}, []string{ids[3]}},
-		{ledger.Filter{Tool: "none"}, nil},
-	} {
-		got, err := l.List(ctx, tt.f)
-		must(t, err)
-		var gotIDs []string
-		for _, r := range got {
-			gotIDs = append(gotIDs, r.ID)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		c := newClock(t0)
+		l := mustOpen(t, be.new(t), payments.Budget{}, ledger.WithNow(c.Now))
+		var ids []string
+		for i, tool := range []string{"weather", "quote", "weather", "=cmd"} {
+			r := res(tool, payments.Amount(10_000*(i+1)))
+			r.CallID = fmt.Sprintf("call_%016d", i)
+			r.Resource = "GET https://api.example.com/x"
+			id, err := l.Reserve(ctx, r)
+			must(t, err)
+			ids = append(ids, id)
+			c.Add(time.Minute)
 		}
-		if fmt.Sprint(gotIDs) != fmt.Sprint(tt.want) {
-			t.Errorf("filter %+v: %v, want %v", tt.f, gotIDs, tt.want)
-		}
-	}
-	if r, err := l.Get(ctx, ids[1]); err != nil || r.State != payments.StateReleased {
-		t.Fatalf("get %+v %v", r, err)
-	}
-	if _, err := l.Get(ctx, "nope"); err == nil {
-		t.Fatal("got a payment that does not exist")
-	}
+		must(t, l.MarkSigned(ctx, ids[0], signed(c.Now().Add(time.Minute))))
+		must(t, l.Settle(ctx, ids[0], payments.Receipt{Transaction: "0xfeed", Payer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}))
+		must(t, l.Release(ctx, ids[1], "declined, \"quoted\"\nreason"))
 
-	var buf bytes.Buffer
-	must(t, l.WriteCSV(ctx, &buf, ledger.Filter{}))
-	if !strings.Contains(buf.String(), "\r\n") {
-		t.Fatal("CSV lines do not end in CRLF")
-	}
-	recs, err := csv.NewReader(&buf).ReadAll()
-	must(t, err)
-	if len(recs) != 5 || strings.Join(recs[0], ",") != strings.Join(ledger.CSVHeader, ",") {
-		t.Fatalf("csv %q", recs)
-	}
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	settled := recs[4]
-	if settled[col["id"]] != ids[0] || settled[col["amount_usdc"]] != "0.01" || settled[col["amount_atomic"]] != "10000" ||
-		settled[col["state"]] != "settled" || settled[col["transaction"]] != "0xfeed" || settled[col["created_at"]] != "2026-11-23T15:04:05Z" {
-		t.Fatalf("settled row %q", settled)
-	}
-	if got := recs[3][col["reason"]]; got != "declined, \"quoted\"\nreason" {
-		t.Fatalf("reason round trip %q", got)
-	}
-	if got := recs[1][col["tool"]]; got != "'=cmd" {
-		t.Fatalf("formula not defused: %q", got)
-	}
-	if strings.Contains(buf.String(), "eyJ4NDAy") {
-		t.Fatal("the signed payload was exported")
-	}
+		all, err := l.List(ctx, ledger.Filter{})
+		must(t, err)
+		if len(all) != 4 || all[0].ID != ids[3] || all[3].ID != ids[0] {
+			t.Fatalf("list %v", all)
+		}
+		r0 := all[3]
+		if r0.State != payments.StateSettled || r0.Transaction != "0xfeed" || r0.Nonce != nonce1 || r0.Payload == "" || r0.Header != "PAYMENT-SIGNATURE" ||
+			r0.CallID != "call_0000000000000000" || r0.Kind != ledger.KindPayment || r0.X402Version != 2 || r0.Amount != 10_000 ||
+			!r0.CreatedAt.Equal(t0) || r0.Host != "api.example.com:443" || r0.Session != "s1" || r0.PaymentID != "call_0123456789abcdef" {
+			t.Fatalf("row %+v", r0)
+		}
+		for _, tt := range []struct {
+			f    ledger.Filter
+			want []string
+		}{
+			{ledger.Filter{Tool: "weather"}, []string{ids[2], ids[0]}},
+			{ledger.Filter{State: payments.StateReserved}, []string{ids[3], ids[2]}},
+			{ledger.Filter{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []string{ids[2], ids[1]}},
+			{ledger.Filter{Limit: 1}, []string{ids[3]}},
+			{ledger.Filter{Tool: "none"}, nil},
+		} {
+			got, err := l.List(ctx, tt.f)
+			must(t, err)
+			var gotIDs []string
+			for _, r := range got {
+				gotIDs = append(gotIDs, r.ID)
+			}
+			if fmt.Sprint(gotIDs) != fmt.Sprint(tt.want) {
+				t.Errorf("filter %+v: %v, want %v", tt.f, gotIDs, tt.want)
+			}
+		}
+		if r, err := l.Get(ctx, ids[1]); err != nil || r.State != payments.StateReleased {
+			t.Fatalf("get %+v %v", r, err)
+		}
+		if _, err := l.Get(ctx, "nope"); err == nil {
+			t.Fatal("got a payment that does not exist")
+		}
+
+		var buf bytes.Buffer
+		must(t, l.WriteCSV(ctx, &buf, ledger.Filter{}))
+		if !strings.Contains(buf.String(), "\r\n") {
+			t.Fatal("CSV lines do not end in CRLF")
+		}
+		recs, err := csv.NewReader(&buf).ReadAll()
+		must(t, err)
+		if len(recs) != 5 || strings.Join(recs[0], ",") != strings.Join(ledger.CSVHeader, ",") {
+			t.Fatalf("csv %q", recs)
+		}
+		col := map[string]int{}
+		for i, h := range recs[0] {
+			col[h] = i
+		}
+		settled := recs[4]
+		if settled[col["id"]] != ids[0] || settled[col["amount_usdc"]] != "0.01" || settled[col["amount_atomic"]] != "10000" ||
+			settled[col["state"]] != "settled" || settled[col["transaction"]] != "0xfeed" || settled[col["created_at"]] != "2026-11-23T15:04:05Z" {
+			t.Fatalf("settled row %q", settled)
+		}
+		if got := recs[3][col["reason"]]; got != "declined, \"quoted\"\nreason" {
+			t.Fatalf("reason round trip %q", got)
+		}
+		if got := recs[1][col["tool"]]; got != "'=cmd" {
+			t.Fatalf("formula not defused: %q", got)
+		}
+		if strings.Contains(buf.String(), "eyJ4NDAy") {
+			t.Fatal("the signed payload was exported")
+		}
+	})
 }
 
 // TestMigrations: a fresh file gets the schema at 0600 in a 0700 directory;
@@ -462,86 +458,89 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-// TestRowsNeverDeleted: the schema refuses to delete a payment or change
-// what it counts against.
+// TestRowsNeverDeleted: the schema refuses to delete a payment (or empty
+// the table) or change what it counts against, or its state but as the
+// state machine allows.
 func TestRowsNeverDeleted(t *testing.T) {
-	ctx := context.Background()
-	path := tempPath(t)
-	l := mustOpen(t, path, payments.Budget{})
-	_, err := l.Reserve(ctx, res("a", 40))
-	must(t, err)
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	must(t, err)
-	defer db.Close()
-	for _, q := range []string{`DELETE FROM payments`, `UPDATE payments SET amount = 1`, `UPDATE payments SET tool = 'b'`, `UPDATE payments SET state = 'settled'`} {
-		if _, err := db.Exec(q); err == nil {
-			t.Errorf("%s was allowed", q)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{})
+		_, err := l.Reserve(ctx, res("a", 40))
+		must(t, err)
+		db := be.db(t, path)
+		for _, q := range []string{`DELETE FROM payments`, `TRUNCATE payments`, `UPDATE payments SET amount = 1`, `UPDATE payments SET tool = 'b'`,
+			`UPDATE payments SET state = 'settled'`, `UPDATE payments SET unit = 'X'`, `UPDATE payments SET created_at = 1`} {
+			if _, err := db.Exec(q); err == nil {
+				t.Errorf("%s was allowed", q)
+			}
 		}
-	}
+	})
 }
 
 // TestConcurrentReserve: 200 goroutines reserving against one budget never
 // overspend by one atomic unit, and the running sums match the rows.
 func TestConcurrentReserve(t *testing.T) {
-	ctx := context.Background()
-	const total = 8_009
-	path := tempPath(t)
-	l := mustOpen(t, path, payments.Budget{Total: total, PerDay: 2 * total, PerTool: 2 * total, PerHost: 2 * total})
-	var ok, refused atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 6 {
-				amt := payments.Amount(1 + (g*7+i)%23)
-				id, err := l.Reserve(ctx, res("t", amt))
-				if err != nil {
-					if overScope(t, err) != payments.ScopeTotal {
-						t.Errorf("refused by %v", err)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		const total = 8_009
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{Total: total, PerDay: 2 * total, PerTool: 2 * total, PerHost: 2 * total})
+		var ok, refused atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 6 {
+					amt := payments.Amount(1 + (g*7+i)%23)
+					id, err := l.Reserve(ctx, res("t", amt))
+					if err != nil {
+						if overScope(t, err) != payments.ScopeTotal {
+							t.Errorf("refused by %v", err)
+						}
+						refused.Add(1)
+						continue
 					}
-					refused.Add(1)
-					continue
+					ok.Add(1)
+					switch i % 3 {
+					case 0:
+						must(t, l.MarkSigned(ctx, id, signed(time.Now().Add(time.Minute))))
+						must(t, l.Settle(ctx, id, payments.Receipt{}))
+					case 1:
+						must(t, l.Release(ctx, id, "x"))
+					}
 				}
-				ok.Add(1)
-				switch i % 3 {
-				case 0:
-					must(t, l.MarkSigned(ctx, id, signed(time.Now().Add(time.Minute))))
-					must(t, l.Settle(ctx, id, payments.Receipt{}))
-				case 1:
-					must(t, l.Release(ctx, id, "x"))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	s, err := l.Summary(ctx)
-	must(t, err)
-	if s.Counted() > total || refused.Load() == 0 || ok.Load() == 0 {
-		t.Fatalf("counted %d of %d; %d accepted, %d refused", s.Counted(), total, ok.Load(), refused.Load())
-	}
-	// What is left can be filled to the last unit, and not one more.
-	for {
-		if _, err := l.Reserve(ctx, res("t", 1)); err != nil {
-			overScope(t, err)
-			break
+			}()
 		}
-	}
-	if s, _ := l.Summary(ctx); s.Counted() != total {
-		t.Fatalf("counted %d, want exactly %d", s.Counted(), total)
-	}
-	checkSums(t, path)
+		wg.Wait()
+		s, err := l.Summary(ctx)
+		must(t, err)
+		if s.Counted() > total || refused.Load() == 0 || ok.Load() == 0 {
+			t.Fatalf("counted %d of %d; %d accepted, %d refused", s.Counted(), total, ok.Load(), refused.Load())
+		}
+		// What is left can be filled to the last unit, and not one more.
+		for {
+			if _, err := l.Reserve(ctx, res("t", 1)); err != nil {
+				overScope(t, err)
+				break
+			}
+		}
+		if s, _ := l.Summary(ctx); s.Counted() != total {
+			t.Fatalf("counted %d, want exactly %d", s.Counted(), total)
+		}
+		checkSums(t, be, path)
+	})
 }
 
 // checkSums recomputes every running sum from the rows.
-func checkSums(t *testing.T, path string) {
+func checkSums(t *testing.T, be backend, loc string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
-	must(t, err)
-	defer db.Close()
+	db := be.db(t, loc)
+	hour := be.hour("created_at")
 	// Every state but released counts in the running sums (a rejected
 	// payment until reconciliation releases it), per unit.
-	const q = `
+	q := `
 WITH c AS (SELECT * FROM payments WHERE state IN ('reserved', 'signed', 'settled', 'unknown', 'rejected')),
 want AS (
 	SELECT 'total' AS scope, unit, '' AS key, SUM(amount) AS amount, COUNT(*) AS n FROM c GROUP BY unit
@@ -549,16 +548,16 @@ want AS (
 	UNION ALL SELECT 'host', unit, host, SUM(amount), COUNT(*) FROM c GROUP BY unit, host
 	UNION ALL SELECT 'session', unit, session, SUM(amount), COUNT(*) FROM c GROUP BY unit, session
 	UNION ALL SELECT 'network', unit, network, SUM(amount), COUNT(*) FROM c GROUP BY unit, network
-	UNION ALL SELECT 'hour', unit, printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c GROUP BY unit, 3
-	UNION ALL SELECT 'tip_hour', unit, printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY unit, 3
+	UNION ALL SELECT 'hour', unit, ` + hour + `, SUM(amount), COUNT(*) FROM c GROUP BY unit, 3
+	UNION ALL SELECT 'tip_hour', unit, ` + hour + `, SUM(amount), COUNT(*) FROM c WHERE kind = 'tip' GROUP BY unit, 3
 	UNION ALL SELECT 'settled', unit, '', SUM(amount), COUNT(*) FROM c WHERE state = 'settled' GROUP BY unit
 	UNION ALL SELECT 'principal', unit, principal, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, principal
 	UNION ALL SELECT 'principal_settled', unit, principal, SUM(amount), COUNT(*) FROM c WHERE principal <> '' AND state = 'settled' GROUP BY unit, principal
 	UNION ALL SELECT 'principal_tool', unit, principal || '/' || tool, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
-	UNION ALL SELECT 'principal_hour', unit, principal || '/' || printf('%010d', created_at / 3600000), SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
+	UNION ALL SELECT 'principal_hour', unit, principal || '/' || ` + hour + `, SUM(amount), COUNT(*) FROM c WHERE principal <> '' GROUP BY unit, 3
 )
 SELECT w.scope, w.unit || ' ' || w.key, w.amount, w.n, s.amount, s.n FROM want w LEFT JOIN spend s ON s.scope = w.scope AND s.unit = w.unit AND s.key = w.key
-WHERE w.n > 0 AND (s.amount IS NOT w.amount OR s.n IS NOT w.n)
+WHERE w.n > 0 AND (s.amount IS DISTINCT FROM w.amount OR s.n IS DISTINCT FROM w.n)
 UNION ALL
 SELECT s.scope, s.unit || ' ' || s.key, NULL, NULL, s.amount, s.n FROM spend s WHERE s.n > 0
 	AND NOT EXISTS (SELECT 1 FROM want w WHERE w.scope = s.scope AND w.unit = s.unit AND w.key = s.key AND w.n > 0)`
@@ -575,18 +574,67 @@ SELECT s.scope, s.unit || ' ' || s.key, NULL, NULL, s.amount, s.n FROM spend s W
 }
 
 func TestDurabilityModes(t *testing.T) {
-	ctx := context.Background()
-	for _, d := range []ledger.Durability{ledger.DurableSigned, ledger.DurableAll, ledger.DurableProcess} {
-		l := mustOpen(t, tempPath(t), payments.Budget{Total: 10}, ledger.WithDurability(d))
-		id, err := l.Reserve(ctx, res("a", 10))
-		must(t, err)
-		must(t, l.MarkSigned(ctx, id, signed(time.Now().Add(time.Minute))))
-		must(t, l.Settle(ctx, id, payments.Receipt{}))
-		if s, _ := l.Summary(ctx); s.Settled != 10 {
-			t.Fatalf("durability %d: %+v", d, s)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		for _, d := range []ledger.Durability{ledger.DurableSigned, ledger.DurableAll, ledger.DurableProcess} {
+			l := mustOpen(t, be.new(t), payments.Budget{Total: 10}, ledger.WithDurability(d))
+			id, err := l.Reserve(ctx, res("a", 10))
+			must(t, err)
+			must(t, l.MarkSigned(ctx, id, signed(time.Now().Add(time.Minute))))
+			must(t, l.Settle(ctx, id, payments.Receipt{}))
+			if s, _ := l.Summary(ctx); s.Settled != 10 {
+				t.Fatalf("durability %d: %+v", d, s)
+			}
 		}
+		if _, err := ledger.Open(ctx, be.new(t), payments.Budget{}, ledger.WithDurability(99)); err == nil {
+			t.Fatal("unknown durability accepted")
+		}
+	})
+}
+
+// TestPostgresMigrations: a new database gets the PostgreSQL schema; a
+// re-opened one keeps its data; a newer schema is refused; replicas that
+// open a new database at once take turns migrating it.
+func TestPostgresMigrations(t *testing.T) {
+	ctx := context.Background()
+	be := backendNamed("postgres")
+	url := be.new(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := ledger.Open(ctx, url, payments.Budget{Total: 100})
+			if err == nil {
+				err = l.Close()
+			}
+			errs[i] = err
+		}()
 	}
-	if _, err := ledger.Open(ctx, tempPath(t), payments.Budget{}, ledger.WithDurability(99)); err == nil {
-		t.Fatal("unknown durability accepted")
+	wg.Wait()
+	must(t, errors.Join(errs...))
+	l := mustOpen(t, url, payments.Budget{Total: 100})
+	_, err := l.Reserve(ctx, res("a", 40))
+	must(t, err)
+	must(t, l.Close())
+	l = mustOpen(t, url, payments.Budget{Total: 100})
+	if s, _ := l.Summary(ctx); s.Pending != 40 {
+		t.Fatalf("after re-open %+v", s)
+	}
+	if _, err := l.Reserve(ctx, res("a", 61)); overScope(t, err) != payments.ScopeTotal {
+		t.Fatal("re-opened ledger forgot its spending")
+	}
+	db := be.db(t, url)
+	var v, n int
+	must(t, db.QueryRow(`SELECT MAX(version), COUNT(*) FROM schema_version`).Scan(&v, &n))
+	if v != ledger.PostgresSchemaVersion() || n != v || v < 1 {
+		t.Fatalf("schema version %d in %d rows, want %d", v, n, ledger.PostgresSchemaVersion())
+	}
+	_, err = db.Exec(`INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)`, v+1)
+	must(t, err)
+	_, err = ledger.Open(ctx, url, payments.Budget{})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is version %d, newer than this x402-mcp knows", v+1)) {
+		t.Fatalf("future schema: %v", err)
 	}
 }

@@ -96,13 +96,13 @@ func TestMigrationRejectedCounts(t *testing.T) {
 	if sp.Total != 470 || sp.Tool != 30 || sp.Host != 470 || sp.Session != 470 || sp.Network != 470 || sp.TipDay != 40 {
 		t.Fatalf("spent %+v", sp)
 	}
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 	// The new triggers count a rejection and uncount a release.
 	id, err := l.Reserve(ctx, res("c", 5))
 	must(t, err)
 	must(t, l.MarkSigned(ctx, id, signed(t0.Add(-time.Minute))))
 	must(t, l.Reject(ctx, id, "no"))
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 	if s, _ := l.Summary(ctx); s.Counted() != 475 {
 		t.Fatalf("a new rejection: %+v", s)
 	}
@@ -203,7 +203,7 @@ func TestMigrationFrom4(t *testing.T) {
 			t.Fatalf("old row %d: proof %+v", i, p)
 		}
 	}
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 	if s, err := l.Summary(ctx); err != nil || int64(s.Settled+s.Pending) != before {
 		t.Fatalf("after the migrations %+v %v, want %d counted", s, err, before)
 	}
@@ -232,7 +232,7 @@ func TestMigrationFrom4(t *testing.T) {
 	if _, err := l.Reserve(ctx, byPrincipal("team-b", "search", payments.Amount(1000-before-100+1))); overScope(t, err) != payments.ScopeTotal {
 		t.Fatal("the gateway's total lost the old rows")
 	}
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 
 	// Reconciliation proves the old rows through the proofs 0005 gave them.
 	pv := &proofProver{fates: map[string]payments.Fate{
@@ -267,7 +267,7 @@ func TestMigrationFrom4(t *testing.T) {
 			t.Fatalf("asked about %+v", p)
 		}
 	}
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 	if sum, err := l.PrincipalSummary(ctx, "team-a"); err != nil || sum.Pending != 100 || sum.Settled != 0 {
 		t.Fatalf("team-a's books %+v %v", sum, err)
 	}
@@ -290,5 +290,5 @@ func TestMigrationFrom4(t *testing.T) {
 	if sum, err := l.PrincipalSummary(ctx, "team-b"); err != nil || sum.Settled != 20 || sum.Pending != 0 {
 		t.Fatalf("team-b's books %+v %v", sum, err)
 	}
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 }

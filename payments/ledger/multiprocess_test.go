@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 )
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 const childReservations = 200
@@ -107,60 +108,63 @@ func childMain(path string) error {
 	return nil
 }
 
-// TestProcessesShareBudget: 4 processes reserving against one ledger file
-// never overspend by one atomic unit, and every unit they hold is counted.
+// TestProcessesShareBudget: 4 processes reserving against one ledger (a
+// file, or a PostgreSQL database: 4 replicas) never overspend by one
+// atomic unit, and every unit they hold is counted.
 func TestProcessesShareBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	ctx := context.Background()
-	const total = 4007
-	path := tempPath(t)
-	l := mustOpen(t, path, payments.Budget{Total: total}) // creates the file and the schema first
-	var wg sync.WaitGroup
-	outs := make([]bytes.Buffer, 4)
-	errs := make([]error, 4)
-	for i := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envChild+"="+path, envSeed+"="+strconv.Itoa(i), envTotal+"="+strconv.Itoa(total))
-		cmd.Stdout = &outs[i]
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cmd.Run(); err != nil {
-				errs[i] = fmt.Errorf("child %d: %v: %s", i, err, stderr.String())
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	var held payments.Amount
-	refused := 0
-	for i := range 4 {
-		var h, a, r int
-		if _, err := fmt.Sscanf(strings.TrimSpace(outs[i].String()), "held=%d accepted=%d refused=%d", &h, &a, &r); err != nil {
-			t.Fatalf("child %d said %q: %v", i, outs[i].String(), err)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		const total = 4007
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{Total: total}) // creates the file and the schema first
+		var wg sync.WaitGroup
+		outs := make([]bytes.Buffer, 4)
+		errs := make([]error, 4)
+		for i := range 4 {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), envChild+"="+path, envSeed+"="+strconv.Itoa(i), envTotal+"="+strconv.Itoa(total))
+			cmd.Stdout = &outs[i]
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := cmd.Run(); err != nil {
+					errs[i] = fmt.Errorf("child %d: %v: %s", i, err, stderr.String())
+				}
+			}()
 		}
-		held += payments.Amount(h)
-		refused += r
-	}
-	s, err := l.Summary(ctx)
-	must(t, err)
-	if s.Counted() > total {
-		t.Fatalf("overspent: %d counted of %d", s.Counted(), total)
-	}
-	if s.Counted() != held {
-		t.Fatalf("the ledger counts %d, the processes hold %d", s.Counted(), held)
-	}
-	if refused == 0 {
-		t.Fatalf("no process was refused: the budget was not contended (counted %d)", s.Counted())
-	}
-	checkSums(t, path)
-	t.Logf("4 processes × %d reservations: %d counted of %d, %d refused", childReservations, s.Counted(), total, refused)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		var held payments.Amount
+		refused := 0
+		for i := range 4 {
+			var h, a, r int
+			if _, err := fmt.Sscanf(strings.TrimSpace(outs[i].String()), "held=%d accepted=%d refused=%d", &h, &a, &r); err != nil {
+				t.Fatalf("child %d said %q: %v", i, outs[i].String(), err)
+			}
+			held += payments.Amount(h)
+			refused += r
+		}
+		s, err := l.Summary(ctx)
+		must(t, err)
+		if s.Counted() > total {
+			t.Fatalf("overspent: %d counted of %d", s.Counted(), total)
+		}
+		if s.Counted() != held {
+			t.Fatalf("the ledger counts %d, the processes hold %d", s.Counted(), held)
+		}
+		if refused == 0 {
+			t.Fatalf("no process was refused: the budget was not contended (counted %d)", s.Counted())
+		}
+		checkSums(t, be, path)
+		t.Logf("4 processes × %d reservations: %d counted of %d, %d refused", childReservations, s.Counted(), total, refused)
+	})
 }
 
 // openChild waits for the start time the parent gave, opens the ledger at

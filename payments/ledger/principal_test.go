@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"strings"
 	"sync"
@@ -19,8 +18,8 @@ func byPrincipal(p, tool string, amount payments.Amount) payments.Reservation {
 	return r
 }
 
-// TestPrincipalBudgets: two principals reserve concurrently, in both
-// ledgers; each fills its own budgets (total, per day, per tool) to the last
+// TestPrincipalBudgets: two principals reserve concurrently, in every
+// ledger (SQLite, PostgreSQL, in memory); each fills its own budgets (total, per day, per tool) to the last
 // atomic unit and never past it, while the other keeps paying; the gateway's
 // total holds them both; the running sums equal the rows.
 func TestPrincipalBudgets(t *testing.T) {
@@ -29,10 +28,10 @@ func TestPrincipalBudgets(t *testing.T) {
 		"team-a": {Total: 100, Setting: "principals[0] (team-a)"},
 		"team-b": {PerDay: 60, PerTool: 45, Setting: "principals[1] (team-b)"},
 	}}
-	for _, name := range []string{"sqlite", "memory"} {
-		clk := newClock(t0) // each ledger on its own clock
-		l := impls(t, b, clk.Now)[name]
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			clk := newClock(t0) // each ledger on its own clock
+			l, be, loc := implAt(t, name, b, clk.Now)
 			var mu sync.Mutex
 			paid := map[string]payments.Amount{}
 			var wg sync.WaitGroup
@@ -89,8 +88,8 @@ func TestPrincipalBudgets(t *testing.T) {
 			if _, err := l.Reserve(ctx, byPrincipal("other", "weather", 1000-98-2-42-18-280-27+1)); overScope(t, err) != payments.ScopeTotal {
 				t.Fatal("past the gateway's total")
 			}
-			if sl, ok := l.(*ledger.Ledger); ok {
-				checkSums(t, sl.Path())
+			if loc != "" {
+				checkSums(t, be, loc)
 			}
 		})
 	}
@@ -98,14 +97,15 @@ func TestPrincipalBudgets(t *testing.T) {
 
 // TestPrincipalBooks: the ledger records each payment's principal; List
 // filters by it; PrincipalSummary reports one principal's payments (settled,
-// pending, of the day) in both ledgers; a principal name with a slash is
-// refused by the schema.
+// pending, of the day) in every ledger; a principal name with a slash is
+// refused by the schema, and so is a change of a payment's principal.
 func TestPrincipalBooks(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock(t0)
 	b := payments.Budget{Total: 1000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 500, PerDay: 400}}}
-	for name, l := range impls(t, b, clk.Now) {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, b, clk.Now)
 			ids := map[string]string{}
 			for _, r := range []struct {
 				p, tool string
@@ -150,13 +150,11 @@ func TestPrincipalBooks(t *testing.T) {
 			if _, err := l.Reserve(ctx, byPrincipal("a/b", "weather", 1)); err == nil || !strings.Contains(err.Error(), "principal") {
 				t.Fatalf("a principal name with a slash: %v", err)
 			}
-			db, err := sql.Open("sqlite", sl.Path())
-			must(t, err)
-			defer db.Close()
-			if _, err := db.Exec(`UPDATE payments SET principal = 'team-b' WHERE id = ?`, ids["team-asearch"]); err == nil {
+			db := be.db(t, loc)
+			if _, err := db.Exec(`UPDATE payments SET principal = 'team-b' WHERE id = ` + ids["team-asearch"]); err == nil {
 				t.Fatal("a payment's principal was changed")
 			}
-			checkSums(t, sl.Path())
+			checkSums(t, be, loc)
 		})
 	}
 }
@@ -192,5 +190,5 @@ func TestMigrationPrincipal(t *testing.T) {
 	if _, err := l.Reserve(ctx, byPrincipal("team-b", "weather", 601)); overScope(t, err) != payments.ScopeTotal {
 		t.Fatal("the gateway's total lost the old row")
 	}
-	checkSums(t, path)
+	checkSums(t, backendNamed("sqlite"), path)
 }

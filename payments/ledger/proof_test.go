@@ -60,87 +60,89 @@ func sameProof(t *testing.T, got, want payments.Proof) {
 // settles or releases by the fate proven: used → settled with its
 // transaction; unusable → released; open or unproven → counted.
 func TestProofKept(t *testing.T) {
-	ctx := context.Background()
-	c := newClock(t0)
-	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
-	sign := func(i int, p payments.Proof, together bool) string {
-		t.Helper()
-		s := signed(c.Now().Add(time.Minute))
-		s.Proof = p
-		r := res("t", 10)
-		r.Network, r.Asset = p.Network, p.Asset
-		if together {
-			id, err := l.ReserveSigned(ctx, r, func() (payments.Signed, error) { return s, nil })
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		c := newClock(t0)
+		l := mustOpen(t, be.new(t), payments.Budget{Total: 1000}, ledger.WithNow(c.Now))
+		sign := func(i int, p payments.Proof, together bool) string {
+			t.Helper()
+			s := signed(c.Now().Add(time.Minute))
+			s.Proof = p
+			r := res("t", 10)
+			r.Network, r.Asset = p.Network, p.Asset
+			if together {
+				id, err := l.ReserveSigned(ctx, r, func() (payments.Signed, error) { return s, nil })
+				must(t, err)
+				return id
+			}
+			id, err := l.Reserve(ctx, r)
 			must(t, err)
+			must(t, l.MarkSigned(ctx, id, s))
 			return id
 		}
-		id, err := l.Reserve(ctx, r)
-		must(t, err)
-		must(t, l.MarkSigned(ctx, id, s))
-		return id
-	}
-	proofs := make([]payments.Proof, 5)
-	ids := make([]string, 5)
-	for i := range proofs {
-		proofs[i] = otherProof(t0.Add(time.Duration(i) * time.Minute))
-		proofs[i].ID = fmt.Sprintf("sig%d", i)
-		proofs[i].Expiry += uint64(i)
-		ids[i] = sign(i, proofs[i], i%2 == 1)
-		must(t, l.MarkUnknown(ctx, ids[i], "lost"))
-	}
-	evm := sign(9, evmProof(nonce1, t0.Add(time.Minute)), false)
-	must(t, l.Reject(ctx, evm, "no"))
-	for i, id := range ids {
-		row, err := l.Get(ctx, id)
-		must(t, err)
-		if row.Family != "svm" || row.Scheme != "exact" || row.Expiry != proofs[i].Expiry || string(row.ProofData) != string(proofs[i].Data) {
-			t.Fatalf("row %s: family %q scheme %q expiry %d data %s", id, row.Family, row.Scheme, row.Expiry, row.ProofData)
+		proofs := make([]payments.Proof, 5)
+		ids := make([]string, 5)
+		for i := range proofs {
+			proofs[i] = otherProof(t0.Add(time.Duration(i) * time.Minute))
+			proofs[i].ID = fmt.Sprintf("sig%d", i)
+			proofs[i].Expiry += uint64(i)
+			ids[i] = sign(i, proofs[i], i%2 == 1)
+			must(t, l.MarkUnknown(ctx, ids[i], "lost"))
 		}
-		got := row.Proof()
-		sameProof(t, got, proofs[i])
-		if got.Network != proofs[i].Network || got.Asset != proofs[i].Asset || !got.Since.Equal(row.CreatedAt) {
-			t.Fatalf("row %s: network %s asset %s since %s", id, got.Network, got.Asset, got.Since)
+		evm := sign(9, evmProof(nonce1, t0.Add(time.Minute)), false)
+		must(t, l.Reject(ctx, evm, "no"))
+		for i, id := range ids {
+			row, err := l.Get(ctx, id)
+			must(t, err)
+			if row.Family != "svm" || row.Scheme != "exact" || row.Expiry != proofs[i].Expiry || string(row.ProofData) != string(proofs[i].Data) {
+				t.Fatalf("row %s: family %q scheme %q expiry %d data %s", id, row.Family, row.Scheme, row.Expiry, row.ProofData)
+			}
+			got := row.Proof()
+			sameProof(t, got, proofs[i])
+			if got.Network != proofs[i].Network || got.Asset != proofs[i].Asset || !got.Since.Equal(row.CreatedAt) {
+				t.Fatalf("row %s: network %s asset %s since %s", id, got.Network, got.Asset, got.Since)
+			}
 		}
-	}
 
-	// A Solana transaction id: its first signature, base58.
-	const landed = "4fvBkLNVSDMsDSqHvCV3LhE7GeUTvF9AXXcAfsY5TU2pT4gx5Cze3XnpUSuWy4Wt5Lhj2gXqSysZk4s9gBSMHJRh"
-	pv := &proofProver{fates: map[string]payments.Fate{
-		"sig0": {State: payments.FateSettled, Transaction: landed},
-		"sig1": {State: payments.FateUnusable},
-		"sig2": {State: payments.FateOpen},
-		// sig3: the prover fails
-		"sig4": {State: payments.FateSettled},
-		nonce1: {State: payments.FateUnusable},
-	}}
-	rep, err := l.Reconcile(ctx, pv)
-	must(t, err)
-	if rep.Checked != 6 || rep.Settled != 2 || rep.Released != 2 || rep.StillOpen != 2 || len(rep.Errors) != 1 {
-		t.Fatalf("report %+v", rep)
-	}
-	asked := map[string]payments.Proof{}
-	for _, p := range pv.asked {
-		asked[p.ID] = p
-	}
-	for i := range proofs {
-		sameProof(t, asked[proofs[i].ID], proofs[i])
-	}
-	if p := asked[nonce1]; p.Family != "evm" || p.Scheme != "exact" || p.Expiry != uint64(t0.Add(time.Minute).Unix()) {
-		t.Fatalf("the EVM payment's proof %+v", p)
-	}
-	for i, want := range []struct {
-		state payments.State
-		tx    string
-	}{{payments.StateSettled, landed}, {payments.StateReleased, ""}, {payments.StateUnknown, ""}, {payments.StateUnknown, ""}, {payments.StateSettled, ""}} {
-		row, err := l.Get(ctx, ids[i])
+		// A Solana transaction id: its first signature, base58.
+		const landed = "4fvBkLNVSDMsDSqHvCV3LhE7GeUTvF9AXXcAfsY5TU2pT4gx5Cze3XnpUSuWy4Wt5Lhj2gXqSysZk4s9gBSMHJRh"
+		pv := &proofProver{fates: map[string]payments.Fate{
+			"sig0": {State: payments.FateSettled, Transaction: landed},
+			"sig1": {State: payments.FateUnusable},
+			"sig2": {State: payments.FateOpen},
+			// sig3: the prover fails
+			"sig4": {State: payments.FateSettled},
+			nonce1: {State: payments.FateUnusable},
+		}}
+		rep, err := l.Reconcile(ctx, pv)
 		must(t, err)
-		if row.State != want.state || row.Transaction != want.tx {
-			t.Fatalf("sig%d is %s with tx %q, want %s with %q", i, row.State, row.Transaction, want.state, want.tx)
+		if rep.Checked != 6 || rep.Settled != 2 || rep.Released != 2 || rep.StillOpen != 2 || len(rep.Errors) != 1 {
+			t.Fatalf("report %+v", rep)
 		}
-	}
-	if row, _ := l.Get(ctx, evm); row.State != payments.StateReleased {
-		t.Fatalf("the EVM payment is %s, want released", row.State)
-	}
+		asked := map[string]payments.Proof{}
+		for _, p := range pv.asked {
+			asked[p.ID] = p
+		}
+		for i := range proofs {
+			sameProof(t, asked[proofs[i].ID], proofs[i])
+		}
+		if p := asked[nonce1]; p.Family != "evm" || p.Scheme != "exact" || p.Expiry != uint64(t0.Add(time.Minute).Unix()) {
+			t.Fatalf("the EVM payment's proof %+v", p)
+		}
+		for i, want := range []struct {
+			state payments.State
+			tx    string
+		}{{payments.StateSettled, landed}, {payments.StateReleased, ""}, {payments.StateUnknown, ""}, {payments.StateUnknown, ""}, {payments.StateSettled, ""}} {
+			row, err := l.Get(ctx, ids[i])
+			must(t, err)
+			if row.State != want.state || row.Transaction != want.tx {
+				t.Fatalf("sig%d is %s with tx %q, want %s with %q", i, row.State, row.Transaction, want.state, want.tx)
+			}
+		}
+		if row, _ := l.Get(ctx, evm); row.State != payments.StateReleased {
+			t.Fatalf("the EVM payment is %s, want released", row.State)
+		}
+	})
 }
 
 // TestMigrationProofColumns: a ledger written before proofs were kept per
@@ -195,18 +197,20 @@ func TestMigrationProofColumns(t *testing.T) {
 // payload, and the family's own record, which may hold the signed
 // transaction (Solana's); its id stays, for the books.
 func TestReleaseUnsentForgetsTheProofRecord(t *testing.T) {
-	ctx := context.Background()
-	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1000})
-	id, err := l.Reserve(ctx, res("x402_tip", 10))
-	must(t, err)
-	s := signed(time.Now().Add(time.Minute))
-	s.Proof = otherProof(time.Now().Add(time.Minute))
-	s.Proof.Data = json.RawMessage(`{"transaction":"AQABAgMEBQYHCAkKCwwNDg8Q"}`)
-	must(t, l.MarkSigned(ctx, id, s))
-	must(t, l.ReleaseUnsent(ctx, id, "never sent"))
-	row, err := l.Get(ctx, id)
-	must(t, err)
-	if row.State != payments.StateReleased || row.Header != "" || row.Payload != "" || len(row.ProofData) != 0 || row.Nonce != s.Proof.ID {
-		t.Fatalf("released row: state %s header %q payload %q proof %s nonce %q", row.State, row.Header, row.Payload, row.ProofData, row.Nonce)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		l := mustOpen(t, be.new(t), payments.Budget{Total: 1000})
+		id, err := l.Reserve(ctx, res("x402_tip", 10))
+		must(t, err)
+		s := signed(time.Now().Add(time.Minute))
+		s.Proof = otherProof(time.Now().Add(time.Minute))
+		s.Proof.Data = json.RawMessage(`{"transaction":"AQABAgMEBQYHCAkKCwwNDg8Q"}`)
+		must(t, l.MarkSigned(ctx, id, s))
+		must(t, l.ReleaseUnsent(ctx, id, "never sent"))
+		row, err := l.Get(ctx, id)
+		must(t, err)
+		if row.State != payments.StateReleased || row.Header != "" || row.Payload != "" || len(row.ProofData) != 0 || row.Nonce != s.Proof.ID {
+			t.Fatalf("released row: state %s header %q payload %q proof %s nonce %q", row.State, row.Header, row.Payload, row.ProofData, row.Nonce)
+		}
+	})
 }

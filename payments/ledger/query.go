@@ -257,7 +257,10 @@ func (l *Ledger) unitCurrency(ctx context.Context, unit string) (payments.Curren
 // schema other than this x402-mcp's (SchemaVersion): an older one is
 // upgraded by any command that opens it for writing. Other processes may
 // keep writing the file; reads see their commits. b is the budget the
-// summary reports.
+// summary reports. A postgres:// URL opens that database with every
+// transaction read-only (PostgreSQL refuses every write), and refuses a
+// database without the ledger's schema or with another version of it
+// (PostgresSchemaVersion).
 func OpenReadOnly(ctx context.Context, path string, b payments.Budget, opts ...Option) (*Ledger, error) {
 	cfg := config{now: time.Now}
 	for _, o := range opts {
@@ -268,6 +271,9 @@ func OpenReadOnly(ctx context.Context, path string, b payments.Budget, opts ...O
 	}
 	if path == "" {
 		return nil, errors.New("ledger: no path")
+	}
+	if IsPostgres(path) {
+		return openPostgresReadOnly(ctx, path, b, cfg)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

@@ -21,6 +21,9 @@ type ReconcileReport struct {
 	// NoRPC lists the networks of open payments that have no rpc endpoint:
 	// those stay counted (in StillOpen) until one is configured.
 	NoRPC []string `json:"noRpc,omitempty"`
+	// Skipped: another process was reconciling the ledger (PostgreSQL),
+	// so this pass did nothing (TryReconcile).
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Reason texts Reconcile records.
@@ -45,7 +48,43 @@ const (
 // An error for one row is recorded in Errors (or, for a network without an
 // rpc endpoint, in NoRPC once) and the row left as it is; the error
 // returned is the ledger's own.
+//
+// On PostgreSQL one process at a time reconciles a ledger: Reconcile waits
+// (until ctx ends) while another holds the lock.
 func (l *Ledger) Reconcile(ctx context.Context, p payments.Prover) (ReconcileReport, error) {
+	rep, _, err := l.reconcileLocked(ctx, p, true)
+	return rep, err
+}
+
+// TryReconcile is Reconcile, except that on PostgreSQL, while another
+// process is reconciling the ledger, it does nothing and returns a report
+// with Skipped set. (SQLite processes reconcile side by side: each change
+// a pass makes is conditional on the row's state, so they never disagree.)
+func (l *Ledger) TryReconcile(ctx context.Context, p payments.Prover) (ReconcileReport, error) {
+	rep, ran, err := l.reconcileLocked(ctx, p, false)
+	if !ran && err == nil {
+		rep.Skipped = true
+	}
+	return rep, err
+}
+
+func (l *Ledger) reconcileLocked(ctx context.Context, p payments.Prover, wait bool) (rep ReconcileReport, ran bool, err error) {
+	if !l.pg {
+		rep, err = l.reconcile(ctx, p)
+		return rep, true, err
+	}
+	lk, err := l.lockReconcile(ctx, wait)
+	if err != nil || lk == nil {
+		return rep, false, l.redactErr(err)
+	}
+	rep, err = l.reconcile(ctx, p)
+	if rerr := lk.release(); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("ledger: reconcile: give the lock back: %w", rerr))
+	}
+	return rep, true, l.redactErr(err)
+}
+
+func (l *Ledger) reconcile(ctx context.Context, p payments.Prover) (ReconcileReport, error) {
 	var rep ReconcileReport
 	now := l.now()
 	res, err := l.w.ExecContext(ctx, `UPDATE payments INDEXED BY payments_open SET state = 'released', reason = ?1, reconciled_at = ?2, updated_at = ?2
@@ -97,7 +136,7 @@ func (l *Ledger) Reconcile(ctx context.Context, p payments.Prover) (ReconcileRep
 			}
 			res, err = l.w.ExecContext(ctx, `UPDATE payments SET state = 'settled', reason = ?2, reconciled_at = ?3, updated_at = ?3,
 	tx = CASE WHEN tx = '' THEN ?4 ELSE tx END,
-	amount = CASE WHEN authorized > 0 AND ?5 >= 0 AND ?5 < amount THEN ?5 ELSE amount END
+	amount = CASE WHEN authorized > 0 AND CAST(?5 AS BIGINT) >= 0 AND CAST(?5 AS BIGINT) < amount THEN CAST(?5 AS BIGINT) ELSE amount END
 	WHERE id = ?1 AND state IN ('signed', 'unknown', 'rejected')`, id, ReasonUsedOnChain, now.UnixMilli(), sanitizeTx(fate.Transaction), amount)
 		case payments.FateUnusable:
 			to = payments.StateReleased

@@ -73,87 +73,91 @@ func (f *laggingFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // An authorization never used is released only once a finalized block is
 // past its validBefore.
 func TestReconcileReadsOneBlock(t *testing.T) {
-	ctx := context.Background()
-	s := newSimBook(t)
-	sim, l, w := s.sim, s.book, s.wallet
-	front := &laggingFront{node: sim.URL()}
-	srv := httptest.NewServer(front)
-	t.Cleanup(srv.Close)
-	checker := evm.NewRPCChecker(map[payments.Network]string{sim.Network(): srv.URL})
-	t.Cleanup(checker.Close)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := newSimBook(t, be)
+		sim, l, w := s.sim, s.book, s.wallet
+		front := &laggingFront{node: sim.URL()}
+		srv := httptest.NewServer(front)
+		t.Cleanup(srv.Close)
+		checker := evm.NewRPCChecker(map[payments.Network]string{sim.Network(): srv.URL})
+		t.Cleanup(checker.Close)
 
-	validBefore := time.Now().Add(60 * time.Second).Truncate(time.Second)
-	// refused books an authorization of amount, refused by the seller, and
-	// returns its row and the authorization.
-	refused := func(amount int64) (string, evm.Authorization) {
-		t.Helper()
-		id, a := s.signedRow(t, amount, validBefore)
-		must(t, l.Reject(ctx, id, "the seller answered 402"))
-		return id, a
-	}
-	settledID, a := refused(1_000)
-	unusedID, _ := refused(2_000)
-	before, err := sim.Client().BlockNumber(ctx)
-	must(t, err)
-	sig, err := w.Sign(sim.Domain(), a)
-	must(t, err)
-	tx, err := sim.TransferWithAuthorization(ctx, a, sig) // the seller settles it anyway
-	must(t, err)
-	// The chain moves past validBefore, and far enough for a block past it
-	// to be final.
-	must(t, sim.AdjustTime(2*time.Minute))
-	must(t, sim.Seal(40))
+		validBefore := time.Now().Add(60 * time.Second).Truncate(time.Second)
+		// refused books an authorization of amount, refused by the seller, and
+		// returns its row and the authorization.
+		refused := func(amount int64) (string, evm.Authorization) {
+			t.Helper()
+			id, a := s.signedRow(t, amount, validBefore)
+			must(t, l.Reject(ctx, id, "the seller answered 402"))
+			return id, a
+		}
+		settledID, a := refused(1_000)
+		unusedID, _ := refused(2_000)
+		before, err := sim.Client().BlockNumber(ctx)
+		must(t, err)
+		sig, err := w.Sign(sim.Domain(), a)
+		must(t, err)
+		tx, err := sim.TransferWithAuthorization(ctx, a, sig) // the seller settles it anyway
+		must(t, err)
+		// The chain moves past validBefore, and far enough for a block past it
+		// to be final.
+		must(t, sim.AdjustTime(2*time.Minute))
+		must(t, sim.Seal(40))
 
-	front.lag.Store(int64(before)) // the call node lags before the settlement
-	rep, err := l.Reconcile(ctx, proveWith(checker))
-	must(t, err)
-	if r, _ := l.Get(ctx, settledID); r.State != payments.StateRejected {
-		t.Fatalf("a payment settled on chain became %s (%+v): the lagging node's state was paired with the up-to-date node's time", r.State, rep)
-	}
-	if rep.Released != 0 || rep.Settled != 0 || len(rep.Errors) != 2 || !strings.Contains(rep.Errors[0], "header not found") {
-		t.Fatalf("report with a lagging node: %+v", rep)
-	}
-	if s, _ := l.Summary(ctx); s.Pending != 3_000 {
-		t.Fatalf("summary %+v: both refused payments must stay counted", s)
-	}
+		front.lag.Store(int64(before)) // the call node lags before the settlement
+		rep, err := l.Reconcile(ctx, proveWith(checker))
+		must(t, err)
+		if r, _ := l.Get(ctx, settledID); r.State != payments.StateRejected {
+			t.Fatalf("a payment settled on chain became %s (%+v): the lagging node's state was paired with the up-to-date node's time", r.State, rep)
+		}
+		if rep.Released != 0 || rep.Settled != 0 || len(rep.Errors) != 2 || !strings.Contains(rep.Errors[0], "header not found") {
+			t.Fatalf("report with a lagging node: %+v", rep)
+		}
+		if s, _ := l.Summary(ctx); s.Pending != 3_000 {
+			t.Fatalf("summary %+v: both refused payments must stay counted", s)
+		}
 
-	front.lag.Store(0) // caught up
-	rep, err = l.Reconcile(ctx, proveWith(checker))
-	must(t, err)
-	r, _ := l.Get(ctx, settledID)
-	if r.State != payments.StateSettled || r.Transaction != tx.Hex() || r.Reason != ledger.ReasonUsedOnChain {
-		t.Fatalf("settled on chain: row %s tx %q (%s), want settled with %s; report %+v", r.State, r.Transaction, r.Reason, tx.Hex(), rep)
-	}
-	if r, _ := l.Get(ctx, unusedID); r.State != payments.StateReleased || r.Reason != ledger.ReasonUnusedExpired {
-		t.Fatalf("never used, expired at a finalized block: %s (%+v)", r.State, rep)
-	}
-	if s, _ := l.Summary(ctx); s.Settled != 1_000 || s.Pending != 0 {
-		t.Fatalf("summary %+v", s)
-	}
+		front.lag.Store(0) // caught up
+		rep, err = l.Reconcile(ctx, proveWith(checker))
+		must(t, err)
+		r, _ := l.Get(ctx, settledID)
+		if r.State != payments.StateSettled || r.Transaction != tx.Hex() || r.Reason != ledger.ReasonUsedOnChain {
+			t.Fatalf("settled on chain: row %s tx %q (%s), want settled with %s; report %+v", r.State, r.Transaction, r.Reason, tx.Hex(), rep)
+		}
+		if r, _ := l.Get(ctx, unusedID); r.State != payments.StateReleased || r.Reason != ledger.ReasonUnusedExpired {
+			t.Fatalf("never used, expired at a finalized block: %s (%+v)", r.State, rep)
+		}
+		if s, _ := l.Summary(ctx); s.Settled != 1_000 || s.Pending != 0 {
+			t.Fatalf("summary %+v", s)
+		}
+	})
 }
 
 // TestReconcileWaitsForFinality: unused at a head past validBefore is not
 // enough while the finalized block is before it: the payment stays counted
 // until a finalized block is past validBefore.
 func TestReconcileWaitsForFinality(t *testing.T) {
-	ctx := context.Background()
-	s := newSimBook(t)
-	sim, l, checker := s.sim, s.book, s.checker
-	must(t, sim.Seal(40)) // a finalized block exists, before what follows
-	head, err := sim.Time(ctx)
-	must(t, err)
-	id, _ := s.signedRow(t, 500, head.Add(5*time.Minute)) // blocks sealed in a burst run ahead of the wall clock
-	must(t, l.MarkUnknown(ctx, id, "connection lost"))
-	must(t, sim.AdjustTime(time.Hour)) // the head is past validBefore; the finalized block is not
-	rep, err := l.Reconcile(ctx, proveWith(checker))
-	must(t, err)
-	if row, _ := l.Get(ctx, id); row.State != payments.StateUnknown || rep.StillOpen != 1 {
-		t.Fatalf("released before a finalized block was past validBefore: %s %+v", row.State, rep)
-	}
-	must(t, sim.Seal(32))
-	rep, err = l.Reconcile(ctx, proveWith(checker))
-	must(t, err)
-	if row, _ := l.Get(ctx, id); row.State != payments.StateReleased || rep.Released != 1 {
-		t.Fatalf("after finality: %s %+v", row.State, rep)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		s := newSimBook(t, be)
+		sim, l, checker := s.sim, s.book, s.checker
+		must(t, sim.Seal(40)) // a finalized block exists, before what follows
+		head, err := sim.Time(ctx)
+		must(t, err)
+		id, _ := s.signedRow(t, 500, head.Add(5*time.Minute)) // blocks sealed in a burst run ahead of the wall clock
+		must(t, l.MarkUnknown(ctx, id, "connection lost"))
+		must(t, sim.AdjustTime(time.Hour)) // the head is past validBefore; the finalized block is not
+		rep, err := l.Reconcile(ctx, proveWith(checker))
+		must(t, err)
+		if row, _ := l.Get(ctx, id); row.State != payments.StateUnknown || rep.StillOpen != 1 {
+			t.Fatalf("released before a finalized block was past validBefore: %s %+v", row.State, rep)
+		}
+		must(t, sim.Seal(32))
+		rep, err = l.Reconcile(ctx, proveWith(checker))
+		must(t, err)
+		if row, _ := l.Get(ctx, id); row.State != payments.StateReleased || rep.Released != 1 {
+			t.Fatalf("after finality: %s %+v", row.State, rep)
+		}
+	})
 }

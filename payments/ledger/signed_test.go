@@ -15,8 +15,9 @@ import (
 // signer; a signer's error leaves nothing behind (no row, nothing counted).
 // Both ledgers agree.
 func TestReserveSigned(t *testing.T) {
-	for name, l := range impls(t, payments.Budget{Total: 1500}, time.Now) {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			l := implOf(t, name, payments.Budget{Total: 1500}, time.Now)
 			sl, ok := l.(payments.SigningLedger)
 			if !ok {
 				t.Fatalf("%T is not a SigningLedger", l)
@@ -65,6 +66,71 @@ func TestReserveSigned(t *testing.T) {
 					t.Fatalf("the call id of a rolled-back reservation: %v", err)
 				}
 			}
+		})
+	}
+}
+
+// TestReserveSignedPrincipal: a payment reserved and signed in one step
+// names its principal and counts against the principal's own budgets, as
+// one reserved then signed does (PostgreSQL inserts it signed, in one
+// statement of its own).
+func TestReserveSignedPrincipal(t *testing.T) {
+	b := payments.Budget{Total: 10_000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 1500, Setting: "principals[0] (team-a)"}}}
+	for _, name := range implNames {
+		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, b, time.Now)
+			sl := l.(payments.SigningLedger)
+			ctx := context.Background()
+			sign := func() (payments.Signed, error) { return signed(time.Now().Add(time.Minute)), nil }
+			id, err := sl.ReserveSigned(ctx, byPrincipal("team-a", "weather", 1000), sign)
+			must(t, err)
+			if _, err := sl.ReserveSigned(ctx, byPrincipal("team-a", "search", 501), sign); overScope(t, err) != payments.ScopePrincipalTotal {
+				t.Fatal("team-a past its total")
+			}
+			if _, err := sl.ReserveSigned(ctx, byPrincipal("team-a", "search", 500), sign); err != nil {
+				t.Fatalf("team-a's last 500 units: %v", err)
+			}
+			sp, err := l.Spent(ctx, byPrincipal("team-a", "weather", 0))
+			must(t, err)
+			if sp.Principal != 1500 || sp.PrincipalTool != 1000 {
+				t.Fatalf("team-a spent %+v", sp)
+			}
+			if loc == "" {
+				return
+			}
+			row, err := l.(*ledger.Ledger).Get(ctx, id)
+			if err != nil || row.Principal != "team-a" || row.State != payments.StateSigned {
+				t.Fatalf("row %+v (%v)", row, err)
+			}
+			checkSums(t, be, loc)
+		})
+	}
+}
+
+// TestReserveSignedUpTo: an upto payment reserved and signed in one step
+// keeps its maximum (PostgreSQL inserts it signed, in one statement of its
+// own), so a settlement for less gives the rest back, as for one reserved
+// then signed.
+func TestReserveSignedUpTo(t *testing.T) {
+	for _, name := range implNames {
+		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, payments.Budget{Total: 1_000_000}, func() time.Time { return t0 })
+			ctx := context.Background()
+			r := uptoRes("llm", 10_000)
+			id, err := l.(payments.SigningLedger).ReserveSigned(ctx, r, func() (payments.Signed, error) { return signed(t0.Add(time.Minute)), nil })
+			must(t, err)
+			must(t, l.Settle(ctx, id, payments.Receipt{Amount: 1_858, Maximum: 10_000, State: "settled"}))
+			if s := spentOn(t, l, r); s.Total != 1_858 || s.Tool != 1_858 {
+				t.Fatalf("after settling 1858 of 10000: %+v", s)
+			}
+			if loc == "" {
+				return
+			}
+			row, err := l.(*ledger.Ledger).Get(ctx, id)
+			if err != nil || row.Authorized != 10_000 || row.Amount != 1_858 {
+				t.Fatalf("row %+v (%v)", row, err)
+			}
+			checkSums(t, be, loc)
 		})
 	}
 }

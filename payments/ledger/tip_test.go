@@ -28,10 +28,10 @@ func tip(amount payments.Amount) payments.Reservation {
 // expires, and a rolling window frees up 24 hours after the oldest tip.
 func TestTipBudget(t *testing.T) {
 	ctx := context.Background()
-	for _, name := range []string{"sqlite", "memory"} {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
 			c := newClock(t0)
-			l := impls(t, payments.Budget{TipPerDay: 100, Total: 1000}, c.Now)[name]
+			l := implOf(t, name, payments.Budget{TipPerDay: 100, Total: 1000}, c.Now)
 			steps := []struct {
 				r     payments.Reservation
 				scope string
@@ -96,109 +96,113 @@ func TestTipBudget(t *testing.T) {
 // TestTipBudgetCalendar: with day: calendar the tip budget resets at
 // midnight and says so.
 func TestTipBudgetCalendar(t *testing.T) {
-	ctx := context.Background()
-	c := newClock(t0)
-	l := mustOpen(t, tempPath(t), payments.Budget{TipPerDay: 100, Day: payments.DayWindow{Calendar: true}}, ledger.WithNow(c.Now))
-	_, err := l.Reserve(ctx, tip(100))
-	must(t, err)
-	_, err = l.Reserve(ctx, tip(1))
-	pe, _ := payments.AsError(err)
-	midnight := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	if overScope(t, err) != payments.ScopeTipDay || !pe.Over.Resets.Equal(midnight) || !strings.Contains(pe.Message, "resets at "+midnight.Format(time.RFC3339)) {
-		t.Fatalf("refusal %v", err)
-	}
-	c.Add(9 * time.Hour) // past midnight
-	if _, err := l.Reserve(ctx, tip(100)); err != nil {
-		t.Fatal(err)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		c := newClock(t0)
+		l := mustOpen(t, be.new(t), payments.Budget{TipPerDay: 100, Day: payments.DayWindow{Calendar: true}}, ledger.WithNow(c.Now))
+		_, err := l.Reserve(ctx, tip(100))
+		must(t, err)
+		_, err = l.Reserve(ctx, tip(1))
+		pe, _ := payments.AsError(err)
+		midnight := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+		if overScope(t, err) != payments.ScopeTipDay || !pe.Over.Resets.Equal(midnight) || !strings.Contains(pe.Message, "resets at "+midnight.Format(time.RFC3339)) {
+			t.Fatalf("refusal %v", err)
+		}
+		c.Add(9 * time.Hour) // past midnight
+		if _, err := l.Reserve(ctx, tip(100)); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestConcurrentTips: 100 goroutines tipping against one tip budget never
 // overspend it by one unit, and the running sums match the rows.
 func TestConcurrentTips(t *testing.T) {
-	ctx := context.Background()
-	path := tempPath(t)
-	l := mustOpen(t, path, payments.Budget{TipPerDay: 1_000})
-	var ok atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 4 {
-				r := tip(payments.Amount(1 + (g*3+i)%17))
-				if i%2 == 0 {
-					r = res("weather", 7) // payments race beside the tips, outside the tip budget
-				}
-				id, err := l.Reserve(ctx, r)
-				if err != nil {
-					if overScope(t, err) != payments.ScopeTipDay {
-						t.Errorf("refused by %v", err)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{TipPerDay: 1_000})
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 4 {
+					r := tip(payments.Amount(1 + (g*3+i)%17))
+					if i%2 == 0 {
+						r = res("weather", 7) // payments race beside the tips, outside the tip budget
 					}
-					continue
+					id, err := l.Reserve(ctx, r)
+					if err != nil {
+						if overScope(t, err) != payments.ScopeTipDay {
+							t.Errorf("refused by %v", err)
+						}
+						continue
+					}
+					ok.Add(1)
+					if g%3 == 0 {
+						must(t, l.Release(ctx, id, "declined"))
+					}
 				}
-				ok.Add(1)
-				if g%3 == 0 {
-					must(t, l.Release(ctx, id, "declined"))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for {
-		if _, err := l.Reserve(ctx, tip(1)); err != nil {
-			overScope(t, err)
-			break
+			}()
 		}
-	}
-	if sp, _ := l.Spent(ctx, tip(1)); sp.TipDay != 1_000 {
-		t.Fatalf("tips counted %d, want exactly 1000", sp.TipDay)
-	}
-	checkSums(t, path)
+		wg.Wait()
+		for {
+			if _, err := l.Reserve(ctx, tip(1)); err != nil {
+				overScope(t, err)
+				break
+			}
+		}
+		if sp, _ := l.Spent(ctx, tip(1)); sp.TipDay != 1_000 {
+			t.Fatalf("tips counted %d, want exactly 1000", sp.TipDay)
+		}
+		checkSums(t, be, path)
+	})
 }
 
 // TestTipRows: tips are rows of their own kind, with their note, listed by
 // kind and exported with both columns; the schema refuses an unknown kind
 // and any change of kind or note.
 func TestTipRows(t *testing.T) {
-	ctx := context.Background()
-	path := tempPath(t)
-	l := mustOpen(t, path, payments.Budget{})
-	_, err := l.Reserve(ctx, res("weather", 5))
-	must(t, err)
-	r := tip(7)
-	r.Note = "=HYPERLINK(\"x\")"
-	id, err := l.Reserve(ctx, r)
-	must(t, err)
-	rows, err := l.List(ctx, ledger.Filter{Kind: ledger.KindTip})
-	must(t, err)
-	if len(rows) != 1 || rows[0].ID != id || rows[0].Kind != "tip" || rows[0].Note != r.Note || rows[0].Tool != "x402_tip" {
-		t.Fatalf("tips %+v", rows)
-	}
-	rows, _ = l.List(ctx, ledger.Filter{Kind: ledger.KindPayment})
-	if len(rows) != 1 || rows[0].Kind != "payment" || rows[0].Note != "" {
-		t.Fatalf("payments %+v", rows)
-	}
-	var buf bytes.Buffer
-	must(t, l.WriteCSV(ctx, &buf, ledger.Filter{}))
-	recs, err := csv.NewReader(&buf).ReadAll()
-	must(t, err)
-	col := map[string]int{}
-	for i, h := range recs[0] {
-		col[h] = i
-	}
-	if recs[1][col["kind"]] != "tip" || recs[1][col["note"]] != "'"+r.Note || recs[2][col["kind"]] != "payment" {
-		t.Fatalf("csv %q", recs)
-	}
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	must(t, err)
-	defer db.Close()
-	for _, q := range []string{`UPDATE payments SET kind = 'payment'`, `UPDATE payments SET note = 'x'`,
-		`INSERT INTO payments (kind, amount, state, created_at, updated_at) VALUES ('gift', 1, 'reserved', 0, 0)`} {
-		if _, err := db.Exec(q); err == nil {
-			t.Errorf("%s was allowed", q)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{})
+		_, err := l.Reserve(ctx, res("weather", 5))
+		must(t, err)
+		r := tip(7)
+		r.Note = "=HYPERLINK(\"x\")"
+		id, err := l.Reserve(ctx, r)
+		must(t, err)
+		rows, err := l.List(ctx, ledger.Filter{Kind: ledger.KindTip})
+		must(t, err)
+		if len(rows) != 1 || rows[0].ID != id || rows[0].Kind != "tip" || rows[0].Note != r.Note || rows[0].Tool != "x402_tip" {
+			t.Fatalf("tips %+v", rows)
 		}
-	}
+		rows, _ = l.List(ctx, ledger.Filter{Kind: ledger.KindPayment})
+		if len(rows) != 1 || rows[0].Kind != "payment" || rows[0].Note != "" {
+			t.Fatalf("payments %+v", rows)
+		}
+		var buf bytes.Buffer
+		must(t, l.WriteCSV(ctx, &buf, ledger.Filter{}))
+		recs, err := csv.NewReader(&buf).ReadAll()
+		must(t, err)
+		col := map[string]int{}
+		for i, h := range recs[0] {
+			col[h] = i
+		}
+		if recs[1][col["kind"]] != "tip" || recs[1][col["note"]] != "'"+r.Note || recs[2][col["kind"]] != "payment" {
+			t.Fatalf("csv %q", recs)
+		}
+		db := be.db(t, path)
+		for _, q := range []string{`UPDATE payments SET kind = 'payment'`, `UPDATE payments SET note = 'x'`,
+			`INSERT INTO payments (kind, amount, state, created_at, updated_at) VALUES ('gift', 1, 'reserved', 0, 0)`} {
+			if _, err := db.Exec(q); err == nil {
+				t.Errorf("%s was allowed", q)
+			}
+		}
+	})
 }
 
 // TestMigrationFromVersion1: a ledger written before tips existed opens
@@ -237,15 +241,16 @@ func TestMigrationFromVersion1(t *testing.T) {
 	if _, err := l.Reserve(ctx, res("weather", 21)); overScope(t, err) != payments.ScopeTotal {
 		t.Fatal("the total lost the old rows or the tip")
 	}
-	checkSums(t, path)
+	checkSums(t, backends[0], path)
 }
 
 // TestTipScopes: the tool and host budgets do not apply to tips (the tip
 // budget stands in for them), but tips count in the session budget.
 func TestTipScopes(t *testing.T) {
 	ctx := context.Background()
-	for name, l := range impls(t, payments.Budget{PerTool: 10, PerHost: 10, PerSession: 100, TipPerDay: 1000}, newClock(t0).Now) {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			l := implOf(t, name, payments.Budget{PerTool: 10, PerHost: 10, PerSession: 100, TipPerDay: 1000}, newClock(t0).Now)
 			if _, err := l.Reserve(ctx, tip(60)); err != nil {
 				t.Fatalf("per_tool or per_host applied to a tip: %v", err)
 			}

@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +27,14 @@ func spentOn(t *testing.T, l payments.Ledger, r payments.Reservation) payments.S
 
 // TestUpToSettlementReleasesTheRest: an upto payment holds its maximum in
 // every budget until it settles; a settlement for less books the settled
-// amount and gives the rest back at once, in every scope, in both
-// ledgers; a payment of exactly its amount never changes amount.
+// amount and gives the rest back at once, in every scope, in every
+// ledger (SQLite, PostgreSQL, in memory); a payment of exactly its amount
+// never changes amount; the running sums equal the rows.
 func TestUpToSettlementReleasesTheRest(t *testing.T) {
 	ctx := context.Background()
-	for name, l := range impls(t, payments.Budget{Total: 1_000_000, PerDay: 1_000_000}, func() time.Time { return t0 }) {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, payments.Budget{Total: 1_000_000, PerDay: 1_000_000}, func() time.Time { return t0 })
 			r := uptoRes("llm", 10_000)
 			id, err := l.Reserve(ctx, r)
 			must(t, err)
@@ -73,6 +74,9 @@ func TestUpToSettlementReleasesTheRest(t *testing.T) {
 			if s := spentOn(t, l, e); s.Tool != 5_000 || s.Total != 6_858 {
 				t.Fatalf("an exact payment's receipt changed its amount: tool %d total %d", s.Tool, s.Total)
 			}
+			if loc != "" {
+				checkSums(t, be, loc)
+			}
 		})
 	}
 }
@@ -81,34 +85,35 @@ func TestUpToSettlementReleasesTheRest(t *testing.T) {
 // payment's amount, to change an exact payment's, or to lower one that is
 // not settling; the running sums stay equal to the rows.
 func TestUpToAmountIsOnlyLowered(t *testing.T) {
-	ctx := context.Background()
-	path := tempPath(t)
-	l := mustOpen(t, path, payments.Budget{Total: 1_000_000})
-	up, err := l.Reserve(ctx, uptoRes("llm", 10_000))
-	must(t, err)
-	must(t, l.MarkSigned(ctx, up, signed(t0.Add(time.Minute))))
-	ex, err := l.Reserve(ctx, res("exact", 5_000))
-	must(t, err)
-	db, err := sql.Open("sqlite", path)
-	must(t, err)
-	defer db.Close()
-	for _, tt := range []struct {
-		name, sql string
-		id        string
-	}{
-		{"raise an upto amount", `UPDATE payments SET amount = 20000, state = 'settled' WHERE id = ?`, up},
-		{"lower an upto amount without settling it", `UPDATE payments SET amount = 100 WHERE id = ?`, up},
-		{"lower an exact amount", `UPDATE payments SET amount = 100, state = 'released' WHERE id = ?`, ex},
-	} {
-		if _, err := db.Exec(tt.sql, tt.id); err == nil || !strings.Contains(err.Error(), "never change") {
-			t.Errorf("%s: %v, want the schema's refusal", tt.name, err)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{Total: 1_000_000})
+		up, err := l.Reserve(ctx, uptoRes("llm", 10_000))
+		must(t, err)
+		must(t, l.MarkSigned(ctx, up, signed(t0.Add(time.Minute))))
+		ex, err := l.Reserve(ctx, res("exact", 5_000))
+		must(t, err)
+		db := be.db(t, path)
+		for _, tt := range []struct {
+			name, sql string
+			id        string
+		}{
+			{"raise an upto amount", `UPDATE payments SET amount = 20000, state = 'settled' WHERE id = `, up},
+			{"lower an upto amount without settling it", `UPDATE payments SET amount = 100 WHERE id = `, up},
+			{"lower an exact amount", `UPDATE payments SET amount = 100, state = 'released' WHERE id = `, ex},
+		} {
+			if _, err := db.Exec(tt.sql + tt.id); err == nil || !strings.Contains(err.Error(), "never change") {
+				t.Errorf("%s: %v, want the schema's refusal", tt.name, err)
+			}
 		}
-	}
-	var sum, rows int64
-	must(t, db.QueryRow(`SELECT (SELECT amount FROM spend WHERE scope = 'total' AND unit = 'USDC' AND key = ''), (SELECT SUM(amount) FROM payments)`).Scan(&sum, &rows))
-	if sum != 15_000 || rows != 15_000 {
-		t.Fatalf("total sum %d, rows %d, want 15000 and 15000", sum, rows)
-	}
+		var sum, rows int64
+		must(t, db.QueryRow(`SELECT (SELECT amount FROM spend WHERE scope = 'total' AND unit = 'USDC' AND key = ''), (SELECT SUM(amount) FROM payments)`).Scan(&sum, &rows))
+		if sum != 15_000 || rows != 15_000 {
+			t.Fatalf("total sum %d, rows %d, want 15000 and 15000", sum, rows)
+		}
+		checkSums(t, be, path)
+	})
 }
 
 // TestReconcileUpToAmountFromChain: a lost upto receipt is settled by
@@ -116,45 +121,49 @@ func TestUpToAmountIsOnlyLowered(t *testing.T) {
 // and the rest of the maximum stops counting; with no amount found, the
 // maximum stays counted.
 func TestReconcileUpToAmountFromChain(t *testing.T) {
-	ctx := context.Background()
-	l := mustOpen(t, tempPath(t), payments.Budget{Total: 1_000_000}, ledger.WithNow(func() time.Time { return t0 }))
-	sign := func(nonce string) string {
-		id, err := l.Reserve(ctx, uptoRes("llm", 10_000))
-		must(t, err)
-		s := signed(t0.Add(time.Minute))
-		s.Proof.ID = nonce
-		must(t, l.MarkSigned(ctx, id, s))
-		must(t, l.MarkUnknown(ctx, id, "the answer was lost"))
-		return id
-	}
-	found, unfound := sign("0x"+strings.Repeat("03", 32)), sign("0x"+strings.Repeat("04", 32))
-	p := &proofProver{fates: map[string]payments.Fate{
-		"0x" + strings.Repeat("03", 32): {State: payments.FateSettled, Transaction: "0xdead", Amount: 2_500, HasAmount: true},
-		"0x" + strings.Repeat("04", 32): {State: payments.FateSettled, Transaction: "0xbeef"},
-	}}
-	rep, err := l.Reconcile(ctx, p)
-	must(t, err)
-	if rep.Settled != 2 {
-		t.Fatalf("report %+v", rep)
-	}
-	for id, want := range map[string]payments.Amount{found: 2_500, unfound: 10_000} {
-		row, err := l.Get(ctx, id)
-		must(t, err)
-		if row.State != payments.StateSettled || row.Amount != want || row.Authorized != 10_000 {
-			t.Errorf("payment %s: %s amount %d authorized %d, want settled %d", id, row.State, row.Amount, row.Authorized, want)
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{Total: 1_000_000}, ledger.WithNow(func() time.Time { return t0 }))
+		sign := func(nonce string) string {
+			id, err := l.Reserve(ctx, uptoRes("llm", 10_000))
+			must(t, err)
+			s := signed(t0.Add(time.Minute))
+			s.Proof.ID = nonce
+			must(t, l.MarkSigned(ctx, id, s))
+			must(t, l.MarkUnknown(ctx, id, "the answer was lost"))
+			return id
 		}
-	}
-	sum, err := l.Summary(ctx)
-	must(t, err)
-	if sum.Settled != 12_500 || sum.Pending != 0 {
-		t.Fatalf("summary: settled %d pending %d, want 12500 and 0", sum.Settled, sum.Pending)
-	}
+		found, unfound := sign("0x"+strings.Repeat("03", 32)), sign("0x"+strings.Repeat("04", 32))
+		p := &proofProver{fates: map[string]payments.Fate{
+			"0x" + strings.Repeat("03", 32): {State: payments.FateSettled, Transaction: "0xdead", Amount: 2_500, HasAmount: true},
+			"0x" + strings.Repeat("04", 32): {State: payments.FateSettled, Transaction: "0xbeef"},
+		}}
+		rep, err := l.Reconcile(ctx, p)
+		must(t, err)
+		if rep.Settled != 2 {
+			t.Fatalf("report %+v", rep)
+		}
+		for id, want := range map[string]payments.Amount{found: 2_500, unfound: 10_000} {
+			row, err := l.Get(ctx, id)
+			must(t, err)
+			if row.State != payments.StateSettled || row.Amount != want || row.Authorized != 10_000 {
+				t.Errorf("payment %s: %s amount %d authorized %d, want settled %d", id, row.State, row.Amount, row.Authorized, want)
+			}
+		}
+		sum, err := l.Summary(ctx)
+		must(t, err)
+		if sum.Settled != 12_500 || sum.Pending != 0 {
+			t.Fatalf("summary: settled %d pending %d, want 12500 and 0", sum.Settled, sum.Pending)
+		}
+		checkSums(t, be, path)
+	})
 }
 
 // TestUpToReleasesThePrincipalsBudget: an upto payment by a principal
 // holds its maximum in the principal's own budgets (total, per tool, per
 // day) as in the gateway's; a settlement for less gives the rest back to
-// the principal's budgets too, at once, in both ledgers, and a later
+// the principal's budgets too, at once, in every ledger, and a later
 // receipt of less (the payment already settled) lowers the principal's
 // settled sum as well; the running sums equal the rows. The budget the
 // rest was held in pays another call.
@@ -166,8 +175,9 @@ func TestUpToReleasesThePrincipalsBudget(t *testing.T) {
 	type summer interface {
 		PrincipalSummary(ctx context.Context, name string) (payments.PrincipalSummary, error)
 	}
-	for name, l := range impls(t, b, func() time.Time { return t0 }) {
+	for _, name := range implNames {
 		t.Run(name, func(t *testing.T) {
+			l, be, loc := implAt(t, name, b, func() time.Time { return t0 })
 			r := byPrincipal("team-a", "llm", 10_000)
 			r.UpTo = true
 			id, err := l.Reserve(ctx, r)
@@ -203,8 +213,8 @@ func TestUpToReleasesThePrincipalsBudget(t *testing.T) {
 			if _, err := l.Reserve(ctx, byPrincipal("team-a", "search", 9_000)); err != nil {
 				t.Fatalf("team-a's released rest: %v", err)
 			}
-			if sl, ok := l.(*ledger.Ledger); ok {
-				checkSums(t, sl.Path())
+			if loc != "" {
+				checkSums(t, be, loc)
 			}
 		})
 	}

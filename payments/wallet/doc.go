@@ -1,14 +1,16 @@
-// Package wallet holds x402-mcp's keys: it reads them from where the
-// operator keeps them and gives each network family a signer that never
-// shows its key (an evm.Signer for EVM; the Solana family's key takes a
-// slot beside it in Wallet, and a keychain entry records its family so that
-// it can hold one). The sources (Source): the OS keychain (Keychain,
-// through go-keyring), go-ethereum's clef (Clef, an external signer over
-// JSON-RPC that applies its own rules), an AWS KMS key (KMS), a Web3
-// Secret Storage v3 keystore (which it also writes for `wallet new`), a hex
-// key file and a hex key in the environment. Keys held in memory (EVMKey)
-// sign by computing; clef and KMS are asked over the network, and their
-// refusals and failures are *payments.SignerError, "not charged".
+// Package wallet holds x402-mcp's keys, one per network family at most: it
+// reads them from where the operator keeps them and gives each network
+// family a signer that never shows its key (an evm.Signer for EVM, an
+// svm.Signer for Solana). The sources (Source): the OS keychain (Keychain,
+// through go-keyring; an entry records its key's family, so that one
+// X402_KEYCHAIN can name an EVM key and a Solana key), and for EVM
+// go-ethereum's clef (Clef, an external signer over JSON-RPC that applies
+// its own rules), an AWS KMS key (KMS), a Web3 Secret Storage v3 keystore
+// (which it also writes for `wallet new`), a hex key file and a hex key in
+// the environment; for Solana svm.LoadKey's keystore, Solana CLI keypair
+// file and base58 secret. Keys held in memory (EVMKey, svm.Key) sign by
+// computing; clef and KMS are asked over the network, and their refusals
+// and failures are *payments.SignerError, "not charged".
 //
 // Keys come from the environment, files or the keychain, never from flags
 // or the catalog; no function returns a key, errors never hold key

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/gagliardetto/solana-go/base58"
 	"github.com/zalando/go-keyring"
 
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
 )
 
 // Keychain is the OS's protected store of secrets: the Secret Service on
@@ -44,6 +46,16 @@ const KeychainTimeout = 2 * time.Minute
 // stores keys under.
 const DefaultKeychainService = "x402-mcp"
 
+// DefaultKeychainEntry is the entry `wallet new --keychain` stores a key of
+// family in unless told another: x402-mcp/default for EVM, x402-mcp/solana
+// for Solana, so that one of each can sit side by side.
+func DefaultKeychainEntry(family string) KeychainEntry {
+	if family == svm.Name {
+		return KeychainEntry{Service: DefaultKeychainService, Account: "solana"}
+	}
+	return KeychainEntry{Service: DefaultKeychainService, Account: "default"}
+}
+
 // KeychainEntry names one secret in the keychain: X402_KEYCHAIN writes it
 // <service>/<account>.
 type KeychainEntry struct {
@@ -63,7 +75,8 @@ func ParseKeychainEntry(s string) (KeychainEntry, error) {
 
 // keychainSecret is what x402-mcp stores in a keychain entry: the key and
 // the family it belongs to, so that one X402_KEYCHAIN can name an EVM key
-// and a Solana key.
+// and a Solana key. An EVM key is 64 hex digits; a Solana key is its
+// 64-byte keypair in base58 (as wallets such as Phantom export it).
 type keychainSecret struct {
 	X402   int    `json:"x402"` // the format's version: 1
 	Family string `json:"family"`
@@ -110,14 +123,21 @@ func OpenKeychain(ctx context.Context, kc Keychain, e KeychainEntry) (Key, error
 			return Key{}, fmt.Errorf("the OS keychain entry %s: %w", e, err)
 		}
 		return Key{Signer: k, Source: src}, nil
+	case svm.Name:
+		k, err := svm.ParseBase58Key(s.Key)
+		if err != nil {
+			return Key{}, fmt.Errorf("the OS keychain entry %s: %w", e, err)
+		}
+		return Key{Signer: k, Source: src}, nil
 	}
 	return Key{}, fmt.Errorf("the OS keychain entry %s holds a key of the %q family, which this x402-mcp does not pay with", e, payments.Sanitize(s.Family, 20))
 }
 
-// StoreInKeychain stores w in entry e of kc, recording its family. It
-// refuses an entry that already exists: overwriting it could lose a funded
-// key. The key never touches a file.
-func (w *EVMKey) StoreInKeychain(ctx context.Context, kc Keychain, e KeychainEntry) error {
+// StoreInKeychain stores the key of s (an *EVMKey or an *svm.Key, a key
+// this process holds) in entry e of kc, recording its family. It refuses an
+// entry that already exists: overwriting it could lose a funded key. The
+// key never touches a file.
+func StoreInKeychain(ctx context.Context, kc Keychain, e KeychainEntry, s payments.Signer) error {
 	_, err := withTimeout(ctx, func() (string, error) { return kc.Get(e.Service, e.Account) })
 	switch {
 	case err == nil:
@@ -125,17 +145,38 @@ func (w *EVMKey) StoreInKeychain(ctx context.Context, kc Keychain, e KeychainEnt
 	case !errors.Is(err, keyring.ErrNotFound):
 		return fmt.Errorf("read %s from the OS keychain: %w", e, keychainErr(err))
 	}
-	b := crypto.FromECDSA(w.key)
-	defer clear(b)
-	secret, err := json.Marshal(keychainSecret{X402: 1, Family: evm.Name, Key: hex.EncodeToString(b)})
+	var secret []byte
+	encode := func(family, key string) error {
+		secret, err = json.Marshal(keychainSecret{X402: 1, Family: family, Key: key})
+		if err != nil {
+			return errors.New("encode the keychain entry")
+		}
+		return nil
+	}
+	switch k := s.(type) {
+	case *EVMKey:
+		b := crypto.FromECDSA(k.key)
+		err = encode(evm.Name, hex.EncodeToString(b))
+		clear(b)
+	case *svm.Key:
+		err = k.UseKeypair(func(kp []byte) error { return encode(svm.Name, base58.Encode(kp)) })
+	default:
+		return fmt.Errorf("the %s key %s is not held by x402-mcp: only a key x402-mcp holds can be stored in the OS keychain", familyTitle(s.Family()), s.Payer())
+	}
 	if err != nil {
-		return errors.New("encode the keychain entry")
+		return err
 	}
 	defer clear(secret)
 	if _, err := withTimeout(ctx, func() (string, error) { return "", kc.Set(e.Service, e.Account, string(secret)) }); err != nil {
 		return fmt.Errorf("store %s in the OS keychain: %w", e, keychainErr(err))
 	}
 	return nil
+}
+
+// StoreInKeychain stores w in entry e of kc (the package's
+// StoreInKeychain).
+func (w *EVMKey) StoreInKeychain(ctx context.Context, kc Keychain, e KeychainEntry) error {
+	return StoreInKeychain(ctx, kc, e, w)
 }
 
 // withTimeout runs f, a keychain request that takes no context, within ctx

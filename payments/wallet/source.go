@@ -1,5 +1,7 @@
 package wallet
 
+import "github.com/x402-mcp/x402-mcp/payments/svm"
+
 // Source says where a key lives: what `wallet show` prints and what the
 // mainnet guard judges. It never holds the key, a passphrase or a
 // credential: Where is a variable's name, a path, a keychain entry, a
@@ -19,6 +21,9 @@ const (
 	SourceEnv SourceKind = "environment variable"
 	// SourceKeyFile: a hex key in a file, in the clear.
 	SourceKeyFile SourceKind = "key file"
+	// SourceKeypairFile: a Solana CLI keypair file (solana-keygen's JSON
+	// array), in the clear.
+	SourceKeypairFile SourceKind = "keypair file"
 	// SourceKeystore: a Web3 v3 keystore, encrypted under a passphrase
 	// that x402-mcp reads from the environment or a file.
 	SourceKeystore SourceKind = "keystore"
@@ -40,15 +45,23 @@ func (s Source) String() string {
 	return string(s.Kind) + " " + s.Where
 }
 
-// Plain reports a key kept in the clear: in an environment variable or a
-// hex key file, readable by anything that reads the process's environment
-// or the file.
-func (s Source) Plain() bool { return s.Kind == SourceEnv || s.Kind == SourceKeyFile }
+// Plain reports a key kept in the clear: in an environment variable, a hex
+// key file or a Solana keypair file, readable by anything that reads the
+// process's environment or the file.
+func (s Source) Plain() bool {
+	return s.Kind == SourceEnv || s.Kind == SourceKeyFile || s.Kind == SourceKeypairFile
+}
 
 // Remote reports a key x402-mcp never holds: an external signer or a KMS
 // signs for it.
 func (s Source) Remote() bool { return s.Kind == SourceClef || s.Kind == SourceKMS }
 
-// SaferSources names the key sources that keep a key out of the clear, for
-// messages: the mainnet guard's warning, `wallet show`.
-const SaferSources = "the OS keychain (X402_KEYCHAIN; `x402-mcp wallet new --keychain`), an external signer (X402_CLEF) or an AWS KMS key (X402_AWS_KMS_KEY_ID)"
+// SaferSources names the key sources of a family (its Name: "evm",
+// "svm") that keep a key out of the clear, for messages: the mainnet
+// guard's warning, `wallet show`.
+func SaferSources(family string) string {
+	if family == svm.Name {
+		return "the OS keychain (X402_KEYCHAIN; `x402-mcp wallet new --keychain --family solana`) or an encrypted keystore (X402_SOLANA_KEYSTORE; `x402-mcp wallet new --family solana`)"
+	}
+	return "the OS keychain (X402_KEYCHAIN; `x402-mcp wallet new --keychain`), an external signer (X402_CLEF) or an AWS KMS key (X402_AWS_KMS_KEY_ID)"
+}

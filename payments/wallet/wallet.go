@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
 )
 
 // EVMKey is an EVM key held in this process's memory (read from the
@@ -158,6 +159,16 @@ func (w *Wallet) EVM() evm.Signer {
 	return nil
 }
 
+// Solana returns the Solana signer, or nil.
+func (w *Wallet) Solana() svm.Signer {
+	for _, k := range w.Keys() {
+		if s, ok := k.Signer.(svm.Signer); ok {
+			return s
+		}
+	}
+	return nil
+}
+
 // Signers returns the signers the paying core uses.
 func (w *Wallet) Signers() payments.Signers {
 	var s payments.Signers
@@ -175,6 +186,9 @@ func (w Wallet) String() string {
 	return "wallet(" + strings.Join(parts, ", ") + ")"
 }
 
+// GoString shows what String shows.
+func (w Wallet) GoString() string { return w.String() }
+
 // LogValue shows each key's address and source.
 func (w Wallet) LogValue() slog.Value {
 	parts := make([]string, len(w.keys))
@@ -184,31 +198,43 @@ func (w Wallet) LogValue() slog.Value {
 	return slog.StringValue(strings.Join(parts, ", "))
 }
 
-// Load reads the wallet's keys from where the environment says they live:
-// an EVM key from exactly one of X402_PRIVATE_KEY (hex), X402_KEY_FILE (a
+// Load reads the wallet's keys from where the environment says they live.
+// The EVM key: from exactly one of X402_PRIVATE_KEY (hex), X402_KEY_FILE (a
 // file with a hex key), X402_KEYSTORE (with its passphrase), X402_CLEF (an
-// external signer) or X402_AWS_KMS_KEY_ID (a KMS key), or an entry of
-// X402_KEYCHAIN (the OS keychain; each entry records its family); a remote
-// signer is asked for its address within ctx. Two sources for one
-// family are an error, never a silent choice. Errors never hold key
-// material.
+// external signer) or X402_AWS_KMS_KEY_ID (a KMS key). The Solana key: from
+// exactly one of X402_SOLANA_PRIVATE_KEY (base58), X402_SOLANA_KEYPAIR (a
+// solana-keygen keypair file) or X402_SOLANA_KEYSTORE (with its
+// passphrase). Or either from an entry of X402_KEYCHAIN (the OS keychain;
+// each entry records its family). A remote signer is asked for its address
+// within ctx. Two sources for one family are an error, never a silent
+// choice. Errors never hold key material.
 func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
 	w := &Wallet{}
-	var set []string
-	for _, name := range []string{payments.EnvPrivateKey, payments.EnvKeyFile, payments.EnvKeystore, payments.EnvClef, payments.EnvAWSKMSKeyID} {
-		if getenv(name) != "" {
-			set = append(set, name)
+	for _, fam := range []struct {
+		name    string
+		sources []string
+		load    func(context.Context, string, func(string) string) (Key, error)
+	}{
+		{evm.Name, []string{payments.EnvPrivateKey, payments.EnvKeyFile, payments.EnvKeystore, payments.EnvClef, payments.EnvAWSKMSKeyID}, loadEVM},
+		{svm.Name, []string{payments.EnvSolanaPrivateKey, payments.EnvSolanaKeypair, payments.EnvSolanaKeystore}, loadSolana},
+	} {
+		var set []string
+		for _, name := range fam.sources {
+			if getenv(name) != "" {
+				set = append(set, name)
+			}
 		}
-	}
-	switch len(set) {
-	case 0, 1:
-	case 2:
-		return nil, fmt.Errorf("%s and %s are both set: each names where the EVM key lives and the wallet holds one; unset one", set[0], set[1])
-	default:
-		return nil, fmt.Errorf("%s and %s are all set: each names where the EVM key lives and the wallet holds one; unset all but one", strings.Join(set[:len(set)-1], ", "), set[len(set)-1])
-	}
-	if len(set) == 1 {
-		k, err := loadEVM(ctx, set[0], getenv)
+		title := familyTitle(fam.name)
+		switch len(set) {
+		case 0:
+			continue
+		case 1:
+		case 2:
+			return nil, fmt.Errorf("%s and %s are both set: each names where the %s key lives and the wallet holds one; unset one", set[0], set[1], title)
+		default:
+			return nil, fmt.Errorf("%s and %s are all set: each names where the %s key lives and the wallet holds one; unset all but one", strings.Join(set[:len(set)-1], ", "), set[len(set)-1], title)
+		}
+		k, err := fam.load(ctx, set[0], getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -231,6 +257,23 @@ func Load(ctx context.Context, getenv func(string) string) (*Wallet, error) {
 		return nil, ErrNoWallet
 	}
 	return w, nil
+}
+
+// loadSolana reads the Solana key from the source the variable name names
+// (svm.LoadKey reads it: it is the only Solana variable set).
+func loadSolana(_ context.Context, name string, getenv func(string) string) (Key, error) {
+	k, err := svm.LoadKey(getenv)
+	if err != nil {
+		return Key{}, err
+	}
+	src := Source{Kind: SourceEnv, Where: name}
+	switch name {
+	case payments.EnvSolanaKeypair:
+		src = Source{Kind: SourceKeypairFile, Where: getenv(name)}
+	case payments.EnvSolanaKeystore:
+		src = Source{Kind: SourceKeystore, Where: getenv(name)}
+	}
+	return Key{Signer: k, Source: src}, nil
 }
 
 // loadEVM reads the EVM key from the source the variable name names.
@@ -281,8 +324,9 @@ func loadEVM(ctx context.Context, name string, getenv func(string) string) (Key,
 }
 
 // ErrNoWallet is the error of an environment that names no key.
-var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (an OS keychain entry; `x402-mcp wallet new --keychain` creates one), %s (a clef signer), %s (an AWS KMS key), %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key)",
-	payments.EnvKeychain, payments.EnvClef, payments.EnvAWSKMSKeyID, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey)
+var ErrNoWallet = fmt.Errorf("no wallet configured: set %s (an OS keychain entry; `x402-mcp wallet new --keychain [--family solana]` creates one); for EVM, %s (a clef signer), %s (an AWS KMS key), %s (encrypted keystore, with %s or %s; `x402-mcp wallet new` creates one), %s (file with a hex key) or %s (hex key); for Solana, %s (encrypted keystore, with %s or %s; `x402-mcp wallet new --family solana` creates one), %s (a solana-keygen keypair file) or %s (base58 secret)",
+	payments.EnvKeychain, payments.EnvClef, payments.EnvAWSKMSKeyID, payments.EnvKeystore, payments.EnvKeystorePassword, payments.EnvKeystorePassFile, payments.EnvKeyFile, payments.EnvPrivateKey,
+	payments.EnvSolanaKeystore, payments.EnvSolanaKeystorePassword, payments.EnvSolanaKeystorePassFile, payments.EnvSolanaKeypair, payments.EnvSolanaPrivateKey)
 
 func keystorePassword(getenv func(string) string) (string, error) {
 	if p := getenv(payments.EnvKeystorePassword); p != "" {
@@ -303,7 +347,7 @@ func familyTitle(name string) string {
 	switch name {
 	case evm.Name:
 		return "EVM"
-	case "svm":
+	case svm.Name:
 		return "Solana"
 	}
 	return name

@@ -364,6 +364,21 @@ func WithPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
 	return json.Marshal(ext)
 }
 
+// Supported is a facilitator's GET /supported answer (x402-protocol.md §6):
+// the scheme and network pairs it settles, each with what it states for it
+// in extra (a Solana fee payer).
+type Supported struct {
+	Kinds []SupportedKind `json:"kinds"`
+}
+
+// SupportedKind is one scheme and network a facilitator settles.
+type SupportedKind struct {
+	X402Version int             `json:"x402Version"`
+	Scheme      string          `json:"scheme"`
+	Network     string          `json:"network"`
+	Extra       json.RawMessage `json:"extra,omitempty"`
+}
+
 // DiscoveryPage is one page of a facilitator's discovery API
 // (x402-protocol.md §7): the listing of resources (Items) or a search's
 // results (Resources), and where the next page starts.

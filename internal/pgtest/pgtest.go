@@ -1,0 +1,362 @@
+// Package pgtest gives tests a PostgreSQL server: the one X402_TEST_POSTGRES
+// names (a URL whose user may create databases), else a throwaway cluster
+// that it starts once per test binary from the PostgreSQL binaries on this
+// machine (initdb and postgres, on PATH or in /usr/lib/postgresql/*/bin),
+// listening on a Unix socket only, with fsync off. Each test gets a fresh
+// database of its own.
+//
+// PostgreSQL refuses to run as root: as root, the cluster is created and run
+// as the postgres system user. Without a server, a test follows
+// internal/component's rule: it is skipped with a message naming the
+// command that installs one, or fails when X402_REQUIRE_POSTGRES is set (as
+// .ci/run sets it).
+//
+// It is for tests only.
+package pgtest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver for database/sql
+
+	"github.com/x402-mcp/x402-mcp/internal/component"
+)
+
+// Environment variables that steer it.
+const (
+	// EnvURL names a server to use instead of a throwaway cluster.
+	EnvURL = "X402_TEST_POSTGRES"
+	// EnvRequire, when set, makes a missing server fail the test
+	// (component.EnvPostgres).
+	EnvRequire = component.EnvPostgres
+)
+
+// Install is the command that installs PostgreSQL on Debian.
+const Install = "apt-get install -y postgresql"
+
+// Cluster is a throwaway PostgreSQL cluster in a temporary directory.
+type Cluster struct {
+	dir, bin string
+	cred     *syscall.Credential
+	extra    []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	shared    *Cluster
+	sharedErr error
+	sharedMu  sync.Mutex
+	dbSeq     atomic.Int64
+)
+
+// Main runs the tests, then stops the cluster they shared (if one was
+// started). Call it from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared != nil {
+		shared.Close()
+		shared = nil
+	}
+	return code
+}
+
+// URL returns the URL of a new, empty database for t, dropped when t ends.
+func URL(t testing.TB) string {
+	t.Helper()
+	admin, err := server()
+	if err == nil {
+		err = ping(admin)
+	}
+	if err != nil {
+		unavailable(t, err)
+	}
+	return NewDatabase(t, admin)
+}
+
+// StartFor starts a throwaway cluster of t's own (one it may stop and
+// restart), closed when t ends. Without the PostgreSQL binaries it skips t,
+// or fails it under X402_REQUIRE_POSTGRES.
+func StartFor(t testing.TB, settings ...string) *Cluster {
+	t.Helper()
+	c, err := Start(settings...)
+	if err != nil {
+		unavailable(t, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Available says whether a server can be had, without skipping.
+func Available() error {
+	_, err := server()
+	return err
+}
+
+// unavailable skips t, or fails it under X402_REQUIRE_POSTGRES
+// (component.Missing).
+func unavailable(t testing.TB, err error) {
+	t.Helper()
+	component.Missing(t, EnvRequire, fmt.Sprintf("no PostgreSQL server for the test (%v)", err),
+		fmt.Sprintf("install one (%s), or set %s=postgres://… to a server whose user may create databases, then run: %s=1 go test ./payments/ledger ./cmd/x402-mcp ./test; `bash .ci/run` does both",
+			Install, EnvURL, EnvRequire))
+}
+
+// server returns the admin URL of the shared server, starting the
+// throwaway cluster the first time.
+func server() (string, error) {
+	if u := os.Getenv(EnvURL); u != "" {
+		return u, nil
+	}
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil && sharedErr == nil {
+		shared, sharedErr = Start()
+	}
+	if sharedErr != nil {
+		return "", sharedErr
+	}
+	return shared.URL("postgres"), nil
+}
+
+// NewDatabase creates a database on the server of admin (a URL) for t and
+// returns its URL; it is dropped when t ends.
+func NewDatabase(t testing.TB, admin string) string {
+	t.Helper()
+	name := fmt.Sprintf("x402_test_%d_%d", os.Getpid(), dbSeq.Add(1))
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name+" STRATEGY = FILE_COPY"); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return WithDatabase(admin, name)
+}
+
+// WithDatabase returns u with its database replaced by name.
+func WithDatabase(u, name string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	p.Path = "/" + name
+	return p.String()
+}
+
+// binDir finds the directory of initdb and postgres.
+func binDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(real), nil
+		}
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("initdb is not on PATH nor in /usr/lib/postgresql/*/bin")
+}
+
+func version(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+// Start creates and starts a throwaway cluster with the given extra server
+// settings ("name=value"). Close stops it and removes its files.
+func Start(settings ...string) (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "x402-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, bin: bin, extra: settings}
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root: run it as postgres.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("running as root, and there is no postgres user to run PostgreSQL as: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", c.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+		"--locale=C", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	initdb.Dir = dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	if err := c.Restart(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+
+// URL is the URL of database name on the cluster, over its Unix socket.
+func (c *Cluster) URL(name string) string {
+	return "postgres://postgres@/" + name + "?host=" + url.QueryEscape(c.dir)
+}
+
+// Restart starts the server (again, after Stop or Kill) and waits until it
+// takes connections.
+func (c *Cluster) Restart() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd != nil {
+		return errors.New("pgtest: the server is running")
+	}
+	args := []string{"-D", c.data(), "-k", c.dir, "-c", "listen_addresses=", "-c", "fsync=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=32MB", "-c", "log_min_messages=fatal"}
+	for _, s := range c.extra {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
+	cmd.Dir = c.dir
+	// Pdeathsig stops the server if the test binary dies without stopping
+	// it. It fires when the thread that started the server ends, so that
+	// thread is kept locked, waiting for the server, for its whole life.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
+	logf, err := os.Create(filepath.Join(os.TempDir(), filepath.Base(c.dir)+".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	started, done := make(chan error, 1), make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		done <- cmd.Wait()
+		logf.Close()
+	}()
+	if err := <-started; err != nil {
+		logf.Close()
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	c.cmd, c.done = cmd, done
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := c.ping()
+		if err == nil {
+			return nil
+		}
+		select {
+		case werr := <-done:
+			c.cmd = nil
+			log, _ := os.ReadFile(logf.Name())
+			return fmt.Errorf("postgres exited: %v\n%s", werr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres did not take connections within 60 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) ping() error { return ping(c.URL("postgres")) }
+
+// ping connects to the server of u.
+func ping(u string) error {
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// Stop shuts the server down fast (SIGINT: running transactions are
+// rolled back, connections closed) and waits for it.
+func (c *Cluster) Stop() error { return c.signal(syscall.SIGINT) }
+
+// Kill stops the server as a crash would: SIGQUIT, PostgreSQL's immediate
+// shutdown (every connection dropped, no checkpoint); the next start
+// recovers from its write-ahead log.
+func (c *Cluster) Kill() error { return c.signal(syscall.SIGQUIT) }
+
+func (c *Cluster) signal(sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return nil
+	}
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+	case <-time.After(60 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+	return nil
+}
+
+// Close stops the server and removes the cluster's files.
+func (c *Cluster) Close() error {
+	err := c.Stop()
+	os.Remove(filepath.Join(os.TempDir(), filepath.Base(c.dir)+".log"))
+	return errors.Join(err, os.RemoveAll(c.dir))
+}
