@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -415,7 +416,9 @@ func TestDashboardInBrowser(t *testing.T) {
 			select {
 			case <-exited:
 			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
+				if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+					t.Logf("kill x402-mcp dashboard: %v", err)
+				}
 				<-exited
 				t.Error("x402-mcp dashboard did not stop within 10s of SIGINT")
 			}

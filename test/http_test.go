@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -71,7 +72,9 @@ func startGateway(t testing.TB, seller *localseller.Running, cat catalog, o gate
 	}
 	go func() { p.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Logf("stop x402-mcp: %v", err)
+		}
 		<-p.exited
 	})
 	deadline := time.Now().Add(30 * time.Second)

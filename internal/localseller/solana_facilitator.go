@@ -432,12 +432,23 @@ type rpcError struct {
 
 // rpc answers one method.
 func (f *SolanaFacilitator) rpc(method string, params []json.RawMessage) (any, *rpcError) {
-	str := func(i int) string {
-		var s string
-		if i < len(params) {
-			_ = json.Unmarshal(params[i], &s)
+	// param decodes params[i] into v; an absent parameter leaves v as it
+	// is, a malformed one is the caller's error (-32602), as on a node.
+	param := func(i int, v any) *rpcError {
+		if i >= len(params) {
+			return nil
 		}
-		return s
+		if err := json.Unmarshal(params[i], v); err != nil {
+			return &rpcError{Code: -32602, Message: fmt.Sprintf("Invalid params: parameter %d: %v", i, err)}
+		}
+		return nil
+	}
+	var first string // the first parameter of the methods that take a string
+	switch method {
+	case "isBlockhashValid", "getAccountInfo", "getTokenAccountBalance", "getSignaturesForAddress", "getTransaction":
+		if e := param(0, &first); e != nil {
+			return nil, e
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -448,14 +459,14 @@ func (f *SolanaFacilitator) rpc(method string, params []json.RawMessage) (any, *
 		bh, last := f.latestLocked()
 		return map[string]any{"context": ctx, "value": map[string]any{"blockhash": bh.String(), "lastValidBlockHeight": last}}, nil
 	case "isBlockhashValid":
-		bh, err := solana.HashFromBase58(str(0))
+		bh, err := solana.HashFromBase58(first)
 		return map[string]any{"context": ctx, "value": err == nil && f.validLocked(bh)}, nil
 	case "getEpochInfo":
 		return map[string]any{"absoluteSlot": h, "blockHeight": h, "epoch": 0, "slotIndex": h, "slotsInEpoch": 432000}, nil
 	case "minimumLedgerSlot":
 		return 0, nil
 	case "getAccountInfo":
-		pk, err := solana.PublicKeyFromBase58(str(0))
+		pk, err := solana.PublicKeyFromBase58(first)
 		if err != nil {
 			return nil, &rpcError{Code: -32602, Message: "Invalid param: not a base58 address"}
 		}
@@ -478,7 +489,7 @@ func (f *SolanaFacilitator) rpc(method string, params []json.RawMessage) (any, *
 			"owner": solana.TokenProgramID.String(), "data": []string{base64.StdEncoding.EncodeToString(data), "base64"},
 			"lamports": 2039280, "executable": false, "rentEpoch": 0}}, nil
 	case "getTokenAccountBalance":
-		pk, err := solana.PublicKeyFromBase58(str(0))
+		pk, err := solana.PublicKeyFromBase58(first)
 		bal, ok := f.balances[pk]
 		if err != nil || !ok {
 			return nil, &rpcError{Code: -32602, Message: "Invalid param: could not find account"}
@@ -490,13 +501,13 @@ func (f *SolanaFacilitator) rpc(method string, params []json.RawMessage) (any, *
 			Limit  int    `json:"limit"`
 			Before string `json:"before"`
 		}
-		if len(params) > 1 {
-			_ = json.Unmarshal(params[1], &opts)
+		if e := param(1, &opts); e != nil {
+			return nil, e
 		}
 		if opts.Limit <= 0 || opts.Limit > 1000 {
 			opts.Limit = 1000
 		}
-		ids := f.history[str(0)]
+		ids := f.history[first]
 		out := []map[string]any{}
 		skipping := opts.Before != ""
 		for i := len(ids) - 1; i >= 0 && len(out) < opts.Limit; i-- {
@@ -509,15 +520,15 @@ func (f *SolanaFacilitator) rpc(method string, params []json.RawMessage) (any, *
 		}
 		return out, nil
 	case "getTransaction":
-		tx, ok := f.landed[str(0)]
+		tx, ok := f.landed[first]
 		if !ok {
 			return nil, nil
 		}
 		return map[string]any{"slot": tx.height, "transaction": []string{tx.raw, "base64"}, "meta": map[string]any{"err": nil}}, nil
 	case "getSignatureStatuses":
 		var sigs []string
-		if len(params) > 0 {
-			_ = json.Unmarshal(params[0], &sigs)
+		if e := param(0, &sigs); e != nil {
+			return nil, e
 		}
 		out := make([]any, len(sigs))
 		for i, s := range sigs {

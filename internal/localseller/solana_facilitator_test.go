@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,3 +235,32 @@ func TestSolanaFacilitatorExpiresUnsent(t *testing.T) {
 
 // blockhashSlots is a little over a blockhash's life in blocks.
 const blockhashSlots = 160
+
+// TestSolanaRPCRefusesMalformedParams: the local Solana's JSON-RPC answers a
+// parameter of the wrong type with -32602 naming it, as a node does, instead
+// of reading it as absent (an address read as "" once looked like an unknown
+// account).
+func TestSolanaRPCRefusesMalformedParams(t *testing.T) {
+	l := newSolanaLocal(t, time.Second)
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":[123]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"getSignaturesForAddress","params":["` + l.payee + `",{"limit":"ten"}]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"getSignatureStatuses","params":["not-a-list"]}`,
+	} {
+		resp, err := http.Post(l.seller.URL+"/solana/rpc", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Error *struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || out.Error == nil || out.Error.Code != -32602 || !strings.Contains(out.Error.Message, "Invalid params: parameter") {
+			t.Errorf("%s: %+v, %v; want -32602 naming the parameter", body, out.Error, err)
+		}
+	}
+}

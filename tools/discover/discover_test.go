@@ -126,6 +126,27 @@ func TestProbeNothingPayable(t *testing.T) {
 	}
 }
 
+// TestProbeManyUnpayableOptions: a seller listing hundreds of options
+// none of which can be paid gets an error that names the first few and
+// counts the rest, not one of every option (FuzzProbe found a 16 KB one).
+func TestProbeManyUnpayableOptions(t *testing.T) {
+	opt := `{"scheme":"deferred","network":"base","maxAmountRequired":"1","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C"}`
+	body := `{"x402Version":1,"accepts":[` + strings.Repeat(opt+",", 299) + opt + `]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusPaymentRequired)
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	_, _, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: srv.URL + "/x"})
+	if err == nil {
+		t.Fatal("300 unpayable options were accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 2<<10 || !strings.Contains(msg, "accepts[7]: scheme") || strings.Contains(msg, "accepts[8]:") || !strings.Contains(msg, "and 292 more options refused") {
+		t.Errorf("error of %d bytes: %s", len(msg), msg)
+	}
+}
+
 func TestProbeMultiAcceptPicksCheapest(t *testing.T) {
 	s := startSeller(t)
 	d, _, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: s.URL + "/v2/misbehave/multi_accept", Name: "multi"})

@@ -135,9 +135,22 @@ func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x40
 		if len(why) == 0 {
 			why = []string{"no accepts"}
 		}
-		return best, "", 0, fmt.Errorf("no payment option x402-mcp can pay: %s", strings.Join(why, "; "))
+		return best, "", 0, fmt.Errorf("no payment option x402-mcp can pay: %s", joinReasons(why, maxReasons))
 	}
 	return best, bestNet, bestAmt, nil
+}
+
+// maxReasons is how many refused options an error names: a seller may
+// list thousands, and an error is read by a person (or a model) whole.
+const maxReasons = 8
+
+// joinReasons joins at most max reasons and counts the rest, so an error
+// stays a few hundred bytes however many options a seller lists.
+func joinReasons(why []string, max int) string {
+	if len(why) <= max {
+		return strings.Join(why, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more options refused", strings.Join(why[:max], "; "), len(why)-max)
 }
 
 // article puts "a" or "an" before a noun phrase: "an EVM", "a 0x address".
