@@ -105,8 +105,7 @@ func cmdWallet(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		showWallet(e.stdout, w)
-		return nil
+		return showWallet(e.stdout, w)
 	default:
 		return usageError{fmt.Sprintf("unknown wallet subcommand %q: use new, address, show or approve-permit2", args[0])}
 	}
@@ -236,19 +235,24 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 // showWallet prints each key's family, address and where it lives: never
 // the key. A key kept in the clear gets a line naming the safer sources.
-func showWallet(out io.Writer, w *wallet.Wallet) {
+func showWallet(out io.Writer, w *wallet.Wallet) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "family\taddress\tthe key lives in")
 	for _, k := range w.Keys() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", familyTitle(k.Signer.Family()), k.Signer.Payer(), k.Source)
 	}
-	_ = tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("wallet show: write: %w", err)
+	}
 	for _, k := range w.Keys() {
 		if k.Source.Plain() {
-			fmt.Fprintf(out, "\nThe %s key is in the clear (%s): anything that reads this process's environment or that file can spend from it. For real money keep it in %s.\n",
-				familyTitle(k.Signer.Family()), k.Source, wallet.SaferSources(k.Signer.Family()))
+			if _, err := fmt.Fprintf(out, "\nThe %s key is in the clear (%s): anything that reads this process's environment or that file can spend from it. For real money keep it in %s.\n",
+				familyTitle(k.Signer.Family()), k.Source, wallet.SaferSources(k.Signer.Family())); err != nil {
+				return fmt.Errorf("wallet show: write: %w", err)
+			}
 		}
 	}
+	return nil
 }
 
 // familyTitle names a network family for people.

@@ -150,7 +150,7 @@ func StartClef(t testing.TB, r ClefRules) *Clef {
 	}
 	c.exited = make(chan struct{})
 	go func() { _ = c.cmd.Wait(); close(c.exited) }()
-	t.Cleanup(c.stop)
+	t.Cleanup(func() { stopProcess(t, "clef", c.cmd, c.exited, 10*time.Second) })
 	ipcRe := regexp.MustCompile(`IPC endpoint opened\s+url=(\S+)`)
 	httpRe := regexp.MustCompile(`HTTP endpoint opened\s+url=(\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
@@ -178,16 +178,6 @@ func StartClef(t testing.TB, r ClefRules) *Clef {
 
 // Log returns what clef has logged.
 func (c *Clef) Log() string { return c.log.String() }
-
-func (c *Clef) stop() {
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-}
 
 // syncBuffer collects a process's output safely across goroutines.
 type syncBuffer struct {

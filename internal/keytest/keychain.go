@@ -68,7 +68,11 @@ func InKeychainSession(t *testing.T) bool {
 			cmd.Env = append(cmd.Env, "GOCACHE="+v[0], "GOMODCACHE="+v[1], "GOPATH="+v[2])
 		}
 	}
-	cmd.Dir, _ = os.Getwd()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("keytest: the test's folder: %v", err)
+	}
+	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	t.Logf("in a private D-Bus session with GNOME Keyring:\n%s", out)
 	switch {
@@ -96,15 +100,7 @@ func startKeyring(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	t.Cleanup(func() { stopProcess(t, "gnome-keyring-daemon", cmd, exited, 5*time.Second) })
 	// Wait until it owns the Secret Service's name on the bus, asking the
 	// bus without starting anything (a request to the name itself would
 	// have D-Bus start another daemon, with a locked keyring), then until

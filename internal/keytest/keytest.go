@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/x402-mcp/x402-mcp/internal/component"
 )
@@ -79,3 +80,21 @@ func Tool(t testing.TB, name string) string {
 
 // errNotReady is the error of a component that did not start in time.
 var errNotReady = errors.New("did not start in time")
+
+// stopProcess interrupts a test's helper process, waits up to grace for it
+// to exit (exited is closed by the goroutine that waits on cmd), then kills
+// it. A process that cannot be signalled or killed is logged, naming it:
+// the test's result stands either way, but a leftover daemon should show.
+func stopProcess(t testing.TB, name string, cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+	if err := cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Logf("keytest: interrupting %s: %v", name, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Logf("keytest: killing %s: %v", name, err)
+		}
+		<-exited
+	}
+}

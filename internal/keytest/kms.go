@@ -52,15 +52,7 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 		t.Fatal(err)
 	}
 	go func() { _ = k.cmd.Wait(); close(k.exited) }()
-	t.Cleanup(func() {
-		_ = k.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-k.exited:
-		case <-time.After(5 * time.Second):
-			_ = k.cmd.Process.Kill()
-			<-k.exited
-		}
-	})
+	t.Cleanup(func() { stopProcess(t, "local-kms", k.cmd, k.exited, 5*time.Second) })
 	started := regexp.MustCompile(`Local KMS started on [^:\s]*:(\d+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -347,7 +347,9 @@ func (c *Cluster) signal(sig syscall.Signal) error {
 	select {
 	case <-c.done:
 	case <-time.After(60 * time.Second):
-		_ = c.cmd.Process.Kill()
+		if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("pgtest: killing postgres after 60 s: %w", err)
+		}
 		<-c.done
 	}
 	c.cmd = nil

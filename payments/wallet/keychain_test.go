@@ -34,12 +34,17 @@ func TestKeychainHoldsTheKey(t *testing.T) {
 	}
 	files := func() []string {
 		var out []string
-		_ = filepath.WalkDir(home, func(p string, d os.DirEntry, err error) error {
+		// A folder that vanishes or cannot be read mid-walk is passed
+		// over (the daemon writes under HOME meanwhile); the walk itself
+		// failing is not.
+		if err := filepath.WalkDir(home, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && !strings.Contains(p, "keyrings") {
 				out = append(out, p)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("listing the files under %s: %v", home, err)
+		}
 		return out
 	}
 	before := files()
