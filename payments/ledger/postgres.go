@@ -377,27 +377,63 @@ func pgUnique(err error) bool {
 // one connection; release gives it back.
 type reconcileLock struct{ conn *sql.Conn }
 
+// reconcileLockPoll bounds how long a waiting pass sleeps between two
+// tries of the reconciliation lock.
+const reconcileLockPoll = 500 * time.Millisecond
+
 // lockReconcile takes the reconciliation lock: waiting for it with wait,
 // else returning nil when another process holds it.
+//
+// A waiting pass tries the lock again and again rather than block in
+// pg_advisory_lock: a blocked wait that its context abandons leaves a
+// server session still waiting, which the server does not end until it
+// next writes to the client, that is, until it has taken the lock; for
+// that moment every other replica's pass would find the lock taken, by
+// nobody.
 func (l *Ledger) lockReconcile(ctx context.Context, wait bool) (*reconcileLock, error) {
 	conn, err := l.w.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: reconcile: %w", err)
 	}
-	got := true
-	if wait {
-		_, err = conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, 0)`, lockReconcile)
-	} else {
+	var got bool
+	for pause := 20 * time.Millisecond; ; pause = min(2*pause, reconcileLockPoll) {
 		err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, 0)`, lockReconcile).Scan(&got)
-	}
-	if err != nil || !got {
-		conn.Close()
+		if err != nil || got || !wait {
+			break
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+		}
+		t.Stop()
 		if err != nil {
-			return nil, fmt.Errorf("ledger: reconcile: take the lock: %w", err)
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		// The session may hold the lock after all (an answer lost to the
+		// context's end): end it, which frees every lock it holds, rather
+		// than give it back to the pool.
+		return nil, errors.Join(fmt.Errorf("ledger: reconcile: take the lock: %w", err), discardConn(conn))
+	case !got:
+		if err := conn.Close(); err != nil {
+			return nil, fmt.Errorf("ledger: reconcile: %w", err)
 		}
 		return nil, nil
 	}
 	return &reconcileLock{conn}, nil
+}
+
+// discardConn closes a connection's session instead of returning it to
+// the pool.
+func discardConn(conn *sql.Conn) error {
+	if err := conn.Raw(func(any) error { return driver.ErrBadConn }); err != nil && !errors.Is(err, driver.ErrBadConn) {
+		return errors.Join(err, conn.Close())
+	}
+	return conn.Close()
 }
 
 func (rl *reconcileLock) release() error {
@@ -411,9 +447,9 @@ func (rl *reconcileLock) release() error {
 	}
 	if err != nil {
 		// Close the session instead, which frees every lock it holds.
-		_ = rl.conn.Raw(func(any) error { return driver.ErrBadConn })
+		return errors.Join(err, discardConn(rl.conn))
 	}
-	return errors.Join(err, rl.conn.Close())
+	return rl.conn.Close()
 }
 
 // pgConnector opens pgx connections that take SQLite's placeholders: the

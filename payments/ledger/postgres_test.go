@@ -113,6 +113,14 @@ func TestPostgresReconcileOneAtATime(t *testing.T) {
 	if s, _ := l.Summary(ctx); s.Pending != 10 {
 		t.Fatalf("a skipped pass changed the books: %+v", s)
 	}
+	// The pass that gave up left nothing waiting on the server: a session
+	// still blocked there would take the lock the moment it is freed, and
+	// every replica's next pass would find it taken by nobody.
+	var waiting int
+	must(t, conn.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 402002 AND objid = 0 AND NOT granted`).Scan(&waiting))
+	if waiting != 0 {
+		t.Fatalf("%d sessions still wait for the reconciliation lock after the pass gave up", waiting)
+	}
 	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_unlock(402002, 0)`)
 	must(t, err)
 	rep, err = l.TryReconcile(ctx, p)
