@@ -214,3 +214,42 @@ func TestAnotherFamilyPlugsIn(t *testing.T) {
 		t.Fatalf("the seller accepted %v", seller.paid)
 	}
 }
+
+// TestFamiliesPaying: Of finds the families of networks, each once, in
+// the families' order (a network of no family adds none); Paying keeps the
+// families that pay a scheme and, when one is named, let a call pin a
+// transfer method, as each family says (Family.Schemes,
+// Family.TransferMethods).
+func TestFamiliesPaying(t *testing.T) {
+	fs := payments.Families{evm.Family{}, testfamily.Family{}}
+	names := func(fs payments.Families) string {
+		var s []string
+		for _, f := range fs {
+			s = append(s, f.Name())
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tt := range []struct {
+		networks       []payments.Network
+		scheme, method string
+		of, paying     string
+	}{
+		{[]payments.Network{"tst:1", "eip155:84532", "tst:2"}, "exact", "", "evm,tst", "evm,tst"},
+		{[]payments.Network{"tst:1", "eip155:84532"}, "upto", "", "evm,tst", "evm"},
+		{[]payments.Network{"tst:1", "tst:2"}, "upto", "", "tst", ""},
+		{[]payments.Network{"tst:1"}, "exact", "permit2", "tst", ""},
+		{[]payments.Network{"eip155:8453"}, "exact", "eip3009", "evm", "evm"},
+		{[]payments.Network{"eip155:8453"}, "upto", "permit2", "evm", "evm"},
+		{[]payments.Network{"eip155:8453"}, "exact", "erc7710", "evm", ""},
+		{[]payments.Network{"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"}, "exact", "", "", ""},
+		{nil, "exact", "", "", ""},
+	} {
+		of := fs.Of(tt.networks)
+		if got := names(of); got != tt.of {
+			t.Errorf("Of(%v) = %s, want %s", tt.networks, got, tt.of)
+		}
+		if got := names(of.Paying(tt.scheme, tt.method)); got != tt.paying {
+			t.Errorf("Of(%v).Paying(%q, %q) = %s, want %s", tt.networks, tt.scheme, tt.method, got, tt.paying)
+		}
+	}
+}

@@ -74,6 +74,16 @@ type Family interface {
 	// pay in it with no seller to state it (a tip): EVM, its EIP-712
 	// domain (Asset.Name and Version). Nil when nothing is missing.
 	CheckAsset(a Asset) error
+	// Schemes names the x402 schemes x402-mcp pays on the family's
+	// networks, its Scheme implementations (EVM: "exact", "upto"; Solana:
+	// "exact"). The catalog refuses an entry whose scheme no family of its
+	// networks pays.
+	Schemes() []string
+	// TransferMethods names the ways a token moves that a call may pin on
+	// the family's networks (Want.Method, the catalog's transfer_method:),
+	// in the family's words (EVM: "eip3009", "permit2"); none when its
+	// payments move a token one way only (Solana's SPL transfer).
+	TransferMethods() []string
 }
 
 // ErrNotAddress is wrapped by a Family's address errors for text that is not
@@ -437,6 +447,33 @@ func (fs Families) Family(n Network) Family {
 		}
 	}
 	return nil
+}
+
+// Of returns the families of networks, each once, in the order of fs; a
+// network of no family in fs adds none.
+func (fs Families) Of(networks []Network) Families {
+	var out Families
+	for _, f := range fs {
+		for _, n := range networks {
+			if fs.Family(n) == f {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Paying returns the families in fs that pay scheme (Family.Schemes) and,
+// when method is not empty, let a call pin method (Family.TransferMethods).
+func (fs Families) Paying(scheme, method string) Families {
+	var out Families
+	for _, f := range fs {
+		if contains(f.Schemes(), scheme) && (method == "" || contains(f.TransferMethods(), method)) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Named returns the family called name (Family.Name), or nil.

@@ -182,9 +182,17 @@ func parseAssets(p *problems, raw []*rawAsset, d *Defaults, rpc map[payments.Net
 		a.PerCall = amount("max_per_call", ra.MaxPerCall, "0 would refuse every payment: write a positive amount, or leave it out (each entry's max_price then bounds its calls)")
 		a.GaslessApproval = amount("gasless_approval", ra.GaslessApproval, "0 allows none: leave gasless_approval out to allow none, or write the largest payment x402-mcp may sign a gasless approval of Permit2 for")
 		if ra.Transfer != "" {
-			if !slices.Contains(TransferMethods, ra.Transfer) {
+			here := p.fams.Of([]payments.Network{a.Network})
+			switch payers := p.fams.Paying(SchemeExact, ra.Transfer); {
+			case !slices.Contains(TransferMethods, ra.Transfer):
 				p.add(at("transfer"), "%q is not a transfer method: write eip3009 (transferWithAuthorization, as USDC) or permit2 (any ERC-20, through Permit2 and an allowance)", ra.Transfer)
-			} else {
+			case len(here) == 1 && len(here.Paying(SchemeExact, ra.Transfer)) == 0 && len(payers) == 0:
+				p.add(at("transfer"), "x402-mcp pays %s on no network family it was built with (%s): remove transfer:", ra.Transfer, p.fams.Titles())
+			case len(here) == 1 && len(here.Paying(SchemeExact, ra.Transfer)) == 0:
+				// the asset's network is of a family with no such method
+				p.add(at("transfer"), "%s is %s %s transfer method, and the asset is on %s: %s; remove transfer:",
+					ra.Transfer, article(payers.Titles()), payers.Titles(), networkNames(p.fams, []payments.Network{a.Network}), methodsOf(here))
+			default:
 				a.Transfer = ra.Transfer
 			}
 		}

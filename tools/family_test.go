@@ -100,3 +100,41 @@ func mustEntry(t *testing.T, r *Registry, name string) *Entry {
 	}
 	return e
 }
+
+// TestSchemeOnAnotherFamily: which schemes and transfer methods an entry
+// may pin is the families' word (Family.Schemes, Family.TransferMethods),
+// not the catalog's: the test family pays exact only and has no transfer
+// method, so upto or permit2 pinned to its networks is refused in its
+// words, and with no family that pays upto at all, upto is refused
+// wherever the entry pays.
+func TestSchemeOnAnotherFamily(t *testing.T) {
+	withEVM := payments.Families{evm.Family{}, testfamily.Family{}}
+	alone := payments.Families{testfamily.Family{}}
+	for _, tt := range []struct {
+		name     string
+		fams     payments.Families
+		networks string
+		entry    string
+		want     string
+	}{
+		{"exact on a test network", withEVM, "[eip155:84532, tst:1]", "network: tst:1", ""},
+		{"upto open to both families", withEVM, "[eip155:84532, tst:1]", "scheme: upto", ""},
+		{"upto on a test network", withEVM, "[eip155:84532, tst:1]", "scheme: upto\n    network: tst:1",
+			`tools[0] "x": scheme: upto is an EVM scheme, and network: pins Test One (tst:1): Test sellers are paid with exact; remove scheme:, or pin an EVM network`},
+		{"permit2 on the test family", withEVM, "[eip155:84532, tst:1, tst:2]", "transfer_method: permit2\n    family: tst",
+			`tools[0] "x": transfer_method: permit2 is an EVM transfer method, and family: tst pins Test One (tst:1) or tst:2: Test has no transfer method to pin; remove transfer_method:, or pin family: evm instead`},
+		{"upto where no family pays it", alone, "[tst:1]", "scheme: upto",
+			`tools[0] "x": scheme: x402-mcp pays upto on no network family it was built with (Test): remove scheme:`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "version: 1\ndefaults:\n  networks: " + tt.networks + "\nbudget:\n  total: \"1\"\ntools:\n  - name: x\n    description: X.\n    url: https://s.example/x\n    max_price: \"0.01\"\n    " + tt.entry + "\n"
+			_, err := Parse("registry.yaml", []byte(src), tt.fams)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v\nwant %q", err, tt.want)
+			}
+		})
+	}
+}

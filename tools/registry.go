@@ -906,10 +906,13 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		switch {
 		case err != nil:
 			p.add(at("asset"), "%v", err)
+			networkOK = false
 		case a != nil && e.Network != "" && a.Network != e.Network:
 			p.add(at("network"), "%s is not the network of asset %s (%s): remove network: or change it", e.Network, a.Symbol, a.Network)
+			networkOK = false
 		case a != nil && e.Family != "" && familyName(p.fams, a.Network) != e.Family:
 			p.add(at("asset"), "%s is on %s (%s), not a network of the family pinned by family:: remove one of them", a.Symbol, a.Network, p.fams.NetworkName(a.Network))
+			networkOK = false
 		case a != nil:
 			asset, e.Asset, e.Currency = a, addr, a.Currency()
 			e.Network, e.networks = a.Network, []payments.Network{a.Network}
@@ -984,6 +987,10 @@ func parseEntry(p *problems, where string, rt *rawTool, d *Defaults, perCallOK b
 		parseAmountFrom(p, where, rt, e)
 	}
 	parseScheme(p, at, rt, e)
+	if networkOK {
+		// the pins held: e.networks are the networks the entry may pay on
+		checkPayable(p, at, rt, e)
+	}
 	return e
 }
 
@@ -1018,6 +1025,86 @@ func parseScheme(p *problems, at func(string) string, rt *rawTool, e *Entry) {
 	default:
 		e.TransferMethod = rt.Transfer
 	}
+}
+
+// checkPayable refuses an entry's scheme: or transfer_method: that no
+// network it may pay on could pay: every one of them is of a family that
+// does not pay the scheme (Family.Schemes) or let a call pin the method
+// (Family.TransferMethods), as upto and Permit2 on Solana. Those networks
+// are known at load when a pin (network:, family:, asset:) or
+// defaults.networks confine the entry to one family. An entry open to
+// networks of several families is accepted: the policy pays only an
+// option whose family pays the scheme, at pay time.
+func checkPayable(p *problems, at func(string) string, rt *rawTool, e *Entry) {
+	scheme := e.Scheme
+	if scheme == "" {
+		scheme = SchemeExact
+	}
+	here := p.fams.Of(e.networks)
+	if len(here) == 0 {
+		return
+	}
+	var field, noun, value, fix string
+	var payers payments.Families
+	switch {
+	case len(here.Paying(scheme, "")) == 0:
+		field, noun, value, payers = "scheme", "scheme", scheme, p.fams.Paying(scheme, "")
+		fix = fmt.Sprintf("%s sellers are paid with %s; remove scheme:", here.Titles(), schemesOf(here))
+	case e.TransferMethod != "" && len(here.Paying(scheme, e.TransferMethod)) == 0:
+		field, noun, value, payers = "transfer_method", "transfer method", e.TransferMethod, p.fams.Paying(scheme, e.TransferMethod)
+		fix = methodsOf(here) + "; remove transfer_method:"
+	default:
+		return
+	}
+	if len(payers) == 0 {
+		p.add(at(field), "x402-mcp pays %s on no network family it was built with (%s): remove %s:", value, p.fams.Titles(), field)
+		return
+	}
+	titles := payers.Titles()
+	nets := networkNames(p.fams, e.networks)
+	var pins, other string
+	switch {
+	case rt.Asset != "" && rt.Network == "" && e.Network != "":
+		pins, other = fmt.Sprintf("asset: %s is on %s", rt.Asset, nets), fmt.Sprintf("pin an asset on %s %s network", article(titles), titles)
+	case rt.Network != "":
+		pins, other = "network: pins "+nets, fmt.Sprintf("pin %s %s network", article(titles), titles)
+	case rt.Family != "":
+		pins, other = fmt.Sprintf("family: %s pins %s", rt.Family, nets), "pin family: "+strings.ToLower(payers[0].Title())+" instead"
+	default:
+		pins, other = "defaults.networks allow only "+nets, fmt.Sprintf("add %s %s network to defaults.networks", article(titles), titles)
+	}
+	p.add(at(field), "%s is %s %s %s, and %s: %s, or %s", value, article(titles), titles, noun, pins, fix, other)
+}
+
+// schemesOf names the schemes that families pay: "exact", "exact or upto".
+func schemesOf(fams payments.Families) string {
+	var names []string
+	for _, f := range fams {
+		for _, s := range f.Schemes() {
+			if !slices.Contains(names, s) {
+				names = append(names, s)
+			}
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+// methodsOf says which transfer methods a call may pin on families'
+// networks: "Solana has no transfer method to pin", "EVM's are eip3009 or
+// permit2".
+func methodsOf(fams payments.Families) string {
+	var names []string
+	for _, f := range fams {
+		for _, m := range f.TransferMethods() {
+			if !slices.Contains(names, m) {
+				names = append(names, m)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return fams.Titles() + " has no transfer method to pin"
+	}
+	return fams.Titles() + "'s are " + strings.Join(names, " or ")
 }
 
 // parseHeaders reads static request headers (where names the map, path

@@ -103,6 +103,12 @@ func (Family) ExplorerURL(payments.Network, string) string { return "" }
 // CheckAsset needs nothing.
 func (Family) CheckAsset(payments.Asset) error { return nil }
 
+// Schemes is exact, the one scheme the family pays (Exact).
+func (Family) Schemes() []string { return []string{x402.SchemeExact} }
+
+// TransferMethods is none: the family moves a token one way only.
+func (Family) TransferMethods() []string { return nil }
+
 // Key is a test family key: its address and an HMAC key.
 type Key struct {
 	Addr string

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Name is the family's name, as the ledger and the wallet's signers write
@@ -50,6 +51,14 @@ func (Family) IsTestnet(n payments.Network) bool { return IsTestnet(n) }
 
 // NetworkName implements payments.Family.
 func (Family) NetworkName(n payments.Network) string { return NetworkName(n) }
+
+// Schemes implements payments.Family: exact (EIP-3009 or Permit2) and upto
+// (Permit2), Exact's and UpTo's.
+func (Family) Schemes() []string { return []string{x402.SchemeExact, x402.SchemeUpto} }
+
+// TransferMethods implements payments.Family: eip3009
+// (transferWithAuthorization) and permit2.
+func (Family) TransferMethods() []string { return []string{MethodEIP3009, MethodPermit2} }
 
 // ParseAddress implements payments.Family: 40 hex digits, 0x optional, any
 // case; the canonical form is EIP-55 checksummed.

@@ -23,7 +23,8 @@ func schemaAt(t *testing.T, path string, n int) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	_, err = db.Exec(`CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL) STRICT`)
 	must(t, err)
-	for i, name := range []string{"0001_init.sql", "0002_tips.sql", "0003_rejected_counts.sql", "0004_assets.sql"}[:n] {
+	for i, name := range []string{"0001_init.sql", "0002_tips.sql", "0003_rejected_counts.sql", "0004_assets.sql",
+		"0005_proofs.sql", "0006_principal.sql", "0007_upto.sql"}[:n] {
 		b, err := os.ReadFile("migrations/" + name)
 		must(t, err)
 		_, err = db.Exec(string(b))
@@ -110,7 +111,8 @@ func TestMigrationRejectedCounts(t *testing.T) {
 
 // TestMigrationFrom4: a ledger as every x402-mcp before proofs, principals
 // and upto left it (schema 4, the newest in the field) opens under every
-// migration at once, 0005_proofs, 0006_principal and then 0007_upto, with
+// migration at once, 0005_proofs, 0006_principal, 0007_upto and then
+// 0008_authorized_immutable, with
 // its rows in every state, in USDC and in a declared asset: each migration
 // is recorded once; every signed row is an EVM exact payment whose expiry
 // is its validBefore in seconds, belongs to no principal and authorized no
@@ -174,15 +176,15 @@ func TestMigrationFrom4(t *testing.T) {
 
 	b := payments.Budget{Total: 1000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 100}}}
 	l := mustOpen(t, path, b, ledger.WithNow(func() time.Time { return t0 }))
-	if v := ledger.SchemaVersion(); v != 7 {
-		t.Fatalf("schema version %d, want 7", v)
+	if v := ledger.SchemaVersion(); v != 8 {
+		t.Fatalf("schema version %d, want 8", v)
 	}
 	check, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
 	must(t, err)
 	defer check.Close()
 	var versions string
 	must(t, check.QueryRow(`SELECT group_concat(version, ',') FROM (SELECT version FROM schema_version ORDER BY version)`).Scan(&versions))
-	if versions != "1,2,3,4,5,6,7" {
+	if versions != "1,2,3,4,5,6,7,8" {
 		t.Fatalf("migrations recorded: %s", versions)
 	}
 	for i, r := range rows {
@@ -291,4 +293,134 @@ func TestMigrationFrom4(t *testing.T) {
 		t.Fatalf("team-b's books %+v %v", sum, err)
 	}
 	checkSums(t, backendNamed("sqlite"), path)
+}
+
+// TestMigrationFrom7: a ledger as x402-mcp with upto left it (schema 7,
+// whose immutability trigger did not name `authorized`) opens under
+// 0008_authorized_immutable, with upto and exact rows in every state, a
+// principal's among them: the migration is recorded once; every row keeps
+// its amount and maximum; no row's maximum can be changed any more (schema 7
+// let it), while an upto amount is still lowered to what settled and never
+// raised; a new settlement for less gives the rest back; the running sums
+// equal the rows throughout.
+func TestMigrationFrom7(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	db := schemaAt(t, path, 7)
+	created := t0.Add(-2 * time.Hour).UnixMilli()
+	vb := t0.Add(time.Hour).UnixMilli()
+	type old struct {
+		principal, tool, scheme, state string
+		authorized, amount             int64 // amount: what the row holds in its state
+	}
+	rows := []old{
+		{"team-a", "llm", "upto", "settled", 10_000, 1_858}, // settled for less under schema 7
+		{"", "llm", "upto", "unknown", 10_000, 10_000},
+		{"", "llm", "upto", "reserved", 10_000, 10_000},
+		{"", "weather", "exact", "signed", 0, 5_000},
+		{"team-a", "weather", "exact", "settled", 0, 40},
+		{"", "llm", "upto", "released", 10_000, 10_000},
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		// Rows walk their states as schema 7's code wrote them, so that its
+		// triggers keep its sums.
+		res, err := db.Exec(`INSERT INTO payments (kind, tool, host, session, network, asset, amount, state, created_at, updated_at, principal, authorized)
+			VALUES ('payment', ?, 'h:443', 's1', 'eip155:84532', '0x036CbD53842c5426634e7929541eC2318f3dCF7e', ?, 'reserved', ?, ?, ?, ?)`,
+			r.tool, max(r.authorized, r.amount), created, created, r.principal, r.authorized)
+		must(t, err)
+		id, _ := res.LastInsertId()
+		ids[i] = fmt.Sprint(id)
+		if r.state == "reserved" || r.state == "released" {
+			if r.state == "released" {
+				_, err = db.Exec(`UPDATE payments SET state = 'released' WHERE id = ?`, id)
+				must(t, err)
+			}
+			continue
+		}
+		_, err = db.Exec(`UPDATE payments SET state = 'signed', nonce = ?, valid_before = ?, expiry = ?, family = 'evm', scheme = ?,
+			payer = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', header = 'PAYMENT-SIGNATURE', payload = 'eyJ4NDAyVmVyc2lvbiI6Mn0=' WHERE id = ?`,
+			fmt.Sprintf("%d", 1000+i), vb, vb/1000, r.scheme, id)
+		must(t, err)
+		if r.state != "signed" {
+			_, err = db.Exec(`UPDATE payments SET state = ?, amount = ? WHERE id = ?`, r.state, r.amount, id)
+			must(t, err)
+		}
+	}
+	// The gap 0008 closes: schema 7 let a row's maximum change.
+	if _, err := db.Exec(`UPDATE payments SET authorized = 20000 WHERE id = ?`, ids[1]); err != nil {
+		t.Fatalf("schema 7 refused a change of authorized (%v): this test no longer starts from the schema it means", err)
+	}
+	_, err := db.Exec(`UPDATE payments SET authorized = 10000 WHERE id = ?`, ids[1])
+	must(t, err)
+	var before int64
+	must(t, db.QueryRow(`SELECT amount FROM spend WHERE scope = 'total' AND unit = 'USDC' AND key = ''`).Scan(&before))
+	if before != 1_858+10_000+10_000+5_000+40 {
+		t.Fatalf("schema 7 counted %d", before)
+	}
+	must(t, db.Close())
+
+	l := mustOpen(t, path, payments.Budget{Total: 1_000_000}, ledger.WithNow(func() time.Time { return t0 }))
+	if v := ledger.SchemaVersion(); v != 8 {
+		t.Fatalf("schema version %d, want 8", v)
+	}
+	be := backendNamed("sqlite")
+	check := be.db(t, path)
+	var versions string
+	must(t, check.QueryRow(`SELECT group_concat(version, ',') FROM (SELECT version FROM schema_version ORDER BY version)`).Scan(&versions))
+	if versions != "1,2,3,4,5,6,7,8" {
+		t.Fatalf("migrations recorded: %s", versions)
+	}
+	for i, r := range rows {
+		row, err := l.Get(ctx, ids[i])
+		must(t, err)
+		if string(row.State) != r.state || int64(row.Amount) != r.amount || int64(row.Authorized) != r.authorized || row.Principal != r.principal {
+			t.Fatalf("old row %d: state %s amount %d authorized %d principal %q", i, row.State, row.Amount, row.Authorized, row.Principal)
+		}
+	}
+	checkSums(t, be, path)
+	if s, err := l.Summary(ctx); err != nil || int64(s.Counted()) != before {
+		t.Fatalf("after the migration %+v %v, want %d counted", s, err, before)
+	}
+
+	// No row's maximum changes now, whatever its state or scheme.
+	for i := range rows {
+		for _, a := range []int64{0, 1, 20_000} {
+			if a == rows[i].authorized {
+				continue
+			}
+			_, err := check.Exec(`UPDATE payments SET authorized = ? WHERE id = ?`, a, ids[i])
+			if err == nil || !strings.Contains(err.Error(), "authorized") || !strings.Contains(err.Error(), "never change") {
+				t.Errorf("old row %d (%s %s): authorized set to %d: %v, want the schema's refusal", i, rows[i].scheme, rows[i].state, a, err)
+			}
+		}
+	}
+	// 0007's amount rule holds under the recreated trigger: a settled upto
+	// amount is lowered (the seller's later, smaller receipt), never raised;
+	// an exact amount never changes.
+	_, err = check.Exec(`UPDATE payments SET amount = 1000 WHERE id = ?`, ids[0])
+	must(t, err)
+	for _, q := range []string{`UPDATE payments SET amount = 2000 WHERE id = ` + ids[0], `UPDATE payments SET amount = 1, state = 'settled' WHERE id = ` + ids[3],
+		`UPDATE payments SET amount = 1 WHERE id = ` + ids[2]} {
+		if _, err := check.Exec(q); err == nil || !strings.Contains(err.Error(), "never change") {
+			t.Errorf("%s: %v, want the schema's refusal", q, err)
+		}
+	}
+	checkSums(t, be, path)
+
+	// The old unknown upto payment settles for less through the ledger: the
+	// rest of its maximum is given back at once.
+	must(t, l.Settle(ctx, ids[1], payments.Receipt{Amount: 2_500, Maximum: 10_000, State: "settled"}))
+	row, err := l.Get(ctx, ids[1])
+	must(t, err)
+	if row.State != payments.StateSettled || row.Amount != 2_500 || row.Authorized != 10_000 {
+		t.Fatalf("the old unknown upto row: state %s amount %d authorized %d", row.State, row.Amount, row.Authorized)
+	}
+	if s, err := l.Summary(ctx); err != nil || s.Settled != 1_000+2_500+40 || s.Counted() != 1_000+2_500+10_000+5_000+40 {
+		t.Fatalf("after settling for less: %+v %v", s, err)
+	}
+	if s, err := l.PrincipalSummary(ctx, "team-a"); err != nil || s.Settled != 1_000+40 || s.Pending != 0 {
+		t.Fatalf("team-a's books %+v %v", s, err)
+	}
+	checkSums(t, be, path)
 }

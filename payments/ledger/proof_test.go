@@ -187,7 +187,7 @@ func TestMigrationProofColumns(t *testing.T) {
 	if row.Family != "" || row.Scheme != "" || row.Expiry != 0 {
 		t.Fatalf("the old reservation: family %q scheme %q expiry %d", row.Family, row.Scheme, row.Expiry)
 	}
-	if v := ledger.SchemaVersion(); v != 7 {
+	if v := ledger.SchemaVersion(); v != 8 {
 		t.Fatalf("schema version %d", v)
 	}
 }

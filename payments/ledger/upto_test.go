@@ -116,6 +116,59 @@ func TestUpToAmountIsOnlyLowered(t *testing.T) {
 	})
 }
 
+// TestUpToAuthorizedNeverChanges: the schema refuses any change of a row's
+// authorized maximum by direct SQL, on every backend: raising an upto
+// payment's (its amount would then be judged against a false maximum),
+// lowering a settled one's, and giving an exact payment one (which would
+// let its amount be lowered as if it settled for less). The rows keep their
+// maximum, and the running sums stay equal to the rows.
+func TestUpToAuthorizedNeverChanges(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		path := be.new(t)
+		l := mustOpen(t, path, payments.Budget{Total: 1_000_000})
+		up, err := l.Reserve(ctx, uptoRes("llm", 10_000))
+		must(t, err)
+		must(t, l.MarkSigned(ctx, up, signed(t0.Add(time.Minute))))
+		done, err := l.Reserve(ctx, uptoRes("llm", 10_000))
+		must(t, err)
+		s := signed(t0.Add(time.Minute))
+		s.Proof.ID = "0x" + strings.Repeat("05", 32)
+		must(t, l.MarkSigned(ctx, done, s))
+		must(t, l.Settle(ctx, done, payments.Receipt{Amount: 1_858, Maximum: 10_000, State: "settled"}))
+		ex, err := l.Reserve(ctx, res("exact", 5_000))
+		must(t, err)
+		s = signed(t0.Add(time.Minute))
+		s.Proof.ID = "0x" + strings.Repeat("06", 32)
+		must(t, l.MarkSigned(ctx, ex, s))
+		db := be.db(t, path)
+		for _, tt := range []struct {
+			name, sql string
+			id        string
+		}{
+			{"raise an upto maximum", `UPDATE payments SET authorized = 20000 WHERE id = `, up},
+			{"lower an upto maximum", `UPDATE payments SET authorized = 5000 WHERE id = `, up},
+			{"raise a settled upto maximum", `UPDATE payments SET authorized = 20000 WHERE id = `, done},
+			{"lower a settled upto maximum to what settled", `UPDATE payments SET authorized = 1858 WHERE id = `, done},
+			{"give an exact payment a maximum", `UPDATE payments SET authorized = 5000 WHERE id = `, ex},
+			{"give an exact payment a maximum and settle it for less", `UPDATE payments SET authorized = 5000, amount = 1, state = 'settled' WHERE id = `, ex},
+			{"clear an upto maximum", `UPDATE payments SET authorized = 0 WHERE id = `, up},
+		} {
+			if _, err := db.Exec(tt.sql + tt.id); err == nil || !strings.Contains(err.Error(), "never change") {
+				t.Errorf("%s: %v, want the schema's refusal", tt.name, err)
+			}
+		}
+		for id, want := range map[string][2]int64{up: {10_000, 10_000}, done: {1_858, 10_000}, ex: {5_000, 0}} {
+			var amount, authorized int64
+			must(t, db.QueryRow(`SELECT amount, authorized FROM payments WHERE id = `+id).Scan(&amount, &authorized))
+			if amount != want[0] || authorized != want[1] {
+				t.Errorf("row %s: amount %d authorized %d, want %d and %d", id, amount, authorized, want[0], want[1])
+			}
+		}
+		checkSums(t, be, path)
+	})
+}
+
 // TestReconcileUpToAmountFromChain: a lost upto receipt is settled by
 // reconciliation with the amount of the transfer that used the payment,
 // and the rest of the maximum stops counting; with no amount found, the

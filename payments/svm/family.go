@@ -7,6 +7,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Family is the Solana family for the core (payments.Family): solana
@@ -50,6 +51,14 @@ func (Family) IsTestnet(n payments.Network) bool {
 
 // NetworkName implements payments.Family: "Solana devnet".
 func (Family) NetworkName(n payments.Network) string { return Network(n).Name() }
+
+// Schemes implements payments.Family: exact, Exact's. x402's upto is an
+// EVM scheme (Permit2): Solana sellers are paid with exact.
+func (Family) Schemes() []string { return []string{x402.SchemeExact} }
+
+// TransferMethods implements payments.Family: none. A Solana payment is an
+// SPL TransferChecked, with no other way to choose.
+func (Family) TransferMethods() []string { return nil }
 
 // ParseAddress implements payments.Family: a base58 address of 32 bytes;
 // the canonical form is its base58 encoding (Solana addresses are

@@ -108,6 +108,11 @@ func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x40
 			why = append(why, fmt.Sprintf("accepts[%d]: extra is not an object of strings", i))
 		case ex.AssetTransferMethod != "" && ex.AssetTransferMethod != "eip3009" && ex.AssetTransferMethod != "permit2":
 			why = append(why, fmt.Sprintf("accepts[%d]: assetTransferMethod %q is not one x402-mcp pays (eip3009, permit2)", i, SellerText(ex.AssetTransferMethod, 40)))
+		case err == nil && len(fams.Of([]payments.Network{n}).Paying(a.Scheme, "")) == 0:
+			// the catalog would refuse the entry (its network's family
+			// does not pay the scheme: upto on Solana)
+			here := fams.Of([]payments.Network{n})
+			why = append(why, fmt.Sprintf("accepts[%d]: scheme %s is not paid on %s (%s sellers are paid with %s)", i, a.Scheme, fams.NetworkName(n), here.Titles(), strings.Join(schemesOf(here), " or ")))
 		case a.Scheme == x402.SchemeUpto && ex.AssetTransferMethod == "eip3009":
 			why = append(why, fmt.Sprintf("accepts[%d]: upto through eip3009 cannot be paid (upto is Permit2 only)", i))
 		case a.Scheme == x402.SchemeUpto && (err != nil || facErr != nil):
@@ -138,6 +143,19 @@ func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x40
 		return best, "", 0, fmt.Errorf("no payment option x402-mcp can pay: %s", joinReasons(why, maxReasons))
 	}
 	return best, bestNet, bestAmt, nil
+}
+
+// schemesOf names the schemes fams pay, each once.
+func schemesOf(fams payments.Families) []string {
+	var out []string
+	for _, f := range fams {
+		for _, s := range f.Schemes() {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // maxReasons is how many refused options an error names: a seller may
@@ -215,7 +233,11 @@ func draft(o offerInfo, name string, f Filter, fams payments.Families) (Draft, [
 		d.Scheme = x402.SchemeUpto
 		warn = append(warn, fmt.Sprintf("usage-priced (upto): each call authorizes up to %s and is charged what it used; max_price caps that maximum", price.USDC()))
 	}
-	if ex.AssetTransferMethod == "permit2" || acc.Scheme == x402.SchemeUpto {
+	// Permit2 is pinned where the network's family moves tokens by it (not
+	// on Solana, whose payments have no method to pin: a seller's
+	// assetTransferMethod there means nothing).
+	permit2 := len(fams.Of([]payments.Network{net}).Paying(acc.Scheme, "permit2")) > 0
+	if permit2 && (ex.AssetTransferMethod == "permit2" || acc.Scheme == x402.SchemeUpto) {
 		d.TransferMethod = "permit2"
 		warn = append(warn, "paid through Permit2: the wallet needs an ERC-20 allowance to Permit2 first (`x402-mcp wallet approve-permit2 --network "+string(net)+" --asset "+acc.Asset+" --amount …`)")
 	}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/svm"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
 
@@ -120,5 +124,37 @@ func TestImportUpto(t *testing.T) {
 	reg, err := tools.Parse("drafts.yaml", b, testFamilies)
 	if err != nil || reg.Tools[0].Scheme != "upto" {
 		t.Fatalf("%v\n%s", err, b)
+	}
+}
+
+// TestProbeUptoOnSolana: upto is an EVM scheme (Family.Schemes), so
+// `registry add` never proposes an upto option on Solana, which the
+// catalog would refuse: it proposes the seller's EVM option instead, even
+// when dearer, or refuses with the reason when there is none.
+func TestProbeUptoOnSolana(t *testing.T) {
+	ctx := context.Background()
+	fams := payments.Families{evm.Family{}, svm.Family{}}
+	solanaUpto := map[string]any{"scheme": "upto", "network": string(svm.Devnet), "amount": "1000", "asset": svm.USDCDevnet.String(),
+		"payTo": "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM", "maxTimeoutSeconds": 60,
+		"extra": json.RawMessage(`{"feePayer":"2wKupLR9q6wXYppw8Gr2NvWxKBUqm4PPJKkQfoxHDBg4","facilitatorAddress":"2wKupLR9q6wXYppw8Gr2NvWxKBUqm4PPJKkQfoxHDBg4"}`)}
+	d, _, err := Probe(ctx, ProbeOptions{Families: fams, URL: seller402(t, solanaUpto, accept402("exact", "2000", `{}`)) + "/v1/generate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Scheme != "" || d.Network != "eip155:84532" || d.MaxPrice != 2000 || d.TransferMethod != "" {
+		t.Fatalf("draft scheme %q network %s max_price %d method %q, want the EVM exact option", d.Scheme, d.Network, d.MaxPrice, d.TransferMethod)
+	}
+	// A Solana exact option naming an EVM transfer method is drafted
+	// without the pin, which Solana has no use for (and the catalog
+	// refuses there).
+	solanaExact := maps.Clone(solanaUpto)
+	solanaExact["scheme"], solanaExact["extra"] = "exact", json.RawMessage(`{"feePayer":"2wKupLR9q6wXYppw8Gr2NvWxKBUqm4PPJKkQfoxHDBg4","assetTransferMethod":"permit2"}`)
+	d, _, err = Probe(ctx, ProbeOptions{Families: fams, URL: seller402(t, solanaExact) + "/v1/generate"})
+	if err != nil || d.Network != string(svm.Devnet) || d.TransferMethod != "" || d.Scheme != "" {
+		t.Fatalf("a Solana exact option naming permit2: draft %+v, %v", d, err)
+	}
+	_, _, err = Probe(ctx, ProbeOptions{Families: fams, URL: seller402(t, solanaUpto) + "/v1/generate"})
+	if want := "accepts[0]: scheme upto is not paid on Solana devnet (Solana sellers are paid with exact)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
 	}
 }
