@@ -285,7 +285,14 @@ func expiredBlockhash(t *testing.T, env *solanatest.Env) string {
 		} `json:"value"`
 	}
 	solanaRPC(t, env, "getLatestBlockhash", []any{map[string]string{"commitment": "confirmed"}}, &latest)
-	hash := latest.Value.Blockhash
+	waitBlockhashExpired(t, env, latest.Value.Blockhash)
+	return latest.Value.Blockhash
+}
+
+// waitBlockhashExpired waits until hash is no longer a valid blockhash on
+// env's chain.
+func waitBlockhashExpired(t *testing.T, env *solanatest.Env, hash string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var valid struct {
@@ -293,12 +300,11 @@ func expiredBlockhash(t *testing.T, env *solanatest.Env) string {
 		}
 		solanaRPC(t, env, "isBlockhashValid", []any{hash, map[string]string{"commitment": "confirmed"}}, &valid)
 		if !valid.Value {
-			return hash
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("blockhash %s did not expire within 30 s", hash)
-	return ""
 }
 
 // solanaRPC calls one JSON-RPC method of env's chain and decodes its

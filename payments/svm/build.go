@@ -3,6 +3,7 @@ package svm
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -57,6 +58,38 @@ type Client struct {
 	mints  map[string]Mint
 	payees map[string]bool
 	recent map[Network]recentBlockhash
+	// same counts the payments signed with a seller's memo per
+	// transaction as first built (its message's SHA-256), and uses lists
+	// them in order, for forgetting (Client.distinctLimit).
+	same   map[[sha256.Size]byte]*sameTx
+	uses   []sameTxUse
+	useSeq uint64
+}
+
+// A seller's memo makes two payments of the same terms on the same
+// blockhash the same transaction: Client.distinctLimit remembers those it
+// signed for at least sameTxMemory (or three blockhash lives, when
+// slots are slower), and at most maxSameTx of them.
+const (
+	// sameTxMemory: a blockhash lives 151 blocks, about 60 s (90 s when
+	// slots run slow); no payment is built on it after that.
+	sameTxMemory = 5 * time.Minute
+	// maxSameTx bounds the memory: the oldest are forgotten first.
+	maxSameTx = 1 << 14
+)
+
+// sameTx is how many payments of one first-built transaction the client
+// signed, and the last of them.
+type sameTx struct {
+	n    uint32
+	last uint64
+}
+
+// sameTxUse is one payment counted in a sameTx.
+type sameTxUse struct {
+	key [sha256.Size]byte
+	seq uint64
+	at  time.Time
 }
 
 // BlockhashReuse is the longest a blockhash read from the network
@@ -309,7 +342,8 @@ func (c *Client) Prepare(ctx context.Context, t *Terms, payer solana.PublicKey) 
 // TransferChecked of exactly the price from s's associated token account to
 // payTo's, under the mint's own token program, and a Memo (extra.memo, else
 // 16 random bytes as hex), signed by s alone: the fee payer's signature is
-// left for the facilitator. It reads nothing from the chain.
+// left for the facilitator. It reads nothing from the chain. No two
+// payments the client signs are the same transaction (distinctLimit).
 func (p *Prepared) Sign(ctx context.Context, s Signer) (json.RawMessage, *Proof, error) {
 	if s.Address() != p.payer {
 		return nil, nil, fmt.Errorf("the payment was prepared for %s, not %s", p.payer, s.Address())
@@ -505,7 +539,64 @@ func (c *Client) assemble(ctx context.Context, t *Terms, s Signer, mint Mint, li
 	if err != nil {
 		return nil, nil, err
 	}
+	if memoText != "" && memoText == t.Memo {
+		// The seller's memo: an earlier payment of these terms on this
+		// blockhash would be this very transaction.
+		msg, err := tx.Message.MarshalBinary()
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode the transaction message: %w", err)
+		}
+		if limit := c.distinctLimit(msg); limit != p.UnitLimit {
+			p.UnitLimit = limit
+			if tx, err = p.transaction(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	return signPlan(ctx, tx, p, t, s, life)
+}
+
+// distinctLimit returns the compute unit limit that makes a payment whose
+// message, built with DefaultComputeUnitLimit, is msg a transaction of its
+// own. A seller's memo (extra.memo) leaves nothing random in a payment: two
+// payments of the same terms on the same blockhash (the client's own read,
+// reused for BlockhashReuse, or the seller's extra.recentBlockhash), as a
+// warm call right after a paid one makes, would be the same transaction
+// with the same payer signature, which the chain and the facilitator take
+// once (duplicate_settlement) and the ledger would book as two payments of
+// one id. The first such payment the client signs gets
+// DefaultComputeUnitLimit, as the reference client builds it; each later one
+// one more unit. A payment with a random memo is its own already and is not
+// counted.
+func (c *Client) distinctLimit(msg []byte) uint32 {
+	key := sha256.Sum256(msg)
+	now := c.now()
+	memory := sameTxMemory
+	if slot := c.SlotTime; 3*blockhashBlocks*slot > memory {
+		memory = 3 * blockhashBlocks * slot
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.uses) > 0 && (len(c.uses) >= maxSameTx || now.Sub(c.uses[0].at) >= memory) {
+		u := c.uses[0]
+		c.uses = c.uses[1:]
+		if e := c.same[u.key]; e != nil && e.last == u.seq {
+			delete(c.same, u.key)
+		}
+	}
+	if c.same == nil {
+		c.same = map[[sha256.Size]byte]*sameTx{}
+	}
+	e := c.same[key]
+	if e == nil {
+		e = &sameTx{}
+		c.same[key] = e
+	}
+	n := e.n
+	c.useSeq++
+	e.n, e.last = n+1, c.useSeq
+	c.uses = append(c.uses, sameTxUse{key: key, seq: c.useSeq, at: now})
+	return DefaultComputeUnitLimit + n
 }
 
 // signPlan signs tx as p.Payer, leaving the fee payer's slot empty, and

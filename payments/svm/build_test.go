@@ -4,7 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gagliardetto/solana-go"
 )
@@ -176,5 +179,116 @@ func BenchmarkSolanaSignOnly(b *testing.B) {
 		if _, err := k.SignMessage(b.Context(), msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEveryPaymentIsItsOwnTransaction: payments of the same terms signed
+// on the same blockhash (the client's own read, reused for
+// BlockhashReuse, or the seller's extra.recentBlockhash) with the same
+// seller memo would be the same transaction, with the same payer signature:
+// the chain and the facilitator take it once (duplicate_settlement), and the
+// ledger would name two payments by one id. Each payment a client signs is
+// a transaction of its own: the first as the reference client builds it,
+// each later one with one more compute unit in its limit. A payment with
+// a random memo is its own already and keeps the default limit.
+func TestEveryPaymentIsItsOwnTransaction(t *testing.T) {
+	k, err := NewKey(testSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		memo   string
+		limits []uint32
+	}{
+		{"order-42", []uint32{DefaultComputeUnitLimit, DefaultComputeUnitLimit + 1, DefaultComputeUnitLimit + 2}},
+		{"", []uint32{DefaultComputeUnitLimit, DefaultComputeUnitLimit, DefaultComputeUnitLimit}},
+	} {
+		terms, mint, life := offlineTerms(t, tc.memo)
+		c := &Client{}
+		seen := map[string]bool{}
+		for i, want := range tc.limits {
+			p := &Prepared{c: c, terms: terms, payer: k.Address(), mint: mint, life: life}
+			_, proof, err := p.Sign(t.Context(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[proof.PayerSignature] {
+				t.Fatalf("memo %q, payment %d: the same transaction as an earlier payment (signature %s)", tc.memo, i, proof.PayerSignature)
+			}
+			seen[proof.PayerSignature] = true
+			tx, err := solana.TransactionFromBase64(proof.Transaction)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := tx.Message.Instructions[0].Data; le32(d[1:5]) != want {
+				t.Errorf("memo %q, payment %d: compute unit limit %d, want %d", tc.memo, i, le32(d[1:5]), want)
+			}
+			if tc.memo != "" && proof.Memo != tc.memo {
+				t.Errorf("memo %q, want the seller's", proof.Memo)
+			}
+		}
+	}
+	// Concurrent payments of the same terms are all distinct too.
+	terms, mint, life := offlineTerms(t, "order-43")
+	c := &Client{}
+	sigs := make(chan string, 32)
+	var wg sync.WaitGroup
+	for range cap(sigs) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &Prepared{c: c, terms: terms, payer: k.Address(), mint: mint, life: life}
+			_, proof, err := p.Sign(t.Context(), k)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			sigs <- proof.PayerSignature
+		}()
+	}
+	wg.Wait()
+	close(sigs)
+	seen := map[string]bool{}
+	for s := range sigs {
+		if seen[s] {
+			t.Fatalf("two concurrent payments are the same transaction %s", s)
+		}
+		seen[s] = true
+	}
+}
+
+// TestDistinctLimitMemory: the payments counted for distinctLimit are
+// forgotten once no payment can be built on their blockhash any more
+// (sameTxMemory, by the client's clock), and never more than maxSameTx of
+// them are kept.
+func TestDistinctLimitMemory(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	c := &Client{Now: func() time.Time { return now }}
+	msg := []byte("a message")
+	for i, want := range []uint32{DefaultComputeUnitLimit, DefaultComputeUnitLimit + 1, DefaultComputeUnitLimit + 2} {
+		if got := c.distinctLimit(msg); got != want {
+			t.Fatalf("payment %d: limit %d, want %d", i, got, want)
+		}
+	}
+	now = now.Add(sameTxMemory - time.Second)
+	if got := c.distinctLimit(msg); got != DefaultComputeUnitLimit+3 {
+		t.Fatalf("within the memory: limit %d, want %d", got, DefaultComputeUnitLimit+3)
+	}
+	// The last payment of msg is within the memory: msg is kept.
+	now = now.Add(2 * time.Second)
+	if got := c.distinctLimit(msg); got != DefaultComputeUnitLimit+4 {
+		t.Fatalf("an earlier payment forgotten, the last kept: limit %d, want %d", got, DefaultComputeUnitLimit+4)
+	}
+	now = now.Add(sameTxMemory)
+	if got := c.distinctLimit(msg); got != DefaultComputeUnitLimit {
+		t.Fatalf("after the memory: limit %d, want the default", got)
+	}
+	for i := range 3 * maxSameTx {
+		if got := c.distinctLimit([]byte(strconv.Itoa(i))); got != DefaultComputeUnitLimit {
+			t.Fatalf("message %d: limit %d", i, got)
+		}
+	}
+	if len(c.uses) > maxSameTx || len(c.same) > maxSameTx {
+		t.Fatalf("%d payments and %d transactions kept, want at most %d", len(c.uses), len(c.same), maxSameTx)
 	}
 }
