@@ -90,11 +90,15 @@ type AssetStatus struct {
 }
 
 // KeyStatus is one key of the wallet: its family ("EVM", "Solana"), its
-// address, and the allowed networks it pays on.
+// address, where the key lives (Config.KeySources: "environment variable
+// X402_PRIVATE_KEY", "OS keychain x402-mcp/default", "clef
+// http://127.0.0.1:8550", "AWS KMS <key id>"; empty when not known), and
+// the allowed networks it pays on.
 type KeyStatus struct {
-	Family   string        `json:"family"`
-	Address  string        `json:"address"`
-	Networks []NetworkInfo `json:"networks"`
+	Family    string        `json:"family"`
+	Address   string        `json:"address"`
+	KeySource string        `json:"keySource,omitempty"`
+	Networks  []NetworkInfo `json:"networks"`
 }
 
 // NetworkInfo names an allowed network.
@@ -177,7 +181,7 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 	fams := reg.Families()
 	st.Keys = make([]KeyStatus, 0, len(c.Signers))
 	for _, k := range c.Signers {
-		ks := KeyStatus{Family: k.Family(), Address: k.Payer(), Networks: []NetworkInfo{}}
+		ks := KeyStatus{Family: k.Family(), Address: k.Payer(), KeySource: s.cfg.KeySources[k.Family()], Networks: []NetworkInfo{}}
 		if f := fams.Named(k.Family()); f != nil {
 			ks.Family = f.Title()
 		}
@@ -351,7 +355,7 @@ func perCall(p payments.Policy) payments.Amount {
 
 func (s *Server) walletTool() mcpserver.ServerTool {
 	t := mcp.NewTool(ToolWallet,
-		mcp.WithDescription("Show x402-mcp's paying wallet: the address of each key (EVM, Solana) with the allowed networks it pays on, the per-call cap and the budget spent and left. Spends nothing."),
+		mcp.WithDescription("Show x402-mcp's paying wallet: the address of each key (EVM, Solana) with the allowed networks it pays on and where the key lives (never the key), the per-call cap and the budget spent and left. Spends nothing."),
 		mcp.WithRawOutputSchema(walletOutputSchema),
 	)
 	t.Annotations = readOnly("Wallet and budget")
@@ -405,9 +409,10 @@ func (s *Server) walletTool() mcpserver.ServerTool {
 	}}
 }
 
-// walletKeysText names each key with the networks it pays on: "0x… (EVM:
-// eip155:8453 (Base)); 9Wz… (Solana: solana:… (Solana devnet))". A key
-// whose family has no allowed network says so.
+// walletKeysText names each key with the networks it pays on and where it
+// lives, when known: "0x… (EVM: eip155:8453 (Base); key in OS keychain
+// x402-mcp/default); 9Wz… (Solana: solana:… (Solana devnet))". A key whose
+// family has no allowed network says so.
 func walletKeysText(st *WalletStatus) string {
 	if len(st.Keys) == 0 {
 		return "(no key)"
@@ -421,6 +426,9 @@ func walletKeysText(st *WalletStatus) string {
 		nets := strings.Join(names, ", ")
 		if nets == "" {
 			nets = "no allowed network (defaults.networks in registry.yaml)"
+		}
+		if k.KeySource != "" {
+			nets += "; key in " + k.KeySource
 		}
 		parts[i] = fmt.Sprintf("%s (%s: %s)", k.Address, k.Family, nets)
 	}

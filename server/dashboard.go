@@ -30,6 +30,7 @@ type Books interface {
 	Spent(ctx context.Context, r payments.Reservation) (payments.Spent, error)
 	Series(ctx context.Context, q ledger.SeriesQuery) ([]ledger.Sum, error)
 	Totals(ctx context.Context, by ledger.Dimension) ([]ledger.Sum, error)
+	PrincipalTools(ctx context.Context) ([]ledger.PrincipalTool, error)
 }
 
 // chartBy are the dimensions the dashboard charts spend by. A principal is
@@ -134,8 +135,9 @@ type DashboardState struct {
 	Reconciler string          `json:"reconciler"`
 	Window     DashboardWindow `json:"window"`
 	Budgets    []BudgetRow     `json:"budgets"`
-	// BudgetsNotShown counts per-key budgets (per tool, host, session)
-	// left out: each scope shows its dashBudgetKeys closest to their limit.
+	// BudgetsNotShown counts per-key budgets (per tool, host, session, and
+	// the principals' own) left out: each scope shows its dashBudgetKeys
+	// closest to their limit.
 	BudgetsNotShown int          `json:"budgetsNotShown"`
 	Spend           []SpendChart `json:"spend"`
 	Recent          []PaymentRow `json:"recent"`
@@ -158,10 +160,15 @@ type DashboardWindow struct {
 // BudgetRow is one budget: its limit, what counts against it and when it
 // resets, in its own asset.
 type BudgetRow struct {
-	// Scope is total, day, session, tool, host, network or tip_day; Key
-	// names the session, tool, host or network.
+	// Scope is total, day, session, tool, host, network or tip_day, or a
+	// principal's own: principal_total, principal_day or principal_tool.
+	// Key names the session, tool, host or network; the principal (its
+	// total and day); principal/tool (its budget for one tool).
 	Scope string `json:"scope"`
 	Key   string `json:"key,omitempty"`
+	// Principal names the principal whose own budget this is (its
+	// principal_* scopes only).
+	Principal string `json:"principal,omitempty"`
 	// Unit names the asset's budgets ("USDC", or a declared asset's
 	// network/address).
 	Unit    string `json:"unit"`

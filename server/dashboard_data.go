@@ -357,7 +357,111 @@ func (d *dashboard) budgets(ctx context.Context, sum payments.Summary, reg *tool
 	if err != nil {
 		return nil, 0, err
 	}
-	return append(rows, keyed...), hidden, nil
+	own, more, err := d.principalBudgets(ctx, sum)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows = append(rows, keyed...)
+	return append(rows, own...), hidden + more, nil
+}
+
+// closestFirst orders the budgets of one scope closest to their limit
+// first (the least left) and keeps the dashBudgetKeys first; hidden counts
+// the others.
+func closestFirst(rs []BudgetRow) (shown []BudgetRow, hidden int) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		li, _ := strconv.ParseUint(rs[i].Left.Atomic, 10, 64)
+		lj, _ := strconv.ParseUint(rs[j].Left.Atomic, 10, 64)
+		if li != lj {
+			return li < lj
+		}
+		return rs[i].Key < rs[j].Key
+	})
+	if len(rs) > dashBudgetKeys {
+		return rs[:dashBudgetKeys], len(rs) - dashBudgetKeys
+	}
+	return rs, 0
+}
+
+// principalBudgets lists each principal's own budgets (Budget.Principals,
+// in USDC, counting its USDC payments only) from the ledger's running sums
+// for principal scopes, as Reserve checks them: its total, its day window,
+// and its per-tool limit for each tool it has paid for (a tool it has not
+// paid for has all of it left). Of each scope, the dashBudgetKeys closest
+// to their limit are listed; hidden counts the others.
+func (d *dashboard) principalBudgets(ctx context.Context, sum payments.Summary) (rows []BudgetRow, hidden int, err error) {
+	pbs := sum.Budget.Principals
+	names := make([]string, 0, len(pbs))
+	perTool := false
+	for name, pb := range pbs {
+		names = append(names, name)
+		perTool = perTool || pb.PerTool != 0
+	}
+	sort.Strings(names)
+	usdc := payments.USDC
+	day := sum.Budget.Day
+	var totals, days, tools []BudgetRow
+	for _, name := range names {
+		pb := pbs[name]
+		if pb.Total == 0 && pb.PerDay == 0 {
+			continue
+		}
+		// One read of the principal's running sums: its total and its day
+		// window (whole hours from its hourly sums, the edge from its rows).
+		sp, err := d.books.Spent(ctx, payments.Reservation{Principal: name, Currency: usdc})
+		if err != nil {
+			return nil, 0, fmt.Errorf("the budgets of principal %s: %w", name, err)
+		}
+		if pb.Total != 0 {
+			totals = append(totals, principalRow(payments.ScopePrincipalTotal, name, name, "Principal "+name+": total USDC", sp.Principal, pb.Total,
+				"USDC payments of principal "+name+", ever", pb.Setting+".budget.total"))
+		}
+		if pb.PerDay != 0 {
+			r := principalRow(payments.ScopePrincipalDay, name, name, "Principal "+name+": per day USDC", sp.PrincipalDay, pb.PerDay,
+				"USDC payments of principal "+name+" reserved in the "+day.String()+" window", pb.Setting+".budget.per_day")
+			switch {
+			case day.Calendar:
+				r.Resets = sum.DayResets
+				r.ResetText = "At " + sum.DayResets.Format(time.RFC3339) + " (" + day.String() + ")."
+			case !sp.PrincipalDayOldest.IsZero():
+				r.Resets = sp.PrincipalDayOldest.Add(24 * time.Hour).UTC()
+				r.ResetText = "Frees up as its payments leave the rolling 24-hour window, first at " + r.Resets.Format(time.RFC3339) + "."
+			default:
+				r.ResetText = "Frees up as its payments leave the rolling 24-hour window."
+			}
+			days = append(days, r)
+		}
+	}
+	if perTool {
+		pts, err := d.books.PrincipalTools(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, pt := range pts {
+			pb := pbs[pt.Principal]
+			// A principal's budgets are in USDC; tips count against no
+			// tool's budget.
+			if pb.PerTool == 0 || pt.Unit != payments.BudgetUSDC || pt.Tool == ToolTip {
+				continue
+			}
+			tools = append(tools, principalRow(payments.ScopePrincipalTool, pt.Principal+"/"+pt.Tool, pt.Principal, "Principal "+pt.Principal+": tool "+pt.Tool,
+				pt.Counted, pb.PerTool, "USDC payments of principal "+pt.Principal+" for this tool, lifetime", pb.Setting+".budget.per_tool"))
+		}
+	}
+	for _, rs := range [][]BudgetRow{totals, days, tools} {
+		shown, more := closestFirst(rs)
+		rows, hidden = append(rows, shown...), hidden+more
+	}
+	return rows, hidden, nil
+}
+
+// principalRow is a principal's own budget: in USDC, set where its
+// principal is configured (a principals file or the catalog).
+func principalRow(scope, key, principal, name string, counted, limit payments.Amount, counts, setting string) BudgetRow {
+	r := budgetRow(payments.USDC, scope, key, name, counted, limit, counts, setting)
+	r.Principal = principal
+	r.ResetText = "Never: raise " + setting + "."
+	return r
 }
 
 // keyedBudgets lists the budgets of one key each, from the lifetime running
@@ -384,20 +488,8 @@ func (d *dashboard) keyedBudgets(ctx context.Context, b payments.Budget, reg *to
 		return 0
 	}
 	keyed := func(rs []BudgetRow) {
-		// The closest to their limit first.
-		sort.SliceStable(rs, func(i, j int) bool {
-			li, _ := strconv.ParseUint(rs[i].Left.Atomic, 10, 64)
-			lj, _ := strconv.ParseUint(rs[j].Left.Atomic, 10, 64)
-			if li != lj {
-				return li < lj
-			}
-			return rs[i].Key < rs[j].Key
-		})
-		if len(rs) > dashBudgetKeys {
-			hidden += len(rs) - dashBudgetKeys
-			rs = rs[:dashBudgetKeys]
-		}
-		rows = append(rows, rs...)
+		shown, more := closestFirst(rs)
+		rows, hidden = append(rows, shown...), hidden+more
 	}
 	var perTool []BudgetRow
 	listed := map[string]bool{}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/pgtest"
 	"github.com/x402-mcp/x402-mcp/internal/simchain"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
@@ -743,5 +745,139 @@ func TestServeDashboardLocal(t *testing.T) {
 	}
 	if filepath.Clean(ro.Path()) != filepath.Clean(g.book.Path()) {
 		t.Fatal("not the same ledger")
+	}
+}
+
+// principalBudgetsRegistry gives two agents budgets of their own: team-a a
+// total and a per-tool limit that its calls bring near (and to) their end,
+// team-b a per-day limit it is far from; ops, the admin, has none.
+var principalBudgetsRegistry = `
+version: 1
+defaults:
+  networks: [eip155:84532]
+  max_per_call: "0.05"
+budget:
+  total: "1"
+tools:
+  - name: weather
+    description: Weather.
+    url: "${SELLER}/v2/weather/{city}"
+    params:
+      - {name: city, in: path, type: string, required: true, description: City}
+    max_price: "0.001"
+  - name: text
+    description: Text.
+    url: "${SELLER}/v2/text"
+    max_price: "0.001"
+principals:
+  - name: team-a
+    token: ${TEAM_A_TOKEN}
+    budget:
+      total: "0.0035"
+      per_tool: "0.002"
+  - name: team-b
+    token: ${TEAM_B_TOKEN}
+    budget:
+      per_day: "0.01"
+  - name: ops
+    token: sha256:` + hashHex(tokenOps) + `
+    admin: true
+`
+
+// TestDashboardPrincipalBudgets: on a gateway whose principals have budgets
+// of their own, on SQLite and on PostgreSQL, the admin's
+// /dashboard/api/state lists each principal's budgets (total, per day, per
+// tool) with what counts against it, its limit and what is left, in USDC
+// with its decimals and atomic units, exactly as the ledger's rows add up;
+// the one near its limit first; a principal without budgets has no row.
+func TestDashboardPrincipalBudgets(t *testing.T) {
+	for _, backend := range []struct {
+		name   string
+		ledger func(t *testing.T) string
+	}{
+		{"sqlite", nil},
+		{"postgres", func(t *testing.T) string { return pgtest.URL(t) }},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			h, _ := gateway(t, gatewaySetup{reg: func(string) string { return principalBudgetsRegistry }, ledger: backend.ledger})
+			a := mustConnect(t, "streamable", h.URL, tokenA)
+			b := mustConnect(t, "streamable", h.URL, tokenB)
+			for _, c := range []struct {
+				cli  *client.Client
+				tool string
+				args map[string]any
+			}{
+				{a, "weather", map[string]any{"city": "Oslo"}}, {a, "weather", map[string]any{"city": "Rome"}}, {a, "text", nil},
+				{b, "text", nil},
+			} {
+				if res := call(t, c.cli, c.tool, c.args); res.IsError {
+					t.Fatalf("%s: %s", c.tool, text(res))
+				}
+			}
+			// team-a's weather is at its per-tool limit: the third is refused.
+			if res := call(t, a, "weather", map[string]any{"city": "Lima"}); !res.IsError || !strings.Contains(text(res), "principal team-a for tool weather") {
+				t.Fatalf("team-a's third weather: %s", text(res))
+			}
+			rows, err := h.book.List(context.Background(), ledger.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What the ledger's rows count, per principal and per principal
+			// and tool: the figures the page must show.
+			byPrincipal := counted(rows, func(r ledger.Row) string { return r.Principal })
+			byTool := counted(rows, func(r ledger.Row) string { return r.Principal + "/" + r.Tool })
+			if len(rows) != 4 || byPrincipal[[2]string{"team-a", "USDC"}] != 3000 || byPrincipal[[2]string{"team-b", "USDC"}] != 1000 {
+				t.Fatalf("the ledger books %v over %d rows", byPrincipal, len(rows))
+			}
+			st := dashState(t, h.URL, tokenOps, "24h")
+			for _, tt := range []struct {
+				scope, key, principal string
+				counted, limit        payments.Amount
+				setting               string
+			}{
+				{"principal_total", "team-a", "team-a", byPrincipal[[2]string{"team-a", "USDC"}], 3500, "registry.yaml: principals[0] (team-a).budget.total"},
+				{"principal_tool", "team-a/weather", "team-a", byTool[[2]string{"team-a/weather", "USDC"}], 2000, "registry.yaml: principals[0] (team-a).budget.per_tool"},
+				{"principal_tool", "team-a/text", "team-a", byTool[[2]string{"team-a/text", "USDC"}], 2000, "registry.yaml: principals[0] (team-a).budget.per_tool"},
+				{"principal_day", "team-b", "team-b", byPrincipal[[2]string{"team-b", "USDC"}], 10000, "registry.yaml: principals[1] (team-b).budget.per_day"},
+			} {
+				r := findBudget(t, st, tt.scope, tt.key, "USDC")
+				left := tt.limit - min(tt.counted, tt.limit)
+				for _, m := range []struct {
+					name string
+					got  server.Money
+					want payments.Amount
+				}{{"counted", r.Counted, tt.counted}, {"limit", r.Limit, tt.limit}, {"left", r.Left, left}} {
+					if m.got.Atomic != m.want.Atomic() || m.got.Amount != payments.USDC.Decimal(m.want) || m.got.Symbol != "USDC" || m.got.Decimals != 6 {
+						t.Errorf("%s %s: %s %+v, want %s atomic units of USDC (6 decimals)", tt.scope, tt.key, m.name, m.got, m.want.Atomic())
+					}
+				}
+				if r.Principal != tt.principal || r.Setting != tt.setting || !strings.Contains(r.Name, tt.principal) || !strings.Contains(r.ResetText, tt.setting) && tt.scope != "principal_day" {
+					t.Errorf("%s %s: %+v", tt.scope, tt.key, r)
+				}
+			}
+			// team-b's day is a rolling window: it frees up 24 hours after its
+			// oldest payment in it.
+			day := findBudget(t, st, "principal_day", "team-b", "USDC")
+			var oldest time.Time
+			for _, r := range rows {
+				if r.Principal == "team-b" && (oldest.IsZero() || r.CreatedAt.Before(oldest)) {
+					oldest = r.CreatedAt
+				}
+			}
+			if want := oldest.Add(24 * time.Hour).UTC(); !day.Resets.Equal(want) || !strings.Contains(day.ResetText, want.Format(time.RFC3339)) {
+				t.Errorf("team-b's day resets %s (%q), want %s", day.Resets, day.ResetText, want)
+			}
+			// Near its limit first: team-a's weather (nothing left) before
+			// its text.
+			var order []string
+			for _, r := range st.Budgets {
+				if strings.HasPrefix(r.Scope, "principal") {
+					order = append(order, r.Scope+" "+r.Key)
+				}
+			}
+			if want := []string{"principal_total team-a", "principal_day team-b", "principal_tool team-a/weather", "principal_tool team-a/text"}; !slices.Equal(order, want) {
+				t.Errorf("the principals' budgets in the order %q, want %q", order, want)
+			}
+		})
 	}
 }

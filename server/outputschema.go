@@ -118,8 +118,9 @@ var walletOutputSchema = mustJSON(object("", map[string]any{
 	"address": str("The paying wallet's first key's address (the EVM key's 0x address, when it has one)"),
 	"keys": map[string]any{"type": "array", "description": "The wallet's keys, one per network family, EVM first",
 		"items": object("", map[string]any{
-			"family":  str("The key's network family: EVM or Solana"),
-			"address": str("The key's address: 0x and 40 hex digits (EVM), base58 (Solana)"),
+			"family":    str("The key's network family: EVM or Solana"),
+			"address":   str("The key's address: 0x and 40 hex digits (EVM), base58 (Solana)"),
+			"keySource": str("Where the key lives, as `x402-mcp wallet show` says it: an environment variable's name, a key file, keypair file or keystore's path, an OS keychain entry (service/account), a clef endpoint or an AWS KMS key id; never the key, a passphrase or a credential"),
 			"networks": map[string]any{"type": "array", "description": "The allowed networks this key pays on",
 				"items": object("", map[string]any{
 					"id":   str("CAIP-2 network id"),

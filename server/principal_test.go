@@ -98,6 +98,9 @@ type gatewaySetup struct {
 	tune   func(*server.HTTPOptions)
 	seller localseller.Config
 	client func(*payments.Client, *localseller.Running)
+	// ledger is where the ledger lives (a SQLite file in a temp dir when
+	// nil): a file path or a postgres:// URL.
+	ledger func(t *testing.T) string
 }
 
 // gateway is principalsServerAt with a seller and client of g's.
@@ -130,7 +133,11 @@ func gateway(t *testing.T, g gatewaySetup) (*httpServer, *lockedBuffer) {
 	}
 	pol := r.Policy()
 	pol.Budget.Principals = r.Gateway.Budgets()
-	book, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), pol.Budget)
+	loc := filepath.Join(t.TempDir(), "ledger.db")
+	if g.ledger != nil {
+		loc = g.ledger(t)
+	}
+	book, err := ledger.Open(context.Background(), loc, pol.Budget)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,12 @@ type Config struct {
 	// tokens (tools.Gateway.Env): a reloaded catalog that reads one is
 	// refused.
 	ProtectedEnv []string
+	// KeySources says where each key of Client.Signers lives, by its family
+	// (payments.Signer.Family): what `x402-mcp wallet show` prints
+	// (wallet.Wallet.Sources), which x402_wallet shows as each key's
+	// keySource. It names a variable, a path, a keychain entry, a signer's
+	// endpoint or a KMS key, never a key, a passphrase or a credential.
+	KeySources map[string]string
 }
 
 // Server is an MCP server whose tools pay.

@@ -164,8 +164,11 @@ type page struct {
 	State   string
 	Updated string
 	Budgets []struct {
-		Scope, Key, Unit string
-		Cells            map[string]string
+		Scope, Key, Unit, Principal string
+		Cells                       map[string]string
+		// Atomic is the line under each amount: its atomic units and the
+		// asset's decimals.
+		Atomic map[string]string
 	}
 	Legends []struct {
 		By, Unit, Key, Counted string
@@ -192,7 +195,9 @@ const readPage = `(() => {
   return {
     state: document.body.dataset.state || '',
     updated: document.body.dataset.updated || '',
-    budgets: [...document.querySelectorAll('#budgets tbody tr[data-scope]')].map(tr => ({scope: tr.dataset.scope, key: tr.dataset.key, unit: tr.dataset.unit, cells: cells(tr)})),
+    budgets: [...document.querySelectorAll('#budgets tbody tr[data-scope]')].map(tr => ({scope: tr.dataset.scope, key: tr.dataset.key, unit: tr.dataset.unit,
+      principal: tr.dataset.principal || '', cells: cells(tr),
+      atomic: Object.fromEntries([...tr.querySelectorAll('td[data-field] .atomic')].map(s => [s.closest('td').dataset.field, s.textContent.trim()]))})),
     legends: figs.flatMap(f => [...f.querySelectorAll('li')].map(li => ({by: f.dataset.by, unit: f.dataset.unit, key: li.dataset.key,
       other: li.dataset.other === 'true', counted: li.querySelector('.amount').textContent}))),
     charts: figs.map(f => { const img = f.querySelector('img'); return {by: f.dataset.by, unit: f.dataset.unit,
@@ -402,39 +407,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The local dashboard, over the same ledger, read-only.
 	t.Run("local", func(t *testing.T) {
-		cmd := exec.Command(binary, "dashboard", "--ledger", gw.Ledger, "--registry", gw.Registry)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-		stderr := &lockedBuffer{}
-		cmd.Stderr = stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-					t.Logf("kill x402-mcp dashboard: %v", err)
-				}
-				<-exited
-				t.Error("x402-mcp dashboard did not stop within 10s of SIGINT")
-			}
-		})
-		printed := regexp.MustCompile(`open (http://127\.0\.0\.1:\d+/dashboard/\?key=[0-9a-f]+)`)
-		var url string
-		for deadline := time.Now().Add(30 * time.Second); url == ""; {
-			if m := printed.FindStringSubmatch(stderr.String()); m != nil {
-				url = m[1]
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no URL printed:\n%s", stderr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		url := startLocalDashboard(t, "--ledger", gw.Ledger, "--registry", gw.Registry)
 		tab, cancel := chromedp.NewContext(b.ctx)
 		defer cancel()
 		lb := &browser{ctx: tab}
@@ -448,6 +421,48 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		lb.screenshot(t, out, "dashboard-local.png")
 	})
+}
+
+// startLocalDashboard runs the built binary's `x402-mcp dashboard args…`
+// until t ends, and returns the URL it printed (with its key).
+func startLocalDashboard(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"dashboard"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if err := cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Logf("interrupt x402-mcp dashboard: %v", err)
+		}
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				t.Logf("kill x402-mcp dashboard: %v", err)
+			}
+			<-exited
+			t.Error("x402-mcp dashboard did not stop within 10s of SIGINT")
+		}
+	})
+	printed := regexp.MustCompile(`open (http://127\.0\.0\.1:\d+/dashboard/\?key=[0-9a-f]+)`)
+	var url string
+	for deadline := time.Now().Add(30 * time.Second); url == ""; {
+		if m := printed.FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL printed:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return url
 }
 
 // callHTTP calls a tool over the client and returns its result.
@@ -492,15 +507,20 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 	if jpyx.Symbol != "JPYX" || jpyx.Decimals != 2 {
 		t.Fatalf("no JPYX rows: %v", cur)
 	}
-	// Budgets: counted, limit and left, each in its own asset.
-	want := map[[3]string][3]string{
-		{"total", "", "USDC"}:                {usdc.Format(counted["USDC"]), "1 USDC", usdc.Format(1_000_000 - counted["USDC"])},
-		{"day", "", "USDC"}:                  {usdc.Format(counted["USDC"]), "0.5 USDC", usdc.Format(500_000 - counted["USDC"])},
-		{"total", "", jpyx.Budget}:           {jpyx.Format(counted[jpyx.Budget]), "30 JPYX", jpyx.Format(3000 - counted[jpyx.Budget])},
-		{"day", "", jpyx.Budget}:             {jpyx.Format(counted[jpyx.Budget]), "10 JPYX", jpyx.Format(1000 - counted[jpyx.Budget])},
-		{"tool", "weather", "USDC"}:          {usdc.Format(byTool[unitKey{"weather", "USDC"}]), "0.2 USDC", usdc.Format(200_000 - byTool[unitKey{"weather", "USDC"}])},
-		{"tool", "lost", "USDC"}:             {"0.001 USDC", "0.2 USDC", "0.199 USDC"},
-		{"tool", "yen_weather", jpyx.Budget}: {"3 JPYX", "5 JPYX", "2 JPYX"},
+	// Budgets: counted, limit and left, each in its own asset, with its
+	// atomic units and the asset's decimals underneath.
+	type budget struct {
+		cur            payments.Currency
+		counted, limit payments.Amount
+	}
+	want := map[[3]string]budget{
+		{"total", "", "USDC"}:                {usdc, counted["USDC"], 1_000_000},
+		{"day", "", "USDC"}:                  {usdc, counted["USDC"], 500_000},
+		{"total", "", jpyx.Budget}:           {jpyx, counted[jpyx.Budget], 3000},
+		{"day", "", jpyx.Budget}:             {jpyx, counted[jpyx.Budget], 1000},
+		{"tool", "weather", "USDC"}:          {usdc, byTool[unitKey{"weather", "USDC"}], 200_000},
+		{"tool", "lost", "USDC"}:             {usdc, 1000, 200_000},
+		{"tool", "yen_weather", jpyx.Budget}: {jpyx, 300, 500},
 	}
 	seen := 0
 	for _, r := range p.Budgets {
@@ -509,9 +529,7 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 			continue
 		}
 		seen++
-		if got := [3]string{r.Cells["counted"], r.Cells["limit"], r.Cells["left"]}; got != w {
-			t.Errorf("budget %s %s %s shows %q, the ledger %q", r.Scope, r.Key, r.Unit, got, w)
-		}
+		checkBudget(t, r.Scope+" "+r.Key+" "+r.Unit, r.Cells, r.Atomic, w.cur, w.counted, w.limit)
 	}
 	if seen != len(want) {
 		t.Errorf("%d of %d budgets shown: %+v", seen, len(want), p.Budgets)
@@ -572,4 +590,155 @@ func checkPage(t *testing.T, book *ledger.Ledger, p page, n int) {
 		!strings.Contains(p.Open[0].Cells["next"], "No rpc endpoint for eip155:84532") || p.Open[0].Cells["age"] == "" {
 		t.Errorf("open payments: %+v", p.Open)
 	}
+}
+
+// checkBudget compares a budget's row on the page with what the ledger
+// counts against it and its limit: counted, limit and left as decimals of
+// cur with its symbol, and each one's atomic units and cur's decimals
+// underneath.
+func checkBudget(t *testing.T, name string, cells, atomic map[string]string, cur payments.Currency, counted, limit payments.Amount) {
+	t.Helper()
+	left := limit - min(counted, limit)
+	for _, f := range []struct {
+		field string
+		v     payments.Amount
+	}{{"counted", counted}, {"limit", limit}, {"left", left}} {
+		under := fmt.Sprintf("%d atomic units (%d decimals)", f.v, cur.Decimals)
+		if cells[f.field] != cur.Format(f.v) || atomic[f.field] != under {
+			t.Errorf("budget %s: %s shows %q over %q, the ledger %q over %q", name, f.field, cells[f.field], atomic[f.field], cur.Format(f.v), under)
+		}
+	}
+}
+
+// TestDashboardPrincipalBudgetsInBrowser: on a gateway with principals (a
+// principals file), after two agents paid, headless Chromium shows the
+// admin each agent's own budgets, the one near its limit first, with the
+// figures the ledger's rows add up to, in USDC with its atomic units and
+// decimals underneath; on a phone nothing scrolls sideways. The local
+// dashboard, given the same principals file, shows the same. Screenshots
+// go to $X402_ARTIFACTS.
+func TestDashboardPrincipalBudgetsInBrowser(t *testing.T) {
+	chromiumPath(t)
+	out := artifactDir(t)
+	ctx := context.Background()
+	seller := fundedSeller(t, localseller.Config{})
+	principals := writeFile(t, "principals.yaml", `principals:
+  - name: team-a
+    token: ${TEAM_A_TOKEN}
+    budget:
+      total: "0.0035"
+      per_tool: "0.002"
+  - name: team-b
+    token: ${TEAM_B_TOKEN}
+    budget:
+      per_day: "0.01"
+  - name: ops
+    token: ${OPS_TOKEN}
+    admin: true
+`)
+	gw := startGateway(t, seller, mainCatalog, gatewayOptions{args: []string{"--principals", principals},
+		env: []string{"TEAM_A_TOKEN=" + teamAToken, "TEAM_B_TOKEN=" + teamBToken, "OPS_TOKEN=" + opsToken}})
+	a, b := connectHTTPAs(t, gw.URL, teamAToken), connectHTTPAs(t, gw.URL, teamBToken)
+	for _, c := range []struct {
+		cli  *client.Client
+		tool string
+		args map[string]any
+	}{
+		{a, "weather", map[string]any{"city": "Oslo"}}, {a, "weather", map[string]any{"city": "Rome"}}, {a, "note", nil}, {b, "note", nil},
+	} {
+		if res := callTool(t, c.cli, c.tool, c.args); res.IsError {
+			t.Fatalf("%s: %s", c.tool, text(res))
+		}
+	}
+	book, err := ledger.OpenReadOnly(ctx, gw.Ledger, payments.Budget{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { book.Close() })
+	rows, err := book.List(ctx, ledger.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the ledger's rows count per principal, and per principal and tool.
+	counted := map[string]payments.Amount{}
+	for _, r := range rows {
+		if r.Counted() && r.Unit == "USDC" {
+			counted[r.Principal] += r.Amount
+			counted[r.Principal+"/"+r.Tool] += r.Amount
+		}
+	}
+	if len(rows) != 4 || counted["team-a"] != 3000 || counted["team-b"] != 1000 {
+		t.Fatalf("the ledger books %v over %d rows", counted, len(rows))
+	}
+	usdc := payments.USDC
+	want := []struct {
+		scope, key, principal string
+		counted, limit        payments.Amount
+	}{ // in the page's order: total, day, per tool; of each, the nearest its limit first (team-b has no per-tool limit)
+		{"principal_total", "team-a", "team-a", counted["team-a"], 3500},
+		{"principal_day", "team-b", "team-b", counted["team-b"], 10_000},
+		{"principal_tool", "team-a/weather", "team-a", counted["team-a/weather"], 2000},
+		{"principal_tool", "team-a/note", "team-a", counted["team-a/note"], 2000},
+	}
+	principalRows := func(p page) (n int) {
+		for _, r := range p.Budgets {
+			if r.Principal != "" {
+				n++
+			}
+		}
+		return n
+	}
+	check := func(t *testing.T, p page) {
+		t.Helper()
+		var got []int
+		for i, r := range p.Budgets {
+			if r.Principal != "" {
+				got = append(got, i)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d budgets of principals shown, want %d: %+v", len(got), len(want), p.Budgets)
+		}
+		for i, w := range want {
+			r := p.Budgets[got[i]]
+			if r.Scope != w.scope || r.Key != w.key || r.Principal != w.principal || r.Unit != "USDC" || !strings.Contains(r.Cells["name"], "Principal "+w.principal) {
+				t.Errorf("budget %d of the principals: %s %s of %s in %s (%q), want %s %s of %s", i, r.Scope, r.Key, r.Principal, r.Unit, r.Cells["name"], w.scope, w.key, w.principal)
+				continue
+			}
+			checkBudget(t, w.scope+" "+w.key, r.Cells, r.Atomic, usdc, w.counted, w.limit)
+		}
+	}
+
+	br := newBrowser(t, opsToken)
+	if err := chromedp.Do(br.ctx, chromedp.Navigate(gw.URL+"/dashboard/")); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	p := br.waitFor(t, "the principals' budgets", func(p page) bool { return p.State == "ready" && principalRows(p) > 0 })
+	check(t, p)
+	br.screenshot(t, out, "dashboard-principals.png")
+	if err := chromedp.Do(br.ctx, chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	p = br.waitFor(t, "the principals' budgets at 375 px", func(p page) bool { return p.State == "ready" && principalRows(p) > 0 })
+	if p.InnerWidth != 375 || p.ScrollWidth > 375 {
+		t.Errorf("on a 375 px screen the page lays out %d px and is %d px wide: it scrolls sideways", p.InnerWidth, p.ScrollWidth)
+	}
+	check(t, p)
+	br.screenshot(t, out, "dashboard-principals-phone.png")
+	br.mu.Lock()
+	errs := append([]string(nil), br.errors...)
+	br.mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+
+	// The local dashboard, given the gateway's principals file.
+	url := startLocalDashboard(t, "--ledger", gw.Ledger, "--registry", gw.Registry, "--principals", principals)
+	tab, cancel := chromedp.NewContext(br.ctx)
+	defer cancel()
+	lb := &browser{ctx: tab}
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	check(t, lb.waitFor(t, "the principals' budgets", func(p page) bool { return p.State == "ready" && principalRows(p) > 0 }))
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/mark3labs/mcp-go/client"
 
 	"github.com/x402-mcp/x402-mcp/internal/keytest"
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
@@ -167,7 +169,9 @@ func TestKMSPaysOnChain(t *testing.T) {
 	if err := sim.Mint(context.Background(), from, 1_000_000); err != nil {
 		t.Fatal(err)
 	}
-	showsSource(t, append(lk.Env(), "X402_AWS_KMS_KEY_ID="+id), from, "AWS KMS "+id)
+	if answer := showsSource(t, append(lk.Env(), "X402_AWS_KMS_KEY_ID="+id), from, "AWS KMS "+id); strings.Contains(answer, keytest.KMSSecretAccessKey) {
+		t.Errorf("the AWS secret access key shows in x402_wallet's answer")
+	}
 	s := startWith(t, seller, cat, append(lk.Env(), "X402_PRIVATE_KEY=", "X402_AWS_KMS_KEY_ID="+id)...)
 	payOnChainAndRefuse(t, s, sim, from, "AWS KMS key "+id, func() { lk.DisableKey(t, id) })
 	s.close()
@@ -290,8 +294,11 @@ tools:
 }
 
 // showsSource runs `x402-mcp wallet show` with env: it shows the EVM key's
-// address and where it lives, and no warning of a key in the clear.
-func showsSource(t *testing.T, env []string, addr common.Address, where string) {
+// address and where it lives, and no warning of a key in the clear. Then
+// x402-mcp serve, with the same env, answers x402_wallet over a real MCP
+// client with the same address and where (keys[0].keySource, and in
+// words); showsSource returns that answer, structured and in words.
+func showsSource(t *testing.T, env []string, addr common.Address, where string) string {
 	t.Helper()
 	out, stderr, err := run(t, env, "wallet", "show")
 	if err != nil {
@@ -300,6 +307,114 @@ func showsSource(t *testing.T, env []string, addr common.Address, where string) 
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], addr.Hex()) || !strings.HasSuffix(lines[1], where) {
 		t.Fatalf("wallet show printed:\n%s\nwant the address %s and %q", out, addr.Hex(), where)
+	}
+	s := startSlow(t, append([]string{"X402_PRIVATE_KEY="}, env...)...)
+	defer s.close()
+	keys, answer := walletKeys(t, s)
+	if len(keys) != 1 || keys[0].Address != addr.Hex() || keys[0].KeySource != where || !strings.Contains(answer, "key in "+where) {
+		t.Fatalf("x402_wallet answered %+v, want %s in %q:\n%s", keys, addr.Hex(), where, answer)
+	}
+	return answer
+}
+
+// startSlow is start for a server that may take a while to start: one that
+// decrypts a keystore (scrypt) or asks a remote signer for its address. The
+// client waits for its server/discover answer up to a minute instead of
+// mcp-go's 5 seconds, after which it would fall back to the older
+// handshake.
+func startSlow(t *testing.T, env ...string) *session {
+	t.Helper()
+	return startSession(t, fundedSeller(t, localseller.Config{}), mainCatalog,
+		sessionOptions{env: env, client: []client.ClientOption{client.WithDiscoverTimeout(time.Minute)}})
+}
+
+// walletKey is one key of x402_wallet's answer.
+type walletKey struct {
+	Family, Address, KeySource string
+}
+
+// walletKeys calls x402_wallet and returns its keys, and the whole answer
+// (its JSON and its words) to search for what must not be in it.
+func walletKeys(t *testing.T, s *session) ([]walletKey, string) {
+	t.Helper()
+	res := s.call("x402_wallet", nil)
+	if res.IsError {
+		t.Fatalf("x402_wallet: %s\nstderr:\n%s", text(res), s.stderr.String())
+	}
+	b, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Keys []walletKey }
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("x402_wallet's structured answer: %v\n%s", err, b)
+	}
+	return st.Keys, string(b) + "\n" + text(res)
+}
+
+// TestWalletToolKeySource: x402_wallet, asked over a real MCP client, says
+// where each key lives, as `wallet show` does: the environment variable that
+// holds it, the hex key file or the keystore (its path), for the EVM key and
+// the Solana key; never the key, the keystore's passphrase or any other
+// variable's value, in its answer, on stdout or on stderr.
+func TestWalletToolKeySource(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.hex")
+	if err := os.WriteFile(keyFile, []byte("0x"+testKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const passphrase = "correct horse battery staple 7f3e"
+	out, stderr, err := run(t, []string{"X402_KEYSTORE_PASSWORD=" + passphrase}, "wallet", "new", "--dir", dir)
+	if err != nil {
+		t.Fatalf("wallet new: %v\n%s", err, stderr)
+	}
+	var keystore, keystoreAddr string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "keystore:"); ok {
+			keystore = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "address:"); ok {
+			keystoreAddr = strings.TrimSpace(v)
+		}
+	}
+	passFile := filepath.Join(dir, "pass")
+	if err := os.WriteFile(passFile, []byte(passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{testKey, strings.ToUpper(testKey), testKey[:16], testKey[len(testKey)-16:], solanaTestKey[:16], solanaTestKey[len(solanaTestKey)-16:], passphrase}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		want []walletKey
+	}{
+		{"hex key in the environment, and a Solana key beside it", []string{"X402_PRIVATE_KEY=" + testKey, "X402_SOLANA_PRIVATE_KEY=" + solanaTestKey}, []walletKey{
+			{"EVM", payer.Hex(), "environment variable X402_PRIVATE_KEY"}, {"Solana", solanaTestAddress, "environment variable X402_SOLANA_PRIVATE_KEY"}}},
+		{"hex key file", []string{"X402_PRIVATE_KEY=", "X402_KEY_FILE=" + keyFile}, []walletKey{{"EVM", payer.Hex(), "key file " + keyFile}}},
+		{"keystore, its passphrase in the environment", []string{"X402_PRIVATE_KEY=", "X402_KEYSTORE=" + keystore, "X402_KEYSTORE_PASSWORD=" + passphrase},
+			[]walletKey{{"EVM", keystoreAddr, "keystore " + keystore}}},
+		{"keystore, its passphrase in a file", []string{"X402_PRIVATE_KEY=", "X402_KEYSTORE=" + keystore, "X402_KEYSTORE_PASSWORD_FILE=" + passFile},
+			[]walletKey{{"EVM", keystoreAddr, "keystore " + keystore}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startSlow(t, tt.env...)
+			keys, answer := walletKeys(t, s)
+			if len(keys) != len(tt.want) {
+				t.Fatalf("x402_wallet answered %+v, want %+v", keys, tt.want)
+			}
+			for i, w := range tt.want {
+				if keys[i] != w || !strings.Contains(answer, w.Address+" ("+w.Family+": ") || !strings.Contains(answer, "key in "+w.KeySource) {
+					t.Errorf("key %d: %+v, want %+v; in words:\n%s", i, keys[i], w, answer)
+				}
+			}
+			s.close()
+			for name, h := range map[string]string{"the answer": answer, "stdout": s.stdout.String(), "stderr": s.stderr.String()} {
+				for _, secret := range secrets {
+					if strings.Contains(h, secret) {
+						t.Errorf("a secret (%.4s…) appears in %s", secret, name)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -9,10 +9,11 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/server"
+	"github.com/x402-mcp/x402-mcp/tools"
 )
 
 // cmdDashboard: x402-mcp dashboard [--ledger FILE|URL] [--registry FILE]
-// [--addr 127.0.0.1:0]. It serves the spend dashboard of a ledger (a SQLite
+// [--principals FILE] [--addr 127.0.0.1:0]. It serves the spend dashboard of a ledger (a SQLite
 // file, or a PostgreSQL database whose every transaction is then
 // read-only), opened read-only, on loopback, until interrupted; its URL,
 // which carries a key made for this run, goes to stderr.
@@ -20,6 +21,7 @@ func cmdDashboard(ctx context.Context, e env, args []string) error {
 	fs := newFlags("dashboard", e)
 	path := fs.String("ledger", "", "ledger: a SQLite file or a postgres:// URL (default $X402_LEDGER, else the state directory's ledger.db)")
 	regPath := fs.String("registry", "", "catalog file, for the budgets and rpc endpoints (default $X402_REGISTRY, else the built-in example)")
+	principals := fs.String("principals", "", "the gateway's principals file (serve's --principals), for each principal's own budgets; else the catalog's principals:")
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to serve on (port 0 picks a free one)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -52,7 +54,20 @@ func cmdDashboard(ctx context.Context, e env, args []string) error {
 	} else {
 		reg = r
 	}
-	l, err := ledger.OpenReadOnly(ctx, p, reg.Policy().Budget)
+	// Each principal's own budgets, as serve gives them to the ledger: from
+	// its principals file or the catalog (its tokens are not needed here).
+	gw := reg.Gateway
+	if *principals != "" {
+		if gw != nil {
+			return usageError{fmt.Sprintf("--principals %s: the catalog lists principals too; give them in one place, as serve takes them", *principals)}
+		}
+		if gw, err = tools.LoadGateway(*principals); err != nil {
+			return err
+		}
+	}
+	budget := reg.Policy().Budget
+	budget.Principals = gw.Budgets()
+	l, err := ledger.OpenReadOnly(ctx, p, budget)
 	if err != nil {
 		return fmt.Errorf("open the ledger read-only: %w", err)
 	}

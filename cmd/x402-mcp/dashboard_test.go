@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,13 @@ func (s *syncBuffer) String() string {
 // to the local seller (each checked there by ecrecover), then closes it.
 func paidLedger(t *testing.T, path string, n int) {
 	t.Helper()
+	paidLedgerBy(t, path, "", n)
+}
+
+// paidLedgerBy is paidLedger with the payments booked to principal (none
+// when "").
+func paidLedgerBy(t *testing.T, path, principal string, n int) {
+	t.Helper()
 	ctx := context.Background()
 	seller, err := localseller.Start(localseller.Config{})
 	if err != nil {
@@ -72,7 +80,7 @@ func paidLedger(t *testing.T, path string, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := c.Do(ctx, req, payments.Limit{Tool: "weather", CallID: fmt.Sprintf("call_%032d", i), Session: "stdio-test"})
+		res, err := c.Do(payments.WithPrincipal(ctx, principal), req, payments.Limit{Tool: "weather", CallID: fmt.Sprintf("call_%032d", i), Session: "stdio-test"})
 		if err != nil || res.Charged != payments.Charged {
 			t.Fatalf("payment %d: %v %v", i, res, err)
 		}
@@ -124,28 +132,8 @@ func testDashboardCommand(t *testing.T, backend string) {
 	}
 	before := ledgerHash(t, db)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"dashboard", "--ledger", db, "--registry", reg}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
-	}()
-	var base, key string
-	deadline := time.Now().Add(20 * time.Second)
-	for base == "" {
-		if m := dashboardURL.FindStringSubmatch(stderr.String()); m != nil {
-			base, key = m[1], m[2]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("dashboard exited: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no URL on stderr within 20s:\n%s", stderr.String())
-		}
-	}
+	d := startDashboard(t, "--ledger", db, "--registry", reg)
+	base, key := d.base, d.key
 
 	// Without the key: 401. Through the printed URL: a cookie, then the page.
 	res, err := http.Get(base + "/dashboard/api/state")
@@ -193,21 +181,73 @@ func testDashboardCommand(t *testing.T, backend string) {
 		t.Fatalf("the total budget: %+v", total)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("dashboard: %v", err)
+	d.stop(t)
+	if d.stdout.String() != "" {
+		t.Fatalf("stdout: %q", d.stdout.String())
 	}
-	if stdout.String() != "" {
-		t.Fatalf("stdout: %q", stdout.String())
-	}
-	if strings.Contains(stderr.String(), secret) || !strings.Contains(stderr.String(), "dashboard of "+ledger.Redact(db)) {
-		t.Fatalf("stderr does not name the ledger %s, or shows its password:\n%s", ledger.Redact(db), stderr.String())
+	if strings.Contains(d.stderr.String(), secret) || !strings.Contains(d.stderr.String(), "dashboard of "+ledger.Redact(db)) {
+		t.Fatalf("stderr does not name the ledger %s, or shows its password:\n%s", ledger.Redact(db), d.stderr.String())
 	}
 	if ledgerHash(t, db) != before {
 		t.Fatal("the dashboard changed the ledger")
 	}
 	if rows := listRows(t, db); rows != 3 {
 		t.Fatalf("%d rows after the dashboard", rows)
+	}
+}
+
+// dashboardRun is `x402-mcp dashboard` running in this process: its URL,
+// the key it printed, and what it wrote.
+type dashboardRun struct {
+	base, key      string
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// startDashboard runs `x402-mcp dashboard args…` until stop (or the end of
+// t), once it has printed its URL on stderr.
+func startDashboard(t *testing.T, args ...string) *dashboardRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dashboardRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		d.done <- run(ctx, append([]string{"dashboard"}, args...), func(string) string { return "" }, strings.NewReader(""), d.stdout, d.stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-d.done:
+		case <-time.After(10 * time.Second):
+			t.Error("the dashboard did not stop within 10s")
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := dashboardURL.FindStringSubmatch(d.stderr.String()); m != nil {
+			d.base, d.key = m[1], m[2]
+			return d
+		}
+		select {
+		case err := <-d.done:
+			d.done <- err // for the cleanup
+			t.Fatalf("dashboard exited: %v\n%s", err, d.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL on stderr within 20s:\n%s", d.stderr.String())
+		}
+	}
+}
+
+// stop interrupts the dashboard, which must end without an error.
+func (d *dashboardRun) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	err := <-d.done
+	d.done <- err // for the cleanup
+	if err != nil {
+		t.Fatalf("dashboard: %v", err)
 	}
 }
 
@@ -252,6 +292,11 @@ func listRows(t *testing.T, db string) int {
 func TestDashboardCommandRefuses(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "none", "ledger.db")
+	withPrincipals := filepath.Join(dir, "registry.yaml")
+	if err := os.WriteFile(withPrincipals, []byte("version: 1\ntools:\n  - {name: weather, description: W., url: \"https://a.example/w\", max_price: \"0.001\"}\n"+
+		"principals:\n  - {name: ops, token: \"${OPS_TOKEN}\", admin: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name  string
 		args  []string
@@ -262,6 +307,8 @@ func TestDashboardCommandRefuses(t *testing.T) {
 		{"a LAN address", []string{"dashboard", "--addr", "192.168.1.10:0", "--ledger", missing}, true, "loopback only"},
 		{"no ledger", []string{"dashboard", "--ledger", missing}, false, "no ledger at " + missing},
 		{"a stray argument", []string{"dashboard", "extra"}, true, "no arguments"},
+		{"a missing principals file", []string{"dashboard", "--ledger", missing, "--principals", filepath.Join(dir, "none.yaml")}, false, "principals file not found"},
+		{"principals in two places", []string{"dashboard", "--ledger", missing, "--registry", withPrincipals, "--principals", withPrincipals}, true, "the catalog lists principals too"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runCmd(t, nil, tt.args...)
@@ -274,4 +321,99 @@ func TestDashboardCommandRefuses(t *testing.T) {
 	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
 		t.Fatalf("the dashboard created %s", filepath.Dir(missing))
 	}
+}
+
+// TestDashboardCommandPrincipalBudgets: the local dashboard shows each
+// principal's own budgets, whether its principals are in a file of their
+// own (--principals, as serve takes it) or in the catalog, over a SQLite
+// file and over PostgreSQL: what the ledger counted against them, their
+// limit and what is left, in USDC with its decimals and atomic units.
+func TestDashboardCommandPrincipalBudgets(t *testing.T) {
+	const principals = `principals:
+  - name: team-a
+    token: ${TEAM_A_TOKEN}
+    budget: {total: "0.0035", per_day: "0.01"}
+  - name: ops
+    token: ${OPS_TOKEN}
+    admin: true
+`
+	const catalog = "version: 1\nbudget:\n  total: \"0.5\"\ntools:\n  - {name: weather, description: W., url: \"https://a.example/w\", max_price: \"0.001\"}\n"
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "ledger.db")
+			if backend == "postgres" {
+				db = pgtest.URL(t)
+			}
+			paidLedgerBy(t, db, "team-a", 3)
+			file := filepath.Join(dir, "principals.yaml")
+			reg := filepath.Join(dir, "registry.yaml")
+			regWith := filepath.Join(dir, "registry-principals.yaml")
+			for name, body := range map[string]string{file: principals, reg: catalog, regWith: catalog + principals} {
+				if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tt := range []struct {
+				name, setting string
+				args          []string
+			}{
+				{"a principals file", file + ": principals[0] (team-a)", []string{"--ledger", db, "--registry", reg, "--principals", file}},
+				{"the catalog", regWith + ": principals[0] (team-a)", []string{"--ledger", db, "--registry", regWith}},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					d := startDashboard(t, tt.args...)
+					req, err := http.NewRequest(http.MethodGet, d.base+"/dashboard/api/state", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.Header.Set("Authorization", "Bearer "+d.key)
+					res, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var st server.DashboardState
+					err = json.NewDecoder(res.Body).Decode(&st)
+					res.Body.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := map[string]server.BudgetRow{}
+					for _, b := range st.Budgets {
+						if b.Principal != "" {
+							got[b.Scope+" "+b.Key] = b
+						}
+					}
+					want := map[string][3]string{ // counted, limit, left: atomic units of USDC
+						"principal_total team-a": {"3000", "3500", "500"},
+						"principal_day team-a":   {"3000", "10000", "7000"},
+					}
+					if len(got) != len(want) {
+						t.Fatalf("the principals' budgets: %+v", got)
+					}
+					for k, w := range want {
+						b := got[k]
+						for i, m := range []server.Money{b.Counted, b.Limit, b.Left} {
+							if m.Atomic != w[i] || m.Symbol != "USDC" || m.Decimals != 6 || m.Amount != payments.USDC.Decimal(mustAmount(t, w[i])) {
+								t.Errorf("%s: %+v, want %s atomic units of USDC", k, m, w[i])
+							}
+						}
+						if b.Principal != "team-a" || !strings.HasPrefix(b.Setting, tt.setting+".budget.") {
+							t.Errorf("%s: principal %q, setting %q", k, b.Principal, b.Setting)
+						}
+					}
+					d.stop(t)
+				})
+			}
+		})
+	}
+}
+
+func mustAmount(t *testing.T, atomic string) payments.Amount {
+	t.Helper()
+	n, err := strconv.ParseInt(atomic, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payments.Amount(n)
 }

@@ -187,10 +187,11 @@ commands:
                                chain (rpc: in the catalog), once
   token new                    print a new bearer token for a principal, and its sha256 hash
   token hash < FILE            print the sha256 hash of the token on stdin, for a principals file
-  dashboard [--ledger FILE|URL] [--registry FILE] [--addr 127.0.0.1:0]
+  dashboard [--ledger FILE|URL] [--registry FILE] [--principals FILE] [--addr 127.0.0.1:0]
                                serve the spend dashboard of a ledger (a file, or PostgreSQL in
                                read-only transactions), read-only, on loopback; its URL (with
-                               a key for this run) goes to stderr
+                               a key for this run) goes to stderr; --principals (or the
+                               catalog's principals:) for each principal's own budgets
   seller [--addr ADDR]         run the local x402 test seller on loopback
   docs [--readme FILE]         rewrite README.md's tool list from the tool definitions (for developers)
   version, --version           print the version

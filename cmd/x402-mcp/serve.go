@@ -152,6 +152,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	payer.Principal = server.DefaultPrincipal
 	srv, err := server.New(server.Config{
 		Registry: reg, Client: payer, History: l, Books: l, ReconcileEvery: *every, Version: version, Getenv: e.getenv, Logger: log, ProtectedEnv: gw.Env(),
+		KeySources: keys.Sources(),
 	})
 	if err != nil {
 		return err

@@ -196,6 +196,43 @@ func (l *Ledger) Totals(ctx context.Context, by Dimension) ([]Sum, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.scopeTotals(ctx, scope)
+}
+
+// PrincipalTool is what one principal counted for one tool, lifetime, in
+// one unit: Sum's Key is principal/tool, as the running sums key it.
+type PrincipalTool struct {
+	Principal, Tool string
+	Sum
+}
+
+// PrincipalTools returns what each principal counted for each tool,
+// lifetime, per unit: the running sums (spend scope principal_tool) that
+// Reserve checks against a principal's per-tool budget, so they agree with
+// Spent's PrincipalTool; ordered as Totals orders. Payments of no principal
+// are in none, and keys whose payments were all released are left out.
+func (l *Ledger) PrincipalTools(ctx context.Context) ([]PrincipalTool, error) {
+	sums, err := l.scopeTotals(ctx, "principal_tool")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PrincipalTool, 0, len(sums))
+	for _, s := range sums {
+		// A principal's name never holds '/' (a trigger refuses it): the
+		// key splits at its first one; a tool's name may hold more.
+		p, tool, ok := strings.Cut(s.Key, "/")
+		if !ok {
+			return nil, fmt.Errorf("ledger: the per-tool sum of a principal has the key %q, without principal/tool", payments.Sanitize(s.Key, 80))
+		}
+		out = append(out, PrincipalTool{Principal: p, Tool: tool, Sum: s})
+	}
+	return out, nil
+}
+
+// scopeTotals reads the lifetime running sums of a spend scope, every key
+// and unit, each with its unit's symbol and decimals, sorted as Totals
+// says.
+func (l *Ledger) scopeTotals(ctx context.Context, scope string) ([]Sum, error) {
 	rows, err := l.r.QueryContext(ctx, `SELECT key, unit, amount, n FROM spend WHERE scope = ?1 AND n > 0`, scope)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: totals by %s: %w", scope, err)

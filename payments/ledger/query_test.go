@@ -198,6 +198,51 @@ func TestTotals(t *testing.T) {
 	})
 }
 
+// TestPrincipalTools: what each principal counted for each tool, lifetime,
+// per unit, is the running sum its per-tool budget checks (Spent's
+// PrincipalTool), read in one query: a released payment leaves its key out,
+// a payment of no principal is in none, and JPYX is never added to USDC.
+func TestPrincipalTools(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		c := newClock(t0)
+		l := mustOpen(t, be.new(t), payments.Budget{Total: 1_000_000, Assets: map[string]payments.AssetBudget{jpyx.Budget: {Currency: jpyx, Total: 10_000}}},
+			ledger.WithNow(c.Now))
+		book(t, l, c)
+		// A payment of no principal (booked before principals were
+		// recorded, or by a caller without one) is in no principal's sums.
+		_, err := l.Reserve(ctx, res("weather", 5))
+		must(t, err)
+		got, err := l.PrincipalTools(ctx)
+		must(t, err)
+		usdc, jp := payments.BudgetUSDC, jpyx.Budget
+		want := []ledger.PrincipalTool{
+			{Principal: "team-b", Tool: "weather", Sum: ledger.Sum{Key: "team-b/weather", Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 2000, Payments: 1}},
+			{Principal: "team-a", Tool: "weather", Sum: ledger.Sum{Key: "team-a/weather", Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 1000, Payments: 1}},
+			{Principal: "team-b", Tool: "quote", Sum: ledger.Sum{Key: "team-b/quote", Unit: usdc, Symbol: "USDC", Decimals: 6, Counted: 700, Payments: 1}},
+			{Principal: "team-b", Tool: "yen", Sum: ledger.Sum{Key: "team-b/yen", Unit: jp, Symbol: "JPYX", Decimals: 2, Counted: 150, Payments: 1}},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%d:\n got %+v\nwant %+v", i, got[i], want[i])
+			}
+			// The same figure as the budget checks.
+			cur := payments.USDC
+			if got[i].Unit == jp {
+				cur = jpyx
+			}
+			sp, err := l.Spent(ctx, payments.Reservation{Principal: got[i].Principal, Tool: got[i].Tool, Currency: cur})
+			must(t, err)
+			if sp.PrincipalTool != got[i].Counted {
+				t.Errorf("%s/%s: Spent counts %d, PrincipalTools %d", got[i].Principal, got[i].Tool, sp.PrincipalTool, got[i].Counted)
+			}
+		}
+	})
+}
+
 // TestQueryRefusals: a dimension the ledger does not know, and a window or
 // bucket that would make an unbounded answer, are refused with what to
 // write instead.

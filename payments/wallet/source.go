@@ -1,6 +1,11 @@
 package wallet
 
-import "github.com/x402-mcp/x402-mcp/payments/svm"
+import (
+	"net/url"
+	"strings"
+
+	"github.com/x402-mcp/x402-mcp/payments/svm"
+)
 
 // Source says where a key lives: what `wallet show` prints and what the
 // mainnet guard judges. It never holds the key, a passphrase or a
@@ -38,11 +43,27 @@ const (
 	SourceKMS SourceKind = "AWS KMS"
 )
 
+// String says where the key lives, as `wallet show` and x402_wallet show
+// it: the kind, then Where. A Where that is a URL is shown without its user
+// info, query and fragment, where a credential could sit.
 func (s Source) String() string {
 	if s.Where == "" {
 		return string(s.Kind)
 	}
-	return string(s.Kind) + " " + s.Where
+	return string(s.Kind) + " " + shownWhere(s.Where)
+}
+
+// shownWhere is w without the user info, query and fragment of a URL.
+func shownWhere(w string) string {
+	if !strings.Contains(w, "://") {
+		return w
+	}
+	u, err := url.Parse(w)
+	if err != nil {
+		// Not a URL we can read: show no more than its scheme.
+		return w[:strings.Index(w, "://")] + "://(a URL that does not parse)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // Plain reports a key kept in the clear: in an environment variable, a hex

@@ -138,6 +138,20 @@ func (w *Wallet) Keys() []Key {
 	return w.keys
 }
 
+// Sources says where each key lives, by its family (Signer.Family): its
+// Source as String shows it, what `x402-mcp wallet show` prints. Nil for a
+// nil wallet.
+func (w *Wallet) Sources() map[string]string {
+	if w == nil {
+		return nil
+	}
+	out := make(map[string]string, len(w.keys))
+	for _, k := range w.keys {
+		out[k.Signer.Family()] = k.Source.String()
+	}
+	return out
+}
+
 // add adds k, refusing a second key of its family.
 func (w *Wallet) add(k Key) error {
 	for _, x := range w.keys {

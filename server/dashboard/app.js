@@ -46,6 +46,17 @@
     return td;
   }
 
+  // budgetMoneyCell is moneyCell with the amount's atomic units and the
+  // asset's decimals underneath, as the ledger keeps them.
+  function budgetMoneyCell(tr, label, field, m) {
+    var td = moneyCell(tr, label, field, m);
+    var box = el('div', 'money');
+    box.appendChild(td.querySelector('.v'));
+    box.appendChild(el('small', 'atomic', m.atomic + ' atomic units (' + m.decimals + ' decimals)'));
+    td.appendChild(box);
+    return td;
+  }
+
   function replaceRows(table, rows) {
     var old = table.tBodies[0];
     var tb = el('tbody');
@@ -59,12 +70,13 @@
       tr.dataset.scope = b.scope;
       tr.dataset.key = b.key || '';
       tr.dataset.unit = b.unit;
+      if (b.principal) tr.dataset.principal = b.principal;
       var name = cell(tr, 'Budget', 'name', b.name);
       name.classList.add('wrap');
       name.querySelector('.v').appendChild(el('small', 'counts', b.counts));
-      moneyCell(tr, 'Counted', 'counted', b.counted);
-      moneyCell(tr, 'Limit', 'limit', b.limit);
-      moneyCell(tr, 'Left', 'left', b.left);
+      budgetMoneyCell(tr, 'Counted', 'counted', b.counted);
+      budgetMoneyCell(tr, 'Limit', 'limit', b.limit);
+      budgetMoneyCell(tr, 'Left', 'left', b.left);
       cell(tr, 'Resets', 'resets', b.resetText).classList.add('wrap');
       return tr;
     });
@@ -76,7 +88,7 @@
     replaceRows(document.getElementById('budgets'), rows);
     var hidden = document.getElementById('budgets-hidden');
     hidden.hidden = st.budgetsNotShown === 0;
-    hidden.textContent = st.budgetsNotShown + ' more per-tool, per-session or per-host budgets are further from their limits and not shown.';
+    hidden.textContent = st.budgetsNotShown + ' more per-tool, per-session, per-host or principals\' budgets are further from their limits and not shown.';
   }
 
   var images = {};
