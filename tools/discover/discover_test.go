@@ -1,7 +1,10 @@
 package discover
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -379,5 +382,51 @@ func TestImportRefusesEnvReferences(t *testing.T) {
 	}
 	if len(ds) != 1 || ds[0].Name != "c" || strings.Count(strings.Join(warn, "\n"), "skipped") != 2 || !strings.Contains(strings.Join(warn, "\n"), "${") {
 		t.Errorf("drafts %+v, warnings %q", ds, warn)
+	}
+}
+
+// statusLineServer answers every request with status code and a reason
+// phrase of n bytes, as no httptest server can: it writes the status line
+// itself.
+func statusLineServer(t *testing.T, code, n int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno", code, strings.Repeat("x", n))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestLongReasonPhraseNotQuoted: a seller or facilitator whose status line
+// carries a reason phrase of 100 KB (Go's client reads up to 10 MB of
+// them) gets an error that names the status by its code, not one that
+// quotes the phrase.
+func TestLongReasonPhraseNotQuoted(t *testing.T) {
+	u := statusLineServer(t, http.StatusServiceUnavailable, 100<<10)
+	_, _, perr := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: u + "/x"})
+	_, _, ierr := Import(context.Background(), ImportOptions{Families: testFamilies, From: u})
+	for what, err := range map[string]error{"probe": perr, "import": ierr} {
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		if msg := err.Error(); len(msg) > 1<<10 || !strings.Contains(msg, "503 Service Unavailable") || strings.Contains(msg, "xxxxxxxxxx") {
+			t.Errorf("%s: error of %d bytes: %.300s", what, len(msg), msg)
+		}
 	}
 }
