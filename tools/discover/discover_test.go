@@ -3,6 +3,7 @@ package discover
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -427,6 +428,54 @@ func TestLongReasonPhraseNotQuoted(t *testing.T) {
 		}
 		if msg := err.Error(); len(msg) > 1<<10 || !strings.Contains(msg, "503 Service Unavailable") || strings.Contains(msg, "xxxxxxxxxx") {
 			t.Errorf("%s: error of %d bytes: %.300s", what, len(msg), msg)
+		}
+	}
+}
+
+// TestManyNotesAreCounted: a seller describing a thousand params no tool
+// can take, and a facilitator listing five hundred items none of which can
+// be drafted, get the first notes and a count of the rest, not one note
+// each.
+func TestManyNotesAreCounted(t *testing.T) {
+	const payable = `{"scheme":"exact","network":"eip155:84532","amount":"1000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60}`
+	var params []string
+	for i := range 1000 {
+		params = append(params, fmt.Sprintf(`"bad name %d":{"type":"string"}`, i))
+	}
+	challenge := `{"x402Version":2,"accepts":[` + payable + `],"extensions":{"bazaar":{"info":{"input":{"type":"http","method":"GET","queryParams":{` + strings.Join(params, ",") + `}}}}}}`
+	var items []string
+	for i := range 500 {
+		items = append(items, fmt.Sprintf(`{"resource":"https://x.example/%d","type":"ftp","accepts":[%s]}`, i, payable))
+	}
+	listing := `{"x402Version":2,"items":[` + strings.Join(items, ",") + `],"pagination":{"limit":500,"offset":0,"total":500}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/discovery/") {
+			_, _ = w.Write([]byte(listing))
+			return
+		}
+		w.Header().Set("PAYMENT-REQUIRED", base64.StdEncoding.EncodeToString([]byte(challenge)))
+		w.WriteHeader(http.StatusPaymentRequired)
+	}))
+	defer srv.Close()
+	_, pwarn, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: srv.URL + "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, iwarn, err := Import(context.Background(), ImportOptions{Families: testFamilies, From: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what  string
+		warn  []string
+		first string
+		last  string
+	}{
+		{"probe", pwarn, `left out the seller's param "bad name 0"`, "and 980 more notes"},
+		{"import", iwarn, `skipped https://x.example/0: type "ftp" is not http`, "and 480 more notes"},
+	} {
+		if len(tc.warn) != maxNotes+1 || !strings.Contains(tc.warn[0], tc.first) || !strings.Contains(tc.warn[maxNotes], tc.last) {
+			t.Errorf("%s: %d notes, the first %q, the last %q", tc.what, len(tc.warn), tc.warn[0], tc.warn[len(tc.warn)-1])
 		}
 	}
 }

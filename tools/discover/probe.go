@@ -100,5 +100,6 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 			}
 		}
 	}
-	return draft(o, opts.Name, Filter{}, opts.Families)
+	d, warn, err := draft(o, opts.Name, Filter{}, opts.Families)
+	return d, capNotes(warn), err
 }
