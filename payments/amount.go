@@ -38,16 +38,16 @@ func parseUnits(s string, decimals int, symbol string) (Amount, error) {
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
 	if hasDot && frac == "" || whole == "" && !hasDot {
-		return 0, fmt.Errorf("%q is not a %s amount: write a decimal such as 0.05", s, symbol)
+		return 0, fmt.Errorf("%q is not a %s amount: write a decimal such as 0.05", clip(s), symbol)
 	}
 	if whole == "" {
 		whole = "0"
 	}
 	if !allDigits(whole) || !allDigits(frac) {
-		return 0, fmt.Errorf("%q is not a %s amount: use digits and at most one '.', such as 0.05", s, symbol)
+		return 0, fmt.Errorf("%q is not a %s amount: use digits and at most one '.', such as 0.05", clip(s), symbol)
 	}
 	if len(frac) > decimals {
-		return 0, fmt.Errorf("%q has more than %d decimals: %s's smallest unit is %s", s, decimals, symbol, formatUnits(1, decimals))
+		return 0, fmt.Errorf("%q has more than %d decimals: %s's smallest unit is %s", clip(s), decimals, symbol, formatUnits(1, decimals))
 	}
 	frac += strings.Repeat("0", decimals-len(frac))
 	digits := strings.TrimLeft(whole, "0") + frac
@@ -56,20 +56,31 @@ func parseUnits(s string, decimals int, symbol string) (Amount, error) {
 	}
 	atomic, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%q is too large an amount", s)
+		return 0, fmt.Errorf("%q is too large an amount", clip(s))
 	}
 	return Amount(atomic), nil
+}
+
+// clip is how an amount error quotes the text it could not read: its first
+// 40 bytes (on a rune boundary) and "…". A seller's price can be as long as
+// its 402, and the error reaches the model whole.
+func clip(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
 }
 
 // ParseAtomic parses a decimal string of atomic units, as x402 puts on the wire
 // ("10000" = 0.01 USDC). It rejects anything but plain decimal digits.
 func ParseAtomic(s string) (Amount, error) {
 	if s == "" || !allDigits(s) {
-		return 0, fmt.Errorf("%q is not an amount in atomic units (a whole decimal number)", s)
+		return 0, fmt.Errorf("%q is not an amount in atomic units (a whole decimal number)", clip(s))
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("amount %q is too large", s)
+		return 0, fmt.Errorf("amount %q is too large", clip(s))
 	}
 	return Amount(v), nil
 }

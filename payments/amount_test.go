@@ -1,6 +1,10 @@
 package payments
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestParseAmount(t *testing.T) {
 	tests := []struct {
@@ -46,5 +50,35 @@ func TestParseAtomic(t *testing.T) {
 		if _, err := ParseAtomic(tt.in); (err == nil) != tt.ok {
 			t.Errorf("ParseAtomic(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
 		}
+	}
+}
+
+// TestAmountErrorsQuoteLittle: an amount that does not parse (a seller's
+// price, a settled amount) is quoted by its first 40 bytes, not whole.
+func TestAmountErrorsQuoteLittle(t *testing.T) {
+	long := strings.Repeat("9", 5000)
+	for _, tt := range []struct {
+		name  string
+		parse func(string) (Amount, error)
+		in    string
+		want  string
+	}{
+		{"atomic, too large", ParseAtomic, long, "is too large"},
+		{"atomic, not digits", ParseAtomic, long + "x", "is not an amount in atomic units"},
+		{"atomic, a rune at the cut", ParseAtomic, "1" + strings.Repeat("é", 2000), "is not an amount in atomic units"},
+		{"decimal, too large", ParseAmount, long, "is too large an amount"},
+		{"decimal, not digits", ParseAmount, long + "x", "is not a USDC amount"},
+		{"decimal, too many decimals", ParseAmount, "0." + long, "has more than 6 decimals"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.parse(tt.in)
+			if err == nil {
+				t.Fatal("parsed")
+			}
+			msg := err.Error()
+			if len(msg) > 200 || !strings.Contains(msg, tt.want) || !utf8.ValidString(msg) {
+				t.Fatalf("error of %d bytes, want one saying %q: %.200s", len(msg), tt.want, msg)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package payments_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -339,6 +341,43 @@ func TestQuoteSignsNothing(t *testing.T) {
 	}
 	if n := f.seller.PaymentHeadersSeen(); n != 0 {
 		t.Fatalf("quote sent %d payments", n)
+	}
+}
+
+// TestQuoteOfManyOptions: a seller listing a thousand options, one of them
+// payable, gets a quote of a few kilobytes: the option a call would pay
+// and the first others, each field cut short, and the count offered. The
+// quote listed every option, with every field as the seller wrote it.
+func TestQuoteOfManyOptions(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	var accepts []string
+	accepts = append(accepts, `{"scheme":"exact","network":"eip155:84532","amount":"1000","asset":"`+sepoliaUSDC+`","payTo":"`+strings.Repeat("p", 10_000)+`","maxTimeoutSeconds":60}`)
+	for range 998 {
+		accepts = append(accepts, `{"scheme":"deferred"}`)
+	}
+	accepts = append(accepts, accept("eip155:84532", "1000", sepoliaUSDC, sellerPayee, `{"name":"USDC","version":"2"}`))
+	body := `{"x402Version":2,"accepts":[` + strings.Join(accepts, ",") + `]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("PAYMENT-REQUIRED", base64.StdEncoding.EncodeToString([]byte(body)))
+		w.WriteHeader(http.StatusPaymentRequired)
+	}))
+	defer srv.Close()
+	q, err := f.client.Quote(context.Background(), get(t, srv.URL+"/x"), payments.Limit{Tool: "w", MaxPrice: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.WouldPay || q.Chosen == nil || q.Chosen.Index != 999 || q.Offered != 1000 {
+		t.Fatalf("would pay %v, chosen %+v, offered %d", q.WouldPay, q.Chosen, q.Offered)
+	}
+	b, err := json.Marshal(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4<<10 || len(q.Options) != payments.MaxQuoteOptions || q.Options[0].Index != 0 || q.Options[len(q.Options)-1].Index != 999 {
+		t.Fatalf("quote of %d bytes, %d options", len(b), len(q.Options))
+	}
+	if p := q.Options[0].PayTo; len(p) > 100+len("…") || !strings.HasPrefix(p, "pppp") {
+		t.Fatalf("payTo of %d bytes: %.120s", len(p), p)
 	}
 }
 

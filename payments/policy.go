@@ -266,7 +266,9 @@ func (p *Policy) evaluate(s *Schemes, w Signers, pr *x402.PaymentRequired, lim L
 	for i := range pr.Accepts {
 		r := &pr.Accepts[i]
 		o := &opts[i]
-		*o = Option{Index: i, Scheme: r.Scheme, Network: r.Network, Price: r.Price(), PayTo: r.PayTo, Asset: r.Asset}
+		// As the seller wrote them, cut short: a quote shows them.
+		*o = Option{Index: i, Scheme: Sanitize(r.Scheme, 40), Network: Sanitize(r.Network, 60), Price: Sanitize(r.Price(), 40),
+			PayTo: Sanitize(r.PayTo, 100), Asset: Sanitize(r.Asset, 100)}
 		o.code, o.Reason = p.judge(s, w, r, pr.X402Version, pr.Extensions, lim, ceiling, capName, o)
 		o.Payable = o.Reason == ""
 		if !o.Payable {

@@ -128,6 +128,30 @@ func TestPolicyEvaluate(t *testing.T) {
 	}
 }
 
+// TestRefusalQuotesLittleOfLongPrices: a 402 whose options ask prices of
+// thousands of characters is refused with an error of a few hundred
+// bytes, naming each option's fault and the start of its price; before,
+// each reason quoted its price whole.
+func TestRefusalQuotesLittleOfLongPrices(t *testing.T) {
+	usdc := `{"name":"USDC","version":"2"}`
+	digits := strings.Repeat("9", 5000)
+	pol := payments.Policy{Networks: []payments.Network{"eip155:84532"}, PerCall: 100000}
+	lim := payments.Limit{Tool: "t"}
+	opts, best := pol.Evaluate(evmExact, anvil, challenge(t,
+		accept("eip155:84532", digits, sepoliaUSDC, sellerPayee, usdc),
+		accept("eip155:84532", digits+"x", sepoliaUSDC, sellerPayee, usdc),
+		accept("eip155:84532", "0."+digits, sepoliaUSDC, sellerPayee, usdc),
+		accept("eip155:84532", "-"+digits, sepoliaUSDC, sellerPayee, usdc)), lim)
+	if best != nil {
+		t.Fatalf("picked %d", best.Index)
+	}
+	e := payments.RefusalOf(opts, lim)
+	if len(e.Message) > 1<<10 || strings.Contains(e.Message, digits[:100]) ||
+		!strings.Contains(e.Message, "is too large") || !strings.Contains(e.Message, "is not an amount in atomic units") || !strings.Contains(e.Message, "4 options offered") {
+		t.Fatalf("refusal of %d bytes: %.400s", len(e.Message), e.Message)
+	}
+}
+
 // TestPolicyExactAmount: a call whose price is an argument pays only an
 // accept asking exactly that amount, under every cap.
 func TestPolicyExactAmount(t *testing.T) {

@@ -16,6 +16,9 @@ type Quote struct {
 	Status      int      `json:"status"`
 	X402Version int      `json:"x402Version,omitempty"`
 	Options     []Option `json:"options,omitempty"`
+	// Offered is how many options the seller offered: Options lists at
+	// most MaxQuoteOptions of them.
+	Offered int `json:"offered,omitempty"`
 	// Chosen is the option a call would pay, or nil.
 	Chosen *Option `json:"chosen,omitempty"`
 	// WouldPay says whether a call now would pay (policy and budget).
@@ -29,6 +32,24 @@ type Quote struct {
 	BudgetLeft Amount `json:"-"`
 	// Currency is what BudgetLeft is in.
 	Currency Currency `json:"-"`
+}
+
+// MaxQuoteOptions is how many options a quote lists: the one a call would
+// pay and the first others. A seller may offer thousands, and the quote is
+// read by a model whole.
+const MaxQuoteOptions = 10
+
+// shortList is at most MaxQuoteOptions of opts, in the seller's order: the
+// first ones, and best (when not nil) in place of the last.
+func shortList(opts []Option, best *Option) []Option {
+	if len(opts) <= MaxQuoteOptions {
+		return opts
+	}
+	out := append([]Option(nil), opts[:MaxQuoteOptions]...)
+	if best != nil && best.Index >= MaxQuoteOptions {
+		out[MaxQuoteOptions-1] = *best
+	}
+	return out
 }
 
 // Quote sends req unpaid and reports the seller's terms and whether the
@@ -65,7 +86,7 @@ func (c *Client) quote(ctx context.Context, req *http.Request, lim Limit) (*Quot
 	}
 	q.X402Version = pr.X402Version
 	opts, best := c.Policy.evaluate(c.Schemes, c.Signers, pr, lim)
-	q.Options, q.Chosen = opts, best
+	q.Options, q.Chosen, q.Offered = shortList(opts, best), best, len(opts)
 	if best != nil && !best.Currency().IsUSDC() {
 		cur := best.Currency()
 		q.Currency, q.BudgetLeft = cur, 0

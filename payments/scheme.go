@@ -504,7 +504,7 @@ func (fs Families) ParseNetwork(s string) (Network, error) {
 	}
 	switch len(errs) {
 	case 0:
-		return "", fmt.Errorf("network %q is not a network x402-mcp pays on", s)
+		return "", fmt.Errorf("network %q is not a network x402-mcp pays on", Sanitize(s, 80))
 	case 1:
 		return "", errors.New(errs[0])
 	}

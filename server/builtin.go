@@ -509,12 +509,13 @@ type quoteOut struct {
 	BudgetLeft     string            `json:"budgetLeft"`
 	BudgetCurrency string            `json:"budgetCurrency"`
 	Options        []payments.Option `json:"options,omitempty"`
+	OptionsOffered int               `json:"optionsOffered,omitempty"`
 }
 
 func quoteView(e *tools.Entry, q *payments.Quote) quoteOut {
 	cur, bcur := currencyOf(e.Currency), currencyOf(q.Currency)
 	out := quoteOut{Tool: e.Name, Free: q.Free, Status: q.Status, X402Version: q.X402Version, MaxPrice: cur.Decimal(e.MaxPrice), Currency: cur.Symbol,
-		WouldPay: q.WouldPay, Reason: q.Reason, BudgetLeft: bcur.Decimal(q.BudgetLeft), BudgetCurrency: bcur.Symbol, Options: q.Options}
+		WouldPay: q.WouldPay, Reason: q.Reason, BudgetLeft: bcur.Decimal(q.BudgetLeft), BudgetCurrency: bcur.Symbol, Options: q.Options, OptionsOffered: q.Offered}
 	if q.BudgetLeft == payments.MaxAmount {
 		out.BudgetLeft = "unlimited"
 	}

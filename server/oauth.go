@@ -221,7 +221,8 @@ func (v *oauthVerifier) getJSON(ctx context.Context, loc string, dst any) error 
 	case err != nil:
 		return fmt.Errorf("GET %s: %w", loc, err)
 	case res.StatusCode != http.StatusOK:
-		return fmt.Errorf("GET %s: %s", loc, res.Status)
+		// By its code: the server's reason phrase may run to megabytes.
+		return fmt.Errorf("GET %s: answered %d %s", loc, res.StatusCode, http.StatusText(res.StatusCode))
 	case len(b) > oauthMaxAnswer:
 		return fmt.Errorf("GET %s: the answer is over %d bytes", loc, oauthMaxAnswer)
 	}

@@ -231,7 +231,8 @@ var quoteOutputSchema = mustJSON(object("", map[string]any{
 	"reason":         str("Why a call would not pay"),
 	"budgetLeft":     decimalOrUnlimited("What the budget.total of the option's asset still allows"),
 	"budgetCurrency": str("The symbol of the asset budgetLeft is in"),
-	"options": map[string]any{"type": "array", "description": "Every payment option the seller offered, judged by the policy",
+	"optionsOffered": integer("How many payment options the seller offered", 0),
+	"options": map[string]any{"type": "array", "description": "The payment options the seller offered, judged by the policy: at most 10, the one a call would pay and the first others (optionsOffered counts them all)",
 		"items": object("", map[string]any{
 			"index":    integer("Its position in the seller's accepts", 0),
 			"scheme":   str("x402 scheme, such as exact"),

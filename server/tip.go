@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -88,12 +87,12 @@ func tipArgs(call mcp.CallToolRequest, cur payments.Currency) (to string, amt pa
 	var extra []string
 	for k := range args {
 		if k != "recipient" && k != "amount" && k != "note" {
-			extra = append(extra, strconv.Quote(payments.Sanitize(k, 40)))
+			extra = append(extra, k)
 		}
 	}
 	if len(extra) > 0 {
 		sort.Strings(extra)
-		problems = append(problems, fmt.Sprintf("unknown argument %s: x402_tip takes recipient, amount and note (only the user can approve a tip, when asked)", strings.Join(extra, ", ")))
+		problems = append(problems, fmt.Sprintf("unknown argument %s: x402_tip takes recipient, amount and note (only the user can approve a tip, when asked)", tools.UnknownArguments(extra)))
 	}
 	switch v := args["recipient"].(type) {
 	case string:

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -175,6 +176,13 @@ func TestTipRefused(t *testing.T) {
 			{"host cannot ask", nil, map[string]any{"recipient": "alice", "amount": "1"}, string(payments.CodeApprovalRequired), "cannot ask the user"},
 			{"arguments cannot approve", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionDecline})},
 				map[string]any{"recipient": "alice", "amount": "1", "approve": true, "approved": "yes"}, "", `unknown argument "approve", "approved"`},
+			{"many unknown arguments", nil, func() map[string]any {
+				m := map[string]any{"recipient": "alice", "amount": "1"}
+				for i := range 20 {
+					m[fmt.Sprintf("a%02d%s", i, strings.Repeat("x", 5000))] = true
+				}
+				return m
+			}(), "", `"a07` + strings.Repeat("x", 37) + `…" and 12 more: x402_tip takes recipient`},
 			{"unknown recipient", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}})},
 				map[string]any{"recipient": "@bob", "amount": "1"}, string(payments.CodeUnknownRecipient), `"@bob" is not a recipient`},
 			{"over max_tip", []client.ClientOption{client.WithElicitationHandler(&elicitor{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"approve": true}})},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,10 +171,11 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 	u, _ := url.Parse(e.URL)
 	host := payments.HostPort(u)
 	var out []mcpserver.ServerTool
+	var skipped []string
 	for _, rt := range remote {
 		name := e.Prefix + rt.Name
 		if !toolNameRE.MatchString(name) {
-			log.Warn("remote tool skipped: its name is not a valid local tool name", "entry", e.Name, "tool", payments.Sanitize(name, 100))
+			skipped = append(skipped, name)
 			continue
 		}
 		rm := &remoteTool{entry: e, cli: cli, remote: rt.Name, local: name, host: host, auth: a, maxBytes: maxBytes,
@@ -182,6 +184,14 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 			res, err := rm.handle(ctx, call)
 			return redactResult(res, rm.red), err
 		}})
+	}
+	if len(skipped) > 0 {
+		// One warning, naming the first few: a server may list thousands.
+		first := make([]string, 0, 8)
+		for _, n := range skipped[:min(len(skipped), 8)] {
+			first = append(first, strconv.Quote(payments.Sanitize(n, 100)))
+		}
+		log.Warn("remote tools skipped: their names are not valid local tool names", "entry", e.Name, "skipped", len(skipped), "first", strings.Join(first, ", "))
 	}
 	log.Info("remote MCP server listed", "entry", e.Name, "url", payments.RedactURL(e.URL), "tools", len(out))
 	return out, nil

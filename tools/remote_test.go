@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -187,5 +189,34 @@ func TestRemoteRejectedAndUnknown(t *testing.T) {
 				t.Errorf("the server saw %d payments, want exactly 1 (never re-signed)", seen.Load())
 			}
 		})
+	}
+}
+
+// TestRemoteInvalidNamesLoggedOnce: a remote server listing hundreds of
+// tools whose names cannot be local tool names gets one warning that
+// counts them and names the first few, not a warning each.
+func TestRemoteInvalidNamesLoggedOnce(t *testing.T) {
+	s := mcpserver.NewMCPServer("fake", "1")
+	noop := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}
+	s.AddTool(mcp.NewTool("job"), noop)
+	for i := range 300 {
+		s.AddTool(mcp.NewTool(fmt.Sprintf("bad name %03d", i)), noop)
+	}
+	srv := httptest.NewServer(mcpserver.NewStreamableHTTPServer(s))
+	defer srv.Close()
+	reg, err := Parse("r.yaml", []byte("version: 1\ntools:\n  - name: remote\n    kind: mcp\n    url: \""+srv.URL+"/mcp\"\n    prefix: fk_\n    max_price: \"0.01\"\n"), testFamilies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ts := BuildRemote(context.Background(), reg, nil, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	if len(ts) != 1 || ts[0].Tool.Name != "fk_job" {
+		t.Fatalf("%d tools", len(ts))
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || logs.Len() > 2<<10 ||
+		!strings.Contains(logs.String(), "skipped=300") || !strings.Contains(logs.String(), "fk_bad name 000") {
+		t.Fatalf("%d warnings, %d bytes of logs:\n%.600s", n, logs.Len(), logs.String())
 	}
 }

@@ -222,6 +222,26 @@ func envHint(parts []part) string {
 
 // bind checks args against the entry's fields and applies defaults. It
 // returns the canonical values to send, keyed by argument name.
+// UnknownArguments names the unknown arguments of a call for its error:
+// the first eight, quoted, each cut to 40 bytes, and a count of the rest
+// (`"a", "b" and 3 more`). A caller may send thousands of arguments, or a
+// name of megabytes, and the error goes back to it whole.
+func UnknownArguments(names []string) string {
+	const maxNamed, maxName = 8, 40
+	q := make([]string, 0, min(len(names), maxNamed))
+	for _, n := range names[:min(len(names), maxNamed)] {
+		if len(n) > maxName {
+			n = truncateUTF8(n, maxName) + "…"
+		}
+		q = append(q, fmt.Sprintf("%q", n))
+	}
+	list := strings.Join(q, ", ")
+	if n := len(names) - maxNamed; n > 0 {
+		list += fmt.Sprintf(" and %d more", n)
+	}
+	return list
+}
+
 func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 	var canon map[string]any
 	if len(args) > 0 {
@@ -249,11 +269,7 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 		if names := e.ArgumentNames(); len(names) > 0 {
 			valid = strings.Join(names, ", ")
 		}
-		q := make([]string, len(unknown))
-		for i, u := range unknown {
-			q[i] = fmt.Sprintf("%q", u)
-		}
-		problems = append(problems, fmt.Sprintf("unknown argument %s; valid arguments: %s", strings.Join(q, ", "), valid))
+		problems = append(problems, fmt.Sprintf("unknown argument %s; valid arguments: %s", UnknownArguments(unknown), valid))
 	}
 	out := make(map[string]any, len(e.fields))
 	for i := range e.fields {

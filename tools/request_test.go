@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -213,6 +214,19 @@ func TestNewRequest(t *testing.T) {
 	}
 }
 
+// manyArgs is n arguments no entry declares: a00, a01, ….
+func manyArgs(n int) map[string]any {
+	m := map[string]any{}
+	for i := range n {
+		m[fmt.Sprintf("a%02d", i)] = i
+	}
+	return m
+}
+
+// TestNewRequestArgumentErrors: each message in whole. Unknown arguments
+// are named up to eight, each by at most 40 bytes, and the rest counted:
+// a call with thousands of them, or one with a name of megabytes, got an
+// error quoting them all.
 func TestNewRequestArgumentErrors(t *testing.T) {
 	getenv := env(map[string]string{"API_KEY": "k"})
 	cases := []struct {
@@ -248,6 +262,10 @@ func TestNewRequestArgumentErrors(t *testing.T) {
 			`invalid arguments: "city" cannot be "..": it fills a path segment of the URL`},
 		{"header with a line break", "weather", map[string]any{"city": "x", "X-Trace": "a\r\nX-Evil: 1"},
 			`invalid arguments: "X-Trace" must not contain line breaks: it is sent as a header`},
+		{"many unknown arguments", "weather", manyArgs(20),
+			`invalid arguments: unknown argument "a00", "a01", "a02", "a03", "a04", "a05", "a06", "a07" and 12 more; valid arguments: city, days, units, tags, X-Trace, exact, ratio; "city" is required (a string)`},
+		{"a long unknown argument", "weather", map[string]any{"city": "x", strings.Repeat("é", 5000): 1},
+			`invalid arguments: unknown argument "` + strings.Repeat("é", 20) + `…"; valid arguments: city, days, units, tags, X-Trace, exact, ratio`},
 		{"no arguments declared", "keyed", map[string]any{"x": 1},
 			`invalid arguments: unknown argument "x"; valid arguments: none (call it with no arguments)`},
 		{"input_schema closed", "search", map[string]any{"index": "b", "q": "x", "page": 2},

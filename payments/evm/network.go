@@ -74,19 +74,32 @@ func ParseNetwork(s string) (payments.Network, error) {
 	return payments.Network(s), nil
 }
 
+// chainIDOf reads the chain id of an eip155 network. Its errors quote s by
+// its first 80 bytes (cut): s may be a seller's or a caller's, of any
+// length.
 func chainIDOf(s string) (uint64, error) {
 	rest, ok := strings.CutPrefix(s, "eip155:")
 	if !ok {
-		return 0, fmt.Errorf("network %q is not an EVM network: write a CAIP-2 id such as eip155:8453, or a v1 name such as base", s)
+		return 0, fmt.Errorf("network %q is not an EVM network: write a CAIP-2 id such as eip155:8453, or a v1 name such as base", cut(s))
 	}
 	if rest == "" || !allDigits(rest) || rest[0] == '0' {
-		return 0, fmt.Errorf("network %q has no valid chain id: write eip155:<decimal chain id>, such as eip155:8453", s)
+		return 0, fmt.Errorf("network %q has no valid chain id: write eip155:<decimal chain id>, such as eip155:8453", cut(s))
 	}
 	id, err := strconv.ParseUint(rest, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("network %q has a chain id that is too large", s)
+		return 0, fmt.Errorf("network %q has a chain id that is too large", cut(s))
 	}
 	return id, nil
+}
+
+// cut is at most the first 80 bytes of s (on a rune boundary) and "…", for
+// an error to quote.
+func cut(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
 }
 
 // knownUSDC lists the USD stablecoins that x402-mcp pays in without a pin.

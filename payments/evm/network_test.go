@@ -1,6 +1,8 @@
 package evm
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -14,6 +16,22 @@ func TestParseNetwork(t *testing.T) {
 		got, err := ParseNetwork(tt.in)
 		if string(got) != tt.want || (err == nil) != (tt.want != "") {
 			t.Errorf("ParseNetwork(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestParseNetworkQuotesLittle: a network id that is not one (a seller's,
+// a caller's x402_find argument) is quoted by its first 80 bytes, whatever
+// its length, in each of ParseNetwork's refusals.
+func TestParseNetworkQuotesLittle(t *testing.T) {
+	long := strings.Repeat("9", 5000)
+	for _, in := range []string{"x" + long, "eip155:x" + long, "eip155:" + long} {
+		_, err := ParseNetwork(in)
+		_, _, ferr := Family{}.ParseNetwork(in)
+		for _, err := range []error{err, ferr} {
+			if err == nil || len(err.Error()) > 300 || strings.Contains(err.Error(), long[:100]) {
+				t.Fatalf("ParseNetwork(%.20q…) error of %d bytes: %.200v", in, len(fmt.Sprint(err)), err)
+			}
 		}
 	}
 }

@@ -320,9 +320,21 @@ type DiscoveryQuery struct {
 // (at most 4 MiB of Body), for the caller to quote as it cleans a
 // facilitator's words.
 type DiscoveryError struct {
-	URL    string
+	URL string
+	// Status is the answer's status code and Go's text for it ("503
+	// Service Unavailable"), never the facilitator's own reason phrase,
+	// which may run to megabytes.
 	Status string
 	Body   []byte
+}
+
+// status names an HTTP status by its code and Go's text for it: a
+// server's own reason phrase is its words, of any length.
+func status(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return fmt.Sprint(code)
 }
 
 func (e *DiscoveryError) Error() string {
@@ -386,7 +398,7 @@ func (f *Client) Discover(ctx context.Context, q DiscoveryQuery) (*x402.Discover
 		return nil, fmt.Errorf("discovery: read %s: %w", page, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &DiscoveryError{URL: page, Status: resp.Status, Body: b}
+		return nil, &DiscoveryError{URL: page, Status: status(resp.StatusCode), Body: b}
 	}
 	if len(b) > maxDiscoveryPage {
 		return nil, fmt.Errorf("discovery: GET %s answered over %d bytes", page, maxDiscoveryPage)

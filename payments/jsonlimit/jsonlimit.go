@@ -16,12 +16,15 @@
 // keystore file) goes through Check or Unmarshal first. They scan the bytes
 // in one loop with a depth counter and refuse more than MaxDepth levels, so
 // the memory they use does not grow with the nesting, and neither does the
-// stack of anything that decodes the document after them.
+// stack of anything that decodes the document after them. Unmarshal's
+// error is short too, however long a value in the document (Short).
 package jsonlimit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // MaxDepth is how deeply a JSON document from someone else may nest: arrays
@@ -95,10 +98,51 @@ func Check(b []byte) error {
 func Valid(b []byte) bool { return Check(b) == nil }
 
 // Unmarshal is json.Unmarshal for a document someone else wrote: it refuses
-// nesting deeper than MaxDepth (a *DepthError) before decoding.
+// nesting deeper than MaxDepth (a *DepthError) before decoding, and its
+// error stays short whatever the document holds (Short).
 func Unmarshal(b []byte, v any) error {
 	if err := CheckDepth(b); err != nil {
 		return err
 	}
-	return json.Unmarshal(b, v)
+	return Short(json.Unmarshal(b, v))
 }
+
+// MaxQuoted is how many bytes of a value from the document an error of
+// Unmarshal quotes.
+const MaxQuoted = 40
+
+// MaxErrorBytes bounds the message of an error of Unmarshal.
+const MaxErrorBytes = 300
+
+// Short bounds the text of an error of encoding/json. Its
+// *json.UnmarshalTypeError quotes a number it cannot store whole, however
+// long ("cannot unmarshal number 1000…000 into Go struct field …": a
+// number of 5,000 digits made an error of 5 KB for the model and the
+// logs): Short cuts that value, in place, to MaxQuoted bytes and "…",
+// keeping the error's type and the field it names. An error still over
+// MaxErrorBytes (a decoder's own, quoting what it read) is cut to that
+// many bytes, and unwraps to the original.
+func Short(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && len(te.Value) > MaxQuoted {
+		// Value is "number " and the literal, or a kind ("string",
+		// "array"): ASCII, so any byte is a boundary.
+		te.Value = te.Value[:MaxQuoted] + "…"
+	}
+	if msg := err.Error(); len(msg) > MaxErrorBytes {
+		return &cutError{msg: strings.ToValidUTF8(msg[:MaxErrorBytes], "") + "…", err: err}
+	}
+	return err
+}
+
+// cutError is an error whose text Short cut.
+type cutError struct {
+	msg string
+	err error
+}
+
+func (e *cutError) Error() string { return e.msg }
+func (e *cutError) Unwrap() error { return e.err }

@@ -3,6 +3,7 @@ package jsonlimit
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -62,6 +63,55 @@ func TestUnmarshal(t *testing.T) {
 	}
 	if b, _ := json.Marshal(v); string(b) != `{"a":[1]}` {
 		t.Fatalf("decoded %s", b)
+	}
+}
+
+// longError is what a decoder of one's own might return: an error that
+// quotes the whole of what it read.
+type longError struct{}
+
+func (*longError) UnmarshalJSON(b []byte) error { return fmt.Errorf("cannot read %s", b) }
+
+// TestUnmarshalErrorStaysShort: encoding/json quotes in full a number it
+// cannot store ("cannot unmarshal number 1000…000 into Go struct field"),
+// so a seller's 5,000-digit number made a 5 KB error; Unmarshal's error
+// quotes at most a few dozen bytes of any value, keeps its type and its
+// field, and is short whatever a decoder below it says.
+func TestUnmarshalErrorStaysShort(t *testing.T) {
+	digits := strings.Repeat("9", 5000)
+	type inner struct {
+		N int `json:"n"`
+	}
+	tests := []struct {
+		name  string
+		doc   string
+		v     any
+		field string // the field a *json.UnmarshalTypeError names, or "" for another error
+	}{
+		{"int overflow", `{"n":` + digits + `}`, &inner{}, "n"},
+		{"fraction into int", `{"n":1.` + digits + `}`, &inner{}, "n"},
+		{"float overflow", digits, new(float64), ""},
+		{"any overflows float64", `[1E` + digits + `]`, new(any), ""},
+		{"nested", `{"a":[{"n":-` + digits + `}]}`, &struct {
+			A []inner `json:"a"`
+		}{}, "a.n"},
+		{"a decoder that quotes everything", `"` + digits + `"`, new(longError), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Unmarshal([]byte(tt.doc), tt.v)
+			if err == nil {
+				t.Fatal("decoded")
+			}
+			msg := err.Error()
+			if len(msg) > MaxErrorBytes+len("…") {
+				t.Fatalf("error of %d bytes: %.200s…", len(msg), msg)
+			}
+			var te *json.UnmarshalTypeError
+			if tt.field != "" && (!errors.As(err, &te) || te.Field != tt.field || !strings.Contains(msg, "999") || strings.Contains(msg, digits[:MaxQuoted])) {
+				t.Fatalf("error %q (%T) does not name field %s and only the start of the number", msg, err, tt.field)
+			}
+		})
 	}
 }
 

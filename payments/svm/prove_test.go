@@ -95,3 +95,40 @@ func TestRPCErrorsHideTheURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRPCErrorsQuoteLittleOfALongNumber: a node that answers a number too
+// long for its field (a block height, an error code) gets an error that
+// names the method and the field and quotes only the start of the number;
+// before, encoding/json quoted all 5,000 digits.
+func TestRPCErrorsQuoteLittleOfALongNumber(t *testing.T) {
+	digits := "1" + strings.Repeat("0", 5000)
+	tests := []struct {
+		name   string
+		answer string
+		call   func(r *RPC) error
+		want   string
+	}{
+		{"a result's field", `{"jsonrpc":"2.0","id":1,"result":{"value":{"blockhash":"x","lastValidBlockHeight":` + digits + `}}}`,
+			func(r *RPC) error { _, _, err := r.latestBlockhash(t.Context()); return err }, "solana rpc getLatestBlockhash: unexpected result"},
+		{"a result", `{"jsonrpc":"2.0","id":1,"result":-` + digits + `}`,
+			func(r *RPC) error { _, err := r.minimumLedgerSlot(t.Context()); return err }, "of type uint64"},
+		{"an error's code", `{"jsonrpc":"2.0","id":1,"error":{"code":` + digits + `,"message":"no"}}`,
+			func(r *RPC) error { _, err := r.finalizedBlockHeight(t.Context()); return err }, "solana rpc getEpochInfo: the answer is not JSON-RPC"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte(tt.answer))
+			}))
+			defer srv.Close()
+			err := tt.call(NewRPC(srv.URL, nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if len(msg) > 400 || !strings.Contains(msg, tt.want) || strings.Contains(msg, digits[:100]) {
+				t.Fatalf("error of %d bytes, want one naming %q: %.300s", len(msg), tt.want, msg)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
 // maxRPCResponse bounds one JSON-RPC answer: a getTransaction of a payment
@@ -87,7 +88,9 @@ func (r *RPC) call(ctx context.Context, method string, params []any, out any) er
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if err := json.Unmarshal(b, &env); err != nil {
+	// jsonlimit: the node's answer is others' JSON, and its errors quote
+	// only the start of a number too long for its field.
+	if err := jsonlimit.Unmarshal(b, &env); err != nil {
 		return fmt.Errorf("solana rpc %s: the answer is not JSON-RPC (%v)", method, err)
 	}
 	if env.Error != nil {
@@ -96,7 +99,7 @@ func (r *RPC) call(ctx context.Context, method string, params []any, out any) er
 	if len(env.Result) == 0 || string(env.Result) == "null" {
 		return errNullResult
 	}
-	if err := json.Unmarshal(env.Result, out); err != nil {
+	if err := jsonlimit.Unmarshal(env.Result, out); err != nil {
 		return fmt.Errorf("solana rpc %s: unexpected result (%v)", method, err)
 	}
 	return nil

@@ -94,7 +94,9 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
+	// jsonlimit's error quotes only the start of a number too large
+	// for a float64.
+	if err := jsonlimit.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("maxTimeoutSeconds is not a number: %w", err)
 	}
 	if f < 0 || f > 1<<40 {
@@ -122,14 +124,16 @@ func (p *PaymentRequired) UnmarshalJSON(b []byte) error {
 		Accepts     []json.RawMessage          `json:"accepts"`
 		Extensions  map[string]json.RawMessage `json:"extensions"`
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	// Through jsonlimit, as each accept below: their errors quote only
+	// the start of a number too long for its field.
+	if err := jsonlimit.Unmarshal(b, &w); err != nil {
 		return err
 	}
 	p.X402Version, p.Error, p.Resource, p.Extensions = w.X402Version, w.Error, w.Resource, w.Extensions
 	p.Accepts = make([]Requirement, 0, len(w.Accepts))
 	for i, raw := range w.Accepts {
 		var r Requirement
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := jsonlimit.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("accepts[%d]: %w", i, err)
 		}
 		r.Raw = raw

@@ -163,3 +163,42 @@ func TestPaymentHeaderNeedsASchemePayload(t *testing.T) {
 		t.Fatalf("an empty object payload: %v, %v", p, err)
 	}
 }
+
+// TestParsersQuoteLittleOfALongNumber: a number too long for its field (a
+// version, a timeout) is refused with an error that names the field and
+// quotes only the start of the number; before, encoding/json quoted all
+// 5,000 digits.
+func TestParsersQuoteLittleOfALongNumber(t *testing.T) {
+	zeros := strings.Repeat("0", 5000)
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	challenge := func(body string) error { _, err := ParseChallenge(nil, []byte(body)); return err }
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"challenge version", challenge(`{"x402Version":1.` + zeros + `,"accepts":[{}]}`), "x402Version of type int"},
+		{"challenge timeout", challenge(`{"x402Version":2,"accepts":[{"scheme":"exact","maxTimeoutSeconds":1` + zeros + `}]}`), "accepts[0]: maxTimeoutSeconds is not a number: json: cannot unmarshal number 1000"},
+		{"challenge timeout in the header", func() error {
+			h := http.Header{}
+			h.Set(HeaderPaymentRequired, b64(`{"x402Version":2,"accepts":[{"scheme":"exact","maxTimeoutSeconds":-1`+zeros+`}]}`))
+			_, err := ParseChallenge(h, nil)
+			return err
+		}(), "of type float64"},
+		{"payment header version", func() error {
+			_, err := DecodePaymentHeader(b64(`{"x402Version":2` + zeros + `,"payload":{}}`))
+			return err
+		}(), "x402Version of type int"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.err == nil {
+				t.Fatal("parsed")
+			}
+			msg := tt.err.Error()
+			if len(msg) > 300 || !strings.Contains(msg, tt.want) || strings.Contains(msg, zeros[:100]) {
+				t.Fatalf("error of %d bytes, want one naming %q: %.300s", len(msg), tt.want, msg)
+			}
+		})
+	}
+}

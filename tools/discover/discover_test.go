@@ -1,7 +1,11 @@
 package discover
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -379,5 +383,99 @@ func TestImportRefusesEnvReferences(t *testing.T) {
 	}
 	if len(ds) != 1 || ds[0].Name != "c" || strings.Count(strings.Join(warn, "\n"), "skipped") != 2 || !strings.Contains(strings.Join(warn, "\n"), "${") {
 		t.Errorf("drafts %+v, warnings %q", ds, warn)
+	}
+}
+
+// statusLineServer answers every request with status code and a reason
+// phrase of n bytes, as no httptest server can: it writes the status line
+// itself.
+func statusLineServer(t *testing.T, code, n int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno", code, strings.Repeat("x", n))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestLongReasonPhraseNotQuoted: a seller or facilitator whose status line
+// carries a reason phrase of 100 KB (Go's client reads up to 10 MB of
+// them) gets an error that names the status by its code, not one that
+// quotes the phrase.
+func TestLongReasonPhraseNotQuoted(t *testing.T) {
+	u := statusLineServer(t, http.StatusServiceUnavailable, 100<<10)
+	_, _, perr := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: u + "/x"})
+	_, _, ierr := Import(context.Background(), ImportOptions{Families: testFamilies, From: u})
+	for what, err := range map[string]error{"probe": perr, "import": ierr} {
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		if msg := err.Error(); len(msg) > 1<<10 || !strings.Contains(msg, "503 Service Unavailable") || strings.Contains(msg, "xxxxxxxxxx") {
+			t.Errorf("%s: error of %d bytes: %.300s", what, len(msg), msg)
+		}
+	}
+}
+
+// TestManyNotesAreCounted: a seller describing a thousand params no tool
+// can take, and a facilitator listing five hundred items none of which can
+// be drafted, get the first notes and a count of the rest, not one note
+// each.
+func TestManyNotesAreCounted(t *testing.T) {
+	const payable = `{"scheme":"exact","network":"eip155:84532","amount":"1000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60}`
+	var params []string
+	for i := range 1000 {
+		params = append(params, fmt.Sprintf(`"bad name %d":{"type":"string"}`, i))
+	}
+	challenge := `{"x402Version":2,"accepts":[` + payable + `],"extensions":{"bazaar":{"info":{"input":{"type":"http","method":"GET","queryParams":{` + strings.Join(params, ",") + `}}}}}}`
+	var items []string
+	for i := range 500 {
+		items = append(items, fmt.Sprintf(`{"resource":"https://x.example/%d","type":"ftp","accepts":[%s]}`, i, payable))
+	}
+	listing := `{"x402Version":2,"items":[` + strings.Join(items, ",") + `],"pagination":{"limit":500,"offset":0,"total":500}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/discovery/") {
+			_, _ = w.Write([]byte(listing))
+			return
+		}
+		w.Header().Set("PAYMENT-REQUIRED", base64.StdEncoding.EncodeToString([]byte(challenge)))
+		w.WriteHeader(http.StatusPaymentRequired)
+	}))
+	defer srv.Close()
+	_, pwarn, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: srv.URL + "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, iwarn, err := Import(context.Background(), ImportOptions{Families: testFamilies, From: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what  string
+		warn  []string
+		first string
+		last  string
+	}{
+		{"probe", pwarn, `left out the seller's param "bad name 0"`, "and 980 more notes"},
+		{"import", iwarn, `skipped https://x.example/0: type "ftp" is not http`, "and 480 more notes"},
+	} {
+		if len(tc.warn) != maxNotes+1 || !strings.Contains(tc.warn[0], tc.first) || !strings.Contains(tc.warn[maxNotes], tc.last) {
+			t.Errorf("%s: %d notes, the first %q, the last %q", tc.what, len(tc.warn), tc.warn[0], tc.warn[len(tc.warn)-1])
+		}
 	}
 }

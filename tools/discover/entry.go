@@ -313,3 +313,17 @@ func isUSDC(fams payments.Families, n payments.Network, asset string) bool {
 	k, ok := fams.KnownUSDC(n)
 	return ok && k.Address == asset
 }
+
+// maxNotes is how many notes (warnings) Probe and Import return; the rest
+// are counted in one more.
+const maxNotes = 20
+
+// capNotes returns the first maxNotes notes of warn and one that counts
+// the rest: a seller or a facilitator may describe thousands of things
+// that cannot be drafted, and a person reads every note.
+func capNotes(warn []string) []string {
+	if len(warn) <= maxNotes {
+		return warn
+	}
+	return append(warn[:maxNotes:maxNotes], fmt.Sprintf("and %d more notes like these", len(warn)-maxNotes))
+}

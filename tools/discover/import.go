@@ -63,10 +63,10 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 		pg, err := fc.Discover(ctx, facilitator.DiscoveryQuery{Search: opts.Query, Cursor: cursor, Offset: offset, Limit: min(maxPageSize, limit)})
 		var de *facilitator.DiscoveryError
 		if errors.As(err, &de) {
-			return nil, warn, fmt.Errorf("discovery: GET %s answered %s: %s", de.URL, de.Status, SellerText(string(de.Body), 200))
+			return nil, capNotes(warn), fmt.Errorf("discovery: GET %s answered %s: %s", de.URL, de.Status, SellerText(string(de.Body), 200))
 		}
 		if err != nil {
-			return nil, warn, err
+			return nil, capNotes(warn), err
 		}
 		items := pg.Items
 		if opts.Query != "" {
@@ -114,7 +114,7 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 			}
 		}
 	}
-	return out, warn, nil
+	return out, capNotes(warn), nil
 }
 
 // fromItem drafts one discovery item.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
@@ -64,7 +65,13 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		return Draft{}, nil, fmt.Errorf("probe %s %s: read the answer: %w", method, opts.URL, err)
 	}
 	if resp.StatusCode != http.StatusPaymentRequired {
-		msg := fmt.Sprintf("%s %s answered %s, not 402 Payment Required: it is not an x402-priced endpoint (or not with this method and input)", method, opts.URL, resp.Status)
+		// The status by its code: the seller's reason phrase may run to
+		// megabytes.
+		status := strconv.Itoa(resp.StatusCode)
+		if t := http.StatusText(resp.StatusCode); t != "" {
+			status += " " + t
+		}
+		msg := fmt.Sprintf("%s %s answered %s, not 402 Payment Required: it is not an x402-priced endpoint (or not with this method and input)", method, opts.URL, status)
 		if t := SellerText(string(b), 200); resp.StatusCode >= 400 && t != "" {
 			msg += "; it said: " + t
 		}
@@ -93,5 +100,6 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 			}
 		}
 	}
-	return draft(o, opts.Name, Filter{}, opts.Families)
+	d, warn, err := draft(o, opts.Name, Filter{}, opts.Families)
+	return d, capNotes(warn), err
 }
