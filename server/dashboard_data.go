@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -370,10 +371,8 @@ func (d *dashboard) budgets(ctx context.Context, sum payments.Summary, reg *tool
 // the others.
 func closestFirst(rs []BudgetRow) (shown []BudgetRow, hidden int) {
 	sort.SliceStable(rs, func(i, j int) bool {
-		li, _ := strconv.ParseUint(rs[i].Left.Atomic, 10, 64)
-		lj, _ := strconv.ParseUint(rs[j].Left.Atomic, 10, 64)
-		if li != lj {
-			return li < lj
+		if c := compareAtomic(rs[i].Left.Atomic, rs[j].Left.Atomic); c != 0 {
+			return c < 0
 		}
 		return rs[i].Key < rs[j].Key
 	})
@@ -573,4 +572,15 @@ func (d *dashboard) dayResets(ctx context.Context, r *BudgetRow, sum payments.Su
 		r.ResetText = "Frees up as payments leave the rolling 24-hour window, first at " + r.Resets.Format(time.RFC3339) + "."
 	}
 	return nil
+}
+
+// compareAtomic orders two atomic amounts as written in a Money (decimal
+// digits, no sign, no leading zeros): the shorter is the smaller, and of
+// two as long, the one that sorts first. No parse, so no amount is too
+// large to order.
+func compareAtomic(a, b string) int {
+	if len(a) != len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	return strings.Compare(a, b)
 }

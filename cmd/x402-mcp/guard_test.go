@@ -27,7 +27,10 @@ func TestMainnetGuard(t *testing.T) {
 	}
 	wallet.ScryptN, wallet.ScryptP = wallet.LightScryptN, wallet.LightScryptP
 	t.Cleanup(func() { wallet.ScryptN, wallet.ScryptP = wallet.StandardScryptN, wallet.StandardScryptP })
-	k, _ := wallet.ParseHexKey(key)
+	k, err := wallet.ParseHexKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ks, err := k.WriteKeystore(filepath.Join(dir, "ks"), "correct horse battery")
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,8 @@ func TestMigrationRejectedCounts(t *testing.T) {
 		res, err := db.Exec(`INSERT INTO payments (kind, tool, host, session, network, amount, state, created_at, updated_at)
 			VALUES (?, ?, 'h:443', 's1', 'eip155:84532', ?, 'reserved', ?, ?)`, r.kind, r.tool, r.amount, created, created)
 		must(t, err)
-		id, _ := res.LastInsertId()
+		id, err := res.LastInsertId()
+		must(t, err)
 		path := map[string][]string{"settled": {"signed", "settled"}, "rejected": {"signed", "rejected"},
 			"unknown": {"signed", "unknown"}, "released": {"released"}}[r.state]
 		for _, st := range path {
@@ -155,7 +156,8 @@ func TestMigrationFrom4(t *testing.T) {
 			VALUES (?, ?, 'h:443', 's1', 'eip155:84532', '0x036CbD53842c5426634e7929541eC2318f3dCF7e', ?, 'reserved', ?, ?, ?, 6, ?)`,
 			r.kind, r.tool, r.amount, created, created, symbol, r.unit)
 		must(t, err)
-		id, _ := res.LastInsertId()
+		id, err := res.LastInsertId()
+		must(t, err)
 		ids[i] = fmt.Sprint(id)
 		if r.nonce != "" {
 			_, err = db.Exec(`UPDATE payments SET state = 'signed', nonce = ?, valid_before = ?, payer = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
@@ -329,7 +331,8 @@ func TestMigrationFrom7(t *testing.T) {
 			VALUES ('payment', ?, 'h:443', 's1', 'eip155:84532', '0x036CbD53842c5426634e7929541eC2318f3dCF7e', ?, 'reserved', ?, ?, ?, ?)`,
 			r.tool, max(r.authorized, r.amount), created, created, r.principal, r.authorized)
 		must(t, err)
-		id, _ := res.LastInsertId()
+		id, err := res.LastInsertId()
+		must(t, err)
 		ids[i] = fmt.Sprint(id)
 		if r.state == "reserved" || r.state == "released" {
 			if r.state == "released" {

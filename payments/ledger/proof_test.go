@@ -160,7 +160,8 @@ func TestMigrationProofColumns(t *testing.T) {
 		res, err := db.Exec(`INSERT INTO payments (kind, tool, host, session, network, asset, payer, amount, state, created_at, updated_at)
 			VALUES ('payment', 't', 'h:443', 's1', 'eip155:84532', '0x036CbD53842c5426634e7929541eC2318f3dCF7e', '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', 10, 'reserved', ?, ?)`, created, created)
 		must(t, err)
-		id, _ := res.LastInsertId()
+		id, err := res.LastInsertId()
+		must(t, err)
 		if state != "reserved" {
 			_, err = db.Exec(`UPDATE payments SET state = 'signed', nonce = ?, valid_before = ? WHERE id = ?`, nonce, validBefore, id)
 			must(t, err)
