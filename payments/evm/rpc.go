@@ -511,7 +511,10 @@ func (w *wsTransport) roundTrip(ctx context.Context, id uint64, body []byte) (_ 
 			return nil, err
 		}
 	}
-	// A canceled context ends a read or write at once.
+	// A canceled context ends a read or write at once. Its error is not
+	// kept: SetDeadline fails only on a connection already closed, where
+	// the read or write in flight fails by itself, with the context's
+	// error named by ctxErr.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := websocket.Message.Send(conn, string(body)); err != nil {

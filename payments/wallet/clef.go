@@ -306,6 +306,8 @@ func (c *Clef) postIPC(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("cannot connect to its IPC socket (is clef running? %s)", netReason(err))
 	}
 	defer conn.Close()
+	// A canceled context ends the write or read at once. SetDeadline fails
+	// only on a closed connection, where they fail by themselves.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := conn.Write(body); err != nil {
