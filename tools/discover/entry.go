@@ -77,10 +77,12 @@ type acceptExtra struct {
 // scheme, a network of one of fams, an atomic amount, a payee and asset
 // its family reads, USDC, a transfer method it pays: eip3009 or permit2;
 // upto through Permit2, with its facilitator named) within the filter. On
-// a tie, exact comes before upto.
-func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x402.Requirement, payments.Network, payments.Amount, error) {
+// a tie, exact comes before upto. It returns the option with its extra as
+// read.
+func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x402.Requirement, acceptExtra, payments.Network, payments.Amount, error) {
 	var (
 		best    x402.Requirement
+		bestEx  acceptExtra
 		bestNet payments.Network
 		bestAmt payments.Amount
 		found   bool
@@ -133,16 +135,16 @@ func cheapest(accepts []x402.Requirement, f Filter, fams payments.Families) (x40
 			why = append(why, fmt.Sprintf("accepts[%d]: price %s is over %s", i, amt.USDC(), f.MaxPrice.USDC()))
 		case !found || amt < bestAmt || amt == bestAmt && best.Scheme == x402.SchemeUpto && a.Scheme == x402.SchemeExact:
 			a.PayTo, a.Asset = payTo, asset
-			best, bestNet, bestAmt, found = a, n, amt, true
+			best, bestEx, bestNet, bestAmt, found = a, ex, n, amt, true
 		}
 	}
 	if !found {
 		if len(why) == 0 {
 			why = []string{"no accepts"}
 		}
-		return best, "", 0, fmt.Errorf("no payment option x402-mcp can pay: %s", joinReasons(why, maxReasons))
+		return best, bestEx, "", 0, fmt.Errorf("no payment option x402-mcp can pay: %s", joinReasons(why, maxReasons))
 	}
-	return best, bestNet, bestAmt, nil
+	return best, bestEx, bestNet, bestAmt, nil
 }
 
 // schemesOf names the schemes fams pay, each once.
@@ -192,7 +194,7 @@ func draft(o offerInfo, name string, f Filter, fams payments.Families) (Draft, [
 	if u.User != nil {
 		return Draft{}, nil, errors.New("the URL carries credentials (user:password@): leave them out")
 	}
-	acc, net, price, err := cheapest(o.accepts, f, fams)
+	acc, ex, net, price, err := cheapest(o.accepts, f, fams)
 	if err != nil {
 		return Draft{}, nil, err
 	}
@@ -227,8 +229,6 @@ func draft(o offerInfo, name string, f Filter, fams payments.Families) (Draft, [
 		Name: name, Description: desc, Method: method, URL: rawURL, MaxPrice: price, Params: params, InputSchema: schema,
 		PayTo: acc.PayTo, Network: string(net), Asset: acc.Asset,
 	}
-	var ex acceptExtra
-	_ = json.Unmarshal(acc.Extra, &ex) // cheapest read it already
 	if acc.Scheme == x402.SchemeUpto {
 		d.Scheme = x402.SchemeUpto
 		warn = append(warn, fmt.Sprintf("usage-priced (upto): each call authorizes up to %s and is charged what it used; max_price caps that maximum", price.USDC()))
