@@ -354,14 +354,17 @@ func (e *RPCError) Is(target error) bool {
 	return target == ErrReverted && (e.Code == 3 || strings.HasPrefix(e.Message, "execution reverted"))
 }
 
-type rpcRequest struct {
+// RPCRequest is a JSON-RPC 2.0 request, as the chain client and clef's
+// client (payments/wallet) send it.
+type RPCRequest struct {
 	JSONRPC string `json:"jsonrpc"`
 	ID      uint64 `json:"id"`
 	Method  string `json:"method"`
 	Params  []any  `json:"params"`
 }
 
-type rpcResponse struct {
+// RPCResponse is a JSON-RPC 2.0 answer: a result, or an error.
+type RPCResponse struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result"`
@@ -386,7 +389,7 @@ func (c *Client) do(ctx context.Context, method string, params []any, out any) e
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	id := c.id.Add(1)
-	body, err := json.Marshal(rpcRequest{JSONRPC: "2.0", ID: id, Method: method, Params: params})
+	body, err := json.Marshal(RPCRequest{JSONRPC: "2.0", ID: id, Method: method, Params: params})
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
@@ -394,7 +397,7 @@ func (c *Client) do(ctx context.Context, method string, params []any, out any) e
 	if err != nil {
 		return err
 	}
-	var res rpcResponse
+	var res RPCResponse
 	if err := jsonlimit.Unmarshal(raw, &res); err != nil {
 		return fmt.Errorf("the node's answer is not a JSON-RPC response: %s", snippet(raw))
 	}

@@ -225,22 +225,6 @@ func (h *hexBytes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type rpcRequest struct {
-	JSONRPC string `json:"jsonrpc"`
-	ID      uint64 `json:"id"`
-	Method  string `json:"method"`
-	Params  []any  `json:"params"`
-}
-
-type rpcResponse struct {
-	ID     uint64          `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 // call makes one JSON-RPC request to clef. Every error is a
 // *payments.SignerError: nothing was signed.
 func (c *Clef) call(ctx context.Context, method string, params []any, result any) error {
@@ -253,7 +237,7 @@ func (c *Clef) call(ctx context.Context, method string, params []any, result any
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, err := json.Marshal(rpcRequest{JSONRPC: "2.0", ID: c.id.Add(1), Method: method, Params: params})
+	body, err := json.Marshal(evm.RPCRequest{JSONRPC: "2.0", ID: c.id.Add(1), Method: method, Params: params})
 	if err != nil {
 		return c.failed("the request could not be encoded", err)
 	}
@@ -269,7 +253,7 @@ func (c *Clef) call(ctx context.Context, method string, params []any, result any
 		}
 		return c.failed(err.Error(), err)
 	}
-	var resp rpcResponse
+	var resp evm.RPCResponse
 	if err := json.Unmarshal(raw, &resp); err != nil {
 		return c.failed("its answer is not JSON-RPC", err)
 	}
