@@ -490,6 +490,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s\n%s", err, out, stderr)
 	}
 	for _, want := range []string{"tools/list", "weather", "Paid 0.001 USDC", "x402/payment-response", "over_budget", "not charged", "Thank you for tipping 0.0005 USDC to alice.", "Paid 0.0005 USDC", "3 payments settled", "asks the user: Approve a tip of 0.001 USDC to author", "Tipped 0.001 USDC", "the author was tipped 0.001 USDC",
+		// x402_wallet says where the keys live: here, nowhere but memory.
+		"key in memory (a throwaway key made for this demo)",
 		// One payment on Solana, checked by the local facilitator for real.
 		"tools/call solana_weather", "on solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "On Solana devnet: 1 payment settled, 0.001 USDC received"} {
 		if !strings.Contains(out, want) {

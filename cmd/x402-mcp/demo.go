@@ -122,7 +122,10 @@ tipping:
 	defer chain.Close()
 	payer := newClient(reg, newSchemes(chain), payments.Signers{key, solKey}, book, log)
 	payer.Session = newSessionID("demo")
-	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Version: version, Getenv: getenv, Logger: log})
+	// The keys live in this process only: x402_wallet says so.
+	throwaway := wallet.Source{Kind: wallet.SourceMemory, Where: "(a throwaway key made for this demo)"}.String()
+	srv, err := server.New(server.Config{Registry: reg, Client: payer, History: book, Version: version, Getenv: getenv, Logger: log,
+		KeySources: map[string]string{key.Family(): throwaway, solKey.Family(): throwaway}})
 	if err != nil {
 		return err
 	}
@@ -191,9 +194,11 @@ tipping:
 		}
 		req := mcp.CallToolRequest{}
 		req.Params.Name, req.Params.Arguments = call.name, call.args
-		argJSON, _ := json.Marshal(call.args)
-		if call.args == nil {
-			argJSON = []byte("{}")
+		argJSON := []byte("{}")
+		if call.args != nil {
+			if argJSON, err = json.Marshal(call.args); err != nil {
+				return fmt.Errorf("demo: arguments of %s: %w", call.name, err)
+			}
 		}
 		fmt.Fprintf(out, "\n→ tools/call %s %s   # %s\n", call.name, argJSON, call.note)
 		res, err := cli.CallTool(ctx, req)
@@ -321,7 +326,12 @@ func printResult(out io.Writer, res *mcp.CallToolResult) {
 	if res.Meta != nil {
 		for _, k := range []string{"x402/payment-response", "x402/error"} {
 			if v, ok := res.Meta.AdditionalFields[k]; ok {
-				b, _ := json.Marshal(v)
+				b, err := json.Marshal(v)
+				if err != nil {
+					// Decoded from the server's JSON, so this does not
+					// happen; say so rather than print nothing.
+					b = []byte(fmt.Sprintf("(not shown: %v)", err))
+				}
 				fmt.Fprintf(out, "    _meta[%q] = %s\n", k, b)
 			}
 		}

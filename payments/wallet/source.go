@@ -41,6 +41,9 @@ const (
 	SourceClef SourceKind = "clef"
 	// SourceKMS: an AWS KMS key that never leaves KMS.
 	SourceKMS SourceKind = "AWS KMS"
+	// SourceMemory: a throwaway key generated in memory, as `x402-mcp demo`
+	// makes one; it is gone when the process ends.
+	SourceMemory SourceKind = "memory"
 )
 
 // String says where the key lives, as `wallet show` and x402_wallet show
