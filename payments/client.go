@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
@@ -206,7 +207,8 @@ func NewHTTPClient() *http.Client {
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 0 // the call's context bounds each request
 	return &http.Client{
-		Transport: t,
+		// Headers and error texts bounded (httplimit): the seller writes them.
+		Transport: httplimit.Transport(t),
 		// Never follow a redirect with a payment header attached to a host
 		// the seller chose; a redirect is returned as the answer.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -231,7 +233,7 @@ func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return http.DefaultClient
+	return httplimit.DefaultClient
 }
 
 // Do sends req and pays a 402 under lim. The request body must be replayable

@@ -21,6 +21,7 @@ import (
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/rawhttp"
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
@@ -565,5 +566,24 @@ func TestSessionBudgetThroughClient(t *testing.T) {
 	q, err := f.client.Quote(context.Background(), get(t, f.url+"/v2/weather/oslo"), lim)
 	if err != nil || q.WouldPay || !strings.Contains(q.Reason, "per-session budget") {
 		t.Fatalf("quote %+v %v", q, err)
+	}
+}
+
+// TestNewHTTPClientBoundsAnswers: the paying client reads no more than
+// httplimit.MaxHeaderBytes of a seller's headers, and its errors quote
+// little of a header line it cannot read (net/http alone reads 10 MB and
+// quotes the line whole).
+func TestNewHTTPClientBoundsAnswers(t *testing.T) {
+	for name, answer := range map[string]string{
+		"malformed line":  "HTTP/1.1 402 Payment Required\r\n" + strings.Repeat("x", 100<<10) + "\r\n\r\n",
+		"1 MB of headers": "HTTP/1.1 402 Payment Required\r\nPayment-Required: " + strings.Repeat("x", 1<<20) + "\r\n\r\n",
+	} {
+		res, err := payments.NewHTTPClient().Get(rawhttp.Serve(t, answer))
+		if err == nil {
+			t.Fatalf("%s: read, status %d", name, res.StatusCode)
+		}
+		if len(err.Error()) > 1<<10 {
+			t.Errorf("%s: error of %d bytes: %.200s", name, len(err.Error()), err)
+		}
 	}
 }

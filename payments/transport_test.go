@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/wallet"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
@@ -49,7 +50,7 @@ func TestHTTPClientReusesConnections(t *testing.T) {
 				srv.StartTLS()
 				// Trust the test server's certificate, keeping every other
 				// setting of the tuned transport.
-				tr := hc.Transport.(*http.Transport)
+				tr := httplimit.Unwrap(hc.Transport).(*http.Transport)
 				tr.TLSClientConfig = &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 			} else {
 				srv.Start()

@@ -18,6 +18,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -81,7 +82,7 @@ type oauthVerifier struct {
 func newOAuthVerifier(cfg OAuthOptions, byName map[string]*Principal, log *slog.Logger) *oauthVerifier {
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: oauthTimeout}
+		hc = &http.Client{Timeout: oauthTimeout, Transport: httplimit.Transport(nil)}
 	}
 	if cfg.Claim == "" {
 		cfg.Claim = tools.DefaultOAuthClaim

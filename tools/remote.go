@@ -16,15 +16,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/payments/x402"
-
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Kinds of catalog entries.
@@ -533,7 +533,7 @@ var errAnswerTooLarge = fmt.Errorf("answered with more than %d bytes, the most x
 // copied into its capture.
 func newRemoteHTTPClient() *http.Client {
 	return &http.Client{
-		Transport: &remoteTransport{base: http.DefaultTransport, limit: remoteAnswerLimit},
+		Transport: &remoteTransport{base: httplimit.Transport(nil), limit: remoteAnswerLimit},
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 			rd := &redirectError{to: payments.RedactURL(req.URL.String())}
 			if req.Response != nil {

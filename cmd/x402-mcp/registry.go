@@ -11,6 +11,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/tools"
 	"github.com/x402-mcp/x402-mcp/tools/discover"
 )
@@ -28,7 +29,7 @@ func cmdRegistry(ctx context.Context, e env, args []string) error {
 	// Never follow a redirect: --header's credentials (a custom header such
 	// as X-Api-Key goes along to any host) would reach wherever the
 	// facilitator or endpoint points; the 3xx is reported instead.
-	client := &http.Client{Timeout: registryTimeout,
+	client := &http.Client{Timeout: registryTimeout, Transport: httplimit.Transport(nil),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	switch args[0] {
 	case "add":

@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 	"golang.org/x/net/websocket"
 )
@@ -436,7 +437,7 @@ func newHTTPTransport(raw string) *httpTransport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxResponseHeaderBytes = 64 << 10
 	tr.ResponseHeaderTimeout = DefaultTimeout
-	return &httpTransport{url: raw, client: &http.Client{Transport: tr}}
+	return &httpTransport{url: raw, client: &http.Client{Transport: httplimit.Transport(tr)}}
 }
 
 func (h *httpTransport) roundTrip(ctx context.Context, _ uint64, body []byte) ([]byte, error) {

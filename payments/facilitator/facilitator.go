@@ -27,9 +27,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/x402-mcp/x402-mcp/payments/x402"
-
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
+	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
 // Client calls an x402 facilitator's POST /verify and POST /settle. Its
@@ -164,7 +164,7 @@ func (f *Client) post(ctx context.Context, op string, p *x402.PaymentPayload, r 
 	req.Header.Set("Accept", "application/json")
 	hc := f.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = httplimit.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -285,7 +285,7 @@ func (f *Client) Supported(ctx context.Context) (*x402.Supported, error) {
 	req.Header.Set("Accept", "application/json")
 	hc := f.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = httplimit.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -386,7 +386,7 @@ func (f *Client) Discover(ctx context.Context, q DiscoveryQuery) (*x402.Discover
 	req.Header.Set("User-Agent", "x402-mcp")
 	hc := f.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = httplimit.DefaultClient
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
 )
 
@@ -32,10 +33,11 @@ type RPC struct {
 }
 
 // NewRPC returns a client of the JSON-RPC endpoint at url. A nil client
-// means one with a 30 s timeout.
+// means one with a 30 s timeout, its headers and error texts bounded
+// (httplimit).
 func NewRPC(url string, client *http.Client) *RPC {
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		client = &http.Client{Timeout: 30 * time.Second, Transport: httplimit.Transport(nil)}
 	}
 	return &RPC{url: url, client: client}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 )
 
 // Clef is an EVM signer that never holds the key: go-ethereum's clef keeps
@@ -69,7 +70,7 @@ func DialClef(ctx context.Context, endpoint, account string) (*Clef, error) {
 		}
 		c.isHTTP = true
 		c.shown = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-		c.http = &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
+		c.http = &http.Client{Transport: httplimit.Transport(&http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext})}
 	} else if strings.Contains(endpoint, "://") {
 		return nil, errors.New("clef's endpoint is neither the path of its IPC socket nor an http(s) URL")
 	}

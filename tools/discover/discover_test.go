@@ -1,11 +1,9 @@
 package discover
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/x402-mcp/x402-mcp/internal/localseller"
+	"github.com/x402-mcp/x402-mcp/internal/rawhttp"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -391,27 +390,7 @@ func TestImportRefusesEnvReferences(t *testing.T) {
 // itself.
 func statusLineServer(t *testing.T, code, n int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno", code, strings.Repeat("x", n))
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	return strings.TrimSuffix(rawhttp.Serve(t, fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno", code, strings.Repeat("x", n))), "/")
 }
 
 // TestLongReasonPhraseNotQuoted: a seller or facilitator whose status line
@@ -428,6 +407,29 @@ func TestLongReasonPhraseNotQuoted(t *testing.T) {
 		}
 		if msg := err.Error(); len(msg) > 1<<10 || !strings.Contains(msg, "503 Service Unavailable") || strings.Contains(msg, "xxxxxxxxxx") {
 			t.Errorf("%s: error of %d bytes: %.300s", what, len(msg), msg)
+		}
+	}
+}
+
+// TestBrokenHeadersNotQuoted: a seller or facilitator whose answer has a
+// header line of 100 KB that net/http cannot read, or 300 KB of headers,
+// gets a short error: net/http quotes the line whole, and reads up to 10 MB
+// of headers (payments/httplimit).
+func TestBrokenHeadersNotQuoted(t *testing.T) {
+	for name, answer := range map[string]string{
+		"malformed line": "HTTP/1.1 402 Payment Required\r\n" + strings.Repeat("x", 100<<10) + "\r\n\r\n",
+		"300 KB":         "HTTP/1.1 402 Payment Required\r\nPayment-Required: " + strings.Repeat("x", 300<<10) + "\r\n\r\n",
+	} {
+		u := strings.TrimSuffix(rawhttp.Serve(t, answer), "/")
+		_, _, perr := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: u + "/x"})
+		_, _, ierr := Import(context.Background(), ImportOptions{Families: testFamilies, From: u})
+		for what, err := range map[string]error{"probe": perr, "import": ierr} {
+			if err == nil {
+				t.Fatalf("%s, %s: no error", name, what)
+			}
+			if msg := err.Error(); len(msg) > 1<<10 || !strings.Contains(msg, "not shown") && !strings.Contains(msg, "exceeded") {
+				t.Errorf("%s, %s: error of %d bytes: %.300s", name, what, len(msg), msg)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/facilitator"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
@@ -49,7 +50,7 @@ func Import(ctx context.Context, opts ImportOptions) ([]Draft, []string, error) 
 	}
 	c := opts.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = httplimit.DefaultClient
 	}
 	var (
 		out   []Draft

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/x402-mcp/x402-mcp/payments"
+	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
 )
 
@@ -53,7 +54,7 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 	}
 	c := opts.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = httplimit.DefaultClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {
