@@ -111,7 +111,11 @@ tipping:
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("demo: remove its temporary folder", "dir", dir, "err", err)
+		}
+	}()
 	book, err := openLedger(ctx, filepath.Join(dir, "ledger.db"), reg)
 	if err != nil {
 		return err
