@@ -789,6 +789,6 @@ func paymentID(callID string) string {
 		return callID
 	}
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return "pay_" + hex.EncodeToString(b[:])
 }

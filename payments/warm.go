@@ -351,7 +351,10 @@ func forResource(pr *x402.PaymentRequired, rawURL string) *x402.PaymentRequired 
 	if err := json.Unmarshal(pr.Resource, &res); err != nil {
 		return pr
 	}
-	u, _ := json.Marshal(rawURL)
+	u, err := json.Marshal(rawURL)
+	if err != nil {
+		return pr
+	}
 	if bytes.Equal(res["url"], u) {
 		return pr
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/internal/plural"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -193,8 +193,11 @@ func (s *Server) walletStatus(ctx context.Context) (*WalletStatus, error) {
 		st.Keys = append(st.Keys, ks)
 	}
 	// An endpoint whose ${ENV} does not expand is no endpoint: serve leaves
-	// it out of reconciliation too (the error is serve's to log).
-	rpc, _ := reg.RPCURLs(s.cfg.Getenv)
+	// it out of reconciliation too, and warns of it at start.
+	rpc, err := reg.RPCURLs(s.cfg.Getenv)
+	if err != nil {
+		s.cfg.Logger.Debug("x402_wallet: rpc endpoints left out", "err", err)
+	}
 	for _, n := range c.Policy.Networks {
 		st.Networks = append(st.Networks, NetworkInfo{ID: string(n), Name: fams.NetworkName(n)})
 		if rpc[n] == "" {
@@ -453,7 +456,7 @@ func (s *Server) quoteTool(c *catalog) mcpserver.ServerTool {
 	if len(names) == 0 {
 		delete(schema["properties"].(map[string]any)["tool"].(map[string]any), "enum")
 	}
-	raw, _ := json.Marshal(schema)
+	raw := mustjson.Marshal(schema)
 	t := mcp.NewToolWithRawSchema(ToolQuote,
 		"Ask a paid tool's upstream what a call would cost, without paying: the seller's payment options, which one the operator's policy would pay, and whether the budget allows it. Sends one unpaid request; nothing is signed.",
 		raw)

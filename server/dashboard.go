@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/ledger"
 	"github.com/x402-mcp/x402-mcp/tools"
@@ -306,7 +307,7 @@ func (d *dashboard) serveFile(name string) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Content-Type", fileTypes[name])
-		_, _ = w.Write(b)
+		_, _ = w.Write(b) // a browser gone away: nothing to be done
 	}
 }
 
@@ -331,8 +332,8 @@ func (d *dashboard) serveState(w http.ResponseWriter, r *http.Request) {
 func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	_, _ = w.Write(append(b, '\n'))
+	b := mustjson.Marshal(map[string]string{"error": msg})
+	_, _ = w.Write(append(b, '\n')) // a browser gone away: nothing to be done
 }
 
 func (d *dashboard) serveChart(w http.ResponseWriter, r *http.Request) {
@@ -364,7 +365,7 @@ func (d *dashboard) serveChart(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	// An SVG opened on its own runs nothing either.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'")
-	_, _ = w.Write(renderChart(chart, win))
+	_, _ = w.Write(renderChart(chart, win)) // a browser gone away: nothing to be done
 }
 
 func chartable(by ledger.Dimension) bool {

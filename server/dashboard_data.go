@@ -166,7 +166,7 @@ func (d *dashboard) spendCharts(ctx context.Context, by ledger.Dimension, win da
 		v := fnv.New64a()
 		for _, s := range sums {
 			if s.Unit == c.Unit {
-				fmt.Fprintf(v, "%d|%s|%t|%d|%d;", s.Start.UnixMilli(), s.Key, s.Other, s.Counted, s.Settled)
+				_, _ = fmt.Fprintf(v, "%d|%s|%t|%d|%d;", s.Start.UnixMilli(), s.Key, s.Other, s.Counted, s.Settled) // a hash's Write never fails
 			}
 		}
 		q := url.Values{"by": {string(by)}, "unit": {c.Unit}, "window": {win.name}, "v": {strconv.FormatUint(v.Sum64(), 36) + "-" + strconv.FormatInt(since.Unix(), 36)}}

@@ -131,7 +131,7 @@ type DashboardOptions struct {
 // DashboardCookie names the cookie that carries the local dashboard's key,
 // per port (cookies are not kept apart by port).
 func DashboardCookie(ln net.Listener) string {
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(ln.Addr().String()) // a TCP listener's address is host:port
 	return "x402_dashboard_" + port
 }
 
@@ -144,6 +144,7 @@ func DashboardCookie(ln net.Listener) string {
 // whose Host is not loopback (DNS rebinding).
 func ServeDashboard(ctx context.Context, ln net.Listener, o DashboardOptions) error {
 	addr := ln.Addr().String()
+	// A refused listener is closed; the refusal is the error to report.
 	if !IsLoopback(addr) {
 		_ = ln.Close()
 		return fmt.Errorf("refusing to serve the dashboard on %s: it is for this machine only; bind 127.0.0.1 "+

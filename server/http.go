@@ -256,7 +256,7 @@ func (s *Server) httpTransports(opts HTTPOptions) *httpTransports {
 	root := http.NewServeMux()
 	root.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n") // a prober gone away: nothing to be done
 	})
 	root.Handle("/", guarded)
 	if s.cfg.Books != nil {
@@ -327,7 +327,7 @@ func (w noOriginWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func writeHTTPError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":%q}}`+"\n", code, msg)
+	_, _ = fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":%q}}`+"\n", code, msg) // a client gone away: nothing to be done
 }
 
 func bearer(h string) (string, bool) {
@@ -389,7 +389,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, opts HTTPOptio
 func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) error {
 	addr := ln.Addr().String()
 	if err := opts.Check(addr); err != nil {
-		_ = ln.Close()
+		_ = ln.Close() // refused: the refusal is the error to report
 		return err
 	}
 	t := s.httpTransports(opts)
@@ -439,7 +439,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, opts HTTPOptions) e
 	t.streamable.CloseSessions(dctx)
 	err := <-shut
 	if err != nil {
-		_ = hs.Close()
+		_ = hs.Close() // Shutdown's error is the one to report
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = nil
 		}

@@ -185,7 +185,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			st.Hits, st.Fallbacks, st.Refusals)
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, _ = w.Write([]byte(b.String()))
+	_, _ = w.Write([]byte(b.String())) // a scraper gone away: nothing to be done
 }
 
 // principalMetrics writes, for each principal with a total budget of its

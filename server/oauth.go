@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/httplimit"
 	"github.com/x402-mcp/x402-mcp/payments/jsonlimit"
@@ -117,11 +117,11 @@ type protectedResource struct {
 
 // serveMetadata serves the Protected Resource Metadata.
 func (v *oauthVerifier) serveMetadata(w http.ResponseWriter, _ *http.Request) {
-	b, _ := json.Marshal(protectedResource{Resource: v.cfg.Resource, AuthorizationServers: []string{v.cfg.Issuer},
+	b := mustjson.Marshal(protectedResource{Resource: v.cfg.Resource, AuthorizationServers: []string{v.cfg.Issuer},
 		BearerMethodsSupported: []string{"header"}, ScopesSupported: v.cfg.Scopes, ResourceName: Name})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(append(b, '\n')) // a client gone away: nothing to be done
 }
 
 // resourcePaths are the paths the metadata is served at: the root form and
@@ -399,7 +399,7 @@ func wellKnown(v *oauthVerifier, next http.Handler) http.Handler {
 	var meta []string
 	if v != nil {
 		meta = v.resourcePaths()
-		b, _ := json.Marshal(map[string]string{"error": "not_found", "error_description": "x402-mcp is an OAuth resource server, not an authorization server: " +
+		b := mustjson.Marshal(map[string]string{"error": "not_found", "error_description": "x402-mcp is an OAuth resource server, not an authorization server: " +
 			"get an access token from " + v.cfg.Issuer + " (the authorization server named in " + v.metaURL + ")"})
 		body = string(b) + "\n"
 	}
@@ -423,7 +423,7 @@ func wellKnown(v *oauthVerifier, next http.Handler) http.Handler {
 		if strings.Contains(p, "/.well-known/") || p == "/register" || p == "/authorize" || p == "/token" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, body)
+			_, _ = io.WriteString(w, body) // a client gone away: nothing to be done
 			return
 		}
 		next.ServeHTTP(w, r)

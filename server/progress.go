@@ -99,6 +99,7 @@ func (p *progressReporter) send(msg string) {
 		return
 	}
 	p.n++
+	// Best effort: a host that cannot take it loses only a progress line.
 	_ = p.srv.SendNotificationToClient(p.ctx, string(mcp.MethodNotificationProgress), map[string]any{
 		"progressToken": p.token,
 		"progress":      p.n,

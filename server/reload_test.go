@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,6 +159,27 @@ func TestWatchRegistry(t *testing.T) {
 	if n := loads.Load(); n != 2 {
 		t.Fatalf("%d loads, want 2 (the burst debounced)", n)
 	}
+}
+
+// TestWatchRegistryFileMissingAtStart: a catalog file that cannot be read
+// when the watch starts is warned of, naming it, and read once it is back.
+func TestWatchRegistryFileMissingAtStart(t *testing.T) {
+	var logs lockedBuffer
+	f := newFixture(t, registry, 1_000_000, localseller.Config{}, server.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	cli := f.inProcess(t)
+	path := filepath.Join(t.TempDir(), "registry.yaml")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.srv.WatchRegistry(ctx, path, server.WatchOptions{Interval: 20 * time.Millisecond, Settle: 50 * time.Millisecond,
+		Load: func(p string) (*tools.Registry, error) { return tools.Load(p, testFamilies) }})
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "catalog watch: the file cannot be read now") }, "the warning")
+	if l := logs.String(); !strings.Contains(l, "file="+path) || !strings.Contains(l, "level=WARN") {
+		t.Fatalf("the warning does not name the file at WARN: %s", l)
+	}
+	if err := os.WriteFile(path, []byte(reloaded), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return slices.Contains(listNames(t, ctx, cli), "weather_too") }, "the catalog written after the start")
 }
 
 func waitFor(t *testing.T, ok func() bool, what string) {

@@ -241,6 +241,6 @@ func (w slogWriter) Write(p []byte) (int, error) {
 // newRunID returns 16 random hex characters.
 func newRunID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/tools"
 )
@@ -58,7 +58,7 @@ func (s *Server) tipTool(t *payments.Tipping) mcpserver.ServerTool {
 		"note": map[string]any{"type": "string", "maxLength": payments.MaxTipNote,
 			"description": "Optional note for the user's books (why the tip), shown to the user when they are asked. It is not sent to the recipient or on chain."},
 	}
-	schema, _ := json.Marshal(map[string]any{"type": "object", "properties": props, "required": []string{"recipient", "amount"}, "additionalProperties": false})
+	schema := mustjson.Marshal(map[string]any{"type": "object", "properties": props, "required": []string{"recipient", "amount"}, "additionalProperties": false})
 	ask := "Every tip is put to the user for approval first."
 	if t.AutoApproveUpTo != 0 {
 		ask = fmt.Sprintf("Tips above %s, and any tip to an address outside the address book, are put to the user for approval first.", cur.Format(t.AutoApproveUpTo))

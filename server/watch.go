@@ -54,7 +54,12 @@ func (s *Server) WatchRegistry(ctx context.Context, path string, o WatchOptions)
 		o.Load = func(path string) (*tools.Registry, error) { return tools.Load(path, fams) }
 	}
 	log := s.cfg.Logger
-	last, _ := stat(path)
+	last, err := stat(path)
+	if err != nil {
+		// As in the loop below: the catalog stays; once the file can be
+		// read, it counts as changed.
+		log.Warn("catalog watch: the file cannot be read now", "file", path, "err", err)
+	}
 	sum := digest(path)
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()

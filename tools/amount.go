@@ -103,16 +103,17 @@ func argAmount(cur payments.Currency, s string) (payments.Amount, error) {
 	return a, nil
 }
 
-// checkAmount validates a price argument's value (see field.check).
-func (f *field) checkAmount(v any) string {
+// checkAmount validates a price argument's value (see field.check) and
+// returns the amount it holds, or what is wrong with it.
+func (f *field) checkAmount(v any) (payments.Amount, string) {
 	a, msg := ParseAmountArg(f.cur, f.name, v)
 	if msg != "" {
-		return msg
+		return 0, msg
 	}
 	if len(f.enum) > 0 && !inEnum(f.cur.Decimal(a), f.enum) {
-		return fmt.Sprintf("%q must be one of %s, got %s", f.name, enumList(f.enum), describe(v))
+		return 0, fmt.Sprintf("%q must be one of %s, got %s", f.name, enumList(f.enum), describe(v))
 	}
-	return ""
+	return a, ""
 }
 
 // amountExample is an example price for a description: 0.01, or the cap
@@ -248,10 +249,10 @@ func (e *Entry) CallLimit(callID string, args map[string]any) (payments.Limit, e
 	if (!ok || v == nil) && f.hasDef {
 		v = f.def
 	}
-	if msg := f.checkAmount(v); msg != "" {
+	a, msg := f.checkAmount(v)
+	if msg != "" {
 		return lim, &ArgumentError{Tool: e.Name, Problems: []string{msg}}
 	}
-	a, _ := ParseAmountArg(f.cur, f.name, v)
 	lim.ExactAmount, lim.ExactArg = a, f.name
 	return lim, nil
 }

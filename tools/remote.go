@@ -138,6 +138,10 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		headers[h.name] = hx.text
 		addHeaderSecrets(hx, red)
 	}
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return nil, red.Err(fmt.Errorf("url: %w", err))
+	}
 	cli, err := client.NewStreamableHttpClient(e.URL, transport.WithHTTPHeaders(headers), transport.WithHTTPBasicClient(newRemoteHTTPClient()))
 	if err != nil {
 		return nil, err
@@ -151,7 +155,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "x402-mcp", Version: "1"}
 	if _, err := cli.Initialize(cctx, init); err != nil {
-		_ = cli.Close()
+		_ = cli.Close() // the initialize error is the one to report
 		return nil, red.Err(fmt.Errorf("initialize: %w", err))
 	}
 	var remote []mcp.Tool
@@ -159,7 +163,7 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 	for range 100 {
 		res, err := cli.ListTools(cctx, lr)
 		if err != nil {
-			_ = cli.Close()
+			_ = cli.Close() // the tools/list error is the one to report
 			return nil, red.Err(fmt.Errorf("tools/list: %w", err))
 		}
 		remote = append(remote, res.Tools...)
@@ -168,7 +172,6 @@ func (e *Entry) remoteTools(ctx context.Context, a Authorizer, maxBytes int, get
 		}
 		lr.Params.Cursor = res.NextCursor
 	}
-	u, _ := url.Parse(e.URL)
 	host := payments.HostPort(u)
 	var out []mcpserver.ServerTool
 	var skipped []string

@@ -287,15 +287,20 @@ func (e *Entry) bind(args map[string]any) (map[string]any, error) {
 			}
 			continue
 		}
-		if msg := f.check(v); msg != "" {
-			problems = append(problems, msg)
-			continue
-		}
 		if f.amount {
 			// The canonical decimal goes upstream ("0.250", ".25" → "0.25"),
 			// so the seller reads the amount the payment will be held to.
-			a, _ := ParseAmountArg(f.cur, f.name, v)
-			v = f.cur.Decimal(a)
+			a, msg := f.checkAmount(v)
+			if msg != "" {
+				problems = append(problems, msg)
+				continue
+			}
+			out[f.name] = f.cur.Decimal(a)
+			continue
+		}
+		if msg := f.check(v); msg != "" {
+			problems = append(problems, msg)
+			continue
 		}
 		out[f.name] = v
 	}

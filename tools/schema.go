@@ -212,7 +212,8 @@ func typeHint(t string) string {
 // returns "" or a message naming what is wrong.
 func (f *field) check(v any) string {
 	if f.amount {
-		return f.checkAmount(v)
+		_, msg := f.checkAmount(v)
+		return msg
 	}
 	if !hasAnyType(v, f.types) {
 		return fmt.Sprintf("%q must be %s, got %s", f.name, withArticle(joinTypes(f.types)), describeType(v))

@@ -112,6 +112,8 @@ func parseTipping(p *problems, rt *rawTipping, networks []payments.Network, asse
 	}
 
 	// headers: the facilitator's credentials, expanded at call time
+	// (The names it returns are for clashes with params, which tipping
+	// has none of; its problems go to p.)
 	hdrs, _ := parseHeaders(p, "tipping.headers", []any{"tipping", "headers"}, rt.Headers)
 
 	// the caps and the approval rule

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 )
 
 // jsonTypes are the JSON Schema types a param may declare.
@@ -129,8 +131,7 @@ func scalarString(v any) string {
 	case nil:
 		return ""
 	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	return string(mustjson.Marshal(v)) // a canonical JSON value (bind) always marshals
 }
 
 func isScalar(v any) bool {

@@ -56,8 +56,8 @@ func cmdGenCatalog(args []string, stdout io.Writer) error {
 			return fmt.Errorf("gencatalog: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %d entries\n", *n)
-	return nil
+	_, err = fmt.Fprintf(stdout, "wrote %d entries\n", *n)
+	return err
 }
 
 // GenCatalog returns the same n-tool catalog as x402-mcp's registry.yaml and

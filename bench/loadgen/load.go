@@ -164,7 +164,7 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	}
 	defer func() {
 		for _, c := range clis {
-			c.Close()
+			_ = c.Close() // the measurement is over: closing has nothing to add
 		}
 	}()
 	protocol := clis[0].ProtocolVersion()
@@ -364,7 +364,10 @@ func fetchProfile(ctx context.Context, url string, s int, out string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1000))
+		if err != nil {
+			return fmt.Errorf("cpu profile: %s (its body: %w)", resp.Status, err)
+		}
 		return fmt.Errorf("cpu profile: %s: %s", resp.Status, b)
 	}
 	f, err := os.Create(out)
@@ -372,7 +375,7 @@ func fetchProfile(ctx context.Context, url string, s int, out string) error {
 		return err
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
+		_ = f.Close() // the copy's error is the one to report
 		return fmt.Errorf("cpu profile: %w", err)
 	}
 	return f.Close()

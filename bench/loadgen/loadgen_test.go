@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -457,5 +458,25 @@ func TestLoadRunningServer(t *testing.T) {
 	}
 	if p.exited() {
 		t.Fatal("Load stopped a server it did not start")
+	}
+}
+
+// failingWriter fails every write, as a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestOutputWriteFails: report and gencatalog fail when what they print
+// cannot be written, instead of exiting 0 with it lost.
+func TestOutputWriteFails(t *testing.T) {
+	results := filepath.Join(t.TempDir(), "results.jsonl")
+	writeFile(t, results, `{"kind":"idle","server":"x402-mcp","tools":4,"rssMB":20}`+"\n")
+	for _, args := range [][]string{
+		{"report", results},
+		{"gencatalog", "--n", "2", "--seller", "http://127.0.0.1:9/", "--yaml", filepath.Join(t.TempDir(), "r.yaml")},
+	} {
+		if err := run(context.Background(), args, failingWriter{}); err == nil || !strings.Contains(err.Error(), "no space left on device") {
+			t.Errorf("%s: err = %v, want the failed write", args[0], err)
+		}
 	}
 }

@@ -137,9 +137,8 @@ func emit(stdout io.Writer, out string, r any) error {
 	if err != nil {
 		return fmt.Errorf("results file: %w", err)
 	}
-	defer f.Close()
 	_, err = f.Write(b)
-	return err
+	return errors.Join(err, f.Close())
 }
 
 func parseArgsJSON(s string) (map[string]any, error) {

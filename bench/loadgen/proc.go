@@ -184,6 +184,8 @@ func (p *serverProc) stop() {
 	if p.cmd == nil {
 		return // attached: not ours to stop
 	}
+	// Each step's error is left: whether it took, the next step tells by
+	// waiting for the exit, and SIGKILL comes last.
 	if p.stdin != nil {
 		_ = p.stdin.Close()
 		select {
@@ -223,7 +225,7 @@ func (p *serverProc) waitListening(ctx context.Context, rawURL string, timeout t
 	for {
 		c, err := net.DialTimeout("tcp", u.Host, time.Second)
 		if err == nil {
-			c.Close()
+			_ = c.Close() // a probe: it connected, which is all it asked
 			return nil
 		}
 		if p.exited() {
@@ -275,7 +277,7 @@ func streamableClient(ctx context.Context, hc *http.Client, rawURL, token, proto
 		return nil, fmt.Errorf("start http client: %w", err)
 	}
 	if err := initialize(ctx, cli, protocol); err != nil {
-		cli.Close()
+		_ = cli.Close() // err is the one to report
 		return nil, err
 	}
 	return cli, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 	"time"
@@ -103,7 +104,11 @@ func cmdApprovePermit2(ctx context.Context, e env, args []string) error {
 	}
 	if !*yes {
 		fmt.Fprint(e.stdout, "Send it? [y/N] ")
-		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		// No answer at all (EOF) is no; a failure to read is said.
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("approval not sent: cannot read the answer: %w", err)
+		}
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			fmt.Fprintln(e.stdout, "nothing sent")
 			return errors.New("approval not sent: answer y to send it, or pass --yes")

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math/big"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -60,7 +63,24 @@ tools:
 		t.Fatal(err)
 	}
 
-	// Asked, and not answered y: nothing sent.
+	// Asked, and not answered y (no answer at all is no): nothing sent. A
+	// failure to read the answer says so.
+	for _, tt := range []struct {
+		name    string
+		stdin   io.Reader
+		errLike string
+	}{
+		{"no answer", strings.NewReader(""), "answer y to send it"},
+		{"n", strings.NewReader("n\n"), "answer y to send it"},
+		{"yes, then no newline", strings.NewReader("maybe"), "answer y to send it"},
+		{"stdin fails", iotest.ErrReader(errors.New("input/output error")), "cannot read the answer: input/output error"},
+	} {
+		var stdout, stderr strings.Builder
+		err := run(ctx, args, func(k string) string { return env[k] }, tt.stdin, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tt.errLike) || allowance().Sign() != 0 {
+			t.Fatalf("%s: %v, want %q and nothing sent\n%s", tt.name, err, tt.errLike, stdout.String())
+		}
+	}
 	out, _, err := runCmd(t, env, args...)
 	if err == nil || !strings.Contains(out, "nothing sent") || allowance().Sign() != 0 {
 		t.Fatalf("unanswered: %v\n%s", err, out)

@@ -79,7 +79,11 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	defer d.close()
+	defer func() {
+		if err := d.close(); err != nil {
+			log.Warn("demo: stop the local seller", "err", err)
+		}
+	}()
 	seller, sellerURL, fac := d.seller.Seller, d.seller.URL, d.seller.Facilitator
 
 	// 3. The catalog, pointed at this seller, with a small budget.
@@ -107,7 +111,11 @@ tipping:
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("demo: remove its temporary folder", "dir", dir, "err", err)
+		}
+	}()
 	book, err := openLedger(ctx, filepath.Join(dir, "ledger.db"), reg)
 	if err != nil {
 		return err
@@ -223,6 +231,8 @@ tipping:
 	}
 	fmt.Fprintf(out, "Next: `x402-mcp check` to read the catalog, README.md to attach x402-mcp to your agent host.\n")
 
+	// The session is over and its transcript printed: closing it has
+	// nothing left to report.
 	_ = cli.Close()
 	_ = c2sW.Close()
 	cancel()
@@ -245,7 +255,7 @@ type demoSetup struct {
 	// allows Solana devnet, reads it at ${X402_SELLER_URL}/solana/rpc and
 	// has a Solana-priced tool, solana_weather.
 	solana *localseller.SolanaFacilitator
-	close  func()
+	close  func() error
 }
 
 // memoryDemo: the built-in catalog and facilitators that keep balances in
@@ -261,12 +271,12 @@ func memoryDemo(_ context.Context, wallet common.Address, solWallet string) (*de
 	sol.Fund(solWallet, demoFunding)
 	reg, err := withSolana(x402mcp.DefaultRegistry)
 	if err != nil {
-		running.Close()
+		_ = running.Close() // err is the one to report
 		return nil, err
 	}
 	return &demoSetup{seller: running, registryName: "registry.yaml (built-in example, with a Solana tool)", registry: reg,
 		money: "Base Sepolia and Solana devnet test USDC, balances kept in memory by the facilitators (`demo --chain` settles on a real EVM)",
-		where: " (in the facilitator's memory)", tipAsset: "  network: eip155:84532\n", solana: sol, close: func() { running.Close() }}, nil
+		where: " (in the facilitator's memory)", tipAsset: "  network: eip155:84532\n", solana: sol, close: running.Close}, nil
 }
 
 // withSolana adds Solana to the built-in catalog for the demo: Solana

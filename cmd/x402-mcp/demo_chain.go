@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -29,13 +30,15 @@ func simChainDemo(ctx context.Context, wallet common.Address, _ string) (*demoSe
 	}
 	fac := localseller.NewFacilitator(localseller.FacilitatorConfig{Chain: sim})
 	running, err := localseller.Start(localseller.Config{Facilitator: fac})
+	// On a failure, what was started is stopped; that failure is the one
+	// to report.
 	if err != nil {
-		sim.Close()
+		_ = sim.Close()
 		return nil, err
 	}
 	if err := sim.Mint(ctx, wallet, demoFunding); err != nil {
-		running.Close()
-		sim.Close()
+		_ = running.Close()
+		_ = sim.Close()
 		return nil, err
 	}
 	token, payee := sim.Token().Hex(), running.Seller.PayTo().Hex()
@@ -95,5 +98,5 @@ tools:
 		money:    fmt.Sprintf("test USDC (EIP-3009 token %s) on a simulated EVM, %s at %s: every payment is a real transferWithAuthorization", token, sim.Network(), sim.URL()),
 		where:    " (read from the chain)",
 		tipAsset: fmt.Sprintf("  asset: %q\n  asset_name: %q\n  asset_version: %q\n", token, sim.Domain().Name, sim.Domain().Version),
-		close:    func() { running.Close(); sim.Close() }}, nil
+		close:    func() error { return errors.Join(running.Close(), sim.Close()) }}, nil
 }

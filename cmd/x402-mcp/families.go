@@ -34,7 +34,7 @@ func newChains(urls map[payments.Network]string) (*chains, error) {
 
 // noChains has no rpc endpoint at all.
 func noChains() *chains {
-	c, _ := newChains(nil)
+	c, _ := newChains(nil) // no endpoint, so none to refuse
 	return c
 }
 

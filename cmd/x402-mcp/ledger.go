@@ -156,7 +156,10 @@ func cmdLedger(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(rep, "", "  ")
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return nil
 	default:

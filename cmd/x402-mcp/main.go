@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -78,6 +79,8 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 // env is what a command needs from the process, injectable for tests.
+// A command need not check its writes to stdout: run reports the first
+// that failed. A write to stderr that fails has nowhere to be reported.
 type env struct {
 	getenv func(string) string
 	stdin  io.Reader
@@ -86,13 +89,47 @@ type env struct {
 }
 
 // run runs the command args name. A command's -h or --help prints its
-// flags to stderr and is not an error.
+// flags to stderr and is not an error. A command whose output could not
+// all be written to stdout (a full disk under `> file`) fails, naming the
+// first write that failed, instead of exiting 0 with its output lost.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	err := dispatch(ctx, env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+	out := &errWriter{w: stdout}
+	err := dispatch(ctx, env{getenv: getenv, stdin: stdin, stdout: out, stderr: stderr}, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return nil
+		err = nil
+	}
+	if werr := out.failed(); werr != nil {
+		if err == nil || errors.Is(err, werr) {
+			return fmt.Errorf("write to stdout: %w", werr)
+		}
+		return errors.Join(err, fmt.Errorf("write to stdout: %w", werr))
 	}
 	return err
+}
+
+// errWriter remembers the first error a write to w returned.
+type errWriter struct {
+	w   io.Writer
+	mu  sync.Mutex
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.mu.Lock()
+		if e.err == nil {
+			e.err = err
+		}
+		e.mu.Unlock()
+	}
+	return n, err
+}
+
+func (e *errWriter) failed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
 }
 
 func dispatch(ctx context.Context, e env, args []string) error {
@@ -214,9 +251,16 @@ Logs go to stderr (X402_LOG_LEVEL=debug|info|warn|error, X402_LOG_FORMAT=text|js
 `
 
 // newLogger writes to stderr only: stdout belongs to the stdio transport.
+// An X402_LOG_LEVEL that is not a level is warned of, and info is used.
 func newLogger(e env) *slog.Logger {
 	lvl := slog.LevelInfo
-	_ = lvl.UnmarshalText([]byte(e.getenv("X402_LOG_LEVEL")))
+	v := e.getenv("X402_LOG_LEVEL")
+	var bad error
+	if v != "" {
+		if bad = lvl.UnmarshalText([]byte(v)); bad != nil {
+			lvl = slog.LevelInfo
+		}
+	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler = slog.NewTextHandler(e.stderr, opts)
 	if e.getenv("X402_LOG_FORMAT") == "json" {
@@ -224,6 +268,9 @@ func newLogger(e env) *slog.Logger {
 	}
 	l := slog.New(h)
 	slog.SetDefault(l) // packages that log through slog.Default reach stderr too
+	if bad != nil {
+		l.Warn("X402_LOG_LEVEL is not a log level: use debug, info, warn or error; logging at info", "value", v)
+	}
 	return l
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,9 +37,13 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) error {
 	hs := &http.Server{Handler: localOnly(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
-		_ = hs.Close()
+		_ = hs.Close() // the process is ending: nothing to report to
 	}()
-	go func() { _ = hs.Serve(ln) }()
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("pprof server stopped", "err", err)
+		}
+	}()
 	log.Info("pprof profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return nil
 }

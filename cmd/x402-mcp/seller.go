@@ -58,6 +58,8 @@ func cmdSeller(ctx context.Context, e env, args []string) error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		// Serve returns as Shutdown starts; connections still open when
+		// it gives up end with the process.
 		_ = hs.Shutdown(sctx)
 	}()
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -256,7 +256,7 @@ func newClient(reg *tools.Registry, s *payments.Schemes, w payments.Signers, l p
 // session is this process.
 func newSessionID(kind string) string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return kind + "-" + hex.EncodeToString(b[:])
 }
 

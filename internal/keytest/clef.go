@@ -92,7 +92,11 @@ func StartClef(t testing.TB, r ClefRules) *Clef {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Logf("keytest: remove clef's folder: %v", err)
+		}
+	})
 	ks, cfg := filepath.Join(dir, "ks"), filepath.Join(dir, "cfg")
 	base := []string{"--suppress-bootwarn", "--lightkdf", "--nousb", "--keystore", ks, "--configdir", cfg}
 	run := func(stdin string, args ...string) string {
@@ -149,6 +153,7 @@ func StartClef(t testing.TB, r ClefRules) *Clef {
 		t.Fatal(err)
 	}
 	c.exited = make(chan struct{})
+	// The exit status is dropped: stopProcess ends it, so it says nothing.
 	go func() { _ = c.cmd.Wait(); close(c.exited) }()
 	t.Cleanup(func() { stopProcess(t, "clef", c.cmd, c.exited, 10*time.Second) })
 	ipcRe := regexp.MustCompile(`IPC endpoint opened\s+url=(\S+)`)

@@ -99,6 +99,7 @@ func startKeyring(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	// The exit status is dropped: stopProcess ends it, so it says nothing.
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { stopProcess(t, "gnome-keyring-daemon", cmd, exited, 5*time.Second) })
 	// Wait until it owns the Secret Service's name on the bus, asking the

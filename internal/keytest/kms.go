@@ -51,6 +51,7 @@ func StartLocalKMS(t testing.TB) *LocalKMS {
 	if err := k.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The exit status is dropped: stopProcess ends it, so it says nothing.
 	go func() { _ = k.cmd.Wait(); close(k.exited) }()
 	t.Cleanup(func() { stopProcess(t, "local-kms", k.cmd, k.exited, 5*time.Second) })
 	started := regexp.MustCompile(`Local KMS started on [^:\s]*:(\d+)`)

@@ -83,6 +83,14 @@ func (f *Facilitator) settleOnChain(ctx context.Context, c checked, sig []byte, 
 	if rej := f.checkChainState(ctx, c, ReasonUnexpectedSettleError); rej != nil {
 		return fail(rej)
 	}
+	// The total after this payment, checked before anything is sent: on a
+	// chain only settlements change it, and they hold chainMu.
+	f.mu.Lock()
+	total, rej := f.totalAfterLocked(c.value, a.From.Hex())
+	f.mu.Unlock()
+	if rej != nil {
+		return fail(rej)
+	}
 	h, err := f.chain.TransferWithAuthorization(ctx, a, sig)
 	if err != nil {
 		// Name what the chain refused when the state says so: someone else
@@ -102,7 +110,7 @@ func (f *Facilitator) settleOnChain(ctx context.Context, c checked, sig []byte, 
 	f.settled = append(f.settled, Settlement{
 		Payer: a.From, To: a.To, Value: c.value, Nonce: a.Nonce, Transaction: tx, Network: network, At: f.now(),
 	})
-	f.total, _ = f.total.AddChecked(c.value)
+	f.total = total
 	f.mu.Unlock()
 	return x402.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: a.From.Hex(), Amount: c.value.Atomic()}
 }

@@ -2,6 +2,7 @@ package localseller
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -100,7 +101,8 @@ func (s *Seller) handleDiscoveryResources(w http.ResponseWriter, r *http.Request
 
 // handleDiscoverySearch serves GET /discovery/search?query=&cursor=: the
 // resources whose URL or description contains the query (case ignored),
-// two a page, the cursor being the next index.
+// two a page, the cursor being the next index. A cursor it cannot have
+// given (not a number, negative) is refused with 400.
 func (s *Seller) handleDiscoverySearch(w http.ResponseWriter, r *http.Request) {
 	const pageSize = 2
 	q := strings.ToLower(r.URL.Query().Get("query"))
@@ -111,8 +113,15 @@ func (s *Seller) handleDiscoverySearch(w http.ResponseWriter, r *http.Request) {
 			found = append(found, it)
 		}
 	}
-	start, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
-	start = min(max(start, 0), len(found))
+	start := 0
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			badRequest(w, fmt.Sprintf("cursor %.40q is not a cursor this search gave: leave it out for the first page, or pass the previous page's pagination.cursor", c))
+			return
+		}
+		start = min(n, len(found))
+	}
 	end := min(start+pageSize, len(found))
 	pg := map[string]any{"limit": pageSize}
 	if end < len(found) {

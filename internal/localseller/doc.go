@@ -188,7 +188,7 @@
 // lastUpdated, metadata, extensions?}], pagination:{limit, offset, total}}.
 // GET /discovery/search?query=&cursor= returns the resources whose URL or
 // description contains the query, two a page: {resources, pagination:{limit,
-// cursor?}}.
+// cursor?}}; a cursor it cannot have given is refused with 400.
 //
 // # Misbehaviour modes
 //

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 
 	"github.com/x402-mcp/x402-mcp/payments/x402"
@@ -412,6 +413,10 @@ func (f *Facilitator) Settle(ctx context.Context, payload *x402.PaymentPayload, 
 	if rej := f.checkStateLocked(c); rej != nil {
 		return x402.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
 	}
+	total, rej := f.totalAfterLocked(c.value, a.From.Hex())
+	if rej != nil {
+		return x402.SettlementResponse{Network: network, Payer: rej.payer, ErrorReason: rej.reason, ErrorMessage: rej.message}
+	}
 	to, ok := f.balances[a.To].AddChecked(c.value)
 	if !ok {
 		return x402.SettlementResponse{Network: network, Payer: a.From.Hex(), ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: "payee balance would overflow"}
@@ -423,8 +428,20 @@ func (f *Facilitator) Settle(ctx context.Context, payload *x402.PaymentPayload, 
 	f.settled = append(f.settled, Settlement{
 		Payer: a.From, To: a.To, Value: c.value, Nonce: a.Nonce, Transaction: tx, Network: network, At: f.now(),
 	})
-	f.total, _ = f.total.AddChecked(c.value)
+	f.total = total
 	return x402.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: a.From.Hex(), Amount: c.value.Atomic()}
+}
+
+// totalAfterLocked is the settled total once v more settles, or a refusal
+// when that would pass the largest amount: the books refuse a payment
+// rather than wrap around. f.mu must be held.
+func (f *Facilitator) totalAfterLocked(v payments.Amount, payer string) (payments.Amount, *rejection) {
+	total, ok := f.total.AddChecked(v)
+	if !ok {
+		return 0, &rejection{reason: ReasonUnexpectedSettleError, payer: payer,
+			message: fmt.Sprintf("the facilitator's settled total (%s atomic units) cannot count %s more", f.total.Atomic(), v.Atomic())}
+	}
+	return total, nil
 }
 
 // checkStateLocked checks what depends on the ledger: the nonce and the
@@ -640,7 +657,7 @@ func (f *Facilitator) Supported() Supported {
 		Signers:    map[string][]string{"eip155:*": {f.signer().Hex()}},
 	}
 	if _, ok := f.permit2Chain(); ok {
-		extra, _ := json.Marshal(map[string]string{"facilitatorAddress": f.signer().Hex()})
+		extra := mustjson.Marshal(map[string]string{"facilitatorAddress": f.signer().Hex()})
 		s.Kinds = append(s.Kinds, SupportedKind{X402Version: 2, Scheme: "upto", Network: string(f.network), Extra: extra})
 		if f.sponsor {
 			s.Extensions = append(s.Extensions, evm.ExtEIP2612GasSponsoring)
@@ -731,5 +748,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(append(b, '\n')) // a client gone away: nothing to be done
 }

@@ -1,10 +1,10 @@
 package localseller
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
@@ -52,7 +52,7 @@ func (s *Seller) handleMetered(w http.ResponseWriter, r *http.Request) {
 	}
 	max := s.Prices().Metered
 	o := s.newOffer(r, RouteMetered, 2, "Metered usage: pay up to the maximum, settled per unit used", "application/json")
-	extra, _ := json.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version, FacilitatorAddress: s.fac.signer().Hex()})
+	extra := mustjson.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version, FacilitatorAddress: s.fac.signer().Hex()})
 	o.add(x402.Requirement{
 		Scheme: "upto", Network: string(s.fac.network), Amount: max.Atomic(), Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(),
 		MaxTimeoutSeconds: x402.Seconds(s.timeout), Extra: extra,

@@ -268,6 +268,13 @@ func (f *Facilitator) settlePermit2(ctx context.Context, p *x402.PaymentPayload,
 	if rej := f.checkPermit2Chain(ctx, pc, c, ReasonUnexpectedSettleError); rej != nil {
 		return fail(rej)
 	}
+	// As settleOnChain: the total is checked before anything is sent.
+	f.mu.Lock()
+	total, rej := f.totalAfterLocked(c.amount, payer)
+	f.mu.Unlock()
+	if rej != nil {
+		return fail(rej)
+	}
 	s := evm.Permit2Settlement{Auth: c.auth, Signature: c.sig, Amount: new(big.Int).SetUint64(uint64(c.amount))}
 	if c.permit != nil {
 		if allowance, err := pc.Allowance(ctx, c.auth.From, evm.Permit2Address); err != nil || allowance.Cmp(c.auth.Amount) < 0 {
@@ -291,7 +298,7 @@ func (f *Facilitator) settlePermit2(ctx context.Context, p *x402.PaymentPayload,
 	f.settled = append(f.settled, Settlement{
 		Payer: c.auth.From, To: c.auth.To, Value: c.amount, Nonce: common.BigToHash(c.auth.Nonce), Transaction: tx, Network: network, At: f.now(),
 	})
-	f.total, _ = f.total.AddChecked(c.amount)
+	f.total = total
 	f.mu.Unlock()
 	return x402.SettlementResponse{Success: true, Transaction: tx, Network: network, Payer: payer, Amount: c.amount.Atomic()}
 }
@@ -321,7 +328,10 @@ func sameJSONExcept(a, b []byte, except string) bool {
 	}
 	delete(x, except)
 	delete(y, except)
-	xa, _ := json.Marshal(x)
-	ya, _ := json.Marshal(y)
+	xa, errx := json.Marshal(x)
+	ya, erry := json.Marshal(y)
+	if errx != nil || erry != nil {
+		return false
+	}
 	return sameJSON(xa, ya)
 }

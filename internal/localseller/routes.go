@@ -65,7 +65,7 @@ func (s *Seller) handlePing(w http.ResponseWriter, r *http.Request) {
 // hash32 is a stable hash of s, the seed of deterministic answers.
 func hash32(s string) uint32 {
 	h := fnv.New32a()
-	_, _ = io.WriteString(h, s)
+	_, _ = io.WriteString(h, s) // a hash's Write never fails
 	return h.Sum32()
 }
 
@@ -223,7 +223,7 @@ func (s *Seller) handleText(w http.ResponseWriter, r *http.Request) {
 	o := s.simpleOffer(r, RouteText, 2, "A paid text resource", "text/plain; charset=utf-8", s.Prices().Text)
 	s.sell(w, r, o, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, TextBody)
+		_, _ = io.WriteString(w, TextBody) // a client gone away: nothing to be done
 	})
 }
 
@@ -248,7 +248,7 @@ func (s *Seller) handleImage(w http.ResponseWriter, r *http.Request) {
 	o := s.simpleOffer(r, RouteImage, 2, "A paid 16x16 PNG", "image/png", s.Prices().Image)
 	s.sell(w, r, o, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "image/png")
-		_, _ = w.Write(pngOnce())
+		_, _ = w.Write(pngOnce()) // a client gone away: nothing to be done
 	})
 }
 
@@ -277,6 +277,7 @@ func (s *Seller) handleMisbehave(w http.ResponseWriter, r *http.Request) {
 		o.add(odd)
 		o.add(s.requirement(o, PriceMultiHigh))
 		o.add(std)
+	// A write that fails here is a client gone away: nothing to be done.
 	case ModeBadBase64:
 		w.Header().Set(x402.HeaderPaymentRequired, "%%% this is not base64 %%%")
 		w.Header().Set("Content-Type", "application/json")
@@ -346,7 +347,9 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)
-		_ = rc.Flush()
+		if err := rc.Flush(); err != nil {
+			return // the client went away
+		}
 		tick := time.NewTicker(SlowBodyInterval)
 		defer tick.Stop()
 		end := time.NewTimer(SlowBodyDuration)
@@ -388,7 +391,7 @@ func (s *Seller) misbehaveAfterPayment(w http.ResponseWriter, r *http.Request, o
 		if err != nil {
 			panic(http.ErrAbortHandler)
 		}
-		_ = conn.Close()
+		_ = conn.Close() // closing it is the point; a failure closes it too
 	}
 }
 

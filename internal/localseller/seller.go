@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments/evm"
 
 	"github.com/x402-mcp/x402-mcp/payments/x402"
@@ -417,7 +418,7 @@ var eip2612SponsoringExt = json.RawMessage(`{"info":{"description":"The facilita
 // requirement returns the seller's standard exact accept at price, in the
 // offer's version.
 func (s *Seller) requirement(o *offer, price payments.Amount) x402.Requirement {
-	extra, _ := json.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version, AssetTransferMethod: s.fac.method})
+	extra := mustjson.Marshal(evm.Extra{Name: s.fac.name, Version: s.fac.version, AssetTransferMethod: s.fac.method})
 	rq := x402.Requirement{
 		Scheme: "exact", Asset: s.fac.asset.Hex(), PayTo: s.payTo.Hex(), MaxTimeoutSeconds: x402.Seconds(s.timeout), Extra: extra,
 	}
@@ -447,7 +448,7 @@ func (o *offer) add(rq x402.Requirement) {
 }
 
 func (o *offer) append(rq x402.Requirement) {
-	rq.Raw, _ = json.Marshal(rq)
+	rq.Raw = mustjson.Marshal(rq) // the seller's own option: its raw fields are JSON it wrote
 	o.accepts = append(o.accepts, rq)
 }
 
@@ -524,7 +525,7 @@ func (s *Seller) challengeStatus(w http.ResponseWriter, o *offer, status int, er
 	w.Header().Set(x402.HeaderPaymentRequired, v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte("{}"))
+	_, _ = w.Write([]byte("{}")) // a client gone away: nothing to be done
 }
 
 func (s *Seller) setReceipt(h http.Header, o *offer, sr x402.SettlementResponse) {
@@ -651,7 +652,7 @@ func (b *response) writeTo(w http.ResponseWriter) {
 		status = http.StatusOK
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(b.body.Bytes())
+	_, _ = w.Write(b.body.Bytes()) // a client gone away: nothing to be done
 }
 
 func requestURL(r *http.Request) string {
@@ -693,13 +694,19 @@ func paymentIdentifier(p *x402.PaymentPayload) (string, error) {
 
 // payloadKey is a payment's canonical JSON: equal for the same payment
 // however its JSON was spaced or ordered.
-func payloadKey(p *x402.PaymentPayload) string {
-	b, _ := json.Marshal(p)
-	var v any
-	if json.Unmarshal(b, &v) == nil {
-		b, _ = json.Marshal(v)
+func payloadKey(p *x402.PaymentPayload) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", err
 	}
-	return string(b)
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", err
+	}
+	if b, err = json.Marshal(v); err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 // handleIdempotent sells GET /v2/idempotent under the payment-identifier
@@ -727,7 +734,11 @@ func (s *Seller) handleIdempotent(w http.ResponseWriter, r *http.Request) {
 	s.ids = append(s.ids, id)
 	s.mu.Unlock()
 
-	key := payloadKey(p)
+	key, err := payloadKey(p)
+	if err != nil {
+		s.challenge(w, o, ReasonInvalidPayload, nil)
+		return
+	}
 	s.idemMu.Lock()
 	defer s.idemMu.Unlock()
 	if e, ok := s.idem[id]; ok {

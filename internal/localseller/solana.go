@@ -2,8 +2,8 @@ package localseller
 
 import (
 	"context"
-	"encoding/json"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/facilitator"
 	"github.com/x402-mcp/x402-mcp/payments/svm"
@@ -132,7 +132,7 @@ func (s *solanaSide) counterpart(o *offer, rq x402.Requirement) x402.Requirement
 			extra[k] = v
 		}
 	}
-	raw, _ := json.Marshal(extra)
+	raw := mustjson.Marshal(extra) // the feePayer and the test's Extra: strings and plain values
 	sol := x402.Requirement{
 		Scheme: rq.Scheme, Asset: s.cfg.Mint, PayTo: s.cfg.PayTo, MaxTimeoutSeconds: rq.MaxTimeoutSeconds, Extra: raw,
 		Resource: rq.Resource, Description: rq.Description, MimeType: rq.MimeType, OutputSchema: rq.OutputSchema,
@@ -153,7 +153,9 @@ func (s *solanaSide) counterpart(o *offer, rq x402.Requirement) x402.Requirement
 	return sol
 }
 
-// isSolana says whether rq is an option on a Solana network.
+// isSolana says whether rq is an option on a Solana network. A "solana…"
+// network x402-mcp does not know (ParseNetwork's error) is one too: the
+// Solana facilitator refuses it, naming the network.
 func isSolana(rq x402.Requirement) bool {
 	_, ok, _ := svm.ParseNetwork(rq.Network)
 	return ok

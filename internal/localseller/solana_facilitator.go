@@ -14,6 +14,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 	"github.com/x402-mcp/x402-mcp/payments"
 	"github.com/x402-mcp/x402-mcp/payments/svm"
 	"github.com/x402-mcp/x402-mcp/payments/x402"
@@ -279,6 +280,12 @@ func (f *SolanaFacilitator) Settle(ctx context.Context, p *x402.PaymentPayload, 
 	if !ok {
 		return x402.SettlementResponse{Network: network, Payer: c.payer, ErrorReason: ReasonUnexpectedSettleError, ErrorMessage: "payee balance would overflow"}
 	}
+	// The books refuse a payment rather than wrap around.
+	total, ok := f.total.AddChecked(amt)
+	if !ok {
+		return x402.SettlementResponse{Network: network, Payer: c.payer, ErrorReason: ReasonUnexpectedSettleError,
+			ErrorMessage: fmt.Sprintf("the facilitator's settled total (%s atomic units) cannot count %s more", f.total.Atomic(), amt.Atomic())}
+	}
 	f.balances[c.tr.Source] -= amt
 	f.balances[c.tr.Destination] = to
 	id := sig.String()
@@ -288,7 +295,7 @@ func (f *SolanaFacilitator) Settle(ctx context.Context, p *x402.PaymentPayload, 
 		f.history[a.String()] = append(f.history[a.String()], id)
 	}
 	f.settled++
-	f.total, _ = f.total.AddChecked(amt)
+	f.total = total
 	return x402.SettlementResponse{Success: true, Transaction: id, Network: network, Payer: c.payer, Amount: amt.Atomic()}
 }
 
@@ -338,7 +345,10 @@ func (f *SolanaFacilitator) check(p *x402.PaymentPayload, req x402.Requirement) 
 		}
 		return c, reject(ve.Reason, "%s", ve.Detail)
 	}
-	raw, _ := base64.StdEncoding.DecodeString(pl.Transaction)
+	raw, err := base64.StdEncoding.DecodeString(pl.Transaction)
+	if err != nil {
+		return c, reject(svm.ReasonCouldNotBeDecoded, "not base64")
+	}
 	tx, err := solana.TransactionFromBytes(raw)
 	if err != nil {
 		return c, reject(svm.ReasonCouldNotBeDecoded, "%v", err)
@@ -377,7 +387,7 @@ func (f *SolanaFacilitator) checkStateLocked(c checkedSolana) *rejection {
 // Supported is what GET /supported answers: exact on its network, in v1
 // and v2, with its fee payer in extra.
 func (f *SolanaFacilitator) Supported() x402.Supported {
-	extra, _ := json.Marshal(map[string]string{"feePayer": f.FeePayer()})
+	extra := mustjson.Marshal(map[string]string{"feePayer": f.FeePayer()})
 	return x402.Supported{Kinds: []x402.SupportedKind{
 		{X402Version: 2, Scheme: "exact", Network: string(f.network), Extra: extra},
 		{X402Version: 1, Scheme: "exact", Network: f.network.V1Name(), Extra: extra},

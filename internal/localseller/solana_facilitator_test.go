@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -262,5 +263,48 @@ func TestSolanaRPCRefusesMalformedParams(t *testing.T) {
 		if err != nil || out.Error == nil || out.Error.Code != -32602 || !strings.Contains(out.Error.Message, "Invalid params: parameter") {
 			t.Errorf("%s: %+v, %v; want -32602 naming the parameter", body, out.Error, err)
 		}
+	}
+}
+
+// TestSolanaFacilitatorTotalNeverWraps: a payment that would carry the
+// local Solana facilitator's settled total past the largest amount is
+// refused and moves nothing, instead of wrapping the total around; one
+// that reaches the largest amount exactly settles.
+func TestSolanaFacilitatorTotalNeverWraps(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		total   payments.Amount // before the payment of 1,000
+		settles bool
+	}{
+		{"one unit too many", math.MaxUint64 - 999, false},
+		{"to the last unit", math.MaxUint64 - 1_000, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newSolanaLocal(t, 400*time.Millisecond)
+			localseller.SetSettledTotal(w.fac, tt.total)
+			req, err := http.NewRequest(http.MethodGet, w.seller.URL+"/v2/weather/oslo", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.client.Do(context.Background(), req, payments.Limit{Tool: "t", MaxPrice: 1_000})
+			if !tt.settles {
+				if err == nil {
+					t.Fatal("paid, want the settlement refused")
+				}
+				if got := w.fac.SettledTotal(); got != tt.total {
+					t.Errorf("settled total %d, want %d unchanged", got, tt.total)
+				}
+				if w.fac.SettledCount() != 0 || w.fac.Balance(w.payer.Payer()) != 10_000 || w.fac.Balance(w.payee) != 0 {
+					t.Errorf("money moved: %d settled, payer %d, payee %d", w.fac.SettledCount(), w.fac.Balance(w.payer.Payer()), w.fac.Balance(w.payee))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := w.fac.SettledTotal(); got != math.MaxUint64 {
+				t.Errorf("settled total %d, want %d", got, uint64(math.MaxUint64))
+			}
+		})
 	}
 }

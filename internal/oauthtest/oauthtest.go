@@ -95,6 +95,8 @@ func Start(t testing.TB) *Issuer {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
+	// The exit status is dropped: the cleanup below ends the script, so it
+	// says nothing.
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = stdin.Close() // the script exits when its stdin closes
@@ -107,17 +109,24 @@ func Start(t testing.TB) *Issuer {
 			<-done
 		}
 	})
-	line := make(chan string, 1)
+	type first struct {
+		line string
+		err  error
+	}
+	line := make(chan first, 1)
 	go func() {
-		l, _ := bufio.NewReader(stdout).ReadString('\n')
-		line <- l
-		_, _ = io.Copy(io.Discard, stdout)
+		l, err := bufio.NewReader(stdout).ReadString('\n')
+		line <- first{l, err}
+		_, _ = io.Copy(io.Discard, stdout) // drained only so the script never blocks
 	}()
 	select {
 	case l := <-line:
+		if l.err != nil {
+			t.Fatalf("the issuer printed %q, then: %v\n%s", l.line, l.err, iss.Log())
+		}
 		var out struct{ Issuer string }
-		if err := json.Unmarshal([]byte(l), &out); err != nil || out.Issuer == "" {
-			t.Fatalf("the issuer printed %q: %v", l, err)
+		if err := json.Unmarshal([]byte(l.line), &out); err != nil || out.Issuer == "" {
+			t.Fatalf("the issuer printed %q: %v", l.line, err)
 		}
 		iss.URL = out.Issuer
 	case <-time.After(30 * time.Second):
@@ -147,7 +156,10 @@ func (i *Issuer) Token(t testing.TB, client, resource, scope string) string {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("token for %s: read the answer: %v", client, err)
+	}
 	var out struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -164,7 +176,7 @@ func (i *Issuer) Rotate(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
+	_ = res.Body.Close() // no body is read
 	if res.StatusCode != http.StatusNoContent {
 		t.Fatalf("rotate: %d", res.StatusCode)
 	}

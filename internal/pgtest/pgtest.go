@@ -19,6 +19,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
@@ -75,7 +77,9 @@ func Main(m *testing.M) int {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if shared != nil {
-		shared.Close()
+		if err := shared.Close(); err != nil {
+			slog.Warn("pgtest: stop the shared PostgreSQL cluster", "err", err)
+		}
 		shared = nil
 	}
 	return code
@@ -103,7 +107,11 @@ func StartFor(t testing.TB, settings ...string) *Cluster {
 	if err != nil {
 		unavailable(t, err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("pgtest: stop the cluster: %v", err)
+		}
+	})
 	return c
 }
 
@@ -188,7 +196,7 @@ func binDir() (string, error) {
 		}
 		return filepath.Dir(p), nil
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin") // fails only on a malformed pattern
 	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
@@ -198,6 +206,8 @@ func binDir() (string, error) {
 	return "", errors.New("initdb is not on PATH nor in /usr/lib/postgresql/*/bin")
 }
 
+// version is the major version a binDir's folder names, 0 (sorted last)
+// when its name is not a number.
 func version(binDir string) int {
 	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return n
@@ -215,18 +225,28 @@ func Start(settings ...string) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{dir: dir, bin: bin, extra: settings}
+	// On a failure below, the folder is removed (or the cluster closed);
+	// that failure is the one to report.
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root: run it as postgres.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("running as root, and there is no postgres user to run PostgreSQL as: %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+		uid, err := strconv.Atoi(u.Uid)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("the postgres user's uid %q: %w", u.Uid, err)
+		}
+		gid, err := strconv.Atoi(u.Gid)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("the postgres user's gid %q: %w", u.Gid, err)
+		}
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
+			_ = os.RemoveAll(dir)
 			return nil, err
 		}
 	}
@@ -235,11 +255,11 @@ func Start(settings ...string) (*Cluster, error) {
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	if err := c.Restart(); err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -285,10 +305,10 @@ func (c *Cluster) Restart() error {
 		}
 		started <- nil
 		done <- cmd.Wait()
-		logf.Close()
+		_ = logf.Close() // the server's log, read by name: nothing was buffered
 	}()
 	if err := <-started; err != nil {
-		logf.Close()
+		_ = logf.Close() // the start's error is the one to report
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	c.cmd, c.done = cmd, done
@@ -301,7 +321,10 @@ func (c *Cluster) Restart() error {
 		select {
 		case werr := <-done:
 			c.cmd = nil
-			log, _ := os.ReadFile(logf.Name())
+			log, err := os.ReadFile(logf.Name())
+			if err != nil {
+				log = []byte("(its log cannot be read: " + err.Error() + ")")
+			}
 			return fmt.Errorf("postgres exited: %v\n%s", werr, log)
 		default:
 		}
@@ -344,6 +367,7 @@ func (c *Cluster) signal(sig syscall.Signal) error {
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		return err
 	}
+	// The exit status of a server told to stop says nothing more.
 	select {
 	case <-c.done:
 	case <-time.After(60 * time.Second):
@@ -359,6 +383,8 @@ func (c *Cluster) signal(sig syscall.Signal) error {
 // Close stops the server and removes the cluster's files.
 func (c *Cluster) Close() error {
 	err := c.Stop()
-	os.Remove(filepath.Join(os.TempDir(), filepath.Base(c.dir)+".log"))
+	if rerr := os.Remove(filepath.Join(os.TempDir(), filepath.Base(c.dir)+".log")); !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
 	return errors.Join(err, os.RemoveAll(c.dir))
 }

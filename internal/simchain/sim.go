@@ -179,7 +179,7 @@ func Start(ctx context.Context, opts Options) (s *Sim, err error) {
 	}
 	defer func() {
 		if err != nil {
-			_ = s.Close()
+			_ = s.Close() // err is the one to report
 		}
 	}()
 	ep := catcher.get()

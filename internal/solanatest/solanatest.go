@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/x402-mcp/x402-mcp/internal/component"
+	"github.com/x402-mcp/x402-mcp/internal/mustjson"
 )
 
 // Env is a running Solana and facilitator.
@@ -107,7 +108,8 @@ func Start(t testing.TB, o Options) *Env {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		stdin.Close()
+		// Closing stdin ends the harness; its exit status says nothing more.
+		_ = stdin.Close()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -124,7 +126,7 @@ func Start(t testing.TB, o Options) *Env {
 			line <- s.Text()
 		}
 		close(line)
-		_, _ = io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, stdout) // drained only so the harness never blocks
 	}()
 	var env Env
 	select {
@@ -204,7 +206,7 @@ func (e *Env) ATA(t testing.TB, owner, mint string) string {
 func (e *Env) Balance(t testing.TB, owner, mint string) uint64 {
 	t.Helper()
 	ata := e.ATA(t, owner, mint)
-	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "getTokenAccountBalance", "params": []any{ata, map[string]string{"commitment": "confirmed"}}})
+	b := mustjson.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "getTokenAccountBalance", "params": []any{ata, map[string]string{"commitment": "confirmed"}}})
 	resp, err := http.Post(e.RPCURL, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)

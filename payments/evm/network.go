@@ -13,13 +13,13 @@ import (
 // ChainID returns the EVM chain id of a network in CAIP-2 form
 // ("eip155:8453"), or zero for another.
 func ChainID(n payments.Network) *big.Int {
-	id, _ := chainIDOf(string(n))
+	id, _ := chainIDOf(string(n)) // another network: its error is the zero id
 	return new(big.Int).SetUint64(id)
 }
 
 // NetworkName returns a readable name for a known network, or the CAIP-2 id.
 func NetworkName(n payments.Network) string {
-	id, _ := chainIDOf(string(n))
+	id, _ := chainIDOf(string(n)) // another network: zero, which has no name
 	if name, ok := chainNames[id]; ok {
 		return name
 	}

@@ -506,7 +506,7 @@ func (w *wsTransport) roundTrip(ctx context.Context, id uint64, body []byte) (_ 
 	conn := w.conn
 	defer func() {
 		if err != nil {
-			conn.Close()
+			_ = conn.Close() // dropped after err, which is the one to report
 			w.conn = nil
 		}
 	}()
@@ -546,7 +546,7 @@ func (w *wsTransport) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.conn != nil {
-		w.conn.Close()
+		_ = w.conn.Close() // closing the client: a socket that fails to close is gone too
 		w.conn = nil
 	}
 }

@@ -182,7 +182,9 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
 
 	// busy_timeout comes first, so that everything after it waits on a lock
 	// held by another process instead of failing. The switch to WAL and the
@@ -207,13 +209,15 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 	if err == nil {
 		err = retryBusy(ctx, func() error { return migrate(ctx, w, cfg.now()) })
 	}
+	// On a failure below, what was opened is closed and err is the one
+	// to report.
 	if err != nil {
-		w.Close()
+		_ = w.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	l.r, err = sql.Open("sqlite", abs+common+"&_pragma=query_only(1)")
 	if err != nil {
-		w.Close()
+		_ = w.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	l.r.SetMaxOpenConns(4)
@@ -221,7 +225,7 @@ func Open(ctx context.Context, path string, b payments.Budget, opts ...Option) (
 		l.rs, err = prepare(ctx, l.r)
 	}
 	if err != nil {
-		l.Close()
+		_ = l.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	return l, nil
@@ -335,10 +339,11 @@ func migrations(dir string) ([]string, error) {
 	return out, nil
 }
 
-// SchemaVersion is the newest SQLite schema this package knows.
-func SchemaVersion() int {
-	m, _ := migrations("migrations")
-	return len(m)
+// SchemaVersion is the newest SQLite schema this package knows. It fails
+// when the embedded migrations are out of sequence.
+func SchemaVersion() (int, error) {
+	m, err := migrations("migrations")
+	return len(m), err
 }
 
 func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
@@ -462,7 +467,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	} {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
-			s.close()
+			_ = s.close() // err is the one to report
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
 		*p.dst = st
@@ -732,8 +737,9 @@ func (l *Ledger) reserveOnce(ctx context.Context, r payments.Reservation, sign f
 	if err != nil {
 		if l.isUnique(err) {
 			// A transaction that failed in PostgreSQL takes no more
-			// statements: ask outside it.
-			tx.Rollback()
+			// statements: ask outside it. (Rolling back the failed
+			// transaction has nothing to report.)
+			_ = tx.Rollback()
 			var state string
 			if qerr := l.rs.byCall.QueryRowContext(ctx, r.CallID).Scan(&id, &state); qerr == nil {
 				return "", fmt.Errorf("ledger: call %s: %w (payment %d, %s)", r.CallID, payments.ErrDuplicateCall, id, state)
@@ -888,7 +894,7 @@ func (l *Ledger) markSignedPG(ctx context.Context, id string, n int64, args []an
 	}
 	res, err := tx.StmtContext(ctx, l.ws.signed).ExecContext(ctx, args...)
 	if k, kerr := rowsAffected(res, err); err != nil || kerr != nil || k != 1 {
-		tx.Rollback()
+		_ = tx.Rollback() // explain reports what failed
 		return l.explain(ctx, id, n, payments.StateSigned)(res, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -220,6 +220,23 @@ func must(t testing.TB, err error) {
 	}
 }
 
+// schemaVersion is ledger.SchemaVersion; it fails t when the embedded
+// migrations are out of sequence.
+func schemaVersion(t testing.TB) int {
+	t.Helper()
+	v, err := ledger.SchemaVersion()
+	must(t, err)
+	return v
+}
+
+// postgresSchemaVersion is ledger.PostgresSchemaVersion, as schemaVersion.
+func postgresSchemaVersion(t testing.TB) int {
+	t.Helper()
+	v, err := ledger.PostgresSchemaVersion()
+	must(t, err)
+	return v
+}
+
 func TestDuplicateCallID(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range implNames {
@@ -440,14 +457,14 @@ func TestMigrations(t *testing.T) {
 	must(t, err)
 	var v int
 	must(t, db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v))
-	if v != ledger.SchemaVersion() || v < 1 {
-		t.Fatalf("schema version %d, want %d", v, ledger.SchemaVersion())
+	if v != schemaVersion(t) || v < 1 {
+		t.Fatalf("schema version %d, want %d", v, schemaVersion(t))
 	}
-	_, err = db.Exec(`INSERT INTO schema_version (version, applied_at) VALUES (?, 0)`, ledger.SchemaVersion()+1)
+	_, err = db.Exec(`INSERT INTO schema_version (version, applied_at) VALUES (?, 0)`, schemaVersion(t)+1)
 	must(t, err)
 	db.Close()
 	_, err = ledger.Open(ctx, path, payments.Budget{})
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is version %d, newer than this x402-mcp knows", ledger.SchemaVersion()+1)) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is version %d, newer than this x402-mcp knows", schemaVersion(t)+1)) {
 		t.Fatalf("future schema: %v", err)
 	}
 
@@ -628,8 +645,8 @@ func TestPostgresMigrations(t *testing.T) {
 	db := be.db(t, url)
 	var v, n int
 	must(t, db.QueryRow(`SELECT MAX(version), COUNT(*) FROM schema_version`).Scan(&v, &n))
-	if v != ledger.PostgresSchemaVersion() || n != v || v < 1 {
-		t.Fatalf("schema version %d in %d rows, want %d", v, n, ledger.PostgresSchemaVersion())
+	if v != postgresSchemaVersion(t) || n != v || v < 1 {
+		t.Fatalf("schema version %d in %d rows, want %d", v, n, postgresSchemaVersion(t))
 	}
 	_, err = db.Exec(`INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)`, v+1)
 	must(t, err)

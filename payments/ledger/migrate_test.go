@@ -178,7 +178,7 @@ func TestMigrationFrom4(t *testing.T) {
 
 	b := payments.Budget{Total: 1000, Principals: map[string]payments.PrincipalBudget{"team-a": {Total: 100}}}
 	l := mustOpen(t, path, b, ledger.WithNow(func() time.Time { return t0 }))
-	if v := ledger.SchemaVersion(); v != 8 {
+	if v := schemaVersion(t); v != 8 {
 		t.Fatalf("schema version %d, want 8", v)
 	}
 	check, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
@@ -364,7 +364,7 @@ func TestMigrationFrom7(t *testing.T) {
 	must(t, db.Close())
 
 	l := mustOpen(t, path, payments.Budget{Total: 1_000_000}, ledger.WithNow(func() time.Time { return t0 }))
-	if v := ledger.SchemaVersion(); v != 8 {
+	if v := schemaVersion(t); v != 8 {
 		t.Fatalf("schema version %d, want 8", v)
 	}
 	be := backendNamed("sqlite")

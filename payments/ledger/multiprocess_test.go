@@ -248,7 +248,7 @@ func TestProcessesCreateOneLedger(t *testing.T) {
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf("schema=%d journal=wal", ledger.SchemaVersion())
+		want := fmt.Sprintf("schema=%d journal=wal", schemaVersion(t))
 		for i := range procs {
 			if got := strings.TrimSpace(outs[i].String()); got != want {
 				t.Fatalf("round %d, process %d found %q, want %q", round, i, got, want)
@@ -256,8 +256,8 @@ func TestProcessesCreateOneLedger(t *testing.T) {
 		}
 		v, _, err := schemaOf(path)
 		must(t, err)
-		if v != ledger.SchemaVersion() {
-			t.Fatalf("round %d: the file holds schema %d, want %d", round, v, ledger.SchemaVersion())
+		if v != schemaVersion(t) {
+			t.Fatalf("round %d: the file holds schema %d, want %d", round, v, schemaVersion(t))
 		}
 	}
 }

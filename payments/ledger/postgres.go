@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -159,12 +160,14 @@ func openPostgres(ctx context.Context, location string, b payments.Budget, cfg c
 	if err != nil {
 		return nil, err
 	}
+	// On a failure, the pool is closed and that failure is the one to
+	// report.
 	if err := migratePostgres(ctx, l.w, cfg.now()); err != nil {
-		l.w.Close()
+		_ = l.w.Close()
 		return nil, fail(err)
 	}
 	if l.ws, err = prepare(ctx, l.w); err != nil {
-		l.w.Close()
+		_ = l.w.Close()
 		return nil, fail(err)
 	}
 	l.rs = l.ws
@@ -181,15 +184,18 @@ func openPostgresReadOnly(ctx context.Context, location string, b payments.Budge
 	if err != nil {
 		return nil, err
 	}
+	want, err := PostgresSchemaVersion()
 	var have int
-	err = l.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have)
+	if err == nil {
+		err = l.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have)
+	}
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "42P01": // undefined_table
 		err = errors.New("no ledger in this database: give the URL x402-mcp serve writes with --ledger URL (or X402_LEDGER)")
-	case err == nil && have != PostgresSchemaVersion():
-		err = fmt.Errorf("the ledger's schema is version %d and this x402-mcp reads version %d: ", have, PostgresSchemaVersion())
-		if have < PostgresSchemaVersion() {
+	case err == nil && have != want:
+		err = fmt.Errorf("the ledger's schema is version %d and this x402-mcp reads version %d: ", have, want)
+		if have < want {
 			err = fmt.Errorf("%wopening it read-only never upgrades it; run `x402-mcp ledger list --ledger URL` with this URL once, which does", err)
 		} else {
 			err = fmt.Errorf("%wupgrade x402-mcp", err)
@@ -199,7 +205,7 @@ func openPostgresReadOnly(ctx context.Context, location string, b payments.Budge
 		l.rs, err = prepare(ctx, l.r)
 	}
 	if err != nil {
-		l.r.Close()
+		_ = l.r.Close() // err is the one to report
 		return nil, fail(err)
 	}
 	l.ws = l.rs
@@ -252,7 +258,12 @@ func newPostgres(location string, b payments.Budget, cfg config, readOnly bool) 
 // owner names this open ledger's row of flushes: host, process, and a
 // random part, in letters, digits and '-' only.
 func owner() string {
-	host, _ := os.Hostname()
+	host, err := os.Hostname()
+	if err != nil {
+		// The random part keeps the name apart from every other's.
+		slog.Warn("ledger: the host name cannot be read; this process's row of flushes is named without it", "err", err)
+		host = "unknown-host"
+	}
 	clean := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
 			return r
@@ -260,7 +271,7 @@ func owner() string {
 		return '-'
 	}, host)
 	var b [6]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return fmt.Sprintf("%.40s-%d-%x", clean, os.Getpid(), b)
 }
 
@@ -327,9 +338,10 @@ func migratePostgres(ctx context.Context, db *sql.DB, now time.Time) error {
 }
 
 // PostgresSchemaVersion is the newest PostgreSQL schema this package knows.
-func PostgresSchemaVersion() int {
-	m, _ := migrations("migrations/postgres")
-	return len(m)
+// It fails when the embedded migrations are out of sequence.
+func PostgresSchemaVersion() (int, error) {
+	m, err := migrations("migrations/postgres")
+	return len(m), err
 }
 
 // lockUnit takes the budget lock of unit for the rest of tx (PostgreSQL).

@@ -188,7 +188,7 @@ func TestMigrationProofColumns(t *testing.T) {
 	if row.Family != "" || row.Scheme != "" || row.Expiry != 0 {
 		t.Fatalf("the old reservation: family %q scheme %q expiry %d", row.Family, row.Scheme, row.Expiry)
 	}
-	if v := ledger.SchemaVersion(); v != 8 {
+	if v := schemaVersion(t); v != 8 {
 		t.Fatalf("schema version %d", v)
 	}
 }

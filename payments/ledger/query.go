@@ -242,7 +242,7 @@ func (l *Ledger) scopeTotals(ctx context.Context, scope string) ([]Sum, error) {
 		var s Sum
 		var amount, n int64
 		if err := rows.Scan(&s.Key, &s.Unit, &amount, &n); err != nil {
-			rows.Close()
+			_ = rows.Close() // the scan's error is the one to report
 			return nil, fmt.Errorf("ledger: totals by %s: %w", scope, err)
 		}
 		s.Counted, s.Payments = payments.Amount(amount), int(n)
@@ -327,24 +327,29 @@ func OpenReadOnly(ctx context.Context, path string, b payments.Budget, opts ...O
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	db.SetMaxOpenConns(4)
+	want, err := SchemaVersion()
 	var have int
-	err = db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have)
-	if err == nil && have != SchemaVersion() {
-		err = fmt.Errorf("the ledger's schema is version %d and this x402-mcp reads version %d: ", have, SchemaVersion())
-		if have < SchemaVersion() {
+	if err == nil {
+		err = db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have)
+	}
+	if err == nil && have != want {
+		err = fmt.Errorf("the ledger's schema is version %d and this x402-mcp reads version %d: ", have, want)
+		if have < want {
 			err = fmt.Errorf("%wopening it read-only never upgrades it; run `x402-mcp ledger list --ledger %s` once, which does", err, abs)
 		} else {
 			err = fmt.Errorf("%wupgrade x402-mcp", err)
 		}
 	}
+	// On a failure, the database is closed and that failure is the one to
+	// report.
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	l := &Ledger{path: abs, now: cfg.now, w: db, r: db, prompt: make(chan struct{}, 1)}
 	l.SetBudget(b)
 	if l.rs, err = prepare(ctx, db); err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	l.ws = l.rs

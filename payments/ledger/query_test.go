@@ -397,10 +397,10 @@ func TestOpenReadOnly(t *testing.T) {
 		be := backendNamed("postgres")
 		loc := be.new(t)
 		must(t, mustOpen(t, loc, b).Close())
-		_, err := be.db(t, loc).Exec(`INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)`, ledger.PostgresSchemaVersion()+1)
+		_, err := be.db(t, loc).Exec(`INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)`, postgresSchemaVersion(t)+1)
 		must(t, err)
 		_, err = ledger.OpenReadOnly(ctx, loc, b)
-		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is version %d", ledger.PostgresSchemaVersion()+1)) || !strings.Contains(err.Error(), "upgrade x402-mcp") {
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is version %d", postgresSchemaVersion(t)+1)) || !strings.Contains(err.Error(), "upgrade x402-mcp") {
 			t.Fatalf("a newer schema: %v", err)
 		}
 	})

@@ -149,7 +149,11 @@ func (l *Ledger) reconcile(ctx context.Context, p payments.Prover) (ReconcileRep
 		if err != nil {
 			return rep, fmt.Errorf("ledger: reconcile payment %s: %w", r.ID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return rep, fmt.Errorf("ledger: reconcile payment %s: %w", r.ID, err)
+		}
+		if n == 1 {
 			if to == payments.StateSettled {
 				rep.Settled++
 			} else {

@@ -234,7 +234,7 @@ func (k *Key) WriteKeystore(dir, passphrase string, n, p int) (string, error) {
 		return "", fmt.Errorf("write keystore: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
+		_ = f.Close() // the write's error is the one to report
 		return "", fmt.Errorf("write keystore %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {

@@ -147,7 +147,7 @@ func (k *Key) WriteKeypairFile(path string) error {
 		return fmt.Errorf("write keypair file: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
+		_ = f.Close() // the write's error is the one to report
 		return fmt.Errorf("write keypair file %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
@@ -213,7 +213,8 @@ func (k Key) String() string { return "solana-wallet(" + k.addr.String() + ")" }
 // GoString shows only the address.
 func (k Key) GoString() string { return k.String() }
 
-// Format shows only the address, whatever the verb.
+// Format shows only the address, whatever the verb. (A Format method
+// cannot return an error: fmt records a failed write itself.)
 func (k Key) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
 // LogValue shows only the address.

@@ -327,7 +327,10 @@ func EncryptKeystore(key *ecdsa.PrivateKey, passphrase string, n, p int) ([]byte
 	id[6] = id[6]&0x0f | 0x40 // a version 4 (random) UUID
 	id[8] = id[8]&0x3f | 0x80
 	addr := crypto.PubkeyToAddress(key.PublicKey)
-	params, _ := json.Marshal(scryptParams{N: n, R: keystoreScryptR, P: p, DKLen: keystoreDKLen, Salt: hex.EncodeToString(salt)})
+	params, err := json.Marshal(scryptParams{N: n, R: keystoreScryptR, P: p, DKLen: keystoreDKLen, Salt: hex.EncodeToString(salt)})
+	if err != nil {
+		return nil, err
+	}
 	k := keystoreJSON{
 		Address: hex.EncodeToString(addr[:]),
 		Crypto: keystoreCrypto{
@@ -364,16 +367,18 @@ func (w *EVMKey) WriteKeystore(dir, passphrase string) (string, error) {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // fails harmlessly once renamed
+	// After a failed step, the file is closed and removed: that step's
+	// error is the one to report.
 	if err := f.Chmod(0o600); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", fmt.Errorf("write keystore: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", fmt.Errorf("write keystore: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", fmt.Errorf("write keystore: %w", err)
 	}
 	if err := f.Close(); err != nil {

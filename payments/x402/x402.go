@@ -358,7 +358,10 @@ func WithPaymentID(raw json.RawMessage, id string) (json.RawMessage, error) {
 			return nil, fmt.Errorf("payment-identifier info is not an object: %w", err)
 		}
 	}
-	idJSON, _ := json.Marshal(id)
+	idJSON, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
 	info["id"] = idJSON
 	b, err := json.Marshal(info)
 	if err != nil {

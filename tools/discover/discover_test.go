@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -479,5 +480,43 @@ func TestManyNotesAreCounted(t *testing.T) {
 		if len(tc.warn) != maxNotes+1 || !strings.Contains(tc.warn[0], tc.first) || !strings.Contains(tc.warn[maxNotes], tc.last) {
 			t.Errorf("%s: %d notes, the first %q, the last %q", tc.what, len(tc.warn), tc.warn[0], tc.warn[len(tc.warn)-1])
 		}
+	}
+}
+
+// TestProbeUnreadableResource: a v2 402 whose resource is not an object
+// with a text description drafts an entry without the seller's
+// description and says why in a note, instead of dropping the decoding
+// error.
+func TestProbeUnreadableResource(t *testing.T) {
+	const accepts = `"accepts":[{"scheme":"exact","network":"eip155:84532","amount":"1000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60,"extra":{"name":"USDC","version":"2"}}]`
+	for _, tt := range []struct {
+		name, resource string
+		description    string // in the draft's description
+		note           bool
+	}{
+		{"described", `,"resource":{"url":"https://s.example/x","description":"Fresh data"}`, `"Fresh data"`, false},
+		{"no resource", ``, "(the seller gave no description)", false},
+		{"null", `,"resource":null`, "(the seller gave no description)", false},
+		{"a number for a description", `,"resource":{"url":"https://s.example/x","description":5}`, "(the seller gave no description)", true},
+		{"a string for the resource", `,"resource":"https://s.example/x"`, "(the seller gave no description)", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusPaymentRequired)
+				_, _ = w.Write([]byte(`{"x402Version":2` + tt.resource + `,` + accepts + `}`))
+			}))
+			defer srv.Close()
+			d, notes, err := Probe(context.Background(), ProbeOptions{Families: testFamilies, URL: srv.URL + "/x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(d.Description, tt.description) {
+				t.Errorf("description %q, want %s", d.Description, tt.description)
+			}
+			noted := slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "resource is not an object with a text description") })
+			if noted != tt.note {
+				t.Errorf("notes %q; a note on the resource: %v, want %v", notes, noted, tt.note)
+			}
+		})
 	}
 }

@@ -523,7 +523,10 @@ func (m *omap) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		kb, _ := json.Marshal(k)
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
 		vb, err := json.Marshal(m.vals[k])
 		if err != nil {
 			return nil, err

@@ -86,11 +86,16 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		return Draft{}, nil, fmt.Errorf("%s %s answered 402 but not a usable x402 challenge: %w", method, opts.URL, err)
 	}
 	o := offerInfo{url: opts.URL, method: method, accepts: pr.Accepts}
+	var notes []string
 	if pr.X402Version >= 2 {
 		var res struct {
 			Description string `json:"description"`
 		}
-		_ = json.Unmarshal(pr.Resource, &res)
+		if len(pr.Resource) > 0 {
+			if err := json.Unmarshal(pr.Resource, &res); err != nil {
+				notes = append(notes, "the 402's resource is not an object with a text description: the seller's description is not used")
+			}
+		}
 		o.description = res.Description
 		o.info = inputOf(pr.Extensions[x402.ExtBazaar], true)
 	} else {
@@ -102,5 +107,5 @@ func Probe(ctx context.Context, opts ProbeOptions) (Draft, []string, error) {
 		}
 	}
 	d, warn, err := draft(o, opts.Name, Filter{}, opts.Families)
-	return d, capNotes(warn), err
+	return d, capNotes(append(notes, warn...)), err
 }
