@@ -229,16 +229,8 @@ func (k *Key) WriteKeystore(dir, passphrase string, n, p int) (string, error) {
 		return "", fmt.Errorf("keystore directory: %w", err)
 	}
 	path := filepath.Join(dir, "solana-"+k.addr.String()+".json")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("write keystore: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close() // the write's error is the one to report
-		return "", fmt.Errorf("write keystore %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("write keystore %s: %w", path, err)
+	if err := writeNewFile(path, b, "keystore"); err != nil {
+		return "", err
 	}
 	return path, nil
 }

@@ -142,16 +142,27 @@ func (k *Key) WriteKeypairFile(path string) error {
 		return fmt.Errorf("encode keypair: %w", err)
 	}
 	defer clear(b)
+	return writeNewFile(path, b, "keypair file")
+}
+
+// writeNewFile writes b to a new file at path, readable by its owner only,
+// refusing to replace a file there. A write that fails removes what it
+// wrote: a partial key file would hold part of a key and block the next
+// try at the same path.
+func writeNewFile(path string, b []byte, what string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("write keypair file: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close() // the write's error is the one to report
-		return fmt.Errorf("write keypair file %s: %w", path, err)
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write keypair file %s: %w", path, err)
+	if err != nil {
+		if rerr := os.Remove(path); rerr != nil {
+			return fmt.Errorf("write %s %s: %w (and the partial file could not be removed: %v)", what, path, err, rerr)
+		}
+		return fmt.Errorf("write %s %s: %w", what, path, err)
 	}
 	return nil
 }
