@@ -3,6 +3,7 @@ package evm
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -496,7 +498,7 @@ func (w *wsTransport) roundTrip(ctx context.Context, id uint64, body []byte) (_ 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.conn == nil {
-		conn, err := w.config.DialContext(ctx)
+		conn, err := dialWS(ctx, w.config)
 		if err != nil {
 			return nil, err
 		}
@@ -540,6 +542,107 @@ func (w *wsTransport) roundTrip(ctx context.Context, id uint64, body []byte) (_ 
 		}
 		return msg, nil
 	}
+}
+
+// maxHandshake is how many bytes of the node's answer to the WebSocket
+// handshake are read: its status line and headers, as the HTTP transport's
+// MaxResponseHeaderBytes.
+const maxHandshake = 64 << 10
+
+// errHandshakeTooLarge ends a handshake whose answer runs past maxHandshake.
+var errHandshakeTooLarge = fmt.Errorf("the node's answer to the WebSocket handshake is larger than %d bytes", maxHandshake)
+
+// dialWS opens the WebSocket of cfg as websocket.Config.DialContext does,
+// but reads at most maxHandshake bytes of the handshake's answer
+// (websocket.NewClient reads its headers with no limit) and cuts the text
+// of its error (httplimit.Clip: it may quote a header line whole).
+func dialWS(ctx context.Context, cfg *websocket.Config) (*websocket.Conn, error) {
+	shown := RedactURL(cfg.Location.String())
+	host, port := cfg.Location.Hostname(), cfg.Location.Port()
+	d := &net.Dialer{}
+	var raw net.Conn
+	var err error
+	switch cfg.Location.Scheme {
+	case "ws":
+		if port == "" {
+			port = "80"
+		}
+		raw, err = d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	case "wss":
+		if port == "" {
+			port = "443"
+		}
+		raw, err = (&tls.Dialer{NetDialer: d, Config: cfg.TlsConfig}).DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	default:
+		return nil, fmt.Errorf("rpc url %s: a WebSocket url is ws:// or wss://", shown)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("websocket %s: %w", shown, httplimit.Clip(err))
+	}
+	lc := &handshakeConn{Conn: raw, left: maxHandshake}
+	// The handshake ends with ctx, as DialContext's does. SetDeadline's
+	// error is not kept: it fails only on a closed socket, where the
+	// handshake fails by itself.
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	conn, err := websocket.NewClient(cfg, lc)
+	if !stop() && err == nil {
+		err = errors.New("the handshake ended with the call")
+	}
+	if err != nil {
+		_ = raw.Close() // the handshake's error is the one to report
+		if lc.tooLarge() {
+			return nil, fmt.Errorf("websocket %s: %w", shown, errHandshakeTooLarge)
+		}
+		return nil, ctxErr(ctx, fmt.Errorf("websocket %s: handshake: %w", shown, httplimit.Clip(err)))
+	}
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		_ = raw.Close() // the deadline's error is the one to report
+		return nil, fmt.Errorf("websocket %s: %w", shown, err)
+	}
+	lc.done()
+	return conn, nil
+}
+
+// handshakeConn reads at most left bytes of its connection until done.
+type handshakeConn struct {
+	net.Conn
+	mu   sync.Mutex
+	left int // -1 once done
+	over bool
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	left := c.left
+	c.over = c.over || left == 0
+	c.mu.Unlock()
+	switch {
+	case left == 0:
+		return 0, errHandshakeTooLarge
+	case left > 0 && len(p) > left:
+		p = p[:left]
+	}
+	n, err := c.Conn.Read(p)
+	if left > 0 {
+		c.mu.Lock()
+		c.left -= n
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// done lifts the limit: the handshake is over.
+func (c *handshakeConn) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.left = -1
+}
+
+// tooLarge says whether a read was refused for the limit.
+func (c *handshakeConn) tooLarge() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.over
 }
 
 func (w *wsTransport) close() {

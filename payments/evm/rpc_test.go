@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/net/websocket"
 
+	"github.com/x402-mcp/x402-mcp/internal/rawhttp"
 	"github.com/x402-mcp/x402-mcp/payments"
 )
 
@@ -353,5 +354,34 @@ func TestWebSocketBasicAuth(t *testing.T) {
 	}
 	if auth != "Basic YWxpY2U6c0BjcmV0" { // alice:s@cret
 		t.Fatalf("Authorization %q", auth)
+	}
+}
+
+// TestWebSocketHandshakeBounded: a node whose answer to the WebSocket
+// handshake has a megabyte of headers, or a header line of 30 KB that is
+// not one, gets a short error; golang.org/x/net/websocket reads the
+// headers with no limit and quotes such a line whole.
+func TestWebSocketHandshakeBounded(t *testing.T) {
+	tests := []struct {
+		name, answer, want string
+	}{
+		{"1 MB of headers", "HTTP/1.1 101 Switching Protocols\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("x", 1000)+"\r\n", 1000) + "\r\n", "larger than 65536 bytes"},
+		{"a malformed line", "HTTP/1.1 101 Switching Protocols\r\n" + strings.Repeat("x", 30<<10) + "\r\n\r\n", "handshake: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := rawhttp.Serve(t, tt.answer)
+			c, err := Dial("ws" + strings.TrimPrefix(u, "http"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = c.ChainID(ctx)
+			if err == nil || len(err.Error()) > 1<<10 || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error of %d bytes: %.300v; want %q in a short error", len(fmt.Sprint(err)), err, tt.want)
+			}
+		})
 	}
 }
