@@ -82,7 +82,7 @@ type oauthVerifier struct {
 func newOAuthVerifier(cfg OAuthOptions, byName map[string]*Principal, log *slog.Logger) *oauthVerifier {
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: oauthTimeout, Transport: httplimit.Transport(nil)}
+		hc = &http.Client{Timeout: oauthTimeout, Transport: httplimit.DefaultTransport}
 	}
 	if cfg.Claim == "" {
 		cfg.Claim = tools.DefaultOAuthClaim

@@ -536,7 +536,7 @@ var errAnswerTooLarge = fmt.Errorf("answered with more than %d bytes, the most x
 // copied into its capture.
 func newRemoteHTTPClient() *http.Client {
 	return &http.Client{
-		Transport: &remoteTransport{base: httplimit.Transport(nil), limit: remoteAnswerLimit},
+		Transport: &remoteTransport{base: httplimit.DefaultTransport, limit: remoteAnswerLimit},
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 			rd := &redirectError{to: payments.RedactURL(req.URL.String())}
 			if req.Response != nil {

@@ -29,7 +29,7 @@ func cmdRegistry(ctx context.Context, e env, args []string) error {
 	// Never follow a redirect: --header's credentials (a custom header such
 	// as X-Api-Key goes along to any host) would reach wherever the
 	// facilitator or endpoint points; the 3xx is reported instead.
-	client := &http.Client{Timeout: registryTimeout, Transport: httplimit.Transport(nil),
+	client := &http.Client{Timeout: registryTimeout, Transport: httplimit.DefaultTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	switch args[0] {
 	case "add":

@@ -225,44 +225,50 @@ func Start(settings ...string) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{dir: dir, bin: bin, extra: settings}
-	// On a failure below, the folder is removed (or the cluster closed);
-	// that failure is the one to report.
-	if os.Geteuid() == 0 {
-		// PostgreSQL refuses to run as root: run it as postgres.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root, and there is no postgres user to run PostgreSQL as: %w", err)
+	if err := c.create(); err != nil {
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the cluster's folder: %w", rerr))
 		}
-		uid, err := strconv.Atoi(u.Uid)
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("the postgres user's uid %q: %w", u.Uid, err)
-		}
-		gid, err := strconv.Atoi(u.Gid)
-		if err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("the postgres user's gid %q: %w", u.Gid, err)
-		}
-		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", c.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-		"--locale=C", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
-	initdb.Dir = dir
-	if out, err := initdb.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+		return nil, err
 	}
 	if err := c.Restart(); err != nil {
-		_ = c.Close()
+		if cerr := c.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 		return nil, err
 	}
 	return c, nil
+}
+
+// create makes the cluster's files in c.dir with initdb, owned by the
+// postgres user when running as root (PostgreSQL refuses to run as root).
+func (c *Cluster) create() error {
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return fmt.Errorf("running as root, and there is no postgres user to run PostgreSQL as: %w", err)
+		}
+		uid, err := strconv.Atoi(u.Uid)
+		if err != nil {
+			return fmt.Errorf("the postgres user's uid %q: %w", u.Uid, err)
+		}
+		gid, err := strconv.Atoi(u.Gid)
+		if err != nil {
+			return fmt.Errorf("the postgres user's gid %q: %w", u.Gid, err)
+		}
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(c.dir, uid, gid); err != nil {
+			return err
+		}
+	}
+	initdb := exec.Command(filepath.Join(c.bin, "initdb"), "-D", c.data(), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+		"--locale=C", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	initdb.Dir = c.dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	return nil
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }

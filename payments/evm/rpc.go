@@ -590,59 +590,35 @@ func dialWS(ctx context.Context, cfg *websocket.Config) (*websocket.Conn, error)
 	}
 	if err != nil {
 		_ = raw.Close() // the handshake's error is the one to report
-		if lc.tooLarge() {
-			return nil, fmt.Errorf("websocket %s: %w", shown, errHandshakeTooLarge)
-		}
 		return nil, ctxErr(ctx, fmt.Errorf("websocket %s: handshake: %w", shown, httplimit.Clip(err)))
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		_ = raw.Close() // the deadline's error is the one to report
 		return nil, fmt.Errorf("websocket %s: %w", shown, err)
 	}
-	lc.done()
+	lc.left = -1 // the handshake is over
 	return conn, nil
 }
 
 // handshakeConn reads at most left bytes of its connection until done.
+// Only the goroutine that dials reads it, so it needs no lock.
 type handshakeConn struct {
 	net.Conn
-	mu   sync.Mutex
 	left int // -1 once done
-	over bool
 }
 
 func (c *handshakeConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	left := c.left
-	c.over = c.over || left == 0
-	c.mu.Unlock()
 	switch {
-	case left == 0:
+	case c.left == 0:
 		return 0, errHandshakeTooLarge
-	case left > 0 && len(p) > left:
-		p = p[:left]
+	case c.left > 0 && len(p) > c.left:
+		p = p[:c.left]
 	}
 	n, err := c.Conn.Read(p)
-	if left > 0 {
-		c.mu.Lock()
+	if c.left > 0 {
 		c.left -= n
-		c.mu.Unlock()
 	}
 	return n, err
-}
-
-// done lifts the limit: the handshake is over.
-func (c *handshakeConn) done() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.left = -1
-}
-
-// tooLarge says whether a read was refused for the limit.
-func (c *handshakeConn) tooLarge() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.over
 }
 
 func (w *wsTransport) close() {

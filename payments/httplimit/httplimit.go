@@ -45,16 +45,20 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 	return &transport{base: base}
 }
 
+// DefaultTransport is Transport(nil), shared, as http.DefaultTransport is:
+// one pool of connections for every client that sets nothing else.
+var DefaultTransport = Transport(nil)
+
 // DefaultClient is Client's, shared: what a package uses when its caller
-// gave no client (one transport, so one pool of connections).
+// gave no client.
 var DefaultClient = Client()
 
-// Client returns an HTTP client on Transport(nil) that follows no
+// Client returns an HTTP client on DefaultTransport that follows no
 // redirect: the answer to a request that redirects is the redirect itself
 // (a seller must not send a payment or an operator's headers elsewhere).
 func Client() *http.Client {
 	return &http.Client{
-		Transport:     Transport(nil),
+		Transport:     DefaultTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

@@ -37,7 +37,7 @@ type RPC struct {
 // (httplimit).
 func NewRPC(url string, client *http.Client) *RPC {
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second, Transport: httplimit.Transport(nil)}
+		client = &http.Client{Timeout: 30 * time.Second, Transport: httplimit.DefaultTransport}
 	}
 	return &RPC{url: url, client: client}
 }
