@@ -17,7 +17,7 @@ package httplimit
 import (
 	"fmt"
 	"net/http"
-	"unicode/utf8"
+	"strings"
 )
 
 // MaxHeaderBytes is how many bytes of response headers a client reads, the
@@ -92,8 +92,11 @@ func (t *transport) CloseIdleConnections() {
 }
 
 // Clip returns err unchanged when its text is at most MaxErrorText bytes,
-// and otherwise an error whose text is the first MaxErrorText bytes of it
-// (cut on a rune boundary) and how many were left out, wrapping err.
+// and otherwise an error whose text is at most the first MaxErrorText bytes
+// of it and how many were left out, wrapping err. The text is cut after a
+// space or a double quote, never inside a word: callers hide secrets (an
+// ${ENV} value, an API key a server echoes back) after Clip, by replacing
+// each whole, and a secret cut in two would show its first part.
 func Clip(err error) error {
 	if err == nil {
 		return nil
@@ -102,10 +105,7 @@ func Clip(err error) error {
 	if len(msg) <= MaxErrorText {
 		return err
 	}
-	cut := MaxErrorText
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
+	cut := strings.LastIndexAny(msg[:MaxErrorText], " \"") + 1 // 0 when there is none
 	return &clipped{text: fmt.Sprintf("%s… (%d more bytes not shown)", msg[:cut], len(msg)-cut), err: err}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/x402-mcp/x402-mcp/internal/rawhttp"
 )
@@ -65,12 +66,12 @@ func TestDefaultClientQuotesWhole(t *testing.T) {
 
 func TestClipKeepsTheCauses(t *testing.T) {
 	inner := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
-	long := errors.Join(errors.New(strings.Repeat("é", 2000)), inner, context.DeadlineExceeded)
+	long := errors.Join(errors.New(strings.Repeat("é ", 2000)), inner, context.DeadlineExceeded)
 	err := Clip(long)
 	if len(err.Error()) > MaxErrorText+50 || !strings.Contains(err.Error(), "more bytes not shown") {
 		t.Fatalf("clipped to %d bytes: %.100q", len(err.Error()), err)
 	}
-	if !strings.HasPrefix(err.Error(), strings.Repeat("é", MaxErrorText/2)) {
+	if !strings.HasPrefix(err.Error(), strings.Repeat("é ", MaxErrorText/3-1)) || !utf8.ValidString(err.Error()) {
 		t.Fatalf("not cut on a rune boundary: %.100q", err)
 	}
 	var ne net.Error
@@ -103,5 +104,24 @@ func TestTransportKeepsSmallerLimits(t *testing.T) {
 	}
 	if _, err := Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a deadline is not seen through: %v", err)
+	}
+}
+
+// TestClipCutsNoSecretInTwo: a secret that a server echoes back across the
+// cut is dropped whole, not shown in part (a redaction after Clip replaces
+// whole secrets only).
+func TestClipCutsNoSecretInTwo(t *testing.T) {
+	const secret = "sk_live_0123456789abcdef"
+	for pad := MaxErrorText - len(secret); pad <= MaxErrorText; pad++ {
+		msg := `malformed MIME header line: "` + strings.Repeat("x", pad-29) + secret + strings.Repeat("y", 1000) + `"`
+		got := Clip(errors.New(msg)).Error()
+		for n := 4; n <= len(secret); n++ {
+			if strings.Contains(got, secret[:n]) {
+				t.Fatalf("pad %d: %d bytes of the secret shown: %q", pad, n, got)
+			}
+		}
+		if !strings.HasPrefix(got, `malformed MIME header line: "…`) {
+			t.Fatalf("pad %d: cut elsewhere than after the quote: %.80q", pad, got)
+		}
 	}
 }
